@@ -1,0 +1,319 @@
+//! Clients: the applications that ask for tokens (SPEC 3), their kinds, grant types,
+//! authentication methods, token lifetimes and the validation of a client draft.
+
+use crate::scope::{ScopePattern, ScopeSet};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Bounds on per-client token lifetimes, in seconds (seed 003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifetimeBounds {
+    pub access_min: u32,
+    pub access_max: u32,
+    pub refresh_min: u32,
+    pub refresh_max: u32,
+}
+
+impl Default for LifetimeBounds {
+    fn default() -> Self {
+        LifetimeBounds {
+            access_min: 3600,
+            access_max: 604_800,
+            refresh_min: 30,
+            refresh_max: 31_536_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    Confidential,
+    Public,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Confidential => "confidential",
+            ClientKind::Public => "public",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "confidential" => Some(ClientKind::Confidential),
+            "public" => Some(ClientKind::Public),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GrantType {
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    #[serde(rename = "password")]
+    Password,
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 7] = [
+        GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::Password,
+        GrantType::JwtBearer,
+        GrantType::DeviceCode,
+        GrantType::TokenExchange,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::Password => "password",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+    PrivateKeyJwt,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            "none" => Some(AuthMethod::None),
+            "private_key_jwt" => Some(AuthMethod::PrivateKeyJwt),
+            _ => None,
+        }
+    }
+}
+
+/// The shape of the access tokens a client receives (SPEC 4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenFormat {
+    #[default]
+    Jwt,
+    Opaque,
+}
+
+impl TokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenFormat::Jwt => "jwt",
+            TokenFormat::Opaque => "opaque",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jwt" => Some(TokenFormat::Jwt),
+            "opaque" => Some(TokenFormat::Opaque),
+            _ => None,
+        }
+    }
+}
+
+/// SHA-256 of a high-entropy secret. Only the hash is ever stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash(pub [u8; 32]);
+
+impl std::fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretHash(..)")
+    }
+}
+
+/// What dynamic registration (RFC 7591) recorded about a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub software_id: Option<String>,
+    /// Who registered it (`client:<id>` for a registrant authenticated by an access token), so
+    /// that a repeated registration is matched to the same party only.
+    pub registered_by: Option<String>,
+    pub access_token_hash: SecretHash,
+}
+
+/// A client as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub kind: ClientKind,
+    pub secret_hash: Option<SecretHash>,
+    /// Allowed scope patterns; fixed at creation.
+    pub scope: Vec<ScopePattern>,
+    /// What a request naming no scope receives (SPEC 4.8); `None` means every allowed scope
+    /// that has no wildcard.
+    pub default_scope: Option<ScopeSet>,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub auth_method: AuthMethod,
+    pub token_format: TokenFormat,
+    /// A public client allowed `client_credentials` when it names a market (seed 004).
+    pub public_client_credentials: bool,
+    pub access_token_validity_seconds: Option<u32>,
+    pub refresh_token_validity_seconds: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<NaiveDate>,
+    pub delete_at: Option<DateTime<Utc>>,
+    pub registration: Option<Registration>,
+    /// Other RFC 7591 metadata (`client_uri`, `logo_uri`, `contacts`, `software_version` …).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Client {
+    /// Whether the client may still obtain tokens at `now` (it is not past its `deleteAt`).
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.delete_at.is_none_or(|d| now < d)
+    }
+
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+
+    pub fn access_token_lifetime(&self, default: u32) -> u32 {
+        self.access_token_validity_seconds.unwrap_or(default)
+    }
+
+    pub fn refresh_token_lifetime(&self, default: u32) -> u32 {
+        self.refresh_token_validity_seconds.unwrap_or(default)
+    }
+}
+
+/// A failed validation of client input, naming the field (management API 400 answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks per-client lifetimes against the configured bounds.
+pub fn check_lifetimes(
+    access: Option<u32>,
+    refresh: Option<u32>,
+    bounds: &LifetimeBounds,
+) -> Result<(), FieldError> {
+    if let Some(a) = access {
+        if a < bounds.access_min || a > bounds.access_max {
+            return Err(FieldError::new(
+                "accessTokenValiditySeconds",
+                format!(
+                    "must be between {} and {} seconds, got {a}",
+                    bounds.access_min, bounds.access_max
+                ),
+            ));
+        }
+    }
+    if let Some(r) = refresh {
+        if r < bounds.refresh_min || r > bounds.refresh_max {
+            return Err(FieldError::new(
+                "refreshTokenValiditySeconds",
+                format!(
+                    "must be between {} and {} seconds, got {r}",
+                    bounds.refresh_min, bounds.refresh_max
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Most days `deleteDaysAfterCreation` accepts (ten years).
+pub const MAX_DELETE_DAYS: u32 = 3650;
+
+/// `deleteAt` from `deleteDaysAfterCreation`.
+pub fn delete_at(
+    created_at: DateTime<Utc>,
+    days: Option<u32>,
+) -> Result<Option<DateTime<Utc>>, FieldError> {
+    match days {
+        None => Ok(None),
+        Some(d) if d == 0 || d > MAX_DELETE_DAYS => Err(FieldError::new(
+            "deleteDaysAfterCreation",
+            format!("must be between 1 and {MAX_DELETE_DAYS} days, got {d}"),
+        )),
+        Some(d) => Ok(Some(created_at + chrono::Duration::days(i64::from(d)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_outside_bounds_name_the_field() {
+        let b = LifetimeBounds::default();
+        assert!(check_lifetimes(Some(3600), Some(30), &b).is_ok());
+        let e = check_lifetimes(Some(3599), None, &b).unwrap_err();
+        assert_eq!(e.field, "accessTokenValiditySeconds");
+        assert!(e.message.contains("3600") && e.message.contains("604800"));
+        let e = check_lifetimes(None, Some(31_536_001), &b).unwrap_err();
+        assert_eq!(e.field, "refreshTokenValiditySeconds");
+    }
+
+    #[test]
+    fn grant_type_names_round_trip() {
+        for g in GrantType::ALL {
+            assert_eq!(GrantType::parse(g.as_str()), Some(g));
+        }
+        assert_eq!(GrantType::parse("implicit"), None);
+    }
+
+    #[test]
+    fn delete_at_adds_days() {
+        let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            delete_at(t, Some(2)).unwrap().unwrap().to_rfc3339(),
+            "2026-01-03T00:00:00+00:00"
+        );
+        assert!(delete_at(t, Some(0)).is_err());
+    }
+}

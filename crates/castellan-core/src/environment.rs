@@ -1,0 +1,64 @@
+//! The deployment environment (SPEC 1.4): decides redirect-URI rules and is stamped into every
+//! credential so that one environment's credential is refused by another.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Production,
+    Testing,
+    Local,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Testing => "testing",
+            Environment::Local => "local",
+        }
+    }
+
+    /// Short tag stamped into API keys and opaque tokens (`live`, `test`, `local`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Environment::Production => "live",
+            Environment::Testing => "test",
+            Environment::Local => "local",
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        match tag {
+            "live" => Some(Environment::Production),
+            "test" => Some(Environment::Testing),
+            "local" => Some(Environment::Local),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment must be one of production, testing, local")]
+pub struct UnknownEnvironment;
+
+impl FromStr for Environment {
+    type Err = UnknownEnvironment;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "production" => Ok(Environment::Production),
+            "testing" => Ok(Environment::Testing),
+            "local" => Ok(Environment::Local),
+            _ => Err(UnknownEnvironment),
+        }
+    }
+}

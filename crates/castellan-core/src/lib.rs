@@ -1,0 +1,22 @@
+//! Castellan's pure domain: the rules an authorization server applies, with no I/O.
+//!
+//! Nothing here reads the clock, draws randomness or touches storage: callers pass `now` and
+//! random bytes in, so every rule is testable with fixed inputs. The server crate turns these
+//! rules into HTTP answers; the store crate persists the types defined here.
+
+pub mod client;
+pub mod environment;
+pub mod error;
+pub mod grant;
+pub mod ids;
+pub mod query;
+mod query_parser;
+pub mod redirect;
+pub mod scope;
+pub mod secret;
+pub mod token;
+
+pub use environment::Environment;
+pub use error::{OAuthError, OAuthErrorCode};
+pub use scope::{Scope, ScopePattern, ScopeSet};
+pub use secret::Secret;

@@ -1,0 +1,104 @@
+//! Castellan's storage: what the server needs to keep, as use-case operations, and one SQL
+//! implementation that runs on SQLite (the embedded default) and PostgreSQL.
+//!
+//! The traits are shaped by use case (atomic operations such as "claim the bootstrap client" or
+//! "rotate the signing key"), not by table. The backend is chosen once, from the URL scheme, by
+//! [`connect`]. Both backends share the SQL in `sql/` and pass the same conformance suite
+//! (`tests/conformance.rs`); each has its own append-only `migrations/` folder.
+
+mod types;
+pub use types::*;
+
+use async_trait::async_trait;
+use castellan_core::client::Client;
+use castellan_core::query::{ClientQuery, Predicate};
+use chrono::{DateTime, NaiveDate, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key exists.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or answered with an error. The message is for the
+    /// operator's log and never contains secrets.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row could not be read back (a bug or a hand-edited database).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Clients and their registrations (SPEC 3).
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a new client. `Conflict` when the id is taken.
+    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    /// One page of clients; `total` only when `query.with_total`.
+    async fn query_clients(&self, query: &ClientQuery) -> StoreResult<Page<Client>>;
+    /// Whether any client matches (all clients when `predicate` is `None`).
+    async fn client_exists(&self, predicate: Option<&Predicate>) -> StoreResult<bool>;
+    /// Deletes a client and everything issued to it; answers the deleted client.
+    async fn delete_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    /// Replaces the mutable parts of a client (name, secret, redirect URIs, grant types,
+    /// metadata, registration) — never `id`, `scope` or `createdAt`. `false` when absent.
+    async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+    /// Raises `lastUsedAt` to `day` if it is earlier (never lowers it).
+    async fn record_client_use(&self, id: &str, day: NaiveDate) -> StoreResult<()>;
+    /// Deletes clients whose `deleteAt` is at or before `now`; answers how many.
+    async fn purge_deleted_clients(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// The client registered with `software_id` by `registered_by`, if any.
+    async fn find_registered_client(
+        &self,
+        software_id: &str,
+        registered_by: &str,
+    ) -> StoreResult<Option<Client>>;
+    /// Stores `client` as the bootstrap admin client unless one was created before, atomically
+    /// (several replicas may start at once). `true` when this call created it.
+    async fn claim_bootstrap_client(&self, client: &Client) -> StoreResult<bool>;
+}
+
+/// Signing keys (SPEC 2.2).
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every key not yet past `expires_at`, newest first.
+    async fn list_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<Vec<StoredKey>>;
+    /// Inserts `key` as the current key of its algorithm if that algorithm has none,
+    /// atomically. `true` when inserted.
+    async fn insert_first_signing_key(&self, key: &StoredKey) -> StoreResult<bool>;
+    /// Makes `key` the current key of its algorithm: the previous current keys of that
+    /// algorithm stop signing at `key.created_at` and stay published until `keep_until`.
+    async fn rotate_signing_key(
+        &self,
+        key: &StoredKey,
+        keep_until: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes keys whose `expires_at` is at or before `now`.
+    async fn purge_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Revocation lists and opaque (reference) access tokens (SPEC 4.6, 9.1, 9.2).
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Records a JWT access token as revoked until it would have expired. Idempotent.
+    async fn revoke_jwt(&self, jti: &str, client_id: &str, expires_at: DateTime<Utc>)
+        -> StoreResult<()>;
+    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool>;
+    async fn insert_opaque_token(&self, token: &OpaqueToken) -> StoreResult<()>;
+    async fn get_opaque_token(&self, hash: &[u8; 32]) -> StoreResult<Option<OpaqueToken>>;
+    /// Marks an opaque token revoked; `false` when no token of `client_id` has that hash.
+    async fn revoke_opaque_token(&self, hash: &[u8; 32], client_id: &str) -> StoreResult<bool>;
+    /// Deletes revocation entries and opaque tokens past their expiry.
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Everything the server stores, behind one object.
+#[async_trait]
+pub trait Store: ClientStore + SigningKeyStore + TokenStore {
+    /// Whether the database answers (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+    /// Which backend this is (`sqlite` or `postgres`), for logs and metrics.
+    fn backend(&self) -> Backend;
+}

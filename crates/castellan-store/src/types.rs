@@ -1,0 +1,68 @@
+//! Plain data the store keeps besides clients.
+
+use castellan_core::Secret;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// One page of a query (`{limit, offset, count, total, results}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub results: Vec<T>,
+    pub total: Option<u64>,
+}
+
+/// A signing key as stored. The private key is PKCS#8 DER in unpadded base64url, held as a
+/// secret.
+#[derive(Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    /// JOSE algorithm name: `ES256`, `EdDSA`, `RS256`.
+    pub alg: String,
+    pub private_pkcs8: Secret,
+    pub created_at: DateTime<Utc>,
+    /// When it stopped being the current signing key (`None` while current).
+    pub retired_at: Option<DateTime<Utc>>,
+    /// When it can leave the JWKS: no token it signed is still valid.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An opaque (reference) access token: only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpaqueToken {
+    pub hash: [u8; 32],
+    pub client_id: String,
+    pub subject: String,
+    pub scope: String,
+    pub audience: Option<String>,
+    /// Further claims introspection returns (`org`, `env` …), as a JSON object.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
