@@ -25,6 +25,7 @@ pub enum OAuthErrorCode {
     InsufficientScope,
     UnsupportedTokenType,
     InvalidDpopProof,
+    InvalidTarget,
     SlowDown,
 }
 
@@ -47,6 +48,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::InsufficientScope => "insufficient_scope",
             OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
             OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            OAuthErrorCode::InvalidTarget => "invalid_target",
             OAuthErrorCode::SlowDown => "slow_down",
         }
     }

@@ -179,9 +179,9 @@ pub fn parse_predicates(inputs: &[String]) -> Result<Option<Predicate>, QueryErr
 /// Parses one `sort` parameter: `<field> asc|desc` (direction defaults to `asc`).
 pub fn parse_sort(input: &str) -> Result<Sort, QueryError> {
     let mut parts = input.split_whitespace();
-    let field_name = parts.next().ok_or_else(|| {
-        QueryError("sort is empty; expected `<field> asc|desc`".to_owned())
-    })?;
+    let field_name = parts
+        .next()
+        .ok_or_else(|| QueryError("sort is empty; expected `<field> asc|desc`".to_owned()))?;
     let field = Field::from_api_name(field_name).ok_or_else(|| {
         QueryError(format!(
             "cannot sort by `{}`; sortable fields: id, name, createdAt, lastUsedAt, deleteAt",

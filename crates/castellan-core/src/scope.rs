@@ -107,9 +107,11 @@ impl ScopePattern {
         check_syntax(s)?;
         let segs: Vec<&str> = s.split(':').collect();
         let last = segs.len() - 1;
-        if segs.iter().enumerate().any(|(i, seg)| {
-            seg.contains('*') && (i != last || *seg != "*" || i == 0)
-        }) {
+        if segs
+            .iter()
+            .enumerate()
+            .any(|(i, seg)| seg.contains('*') && (i != last || *seg != "*" || i == 0))
+        {
             return Err(ScopeError::Wildcard);
         }
         Ok(ScopePattern(s.to_owned()))
@@ -334,7 +336,10 @@ mod tests {
 
     #[test]
     fn too_many_scopes_refused() {
-        let many = (0..=MAX_SCOPES).map(|i| format!("s{i}")).collect::<Vec<_>>().join(" ");
+        let many = (0..=MAX_SCOPES)
+            .map(|i| format!("s{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         assert_eq!(ScopeSet::parse(&many), Err(ScopeError::TooMany));
     }
 

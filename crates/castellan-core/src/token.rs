@@ -1,0 +1,118 @@
+//! Access-token claims (RFC 9068 §2.2) and what an introspection answers (RFC 7662 §2.2).
+
+use serde::{Deserialize, Serialize};
+
+/// The claims of a JWT access token (`typ: at+jwt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    /// Space-separated granted scopes (may be empty).
+    pub scope: String,
+    /// The environment that minted the token (SPEC 1.4).
+    pub env: String,
+    /// The organization the token is bound to, when a user chose one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+/// Why a presented access token is not active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inactive {
+    Malformed,
+    BadSignature,
+    UnknownKey,
+    WrongIssuer,
+    WrongEnvironment,
+    Expired,
+    NotYetValid,
+    Revoked,
+    ClientGone,
+}
+
+impl Inactive {
+    /// Plain words for a developer (never includes the token).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Inactive::Malformed => "the token is malformed",
+            Inactive::BadSignature => "the token's signature does not verify",
+            Inactive::UnknownKey => "the token was signed by an unknown key",
+            Inactive::WrongIssuer => "the token was issued by another issuer",
+            Inactive::WrongEnvironment => "the token belongs to another environment",
+            Inactive::Expired => "the token has expired",
+            Inactive::NotYetValid => "the token is not valid yet",
+            Inactive::Revoked => "the token was revoked",
+            Inactive::ClientGone => "the client the token was issued to no longer exists",
+        }
+    }
+}
+
+/// Checks the time and origin claims of a verified token at `now` (Unix seconds).
+pub fn check_claims(
+    claims: &AccessClaims,
+    issuer: &str,
+    env: &str,
+    now: i64,
+    leeway: i64,
+) -> Result<(), Inactive> {
+    if claims.iss != issuer {
+        return Err(Inactive::WrongIssuer);
+    }
+    if claims.env != env {
+        return Err(Inactive::WrongEnvironment);
+    }
+    if claims.exp <= now {
+        return Err(Inactive::Expired);
+    }
+    if claims.iat > now + leeway {
+        return Err(Inactive::NotYetValid);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "http://i".into(),
+            sub: "c".into(),
+            aud: "a".into(),
+            exp: 200,
+            iat: 100,
+            jti: "j".into(),
+            client_id: "c".into(),
+            scope: "".into(),
+            env: "local".into(),
+            org: None,
+        }
+    }
+
+    #[test]
+    fn time_and_origin_are_checked() {
+        let c = claims();
+        assert_eq!(check_claims(&c, "http://i", "local", 150, 60), Ok(()));
+        assert_eq!(
+            check_claims(&c, "http://i", "local", 200, 60),
+            Err(Inactive::Expired)
+        );
+        assert_eq!(
+            check_claims(&c, "http://x", "local", 150, 60),
+            Err(Inactive::WrongIssuer)
+        );
+        assert_eq!(
+            check_claims(&c, "http://i", "production", 150, 60),
+            Err(Inactive::WrongEnvironment)
+        );
+        assert_eq!(
+            check_claims(&c, "http://i", "local", 30, 60),
+            Err(Inactive::NotYetValid)
+        );
+    }
+}

@@ -1,1 +1,19 @@
-//! placeholder
+//! Castellan's cryptography: signing keys (ES256, EdDSA, RS256), compact JWS/JWT signing and
+//! verification, the JWKS document, generation and hashing of high-entropy secrets, and the
+//! real clock and randomness that `castellan-core` receives as inputs.
+//!
+//! JWS is written here over `aws-lc-rs` rather than through a JOSE crate because the hot path
+//! must keep parsed key pairs in memory: the JOSE crates we measured re-parse the PKCS#8 key on
+//! every signature, which costs as much as the signature itself (see docs/adr/0002).
+
+pub mod clock;
+pub mod jws;
+pub mod keys;
+pub mod keyset;
+pub mod secret;
+
+pub use clock::{Clock, SystemClock};
+pub use jws::{JwsError, VerifiedJws};
+pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
+pub use keyset::KeySet;
+pub use secret::{generate_secret, hash_secret, random_bytes, verify_secret};
