@@ -1,0 +1,120 @@
+//! Rendering a [`Decision`] as HTTP response headers (SPEC §8.2, seed 000).
+//!
+//! Default style ([`HeaderStyle::Draft03`], the shape of draft-ietf-httpapi-ratelimit-headers-03
+//! that seed 000 documents):
+//!
+//! ```text
+//! RateLimit-Policy: 300;w=60, 10000;w=86400
+//! RateLimit-Limit: 300              (most restrictive window)
+//! RateLimit-Remaining: 12
+//! RateLimit-Reset: 7                (seconds from now)
+//! ```
+//!
+//! Structured style ([`HeaderStyle::Structured`], draft-ietf-httpapi-ratelimit-headers-10,
+//! September 2025: both fields are Structured Field Lists whose items are quoted policy names
+//! with `q` (quota), `w` (window seconds), `r` (remaining) and `t` (seconds to reset)):
+//!
+//! ```text
+//! RateLimit-Policy: "default";q=300;w=60, "default";q=10000;w=86400
+//! RateLimit: "default";r=12;t=7     (most restrictive window)
+//! ```
+//!
+//! Both styles add the legacy `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+//! `X-RateLimit-Reset` (absolute Unix seconds) for the most restrictive window, and
+//! `Retry-After` (seconds) only when the request is refused. A degraded decision (Redis could
+//! not be asked) carries only `RateLimit-Policy` (and `Retry-After` when refused): its counters
+//! are unknown, and made-up numbers would mislead clients.
+
+use std::fmt::Write;
+
+use http::{HeaderName, HeaderValue};
+
+use crate::config::HeaderStyle;
+use crate::decision::Decision;
+
+/// Canonical-case header names, as they appear in documentation and tests.
+pub mod names {
+    /// `RateLimit-Policy`.
+    pub const POLICY: &str = "RateLimit-Policy";
+    /// `RateLimit` (structured style).
+    pub const RATELIMIT: &str = "RateLimit";
+    /// `RateLimit-Limit` (draft-03 style).
+    pub const LIMIT: &str = "RateLimit-Limit";
+    /// `RateLimit-Remaining` (draft-03 style).
+    pub const REMAINING: &str = "RateLimit-Remaining";
+    /// `RateLimit-Reset` (draft-03 style), relative seconds.
+    pub const RESET: &str = "RateLimit-Reset";
+    /// `X-RateLimit-Limit`.
+    pub const X_LIMIT: &str = "X-RateLimit-Limit";
+    /// `X-RateLimit-Remaining`.
+    pub const X_REMAINING: &str = "X-RateLimit-Remaining";
+    /// `X-RateLimit-Reset`, absolute Unix seconds.
+    pub const X_RESET: &str = "X-RateLimit-Reset";
+    /// `Retry-After`, seconds.
+    pub const RETRY_AFTER: &str = "Retry-After";
+}
+
+/// The headers for `decision`, names in canonical case, in a stable order.
+pub fn headers(decision: &Decision, style: HeaderStyle) -> Vec<(&'static str, String)> {
+    let mut out = Vec::with_capacity(8);
+    out.push((names::POLICY, policy_value(decision, style)));
+    if let (false, Some(w)) = (decision.is_degraded(), decision.most_restrictive()) {
+        match style {
+            HeaderStyle::Draft03 => {
+                out.push((names::LIMIT, w.limit.to_string()));
+                out.push((names::REMAINING, w.remaining.to_string()));
+                out.push((names::RESET, w.reset_after_seconds.to_string()));
+            }
+            HeaderStyle::Structured => {
+                out.push((
+                    names::RATELIMIT,
+                    format!(
+                        "\"{}\";r={};t={}",
+                        decision.policy, w.remaining, w.reset_after_seconds
+                    ),
+                ));
+            }
+        }
+        out.push((names::X_LIMIT, w.limit.to_string()));
+        out.push((names::X_REMAINING, w.remaining.to_string()));
+        out.push((names::X_RESET, w.reset_at.to_string()));
+    }
+    if let (false, Some(s)) = (decision.allowed, decision.retry_after_seconds) {
+        out.push((names::RETRY_AFTER, s.to_string()));
+    }
+    out
+}
+
+/// As [`headers`], typed for `http`/axum: `response.headers_mut().extend(http_headers(..))`.
+pub fn http_headers(decision: &Decision, style: HeaderStyle) -> Vec<(HeaderName, HeaderValue)> {
+    headers(decision, style)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            // Names are constants and values are digits, separators and validated policy
+            // names, so neither conversion can fail; `filter_map` only avoids a panic path.
+            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            let value = HeaderValue::try_from(value).ok()?;
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// The `RateLimit-Policy` value: every window of the policy, in configuration order.
+pub fn policy_value(decision: &Decision, style: HeaderStyle) -> String {
+    let mut s = String::with_capacity(16 * decision.windows.len() + 8);
+    for (i, w) in decision.windows.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        // Writing to a String cannot fail.
+        let _ = match style {
+            HeaderStyle::Draft03 => write!(s, "{};w={}", w.limit, w.window_seconds),
+            HeaderStyle::Structured => write!(
+                s,
+                "\"{}\";q={};w={}",
+                decision.policy, w.limit, w.window_seconds
+            ),
+        };
+    }
+    s
+}

@@ -1,0 +1,69 @@
+//! [`Limiter`]: the one rate-limit handle the server holds, whichever backend the
+//! configuration chose.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::BackendSettings;
+use crate::decision::Decision;
+use crate::error::LimitError;
+use crate::memory::MemoryLimiter;
+use crate::policy::Policy;
+use crate::redis::RedisLimiter;
+
+/// The configured limiter.
+#[derive(Debug)]
+pub enum Limiter {
+    /// Counters in this process.
+    InProcess(MemoryLimiter),
+    /// Counters in Redis, shared by all replicas.
+    Redis(RedisLimiter),
+}
+
+impl Limiter {
+    /// Builds the backend chosen by `settings` (from [`crate::RateLimits::backend`]) on the
+    /// system clock. Never connects to Redis here.
+    pub fn from_settings(settings: &BackendSettings) -> Result<Self, LimitError> {
+        Self::from_settings_with_clock(settings, Arc::new(SystemClock))
+    }
+
+    /// As [`Limiter::from_settings`]; the in-process backend reads `clock` (the Redis backend
+    /// always uses the Redis server's clock so that replicas agree on window boundaries).
+    pub fn from_settings_with_clock(
+        settings: &BackendSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, LimitError> {
+        Ok(match settings {
+            BackendSettings::InProcess { max_keys } => {
+                Limiter::InProcess(MemoryLimiter::with_clock(*max_keys, clock))
+            }
+            BackendSettings::Redis(redis) => Limiter::Redis(RedisLimiter::new(redis)?),
+        })
+    }
+
+    /// Checks and, if admitted, counts one request for `key` (API key id, client id, IP…)
+    /// under `policy`. Never fails: backend trouble yields a degraded decision.
+    pub async fn check(&self, policy: &Policy, key: &str) -> Decision {
+        match self {
+            Limiter::InProcess(m) => m.check(policy, key),
+            Limiter::Redis(r) => r.check(policy, key).await,
+        }
+    }
+
+    /// The synchronous fast path: `Some` for the in-process backend, `None` for Redis.
+    pub fn check_sync(&self, policy: &Policy, key: &str) -> Option<Decision> {
+        match self {
+            Limiter::InProcess(m) => Some(m.check(policy, key)),
+            Limiter::Redis(_) => None,
+        }
+    }
+
+    /// Checks Redis could not answer since start-up (always 0 in-process). Export as the
+    /// counter `castellan_rate_limit_backend_failures_total`.
+    pub fn backend_failures(&self) -> u64 {
+        match self {
+            Limiter::InProcess(_) => 0,
+            Limiter::Redis(r) => r.failures(),
+        }
+    }
+}

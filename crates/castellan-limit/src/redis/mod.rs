@@ -1,0 +1,153 @@
+//! The Redis limiter: counters shared by every replica, one round trip per check. Each check
+//! is a single `EVALSHA` of `check.lua`, which reads every window of the policy, increments all
+//! of them only if all admit, and returns their counts — atomically, on the Redis server's
+//! clock. Every check is bounded by `redis_timeout_ms`; when Redis cannot answer in time the
+//! configured failure mode answers instead, the failure is counted ([`RedisLimiter::failures`])
+//! and logged at most once per interval.
+
+mod connector;
+mod health;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{FailureMode, RedisSettings};
+use crate::decision::{Decision, Observed};
+use crate::error::{ConfigError, ConfigErrors, LimitError};
+use crate::key::{bounded_key, window_key};
+use crate::policy::Policy;
+use crate::validate::MAX_WINDOWS;
+
+pub use health::FailureKind;
+
+use connector::Connector;
+use health::Health;
+
+/// Rate limiter keeping counters in Redis. Cheap to clone (shared state).
+#[derive(Debug, Clone)]
+pub struct RedisLimiter {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    connector: Arc<Connector>,
+    script: redis::Script,
+    prefix: String,
+    timeout: Duration,
+    failure: FailureMode,
+    health: Health,
+}
+
+impl RedisLimiter {
+    /// Builds the limiter without connecting: a dead Redis at start-up is not an error, only
+    /// an invalid URL is. The connection is made on the first check, in the background.
+    pub fn new(settings: &RedisSettings) -> Result<Self, LimitError> {
+        let client = redis::Client::open(settings.url.0.as_str()).map_err(|_| {
+            LimitError::Config(ConfigErrors(vec![ConfigError::new(
+                "rate_limit.redis_url",
+                "is not a valid Redis URL",
+            )]))
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                connector: Arc::new(Connector::new(client, settings.timeout)),
+                script: redis::Script::new(include_str!("check.lua")),
+                prefix: settings.key_prefix.clone(),
+                timeout: settings.timeout,
+                failure: settings.failure,
+                health: Health::new(),
+            }),
+        })
+    }
+
+    /// Checks and, if admitted, counts one request for `key` under `policy`. Never fails and
+    /// never takes longer than the configured timeout (plus scheduling).
+    pub async fn check(&self, policy: &Policy, key: &str) -> Decision {
+        let inner = &self.inner;
+        let result = match tokio::time::timeout(inner.timeout, self.eval(policy, key)).await {
+            Ok(r) => r,
+            Err(_) => Err((FailureKind::Timeout, "deadline exceeded")),
+        };
+        match result {
+            Ok(decision) => {
+                inner.health.record_success();
+                decision
+            }
+            Err((kind, detail)) => {
+                inner.health.record_failure(kind, inner.failure, detail);
+                Decision::degraded(
+                    policy,
+                    SystemClock.now_ms(),
+                    inner.failure == FailureMode::Open,
+                )
+            }
+        }
+    }
+
+    /// How many checks Redis could not answer since start-up (export as a counter metric).
+    pub fn failures(&self) -> u64 {
+        self.inner.health.failures()
+    }
+
+    /// The configured failure mode.
+    pub fn failure_mode(&self) -> FailureMode {
+        self.inner.failure
+    }
+
+    async fn eval(
+        &self,
+        policy: &Policy,
+        key: &str,
+    ) -> Result<Decision, (FailureKind, &'static str)> {
+        let inner = &self.inner;
+        let Some(mut conn) = inner.connector.get().await else {
+            return Err((FailureKind::NotConnected, "no connection to redis"));
+        };
+        let bounded = bounded_key(key);
+        let mut invocation = inner.script.prepare_invoke();
+        for w in policy.windows() {
+            invocation.key(window_key(
+                &inner.prefix,
+                policy.name(),
+                &bounded,
+                w.seconds,
+            ));
+        }
+        for w in policy.windows() {
+            invocation.arg(w.limit);
+        }
+        for w in policy.windows() {
+            invocation.arg(w.millis());
+        }
+        let reply: Vec<i64> = invocation.invoke_async(&mut conn).await.map_err(|e| {
+            if e.is_timeout() {
+                (FailureKind::Timeout, "response timeout")
+            } else if e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error() {
+                (FailureKind::Redis, "connection error")
+            } else {
+                (FailureKind::Redis, "redis error reply")
+            }
+        })?;
+        parse_reply(policy, &reply).ok_or((FailureKind::BadReply, "unexpected script reply"))
+    }
+}
+
+fn parse_reply(policy: &Policy, reply: &[i64]) -> Option<Decision> {
+    let n = policy.windows().len();
+    if reply.len() != n + 2 || n > MAX_WINDOWS {
+        return None;
+    }
+    let allowed = match reply[0] {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    let now_ms = u64::try_from(reply[1]).ok()?;
+    let mut counts = [Observed { used: 0 }; MAX_WINDOWS];
+    for (slot, c) in counts.iter_mut().zip(&reply[2..]) {
+        slot.used = u64::try_from(*c).ok()?;
+    }
+    Some(Decision::from_counts(policy, now_ms, allowed, &counts[..n]))
+}

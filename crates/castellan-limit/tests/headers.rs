@@ -1,0 +1,98 @@
+//! Header and 429-body rendering, string for string, for the example of seed 000.
+
+use std::sync::Arc;
+
+use castellan_limit::{
+    headers, http_headers, rate_limited_body, HeaderStyle, ManualClock, MemoryLimiter, Policy,
+};
+
+/// A day boundary (UTC), so both default windows start here.
+const T0: u64 = 1_700_006_400_000;
+
+/// The state of seed 000: 288 of 300 used this minute, 53 s into it.
+fn seed_decision(extra: usize) -> castellan_limit::Decision {
+    let clock = Arc::new(ManualClock::new(T0 + 53_000));
+    let l = MemoryLimiter::with_clock(10_000, clock);
+    let p = Policy::default_tier();
+    let mut d = l.check(&p, "csb_key");
+    for _ in 1..288 + extra {
+        d = l.check(&p, "csb_key");
+    }
+    d
+}
+
+fn render(d: &castellan_limit::Decision, style: HeaderStyle) -> Vec<String> {
+    headers(d, style)
+        .into_iter()
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect()
+}
+
+#[test]
+fn seed_example_draft03() {
+    let d = seed_decision(0);
+    assert!(d.allowed);
+    assert_eq!(
+        render(&d, HeaderStyle::Draft03),
+        [
+            "RateLimit-Policy: 300;w=60, 10000;w=86400",
+            "RateLimit-Limit: 300",
+            "RateLimit-Remaining: 12",
+            "RateLimit-Reset: 7",
+            "X-RateLimit-Limit: 300",
+            "X-RateLimit-Remaining: 12",
+            "X-RateLimit-Reset: 1700006460",
+        ]
+    );
+}
+
+#[test]
+fn seed_example_structured() {
+    let d = seed_decision(0);
+    assert_eq!(
+        render(&d, HeaderStyle::Structured),
+        [
+            "RateLimit-Policy: \"default\";q=300;w=60, \"default\";q=10000;w=86400",
+            "RateLimit: \"default\";r=12;t=7",
+            "X-RateLimit-Limit: 300",
+            "X-RateLimit-Remaining: 12",
+            "X-RateLimit-Reset: 1700006460",
+        ]
+    );
+}
+
+#[test]
+fn refused_request_carries_retry_after() {
+    // 300 admitted, the 301st refused, still 53 s into the minute.
+    let d = seed_decision(13);
+    assert!(!d.allowed);
+    assert_eq!(
+        render(&d, HeaderStyle::Draft03),
+        [
+            "RateLimit-Policy: 300;w=60, 10000;w=86400",
+            "RateLimit-Limit: 300",
+            "RateLimit-Remaining: 0",
+            "RateLimit-Reset: 7",
+            "X-RateLimit-Limit: 300",
+            "X-RateLimit-Remaining: 0",
+            "X-RateLimit-Reset: 1700006460",
+            "Retry-After: 7",
+        ]
+    );
+    let body = serde_json::to_string(&rate_limited_body(&d)).unwrap();
+    assert_eq!(
+        body,
+        r#"{"error":"rate_limited","message":"Rate limit exceeded for policy default: 300 requests per 60 seconds","policy":"default","retry_after":7}"#
+    );
+}
+
+#[test]
+fn http_headers_are_insertable() {
+    let d = seed_decision(13);
+    let mut map = http::HeaderMap::new();
+    map.extend(http_headers(&d, HeaderStyle::Draft03));
+    assert_eq!(map["ratelimit-remaining"], "0");
+    assert_eq!(map["retry-after"], "7");
+    assert_eq!(map["x-ratelimit-reset"], "1700006460");
+    assert_eq!(map.len(), 8);
+}
