@@ -6,7 +6,16 @@
 //! [`connect`]. Both backends share the SQL in `sql/` and pass the same conformance suite
 //! (`tests/conformance.rs`); each has its own append-only `migrations/` folder.
 
+mod connect;
+mod error;
+mod predicate;
+mod rows;
+mod sql;
+pub mod testing;
 mod types;
+
+pub use connect::{connect, connect_with, migrate, ConnectOptions};
+pub use sql::SqlStore;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -83,8 +92,12 @@ pub trait SigningKeyStore: Send + Sync {
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Records a JWT access token as revoked until it would have expired. Idempotent.
-    async fn revoke_jwt(&self, jti: &str, client_id: &str, expires_at: DateTime<Utc>)
-        -> StoreResult<()>;
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
     async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool>;
     async fn insert_opaque_token(&self, token: &OpaqueToken) -> StoreResult<()>;
     async fn get_opaque_token(&self, hash: &[u8; 32]) -> StoreResult<Option<OpaqueToken>>;

@@ -1,0 +1,281 @@
+//! Opening a store: the backend is chosen once, from the URL scheme, and the connection pool
+//! is set up for it.
+//!
+//! - `sqlite:…` (`sqlite://castellan.db`, `sqlite:///abs/path.db`, `sqlite::memory:`) or a bare
+//!   file path (`./castellan.db`): SQLite, the file created if missing (`mode=rwc`), every
+//!   connection in WAL mode with foreign keys on and a 5 s busy timeout;
+//! - `postgres://…` / `postgresql://…`: PostgreSQL.
+//!
+//! Each backend has its own migrations folder, embedded at build time and run on connect
+//! unless [`ConnectOptions::migrate`] is off.
+
+use crate::sql::SqlStore;
+use crate::{Backend, Store, StoreError, StoreResult};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::Executor;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long SQLite waits for a lock held by another connection before answering busy.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
+
+/// How to open a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Apply pending migrations before answering (default `true`).
+    pub migrate: bool,
+    /// Largest number of pooled connections (default: 4 for SQLite, which has one writer
+    /// anyway, 10 for PostgreSQL; always 1 for an in-memory SQLite database, which lives and
+    /// dies with its connection).
+    pub max_connections: Option<u32>,
+    /// How long to wait for a free or new connection (default 10 s).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            migrate: true,
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Opens the store at `url` and applies pending migrations.
+pub async fn connect(url: &str) -> StoreResult<Arc<SqlStore>> {
+    connect_with(url, ConnectOptions::default()).await
+}
+
+/// Opens the store at `url` with explicit options.
+pub async fn connect_with(url: &str, options: ConnectOptions) -> StoreResult<Arc<SqlStore>> {
+    sqlx::any::install_default_drivers();
+    let target = Target::resolve(url)?;
+    let connect_options = AnyConnectOptions::from_str(&target.url).map_err(|e| {
+        // sqlx quotes the URL in some parse errors; it may hold a password.
+        StoreError::Unavailable(format!(
+            "invalid {} database URL: {}",
+            target.backend.as_str(),
+            crate::error::store_error(e)
+        ))
+    })?;
+    let pool = pool_options(&target, &options)
+        .connect_with(connect_options)
+        .await
+        .map_err(crate::error::store_error)?;
+    let store = SqlStore::new(pool, target.backend);
+    if options.migrate {
+        store.migrate().await?;
+    }
+    Ok(Arc::new(store))
+}
+
+/// Applies the pending migrations of the database at `url`, then closes the connections.
+pub async fn migrate(url: &str) -> StoreResult<()> {
+    let store = connect_with(url, ConnectOptions::default()).await?;
+    store.close().await;
+    Ok(())
+}
+
+impl SqlStore {
+    /// Applies this backend's pending migrations.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let migrator = match self.backend() {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(self.pool())
+            .await
+            .map_err(|e| crate::error::store_error(e.into()))
+    }
+}
+
+fn pool_options(target: &Target, options: &ConnectOptions) -> AnyPoolOptions {
+    let base = AnyPoolOptions::new().acquire_timeout(options.acquire_timeout);
+    match target.backend {
+        Backend::Postgres => base.max_connections(options.max_connections.unwrap_or(10)),
+        Backend::Sqlite if target.in_memory => base
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn))),
+        Backend::Sqlite => base
+            .max_connections(options.max_connections.unwrap_or(4))
+            .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn))),
+    }
+}
+
+/// Per-connection SQLite settings: WAL lets readers run beside the writer, the busy timeout
+/// makes a second writer wait instead of failing, and foreign keys are off by default.
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+        .await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    Ok(())
+}
+
+/// A database URL resolved to its backend, in the form sqlx expects.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub backend: Backend,
+    pub url: String,
+    pub in_memory: bool,
+}
+
+impl Target {
+    pub(crate) fn resolve(url: &str) -> StoreResult<Target> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target {
+                backend: Backend::Postgres,
+                url: url.to_owned(),
+                in_memory: false,
+            });
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            return Ok(sqlite_target(rest));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            return Err(StoreError::Unavailable(format!(
+                "unsupported database URL scheme `{scheme}`; use sqlite: or postgres://"
+            )));
+        }
+        // A bare file path; percent-encode what sqlx would read as URL syntax.
+        let mut encoded = String::with_capacity(url.len());
+        for c in url.chars() {
+            match c {
+                '%' => encoded.push_str("%25"),
+                '?' => encoded.push_str("%3F"),
+                '#' => encoded.push_str("%23"),
+                ' ' => encoded.push_str("%20"),
+                c => encoded.push(c),
+            }
+        }
+        Ok(sqlite_target(&encoded))
+    }
+}
+
+/// `rest` is what follows `sqlite:`.
+fn sqlite_target(rest: &str) -> Target {
+    let (database, params) = match rest.split_once('?') {
+        Some((d, p)) => (d, Some(p)),
+        None => (rest, None),
+    };
+    let database = database.strip_prefix("//").unwrap_or(database);
+    let mode = params.and_then(|p| {
+        url::form_urlencoded::parse(p.as_bytes())
+            .find(|(k, _)| k == "mode")
+            .map(|(_, v)| v.into_owned())
+    });
+    let in_memory = database == ":memory:" || mode.as_deref() == Some("memory");
+    // `sqlite:<path>` rather than `sqlite://<path>`: the URL parser would read a relative path
+    // (or `:memory:`) after `//` as a host name.
+    let mut url = format!("sqlite:{database}");
+    if let Some(p) = params {
+        url.push('?');
+        url.push_str(p);
+    }
+    if mode.is_none() && !in_memory {
+        url.push(if params.is_some() { '&' } else { '?' });
+        url.push_str("mode=rwc");
+    }
+    Target {
+        backend: Backend::Sqlite,
+        url,
+        in_memory,
+    }
+}
+
+impl SqlStore {
+    /// Closes every pooled connection (tests, shutdown).
+    pub async fn close(&self) {
+        self.pool().close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(url: &str) -> (String, bool) {
+        let t = Target::resolve(url).unwrap();
+        assert_eq!(t.backend, Backend::Sqlite);
+        (t.url, t.in_memory)
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file_when_missing() {
+        assert_eq!(
+            sqlite("sqlite://castellan.db").0,
+            "sqlite:castellan.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite("sqlite:castellan.db").0,
+            "sqlite:castellan.db?mode=rwc"
+        );
+        assert_eq!(sqlite("sqlite:///abs/c.db").0, "sqlite:/abs/c.db?mode=rwc");
+        assert_eq!(
+            sqlite("sqlite://c.db?cache=shared").0,
+            "sqlite:c.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(sqlite("sqlite://c.db?mode=ro").0, "sqlite:c.db?mode=ro");
+    }
+
+    #[test]
+    fn bare_paths_are_sqlite_files() {
+        assert_eq!(sqlite("./castellan.db").0, "sqlite:./castellan.db?mode=rwc");
+        assert_eq!(sqlite("/var/lib/c.db").0, "sqlite:/var/lib/c.db?mode=rwc");
+        assert_eq!(sqlite("odd ?#%.db").0, "sqlite:odd%20%3F%23%25.db?mode=rwc");
+    }
+
+    #[test]
+    fn memory_databases_are_recognised() {
+        assert_eq!(
+            sqlite("sqlite::memory:"),
+            ("sqlite::memory:".to_owned(), true)
+        );
+        assert!(sqlite("sqlite://?mode=memory").1);
+    }
+
+    #[test]
+    fn resolved_sqlite_urls_are_valid_urls() {
+        for u in [
+            "sqlite://castellan.db",
+            "sqlite::memory:",
+            "sqlite://?mode=memory",
+            "./castellan.db",
+            "castellan.db",
+            "/var/lib/odd ?#%.db",
+        ] {
+            let t = Target::resolve(u).unwrap();
+            assert!(
+                AnyConnectOptions::from_str(&t.url).is_ok(),
+                "{u} -> {}",
+                t.url
+            );
+        }
+    }
+
+    #[test]
+    fn postgres_and_unknown_schemes() {
+        for u in [
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5/db?sslmode=disable",
+        ] {
+            let t = Target::resolve(u).unwrap();
+            assert_eq!(t.backend, Backend::Postgres);
+            assert_eq!(t.url, u);
+        }
+        let err = Target::resolve("mysql://root:hunter2@h/db").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("mysql") && !msg.contains("hunter2"), "{msg}");
+    }
+}

@@ -1,0 +1,100 @@
+//! Revoked JWTs and opaque access tokens (SPEC 4.6, 9.1, 9.2).
+
+use super::SqlStore;
+use crate::error::{store_error, write_error};
+use crate::rows::{claims_json, millis, token_from_row, TOKEN_COLUMNS};
+use crate::{OpaqueToken, StoreResult, TokenStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revoked_jwts (jti, client_id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(millis(expires_at))
+        .execute(self.pool())
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM revoked_jwts WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_opaque_token(&self, token: &OpaqueToken) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO opaque_tokens ({TOKEN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
+        sqlx::query(&sql)
+            .bind(&token.hash[..])
+            .bind(token.client_id.as_str())
+            .bind(token.subject.as_str())
+            .bind(token.scope.as_str())
+            .bind(token.audience.as_deref())
+            .bind(claims_json(&token.claims)?)
+            .bind(millis(token.issued_at))
+            .bind(millis(token.expires_at))
+            .bind(i16::from(token.revoked))
+            .execute(self.pool())
+            .await
+            .map_err(|e| write_error(e, "a token with this hash exists"))?;
+        Ok(())
+    }
+
+    async fn get_opaque_token(&self, hash: &[u8; 32]) -> StoreResult<Option<OpaqueToken>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM opaque_tokens WHERE hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(&hash[..])
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn revoke_opaque_token(&self, hash: &[u8; 32], client_id: &str) -> StoreResult<bool> {
+        let updated =
+            sqlx::query("UPDATE opaque_tokens SET revoked = 1 WHERE hash = $1 AND client_id = $2")
+                .bind(&hash[..])
+                .bind(client_id)
+                .execute(self.pool())
+                .await
+                .map_err(store_error)?
+                .rows_affected();
+        Ok(updated > 0)
+    }
+
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut deleted = 0;
+        for sql in [
+            "DELETE FROM revoked_jwts WHERE expires_at <= $1",
+            "DELETE FROM opaque_tokens WHERE expires_at <= $1",
+        ] {
+            deleted += sqlx::query(sql)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(deleted)
+    }
+}

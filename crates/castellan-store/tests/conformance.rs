@@ -1,0 +1,1077 @@
+//! The store's behaviour, written once and run against every backend: SQLite (a temporary
+//! file) always, PostgreSQL (a fresh schema per test) when `CASTELLAN_TEST_POSTGRES_URL` is
+//! set — and then an unreachable server fails the test rather than skipping it.
+
+// Helpers outside `#[test]` functions are test code too: a panic is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use castellan_core::client::{
+    AuthMethod, Client, ClientKind, GrantType, Registration, SecretHash, TokenFormat,
+};
+use castellan_core::query::{ClientQuery, CmpOp, Direction, Field, Predicate, Sort, Value};
+use castellan_core::scope::{parse_patterns, ScopeSet};
+use castellan_core::Secret;
+use castellan_store::{
+    connect_with, testing, ClientStore, ConnectOptions, OpaqueToken, SigningKeyStore, SqlStore,
+    Store, StoreError, StoredKey, TokenStore,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+use std::sync::Arc;
+
+// ---------------------------------------------------------------------------------------------
+// Harness: one store per test, on a backend of its own.
+
+struct Harness {
+    store: Arc<SqlStore>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { base: String, schema: String },
+}
+
+async fn sqlite_harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("castellan.db").display());
+    let store = connect_with(&url, ConnectOptions::default()).await.unwrap();
+    Harness {
+        store,
+        cleanup: Cleanup::Sqlite(dir),
+    }
+}
+
+async fn postgres_harness() -> Option<Harness> {
+    let base = std::env::var("CASTELLAN_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let schema = testing::fresh_postgres_schema(&base)
+        .await
+        .unwrap_or_else(|e| panic!("CASTELLAN_TEST_POSTGRES_URL is set but unusable: {e}"));
+    let options = ConnectOptions {
+        max_connections: Some(4),
+        ..ConnectOptions::default()
+    };
+    let store = connect_with(&schema.url, options).await.unwrap();
+    Some(Harness {
+        store,
+        cleanup: Cleanup::Postgres {
+            base,
+            schema: schema.name,
+        },
+    })
+}
+
+impl Harness {
+    async fn finish(self) {
+        self.store.close().await;
+        if let Cleanup::Postgres { base, schema } = &self.cleanup {
+            testing::drop_postgres_schema(base, schema).await.unwrap();
+        }
+    }
+}
+
+/// One `#[tokio::test]` per behaviour per backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let h = super::sqlite_harness().await;
+                    super::$name(&h.store).await;
+                    h.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(h) = super::postgres_harness().await else {
+                        return;
+                    };
+                    super::$name(&h.store).await;
+                    h.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    placeholders_are_numbered_and_reusable,
+    ping_and_backend,
+    migrations_are_idempotent,
+    client_round_trips_every_field,
+    missing_client_is_none,
+    duplicate_client_id_conflicts,
+    default_order_is_created_at_then_id_and_pages_are_stable,
+    comparison_operators,
+    in_and_not_in,
+    defined_and_not_defined,
+    and_or_not,
+    sort_asc_desc_with_undefined_last,
+    limit_offset_and_total,
+    exists_answers_whether_any_client_matches,
+    literal_values_are_never_sql,
+    mismatched_value_type_is_an_error_not_a_panic,
+    delete_returns_the_client_and_removes_its_tokens,
+    update_keeps_id_scope_created_at_and_last_used,
+    last_used_only_rises,
+    purge_deleted_clients_at_or_before_now,
+    find_registered_client_matches_both_keys,
+    bootstrap_claim_happens_once,
+    concurrent_bootstrap_claims_have_one_winner,
+    first_signing_key_only_when_none_is_current,
+    concurrent_first_signing_keys_have_one_winner,
+    rotation_retires_the_current_keys_of_that_algorithm,
+    list_and_purge_signing_keys_by_expiry,
+    jwt_revocation_is_idempotent,
+    opaque_token_round_trip,
+    opaque_token_revocation_needs_the_owning_client,
+    opaque_token_for_unknown_client_conflicts,
+    purge_expired_tokens_removes_both_kinds,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+/// 2026-01-01T00:00:00Z in Unix milliseconds.
+const T0: i64 = 1_767_225_600_000;
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap()
+}
+
+fn day(d: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d)
+}
+
+fn client(id: &str, name: &str, created_ms: i64) -> Client {
+    Client {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        kind: ClientKind::Confidential,
+        secret_hash: Some(SecretHash([7; 32])),
+        scope: parse_patterns("manage_project:p1 view_products:p1").unwrap(),
+        default_scope: None,
+        grant_types: vec![GrantType::ClientCredentials],
+        redirect_uris: Vec::new(),
+        auth_method: AuthMethod::ClientSecretBasic,
+        token_format: TokenFormat::Jwt,
+        public_client_credentials: false,
+        access_token_validity_seconds: None,
+        refresh_token_validity_seconds: None,
+        created_at: at(created_ms),
+        last_used_at: None,
+        delete_at: None,
+        registration: None,
+        metadata: serde_json::Map::new(),
+    }
+}
+
+fn full_client(id: &str) -> Client {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("client_uri".into(), "https://app.example/".into());
+    metadata.insert("contacts".into(), serde_json::json!(["ops@example.com"]));
+    Client {
+        id: id.to_owned(),
+        name: "Full « client » ü".to_owned(),
+        kind: ClientKind::Public,
+        secret_hash: None,
+        scope: parse_patterns("market:id:* view_orders:p1").unwrap(),
+        default_scope: Some(ScopeSet::parse("view_orders:p1").unwrap()),
+        grant_types: vec![
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::TokenExchange,
+        ],
+        redirect_uris: vec![
+            "https://app.example/cb".to_owned(),
+            "http://127.0.0.1:8080/cb?x=a b".to_owned(),
+        ],
+        auth_method: AuthMethod::None,
+        token_format: TokenFormat::Opaque,
+        public_client_credentials: true,
+        access_token_validity_seconds: Some(7200),
+        refresh_token_validity_seconds: Some(86_400),
+        created_at: at(T0 + 123),
+        last_used_at: Some(day(20_454)),
+        delete_at: Some(at(T0 + 86_400_000)),
+        registration: Some(Registration {
+            software_id: Some("sw-1".to_owned()),
+            registered_by: Some("client:admin".to_owned()),
+            access_token_hash: SecretHash([9; 32]),
+        }),
+        metadata,
+    }
+}
+
+/// a: alpha, created T0+1000, used day 100, no deleteAt
+/// b: beta,  created T0+2000, never used,   deleteAt T0+10000
+/// c: gamma, created T0+3000, used day 200, deleteAt T0+20000
+/// d: Delta, created T0+3000, never used,   no deleteAt
+async fn seed(store: &SqlStore) {
+    let mut a = client("a", "alpha", T0 + 1000);
+    a.last_used_at = Some(day(100));
+    let mut b = client("b", "beta", T0 + 2000);
+    b.delete_at = Some(at(T0 + 10_000));
+    let mut c = client("c", "gamma", T0 + 3000);
+    c.last_used_at = Some(day(200));
+    c.delete_at = Some(at(T0 + 20_000));
+    let d = client("d", "Delta", T0 + 3000);
+    // Inserted out of order so that insertion order cannot pass for the sort.
+    for cl in [&d, &b, &c, &a] {
+        store.insert_client(cl).await.unwrap();
+    }
+}
+
+fn cmp(field: Field, op: CmpOp, value: Value) -> Predicate {
+    Predicate::Cmp { field, op, value }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+fn and(a: Predicate, b: Predicate) -> Predicate {
+    Predicate::And(Box::new(a), Box::new(b))
+}
+
+fn or(a: Predicate, b: Predicate) -> Predicate {
+    Predicate::Or(Box::new(a), Box::new(b))
+}
+
+fn not(a: Predicate) -> Predicate {
+    Predicate::Not(Box::new(a))
+}
+
+fn query(predicate: Option<Predicate>, sort: Vec<Sort>) -> ClientQuery {
+    ClientQuery {
+        predicate,
+        sort,
+        limit: 500,
+        offset: 0,
+        with_total: false,
+    }
+}
+
+async fn ids(store: &SqlStore, q: ClientQuery) -> Vec<String> {
+    let page = store.query_clients(&q).await.unwrap();
+    page.results.into_iter().map(|c| c.id).collect()
+}
+
+async fn matching(store: &SqlStore, p: Predicate) -> Vec<String> {
+    ids(store, query(Some(p), Vec::new())).await
+}
+
+fn sort(field: Field, direction: Direction) -> Sort {
+    Sort { field, direction }
+}
+
+fn key(kid: &str, alg: &str, created_ms: i64) -> StoredKey {
+    StoredKey {
+        kid: kid.to_owned(),
+        alg: alg.to_owned(),
+        private_pkcs8: Secret::new(format!("pkcs8-of-{kid}")),
+        created_at: at(created_ms),
+        retired_at: None,
+        expires_at: None,
+    }
+}
+
+fn token(hash_byte: u8, client_id: &str, expires_ms: i64) -> OpaqueToken {
+    let mut claims = serde_json::Map::new();
+    claims.insert("org".into(), "acme".into());
+    claims.insert("env".into(), serde_json::json!({"tier": 2}));
+    OpaqueToken {
+        hash: [hash_byte; 32],
+        client_id: client_id.to_owned(),
+        subject: format!("client:{client_id}"),
+        scope: "view_products:p1".to_owned(),
+        audience: Some("https://api.example".to_owned()),
+        claims,
+        issued_at: at(T0),
+        expires_at: at(expires_ms),
+        revoked: false,
+    }
+}
+
+fn vs(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviours.
+
+async fn placeholders_are_numbered_and_reusable(store: &SqlStore) {
+    let row = sqlx::query("SELECT $2 AS second, $1 AS first, $1 AS again")
+        .bind("one")
+        .bind("two")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("second"), "two");
+    assert_eq!(row.get::<String, _>("first"), "one");
+    assert_eq!(row.get::<String, _>("again"), "one");
+
+    store
+        .insert_client(&client("same", "same", T0))
+        .await
+        .unwrap();
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM clients WHERE id = $1 AND name = $1")
+        .bind("same")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<i64, _>("n"), 1);
+}
+
+async fn ping_and_backend(store: &Arc<SqlStore>) {
+    // The server holds the store as a trait object.
+    let store: Arc<dyn Store> = store.clone();
+    store.ping().await.unwrap();
+    let name = store.backend().as_str();
+    assert!(name == "sqlite" || name == "postgres");
+}
+
+async fn migrations_are_idempotent(store: &SqlStore) {
+    store
+        .insert_client(&client("kept", "kept", T0))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.get_client("kept").await.unwrap().is_some());
+}
+
+async fn client_round_trips_every_field(store: &SqlStore) {
+    let full = full_client("full");
+    store.insert_client(&full).await.unwrap();
+    assert_eq!(store.get_client("full").await.unwrap(), Some(full));
+
+    let mut minimal = client("minimal", "m", T0);
+    minimal.secret_hash = None;
+    minimal.grant_types = Vec::new();
+    minimal.default_scope = Some(ScopeSet::new());
+    store.insert_client(&minimal).await.unwrap();
+    assert_eq!(store.get_client("minimal").await.unwrap(), Some(minimal));
+}
+
+async fn missing_client_is_none(store: &SqlStore) {
+    assert_eq!(store.get_client("nobody").await.unwrap(), None);
+}
+
+async fn duplicate_client_id_conflicts(store: &SqlStore) {
+    store
+        .insert_client(&client("x", "first", T0))
+        .await
+        .unwrap();
+    let err = store
+        .insert_client(&client("x", "second", T0 + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.get_client("x").await.unwrap().unwrap().name, "first");
+}
+
+async fn default_order_is_created_at_then_id_and_pages_are_stable(store: &SqlStore) {
+    seed(store).await;
+    for (id, created) in [("e", T0 + 3000), ("0", T0 + 3000), ("z", T0)] {
+        store.insert_client(&client(id, id, created)).await.unwrap();
+    }
+    let all = ids(store, query(None, Vec::new())).await;
+    assert_eq!(all, vs(&["z", "a", "b", "0", "c", "d", "e"]));
+
+    let mut paged = Vec::new();
+    for offset in (0..8).step_by(2) {
+        let q = ClientQuery {
+            limit: 2,
+            offset,
+            ..query(None, Vec::new())
+        };
+        paged.extend(ids(store, q).await);
+    }
+    assert_eq!(paged, all);
+}
+
+async fn comparison_operators(store: &SqlStore) {
+    seed(store).await;
+    use CmpOp::*;
+    use Field::*;
+    let cases: Vec<(Predicate, &[&str])> = vec![
+        (cmp(Id, Eq, text("b")), &["b"]),
+        (cmp(Name, Ne, text("beta")), &["a", "c", "d"]),
+        // Bytewise: "Delta" < "alpha" < "beta" < "gamma".
+        (cmp(Name, Lt, text("beta")), &["a", "d"]),
+        (cmp(Name, Le, text("beta")), &["a", "b", "d"]),
+        (cmp(Name, Gt, text("beta")), &["c"]),
+        (cmp(Name, Ge, text("beta")), &["b", "c"]),
+        (cmp(CreatedAt, Lt, Value::Int(T0 + 3000)), &["a", "b"]),
+        (cmp(CreatedAt, Le, Value::Int(T0 + 2000)), &["a", "b"]),
+        (cmp(CreatedAt, Gt, Value::Int(T0 + 2000)), &["c", "d"]),
+        (cmp(CreatedAt, Ge, Value::Int(T0 + 3000)), &["c", "d"]),
+        (cmp(CreatedAt, Eq, Value::Int(T0 + 1000)), &["a"]),
+        (cmp(CreatedAt, Ne, Value::Int(T0 + 1000)), &["b", "c", "d"]),
+        // Comparisons on a field a client lacks are false, `!=` included.
+        (cmp(LastUsedAt, Gt, Value::Int(100)), &["c"]),
+        (cmp(LastUsedAt, Ge, Value::Int(100)), &["a", "c"]),
+        (cmp(LastUsedAt, Ne, Value::Int(100)), &["c"]),
+        (cmp(LastUsedAt, Lt, Value::Int(1000)), &["a", "c"]),
+        (cmp(DeleteAt, Le, Value::Int(T0 + 10_000)), &["b"]),
+        (cmp(DeleteAt, Ne, Value::Int(T0 + 10_000)), &["c"]),
+    ];
+    for (p, expected) in cases {
+        assert_eq!(matching(store, p.clone()).await, vs(expected), "{p:?}");
+    }
+}
+
+async fn in_and_not_in(store: &SqlStore) {
+    seed(store).await;
+    let ins = |field, values: Vec<Value>, negated| Predicate::In {
+        field,
+        values,
+        negated,
+    };
+    let cases: Vec<(Predicate, &[&str])> = vec![
+        (
+            ins(Field::Id, vec![text("a"), text("c"), text("zz")], false),
+            &["a", "c"],
+        ),
+        (ins(Field::Id, vec![text("a")], true), &["b", "c", "d"]),
+        (
+            ins(Field::Name, vec![text("Delta"), text("delta")], false),
+            &["d"],
+        ),
+        (
+            ins(
+                Field::DeleteAt,
+                vec![Value::Int(T0 + 10_000), Value::Int(T0 + 20_000)],
+                false,
+            ),
+            &["b", "c"],
+        ),
+        (ins(Field::LastUsedAt, vec![Value::Int(100)], true), &["c"]),
+        (ins(Field::Id, Vec::new(), false), &[]),
+        (ins(Field::Id, Vec::new(), true), &["a", "b", "c", "d"]),
+    ];
+    for (p, expected) in cases {
+        assert_eq!(matching(store, p.clone()).await, vs(expected), "{p:?}");
+    }
+}
+
+async fn defined_and_not_defined(store: &SqlStore) {
+    seed(store).await;
+    let def = |field, defined| Predicate::Defined { field, defined };
+    assert_eq!(
+        matching(store, def(Field::DeleteAt, true)).await,
+        vs(&["b", "c"])
+    );
+    assert_eq!(
+        matching(store, def(Field::DeleteAt, false)).await,
+        vs(&["a", "d"])
+    );
+    assert_eq!(
+        matching(store, def(Field::LastUsedAt, true)).await,
+        vs(&["a", "c"])
+    );
+    assert_eq!(
+        matching(store, def(Field::LastUsedAt, false)).await,
+        vs(&["b", "d"])
+    );
+    assert_eq!(
+        matching(store, def(Field::Name, true)).await,
+        vs(&["a", "b", "c", "d"])
+    );
+    assert!(matching(store, def(Field::Id, false)).await.is_empty());
+}
+
+async fn and_or_not(store: &SqlStore) {
+    seed(store).await;
+    let defined = Predicate::Defined {
+        field: Field::DeleteAt,
+        defined: true,
+    };
+    let cases: Vec<(Predicate, &[&str])> = vec![
+        (
+            and(
+                cmp(Field::CreatedAt, CmpOp::Ge, Value::Int(T0 + 2000)),
+                defined.clone(),
+            ),
+            &["b", "c"],
+        ),
+        (
+            or(
+                cmp(Field::Id, CmpOp::Eq, text("a")),
+                cmp(Field::Name, CmpOp::Eq, text("Delta")),
+            ),
+            &["a", "d"],
+        ),
+        // `not` is the exact complement, clients without the field included.
+        (
+            not(cmp(Field::DeleteAt, CmpOp::Eq, Value::Int(T0 + 10_000))),
+            &["a", "c", "d"],
+        ),
+        (
+            not(cmp(Field::LastUsedAt, CmpOp::Ne, Value::Int(100))),
+            &["a", "b", "d"],
+        ),
+        (
+            not(Predicate::In {
+                field: Field::Id,
+                values: vec![text("a"), text("b")],
+                negated: false,
+            }),
+            &["c", "d"],
+        ),
+        // a or (b and c) versus (a or b) and c: the tree decides, not the rendering.
+        (
+            or(
+                cmp(Field::Id, CmpOp::Eq, text("a")),
+                and(cmp(Field::Id, CmpOp::Eq, text("b")), defined.clone()),
+            ),
+            &["a", "b"],
+        ),
+        (
+            and(
+                or(
+                    cmp(Field::Id, CmpOp::Eq, text("a")),
+                    cmp(Field::Id, CmpOp::Eq, text("b")),
+                ),
+                defined.clone(),
+            ),
+            &["b"],
+        ),
+        (not(not(defined.clone())), &["b", "c"]),
+    ];
+    for (p, expected) in cases {
+        assert_eq!(matching(store, p.clone()).await, vs(expected), "{p:?}");
+    }
+}
+
+async fn sort_asc_desc_with_undefined_last(store: &SqlStore) {
+    seed(store).await;
+    use Direction::*;
+    let cases: Vec<(Vec<Sort>, &[&str])> = vec![
+        (vec![sort(Field::Name, Asc)], &["d", "a", "b", "c"]),
+        (vec![sort(Field::Name, Desc)], &["c", "b", "a", "d"]),
+        (vec![sort(Field::Id, Desc)], &["d", "c", "b", "a"]),
+        // Ties (c and d) fall back to createdAt asc, id asc.
+        (vec![sort(Field::CreatedAt, Desc)], &["c", "d", "b", "a"]),
+        (
+            vec![sort(Field::CreatedAt, Desc), sort(Field::Id, Desc)],
+            &["d", "c", "b", "a"],
+        ),
+        (vec![sort(Field::LastUsedAt, Asc)], &["a", "c", "b", "d"]),
+        (vec![sort(Field::LastUsedAt, Desc)], &["c", "a", "b", "d"]),
+        (vec![sort(Field::DeleteAt, Asc)], &["b", "c", "a", "d"]),
+        (vec![sort(Field::DeleteAt, Desc)], &["c", "b", "a", "d"]),
+        (
+            vec![sort(Field::DeleteAt, Desc), sort(Field::Name, Asc)],
+            &["c", "b", "d", "a"],
+        ),
+    ];
+    for (s, expected) in cases {
+        assert_eq!(
+            ids(store, query(None, s.clone())).await,
+            vs(expected),
+            "{s:?}"
+        );
+    }
+}
+
+async fn limit_offset_and_total(store: &SqlStore) {
+    seed(store).await;
+    let page = store
+        .query_clients(&ClientQuery {
+            limit: 2,
+            offset: 1,
+            ..ClientQuery::default()
+        })
+        .await
+        .unwrap();
+    let got: Vec<_> = page.results.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(got, ["b", "c"]);
+    assert_eq!(page.total, Some(4));
+
+    let page = store
+        .query_clients(&ClientQuery {
+            limit: 2,
+            offset: 1,
+            with_total: false,
+            ..ClientQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.results.len(), 2);
+    assert_eq!(page.total, None);
+
+    let page = store
+        .query_clients(&ClientQuery {
+            predicate: Some(Predicate::Defined {
+                field: Field::DeleteAt,
+                defined: true,
+            }),
+            limit: 1,
+            ..ClientQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.results.len(), 1);
+    assert_eq!(page.results[0].id, "b");
+    assert_eq!(page.total, Some(2));
+
+    let page = store
+        .query_clients(&ClientQuery {
+            offset: 10,
+            ..ClientQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(page.results.is_empty());
+    assert_eq!(page.total, Some(4));
+
+    let page = store
+        .query_clients(&ClientQuery {
+            limit: 0,
+            ..ClientQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(page.results.is_empty());
+    assert_eq!(page.total, Some(4));
+}
+
+async fn exists_answers_whether_any_client_matches(store: &SqlStore) {
+    assert!(!store.client_exists(None).await.unwrap());
+    seed(store).await;
+    assert!(store.client_exists(None).await.unwrap());
+    let p = cmp(Field::Name, CmpOp::Eq, text("gamma"));
+    assert!(store.client_exists(Some(&p)).await.unwrap());
+    let p = cmp(Field::Name, CmpOp::Eq, text("epsilon"));
+    assert!(!store.client_exists(Some(&p)).await.unwrap());
+}
+
+async fn literal_values_are_never_sql(store: &SqlStore) {
+    seed(store).await;
+    let nasty = "x' OR '1'='1\"; DROP TABLE clients; --";
+    store
+        .insert_client(&client("nasty", nasty, T0 + 5000))
+        .await
+        .unwrap();
+    let p = cmp(Field::Name, CmpOp::Eq, text("x' OR '1'='1"));
+    assert!(matching(store, p).await.is_empty());
+    let p = cmp(Field::Name, CmpOp::Eq, text(nasty));
+    assert_eq!(matching(store, p).await, vs(&["nasty"]));
+    assert_eq!(ids(store, query(None, Vec::new())).await.len(), 5);
+}
+
+async fn mismatched_value_type_is_an_error_not_a_panic(store: &SqlStore) {
+    seed(store).await;
+    let p = cmp(Field::CreatedAt, CmpOp::Eq, text("yesterday"));
+    assert!(store
+        .query_clients(&query(Some(p.clone()), Vec::new()))
+        .await
+        .is_err());
+    assert!(store.client_exists(Some(&p)).await.is_err());
+}
+
+async fn delete_returns_the_client_and_removes_its_tokens(store: &SqlStore) {
+    let full = full_client("gone");
+    store.insert_client(&full).await.unwrap();
+    store
+        .insert_client(&client("stays", "s", T0))
+        .await
+        .unwrap();
+    store
+        .insert_opaque_token(&token(1, "gone", T0 + 60_000))
+        .await
+        .unwrap();
+    store
+        .insert_opaque_token(&token(2, "stays", T0 + 60_000))
+        .await
+        .unwrap();
+    store
+        .revoke_jwt("jti-gone", "gone", at(T0 + 60_000))
+        .await
+        .unwrap();
+    store
+        .revoke_jwt("jti-stays", "stays", at(T0 + 60_000))
+        .await
+        .unwrap();
+
+    assert_eq!(store.delete_client("gone").await.unwrap(), Some(full));
+    assert_eq!(store.get_client("gone").await.unwrap(), None);
+    assert_eq!(store.get_opaque_token(&[1; 32]).await.unwrap(), None);
+    assert!(!store.is_jwt_revoked("jti-gone").await.unwrap());
+
+    assert!(store.get_opaque_token(&[2; 32]).await.unwrap().is_some());
+    assert!(store.is_jwt_revoked("jti-stays").await.unwrap());
+    assert_eq!(store.delete_client("gone").await.unwrap(), None);
+}
+
+async fn update_keeps_id_scope_created_at_and_last_used(store: &SqlStore) {
+    let mut original = client("u", "before", T0);
+    original.last_used_at = Some(day(300));
+    store.insert_client(&original).await.unwrap();
+
+    let mut changed = full_client("u");
+    changed.last_used_at = Some(day(1));
+    assert!(store.update_client(&changed).await.unwrap());
+
+    let stored = store.get_client("u").await.unwrap().unwrap();
+    let mut expected = changed.clone();
+    expected.scope = original.scope.clone();
+    expected.created_at = original.created_at;
+    expected.last_used_at = original.last_used_at;
+    assert_eq!(stored, expected);
+
+    assert!(!store
+        .update_client(&client("absent", "a", T0))
+        .await
+        .unwrap());
+    assert_eq!(store.get_client("absent").await.unwrap(), None);
+}
+
+async fn last_used_only_rises(store: &SqlStore) {
+    store.insert_client(&client("l", "l", T0)).await.unwrap();
+    let last = || async { store.get_client("l").await.unwrap().unwrap().last_used_at };
+    assert_eq!(last().await, None);
+    store.record_client_use("l", day(20_000)).await.unwrap();
+    assert_eq!(last().await, Some(day(20_000)));
+    store.record_client_use("l", day(19_999)).await.unwrap();
+    assert_eq!(last().await, Some(day(20_000)));
+    store.record_client_use("l", day(20_000)).await.unwrap();
+    store.record_client_use("l", day(20_005)).await.unwrap();
+    assert_eq!(last().await, Some(day(20_005)));
+    // Unknown clients are not an error.
+    store.record_client_use("nobody", day(1)).await.unwrap();
+}
+
+async fn purge_deleted_clients_at_or_before_now(store: &SqlStore) {
+    seed(store).await; // b deletes at T0+10000, c at T0+20000
+    store
+        .insert_opaque_token(&token(3, "b", T0 + 99_000))
+        .await
+        .unwrap();
+    store
+        .revoke_jwt("jti-b", "b", at(T0 + 99_000))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.purge_deleted_clients(at(T0 + 9_999)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.purge_deleted_clients(at(T0 + 10_000)).await.unwrap(),
+        1
+    );
+    assert_eq!(store.get_client("b").await.unwrap(), None);
+    assert_eq!(store.get_opaque_token(&[3; 32]).await.unwrap(), None);
+    assert!(!store.is_jwt_revoked("jti-b").await.unwrap());
+    assert_eq!(
+        ids(store, query(None, Vec::new())).await,
+        vs(&["a", "c", "d"])
+    );
+    assert_eq!(
+        store.purge_deleted_clients(at(T0 + 30_000)).await.unwrap(),
+        1
+    );
+    assert_eq!(ids(store, query(None, Vec::new())).await, vs(&["a", "d"]));
+}
+
+async fn find_registered_client_matches_both_keys(store: &SqlStore) {
+    store.insert_client(&full_client("reg")).await.unwrap(); // sw-1 by client:admin
+    store
+        .insert_client(&client("plain", "p", T0))
+        .await
+        .unwrap();
+    let found = store
+        .find_registered_client("sw-1", "client:admin")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|c| c.id), Some("reg".to_owned()));
+    assert_eq!(
+        store
+            .find_registered_client("sw-1", "client:other")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_registered_client("sw-2", "client:admin")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn bootstrap_claim_happens_once(store: &SqlStore) {
+    assert!(store
+        .claim_bootstrap_client(&client("boot1", "b", T0))
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_bootstrap_client(&client("boot2", "b", T0))
+        .await
+        .unwrap());
+    assert!(store.get_client("boot1").await.unwrap().is_some());
+    assert_eq!(store.get_client("boot2").await.unwrap(), None);
+    // Deleting the bootstrap client does not let a restart create another one.
+    store.delete_client("boot1").await.unwrap();
+    assert!(!store
+        .claim_bootstrap_client(&client("boot3", "b", T0))
+        .await
+        .unwrap());
+}
+
+async fn concurrent_bootstrap_claims_have_one_winner(store: &Arc<SqlStore>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = Arc::clone(store);
+        tasks.spawn(async move {
+            let c = client(&format!("boot{i}"), "bootstrap", T0);
+            store.claim_bootstrap_client(&c).await.unwrap()
+        });
+    }
+    let mut wins = 0;
+    while let Some(won) = tasks.join_next().await {
+        if won.unwrap() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(ids(store, query(None, Vec::new())).await.len(), 1);
+}
+
+async fn first_signing_key_only_when_none_is_current(store: &SqlStore) {
+    assert!(store
+        .insert_first_signing_key(&key("k1", "ES256", T0))
+        .await
+        .unwrap());
+    assert!(!store
+        .insert_first_signing_key(&key("k2", "ES256", T0 + 1))
+        .await
+        .unwrap());
+    assert!(store
+        .insert_first_signing_key(&key("k3", "EdDSA", T0 + 2))
+        .await
+        .unwrap());
+    let kids: Vec<_> = store
+        .list_signing_keys(at(T0))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, vs(&["k3", "k1"]));
+    // A kid that exists is a conflict, not a silent no-op.
+    let err = store
+        .insert_first_signing_key(&key("k1", "RS256", T0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn concurrent_first_signing_keys_have_one_winner(store: &Arc<SqlStore>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = Arc::clone(store);
+        tasks.spawn(async move {
+            store
+                .insert_first_signing_key(&key(&format!("k{i}"), "ES256", T0 + i))
+                .await
+                .unwrap()
+        });
+    }
+    let mut wins = 0;
+    while let Some(won) = tasks.join_next().await {
+        if won.unwrap() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.list_signing_keys(at(T0)).await.unwrap().len(), 1);
+}
+
+async fn rotation_retires_the_current_keys_of_that_algorithm(store: &SqlStore) {
+    assert!(store
+        .insert_first_signing_key(&key("es1", "ES256", T0))
+        .await
+        .unwrap());
+    assert!(store
+        .insert_first_signing_key(&key("ed1", "EdDSA", T0))
+        .await
+        .unwrap());
+
+    let es2 = key("es2", "ES256", T0 + 1000);
+    store.rotate_signing_key(&es2, at(T0 + 5000)).await.unwrap();
+
+    let keys = store.list_signing_keys(at(T0 + 1000)).await.unwrap();
+    let kids: Vec<_> = keys.iter().map(|k| k.kid.as_str()).collect();
+    // Newest first; keys created together are ordered by kid, descending.
+    assert_eq!(kids, ["es2", "es1", "ed1"]);
+    let es1 = keys.iter().find(|k| k.kid == "es1").unwrap();
+    assert_eq!(es1.retired_at, Some(at(T0 + 1000)));
+    assert_eq!(es1.expires_at, Some(at(T0 + 5000)));
+    let ed1 = keys.iter().find(|k| k.kid == "ed1").unwrap();
+    assert_eq!((ed1.retired_at, ed1.expires_at), (None, None));
+    let new = keys.iter().find(|k| k.kid == "es2").unwrap();
+    assert_eq!((new.retired_at, new.expires_at), (None, None));
+    assert_eq!(new.private_pkcs8.expose(), "pkcs8-of-es2");
+    assert_eq!(new.created_at, at(T0 + 1000));
+
+    // The new key is the current one: no "first" key can be inserted beside it.
+    assert!(!store
+        .insert_first_signing_key(&key("es3", "ES256", T0 + 2000))
+        .await
+        .unwrap());
+
+    // A second rotation retires es2 only; es1 keeps its own dates.
+    store
+        .rotate_signing_key(&key("es3", "ES256", T0 + 2000), at(T0 + 9000))
+        .await
+        .unwrap();
+    let keys = store.list_signing_keys(at(T0 + 2000)).await.unwrap();
+    let es1 = keys.iter().find(|k| k.kid == "es1").unwrap();
+    assert_eq!(es1.expires_at, Some(at(T0 + 5000)));
+    let es2 = keys.iter().find(|k| k.kid == "es2").unwrap();
+    assert_eq!(es2.retired_at, Some(at(T0 + 2000)));
+    assert_eq!(es2.expires_at, Some(at(T0 + 9000)));
+
+    // Rotating to an existing kid fails and changes nothing.
+    let err = store
+        .rotate_signing_key(&key("es1", "ES256", T0 + 3000), at(T0 + 9999))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let keys = store.list_signing_keys(at(T0 + 2000)).await.unwrap();
+    let es3 = keys.iter().find(|k| k.kid == "es3").unwrap();
+    assert_eq!(es3.retired_at, None);
+}
+
+async fn list_and_purge_signing_keys_by_expiry(store: &SqlStore) {
+    assert!(store
+        .insert_first_signing_key(&key("k1", "ES256", T0))
+        .await
+        .unwrap());
+    store
+        .rotate_signing_key(&key("k2", "ES256", T0 + 1000), at(T0 + 5000))
+        .await
+        .unwrap();
+    let kids = |keys: Vec<StoredKey>| keys.into_iter().map(|k| k.kid).collect::<Vec<_>>();
+    assert_eq!(
+        kids(store.list_signing_keys(at(T0 + 4999)).await.unwrap()),
+        vs(&["k2", "k1"])
+    );
+    assert_eq!(
+        kids(store.list_signing_keys(at(T0 + 5000)).await.unwrap()),
+        vs(&["k2"])
+    );
+    assert_eq!(store.purge_signing_keys(at(T0 + 4999)).await.unwrap(), 0);
+    assert_eq!(store.purge_signing_keys(at(T0 + 5000)).await.unwrap(), 1);
+    assert_eq!(
+        kids(store.list_signing_keys(at(T0)).await.unwrap()),
+        vs(&["k2"])
+    );
+}
+
+async fn jwt_revocation_is_idempotent(store: &SqlStore) {
+    assert!(!store.is_jwt_revoked("j1").await.unwrap());
+    store.revoke_jwt("j1", "c1", at(T0 + 1000)).await.unwrap();
+    store.revoke_jwt("j1", "c1", at(T0 + 1000)).await.unwrap();
+    assert!(store.is_jwt_revoked("j1").await.unwrap());
+    assert!(!store.is_jwt_revoked("j2").await.unwrap());
+}
+
+async fn opaque_token_round_trip(store: &SqlStore) {
+    store.insert_client(&client("c1", "c", T0)).await.unwrap();
+    let t = token(42, "c1", T0 + 3_600_000);
+    store.insert_opaque_token(&t).await.unwrap();
+    assert_eq!(
+        store.get_opaque_token(&[42; 32]).await.unwrap(),
+        Some(t.clone())
+    );
+    assert_eq!(store.get_opaque_token(&[43; 32]).await.unwrap(), None);
+
+    let mut bare = token(44, "c1", T0 + 1);
+    bare.audience = None;
+    bare.claims = serde_json::Map::new();
+    bare.revoked = true;
+    store.insert_opaque_token(&bare).await.unwrap();
+    assert_eq!(store.get_opaque_token(&[44; 32]).await.unwrap(), Some(bare));
+
+    let err = store.insert_opaque_token(&t).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn opaque_token_revocation_needs_the_owning_client(store: &SqlStore) {
+    store
+        .insert_client(&client("owner", "o", T0))
+        .await
+        .unwrap();
+    store
+        .insert_client(&client("other", "o", T0))
+        .await
+        .unwrap();
+    store
+        .insert_opaque_token(&token(5, "owner", T0 + 60_000))
+        .await
+        .unwrap();
+
+    assert!(!store.revoke_opaque_token(&[5; 32], "other").await.unwrap());
+    assert!(
+        !store
+            .get_opaque_token(&[5; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(!store.revoke_opaque_token(&[6; 32], "owner").await.unwrap());
+
+    assert!(store.revoke_opaque_token(&[5; 32], "owner").await.unwrap());
+    assert!(
+        store
+            .get_opaque_token(&[5; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    // Revoking again still names an existing token of that client.
+    assert!(store.revoke_opaque_token(&[5; 32], "owner").await.unwrap());
+}
+
+async fn opaque_token_for_unknown_client_conflicts(store: &SqlStore) {
+    let err = store
+        .insert_opaque_token(&token(7, "ghost", T0 + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn purge_expired_tokens_removes_both_kinds(store: &SqlStore) {
+    store.insert_client(&client("c1", "c", T0)).await.unwrap();
+    store
+        .insert_opaque_token(&token(1, "c1", T0 + 1000))
+        .await
+        .unwrap();
+    store
+        .insert_opaque_token(&token(2, "c1", T0 + 2000))
+        .await
+        .unwrap();
+    store.revoke_jwt("j1", "c1", at(T0 + 1000)).await.unwrap();
+    store.revoke_jwt("j2", "c1", at(T0 + 2000)).await.unwrap();
+
+    assert_eq!(store.purge_expired_tokens(at(T0 + 999)).await.unwrap(), 0);
+    assert_eq!(store.purge_expired_tokens(at(T0 + 1000)).await.unwrap(), 2);
+    assert_eq!(store.get_opaque_token(&[1; 32]).await.unwrap(), None);
+    assert!(!store.is_jwt_revoked("j1").await.unwrap());
+    assert!(store.get_opaque_token(&[2; 32]).await.unwrap().is_some());
+    assert!(store.is_jwt_revoked("j2").await.unwrap());
+}

@@ -1,0 +1,159 @@
+//! Opening stores from URLs: the SQLite URL forms and per-connection settings, and failures
+//! that must be clear (and free of secrets) when the database cannot be used.
+
+// Helpers outside `#[test]` functions are test code too: a panic is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use castellan_store::{
+    connect, connect_with, migrate, Backend, ClientStore, ConnectOptions, Store, StoreError,
+};
+use sqlx::Row;
+
+async fn pragma_int(store: &castellan_store::SqlStore, name: &str) -> i64 {
+    let row = sqlx::query(&format!("PRAGMA {name}"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    row.get::<i64, _>(0)
+}
+
+#[tokio::test]
+async fn sqlite_url_creates_the_file_with_wal_foreign_keys_and_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let store = connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(path.exists());
+    assert_eq!(store.backend(), Backend::Sqlite);
+
+    let row = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>(0).to_lowercase(), "wal");
+    assert_eq!(pragma_int(&store, "foreign_keys").await, 1);
+    assert_eq!(pragma_int(&store, "busy_timeout").await, 5000);
+    // Migrated on connect.
+    assert!(!store.client_exists(None).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_bare_path_is_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("with space ?#%.db");
+    let store = connect(path.to_str().unwrap()).await.unwrap();
+    assert!(path.exists());
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_memory_keeps_its_data_across_calls() {
+    let store = connect("sqlite::memory:").await.unwrap();
+    store.ping().await.unwrap();
+    assert!(!store.client_exists(None).await.unwrap());
+}
+
+#[tokio::test]
+async fn migrate_then_connect_without_migrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    migrate(&url).await.unwrap();
+    let options = ConnectOptions {
+        migrate: false,
+        ..ConnectOptions::default()
+    };
+    let store = connect_with(&url, options).await.unwrap();
+    assert!(!store.client_exists(None).await.unwrap());
+}
+
+#[tokio::test]
+async fn without_migrations_the_store_answers_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("empty.db").display());
+    let options = ConnectOptions {
+        migrate: false,
+        ..ConnectOptions::default()
+    };
+    let store = connect_with(&url, options).await.unwrap();
+    let err = store.get_client("x").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable_without_the_password() {
+    let options = ConnectOptions {
+        acquire_timeout: std::time::Duration::from_secs(3),
+        ..ConnectOptions::default()
+    };
+    let err = connect_with("postgres://castellan:hunter2@127.0.0.1:1/db", options)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[tokio::test]
+async fn unknown_schemes_are_refused() {
+    let err = connect("mysql://root:hunter2@localhost/db")
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("mysql") && !msg.contains("hunter2"), "{msg}");
+}
+
+/// The helper other crates use: a URL whose connections live in a fresh schema.
+#[tokio::test]
+async fn fresh_postgres_urls_are_isolated() {
+    let Some(base) = std::env::var("CASTELLAN_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    use castellan_store::testing;
+    let a = testing::fresh_postgres_url(&base).await;
+    let b = testing::fresh_postgres_schema(&base).await.unwrap();
+    assert_ne!(a, b.url);
+    let sa = connect(&a).await.unwrap();
+    let sb = connect(&b.url).await.unwrap();
+    assert_eq!(sa.backend(), Backend::Postgres);
+    let mut c = sa_client();
+    c.id = "only-in-a".into();
+    sa.insert_client(&c).await.unwrap();
+    assert!(sa.get_client("only-in-a").await.unwrap().is_some());
+    assert!(sb.get_client("only-in-a").await.unwrap().is_none());
+    sb.close().await;
+    testing::drop_postgres_schema(&base, &b.name).await.unwrap();
+    let err = sb.ping().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)));
+    sa.close().await;
+    // `a` came from `fresh_postgres_url`, which does not answer the name; find it in the URL.
+    let name = a.rsplit("search_path%3D").next().unwrap();
+    testing::drop_postgres_schema(&base, name).await.unwrap();
+}
+
+fn sa_client() -> castellan_core::client::Client {
+    use castellan_core::client::*;
+    Client {
+        id: String::new(),
+        name: "n".into(),
+        kind: ClientKind::Confidential,
+        secret_hash: None,
+        scope: Vec::new(),
+        default_scope: None,
+        grant_types: Vec::new(),
+        redirect_uris: Vec::new(),
+        auth_method: AuthMethod::ClientSecretBasic,
+        token_format: TokenFormat::Jwt,
+        public_client_credentials: false,
+        access_token_validity_seconds: None,
+        refresh_token_validity_seconds: None,
+        created_at: chrono::DateTime::from_timestamp_millis(0).unwrap(),
+        last_used_at: None,
+        delete_at: None,
+        registration: None,
+        metadata: serde_json::Map::new(),
+    }
+}
