@@ -72,6 +72,11 @@ pub async fn connect_with(url: &str, options: ConnectOptions) -> StoreResult<Arc
     if options.migrate {
         store.migrate().await?;
     }
+    tracing::info!(
+        backend = target.backend.as_str(),
+        migrated = options.migrate,
+        "store connected"
+    );
     Ok(Arc::new(store))
 }
 

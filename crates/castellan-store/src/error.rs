@@ -49,9 +49,3 @@ pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        store_error(e)
-    }
-}
