@@ -1,5 +1,8 @@
 //! Parsing the `[rate_limit]` table and refusing absurd values with the exact key named.
 
+// Test helpers may unwrap: a panic there is a failed assertion with a clear location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use castellan_limit::{
     Backend, BackendSettings, FailureMode, HeaderStyle, Policy, RateLimitConfig, Window,
 };

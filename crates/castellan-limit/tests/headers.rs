@@ -1,5 +1,8 @@
 //! Header and 429-body rendering, string for string, for the example of seed 000.
 
+// Test helpers may unwrap: a panic there is a failed assertion with a clear location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use castellan_limit::{

@@ -1,5 +1,8 @@
 //! In-process limiter behaviour, driven by an injected clock (no sleeping).
 
+// Test helpers may unwrap: a panic there is a failed assertion with a clear location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use castellan_limit::{ManualClock, MemoryLimiter, Outcome, Policy, Window};
