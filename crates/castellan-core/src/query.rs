@@ -214,3 +214,8 @@ pub(crate) fn truncate(s: &str) -> String {
     }
     out
 }
+
+/// Cuts input quoted back in an error message (for other crates).
+pub fn truncate_for_message(s: &str) -> String {
+    truncate(s)
+}

@@ -25,6 +25,7 @@ pub struct AccessClaims {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inactive {
     Malformed,
+    Unknown,
     BadSignature,
     UnknownKey,
     WrongIssuer,
@@ -40,6 +41,7 @@ impl Inactive {
     pub fn describe(self) -> &'static str {
         match self {
             Inactive::Malformed => "the token is malformed",
+            Inactive::Unknown => "the token is not known",
             Inactive::BadSignature => "the token's signature does not verify",
             Inactive::UnknownKey => "the token was signed by an unknown key",
             Inactive::WrongIssuer => "the token was issued by another issuer",

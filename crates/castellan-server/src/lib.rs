@@ -1,1 +1,163 @@
-//! placeholder
+//! Castellan's HTTP server: the use-case services and the axum routers that expose them, the
+//! mapping of typed errors to answers, and start-up (keys, bootstrap client, upkeep).
+//!
+//! `app(state)` builds the whole router; `start` wires storage, keys and upkeep into a state;
+//! the binary (`castellan serve`) and the test kit both go through them.
+
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod services;
+pub mod state;
+
+use crate::config::Config;
+use crate::services::client_cache::ClientCache;
+use crate::services::keys::KeyManager;
+use crate::services::usage::UsageRecorder;
+use crate::state::{AppState, Inner};
+use axum::http::{header, HeaderValue, Request};
+use axum::routing::{get, post};
+use axum::Router;
+use castellan_crypto::{Algorithm, Clock};
+use castellan_store::Store;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Keys(#[from] services::keys::KeysError),
+    #[error(transparent)]
+    Store(#[from] castellan_store::StoreError),
+}
+
+/// The process-wide Prometheus recorder (a process has one `metrics` recorder, even when
+/// tests start several servers in it).
+fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|_| handle)
+        })
+        .clone()
+}
+
+/// Builds the server state: loads (or creates) signing keys.
+pub async fn start(
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartError> {
+    let now = clock.now();
+    let access_alg =
+        Algorithm::from_name(&config.token.access_token_algorithm).unwrap_or(Algorithm::Es256);
+    let keys = KeyManager::start(store.clone(), &[access_alg], now).await?;
+    let clients = ClientCache::new(config.clients.cache_capacity, config.clients.cache_seconds);
+    Ok(AppState {
+        inner: Arc::new(Inner {
+            config,
+            store,
+            keys,
+            clients,
+            usage: UsageRecorder::default(),
+            clock,
+            access_alg,
+            metrics: metrics_handle(),
+        }),
+    })
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let timeout = Duration::from_millis(state.config.http.request_timeout_ms);
+    Router::new()
+        .route("/healthz", get(routes::health::get_health))
+        .route("/readyz", get(routes::health::get_readiness))
+        .route("/metrics", get(routes::health::get_metrics))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(routes::discovery::get_authorization_server_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(routes::discovery::get_openid_configuration),
+        )
+        .route("/.well-known/jwks.json", get(routes::discovery::get_jwks))
+        .route("/oauth/token", post(routes::token::create_token))
+        .route(
+            "/oauth/introspect",
+            post(routes::introspect::introspect_token),
+        )
+        .route("/oauth/revoke", post(routes::revoke::revoke_token))
+        .merge(routes::clients::router())
+        .merge(routes::register::router())
+        .route("/openapi.json", get(openapi::get_openapi))
+        .fallback(routes::health::not_found)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(routes::health::panic_answer))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                // Method and path only: query strings and headers may carry credentials.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// (up to `http.shutdown_grace_seconds`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let grace = Duration::from_secs(state.config.http.shutdown_grace_seconds);
+    let upkeep = services::maintenance::spawn(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
+    let result = tokio::select! {
+        r = server => r,
+        _ = async {
+            let _ = rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("in-flight requests did not finish within the shutdown grace period");
+            Ok(())
+        }
+    };
+    upkeep.abort();
+    result
+}

@@ -1,1 +1,19 @@
-fn main() {}
+//! The `castellan` binary: parses the command line, loads the configuration and runs one
+//! command (`serve`, `init`, `migrate`, `clients create`, `keys rotate`).
+
+mod cli;
+mod commands;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! Castellan's configuration: one typed tree, validated once at start-up and passed explicitly.
+//! Every key is documented, with its default, in `config/example.toml` (a test parses it).
+//!
+//! Sources, later ones winning: built-in defaults, the TOML file, `CASTELLAN_*` environment
+//! variables (nested keys joined by `__`, e.g. `CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS`), then
+//! command-line flags.
+
+use castellan_core::client::LifetimeBounds;
+use castellan_core::Environment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The issuer identifier (RFC 8414 §2): an https URL (http allowed outside production)
+    /// with no query or fragment. Endpoint URLs are built from it.
+    pub issuer: String,
+    pub environment: Environment,
+    /// Storage URL: `sqlite://path.db`, a bare file path, or `postgres://…`.
+    pub database: String,
+    /// Project key accepted in `/{projectKey}/api-clients` and as the qualifier of
+    /// `manage_api_clients:{projectKey}` / `view_api_clients:{projectKey}`.
+    pub project_key: String,
+    /// The scope catalogue: every scope a person may be asked to consent to, in plain words
+    /// (`[[scopes]] name = "products:read" description = "…"`). `:write` scopes are shown as
+    /// elevated; every `:read` scope is open to self-registered clients.
+    pub scopes: Vec<ScopeEntry>,
+    pub token: TokenConfig,
+    pub clients: ClientsConfig,
+    pub registration: RegistrationConfig,
+    pub keys: KeysConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeEntry {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Lifetime of access tokens for clients that set none (seconds).
+    pub access_token_seconds: u32,
+    /// Lifetime of refresh tokens for clients that set none (seconds, restarts at each use).
+    pub refresh_token_seconds: u32,
+    /// Signing algorithm of access tokens: `ES256`, `EdDSA` or `RS256`.
+    pub access_token_algorithm: String,
+    /// `aud` of access tokens issued without a `resource` parameter.
+    pub default_audience: Option<String>,
+    /// Resource indicators (RFC 8707) clients may ask for; empty accepts any absolute URI.
+    pub resources: Vec<String>,
+    /// Clock skew tolerated when checking `iat`/`nbf` of presented JWTs (seconds).
+    pub leeway_seconds: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsConfig {
+    /// Bounds of `accessTokenValiditySeconds` / `refreshTokenValiditySeconds`.
+    pub lifetime_bounds: LifetimeBounds,
+    /// How long a replica may serve a cached client before reading it again (seconds). A
+    /// deleted client or rotated secret reaches every replica within this bound.
+    pub cache_seconds: u32,
+    /// Most clients held in the cache.
+    pub cache_capacity: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationMode {
+    /// Anyone may register (RFC 7591 open registration).
+    Open,
+    /// An access token carrying the `register_clients` scope is required.
+    Token,
+    /// Dynamic registration is switched off.
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// `open`, `token` or `disabled`; when unset: `open` in local and testing, `token` in
+    /// production.
+    pub mode: Option<RegistrationMode>,
+    /// Scopes (patterns allowed) open to self-registered clients. Administrative scopes
+    /// (`manage_*`, `view_api_clients`, `register_clients`, `introspect`) are never open.
+    pub open_scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// How often a replica re-reads the signing keys from storage (seconds).
+    pub reload_seconds: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted on any endpoint (bytes).
+    pub max_body_bytes: usize,
+    /// Longest time a request may take before it is answered 503 (milliseconds).
+    pub request_timeout_ms: u64,
+    /// Longest time in-flight requests get to finish after SIGTERM (seconds).
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `castellan=debug,info`.
+    pub level: String,
+    /// Log lines as JSON objects instead of text.
+    pub json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            issuer: "http://localhost:8000".to_owned(),
+            environment: Environment::Local,
+            database: "sqlite://castellan.db".to_owned(),
+            project_key: "castellan".to_owned(),
+            scopes: Vec::new(),
+            token: TokenConfig::default(),
+            clients: ClientsConfig::default(),
+            registration: RegistrationConfig::default(),
+            keys: KeysConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            access_token_seconds: 3600,
+            refresh_token_seconds: 17_280_000,
+            access_token_algorithm: "ES256".to_owned(),
+            default_audience: None,
+            resources: Vec::new(),
+            leeway_seconds: 60,
+        }
+    }
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        ClientsConfig {
+            lifetime_bounds: LifetimeBounds::default(),
+            cache_seconds: 10,
+            cache_capacity: 100_000,
+        }
+    }
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        RegistrationConfig {
+            mode: None,
+            open_scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "email".into(),
+                "offline_access".into(),
+            ],
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig { reload_seconds: 30 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            shutdown_grace_seconds: 20,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            json: false,
+        }
+    }
+}
+
+/// A configuration that could not be loaded or is invalid; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn bad(key: &str, msg: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("{key} {msg}"))
+}
+
+/// Scopes that self-registered clients can never obtain.
+pub const ADMIN_SCOPE_NAMES: [&str; 5] = [
+    "manage_api_clients",
+    "view_api_clients",
+    "manage_project",
+    "register_clients",
+    "introspect",
+];
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `CASTELLAN_*` variables, then `overrides`
+    /// (a serialisable partial config from command-line flags), and validates the result.
+    pub fn load(file: Option<&Path>, overrides: impl Serialize) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig
+            .merge(Env::prefixed("CASTELLAN_").split("__").ignore(&[
+                "CONFIG",
+                "TEST_POSTGRES_URL",
+                "TEST_REDIS_URL",
+            ]))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document on top of the defaults (no environment), and validates it.
+    pub fn from_toml_str(toml: &str) -> Result<Config, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| bad("issuer", format!("is not a URL: {e}")))?;
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(bad("issuer", "must not have a query or fragment"));
+        }
+        match issuer.scheme() {
+            "https" => {}
+            "http" if self.environment != Environment::Production => {}
+            _ => {
+                return Err(bad(
+                    "issuer",
+                    "must be an https URL in production (http elsewhere)",
+                ))
+            }
+        }
+        if self.issuer.ends_with('/') {
+            return Err(bad("issuer", "must not end with `/`"));
+        }
+        if self.project_key.is_empty()
+            || !self
+                .project_key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad("project_key", "must be letters, digits, `-` or `_`"));
+        }
+        let b = &self.clients.lifetime_bounds;
+        if b.access_min == 0 || b.access_min > b.access_max {
+            return Err(bad(
+                "clients.lifetime_bounds.access_min",
+                "must be at least 1 and at most access_max",
+            ));
+        }
+        if b.refresh_min == 0 || b.refresh_min > b.refresh_max {
+            return Err(bad(
+                "clients.lifetime_bounds.refresh_min",
+                "must be at least 1 and at most refresh_max",
+            ));
+        }
+        let t = &self.token;
+        if t.access_token_seconds < 1 || t.access_token_seconds > b.access_max {
+            return Err(bad(
+                "token.access_token_seconds",
+                format!(
+                    "must be between 1 and clients.lifetime_bounds.access_max ({})",
+                    b.access_max
+                ),
+            ));
+        }
+        if t.refresh_token_seconds < 1 || t.refresh_token_seconds > b.refresh_max {
+            return Err(bad(
+                "token.refresh_token_seconds",
+                format!(
+                    "must be between 1 and clients.lifetime_bounds.refresh_max ({})",
+                    b.refresh_max
+                ),
+            ));
+        }
+        if castellan_crypto::Algorithm::from_name(&t.access_token_algorithm).is_none() {
+            return Err(bad(
+                "token.access_token_algorithm",
+                "must be ES256, EdDSA or RS256",
+            ));
+        }
+        if t.leeway_seconds > 600 {
+            return Err(bad("token.leeway_seconds", "must be at most 600"));
+        }
+        for r in &t.resources {
+            check_resource_uri(r).map_err(|m| bad("token.resources", m))?;
+        }
+        if self.clients.cache_seconds > 3600 {
+            return Err(bad("clients.cache_seconds", "must be at most 3600"));
+        }
+        if self.clients.cache_capacity == 0 {
+            return Err(bad("clients.cache_capacity", "must be at least 1"));
+        }
+        for s in &self.registration.open_scopes {
+            let p = castellan_core::ScopePattern::parse(s).map_err(|e| {
+                bad(
+                    "registration.open_scopes",
+                    format!("holds an invalid scope: {e}"),
+                )
+            })?;
+            let name = p.as_str().split(':').next().unwrap_or_default();
+            if ADMIN_SCOPE_NAMES.contains(&name) {
+                return Err(bad(
+                    "registration.open_scopes",
+                    format!("must not open the administrative scope {name}"),
+                ));
+            }
+        }
+        for (i, entry) in self.scopes.iter().enumerate() {
+            castellan_core::Scope::parse(&entry.name).map_err(|e| {
+                bad(
+                    &format!("scopes[{i}].name"),
+                    format!("is not a valid scope: {e}"),
+                )
+            })?;
+            if self.scopes[..i].iter().any(|o| o.name == entry.name) {
+                return Err(bad(
+                    &format!("scopes[{i}].name"),
+                    "repeats an earlier entry",
+                ));
+            }
+        }
+        if self.keys.reload_seconds == 0 || self.keys.reload_seconds > 3600 {
+            return Err(bad("keys.reload_seconds", "must be between 1 and 3600"));
+        }
+        if self.http.max_body_bytes < 1024 || self.http.max_body_bytes > 16 * 1024 * 1024 {
+            return Err(bad(
+                "http.max_body_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if self.http.request_timeout_ms < 100 || self.http.request_timeout_ms > 600_000 {
+            return Err(bad(
+                "http.request_timeout_ms",
+                "must be between 100 and 600000",
+            ));
+        }
+        if self.http.shutdown_grace_seconds > 3600 {
+            return Err(bad("http.shutdown_grace_seconds", "must be at most 3600"));
+        }
+        Ok(())
+    }
+
+    /// The registration mode in force (see [`RegistrationConfig::mode`]).
+    pub fn registration_mode(&self) -> RegistrationMode {
+        self.registration.mode.unwrap_or(match self.environment {
+            Environment::Production => RegistrationMode::Token,
+            Environment::Testing | Environment::Local => RegistrationMode::Open,
+        })
+    }
+
+    /// Scope patterns a self-registered client may hold: `registration.open_scopes` plus every
+    /// `:read` scope of the catalogue.
+    pub fn registration_scopes(&self) -> Vec<castellan_core::ScopePattern> {
+        self.registration
+            .open_scopes
+            .iter()
+            .map(String::as_str)
+            .chain(
+                self.scopes
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .filter(|n| n.ends_with(":read")),
+            )
+            .filter_map(|s| castellan_core::ScopePattern::parse(s).ok())
+            .collect()
+    }
+
+    /// `aud` of access tokens issued without a resource indicator.
+    pub fn default_audience(&self) -> &str {
+        self.token
+            .default_audience
+            .as_deref()
+            .unwrap_or(&self.issuer)
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+/// A resource indicator (RFC 8707 §2): an absolute URI without a fragment.
+pub fn check_resource_uri(s: &str) -> Result<(), &'static str> {
+    match url::Url::parse(s) {
+        Ok(u) if u.fragment().is_none() && !u.cannot_be_a_base() => Ok(()),
+        Ok(_) => Err("must be an absolute URI without a fragment"),
+        Err(_) => Err("must be an absolute URI"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_equals_defaults() {
+        let text = include_str!("../../../config/example.toml");
+        let parsed = Config::from_toml_str(text).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::from_toml_str("[token]\naccess_token_seconds = 0\n").unwrap_err();
+        assert!(e.to_string().contains("token.access_token_seconds"), "{e}");
+        let e = Config::from_toml_str("issuer = \"ftp://x\"\n").unwrap_err();
+        assert!(e.to_string().contains("issuer"), "{e}");
+        let e = Config::from_toml_str("[registration]\nopen_scopes = [\"manage_api_clients\"]\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("registration.open_scopes"), "{e}");
+        let e = Config::from_toml_str("nonsense = 1\n").unwrap_err();
+        assert!(e.to_string().contains("nonsense"), "{e}");
+    }
+}

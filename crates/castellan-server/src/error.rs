@@ -1,0 +1,195 @@
+//! How errors become HTTP answers. Two families, each with one `IntoResponse`:
+//! - [`OAuthFailure`]: the OAuth endpoints (token, revocation, introspection, registration)
+//!   answer RFC 6749 §5.2 JSON `{error, error_description}` with `Cache-Control: no-store`;
+//! - [`ApiError`]: the management API answers commercetools-shaped errors
+//!   `{statusCode, message, errors: [{code, message}]}`.
+//!
+//! Storage failures become 503 (`temporarily_unavailable`) and are logged once here, with no
+//! secret in the message. No arm is a catch-all: a new error kind must choose its status.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use castellan_core::{OAuthError, OAuthErrorCode};
+use castellan_store::StoreError;
+use serde_json::json;
+
+/// An OAuth error answer, with how it was caused.
+#[derive(Debug)]
+pub struct OAuthFailure {
+    pub error: OAuthError,
+    /// Set when the client authenticated with HTTP Basic (RFC 6749 §5.2: answer 401 with a
+    /// `WWW-Authenticate` naming the scheme the client used).
+    pub basic_auth: bool,
+}
+
+impl OAuthFailure {
+    pub fn with_basic(mut self, basic: bool) -> Self {
+        self.basic_auth = basic;
+        self
+    }
+}
+
+impl From<OAuthError> for OAuthFailure {
+    fn from(error: OAuthError) -> Self {
+        OAuthFailure {
+            error,
+            basic_auth: false,
+        }
+    }
+}
+
+impl From<StoreError> for OAuthFailure {
+    fn from(e: StoreError) -> Self {
+        log_store_error(&e);
+        OAuthError::temporarily_unavailable("storage is unavailable; retry shortly").into()
+    }
+}
+
+/// The HTTP status of an OAuth error code.
+pub fn oauth_status(code: OAuthErrorCode) -> StatusCode {
+    match code {
+        OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        OAuthErrorCode::InsufficientScope | OAuthErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+        OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthErrorCode::InvalidRequest
+        | OAuthErrorCode::InvalidGrant
+        | OAuthErrorCode::UnauthorizedClient
+        | OAuthErrorCode::UnsupportedGrantType
+        | OAuthErrorCode::InvalidScope
+        | OAuthErrorCode::UnsupportedResponseType
+        | OAuthErrorCode::InvalidRedirectUri
+        | OAuthErrorCode::InvalidClientMetadata
+        | OAuthErrorCode::UnsupportedTokenType
+        | OAuthErrorCode::InvalidDpopProof
+        | OAuthErrorCode::InvalidTarget
+        | OAuthErrorCode::SlowDown => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for OAuthFailure {
+    fn into_response(self) -> Response {
+        let status = oauth_status(self.error.code);
+        let body = json!({
+            "error": self.error.code.as_str(),
+            "error_description": self.error.description,
+        });
+        let mut res = (status, Json(body)).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = if self.error.code == OAuthErrorCode::InvalidClient {
+                if self.basic_auth {
+                    "Basic realm=\"castellan\", error=\"invalid_client\"".to_owned()
+                } else {
+                    "Basic realm=\"castellan\"".to_owned()
+                }
+            } else {
+                format!("Bearer error=\"{}\"", self.error.code.as_str())
+            };
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        res
+    }
+}
+
+/// A management-API error (commercetools error shape).
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 with a machine code (`InvalidInput`, `InvalidField`, `InvalidOperation` …).
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
+    /// 401: no usable bearer token.
+    Unauthorized(String),
+    /// 403: the token lacks the scope named.
+    Forbidden {
+        needed: String,
+    },
+    NotFound(String),
+    /// 413: body larger than the configured limit.
+    TooLarge(usize),
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    Unavailable,
+}
+
+impl ApiError {
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "InvalidInput",
+            message: message.into(),
+        }
+    }
+    pub fn invalid_field(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "InvalidField",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        log_store_error(&e);
+        ApiError::Unavailable
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "invalid_token", m),
+            ApiError::Forbidden { needed } => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("Insufficient scope. One of the following scopes is missing: {needed}"),
+            ),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "ResourceNotFound", m),
+            ApiError::TooLarge(max) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "InvalidInput",
+                format!("The request body is larger than {max} bytes."),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "InvalidInput",
+                "The request body must be JSON (Content-Type: application/json).".to_owned(),
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "Storage is unavailable; retry shortly.".to_owned(),
+            ),
+        };
+        let body = json!({
+            "statusCode": status.as_u16(),
+            "message": message,
+            "errors": [{"code": code, "message": message}],
+        });
+        let mut res = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        } else if status == StatusCode::FORBIDDEN {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+            );
+        }
+        res
+    }
+}
+
+fn log_store_error(e: &StoreError) {
+    tracing::error!(error = %e, "storage error");
+    metrics::counter!("castellan_storage_errors_total").increment(1);
+}

@@ -1,0 +1,86 @@
+//! A bearer access token on a management request (RFC 6750 §2.1), checked: signature or
+//! stored hash, issuer, environment, expiry, revocation.
+
+use crate::error::ApiError;
+use crate::services::tokens::{check_access_token, Checked};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use castellan_core::ScopeSet;
+
+/// Longest bearer token read.
+const MAX_TOKEN_LEN: usize = 8192;
+
+pub struct Bearer {
+    pub token: Checked,
+    pub scopes: ScopeSet,
+}
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+        let value =
+            match (values.next(), values.next()) {
+                (Some(v), None) => v,
+                (None, _) => return Err(ApiError::Unauthorized(
+                    "Missing Authorization header: send `Authorization: Bearer <access token>`."
+                        .into(),
+                )),
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::Unauthorized(
+                        "More than one Authorization header.".into(),
+                    ))
+                }
+            };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+            })
+            .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "The Authorization header must be `Bearer <access token>`.".into(),
+                )
+            })?;
+        let now = state.clock.now();
+        match check_access_token(state, token, now).await? {
+            Ok(checked) => {
+                let scopes = ScopeSet::parse(checked.scope()).unwrap_or_default();
+                Ok(Bearer {
+                    token: checked,
+                    scopes,
+                })
+            }
+            Err(reason) => Err(ApiError::Unauthorized(format!(
+                "The access token is not valid: {}.",
+                reason.describe()
+            ))),
+        }
+    }
+}
+
+impl Bearer {
+    /// Requires `permission` (e.g. `manage_api_clients`), plain or qualified with the project
+    /// key; `also` lists scopes that imply it (`manage_api_clients` implies viewing).
+    pub fn require(&self, permission: &str, also: &[&str], project: &str) -> Result<(), ApiError> {
+        let ok = std::iter::once(permission)
+            .chain(also.iter().copied())
+            .any(|p| castellan_core::scope::grants_permission(&self.scopes, p, project));
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                needed: format!("{permission}:{project}"),
+            })
+        }
+    }
+}

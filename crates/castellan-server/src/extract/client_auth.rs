@@ -1,0 +1,166 @@
+//! Client credentials as presented at the token, revocation and introspection endpoints
+//! (RFC 6749 §2.3.1): HTTP Basic (`client_secret_basic`, with the form-encoding of id and
+//! secret the RFC requires), or `client_id`/`client_secret` in the body
+//! (`client_secret_post`, also in a JSON body), or `client_id` alone for public clients.
+//! Presenting credentials in more than one way is `invalid_request` (RFC 6749 §2.3).
+
+use crate::extract::params::OAuthParams;
+use axum::http::{header::AUTHORIZATION, HeaderMap};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use castellan_core::{OAuthError, Secret};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentedMethod {
+    Basic,
+    Body,
+    None,
+}
+
+#[derive(Debug)]
+pub struct PresentedClient {
+    pub client_id: String,
+    pub secret: Option<Secret>,
+    pub method: PresentedMethod,
+}
+
+/// Reads the client's credentials; takes `client_id` and `client_secret` out of `params`.
+/// On error, the second value says whether Basic was attempted (for the 401 challenge).
+pub fn presented_client(
+    headers: &HeaderMap,
+    params: &mut OAuthParams,
+) -> Result<PresentedClient, (OAuthError, bool)> {
+    let body_id = params.take("client_id");
+    let body_secret = params.take("client_secret");
+    let basic = match headers.get_all(AUTHORIZATION).iter().count() {
+        0 => None,
+        1 => headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("basic")
+                    .then(|| rest.trim().to_owned())
+            }),
+        _ => {
+            return Err((
+                OAuthError::invalid_request("more than one Authorization header"),
+                false,
+            ))
+        }
+    };
+    if let Some(encoded) = basic {
+        if body_secret.is_some() {
+            return Err((
+                OAuthError::invalid_request(
+                    "client credentials were sent both in the Authorization header and the body",
+                ),
+                true,
+            ));
+        }
+        let (id, secret) = decode_basic(&encoded).ok_or_else(|| {
+            (
+                OAuthError::invalid_client(
+                    "the Basic credentials are not valid base64 of client_id:client_secret",
+                ),
+                true,
+            )
+        })?;
+        if let Some(bid) = body_id {
+            if bid != id {
+                return Err((
+                    OAuthError::invalid_request(
+                        "client_id in the body differs from the Authorization header",
+                    ),
+                    true,
+                ));
+            }
+        }
+        return Ok(PresentedClient {
+            client_id: id,
+            secret: Some(secret),
+            method: PresentedMethod::Basic,
+        });
+    }
+    let client_id = body_id.ok_or_else(|| {
+        (
+            OAuthError::invalid_client(
+                "client authentication is required: send HTTP Basic credentials or client_id (and client_secret)",
+            ),
+            false,
+        )
+    })?;
+    let method = if body_secret.is_some() {
+        PresentedMethod::Body
+    } else {
+        PresentedMethod::None
+    };
+    Ok(PresentedClient {
+        client_id,
+        secret: body_secret.map(Secret::new),
+        method,
+    })
+}
+
+fn decode_basic(encoded: &str) -> Option<(String, Secret)> {
+    if encoded.len() > 2048 {
+        return None;
+    }
+    let raw = STANDARD.decode(encoded).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let id = form_decode(id)?;
+    let secret = form_decode(secret)?;
+    if id.is_empty() {
+        return None;
+    }
+    Some((id, Secret::new(secret)))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one Basic component (RFC 6749 §2.3.1).
+fn form_decode(s: &str) -> Option<String> {
+    let decoded: String = form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    (!decoded.contains('\u{FFFD}')).then_some(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_is_form_decoded() {
+        let enc = STANDARD.encode("my%20id:s%2Bcret");
+        let mut p = OAuthParams::default();
+        let c = presented_client(&headers(&format!("Basic {enc}")), &mut p).unwrap();
+        assert_eq!(c.client_id, "my id");
+        assert_eq!(c.secret.unwrap().expose(), "s+cret");
+        assert_eq!(c.method, PresentedMethod::Basic);
+    }
+
+    #[test]
+    fn two_methods_are_refused() {
+        let enc = STANDARD.encode("a:b");
+        let mut p = OAuthParams::parse_form(b"client_id=a&client_secret=b").unwrap();
+        let (e, basic) = presented_client(&headers(&format!("Basic {enc}")), &mut p).unwrap_err();
+        assert_eq!(e.code, castellan_core::OAuthErrorCode::InvalidRequest);
+        assert!(basic);
+    }
+
+    #[test]
+    fn garbage_basic_is_invalid_client() {
+        let mut p = OAuthParams::default();
+        let (e, basic) = presented_client(&headers("Basic !!!"), &mut p).unwrap_err();
+        assert_eq!(e.code, castellan_core::OAuthErrorCode::InvalidClient);
+        assert!(basic);
+    }
+}

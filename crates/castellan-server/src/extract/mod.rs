@@ -1,0 +1,6 @@
+//! Extractors: raw requests into typed inputs, refusing malformed input before storage.
+
+pub mod bearer;
+pub mod client_auth;
+pub mod json;
+pub mod params;

@@ -1,0 +1,206 @@
+//! The parameters of an OAuth request body, from `application/x-www-form-urlencoded`
+//! (RFC 6749 §3.2) or `application/json` (Commerce Layer, seed 004).
+//!
+//! Rules applied before any handler runs: a parameter given twice is `invalid_request`
+//! (RFC 6749 §3.1/§3.2); a parameter with an empty value counts as absent; values must be
+//! UTF-8; a JSON body must be one flat object of strings (numbers and booleans are accepted as
+//! their text); the body is bounded by `http.max_body_bytes`.
+
+use crate::error::OAuthFailure;
+use crate::state::AppState;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use castellan_core::OAuthError;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Most parameters accepted in one request.
+const MAX_PARAMS: usize = 64;
+
+#[derive(Debug, Default)]
+pub struct OAuthParams {
+    map: HashMap<String, String>,
+}
+
+impl OAuthParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.map.remove(name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(
+        pairs: I,
+    ) -> Result<Self, OAuthError> {
+        let mut map = HashMap::new();
+        for (k, v) in pairs {
+            if map.len() >= MAX_PARAMS {
+                return Err(OAuthError::invalid_request(format!(
+                    "more than {MAX_PARAMS} parameters"
+                )));
+            }
+            if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+                return Err(OAuthError::invalid_request("parameters must be UTF-8"));
+            }
+            if map.contains_key(&k) {
+                return Err(OAuthError::invalid_request(format!(
+                    "the parameter `{}` is repeated",
+                    castellan_core::query::truncate_for_message(&k)
+                )));
+            }
+            // Checked after the repeat test so `a=&a=x` is still a repeat.
+            map.insert(k, v);
+        }
+        map.retain(|_, v| !v.is_empty());
+        Ok(OAuthParams { map })
+    }
+
+    pub fn parse_form(body: &[u8]) -> Result<Self, OAuthError> {
+        if std::str::from_utf8(body).is_err() {
+            return Err(OAuthError::invalid_request("the body must be UTF-8"));
+        }
+        Self::from_pairs(
+            form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())),
+        )
+    }
+
+    pub fn parse_json(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let pairs = de.deserialize_map(FlatObject).map_err(|e| {
+            OAuthError::invalid_request(format!("the JSON body is not valid: {}", json_reason(&e)))
+        })?;
+        de.end()
+            .map_err(|_| OAuthError::invalid_request("the JSON body has trailing data"))?;
+        Self::from_pairs(pairs)
+    }
+}
+
+fn json_reason(e: &serde_json::Error) -> String {
+    // serde_json's messages quote no input beyond short tokens, but cap them anyway.
+    castellan_core::query::truncate_for_message(&e.to_string())
+}
+
+/// Visits a flat JSON object, keeping repeated keys so they can be refused.
+struct FlatObject;
+
+impl<'de> Visitor<'de> for FlatObject {
+    type Value = Vec<(String, String)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object of string values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = access.next_key::<String>()? {
+            if out.len() > MAX_PARAMS {
+                return Err(de::Error::custom(format!(
+                    "more than {MAX_PARAMS} parameters"
+                )));
+            }
+            let v: serde_json::Value = access.next_value()?;
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                    return Err(de::Error::custom(format!(
+                        "`{}` must be a string",
+                        castellan_core::query::truncate_for_message(&k)
+                    )))
+                }
+            };
+            out.push((k, text));
+        }
+        Ok(out)
+    }
+}
+
+/// The kind of body a request declared.
+fn body_kind(req: &Request) -> Option<BodyKind> {
+    let ct = req.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-www-form-urlencoded" => Some(BodyKind::Form),
+        "application/json" => Some(BodyKind::Json),
+        _ => None,
+    }
+}
+
+enum BodyKind {
+    Form,
+    Json,
+}
+
+/// Reads a request body up to `limit` bytes.
+pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, OAuthError> {
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            OAuthError::invalid_request(format!(
+                "the request body is larger than {limit} bytes or was cut short"
+            ))
+        })
+}
+
+/// A request's OAuth parameters together with its headers (for client authentication).
+pub struct OAuthRequest {
+    pub headers: axum::http::HeaderMap,
+    pub params: OAuthParams,
+}
+
+impl FromRequest<AppState> for OAuthRequest {
+    type Rejection = OAuthFailure;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let kind = body_kind(&req).ok_or_else(|| {
+            OAuthError::invalid_request(
+                "Content-Type must be application/x-www-form-urlencoded or application/json",
+            )
+        })?;
+        let body = read_body(req, state.config.http.max_body_bytes).await?;
+        let params = match kind {
+            BodyKind::Form => OAuthParams::parse_form(&body)?,
+            BodyKind::Json => OAuthParams::parse_json(&body)?,
+        };
+        Ok(OAuthRequest { headers, params })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_refused_and_empty_values_dropped() {
+        assert!(OAuthParams::parse_form(b"a=1&a=2").is_err());
+        assert!(OAuthParams::parse_form(b"a=&a=2").is_err());
+        let p = OAuthParams::parse_form(b"a=1&b=").unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert!(!p.contains("b"));
+        assert!(OAuthParams::parse_json(br#"{"a":"1","a":"2"}"#).is_err());
+        assert!(OAuthParams::parse_json(br#"{"a":{"b":1}}"#).is_err());
+        assert!(OAuthParams::parse_json(br#"[1]"#).is_err());
+        assert!(OAuthParams::parse_json(br#"{"a":"1"} x"#).is_err());
+        assert_eq!(
+            OAuthParams::parse_json(br#"{"n":5}"#).unwrap().get("n"),
+            Some("5")
+        );
+        assert!(OAuthParams::parse_form(b"a=%FF").is_err());
+        assert!(OAuthParams::parse_form(&[0x61, 0x3d, 0xff]).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! `POST /oauth/introspect` (RFC 7662): for resource servers, authenticated as confidential
+//! clients. Any token that is not active, for whatever reason, answers `{"active": false}`.
+
+use crate::error::OAuthFailure;
+use crate::extract::client_auth::{presented_client, PresentedMethod};
+use crate::extract::params::OAuthRequest;
+use crate::services::authenticate::authenticate_client;
+use crate::services::tokens::{check_access_token, Checked};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use castellan_core::client::ClientKind;
+use castellan_core::OAuthError;
+use serde_json::{json, Value};
+
+pub async fn introspect_token(
+    State(state): State<AppState>,
+    req: OAuthRequest,
+) -> Result<Response, OAuthFailure> {
+    let now = state.clock.now();
+    let OAuthRequest {
+        headers,
+        mut params,
+    } = req;
+    let presented = presented_client(&headers, &mut params)
+        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
+    let basic = presented.method == PresentedMethod::Basic;
+    let caller = authenticate_client(&state, &presented, now).await?;
+    if caller.kind != ClientKind::Confidential {
+        return Err(OAuthFailure::from(OAuthError::unauthorized_client(
+            "only confidential clients may introspect tokens",
+        ))
+        .with_basic(basic));
+    }
+    let token = params.get("token").ok_or_else(|| {
+        OAuthFailure::from(OAuthError::invalid_request("token is required")).with_basic(basic)
+    })?;
+    let body = match check_access_token(&state, token, now).await? {
+        Ok(checked) => active_body(&state, &checked),
+        Err(reason) => {
+            tracing::debug!(reason = reason.describe(), "introspected an inactive token");
+            json!({"active": false})
+        }
+    };
+    let mut res = Json(body).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+fn active_body(state: &AppState, checked: &Checked) -> Value {
+    match checked {
+        Checked::Jwt(c) => {
+            let mut v = json!({
+                "active": true,
+                "scope": c.scope,
+                "client_id": c.client_id,
+                "sub": c.sub,
+                "aud": c.aud,
+                "iss": c.iss,
+                "exp": c.exp,
+                "iat": c.iat,
+                "jti": c.jti,
+                "token_type": "Bearer",
+                "env": c.env,
+            });
+            if let (Some(org), Some(obj)) = (&c.org, v.as_object_mut()) {
+                obj.insert("org".into(), org.clone().into());
+            }
+            v
+        }
+        Checked::Opaque(t) => {
+            let mut v = json!({
+                "active": true,
+                "scope": t.scope,
+                "client_id": t.client_id,
+                "sub": t.subject,
+                "iss": state.config.issuer,
+                "exp": t.expires_at.timestamp(),
+                "iat": t.issued_at.timestamp(),
+                "token_type": "Bearer",
+            });
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(aud) = &t.audience {
+                    obj.insert("aud".into(), aud.clone().into());
+                }
+                for (k, val) in &t.claims {
+                    obj.entry(k.clone()).or_insert_with(|| val.clone());
+                }
+            }
+            v
+        }
+    }
+}

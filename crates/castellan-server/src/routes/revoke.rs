@@ -1,0 +1,69 @@
+//! `POST /oauth/revoke` (RFC 7009): a client revokes a token issued to it. Unknown, expired or
+//! malformed tokens answer 200 (RFC 7009 §2.2); a token of another client is refused.
+
+use crate::error::OAuthFailure;
+use crate::extract::client_auth::{presented_client, PresentedMethod};
+use crate::extract::params::OAuthRequest;
+use crate::services::authenticate::authenticate_client;
+use crate::services::tokens::looks_like_jwt;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use castellan_core::token::AccessClaims;
+use castellan_core::OAuthError;
+use castellan_crypto::hash_secret;
+use castellan_crypto::jws;
+use chrono::DateTime;
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    req: OAuthRequest,
+) -> Result<Response, OAuthFailure> {
+    let now = state.clock.now();
+    let OAuthRequest {
+        headers,
+        mut params,
+    } = req;
+    let presented = presented_client(&headers, &mut params)
+        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
+    let basic = presented.method == PresentedMethod::Basic;
+    let client = authenticate_client(&state, &presented, now).await?;
+    let token = params.get("token").ok_or_else(|| {
+        OAuthFailure::from(OAuthError::invalid_request("token is required")).with_basic(basic)
+    })?;
+    let not_yours = || {
+        OAuthFailure::from(OAuthError::unauthorized_client(
+            "the token was not issued to this client",
+        ))
+        .with_basic(basic)
+    };
+    if looks_like_jwt(token) {
+        let keys = state.keys.keys();
+        if let Ok(v) = jws::verify(token, Some("at+jwt"), |kid| keys.verifier(kid)) {
+            if let Ok(claims) =
+                serde_json::from_value::<AccessClaims>(serde_json::Value::Object(v.claims))
+            {
+                if claims.client_id != client.id {
+                    return Err(not_yours());
+                }
+                if claims.exp > now.timestamp() {
+                    let exp = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+                    state.store.revoke_jwt(&claims.jti, &client.id, exp).await?;
+                }
+            }
+        }
+    } else if token.len() <= 512 {
+        let hash = hash_secret(token).0;
+        if let Some(stored) = state.store.get_opaque_token(&hash).await? {
+            if stored.client_id != client.id {
+                return Err(not_yours());
+            }
+            state.store.revoke_opaque_token(&hash, &client.id).await?;
+        }
+    }
+    let mut res = StatusCode::OK.into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}

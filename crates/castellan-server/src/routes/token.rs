@@ -1,0 +1,60 @@
+//! `POST /oauth/token` (RFC 6749 §3.2).
+
+use crate::error::OAuthFailure;
+use crate::extract::client_auth::{presented_client, PresentedMethod};
+use crate::extract::params::OAuthRequest;
+use crate::services::authenticate::authenticate_client;
+use crate::services::client_credentials::client_credentials;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use castellan_core::client::GrantType;
+use castellan_core::OAuthError;
+
+/// Grants this server answers at the token endpoint.
+pub const SUPPORTED_GRANTS: [GrantType; 1] = [GrantType::ClientCredentials];
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    req: OAuthRequest,
+) -> Result<Response, OAuthFailure> {
+    let now = state.clock.now();
+    let OAuthRequest {
+        headers,
+        mut params,
+    } = req;
+    let presented = presented_client(&headers, &mut params)
+        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
+    let basic = presented.method == PresentedMethod::Basic;
+    let grant = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("grant_type is required")))?;
+    let grant = GrantType::parse(grant)
+        .filter(|g| SUPPORTED_GRANTS.contains(g))
+        .ok_or_else(|| {
+            OAuthFailure::from(OAuthError::unsupported_grant_type(format!(
+                "supported grant types: {}",
+                SUPPORTED_GRANTS.map(GrantType::as_str).join(", ")
+            )))
+        })?;
+    let client = authenticate_client(&state, &presented, now).await?;
+    let answer = match grant {
+        GrantType::ClientCredentials => client_credentials(&state, &client, &params, now).await,
+        GrantType::AuthorizationCode
+        | GrantType::RefreshToken
+        | GrantType::Password
+        | GrantType::JwtBearer
+        | GrantType::DeviceCode
+        | GrantType::TokenExchange => {
+            Err(OAuthError::unsupported_grant_type("not supported").into())
+        }
+    }
+    .map_err(|e| e.with_basic(basic))?;
+    let mut res = Json(answer).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}

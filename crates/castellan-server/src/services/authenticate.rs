@@ -1,0 +1,59 @@
+//! Client authentication (RFC 6749 §2.3): finds the client through the cache and checks the
+//! presented secret in constant time against its stored hash. Every failure is the same
+//! `invalid_client` answer, so it does not reveal whether the client exists.
+
+use crate::error::OAuthFailure;
+use crate::extract::client_auth::{PresentedClient, PresentedMethod};
+use crate::state::AppState;
+use castellan_core::client::{AuthMethod, Client, ClientKind};
+use castellan_core::ids::is_plausible_client_id;
+use castellan_core::OAuthError;
+use castellan_crypto::verify_secret;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+const FAILED: &str = "client authentication failed";
+
+pub async fn authenticate_client(
+    state: &AppState,
+    presented: &PresentedClient,
+    now: DateTime<Utc>,
+) -> Result<Arc<Client>, OAuthFailure> {
+    let basic = presented.method == PresentedMethod::Basic;
+    let fail =
+        |msg: &'static str| OAuthFailure::from(OAuthError::invalid_client(msg)).with_basic(basic);
+    if !is_plausible_client_id(&presented.client_id) {
+        return Err(fail(FAILED));
+    }
+    let client = state
+        .clients
+        .get(state.store.as_ref(), &presented.client_id)
+        .await
+        .map_err(|e| OAuthFailure::from(e).with_basic(basic))?
+        .ok_or_else(|| fail(FAILED))?;
+    if !client.is_active(now) {
+        return Err(fail("the client has expired (deleteAt has passed)"));
+    }
+    match (client.kind, &presented.secret, &client.secret_hash) {
+        (ClientKind::Confidential, Some(secret), Some(hash)) => {
+            if !verify_secret(secret.expose(), hash) {
+                metrics::counter!("castellan_client_auth_failures_total").increment(1);
+                return Err(fail(FAILED));
+            }
+            if client.auth_method == AuthMethod::PrivateKeyJwt {
+                return Err(fail("this client must authenticate with private_key_jwt"));
+            }
+        }
+        (ClientKind::Confidential, None, _) => {
+            return Err(fail("this client must authenticate with its client_secret"))
+        }
+        (ClientKind::Confidential, Some(_), None) => return Err(fail(FAILED)),
+        (ClientKind::Public, None, _) => {}
+        (ClientKind::Public, Some(_), _) => {
+            return Err(fail(
+                "this is a public client: send client_id without a secret",
+            ))
+        }
+    }
+    Ok(client)
+}

@@ -1,0 +1,43 @@
+//! A bounded, short-lived cache of clients in front of storage, so the token endpoint does one
+//! cached lookup per request (DESIGN: hot paths). Unknown ids are cached too, briefly, so a
+//! flood of made-up ids does not reach the database. Changes made on this replica invalidate
+//! its entry at once; other replicas see them within `clients.cache_seconds`.
+
+use castellan_core::client::Client;
+use castellan_store::{Store, StoreError};
+use moka::future::Cache;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct ClientCache {
+    cache: Cache<String, Option<Arc<Client>>>,
+}
+
+impl ClientCache {
+    pub fn new(capacity: u64, ttl_seconds: u32) -> Self {
+        ClientCache {
+            cache: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(Duration::from_secs(u64::from(ttl_seconds)))
+                .build(),
+        }
+    }
+
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        id: &str,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(hit) = self.cache.get(id).await {
+            return Ok(hit);
+        }
+        let loaded = store.get_client(id).await?.map(Arc::new);
+        self.cache.insert(id.to_owned(), loaded.clone()).await;
+        Ok(loaded)
+    }
+
+    pub async fn invalidate(&self, id: &str) {
+        self.cache.invalidate(id).await;
+    }
+}

@@ -1,0 +1,118 @@
+//! The `client_credentials` grant (RFC 6749 §4.4, SPEC 4.4): one cached client lookup, one
+//! hash comparison (done by the caller), one signature; no storage write for JWTs.
+
+use crate::error::OAuthFailure;
+use crate::extract::params::OAuthParams;
+use crate::services::tokens::{issue_access_token, IssueError, TokenGrant};
+use crate::state::AppState;
+use castellan_core::client::{Client, GrantType};
+use castellan_core::grant::client_credentials_scopes;
+use castellan_core::{OAuthError, ScopeSet};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The token endpoint's success answer (RFC 6749 §5.1, SPEC 4.2).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u32,
+    pub scope: String,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+/// The `scope` parameter, parsed (`invalid_scope` when malformed).
+pub fn requested_scope(params: &OAuthParams) -> Result<Option<ScopeSet>, OAuthError> {
+    params
+        .get("scope")
+        .map(|s| {
+            ScopeSet::parse(s).map_err(|e| {
+                OAuthError::invalid_scope(format!("the scope parameter is malformed: {e}"))
+            })
+        })
+        .transpose()
+}
+
+/// The audience from a `resource` parameter (RFC 8707), or the default.
+pub fn audience(state: &AppState, params: &OAuthParams) -> Result<String, OAuthError> {
+    let Some(resource) = params.get("resource") else {
+        return Ok(state.config.default_audience().to_owned());
+    };
+    crate::config::check_resource_uri(resource).map_err(|m| {
+        OAuthError::new(
+            castellan_core::OAuthErrorCode::InvalidTarget,
+            format!("resource {m}"),
+        )
+    })?;
+    let allowed = &state.config.token.resources;
+    if !allowed.is_empty() && !allowed.iter().any(|r| r == resource) {
+        return Err(OAuthError::new(
+            castellan_core::OAuthErrorCode::InvalidTarget,
+            "the resource is not one this server issues tokens for",
+        ));
+    }
+    Ok(resource.to_owned())
+}
+
+impl From<IssueError> for OAuthFailure {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Store(s) => s.into(),
+            IssueError::NoKey | IssueError::Key(_) => {
+                tracing::error!(error = %e, "issuing a token failed");
+                OAuthError::server_error("the token could not be signed").into()
+            }
+        }
+    }
+}
+
+pub async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &OAuthParams,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthFailure> {
+    if !client.allows_grant(GrantType::ClientCredentials) {
+        return Err(OAuthError::unauthorized_client(
+            "the client is not allowed the client_credentials grant",
+        )
+        .into());
+    }
+    let requested = requested_scope(params)?;
+    let scope = client_credentials_scopes(client, requested.as_ref())?;
+    let aud = audience(state, params)?;
+    let issued = issue_access_token(
+        state,
+        TokenGrant {
+            client,
+            subject: &client.id,
+            scope: &scope,
+            audience: &aud,
+            organization: None,
+        },
+        now,
+    )
+    .await?;
+    state
+        .usage
+        .record(&state.store, &client.id, now.date_naive());
+    Ok(TokenResponse {
+        access_token: issued.token.into_exposed(),
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: scope.to_string(),
+        created_at: issued.issued_at.timestamp(),
+        refresh_token: None,
+        id_token: None,
+        organization_id: None,
+        user_id: None,
+    })
+}

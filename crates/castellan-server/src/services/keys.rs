@@ -1,0 +1,145 @@
+//! The signing keys a replica uses (SPEC 2.2): loaded from storage, the first key created on
+//! first start, re-read periodically and when a token names an unknown `kid`, rotated on
+//! demand with the previous key kept in the JWKS until the last token it signed has expired.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use castellan_core::ids::alphanumeric_id;
+use castellan_core::Secret;
+use castellan_crypto::{random_bytes, Algorithm, KeySet, SigningKey};
+use castellan_store::{Store, StoreError, StoredKey};
+use chrono::{DateTime, Duration, Utc};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key: {0}")]
+    Key(#[from] castellan_crypto::KeyError),
+}
+
+/// Least time between two reloads caused by unknown `kid`s, so forged kids cannot turn every
+/// request into a storage read.
+const MIN_ON_DEMAND_RELOAD: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub struct KeyManager {
+    store: Arc<dyn Store>,
+    current: RwLock<Arc<KeySet>>,
+    last_reload: Mutex<Instant>,
+}
+
+/// A fresh key of `alg`, answered with its stored form.
+pub fn new_key(alg: Algorithm, now: DateTime<Utc>) -> Result<(SigningKey, StoredKey), KeysError> {
+    let kid =
+        alphanumeric_id(&random_bytes::<32>(), 16).unwrap_or_else(|| now.timestamp().to_string());
+    let (key, der) = SigningKey::generate(alg, kid.clone())?;
+    let stored = StoredKey {
+        kid,
+        alg: alg.name().to_owned(),
+        private_pkcs8: Secret::new(URL_SAFE_NO_PAD.encode(der)),
+        created_at: now,
+        retired_at: None,
+        expires_at: None,
+    };
+    Ok((key, stored))
+}
+
+impl KeyManager {
+    /// Loads the keys, creating the first key of each algorithm in `ensure` if storage has
+    /// none.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        ensure: &[Algorithm],
+        now: DateTime<Utc>,
+    ) -> Result<KeyManager, KeysError> {
+        for alg in ensure {
+            let existing = store.list_signing_keys(now).await?;
+            if !existing
+                .iter()
+                .any(|k| k.alg == alg.name() && k.retired_at.is_none())
+            {
+                let (_, stored) = new_key(*alg, now)?;
+                store.insert_first_signing_key(&stored).await?;
+            }
+        }
+        let set = load(store.as_ref(), now).await?;
+        Ok(KeyManager {
+            store,
+            current: RwLock::new(Arc::new(set)),
+            last_reload: Mutex::new(Instant::now()),
+        })
+    }
+
+    pub fn keys(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys from storage.
+    pub async fn reload(&self, now: DateTime<Utc>) -> Result<(), KeysError> {
+        let set = load(self.store.as_ref(), now).await?;
+        match self.current.write() {
+            Ok(mut g) => *g = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        if let Ok(mut t) = self.last_reload.lock() {
+            *t = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Reloads because a token named `kid`, unless a reload happened very recently. Answers
+    /// whether the kid is known afterwards.
+    pub async fn reload_for_unknown_kid(&self, kid: &str, now: DateTime<Utc>) -> bool {
+        let due = self
+            .last_reload
+            .lock()
+            .map(|t| t.elapsed() >= MIN_ON_DEMAND_RELOAD)
+            .unwrap_or(true);
+        if due {
+            if let Err(e) = self.reload(now).await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+        }
+        self.keys().has_kid(kid)
+    }
+}
+
+/// Rotates the key of `alg`: the new key signs from now on; the previous one stays published
+/// until `now + keep_for`.
+pub async fn rotate(
+    store: &dyn Store,
+    alg: Algorithm,
+    now: DateTime<Utc>,
+    keep_for: Duration,
+) -> Result<String, KeysError> {
+    let (_, stored) = new_key(alg, now)?;
+    store.rotate_signing_key(&stored, now + keep_for).await?;
+    Ok(stored.kid)
+}
+
+async fn load(store: &dyn Store, now: DateTime<Utc>) -> Result<KeySet, KeysError> {
+    let stored = store.list_signing_keys(now).await?;
+    let mut signers = Vec::new();
+    let mut published = Vec::new();
+    for k in stored {
+        let Some(alg) = Algorithm::from_name(&k.alg) else {
+            tracing::warn!(kid = %k.kid, alg = %k.alg, "skipping a stored key of unknown algorithm");
+            continue;
+        };
+        let der = URL_SAFE_NO_PAD
+            .decode(k.private_pkcs8.expose())
+            .map_err(|_| castellan_crypto::KeyError::Parse("stored"))?;
+        let key = SigningKey::from_pkcs8(alg, k.kid.clone(), &der)?;
+        published.push(key.verifying_key()?);
+        // Keys come newest first: the first unretired key of an algorithm signs.
+        if k.retired_at.is_none() && !signers.iter().any(|s: &SigningKey| s.algorithm() == alg) {
+            signers.push(key);
+        }
+    }
+    Ok(KeySet::new(signers, published))
+}

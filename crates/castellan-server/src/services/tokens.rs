@@ -1,0 +1,250 @@
+//! Minting and checking access tokens (SPEC 4.6, RFC 9068): signed JWTs by default, opaque
+//! reference tokens for clients set to them. Both carry the environment; JWTs are checked
+//! locally, opaque tokens by their hash in storage.
+
+use crate::state::AppState;
+use castellan_core::client::{Client, TokenFormat};
+use castellan_core::ids::alphanumeric_id;
+use castellan_core::token::{check_claims, AccessClaims, Inactive};
+use castellan_core::{Environment, ScopeSet, Secret};
+use castellan_crypto::jws::{self, JwsError};
+use castellan_crypto::{generate_secret, hash_secret, random_bytes};
+use castellan_store::{OpaqueToken, StoreError};
+use chrono::{DateTime, Duration, Utc};
+
+/// Prefix of opaque access tokens: `ot_<environment tag>_<secret>`.
+const OPAQUE_PREFIX: &str = "ot";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("no signing key for the configured algorithm")]
+    NoKey,
+    #[error(transparent)]
+    Key(#[from] castellan_crypto::KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A minted access token.
+pub struct IssuedToken {
+    pub token: Secret,
+    pub expires_in: u32,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// Who and what a token is for.
+pub struct TokenGrant<'a> {
+    pub client: &'a Client,
+    pub subject: &'a str,
+    pub scope: &'a ScopeSet,
+    pub audience: &'a str,
+    pub organization: Option<&'a str>,
+}
+
+pub fn new_jti() -> String {
+    alphanumeric_id(&random_bytes::<48>(), 22).unwrap_or_else(hex_id)
+}
+
+fn hex_id() -> String {
+    random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub async fn issue_access_token(
+    state: &AppState,
+    grant: TokenGrant<'_>,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, IssueError> {
+    let lifetime = grant
+        .client
+        .access_token_lifetime(state.config.token.access_token_seconds);
+    let exp = now + Duration::seconds(i64::from(lifetime));
+    let env = state.config.environment;
+    let token = match grant.client.token_format {
+        TokenFormat::Jwt => {
+            let claims = AccessClaims {
+                iss: state.config.issuer.clone(),
+                sub: grant.subject.to_owned(),
+                aud: grant.audience.to_owned(),
+                exp: exp.timestamp(),
+                iat: now.timestamp(),
+                jti: new_jti(),
+                client_id: grant.client.id.clone(),
+                scope: grant.scope.to_string(),
+                env: env.as_str().to_owned(),
+                org: grant.organization.map(str::to_owned),
+            };
+            let keys = state.keys.keys();
+            let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
+            Secret::new(jws::sign(key, "at+jwt", &claims)?)
+        }
+        TokenFormat::Opaque => {
+            let secret = generate_secret();
+            let token = format!("{OPAQUE_PREFIX}_{}_{}", env.tag(), secret.expose());
+            let mut claims = serde_json::Map::new();
+            claims.insert("env".into(), env.as_str().into());
+            if let Some(org) = grant.organization {
+                claims.insert("org".into(), org.into());
+            }
+            claims.insert("jti".into(), new_jti().into());
+            state
+                .store
+                .insert_opaque_token(&OpaqueToken {
+                    hash: hash_secret(&token).0,
+                    client_id: grant.client.id.clone(),
+                    subject: grant.subject.to_owned(),
+                    scope: grant.scope.to_string(),
+                    audience: Some(grant.audience.to_owned()),
+                    claims,
+                    issued_at: now,
+                    expires_at: exp,
+                    revoked: false,
+                })
+                .await?;
+            Secret::new(token)
+        }
+    };
+    metrics::counter!("castellan_tokens_issued_total", "format" => grant.client.token_format.as_str())
+        .increment(1);
+    Ok(IssuedToken {
+        token,
+        expires_in: lifetime,
+        issued_at: now,
+    })
+}
+
+/// What a presented access token is, once checked.
+#[derive(Debug, Clone)]
+pub enum Checked {
+    Jwt(AccessClaims),
+    Opaque(OpaqueToken),
+}
+
+impl Checked {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Checked::Jwt(c) => &c.client_id,
+            Checked::Opaque(t) => &t.client_id,
+        }
+    }
+
+    pub fn scope(&self) -> &str {
+        match self {
+            Checked::Jwt(c) => &c.scope,
+            Checked::Opaque(t) => &t.scope,
+        }
+    }
+}
+
+/// Whether a token looks like a JWT (three dot-separated parts).
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Checks a presented access token: signature or stored hash, issuer, environment, time,
+/// revocation, and that its client still exists and is active.
+pub async fn check_access_token(
+    state: &AppState,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Checked, Inactive>, StoreError> {
+    let checked = if looks_like_jwt(token) {
+        match check_jwt(state, token, now).await? {
+            Ok(c) => Checked::Jwt(c),
+            Err(e) => return Ok(Err(e)),
+        }
+    } else {
+        match check_opaque(state, token, now).await? {
+            Ok(t) => Checked::Opaque(t),
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+    match state
+        .clients
+        .get(state.store.as_ref(), checked.client_id())
+        .await?
+    {
+        Some(c) if c.is_active(now) => Ok(Ok(checked)),
+        _ => Ok(Err(Inactive::ClientGone)),
+    }
+}
+
+async fn check_jwt(
+    state: &AppState,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<AccessClaims, Inactive>, StoreError> {
+    let mut keys = state.keys.keys();
+    let kid = match jws::parse(token) {
+        Ok(p) => p.header.kid,
+        Err(_) => return Ok(Err(Inactive::Malformed)),
+    };
+    if let Some(kid) = kid.as_deref() {
+        if !keys.has_kid(kid) && state.keys.reload_for_unknown_kid(kid, now).await {
+            keys = state.keys.keys();
+        }
+    }
+    let verified = match jws::verify(token, Some("at+jwt"), |kid| keys.verifier(kid)) {
+        Ok(v) => v,
+        Err(JwsError::UnknownKey) => return Ok(Err(Inactive::UnknownKey)),
+        Err(JwsError::Signature) | Err(JwsError::Algorithm) => {
+            return Ok(Err(Inactive::BadSignature))
+        }
+        Err(JwsError::Malformed) | Err(JwsError::TooLarge) | Err(JwsError::Type(_)) => {
+            return Ok(Err(Inactive::Malformed))
+        }
+    };
+    let claims: AccessClaims =
+        match serde_json::from_value(serde_json::Value::Object(verified.claims)) {
+            Ok(c) => c,
+            Err(_) => return Ok(Err(Inactive::Malformed)),
+        };
+    if let Err(e) = check_claims(
+        &claims,
+        &state.config.issuer,
+        state.config.environment.as_str(),
+        now.timestamp(),
+        i64::from(state.config.token.leeway_seconds),
+    ) {
+        return Ok(Err(e));
+    }
+    if state.store.is_jwt_revoked(&claims.jti).await? {
+        return Ok(Err(Inactive::Revoked));
+    }
+    Ok(Ok(claims))
+}
+
+/// The environment an opaque token names, if it has Castellan's shape.
+pub fn opaque_environment(token: &str) -> Option<Environment> {
+    let mut parts = token.splitn(3, '_');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(OPAQUE_PREFIX), Some(tag), Some(secret)) if secret.len() == 43 => {
+            Environment::from_tag(tag)
+        }
+        _ => None,
+    }
+}
+
+async fn check_opaque(
+    state: &AppState,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<OpaqueToken, Inactive>, StoreError> {
+    match opaque_environment(token) {
+        None => return Ok(Err(Inactive::Malformed)),
+        Some(env) if env != state.config.environment => return Ok(Err(Inactive::WrongEnvironment)),
+        Some(_) => {}
+    }
+    let Some(stored) = state.store.get_opaque_token(&hash_secret(token).0).await? else {
+        return Ok(Err(Inactive::Unknown));
+    };
+    if stored.revoked {
+        return Ok(Err(Inactive::Revoked));
+    }
+    if stored.expires_at <= now {
+        return Ok(Err(Inactive::Expired));
+    }
+    Ok(Ok(stored))
+}

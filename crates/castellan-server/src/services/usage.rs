@@ -1,0 +1,54 @@
+//! `lastUsedAt` (SPEC 3.3) at day granularity without a write per token: each replica
+//! remembers the last day it recorded for a client and writes only when the day changes, in
+//! the background, off the request path.
+
+use castellan_store::Store;
+use chrono::NaiveDate;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Most clients remembered; past it the map is cleared (costing at most one extra write per
+/// client that day).
+const MAX_TRACKED: usize = 100_000;
+
+#[derive(Default)]
+pub struct UsageRecorder {
+    recorded: Mutex<HashMap<String, NaiveDate>>,
+}
+
+impl UsageRecorder {
+    /// Notes that `client_id` obtained a token on `day`; writes to storage only the first time
+    /// this replica sees that client on that day.
+    pub fn record(&self, store: &Arc<dyn Store>, client_id: &str, day: NaiveDate) {
+        let first_today = match self.recorded.lock() {
+            Ok(mut map) => {
+                if map.get(client_id) == Some(&day) {
+                    false
+                } else {
+                    if map.len() >= MAX_TRACKED {
+                        map.clear();
+                    }
+                    map.insert(client_id.to_owned(), day);
+                    true
+                }
+            }
+            Err(_) => false,
+        };
+        if first_today {
+            let store = store.clone();
+            let id = client_id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = store.record_client_use(&id, day).await {
+                    tracing::warn!(error = %e, "recording lastUsedAt failed");
+                }
+            });
+        }
+    }
+
+    /// Forgets a client (after it is deleted).
+    pub fn forget(&self, client_id: &str) {
+        if let Ok(mut map) = self.recorded.lock() {
+            map.remove(client_id);
+        }
+    }
+}

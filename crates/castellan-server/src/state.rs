@@ -1,0 +1,33 @@
+//! The one state object every handler receives.
+
+use crate::config::Config;
+use crate::services::client_cache::ClientCache;
+use crate::services::keys::KeyManager;
+use crate::services::usage::UsageRecorder;
+use castellan_crypto::{Algorithm, Clock};
+use castellan_store::Store;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub keys: KeyManager,
+    pub clients: ClientCache,
+    pub usage: UsageRecorder,
+    pub clock: Arc<dyn Clock>,
+    /// Algorithm of access tokens (from `token.access_token_algorithm`).
+    pub access_alg: Algorithm,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}

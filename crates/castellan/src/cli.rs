@@ -1,0 +1,121 @@
+//! The command line (clap). Global flags override the TOML file and `CASTELLAN_*` variables.
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "castellan",
+    version,
+    about = "OAuth 2.0 / OpenID Connect authorization server and API-credential platform"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command accepts; each also comes from the config file and the environment.
+#[derive(Debug, Args, Serialize, Default)]
+pub struct GlobalArgs {
+    /// TOML configuration file (also CASTELLAN_CONFIG).
+    #[arg(long, global = true, env = "CASTELLAN_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Storage URL: sqlite://castellan.db (default), a file path, or postgres://… (also CASTELLAN_DATABASE).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:8000 (also CASTELLAN_LISTEN).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Issuer URL, e.g. https://auth.example.com (also CASTELLAN_ISSUER).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// production, testing or local (also CASTELLAN_ENVIRONMENT).
+    #[arg(long, global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creates and migrates the database, and the bootstrap admin client on
+    /// first start).
+    Serve,
+    /// Create and migrate the database and the bootstrap admin client, without serving.
+    Init {
+        /// Print {"client_id", "client_secret"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Create a client; its secret is printed once.
+    Create(CreateClient),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateClient {
+    /// Name of the client.
+    #[arg(long)]
+    pub name: String,
+    /// Space-separated allowed scopes (patterns may end in `:*`).
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// Give the client the administrative scopes (manage and view clients, register, introspect).
+    #[arg(long)]
+    pub admin: bool,
+    /// confidential (default) or public.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Grant types, comma-separated (default client_credentials).
+    #[arg(long, value_delimiter = ',')]
+    pub grant_types: Option<Vec<String>>,
+    /// Redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// jwt (default) or opaque access tokens.
+    #[arg(long)]
+    pub token_format: Option<String>,
+    /// Scopes given when a request names none.
+    #[arg(long)]
+    pub default_scope: Option<String>,
+    /// Let a public client use client_credentials with a market scope (sales channel).
+    #[arg(long)]
+    pub public_client_credentials: bool,
+    #[arg(long)]
+    pub access_token_validity_seconds: Option<u32>,
+    #[arg(long)]
+    pub refresh_token_validity_seconds: Option<u32>,
+    #[arg(long)]
+    pub delete_days_after_creation: Option<u32>,
+    /// Print the client as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Introduce a new signing key; the previous one stays in the JWKS until every token it
+    /// signed has expired.
+    Rotate {
+        /// ES256, EdDSA or RS256 (default: the configured access-token algorithm).
+        #[arg(long)]
+        alg: Option<String>,
+    },
+}

@@ -1,0 +1,193 @@
+//! What each command does. Secrets are printed to standard output once and never logged.
+#![allow(clippy::print_stdout)]
+
+use crate::cli::{Cli, ClientsCommand, Command, CreateClient, KeysCommand};
+use anyhow::{anyhow, Context};
+use castellan_crypto::{Algorithm, Clock, SystemClock};
+use castellan_server::bootstrap::{ensure_bootstrap_client, ADMIN_SCOPE};
+use castellan_server::config::Config;
+use castellan_server::services::clients::{build_client, ClientDraft};
+use castellan_store::Store;
+use chrono::Duration;
+use std::sync::Arc;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.global.config.as_deref(), &cli.global)?;
+    init_tracing(&config);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Init { json } => init(config, json).await,
+        Command::Migrate => {
+            castellan_store::migrate(&config.database)
+                .await
+                .context("migrating the database")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
+        Command::Keys(KeysCommand::Rotate { alg }) => rotate_keys(config, alg).await,
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = castellan_store::connect(&config.database)
+        .await
+        .context("opening the database")?;
+    Ok(store)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&config).await?;
+    if let Some((id, secret)) =
+        ensure_bootstrap_client(store.as_ref(), &config, clock.now()).await?
+    {
+        println!("Created the bootstrap admin client. Its secret is shown only this once:");
+        println!("  client_id:     {id}");
+        println!("  client_secret: {}", secret.expose());
+        println!("  scope:         {ADMIN_SCOPE}");
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let issuer = config.issuer.clone();
+    let env = config.environment;
+    let state = castellan_server::start(config, store, clock).await?;
+    tracing::info!(address = %local, issuer = %issuer, environment = %env, "Castellan is serving");
+    castellan_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn init(config: Config, json: bool) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let now = SystemClock.now();
+    castellan_server::start(config.clone(), store.clone(), Arc::new(SystemClock)).await?;
+    match ensure_bootstrap_client(store.as_ref(), &config, now).await? {
+        Some((id, secret)) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"client_id": id, "client_secret": secret.expose()})
+                );
+            } else {
+                println!("client_id:     {id}");
+                println!("client_secret: {}", secret.expose());
+            }
+            Ok(())
+        }
+        None => Err(anyhow!(
+            "this database was initialised before; its bootstrap secret was shown then. \
+             Create another admin client with `castellan clients create --admin --name …`"
+        )),
+    }
+}
+
+async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let scope = if args.admin {
+        format!("{ADMIN_SCOPE} {}", args.scope)
+    } else {
+        args.scope
+    };
+    let draft = ClientDraft {
+        name: args.name,
+        scope,
+        access_token_validity_seconds: args.access_token_validity_seconds,
+        refresh_token_validity_seconds: args.refresh_token_validity_seconds,
+        delete_days_after_creation: args.delete_days_after_creation,
+        client_kind: args.kind,
+        grant_types: args.grant_types,
+        redirect_uris: args.redirect_uris,
+        token_endpoint_auth_method: None,
+        token_format: args.token_format,
+        default_scope: args.default_scope,
+        public_client_credentials: args.public_client_credentials,
+    };
+    let (client, secret) =
+        build_client(draft, &config, SystemClock.now()).map_err(|e| anyhow!("{e}"))?;
+    store
+        .insert_client(&client)
+        .await
+        .context("storing the client")?;
+    let rep = castellan_server::routes::clients::ClientRepresentation::new(
+        &client,
+        secret.map(|s| s.into_exposed()),
+    );
+    if args.json {
+        let mut v = serde_json::to_value(&rep)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("client_id".into(), client.id.clone().into());
+            if let Some(s) = obj.get("secret").cloned() {
+                obj.insert("client_secret".into(), s);
+            }
+        }
+        println!("{v}");
+    } else {
+        println!("client_id:     {}", rep.id);
+        if let Some(s) = &rep.secret {
+            println!("client_secret: {s}   (shown only this once)");
+        }
+        println!("scope:         {}", rep.scope);
+    }
+    Ok(())
+}
+
+async fn rotate_keys(config: Config, alg: Option<String>) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let name = alg.unwrap_or_else(|| config.token.access_token_algorithm.clone());
+    let alg = Algorithm::from_name(&name)
+        .ok_or_else(|| anyhow!("--alg must be ES256, EdDSA or RS256"))?;
+    // The previous key must verify every token it signed: the longest access token any
+    // client may hold, plus one key-reload period (a replica may sign with it until it
+    // re-reads the keys), plus a margin for clock skew.
+    let keep_for = Duration::seconds(
+        i64::from(config.clients.lifetime_bounds.access_max)
+            + i64::from(config.keys.reload_seconds)
+            + 300,
+    );
+    let kid =
+        castellan_server::services::keys::rotate(store.as_ref(), alg, SystemClock.now(), keep_for)
+            .await?;
+    println!(
+        "new {alg} signing key: {kid}; the previous key stays published for {} s",
+        keep_for.num_seconds()
+    );
+    Ok(())
+}
