@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Load benchmark of the client_credentials token endpoint and JWT introspection, beside a
+# same-run baseline (a bare axum endpoint that checks a SHA-256 hash and signs an ES256 JWT:
+# crates/castellan-server/examples/baseline_token.rs).
+#
+# Servers are pinned to core 0 (taskset), the load generator (wrk, 32 connections) to core 1.
+# Usage: bench/token.sh [seconds per run, default 15]. Prints a Markdown table for
+# bench/RESULTS.md. Needs wrk (Debian package) and taskset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR="${1:-15}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release -q -p castellan -p castellan-server --example baseline_token
+BIN="$CARGO_TARGET_DIR/release"
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+# Castellan on an empty SQLite database, one core.
+(cd "$WORK" && CASTELLAN_LOG__LEVEL=warn taskset -c 0 "$BIN/castellan" serve --listen 127.0.0.1:8201 > creds.txt 2> server.log) &
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8201/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 1
+ID=$(awk '/client_id:/ {print $2}' "$WORK/creds.txt")
+SECRET=$(awk '/client_secret:/ {print $2}' "$WORK/creds.txt")
+PID=$(pgrep -f "castellan serve --listen 127.0.0.1:8201" | head -n1)
+IDLE_RSS_KB=$(ps -o rss= -p "$PID" | tr -d ' ')
+
+taskset -c 0 "$BIN/examples/baseline_token" 127.0.0.1:8202 > /dev/null &
+for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8202/ && break; sleep 0.1; done
+
+BASIC=$(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)
+cat > "$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+LUA
+TOKEN=$(curl -s -u "$ID:$SECRET" -d grant_type=client_credentials http://127.0.0.1:8201/oauth/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+cat > "$WORK/introspect.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "token=$TOKEN"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+LUA
+BBASIC=$(printf 'baseline:baseline-secret' | base64 -w0)
+cat > "$WORK/baseline.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BBASIC"
+LUA
+
+run() { # name url script
+  local out
+  out=$(taskset -c 1 wrk -t1 -c32 -d"${DUR}s" --latency -s "$2" "$1")
+  local rps p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+  echo "$rps|$p99|${non2xx:-0}"
+}
+
+# Warm up, then measure baseline, token, introspection, baseline again (drift check).
+taskset -c 1 wrk -t1 -c32 -d3s -s "$WORK/post.lua" http://127.0.0.1:8201/oauth/token > /dev/null
+B1=$(run http://127.0.0.1:8202/token "$WORK/baseline.lua")
+T=$(run http://127.0.0.1:8201/oauth/token "$WORK/post.lua")
+I=$(run http://127.0.0.1:8201/oauth/introspect "$WORK/introspect.lua")
+B2=$(run http://127.0.0.1:8202/token "$WORK/baseline.lua")
+LOADED_RSS_KB=$(ps -o rss= -p "$PID" | tr -d ' ')
+
+base=$(awk -F'|' -v a="$B1" -v b="$B2" 'BEGIN{split(a,x,"|"); split(b,y,"|"); print (x[1]+y[1])/2}')
+ratio() { awk -v r="$1" -v b="$base" 'BEGIN{printf "%.2f", r/b}'; }
+echo "| run | req/s | p99 | non-2xx | ratio to baseline |"
+echo "|---|---|---|---|---|"
+for row in "baseline (before)|$B1" "castellan /oauth/token|$T" "castellan /oauth/introspect (JWT)|$I" "baseline (after)|$B2"; do
+  name=${row%%|*}; rest=${row#*|}
+  IFS='|' read -r rps p99 bad <<<"$rest"
+  echo "| $name | $rps | $p99 | $bad | $(ratio "$rps") |"
+done
+echo
+echo "idle RSS: $((IDLE_RSS_KB / 1024)) MiB; after load: $((LOADED_RSS_KB / 1024)) MiB"
