@@ -9,12 +9,15 @@ pub mod environment;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod pkce;
 pub mod query;
 mod query_parser;
 pub mod redirect;
+pub mod registration;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod user;
 
 pub use environment::Environment;
 pub use error::{OAuthError, OAuthErrorCode};

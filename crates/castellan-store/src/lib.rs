@@ -11,6 +11,7 @@ mod error;
 mod predicate;
 mod rows;
 mod sql;
+pub mod people;
 pub mod testing;
 mod types;
 

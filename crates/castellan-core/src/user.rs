@@ -1,0 +1,113 @@
+//! People and organizations (SPEC 5.6): users, organizations, memberships and roles.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A member's role in an organization. Ordered: `Viewer < Manager < Owner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    Viewer,
+    Manager,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "VIEWER",
+            Role::Manager => "MANAGER",
+            Role::Owner => "OWNER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.to_ascii_uppercase().as_str() {
+            "VIEWER" => Some(Role::Viewer),
+            "MANAGER" => Some(Role::Manager),
+            "OWNER" => Some(Role::Owner),
+            _ => None,
+        }
+    }
+
+    /// Whether this role is at least `needed`.
+    pub fn satisfies(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person who signs in. The password is kept only as an Argon2id PHC string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    /// Lower-cased, trimmed; unique.
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub organization_id: String,
+    pub user_id: String,
+    pub role: Role,
+}
+
+/// Normalises an email address for lookup and uniqueness; `None` when it is not plausible.
+pub fn normalize_email(email: &str) -> Option<String> {
+    let e = email.trim().to_lowercase();
+    let (local, domain) = e.split_once('@')?;
+    let ok = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::Owner.satisfies(Role::Manager));
+        assert!(Role::Manager.satisfies(Role::Manager));
+        assert!(!Role::Viewer.satisfies(Role::Manager));
+        assert_eq!(Role::parse("manager"), Some(Role::Manager));
+        assert_eq!(Role::parse("admin"), None);
+    }
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(normalize_email(" Ann@Example.COM "), Some("ann@example.com".into()));
+        assert_eq!(normalize_email("no-at-sign"), None);
+        assert_eq!(normalize_email("a@b@c"), None);
+        assert_eq!(normalize_email("a b@c"), None);
+    }
+}

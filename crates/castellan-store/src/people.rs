@@ -1,0 +1,162 @@
+//! Storage for people and their grants (SPEC 4.3, 4.5, 5, 9.3): users, organizations,
+//! memberships, browser sessions, authorization codes, consents (connected apps) and refresh
+//! token families. Only hashes of codes, session ids and refresh tokens are stored.
+//!
+//! These traits are part of [`crate::Store`] once implemented by `SqlStore` (migration
+//! `0002_people` on each backend).
+
+use crate::StoreResult;
+use async_trait::async_trait;
+use castellan_core::user::{Membership, Organization, Role, User};
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// `Conflict` when the email (normalised) or id is taken.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// `email` is already normalised (`castellan_core::user::normalize_email`).
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn insert_organization(&self, org: &Organization) -> StoreResult<()>;
+    async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>>;
+    /// Adds the user to the organization or changes their role.
+    async fn upsert_membership(&self, membership: &Membership) -> StoreResult<()>;
+    async fn remove_membership(&self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
+    /// The user's organizations with their role, ordered by organization name.
+    async fn organizations_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, Role)>>;
+    async fn role_in(&self, organization_id: &str, user_id: &str) -> StoreResult<Option<Role>>;
+    /// Members of an organization with their role, ordered by email.
+    async fn members_of(&self, organization_id: &str) -> StoreResult<Vec<(User, Role)>>;
+}
+
+/// A signed-in browser session (cookie value stored as SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub hash: [u8; 32],
+    pub user_id: String,
+    pub auth_time: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An authorization code (RFC 6749 §4.1.2, SPEC 5.4), bound to everything the exchange checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub hash: [u8; 32],
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub user_id: String,
+    pub organization_id: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub resource: Option<String>,
+    pub auth_time: DateTime<Utc>,
+    /// The consent (connected app) this code was issued under.
+    pub consent_id: String,
+    /// The token family its redemption starts: every access and refresh token issued from
+    /// this code carries it (`gid` claim), so a replay or a revoked consent ends them all.
+    pub family_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First redemption: the code is now marked used.
+    Fresh(AuthorizationCode),
+    /// Already redeemed before: the caller revokes what its first use issued (RFC 6749 §4.1.2).
+    Replayed(AuthorizationCode),
+    Unknown,
+}
+
+/// A consent: a user let a client act with `scope` in an organization (a "connected app").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub organization_id: Option<String>,
+    /// Space-separated scopes consented to (the union of every approval).
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One refresh token of a family (RFC 9700 §4.14.2: rotation with reuse detection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub hash: [u8; 32],
+    pub family_id: String,
+    pub consent_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub organization_id: Option<String>,
+    pub scope: String,
+    pub auth_time: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// Inactivity expiry: restarts at every use (seed 003).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// It was current: it is now rotated out and `new` is stored in its place.
+    Rotated(RefreshToken),
+    /// It had been rotated out already: the whole family is now revoked.
+    Reused(RefreshToken),
+    /// Its family was revoked, or it expired.
+    Dead,
+    Unknown,
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn get_session(&self, hash: &[u8; 32], now: DateTime<Utc>) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()>;
+
+    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Atomically marks the code used and, on first use, records its token family (family id
+    /// and consent id) so the family can be revoked later; tells whether it was used before.
+    /// Expiry is the caller's check.
+    async fn redeem_code(&self, hash: &[u8; 32], now: DateTime<Utc>) -> StoreResult<CodeRedemption>;
+
+    /// Records consent for (user, client, organization), widening the stored scope to the
+    /// union; answers the consent (existing id kept).
+    async fn record_consent(&self, consent: &Consent) -> StoreResult<Consent>;
+    async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        organization_id: Option<&str>,
+    ) -> StoreResult<Option<Consent>>;
+    async fn get_consent(&self, id: &str) -> StoreResult<Option<Consent>>;
+    /// The user's consents (connected apps), newest first.
+    async fn consents_of_user(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
+    /// Deletes a consent of `user_id` and revokes every refresh family issued under it.
+    async fn revoke_consent(&self, user_id: &str, consent_id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Whether the consent no longer exists (its tokens must introspect inactive).
+    async fn is_consent_revoked(&self, consent_id: &str) -> StoreResult<bool>;
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    /// Presents `hash` at `now`: rotates it to `new` when current and unexpired, revokes the
+    /// family on reuse, all in one transaction.
+    async fn use_refresh_token(
+        &self,
+        hash: &[u8; 32],
+        new: &RefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefreshUse>;
+    async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshToken>>;
+    /// Records a token family started without a code (password grant).
+    async fn insert_family(&self, family_id: &str, consent_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes a whole family (revocation endpoint, code replay, reuse).
+    async fn revoke_refresh_family(&self, family_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Whether the family was revoked (directly or through its consent). An unknown family is
+    /// revoked.
+    async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool>;
+    /// Revokes every family issued under a consent (code replay).
+    async fn revoke_families_of_consent(&self, consent_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+}
