@@ -1,0 +1,154 @@
+//! Operating it (SPEC 1.5, 11): health, readiness, metrics, the JSON 404, security headers and
+//! a graceful stop that lets an in-flight request finish.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use castellan_testkit::TestApp;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn healthz_and_readyz() {
+    let app = TestApp::spawn().await;
+    let res = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
+
+    let res = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "ready");
+    assert_eq!(v["storage"], castellan_testkit::backend_from_env(), "{v}");
+}
+
+#[tokio::test]
+async fn metrics_count_issued_tokens() {
+    let app = TestApp::spawn().await;
+    app.admin_token().await;
+    let res = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain"), "{ct}");
+    let text = res.text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("castellan_tokens_issued_total"))
+        .unwrap_or_else(|| panic!("no castellan_tokens_issued_total in:\n{text}"));
+    let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 1.0, "{line}");
+    assert!(
+        text.contains("# TYPE castellan_tokens_issued_total counter"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_are_json_404() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/nope",
+        "/oauth/nope",
+        "/.well-known/nope",
+        "/api-clients/a/b/c",
+    ] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["statusCode"], 404, "{path}: {v}");
+        assert_eq!(v["errors"][0]["code"], "ResourceNotFound");
+    }
+}
+
+#[tokio::test]
+async fn security_headers_on_every_answer() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let answers = vec![
+        app.http.get(app.url("/healthz")).send().await.unwrap(),
+        app.http.get(app.url("/nope")).send().await.unwrap(),
+        app.http.get(app.url("/api-clients")).send().await.unwrap(),
+        app.http
+            .get(app.url("/api-clients"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .post(app.url("/oauth/token"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap(),
+        app.http.get(app.url("/metrics")).send().await.unwrap(),
+    ];
+    for res in answers {
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{}", res.url());
+        assert_eq!(h["x-frame-options"], "DENY", "{}", res.url());
+        assert_eq!(h["referrer-policy"], "no-referrer", "{}", res.url());
+    }
+}
+
+#[tokio::test]
+async fn graceful_stop_finishes_the_request_in_flight() {
+    let app = TestApp::spawn().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let body = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        app.admin_id, app.admin_secret
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+
+    // A request whose head has arrived and whose body is still coming.
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(first.as_bytes()).await.unwrap();
+    conn.flush().await.unwrap();
+    // Make sure the server has taken the connection before stopping.
+    let probe = reqwest::Client::new()
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), StatusCode::OK);
+
+    let stopping = tokio::spawn(app.stop());
+    // Wait until the server no longer accepts connections: it is shutting down.
+    let mut refused = false;
+    for _ in 0..1000 {
+        if tokio::net::TcpStream::connect(&addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(refused, "the server kept accepting connections after stop");
+    assert!(
+        !stopping.is_finished(),
+        "stop returned with a request in flight"
+    );
+
+    conn.write_all(rest.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let json_start = text.find("\r\n\r\n").unwrap() + 4;
+    let v: Value = serde_json::from_str(text[json_start..].trim()).unwrap_or(json!(null));
+    assert!(v["access_token"].is_string(), "{text}");
+    stopping.await.unwrap();
+}
