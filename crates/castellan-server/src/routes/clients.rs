@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use castellan_core::client::Client;
+use castellan_core::ids::is_plausible_client_id;
 use castellan_core::query::{self, ClientQuery, MAX_LIMIT, MAX_OFFSET};
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -125,6 +126,8 @@ fn check_project(state: &AppState, project: &str) -> Result<(), ApiError> {
     }
 }
 
+// Ids no client can have (control characters such as NUL, which PostgreSQL refuses in text,
+// or absurd lengths) are answered 404 without a storage round trip.
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!(
         "The Resource with ID '{}' was not found.",
@@ -278,6 +281,9 @@ pub async fn get_client(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
+    if !is_plausible_client_id(&id) {
+        return Err(not_found(&id));
+    }
     let client = state
         .store
         .get_client(&id)
@@ -295,6 +301,9 @@ pub async fn check_client_exists(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
+    if !is_plausible_client_id(&id) {
+        return Ok(StatusCode::NOT_FOUND);
+    }
     Ok(match state.store.get_client(&id).await? {
         Some(_) => StatusCode::OK,
         None => StatusCode::NOT_FOUND,
@@ -310,6 +319,9 @@ pub async fn delete_client(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     bearer.require(MANAGE, &[], &state.config.project_key)?;
+    if !is_plausible_client_id(&id) {
+        return Err(not_found(&id));
+    }
     let client = state
         .store
         .delete_client(&id)
