@@ -228,6 +228,15 @@ fn tokenize(input: &str) -> Result<Vec<Token<'_>>, QueryError> {
                                 )));
                             }
                         },
+                        // PostgreSQL refuses NUL in text (and no stored value holds one):
+                        // refuse it here rather than fail in storage.
+                        Some(&(off, '\0')) => {
+                            return Err(syntax(format!(
+                                "a NUL character at column {} in a string literal; \
+                                 NUL is not allowed",
+                                column_of(input, off)
+                            )));
+                        }
                         Some(&(_, ch)) => {
                             value.push(ch);
                             k += 1;
@@ -795,6 +804,12 @@ mod tests {
     }
 
     #[test]
+    fn nul_in_literals_is_refused() {
+        assert!(syntax_err("name = \"a\u{0}b\"").contains("NUL"));
+        assert!(syntax_err("id in (\"x\", \"\u{0}\")").contains("NUL"));
+    }
+
+    #[test]
     fn each_comparison_operator() {
         for (text, op) in [
             ("=", CmpOp::Eq),
@@ -1198,9 +1213,12 @@ mod tests {
 
     fn arb_value(field: Field) -> BoxedStrategy<Value> {
         match field {
-            Field::Id | Field::Name => prop::collection::vec(any::<char>(), 0..10)
-                .prop_map(|cs| Value::Text(cs.into_iter().collect()))
-                .boxed(),
+            Field::Id | Field::Name => prop::collection::vec(
+                any::<char>().prop_filter("NUL is refused", |c| *c != '\0'),
+                0..10,
+            )
+            .prop_map(|cs| Value::Text(cs.into_iter().collect()))
+            .boxed(),
             // 0000-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999Z
             Field::CreatedAt | Field::DeleteAt => (-62_167_219_200_000i64..=253_402_300_799_999)
                 .prop_map(Value::Int)

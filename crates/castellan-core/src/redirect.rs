@@ -17,6 +17,14 @@ pub fn check_redirect_uri(uri: &str, env: Environment) -> Result<(), String> {
             "a redirect URI is longer than {MAX_REDIRECT_URI_LEN} characters"
         ));
     }
+    // The URL parser quietly percent-encodes or strips these, but the URI is stored and
+    // compared as given: refuse them (PostgreSQL also refuses NUL in text).
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "`{}` contains whitespace or a control character",
+            short(uri).escape_default()
+        ));
+    }
     let url = Url::parse(uri).map_err(|_| format!("`{}` is not an absolute URI", short(uri)))?;
     if url.fragment().is_some() || uri.contains('#') {
         return Err(format!(
@@ -95,6 +103,9 @@ mod tests {
         assert!(!ok("http://example.com/cb", Local));
         assert!(!ok("https://example.com/cb#frag", Local));
         assert!(!ok("javascript:alert(1)", Local));
+        assert!(!ok("https://example.com/c\u{0}b", Local));
+        assert!(!ok("https://example.com/c b", Local));
+        assert!(!ok(" https://example.com/cb", Local));
         assert!(ok("com.example.app:/cb", Production));
         assert!(!ok("myapp://cb", Production));
         assert!(ok("myapp://cb", Testing));
