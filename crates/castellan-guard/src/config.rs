@@ -1,0 +1,365 @@
+//! The guard's configuration: one typed tree, deserialisable from TOML/JSON, validated once
+//! into the structures the hot path uses. Defaults follow SPEC 2.3 and 6.3: JWKS and RFC 9728
+//! metadata under the issuer's `/.well-known/`, API keys in `X-API-Key` with prefix `csb`.
+
+use crate::identity::Role;
+use crate::policy::{OrgSource, Policy};
+use castellan_core::{Environment, Secret};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+
+/// A client secret from configuration; prints as `[redacted]`.
+#[derive(Clone)]
+pub struct ClientSecret(Secret);
+
+impl ClientSecret {
+    pub fn new(value: impl Into<String>) -> Self {
+        ClientSecret(Secret::new(value))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret([redacted])")
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(ClientSecret::new)
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    /// The `iss` tokens must carry.
+    pub issuer: String,
+    /// The environment tokens and keys must belong to (SPEC 1.4).
+    pub environment: Environment,
+    /// Default: issuer + `/.well-known/jwks.json`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Needed to accept opaque tokens and API keys.
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
+    /// Default: issuer + `/.well-known/oauth-protected-resource` (RFC 9728 §3).
+    #[serde(default)]
+    pub resource_metadata: Option<String>,
+    /// When non-empty, a JWT's `aud` must be one of these.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew tolerated on `iat`/`nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u32,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub api_key: ApiKeyConfig,
+    /// Timeout of one JWKS fetch or introspection call, in milliseconds.
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_ms: u64,
+    /// Tenant mode for every route (SPEC 7.4): token in `x-token`, `x-brand`/`x-venue` checked.
+    #[serde(default)]
+    pub tenant: bool,
+    /// Route policies, first match wins.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// The policy of requests no route matches. Default: authenticated, nothing more.
+    #[serde(default)]
+    pub default_policy: Option<RouteRules>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// Default: issuer + `/oauth/introspect`.
+    #[serde(default)]
+    pub url: Option<String>,
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Longest time a verified JWT is remembered (never past its `exp`).
+    pub token_ttl_seconds: u64,
+    pub token_capacity: u64,
+    /// How long an active introspection answer is reused (never past `exp`).
+    pub introspection_active_seconds: u64,
+    /// How long an inactive answer is reused.
+    pub introspection_inactive_seconds: u64,
+    pub introspection_capacity: u64,
+    /// The JWKS is refetched in the background when older than this.
+    pub jwks_refresh_seconds: u64,
+    /// At most one refetch caused by unknown `kid`s per this many seconds.
+    pub jwks_min_refetch_seconds: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            token_ttl_seconds: 300,
+            token_capacity: 100_000,
+            introspection_active_seconds: 30,
+            introspection_inactive_seconds: 5,
+            introspection_capacity: 100_000,
+            jwks_refresh_seconds: 300,
+            jwks_min_refetch_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeyConfig {
+    pub header: String,
+    pub prefix: String,
+}
+
+impl Default for ApiKeyConfig {
+    fn default() -> Self {
+        ApiKeyConfig {
+            header: "X-API-Key".to_owned(),
+            prefix: "csb".to_owned(),
+        }
+    }
+}
+
+/// What a route requires. Everything unset means: any valid credential.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRules {
+    /// Anonymous callers pass; a present credential is still checked (SPEC 7.3).
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub min_role: Option<Role>,
+    /// Where the request names its organization: `{ param = "org" }` or `{ header = "x-org" }`.
+    #[serde(default)]
+    pub organization: Option<OrgSource>,
+    #[serde(default)]
+    pub tenant: bool,
+}
+
+/// One route: `method` (`GET`, …, or `*`) and a path pattern whose segments are literals,
+/// `{name}` (one segment, captured) or `*` (one segment; as the last segment, the rest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default = "any_method")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub min_role: Option<Role>,
+    #[serde(default)]
+    pub organization: Option<OrgSource>,
+    #[serde(default)]
+    pub tenant: bool,
+}
+
+impl RouteConfig {
+    pub fn new(method: &str, path: &str, rules: RouteRules) -> Self {
+        RouteConfig {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            public: rules.public,
+            scope: rules.scope,
+            min_role: rules.min_role,
+            organization: rules.organization,
+            tenant: rules.tenant,
+        }
+    }
+
+    pub fn rules(&self) -> RouteRules {
+        RouteRules {
+            public: self.public,
+            scope: self.scope.clone(),
+            min_role: self.min_role,
+            organization: self.organization.clone(),
+            tenant: self.tenant,
+        }
+    }
+}
+
+fn any_method() -> String {
+    "*".to_owned()
+}
+fn default_leeway() -> u32 {
+    60
+}
+fn default_http_timeout() -> u64 {
+    2_000
+}
+
+/// A configuration that cannot work; the message names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("guard configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl GuardConfig {
+    /// A configuration with every default, for `issuer` in `environment`.
+    pub fn new(issuer: impl Into<String>, environment: Environment) -> Self {
+        GuardConfig {
+            issuer: issuer.into(),
+            environment,
+            jwks_url: None,
+            introspection: None,
+            resource_metadata: None,
+            audiences: Vec::new(),
+            leeway_seconds: default_leeway(),
+            cache: CacheConfig::default(),
+            api_key: ApiKeyConfig::default(),
+            http_timeout_ms: default_http_timeout(),
+            tenant: false,
+            routes: Vec::new(),
+            default_policy: None,
+        }
+    }
+
+    fn issuer_url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+    }
+
+    pub fn jwks_url(&self) -> String {
+        self.jwks_url
+            .clone()
+            .unwrap_or_else(|| self.issuer_url("/.well-known/jwks.json"))
+    }
+
+    pub fn resource_metadata_url(&self) -> String {
+        self.resource_metadata
+            .clone()
+            .unwrap_or_else(|| self.issuer_url("/.well-known/oauth-protected-resource"))
+    }
+
+    pub fn introspection_url(&self) -> Option<String> {
+        self.introspection.as_ref().map(|i| {
+            i.url
+                .clone()
+                .unwrap_or_else(|| self.issuer_url("/oauth/introspect"))
+        })
+    }
+
+    /// Checks what serde cannot: URLs, header names, prefixes, policies.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let http_url = |key: &str, v: &str| {
+            if v.starts_with("http://") || v.starts_with("https://") {
+                Ok(())
+            } else {
+                Err(ConfigError(format!(
+                    "{key} must be an http(s) URL, not {v:?}"
+                )))
+            }
+        };
+        http_url("issuer", &self.issuer)?;
+        http_url("jwks_url", &self.jwks_url())?;
+        http_url("resource_metadata", &self.resource_metadata_url())?;
+        if let Some(u) = self.introspection_url() {
+            http_url("introspection.url", &u)?;
+        }
+        if http::HeaderName::from_bytes(self.api_key.header.as_bytes()).is_err() {
+            return Err(ConfigError(format!(
+                "api_key.header {:?} is not a header name",
+                self.api_key.header
+            )));
+        }
+        let p = &self.api_key.prefix;
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ConfigError(
+                "api_key.prefix must be letters and digits (no underscore)".into(),
+            ));
+        }
+        if self.cache.jwks_refresh_seconds == 0 {
+            return Err(ConfigError("cache.jwks_refresh_seconds must be > 0".into()));
+        }
+        for r in &self.routes {
+            Policy::compile(&r.rules())
+                .map_err(|e| ConfigError(format!("route {} {}: {e}", r.method, r.path)))?;
+        }
+        if let Some(d) = &self.default_policy {
+            Policy::compile(d).map_err(|e| ConfigError(format!("default_policy: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_toml_like_tree_deserialises_with_defaults() {
+        let c: GuardConfig = serde_json::from_value(serde_json::json!({
+            "issuer": "https://auth.example.com",
+            "environment": "production",
+            "introspection": {"client_id": "rs", "client_secret": "s3cret"},
+            "routes": [
+                {"method": "GET", "path": "/catalog/search", "public": true},
+                {"method": "POST", "path": "/products", "scope": "products:write"},
+                {"path": "/orgs/{org}/members", "min_role": "MANAGER", "organization": {"param": "org"}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            c.jwks_url(),
+            "https://auth.example.com/.well-known/jwks.json"
+        );
+        assert_eq!(
+            c.resource_metadata_url(),
+            "https://auth.example.com/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(
+            c.introspection_url().unwrap(),
+            "https://auth.example.com/oauth/introspect"
+        );
+        assert_eq!(c.api_key.header, "X-API-Key");
+        assert_eq!(c.api_key.prefix, "csb");
+        assert_eq!(c.cache.introspection_active_seconds, 30);
+        assert_eq!(c.cache.introspection_inactive_seconds, 5);
+        assert_eq!(c.routes[2].min_role, Some(Role::Manager));
+        c.validate().unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cret"), "{dbg}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = GuardConfig::new("auth.example.com", Environment::Local);
+        assert!(c.validate().unwrap_err().0.contains("issuer"));
+        c.issuer = "http://a".into();
+        c.api_key.prefix = "c_b".into();
+        assert!(c.validate().unwrap_err().0.contains("prefix"));
+        c.api_key.prefix = "csb".into();
+        c.routes.push(RouteConfig::new(
+            "GET",
+            "/x",
+            RouteRules {
+                public: true,
+                scope: Some("a:read".into()),
+                ..RouteRules::default()
+            },
+        ));
+        assert!(c.validate().unwrap_err().0.contains("/x"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let r: Result<GuardConfig, _> = serde_json::from_value(serde_json::json!({
+            "issuer": "http://a", "environment": "local",
+            "routes": [{"path": "/x", "scopes": "a:read"}]
+        }));
+        assert!(r.is_err());
+    }
+}

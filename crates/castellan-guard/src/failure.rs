@@ -1,0 +1,370 @@
+//! Why the guard refused a request, and the answer it gives (SPEC 7.2, seed 000 step 5):
+//! 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3) and
+//! `resource_metadata` (RFC 9728 §5.1); 403 for scope, role, organization, tenant and disabled
+//! keys; 503 when Castellan cannot be asked. The JSON body says what to do in plain words.
+
+use crate::api_key::ApiKeyError;
+use crate::identity::Role;
+use axum::response::{IntoResponse, Response};
+use castellan_core::token::Inactive;
+use http::{header, HeaderValue, StatusCode};
+use serde_json::json;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The URL of this resource's RFC 9728 metadata, carried in request extensions so that
+/// extractor rejections can name it too.
+#[derive(Debug, Clone)]
+pub struct ResourceMetadata(pub Arc<str>);
+
+/// Every reason the guard refuses a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("no credentials")]
+    MissingCredentials,
+    #[error("more than one credential")]
+    AmbiguousCredentials,
+    #[error("malformed Authorization header")]
+    MalformedAuthorization,
+    #[error("malformed API key: {0}")]
+    MalformedApiKey(ApiKeyError),
+    #[error("malformed access token")]
+    MalformedToken,
+    #[error("unknown API key")]
+    UnknownApiKey,
+    #[error("token not accepted: {}", .0.describe())]
+    Token(Inactive),
+    #[error("token algorithm not accepted")]
+    Algorithm,
+    #[error("token not active")]
+    TokenNotActive,
+    #[error("token audience not accepted")]
+    WrongAudience,
+    #[error("credential kind not accepted")]
+    UnsupportedCredential,
+    #[error("insufficient scope: {needed} needed")]
+    InsufficientScope { needed: String },
+    #[error("role too low: {needed} needed")]
+    RoleTooLow { needed: Role, actual: Option<Role> },
+    #[error("wrong organization")]
+    WrongOrganization,
+    #[error("API key disabled")]
+    ApiKeyDisabled,
+    #[error("tenant header {header} does not match the token")]
+    TenantMismatch { header: &'static str },
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
+    #[error("introspection unavailable")]
+    IntrospectionUnavailable,
+}
+
+impl Failure {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::MissingCredentials
+            | Failure::MalformedAuthorization
+            | Failure::MalformedApiKey(_)
+            | Failure::MalformedToken
+            | Failure::UnknownApiKey
+            | Failure::Token(_)
+            | Failure::Algorithm
+            | Failure::TokenNotActive
+            | Failure::WrongAudience
+            | Failure::UnsupportedCredential => StatusCode::UNAUTHORIZED,
+            Failure::AmbiguousCredentials => StatusCode::BAD_REQUEST,
+            Failure::InsufficientScope { .. }
+            | Failure::RoleTooLow { .. }
+            | Failure::WrongOrganization
+            | Failure::ApiKeyDisabled
+            | Failure::TenantMismatch { .. } => StatusCode::FORBIDDEN,
+            Failure::KeysUnavailable | Failure::IntrospectionUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The RFC 6750 §3.1 error code, when the failure has one.
+    pub fn oauth_error(&self) -> Option<&'static str> {
+        match self {
+            Failure::MissingCredentials => None,
+            Failure::AmbiguousCredentials => Some("invalid_request"),
+            Failure::MalformedAuthorization
+            | Failure::MalformedApiKey(_)
+            | Failure::MalformedToken
+            | Failure::UnknownApiKey
+            | Failure::Token(_)
+            | Failure::Algorithm
+            | Failure::TokenNotActive
+            | Failure::WrongAudience
+            | Failure::UnsupportedCredential => Some("invalid_token"),
+            Failure::InsufficientScope { .. } => Some("insufficient_scope"),
+            Failure::RoleTooLow { .. }
+            | Failure::WrongOrganization
+            | Failure::ApiKeyDisabled
+            | Failure::TenantMismatch { .. }
+            | Failure::KeysUnavailable
+            | Failure::IntrospectionUnavailable => None,
+        }
+    }
+
+    /// The body's `error`: the RFC code when there is one, else a name of this guard.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            Failure::MissingCredentials => "invalid_token",
+            Failure::RoleTooLow { .. } => "insufficient_role",
+            Failure::WrongOrganization => "wrong_organization",
+            Failure::ApiKeyDisabled => "api_key_disabled",
+            Failure::TenantMismatch { .. } => "tenant_mismatch",
+            Failure::KeysUnavailable | Failure::IntrospectionUnavailable => {
+                "temporarily_unavailable"
+            }
+            Failure::AmbiguousCredentials
+            | Failure::MalformedAuthorization
+            | Failure::MalformedApiKey(_)
+            | Failure::MalformedToken
+            | Failure::UnknownApiKey
+            | Failure::Token(_)
+            | Failure::Algorithm
+            | Failure::TokenNotActive
+            | Failure::WrongAudience
+            | Failure::UnsupportedCredential
+            | Failure::InsufficientScope { .. } => self.oauth_error().unwrap_or("invalid_token"),
+        }
+    }
+
+    /// A machine-readable cause, finer than the RFC code (e.g. `wrong_environment`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Failure::MissingCredentials => "missing_credentials",
+            Failure::AmbiguousCredentials => "ambiguous_credentials",
+            Failure::MalformedAuthorization => "malformed_authorization",
+            Failure::MalformedApiKey(_) => "malformed_api_key",
+            Failure::MalformedToken => "malformed_token",
+            Failure::UnknownApiKey => "unknown_api_key",
+            Failure::Token(i) => match i {
+                Inactive::Malformed => "malformed_token",
+                Inactive::Unknown => "unknown_token",
+                Inactive::BadSignature => "bad_signature",
+                Inactive::UnknownKey => "unknown_key",
+                Inactive::WrongIssuer => "wrong_issuer",
+                Inactive::WrongEnvironment => "wrong_environment",
+                Inactive::Expired => "expired",
+                Inactive::NotYetValid => "not_yet_valid",
+                Inactive::Revoked => "revoked",
+                Inactive::ClientGone => "client_gone",
+            },
+            Failure::Algorithm => "algorithm_not_accepted",
+            Failure::TokenNotActive => "token_not_active",
+            Failure::WrongAudience => "wrong_audience",
+            Failure::UnsupportedCredential => "unsupported_credential",
+            Failure::InsufficientScope { .. } => "insufficient_scope",
+            Failure::RoleTooLow { .. } => "role_too_low",
+            Failure::WrongOrganization => "wrong_organization",
+            Failure::ApiKeyDisabled => "api_key_disabled",
+            Failure::TenantMismatch { .. } => "tenant_mismatch",
+            Failure::KeysUnavailable => "keys_unavailable",
+            Failure::IntrospectionUnavailable => "introspection_unavailable",
+        }
+    }
+
+    /// Words a developer can act on. Never contains the credential.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self {
+            Failure::MissingCredentials => "This endpoint needs credentials: send an `Authorization: Bearer <token>` header or an API key header.".into(),
+            Failure::AmbiguousCredentials => "Send one credential only: either an Authorization header or an API key, not both.".into(),
+            Failure::MalformedAuthorization => "The Authorization header must be `Bearer <token>`.".into(),
+            Failure::MalformedApiKey(e) => format!("Malformed API key: {e}. Copy the whole key as it was shown at creation.").into(),
+            Failure::MalformedToken => "The access token is malformed: send the `access_token` value from the token response unchanged.".into(),
+            Failure::UnknownApiKey => "This API key is not known. Check that it belongs to this environment, or create a new one.".into(),
+            Failure::Token(Inactive::Expired) => "The access token has expired: use the refresh token or request a new token.".into(),
+            Failure::Token(Inactive::WrongEnvironment) => "The token belongs to another environment (a testing token sent to production, or the reverse): use a token from this environment's Castellan.".into(),
+            Failure::Token(Inactive::NotYetValid) => "The token is not valid yet: check the clocks of the issuing and receiving machines.".into(),
+            Failure::Token(Inactive::WrongIssuer) => "The token was issued by another authorization server than the one this API trusts.".into(),
+            Failure::Token(i) => format!("The access token is not accepted: {}. Request a new token.", i.describe()).into(),
+            Failure::Algorithm => "The token's signing algorithm is not accepted (`none` never is). Use a token issued by Castellan.".into(),
+            Failure::TokenNotActive => "The access token is not active: it expired, was revoked or is unknown. Request a new token.".into(),
+            Failure::WrongAudience => "The token was issued for another API (its `aud` does not name this one). Request a token for this resource.".into(),
+            Failure::UnsupportedCredential => "This API does not accept this kind of credential; use a JWT access token.".into(),
+            Failure::InsufficientScope { needed } => format!("The token does not carry the scope `{needed}` this endpoint requires. Request a token with scope={needed}.").into(),
+            Failure::RoleTooLow { needed, actual } => match actual {
+                Some(a) => format!("Role too low: this endpoint requires {needed} or above on the organization, and the caller is {a}.").into(),
+                None => format!("Role too low: this endpoint requires {needed} or above on the organization, and the credential carries no role.").into(),
+            },
+            Failure::WrongOrganization => "Wrong organization: the credential belongs to another organization than the one this request targets.".into(),
+            Failure::ApiKeyDisabled => "API key disabled: this key was disabled or revoked. Create a new key, or ask its owner to re-enable it.".into(),
+            Failure::TenantMismatch { header } => format!("The `{header}` header does not match the brand, venue or stage the token was issued for.").into(),
+            Failure::KeysUnavailable => "The API cannot fetch the signing keys of its authorization server right now. Retry shortly.".into(),
+            Failure::IntrospectionUnavailable => "The API cannot reach its authorization server to check this credential right now. Retry shortly.".into(),
+        }
+    }
+
+    /// The `WWW-Authenticate` value, when the failure has one.
+    pub fn www_authenticate(&self, resource_metadata: Option<&str>) -> Option<String> {
+        let mut params: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(4);
+        match self.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST => {}
+            _ if matches!(self, Failure::InsufficientScope { .. }) => {}
+            _ => return None,
+        }
+        if let Some(code) = self.oauth_error() {
+            params.push(("error", code.into()));
+            params.push(("error_description", self.short_description().into()));
+        }
+        if let Failure::InsufficientScope { needed } = self {
+            params.push(("scope", needed.as_str().into()));
+        }
+        if let Some(url) = resource_metadata {
+            params.push(("resource_metadata", url.into()));
+        }
+        let mut out = String::from("Bearer");
+        for (i, (k, v)) in params.iter().enumerate() {
+            out.push_str(if i == 0 { " " } else { ", " });
+            out.push_str(k);
+            out.push_str("=\"");
+            out.extend(
+                v.chars()
+                    .filter(|c| *c != '"' && *c != '\\' && !c.is_control()),
+            );
+            out.push('"');
+        }
+        Some(out)
+    }
+
+    /// A one-line description for `error_description` (RFC 6750 §3).
+    fn short_description(&self) -> &'static str {
+        match self {
+            Failure::Token(i) => i.describe(),
+            Failure::MissingCredentials => "no credentials",
+            Failure::AmbiguousCredentials => "more than one credential was sent",
+            Failure::MalformedAuthorization => "the Authorization header is not Bearer",
+            Failure::MalformedApiKey(_) => "the API key is malformed",
+            Failure::MalformedToken => "the token is malformed",
+            Failure::UnknownApiKey => "the API key is not known",
+            Failure::Algorithm => "the token's algorithm is not accepted",
+            Failure::TokenNotActive => "the token is not active",
+            Failure::WrongAudience => "the token is for another audience",
+            Failure::UnsupportedCredential => "this credential kind is not accepted",
+            Failure::InsufficientScope { .. } => "the token lacks the required scope",
+            Failure::RoleTooLow { .. } => "role too low",
+            Failure::WrongOrganization => "wrong organization",
+            Failure::ApiKeyDisabled => "API key disabled",
+            Failure::TenantMismatch { .. } => "tenant headers do not match the token",
+            Failure::KeysUnavailable | Failure::IntrospectionUnavailable => {
+                "temporarily unavailable"
+            }
+        }
+    }
+
+    /// The full answer.
+    pub fn to_response(&self, resource_metadata: Option<&str>) -> Response {
+        let mut body = json!({
+            "error": self.error_code(),
+            "reason": self.reason(),
+            "message": self.message(),
+        });
+        if let (Failure::InsufficientScope { needed }, Some(obj)) = (self, body.as_object_mut()) {
+            obj.insert("needed_scope".into(), needed.clone().into());
+        }
+        if let (Failure::RoleTooLow { needed, .. }, Some(obj)) = (self, body.as_object_mut()) {
+            obj.insert("needed_role".into(), needed.as_str().into());
+        }
+        let mut res = (self.status(), axum::Json(body)).into_response();
+        let headers = res.headers_mut();
+        if let Some(v) = self
+            .www_authenticate(resource_metadata)
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        res
+    }
+}
+
+/// A failure with the resource metadata URL to name in its answer.
+#[derive(Debug, Clone)]
+pub struct FailureResponse {
+    pub failure: Failure,
+    pub resource_metadata: Option<ResourceMetadata>,
+}
+
+impl IntoResponse for FailureResponse {
+    fn into_response(self) -> Response {
+        self.failure
+            .to_response(self.resource_metadata.as_ref().map(|r| &*r.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RM: &str = "http://as/.well-known/oauth-protected-resource";
+
+    #[test]
+    fn missing_credentials_challenge_has_no_error() {
+        let f = Failure::MissingCredentials;
+        assert_eq!(f.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            f.www_authenticate(Some(RM)).unwrap(),
+            format!("Bearer resource_metadata=\"{RM}\"")
+        );
+    }
+
+    #[test]
+    fn invalid_token_challenge_names_error_and_metadata() {
+        let f = Failure::Token(Inactive::Expired);
+        let h = f.www_authenticate(Some(RM)).unwrap();
+        assert_eq!(
+            h,
+            format!("Bearer error=\"invalid_token\", error_description=\"the token has expired\", resource_metadata=\"{RM}\"")
+        );
+        assert_eq!(f.reason(), "expired");
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scope() {
+        let f = Failure::InsufficientScope {
+            needed: "products:write".into(),
+        };
+        assert_eq!(f.status(), StatusCode::FORBIDDEN);
+        let h = f.www_authenticate(None).unwrap();
+        assert!(h.contains("error=\"insufficient_scope\""), "{h}");
+        assert!(h.contains("scope=\"products:write\""), "{h}");
+        assert!(f.message().contains("products:write"));
+    }
+
+    #[test]
+    fn statuses_follow_the_seed_table() {
+        use StatusCode as S;
+        let rows = [
+            (
+                Failure::MalformedApiKey(ApiKeyError::Parts),
+                S::UNAUTHORIZED,
+            ),
+            (Failure::UnknownApiKey, S::UNAUTHORIZED),
+            (Failure::Token(Inactive::WrongEnvironment), S::UNAUTHORIZED),
+            (Failure::Token(Inactive::Revoked), S::UNAUTHORIZED),
+            (
+                Failure::RoleTooLow {
+                    needed: Role::Manager,
+                    actual: Some(Role::Viewer),
+                },
+                S::FORBIDDEN,
+            ),
+            (Failure::WrongOrganization, S::FORBIDDEN),
+            (Failure::ApiKeyDisabled, S::FORBIDDEN),
+            (Failure::IntrospectionUnavailable, S::SERVICE_UNAVAILABLE),
+        ];
+        for (f, s) in rows {
+            assert_eq!(f.status(), s, "{f:?}");
+            // 403s other than scope carry no Bearer challenge: the token itself is fine.
+            if s == S::FORBIDDEN {
+                assert!(f.www_authenticate(Some(RM)).is_none());
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The guard itself: the whole check of one request (SPEC 7.1) — find the route's policy, find
+//! the one credential, check it (locally for JWTs, through introspection otherwise), evaluate
+//! the policy. Built once from a validated [`GuardConfig`]; cheap to clone.
+
+use crate::api_key::parse_api_key;
+use crate::config::{ConfigError, GuardConfig};
+use crate::credential::{presented, token_shape, Presented, TokenShape};
+use crate::failure::{Failure, ResourceMetadata};
+use crate::identity::{CredentialKind, Identity};
+use crate::introspect::Introspector;
+use crate::jwks::JwksCache;
+use crate::jwt::{Expectations, JwtVerifier};
+use crate::layer::GuardLayer;
+use crate::policy::{evaluate, RequestFacts};
+use crate::routes::RouteTable;
+use crate::ttl::{cache_key, until, PerEntry, Timed};
+use axum::response::Response;
+use castellan_core::token::Inactive;
+use castellan_core::Environment;
+use castellan_crypto::{Clock, SystemClock};
+use http::{HeaderMap, HeaderName, Method};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+type TokenCache = moka::sync::Cache<[u8; 32], Timed<Arc<Identity>>>;
+
+/// The gateway check. Clone it freely: clones share caches.
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    routes: RouteTable,
+    jwt: JwtVerifier,
+    jwks: Arc<JwksCache>,
+    introspector: Option<Introspector>,
+    tokens: Option<TokenCache>,
+    token_ttl: Duration,
+    clock: Arc<dyn Clock>,
+    api_key_header: HeaderName,
+    api_key_prefix: String,
+    resource_metadata: ResourceMetadata,
+    environment: Environment,
+    tenant_everywhere: bool,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("environment", &self.inner.environment)
+            .field("resource_metadata", &self.inner.resource_metadata.0)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    pub fn new(config: GuardConfig) -> Result<Guard, ConfigError> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A guard reading time from `clock` (tests pass a manual clock).
+    pub fn with_clock(config: GuardConfig, clock: Arc<dyn Clock>) -> Result<Guard, ConfigError> {
+        config.validate()?;
+        let timeout = Duration::from_millis(config.http_timeout_ms);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError(format!("HTTP client: {e}")))?;
+        let c = &config.cache;
+        let jwks = Arc::new(JwksCache::new(
+            config.jwks_url(),
+            http.clone(),
+            Duration::from_secs(c.jwks_refresh_seconds),
+            Duration::from_secs(c.jwks_min_refetch_seconds),
+        ));
+        let introspector = match (&config.introspection, config.introspection_url()) {
+            (Some(i), Some(url)) => Some(Introspector {
+                url,
+                client_id: i.client_id.clone(),
+                secret: i.client_secret.clone(),
+                http,
+                cache: Introspector::cache(c.introspection_capacity),
+                active_ttl: Duration::from_secs(c.introspection_active_seconds),
+                inactive_ttl: Duration::from_secs(c.introspection_inactive_seconds),
+                issuer: config.issuer.clone(),
+                environment: config.environment,
+                calls: AtomicU64::new(0),
+            }),
+            _ => None,
+        };
+        let tokens = (c.token_capacity > 0 && c.token_ttl_seconds > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(c.token_capacity)
+                .expire_after(PerEntry)
+                .build()
+        });
+        let api_key_header = HeaderName::from_bytes(config.api_key.header.as_bytes())
+            .map_err(|_| ConfigError("api_key.header is not a header name".into()))?;
+        Ok(Guard {
+            inner: Arc::new(Inner {
+                routes: RouteTable::new(&config.routes, config.default_policy.as_ref())?,
+                jwt: JwtVerifier {
+                    jwks: jwks.clone(),
+                    expect: Expectations {
+                        issuer: config.issuer.clone(),
+                        environment: config.environment,
+                        audiences: config.audiences.clone(),
+                        leeway: i64::from(config.leeway_seconds),
+                    },
+                },
+                jwks,
+                introspector,
+                tokens,
+                token_ttl: Duration::from_secs(c.token_ttl_seconds),
+                clock,
+                api_key_header,
+                api_key_prefix: config.api_key.prefix.clone(),
+                resource_metadata: ResourceMetadata(config.resource_metadata_url().into()),
+                environment: config.environment,
+                tenant_everywhere: config.tenant,
+            }),
+        })
+    }
+
+    /// The tower layer running this guard in front of a service.
+    pub fn layer(&self) -> GuardLayer {
+        GuardLayer::new(self.clone())
+    }
+
+    pub fn resource_metadata(&self) -> &ResourceMetadata {
+        &self.inner.resource_metadata
+    }
+
+    /// How many times the JWKS was fetched (observability, tests).
+    pub fn jwks_fetches(&self) -> u64 {
+        self.inner.jwks.fetch_count()
+    }
+
+    /// How many introspection calls were made (cache misses).
+    pub fn introspection_calls(&self) -> u64 {
+        self.inner
+            .introspector
+            .as_ref()
+            .map_or(0, Introspector::call_count)
+    }
+
+    /// The answer for a failure, naming this resource's metadata.
+    pub fn render(&self, failure: &Failure) -> Response {
+        failure.to_response(Some(&self.inner.resource_metadata.0))
+    }
+
+    /// The whole check of one request. `Ok(None)`: an anonymous caller of a public route.
+    pub async fn check(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<Identity>>, Failure> {
+        let route = self.inner.routes.find(method, path);
+        let tenant = self.inner.tenant_everywhere || route.policy.tenant;
+        let credential = presented(headers, &self.inner.api_key_header, tenant)?;
+        let identity = self.authenticate(credential).await?;
+        let with_tenant;
+        let policy = if self.inner.tenant_everywhere && !route.policy.tenant && !route.policy.public
+        {
+            with_tenant = crate::policy::Policy {
+                tenant: true,
+                ..route.policy.clone()
+            };
+            &with_tenant
+        } else {
+            route.policy
+        };
+        evaluate(
+            policy,
+            identity.as_deref(),
+            &RequestFacts {
+                params: &route.params,
+                headers,
+                environment: self.inner.environment,
+            },
+        )?;
+        Ok(identity)
+    }
+
+    /// Checks a presented credential; `Ok(None)` when there is none.
+    pub async fn authenticate(
+        &self,
+        credential: Presented<'_>,
+    ) -> Result<Option<Arc<Identity>>, Failure> {
+        match credential {
+            Presented::Anonymous => Ok(None),
+            Presented::Bearer(t) => self.check_bearer(t).await.map(Some),
+            Presented::ApiKey(k) => self.check_api_key(k).await.map(Some),
+        }
+    }
+
+    /// Checks a bearer token: JWTs locally (with the verified-token cache), opaque tokens
+    /// through introspection.
+    pub async fn check_bearer(&self, token: &str) -> Result<Arc<Identity>, Failure> {
+        let now = self.inner.clock.now().timestamp();
+        match token_shape(token)? {
+            TokenShape::Jwt => self.check_jwt(token, now).await,
+            TokenShape::Opaque(env) if env != self.inner.environment => {
+                Err(Failure::Token(Inactive::WrongEnvironment))
+            }
+            TokenShape::Opaque(_) => match &self.inner.introspector {
+                Some(i) => i.check(token, CredentialKind::OpaqueToken, now).await,
+                None => Err(Failure::UnsupportedCredential),
+            },
+        }
+    }
+
+    /// Checks an API key: its syntax and checksum first (no network), then introspection.
+    pub async fn check_api_key(&self, key: &str) -> Result<Arc<Identity>, Failure> {
+        parse_api_key(key, &self.inner.api_key_prefix).map_err(Failure::MalformedApiKey)?;
+        let now = self.inner.clock.now().timestamp();
+        match &self.inner.introspector {
+            Some(i) => i.check(key, CredentialKind::ApiKey, now).await,
+            None => Err(Failure::UnsupportedCredential),
+        }
+    }
+
+    async fn check_jwt(&self, token: &str, now: i64) -> Result<Arc<Identity>, Failure> {
+        let Some(cache) = &self.inner.tokens else {
+            return self.inner.jwt.verify(token, now).await.map(Arc::new);
+        };
+        let key = cache_key(0, token);
+        if let Some(hit) = cache.get(&key) {
+            // The cache runs on the monotonic clock; expiry is also judged by ours.
+            if hit.value.expires_at.is_some_and(|exp| exp <= now) {
+                return Err(Failure::Token(Inactive::Expired));
+            }
+            return Ok(hit.value);
+        }
+        let identity = Arc::new(self.inner.jwt.verify(token, now).await?);
+        cache.insert(
+            key,
+            Timed {
+                ttl: until(identity.expires_at, now, self.inner.token_ttl),
+                value: identity.clone(),
+            },
+        );
+        Ok(identity)
+    }
+}

@@ -1,0 +1,188 @@
+//! Who is calling, once the guard has checked the credential: the [`Identity`] put into the
+//! request's extensions, its axum extractor, and the identity headers forward-auth answers with.
+
+use crate::failure::{Failure, FailureResponse, ResourceMetadata};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A member's role in an organization (seed 000: OWNER > MANAGER > VIEWER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    Viewer,
+    Manager,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "VIEWER",
+            Role::Manager => "MANAGER",
+            Role::Owner => "OWNER",
+        }
+    }
+
+    /// Parses a role name, ignoring case; unknown names are no role.
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Viewer, Role::Manager, Role::Owner]
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which kind of credential the caller presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// A JWT access token, verified locally.
+    Jwt,
+    /// An opaque access token, checked through introspection.
+    OpaqueToken,
+    /// An API key (`X-API-Key`), checked through introspection.
+    ApiKey,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Jwt => "jwt",
+            CredentialKind::OpaqueToken => "opaque_token",
+            CredentialKind::ApiKey => "api_key",
+        }
+    }
+}
+
+/// The checked caller, available to handlers as an extractor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub subject: String,
+    pub client_id: String,
+    pub organization: Option<String>,
+    pub scopes: Vec<String>,
+    pub role: Option<Role>,
+    pub kind: CredentialKind,
+    /// Tenant binding (SPEC 7.4), when the token carries one.
+    pub brand: Option<String>,
+    pub venue: Option<String>,
+    /// Unix seconds after which the credential is no longer valid, when known.
+    pub expires_at: Option<i64>,
+}
+
+impl Identity {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Splits a space-separated scope string (RFC 6749 §3.3).
+    pub fn scopes_from(scope: &str) -> Vec<String> {
+        scope.split_ascii_whitespace().map(str::to_owned).collect()
+    }
+}
+
+/// Header names of [`identity_headers`].
+pub const SUBJECT_HEADER: &str = "x-castellan-subject";
+pub const CLIENT_HEADER: &str = "x-castellan-client-id";
+pub const ORGANIZATION_HEADER: &str = "x-castellan-organization";
+pub const SCOPES_HEADER: &str = "x-castellan-scopes";
+pub const ROLE_HEADER: &str = "x-castellan-role";
+pub const CREDENTIAL_HEADER: &str = "x-castellan-credential";
+
+/// The headers a forward-auth answer (SPEC 7.1) carries for an identity. Values that are not
+/// valid header text are left out rather than mangled.
+pub fn identity_headers(id: &Identity) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(6);
+    let mut push = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.push((HeaderName::from_static(name), v));
+        }
+    };
+    push(SUBJECT_HEADER, &id.subject);
+    push(CLIENT_HEADER, &id.client_id);
+    if let Some(org) = &id.organization {
+        push(ORGANIZATION_HEADER, org);
+    }
+    push(SCOPES_HEADER, &id.scopes.join(" "));
+    if let Some(role) = id.role {
+        push(ROLE_HEADER, role.as_str());
+    }
+    push(CREDENTIAL_HEADER, id.kind.as_str());
+    out
+}
+
+fn rejection(parts: &Parts) -> FailureResponse {
+    FailureResponse {
+        failure: Failure::MissingCredentials,
+        resource_metadata: parts.extensions.get::<ResourceMetadata>().cloned(),
+    }
+}
+
+/// The guard put no identity on the request (a public route called anonymously, or a handler
+/// outside the guard): answer as for missing credentials.
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = FailureResponse;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or_else(|| rejection(parts))
+    }
+}
+
+/// `Option<Identity>`: `None` for an anonymous caller of a public route.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Identity>().cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_parsed() {
+        assert!(Role::Owner > Role::Manager && Role::Manager > Role::Viewer);
+        assert_eq!(Role::parse("manager"), Some(Role::Manager));
+        assert_eq!(Role::parse("ADMIN"), None);
+    }
+
+    #[test]
+    fn identity_headers_skip_unprintable_values() {
+        let id = Identity {
+            subject: "user-1".into(),
+            client_id: "c\n1".into(),
+            organization: Some("org-9".into()),
+            scopes: vec!["a:read".into(), "b:write".into()],
+            role: Some(Role::Viewer),
+            kind: CredentialKind::ApiKey,
+            brand: None,
+            venue: None,
+            expires_at: None,
+        };
+        let h = identity_headers(&id);
+        let get = |n: &str| {
+            h.iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(get(SUBJECT_HEADER).as_deref(), Some("user-1"));
+        assert_eq!(get(CLIENT_HEADER), None);
+        assert_eq!(get(SCOPES_HEADER).as_deref(), Some("a:read b:write"));
+        assert_eq!(get(ROLE_HEADER).as_deref(), Some("VIEWER"));
+        assert_eq!(get(CREDENTIAL_HEADER).as_deref(), Some("api_key"));
+    }
+}

@@ -1,0 +1,37 @@
+//! The gateway check a resource server runs in its own process (SPEC 7): which credential a
+//! request carries, whether Castellan vouches for it, and whether it may call this route.
+//!
+//! - JWT access tokens (RFC 9068) are verified locally against a cached JWKS (RFC 7517),
+//!   refetched on an unknown `kid` at most once per configured interval;
+//! - opaque tokens and API keys (SPEC 6) are checked through Castellan's introspection endpoint
+//!   (RFC 7662) with a short positive and negative cache; malformed API keys are refused before
+//!   any network call;
+//! - route policies (public, scope, minimum role, organization, tenant headers) are applied by
+//!   the pure [`policy::evaluate`];
+//! - failures answer in the shapes of RFC 6750 §3 with `resource_metadata` (RFC 9728 §5.1).
+//!
+//! It depends on `castellan-core` and `castellan-crypto` only: a resource server never links
+//! the authorization server.
+
+pub mod api_key;
+pub mod config;
+pub mod credential;
+pub mod example;
+pub mod failure;
+mod guard;
+pub mod identity;
+mod introspect;
+mod jwks;
+mod jwt;
+pub mod layer;
+pub mod policy;
+pub mod routes;
+mod ttl;
+
+pub use api_key::api_key_checksum_ok;
+pub use config::{ClientSecret, ConfigError, GuardConfig, RouteConfig};
+pub use failure::Failure;
+pub use guard::Guard;
+pub use identity::{CredentialKind, Identity, Role};
+pub use layer::GuardLayer;
+pub use policy::{evaluate, OrgSource, Policy, RequestFacts};
