@@ -8,12 +8,19 @@ use sqlx::error::ErrorKind;
 /// Maps an error of a write whose unique key may be taken: a unique violation becomes
 /// `Conflict(taken)`, a missing referenced client `Conflict("the client does not exist")`.
 pub(crate) fn write_error(e: sqlx::Error, taken: &'static str) -> StoreError {
+    write_error_naming(e, taken, "the client does not exist")
+}
+
+/// Like [`write_error`], naming what a foreign-key violation means for this write.
+pub(crate) fn write_error_naming(
+    e: sqlx::Error,
+    taken: &'static str,
+    missing: &'static str,
+) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         match db.kind() {
             ErrorKind::UniqueViolation => return StoreError::Conflict(taken),
-            ErrorKind::ForeignKeyViolation => {
-                return StoreError::Conflict("the client does not exist")
-            }
+            ErrorKind::ForeignKeyViolation => return StoreError::Conflict(missing),
             _ => {}
         }
     }

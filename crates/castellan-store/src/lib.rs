@@ -8,10 +8,10 @@
 
 mod connect;
 mod error;
+pub mod people;
 mod predicate;
 mod rows;
 mod sql;
-pub mod people;
 pub mod testing;
 mod types;
 
@@ -110,7 +110,9 @@ pub trait TokenStore: Send + Sync {
 
 /// Everything the server stores, behind one object.
 #[async_trait]
-pub trait Store: ClientStore + SigningKeyStore + TokenStore {
+pub trait Store:
+    ClientStore + SigningKeyStore + TokenStore + people::UserStore + people::GrantStore
+{
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;
     /// Which backend this is (`sqlite` or `postgres`), for logs and metrics.

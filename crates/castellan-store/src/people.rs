@@ -114,14 +114,19 @@ pub enum RefreshUse {
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
-    async fn get_session(&self, hash: &[u8; 32], now: DateTime<Utc>) -> StoreResult<Option<Session>>;
+    async fn get_session(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Session>>;
     async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()>;
 
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Atomically marks the code used and, on first use, records its token family (family id
     /// and consent id) so the family can be revoked later; tells whether it was used before.
     /// Expiry is the caller's check.
-    async fn redeem_code(&self, hash: &[u8; 32], now: DateTime<Utc>) -> StoreResult<CodeRedemption>;
+    async fn redeem_code(&self, hash: &[u8; 32], now: DateTime<Utc>)
+        -> StoreResult<CodeRedemption>;
 
     /// Records consent for (user, client, organization), widening the stored scope to the
     /// union; answers the consent (existing id kept).
@@ -136,7 +141,12 @@ pub trait GrantStore: Send + Sync {
     /// The user's consents (connected apps), newest first.
     async fn consents_of_user(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
     /// Deletes a consent of `user_id` and revokes every refresh family issued under it.
-    async fn revoke_consent(&self, user_id: &str, consent_id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn revoke_consent(
+        &self,
+        user_id: &str,
+        consent_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Whether the consent no longer exists (its tokens must introspect inactive).
     async fn is_consent_revoked(&self, consent_id: &str) -> StoreResult<bool>;
 
@@ -151,12 +161,21 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<RefreshUse>;
     async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshToken>>;
     /// Records a token family started without a code (password grant).
-    async fn insert_family(&self, family_id: &str, consent_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn insert_family(
+        &self,
+        family_id: &str,
+        consent_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Revokes a whole family (revocation endpoint, code replay, reuse).
     async fn revoke_refresh_family(&self, family_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Whether the family was revoked (directly or through its consent). An unknown family is
     /// revoked.
     async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool>;
     /// Revokes every family issued under a consent (code replay).
-    async fn revoke_families_of_consent(&self, consent_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn revoke_families_of_consent(
+        &self,
+        consent_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }

@@ -14,6 +14,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+pub(crate) mod people;
+
 /// The columns of `clients`, in the order [`client_from_row`] reads them by name.
 pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, secret_hash, scope, default_scope, \
     grant_types, redirect_uris, auth_method, token_format, public_client_credentials, \

@@ -10,7 +10,12 @@ use castellan_core::client::{
 };
 use castellan_core::query::{ClientQuery, CmpOp, Direction, Field, Predicate, Sort, Value};
 use castellan_core::scope::{parse_patterns, ScopeSet};
+use castellan_core::user::{Membership, Organization, Role, User};
 use castellan_core::Secret;
+use castellan_store::people::{
+    AuthorizationCode, CodeRedemption, Consent, GrantStore, RefreshToken, RefreshUse, Session,
+    UserStore,
+};
 use castellan_store::{
     connect_with, testing, ClientStore, ConnectOptions, OpaqueToken, SigningKeyStore, SqlStore,
     Store, StoreError, StoredKey, TokenStore,
@@ -133,6 +138,18 @@ conformance!(
     opaque_token_revocation_needs_the_owning_client,
     opaque_token_for_unknown_client_conflicts,
     purge_expired_tokens_removes_both_kinds,
+    users_round_trip_and_emails_are_unique,
+    organizations_and_memberships,
+    sessions_expire_and_are_deleted,
+    codes_redeem_once_and_record_their_family,
+    concurrent_code_redemptions_have_one_winner,
+    consents_widen_to_the_union_and_keep_their_id,
+    consents_are_listed_newest_first_and_revoked_with_their_families,
+    refresh_tokens_rotate_and_reuse_revokes_the_family,
+    expired_or_revoked_refresh_tokens_are_dead,
+    concurrent_refresh_uses_have_one_rotation,
+    families_are_revoked_alone_or_by_consent,
+    deleting_a_client_removes_its_grants,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1074,4 +1091,576 @@ async fn purge_expired_tokens_removes_both_kinds(store: &SqlStore) {
     assert!(!store.is_jwt_revoked("j1").await.unwrap());
     assert!(store.get_opaque_token(&[2; 32]).await.unwrap().is_some());
     assert!(store.is_jwt_revoked("j2").await.unwrap());
+}
+
+// ---------------------------------------------------------------------------------------------
+// People and grants (migration 0002_people).
+
+fn user(id: &str, email: &str) -> User {
+    User {
+        id: id.to_owned(),
+        email: email.to_owned(),
+        name: format!("Name of {id}"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        created_at: at(T0),
+    }
+}
+
+fn org(id: &str, name: &str) -> Organization {
+    Organization {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        created_at: at(T0 + 5),
+    }
+}
+
+fn consent(id: &str, user_id: &str, client_id: &str, org: Option<&str>, scope: &str) -> Consent {
+    Consent {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        client_id: client_id.to_owned(),
+        organization_id: org.map(str::to_owned),
+        scope: scope.to_owned(),
+        created_at: at(T0),
+        updated_at: at(T0),
+    }
+}
+
+fn code(hash_byte: u8, consent: &Consent, family: &str) -> AuthorizationCode {
+    AuthorizationCode {
+        hash: [hash_byte; 32],
+        client_id: consent.client_id.clone(),
+        redirect_uri: "https://app.example/cb".to_owned(),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
+        user_id: consent.user_id.clone(),
+        organization_id: consent.organization_id.clone(),
+        scope: consent.scope.clone(),
+        nonce: Some("n-0S6_WzA2Mj".to_owned()),
+        resource: None,
+        auth_time: at(T0 - 1000),
+        consent_id: consent.id.clone(),
+        family_id: family.to_owned(),
+        created_at: at(T0),
+        expires_at: at(T0 + 60_000),
+    }
+}
+
+fn refresh(hash_byte: u8, consent: &Consent, family: &str, expires_ms: i64) -> RefreshToken {
+    RefreshToken {
+        hash: [hash_byte; 32],
+        family_id: family.to_owned(),
+        consent_id: consent.id.clone(),
+        client_id: consent.client_id.clone(),
+        user_id: consent.user_id.clone(),
+        organization_id: consent.organization_id.clone(),
+        scope: consent.scope.clone(),
+        auth_time: at(T0 - 1000),
+        created_at: at(T0),
+        expires_at: at(expires_ms),
+    }
+}
+
+/// A client `app`, a user `u1` and a consent `k1` of u1 to app in organization `o1`, with a
+/// family `f1` started under it.
+async fn seed_grant(store: &SqlStore) -> Consent {
+    store
+        .insert_client(&client("app", "App", T0))
+        .await
+        .unwrap();
+    store
+        .insert_user(&user("u1", "ann@example.com"))
+        .await
+        .unwrap();
+    store.insert_organization(&org("o1", "Acme")).await.unwrap();
+    let k = store
+        .record_consent(&consent(
+            "k1",
+            "u1",
+            "app",
+            Some("o1"),
+            "openid offline_access",
+        ))
+        .await
+        .unwrap();
+    store.insert_family("f1", &k.id, at(T0)).await.unwrap();
+    k
+}
+
+async fn users_round_trip_and_emails_are_unique(store: &SqlStore) {
+    let u = user("u1", "ann@example.com");
+    store.insert_user(&u).await.unwrap();
+    assert_eq!(store.get_user("u1").await.unwrap(), Some(u.clone()));
+    assert_eq!(
+        store.find_user_by_email("ann@example.com").await.unwrap(),
+        Some(u)
+    );
+    assert_eq!(
+        store.find_user_by_email("bob@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_user("nobody").await.unwrap(), None);
+    let e = store
+        .insert_user(&user("u2", "ann@example.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let e = store
+        .insert_user(&user("u1", "other@example.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+}
+
+async fn organizations_and_memberships(store: &SqlStore) {
+    store
+        .insert_user(&user("u1", "zed@example.com"))
+        .await
+        .unwrap();
+    store
+        .insert_user(&user("u2", "amy@example.com"))
+        .await
+        .unwrap();
+    store.insert_organization(&org("o1", "Zeta")).await.unwrap();
+    store
+        .insert_organization(&org("o2", "Alpha"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_organization("o1").await.unwrap(),
+        Some(org("o1", "Zeta"))
+    );
+    assert_eq!(store.get_organization("nope").await.unwrap(), None);
+    let e = store
+        .insert_organization(&org("o1", "again"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+
+    let m = |o: &str, u: &str, role| Membership {
+        organization_id: o.to_owned(),
+        user_id: u.to_owned(),
+        role,
+    };
+    store
+        .upsert_membership(&m("o1", "u1", Role::Viewer))
+        .await
+        .unwrap();
+    store
+        .upsert_membership(&m("o2", "u1", Role::Owner))
+        .await
+        .unwrap();
+    store
+        .upsert_membership(&m("o1", "u2", Role::Manager))
+        .await
+        .unwrap();
+    // Upsert changes the role.
+    store
+        .upsert_membership(&m("o1", "u1", Role::Owner))
+        .await
+        .unwrap();
+    assert_eq!(store.role_in("o1", "u1").await.unwrap(), Some(Role::Owner));
+    assert_eq!(store.role_in("o2", "u2").await.unwrap(), None);
+
+    let orgs = store.organizations_of_user("u1").await.unwrap();
+    assert_eq!(
+        orgs,
+        vec![
+            (org("o2", "Alpha"), Role::Owner),
+            (org("o1", "Zeta"), Role::Owner)
+        ]
+    );
+    let members: Vec<(String, Role)> = store
+        .members_of("o1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(u, r)| (u.email, r))
+        .collect();
+    assert_eq!(
+        members,
+        vec![
+            ("amy@example.com".to_owned(), Role::Manager),
+            ("zed@example.com".to_owned(), Role::Owner)
+        ]
+    );
+
+    let e = store
+        .upsert_membership(&m("ghost", "u1", Role::Viewer))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(store.remove_membership("o1", "u1").await.unwrap());
+    assert!(!store.remove_membership("o1", "u1").await.unwrap());
+    assert_eq!(store.organizations_of_user("u1").await.unwrap().len(), 1);
+}
+
+async fn sessions_expire_and_are_deleted(store: &SqlStore) {
+    store
+        .insert_user(&user("u1", "ann@example.com"))
+        .await
+        .unwrap();
+    let s = Session {
+        hash: [3; 32],
+        user_id: "u1".to_owned(),
+        auth_time: at(T0),
+        expires_at: at(T0 + 1000),
+    };
+    store.insert_session(&s).await.unwrap();
+    assert_eq!(
+        store.get_session(&[3; 32], at(T0 + 999)).await.unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(
+        store.get_session(&[3; 32], at(T0 + 1000)).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_session(&[4; 32], at(T0)).await.unwrap(), None);
+    let e = store.insert_session(&s).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    store.delete_session(&[3; 32]).await.unwrap();
+    assert_eq!(store.get_session(&[3; 32], at(T0)).await.unwrap(), None);
+    let mut ghost = s;
+    ghost.user_id = "ghost".to_owned();
+    let e = store.insert_session(&ghost).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+}
+
+async fn codes_redeem_once_and_record_their_family(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    let c = code(1, &k, "f-code");
+    store.insert_code(&c).await.unwrap();
+    assert!(
+        store.is_family_revoked("f-code").await.unwrap(),
+        "unknown family is revoked"
+    );
+
+    assert_eq!(
+        store.redeem_code(&[1; 32], at(T0 + 10)).await.unwrap(),
+        CodeRedemption::Fresh(c.clone())
+    );
+    assert!(!store.is_family_revoked("f-code").await.unwrap());
+    assert_eq!(
+        store.redeem_code(&[1; 32], at(T0 + 20)).await.unwrap(),
+        CodeRedemption::Replayed(c.clone())
+    );
+    assert_eq!(
+        store.redeem_code(&[2; 32], at(T0)).await.unwrap(),
+        CodeRedemption::Unknown
+    );
+    let e = store.insert_code(&c).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+
+    // Optional fields round-trip as absent too.
+    let mut bare = code(5, &k, "f-bare");
+    bare.code_challenge = None;
+    bare.nonce = None;
+    bare.organization_id = None;
+    bare.resource = Some("https://api.example".to_owned());
+    store.insert_code(&bare).await.unwrap();
+    assert_eq!(
+        store.redeem_code(&[5; 32], at(T0)).await.unwrap(),
+        CodeRedemption::Fresh(bare)
+    );
+}
+
+async fn concurrent_code_redemptions_have_one_winner(store: &Arc<SqlStore>) {
+    let k = seed_grant(store).await;
+    store.insert_code(&code(1, &k, "f-race")).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        let store = Arc::clone(store);
+        tasks.spawn(async move { store.redeem_code(&[1; 32], at(T0 + 1)).await.unwrap() });
+    }
+    let mut fresh = 0;
+    let mut replayed = 0;
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            CodeRedemption::Fresh(_) => fresh += 1,
+            CodeRedemption::Replayed(_) => replayed += 1,
+            CodeRedemption::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!((fresh, replayed), (1, 1));
+}
+
+async fn consents_widen_to_the_union_and_keep_their_id(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    assert_eq!(k.id, "k1");
+    let mut again = consent("k2", "u1", "app", Some("o1"), "email openid profile");
+    again.updated_at = at(T0 + 500);
+    let widened = store.record_consent(&again).await.unwrap();
+    assert_eq!(widened.id, "k1");
+    assert_eq!(widened.scope, "openid offline_access email profile");
+    assert_eq!(widened.created_at, at(T0));
+    assert_eq!(widened.updated_at, at(T0 + 500));
+    assert_eq!(
+        store.get_consent("k1").await.unwrap(),
+        Some(widened.clone())
+    );
+    assert_eq!(store.get_consent("k2").await.unwrap(), None);
+    // A narrower approval changes nothing.
+    let same = store
+        .record_consent(&consent("k3", "u1", "app", Some("o1"), "openid"))
+        .await
+        .unwrap();
+    assert_eq!(same, widened);
+    assert_eq!(
+        store.find_consent("u1", "app", Some("o1")).await.unwrap(),
+        Some(widened)
+    );
+    // Another organization (or none) is another consent.
+    assert_eq!(store.find_consent("u1", "app", None).await.unwrap(), None);
+    let no_org = store
+        .record_consent(&consent("k4", "u1", "app", None, "openid"))
+        .await
+        .unwrap();
+    assert_eq!(no_org.id, "k4");
+    let no_org_again = store
+        .record_consent(&consent("k5", "u1", "app", None, "email"))
+        .await
+        .unwrap();
+    assert_eq!(no_org_again.id, "k4");
+    assert_eq!(no_org_again.scope, "openid email");
+    assert_eq!(
+        store.find_consent("u1", "app", None).await.unwrap(),
+        Some(no_org_again)
+    );
+    assert_eq!(store.find_consent("u1", "other", None).await.unwrap(), None);
+    let e = store
+        .record_consent(&consent("k6", "u1", "ghost", None, "openid"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+}
+
+async fn consents_are_listed_newest_first_and_revoked_with_their_families(store: &SqlStore) {
+    let k1 = seed_grant(store).await;
+    store
+        .insert_client(&client("app2", "App 2", T0))
+        .await
+        .unwrap();
+    let mut k2 = consent("k2", "u1", "app2", None, "openid");
+    k2.created_at = at(T0 + 100);
+    k2.updated_at = at(T0 + 100);
+    store.record_consent(&k2).await.unwrap();
+    let listed: Vec<String> = store
+        .consents_of_user("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, vs(&["k2", "k1"]));
+    assert!(store.consents_of_user("nobody").await.unwrap().is_empty());
+
+    store.insert_code(&code(1, &k1, "f-code")).await.unwrap();
+    store
+        .insert_refresh_token(&refresh(7, &k1, "f1", T0 + 60_000))
+        .await
+        .unwrap();
+    assert!(!store.is_consent_revoked("k1").await.unwrap());
+
+    // Only the owner can revoke it.
+    assert!(!store.revoke_consent("u2", "k1", at(T0 + 1)).await.unwrap());
+    assert!(store.revoke_consent("u1", "k1", at(T0 + 1)).await.unwrap());
+    assert!(!store.revoke_consent("u1", "k1", at(T0 + 2)).await.unwrap());
+    assert!(store.is_consent_revoked("k1").await.unwrap());
+    assert!(store.is_family_revoked("f1").await.unwrap());
+    assert_eq!(store.get_consent("k1").await.unwrap(), None);
+    assert_eq!(
+        store.redeem_code(&[1; 32], at(T0 + 3)).await.unwrap(),
+        CodeRedemption::Unknown
+    );
+    let new = refresh(8, &k1, "f1", T0 + 90_000);
+    assert!(matches!(
+        store
+            .use_refresh_token(&[7; 32], &new, at(T0 + 3))
+            .await
+            .unwrap(),
+        RefreshUse::Unknown | RefreshUse::Dead
+    ));
+    assert!(!store.is_consent_revoked("k2").await.unwrap());
+    assert_eq!(store.consents_of_user("u1").await.unwrap().len(), 1);
+}
+
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    let first = refresh(1, &k, "f1", T0 + 60_000);
+    store.insert_refresh_token(&first).await.unwrap();
+    assert_eq!(
+        store.find_refresh_token(&[1; 32]).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.find_refresh_token(&[9; 32]).await.unwrap(), None);
+
+    // The new token's inactivity expiry is what the caller gives: it restarts at each use.
+    let mut second = refresh(2, &k, "f1", T0 + 110_000);
+    second.created_at = at(T0 + 50_000);
+    assert_eq!(
+        store
+            .use_refresh_token(&[1; 32], &second, at(T0 + 50_000))
+            .await
+            .unwrap(),
+        RefreshUse::Rotated(first.clone())
+    );
+    assert_eq!(
+        store.find_refresh_token(&[2; 32]).await.unwrap(),
+        Some(second.clone())
+    );
+    let third = refresh(3, &k, "f1", T0 + 200_000);
+    assert_eq!(
+        store
+            .use_refresh_token(&[2; 32], &third, at(T0 + 100_000))
+            .await
+            .unwrap(),
+        RefreshUse::Rotated(second)
+    );
+    assert!(!store.is_family_revoked("f1").await.unwrap());
+
+    // Presenting the rotated-out first token again: reuse, the family is revoked.
+    let never = refresh(4, &k, "f1", T0 + 300_000);
+    assert_eq!(
+        store
+            .use_refresh_token(&[1; 32], &never, at(T0 + 101_000))
+            .await
+            .unwrap(),
+        RefreshUse::Reused(first)
+    );
+    assert!(store.is_family_revoked("f1").await.unwrap());
+    assert_eq!(store.find_refresh_token(&[4; 32]).await.unwrap(), None);
+    // The newest token dies with its family.
+    assert_eq!(
+        store
+            .use_refresh_token(&[3; 32], &never, at(T0 + 102_000))
+            .await
+            .unwrap(),
+        RefreshUse::Dead
+    );
+    assert_eq!(
+        store
+            .use_refresh_token(&[9; 32], &never, at(T0))
+            .await
+            .unwrap(),
+        RefreshUse::Unknown
+    );
+}
+
+async fn expired_or_revoked_refresh_tokens_are_dead(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    store
+        .insert_refresh_token(&refresh(1, &k, "f1", T0 + 1000))
+        .await
+        .unwrap();
+    let next = refresh(2, &k, "f1", T0 + 5000);
+    assert_eq!(
+        store
+            .use_refresh_token(&[1; 32], &next, at(T0 + 1000))
+            .await
+            .unwrap(),
+        RefreshUse::Dead
+    );
+    assert_eq!(store.find_refresh_token(&[2; 32]).await.unwrap(), None);
+    assert!(
+        !store.is_family_revoked("f1").await.unwrap(),
+        "expiry revokes nothing"
+    );
+
+    store.insert_family("f2", &k.id, at(T0)).await.unwrap();
+    store
+        .insert_refresh_token(&refresh(3, &k, "f2", T0 + 60_000))
+        .await
+        .unwrap();
+    store
+        .revoke_refresh_family("f2", at(T0 + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .use_refresh_token(&[3; 32], &refresh(4, &k, "f2", T0 + 90_000), at(T0 + 20))
+            .await
+            .unwrap(),
+        RefreshUse::Dead
+    );
+    let e = store
+        .insert_refresh_token(&refresh(5, &k, "no-family", T0 + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+}
+
+async fn concurrent_refresh_uses_have_one_rotation(store: &Arc<SqlStore>) {
+    let k = seed_grant(store).await;
+    store
+        .insert_refresh_token(&refresh(1, &k, "f1", T0 + 60_000))
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..2u8 {
+        let store = Arc::clone(store);
+        let next = refresh(10 + i, &k, "f1", T0 + 120_000);
+        tasks.spawn(async move {
+            store
+                .use_refresh_token(&[1; 32], &next, at(T0 + 10))
+                .await
+                .unwrap()
+        });
+    }
+    let mut rotated = 0;
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            RefreshUse::Rotated(_) => rotated += 1,
+            RefreshUse::Reused(_) | RefreshUse::Dead => {}
+            RefreshUse::Unknown => panic!("the token exists"),
+        }
+    }
+    assert_eq!(rotated, 1);
+}
+
+async fn families_are_revoked_alone_or_by_consent(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    store.insert_family("f2", &k.id, at(T0)).await.unwrap();
+    let e = store.insert_family("f2", &k.id, at(T0)).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let e = store
+        .insert_family("f3", "no-consent", at(T0))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(store.is_family_revoked("unknown").await.unwrap());
+
+    store.revoke_refresh_family("f1", at(T0 + 1)).await.unwrap();
+    store.revoke_refresh_family("f1", at(T0 + 2)).await.unwrap();
+    store
+        .revoke_refresh_family("unknown", at(T0 + 2))
+        .await
+        .unwrap();
+    assert!(store.is_family_revoked("f1").await.unwrap());
+    assert!(!store.is_family_revoked("f2").await.unwrap());
+
+    store
+        .revoke_families_of_consent(&k.id, at(T0 + 3))
+        .await
+        .unwrap();
+    assert!(store.is_family_revoked("f2").await.unwrap());
+    // The consent itself stays.
+    assert!(!store.is_consent_revoked(&k.id).await.unwrap());
+}
+
+async fn deleting_a_client_removes_its_grants(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    store.insert_code(&code(1, &k, "f-code")).await.unwrap();
+    store
+        .insert_refresh_token(&refresh(2, &k, "f1", T0 + 60_000))
+        .await
+        .unwrap();
+    store.delete_client("app").await.unwrap();
+    assert_eq!(store.get_consent(&k.id).await.unwrap(), None);
+    assert_eq!(store.find_refresh_token(&[2; 32]).await.unwrap(), None);
+    assert!(store.is_family_revoked("f1").await.unwrap());
+    assert_eq!(
+        store.redeem_code(&[1; 32], at(T0)).await.unwrap(),
+        CodeRedemption::Unknown
+    );
+    // The user stays.
+    assert!(store.get_user("u1").await.unwrap().is_some());
 }

@@ -134,6 +134,12 @@ impl ClientStore for SqlStore {
         for sql in [
             "DELETE FROM opaque_tokens WHERE client_id = $1",
             "DELETE FROM revoked_jwts WHERE client_id = $1",
+            // Codes, consents and refresh families (with their tokens) issued to the client.
+            "DELETE FROM refresh_tokens WHERE client_id = $1",
+            "DELETE FROM refresh_families WHERE consent_id IN \
+             (SELECT id FROM consents WHERE client_id = $1)",
+            "DELETE FROM authorization_codes WHERE client_id = $1",
+            "DELETE FROM consents WHERE client_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(id)

@@ -5,7 +5,9 @@
 //! [`SqlStore::begin_write`]). Each file holds the statements of one trait.
 
 mod clients;
+mod grants;
 mod keys;
+mod people;
 mod tokens;
 
 use crate::error::store_error;

@@ -1,0 +1,126 @@
+//! Row ↔ domain mapping of people and grants (migration `0002_people`): users,
+//! organizations, roles, sessions, codes, consents and refresh tokens. Same representation as
+//! the parent module: Unix milliseconds, raw 32-byte hashes, space-separated scopes.
+
+use super::{corrupt, from_millis, get, hash32};
+use crate::people::{AuthorizationCode, Consent, RefreshToken, Session};
+use crate::StoreResult;
+use castellan_core::user::{Organization, Role, User};
+use sqlx::any::AnyRow;
+
+pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
+pub(crate) const ORG_COLUMNS: &str = "id, name, created_at";
+pub(crate) const SESSION_COLUMNS: &str = "hash, user_id, auth_time, expires_at";
+pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_challenge, user_id, \
+    organization_id, scope, nonce, resource, auth_time, consent_id, family_id, created_at, \
+    expires_at";
+pub(crate) const CONSENT_COLUMNS: &str =
+    "id, user_id, client_id, organization_id, scope, created_at, updated_at";
+pub(crate) const REFRESH_COLUMNS: &str = "hash, family_id, consent_id, client_id, user_id, \
+    organization_id, scope, auth_time, created_at, expires_at";
+
+fn instant(row: &AnyRow, column: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+    from_millis(get(row, column)?, column)
+}
+
+pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+    Ok(User {
+        id: get(row, "id")?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        password_hash: get(row, "password_hash")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+pub(crate) fn org_from_row(row: &AnyRow) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+pub(crate) fn role_from_row(row: &AnyRow) -> StoreResult<Role> {
+    let role: String = get(row, "role")?;
+    Role::parse(&role).ok_or_else(|| corrupt("role", "unknown role"))
+}
+
+pub(crate) fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
+    Ok(Session {
+        hash: hash32(get(row, "hash")?, "hash")?,
+        user_id: get(row, "user_id")?,
+        auth_time: instant(row, "auth_time")?,
+        expires_at: instant(row, "expires_at")?,
+    })
+}
+
+pub(crate) fn code_from_row(row: &AnyRow) -> StoreResult<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        hash: hash32(get(row, "hash")?, "hash")?,
+        client_id: get(row, "client_id")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        code_challenge: get(row, "code_challenge")?,
+        user_id: get(row, "user_id")?,
+        organization_id: get(row, "organization_id")?,
+        scope: get(row, "scope")?,
+        nonce: get(row, "nonce")?,
+        resource: get(row, "resource")?,
+        auth_time: instant(row, "auth_time")?,
+        consent_id: get(row, "consent_id")?,
+        family_id: get(row, "family_id")?,
+        created_at: instant(row, "created_at")?,
+        expires_at: instant(row, "expires_at")?,
+    })
+}
+
+pub(crate) fn consent_from_row(row: &AnyRow) -> StoreResult<Consent> {
+    Ok(Consent {
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        client_id: get(row, "client_id")?,
+        organization_id: get(row, "organization_id")?,
+        scope: get(row, "scope")?,
+        created_at: instant(row, "created_at")?,
+        updated_at: instant(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
+    Ok(RefreshToken {
+        hash: hash32(get(row, "hash")?, "hash")?,
+        family_id: get(row, "family_id")?,
+        consent_id: get(row, "consent_id")?,
+        client_id: get(row, "client_id")?,
+        user_id: get(row, "user_id")?,
+        organization_id: get(row, "organization_id")?,
+        scope: get(row, "scope")?,
+        auth_time: instant(row, "auth_time")?,
+        created_at: instant(row, "created_at")?,
+        expires_at: instant(row, "expires_at")?,
+    })
+}
+
+/// The union of two space-separated scope strings: `held` in its order, then what `added`
+/// brings that is new, in its order (a consent only ever widens).
+pub(crate) fn scope_union(held: &str, added: &str) -> String {
+    let mut out: Vec<&str> = held.split(' ').filter(|s| !s.is_empty()).collect();
+    for s in added.split(' ').filter(|s| !s.is_empty()) {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scope_union;
+
+    #[test]
+    fn union_keeps_the_held_order_and_appends() {
+        assert_eq!(scope_union("a b", "c a d"), "a b c d");
+        assert_eq!(scope_union("", "x  y"), "x y");
+        assert_eq!(scope_union("a", ""), "a");
+    }
+}

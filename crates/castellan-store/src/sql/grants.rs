@@ -1,0 +1,485 @@
+//! Sessions, authorization codes, consents and refresh-token families (SPEC 4.3, 4.5, 5.4,
+//! 9.3; RFC 6749 §4.1.2 single-use codes; RFC 9700 §4.14.2 rotation with reuse detection).
+//!
+//! Every decision that must be atomic happens in one statement or one writing transaction:
+//! a code is marked used by a conditional `UPDATE`, a refresh token is rotated (or its family
+//! revoked) under the row's lock, so two concurrent presentations have exactly one winner.
+
+use super::SqlStore;
+use crate::error::{store_error, write_error_naming};
+use crate::people::{
+    AuthorizationCode, CodeRedemption, Consent, GrantStore, RefreshToken, RefreshUse, Session,
+};
+use crate::rows::millis;
+use crate::rows::people::{
+    code_from_row, consent_from_row, refresh_from_row, scope_union, session_from_row, CODE_COLUMNS,
+    CONSENT_COLUMNS, REFRESH_COLUMNS, SESSION_COLUMNS,
+};
+use crate::{Backend, StoreResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Any, Row, Transaction};
+
+const MISSING: &str = "the user, client, organization or consent does not exist";
+
+impl SqlStore {
+    /// Row lock for a read that decides a write (PostgreSQL); SQLite's `BEGIN IMMEDIATE`
+    /// already holds the database's write lock.
+    fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    async fn find_consent_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        consent: &Consent,
+    ) -> StoreResult<Option<Consent>> {
+        let sql = format!(
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE user_id = $1 AND client_id = $2 \
+             AND COALESCE(organization_id, '') = $3{}",
+            self.for_update()
+        );
+        let row = sqlx::query(&sql)
+            .bind(consent.user_id.as_str())
+            .bind(consent.client_id.as_str())
+            .bind(consent.organization_id.as_deref().unwrap_or(""))
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(consent_from_row).transpose()
+    }
+}
+
+async fn insert_refresh_in(
+    tx: &mut Transaction<'static, Any>,
+    t: &RefreshToken,
+) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    );
+    sqlx::query(&sql)
+        .bind(&t.hash[..])
+        .bind(t.family_id.as_str())
+        .bind(t.consent_id.as_str())
+        .bind(t.client_id.as_str())
+        .bind(t.user_id.as_str())
+        .bind(t.organization_id.as_deref())
+        .bind(t.scope.as_str())
+        .bind(millis(t.auth_time))
+        .bind(millis(t.created_at))
+        .bind(millis(t.expires_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            write_error_naming(
+                e,
+                "a refresh token with this hash exists",
+                "the family, client or user does not exist",
+            )
+        })?;
+    Ok(())
+}
+
+async fn revoke_family_in(
+    tx: &mut Transaction<'static, Any>,
+    family_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(family_id)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl GrantStore for SqlStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        let sql = format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4)");
+        sqlx::query(&sql)
+            .bind(&s.hash[..])
+            .bind(s.user_id.as_str())
+            .bind(millis(s.auth_time))
+            .bind(millis(s.expires_at))
+            .execute(self.pool())
+            .await
+            .map_err(|e| write_error_naming(e, "a session with this hash exists", MISSING))?;
+        Ok(())
+    }
+
+    async fn get_session(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Session>> {
+        let sql =
+            format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE hash = $1 AND expires_at > $2");
+        let row = sqlx::query(&sql)
+            .bind(&hash[..])
+            .bind(millis(now))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE hash = $1")
+            .bind(&hash[..])
+            .execute(self.pool())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        sqlx::query(&sql)
+            .bind(&c.hash[..])
+            .bind(c.client_id.as_str())
+            .bind(c.redirect_uri.as_str())
+            .bind(c.code_challenge.as_deref())
+            .bind(c.user_id.as_str())
+            .bind(c.organization_id.as_deref())
+            .bind(c.scope.as_str())
+            .bind(c.nonce.as_deref())
+            .bind(c.resource.as_deref())
+            .bind(millis(c.auth_time))
+            .bind(c.consent_id.as_str())
+            .bind(c.family_id.as_str())
+            .bind(millis(c.created_at))
+            .bind(millis(c.expires_at))
+            .execute(self.pool())
+            .await
+            .map_err(|e| write_error_naming(e, "a code with this hash exists", MISSING))?;
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<CodeRedemption> {
+        let mut tx = self.begin_write().await?;
+        // The conditional UPDATE is the single-use decision: of two concurrent redemptions,
+        // only one finds `used_at` still NULL.
+        let sql = format!(
+            "UPDATE authorization_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL \
+             RETURNING {CODE_COLUMNS}"
+        );
+        let fresh = sqlx::query(&sql)
+            .bind(&hash[..])
+            .bind(millis(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let answer = if let Some(row) = fresh {
+            let code = code_from_row(&row)?;
+            sqlx::query(
+                "INSERT INTO refresh_families (id, consent_id, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(code.family_id.as_str())
+            .bind(code.consent_id.as_str())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error_naming(e, "the family exists", MISSING))?;
+            CodeRedemption::Fresh(code)
+        } else {
+            let sql = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE hash = $1");
+            let row = sqlx::query(&sql)
+                .bind(&hash[..])
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            match row {
+                Some(row) => CodeRedemption::Replayed(code_from_row(&row)?),
+                None => CodeRedemption::Unknown,
+            }
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(answer)
+    }
+
+    async fn record_consent(&self, consent: &Consent) -> StoreResult<Consent> {
+        let mut tx = self.begin_write().await?;
+        // Inserting first (a no-op when the party has a consent) makes a concurrent first
+        // approval wait on the unique index instead of creating a second consent.
+        let sql = format!(
+            "INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT DO NOTHING"
+        );
+        sqlx::query(&sql)
+            .bind(consent.id.as_str())
+            .bind(consent.user_id.as_str())
+            .bind(consent.client_id.as_str())
+            .bind(consent.organization_id.as_deref())
+            .bind(consent.scope.as_str())
+            .bind(millis(consent.created_at))
+            .bind(millis(consent.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error_naming(e, "a consent with this id exists", MISSING))?;
+        let Some(mut stored) = self.find_consent_in(&mut tx, consent).await? else {
+            // The id was taken by a consent of another party.
+            return Err(crate::StoreError::Conflict("a consent with this id exists"));
+        };
+        let widened = scope_union(&stored.scope, &consent.scope);
+        if widened != stored.scope {
+            sqlx::query("UPDATE consents SET scope = $2, updated_at = $3 WHERE id = $1")
+                .bind(stored.id.as_str())
+                .bind(widened.as_str())
+                .bind(millis(consent.updated_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            stored.scope = widened;
+            stored.updated_at = consent.updated_at;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(stored)
+    }
+
+    async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        organization_id: Option<&str>,
+    ) -> StoreResult<Option<Consent>> {
+        let sql = format!(
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE user_id = $1 AND client_id = $2 \
+             AND COALESCE(organization_id, '') = $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(client_id)
+            .bind(organization_id.unwrap_or(""))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(consent_from_row).transpose()
+    }
+
+    async fn get_consent(&self, id: &str) -> StoreResult<Option<Consent>> {
+        let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(consent_from_row).transpose()
+    }
+
+    async fn consents_of_user(&self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        let sql = format!(
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE user_id = $1 \
+             ORDER BY created_at DESC, id DESC"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(consent_from_row).collect()
+    }
+
+    async fn revoke_consent(
+        &self,
+        user_id: &str,
+        consent_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT id FROM consents WHERE id = $1 AND user_id = $2{}",
+            self.for_update()
+        );
+        let found = sqlx::query(&sql)
+            .bind(consent_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        // Revoked first, then deleted with what hangs off the consent: a family that is no
+        // longer stored counts as revoked. Explicit deletes keep this independent of the
+        // connection's foreign-key setting.
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2 WHERE consent_id = $1 \
+             AND revoked_at IS NULL",
+        )
+        .bind(consent_id)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        for sql in [
+            "DELETE FROM refresh_tokens WHERE family_id IN \
+             (SELECT id FROM refresh_families WHERE consent_id = $1)",
+            "DELETE FROM refresh_families WHERE consent_id = $1",
+            "DELETE FROM authorization_codes WHERE consent_id = $1",
+            "DELETE FROM consents WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(consent_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn is_consent_revoked(&self, consent_id: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM consents WHERE id = $1")
+            .bind(consent_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        Ok(row.is_none())
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_refresh_in(&mut tx, token).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn use_refresh_token(
+        &self,
+        hash: &[u8; 32],
+        new: &RefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefreshUse> {
+        let mut tx = self.begin_write().await?;
+        // Locking the presented row serialises concurrent presentations of one token: the
+        // second reads it rotated and is treated as reuse.
+        let sql = format!(
+            "SELECT {REFRESH_COLUMNS}, rotated_at FROM refresh_tokens WHERE hash = $1{}",
+            self.for_update()
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(&hash[..])
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(RefreshUse::Unknown);
+        };
+        let old = refresh_from_row(&row)?;
+        let rotated: Option<i64> = row
+            .try_get("rotated_at")
+            .map_err(|e| crate::StoreError::Corrupt(format!("rotated_at: {e}")))?;
+        let family = sqlx::query("SELECT revoked_at FROM refresh_families WHERE id = $1")
+            .bind(old.family_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let family_live = match family {
+            Some(f) => f
+                .try_get::<Option<i64>, _>("revoked_at")
+                .map_err(|e| crate::StoreError::Corrupt(format!("revoked_at: {e}")))?
+                .is_none(),
+            None => false,
+        };
+        let answer = if !family_live {
+            RefreshUse::Dead
+        } else if rotated.is_some() {
+            revoke_family_in(&mut tx, &old.family_id, now).await?;
+            RefreshUse::Reused(old)
+        } else if old.expires_at <= now {
+            RefreshUse::Dead
+        } else {
+            sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE hash = $1")
+                .bind(&hash[..])
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            insert_refresh_in(&mut tx, new).await?;
+            RefreshUse::Rotated(old)
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(answer)
+    }
+
+    async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshToken>> {
+        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(&hash[..])
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(refresh_from_row).transpose()
+    }
+
+    async fn insert_family(
+        &self,
+        family_id: &str,
+        consent_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refresh_families (id, consent_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(family_id)
+        .bind(consent_id)
+        .bind(millis(now))
+        .execute(self.pool())
+        .await
+        .map_err(|e| write_error_naming(e, "a family with this id exists", MISSING))?;
+        Ok(())
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        revoke_family_in(&mut tx, family_id, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT revoked_at FROM refresh_families WHERE id = $1")
+            .bind(family_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        match row {
+            None => Ok(true),
+            Some(r) => Ok(r
+                .try_get::<Option<i64>, _>("revoked_at")
+                .map_err(|e| crate::StoreError::Corrupt(format!("revoked_at: {e}")))?
+                .is_some()),
+        }
+    }
+
+    async fn revoke_families_of_consent(
+        &self,
+        consent_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2 WHERE consent_id = $1 \
+             AND revoked_at IS NULL",
+        )
+        .bind(consent_id)
+        .bind(millis(now))
+        .execute(self.pool())
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}

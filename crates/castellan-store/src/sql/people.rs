@@ -1,0 +1,154 @@
+//! Users, organizations and memberships (SPEC 5.6).
+
+use super::SqlStore;
+use crate::error::{store_error, write_error_naming};
+use crate::people::UserStore;
+use crate::rows::millis;
+use crate::rows::people::{org_from_row, role_from_row, user_from_row, ORG_COLUMNS, USER_COLUMNS};
+use crate::StoreResult;
+use async_trait::async_trait;
+use castellan_core::user::{Membership, Organization, Role, User};
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        sqlx::query(&sql)
+            .bind(user.id.as_str())
+            .bind(user.email.as_str())
+            .bind(user.name.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(millis(user.created_at))
+            .execute(self.pool())
+            .await
+            .map_err(|e| {
+                write_error_naming(
+                    e,
+                    "a user with this email or id exists",
+                    "a referenced row does not exist",
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+        let row = sqlx::query(&sql)
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn insert_organization(&self, org: &Organization) -> StoreResult<()> {
+        let sql = format!("INSERT INTO organizations ({ORG_COLUMNS}) VALUES ($1, $2, $3)");
+        sqlx::query(&sql)
+            .bind(org.id.as_str())
+            .bind(org.name.as_str())
+            .bind(millis(org.created_at))
+            .execute(self.pool())
+            .await
+            .map_err(|e| {
+                write_error_naming(
+                    e,
+                    "an organization with this id exists",
+                    "a referenced row does not exist",
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>> {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(org_from_row).transpose()
+    }
+
+    async fn upsert_membership(&self, m: &Membership) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(m.organization_id.as_str())
+        .bind(m.user_id.as_str())
+        .bind(m.role.as_str())
+        .execute(self.pool())
+        .await
+        .map_err(|e| {
+            write_error_naming(
+                e,
+                "the membership exists",
+                "the organization or the user does not exist",
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn remove_membership(&self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        let deleted =
+            sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
+                .bind(organization_id)
+                .bind(user_id)
+                .execute(self.pool())
+                .await
+                .map_err(store_error)?
+                .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn organizations_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, Role)>> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.name, o.created_at, m.role FROM memberships m \
+             JOIN organizations o ON o.id = m.organization_id \
+             WHERE m.user_id = $1 ORDER BY o.name, o.id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|r| Ok((org_from_row(r)?, role_from_row(r)?)))
+            .collect()
+    }
+
+    async fn role_in(&self, organization_id: &str, user_id: &str) -> StoreResult<Option<Role>> {
+        let row =
+            sqlx::query("SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2")
+                .bind(organization_id)
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(store_error)?;
+        row.as_ref().map(role_from_row).transpose()
+    }
+
+    async fn members_of(&self, organization_id: &str) -> StoreResult<Vec<(User, Role)>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, m.role \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.organization_id = $1 ORDER BY u.email",
+        )
+        .bind(organization_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|r| Ok((user_from_row(r)?, role_from_row(r)?)))
+            .collect()
+    }
+}
