@@ -37,6 +37,10 @@ pub struct Config {
     pub keys: KeysConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    /// Rate limits (SPEC §8): policies, tiers, per-IP policies, backend. Every key is in
+    /// `config/example.toml` and `docs/rate-limits.md`.
+    #[serde(default)]
+    pub rate_limit: castellan_limit::RateLimitConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,6 +117,12 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Longest time in-flight requests get to finish after SIGTERM (seconds).
     pub shutdown_grace_seconds: u64,
+    /// Peers (addresses or CIDR networks) whose `client_ip_header` is believed. Empty: the
+    /// client address is always the TCP peer.
+    pub trusted_proxies: Vec<String>,
+    /// Header a trusted proxy puts the client address in (`x-forwarded-for`, `x-real-ip`,
+    /// or `forwarded` for RFC 7239).
+    pub client_ip_header: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -139,6 +149,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            rate_limit: castellan_limit::RateLimitConfig::default(),
         }
     }
 }
@@ -192,6 +203,8 @@ impl Default for HttpConfig {
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 10_000,
             shutdown_grace_seconds: 20,
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".to_owned(),
         }
     }
 }
@@ -383,7 +396,28 @@ impl Config {
         if self.http.shutdown_grace_seconds > 3600 {
             return Err(bad("http.shutdown_grace_seconds", "must be at most 3600"));
         }
+        self.client_ip_source()?;
+        self.rate_limits()?;
         Ok(())
+    }
+
+    /// The validated `[rate_limit]` tree; the message names every bad key
+    /// (`rate_limit.tiers.gold refers to unknown policy "golden"`).
+    pub fn rate_limits(&self) -> Result<castellan_limit::RateLimits, ConfigError> {
+        self.rate_limit
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// How client addresses are found (`http.trusted_proxies`, `http.client_ip_header`).
+    pub fn client_ip_source(
+        &self,
+    ) -> Result<crate::extract::client_ip::ClientIpSource, ConfigError> {
+        crate::extract::client_ip::ClientIpSource::new(
+            &self.http.trusted_proxies,
+            &self.http.client_ip_header,
+        )
+        .map_err(|e| ConfigError(e.to_string()))
     }
 
     /// The registration mode in force (see [`RegistrationConfig::mode`]).
@@ -455,5 +489,34 @@ mod tests {
         assert!(e.to_string().contains("registration.open_scopes"), "{e}");
         let e = Config::from_toml_str("nonsense = 1\n").unwrap_err();
         assert!(e.to_string().contains("nonsense"), "{e}");
+    }
+
+    #[test]
+    fn rate_limit_and_proxy_errors_name_the_key() {
+        let e = Config::from_toml_str("[rate_limit.tiers]\ngold = \"golden\"\n").unwrap_err();
+        assert!(e.to_string().contains("rate_limit.tiers.gold"), "{e}");
+        let e = Config::from_toml_str(
+            "[rate_limit.policies.default]\nwindows = [{ limit = 0, seconds = 60 }]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("rate_limit.policies.default.windows[0].limit"),
+            "{e}"
+        );
+        let e = Config::from_toml_str("[rate_limit]\nbackend = \"redis\"\n").unwrap_err();
+        assert!(e.to_string().contains("rate_limit.redis_url"), "{e}");
+        let e = Config::from_toml_str("[rate_limit]\nbogus = 1\n").unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let e = Config::from_toml_str("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("http.trusted_proxies[1]"), "{e}");
+        let e = Config::from_toml_str("[http]\nclient_ip_header = \"a b\"\n").unwrap_err();
+        assert!(e.to_string().contains("http.client_ip_header"), "{e}");
+        let ok = Config::from_toml_str(
+            "[rate_limit]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.rate_limit.backend, castellan_limit::Backend::Redis);
     }
 }

@@ -16,9 +16,11 @@ pub mod state;
 use crate::config::Config;
 use crate::services::client_cache::ClientCache;
 use crate::services::keys::KeyManager;
+use crate::services::limits::RateLimiting;
 use crate::services::usage::UsageRecorder;
 use crate::state::{AppState, Inner};
 use axum::http::{header, HeaderValue, Request};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use castellan_crypto::{Algorithm, Clock};
@@ -37,6 +39,26 @@ pub enum StartError {
     Keys(#[from] services::keys::KeysError),
     #[error(transparent)]
     Store(#[from] castellan_store::StoreError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("rate limiter: {0}")]
+    Limiter(#[from] castellan_limit::LimitError),
+}
+
+/// The server's clock as the limiter's clock, so a test that moves the server's time moves
+/// the in-process rate-limit windows too (Redis always uses its own clock).
+struct LimitClock(Arc<dyn Clock>);
+
+impl std::fmt::Debug for LimitClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LimitClock")
+    }
+}
+
+impl castellan_limit::Clock for LimitClock {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.0.now().timestamp_millis()).unwrap_or(0)
+    }
 }
 
 /// The process-wide Prometheus recorder (a process has one `metrics` recorder, even when
@@ -53,7 +75,8 @@ fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .clone()
 }
 
-/// Builds the server state: loads (or creates) signing keys.
+/// Builds the server state: loads (or creates) signing keys, builds the rate limiter (a Redis
+/// limiter connects lazily, so an unreachable Redis does not stop start-up).
 pub async fn start(
     config: Config,
     store: Arc<dyn Store>,
@@ -64,6 +87,17 @@ pub async fn start(
         Algorithm::from_name(&config.token.access_token_algorithm).unwrap_or(Algorithm::Es256);
     let keys = KeyManager::start(store.clone(), &[access_alg], now).await?;
     let clients = ClientCache::new(config.clients.cache_capacity, config.clients.cache_seconds);
+    let limits = config.rate_limits()?;
+    let limiter = castellan_limit::Limiter::from_settings_with_clock(
+        &limits.backend,
+        Arc::new(LimitClock(clock.clone())),
+    )?;
+    let client_ip = config.client_ip_source()?;
+    let metrics = metrics_handle();
+    metrics::describe_counter!(
+        services::limits::BACKEND_FAILURES_METRIC,
+        "Rate-limit checks the Redis backend could not answer (answered per redis_failure)"
+    );
     Ok(AppState {
         inner: Arc::new(Inner {
             config,
@@ -73,7 +107,9 @@ pub async fn start(
             usage: UsageRecorder::default(),
             clock,
             access_alg,
-            metrics: metrics_handle(),
+            metrics,
+            rate_limiting: RateLimiting { limits, limiter },
+            client_ip,
         }),
     })
 }
@@ -84,7 +120,13 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health::get_health))
         .route("/readyz", get(routes::health::get_readiness))
-        .route("/metrics", get(routes::health::get_metrics))
+        .route(
+            "/metrics",
+            get(routes::health::get_metrics).layer(from_fn_with_state(
+                state.clone(),
+                services::limits::record_metrics,
+            )),
+        )
         .route(
             "/.well-known/oauth-authorization-server",
             get(routes::discovery::get_authorization_server_metadata),
@@ -94,7 +136,13 @@ pub fn app(state: AppState) -> Router {
             get(routes::discovery::get_openid_configuration),
         )
         .route("/.well-known/jwks.json", get(routes::discovery::get_jwks))
-        .route("/oauth/token", post(routes::token::create_token))
+        .route(
+            "/oauth/token",
+            post(routes::token::create_token).layer(from_fn_with_state(
+                state.clone(),
+                services::limits::limit_token,
+            )),
+        )
         .route(
             "/oauth/introspect",
             post(routes::introspect::introspect_token),
@@ -104,6 +152,12 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::register::router())
         .route("/openapi.json", get(openapi::get_openapi))
         .fallback(routes::health::not_found)
+        // In front of the router (not a route layer) so that every registration attempt
+        // counts, whatever the registration routes answer.
+        .layer(from_fn_with_state(
+            state.clone(),
+            services::limits::limit_registration,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -1,8 +1,10 @@
 //! The one state object every handler receives.
 
 use crate::config::Config;
+use crate::extract::client_ip::ClientIpSource;
 use crate::services::client_cache::ClientCache;
 use crate::services::keys::KeyManager;
+use crate::services::limits::RateLimiting;
 use crate::services::usage::UsageRecorder;
 use castellan_crypto::{Algorithm, Clock};
 use castellan_store::Store;
@@ -23,6 +25,10 @@ pub struct Inner {
     /// Algorithm of access tokens (from `token.access_token_algorithm`).
     pub access_alg: Algorithm,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The validated `[rate_limit]` tree and the limiter (in-process or Redis).
+    pub rate_limiting: RateLimiting,
+    /// How a request's client address is found (trusted proxies).
+    pub client_ip: ClientIpSource,
 }
 
 impl std::ops::Deref for AppState {

@@ -40,6 +40,32 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// Share rate-limit counters between replicas through Redis, e.g. redis://127.0.0.1:6379
+    /// (sets rate_limit.backend = "redis" and rate_limit.redis_url).
+    #[arg(long = "rate-limit", global = true, value_name = "REDIS_URL")]
+    #[serde(
+        rename = "rate_limit",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redis_rate_limit"
+    )]
+    pub rate_limit: Option<String>,
+}
+
+/// `--rate-limit <url>` as the `[rate_limit]` keys it stands for.
+fn redis_rate_limit<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct RedisBackend<'a> {
+        backend: &'static str,
+        redis_url: &'a str,
+    }
+    match url {
+        Some(url) => RedisBackend {
+            backend: "redis",
+            redis_url: url,
+        }
+        .serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,4 +144,30 @@ pub enum KeysCommand {
         #[arg(long)]
         alg: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn rate_limit_flag_stands_for_the_redis_backend() {
+        let cli = Cli::try_parse_from([
+            "castellan",
+            "serve",
+            "--rate-limit",
+            "redis://127.0.0.1:6379",
+        ])
+        .unwrap();
+        let v = serde_json::to_value(&cli.global).unwrap();
+        assert_eq!(
+            v["rate_limit"],
+            serde_json::json!({"backend": "redis", "redis_url": "redis://127.0.0.1:6379"})
+        );
+        let cli = Cli::try_parse_from(["castellan", "serve"]).unwrap();
+        let v = serde_json::to_value(&cli.global).unwrap();
+        assert!(v.get("rate_limit").is_none(), "{v}");
+    }
 }

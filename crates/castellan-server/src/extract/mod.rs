@@ -2,5 +2,6 @@
 
 pub mod bearer;
 pub mod client_auth;
+pub mod client_ip;
 pub mod json;
 pub mod params;

@@ -1,10 +1,12 @@
-//! `POST /oauth/token` (RFC 6749 §3.2).
+//! `POST /oauth/token` (RFC 6749 §3.2), rate-limited per client IP by a route layer and per
+//! authenticated client here (SPEC §8.1; see `services::limits`).
 
 use crate::error::OAuthFailure;
 use crate::extract::client_auth::{presented_client, PresentedMethod};
 use crate::extract::params::OAuthRequest;
 use crate::services::authenticate::authenticate_client;
 use crate::services::client_credentials::client_credentials;
+use crate::services::limits::{self, RateLimited};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -16,10 +18,38 @@ use castellan_core::OAuthError;
 /// Grants this server answers at the token endpoint.
 pub const SUPPORTED_GRANTS: [GrantType; 1] = [GrantType::ClientCredentials];
 
+/// Why the token endpoint refused: an OAuth error, or the client's rate limit.
+#[derive(Debug)]
+pub enum TokenRejection {
+    OAuth(OAuthFailure),
+    RateLimited(RateLimited),
+}
+
+impl From<OAuthFailure> for TokenRejection {
+    fn from(e: OAuthFailure) -> Self {
+        TokenRejection::OAuth(e)
+    }
+}
+
+impl From<RateLimited> for TokenRejection {
+    fn from(e: RateLimited) -> Self {
+        TokenRejection::RateLimited(e)
+    }
+}
+
+impl IntoResponse for TokenRejection {
+    fn into_response(self) -> Response {
+        match self {
+            TokenRejection::OAuth(e) => e.into_response(),
+            TokenRejection::RateLimited(e) => e.into_response(),
+        }
+    }
+}
+
 pub async fn create_token(
     State(state): State<AppState>,
     req: OAuthRequest,
-) -> Result<Response, OAuthFailure> {
+) -> Result<Response, TokenRejection> {
     let now = state.clock.now();
     let OAuthRequest {
         headers,
@@ -40,6 +70,7 @@ pub async fn create_token(
             )))
         })?;
     let client = authenticate_client(&state, &presented, now).await?;
+    let limit = limits::check_client(&state, &client).await?;
     let answer = match grant {
         GrantType::ClientCredentials => client_credentials(&state, &client, &params, now).await,
         GrantType::AuthorizationCode
@@ -51,10 +82,16 @@ pub async fn create_token(
             Err(OAuthError::unsupported_grant_type("not supported").into())
         }
     }
-    .map_err(|e| e.with_basic(basic))?;
-    let mut res = Json(answer).into_response();
-    let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(res)
+    .map_err(|e| e.with_basic(basic));
+    let res = match answer {
+        Ok(answer) => {
+            let mut res = Json(answer).into_response();
+            let h = res.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            res
+        }
+        Err(e) => e.into_response(),
+    };
+    Ok(limit.attach(res))
 }

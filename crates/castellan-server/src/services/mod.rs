@@ -5,6 +5,7 @@ pub mod client_cache;
 pub mod client_credentials;
 pub mod clients;
 pub mod keys;
+pub mod limits;
 pub mod maintenance;
 pub mod tokens;
 pub mod usage;

@@ -1,0 +1,223 @@
+//! Rate limits at the HTTP edge (SPEC §8): which policy applies where, and how the decision
+//! reaches the answer. Counting, policies and header rendering live in `castellan-limit`.
+//!
+//! * `POST /oauth/token`: per client IP (`rate_limit.per_ip.token`, a route layer that counts
+//!   every attempt, malformed or not), then per authenticated client by its tier
+//!   ([`check_client`]; clients carry no tier yet, so every client is on tier `default`).
+//! * `POST /oauth/register`: per client IP (`rate_limit.per_ip.registration`), a layer in
+//!   front of the router, so every attempt counts whatever the handler answers.
+//!
+//! Every answer of a limited endpoint carries the `RateLimit-*` / `X-RateLimit-*` headers of
+//! one decision: the refusing one, else the most restrictive of the checks made (fewest
+//! requests remaining; on a tie the client's). A refusal is 429 with `Retry-After` and the
+//! library's JSON body naming the policy; a refusal because Redis could not be asked under
+//! `redis_failure = "closed"` is 503 `temporarily_unavailable`, never a 500.
+
+use crate::extract::client_ip::ClientIp;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use castellan_core::client::Client;
+use castellan_limit::headers::names;
+use castellan_limit::{
+    http_headers, rate_limited_body, Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits,
+};
+use serde_json::json;
+
+/// Name of the Prometheus counter of checks Redis could not answer.
+pub const BACKEND_FAILURES_METRIC: &str = "castellan_rate_limit_backend_failures_total";
+
+/// The path of RFC 7591 dynamic registration, limited per IP.
+pub const REGISTRATION_PATH: &str = "/oauth/register";
+
+/// The validated limits and the limiter counting them.
+#[derive(Debug)]
+pub struct RateLimiting {
+    pub limits: RateLimits,
+    pub limiter: Limiter,
+}
+
+impl RateLimiting {
+    /// The policy of a client: the policy of its tier. Clients have no tier field yet, so
+    /// every client is on tier `default`.
+    pub fn client_policy(&self, _client: &Client) -> &Policy {
+        self.limits.default_tier()
+    }
+
+    /// Checks `key` under `policy`; a refused decision is a [`RateLimited`] answer.
+    pub async fn check(&self, policy: &Policy, key: &str) -> Result<LimitDecision, RateLimited> {
+        let decision = self.limiter.check(policy, key).await;
+        if decision.allowed {
+            Ok(LimitDecision(decision))
+        } else {
+            Err(RateLimited {
+                decision,
+                style: self.limits.header_style,
+            })
+        }
+    }
+}
+
+/// An admitted decision, to be rendered as headers on the answer ([`LimitDecision::attach`]).
+#[derive(Debug, Clone)]
+pub struct LimitDecision(pub Decision);
+
+impl LimitDecision {
+    /// Marks `res` as answered under this decision. The per-IP layer around the endpoint
+    /// renders the headers of the more restrictive of its own decision and this one; outside
+    /// such a layer, call [`render`] directly.
+    pub fn attach(self, mut res: Response) -> Response {
+        res.extensions_mut().insert(self);
+        res
+    }
+}
+
+/// A refused request: 429 with `Retry-After`, or 503 when Redis could not be asked and the
+/// configuration says to fail closed.
+#[derive(Debug)]
+pub struct RateLimited {
+    pub decision: Decision,
+    pub style: HeaderStyle,
+}
+
+impl IntoResponse for RateLimited {
+    fn into_response(self) -> Response {
+        let mut res = match self.decision.outcome {
+            Outcome::FailedClosed => {
+                let retry_after = self.decision.retry_after_seconds.unwrap_or(1);
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({
+                        "error": "temporarily_unavailable",
+                        "error_description":
+                            "Rate limits cannot be checked right now; retry later.",
+                        "policy": &*self.decision.policy,
+                        "retry_after": retry_after,
+                    })),
+                )
+                    .into_response()
+            }
+            Outcome::Limited | Outcome::Admitted | Outcome::FailedOpen => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(rate_limited_body(&self.decision)),
+            )
+                .into_response(),
+        };
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        render(&mut res, &self.decision, self.style);
+        // The decision that refused is the one an outer layer must show.
+        res.extensions_mut().insert(LimitDecision(self.decision));
+        res
+    }
+}
+
+/// Writes the rate-limit headers of `decision` on `res`, replacing any already there.
+pub fn render(res: &mut Response, decision: &Decision, style: HeaderStyle) {
+    let h = res.headers_mut();
+    for name in [
+        names::POLICY,
+        names::RATELIMIT,
+        names::LIMIT,
+        names::REMAINING,
+        names::RESET,
+        names::X_LIMIT,
+        names::X_REMAINING,
+        names::X_RESET,
+        names::RETRY_AFTER,
+    ] {
+        h.remove(name);
+    }
+    for (name, value) in http_headers(decision, style) {
+        h.insert(name, value);
+    }
+}
+
+/// Whether `inner` (a check made inside the handler) should be shown rather than `outer`
+/// (the per-IP check around it): a refusal always wins, else the fewest remaining.
+fn prefer_inner(inner: &Decision, outer: &Decision) -> bool {
+    if !inner.allowed {
+        return true;
+    }
+    let remaining = |d: &Decision| d.most_restrictive().map_or(u64::MAX, |w| w.remaining);
+    remaining(inner) <= remaining(outer)
+}
+
+/// Counts one request of `ip` under `policy`, then runs the rest of the stack and renders
+/// the headers on whatever it answers.
+async fn per_ip(
+    state: &AppState,
+    policy: &Policy,
+    ip: ClientIp,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limiting = &state.rate_limiting;
+    let outer = match limiting.check(policy, &ip.limit_key()).await {
+        Ok(d) => d.0,
+        Err(refused) => return refused.into_response(),
+    };
+    let mut res = next.run(req).await;
+    let shown = match res.extensions_mut().remove::<LimitDecision>() {
+        Some(LimitDecision(inner)) if prefer_inner(&inner, &outer) => inner,
+        Some(_) | None => outer,
+    };
+    render(&mut res, &shown, limiting.limits.header_style);
+    res
+}
+
+/// Route layer of `POST /oauth/token`: the per-IP token policy.
+pub async fn limit_token(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    req: Request,
+    next: Next,
+) -> Response {
+    let policy = std::sync::Arc::clone(&state.rate_limiting.limits.per_ip.token);
+    per_ip(&state, &policy, ip, req, next).await
+}
+
+/// Layer in front of the router: the per-IP registration policy on `POST /oauth/register`
+/// (RFC 7591); every other request passes untouched. It sits in front of the router rather
+/// than on the registration route so that every attempt counts, whatever the route answers.
+pub async fn limit_registration(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() != Method::POST || req.uri().path() != REGISTRATION_PATH {
+        return next.run(req).await;
+    }
+    let policy = std::sync::Arc::clone(&state.rate_limiting.limits.per_ip.registration);
+    per_ip(&state, &policy, ip, req, next).await
+}
+
+/// The per-client check of the token endpoint, after the client has authenticated.
+pub async fn check_client(state: &AppState, client: &Client) -> Result<LimitDecision, RateLimited> {
+    let limiting = &state.rate_limiting;
+    let key = format!("client:{}", client.id);
+    limiting.check(limiting.client_policy(client), &key).await
+}
+
+/// The per-IP registration check, for a caller that is not behind [`limit_registration`].
+pub async fn check_registration(
+    state: &AppState,
+    ip: ClientIp,
+) -> Result<LimitDecision, RateLimited> {
+    let limiting = &state.rate_limiting;
+    limiting
+        .check(&limiting.limits.per_ip.registration, &ip.limit_key())
+        .await
+}
+
+/// Layer of `/metrics`: publishes the limiter's backend-failure count before the scrape.
+pub async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    metrics::counter!(BACKEND_FAILURES_METRIC)
+        .absolute(state.rate_limiting.limiter.backend_failures());
+    next.run(req).await
+}
