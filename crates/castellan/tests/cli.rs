@@ -1,0 +1,489 @@
+//! The `castellan` binary (SPEC 1.1, 1.5, 2.2): `init`, `clients create`, `migrate`, `serve`
+//! (bootstrap credentials printed once, /healthz, graceful SIGTERM) and `keys rotate`.
+//! Runs on SQLite, or on PostgreSQL when `CASTELLAN_TEST_BACKEND=postgres`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A fresh database and a temporary working directory for one test.
+struct Env {
+    dir: tempfile::TempDir,
+    database: String,
+    _db_dir: Option<tempfile::TempDir>,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    if std::env::var("CASTELLAN_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let base = std::env::var("CASTELLAN_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        Env {
+            dir,
+            database: castellan_store::testing::fresh_postgres_url(&base).await,
+            _db_dir: None,
+        }
+    } else {
+        let db_dir = tempfile::tempdir().unwrap();
+        Env {
+            dir,
+            database: format!("sqlite://{}", db_dir.path().join("castellan.db").display()),
+            _db_dir: Some(db_dir),
+        }
+    }
+}
+
+fn command(env: &Env) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));
+    c.current_dir(env.dir.path())
+        .arg("--database")
+        .arg(&env.database)
+        // The test harness's own variables are not configuration.
+        .env_remove("CASTELLAN_TEST_BACKEND")
+        .env_remove("CASTELLAN_TEST_POSTGRES_URL")
+        .env_remove("CASTELLAN_TEST_REDIS_URL")
+        .env_remove("CASTELLAN_CONFIG");
+    c
+}
+
+fn run(env: &Env, args: &[&str]) -> Output {
+    command(env).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One HTTP/1.1 exchange over a fresh connection; answers status and body.
+fn http(port: u16, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).unwrap();
+    read_answer(&mut conn)
+}
+
+fn read_answer(conn: &mut TcpStream) -> (u16, String) {
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn get_json(port: u16, path: &str) -> Value {
+    let (s, body) = http(port, "GET", path, "text/plain", "");
+    assert_eq!(s, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn token(port: u16, id: &str, secret: &str) -> String {
+    let (s, body) = http(
+        port,
+        "POST",
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+    );
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+fn introspect(port: u16, id: &str, secret: &str, token: &str) -> Value {
+    let (s, body) = http(
+        port,
+        "POST",
+        "/oauth/introspect",
+        "application/x-www-form-urlencoded",
+        &format!("client_id={id}&client_secret={secret}&token={token}"),
+    );
+    assert_eq!(s, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn kid(token: &str) -> String {
+    castellan_crypto::jws::parse(token)
+        .unwrap()
+        .header
+        .kid
+        .unwrap()
+}
+
+fn jwks_kids(port: u16) -> Vec<String> {
+    get_json(port, "/.well-known/jwks.json")["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `castellan serve`, with its output collected line by line.
+struct Server {
+    child: Child,
+    port: u16,
+    out: mpsc::Receiver<String>,
+    err: std::thread::JoinHandle<String>,
+    seen: Vec<String>,
+}
+
+fn serve(env: &Env) -> Server {
+    let port = free_port();
+    let mut child = command(env)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, out) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut server = Server {
+        child,
+        port,
+        out,
+        err,
+        seen: Vec::new(),
+    };
+    // Ready when /healthz answers.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("castellan serve exited early: {status}");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "castellan serve never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+impl Server {
+    /// Lines printed on stdout so far (waiting for at least `n`).
+    fn lines(&mut self, n: usize) -> Vec<String> {
+        while self.seen.len() < n {
+            match self.out.recv_timeout(Duration::from_secs(30)) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => break,
+            }
+        }
+        self.seen.clone()
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Sends SIGTERM and waits: answers (exit success, all stdout, all stderr).
+    fn stop(mut self) -> (bool, String, String) {
+        self.sigterm();
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.out.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(l);
+        }
+        let err = self.err.join().unwrap();
+        (status.success(), self.seen.join("\n"), err)
+    }
+}
+
+/// The bootstrap credentials in `serve`'s banner.
+fn banner_credentials(lines: &[String]) -> (String, String) {
+    let field = |name: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {name} in {lines:?}"))
+    };
+    (field("client_id:"), field("client_secret:"))
+}
+
+#[tokio::test]
+async fn init_prints_the_bootstrap_credentials_once() {
+    let env = env().await;
+    let first = run(&env, &["init", "--json"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let v: Value = serde_json::from_str(stdout(&first).trim()).unwrap();
+    let id = v["client_id"].as_str().unwrap();
+    let secret = v["client_secret"].as_str().unwrap();
+    assert!(!id.is_empty());
+    assert!(secret.len() >= 43);
+    assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
+    assert!(
+        !stderr(&first).contains(secret),
+        "the secret reached the log"
+    );
+
+    let second = run(&env, &["init", "--json"]);
+    assert!(!second.status.success());
+    assert!(!stdout(&second).contains(secret));
+    assert!(!stderr(&second).contains(secret));
+    assert!(
+        stderr(&second).contains("initialised before"),
+        "{}",
+        stderr(&second)
+    );
+
+    // The credentials work against a server on that database, which prints nothing new.
+    let mut server = serve(&env);
+    let t = token(server.port, id, secret);
+    assert_eq!(introspect(server.port, id, secret, &t)["active"], true);
+    assert!(server.lines(0).iter().all(|l| !l.contains("client_secret")));
+    let (ok, out, err) = server.stop();
+    assert!(ok);
+    assert!(!out.contains("client_secret"), "{out}");
+    assert!(!err.contains(secret));
+}
+
+#[tokio::test]
+async fn migrate_and_clients_create() {
+    let env = env().await;
+    let m = run(&env, &["migrate"]);
+    assert!(m.status.success(), "{}", stderr(&m));
+    assert!(stdout(&m).contains("migrations applied"));
+    // Again: nothing to do, still fine.
+    let m = run(&env, &["migrate"]);
+    assert!(m.status.success(), "{}", stderr(&m));
+
+    let init = run(&env, &["init", "--json"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let admin: Value = serde_json::from_str(stdout(&init).trim()).unwrap();
+
+    let c = run(
+        &env,
+        &[
+            "clients", "create", "--name", "x", "--scope", "a:read", "--json",
+        ],
+    );
+    assert!(c.status.success(), "{}", stderr(&c));
+    let v: Value = serde_json::from_str(stdout(&c).trim()).unwrap();
+    assert_eq!(v["name"], "x");
+    assert_eq!(v["scope"], "a:read");
+    let id = v["client_id"].as_str().unwrap().to_owned();
+    let secret = v["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(v["id"], id.as_str());
+    assert!(secret.len() >= 43);
+    assert!(!stderr(&c).contains(&secret));
+
+    let bad = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "y",
+            "--scope",
+            "a:read",
+            "--access-token-validity-seconds",
+            "10",
+            "--json",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("accessTokenValiditySeconds"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let admin2 = run(
+        &env,
+        &["clients", "create", "--name", "ops", "--admin", "--json"],
+    );
+    assert!(admin2.status.success(), "{}", stderr(&admin2));
+    let a2: Value = serde_json::from_str(stdout(&admin2).trim()).unwrap();
+    assert!(a2["scope"].as_str().unwrap().contains("manage_api_clients"));
+
+    let server = serve(&env);
+    let t = token(server.port, &id, &secret);
+    let info = introspect(
+        server.port,
+        admin["client_id"].as_str().unwrap(),
+        admin["client_secret"].as_str().unwrap(),
+        &t,
+    );
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["scope"], "a:read");
+    assert_eq!(info["client_id"], id.as_str());
+    // The second admin client can introspect as well.
+    let info = introspect(
+        server.port,
+        a2["client_id"].as_str().unwrap(),
+        a2["client_secret"].as_str().unwrap(),
+        &t,
+    );
+    assert_eq!(info["active"], true);
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+}
+
+#[tokio::test]
+async fn serve_prints_credentials_once_and_stops_gracefully_on_sigterm() {
+    let env = env().await;
+    let mut server = serve(&env);
+    let lines = server.lines(3);
+    let (id, secret) = banner_credentials(&lines);
+    let health = get_json(server.port, "/healthz");
+    assert_eq!(health["status"], "ok");
+    let ready = get_json(server.port, "/readyz");
+    assert_eq!(ready["status"], "ready");
+    let t = token(server.port, &id, &secret);
+    assert_eq!(introspect(server.port, &id, &secret, &t)["active"], true);
+
+    // A request in flight: head sent, body half sent.
+    let port = server.port;
+    let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    // The server has the connection once another request on a new one is answered.
+    assert_eq!(get_json(port, "/healthz")["status"], "ok");
+
+    server.sigterm();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    conn.write_all(rest.as_bytes()).unwrap();
+    let (status, answer) = read_answer(&mut conn);
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("access_token"));
+
+    let (ok, out, err) = server.stop();
+    assert!(ok, "serve did not exit successfully after SIGTERM: {err}");
+    assert_eq!(out.matches(&secret).count(), 1, "{out}");
+    assert!(!err.contains(&secret), "the secret reached the log");
+
+    // A second start prints no credentials.
+    let again = serve(&env);
+    assert_eq!(get_json(again.port, "/healthz")["status"], "ok");
+    let (ok, out, err) = again.stop();
+    assert!(ok);
+    assert!(!out.contains("client_secret"), "{out}");
+    assert!(!out.contains(&secret) && !err.contains(&secret));
+}
+
+#[tokio::test]
+async fn keys_rotate_keeps_old_tokens_valid() {
+    let env = env().await;
+    let init = run(&env, &["init", "--json"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let v: Value = serde_json::from_str(stdout(&init).trim()).unwrap();
+    let (id, secret) = (
+        v["client_id"].as_str().unwrap().to_owned(),
+        v["client_secret"].as_str().unwrap().to_owned(),
+    );
+
+    let server = serve(&env);
+    let before = token(server.port, &id, &secret);
+    let old_kid = kid(&before);
+    assert_eq!(jwks_kids(server.port), std::slice::from_ref(&old_kid));
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+
+    let r = run(&env, &["keys", "rotate"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let out = stdout(&r);
+    assert!(out.contains("ES256"), "{out}");
+    assert!(!out.contains(&old_kid), "{out}");
+
+    let server = serve(&env);
+    let kids = jwks_kids(server.port);
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert!(kids.contains(&old_kid));
+    let info = introspect(server.port, &id, &secret, &before);
+    assert_eq!(info["active"], true, "{info}");
+    let after = token(server.port, &id, &secret);
+    let new_kid = kid(&after);
+    assert_ne!(new_kid, old_kid);
+    assert!(kids.contains(&new_kid));
+    assert!(out.contains(&new_kid), "{out}");
+    assert_eq!(
+        introspect(server.port, &id, &secret, &after)["active"],
+        true
+    );
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+
+    let bad = run(&env, &["keys", "rotate", "--alg", "HS256"]);
+    assert!(!bad.status.success());
+}
