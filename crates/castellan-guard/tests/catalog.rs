@@ -1,0 +1,432 @@
+//! The catalog example behind the guard, against a real Castellan (castellan-testkit): every
+//! row of SPEC 7.2's failure table a resource server meets, JWKS refetch on rotation, opaque
+//! tokens through introspection, malformed keys refused before any network call.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use castellan_core::Environment;
+use castellan_crypto::jws;
+use castellan_crypto::{Algorithm, SigningKey};
+use castellan_guard::example::catalog_router;
+use castellan_guard::{Guard, GuardConfig};
+use castellan_testkit::{ManualClock, TestApp};
+use common::{bearer, closed_port_url, guard_config, serve, with_introspection};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+async fn catalog(guard: Guard) -> String {
+    serve(catalog_router(guard)).await
+}
+
+async fn client(app: &TestApp, draft: Value) -> (String, String) {
+    let c = app.create_client(draft).await;
+    (
+        c["id"].as_str().unwrap().to_owned(),
+        c["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn reader_token(app: &TestApp) -> String {
+    let (id, secret) = client(app, json!({"name": "reader", "scope": "products:read"})).await;
+    app.token_for(&id, &secret, None).await
+}
+
+async fn body(res: reqwest::Response) -> (StatusCode, String, Value) {
+    let status = res.status();
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, www, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn no_credentials_is_401_pointing_at_resource_metadata() {
+    let app = TestApp::spawn().await;
+    let base = catalog(Guard::new(guard_config(&app)).unwrap()).await;
+    let http = reqwest::Client::new();
+    let (s, www, b) = body(http.get(format!("{base}/products")).send().await.unwrap()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        www,
+        format!(
+            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+            app.state.config.issuer
+        )
+    );
+    assert_eq!(b["error"], "invalid_token");
+    assert_eq!(b["reason"], "missing_credentials");
+    // The public route lets anonymous callers through.
+    let res = http
+        .get(format!("{base}/catalog/search"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["total"], 1);
+    assert_eq!(b["caller"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_jwt_opens_what_its_scopes_allow() {
+    let app = TestApp::spawn().await;
+    let guard = Guard::new(guard_config(&app)).unwrap();
+    let base = catalog(guard.clone()).await;
+    let token = reader_token(&app).await;
+    let http = reqwest::Client::new();
+    let res = bearer(http.get(format!("{base}/products")), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["credential"], "jwt");
+    let (s, www, b) = body(
+        bearer(http.post(format!("{base}/products")), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(www.contains("error=\"insufficient_scope\""), "{www}");
+    assert!(www.contains("scope=\"products:write\""), "{www}");
+    assert_eq!(b["error"], "insufficient_scope");
+    assert_eq!(b["needed_scope"], "products:write");
+    assert!(b["message"].as_str().unwrap().contains("products:write"));
+    // Authenticated callers of the public route are named.
+    let res = bearer(http.get(format!("{base}/catalog/search")), &token)
+        .send()
+        .await
+        .unwrap();
+    let b: Value = res.json().await.unwrap();
+    assert!(b["caller"].is_string());
+    // One JWKS fetch served all of it.
+    assert_eq!(guard.jwks_fetches(), 1);
+}
+
+#[tokio::test]
+async fn tampered_and_unsigned_jwts_are_401() {
+    let app = TestApp::spawn().await;
+    let base = catalog(Guard::new(guard_config(&app)).unwrap()).await;
+    let token = reader_token(&app).await;
+    let (h, p, s) = {
+        let mut it = token.split('.');
+        (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+    };
+    let (_, mut claims) = jws::decode_unverified(&token).unwrap();
+    claims.insert("scope".into(), "products:read products:write".into());
+    use base64::Engine;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let forged_payload = b64(&serde_json::to_vec(&claims).unwrap());
+    let tampered = format!("{h}.{forged_payload}.{s}");
+    let kid = jws::parse(&token).unwrap().header.kid.unwrap();
+    let none_header = b64(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#).as_bytes());
+    let alg_none = format!("{none_header}.{p}.");
+    let alg_none_sig = format!("{none_header}.{p}.{s}");
+    let http = reqwest::Client::new();
+    for (t, reason) in [
+        (&tampered, "bad_signature"),
+        (&alg_none, "malformed_token"),
+        (&alg_none_sig, "algorithm_not_accepted"),
+    ] {
+        let (s, www, b) = body(
+            bearer(http.post(format!("{base}/products")), t)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{reason}");
+        assert!(www.starts_with("Bearer error=\"invalid_token\""), "{www}");
+        assert!(www.contains("resource_metadata="), "{www}");
+        assert_eq!(b["reason"], reason);
+    }
+}
+
+#[tokio::test]
+async fn an_expired_jwt_is_401_even_when_cached() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let guard = Guard::with_clock(guard_config(&app), clock.clone()).unwrap();
+    let base = catalog(guard).await;
+    let token = reader_token(&app).await;
+    let http = reqwest::Client::new();
+    let res = bearer(http.get(format!("{base}/products")), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    clock.advance(chrono::Duration::hours(2));
+    let (s, www, b) = body(
+        bearer(http.get(format!("{base}/products")), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(
+        www.contains("error_description=\"the token has expired\""),
+        "{www}"
+    );
+    assert_eq!(b["reason"], "expired");
+    // A guard that never saw the token says the same.
+    let fresh = catalog(Guard::with_clock(guard_config(&app), clock.clone()).unwrap()).await;
+    let (s, _, b) = body(
+        bearer(http.get(format!("{fresh}/products")), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["reason"], "expired");
+}
+
+#[tokio::test]
+async fn a_token_of_another_environment_is_401_wrong_environment() {
+    let local = TestApp::spawn().await;
+    let testing = TestApp::spawn_with(|c| c.environment = Environment::Testing).await;
+    // A local guard that (mis)trusts the testing server's keys: only `env` tells them apart.
+    let mut config = guard_config(&local);
+    config.jwks_url = Some(testing.url("/.well-known/jwks.json"));
+    let base = catalog(Guard::new(config).unwrap()).await;
+    let token = reader_token(&testing).await;
+    let http = reqwest::Client::new();
+    let (s, www, b) = body(
+        bearer(http.get(format!("{base}/products")), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(www.contains("another environment"), "{www}");
+    assert_eq!(b["reason"], "wrong_environment");
+    // An opaque token names its environment in its shape: refused without a network call.
+    let opaque = format!("ot_test_{}", "A".repeat(43));
+    let (s, _, b) = body(
+        bearer(http.get(format!("{base}/products")), &opaque)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["reason"], "wrong_environment");
+}
+
+#[tokio::test]
+async fn malformed_api_keys_are_401_without_any_network_call() {
+    let app = TestApp::spawn().await;
+    let mut config = guard_config(&app);
+    with_introspection(&mut config, &app, Some(closed_port_url().await));
+    let guard = Guard::new(config).unwrap();
+    let base = catalog(guard.clone()).await;
+    let http = reqwest::Client::new();
+    for key in [
+        "csb_body_00000000",
+        "csb_body",
+        "xyz_body_1234abcd",
+        "csb_b_d_e",
+        "csb_body_ZZZZZZZZ",
+    ] {
+        let (s, www, b) = body(
+            http.get(format!("{base}/catalog/search"))
+                .header("X-API-Key", key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{key}");
+        assert!(www.contains("error=\"invalid_token\""), "{www}");
+        assert_eq!(b["reason"], "malformed_api_key", "{key}");
+    }
+    assert_eq!(guard.introspection_calls(), 0);
+    // A well-formed key does go to Castellan: here unreachable, so 503 — never 500, never 200.
+    let key = common::api_key("csb", "WellFormedButUnknown");
+    let res = http
+        .get(format!("{base}/catalog/search"))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(guard.introspection_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_api_key_is_401_through_introspection() {
+    let app = TestApp::spawn().await;
+    let mut config = guard_config(&app);
+    with_introspection(&mut config, &app, None);
+    let guard = Guard::new(config).unwrap();
+    let base = catalog(guard.clone()).await;
+    let key = common::api_key("csb", "NoSuchKeyExists");
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let (s, _, b) = body(
+            http.get(format!("{base}/products"))
+                .header("X-API-Key", &key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(b["reason"], "unknown_api_key");
+    }
+    // The negative answer is cached.
+    assert_eq!(guard.introspection_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_kid_triggers_exactly_one_jwks_refetch() {
+    let app = TestApp::spawn().await;
+    let guard = Guard::new(guard_config(&app)).unwrap();
+    let base = catalog(guard.clone()).await;
+    let (id, secret) = client(&app, json!({"name": "reader", "scope": "products:read"})).await;
+    let http = reqwest::Client::new();
+    let before = app.token_for(&id, &secret, None).await;
+    let res = bearer(http.get(format!("{base}/products")), &before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(guard.jwks_fetches(), 1);
+
+    let now = chrono::Utc::now();
+    castellan_server::services::keys::rotate(
+        app.store.as_ref(),
+        Algorithm::Es256,
+        now,
+        chrono::Duration::hours(2),
+    )
+    .await
+    .unwrap();
+    app.state.keys.reload(now).await.unwrap();
+    let after = app.token_for(&id, &secret, None).await;
+    assert_ne!(
+        jws::parse(&after).unwrap().header.kid,
+        jws::parse(&before).unwrap().header.kid
+    );
+    // Eight concurrent requests with the new kid share one fetch.
+    let calls = (0..8).map(|_| bearer(http.get(format!("{base}/products")), &after).send());
+    for res in futures::future::join_all(calls).await {
+        assert_eq!(res.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(guard.jwks_fetches(), 2);
+    // The old key is still published: tokens it signed still pass, with no fetch.
+    let res = bearer(http.get(format!("{base}/products")), &before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A forged kid right after cannot cause another fetch.
+    let (forger, _) = SigningKey::generate(Algorithm::Es256, "forged".into()).unwrap();
+    let (_, claims) = jws::decode_unverified(&after).unwrap();
+    let forged = jws::sign(&forger, "at+jwt", &claims).unwrap();
+    let (s, _, b) = body(
+        bearer(http.get(format!("{base}/products")), &forged)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["reason"], "unknown_key");
+    assert_eq!(guard.jwks_fetches(), 2);
+}
+
+#[tokio::test]
+async fn an_opaque_token_is_accepted_through_introspection() {
+    let app = TestApp::spawn().await;
+    let mut config = guard_config(&app);
+    with_introspection(&mut config, &app, None);
+    let guard = Guard::new(config).unwrap();
+    let base = catalog(guard.clone()).await;
+    let (id, secret) = client(
+        &app,
+        json!({"name": "opaque", "scope": "products:read", "tokenFormat": "opaque"}),
+    )
+    .await;
+    let token = app.token_for(&id, &secret, None).await;
+    assert!(token.starts_with("ot_local_"), "{token}");
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let res = bearer(http.get(format!("{base}/products")), &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let b: Value = res.json().await.unwrap();
+        assert_eq!(b["credential"], "opaque_token");
+        assert_eq!(b["caller"], id.as_str());
+    }
+    assert_eq!(guard.introspection_calls(), 1, "active answers are cached");
+    let (s, _, b) = body(
+        bearer(http.post(format!("{base}/products")), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(b["needed_scope"], "products:write");
+    // An unknown token of the right shape is 401, not active.
+    let unknown = format!("ot_local_{}", "B".repeat(43));
+    let (s, _, b) = body(
+        bearer(http.get(format!("{base}/products")), &unknown)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["reason"], "token_not_active");
+}
+
+#[tokio::test]
+async fn an_unreachable_castellan_answers_503_for_opaque_tokens() {
+    let app = TestApp::spawn().await;
+    let mut config = guard_config(&app);
+    with_introspection(&mut config, &app, Some(closed_port_url().await));
+    let base = catalog(Guard::new(config).unwrap()).await;
+    let token = format!("ot_local_{}", "C".repeat(43));
+    let (s, _, b) = body(
+        bearer(
+            reqwest::Client::new().get(format!("{base}/products")),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(b["error"], "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn unreachable_jwks_is_503() {
+    let app = TestApp::spawn().await;
+    let token = reader_token(&app).await;
+    let mut config: GuardConfig = guard_config(&app);
+    config.jwks_url = Some(format!("{}/jwks.json", closed_port_url().await));
+    let base = catalog(Guard::new(config).unwrap()).await;
+    let res = bearer(
+        reqwest::Client::new().get(format!("{base}/products")),
+        &token,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
