@@ -5,4 +5,3 @@ pub mod client_auth;
 pub mod client_ip;
 pub mod json;
 pub mod params;
-pub mod session;

@@ -7,5 +7,6 @@ pub mod clients;
 pub mod keys;
 pub mod limits;
 pub mod maintenance;
+pub mod registration;
 pub mod tokens;
 pub mod usage;
