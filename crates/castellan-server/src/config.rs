@@ -37,6 +37,8 @@ pub struct Config {
     pub keys: KeysConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    /// The people-facing pages (login, consent, account).
+    pub pages: PagesConfig,
     /// Rate limits (SPEC §8): policies, tiers, per-IP policies, backend. Every key is in
     /// `config/example.toml` and `docs/rate-limits.md`.
     #[serde(default)]
@@ -127,6 +129,21 @@ pub struct HttpConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    /// Lifetime of a browser session after signing in (seconds).
+    pub session_seconds: u32,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        PagesConfig {
+            session_seconds: 43_200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `tracing` filter, e.g. `info` or `castellan=debug,info`.
     pub level: String,
@@ -149,6 +166,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            pages: PagesConfig::default(),
             rate_limit: castellan_limit::RateLimitConfig::default(),
         }
     }
@@ -377,6 +395,9 @@ impl Config {
                     "repeats an earlier entry",
                 ));
             }
+        }
+        if self.pages.session_seconds < 60 || self.pages.session_seconds > 2_592_000 {
+            return Err(bad("pages.session_seconds", "must be between 60 and 2592000"));
         }
         if self.keys.reload_seconds == 0 || self.keys.reload_seconds > 3600 {
             return Err(bad("keys.reload_seconds", "must be between 1 and 3600"));

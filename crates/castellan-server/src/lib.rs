@@ -150,6 +150,7 @@ pub fn app(state: AppState) -> Router {
         .route("/oauth/revoke", post(routes::revoke::revoke_token))
         .merge(routes::clients::router())
         .merge(routes::register::router())
+        .merge(routes::pages::router())
         .route("/openapi.json", get(openapi::get_openapi))
         .fallback(routes::health::not_found)
         // In front of the router (not a route layer) so that every registration attempt

@@ -5,3 +5,4 @@ pub mod client_auth;
 pub mod client_ip;
 pub mod json;
 pub mod params;
+pub mod session;

@@ -1,10 +1,15 @@
 //! HTTP handlers, one file per resource; each is extract → authorize → one service call →
 //! answer.
 
+pub mod account;
+pub mod authorize;
 pub mod clients;
+pub mod consent;
 pub mod discovery;
 pub mod health;
 pub mod introspect;
+pub mod login;
+pub mod pages;
 pub mod register;
 pub mod revoke;
 pub mod token;

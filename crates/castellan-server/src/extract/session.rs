@@ -1,0 +1,97 @@
+//! The browser's cookies and its signed-in session (SPEC 5.2): extracted once per page
+//! request; a missing, malformed, unknown or expired session cookie is simply "not signed in".
+
+use crate::routes::pages::PageFailure;
+use crate::services::csrf::CSRF_COOKIE;
+use crate::services::sessions::{find_session, SESSION_COOKIE};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use castellan_core::user::User;
+use castellan_store::people::Session;
+
+/// Longest cookie value looked at; longer ones are ignored.
+const MAX_COOKIE_VALUE: usize = 256;
+
+/// The value of cookie `name`, if the browser sent one of a plausible size.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| v.len() <= MAX_COOKIE_VALUE)
+}
+
+/// The signed-in person behind a request.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    pub user: User,
+    /// The cookie value (to end the session on sign-out); never logged.
+    pub cookie: String,
+}
+
+/// The browser's state: its session (when signed in) and its CSRF cookie.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    pub signed_in: Option<SignedIn>,
+    pub csrf_cookie: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Browser {
+    type Rejection = PageFailure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let csrf_cookie = cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned);
+        let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Ok(Browser {
+                signed_in: None,
+                csrf_cookie,
+            });
+        };
+        let now = state.clock.now();
+        let signed_in = match find_session(state, value, now).await? {
+            Some(session) => state
+                .store
+                .get_user(&session.user_id)
+                .await?
+                .map(|user| SignedIn {
+                    session,
+                    user,
+                    cookie: value.to_owned(),
+                }),
+            None => None,
+        };
+        Ok(Browser {
+            signed_in,
+            csrf_cookie,
+        })
+    }
+}
+
+/// The TCP peer's address, for login throttling (`unknown` when the router is driven without
+/// connection info).
+#[derive(Debug, Clone)]
+pub struct PeerIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_else(|| "unknown".to_owned()),
+        ))
+    }
+}

@@ -1,0 +1,151 @@
+//! The account area (SPEC 9.3, 10): the signed-in home, connected apps (consents) with their
+//! revocation, and sign-out. Pages need a session; without one they send the browser to
+//! `/login`. Every POST is CSRF-checked.
+
+use crate::extract::session::{Browser, SignedIn};
+use crate::routes::pages::{
+    render, see_other, AccountView, ConnectedAppLine, ConnectedAppsView, PageFailure,
+};
+use crate::services::consent::describe;
+use crate::services::csrf::{self, form_token, CSRF_COOKIE};
+use crate::services::sessions::{clear_cookie, end_session, set_cookie, SESSION_COOKIE};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use castellan_core::ScopeSet;
+use serde::Deserialize;
+
+/// The CSRF token of a page and the cookie to set when it is new.
+fn csrf_for(state: &AppState, browser: &Browser) -> (String, Vec<String>) {
+    let (token, new) = form_token(browser.csrf_cookie.as_deref());
+    let cookies = if new {
+        vec![set_cookie(state, CSRF_COOKIE, &token, None)]
+    } else {
+        Vec::new()
+    };
+    (token, cookies)
+}
+
+pub async fn get_account(State(state): State<AppState>, browser: Browser) -> Response {
+    let Some(SignedIn { user, .. }) = &browser.signed_in else {
+        return see_other("/login", Vec::new());
+    };
+    let (csrf, cookies) = csrf_for(&state, &browser);
+    let view = AccountView {
+        csrf,
+        name: user.name.clone(),
+        email: user.email.clone(),
+    };
+    render(StatusCode::OK, &view, cookies)
+}
+
+pub async fn list_connected_apps(State(state): State<AppState>, browser: Browser) -> Response {
+    let Some(signed_in) = &browser.signed_in else {
+        return see_other("/login", Vec::new());
+    };
+    let apps = match connected_apps(&state, &signed_in.user.id).await {
+        Ok(a) => a,
+        Err(e) => return PageFailure::from(e).into_response(),
+    };
+    let (csrf, cookies) = csrf_for(&state, &browser);
+    render(StatusCode::OK, &ConnectedAppsView { csrf, apps }, cookies)
+}
+
+/// The person's consents with the names of their clients and organizations.
+async fn connected_apps(
+    state: &AppState,
+    user_id: &str,
+) -> Result<Vec<ConnectedAppLine>, castellan_store::StoreError> {
+    let mut out = Vec::new();
+    for c in state.store.consents_of_user(user_id).await? {
+        let client_name = state
+            .store
+            .get_client(&c.client_id)
+            .await?
+            .map_or_else(|| c.client_id.clone(), |cl| cl.name);
+        let organization = match &c.organization_id {
+            Some(id) => state
+                .store
+                .get_organization(id)
+                .await?
+                .map_or_else(|| id.clone(), |o| o.name),
+            None => "—".to_owned(),
+        };
+        let scope = ScopeSet::parse(&c.scope).unwrap_or_default();
+        out.push(ConnectedAppLine {
+            id: c.id,
+            client_name,
+            scopes: describe(&state.config, &scope),
+            organization,
+            date: c.created_at.format("%Y-%m-%d").to_string(),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    csrf: Option<String>,
+    consent: Option<String>,
+}
+
+pub async fn revoke_connected_app(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    browser: Browser,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    if let Err(e) = csrf::check(
+        &headers,
+        browser.csrf_cookie.as_deref(),
+        form.csrf.as_deref(),
+    ) {
+        return PageFailure::Forbidden(e.to_string()).into_response();
+    }
+    let Some(signed_in) = &browser.signed_in else {
+        return see_other("/login", Vec::new());
+    };
+    let Some(id) = form
+        .consent
+        .filter(|c| castellan_core::ids::is_plausible_client_id(c))
+    else {
+        return PageFailure::NotFound.into_response();
+    };
+    match state
+        .store
+        .revoke_consent(&signed_in.user.id, &id, state.clock.now())
+        .await
+    {
+        Ok(true) => see_other("/account/connected-apps", Vec::new()),
+        Ok(false) => PageFailure::NotFound.into_response(),
+        Err(e) => PageFailure::from(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf: Option<String>,
+}
+
+pub async fn delete_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    browser: Browser,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if let Err(e) = csrf::check(
+        &headers,
+        browser.csrf_cookie.as_deref(),
+        form.csrf.as_deref(),
+    ) {
+        return PageFailure::Forbidden(e.to_string()).into_response();
+    }
+    if let Some(signed_in) = &browser.signed_in {
+        if let Err(e) = end_session(&state, &signed_in.cookie).await {
+            return PageFailure::from(e).into_response();
+        }
+    }
+    see_other("/login", vec![clear_cookie(&state, SESSION_COOKIE)])
+}

@@ -1,0 +1,142 @@
+//! The login page (SPEC 5.2): `GET /login` and `POST /login`. After signing in, the browser
+//! continues the authorization request it came with — always as `/oauth/authorize?…` on this
+//! server, rebuilt from the request's parameters, so the form cannot be made an open
+//! redirector — or goes to `/account`.
+
+use crate::extract::session::{Browser, PeerIp, SignedIn};
+use crate::routes::pages::{render, see_other, LoginView, PageFailure};
+use crate::services::authorize::continue_query;
+use crate::services::csrf::{self, form_token, CSRF_COOKIE};
+use crate::services::login::{sign_in, LoginError};
+use crate::services::login_throttle::LoginThrottle;
+use crate::services::sessions::{end_session, session_cookie, set_cookie, start_session};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use castellan_core::Secret;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Longest email accepted in the form.
+const MAX_EMAIL_LEN: usize = 254;
+
+/// Renders the login page (status 200, 401 after a failure, 429 when throttled).
+pub fn login_page(
+    state: &AppState,
+    browser: &Browser,
+    status: StatusCode,
+    request: &str,
+    client_name: Option<String>,
+    email: String,
+    error: Option<&'static str>,
+) -> Response {
+    let (token, new) = form_token(browser.csrf_cookie.as_deref());
+    let view = LoginView {
+        csrf: token.clone(),
+        request: request.to_owned(),
+        client_name,
+        email,
+        error,
+    };
+    let cookies = if new {
+        vec![set_cookie(state, CSRF_COOKIE, &token, None)]
+    } else {
+        Vec::new()
+    };
+    render(status, &view, cookies)
+}
+
+pub async fn get_login(State(state): State<AppState>, browser: Browser) -> Response {
+    if browser.signed_in.is_some() {
+        return see_other("/account", Vec::new());
+    }
+    login_page(
+        &state,
+        &browser,
+        StatusCode::OK,
+        "",
+        None,
+        String::new(),
+        None,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    csrf: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    request: Option<String>,
+}
+
+pub async fn create_session(
+    State(state): State<AppState>,
+    Extension(throttle): Extension<Arc<LoginThrottle>>,
+    PeerIp(ip): PeerIp,
+    headers: HeaderMap,
+    browser: Browser,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if let Err(e) = csrf::check(
+        &headers,
+        browser.csrf_cookie.as_deref(),
+        form.csrf.as_deref(),
+    ) {
+        return PageFailure::Forbidden(e.to_string()).into_response();
+    }
+    let request = form.request.unwrap_or_default();
+    // Where to go afterwards: only ever an authorization request on this server.
+    let next = if request.is_empty() {
+        Some("/account".to_owned())
+    } else {
+        continue_query(&request).map(|q| format!("/oauth/authorize?{q}"))
+    };
+    let Some(next) = next else {
+        return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
+    };
+    let email: String = form
+        .email
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_EMAIL_LEN)
+        .collect();
+    let password = Secret::new(form.password.unwrap_or_default());
+    match sign_in(&state, &throttle, &email, password, &ip).await {
+        Ok(user) => {
+            if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
+                if let Err(e) = end_session(&state, cookie).await {
+                    return PageFailure::from(e).into_response();
+                }
+            }
+            match start_session(&state, &user.id, state.clock.now()).await {
+                Ok(id) => see_other(&next, vec![session_cookie(&state, &id)]),
+                Err(e) => PageFailure::from(e).into_response(),
+            }
+        }
+        Err(LoginError::Store(e)) => PageFailure::from(e).into_response(),
+        Err(e) => {
+            let status = match e {
+                LoginError::Throttled => StatusCode::TOO_MANY_REQUESTS,
+                LoginError::Invalid | LoginError::Store(_) => StatusCode::UNAUTHORIZED,
+            };
+            let message = match e {
+                LoginError::Throttled => {
+                    "Too many failed sign-ins; wait a few minutes and try again."
+                }
+                LoginError::Invalid | LoginError::Store(_) => "Invalid email or password",
+            };
+            let request = continue_query(&request).unwrap_or_default();
+            login_page(
+                &state,
+                &browser,
+                status,
+                &request,
+                None,
+                email,
+                Some(message),
+            )
+        }
+    }
+}
