@@ -397,7 +397,10 @@ impl Config {
             }
         }
         if self.pages.session_seconds < 60 || self.pages.session_seconds > 2_592_000 {
-            return Err(bad("pages.session_seconds", "must be between 60 and 2592000"));
+            return Err(bad(
+                "pages.session_seconds",
+                "must be between 60 and 2592000",
+            ));
         }
         if self.keys.reload_seconds == 0 || self.keys.reload_seconds > 3600 {
             return Err(bad("keys.reload_seconds", "must be between 1 and 3600"));

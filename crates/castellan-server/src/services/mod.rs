@@ -1,12 +1,19 @@
 //! Use cases: each applies core rules and calls the store; handlers stay thin.
 
 pub mod authenticate;
+pub mod authorize;
 pub mod client_cache;
 pub mod client_credentials;
 pub mod clients;
+pub mod consent;
+pub mod csrf;
 pub mod keys;
 pub mod limits;
+pub mod login;
+pub mod login_throttle;
 pub mod maintenance;
+pub mod passwords;
 pub mod registration;
+pub mod sessions;
 pub mod tokens;
 pub mod usage;
