@@ -4,6 +4,7 @@
 //! random bytes in, so every rule is testable with fixed inputs. The server crate turns these
 //! rules into HTTP answers; the store crate persists the types defined here.
 
+pub mod api_key;
 pub mod client;
 pub mod environment;
 pub mod error;

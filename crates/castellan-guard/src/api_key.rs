@@ -2,8 +2,8 @@
 //! parts, two underscores, a known prefix, and a CRC-32 (IEEE) of `<prefix>_<body>` written as
 //! eight lowercase hex digits. Run before any network call so that a mistyped key costs nothing.
 //!
-//! The format will move to `castellan-core` with the API-key work; [`api_key_checksum_ok`] is
-//! pure so that it can move unchanged.
+//! The checksum rule lives in `castellan_core::api_key`; this module keeps the guard's looser
+//! shape check (any body of letters, digits and '-') for keys of other issuers' formats.
 
 /// Longest API key looked at; anything longer is malformed.
 pub const MAX_API_KEY_LEN: usize = 256;
@@ -32,28 +32,14 @@ pub struct ApiKeyParts<'a> {
 }
 
 /// Whether `checksum` is the CRC-32 (IEEE) of the bytes `<prefix>_<body>`, as eight lowercase
-/// hex digits.
+/// hex digits (the rule of [`castellan_core::api_key::checksum_ok`]).
 pub fn api_key_checksum_ok(prefix: &str, body: &str, checksum: &str) -> bool {
-    if checksum.len() != 8
-        || !checksum
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return false;
-    }
-    let Ok(given) = u32::from_str_radix(checksum, 16) else {
-        return false;
-    };
-    given == api_key_checksum(prefix, body)
+    castellan_core::api_key::checksum_ok(prefix, body, checksum)
 }
 
 /// The CRC-32 (IEEE) of `<prefix>_<body>`.
 pub fn api_key_checksum(prefix: &str, body: &str) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(prefix.as_bytes());
-    h.update(b"_");
-    h.update(body.as_bytes());
-    h.finalize()
+    castellan_core::api_key::checksum(prefix, body)
 }
 
 /// Splits and checks `key` against the expected prefix.
