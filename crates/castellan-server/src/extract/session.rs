@@ -76,22 +76,3 @@ impl FromRequestParts<AppState> for Browser {
         })
     }
 }
-
-/// The TCP peer's address, for login throttling (`unknown` when the router is driven without
-/// connection info).
-#[derive(Debug, Clone)]
-pub struct PeerIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(PeerIp(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-                .unwrap_or_else(|| "unknown".to_owned()),
-        ))
-    }
-}

@@ -3,10 +3,12 @@
 //! server, rebuilt from the request's parameters, so the form cannot be made an open
 //! redirector — or goes to `/account`.
 
-use crate::extract::session::{Browser, PeerIp, SignedIn};
+use crate::extract::client_ip::ClientIp;
+use crate::extract::session::{Browser, SignedIn};
 use crate::routes::pages::{render, see_other, LoginView, PageFailure};
 use crate::services::authorize::continue_query;
 use crate::services::csrf::{self, form_token, CSRF_COOKIE};
+use crate::services::limits;
 use crate::services::login::{sign_in, LoginError};
 use crate::services::login_throttle::LoginThrottle;
 use crate::services::sessions::{end_session, session_cookie, set_cookie, start_session};
@@ -74,7 +76,7 @@ pub struct LoginForm {
 pub async fn create_session(
     State(state): State<AppState>,
     Extension(throttle): Extension<Arc<LoginThrottle>>,
-    PeerIp(ip): PeerIp,
+    ip: ClientIp,
     headers: HeaderMap,
     browser: Browser,
     Form(form): Form<LoginForm>,
@@ -96,6 +98,15 @@ pub async fn create_session(
     let Some(next) = next else {
         return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
     };
+    // Every attempt counts against the per-IP `login` policy (SPEC 8.1).
+    let limiting = &state.rate_limiting;
+    let decision = match limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await
+    {
+        Ok(d) => d,
+        Err(refused) => return throttled(&state, &browser, &request, refused),
+    };
     let email: String = form
         .email
         .unwrap_or_default()
@@ -103,7 +114,7 @@ pub async fn create_session(
         .take(MAX_EMAIL_LEN)
         .collect();
     let password = Secret::new(form.password.unwrap_or_default());
-    match sign_in(&state, &throttle, &email, password, &ip).await {
+    let mut res = match sign_in(&state, &throttle, &email, password, &ip.limit_key()).await {
         Ok(user) => {
             if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
                 if let Err(e) = end_session(&state, cookie).await {
@@ -138,5 +149,38 @@ pub async fn create_session(
                 Some(message),
             )
         }
+    };
+    limits::render(&mut res, &decision.0, limiting.limits.header_style);
+    res
+}
+
+/// The answer when the per-IP login policy refuses: the form again with a 429 (or 503 when
+/// the shared limiter cannot be asked and is configured to fail closed).
+fn throttled(
+    state: &AppState,
+    browser: &Browser,
+    request: &str,
+    refused: limits::RateLimited,
+) -> Response {
+    let mut res = if refused.decision.outcome == castellan_limit::Outcome::FailedClosed {
+        PageFailure::Unavailable.into_response()
+    } else {
+        let request = continue_query(request).unwrap_or_default();
+        login_page(
+            state,
+            browser,
+            StatusCode::TOO_MANY_REQUESTS,
+            &request,
+            None,
+            String::new(),
+            Some("Too many sign-in attempts from your network; wait a minute and try again."),
+        )
+    };
+    limits::render(&mut res, &refused.decision, refused.style);
+    if let Some(s) = refused.decision.retry_after_seconds {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
     }
+    res
 }
