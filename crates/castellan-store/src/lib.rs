@@ -6,6 +6,7 @@
 //! [`connect`]. Both backends share the SQL in `sql/` and pass the same conformance suite
 //! (`tests/conformance.rs`); each has its own append-only `migrations/` folder.
 
+pub mod api_keys;
 mod connect;
 mod error;
 pub mod people;
@@ -111,7 +112,12 @@ pub trait TokenStore: Send + Sync {
 /// Everything the server stores, behind one object.
 #[async_trait]
 pub trait Store:
-    ClientStore + SigningKeyStore + TokenStore + people::UserStore + people::GrantStore
+    ClientStore
+    + SigningKeyStore
+    + TokenStore
+    + people::UserStore
+    + people::GrantStore
+    + api_keys::ApiKeyStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -12,6 +12,7 @@ use castellan_core::query::{ClientQuery, CmpOp, Direction, Field, Predicate, Sor
 use castellan_core::scope::{parse_patterns, ScopeSet};
 use castellan_core::user::{Membership, Organization, Role, User};
 use castellan_core::Secret;
+use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus, ApiKeyStore};
 use castellan_store::people::{
     AuthorizationCode, CodeRedemption, Consent, GrantStore, RefreshToken, RefreshUse, Session,
     UserStore,
@@ -150,6 +151,12 @@ conformance!(
     concurrent_refresh_uses_have_one_rotation,
     families_are_revoked_alone_or_by_consent,
     deleting_a_client_removes_its_grants,
+    api_keys_round_trip_and_are_found_by_hash,
+    api_key_hashes_and_ids_are_unique,
+    api_keys_are_listed_by_owner_in_pages,
+    api_key_status_changes_and_revoked_is_final,
+    api_key_rotation_is_atomic,
+    api_key_last_used_only_rises,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1663,4 +1670,171 @@ async fn deleting_a_client_removes_its_grants(store: &SqlStore) {
     );
     // The user stays.
     assert!(store.get_user("u1").await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// API keys.
+
+fn api_key(id: &str, hash_byte: u8, org: Option<&str>, by: &str, created_ms: i64) -> ApiKey {
+    ApiKey {
+        id: id.to_owned(),
+        hash: [hash_byte; 32],
+        visible_prefix: "csb_LAb3x".into(),
+        last_four: "9f0e".into(),
+        name: format!("key {id}"),
+        scope: "products:read search:read".into(),
+        organization_id: org.map(str::to_owned),
+        tier: "default".into(),
+        created_at: at(created_ms),
+        created_by: by.to_owned(),
+        last_used_at: None,
+        expires_at: Some(at(created_ms + 86_400_000)),
+        status: ApiKeyStatus::Active,
+        rotated_from: None,
+    }
+}
+
+async fn api_keys_round_trip_and_are_found_by_hash(store: &SqlStore) {
+    let k = api_key("k1", 1, Some("org-1"), "u1", T0);
+    store.insert_api_key(&k).await.unwrap();
+    assert_eq!(
+        store.find_api_key_by_hash(&[1; 32]).await.unwrap(),
+        Some(k.clone())
+    );
+    assert_eq!(store.get_api_key("k1").await.unwrap(), Some(k));
+    assert_eq!(store.find_api_key_by_hash(&[2; 32]).await.unwrap(), None);
+    assert_eq!(store.get_api_key("nope").await.unwrap(), None);
+    let mut bare = api_key("k2", 2, None, "c1", T0);
+    bare.expires_at = None;
+    store.insert_api_key(&bare).await.unwrap();
+    assert_eq!(store.get_api_key("k2").await.unwrap(), Some(bare));
+}
+
+async fn api_key_hashes_and_ids_are_unique(store: &SqlStore) {
+    store
+        .insert_api_key(&api_key("k1", 1, None, "u1", T0))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .insert_api_key(&api_key("k2", 1, None, "u1", T0))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .insert_api_key(&api_key("k1", 3, None, "u1", T0))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn api_keys_are_listed_by_owner_in_pages(store: &SqlStore) {
+    for (i, (org, by)) in [("o1", "u1"), ("o1", "u2"), ("o2", "u1"), ("o1", "u1")]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("k{i}");
+        let n = u8::try_from(i).unwrap();
+        store
+            .insert_api_key(&api_key(&id, n + 1, Some(org), by, T0 + i64::from(n)))
+            .await
+            .unwrap();
+    }
+    let ids = |p: castellan_store::Page<ApiKey>| -> (Vec<String>, Option<u64>) {
+        (p.results.into_iter().map(|k| k.id).collect(), p.total)
+    };
+    let o1 = ApiKeyOwner::Organization("o1".into());
+    assert_eq!(
+        ids(store.list_api_keys(&o1, 10, 0).await.unwrap()),
+        (vs(&["k0", "k1", "k3"]), Some(3))
+    );
+    assert_eq!(
+        ids(store.list_api_keys(&o1, 1, 1).await.unwrap()),
+        (vs(&["k1"]), Some(3))
+    );
+    assert_eq!(
+        ids(store
+            .list_api_keys(&ApiKeyOwner::Creator("u1".into()), 10, 0)
+            .await
+            .unwrap()),
+        (vs(&["k0", "k2", "k3"]), Some(3))
+    );
+    assert_eq!(
+        ids(store.list_api_keys(&ApiKeyOwner::All, 2, 0).await.unwrap()),
+        (vs(&["k0", "k1"]), Some(4))
+    );
+}
+
+async fn api_key_status_changes_and_revoked_is_final(store: &SqlStore) {
+    store
+        .insert_api_key(&api_key("k1", 1, None, "u1", T0))
+        .await
+        .unwrap();
+    assert!(store
+        .set_api_key_status("k1", ApiKeyStatus::Disabled)
+        .await
+        .unwrap());
+    assert_eq!(api_key_status(store).await, ApiKeyStatus::Disabled);
+    assert!(store
+        .set_api_key_status("k1", ApiKeyStatus::Active)
+        .await
+        .unwrap());
+    assert_eq!(api_key_status(store).await, ApiKeyStatus::Active);
+    assert!(store
+        .set_api_key_status("k1", ApiKeyStatus::Revoked)
+        .await
+        .unwrap());
+    assert!(!store
+        .set_api_key_status("k1", ApiKeyStatus::Active)
+        .await
+        .unwrap());
+    assert_eq!(api_key_status(store).await, ApiKeyStatus::Revoked);
+    assert!(!store
+        .set_api_key_status("nope", ApiKeyStatus::Active)
+        .await
+        .unwrap());
+}
+
+async fn api_key_rotation_is_atomic(store: &SqlStore) {
+    store
+        .insert_api_key(&api_key("k1", 1, None, "u1", T0))
+        .await
+        .unwrap();
+    let mut new = api_key("k2", 2, None, "u1", T0 + 1);
+    new.rotated_from = Some("k1".into());
+    assert!(store.rotate_api_key("k1", &new).await.unwrap());
+    assert_eq!(
+        store.get_api_key("k1").await.unwrap().unwrap().status,
+        ApiKeyStatus::Revoked
+    );
+    assert_eq!(store.get_api_key("k2").await.unwrap(), Some(new));
+    // The old key is revoked: a second rotation writes nothing.
+    let again = api_key("k3", 3, None, "u1", T0 + 2);
+    assert!(!store.rotate_api_key("k1", &again).await.unwrap());
+    assert_eq!(store.get_api_key("k3").await.unwrap(), None);
+    // A conflicting new key leaves the old one as it was.
+    let clash = api_key("k4", 2, None, "u1", T0 + 3);
+    assert!(store.rotate_api_key("k2", &clash).await.is_err());
+    assert_eq!(
+        store.get_api_key("k2").await.unwrap().unwrap().status,
+        ApiKeyStatus::Active
+    );
+}
+
+async fn api_key_last_used_only_rises(store: &SqlStore) {
+    store
+        .insert_api_key(&api_key("k1", 1, None, "u1", T0))
+        .await
+        .unwrap();
+    store.record_api_key_use("k1", day(20_000)).await.unwrap();
+    store.record_api_key_use("k1", day(19_000)).await.unwrap();
+    assert_eq!(
+        store.get_api_key("k1").await.unwrap().unwrap().last_used_at,
+        Some(day(20_000))
+    );
+}
+
+async fn api_key_status(store: &SqlStore) -> ApiKeyStatus {
+    store.get_api_key("k1").await.unwrap().unwrap().status
 }

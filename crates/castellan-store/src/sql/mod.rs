@@ -4,6 +4,7 @@
 //! backends. The only dialect difference is how a writing transaction starts (see
 //! [`SqlStore::begin_write`]). Each file holds the statements of one trait.
 
+mod api_keys;
 mod clients;
 mod grants;
 mod keys;
