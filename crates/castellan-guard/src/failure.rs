@@ -32,6 +32,8 @@ pub enum Failure {
     MalformedToken,
     #[error("unknown API key")]
     UnknownApiKey,
+    #[error("API key of another environment")]
+    ApiKeyWrongEnvironment,
     #[error("token not accepted: {}", .0.describe())]
     Token(Inactive),
     #[error("token algorithm not accepted")]
@@ -66,6 +68,7 @@ impl Failure {
             | Failure::MalformedApiKey(_)
             | Failure::MalformedToken
             | Failure::UnknownApiKey
+            | Failure::ApiKeyWrongEnvironment
             | Failure::Token(_)
             | Failure::Algorithm
             | Failure::TokenNotActive
@@ -92,6 +95,7 @@ impl Failure {
             | Failure::MalformedApiKey(_)
             | Failure::MalformedToken
             | Failure::UnknownApiKey
+            | Failure::ApiKeyWrongEnvironment
             | Failure::Token(_)
             | Failure::Algorithm
             | Failure::TokenNotActive
@@ -123,6 +127,7 @@ impl Failure {
             | Failure::MalformedApiKey(_)
             | Failure::MalformedToken
             | Failure::UnknownApiKey
+            | Failure::ApiKeyWrongEnvironment
             | Failure::Token(_)
             | Failure::Algorithm
             | Failure::TokenNotActive
@@ -141,6 +146,7 @@ impl Failure {
             Failure::MalformedApiKey(_) => "malformed_api_key",
             Failure::MalformedToken => "malformed_token",
             Failure::UnknownApiKey => "unknown_api_key",
+            Failure::ApiKeyWrongEnvironment => "wrong_environment",
             Failure::Token(i) => match i {
                 Inactive::Malformed => "malformed_token",
                 Inactive::Unknown => "unknown_token",
@@ -175,6 +181,7 @@ impl Failure {
             Failure::MalformedAuthorization => "The Authorization header must be `Bearer <token>`.".into(),
             Failure::MalformedApiKey(e) => format!("Malformed API key: {e}. Copy the whole key as it was shown at creation.").into(),
             Failure::MalformedToken => "The access token is malformed: send the `access_token` value from the token response unchanged.".into(),
+            Failure::ApiKeyWrongEnvironment => "This API key belongs to another environment (a testing key sent to production, or the reverse): use a key created in this environment.".into(),
             Failure::UnknownApiKey => "This API key is not known. Check that it belongs to this environment, or create a new one.".into(),
             Failure::Token(Inactive::Expired) => "The access token has expired: use the refresh token or request a new token.".into(),
             Failure::Token(Inactive::WrongEnvironment) => "The token belongs to another environment (a testing token sent to production, or the reverse): use a token from this environment's Castellan.".into(),
@@ -240,6 +247,7 @@ impl Failure {
             Failure::MalformedApiKey(_) => "the API key is malformed",
             Failure::MalformedToken => "the token is malformed",
             Failure::UnknownApiKey => "the API key is not known",
+            Failure::ApiKeyWrongEnvironment => "the API key belongs to another environment",
             Failure::Algorithm => "the token's algorithm is not accepted",
             Failure::TokenNotActive => "the token is not active",
             Failure::WrongAudience => "the token is for another audience",

@@ -215,9 +215,16 @@ impl Guard {
         }
     }
 
-    /// Checks an API key: its syntax and checksum first (no network), then introspection.
+    /// Checks an API key: its syntax, checksum and environment first (no network), then
+    /// introspection.
     pub async fn check_api_key(&self, key: &str) -> Result<Arc<Identity>, Failure> {
         parse_api_key(key, &self.inner.api_key_prefix).map_err(Failure::MalformedApiKey)?;
+        // A key in Castellan's own format names its environment: refuse another's locally.
+        if let Ok(parsed) = castellan_core::api_key::parse_any(key) {
+            if parsed.environment != self.inner.environment {
+                return Err(Failure::ApiKeyWrongEnvironment);
+            }
+        }
         let now = self.inner.clock.now().timestamp();
         match &self.inner.introspector {
             Some(i) => i.check(key, CredentialKind::ApiKey, now).await,

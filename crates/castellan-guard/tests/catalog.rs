@@ -249,6 +249,20 @@ async fn malformed_api_keys_are_401_without_any_network_call() {
         assert_eq!(b["reason"], "malformed_api_key", "{key}");
     }
     assert_eq!(guard.introspection_calls(), 0);
+    // A Castellan key of another environment names its environment: refused locally too.
+    let testing_key =
+        castellan_core::api_key::generate("csb", Environment::Testing, &[7u8; 32]).unwrap();
+    let (s, _, b) = body(
+        http.get(format!("{base}/products"))
+            .header("X-API-Key", &testing_key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["reason"], "wrong_environment");
+    assert_eq!(guard.introspection_calls(), 0);
     // A well-formed key does go to Castellan: here unreachable, so 503 — never 500, never 200.
     let key = common::api_key("csb", "WellFormedButUnknown");
     let res = http
