@@ -4,7 +4,7 @@
 use crate::extract::session::Browser;
 use crate::routes::consent::consent_page;
 use crate::routes::login::login_page;
-use crate::routes::pages::{found, PageFailure};
+use crate::routes::pages::{allow_form_redirect_to, found, PageFailure};
 use crate::services::authorize::{error_location, validate, AuthorizeError};
 use crate::services::consent::{next_step, Step};
 use crate::state::AppState;
@@ -23,14 +23,17 @@ pub async fn get_authorize(
     };
     let session = browser.signed_in.as_ref().map(|s| &s.session);
     match next_step(&state, &req, session).await {
-        Ok(Step::Login) => login_page(
-            &state,
-            &browser,
-            StatusCode::OK,
-            &req.query,
-            Some(req.client.name.clone()),
-            String::new(),
-            None,
+        Ok(Step::Login) => allow_form_redirect_to(
+            login_page(
+                &state,
+                &browser,
+                StatusCode::OK,
+                &req.query,
+                Some(req.client.name.clone()),
+                String::new(),
+                None,
+            ),
+            &req.redirect_uri,
         ),
         Ok(Step::Consent(orgs)) => match &browser.signed_in {
             Some(signed_in) => consent_page(&state, &browser, signed_in, &req, orgs),

@@ -4,7 +4,9 @@
 
 use crate::extract::session::{Browser, SignedIn};
 use crate::routes::authorize::authorize_failure;
-use crate::routes::pages::{found, render, ConsentView, OrganizationChoice, PageFailure};
+use crate::routes::pages::{
+    allow_form_redirect_to, found, render, ConsentView, OrganizationChoice, PageFailure,
+};
 use crate::services::authorize::{validate, AuthorizeRequest};
 use crate::services::consent::{approve, deny_location, describe};
 use crate::services::csrf::{self, form_token, CSRF_COOKIE};
@@ -52,7 +54,7 @@ pub fn consent_page(
     } else {
         Vec::new()
     };
-    render(StatusCode::OK, &view, cookies)
+    allow_form_redirect_to(render(StatusCode::OK, &view, cookies), &req.redirect_uri)
 }
 
 #[derive(Debug, Deserialize)]

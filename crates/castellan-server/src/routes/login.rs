@@ -5,8 +5,8 @@
 
 use crate::extract::client_ip::ClientIp;
 use crate::extract::session::{Browser, SignedIn};
-use crate::routes::pages::{render, see_other, LoginView, PageFailure};
-use crate::services::authorize::continue_query;
+use crate::routes::pages::{allow_form_redirect_to, render, see_other, LoginView, PageFailure};
+use crate::services::authorize::{continue_query, validate};
 use crate::services::csrf::{self, form_token, CSRF_COOKIE};
 use crate::services::limits;
 use crate::services::login::{sign_in, LoginError};
@@ -105,7 +105,7 @@ pub async fn create_session(
         .await
     {
         Ok(d) => d,
-        Err(refused) => return throttled(&state, &browser, &request, refused),
+        Err(refused) => return throttled(&state, &browser, &request, refused).await,
     };
     let email: String = form
         .email
@@ -138,16 +138,7 @@ pub async fn create_session(
                 }
                 LoginError::Invalid | LoginError::Store(_) => "Invalid email or password",
             };
-            let request = continue_query(&request).unwrap_or_default();
-            login_page(
-                &state,
-                &browser,
-                status,
-                &request,
-                None,
-                email,
-                Some(message),
-            )
+            retry_page(&state, &browser, &request, status, email, message).await
         }
     };
     limits::render(&mut res, &decision.0, limiting.limits.header_style);
@@ -156,7 +147,7 @@ pub async fn create_session(
 
 /// The answer when the per-IP login policy refuses: the form again with a 429 (or 503 when
 /// the shared limiter cannot be asked and is configured to fail closed).
-fn throttled(
+async fn throttled(
     state: &AppState,
     browser: &Browser,
     request: &str,
@@ -165,16 +156,15 @@ fn throttled(
     let mut res = if refused.decision.outcome == castellan_limit::Outcome::FailedClosed {
         PageFailure::Unavailable.into_response()
     } else {
-        let request = continue_query(request).unwrap_or_default();
-        login_page(
+        retry_page(
             state,
             browser,
+            request,
             StatusCode::TOO_MANY_REQUESTS,
-            &request,
-            None,
             String::new(),
-            Some("Too many sign-in attempts from your network; wait a minute and try again."),
+            "Too many sign-in attempts from your network; wait a minute and try again.",
         )
+        .await
     };
     limits::render(&mut res, &refused.decision, refused.style);
     if let Some(s) = refused.decision.retry_after_seconds {
@@ -183,4 +173,25 @@ fn throttled(
         }
     }
     res
+}
+
+/// The login form again after a refused attempt, still carrying the authorization request
+/// (and allowing its forms to end at the client's validated redirect URI).
+async fn retry_page(
+    state: &AppState,
+    browser: &Browser,
+    request: &str,
+    status: StatusCode,
+    email: String,
+    message: &'static str,
+) -> Response {
+    let query = continue_query(request).unwrap_or_default();
+    let page = login_page(state, browser, status, &query, None, email, Some(message));
+    if query.is_empty() {
+        return page;
+    }
+    match validate(state, &query).await {
+        Ok(req) => allow_form_redirect_to(page, &req.redirect_uri),
+        Err(_) => page,
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! Every page carries `Content-Security-Policy: default-src 'self'; frame-ancestors 'none';
 //! form-action 'self'`, `X-Frame-Options: DENY` (clickjacking, RFC 9700 §4.16) and
-//! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached).
+//! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached), and
+//! `Referrer-Policy: same-origin`.
 
 use crate::routes::{account, authorize, consent, login};
 use crate::services::consent::ScopeLine;
@@ -45,13 +46,20 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/assets/castellan.css", get(get_stylesheet))
         .merge(pages)
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
+        ))
+        // `no-referrer` (the server-wide default) makes browsers send `Origin: null` on form
+        // posts, which the CSRF origin check must refuse; `same-origin` keeps the real origin
+        // on our own forms and still sends nothing to other sites.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
         ))
 }
 
@@ -83,6 +91,23 @@ pub fn render(status: StatusCode, view: &impl Template, cookies: Vec<String>) ->
                 .into_response()
         }
     }
+}
+
+/// Allows the forms of a page to end in a redirect to the client's `redirect_uri`: browsers
+/// apply `form-action` to every redirect that follows a form post (CSP 3 §6.4.2), so the
+/// consent and login pages of an authorization request name the client's origin too.
+pub fn allow_form_redirect_to(mut res: Response, redirect_uri: &str) -> Response {
+    let source = match url::Url::parse(redirect_uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => return res,
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self' {source}"
+    )) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res
 }
 
 /// A `303 See Other` to `location` (a path on this server, or a validated redirect URI).
