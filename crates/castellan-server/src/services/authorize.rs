@@ -36,6 +36,8 @@ pub struct AuthorizeRequest {
     pub client: Client,
     /// The redirect URI in force: the one sent, or the client's only one.
     pub redirect_uri: String,
+    /// Whether the request named it (then the token request must repeat it, RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
     pub scope: ScopeSet,
     pub state: Option<String>,
     pub code_challenge: Option<CodeChallenge>,
@@ -200,6 +202,7 @@ pub async fn validate(state: &AppState, raw: &str) -> Result<AuthorizeRequest, A
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.extend_pairs(map.iter());
     Ok(AuthorizeRequest {
+        redirect_uri_given: map.contains_key("redirect_uri"),
         client,
         redirect_uri,
         scope,

@@ -199,7 +199,12 @@ pub async fn issue_code(
         .insert_code(&AuthorizationCode {
             hash: castellan_crypto::hash_secret(code.expose()).0,
             client_id: req.client.id.clone(),
-            redirect_uri: req.redirect_uri.clone(),
+            // Empty when the request named none: the exchange then does not require it.
+            redirect_uri: if req.redirect_uri_given {
+                req.redirect_uri.clone()
+            } else {
+                String::new()
+            },
             code_challenge: req.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
             user_id: session.user_id.clone(),
             organization_id: consent.organization_id.clone(),
