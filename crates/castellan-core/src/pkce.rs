@@ -9,8 +9,7 @@ pub struct CodeChallenge(String);
 /// Whether `s` is a valid RFC 7636 §4.1 verifier or §4.2 S256 challenge alphabet and length.
 fn is_pkce_string(s: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -25,7 +24,9 @@ impl CodeChallenge {
         }
         // An S256 challenge is base64url(SHA-256) without padding: 43 characters.
         if challenge.len() != 43 || !is_pkce_string(challenge, 43, 43) {
-            return Err("code_challenge must be the 43-character base64url SHA-256 of the verifier");
+            return Err(
+                "code_challenge must be the 43-character base64url SHA-256 of the verifier",
+            );
         }
         Ok(CodeChallenge(challenge.to_owned()))
     }
@@ -63,7 +64,9 @@ mod tests {
         assert!(CodeChallenge::parse(c, Some("plain")).is_err());
         assert!(CodeChallenge::parse(c, None).is_err());
         assert!(CodeChallenge::parse("short", Some("S256")).is_err());
-        assert!(verifier_is_well_formed("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert!(verifier_is_well_formed(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
         assert!(!verifier_is_well_formed("too-short"));
         assert!(!verifier_is_well_formed(&"a".repeat(129)));
     }

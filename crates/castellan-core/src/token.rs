@@ -19,6 +19,11 @@ pub struct AccessClaims {
     /// The organization the token is bound to, when a user chose one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
+    /// The token family (grant) a user's token was issued under: one authorization-code
+    /// redemption or password grant and every refresh after it. Revoking the family (code
+    /// replay, refresh-token reuse or revocation, a revoked consent) makes the token inactive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 /// Why a presented access token is not active.
@@ -93,6 +98,7 @@ mod tests {
             scope: "".into(),
             env: "local".into(),
             org: None,
+            gid: None,
         }
     }
 

@@ -105,7 +105,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(normalize_email(" Ann@Example.COM "), Some("ann@example.com".into()));
+        assert_eq!(
+            normalize_email(" Ann@Example.COM "),
+            Some("ann@example.com".into())
+        );
         assert_eq!(normalize_email("no-at-sign"), None);
         assert_eq!(normalize_email("a@b@c"), None);
         assert_eq!(normalize_email("a b@c"), None);

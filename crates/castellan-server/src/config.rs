@@ -67,6 +67,11 @@ pub struct TokenConfig {
     pub resources: Vec<String>,
     /// Clock skew tolerated when checking `iat`/`nbf` of presented JWTs (seconds).
     pub leeway_seconds: u32,
+    /// Lifetime of authorization codes (seconds; RFC 6749 §4.1.2 recommends at most 600).
+    pub authorization_code_seconds: u32,
+    /// Signing algorithm of ID tokens (OIDC): `RS256` (what every relying party supports),
+    /// `ES256` or `EdDSA`.
+    pub id_token_algorithm: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -181,6 +186,8 @@ impl Default for TokenConfig {
             default_audience: None,
             resources: Vec::new(),
             leeway_seconds: 60,
+            authorization_code_seconds: 60,
+            id_token_algorithm: "RS256".to_owned(),
         }
     }
 }
@@ -357,6 +364,18 @@ impl Config {
         }
         if t.leeway_seconds > 600 {
             return Err(bad("token.leeway_seconds", "must be at most 600"));
+        }
+        if t.authorization_code_seconds == 0 || t.authorization_code_seconds > 600 {
+            return Err(bad(
+                "token.authorization_code_seconds",
+                "must be between 1 and 600",
+            ));
+        }
+        if castellan_crypto::Algorithm::from_name(&t.id_token_algorithm).is_none() {
+            return Err(bad(
+                "token.id_token_algorithm",
+                "must be RS256, ES256 or EdDSA",
+            ));
         }
         for r in &t.resources {
             check_resource_uri(r).map_err(|m| bad("token.resources", m))?;

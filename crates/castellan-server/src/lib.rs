@@ -85,7 +85,9 @@ pub async fn start(
     let now = clock.now();
     let access_alg =
         Algorithm::from_name(&config.token.access_token_algorithm).unwrap_or(Algorithm::Es256);
-    let keys = KeyManager::start(store.clone(), &[access_alg], now).await?;
+    // ID tokens are signed with their own algorithm (RS256 by default, as OIDC requires).
+    let id_alg = Algorithm::from_name(&config.token.id_token_algorithm).unwrap_or(Algorithm::Rs256);
+    let keys = KeyManager::start(store.clone(), &[access_alg, id_alg], now).await?;
     let clients = ClientCache::new(config.clients.cache_capacity, config.clients.cache_seconds);
     let limits = config.rate_limits()?;
     let limiter = castellan_limit::Limiter::from_settings_with_clock(
@@ -148,11 +150,21 @@ pub fn app(state: AppState) -> Router {
             post(routes::introspect::introspect_token),
         )
         .route("/oauth/revoke", post(routes::revoke::revoke_token))
+        .route(
+            "/oauth/userinfo",
+            get(routes::userinfo::read_userinfo).post(routes::userinfo::read_userinfo),
+        )
+        .merge(routes::connected_apps::router())
         .merge(routes::clients::router())
         .merge(routes::register::router())
         .merge(routes::pages::router())
         .route("/openapi.json", get(openapi::get_openapi))
         .fallback(routes::health::not_found)
+        // The connected-apps JSON API shares its GET path with the account page.
+        .layer(from_fn_with_state(
+            state.clone(),
+            routes::connected_apps::bearer_api,
+        ))
         // In front of the router (not a route layer) so that every registration attempt
         // counts, whatever the registration routes answer.
         .layer(from_fn_with_state(

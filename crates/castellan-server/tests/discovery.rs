@@ -163,8 +163,16 @@ async fn jwks_serves_public_keys_only() {
     );
     let doc: Value = res.json().await.unwrap();
     let keys = doc["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1, "{doc}");
-    let k = &keys[0];
+    // The access-token key (ES256) and the ID-token key (RS256, OIDC's default).
+    assert_eq!(keys.len(), 2, "{doc}");
+    let rsa = keys.iter().find(|k| k["alg"] == "RS256").unwrap();
+    assert_eq!(rsa["kty"], "RSA");
+    assert!(
+        rsa.get("d").is_none() && rsa.get("p").is_none(),
+        "no private part: {rsa}"
+    );
+    VerifyingKey::from_jwk(rsa).unwrap();
+    let k = keys.iter().find(|k| k["alg"] == "ES256").unwrap();
     assert_eq!(k["kty"], "EC");
     assert_eq!(k["crv"], "P-256");
     assert_eq!(k["alg"], "ES256");
@@ -203,7 +211,8 @@ async fn rotation_keeps_old_tokens_valid() {
     let kids: Vec<_> = keys.iter().map(|k| k.kid().to_owned()).collect();
     assert!(kids.contains(&old_kid), "{kids:?}");
     assert!(kids.contains(&new_kid), "{kids:?}");
-    assert_eq!(kids.len(), 2);
+    // Both ES256 keys and the ID-token RS256 key.
+    assert_eq!(kids.len(), 3);
 
     // The old token still verifies and introspects active.
     assert!(verifies(&before, &keys));

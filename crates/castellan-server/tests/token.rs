@@ -537,7 +537,13 @@ async fn malformed_requests_name_the_rfc_error() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"], "unsupported_grant_type");
     // A grant this server knows but does not answer.
-    let (s, _, b) = token_basic(&app, &id, &secret, &[("grant_type", "password")]).await;
+    let (s, _, b) = token_basic(
+        &app,
+        &id,
+        &secret,
+        &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"], "unsupported_grant_type");
 

@@ -87,6 +87,12 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage users (people who sign in).
+    #[command(subcommand)]
+    Users(crate::people::UsersCommand),
+    /// Manage organizations and their members.
+    #[command(subcommand)]
+    Orgs(crate::people::OrgsCommand),
 }
 
 #[derive(Debug, Subcommand)]

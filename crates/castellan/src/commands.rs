@@ -26,6 +26,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
         Command::Keys(KeysCommand::Rotate { alg }) => rotate_keys(config, alg).await,
+        Command::Users(crate::people::UsersCommand::Create(args)) => {
+            crate::people::create_user(open_store(&config).await?.as_ref(), args).await
+        }
+        Command::Orgs(command) => {
+            crate::people::run_orgs(open_store(&config).await?.as_ref(), command).await
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! The `castellan` binary: parses the command line, loads the configuration and runs one
-//! command (`serve`, `init`, `migrate`, `clients create`, `keys rotate`).
+//! command (`serve`, `init`, `migrate`, `clients create`, `keys rotate`, `users create`,
+//! `orgs create`, `orgs add-member`).
 
 mod cli;
 mod commands;
+mod people;
 
 use clap::Parser;
 

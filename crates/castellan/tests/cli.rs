@@ -456,7 +456,10 @@ async fn keys_rotate_keeps_old_tokens_valid() {
     let server = serve(&env);
     let before = token(server.port, &id, &secret);
     let old_kid = kid(&before);
-    assert_eq!(jwks_kids(server.port), std::slice::from_ref(&old_kid));
+    // The access-token key (ES256) and the ID-token key (RS256).
+    let first_kids = jwks_kids(server.port);
+    assert_eq!(first_kids.len(), 2, "{first_kids:?}");
+    assert!(first_kids.contains(&old_kid));
     let (ok, _, _) = server.stop();
     assert!(ok);
 
@@ -468,7 +471,7 @@ async fn keys_rotate_keeps_old_tokens_valid() {
 
     let server = serve(&env);
     let kids = jwks_kids(server.port);
-    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert_eq!(kids.len(), 3, "{kids:?}");
     assert!(kids.contains(&old_kid));
     let info = introspect(server.port, &id, &secret, &before);
     assert_eq!(info["active"], true, "{info}");

@@ -2,6 +2,7 @@
 //! (OIDC Discovery 1.0 §3), listing what this server actually does, and the JWKS (RFC 7517).
 
 use crate::routes::token::SUPPORTED_GRANTS;
+use crate::services::id_token::id_token_algorithm;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -28,7 +29,13 @@ pub fn metadata(state: &AppState) -> Value {
         "revocation_endpoint": c.endpoint("/oauth/revoke"),
         "introspection_endpoint": c.endpoint("/oauth/introspect"),
         "scopes_supported": scopes,
-        "response_types_supported": [],
+        "authorization_endpoint": c.endpoint("/oauth/authorize"),
+        "userinfo_endpoint": c.endpoint("/oauth/userinfo"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "id_token_signing_alg_values_supported": [id_token_algorithm(state).name()],
         "grant_types_supported": SUPPORTED_GRANTS.map(|g| g.as_str()),
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -57,7 +64,19 @@ pub async fn get_openid_configuration(State(state): State<AppState>) -> Response
         obj.insert("subject_types_supported".into(), json!(["public"]));
         obj.insert(
             "claims_supported".into(),
-            json!(["iss", "sub", "aud", "exp", "iat"]),
+            json!([
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                "email",
+                "email_verified",
+                "name"
+            ]),
         );
     }
     cacheable(Json(doc).into_response())

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod authorize;
 pub mod clients;
+pub mod connected_apps;
 pub mod consent;
 pub mod discovery;
 pub mod health;
@@ -13,3 +14,4 @@ pub mod pages;
 pub mod register;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;

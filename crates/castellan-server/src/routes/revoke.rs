@@ -1,5 +1,8 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes a token issued to it. Unknown, expired or
 //! malformed tokens answer 200 (RFC 7009 §2.2); a token of another client is refused.
+//! Revoking a refresh token ends its whole family (SPEC 9.1): the newest refresh token and
+//! every access token issued under the same grant stop being active (seed 001's "revoke
+//! application access" with `client_id`, `client_secret` and `token` in a form body).
 
 use crate::error::OAuthFailure;
 use crate::extract::client_auth::{presented_client, PresentedMethod};
@@ -60,6 +63,14 @@ pub async fn revoke_token(
                 return Err(not_yours());
             }
             state.store.revoke_opaque_token(&hash, &client.id).await?;
+        } else if let Some(refresh) = state.store.find_refresh_token(&hash).await? {
+            if refresh.client_id != client.id {
+                return Err(not_yours());
+            }
+            state
+                .store
+                .revoke_refresh_family(&refresh.family_id, now)
+                .await?;
         }
     }
     let mut res = StatusCode::OK.into_response();

@@ -1,12 +1,18 @@
 //! `POST /oauth/token` (RFC 6749 §3.2), rate-limited per client IP by a route layer and per
-//! authenticated client here (SPEC §8.1; see `services::limits`).
+//! authenticated client here (SPEC §8.1; see `services::limits`). Grants: `client_credentials`
+//! (RFC 6749 §4.4), `authorization_code` (§4.1.3 with RFC 7636), `refresh_token` (§6) and
+//! `password` (§4.3, only for clients allowed it).
 
 use crate::error::OAuthFailure;
 use crate::extract::client_auth::{presented_client, PresentedMethod};
+use crate::extract::client_ip::ClientIp;
 use crate::extract::params::OAuthRequest;
 use crate::services::authenticate::authenticate_client;
+use crate::services::authorization_code::exchange_code;
 use crate::services::client_credentials::client_credentials;
 use crate::services::limits::{self, RateLimited};
+use crate::services::password_grant::{password_grant, PasswordGrantError};
+use crate::services::refresh::refresh_tokens;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -16,7 +22,12 @@ use castellan_core::client::GrantType;
 use castellan_core::OAuthError;
 
 /// Grants this server answers at the token endpoint.
-pub const SUPPORTED_GRANTS: [GrantType; 1] = [GrantType::ClientCredentials];
+pub const SUPPORTED_GRANTS: [GrantType; 4] = [
+    GrantType::ClientCredentials,
+    GrantType::AuthorizationCode,
+    GrantType::RefreshToken,
+    GrantType::Password,
+];
 
 /// Why the token endpoint refused: an OAuth error, or the client's rate limit.
 #[derive(Debug)]
@@ -48,6 +59,7 @@ impl IntoResponse for TokenRejection {
 
 pub async fn create_token(
     State(state): State<AppState>,
+    ip: ClientIp,
     req: OAuthRequest,
 ) -> Result<Response, TokenRejection> {
     let now = state.clock.now();
@@ -73,12 +85,14 @@ pub async fn create_token(
     let limit = limits::check_client(&state, &client).await?;
     let answer = match grant {
         GrantType::ClientCredentials => client_credentials(&state, &client, &params, now).await,
-        GrantType::AuthorizationCode
-        | GrantType::RefreshToken
-        | GrantType::Password
-        | GrantType::JwtBearer
-        | GrantType::DeviceCode
-        | GrantType::TokenExchange => {
+        GrantType::AuthorizationCode => exchange_code(&state, &client, &params, now).await,
+        GrantType::RefreshToken => refresh_tokens(&state, &client, &params, now).await,
+        GrantType::Password => match password_grant(&state, &client, &params, &ip, now).await {
+            Ok(answer) => Ok(answer),
+            Err(PasswordGrantError::OAuth(e)) => Err(e),
+            Err(PasswordGrantError::Throttled(limited)) => return Err(limited.into()),
+        },
+        GrantType::JwtBearer | GrantType::DeviceCode | GrantType::TokenExchange => {
             Err(OAuthError::unsupported_grant_type("not supported").into())
         }
     }

@@ -54,7 +54,11 @@ pub async fn verify_password(password: Secret, phc: String) -> bool {
     }
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&phc)
-            .map(|parsed| argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                argon2()
+                    .verify_password(password.expose().as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -64,7 +68,9 @@ pub async fn verify_password(password: Secret, phc: String) -> bool {
 /// A PHC string of a random password, verified against when an email is unknown so that a
 /// login takes as long whether or not the account exists.
 pub async fn dummy_hash() -> String {
-    hash_password(castellan_crypto::generate_secret()).await.unwrap_or_default()
+    hash_password(castellan_crypto::generate_secret())
+        .await
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

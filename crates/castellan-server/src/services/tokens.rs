@@ -57,6 +57,17 @@ pub async fn issue_access_token(
     grant: TokenGrant<'_>,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, IssueError> {
+    issue_family_access_token(state, grant, None, now).await
+}
+
+/// Like [`issue_access_token`], for a user's grant: the token carries its family id (`gid`)
+/// and stops being active when the family is revoked.
+pub async fn issue_family_access_token(
+    state: &AppState,
+    grant: TokenGrant<'_>,
+    family: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, IssueError> {
     let lifetime = grant
         .client
         .access_token_lifetime(state.config.token.access_token_seconds);
@@ -75,6 +86,7 @@ pub async fn issue_access_token(
                 scope: grant.scope.to_string(),
                 env: env.as_str().to_owned(),
                 org: grant.organization.map(str::to_owned),
+                gid: family.map(str::to_owned),
             };
             let keys = state.keys.keys();
             let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
@@ -89,6 +101,9 @@ pub async fn issue_access_token(
                 claims.insert("org".into(), org.into());
             }
             claims.insert("jti".into(), new_jti().into());
+            if let Some(gid) = family {
+                claims.insert("gid".into(), gid.into());
+            }
             state
                 .store
                 .insert_opaque_token(&OpaqueToken {
@@ -136,6 +151,22 @@ impl Checked {
             Checked::Opaque(t) => &t.scope,
         }
     }
+
+    /// Who the token is about: the user of a user's grant, else the client.
+    pub fn subject(&self) -> &str {
+        match self {
+            Checked::Jwt(c) => &c.sub,
+            Checked::Opaque(t) => &t.subject,
+        }
+    }
+
+    /// The token family of a user's grant (`gid`), if any.
+    pub fn family(&self) -> Option<&str> {
+        match self {
+            Checked::Jwt(c) => c.gid.as_deref(),
+            Checked::Opaque(t) => t.claims.get("gid").and_then(|v| v.as_str()),
+        }
+    }
 }
 
 /// Whether a token looks like a JWT (three dot-separated parts).
@@ -144,7 +175,8 @@ pub fn looks_like_jwt(token: &str) -> bool {
 }
 
 /// Checks a presented access token: signature or stored hash, issuer, environment, time,
-/// revocation, and that its client still exists and is active.
+/// revocation (of the token, or of its family for a user's grant), and that its client still
+/// exists and is active.
 pub async fn check_access_token(
     state: &AppState,
     token: &str,
@@ -161,6 +193,11 @@ pub async fn check_access_token(
             Err(e) => return Ok(Err(e)),
         }
     };
+    if let Some(family) = checked.family() {
+        if state.store.is_family_revoked(family).await? {
+            return Ok(Err(Inactive::Revoked));
+        }
+    }
     match state
         .clients
         .get(state.store.as_ref(), checked.client_id())

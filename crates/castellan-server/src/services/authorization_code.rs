@@ -1,0 +1,192 @@
+//! The authorization-code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6, SPEC
+//! 4.3 and 5.4). A code is single-use: its redemption is decided atomically by the store, and
+//! a replay answers `invalid_grant` and revokes the family its first use started (RFC 6749
+//! §4.1.2), so those access tokens introspect inactive and that refresh token is dead.
+//!
+//! Every refusal of the code itself is `invalid_grant`: unknown, replayed, expired, issued to
+//! another client, a `redirect_uri` other than the one sent at authorize, a missing, malformed
+//! or non-matching `code_verifier`. PKCE is mandatory for public clients.
+
+use crate::error::OAuthFailure;
+use crate::extract::params::OAuthParams;
+use crate::services::client_credentials::TokenResponse;
+use crate::services::grant_tokens::{
+    answer_user_grant, grant_user, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
+    MAX_PRESENTED_LEN,
+};
+use crate::state::AppState;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use castellan_core::client::{Client, ClientKind, GrantType};
+use castellan_core::pkce::{verifier_is_well_formed, CodeChallenge};
+use castellan_core::{OAuthError, ScopeSet};
+use castellan_crypto::hash_secret;
+use castellan_store::people::{AuthorizationCode, CodeRedemption};
+use chrono::{DateTime, Duration, Utc};
+
+/// When a code issued at `now` expires (`token.authorization_code_seconds`, default 60 s).
+/// The authorization endpoint stores this as the code's `expires_at`.
+pub fn code_expires_at(state: &AppState, now: DateTime<Utc>) -> DateTime<Utc> {
+    now + Duration::seconds(i64::from(state.config.token.authorization_code_seconds))
+}
+
+fn invalid_grant(d: &'static str) -> OAuthFailure {
+    OAuthError::invalid_grant(d).into()
+}
+
+pub async fn exchange_code(
+    state: &AppState,
+    client: &Client,
+    params: &OAuthParams,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthFailure> {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::unauthorized_client(
+            "the client is not allowed the authorization_code grant",
+        )
+        .into());
+    }
+    let presented = params
+        .get("code")
+        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("code is required")))?;
+    if presented.is_empty() || presented.len() > MAX_PRESENTED_LEN {
+        return Err(invalid_grant("the code is unknown"));
+    }
+    let code = match state
+        .store
+        .redeem_code(&hash_secret(presented).0, now)
+        .await?
+    {
+        CodeRedemption::Fresh(code) => code,
+        CodeRedemption::Replayed(code) => {
+            state
+                .store
+                .revoke_refresh_family(&code.family_id, now)
+                .await?;
+            tracing::warn!(
+                client_id = %client.id,
+                "an authorization code was presented twice; the tokens from its first use are revoked"
+            );
+            return Err(invalid_grant(
+                "the code was already used; the tokens issued from it are revoked",
+            ));
+        }
+        CodeRedemption::Unknown => return Err(invalid_grant("the code is unknown")),
+    };
+    check_code(client, &code, params, now)?;
+
+    let scope = ScopeSet::parse(&code.scope).map_err(|_| {
+        OAuthFailure::from(OAuthError::server_error("the stored scope is unreadable"))
+    })?;
+    let organization = code.organization_id.as_deref();
+    let user = grant_user(state, &code.user_id, organization).await?;
+    let refresh = if wants_refresh(client, &scope) {
+        let (secret, stored) = mint_refresh_token(
+            state,
+            client,
+            &RefreshSeed {
+                family_id: &code.family_id,
+                consent_id: &code.consent_id,
+                user_id: &code.user_id,
+                organization_id: organization,
+                scope: &code.scope,
+                auth_time: code.auth_time,
+            },
+            now,
+        );
+        state.store.insert_refresh_token(&stored).await?;
+        Some(secret)
+    } else {
+        None
+    };
+    let audience = code
+        .resource
+        .clone()
+        .unwrap_or_else(|| state.config.default_audience().to_owned());
+    answer_user_grant(
+        state,
+        &UserGrant {
+            client,
+            user: &user,
+            organization,
+            scope: &scope,
+            audience: &audience,
+            family_id: &code.family_id,
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_deref(),
+        },
+        refresh,
+        now,
+    )
+    .await
+}
+
+/// The bindings of a freshly redeemed code: client, expiry, redirect URI, PKCE.
+fn check_code(
+    client: &Client,
+    code: &AuthorizationCode,
+    params: &OAuthParams,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthFailure> {
+    if code.client_id != client.id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    if code.expires_at <= now {
+        return Err(invalid_grant("the code has expired"));
+    }
+    // RFC 6749 §4.1.3: required, and identical, when the authorization request had one. An
+    // empty stored redirect_uri means the request had none (the client's only URI was used).
+    let sent = params.get("redirect_uri");
+    if !code.redirect_uri.is_empty() {
+        match sent {
+            None => {
+                return Err(invalid_grant(
+                    "redirect_uri is required: the authorization request had one",
+                ))
+            }
+            Some(uri) if uri != code.redirect_uri => {
+                return Err(invalid_grant(
+                    "redirect_uri differs from the one in the authorization request",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    check_pkce(client, code, params.get("code_verifier"))
+}
+
+/// RFC 7636 §4.6 with S256 only; a verifier without a challenge is refused too (RFC 9700
+/// §2.1.1: no PKCE downgrade).
+fn check_pkce(
+    client: &Client,
+    code: &AuthorizationCode,
+    verifier: Option<&str>,
+) -> Result<(), OAuthFailure> {
+    match (&code.code_challenge, verifier) {
+        (Some(challenge), Some(v)) => {
+            if !verifier_is_well_formed(v) {
+                return Err(invalid_grant(
+                    "code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]",
+                ));
+            }
+            let s256 = URL_SAFE_NO_PAD.encode(hash_secret(v).0);
+            if CodeChallenge::from_stored(challenge.clone()).matches_s256(&s256) {
+                Ok(())
+            } else {
+                Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ))
+            }
+        }
+        (Some(_), None) => Err(invalid_grant(
+            "code_verifier is required: the authorization request had a code_challenge",
+        )),
+        (None, Some(_)) => Err(invalid_grant(
+            "code_verifier was sent but the authorization request had no code_challenge",
+        )),
+        (None, None) if client.kind == ClientKind::Public => Err(invalid_grant(
+            "PKCE is required for public clients: the code has no code_challenge",
+        )),
+        (None, None) => Ok(()),
+    }
+}

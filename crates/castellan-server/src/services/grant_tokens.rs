@@ -1,0 +1,152 @@
+//! The tokens of a user's grant (RFC 6749 §5.1 and §6, OIDC Core §3.1.3.3, SPEC 4.2 and 4.5),
+//! shared by the authorization-code, refresh-token and password grants: an access token
+//! carrying the grant's family (`gid`), a refresh token only when `offline_access` was granted
+//! (a 256-bit secret stored as SHA-256, with an inactivity expiry restarting at every use), an
+//! ID token when `openid` was granted, and `organization_id`/`user_id` (seed 001).
+
+use crate::error::OAuthFailure;
+use crate::services::client_credentials::TokenResponse;
+use crate::services::id_token::{sign_id_token, IdTokenInput};
+use crate::services::tokens::{issue_family_access_token, TokenGrant};
+use crate::state::AppState;
+use castellan_core::client::{Client, GrantType};
+use castellan_core::user::User;
+use castellan_core::{ScopeSet, Secret};
+use castellan_crypto::{generate_secret, hash_secret};
+use castellan_store::people::RefreshToken;
+use chrono::{DateTime, Duration, Utc};
+
+/// The scope that asks for a refresh token (OIDC Core §11, seed 001).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+/// The scope that asks for an ID token.
+pub const OPENID: &str = "openid";
+/// Longest refresh token or code read from a request; anything longer is unknown.
+pub const MAX_PRESENTED_LEN: usize = 512;
+
+/// Whether the grant gets a refresh token: `offline_access` was granted and the client may
+/// use the refresh_token grant.
+pub fn wants_refresh(client: &Client, scope: &ScopeSet) -> bool {
+    scope.contains_str(OFFLINE_ACCESS) && client.allows_grant(GrantType::RefreshToken)
+}
+
+/// Who a refresh token belongs to.
+pub struct RefreshSeed<'a> {
+    pub family_id: &'a str,
+    pub consent_id: &'a str,
+    pub user_id: &'a str,
+    pub organization_id: Option<&'a str>,
+    pub scope: &'a str,
+    pub auth_time: DateTime<Utc>,
+}
+
+/// A new refresh token (the secret, shown once, and what is stored). Its expiry is the
+/// client's `refreshTokenValiditySeconds` or `token.refresh_token_seconds` from `now`.
+pub fn mint_refresh_token(
+    state: &AppState,
+    client: &Client,
+    seed: &RefreshSeed<'_>,
+    now: DateTime<Utc>,
+) -> (Secret, RefreshToken) {
+    let secret = generate_secret();
+    let lifetime = client.refresh_token_lifetime(state.config.token.refresh_token_seconds);
+    let stored = RefreshToken {
+        hash: hash_secret(secret.expose()).0,
+        family_id: seed.family_id.to_owned(),
+        consent_id: seed.consent_id.to_owned(),
+        client_id: client.id.clone(),
+        user_id: seed.user_id.to_owned(),
+        organization_id: seed.organization_id.map(str::to_owned),
+        scope: seed.scope.to_owned(),
+        auth_time: seed.auth_time,
+        created_at: now,
+        expires_at: now + Duration::seconds(i64::from(lifetime)),
+    };
+    (secret, stored)
+}
+
+/// What the access and ID tokens of a user's grant say.
+pub struct UserGrant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub organization: Option<&'a str>,
+    pub scope: &'a ScopeSet,
+    pub audience: &'a str,
+    pub family_id: &'a str,
+    pub auth_time: DateTime<Utc>,
+    pub nonce: Option<&'a str>,
+}
+
+/// Issues the access token (and ID token) of `grant` and answers them with `refresh` (already
+/// stored by the caller).
+pub async fn answer_user_grant(
+    state: &AppState,
+    grant: &UserGrant<'_>,
+    refresh: Option<Secret>,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthFailure> {
+    let issued = issue_family_access_token(
+        state,
+        TokenGrant {
+            client: grant.client,
+            subject: &grant.user.id,
+            scope: grant.scope,
+            audience: grant.audience,
+            organization: grant.organization,
+        },
+        Some(grant.family_id),
+        now,
+    )
+    .await?;
+    let id_token = if grant.scope.contains_str(OPENID) {
+        Some(sign_id_token(
+            state,
+            &IdTokenInput {
+                client_id: &grant.client.id,
+                user: grant.user,
+                scope: grant.scope,
+                nonce: grant.nonce,
+                auth_time: grant.auth_time,
+                access_token: issued.token.expose(),
+                lifetime: issued.expires_in,
+            },
+            now,
+        )?)
+    } else {
+        None
+    };
+    state
+        .usage
+        .record(&state.store, &grant.client.id, now.date_naive());
+    Ok(TokenResponse {
+        access_token: issued.token.into_exposed(),
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: grant.scope.to_string(),
+        created_at: issued.issued_at.timestamp(),
+        refresh_token: refresh.map(Secret::into_exposed),
+        id_token,
+        organization_id: grant.organization.map(str::to_owned),
+        user_id: Some(grant.user.id.clone()),
+    })
+}
+
+/// The user behind a grant, still existing and (when the grant names one) still a member of
+/// its organization; `invalid_grant` otherwise.
+pub async fn grant_user(
+    state: &AppState,
+    user_id: &str,
+    organization_id: Option<&str>,
+) -> Result<User, OAuthFailure> {
+    let gone = || {
+        OAuthFailure::from(castellan_core::OAuthError::invalid_grant(
+            "the user of this grant no longer exists or left its organization",
+        ))
+    };
+    let user = state.store.get_user(user_id).await?.ok_or_else(gone)?;
+    if let Some(org) = organization_id {
+        if state.store.role_in(org, user_id).await?.is_none() {
+            return Err(gone());
+        }
+    }
+    Ok(user)
+}

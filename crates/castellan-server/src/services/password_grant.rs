@@ -1,0 +1,203 @@
+//! The resource-owner password grant (RFC 6749 §4.3; SPEC 4.1: only for clients explicitly
+//! allowed it). The email is normalised, the password checked with Argon2id — against a dummy
+//! hash when the email is unknown, so the answer takes as long either way — and every attempt
+//! is counted per client IP and per account under the `login` rate-limit policy
+//! (`rate_limit.per_ip.login`). Wrong credentials answer one generic `invalid_grant`.
+//!
+//! The token is bound to the user's only organization, or to the one `organization_id`
+//! names (the user must belong to it); a user in several organizations must name one. Each
+//! success records a consent and starts a token family, like an authorization-code exchange.
+
+use crate::error::OAuthFailure;
+use crate::extract::client_ip::ClientIp;
+use crate::extract::params::OAuthParams;
+use crate::services::client_credentials::{audience, requested_scope, TokenResponse};
+use crate::services::grant_tokens::{
+    answer_user_grant, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
+};
+use crate::services::limits::RateLimited;
+use crate::services::passwords::{dummy_hash, verify_password};
+use crate::state::AppState;
+use castellan_core::client::{Client, GrantType};
+use castellan_core::grant::grant_scopes;
+use castellan_core::ids::alphanumeric_id;
+use castellan_core::user::{normalize_email, User};
+use castellan_core::{OAuthError, Secret};
+use castellan_crypto::random_bytes;
+use castellan_store::people::Consent;
+use chrono::{DateTime, Utc};
+use std::sync::OnceLock;
+
+/// Why the password grant refused.
+#[derive(Debug)]
+pub enum PasswordGrantError {
+    OAuth(OAuthFailure),
+    /// Too many attempts from this IP or for this account.
+    Throttled(RateLimited),
+}
+
+impl From<OAuthFailure> for PasswordGrantError {
+    fn from(e: OAuthFailure) -> Self {
+        PasswordGrantError::OAuth(e)
+    }
+}
+
+impl From<OAuthError> for PasswordGrantError {
+    fn from(e: OAuthError) -> Self {
+        PasswordGrantError::OAuth(e.into())
+    }
+}
+
+impl From<castellan_store::StoreError> for PasswordGrantError {
+    fn from(e: castellan_store::StoreError) -> Self {
+        PasswordGrantError::OAuth(e.into())
+    }
+}
+
+impl From<RateLimited> for PasswordGrantError {
+    fn from(e: RateLimited) -> Self {
+        PasswordGrantError::Throttled(e)
+    }
+}
+
+const WRONG_CREDENTIALS: &str = "the email or password is wrong";
+
+/// A random id for consents and families (about 142 bits).
+pub fn new_grant_id() -> String {
+    alphanumeric_id(&random_bytes::<64>(), 24).unwrap_or_else(crate::services::tokens::new_jti)
+}
+
+/// The hash verified against when the email is unknown (computed once).
+async fn unknown_user_hash() -> String {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    if let Some(h) = DUMMY.get() {
+        return h.clone();
+    }
+    let h = dummy_hash().await;
+    DUMMY.get_or_init(|| h).clone()
+}
+
+pub async fn password_grant(
+    state: &AppState,
+    client: &Client,
+    params: &OAuthParams,
+    ip: &ClientIp,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, PasswordGrantError> {
+    if !client.allows_grant(GrantType::Password) {
+        return Err(OAuthError::unauthorized_client(
+            "the client is not allowed the password grant",
+        )
+        .into());
+    }
+    let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
+        return Err(OAuthError::invalid_request("username and password are required").into());
+    };
+    let email = normalize_email(username);
+    let limiting = &state.rate_limiting;
+    let policy = &limiting.limits.per_ip.login;
+    limiting.check(policy, &ip.limit_key()).await?;
+    let account_key = format!("account:{}", email.as_deref().unwrap_or(username));
+    limiting.check(policy, &account_key).await?;
+
+    let user = match &email {
+        Some(e) => state.store.find_user_by_email(e).await?,
+        None => None,
+    };
+    let phc = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => unknown_user_hash().await,
+    };
+    let verified = verify_password(Secret::new(password), phc).await;
+    let user = match user {
+        Some(u) if verified => u,
+        _ => return Err(OAuthError::invalid_grant(WRONG_CREDENTIALS).into()),
+    };
+    let organization = choose_organization(state, &user, params.get("organization_id")).await?;
+    let requested = requested_scope(params)?;
+    let scope = grant_scopes(client, requested.as_ref())?;
+    let aud = audience(state, params)?;
+
+    let consent = state
+        .store
+        .record_consent(&Consent {
+            id: new_grant_id(),
+            user_id: user.id.clone(),
+            client_id: client.id.clone(),
+            organization_id: organization.clone(),
+            scope: scope.to_string(),
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    let family_id = new_grant_id();
+    state
+        .store
+        .insert_family(&family_id, &consent.id, now)
+        .await?;
+    let scope_text = scope.to_string();
+    let refresh = if wants_refresh(client, &scope) {
+        let (secret, stored) = mint_refresh_token(
+            state,
+            client,
+            &RefreshSeed {
+                family_id: &family_id,
+                consent_id: &consent.id,
+                user_id: &user.id,
+                organization_id: organization.as_deref(),
+                scope: &scope_text,
+                auth_time: now,
+            },
+            now,
+        );
+        state.store.insert_refresh_token(&stored).await?;
+        Some(secret)
+    } else {
+        None
+    };
+    Ok(answer_user_grant(
+        state,
+        &UserGrant {
+            client,
+            user: &user,
+            organization: organization.as_deref(),
+            scope: &scope,
+            audience: &aud,
+            family_id: &family_id,
+            auth_time: now,
+            nonce: None,
+        },
+        refresh,
+        now,
+    )
+    .await?)
+}
+
+/// The organization a password-grant token is bound to.
+async fn choose_organization(
+    state: &AppState,
+    user: &User,
+    named: Option<&str>,
+) -> Result<Option<String>, PasswordGrantError> {
+    let orgs = state.store.organizations_of_user(&user.id).await?;
+    match named {
+        Some(id) => {
+            if orgs.iter().any(|(o, _)| o.id == id) {
+                Ok(Some(id.to_owned()))
+            } else {
+                Err(OAuthError::invalid_grant(
+                    "the user is not a member of the organization named by organization_id",
+                )
+                .into())
+            }
+        }
+        None => match orgs.as_slice() {
+            [] => Ok(None),
+            [(only, _)] => Ok(Some(only.id.clone())),
+            _ => Err(OAuthError::invalid_grant(
+                "the user belongs to several organizations: name one with organization_id",
+            )
+            .into()),
+        },
+    }
+}

@@ -1,0 +1,116 @@
+//! The refresh-token grant (RFC 6749 §6, RFC 9700 §4.14.2, SPEC 4.5): every use rotates the
+//! token (the answer carries a new one, the old one is dead); presenting a rotated-out token
+//! again revokes its whole family, the newest token and the family's access tokens with it.
+//! The scope may be narrowed for the new access token, never widened (`invalid_scope`); the
+//! new refresh token keeps the family's scope (RFC 6749 §6).
+
+use crate::error::OAuthFailure;
+use crate::extract::params::OAuthParams;
+use crate::services::client_credentials::{audience, requested_scope, TokenResponse};
+use crate::services::grant_tokens::{
+    answer_user_grant, grant_user, mint_refresh_token, RefreshSeed, UserGrant, MAX_PRESENTED_LEN,
+};
+use crate::state::AppState;
+use castellan_core::client::{Client, GrantType};
+use castellan_core::{OAuthError, ScopeSet};
+use castellan_crypto::hash_secret;
+use castellan_store::people::RefreshUse;
+use chrono::{DateTime, Utc};
+
+fn invalid_grant(d: &'static str) -> OAuthFailure {
+    OAuthError::invalid_grant(d).into()
+}
+
+pub async fn refresh_tokens(
+    state: &AppState,
+    client: &Client,
+    params: &OAuthParams,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthFailure> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::unauthorized_client(
+            "the client is not allowed the refresh_token grant",
+        )
+        .into());
+    }
+    let presented = params.get("refresh_token").ok_or_else(|| {
+        OAuthFailure::from(OAuthError::invalid_request("refresh_token is required"))
+    })?;
+    if presented.is_empty() || presented.len() > MAX_PRESENTED_LEN {
+        return Err(invalid_grant("the refresh token is unknown"));
+    }
+    let hash = hash_secret(presented).0;
+    let Some(current) = state.store.find_refresh_token(&hash).await? else {
+        return Err(invalid_grant("the refresh token is unknown"));
+    };
+    if current.client_id != client.id {
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let family_scope = ScopeSet::parse(&current.scope).map_err(|_| {
+        OAuthFailure::from(OAuthError::server_error("the stored scope is unreadable"))
+    })?;
+    let scope = match requested_scope(params)? {
+        Some(req) if !req.is_empty() => {
+            if !req.is_subset_of(&family_scope) {
+                return Err(OAuthError::invalid_scope(
+                    "a refresh may narrow the scope, never widen it",
+                )
+                .into());
+            }
+            req
+        }
+        _ => family_scope,
+    };
+    let (secret, next) = mint_refresh_token(
+        state,
+        client,
+        &RefreshSeed {
+            family_id: &current.family_id,
+            consent_id: &current.consent_id,
+            user_id: &current.user_id,
+            organization_id: current.organization_id.as_deref(),
+            scope: &current.scope,
+            auth_time: current.auth_time,
+        },
+        now,
+    );
+    match state.store.use_refresh_token(&hash, &next, now).await? {
+        RefreshUse::Rotated(_) => {}
+        RefreshUse::Reused(_) => {
+            tracing::warn!(
+                client_id = %client.id,
+                "a rotated-out refresh token was presented again; its family is revoked"
+            );
+            return Err(invalid_grant(
+                "the refresh token was already used; every token of its grant is revoked",
+            ));
+        }
+        RefreshUse::Dead => {
+            return Err(invalid_grant(
+                "the refresh token has expired or was revoked",
+            ))
+        }
+        RefreshUse::Unknown => return Err(invalid_grant("the refresh token is unknown")),
+    }
+    let organization = current.organization_id.as_deref();
+    let user = grant_user(state, &current.user_id, organization).await?;
+    let audience = audience(state, params)?;
+    answer_user_grant(
+        state,
+        &UserGrant {
+            client,
+            user: &user,
+            organization,
+            scope: &scope,
+            audience: &audience,
+            family_id: &current.family_id,
+            auth_time: current.auth_time,
+            nonce: None,
+        },
+        Some(secret),
+        now,
+    )
+    .await
+}
