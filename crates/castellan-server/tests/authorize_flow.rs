@@ -4,26 +4,12 @@
 
 mod pages_support;
 
-use castellan_store::people::CodeRedemption;
+use base64::Engine;
 use castellan_testkit::TestApp;
 use pages_support::*;
 use serde_json::{json, Value};
 
 const ISSUER: &str = "http://localhost:8000";
-
-/// What the code in a redirect is bound to, read from storage (the token exchange checks it).
-async fn stored_code(app: &TestApp, code: &str) -> castellan_store::people::AuthorizationCode {
-    let hash = castellan_crypto::hash_secret(code).0;
-    match app
-        .store
-        .redeem_code(&hash, chrono::Utc::now())
-        .await
-        .unwrap()
-    {
-        CodeRedemption::Fresh(c) => c,
-        other => panic!("the code is not fresh: {other:?}"),
-    }
-}
 
 /// Exchanges a code (public client, `code_verifier`); answers (status, body).
 async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> (u16, Value) {
@@ -42,11 +28,6 @@ async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) ->
         .unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// Whether the token endpoint knows the authorization_code grant yet.
-fn exchange_unsupported(body: &Value) -> bool {
-    body["error"] == "unsupported_grant_type"
 }
 
 #[tokio::test]
@@ -98,28 +79,16 @@ async fn public_client_with_pkce_gets_a_code_then_tokens() {
     assert_eq!(code.len(), 43);
 
     let (status, body) = exchange(&app, &client_id, &code, &verifier).await;
-    if exchange_unsupported(&body) {
-        // The exchange is not there yet: check what the code is bound to.
-        let c = stored_code(&app, &code).await;
-        assert_eq!(c.client_id, client_id);
-        assert_eq!(c.user_id, user_id);
-        assert_eq!(c.organization_id.as_deref(), Some(orgs[0].as_str()));
-        assert_eq!(c.code_challenge.as_deref(), Some(challenge.as_str()));
-        assert_eq!(c.redirect_uri, REDIRECT);
-        assert_eq!(c.scope, "openid products:read products:write");
-        assert_eq!(c.nonce.as_deref(), Some("n-0S6"));
-        assert!(c.expires_at - c.created_at <= chrono::Duration::seconds(60));
-    } else {
-        assert_eq!(status, 200, "{body}");
-        assert!(body["access_token"].is_string());
-        assert!(body["id_token"].is_string(), "openid asked: id_token");
-        assert!(
-            body.get("refresh_token").is_none(),
-            "no offline_access: no refresh"
-        );
-        assert_eq!(body["organization_id"], json!(orgs[0]));
-        assert_eq!(body["user_id"], json!(user_id));
-    }
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string());
+    assert!(body["id_token"].is_string(), "openid asked: id_token");
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no offline_access: no refresh"
+    );
+    assert_eq!(body["organization_id"], json!(orgs[0]));
+    assert_eq!(body["user_id"], json!(user_id));
+    assert_eq!(body["scope"], "openid products:read products:write");
 }
 
 #[tokio::test]
@@ -269,18 +238,28 @@ async fn organization_picker_binds_the_chosen_organization() {
     assert!(back.param("state").is_none());
     let code = back.param("code").unwrap();
     let (status, body) = exchange(&app, &client_id, &code, &verifier).await;
-    if exchange_unsupported(&body) {
-        let c = stored_code(&app, &code).await;
-        assert_eq!(c.organization_id.as_deref(), Some(orgs[1].as_str()));
-        assert_eq!(c.user_id, user_id);
-    } else {
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["organization_id"], json!(orgs[1]));
-        assert!(
-            body["refresh_token"].is_string(),
-            "offline_access: refresh token"
-        );
-    }
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["organization_id"], json!(orgs[1]));
+    assert_eq!(body["user_id"], json!(user_id));
+    assert!(
+        body["refresh_token"].is_string(),
+        "offline_access: refresh token"
+    );
+    // The access token carries the chosen organization as its `org` claim.
+    let payload = body["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["org"], json!(orgs[1]));
+    assert_eq!(claims["sub"], json!(user_id));
     let consents = app.store.consents_of_user(&user_id).await.unwrap();
     assert_eq!(consents.len(), 1);
     assert_eq!(

@@ -9,7 +9,6 @@ mod pages_support;
 use castellan_core::Environment;
 use castellan_testkit::TestApp;
 use pages_support::*;
-use serde_json::json;
 
 async fn login_page(app: &TestApp, b: &Browser) -> (String, Page) {
     let client_id = public_client(app).await;
@@ -542,8 +541,6 @@ async fn garbage_of_any_size_or_shape_is_a_4xx() {
         )
         .await;
     assert_eq!(res.status, 401);
-    // The client created above still works: nothing was broken.
-    let _ = json!({});
 }
 
 #[tokio::test]
@@ -590,4 +587,83 @@ async fn the_per_ip_login_policy_counts_every_sign_in_attempt() {
     assert!(refused.headers.contains_key("retry-after"));
     assert!(refused.body.contains("Too many sign-in attempts"));
     assert!(refused.is_login_form());
+}
+
+/// Runs the flow for a public client and answers (client id, code, verifier).
+async fn a_code(app: &TestApp, email: &str) -> (String, String, String) {
+    let client_id = public_client(app).await;
+    add_person(app, email, &[]).await;
+    let (verifier, challenge) = pkce();
+    let b = Browser::new(app);
+    let login = b
+        .get(&authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid offline_access"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]))
+        .await;
+    let consent = sign_in(&b, &login, email, PASSWORD).await;
+    let back = decide(&b, &consent, "approve", None).await;
+    (client_id, back.param("code").unwrap(), verifier)
+}
+
+async fn exchange(
+    app: &TestApp,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> (u16, serde_json::Value) {
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_replayed_code_or_a_wrong_verifier_is_invalid_grant() {
+    let app = TestApp::spawn().await;
+    let (client_id, code, _) = a_code(&app, "pat@example.com").await;
+    let (other_verifier, _) = pkce();
+    let (status, body) = exchange(&app, &client_id, &code, &other_verifier).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+
+    let (client_id, code, verifier2) = a_code(&app, "quin@example.com").await;
+    let (status, first) = exchange(&app, &client_id, &code, &verifier2).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, body) = exchange(&app, &client_id, &code, &verifier2).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // The replay revoked what the first use issued.
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id.as_str()),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
 }

@@ -6,6 +6,7 @@ use crate::extract::session::{Browser, SignedIn};
 use crate::routes::pages::{
     render, see_other, AccountView, ConnectedAppLine, ConnectedAppsView, PageFailure,
 };
+use crate::services::connected_apps;
 use crate::services::consent::describe;
 use crate::services::csrf::{self, form_token, CSRF_COOKIE};
 use crate::services::sessions::{clear_cookie, end_session, set_cookie, SESSION_COOKIE};
@@ -45,7 +46,7 @@ pub async fn list_connected_apps(State(state): State<AppState>, browser: Browser
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
-    let apps = match connected_apps(&state, &signed_in.user.id).await {
+    let apps = match app_lines(&state, &signed_in.user.id).await {
         Ok(a) => a,
         Err(e) => return PageFailure::from(e).into_response(),
     };
@@ -54,35 +55,27 @@ pub async fn list_connected_apps(State(state): State<AppState>, browser: Browser
 }
 
 /// The person's consents with the names of their clients and organizations.
-async fn connected_apps(
+async fn app_lines(
     state: &AppState,
     user_id: &str,
 ) -> Result<Vec<ConnectedAppLine>, castellan_store::StoreError> {
-    let mut out = Vec::new();
-    for c in state.store.consents_of_user(user_id).await? {
-        let client_name = state
-            .store
-            .get_client(&c.client_id)
-            .await?
-            .map_or_else(|| c.client_id.clone(), |cl| cl.name);
-        let organization = match &c.organization_id {
-            Some(id) => state
-                .store
-                .get_organization(id)
-                .await?
-                .map_or_else(|| id.clone(), |o| o.name),
-            None => "—".to_owned(),
-        };
-        let scope = ScopeSet::parse(&c.scope).unwrap_or_default();
-        out.push(ConnectedAppLine {
-            id: c.id,
-            client_name,
-            scopes: describe(&state.config, &scope),
-            organization,
-            date: c.created_at.format("%Y-%m-%d").to_string(),
-        });
-    }
-    Ok(out)
+    Ok(connected_apps::list_connected_apps(state, user_id)
+        .await?
+        .into_iter()
+        .map(|app| ConnectedAppLine {
+            scopes: describe(
+                &state.config,
+                &ScopeSet::parse(&app.scope).unwrap_or_default(),
+            ),
+            organization: app
+                .organization_name
+                .or(app.organization_id)
+                .unwrap_or_else(|| "—".to_owned()),
+            date: app.created_at.get(..10).unwrap_or_default().to_owned(),
+            id: app.id,
+            client_name: app.client_name,
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,11 +106,7 @@ pub async fn revoke_connected_app(
     else {
         return PageFailure::NotFound.into_response();
     };
-    match state
-        .store
-        .revoke_consent(&signed_in.user.id, &id, state.clock.now())
-        .await
-    {
+    match connected_apps::revoke_connected_app(&state, &signed_in.user.id, &id).await {
         Ok(true) => see_other("/account/connected-apps", Vec::new()),
         Ok(false) => PageFailure::NotFound.into_response(),
         Err(e) => PageFailure::from(e).into_response(),

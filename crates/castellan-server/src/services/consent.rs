@@ -3,6 +3,7 @@
 //! when a remembered consent lets the page be skipped, and the plain words shown for scopes.
 
 use crate::config::Config;
+use crate::services::authorization_code::code_expires_at;
 use crate::services::authorize::{redirect_with, AuthorizeRequest, Prompt};
 use crate::state::AppState;
 use castellan_core::ids::alphanumeric_id;
@@ -11,10 +12,6 @@ use castellan_core::ScopeSet;
 use castellan_crypto::random_bytes;
 use castellan_store::people::{AuthorizationCode, Consent, Session};
 use castellan_store::StoreResult;
-use chrono::Duration;
-
-/// Lifetime of an authorization code (SPEC 5.4: 60 s).
-pub const CODE_SECONDS: i64 = 60;
 
 /// One scope in plain words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,7 +212,7 @@ pub async fn issue_code(
             consent_id: consent.id,
             family_id: new_id(),
             created_at: now,
-            expires_at: now + Duration::seconds(CODE_SECONDS),
+            expires_at: code_expires_at(state, now),
         })
         .await?;
     let mut params = vec![("code", code.expose())];
