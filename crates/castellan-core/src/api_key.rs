@@ -239,7 +239,10 @@ mod tests {
         assert!(parts[1].starts_with('T'));
         assert_eq!(
             parts[2],
-            format!("{:08x}", crc32fast::hash(format!("csb_{}", parts[1]).as_bytes()))
+            format!(
+                "{:08x}",
+                crc32fast::hash(format!("csb_{}", parts[1]).as_bytes())
+            )
         );
         let p = parse(&k, "csb", E).unwrap();
         assert_eq!(p.environment, E);

@@ -93,21 +93,23 @@ impl RouteTable {
 
     /// The policy for a request (the fallback when no route matches).
     pub fn find(&self, method: &Method, path: &str) -> Matched<'_> {
-        for r in &self.routes {
-            if r.method.as_ref().is_some_and(|m| m != method) {
-                continue;
-            }
-            if let Some(params) = match_path(&r.segments, path) {
-                return Matched {
-                    policy: &r.policy,
-                    params,
-                };
-            }
-        }
-        Matched {
+        self.find_route(method, path).unwrap_or(Matched {
             policy: &self.fallback,
             params: Vec::new(),
-        }
+        })
+    }
+
+    /// The first route matching the request, if any (forward-auth denies the rest).
+    pub fn find_route(&self, method: &Method, path: &str) -> Option<Matched<'_>> {
+        self.routes.iter().find_map(|r| {
+            if r.method.as_ref().is_some_and(|m| m != method) {
+                return None;
+            }
+            match_path(&r.segments, path).map(|params| Matched {
+                policy: &r.policy,
+                params,
+            })
+        })
     }
 }
 

@@ -43,6 +43,10 @@ pub struct Config {
     /// `config/example.toml` and `docs/rate-limits.md`.
     #[serde(default)]
     pub rate_limit: castellan_limit::RateLimitConfig,
+    /// API keys (SPEC 6): prefix and lookup cache.
+    pub api_keys: crate::gateway_config::ApiKeysConfig,
+    /// Forward-auth route policies, protected-resource metadata, tenant tokens (SPEC 7).
+    pub gateway: crate::gateway_config::GatewayConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -173,6 +177,8 @@ impl Default for Config {
             log: LogConfig::default(),
             pages: PagesConfig::default(),
             rate_limit: castellan_limit::RateLimitConfig::default(),
+            api_keys: Default::default(),
+            gateway: Default::default(),
         }
     }
 }
@@ -253,9 +259,11 @@ fn bad(key: &str, msg: impl std::fmt::Display) -> ConfigError {
 }
 
 /// Scopes that self-registered clients can never obtain.
-pub const ADMIN_SCOPE_NAMES: [&str; 5] = [
+pub const ADMIN_SCOPE_NAMES: [&str; 7] = [
     "manage_api_clients",
     "view_api_clients",
+    "manage_api_keys",
+    "view_api_keys",
     "manage_project",
     "register_clients",
     "introspect",
@@ -298,6 +306,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::gateway_config::validate(&self.api_keys, &self.gateway)?;
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|e| bad("issuer", format!("is not a URL: {e}")))?;
         if issuer.query().is_some() || issuer.fragment().is_some() {

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod gateway_config;
 pub mod openapi;
 pub mod routes;
 pub mod services;
@@ -95,6 +96,11 @@ pub async fn start(
         Arc::new(LimitClock(clock.clone())),
     )?;
     let client_ip = config.client_ip_source()?;
+    let api_keys = services::api_keys::ApiKeys::new(
+        config.api_keys.cache_capacity,
+        config.api_keys.cache_seconds,
+    );
+    let gateway_routes = config.gateway.route_table()?;
     let metrics = metrics_handle();
     metrics::describe_counter!(
         services::limits::BACKEND_FAILURES_METRIC,
@@ -112,6 +118,8 @@ pub async fn start(
             metrics,
             rate_limiting: RateLimiting { limits, limiter },
             client_ip,
+            api_keys,
+            gateway_routes,
         }),
     })
 }
@@ -156,6 +164,8 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(routes::connected_apps::router())
         .merge(routes::clients::router())
+        .merge(routes::api_keys::router())
+        .merge(routes::forward_auth::router())
         .merge(routes::register::router())
         .merge(routes::pages::router())
         .route("/openapi.json", get(openapi::get_openapi))

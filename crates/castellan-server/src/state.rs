@@ -29,6 +29,10 @@ pub struct Inner {
     pub rate_limiting: RateLimiting,
     /// How a request's client address is found (trusted proxies).
     pub client_ip: ClientIpSource,
+    /// The API-key lookup cache and last-use recorder.
+    pub api_keys: crate::services::api_keys::ApiKeys,
+    /// The compiled `[[gateway.routes]]` of `/forward-auth`.
+    pub gateway_routes: castellan_guard::routes::RouteTable,
 }
 
 impl std::ops::Deref for AppState {

@@ -1,9 +1,11 @@
 //! `POST /oauth/introspect` (RFC 7662): for resource servers, authenticated as confidential
-//! clients. Any token that is not active, for whatever reason, answers `{"active": false}`.
+//! clients. Any token that is not active, for whatever reason, answers `{"active": false}`;
+//! API keys are introspected too (see [`api_keys::introspect_api_key`]).
 
 use crate::error::OAuthFailure;
 use crate::extract::client_auth::{presented_client, PresentedMethod};
 use crate::extract::params::OAuthRequest;
+use crate::services::api_keys;
 use crate::services::authenticate::authenticate_client;
 use crate::services::tokens::{check_access_token, Checked};
 use crate::state::AppState;
@@ -37,6 +39,11 @@ pub async fn introspect_token(
     let token = params.get("token").ok_or_else(|| {
         OAuthFailure::from(OAuthError::invalid_request("token is required")).with_basic(basic)
     })?;
+    if api_keys::is_api_key_request(&state, token, params.get("token_type_hint")) {
+        return Ok(no_store(Json(
+            api_keys::introspect_api_key(&state, token, now).await?,
+        )));
+    }
     let body = match check_access_token(&state, token, now).await? {
         Ok(checked) => active_body(&state, &checked),
         Err(reason) => {
@@ -44,10 +51,14 @@ pub async fn introspect_token(
             json!({"active": false})
         }
     };
-    let mut res = Json(body).into_response();
+    Ok(no_store(Json(body)))
+}
+
+fn no_store(body: Json<Value>) -> Response {
+    let mut res = body.into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    res
 }
 
 fn active_body(state: &AppState, checked: &Checked) -> Value {

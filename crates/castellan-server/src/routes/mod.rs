@@ -2,11 +2,13 @@
 //! answer.
 
 pub mod account;
+pub mod api_keys;
 pub mod authorize;
 pub mod clients;
 pub mod connected_apps;
 pub mod consent;
 pub mod discovery;
+pub mod forward_auth;
 pub mod health;
 pub mod introspect;
 pub mod login;

@@ -221,3 +221,17 @@ pub async fn record_metrics(State(state): State<AppState>, req: Request, next: N
         .absolute(state.rate_limiting.limiter.backend_failures());
     next.run(req).await
 }
+
+/// The per-key check of forward-auth: the policy of the key's tier (tier `default` for a
+/// tier no longer configured), counted per key.
+pub async fn check_api_key(
+    state: &AppState,
+    key_id: &str,
+    tier: &str,
+) -> Result<LimitDecision, RateLimited> {
+    let limiting = &state.rate_limiting;
+    let key = format!("api_key:{key_id}");
+    limiting
+        .check(limiting.limits.tier_or_default(tier), &key)
+        .await
+}

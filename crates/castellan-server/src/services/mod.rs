@@ -1,5 +1,6 @@
 //! Use cases: each applies core rules and calls the store; handlers stay thin.
 
+pub mod api_keys;
 pub mod authenticate;
 pub mod authorization_code;
 pub mod authorize;
@@ -9,6 +10,7 @@ pub mod clients;
 pub mod connected_apps;
 pub mod consent;
 pub mod csrf;
+pub mod forward_auth;
 pub mod grant_tokens;
 pub mod id_token;
 pub mod keys;
@@ -21,6 +23,7 @@ pub mod passwords;
 pub mod refresh;
 pub mod registration;
 pub mod sessions;
+pub mod tenant;
 pub mod tokens;
 pub mod usage;
 pub mod userinfo;

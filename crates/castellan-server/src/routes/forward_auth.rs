@@ -1,0 +1,219 @@
+//! `/forward-auth` (SPEC 7.1): the gateway check for nginx `auth_request`, Traefik
+//! ForwardAuth and Envoy ext_authz; `/.well-known/oauth-protected-resource` (RFC 9728); and
+//! `POST /auth`, the tenant-token endpoint of seed 002. See `docs/gateway.md`.
+
+use crate::services::forward_auth::{check_forwarded, original_request, Denied};
+use crate::services::tenant::{issue_tenant_token, TenantError};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use castellan_guard::identity::identity_headers;
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/forward-auth", any(check_request))
+        .route("/forward-auth/{*rest}", any(check_request))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(get_protected_resource_metadata),
+        )
+        .route("/auth", post(create_tenant_token))
+}
+
+fn metadata_url(state: &AppState) -> String {
+    format!(
+        "{}/.well-known/oauth-protected-resource",
+        state.config.issuer
+    )
+}
+
+/// Answers 200 with `X-Castellan-*` identity headers, or the failure answer.
+pub async fn check_request(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let Some((method, path)) = original_request(
+        &method,
+        uri.path(),
+        &headers,
+        &state.config.gateway.envoy_path_prefix,
+    ) else {
+        return denied(&state, Denied::NoOriginalRequest);
+    };
+    match check_forwarded(&state, &method, &path, &headers).await {
+        Ok(allowed) => {
+            let mut res = StatusCode::OK.into_response();
+            let h = res.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            match &allowed.identity {
+                Some(id) => {
+                    for (name, value) in identity_headers(id) {
+                        h.insert(name, value);
+                    }
+                    // Also under the short name the gateway docs use.
+                    if let Ok(v) = HeaderValue::from_str(&id.client_id) {
+                        h.insert(HeaderName::from_static("x-castellan-client"), v);
+                    }
+                }
+                None => {
+                    h.insert(
+                        HeaderName::from_static("x-castellan-credential"),
+                        HeaderValue::from_static("anonymous"),
+                    );
+                }
+            }
+            if let Some(limit) = allowed.limit {
+                crate::services::limits::render(
+                    &mut res,
+                    &limit.0,
+                    state.rate_limiting.limits.header_style,
+                );
+            }
+            res
+        }
+        Err(d) => denied(&state, d),
+    }
+}
+
+fn denied(state: &AppState, d: Denied) -> Response {
+    match d {
+        Denied::Failure(f) => f.to_response(Some(&metadata_url(state))),
+        Denied::NoRoute => (
+            StatusCode::FORBIDDEN,
+            Json(json!({
+                "error": "access_denied",
+                "reason": "no_route",
+                "message": "No gateway route policy matches this method and path; requests \
+                            are denied by default. Add a [[gateway.routes]] entry.",
+            })),
+        )
+            .into_response(),
+        Denied::NoOriginalRequest => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": "invalid_request",
+                "reason": "no_original_request",
+                "message": "Send the original request as X-Forwarded-Method + X-Forwarded-Uri \
+                            (Traefik) or X-Original-Method + X-Original-URI (nginx), or call \
+                            under the configured Envoy path prefix.",
+            })),
+        )
+            .into_response(),
+        Denied::Limited(l) => l.into_response(),
+        Denied::Store(e) => {
+            tracing::error!(error = %e, "forward-auth storage failure");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "temporarily_unavailable",
+                    "message": "The credential cannot be checked right now; retry shortly."})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// RFC 9728 §2: what this protected resource is and who issues its tokens.
+pub async fn get_protected_resource_metadata(State(state): State<AppState>) -> Response {
+    let g = &state.config.gateway;
+    let resource = if g.resource.is_empty() {
+        state.config.issuer.clone()
+    } else {
+        g.resource.clone()
+    };
+    let scopes: Vec<String> = if g.scopes_supported.is_empty() {
+        state.config.scopes.iter().map(|s| s.name.clone()).collect()
+    } else {
+        g.scopes_supported.clone()
+    };
+    Json(json!({
+        "resource": resource,
+        "authorization_servers": [state.config.issuer],
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+    }))
+    .into_response()
+}
+
+/// `POST /auth` (seed 002): JSON or form `client_id`, `client_secret`, `brand`, `venue_id`.
+pub async fn create_tenant_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let fields: std::collections::HashMap<String, String> = if is_json {
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body) {
+            Ok(m) => m
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    serde_json::Value::String(s) => Some((k, s)),
+                    serde_json::Value::Number(n) => Some((k, n.to_string())),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => return bad_request("invalid_request", "The body is not a JSON object."),
+        }
+    } else {
+        form_urlencoded::parse(&body).into_owned().collect()
+    };
+    let get = |k: &str| fields.get(k).map(String::as_str);
+    let now = state.clock.now();
+    match issue_tenant_token(
+        &state,
+        get("client_id"),
+        get("client_secret"),
+        get("brand"),
+        get("venue_id"),
+        now,
+    )
+    .await
+    {
+        Ok(t) => {
+            let mut res = Json(json!({
+                "success": true,
+                "token": t.token.expose(),
+                "token_type": "Bearer",
+                "expires_in": t.expires_in,
+                "brand": get("brand").map(str::trim),
+                "venue_id": get("venue_id").map(str::trim),
+            }))
+            .into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e @ (TenantError::Missing(_) | TenantError::Invalid(_))) => {
+            bad_request("invalid_request", &e.to_string())
+        }
+        Err(e @ TenantError::BadCredentials) => bad_request("invalid_client", &e.to_string()),
+        Err(e @ (TenantError::NoKey | TenantError::Sign)) => {
+            tracing::error!(error = %e, "tenant token not issued");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": "server_error"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn bad_request(code: &str, message: &str) -> Response {
+    let mut res = (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"success": false, "error": code, "message": message})),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,267 @@
+//! The forward-auth check (SPEC 7.1–7.4) for proxies that ask before they forward: nginx
+//! `auth_request`, Traefik ForwardAuth, Envoy ext_authz (HTTP service).
+//!
+//! It reads the original method and path, finds the one credential (`Authorization: Bearer`,
+//! `X-API-Key`, or the tenant `x-token`), checks it (JWTs locally with this server's keys,
+//! opaque tokens and API keys by hash in storage), applies the first matching
+//! `[[gateway.routes]]` policy through the guard's pure [`evaluate`] (no match: 403, deny by
+//! default), and the per-key rate limit of the key's tier. Failures are the guard's
+//! [`Failure`]s, so both ways in answer alike.
+
+use crate::services::api_keys::{check_api_key, KeyRefusal};
+use crate::services::limits::{LimitDecision, RateLimited};
+use crate::services::tenant::tenant_claims;
+use crate::services::tokens::check_access_token;
+use crate::state::AppState;
+use axum::http::{HeaderMap, Method};
+use castellan_core::api_key::{KeyFormatError, Malformed};
+use castellan_core::token::Inactive;
+use castellan_guard::api_key::ApiKeyError;
+use castellan_guard::policy::TOKEN_HEADER;
+use castellan_guard::{evaluate, CredentialKind, Failure, Identity, RequestFacts, Role};
+use castellan_store::StoreError;
+
+/// Longest credential looked at.
+const MAX_CREDENTIAL_LEN: usize = 8192;
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Why forward-auth does not allow a request.
+#[derive(Debug)]
+pub enum Denied {
+    /// The guard's answer (401/403/400).
+    Failure(Failure),
+    /// No `[[gateway.routes]]` matches: 403 (deny by default).
+    NoRoute,
+    /// The original method and path could not be found.
+    NoOriginalRequest,
+    /// The key's tier is used up (429) or the limiter failed closed (503).
+    Limited(RateLimited),
+    Store(StoreError),
+}
+
+impl From<Failure> for Denied {
+    fn from(f: Failure) -> Self {
+        Denied::Failure(f)
+    }
+}
+
+impl From<StoreError> for Denied {
+    fn from(e: StoreError) -> Self {
+        Denied::Store(e)
+    }
+}
+
+/// An allowed request: who (None: anonymous on a public route) and the key's limit decision.
+pub struct Allowed {
+    pub identity: Option<Identity>,
+    pub limit: Option<LimitDecision>,
+}
+
+/// The original request's method and path (query removed).
+pub fn original_request(
+    own_method: &Method,
+    own_path: &str,
+    headers: &HeaderMap,
+    envoy_prefix: &str,
+) -> Option<(Method, String)> {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let pair = match (header("x-forwarded-method"), header("x-forwarded-uri")) {
+        (Some(m), Some(u)) => Some((m, u)),
+        _ => match (header("x-original-method"), header("x-original-uri")) {
+            (Some(m), Some(u)) => Some((m, u)),
+            _ => None,
+        },
+    };
+    let (method, uri) = match pair {
+        Some((m, u)) => (
+            Method::from_bytes(m.trim().as_bytes()).ok()?,
+            u.trim().to_owned(),
+        ),
+        None => {
+            let rest = own_path.strip_prefix(envoy_prefix)?;
+            let rest = if rest.is_empty() { "/" } else { rest };
+            if !rest.starts_with('/') {
+                return None;
+            }
+            (own_method.clone(), rest.to_owned())
+        }
+    };
+    let path = uri.split(['?', '#']).next().unwrap_or("");
+    path.starts_with('/').then(|| (method, path.to_owned()))
+}
+
+enum Presented<'a> {
+    None,
+    Bearer(&'a str),
+    ApiKey(&'a str),
+    Tenant(&'a str),
+}
+
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Failure> {
+    let mut it = headers.get_all(name).iter();
+    match (it.next(), it.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(Failure::AmbiguousCredentials),
+        (Some(v), None) => v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= MAX_CREDENTIAL_LEN)
+            .map(Some)
+            .ok_or(match name {
+                API_KEY_HEADER => Failure::MalformedApiKey(ApiKeyError::Parts),
+                "authorization" => Failure::MalformedAuthorization,
+                _ => Failure::MalformedToken,
+            }),
+    }
+}
+
+fn presented(headers: &HeaderMap) -> Result<Presented<'_>, Failure> {
+    let auth = single(headers, "authorization")?;
+    let key = single(headers, API_KEY_HEADER)?;
+    let tenant = single(headers, TOKEN_HEADER)?;
+    match (auth, key, tenant) {
+        (None, None, None) => Ok(Presented::None),
+        (Some(a), None, None) => {
+            let (scheme, rest) = a.split_once(' ').ok_or(Failure::MalformedAuthorization)?;
+            let token = rest.trim();
+            if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+                return Err(Failure::MalformedAuthorization);
+            }
+            Ok(Presented::Bearer(token))
+        }
+        (None, Some(k), None) => Ok(Presented::ApiKey(k)),
+        (None, None, Some(t)) => Ok(Presented::Tenant(t)),
+        _ => Err(Failure::AmbiguousCredentials),
+    }
+}
+
+fn key_failure(r: KeyRefusal) -> Failure {
+    match r {
+        KeyRefusal::Format(KeyFormatError::WrongEnvironment) => {
+            Failure::Token(Inactive::WrongEnvironment)
+        }
+        KeyRefusal::Format(f) => Failure::MalformedApiKey(match f {
+            KeyFormatError::Malformed(Malformed::TooLong) => ApiKeyError::TooLong,
+            KeyFormatError::Malformed(Malformed::Parts | Malformed::EmptyPart) => {
+                ApiKeyError::Parts
+            }
+            KeyFormatError::WrongPrefix | KeyFormatError::Malformed(Malformed::Prefix) => {
+                ApiKeyError::Prefix
+            }
+            KeyFormatError::BadChecksum | KeyFormatError::Malformed(Malformed::Checksum) => {
+                ApiKeyError::Checksum
+            }
+            KeyFormatError::Malformed(_) | KeyFormatError::WrongEnvironment => ApiKeyError::Body,
+        }),
+        KeyRefusal::Unknown => Failure::UnknownApiKey,
+        KeyRefusal::Disabled | KeyRefusal::Revoked => Failure::ApiKeyDisabled,
+        KeyRefusal::Expired => Failure::Token(Inactive::Expired),
+    }
+}
+
+fn core_role(r: castellan_core::user::Role) -> Option<Role> {
+    Role::parse(&format!("{r:?}"))
+}
+
+/// Checks a bearer or tenant token into an identity.
+async fn token_identity(
+    state: &AppState,
+    token: &str,
+    kind_tenant: bool,
+) -> Result<Identity, Denied> {
+    let now = state.clock.now();
+    let checked = check_access_token(state, token, now)
+        .await?
+        .map_err(Failure::Token)?;
+    let (org, exp) = match &checked {
+        crate::services::tokens::Checked::Jwt(c) => (c.org.clone(), Some(c.exp)),
+        crate::services::tokens::Checked::Opaque(t) => (
+            t.claims
+                .get("org")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            Some(t.expires_at.timestamp()),
+        ),
+    };
+    let subject = checked.subject().to_owned();
+    let client_id = checked.client_id().to_owned();
+    // A user's role in the token's organization, from the membership store.
+    let role = match &org {
+        Some(o) if subject != client_id => {
+            state.store.role_in(o, &subject).await?.and_then(core_role)
+        }
+        _ => None,
+    };
+    let (brand, venue) = if kind_tenant {
+        tenant_claims(token, &checked)
+    } else {
+        (None, None)
+    };
+    Ok(Identity {
+        subject,
+        client_id,
+        organization: org,
+        scopes: Identity::scopes_from(checked.scope()),
+        role,
+        kind: if matches!(checked, crate::services::tokens::Checked::Jwt(_)) {
+            CredentialKind::Jwt
+        } else {
+            CredentialKind::OpaqueToken
+        },
+        brand,
+        venue,
+        expires_at: exp,
+    })
+}
+
+/// Decides on one forwarded request.
+pub async fn check_forwarded(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Allowed, Denied> {
+    let matched = state
+        .gateway_routes
+        .find_route(method, path)
+        .ok_or(Denied::NoRoute)?;
+    let mut policy = matched.policy.clone();
+    let facts = RequestFacts {
+        params: &matched.params,
+        headers,
+        environment: state.config.environment,
+    };
+    let mut limit = None;
+    let identity = match presented(headers)? {
+        Presented::None => None,
+        Presented::Bearer(t) => Some(token_identity(state, t, false).await?),
+        Presented::Tenant(t) => {
+            // A tenant token always answers for its brand and venue (seed 002).
+            policy.tenant = true;
+            policy.public = false;
+            Some(token_identity(state, t, true).await?)
+        }
+        Presented::ApiKey(k) => {
+            let now = state.clock.now();
+            let key = check_api_key(state, k, now).await?.map_err(key_failure)?;
+            let decision = crate::services::limits::check_api_key(state, &key.id, &key.tier)
+                .await
+                .map_err(Denied::Limited)?;
+            limit = Some(decision);
+            Some(Identity {
+                subject: key.id.clone(),
+                client_id: key.id.clone(),
+                organization: key.organization_id.clone(),
+                scopes: Identity::scopes_from(&key.scope),
+                role: None,
+                kind: CredentialKind::ApiKey,
+                brand: None,
+                venue: None,
+                expires_at: key.expires_at.map(|e| e.timestamp()),
+            })
+        }
+    };
+    evaluate(&policy, identity.as_ref(), &facts)?;
+    Ok(Allowed { identity, limit })
+}

@@ -1,0 +1,266 @@
+//! API keys through the management API and introspection (SPEC 6, 9.2), on the backend of
+//! `CASTELLAN_TEST_BACKEND`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use castellan_testkit::ManualClock;
+use castellan_testkit::TestApp;
+use chrono::{Duration, TimeZone, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// A manager client holding the key permissions and two product scopes; answers its token.
+async fn manager(app: &TestApp) -> String {
+    let c = app
+        .create_client(json!({
+            "name": "key manager",
+            "scope": "manage_api_keys view_api_keys products:read products:write"
+        }))
+        .await;
+    app.token_for(
+        c["id"].as_str().unwrap(),
+        c["secret"].as_str().unwrap(),
+        None,
+    )
+    .await
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let res = app
+        .http
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let res = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn introspect(app: &TestApp, key: &str) -> Value {
+    app.http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&app.admin_id, Some(&app.admin_secret))
+        .form(&[("token", key)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_shows_the_key_once_and_lists_only_prefix_and_last_four() {
+    let app = TestApp::spawn().await;
+    let t = manager(&app).await;
+    let (s, created) = post(
+        &app,
+        &t,
+        "/api-keys",
+        json!({"name": "etl", "scope": "products:read", "organizationId": "org-1", "expiresInDays": 30}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap();
+    assert!(key.starts_with("csb_D"), "local environment letter: {key}");
+    assert_eq!(key.split('_').count(), 3);
+    assert!(created["note"]
+        .as_str()
+        .unwrap()
+        .contains("will not see this again"));
+    let id = created["id"].as_str().unwrap();
+
+    let (s, list) = get(&app, &t, "/api-keys").await;
+    assert_eq!(s, 200);
+    let text = list.to_string();
+    assert!(!text.contains(key), "the key is never listed");
+    let item = &list["results"][0];
+    assert_eq!(item["id"], id);
+    assert_eq!(item["visiblePrefix"], &key[..9]);
+    assert_eq!(item["lastFour"], &key[key.len() - 4..]);
+    assert_eq!(item["scope"], "products:read");
+    assert_eq!(item["organizationId"], "org-1");
+    assert_eq!(item["tier"], "default");
+    assert_eq!(item["status"], "active");
+    assert!(item.get("key").is_none());
+    for f in ["createdAt", "lastUsedAt", "expiresAt", "name"] {
+        assert!(item.get(f).is_some(), "{f}");
+    }
+    let (s, one) = get(&app, &t, &format!("/api-keys/{id}")).await;
+    assert_eq!(s, 200);
+    assert!(one.get("key").is_none());
+
+    let i = introspect(&app, key).await;
+    assert_eq!(i["active"], true, "{i}");
+    assert_eq!(i["token_type"], "api_key");
+    assert_eq!(i["sub"], id);
+    assert_eq!(i["org"], "org-1");
+    assert_eq!(i["tier"], "default");
+    assert_eq!(i["env"], "local");
+    assert_eq!(i["scope"], "products:read");
+    assert!(i["exp"].is_i64());
+    assert!(i.get("client_id").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_are_at_most_the_creators_and_permissions_are_needed() {
+    let app = TestApp::spawn().await;
+    let t = manager(&app).await;
+    let (s, body) = post(
+        &app,
+        &t,
+        "/api-keys",
+        json!({"name": "x", "scope": "orders:write"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().contains("orders:write"), "{body}");
+    // A token without manage_api_keys cannot create; one without view cannot list.
+    let c = app
+        .create_client(json!({"name": "reader", "scope": "products:read"}))
+        .await;
+    let weak = app
+        .token_for(
+            c["id"].as_str().unwrap(),
+            c["secret"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    let (s, _) = post(
+        &app,
+        &weak,
+        "/api-keys",
+        json!({"name": "x", "scope": "products:read"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = get(&app, &weak, "/api-keys").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let res = app.http.get(app.url("/api-keys")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_enable_revoke_and_rotate() {
+    let app = TestApp::spawn().await;
+    let t = manager(&app).await;
+    let (_, created) = post(
+        &app,
+        &t,
+        "/api-keys",
+        json!({"name": "k", "scope": "products:read"}),
+    )
+    .await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let (s, b) = post(&app, &t, &format!("/api-keys/{id}/disable"), json!({})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["status"], "disabled");
+    let i = introspect(&app, &key).await;
+    assert_eq!(i, json!({"active": false, "status": "disabled"}));
+
+    let (s, b) = post(&app, &t, &format!("/api-keys/{id}/enable"), json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["status"], "active");
+    assert_eq!(introspect(&app, &key).await["active"], true);
+
+    let (s, rotated) = post(&app, &t, &format!("/api-keys/{id}/rotate"), json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{rotated}");
+    let new_key = rotated["key"].as_str().unwrap();
+    assert_ne!(new_key, key);
+    assert_eq!(rotated["rotatedFrom"], id.as_str());
+    assert_eq!(rotated["scope"], "products:read");
+    assert_eq!(introspect(&app, &key).await["status"], "revoked");
+    assert_eq!(introspect(&app, new_key).await["active"], true);
+
+    let new_id = rotated["id"].as_str().unwrap();
+    let (s, b) = post(&app, &t, &format!("/api-keys/{new_id}/revoke"), json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["status"], "revoked");
+    assert_eq!(introspect(&app, new_key).await["status"], "revoked");
+    // Revoked stays revoked.
+    let (s, _) = post(&app, &t, &format!("/api-keys/{new_id}/enable"), json!({})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = post(&app, &t, "/api-keys/key_nope/disable", json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_expire_on_the_servers_clock() {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let t = manager(&app).await;
+    let (_, created) = post(
+        &app,
+        &t,
+        "/api-keys",
+        json!({"name": "k", "scope": "products:read", "expiresInDays": 1}),
+    )
+    .await;
+    let key = created["key"].as_str().unwrap();
+    assert_eq!(introspect(&app, key).await["active"], true);
+    clock.advance(Duration::days(1) + Duration::seconds(1));
+    assert_eq!(
+        introspect(&app, key).await,
+        json!({"active": false, "status": "expired"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_keys_are_refused_without_a_storage_lookup() {
+    let app = TestApp::spawn().await;
+    // Break the storage of keys: any lookup would now fail.
+    let db = castellan_store::connect(&app.state.config.database)
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE api_keys")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let good_shape =
+        castellan_core::api_key::generate("csb", castellan_core::Environment::Local, &[9; 32])
+            .unwrap();
+    let mut bad_sum = good_shape.clone();
+    bad_sum.replace_range(
+        bad_sum.len() - 1..,
+        if good_shape.ends_with('0') { "1" } else { "0" },
+    );
+    let other_env =
+        castellan_core::api_key::generate("csb", castellan_core::Environment::Production, &[9; 32])
+            .unwrap();
+    for k in [bad_sum.as_str(), "csb_only_two", "csb_x_y_z"] {
+        let i = introspect(&app, k).await;
+        assert_eq!(i, json!({"active": false}), "{k}");
+    }
+    assert_eq!(
+        introspect(&app, &other_env).await,
+        json!({"active": false, "reason": "wrong_environment"})
+    );
+    // A well-formed key does reach storage (and fails, proving the others did not).
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&app.admin_id, Some(&app.admin_secret))
+        .form(&[("token", good_shape.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_server_error(), "{}", res.status());
+}

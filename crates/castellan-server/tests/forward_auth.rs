@@ -1,0 +1,584 @@
+//! `/forward-auth` (SPEC 7.1–7.4): one test per row of seed 000's step-5 tables, public
+//! routes, tenant headers (seed 002), rate-limit headers, protected-resource metadata.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use castellan_core::user::{Membership, Organization, Role, User};
+use castellan_server::config::Config;
+use castellan_server::gateway_config::GatewayRoute;
+use castellan_testkit::{ManualClock, TestApp};
+use chrono::{Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn route(method: &str, path: &str) -> GatewayRoute {
+    GatewayRoute {
+        method: method.into(),
+        path: path.into(),
+        public: false,
+        scope: None,
+        min_role: None,
+        organization_header: None,
+        organization_param: None,
+        tenant: false,
+    }
+}
+
+fn routes(c: &mut Config) {
+    let mut search = route("GET", "/search");
+    search.public = true;
+    let mut read = route("GET", "/products/*");
+    read.scope = Some("products:read".into());
+    let mut write = route("POST", "/products/*");
+    write.scope = Some("products:write".into());
+    let mut members = route("*", "/orgs/{org}/settings");
+    members.min_role = Some(castellan_guard::Role::Manager);
+    members.organization_param = Some("org".into());
+    let mut org = route("GET", "/orgs/{org}/products");
+    org.organization_param = Some("org".into());
+    let venue = route("GET", "/venues/*");
+    c.gateway.routes = vec![search, read, write, members, org, venue];
+}
+
+async fn spawn() -> TestApp {
+    TestApp::spawn_with(routes).await
+}
+
+/// A client with product and key scopes; answers (id, secret).
+async fn client(app: &TestApp) -> (String, String) {
+    let c = app
+        .create_client(json!({
+            "name": "partner",
+            "scope": "manage_api_keys view_api_keys products:read products:write"
+        }))
+        .await;
+    (
+        c["id"].as_str().unwrap().to_owned(),
+        c["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn key(app: &TestApp, body: Value) -> (String, String) {
+    let (id, secret) = client(app).await;
+    let t = app.token_for(&id, &secret, None).await;
+    let res = app
+        .http
+        .post(app.url("/api-keys"))
+        .bearer_auth(t)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let b: Value = res.json().await.unwrap();
+    (
+        b["key"].as_str().unwrap().to_owned(),
+        b["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn check(
+    app: &TestApp,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = app
+        .http
+        .get(app.url("/forward-auth"))
+        .header("X-Forwarded-Method", method)
+        .header("X-Forwarded-Uri", uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+async fn refused(res: reqwest::Response, status: u16, reason: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status);
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["reason"], reason, "{body}");
+    assert!(!body["message"].as_str().unwrap().is_empty());
+    if status == 401 {
+        let www = www.expect("401 carries WWW-Authenticate");
+        assert!(www.starts_with("Bearer"), "{www}");
+        assert!(
+            www.contains(
+                "resource_metadata=\"http://localhost:8000/.well-known/oauth-protected-resource\""
+            ),
+            "{www}"
+        );
+        if reason != "missing_credentials" {
+            assert!(www.contains("error=\"invalid_token\""), "{www}");
+        }
+    }
+    body
+}
+
+// ----- 401 rows --------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_header_is_401() {
+    let app = spawn().await;
+    refused(
+        check(&app, "GET", "/products/1", &[]).await,
+        401,
+        "missing_credentials",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_api_key_is_401() {
+    let app = spawn().await;
+    for k in ["csb_nope", "csb_a_b_c", "not a key"] {
+        refused(
+            check(&app, "GET", "/products/1", &[("X-API-Key", k)]).await,
+            401,
+            "malformed_api_key",
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_access_token_is_401() {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let app = TestApp::spawn_full(routes, clock.clone()).await;
+    let (id, secret) = client(&app).await;
+    let t = app.token_for(&id, &secret, Some("products:read")).await;
+    let auth = format!("Bearer {t}");
+    assert_eq!(
+        check(&app, "GET", "/products/1", &[("Authorization", &auth)])
+            .await
+            .status(),
+        200
+    );
+    clock.advance(Duration::hours(2));
+    refused(
+        check(&app, "GET", "/products/1", &[("Authorization", &auth)]).await,
+        401,
+        "expired",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_of_another_environment_is_401() {
+    let app = spawn().await;
+    let prod =
+        castellan_core::api_key::generate("csb", castellan_core::Environment::Production, &[3; 32])
+            .unwrap();
+    refused(
+        check(&app, "GET", "/products/1", &[("X-API-Key", &prod)]).await,
+        401,
+        "wrong_environment",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_key_is_401() {
+    let app = spawn().await;
+    let k = castellan_core::api_key::generate("csb", castellan_core::Environment::Local, &[4; 32])
+        .unwrap();
+    refused(
+        check(&app, "GET", "/products/1", &[("X-API-Key", &k)]).await,
+        401,
+        "unknown_api_key",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_client_secret_on_token_exchange_is_401() {
+    let app = spawn().await;
+    let (id, _) = client(&app).await;
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["error"], "invalid_client");
+}
+
+// ----- 403 rows --------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_mismatch_is_403_naming_the_scope() {
+    let app = spawn().await;
+    let (id, secret) = client(&app).await;
+    let t = app.token_for(&id, &secret, Some("products:read")).await;
+    let res = check(
+        &app,
+        "POST",
+        "/products/1",
+        &[("Authorization", &format!("Bearer {t}"))],
+    )
+    .await;
+    let www = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        www.contains("error=\"insufficient_scope\"") && www.contains("scope=\"products:write\""),
+        "{www}"
+    );
+    let b = refused(res, 403, "insufficient_scope").await;
+    assert_eq!(b["needed_scope"], "products:write");
+}
+
+/// A user token bound to `org` for a user with `role` in it (minted through the server's
+/// own key, as a user's grant would be).
+async fn user_token(app: &TestApp, role: Role) -> String {
+    let now = Utc::now();
+    app.store
+        .insert_user(&User {
+            id: "u1".into(),
+            email: "[email protected]".into(),
+            name: "V".into(),
+            password_hash: "x".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    app.store
+        .insert_organization(&Organization {
+            id: "org-1".into(),
+            name: "Org".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    app.store
+        .upsert_membership(&Membership {
+            organization_id: "org-1".into(),
+            user_id: "u1".into(),
+            role,
+        })
+        .await
+        .unwrap();
+    let (id, _) = client(app).await;
+    let c = app.store.get_client(&id).await.unwrap().unwrap();
+    let scope = castellan_core::ScopeSet::parse("products:read").unwrap();
+    let issued = castellan_server::services::tokens::issue_access_token(
+        &app.state,
+        castellan_server::services::tokens::TokenGrant {
+            client: &c,
+            subject: "u1",
+            scope: &scope,
+            audience: app.state.config.default_audience(),
+            organization: Some("org-1"),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    issued.token.into_exposed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_where_manager_is_needed_is_403() {
+    let app = spawn().await;
+    let t = user_token(&app, Role::Viewer).await;
+    let auth = format!("Bearer {t}");
+    let b = refused(
+        check(
+            &app,
+            "GET",
+            "/orgs/org-1/settings",
+            &[("Authorization", &auth)],
+        )
+        .await,
+        403,
+        "role_too_low",
+    )
+    .await;
+    assert_eq!(b["needed_role"], "MANAGER");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_passes_with_identity_headers() {
+    let app = spawn().await;
+    let t = user_token(&app, Role::Manager).await;
+    let res = check(
+        &app,
+        "GET",
+        "/orgs/org-1/settings",
+        &[("Authorization", &format!("Bearer {t}"))],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let h = res.headers();
+    assert_eq!(h["x-castellan-subject"], "u1");
+    assert_eq!(h["x-castellan-organization"], "org-1");
+    assert_eq!(h["x-castellan-scopes"], "products:read");
+    assert_eq!(h["x-castellan-credential"], "jwt");
+    assert!(h.contains_key("x-castellan-client"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_organization_is_403() {
+    let app = spawn().await;
+    let (k, _) = key(
+        &app,
+        json!({"name": "k", "scope": "products:read", "organizationId": "org-1"}),
+    )
+    .await;
+    assert_eq!(
+        check(&app, "GET", "/orgs/org-1/products", &[("X-API-Key", &k)])
+            .await
+            .status(),
+        200
+    );
+    refused(
+        check(&app, "GET", "/orgs/org-2/products", &[("X-API-Key", &k)]).await,
+        403,
+        "wrong_organization",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_key_is_403() {
+    let app = spawn().await;
+    let (k, id) = key(&app, json!({"name": "k", "scope": "products:read"})).await;
+    let res = check(&app, "GET", "/products/1", &[("X-API-Key", &k)]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-castellan-credential"], "api_key");
+    assert_eq!(res.headers()["x-castellan-subject"], id.as_str());
+    let admin = app.admin_token().await;
+    let r = app
+        .http
+        .post(app.url(&format!("/api-keys/{id}/disable")))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    refused(
+        check(&app, "GET", "/products/1", &[("X-API-Key", &k)]).await,
+        403,
+        "api_key_disabled",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmatched_routes_are_denied_by_default() {
+    let app = spawn().await;
+    let (k, _) = key(&app, json!({"name": "k", "scope": "products:read"})).await;
+    let b = refused(
+        check(&app, "DELETE", "/admin", &[("X-API-Key", &k)]).await,
+        403,
+        "no_route",
+    )
+    .await;
+    assert_eq!(b["error"], "access_denied");
+}
+
+// ----- public routes, proxies, limits ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_routes_pass_anonymous_but_not_malformed_keys() {
+    let app = spawn().await;
+    let res = check(&app, "GET", "/search?q=milk", &[]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-castellan-credential"], "anonymous");
+    refused(
+        check(&app, "GET", "/search", &[("X-API-Key", "csb_bad")]).await,
+        401,
+        "malformed_api_key",
+    )
+    .await;
+    let (k, _) = key(&app, json!({"name": "k", "scope": "products:read"})).await;
+    assert_eq!(
+        check(&app, "GET", "/search", &[("X-API-Key", &k)])
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_headers_and_envoy_prefix_are_understood() {
+    let app = spawn().await;
+    let (k, _) = key(&app, json!({"name": "k", "scope": "products:read"})).await;
+    let res = app
+        .http
+        .get(app.url("/forward-auth"))
+        .header("X-Original-Method", "GET")
+        .header("X-Original-URI", "/products/9?x=1")
+        .header("X-API-Key", &k)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .http
+        .get(app.url("/forward-auth/envoy/products/9"))
+        .header("X-API-Key", &k)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .http
+        .post(app.url("/forward-auth/envoy/products/9"))
+        .header("X-API-Key", &k)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = app.http.get(app.url("/forward-auth")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_answers_carry_rate_limit_headers() {
+    let app = spawn().await;
+    let (k, _) = key(&app, json!({"name": "k", "scope": "products:read"})).await;
+    let res = check(&app, "GET", "/products/1", &[("X-API-Key", &k)]).await;
+    assert_eq!(res.status(), 200);
+    let h = res.headers();
+    assert_eq!(h["ratelimit-policy"], "300;w=60, 10000;w=86400");
+    assert_eq!(h["ratelimit-limit"], "300");
+    assert_eq!(h["ratelimit-remaining"], "299");
+    assert!(h.contains_key("ratelimit-reset"));
+    assert!(h.contains_key("x-ratelimit-reset"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_resource_metadata() {
+    let app = spawn().await;
+    let b: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["resource"], "http://localhost:8000");
+    assert_eq!(b["authorization_servers"], json!(["http://localhost:8000"]));
+    assert_eq!(b["bearer_methods_supported"], json!(["header"]));
+    assert!(b["scopes_supported"].is_array());
+}
+
+// ----- tenant tokens (seed 002) ------------------------------------------------------------
+
+async fn tenant_token(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/auth"))
+        .json(&json!({"client_id": id, "client_secret": secret, "brand": "openapitest", "venue_id": "1"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_tokens_follow_seed_002() {
+    let app = spawn().await;
+    let (id, secret) = client(&app).await;
+    // 400: bad credentials, missing fields.
+    assert_eq!(tenant_token(&app, &id, "wrong").await.status(), 400);
+    let res = app
+        .http
+        .post(app.url("/auth"))
+        .form(&[("client_id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    // Form bodies work too.
+    let res = app
+        .http
+        .post(app.url("/auth"))
+        .form(&[
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("brand", "b"),
+            ("venue_id", "2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = tenant_token(&app, &id, &secret).await;
+    assert_eq!(res.status(), 200);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["expires_in"], 3600);
+    let t = b["token"].as_str().unwrap();
+    let ok = [("x-token", t), ("x-brand", "openapitest"), ("x-venue", "1")];
+    let res = check(&app, "GET", "/venues/menu", &ok).await;
+    assert_eq!(res.status(), 200);
+    let with_stage = [
+        ("x-token", t),
+        ("x-brand", "openapitest"),
+        ("x-venue", "1"),
+        ("x-stage", "local"),
+    ];
+    assert_eq!(
+        check(&app, "GET", "/venues/menu", &with_stage)
+            .await
+            .status(),
+        200
+    );
+    // 403: headers that do not match the token.
+    for bad in [
+        [("x-token", t), ("x-brand", "other"), ("x-venue", "1")],
+        [("x-token", t), ("x-brand", "openapitest"), ("x-venue", "2")],
+    ] {
+        refused(
+            check(&app, "GET", "/venues/menu", &bad).await,
+            403,
+            "tenant_mismatch",
+        )
+        .await;
+    }
+    let stage = [
+        ("x-token", t),
+        ("x-brand", "openapitest"),
+        ("x-venue", "1"),
+        ("x-stage", "production"),
+    ];
+    refused(
+        check(&app, "GET", "/venues/menu", &stage).await,
+        403,
+        "tenant_mismatch",
+    )
+    .await;
+    // 401: invalid token.
+    let bad = [
+        ("x-token", "not.a.token"),
+        ("x-brand", "openapitest"),
+        ("x-venue", "1"),
+    ];
+    assert_eq!(check(&app, "GET", "/venues/menu", &bad).await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tenant_token_is_401() {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let app = TestApp::spawn_full(routes, clock.clone()).await;
+    let (id, secret) = client(&app).await;
+    let b: Value = tenant_token(&app, &id, &secret).await.json().await.unwrap();
+    let t = b["token"].as_str().unwrap();
+    let h = [("x-token", t), ("x-brand", "openapitest"), ("x-venue", "1")];
+    assert_eq!(check(&app, "GET", "/venues/menu", &h).await.status(), 200);
+    clock.advance(Duration::seconds(3601 + 60));
+    refused(check(&app, "GET", "/venues/menu", &h).await, 401, "expired").await;
+}
