@@ -93,6 +93,14 @@ pub enum Command {
     /// Manage organizations and their members.
     #[command(subcommand)]
     Orgs(crate::people::OrgsCommand),
+    /// Explain offline why an API key or token would be refused (exits non-zero if so).
+    Doctor {
+        /// The API key or access token (never printed back).
+        credential: String,
+        /// A scope the credential must carry.
+        #[arg(long)]
+        need: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

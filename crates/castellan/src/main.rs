@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod doctor;
 mod people;
 
 use clap::Parser;
