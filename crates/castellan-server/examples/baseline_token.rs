@@ -22,15 +22,15 @@ struct Baseline {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8100".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8100".into());
     let (key, _) = SigningKey::generate(Algorithm::Es256, "baseline".into()).unwrap();
     let state = Arc::new(Baseline {
         key,
         hash: hash_secret("baseline-secret"),
     });
-    let app = Router::new()
-        .route("/token", post(token))
-        .with_state(state);
+    let app = Router::new().route("/token", post(token)).with_state(state);
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
     println!("baseline listening on {addr}");
     axum::serve(listener, app).await.unwrap();
@@ -47,7 +47,10 @@ async fn token(
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| STANDARD.decode(b).ok())
         .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|t| t.split_once(':').map(|(_, sec)| verify_secret(sec, &s.hash)))
+        .and_then(|t| {
+            t.split_once(':')
+                .map(|(_, sec)| verify_secret(sec, &s.hash))
+        })
         .unwrap_or(false);
     if !ok {
         return StatusCode::UNAUTHORIZED.into_response();
@@ -57,5 +60,6 @@ async fn token(
         "exp": now + 3600, "iat": now, "jti": "abcdefghijklmnopqrstuv", "client_id": "baseline",
         "scope": "products:read", "env": "local"});
     let token = jws::sign(&s.key, "at+jwt", &claims).unwrap();
-    axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600})).into_response()
+    axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}))
+        .into_response()
 }

@@ -284,11 +284,15 @@ impl Config {
             fig = fig.merge(Toml::file(path));
         }
         fig = fig
-            .merge(Env::prefixed("CASTELLAN_").split("__").ignore(&[
-                "CONFIG",
-                "TEST_POSTGRES_URL",
-                "TEST_REDIS_URL",
-            ]))
+            .merge(
+                Env::prefixed("CASTELLAN_")
+                    .split("__")
+                    // CASTELLAN_CONFIG names the file; CASTELLAN_TEST_* belong to the test suite.
+                    .filter(|k| {
+                        let k = k.as_str().to_ascii_lowercase();
+                        k != "config" && !k.starts_with("test_")
+                    }),
+            )
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
