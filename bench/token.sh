@@ -10,18 +10,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-15}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -q -p castellan -p castellan-server --example baseline_token
+cargo build --release -q -p castellan --bin castellan
+cargo build --release -q -p castellan-server --example baseline_token
 BIN="$CARGO_TARGET_DIR/release"
 WORK="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "serve --listen 127.0.0.1:8201" || true; pkill -f "baseline_token 127.0.0.1:8202" || true; rm -rf "$WORK"' EXIT
 
 # Castellan on an empty SQLite database, one core.
-(cd "$WORK" && CASTELLAN_LOG__LEVEL=warn taskset -c 0 "$BIN/castellan" serve --listen 127.0.0.1:8201 > creds.txt 2> server.log) &
+(cd "$WORK" && taskset -c 0 "$BIN/castellan" --config "$OLDPWD/bench/castellan-bench.toml" serve --listen 127.0.0.1:8201 > creds.txt 2> server.log) &
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8201/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 1
 ID=$(awk '/client_id:/ {print $2}' "$WORK/creds.txt")
 SECRET=$(awk '/client_secret:/ {print $2}' "$WORK/creds.txt")
-PID=$(pgrep -f "castellan serve --listen 127.0.0.1:8201" | head -n1)
+PID=$(pgrep -f "serve --listen 127.0.0.1:8201" | head -n1)
 IDLE_RSS_KB=$(ps -o rss= -p "$PID" | tr -d ' ')
 
 taskset -c 0 "$BIN/examples/baseline_token" 127.0.0.1:8202 > /dev/null &
@@ -55,7 +56,7 @@ run() { # name url script
   local rps p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
   echo "$rps|$p99|${non2xx:-0}"
 }
 
