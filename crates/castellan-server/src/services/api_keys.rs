@@ -6,6 +6,7 @@
 //! (`api_keys.cache_seconds`, default 10 s). A replica forgets a key it changes at once;
 //! other replicas see a disable or revoke within `cache_seconds` — the documented bound.
 
+use crate::services::usage::UsageRecorder;
 use crate::state::AppState;
 use castellan_core::api_key::{self, KeyFormatError};
 use castellan_core::ids::alphanumeric_id;
@@ -15,20 +16,16 @@ use castellan_crypto::{hash_secret, random_bytes};
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
 use castellan_store::{Page, Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Longest lifetime a key may be given (ten years).
 pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
 /// Longest key name.
 pub const MAX_NAME_LEN: usize = 200;
-/// Most keys remembered by the day-granular `last_used_at` recorder.
-const MAX_TRACKED: usize = 100_000;
-
 /// The lookup cache and the last-use recorder of this replica.
 pub struct ApiKeys {
     cache: Option<moka::future::Cache<[u8; 32], Option<Arc<ApiKey>>>>,
-    recorded: Mutex<HashMap<String, NaiveDate>>,
+    recorded: UsageRecorder,
 }
 
 impl ApiKeys {
@@ -41,7 +38,7 @@ impl ApiKeys {
         });
         ApiKeys {
             cache,
-            recorded: Mutex::new(HashMap::new()),
+            recorded: UsageRecorder::default(),
         }
     }
 
@@ -68,17 +65,7 @@ impl ApiKeys {
     }
 
     fn record_use(&self, store: &Arc<dyn Store>, id: &str, day: NaiveDate) {
-        let first_today = match self.recorded.lock() {
-            Ok(mut map) if map.get(id) != Some(&day) => {
-                if map.len() >= MAX_TRACKED {
-                    map.clear();
-                }
-                map.insert(id.to_owned(), day);
-                true
-            }
-            _ => false,
-        };
-        if first_today {
+        if self.recorded.first_use_today(id, day) {
             let store = store.clone();
             let id = id.to_owned();
             tokio::spawn(async move {

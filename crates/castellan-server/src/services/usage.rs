@@ -1,4 +1,4 @@
-//! `lastUsedAt` (SPEC 3.3) at day granularity without a write per token: each replica
+//! `lastUsedAt` (SPEC 3.3, and API keys' last use, SPEC 6.2) at day granularity without a write per token: each replica
 //! remembers the last day it recorded for a client and writes only when the day changes, in
 //! the background, off the request path.
 
@@ -17,24 +17,25 @@ pub struct UsageRecorder {
 }
 
 impl UsageRecorder {
+    /// Whether this is the first time this replica sees `id` on `day` (and remembers that it
+    /// has now). Callers write to storage only when it answers `true`.
+    pub fn first_use_today(&self, id: &str, day: NaiveDate) -> bool {
+        match self.recorded.lock() {
+            Ok(mut map) if map.get(id) != Some(&day) => {
+                if map.len() >= MAX_TRACKED {
+                    map.clear();
+                }
+                map.insert(id.to_owned(), day);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Notes that `client_id` obtained a token on `day`; writes to storage only the first time
     /// this replica sees that client on that day.
     pub fn record(&self, store: &Arc<dyn Store>, client_id: &str, day: NaiveDate) {
-        let first_today = match self.recorded.lock() {
-            Ok(mut map) => {
-                if map.get(client_id) == Some(&day) {
-                    false
-                } else {
-                    if map.len() >= MAX_TRACKED {
-                        map.clear();
-                    }
-                    map.insert(client_id.to_owned(), day);
-                    true
-                }
-            }
-            Err(_) => false,
-        };
-        if first_today {
+        if self.first_use_today(client_id, day) {
             let store = store.clone();
             let id = client_id.to_owned();
             tokio::spawn(async move {
