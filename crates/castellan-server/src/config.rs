@@ -76,6 +76,13 @@ pub struct TokenConfig {
     /// Signing algorithm of ID tokens (OIDC): `RS256` (what every relying party supports),
     /// `ES256` or `EdDSA`.
     pub id_token_algorithm: String,
+    /// How long a replica trusts what it learned about a presented access token: that a JWT's
+    /// signature checked out, and whether its `jti` or family was revoked (seconds; 0 turns
+    /// the cache off). A revocation made on another replica is seen within this bound; one
+    /// made on this replica at once.
+    pub check_cache_seconds: u32,
+    /// Most tokens, `jti`s and families held in that cache (each).
+    pub check_cache_capacity: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -194,6 +201,8 @@ impl Default for TokenConfig {
             leeway_seconds: 60,
             authorization_code_seconds: 60,
             id_token_algorithm: "RS256".to_owned(),
+            check_cache_seconds: 5,
+            check_cache_capacity: 100_000,
         }
     }
 }
@@ -374,6 +383,12 @@ impl Config {
                 "token.access_token_algorithm",
                 "must be ES256, EdDSA or RS256",
             ));
+        }
+        if t.check_cache_seconds > 300 {
+            return Err(bad("token.check_cache_seconds", "must be at most 300"));
+        }
+        if t.check_cache_capacity == 0 {
+            return Err(bad("token.check_cache_capacity", "must be at least 1"));
         }
         if t.leeway_seconds > 600 {
             return Err(bad("token.leeway_seconds", "must be at most 600"));

@@ -106,12 +106,17 @@ pub async fn start(
         services::limits::BACKEND_FAILURES_METRIC,
         "Rate-limit checks the Redis backend could not answer (answered per redis_failure)"
     );
+    let token_checks = services::token_cache::TokenCheckCache::new(
+        config.token.check_cache_capacity,
+        config.token.check_cache_seconds,
+    );
     Ok(AppState {
         inner: Arc::new(Inner {
             config,
             store,
             keys,
             clients,
+            token_checks,
             usage: UsageRecorder::default(),
             clock,
             access_alg,

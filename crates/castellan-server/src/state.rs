@@ -5,6 +5,7 @@ use crate::extract::client_ip::ClientIpSource;
 use crate::services::client_cache::ClientCache;
 use crate::services::keys::KeyManager;
 use crate::services::limits::RateLimiting;
+use crate::services::token_cache::TokenCheckCache;
 use crate::services::usage::UsageRecorder;
 use castellan_crypto::{Algorithm, Clock};
 use castellan_store::Store;
@@ -20,6 +21,8 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub keys: KeyManager,
     pub clients: ClientCache,
+    /// Verified JWTs and revocation statuses of presented access tokens.
+    pub token_checks: TokenCheckCache,
     pub usage: UsageRecorder,
     pub clock: Arc<dyn Clock>,
     /// Algorithm of access tokens (from `token.access_token_algorithm`).

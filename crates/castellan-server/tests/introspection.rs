@@ -205,6 +205,30 @@ async fn revoked_tokens_are_inactive() {
     assert!(stored.revoked);
 }
 
+/// What a replica learned about a token is cached for `token.check_cache_seconds`: a
+/// revocation made on another replica is seen within that bound (and at once by a replica
+/// without the cache), while the replica that revoked sees it at once.
+#[tokio::test]
+async fn another_replica_sees_a_revocation_within_the_check_cache_bound() {
+    let a = TestApp::spawn_with(|c| c.token.check_cache_seconds = 1).await;
+    let b = a.replica(|_| {}).await;
+    let uncached = a.replica(|c| c.token.check_cache_seconds = 0).await;
+    let c = new_client(&a, json!({"name": "jwt", "scope": "products:read"})).await;
+    let jwt = token(&a, &c).await;
+    // Every replica checks it once (B and A now hold it in their caches).
+    for app in [&a, &b, &uncached] {
+        assert_eq!(introspect(app, &jwt).await["active"], true);
+    }
+    let (s, _) = revoke(&a, &c, &jwt).await;
+    assert_eq!(s, StatusCode::OK);
+    // The replica that revoked, and the one without a cache: inactive at once.
+    assert_eq!(introspect(&a, &jwt).await, json!({"active": false}));
+    assert_eq!(introspect(&uncached, &jwt).await, json!({"active": false}));
+    // The other replica within the bound (1 s here).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(introspect(&b, &jwt).await, json!({"active": false}));
+}
+
 #[tokio::test]
 async fn a_revoked_admin_token_no_longer_opens_the_management_api() {
     let app = TestApp::spawn().await;

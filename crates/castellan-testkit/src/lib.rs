@@ -83,6 +83,42 @@ impl TestApp {
         .await
         .expect("bootstrap")
         .expect("fresh database has no bootstrap client");
+        Self::serve(
+            config,
+            store,
+            clock,
+            admin_id,
+            admin_secret.into_exposed(),
+            dir,
+        )
+        .await
+    }
+
+    /// A second server (another replica) on the same database, with its own caches; `edit`
+    /// adjusts a copy of this server's configuration.
+    pub async fn replica(&self, edit: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.state.config.clone();
+        edit(&mut config);
+        config.validate().expect("test config is valid");
+        Self::serve(
+            config,
+            self.store.clone(),
+            self.state.clock.clone(),
+            self.admin_id.clone(),
+            self.admin_secret.clone(),
+            None,
+        )
+        .await
+    }
+
+    async fn serve(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        admin_id: String,
+        admin_secret: String,
+        dir: Option<tempfile::TempDir>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -103,7 +139,7 @@ impl TestApp {
             state,
             store,
             admin_id,
-            admin_secret: admin_secret.into_exposed(),
+            admin_secret,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

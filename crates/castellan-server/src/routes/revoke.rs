@@ -53,6 +53,7 @@ pub async fn revoke_token(
                 if claims.exp > now.timestamp() {
                     let exp = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
                     state.store.revoke_jwt(&claims.jti, &client.id, exp).await?;
+                    state.token_checks.revoked_here();
                 }
             }
         }
@@ -71,6 +72,7 @@ pub async fn revoke_token(
                 .store
                 .revoke_refresh_family(&refresh.family_id, now)
                 .await?;
+            state.token_checks.revoked_here();
         }
     }
     let mut res = StatusCode::OK.into_response();

@@ -63,6 +63,7 @@ pub async fn exchange_code(
                 .store
                 .revoke_refresh_family(&code.family_id, now)
                 .await?;
+            state.token_checks.revoked_here();
             tracing::warn!(
                 client_id = %client.id,
                 "an authorization code was presented twice; the tokens from its first use are revoked"

@@ -67,6 +67,7 @@ pub async fn revoke_connected_app(
         .revoke_consent(user_id, consent_id, state.clock.now())
         .await?;
     if revoked {
+        state.token_checks.revoked_here();
         tracing::info!(user_id, consent_id, "connected app revoked");
     }
     Ok(revoked)

@@ -24,6 +24,7 @@ pub mod refresh;
 pub mod registration;
 pub mod sessions;
 pub mod tenant;
+pub mod token_cache;
 pub mod tokens;
 pub mod usage;
 pub mod userinfo;

@@ -79,6 +79,8 @@ pub async fn refresh_tokens(
     match state.store.use_refresh_token(&hash, &next, now).await? {
         RefreshUse::Rotated(_) => {}
         RefreshUse::Reused(_) => {
+            // Storage revoked the family while answering.
+            state.token_checks.revoked_here();
             tracing::warn!(
                 client_id = %client.id,
                 "a rotated-out refresh token was presented again; its family is revoked"

@@ -2,6 +2,7 @@
 //! reference tokens for clients set to them. Both carry the environment; JWTs are checked
 //! locally, opaque tokens by their hash in storage.
 
+use crate::services::token_cache::TokenCheckCache;
 use crate::state::AppState;
 use castellan_core::client::{Client, TokenFormat};
 use castellan_core::ids::alphanumeric_id;
@@ -11,6 +12,7 @@ use castellan_crypto::jws::{self, JwsError};
 use castellan_crypto::{generate_secret, hash_secret, random_bytes};
 use castellan_store::{OpaqueToken, StoreError};
 use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
 
 /// Prefix of opaque access tokens: `ot_<environment tag>_<secret>`.
 const OPAQUE_PREFIX: &str = "ot";
@@ -194,7 +196,11 @@ pub async fn check_access_token(
         }
     };
     if let Some(family) = checked.family() {
-        if state.store.is_family_revoked(family).await? {
+        if state
+            .token_checks
+            .is_family_revoked(state.store.as_ref(), family)
+            .await?
+        {
             return Ok(Err(Inactive::Revoked));
         }
     }
@@ -213,31 +219,19 @@ async fn check_jwt(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<AccessClaims, Inactive>, StoreError> {
-    let mut keys = state.keys.keys();
-    let kid = match jws::parse(token) {
-        Ok(p) => p.header.kid,
-        Err(_) => return Ok(Err(Inactive::Malformed)),
+    let key = TokenCheckCache::key(token);
+    let claims = match state.token_checks.verified(&key) {
+        Some(claims) => claims,
+        None => match verify_jwt(state, token, now).await {
+            Ok(claims) => {
+                let claims = Arc::new(claims);
+                state.token_checks.remember_verified(key, claims.clone());
+                claims
+            }
+            Err(inactive) => return Ok(Err(inactive)),
+        },
     };
-    if let Some(kid) = kid.as_deref() {
-        if !keys.has_kid(kid) && state.keys.reload_for_unknown_kid(kid, now).await {
-            keys = state.keys.keys();
-        }
-    }
-    let verified = match jws::verify(token, Some("at+jwt"), |kid| keys.verifier(kid)) {
-        Ok(v) => v,
-        Err(JwsError::UnknownKey) => return Ok(Err(Inactive::UnknownKey)),
-        Err(JwsError::Signature) | Err(JwsError::Algorithm) => {
-            return Ok(Err(Inactive::BadSignature))
-        }
-        Err(JwsError::Malformed) | Err(JwsError::TooLarge) | Err(JwsError::Type(_)) => {
-            return Ok(Err(Inactive::Malformed))
-        }
-    };
-    let claims: AccessClaims =
-        match serde_json::from_value(serde_json::Value::Object(verified.claims)) {
-            Ok(c) => c,
-            Err(_) => return Ok(Err(Inactive::Malformed)),
-        };
+    // The time, issuer and environment rules are applied at every check, cached or not.
     if let Err(e) = check_claims(
         &claims,
         &state.config.issuer,
@@ -247,10 +241,43 @@ async fn check_jwt(
     ) {
         return Ok(Err(e));
     }
-    if state.store.is_jwt_revoked(&claims.jti).await? {
+    if state
+        .token_checks
+        .is_jwt_revoked(state.store.as_ref(), &claims.jti)
+        .await?
+    {
         return Ok(Err(Inactive::Revoked));
     }
-    Ok(Ok(claims))
+    Ok(Ok(Arc::unwrap_or_clone(claims)))
+}
+
+/// Verifies a JWT's signature against the signing keys (reloading them once for an unknown
+/// `kid`) and parses its claims.
+async fn verify_jwt(
+    state: &AppState,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<AccessClaims, Inactive> {
+    let mut keys = state.keys.keys();
+    let kid = match jws::parse(token) {
+        Ok(p) => p.header.kid,
+        Err(_) => return Err(Inactive::Malformed),
+    };
+    if let Some(kid) = kid.as_deref() {
+        if !keys.has_kid(kid) && state.keys.reload_for_unknown_kid(kid, now).await {
+            keys = state.keys.keys();
+        }
+    }
+    let verified = match jws::verify(token, Some("at+jwt"), |kid| keys.verifier(kid)) {
+        Ok(v) => v,
+        Err(JwsError::UnknownKey) => return Err(Inactive::UnknownKey),
+        Err(JwsError::Signature) | Err(JwsError::Algorithm) => return Err(Inactive::BadSignature),
+        Err(JwsError::Malformed) | Err(JwsError::TooLarge) | Err(JwsError::Type(_)) => {
+            return Err(Inactive::Malformed)
+        }
+    };
+    serde_json::from_value(serde_json::Value::Object(verified.claims))
+        .map_err(|_| Inactive::Malformed)
 }
 
 /// The environment an opaque token names, if it has Castellan's shape.
