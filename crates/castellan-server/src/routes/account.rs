@@ -19,7 +19,7 @@ use castellan_core::ScopeSet;
 use serde::Deserialize;
 
 /// The CSRF token of a page and the cookie to set when it is new.
-fn csrf_for(state: &AppState, browser: &Browser) -> (String, Vec<String>) {
+pub(crate) fn csrf_for(state: &AppState, browser: &Browser) -> (String, Vec<String>) {
     let (token, new) = form_token(browser.csrf_cookie.as_deref());
     let cookies = if new {
         vec![set_cookie(state, CSRF_COOKIE, &token, None)]

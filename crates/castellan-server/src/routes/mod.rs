@@ -2,6 +2,7 @@
 //! answer.
 
 pub mod account;
+pub mod account_api_keys;
 pub mod api_keys;
 pub mod authorize;
 pub mod clients;

@@ -6,7 +6,7 @@
 //! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached), and
 //! `Referrer-Policy: same-origin`.
 
-use crate::routes::{account, authorize, consent, login};
+use crate::routes::{account, account_api_keys, authorize, consent, login};
 use crate::services::consent::ScopeLine;
 use crate::services::login_throttle::LoginThrottle;
 use crate::state::AppState;
@@ -36,6 +36,22 @@ pub fn router() -> Router<AppState> {
             "/account/connected-apps/revoke",
             post(account::revoke_connected_app),
         )
+        .route(
+            account_api_keys::PATH,
+            get(account_api_keys::list_api_keys).post(account_api_keys::create_api_key),
+        )
+        .route(
+            "/account/api-keys/disable",
+            post(account_api_keys::disable_api_key),
+        )
+        .route(
+            "/account/api-keys/enable",
+            post(account_api_keys::enable_api_key),
+        )
+        .route(
+            "/account/api-keys/revoke",
+            post(account_api_keys::revoke_api_key),
+        )
         .route("/account/logout", post(account::delete_session))
         .layer(Extension(Arc::new(LoginThrottle::default())))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
@@ -45,6 +61,10 @@ pub fn router() -> Router<AppState> {
         ));
     Router::new()
         .route("/assets/castellan.css", get(get_stylesheet))
+        .route(
+            account_api_keys::SCRIPT_PATH,
+            get(account_api_keys::get_script),
+        )
         .merge(pages)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

@@ -6,11 +6,14 @@
 //! (`api_keys.cache_seconds`, default 10 s). A replica forgets a key it changes at once;
 //! other replicas see a disable or revoke within `cache_seconds` — the documented bound.
 
+use crate::config::{Config, ADMIN_SCOPE_NAMES};
+use crate::services::consent::is_write_scope;
 use crate::services::usage::UsageRecorder;
 use crate::state::AppState;
 use castellan_core::api_key::{self, KeyFormatError};
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::scope::allowed_by;
+use castellan_core::user::Role;
 use castellan_core::{Scope, ScopeSet, Secret};
 use castellan_crypto::{hash_secret, random_bytes};
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
@@ -280,6 +283,23 @@ pub async fn create_api_key(
     Ok(CreatedKey { stored, key })
 }
 
+/// What a person may give a key of an organization where they hold `role` (SPEC 5.6, 6.3: a
+/// key carries at most its creator's scopes): the scope catalogue (`[[scopes]]`) without
+/// administrative scopes; a VIEWER only scopes that cannot change data (no `…:write`).
+pub fn scopes_a_member_may_give(config: &Config, role: Role) -> ScopeSet {
+    config
+        .scopes
+        .iter()
+        .map(|e| e.name.as_str())
+        .filter(|name| {
+            let first = name.split(':').next().unwrap_or_default();
+            !ADMIN_SCOPE_NAMES.contains(&first) && !first.starts_with("manage_")
+        })
+        .filter(|name| role.satisfies(Role::Manager) || !is_write_scope(name))
+        .filter_map(|name| Scope::parse(name).ok())
+        .collect()
+}
+
 fn held_by(creator: &Creator<'_>, scope: &Scope) -> bool {
     creator.held.contains(scope) || allowed_by(creator.allowed, scope)
 }
@@ -401,4 +421,30 @@ pub async fn introspect_api_key(
             None => json!({"active": false}),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ScopeEntry;
+
+    #[test]
+    fn a_viewer_may_give_only_scopes_that_cannot_change_data() {
+        let mut config = Config::default();
+        for name in [
+            "products:read",
+            "products:write",
+            "manage_api_keys",
+            "view_api_keys",
+        ] {
+            config.scopes.push(ScopeEntry {
+                name: name.into(),
+                description: String::new(),
+            });
+        }
+        let names = |r| scopes_a_member_may_give(&config, r).to_string();
+        assert_eq!(names(Role::Viewer), "products:read");
+        assert_eq!(names(Role::Manager), "products:read products:write");
+        assert_eq!(names(Role::Owner), "products:read products:write");
+    }
 }

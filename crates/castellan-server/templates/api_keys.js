@@ -1,0 +1,37 @@
+// The copy button of a newly created API key (account → API keys). The page works without
+// it: the key is in a read-only field that can be selected and copied by hand.
+(function () {
+  "use strict";
+  var button = document.getElementById("copy-key");
+  var field = document.getElementById("new-key");
+  var status = document.getElementById("copy-status");
+  if (!button || !field || !status) {
+    return;
+  }
+  function done(copied) {
+    status.textContent = copied
+      ? "Copied."
+      : "Could not copy: select the key and copy it yourself.";
+  }
+  function selectAndCopy() {
+    field.focus();
+    field.select();
+    var copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch (e) {
+      copied = false;
+    }
+    done(copied);
+  }
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () {
+        done(true);
+      }, selectAndCopy);
+    } else {
+      selectAndCopy();
+    }
+  });
+})();
