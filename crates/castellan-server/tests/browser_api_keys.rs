@@ -1,0 +1,342 @@
+//! The account's API-keys page in a real headless Chromium (SPEC 6, 10), driven over
+//! WebDriver (`fantoccini`) through Debian's `chromedriver`: sign in, open Account → API keys,
+//! create a key, read it from the page, use the copy button (its script must pass the pages'
+//! CSP), disable it, create and revoke another, and check the statuses on the list and with
+//! introspection. A screenshot of the page showing the new key is written to
+//! `$CARGO_TARGET_TMPDIR/api-keys.png` (next to `tests/browser.rs`'s `consent.png`).
+//!
+//! Runs when `CASTELLAN_TEST_BROWSER=1` (and then fails, never skips, when Chromium or
+//! chromedriver is missing); otherwise it says it was not asked to run. The driver helpers
+//! repeat `tests/browser.rs`'s few lines rather than share a module with it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod pages_support;
+
+use castellan_server::config::ScopeEntry;
+use castellan_store::api_keys::{ApiKeyOwner, ApiKeyStatus};
+use castellan_testkit::TestApp;
+use fantoccini::{Client, ClientBuilder, Locator};
+use pages_support::*;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver, killed when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> (Driver, String) {
+    for bin in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            std::path::Path::new(bin).exists(),
+            "CASTELLAN_TEST_BROWSER=1 but {bin} is missing: apt-get install chromium chromium-driver"
+        );
+    }
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (driver, url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start on port {port}");
+}
+
+async fn browser(driver_url: &str, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--window-size=1200,1100",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(driver_url)
+        .await
+        .expect("a WebDriver session")
+}
+
+async fn page_text(c: &Client) -> String {
+    c.find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits for the element `css`, showing the page when it does not come.
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    match c.wait().for_element(Locator::Css(css)).await {
+        Ok(e) => e,
+        Err(e) => panic!(
+            "no {css} ({e}) on {}: {:.3000}",
+            c.current_url().await.unwrap(),
+            c.source().await.unwrap_or_default()
+        ),
+    }
+}
+
+/// Fills and sends the create form; answers the key read from the answer page.
+async fn create_key(c: &Client, name: &str, scope: &str) -> String {
+    wait_for(c, "#key-name")
+        .await
+        .send_keys(name)
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("input[name=scope][value='{scope}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Id("key-expiry"))
+        .await
+        .unwrap()
+        .select_by_value("30")
+        .await
+        .unwrap();
+    c.find(Locator::Id("create-key"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "#new-key")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the key in its field")
+}
+
+/// The status shown on the list for key `id`.
+async fn listed_status(c: &Client, id: &str) -> String {
+    let row = wait_for(c, &format!("tr#key-{id}")).await;
+    let status = row
+        .find(Locator::Css("td.status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        row.attr("data-status").await.unwrap().as_deref(),
+        Some(status.as_str())
+    );
+    status
+}
+
+async fn introspect(app: &TestApp, key: &str) -> Value {
+    app.http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&app.admin_id, Some(&app.admin_secret))
+        .form(&[("token", key)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Clicks the button `css` of key `id`'s row and waits for the list to come back.
+async fn act_on(c: &Client, id: &str, css: &str) {
+    c.find(Locator::Css(&format!("tr#key-{id} {css}")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "#create-key").await;
+}
+
+#[tokio::test]
+async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
+    if std::env::var("CASTELLAN_TEST_BROWSER").as_deref() != Ok("1") {
+        println!("browser test not asked to run (set CASTELLAN_TEST_BROWSER=1)");
+        return;
+    }
+    let (_driver, driver_url) = start_driver().await;
+    let app = TestApp::spawn_with(|c| {
+        for (name, description) in [
+            ("products:read", "See your products and their prices"),
+            ("products:write", "Create, change and delete your products"),
+        ] {
+            c.scopes.push(ScopeEntry {
+                name: name.into(),
+                description: description.into(),
+            });
+        }
+    })
+    .await;
+    let (user_id, _) = add_person(&app, "mia@example.com", &["Acme Retail"]).await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver_url, profile.path()).await;
+
+    // Sign in, then Account → API keys.
+    c.goto(&app.url("/login")).await.unwrap();
+    wait_for(&c, "#email")
+        .await
+        .send_keys("mia@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    match c.wait().for_element(Locator::LinkText("API keys")).await {
+        Ok(link) => link.click().await.unwrap(),
+        Err(e) => panic!("no account page ({e}): {:.3000}", c.source().await.unwrap()),
+    }
+    wait_for(&c, "#create-key").await;
+    assert!(page_text(&c).await.contains("You have no API keys yet"));
+
+    // Create a key: shown once, with a working copy button.
+    let key = create_key(&c, "nightly export", "products:read").await;
+    assert!(
+        key.starts_with("csb_D") && key.split('_').count() == 3,
+        "{key}"
+    );
+    let text = page_text(&c).await;
+    assert!(text.contains("you will not see this again"), "{text}");
+    let copy = c.find(Locator::Id("copy-key")).await.unwrap();
+    assert!(
+        copy.is_displayed().await.unwrap(),
+        "the copy script did not run (blocked by the CSP?)"
+    );
+    copy.click().await.unwrap();
+    let mut copied = String::new();
+    for _ in 0..50 {
+        copied = c
+            .find(Locator::Id("copy-status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !copied.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!copied.is_empty(), "the copy button said nothing");
+    let png = c.screenshot().await.unwrap();
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-keys.png");
+    std::fs::write(&path, png).unwrap();
+    println!("API-keys page screenshot: {}", path.display());
+    assert_eq!(introspect(&app, &key).await["active"], true);
+
+    // The list shows the prefix and last four, not the key.
+    let keys = app
+        .store
+        .list_api_keys(&ApiKeyOwner::Creator(user_id.clone()), 10, 0)
+        .await
+        .unwrap()
+        .results;
+    let first = keys[0].clone();
+    let cell = c
+        .find(Locator::Css(&format!("tr#key-{} .key-shown", first.id)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        cell,
+        format!("{}…{}", first.visible_prefix, first.last_four)
+    );
+    assert_eq!(listed_status(&c, &first.id).await, "active");
+
+    // A second key, to revoke.
+    let second_key = create_key(&c, "old job", "products:read").await;
+    assert_ne!(second_key, key);
+    c.goto(&app.url("/account/api-keys")).await.unwrap();
+    wait_for(&c, "#create-key").await;
+    assert!(!c.source().await.unwrap().contains(&key));
+    let second = app
+        .store
+        .list_api_keys(&ApiKeyOwner::Creator(user_id.clone()), 10, 0)
+        .await
+        .unwrap()
+        .results
+        .into_iter()
+        .find(|k| k.name == "old job")
+        .unwrap();
+
+    act_on(&c, &first.id, "button.disable").await;
+    assert_eq!(listed_status(&c, &first.id).await, "disabled");
+    act_on(&c, &second.id, "button.revoke").await;
+    assert_eq!(listed_status(&c, &second.id).await, "revoked");
+    assert_eq!(listed_status(&c, &first.id).await, "disabled");
+    // A revoked key has no buttons left; a disabled one can be enabled.
+    assert!(c
+        .find(Locator::Css(&format!("tr#key-{} button", second.id)))
+        .await
+        .is_err());
+    c.find(Locator::Css(&format!("tr#key-{} button.enable", first.id)))
+        .await
+        .unwrap();
+
+    let i = introspect(&app, &key).await;
+    assert_eq!(
+        (i["active"].as_bool(), i["status"].as_str()),
+        (Some(false), Some("disabled"))
+    );
+    let i = introspect(&app, &second_key).await;
+    assert_eq!(
+        (i["active"].as_bool(), i["status"].as_str()),
+        (Some(false), Some("revoked"))
+    );
+    let stored = |id: String| {
+        let store = app.store.clone();
+        async move { store.get_api_key(&id).await.unwrap().unwrap().status }
+    };
+    assert_eq!(stored(first.id.clone()).await, ApiKeyStatus::Disabled);
+    assert_eq!(stored(second.id.clone()).await, ApiKeyStatus::Revoked);
+    c.close().await.unwrap();
+}
