@@ -101,8 +101,9 @@ fn denied(state: &AppState, d: Denied) -> Response {
                 "error": "invalid_request",
                 "reason": "no_original_request",
                 "message": "Send the original request as X-Forwarded-Method + X-Forwarded-Uri \
-                            (Traefik) or X-Original-Method + X-Original-URI (nginx), or call \
-                            under the configured Envoy path prefix.",
+                            (Traefik) or X-Original-Method + X-Original-URI (nginx), not both \
+                            with different values, or call under the configured Envoy path \
+                            prefix.",
             })),
         )
             .into_response(),

@@ -65,13 +65,14 @@ pub fn original_request(
     envoy_prefix: &str,
 ) -> Option<(Method, String)> {
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let pair = match (header("x-forwarded-method"), header("x-forwarded-uri")) {
-        (Some(m), Some(u)) => Some((m, u)),
-        _ => match (header("x-original-method"), header("x-original-uri")) {
-            (Some(m), Some(u)) => Some((m, u)),
-            _ => None,
-        },
-    };
+    let forwarded = header("x-forwarded-method").zip(header("x-forwarded-uri"));
+    let original = header("x-original-method").zip(header("x-original-uri"));
+    // Only one proxy asks: two pairs that disagree mean one came from the client (an nginx
+    // that does not clear X-Forwarded-*), so neither is trusted.
+    if forwarded.is_some() && original.is_some() && forwarded != original {
+        return None;
+    }
+    let pair = forwarded.or(original);
     let (method, uri) = match pair {
         Some((m, u)) => (
             Method::from_bytes(m.trim().as_bytes()).ok()?,
@@ -232,7 +233,7 @@ pub async fn check_forwarded(
         headers,
         environment: state.config.environment,
     };
-    let mut limit = None;
+    let mut tier = None;
     let identity = match presented(headers)? {
         Presented::None => None,
         Presented::Bearer(t) => Some(token_identity(state, t, false).await?),
@@ -245,10 +246,7 @@ pub async fn check_forwarded(
         Presented::ApiKey(k) => {
             let now = state.clock.now();
             let key = check_api_key(state, k, now).await?.map_err(key_failure)?;
-            let decision = crate::services::limits::check_api_key(state, &key.id, &key.tier)
-                .await
-                .map_err(Denied::Limited)?;
-            limit = Some(decision);
+            tier = Some(key.tier.clone());
             Some(Identity {
                 subject: key.id.clone(),
                 client_id: key.id.clone(),
@@ -263,5 +261,15 @@ pub async fn check_forwarded(
         }
     };
     evaluate(&policy, identity.as_ref(), &facts)?;
+    // Counted only once the route policy allows the request: a refusal never reaches the API,
+    // and a gateway that asks again for a refusal's full answer (nginx) must not count twice.
+    let limit = match (&tier, &identity) {
+        (Some(tier), Some(id)) => Some(
+            crate::services::limits::check_api_key(state, &id.subject, tier)
+                .await
+                .map_err(Denied::Limited)?,
+        ),
+        _ => None,
+    };
     Ok(Allowed { identity, limit })
 }
