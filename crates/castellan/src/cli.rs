@@ -93,6 +93,9 @@ pub enum Command {
     /// Manage organizations and their members.
     #[command(subcommand)]
     Orgs(crate::people::OrgsCommand),
+    /// Manage API keys (create, list, show, disable, enable, revoke, rotate).
+    #[command(subcommand)]
+    ApiKeys(crate::api_keys::ApiKeysCommand),
     /// Explain offline why an API key or token would be refused (exits non-zero if so).
     Doctor {
         /// The API key or access token (never printed back).

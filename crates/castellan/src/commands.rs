@@ -32,6 +32,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Orgs(command) => {
             crate::people::run_orgs(open_store(&config).await?.as_ref(), command).await
         }
+        Command::ApiKeys(command) => {
+            crate::api_keys::run(&config, open_store(&config).await?, command).await
+        }
         Command::Doctor { credential, need } => {
             crate::doctor::run(&config, &credential, need.as_deref()).await
         }

@@ -1,7 +1,8 @@
 //! The `castellan` binary: parses the command line, loads the configuration and runs one
 //! command (`serve`, `init`, `migrate`, `clients create`, `keys rotate`, `users create`,
-//! `orgs create`, `orgs add-member`).
+//! `orgs create`, `orgs add-member`, `api-keys …`).
 
+mod api_keys;
 mod cli;
 mod commands;
 mod doctor;
