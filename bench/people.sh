@@ -132,7 +132,11 @@ echo "| run | req/s | p99 (request) | non-2xx / unexpected | flows/s | p99 (flow
 echo "|---|---|---|---|---|---|---|---|---|"
 row() { # name, result, flow name
   IFS='|' read -r rps p99 bad ups up99 rss <<<"$2"
-  echo "| $1 | $rps | $p99 | $bad | $ups $3 | $up99 | $(ratio "$rps") | $(ratio "$ups") | ${rss} MiB |"
+  if [[ -z "$3" ]]; then
+    echo "| $1 | $rps | $p99 | $bad | | | $(ratio "$rps") | | ${rss} MiB |"
+  else
+    echo "| $1 | $rps | $p99 | $bad | $ups $3 | $up99 | $(ratio "$rps") | $(ratio "$ups") | ${rss} MiB |"
+  fi
 }
 row "baseline (before)" "$B1" ""
 row "castellan refresh_token grant (rotating, chained per connection)" "$R" "refreshes"
