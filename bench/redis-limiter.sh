@@ -23,7 +23,8 @@ C=32
 KEYS=10000
 PREFIX="castellan-bench:rl"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -q -p castellan-limit --example redis_load
+# SKIP_BUILD=1 uses the binary already built (cargo waits for its lock while others build).
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p castellan-limit --example redis_load
 DRIVER="$CARGO_TARGET_DIR/release/examples/redis_load"
 PIDS=()
 WORK="$(mktemp -d)"
