@@ -92,11 +92,42 @@ pub fn http_headers(decision: &Decision, style: HeaderStyle) -> Vec<(HeaderName,
         .filter_map(|(name, value)| {
             // Names are constants and values are digits, separators and validated policy
             // names, so neither conversion can fail; `filter_map` only avoids a panic path.
-            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            let name = header_name(name)?;
             let value = HeaderValue::try_from(value).ok()?;
             Some((name, value))
         })
         .collect()
+}
+
+/// Every header name [`http_headers`] may write, typed (e.g. to clear them before rendering
+/// another decision).
+pub const HEADER_NAMES: [HeaderName; 9] = [
+    HeaderName::from_static("ratelimit-policy"),
+    HeaderName::from_static("ratelimit"),
+    HeaderName::from_static("ratelimit-limit"),
+    HeaderName::from_static("ratelimit-remaining"),
+    HeaderName::from_static("ratelimit-reset"),
+    HeaderName::from_static("x-ratelimit-limit"),
+    HeaderName::from_static("x-ratelimit-remaining"),
+    HeaderName::from_static("x-ratelimit-reset"),
+    HeaderName::from_static("retry-after"),
+];
+
+/// The typed name of one of [`names`], without parsing it on every answer.
+fn header_name(name: &str) -> Option<HeaderName> {
+    let i = match name {
+        names::POLICY => 0,
+        names::RATELIMIT => 1,
+        names::LIMIT => 2,
+        names::REMAINING => 3,
+        names::RESET => 4,
+        names::X_LIMIT => 5,
+        names::X_REMAINING => 6,
+        names::X_RESET => 7,
+        names::RETRY_AFTER => 8,
+        other => return HeaderName::from_bytes(other.as_bytes()).ok(),
+    };
+    HEADER_NAMES.get(i).cloned()
 }
 
 /// The `RateLimit-Policy` value: every window of the policy, in configuration order.
@@ -117,4 +148,28 @@ pub fn policy_value(decision: &Decision, style: HeaderStyle) -> String {
         };
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_names_are_the_canonical_names() {
+        let canonical = [
+            names::POLICY,
+            names::RATELIMIT,
+            names::LIMIT,
+            names::REMAINING,
+            names::RESET,
+            names::X_LIMIT,
+            names::X_REMAINING,
+            names::X_RESET,
+            names::RETRY_AFTER,
+        ];
+        for (typed, name) in HEADER_NAMES.iter().zip(canonical) {
+            assert_eq!(typed.as_str(), name.to_ascii_lowercase());
+            assert_eq!(header_name(name).as_ref(), Some(typed));
+        }
+    }
 }

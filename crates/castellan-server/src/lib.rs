@@ -221,6 +221,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.config.http.shutdown_grace_seconds);
     let upkeep = services::maintenance::spawn(state.clone());
+    let timer_floor = spawn_timer_floor(timeout_of(&state));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(
         listener,
@@ -241,5 +242,29 @@ pub async fn serve(
         }
     };
     upkeep.abort();
+    timer_floor.abort();
     result
+}
+
+fn timeout_of(state: &AppState) -> Duration {
+    Duration::from_millis(state.config.http.request_timeout_ms)
+}
+
+/// Keeps one timer always due sooner than any request's deadline (`http.request_timeout_ms`).
+///
+/// Every request arms a deadline timer (the timeout layer). Tokio wakes its I/O driver with a
+/// system call whenever a timer is armed that is due sooner than the driver's next planned
+/// wake-up, and an idle moment with no timer at all leaves no planned wake-up, so without this
+/// floor every request after such a moment paid one extra `write(2)` (measured: one per
+/// request under load). With a timer always due within half the request timeout, a request's
+/// deadline is never the soonest, and arming it stays in user space.
+fn spawn_timer_floor(request_timeout: Duration) -> tokio::task::JoinHandle<()> {
+    let period = (request_timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+        }
+    })
 }

@@ -10,14 +10,28 @@ mod people;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    match commands::run(cli).await {
+    let result = runtime().and_then(|rt| rt.block_on(commands::run(cli)));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The async runtime: one worker per core the process may use. With a single core (a one-CPU
+/// container, or `taskset -c 0`) a current-thread runtime does the same work without the
+/// multi-thread scheduler's cross-thread wake-ups; blocking work (Argon2id, SQLite) still runs
+/// on the blocking pool either way.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    Ok(builder.enable_all().build()?)
 }

@@ -21,7 +21,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use castellan_core::client::Client;
-use castellan_limit::headers::names;
 use castellan_limit::{
     http_headers, rate_limited_body, Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits,
 };
@@ -119,17 +118,7 @@ impl IntoResponse for RateLimited {
 /// Writes the rate-limit headers of `decision` on `res`, replacing any already there.
 pub fn render(res: &mut Response, decision: &Decision, style: HeaderStyle) {
     let h = res.headers_mut();
-    for name in [
-        names::POLICY,
-        names::RATELIMIT,
-        names::LIMIT,
-        names::REMAINING,
-        names::RESET,
-        names::X_LIMIT,
-        names::X_REMAINING,
-        names::X_RESET,
-        names::RETRY_AFTER,
-    ] {
+    for name in &castellan_limit::headers::HEADER_NAMES {
         h.remove(name);
     }
     for (name, value) in http_headers(decision, style) {
