@@ -111,11 +111,16 @@ pub struct RateLimitConfig {
     /// Named policies. The built-ins `default`, `registration`, `login` and `token` exist
     /// unless a policy of the same name is configured here.
     pub policies: BTreeMap<String, PolicyConfig>,
-    /// Tier name → policy name. Tier `default` → policy `default` unless configured.
+    /// Tier name → policy name, or [`OFF`] for a tier that is not limited (no counting, no
+    /// headers). Tier `default` → policy `default` unless configured; it cannot be `off`.
     pub tiers: BTreeMap<String, String>,
     /// Per-IP policies of the unauthenticated endpoints.
     pub per_ip: PerIpConfig,
 }
+
+/// The value of `rate_limit.tiers.<name>` for a tier whose requests are not limited (e.g.
+/// internal jobs): nothing is counted and no rate-limit header is sent. Not a policy name.
+pub const OFF: &str = "off";
 
 /// Defaults of the scalar settings, in one place for the README and `config/example.toml`.
 pub mod defaults {
@@ -200,6 +205,8 @@ pub struct PerIpPolicies {
 pub struct RateLimits {
     policies: BTreeMap<String, Arc<Policy>>,
     tiers: BTreeMap<String, Arc<Policy>>,
+    /// Tiers configured as [`OFF`].
+    unlimited_tiers: std::collections::BTreeSet<String>,
     default_tier: Arc<Policy>,
     /// Per-IP policies.
     pub per_ip: PerIpPolicies,
@@ -215,9 +222,24 @@ impl RateLimits {
         self.policies.get(name)
     }
 
-    /// The policy of a tier, if the tier is configured.
+    /// The policy of a tier, if the tier is configured with one (not for tiers that are
+    /// [`OFF`]).
     pub fn tier(&self, tier: &str) -> Option<&Arc<Policy>> {
         self.tiers.get(tier)
+    }
+
+    /// Whether the tier is configured, limited or [`OFF`].
+    pub fn tier_exists(&self, tier: &str) -> bool {
+        self.tiers.contains_key(tier) || self.unlimited_tiers.contains(tier)
+    }
+
+    /// The policy to count a tier's requests under: `None` for a tier that is [`OFF`], the
+    /// tier's policy, or tier `default`'s for an unknown tier.
+    pub fn tier_limit(&self, tier: &str) -> Option<&Arc<Policy>> {
+        if self.unlimited_tiers.contains(tier) {
+            return None;
+        }
+        Some(self.tier_or_default(tier))
     }
 
     /// The policy of a tier, falling back to tier `default` for unknown tiers.
@@ -260,6 +282,13 @@ impl RateLimitConfig {
         }
 
         let mut tiers = BTreeMap::new();
+        let mut unlimited_tiers = std::collections::BTreeSet::new();
+        if self.policies.contains_key(OFF) {
+            errors.push(ConfigError::new(
+                format!("rate_limit.policies.{OFF}"),
+                format!("{OFF:?} is reserved: a tier set to \"{OFF}\" is not limited"),
+            ));
+        }
         if !self.tiers.contains_key("default") {
             if let Some(p) = policies.get("default") {
                 tiers.insert("default".to_owned(), Arc::clone(p));
@@ -268,6 +297,17 @@ impl RateLimitConfig {
         for (tier, policy) in &self.tiers {
             let key = format!("rate_limit.tiers.{tier}");
             validate::check_name(&key, tier, &mut errors);
+            if policy == OFF {
+                if tier == "default" {
+                    errors.push(ConfigError::new(
+                        key,
+                        "tier default cannot be \"off\": it is the fallback for unknown tiers",
+                    ));
+                } else {
+                    unlimited_tiers.insert(tier.clone());
+                }
+                continue;
+            }
             match resolve(&policies, &key, policy, &mut errors) {
                 Some(p) => {
                     tiers.insert(tier.clone(), p);
@@ -313,6 +353,7 @@ impl RateLimitConfig {
                 Ok(RateLimits {
                     policies,
                     tiers,
+                    unlimited_tiers,
                     default_tier,
                     per_ip: PerIpPolicies {
                         registration,

@@ -188,3 +188,44 @@ fn policy_new_validates_and_policy_deserialises_through_it() {
         .to_string()
         .contains("rate_limit.policies.x.windows[0].seconds must be between 1 and 31536000"));
 }
+
+#[test]
+fn a_tier_set_to_off_is_not_limited() {
+    let limits = parse(
+        r#"
+[rate_limit.tiers]
+internal = "off"
+"#,
+    )
+    .validate()
+    .unwrap();
+    assert!(limits.tier_exists("internal"));
+    assert!(limits.tier("internal").is_none());
+    assert!(limits.tier_limit("internal").is_none());
+    // Unknown tiers still fall back to tier default; configured ones keep their policy.
+    assert_eq!(limits.tier_limit("nope").unwrap().name(), "default");
+    assert_eq!(limits.tier_limit("default").unwrap().name(), "default");
+    assert!(!limits.tier_exists("nope"));
+}
+
+#[test]
+fn off_is_reserved_and_not_for_tier_default() {
+    let errs = errors(
+        r#"
+[rate_limit.policies.off]
+windows = [{ limit = 1, seconds = 1 }]
+[rate_limit.tiers]
+default = "off"
+"#,
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("rate_limit.policies.off")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("rate_limit.tiers.default")),
+        "{errs:?}"
+    );
+}

@@ -458,6 +458,51 @@ async fn api_key_answers_carry_rate_limit_headers() {
     assert!(h.contains_key("x-ratelimit-reset"));
 }
 
+/// A key on a tier configured `"off"` is never counted: no rate-limit header, and no 429
+/// where a limited tier's key would be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_on_an_off_tier_is_not_limited() {
+    let app = TestApp::spawn_with(|c| {
+        routes(c);
+        let tiny = castellan_limit::PolicyConfig {
+            windows: vec![castellan_limit::Window::new(2, 3_600)],
+        };
+        c.rate_limit.policies.insert("tiny".into(), tiny);
+        c.rate_limit.tiers.insert("tiny".into(), "tiny".into());
+        c.rate_limit.tiers.insert("internal".into(), "off".into());
+    })
+    .await;
+    let (off, _) = key(
+        &app,
+        json!({"name": "job", "scope": "products:read", "tier": "internal"}),
+    )
+    .await;
+    let (tiny, _) = key(
+        &app,
+        json!({"name": "small", "scope": "products:read", "tier": "tiny"}),
+    )
+    .await;
+    for _ in 0..5 {
+        let res = check(&app, "GET", "/products/1", &[("X-API-Key", &off)]).await;
+        assert_eq!(res.status(), 200);
+        assert!(!res.headers().contains_key("ratelimit-policy"));
+        assert!(!res.headers().contains_key("x-ratelimit-limit"));
+    }
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(
+                check(&app, "GET", "/products/1", &[("X-API-Key", &tiny)])
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 200, 429]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protected_resource_metadata() {
     let app = spawn().await;

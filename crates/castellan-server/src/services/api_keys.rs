@@ -228,7 +228,7 @@ pub async fn create_api_key(
     let tier = draft
         .tier
         .unwrap_or_else(|| state.config.api_keys.default_tier.clone());
-    if state.rate_limiting.limits.tier(&tier).is_none() {
+    if !state.rate_limiting.limits.tier_exists(&tier) {
         return Err(CreateError::Invalid(format!(
             "tier `{tier}` is not configured (see rate_limit.tiers)"
         )));

@@ -264,11 +264,9 @@ pub async fn check_forwarded(
     // Counted only once the route policy allows the request: a refusal never reaches the API,
     // and a gateway that asks again for a refusal's full answer (nginx) must not count twice.
     let limit = match (&tier, &identity) {
-        (Some(tier), Some(id)) => Some(
-            crate::services::limits::check_api_key(state, &id.subject, tier)
-                .await
-                .map_err(Denied::Limited)?,
-        ),
+        (Some(tier), Some(id)) => crate::services::limits::check_api_key(state, &id.subject, tier)
+            .await
+            .map_err(Denied::Limited)?,
         _ => None,
     };
     Ok(Allowed { identity, limit })

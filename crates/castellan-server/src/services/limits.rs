@@ -212,15 +212,16 @@ pub async fn record_metrics(State(state): State<AppState>, req: Request, next: N
 }
 
 /// The per-key check of forward-auth: the policy of the key's tier (tier `default` for a
-/// tier no longer configured), counted per key.
+/// tier no longer configured), counted per key; `None` for a tier configured `"off"`.
 pub async fn check_api_key(
     state: &AppState,
     key_id: &str,
     tier: &str,
-) -> Result<LimitDecision, RateLimited> {
+) -> Result<Option<LimitDecision>, RateLimited> {
     let limiting = &state.rate_limiting;
+    let Some(policy) = limiting.limits.tier_limit(tier) else {
+        return Ok(None);
+    };
     let key = format!("api_key:{key_id}");
-    limiting
-        .check(limiting.limits.tier_or_default(tier), &key)
-        .await
+    limiting.check(policy, &key).await.map(Some)
 }
