@@ -86,48 +86,42 @@ pub fn headers(decision: &Decision, style: HeaderStyle) -> Vec<(&'static str, St
 }
 
 /// As [`headers`], typed for `http`/axum: `response.headers_mut().extend(http_headers(..))`.
+/// Numbers become header values directly and names are constants, so an answer costs one
+/// formatted string (the policy) instead of one per header.
 pub fn http_headers(decision: &Decision, style: HeaderStyle) -> Vec<(HeaderName, HeaderValue)> {
-    headers(decision, style)
-        .into_iter()
-        .filter_map(|(name, value)| {
-            // Names are constants and values are digits, separators and validated policy
-            // names, so neither conversion can fail; `filter_map` only avoids a panic path.
-            let name = header_name(name)?;
-            let value = HeaderValue::try_from(value).ok()?;
-            Some((name, value))
-        })
-        .collect()
-}
-
-/// Every header name [`http_headers`] may write, typed (e.g. to clear them before rendering
-/// another decision).
-pub const HEADER_NAMES: [HeaderName; 9] = [
-    HeaderName::from_static("ratelimit-policy"),
-    HeaderName::from_static("ratelimit"),
-    HeaderName::from_static("ratelimit-limit"),
-    HeaderName::from_static("ratelimit-remaining"),
-    HeaderName::from_static("ratelimit-reset"),
-    HeaderName::from_static("x-ratelimit-limit"),
-    HeaderName::from_static("x-ratelimit-remaining"),
-    HeaderName::from_static("x-ratelimit-reset"),
-    HeaderName::from_static("retry-after"),
-];
-
-/// The typed name of one of [`names`], without parsing it on every answer.
-fn header_name(name: &str) -> Option<HeaderName> {
-    let i = match name {
-        names::POLICY => 0,
-        names::RATELIMIT => 1,
-        names::LIMIT => 2,
-        names::REMAINING => 3,
-        names::RESET => 4,
-        names::X_LIMIT => 5,
-        names::X_REMAINING => 6,
-        names::X_RESET => 7,
-        names::RETRY_AFTER => 8,
-        other => return HeaderName::from_bytes(other.as_bytes()).ok(),
-    };
-    HEADER_NAMES.get(i).cloned()
+    let [policy, ratelimit, limit, remaining, reset, x_limit, x_remaining, x_reset, retry_after] =
+        HEADER_NAMES;
+    let mut out = Vec::with_capacity(8);
+    // Policy names are validated (token characters), so the value is always a valid header;
+    // the `if let` only avoids a panic path.
+    if let Ok(v) = HeaderValue::try_from(policy_value(decision, style)) {
+        out.push((policy, v));
+    }
+    if let (false, Some(w)) = (decision.is_degraded(), decision.most_restrictive()) {
+        match style {
+            HeaderStyle::Draft03 => {
+                out.push((limit, HeaderValue::from(w.limit)));
+                out.push((remaining, HeaderValue::from(w.remaining)));
+                out.push((reset, HeaderValue::from(w.reset_after_seconds)));
+            }
+            HeaderStyle::Structured => {
+                let v = format!(
+                    "\"{}\";r={};t={}",
+                    decision.policy, w.remaining, w.reset_after_seconds
+                );
+                if let Ok(v) = HeaderValue::try_from(v) {
+                    out.push((ratelimit, v));
+                }
+            }
+        }
+        out.push((x_limit, HeaderValue::from(w.limit)));
+        out.push((x_remaining, HeaderValue::from(w.remaining)));
+        out.push((x_reset, HeaderValue::from(w.reset_at)));
+    }
+    if let (false, Some(s)) = (decision.allowed, decision.retry_after_seconds) {
+        out.push((retry_after, HeaderValue::from(s)));
+    }
+    out
 }
 
 /// The `RateLimit-Policy` value: every window of the policy, in configuration order.
@@ -150,6 +144,20 @@ pub fn policy_value(decision: &Decision, style: HeaderStyle) -> String {
     s
 }
 
+/// Every header name [`http_headers`] may write, typed (e.g. to clear them before rendering
+/// another decision).
+pub const HEADER_NAMES: [HeaderName; 9] = [
+    HeaderName::from_static("ratelimit-policy"),
+    HeaderName::from_static("ratelimit"),
+    HeaderName::from_static("ratelimit-limit"),
+    HeaderName::from_static("ratelimit-remaining"),
+    HeaderName::from_static("ratelimit-reset"),
+    HeaderName::from_static("x-ratelimit-limit"),
+    HeaderName::from_static("x-ratelimit-remaining"),
+    HeaderName::from_static("x-ratelimit-reset"),
+    HeaderName::from_static("retry-after"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +177,6 @@ mod tests {
         ];
         for (typed, name) in HEADER_NAMES.iter().zip(canonical) {
             assert_eq!(typed.as_str(), name.to_ascii_lowercase());
-            assert_eq!(header_name(name).as_ref(), Some(typed));
         }
     }
 }

@@ -99,3 +99,22 @@ fn http_headers_are_insertable() {
     assert_eq!(map["x-ratelimit-reset"], "1700006460");
     assert_eq!(map.len(), 8);
 }
+
+/// The typed headers are exactly the string headers, for both styles, admitted and refused.
+#[test]
+fn http_headers_equal_the_string_headers() {
+    for extra in [0, 13] {
+        let d = seed_decision(extra);
+        for style in [HeaderStyle::Draft03, HeaderStyle::Structured] {
+            let typed: Vec<(String, String)> = http_headers(&d, style)
+                .into_iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                .collect();
+            let strings: Vec<(String, String)> = headers(&d, style)
+                .into_iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v))
+                .collect();
+            assert_eq!(typed, strings, "extra {extra}, {style:?}");
+        }
+    }
+}
