@@ -19,21 +19,12 @@ struct Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    if std::env::var("CASTELLAN_TEST_BACKEND").as_deref() == Ok("postgres") {
-        let base = std::env::var("CASTELLAN_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        Env {
-            dir,
-            database: castellan_store::testing::fresh_postgres_url(&base).await,
-            _db_dir: None,
-        }
-    } else {
-        let db_dir = tempfile::tempdir().unwrap();
-        Env {
-            dir,
-            database: format!("sqlite://{}", db_dir.path().join("castellan.db").display()),
-            _db_dir: Some(db_dir),
-        }
+    // A fresh database of the backend the tests run on (CASTELLAN_TEST_BACKEND).
+    let (database, _db_dir) = castellan_testkit::fresh_database().await;
+    Env {
+        dir,
+        database,
+        _db_dir,
     }
 }
 

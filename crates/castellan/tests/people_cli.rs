@@ -12,18 +12,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 async fn database() -> (String, Option<tempfile::TempDir>) {
-    if std::env::var("CASTELLAN_TEST_BACKEND").as_deref() == Ok("postgres") {
-        let base = std::env::var("CASTELLAN_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        (
-            castellan_store::testing::fresh_postgres_url(&base).await,
-            None,
-        )
-    } else {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("castellan.db").display());
-        (url, Some(dir))
-    }
+    castellan_testkit::fresh_database().await
 }
 
 fn command(database: &str) -> Command {
