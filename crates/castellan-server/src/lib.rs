@@ -131,7 +131,7 @@ pub async fn start(
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
-    let timeout = Duration::from_millis(state.config.http.request_timeout_ms);
+    let timeout = timeout_of(&state);
     Router::new()
         .route("/healthz", get(routes::health::get_health))
         .route("/readyz", get(routes::health::get_readiness))
@@ -246,6 +246,7 @@ pub async fn serve(
     result
 }
 
+/// `http.request_timeout_ms`: the deadline of every request.
 fn timeout_of(state: &AppState) -> Duration {
     Duration::from_millis(state.config.http.request_timeout_ms)
 }
