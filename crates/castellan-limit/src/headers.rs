@@ -27,7 +27,7 @@
 
 use std::fmt::Write;
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::HeaderStyle;
 use crate::decision::Decision;
@@ -89,20 +89,29 @@ pub fn headers(decision: &Decision, style: HeaderStyle) -> Vec<(&'static str, St
 /// Numbers become header values directly and names are constants, so an answer costs one
 /// formatted string (the policy) instead of one per header.
 pub fn http_headers(decision: &Decision, style: HeaderStyle) -> Vec<(HeaderName, HeaderValue)> {
+    let mut map = HeaderMap::with_capacity(8);
+    write_headers(decision, style, &mut map);
+    map.into_iter()
+        .filter_map(|(name, value)| name.map(|n| (n, value)))
+        .collect()
+}
+
+/// Writes the headers of `decision` into `map` (replacing values of the same names), the
+/// way an answer is built without an intermediate list.
+pub fn write_headers(decision: &Decision, style: HeaderStyle, map: &mut HeaderMap) {
     let [policy, ratelimit, limit, remaining, reset, x_limit, x_remaining, x_reset, retry_after] =
         HEADER_NAMES;
-    let mut out = Vec::with_capacity(8);
     // Policy names are validated (token characters), so the value is always a valid header;
     // the `if let` only avoids a panic path.
     if let Ok(v) = HeaderValue::try_from(policy_value(decision, style)) {
-        out.push((policy, v));
+        map.insert(policy, v);
     }
     if let (false, Some(w)) = (decision.is_degraded(), decision.most_restrictive()) {
         match style {
             HeaderStyle::Draft03 => {
-                out.push((limit, HeaderValue::from(w.limit)));
-                out.push((remaining, HeaderValue::from(w.remaining)));
-                out.push((reset, HeaderValue::from(w.reset_after_seconds)));
+                map.insert(limit, HeaderValue::from(w.limit));
+                map.insert(remaining, HeaderValue::from(w.remaining));
+                map.insert(reset, HeaderValue::from(w.reset_after_seconds));
             }
             HeaderStyle::Structured => {
                 let v = format!(
@@ -110,18 +119,17 @@ pub fn http_headers(decision: &Decision, style: HeaderStyle) -> Vec<(HeaderName,
                     decision.policy, w.remaining, w.reset_after_seconds
                 );
                 if let Ok(v) = HeaderValue::try_from(v) {
-                    out.push((ratelimit, v));
+                    map.insert(ratelimit, v);
                 }
             }
         }
-        out.push((x_limit, HeaderValue::from(w.limit)));
-        out.push((x_remaining, HeaderValue::from(w.remaining)));
-        out.push((x_reset, HeaderValue::from(w.reset_at)));
+        map.insert(x_limit, HeaderValue::from(w.limit));
+        map.insert(x_remaining, HeaderValue::from(w.remaining));
+        map.insert(x_reset, HeaderValue::from(w.reset_at));
     }
     if let (false, Some(s)) = (decision.allowed, decision.retry_after_seconds) {
-        out.push((retry_after, HeaderValue::from(s)));
+        map.insert(retry_after, HeaderValue::from(s));
     }
-    out
 }
 
 /// The `RateLimit-Policy` value: every window of the policy, in configuration order.

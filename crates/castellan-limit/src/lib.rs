@@ -7,7 +7,7 @@
 //! * [`Limiter`] counts: [`MemoryLimiter`] in this process, [`RedisLimiter`] shared by all
 //!   replicas with one `EVALSHA` round trip per check. [`Limiter::check`] returns a
 //!   [`Decision`] and never fails; an unreachable Redis answers per `redis_failure`.
-//! * [`headers`] / [`http_headers`] render `RateLimit-*`, `X-RateLimit-*` and `Retry-After`;
+//! * [`headers`] / [`http_headers`] / [`write_headers`] render `RateLimit-*`, `X-RateLimit-*` and `Retry-After`;
 //!   [`rate_limited_body`] builds the 429 JSON body.
 //!
 //! # Algorithm and its bound
@@ -58,7 +58,7 @@ pub use config::{
 };
 pub use decision::{Decision, Outcome, WindowState};
 pub use error::{ConfigError, ConfigErrors, LimitError};
-pub use headers::{headers, http_headers};
+pub use headers::{headers, http_headers, write_headers};
 pub use limiter::Limiter;
 pub use memory::MemoryLimiter;
 pub use policy::{Policy, Window};

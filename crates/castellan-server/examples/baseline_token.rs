@@ -1,7 +1,8 @@
 //! The load-benchmark baseline (bench/token.sh): a bare axum endpoint doing the least any
 //! token endpoint must do — read a Basic header, compare a SHA-256 hash in constant time and
 //! sign an ES256 JWT with the same crypto backend — with no parsing rules, storage, cache or
-//! metrics. Castellan's `/oauth/token` is measured against it in the same run.
+//! metrics. Castellan's `/oauth/token` is measured against it in the same run (over HTTP by
+//! `bench/token.sh`, in process by `benches/token_path.rs`, which includes this file).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use axum::http::{header, HeaderMap, StatusCode};
@@ -15,9 +16,9 @@ use castellan_crypto::{hash_secret, jws, verify_secret};
 use serde_json::json;
 use std::sync::Arc;
 
-struct Baseline {
-    key: SigningKey,
-    hash: castellan_core::client::SecretHash,
+pub struct Baseline {
+    pub key: SigningKey,
+    pub hash: castellan_core::client::SecretHash,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -36,7 +37,7 @@ async fn main() {
     axum::serve(listener, app).await.unwrap();
 }
 
-async fn token(
+pub async fn token(
     axum::extract::State(s): axum::extract::State<Arc<Baseline>>,
     headers: HeaderMap,
     _body: axum::body::Bytes,

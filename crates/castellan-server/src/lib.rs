@@ -6,6 +6,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod gateway_config;
@@ -20,7 +21,6 @@ use crate::services::keys::KeyManager;
 use crate::services::limits::RateLimiting;
 use crate::services::usage::UsageRecorder;
 use crate::state::{AppState, Inner};
-use axum::http::{header, HeaderValue, Request};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
@@ -29,10 +29,6 @@ use castellan_store::Store;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -129,9 +125,14 @@ pub async fn start(
     })
 }
 
-/// The whole HTTP surface.
-pub fn app(state: AppState) -> Router {
+/// The whole HTTP surface: every route behind the [`edge::Edge`].
+pub fn app(state: AppState) -> edge::Edge {
     let timeout = timeout_of(&state);
+    edge::Edge::new(router(state), timeout)
+}
+
+/// Every route, without the edge in front of them.
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health::get_health))
         .route("/readyz", get(routes::health::get_readiness))
@@ -151,13 +152,7 @@ pub fn app(state: AppState) -> Router {
             get(routes::discovery::get_openid_configuration),
         )
         .route("/.well-known/jwks.json", get(routes::discovery::get_jwks))
-        .route(
-            "/oauth/token",
-            post(routes::token::create_token).layer(from_fn_with_state(
-                state.clone(),
-                services::limits::limit_token,
-            )),
-        )
+        .route("/oauth/token", post(routes::token::create_token))
         .route(
             "/oauth/introspect",
             post(routes::introspect::introspect_token),
@@ -175,40 +170,6 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pages::router())
         .route("/openapi.json", get(openapi::get_openapi))
         .fallback(routes::health::not_found)
-        // The connected-apps JSON API shares its GET path with the account page.
-        .layer(from_fn_with_state(
-            state.clone(),
-            routes::connected_apps::bearer_api,
-        ))
-        // In front of the router (not a route layer) so that every registration attempt
-        // counts, whatever the registration routes answer.
-        .layer(from_fn_with_state(
-            state.clone(),
-            services::limits::limit_registration,
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer(CatchPanicLayer::custom(routes::health::panic_answer))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                // Method and path only: query strings and headers may carry credentials.
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }),
-        )
         .with_state(state)
 }
 
@@ -225,7 +186,9 @@ pub async fn serve(
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            std::net::SocketAddr,
+        >(app(state)),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;

@@ -10,6 +10,11 @@ mod people;
 
 use clap::Parser;
 
+/// `mimalloc` instead of the system allocator: a token request allocates a few dozen small
+/// values, and glibc's allocator cost about 10% of the token endpoint's time (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let result = runtime().and_then(|rt| rt.block_on(commands::run(cli)));

@@ -119,10 +119,16 @@ fn decode_basic(encoded: &str) -> Option<(String, Secret)> {
 }
 
 /// `application/x-www-form-urlencoded` decoding of one Basic component (RFC 6749 §2.3.1).
+/// Issued ids and secrets need no escaping, so a component without `%` or `+` is taken as
+/// it is, without a decoding pass.
 fn form_decode(s: &str) -> Option<String> {
-    let decoded: String = form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
+    let decoded = if s.bytes().any(|b| b == b'%' || b == b'+') {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())?
+    } else {
+        s.to_owned()
+    };
     (!decoded.contains('\u{FFFD}')).then_some(decoded)
 }
 
@@ -145,6 +151,15 @@ mod tests {
         assert_eq!(c.client_id, "my id");
         assert_eq!(c.secret.unwrap().expose(), "s+cret");
         assert_eq!(c.method, PresentedMethod::Basic);
+    }
+
+    #[test]
+    fn plain_and_escaped_components_decode_alike() {
+        assert_eq!(form_decode("abc-_.~XYZ09").as_deref(), Some("abc-_.~XYZ09"));
+        assert_eq!(form_decode("a%2Db").as_deref(), Some("a-b"));
+        assert_eq!(form_decode("a+b").as_deref(), Some("a b"));
+        assert_eq!(form_decode("a%FFb"), None);
+        assert_eq!(form_decode("a\u{FFFD}b"), None);
     }
 
     #[test]

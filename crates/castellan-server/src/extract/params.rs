@@ -12,36 +12,41 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use castellan_core::OAuthError;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use std::collections::HashMap;
 use std::fmt;
 
 /// Most parameters accepted in one request.
 const MAX_PARAMS: usize = 64;
 
+/// The parameters in the order given. A request carries a handful, so a list searched
+/// linearly beats hashing every name (at most [`MAX_PARAMS`] of them).
 #[derive(Debug, Default)]
 pub struct OAuthParams {
-    map: HashMap<String, String>,
+    pairs: Vec<(String, String)>,
 }
 
 impl OAuthParams {
+    fn position(&self, name: &str) -> Option<usize> {
+        self.pairs.iter().position(|(k, _)| k == name)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str)
+        self.position(name).map(|i| self.pairs[i].1.as_str())
     }
 
     pub fn take(&mut self, name: &str) -> Option<String> {
-        self.map.remove(name)
+        self.position(name).map(|i| self.pairs.swap_remove(i).1)
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.map.contains_key(name)
+        self.position(name).is_some()
     }
 
     pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(
         pairs: I,
     ) -> Result<Self, OAuthError> {
-        let mut map = HashMap::new();
+        let mut params = OAuthParams { pairs: Vec::new() };
         for (k, v) in pairs {
-            if map.len() >= MAX_PARAMS {
+            if params.pairs.len() >= MAX_PARAMS {
                 return Err(OAuthError::invalid_request(format!(
                     "more than {MAX_PARAMS} parameters"
                 )));
@@ -49,17 +54,17 @@ impl OAuthParams {
             if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
                 return Err(OAuthError::invalid_request("parameters must be UTF-8"));
             }
-            if map.contains_key(&k) {
+            if params.contains(&k) {
                 return Err(OAuthError::invalid_request(format!(
                     "the parameter `{}` is repeated",
                     castellan_core::query::truncate_for_message(&k)
                 )));
             }
             // Checked after the repeat test so `a=&a=x` is still a repeat.
-            map.insert(k, v);
+            params.pairs.push((k, v));
         }
-        map.retain(|_, v| !v.is_empty());
-        Ok(OAuthParams { map })
+        params.pairs.retain(|(_, v)| !v.is_empty());
+        Ok(params)
     }
 
     pub fn parse_form(body: &[u8]) -> Result<Self, OAuthError> {
@@ -166,13 +171,14 @@ impl FromRequest<AppState> for OAuthRequest {
     type Rejection = OAuthFailure;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let headers = req.headers().clone();
         let kind = body_kind(&req).ok_or_else(|| {
             OAuthError::invalid_request(
                 "Content-Type must be application/x-www-form-urlencoded or application/json",
             )
         })?;
-        let body = read_body(req, state.config.http.max_body_bytes).await?;
+        let (parts, body) = req.into_parts();
+        let body = read_body(Request::new(body), state.config.http.max_body_bytes).await?;
+        let headers = parts.headers;
         let params = match kind {
             BodyKind::Form => OAuthParams::parse_form(&body)?,
             BodyKind::Json => OAuthParams::parse_json(&body)?,

@@ -9,12 +9,13 @@
 
 use crate::error::ApiError;
 use crate::extract::bearer::Bearer;
+use crate::extract::session::Browser;
+use crate::routes::account;
 use crate::services::connected_apps::{list_connected_apps, revoke_connected_app};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::delete;
 use axum::{Json, Router};
@@ -32,18 +33,19 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-/// Layer in front of the router: `GET /account/connected-apps` with a bearer token is the
-/// JSON API; anything else goes on (to the account page).
-pub async fn bearer_api(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let is_api = req.method() == Method::GET
-        && req.uri().path() == PATH
-        && req.headers().get(AUTHORIZATION).is_some_and(|v| {
-            v.as_bytes().len() > 7 && v.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
-        });
-    if !is_api {
-        return next.run(req).await;
-    }
+/// `GET /account/connected-apps`: with a bearer token, the JSON API; otherwise the account
+/// page (which then carries the pages' headers, harmless on the JSON answer too).
+pub async fn get_connected_apps(State(state): State<AppState>, req: Request) -> Response {
+    let is_api = req.headers().get(AUTHORIZATION).is_some_and(|v| {
+        v.as_bytes().len() > 7 && v.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
+    });
     let (mut parts, _) = req.into_parts();
+    if !is_api {
+        return match Browser::from_request_parts(&mut parts, &state).await {
+            Ok(browser) => account::list_connected_apps(State(state), browser).await,
+            Err(e) => e.into_response(),
+        };
+    }
     match Bearer::from_request_parts(&mut parts, &state).await {
         Ok(bearer) => list_connected_apps_api(State(state), bearer)
             .await

@@ -6,8 +6,8 @@ use crate::services::forward_auth::{check_forwarded, original_request, Denied};
 use crate::services::tenant::{issue_tenant_token, TenantError};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
@@ -33,15 +33,13 @@ fn metadata_url(state: &AppState) -> String {
 }
 
 /// Answers 200 with `X-Castellan-*` identity headers, or the failure answer.
-pub async fn check_request(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub async fn check_request(State(state): State<AppState>, req: Request) -> Response {
+    // The parts are taken, not copied: the forwarded headers are read in place.
+    let (parts, _) = req.into_parts();
+    let headers = parts.headers;
     let Some((method, path)) = original_request(
-        &method,
-        uri.path(),
+        &parts.method,
+        parts.uri.path(),
         &headers,
         &state.config.gateway.envoy_path_prefix,
     ) else {
@@ -51,6 +49,8 @@ pub async fn check_request(
         Ok(allowed) => {
             let mut res = StatusCode::OK.into_response();
             let h = res.headers_mut();
+            // Room for the identity, rate-limit and edge headers, so the map grows once.
+            h.reserve(24);
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             match &allowed.identity {
                 Some(id) => {

@@ -6,7 +6,7 @@
 //! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached), and
 //! `Referrer-Policy: same-origin`.
 
-use crate::routes::{account, account_api_keys, authorize, consent, login};
+use crate::routes::{account, account_api_keys, authorize, connected_apps, consent, login};
 use crate::services::consent::ScopeLine;
 use crate::services::login_throttle::LoginThrottle;
 use crate::state::AppState;
@@ -31,7 +31,10 @@ pub fn router() -> Router<AppState> {
         .route("/oauth/authorize/decision", post(consent::create_decision))
         .route("/login", get(login::get_login).post(login::create_session))
         .route("/account", get(account::get_account))
-        .route("/account/connected-apps", get(account::list_connected_apps))
+        .route(
+            connected_apps::PATH,
+            get(connected_apps::get_connected_apps),
+        )
         .route(
             "/account/connected-apps/revoke",
             post(account::revoke_connected_app),

@@ -6,7 +6,9 @@
 //! `Cache-Control: no-store`, as are successful answers (they may carry credentials).
 
 use crate::error::OAuthFailure;
+use crate::extract::client_ip::ClientIp;
 use crate::extract::params::read_body;
+use crate::services::limits;
 use crate::services::registration::access::authorize_registration;
 use crate::services::registration::party::registrant;
 use crate::services::registration::response::client_information;
@@ -114,19 +116,34 @@ fn no_store(mut res: Response) -> Response {
     security((), ("bearer" = ["register_clients"])))]
 pub async fn register_client(
     State(state): State<AppState>,
+    ip: ClientIp,
     req: Request,
-) -> Result<Response, RegistrationFailure> {
-    // The per-IP limit of registrations (SPEC 3.5, 8.1) is a layer in front of the router
-    // (`services::limits`), so every attempt counts before anything here runs.
-    let party = registrant(&state, req.headers()).await?;
-    let body = json_body(&state, req).await?;
-    let registered = registration::register(&state, party, &body).await?;
+) -> Response {
+    // The per-IP limit of registrations (SPEC 3.5, 8.1): every attempt counts, before
+    // anything else runs.
+    let limiting = &state.rate_limiting;
+    let decision = match limits::check_ip(&state, &limiting.limits.per_ip.registration, &ip).await {
+        Ok(d) => d,
+        Err(refused) => return refused.into_response(),
+    };
+    let mut res = match register(&state, req).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    };
+    limits::render(&mut res, &decision.0, limiting.limits.header_style);
+    res
+}
+
+async fn register(state: &AppState, req: Request) -> Result<Response, RegistrationFailure> {
+    let party = registrant(state, req.headers()).await?;
+    let body = json_body(state, req).await?;
+    let registered = registration::register(state, party, &body).await?;
     let status = if registered.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(answer(&state, status, &registered))
+    Ok(answer(state, status, &registered))
 }
 
 #[utoipa::path(get, path = "/oauth/register/{client_id}", tag = "registration",

@@ -1,11 +1,11 @@
 //! Rate limits at the HTTP edge (SPEC §8): which policy applies where, and how the decision
 //! reaches the answer. Counting, policies and header rendering live in `castellan-limit`.
 //!
-//! * `POST /oauth/token`: per client IP (`rate_limit.per_ip.token`, a route layer that counts
-//!   every attempt, malformed or not), then per authenticated client by its tier
-//!   ([`check_client`]; clients carry no tier yet, so every client is on tier `default`).
-//! * `POST /oauth/register`: per client IP (`rate_limit.per_ip.registration`), a layer in
-//!   front of the router, so every attempt counts whatever the handler answers.
+//! * `POST /oauth/token`: per client IP (`rate_limit.per_ip.token`, checked first by the
+//!   handler, so every attempt counts, malformed or not), then per authenticated client by its
+//!   tier ([`check_client`]; clients carry no tier yet, so every client is on tier `default`).
+//! * `POST /oauth/register`: per client IP (`rate_limit.per_ip.registration`), checked first
+//!   by the handler, so every attempt counts whatever the rest answers.
 //!
 //! Every answer of a limited endpoint carries the `RateLimit-*` / `X-RateLimit-*` headers of
 //! one decision: the refusing one, else the most restrictive of the checks made (fewest
@@ -16,21 +16,18 @@
 use crate::extract::client_ip::ClientIp;
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use castellan_core::client::Client;
 use castellan_limit::{
-    http_headers, rate_limited_body, Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits,
+    rate_limited_body, Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits,
 };
 use serde_json::json;
 
 /// Name of the Prometheus counter of checks Redis could not answer.
 pub const BACKEND_FAILURES_METRIC: &str = "castellan_rate_limit_backend_failures_total";
-
-/// The path of RFC 7591 dynamic registration, limited per IP.
-pub const REGISTRATION_PATH: &str = "/oauth/register";
 
 /// The validated limits and the limiter counting them.
 #[derive(Debug)]
@@ -60,19 +57,9 @@ impl RateLimiting {
     }
 }
 
-/// An admitted decision, to be rendered as headers on the answer ([`LimitDecision::attach`]).
+/// An admitted decision, to be rendered as headers on the answer ([`render`]).
 #[derive(Debug, Clone)]
 pub struct LimitDecision(pub Decision);
-
-impl LimitDecision {
-    /// Marks `res` as answered under this decision. The per-IP layer around the endpoint
-    /// renders the headers of the more restrictive of its own decision and this one; outside
-    /// such a layer, call [`render`] directly.
-    pub fn attach(self, mut res: Response) -> Response {
-        res.extensions_mut().insert(self);
-        res
-    }
-}
 
 /// A refused request: 429 with `Retry-After`, or 503 when Redis could not be asked and the
 /// configuration says to fail closed.
@@ -109,8 +96,6 @@ impl IntoResponse for RateLimited {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         render(&mut res, &self.decision, self.style);
-        // The decision that refused is the one an outer layer must show.
-        res.extensions_mut().insert(LimitDecision(self.decision));
         res
     }
 }
@@ -118,16 +103,26 @@ impl IntoResponse for RateLimited {
 /// Writes the rate-limit headers of `decision` on `res`, replacing any already there.
 pub fn render(res: &mut Response, decision: &Decision, style: HeaderStyle) {
     let h = res.headers_mut();
-    for name in &castellan_limit::headers::HEADER_NAMES {
-        h.remove(name);
+    // Every rendered decision writes `RateLimit-Policy`, so without it there is nothing to
+    // replace.
+    if h.contains_key(&castellan_limit::headers::HEADER_NAMES[0]) {
+        for name in &castellan_limit::headers::HEADER_NAMES {
+            h.remove(name);
+        }
     }
-    for (name, value) in http_headers(decision, style) {
-        h.insert(name, value);
+    castellan_limit::write_headers(decision, style, h);
+}
+
+/// The decision an answer shows when two checks were made: `inner` (a check made after the
+/// request was understood, e.g. the client's) unless `outer` (the per-IP check made first)
+/// is more restrictive. A refusal always wins, else the fewest remaining; on a tie `inner`.
+pub fn shown(inner: Option<Decision>, outer: Decision) -> Decision {
+    match inner {
+        Some(inner) if prefer_inner(&inner, &outer) => inner,
+        Some(_) | None => outer,
     }
 }
 
-/// Whether `inner` (a check made inside the handler) should be shown rather than `outer`
-/// (the per-IP check around it): a refusal always wins, else the fewest remaining.
 fn prefer_inner(inner: &Decision, outer: &Decision) -> bool {
     if !inner.allowed {
         return true;
@@ -136,72 +131,23 @@ fn prefer_inner(inner: &Decision, outer: &Decision) -> bool {
     remaining(inner) <= remaining(outer)
 }
 
-/// Counts one request of `ip` under `policy`, then runs the rest of the stack and renders
-/// the headers on whatever it answers.
-async fn per_ip(
+/// Counts one request of `ip` under the per-IP policy `policy` (every attempt, whatever it
+/// asks): the decision to show on the answer, or the refusal to answer with.
+pub async fn check_ip(
     state: &AppState,
     policy: &Policy,
-    ip: ClientIp,
-    req: Request,
-    next: Next,
-) -> Response {
-    let limiting = &state.rate_limiting;
-    let outer = match limiting.check(policy, &ip.limit_key()).await {
-        Ok(d) => d.0,
-        Err(refused) => return refused.into_response(),
-    };
-    let mut res = next.run(req).await;
-    let shown = match res.extensions_mut().remove::<LimitDecision>() {
-        Some(LimitDecision(inner)) if prefer_inner(&inner, &outer) => inner,
-        Some(_) | None => outer,
-    };
-    render(&mut res, &shown, limiting.limits.header_style);
-    res
-}
-
-/// Route layer of `POST /oauth/token`: the per-IP token policy.
-pub async fn limit_token(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    req: Request,
-    next: Next,
-) -> Response {
-    let policy = std::sync::Arc::clone(&state.rate_limiting.limits.per_ip.token);
-    per_ip(&state, &policy, ip, req, next).await
-}
-
-/// Layer in front of the router: the per-IP registration policy on `POST /oauth/register`
-/// (RFC 7591); every other request passes untouched. It sits in front of the router rather
-/// than on the registration route so that every attempt counts, whatever the route answers.
-pub async fn limit_registration(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    req: Request,
-    next: Next,
-) -> Response {
-    if req.method() != Method::POST || req.uri().path() != REGISTRATION_PATH {
-        return next.run(req).await;
-    }
-    let policy = std::sync::Arc::clone(&state.rate_limiting.limits.per_ip.registration);
-    per_ip(&state, &policy, ip, req, next).await
+    ip: &ClientIp,
+) -> Result<LimitDecision, RateLimited> {
+    state.rate_limiting.check(policy, &ip.limit_key()).await
 }
 
 /// The per-client check of the token endpoint, after the client has authenticated.
 pub async fn check_client(state: &AppState, client: &Client) -> Result<LimitDecision, RateLimited> {
     let limiting = &state.rate_limiting;
-    let key = format!("client:{}", client.id);
+    let mut key = String::with_capacity(7 + client.id.len());
+    key.push_str("client:");
+    key.push_str(&client.id);
     limiting.check(limiting.client_policy(client), &key).await
-}
-
-/// The per-IP registration check, for a caller that is not behind [`limit_registration`].
-pub async fn check_registration(
-    state: &AppState,
-    ip: ClientIp,
-) -> Result<LimitDecision, RateLimited> {
-    let limiting = &state.rate_limiting;
-    limiting
-        .check(&limiting.limits.per_ip.registration, &ip.limit_key())
-        .await
 }
 
 /// Layer of `/metrics`: publishes the limiter's backend-failure count before the scrape.

@@ -12,7 +12,7 @@ use castellan_crypto::jws::{self, JwsError};
 use castellan_crypto::{generate_secret, hash_secret, random_bytes};
 use castellan_store::{OpaqueToken, StoreError};
 use chrono::{DateTime, Duration, Utc};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Prefix of opaque access tokens: `ot_<environment tag>_<secret>`.
 const OPAQUE_PREFIX: &str = "ot";
@@ -123,13 +123,26 @@ pub async fn issue_family_access_token(
             Secret::new(token)
         }
     };
-    metrics::counter!("castellan_tokens_issued_total", "format" => grant.client.token_format.as_str())
-        .increment(1);
+    issued_counter(grant.client.token_format).increment(1);
     Ok(IssuedToken {
         token,
         expires_in: lifetime,
         issued_at: now,
     })
+}
+
+/// `castellan_tokens_issued_total{format}`, looked up once per format rather than per token
+/// (the process's recorder is installed by `start`, before any request).
+fn issued_counter(format: TokenFormat) -> &'static metrics::Counter {
+    static JWT: OnceLock<metrics::Counter> = OnceLock::new();
+    static OPAQUE: OnceLock<metrics::Counter> = OnceLock::new();
+    let cell = match format {
+        TokenFormat::Jwt => &JWT,
+        TokenFormat::Opaque => &OPAQUE,
+    };
+    cell.get_or_init(
+        || metrics::counter!("castellan_tokens_issued_total", "format" => format.as_str()),
+    )
 }
 
 /// What a presented access token is, once checked.
