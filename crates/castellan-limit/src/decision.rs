@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::headers::PolicyValues;
 use crate::policy::Policy;
 
 /// Why a decision came out the way it did.
@@ -51,6 +52,8 @@ pub struct Decision {
     /// Seconds to wait when refused: the latest reset among the windows that refused, so a
     /// client retrying then is admitted by all of them. `None` when admitted.
     pub retry_after_seconds: Option<u64>,
+    /// The policy's `RateLimit-Policy` values, rendered once per policy.
+    pub(crate) policy_values: Arc<PolicyValues>,
 }
 
 /// Per-window count a backend observed: requests counted in the current window, including
@@ -102,6 +105,7 @@ impl Decision {
             allowed,
             outcome,
             policy: Arc::clone(policy.shared_name()),
+            policy_values: Arc::clone(policy.values()),
             restrictive_index: most_restrictive(&windows),
             windows,
             // A refusal always has a refusing window; `1` only guards a backend reply that
@@ -142,6 +146,7 @@ impl Decision {
                 Outcome::FailedClosed
             },
             policy: Arc::clone(policy.shared_name()),
+            policy_values: Arc::clone(policy.values()),
             restrictive_index: most_restrictive(&windows),
             windows,
             retry_after_seconds: if open {

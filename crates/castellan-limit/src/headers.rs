@@ -101,10 +101,10 @@ pub fn http_headers(decision: &Decision, style: HeaderStyle) -> Vec<(HeaderName,
 pub fn write_headers(decision: &Decision, style: HeaderStyle, map: &mut HeaderMap) {
     let [policy, ratelimit, limit, remaining, reset, x_limit, x_remaining, x_reset, retry_after] =
         HEADER_NAMES;
-    // Policy names are validated (token characters), so the value is always a valid header;
-    // the `if let` only avoids a panic path.
-    if let Ok(v) = HeaderValue::try_from(policy_value(decision, style)) {
-        map.insert(policy, v);
+    // Rendered once per policy. Policy names are validated (token characters), so the value
+    // is always a valid header; the `if let` only avoids a panic path.
+    if let Some(v) = decision.policy_values.get(style) {
+        map.insert(policy, v.clone());
     }
     if let (false, Some(w)) = (decision.is_degraded(), decision.most_restrictive()) {
         match style {
@@ -134,22 +134,59 @@ pub fn write_headers(decision: &Decision, style: HeaderStyle, map: &mut HeaderMa
 
 /// The `RateLimit-Policy` value: every window of the policy, in configuration order.
 pub fn policy_value(decision: &Decision, style: HeaderStyle) -> String {
-    let mut s = String::with_capacity(16 * decision.windows.len() + 8);
-    for (i, w) in decision.windows.iter().enumerate() {
+    format_policy(
+        &decision.policy,
+        decision.windows.iter().map(|w| (w.limit, w.window_seconds)),
+        style,
+    )
+}
+
+/// `RateLimit-Policy` for a policy named `name` with `(limit, seconds)` windows.
+fn format_policy(
+    name: &str,
+    windows: impl ExactSizeIterator<Item = (u64, u64)>,
+    style: HeaderStyle,
+) -> String {
+    let mut s = String::with_capacity(16 * windows.len() + 8);
+    for (i, (limit, seconds)) in windows.enumerate() {
         if i > 0 {
             s.push_str(", ");
         }
         // Writing to a String cannot fail.
         let _ = match style {
-            HeaderStyle::Draft03 => write!(s, "{};w={}", w.limit, w.window_seconds),
-            HeaderStyle::Structured => write!(
-                s,
-                "\"{}\";q={};w={}",
-                decision.policy, w.limit, w.window_seconds
-            ),
+            HeaderStyle::Draft03 => write!(s, "{limit};w={seconds}"),
+            HeaderStyle::Structured => write!(s, "\"{name}\";q={limit};w={seconds}"),
         };
     }
     s
+}
+
+/// A policy's `RateLimit-Policy` values in both styles, rendered once when the policy is
+/// built and shared by every decision made under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyValues {
+    draft03: Option<HeaderValue>,
+    structured: Option<HeaderValue>,
+}
+
+impl PolicyValues {
+    pub(crate) fn new(name: &str, windows: &[crate::policy::Window]) -> Self {
+        let value = |style| {
+            let text = format_policy(name, windows.iter().map(|w| (w.limit, w.seconds)), style);
+            HeaderValue::try_from(text).ok()
+        };
+        PolicyValues {
+            draft03: value(HeaderStyle::Draft03),
+            structured: value(HeaderStyle::Structured),
+        }
+    }
+
+    fn get(&self, style: HeaderStyle) -> Option<&HeaderValue> {
+        match style {
+            HeaderStyle::Draft03 => self.draft03.as_ref(),
+            HeaderStyle::Structured => self.structured.as_ref(),
+        }
+    }
 }
 
 /// Every header name [`http_headers`] may write, typed (e.g. to clear them before rendering

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, ConfigErrors};
+use crate::headers::PolicyValues;
 use crate::validate;
 
 /// `limit` requests per `seconds`, counted in windows aligned to the Unix epoch.
@@ -39,6 +40,8 @@ impl Window {
 pub struct Policy {
     name: Arc<str>,
     windows: Vec<Window>,
+    /// `RateLimit-Policy` in both styles, rendered once.
+    values: Arc<PolicyValues>,
 }
 
 /// The serde shape of a policy: `{ name = "default", windows = [{ limit = 300, seconds = 60 }] }`.
@@ -83,6 +86,7 @@ impl Policy {
         validate::check_windows(key, &windows, &mut errors);
         if errors.is_empty() {
             Ok(Self {
+                values: Arc::new(PolicyValues::new(&name, &windows)),
                 name: Arc::from(name),
                 windows,
             })
@@ -104,6 +108,7 @@ impl Policy {
         Self {
             name: Arc::from(name),
             windows: windows.to_vec(),
+            values: Arc::new(PolicyValues::new(name, windows)),
         }
     }
 
@@ -115,6 +120,11 @@ impl Policy {
     /// The shared name, cloned into every [`crate::Decision`] without allocating.
     pub fn shared_name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    /// The `RateLimit-Policy` values, shared with every [`crate::Decision`].
+    pub(crate) fn values(&self) -> &Arc<PolicyValues> {
+        &self.values
     }
 
     /// The windows, in configuration order (the order of `RateLimit-Policy`).
