@@ -80,31 +80,40 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let env = config.environment;
     let state = castellan_server::start(config, store, clock).await?;
     tracing::info!(address = %local, issuer = %issuer, environment = %env, "Castellan is serving");
-    castellan_server::serve(listener, state, shutdown_signal()).await?;
+    let shutdown = shutdown_signal();
+    castellan_server::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGTERM handler now, before the server answers anything, and answers the
+/// future that resolves on SIGTERM or Ctrl-C. Installed lazily (on the future's first poll,
+/// in a task of its own), a SIGTERM sent as soon as the first answer arrived could still meet
+/// the default action and end the process at once, in-flight requests and all.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 async fn init(config: Config, json: bool) -> anyhow::Result<()> {

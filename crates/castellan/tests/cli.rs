@@ -428,7 +428,7 @@ async fn serve_prints_credentials_once_and_stops_gracefully_on_sigterm() {
     let again = serve(&env);
     assert_eq!(get_json(again.port, "/healthz")["status"], "ok");
     let (ok, out, err) = again.stop();
-    assert!(ok);
+    assert!(ok, "serve did not exit successfully after SIGTERM: {err}");
     assert!(!out.contains("client_secret"), "{out}");
     assert!(!out.contains(&secret) && !err.contains(&secret));
 }
