@@ -61,14 +61,6 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// nginx as a child process, killed on drop; its log is printed if the test failed.
 struct Nginx {
     child: Child,
@@ -79,7 +71,7 @@ struct Nginx {
 impl Nginx {
     fn start(binary: &Path, castellan: &str, upstream: &str) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = castellan_testkit::free_port();
         let snippet = documented_snippet();
         let snippet = replace_once(
             &snippet,

@@ -16,6 +16,16 @@ use std::sync::Arc;
 pub use castellan_crypto::clock::ManualClock;
 
 /// Which storage backend the tests of this process use.
+/// A TCP port on 127.0.0.1 free at the time of the call, for a child process (a `castellan
+/// serve`, nginx, chromedriver) that must be told its port before it starts.
+#[allow(clippy::expect_used)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
 pub fn backend_from_env() -> &'static str {
     match std::env::var("CASTELLAN_TEST_BACKEND").as_deref() {
         Ok("postgres") => "postgres",

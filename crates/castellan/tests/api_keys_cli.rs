@@ -633,11 +633,7 @@ impl Drop for Server {
 }
 
 fn serve(env: &Env) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = castellan_testkit::free_port();
     let child = command(env)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())

@@ -148,14 +148,6 @@ fn jwks_kids(port: u16) -> Vec<String> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running `castellan serve`, with its output collected line by line.
 struct Server {
     child: Child,
@@ -166,7 +158,7 @@ struct Server {
 }
 
 fn serve(env: &Env) -> Server {
-    let port = free_port();
+    let port = castellan_testkit::free_port();
     let mut child = command(env)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::piped())

@@ -151,14 +151,12 @@ enum BodyKind {
 }
 
 /// Reads a request body up to `limit` bytes.
-pub async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, OAuthError> {
-    axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| {
-            OAuthError::invalid_request(format!(
-                "the request body is larger than {limit} bytes or was cut short"
-            ))
-        })
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, OAuthError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        OAuthError::invalid_request(format!(
+            "the request body is larger than {limit} bytes or was cut short"
+        ))
+    })
 }
 
 /// A request's OAuth parameters together with its headers (for client authentication).
@@ -177,7 +175,7 @@ impl FromRequest<AppState> for OAuthRequest {
             )
         })?;
         let (parts, body) = req.into_parts();
-        let body = read_body(Request::new(body), state.config.http.max_body_bytes).await?;
+        let body = read_body(body, state.config.http.max_body_bytes).await?;
         let headers = parts.headers;
         let params = match kind {
             BodyKind::Form => OAuthParams::parse_form(&body)?,

@@ -78,7 +78,7 @@ async fn json_body(state: &AppState, req: Request) -> Result<Value, OAuthError> 
             "client metadata must be sent as JSON (Content-Type: application/json)",
         ));
     }
-    let body = read_body(req, state.config.http.max_body_bytes).await?;
+    let body = read_body(req.into_body(), state.config.http.max_body_bytes).await?;
     serde_json::from_slice(&body).map_err(|e| {
         OAuthError::invalid_client_metadata(format!(
             "the body is not valid JSON: {}",

@@ -21,14 +21,6 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts chromedriver on a free port; panics (never skips) when Chromium or chromedriver
 /// is missing.
 pub async fn start_driver() -> (Driver, String) {
@@ -38,7 +30,7 @@ pub async fn start_driver() -> (Driver, String) {
             "CASTELLAN_TEST_BROWSER=1 but {bin} is missing: apt-get install chromium chromium-driver"
         );
     }
-    let port = free_port();
+    let port = castellan_testkit::free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
