@@ -13,7 +13,7 @@
 mod browser_support;
 mod pages_support;
 
-use browser_support::{browser, start_driver};
+use browser_support::{browser, click_to_next_page, start_driver};
 use castellan_server::config::ScopeEntry;
 use castellan_store::api_keys::{ApiKeyOwner, ApiKeyStatus};
 use castellan_testkit::TestApp;
@@ -62,12 +62,9 @@ async fn create_key(c: &Client, name: &str, scope: &str) -> String {
         .select_by_value("30")
         .await
         .unwrap();
-    c.find(Locator::Id("create-key"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // The page that shows a new key holds the form too: wait for the answer's page, or the
+    // old page's key would be read again.
+    click_to_next_page(c, c.find(Locator::Id("create-key")).await.unwrap()).await;
     wait_for(c, "#new-key")
         .await
         .prop("value")
@@ -108,12 +105,11 @@ async fn introspect(app: &TestApp, key: &str) -> Value {
 
 /// Clicks the button `css` of key `id`'s row and waits for the list to come back.
 async fn act_on(c: &Client, id: &str, css: &str) {
-    c.find(Locator::Css(&format!("tr#key-{id} {css}")))
-        .await
-        .unwrap()
-        .click()
+    let button = c
+        .find(Locator::Css(&format!("tr#key-{id} {css}")))
         .await
         .unwrap();
+    click_to_next_page(c, button).await;
     wait_for(c, "#create-key").await;
 }
 

@@ -73,3 +73,25 @@ pub async fn browser(driver_url: &str, profile: &std::path::Path, width: u32) ->
         .await
         .expect("a WebDriver session")
 }
+
+/// Clicks `element` and waits until the page it was on has been replaced, so that what is
+/// looked up next comes from the page the click led to, never from the old one still shown
+/// while the answer is on its way. Panics when no new page comes within ten seconds.
+pub async fn click_to_next_page(c: &Client, element: fantoccini::elements::Element) {
+    let old = c
+        .find(fantoccini::Locator::Css("html"))
+        .await
+        .expect("the page's html element");
+    element.click().await.expect("click");
+    for _ in 0..100 {
+        // An element of a page that has gone is stale: asking it anything fails.
+        if old.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the click led to no new page; still on {}",
+        c.current_url().await.unwrap()
+    );
+}
