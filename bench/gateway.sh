@@ -2,7 +2,9 @@
 # Load benchmark of the gateway check: /forward-auth answering 200 for an `X-API-Key` on a
 # route that needs a scope (nginx auth_request headers), beside a same-run baseline — a bare
 # axum GET answering 200 (crates/castellan-server/examples/baseline_get.rs, same tokio
-# runtime as `castellan serve`).
+# runtime as `castellan serve`) — and a second reference, the same bare GET answering with the
+# headers of a forward-auth 200 and sent the same request headers (examples/baseline_shape.rs):
+# what the answer's shape alone costs, the most forward-auth could reach with no work of its own.
 #
 # Two API keys on the same server, alternated to cancel drift (off, limited, off, limited):
 #   * "limited": tier `bench_two_windows` — a real two-window policy like seed 000's default
@@ -13,21 +15,22 @@
 # Servers are pinned to core 0 (taskset), wrk (1 thread, 32 connections) to core 1.
 # Usage: bench/gateway.sh [seconds per run, default 10]. Prints a Markdown table; with
 # PROFILE=1 also a flat perf profile of Castellan during one more forward-auth run.
-# Needs wrk, curl and taskset. Ports 8401 (Castellan) and 8402 (baseline).
+# Needs wrk, curl and taskset. Ports 8401 (Castellan), 8402 (baseline), 8403 (answer shape).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10}"
 CPORT=8401
 BPORT=8402
+SPORT=8403
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 # SKIP_BUILD=1 uses the binaries already built (cargo waits for its lock while others build).
 if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release -q -p castellan --bin castellan
-  cargo build --release -q -p castellan-server --example baseline_get
+  cargo build --release -q -p castellan-server --example baseline_get --example baseline_shape
 fi
 BIN="$CARGO_TARGET_DIR/release"
 CONFIG="$PWD/bench/castellan-bench-gateway.toml"
-for p in $CPORT $BPORT; do
+for p in $CPORT $BPORT $SPORT; do
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then
     echo "port $p is in use; stop whatever listens there first" >&2
     exit 1
@@ -61,6 +64,9 @@ for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$CPORT/healthz" >/dev/null 
 taskset -c 0 "$BIN/examples/baseline_get" "127.0.0.1:$BPORT" >/dev/null &
 PIDS+=("$!")
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$BPORT/" && break; sleep 0.1; done
+taskset -c 0 "$BIN/examples/baseline_shape" "127.0.0.1:$SPORT" >/dev/null &
+PIDS+=("$!")
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$SPORT/" && break; sleep 0.1; done
 
 TOKEN=$(curl -sf -u "$ID:$SECRET" -d grant_type=client_credentials "http://127.0.0.1:$CPORT/oauth/token" |
   sed 's/.*"access_token":"\([^"]*\)".*/\1/')
@@ -84,6 +90,7 @@ script "$WORK/limited.lua" "$KEY_LIMITED"
 script "$WORK/minimal.lua" "$KEY_MINIMAL"
 FA="http://127.0.0.1:$CPORT/forward-auth"
 BASE="http://127.0.0.1:$BPORT/catalog/items"
+SHAPE="http://127.0.0.1:$SPORT/forward-auth"
 
 # Every configuration answers 200 with the key's identity and its tier's headers.
 for k in "$KEY_LIMITED" "$KEY_MINIMAL"; do
@@ -122,11 +129,14 @@ run() { # url [script]
 taskset -c 1 wrk -t1 -c32 -d3s -s "$WORK/limited.lua" "$FA" >/dev/null
 taskset -c 1 wrk -t1 -c32 -d3s -s "$WORK/minimal.lua" "$FA" >/dev/null
 taskset -c 1 wrk -t1 -c32 -d2s "$BASE" >/dev/null
+taskset -c 1 wrk -t1 -c32 -d2s -s "$WORK/limited.lua" "$SHAPE" >/dev/null
 B1=$(run "$BASE")
+S1=$(run "$SHAPE" "$WORK/limited.lua")
 M1=$(run "$FA" "$WORK/minimal.lua")
 L1=$(run "$FA" "$WORK/limited.lua")
 M2=$(run "$FA" "$WORK/minimal.lua")
 L2=$(run "$FA" "$WORK/limited.lua")
+S2=$(run "$SHAPE" "$WORK/limited.lua")
 B2=$(run "$BASE")
 
 # Exact status check: a short run whose script counts every answer that is not 200.
@@ -171,16 +181,19 @@ div() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 base=$(mean "$(field "$B1" 1)" "$(field "$B2" 1)")
 lim=$(mean "$(field "$L1" 1)" "$(field "$L2" 1)")
 minimal=$(mean "$(field "$M1" 1)" "$(field "$M2" 1)")
+shape=$(mean "$(field "$S1" 1)" "$(field "$S2" 1)")
 
 echo "load average (1/5/15 min): $LOAD_START at start, $LOAD_END at end; $(nproc) CPUs; ${DUR} s per run"
 echo
 echo "| run | req/s | p99 | non-2xx + socket errors | ratio to baseline |"
 echo "|---|---|---|---|---|"
 for row in "baseline GET (before)|$B1" \
+  "answer-shape reference: bare GET, forward-auth's headers (before)|$S1" \
   "forward-auth, key on a tier with the limiter off (1)|$M1" \
   "forward-auth, key on a two-window tier, limiter on (1)|$L1" \
   "forward-auth, key on a tier with the limiter off (2)|$M2" \
   "forward-auth, key on a two-window tier, limiter on (2)|$L2" \
+  "answer-shape reference: bare GET, forward-auth's headers (after)|$S2" \
   "baseline GET (after)|$B2"; do
   name=${row%%|*}
   rest=${row#*|}
@@ -189,6 +202,7 @@ for row in "baseline GET (before)|$B1" \
 done
 echo
 echo "- forward-auth (two-window tier, mean of 2 runs): $lim req/s = **$(div "$lim" "$base")x** the baseline (mean $base req/s); target >= 0.8x, p99 < 2 ms"
+echo "- answer-shape reference (checks nothing; same request and answer headers as forward-auth): $shape req/s = **$(div "$shape" "$base")x** the baseline; forward-auth reaches $(div "$lim" "$shape")x of it"
 echo "- limiter on (two windows) / limiter off: $lim / $minimal = **$(div "$lim" "$minimal")x**; target >= 0.9x"
 echo "- RateLimit-Policy answered: two-window tier \`$POLICY_LIMITED\`, tier with the limiter off \`${POLICY_MINIMAL:-(none)}\`"
 echo "- status check (2 s, every answer inspected): $VERIFY"

@@ -109,7 +109,7 @@ pub fn write_headers(decision: &Decision, style: HeaderStyle, map: &mut HeaderMa
     if let (false, Some(w)) = (decision.is_degraded(), decision.most_restrictive()) {
         match style {
             HeaderStyle::Draft03 => {
-                map.insert(limit, HeaderValue::from(w.limit));
+                map.insert(limit, limit_value(decision, w.limit));
                 map.insert(remaining, HeaderValue::from(w.remaining));
                 map.insert(reset, HeaderValue::from(w.reset_after_seconds));
             }
@@ -123,12 +123,33 @@ pub fn write_headers(decision: &Decision, style: HeaderStyle, map: &mut HeaderMa
                 }
             }
         }
-        map.insert(x_limit, HeaderValue::from(w.limit));
+        map.insert(x_limit, limit_value(decision, w.limit));
         map.insert(x_remaining, HeaderValue::from(w.remaining));
         map.insert(x_reset, HeaderValue::from(w.reset_at));
     }
     if let (false, Some(s)) = (decision.allowed, decision.retry_after_seconds) {
         map.insert(retry_after, HeaderValue::from(s));
+    }
+}
+
+/// The most restrictive window's limit: the policy's value rendered once, or `limit` rendered
+/// now for a decision made outside a policy's windows.
+fn limit_value(decision: &Decision, limit: u64) -> HeaderValue {
+    match decision
+        .policy_values
+        .limits
+        .get(decision.restrictive_index)
+    {
+        Some(v)
+            if decision
+                .windows
+                .get(decision.restrictive_index)
+                .map(|w| w.limit)
+                == Some(limit) =>
+        {
+            v.clone()
+        }
+        _ => HeaderValue::from(limit),
     }
 }
 
@@ -167,6 +188,8 @@ fn format_policy(
 pub struct PolicyValues {
     draft03: Option<HeaderValue>,
     structured: Option<HeaderValue>,
+    /// Each window's limit, in the policy's order (`RateLimit-Limit`, `X-RateLimit-Limit`).
+    limits: Vec<HeaderValue>,
 }
 
 impl PolicyValues {
@@ -178,6 +201,7 @@ impl PolicyValues {
         PolicyValues {
             draft03: value(HeaderStyle::Draft03),
             structured: value(HeaderStyle::Structured),
+            limits: windows.iter().map(|w| HeaderValue::from(w.limit)).collect(),
         }
     }
 

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use castellan_guard::identity::identity_headers;
+use castellan_guard::identity::{identity_headers, CLIENT_HEADER};
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
@@ -45,7 +45,7 @@ pub async fn check_request(State(state): State<AppState>, req: Request) -> Respo
     ) else {
         return denied(&state, Denied::NoOriginalRequest);
     };
-    match check_forwarded(&state, &method, &path, &headers).await {
+    match check_forwarded(&state, &method, path, &headers).await {
         Ok(allowed) => {
             let mut res = StatusCode::OK.into_response();
             let h = res.headers_mut();
@@ -55,11 +55,11 @@ pub async fn check_request(State(state): State<AppState>, req: Request) -> Respo
             match &allowed.identity {
                 Some(id) => {
                     for (name, value) in identity_headers(id) {
+                        if name == CLIENT_HEADER {
+                            // Also under the short name the gateway docs use.
+                            h.insert(HeaderName::from_static("x-castellan-client"), value.clone());
+                        }
                         h.insert(name, value);
-                    }
-                    // Also under the short name the gateway docs use.
-                    if let Ok(v) = HeaderValue::from_str(&id.client_id) {
-                        h.insert(HeaderName::from_static("x-castellan-client"), v);
                     }
                 }
                 None => {

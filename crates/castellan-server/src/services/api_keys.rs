@@ -27,7 +27,10 @@ pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
 pub const MAX_NAME_LEN: usize = 200;
 /// The lookup cache and the last-use recorder of this replica.
 pub struct ApiKeys {
-    cache: Option<moka::future::Cache<[u8; 32], Option<Arc<ApiKey>>>>,
+    /// Keyed by the key's SHA-256. Hashed with a seeded foldhash, not the default SipHash: a
+    /// lookup per gateway check, and the seed still keeps crafted keys from piling into one
+    /// bucket.
+    cache: Option<moka::future::Cache<[u8; 32], Option<Arc<ApiKey>>, foldhash::fast::RandomState>>,
     recorded: UsageRecorder,
 }
 
@@ -37,7 +40,7 @@ impl ApiKeys {
             moka::future::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(std::time::Duration::from_secs(u64::from(seconds)))
-                .build()
+                .build_with_hasher(foldhash::fast::RandomState::default())
         });
         ApiKeys {
             cache,

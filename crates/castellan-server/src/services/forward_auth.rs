@@ -13,7 +13,7 @@ use crate::services::limits::{LimitDecision, RateLimited};
 use crate::services::tenant::tenant_claims;
 use crate::services::tokens::check_access_token;
 use crate::state::AppState;
-use axum::http::{HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderName, Method};
 use castellan_core::api_key::{KeyFormatError, Malformed};
 use castellan_core::token::Inactive;
 use castellan_guard::api_key::ApiKeyError;
@@ -24,6 +24,15 @@ use castellan_store::StoreError;
 /// Longest credential looked at.
 const MAX_CREDENTIAL_LEN: usize = 8192;
 pub const API_KEY_HEADER: &str = "x-api-key";
+
+// The headers read on every check, named once: a lookup by `HeaderName` skips parsing the
+// name that a lookup by `&str` repeats per request.
+static FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+static FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+static ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+static ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+static API_KEY: HeaderName = HeaderName::from_static(API_KEY_HEADER);
+static TENANT_TOKEN: HeaderName = HeaderName::from_static(TOKEN_HEADER);
 
 /// Why forward-auth does not allow a request.
 #[derive(Debug)]
@@ -57,16 +66,17 @@ pub struct Allowed {
     pub limit: Option<LimitDecision>,
 }
 
-/// The original request's method and path (query removed).
-pub fn original_request(
+/// The original request's method and path (query removed), borrowed from the forwarded
+/// headers or from this request's own path.
+pub fn original_request<'a>(
     own_method: &Method,
-    own_path: &str,
-    headers: &HeaderMap,
+    own_path: &'a str,
+    headers: &'a HeaderMap,
     envoy_prefix: &str,
-) -> Option<(Method, String)> {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let forwarded = header("x-forwarded-method").zip(header("x-forwarded-uri"));
-    let original = header("x-original-method").zip(header("x-original-uri"));
+) -> Option<(Method, &'a str)> {
+    let header = |n: &HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
+    let forwarded = header(&FORWARDED_METHOD).zip(header(&FORWARDED_URI));
+    let original = header(&ORIGINAL_METHOD).zip(header(&ORIGINAL_URI));
     // Only one proxy asks: two pairs that disagree mean one came from the client (an nginx
     // that does not clear X-Forwarded-*), so neither is trusted.
     if forwarded.is_some() && original.is_some() && forwarded != original {
@@ -74,21 +84,18 @@ pub fn original_request(
     }
     let pair = forwarded.or(original);
     let (method, uri) = match pair {
-        Some((m, u)) => (
-            Method::from_bytes(m.trim().as_bytes()).ok()?,
-            u.trim().to_owned(),
-        ),
+        Some((m, u)) => (Method::from_bytes(m.trim().as_bytes()).ok()?, u.trim()),
         None => {
             let rest = own_path.strip_prefix(envoy_prefix)?;
             let rest = if rest.is_empty() { "/" } else { rest };
             if !rest.starts_with('/') {
                 return None;
             }
-            (own_method.clone(), rest.to_owned())
+            (own_method.clone(), rest)
         }
     };
     let path = uri.split(['?', '#']).next().unwrap_or("");
-    path.starts_with('/').then(|| (method, path.to_owned()))
+    path.starts_with('/').then_some((method, path))
 }
 
 enum Presented<'a> {
@@ -98,7 +105,7 @@ enum Presented<'a> {
     Tenant(&'a str),
 }
 
-fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Failure> {
+fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, Failure> {
     let mut it = headers.get_all(name).iter();
     match (it.next(), it.next()) {
         (None, _) => Ok(None),
@@ -109,18 +116,20 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Fai
             .map(str::trim)
             .filter(|v| !v.is_empty() && v.len() <= MAX_CREDENTIAL_LEN)
             .map(Some)
-            .ok_or(match name {
-                API_KEY_HEADER => Failure::MalformedApiKey(ApiKeyError::Parts),
-                "authorization" => Failure::MalformedAuthorization,
-                _ => Failure::MalformedToken,
+            .ok_or(if name == API_KEY {
+                Failure::MalformedApiKey(ApiKeyError::Parts)
+            } else if name == header::AUTHORIZATION {
+                Failure::MalformedAuthorization
+            } else {
+                Failure::MalformedToken
             }),
     }
 }
 
 fn presented(headers: &HeaderMap) -> Result<Presented<'_>, Failure> {
-    let auth = single(headers, "authorization")?;
-    let key = single(headers, API_KEY_HEADER)?;
-    let tenant = single(headers, TOKEN_HEADER)?;
+    let auth = single(headers, &header::AUTHORIZATION)?;
+    let key = single(headers, &API_KEY)?;
+    let tenant = single(headers, &TENANT_TOKEN)?;
     match (auth, key, tenant) {
         (None, None, None) => Ok(Presented::None),
         (Some(a), None, None) => {
@@ -227,27 +236,30 @@ pub async fn check_forwarded(
         .gateway_routes
         .find_route(method, path)
         .ok_or(Denied::NoRoute)?;
-    let mut policy = matched.policy.clone();
+    // A tenant token changes the policy it is checked under; anything else uses the route's.
+    let mut tenant_policy = None;
     let facts = RequestFacts {
         params: &matched.params,
         headers,
         environment: state.config.environment,
     };
-    let mut tier = None;
+    let mut api_key = None;
     let identity = match presented(headers)? {
         Presented::None => None,
         Presented::Bearer(t) => Some(token_identity(state, t, false).await?),
         Presented::Tenant(t) => {
             // A tenant token always answers for its brand and venue (seed 002).
-            policy.tenant = true;
-            policy.public = false;
+            tenant_policy = Some(castellan_guard::Policy {
+                tenant: true,
+                public: false,
+                ..matched.policy.clone()
+            });
             Some(token_identity(state, t, true).await?)
         }
         Presented::ApiKey(k) => {
             let now = state.clock.now();
             let key = check_api_key(state, k, now).await?.map_err(key_failure)?;
-            tier = Some(key.tier.clone());
-            Some(Identity {
+            let identity = Identity {
                 subject: key.id.clone(),
                 client_id: key.id.clone(),
                 organization: key.organization_id.clone(),
@@ -257,17 +269,23 @@ pub async fn check_forwarded(
                 brand: None,
                 venue: None,
                 expires_at: key.expires_at.map(|e| e.timestamp()),
-            })
+            };
+            api_key = Some(key);
+            Some(identity)
         }
     };
-    evaluate(&policy, identity.as_ref(), &facts)?;
+    evaluate(
+        tenant_policy.as_ref().unwrap_or(matched.policy),
+        identity.as_ref(),
+        &facts,
+    )?;
     // Counted only once the route policy allows the request: a refusal never reaches the API,
     // and a gateway that asks again for a refusal's full answer (nginx) must not count twice.
-    let limit = match (&tier, &identity) {
-        (Some(tier), Some(id)) => crate::services::limits::check_api_key(state, &id.subject, tier)
+    let limit = match &api_key {
+        Some(key) => crate::services::limits::check_api_key(state, &key.id, &key.tier)
             .await
             .map_err(Denied::Limited)?,
-        _ => None,
+        None => None,
     };
     Ok(Allowed { identity, limit })
 }

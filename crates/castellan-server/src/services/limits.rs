@@ -168,6 +168,8 @@ pub async fn check_api_key(
     let Some(policy) = limiting.limits.tier_limit(tier) else {
         return Ok(None);
     };
-    let key = format!("api_key:{key_id}");
+    let mut key = String::with_capacity(8 + key_id.len());
+    key.push_str("api_key:");
+    key.push_str(key_id);
     limiting.check(policy, &key).await.map(Some)
 }

@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex};
 /// client that day).
 const MAX_TRACKED: usize = 100_000;
 
+/// Ids are the server's own (clients, API keys), never chosen by a caller, so a fast seeded
+/// hash serves: this map is asked on every token and every API-key check.
 #[derive(Default)]
 pub struct UsageRecorder {
-    recorded: Mutex<HashMap<String, NaiveDate>>,
+    recorded: Mutex<HashMap<String, NaiveDate, foldhash::fast::RandomState>>,
 }
 
 impl UsageRecorder {
