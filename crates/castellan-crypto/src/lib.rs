@@ -16,4 +16,4 @@ pub use clock::{Clock, SystemClock};
 pub use jws::{JwsError, VerifiedJws};
 pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use keyset::KeySet;
-pub use secret::{generate_secret, hash_secret, random_bytes, verify_secret};
+pub use secret::{generate_secret, hash_secret, id_random_bytes, random_bytes, verify_secret};

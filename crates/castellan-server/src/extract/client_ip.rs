@@ -27,13 +27,36 @@ impl ClientIp {
     /// host usually holds a whole /64, so counting single IPv6 addresses would be no limit).
     pub fn limit_key(&self) -> String {
         match self.0 {
-            IpAddr::V4(v4) => format!("ip:{v4}"),
+            // Written by hand: one per limited request, and `Ipv4Addr`'s `Display` costs
+            // several times this.
+            IpAddr::V4(v4) => {
+                let mut key = String::with_capacity(18);
+                key.push_str("ip:");
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        key.push('.');
+                    }
+                    push_decimal(&mut key, octet);
+                }
+                key
+            }
             IpAddr::V6(v6) => {
                 let net = u128::from(v6) & !((1u128 << 64) - 1);
                 format!("ip:{}", Ipv6Addr::from(net))
             }
         }
     }
+}
+
+/// Appends `n` in decimal, without leading zeros.
+fn push_decimal(s: &mut String, n: u8) {
+    if n >= 100 {
+        s.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        s.push(char::from(b'0' + n / 10 % 10));
+    }
+    s.push(char::from(b'0' + n % 10));
 }
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -291,6 +314,16 @@ mod tests {
             "ip:2001:db8:1:2::"
         );
         assert_eq!(ClientIp(ip("203.0.113.7")).limit_key(), "ip:203.0.113.7");
+    }
+
+    #[test]
+    fn ipv4_limit_keys_match_the_display_form() {
+        for a in [0u8, 7, 9, 10, 99, 100, 199, 200, 255] {
+            for b in [0u8, 1, 10, 100, 255] {
+                let v4 = Ipv4Addr::new(a, b, b.wrapping_add(a), 255 - a);
+                assert_eq!(ClientIp(IpAddr::V4(v4)).limit_key(), format!("ip:{v4}"));
+            }
+        }
     }
 
     #[test]

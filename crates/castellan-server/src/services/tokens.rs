@@ -9,7 +9,7 @@ use castellan_core::ids::alphanumeric_id;
 use castellan_core::token::{check_claims, AccessClaims, Inactive};
 use castellan_core::{Environment, ScopeSet, Secret};
 use castellan_crypto::jws::{self, JwsError};
-use castellan_crypto::{generate_secret, hash_secret, random_bytes};
+use castellan_crypto::{generate_secret, hash_secret, id_random_bytes, random_bytes};
 use castellan_store::{OpaqueToken, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, OnceLock};
@@ -44,7 +44,7 @@ pub struct TokenGrant<'a> {
 }
 
 pub fn new_jti() -> String {
-    alphanumeric_id(&random_bytes::<48>(), 22).unwrap_or_else(hex_id)
+    alphanumeric_id(&id_random_bytes::<48>(), 22).unwrap_or_else(hex_id)
 }
 
 fn hex_id() -> String {
