@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark of the client_credentials token endpoint and JWT introspection, beside a
 # same-run baseline (a bare axum endpoint that checks a SHA-256 hash and signs an ES256 JWT:
-# crates/castellan-server/examples/baseline_token.rs).
+# crates/castellan-server/examples/baseline_token.rs), and an answer-shape reference: that
+# baseline giving the answer Castellan gives (claims of Castellan's sizes, `scope` and
+# `created_at`, the rate-limit, cache and security headers; examples/baseline_token_shape.rs).
 #
 # Servers are pinned to core 0 (taskset), the load generator (wrk, 32 connections) to core 1.
 # Usage: bench/token.sh [seconds per run, default 15]. Prints a Markdown table for
@@ -11,10 +13,10 @@ cd "$(dirname "$0")/.."
 DUR="${1:-15}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -q -p castellan --bin castellan
-cargo build --release -q -p castellan-server --example baseline_token
+cargo build --release -q -p castellan-server --example baseline_token --example baseline_token_shape
 BIN="$CARGO_TARGET_DIR/release"
 WORK="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "serve --listen 127.0.0.1:8201" || true; pkill -f "baseline_token 127.0.0.1:8202" || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "serve --listen 127.0.0.1:8201" || true; pkill -f "baseline_token 127.0.0.1:8202" || true; pkill -f "baseline_token_shape 127.0.0.1:8203" || true; rm -rf "$WORK"' EXIT
 
 # Castellan on an empty SQLite database, one core.
 (cd "$WORK" && taskset -c 0 "$BIN/castellan" --config "$OLDPWD/bench/castellan-bench.toml" serve --listen 127.0.0.1:8201 > creds.txt 2> server.log) &
@@ -27,6 +29,8 @@ IDLE_RSS_KB=$(ps -o rss= -p "$PID" | tr -d ' ')
 
 taskset -c 0 "$BIN/examples/baseline_token" 127.0.0.1:8202 > /dev/null &
 for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8202/ && break; sleep 0.1; done
+taskset -c 0 "$BIN/examples/baseline_token_shape" 127.0.0.1:8203 > /dev/null &
+for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8203/ && break; sleep 0.1; done
 
 BASIC=$(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)
 # The token run uses a client with one scope, as the baseline's token carries (the bootstrap
@@ -71,6 +75,7 @@ run() { # name url script
 # Warm up, then measure baseline, token, introspection, baseline again (drift check).
 taskset -c 1 wrk -t1 -c32 -d3s -s "$WORK/post.lua" http://127.0.0.1:8201/oauth/token > /dev/null
 B1=$(run http://127.0.0.1:8202/token "$WORK/baseline.lua")
+S=$(run http://127.0.0.1:8203/token "$WORK/baseline.lua")
 T=$(run http://127.0.0.1:8201/oauth/token "$WORK/post.lua")
 I=$(run http://127.0.0.1:8201/oauth/introspect "$WORK/introspect.lua")
 B2=$(run http://127.0.0.1:8202/token "$WORK/baseline.lua")
@@ -80,7 +85,7 @@ base=$(awk -F'|' -v a="$B1" -v b="$B2" 'BEGIN{split(a,x,"|"); split(b,y,"|"); pr
 ratio() { awk -v r="$1" -v b="$base" 'BEGIN{printf "%.2f", r/b}'; }
 echo "| run | req/s | p99 | non-2xx | ratio to baseline |"
 echo "|---|---|---|---|---|"
-for row in "baseline (before)|$B1" "castellan /oauth/token|$T" "castellan /oauth/introspect (JWT)|$I" "baseline (after)|$B2"; do
+for row in "baseline (before)|$B1" "answer-shape reference (baseline giving Castellan's answer)|$S" "castellan /oauth/token|$T" "castellan /oauth/introspect (JWT)|$I" "baseline (after)|$B2"; do
   name=${row%%|*}; rest=${row#*|}
   IFS='|' read -r rps p99 bad <<<"$rest"
   echo "| $name | $rps | $p99 | $bad | $(ratio "$rps") |"
