@@ -195,6 +195,9 @@ pub struct Client {
     pub registration: Option<Registration>,
     /// Other RFC 7591 metadata (`client_uri`, `logo_uri`, `contacts`, `software_version` …).
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The rate-limit tier its token requests and gateway calls are counted under (SPEC 8.1);
+    /// `None`: tier `default`.
+    pub tier: Option<String>,
 }
 
 impl Client {

@@ -85,6 +85,7 @@ mod tests {
             delete_at: None,
             registration: None,
             metadata: Default::default(),
+            tier: None,
         }
     }
 

@@ -122,6 +122,9 @@ pub struct RateLimitConfig {
 /// internal jobs): nothing is counted and no rate-limit header is sent. Not a policy name.
 pub const OFF: &str = "off";
 
+/// The tier every key and client without one of its own is counted under.
+pub const DEFAULT_TIER: &str = "default";
+
 /// Defaults of the scalar settings, in one place for the README and `config/example.toml`.
 pub mod defaults {
     /// `rate_limit.redis_timeout_ms`.

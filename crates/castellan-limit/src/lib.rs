@@ -55,6 +55,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     builtin_policies, defaults, Backend, BackendSettings, FailureMode, HeaderStyle, PerIpConfig,
     PerIpPolicies, PolicyConfig, RateLimitConfig, RateLimits, RedisSettings, RedisUrl,
+    DEFAULT_TIER,
 };
 pub use decision::{Decision, Outcome, WindowState};
 pub use error::{ConfigError, ConfigErrors, LimitError};

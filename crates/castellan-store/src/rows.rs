@@ -20,7 +20,7 @@ pub(crate) mod people;
 pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, secret_hash, scope, default_scope, \
     grant_types, redirect_uris, auth_method, token_format, public_client_credentials, \
     access_token_validity_seconds, refresh_token_validity_seconds, created_at, last_used_at, \
-    delete_at, software_id, registered_by, registration_token_hash, metadata";
+    delete_at, software_id, registered_by, registration_token_hash, metadata, tier";
 
 pub(crate) const KEY_COLUMNS: &str = "kid, alg, private_pkcs8, created_at, retired_at, expires_at";
 
@@ -108,6 +108,7 @@ pub(crate) struct ClientRow {
     pub registered_by: Option<String>,
     pub registration_token_hash: Option<Vec<u8>>,
     pub metadata: String,
+    pub tier: Option<String>,
 }
 
 impl ClientRow {
@@ -139,6 +140,7 @@ impl ClientRow {
             registered_by: reg.and_then(|r| r.registered_by.clone()),
             registration_token_hash: reg.map(|r| r.access_token_hash.0.to_vec()),
             metadata: to_json(&c.metadata, "client metadata")?,
+            tier: c.tier.clone(),
         })
     }
 }
@@ -214,6 +216,7 @@ pub(crate) fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
             .transpose()?,
         registration,
         metadata: json_object(&metadata, "metadata")?,
+        tier: get(row, "tier")?,
     })
 }
 

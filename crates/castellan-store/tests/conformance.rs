@@ -193,6 +193,7 @@ fn client(id: &str, name: &str, created_ms: i64) -> Client {
         delete_at: None,
         registration: None,
         metadata: serde_json::Map::new(),
+        tier: None,
     }
 }
 
@@ -230,6 +231,7 @@ fn full_client(id: &str) -> Client {
             access_token_hash: SecretHash([9; 32]),
         }),
         metadata,
+        tier: Some("gold".to_owned()),
     }
 }
 

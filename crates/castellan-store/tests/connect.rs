@@ -155,5 +155,6 @@ fn sa_client() -> castellan_core::client::Client {
         delete_at: None,
         registration: None,
         metadata: serde_json::Map::new(),
+        tier: None,
     }
 }

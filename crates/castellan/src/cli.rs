@@ -141,6 +141,10 @@ pub struct CreateClient {
     /// Let a public client use client_credentials with a market scope (sales channel).
     #[arg(long)]
     pub public_client_credentials: bool,
+    /// Rate-limit tier (`rate_limit.tiers`) of its token requests and gateway calls; default
+    /// `default`.
+    #[arg(long)]
+    pub tier: Option<String>,
     #[arg(long)]
     pub access_token_validity_seconds: Option<u32>,
     #[arg(long)]

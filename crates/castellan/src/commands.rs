@@ -160,6 +160,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         token_format: args.token_format,
         default_scope: args.default_scope,
         public_client_credentials: args.public_client_credentials,
+        tier: args.tier,
     };
     let (client, secret) =
         build_client(draft, &config, SystemClock.now()).map_err(|e| anyhow!("{e}"))?;

@@ -335,6 +335,30 @@ async fn migrate_and_clients_create() {
         stderr(&bad)
     );
 
+    // A tier: tier `default` when none is given; an unconfigured one is refused.
+    assert_eq!(v["tier"], "default");
+    let tiered = run(
+        &env,
+        &[
+            "clients", "create", "--name", "t", "--scope", "a:read", "--tier", "default", "--json",
+        ],
+    );
+    assert!(tiered.status.success(), "{}", stderr(&tiered));
+    let t: Value = serde_json::from_str(stdout(&tiered).trim()).unwrap();
+    assert_eq!(t["tier"], "default");
+    let unknown = run(
+        &env,
+        &[
+            "clients", "create", "--name", "u", "--scope", "a:read", "--tier", "gold", "--json",
+        ],
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("tier `gold` is not configured"),
+        "{}",
+        stderr(&unknown)
+    );
+
     let admin2 = run(
         &env,
         &["clients", "create", "--name", "ops", "--admin", "--json"],

@@ -77,6 +77,8 @@ pub struct ClientRepresentation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_scope: Option<String>,
     pub public_client_credentials: bool,
+    /// The rate-limit tier its token requests and gateway calls are counted under.
+    pub tier: String,
 }
 
 impl ClientRepresentation {
@@ -100,6 +102,10 @@ impl ClientRepresentation {
             token_format: c.token_format.as_str(),
             default_scope: c.default_scope.as_ref().map(ToString::to_string),
             public_client_credentials: c.public_client_credentials,
+            tier: c
+                .tier
+                .clone()
+                .unwrap_or_else(|| castellan_limit::DEFAULT_TIER.to_owned()),
         }
     }
 }

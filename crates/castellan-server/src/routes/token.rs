@@ -89,7 +89,7 @@ async fn grant(
         }
         Err(e) => e.with_basic(basic).into_response(),
     };
-    Ok((res, Some(limit)))
+    Ok((res, limit))
 }
 
 /// The request's grant and parameters and the client that authenticated, or the error to

@@ -44,6 +44,9 @@ pub struct ClientDraft {
     /// A public client allowed `client_credentials` with a market scope (sales channel).
     #[serde(default)]
     pub public_client_credentials: bool,
+    /// The rate-limit tier (`rate_limit.tiers`) its token requests and gateway calls are
+    /// counted under; default: tier `default`.
+    pub tier: Option<String>,
 }
 
 /// Turns a draft into a client; answers the secret to show once (confidential clients).
@@ -129,6 +132,7 @@ pub fn build_client(
             "applies to public clients only",
         ));
     }
+    let tier = client_tier(draft.tier.as_deref(), config)?;
     let secret = (kind == ClientKind::Confidential).then(generate_secret);
     let client = Client {
         id: new_client_id(),
@@ -149,8 +153,24 @@ pub fn build_client(
         delete_at,
         registration: None,
         metadata: Default::default(),
+        tier,
     };
     Ok((client, secret))
+}
+
+/// A draft's tier: `None` for tier `default` (named or not), else a configured tier.
+fn client_tier(tier: Option<&str>, config: &Config) -> Result<Option<String>, FieldError> {
+    match tier.map(str::trim) {
+        None | Some(castellan_limit::DEFAULT_TIER) => Ok(None),
+        Some(t) if config.rate_limit.tiers.contains_key(t) => Ok(Some(t.to_owned())),
+        Some(t) => Err(FieldError::new(
+            "tier",
+            format!(
+                "tier `{}` is not configured (see rate_limit.tiers)",
+                castellan_core::query::truncate_for_message(t)
+            ),
+        )),
+    }
 }
 
 pub fn parse_grant_types(list: &[String]) -> Result<Vec<GrantType>, FieldError> {

@@ -5,8 +5,8 @@
 //! `X-API-Key`, or the tenant `x-token`), checks it (JWTs locally with this server's keys,
 //! opaque tokens and API keys by hash in storage), applies the first matching
 //! `[[gateway.routes]]` policy through the guard's pure [`evaluate`] (no match: 403, deny by
-//! default), and the per-key rate limit of the key's tier. Failures are the guard's
-//! [`Failure`]s, so both ways in answer alike.
+//! default), and the rate limit of the key's tier (an API key) or of its client's tier (an
+//! access token). Failures are the guard's [`Failure`]s, so both ways in answer alike.
 
 use crate::services::api_keys::{check_api_key, KeyRefusal};
 use crate::services::limits::{LimitDecision, RateLimited};
@@ -281,11 +281,18 @@ pub async fn check_forwarded(
     )?;
     // Counted only once the route policy allows the request: a refusal never reaches the API,
     // and a gateway that asks again for a refusal's full answer (nginx) must not count twice.
-    let limit = match &api_key {
-        Some(key) => crate::services::limits::check_api_key(state, &key.id, &key.tier)
+    let limit = match (&api_key, &identity) {
+        (Some(key), _) => crate::services::limits::check_api_key(state, &key.id, &key.tier)
             .await
             .map_err(Denied::Limited)?,
-        None => None,
+        // An access token: its client's tier.
+        (None, Some(id)) => {
+            let client = state.clients.get(&*state.store, &id.client_id).await?;
+            crate::services::limits::check_client_calls(state, &id.client_id, client.as_deref())
+                .await
+                .map_err(Denied::Limited)?
+        }
+        (None, None) => None,
     };
     Ok(Allowed { identity, limit })
 }

@@ -37,10 +37,14 @@ pub struct RateLimiting {
 }
 
 impl RateLimiting {
-    /// The policy of a client: the policy of its tier. Clients have no tier field yet, so
-    /// every client is on tier `default`.
-    pub fn client_policy(&self, _client: &Client) -> &Policy {
-        self.limits.default_tier()
+    /// The policy of a client's tier (tier `default` when it has none, or has one no longer
+    /// configured); `None` for a tier configured `"off"`.
+    pub fn client_policy(&self, client: &Client) -> Option<&Policy> {
+        let tier = client
+            .tier
+            .as_deref()
+            .unwrap_or(castellan_limit::DEFAULT_TIER);
+        self.limits.tier_limit(tier).map(|p| &**p)
     }
 
     /// Checks `key` under `policy`; a refused decision is a [`RateLimited`] answer.
@@ -141,13 +145,42 @@ pub async fn check_ip(
     state.rate_limiting.check(policy, &ip.limit_key()).await
 }
 
-/// The per-client check of the token endpoint, after the client has authenticated.
-pub async fn check_client(state: &AppState, client: &Client) -> Result<LimitDecision, RateLimited> {
+/// The per-client check of the token endpoint, after the client has authenticated, under the
+/// client's tier; `None` for a tier configured `"off"`.
+pub async fn check_client(
+    state: &AppState,
+    client: &Client,
+) -> Result<Option<LimitDecision>, RateLimited> {
     let limiting = &state.rate_limiting;
+    let Some(policy) = limiting.client_policy(client) else {
+        return Ok(None);
+    };
     let mut key = String::with_capacity(7 + client.id.len());
     key.push_str("client:");
     key.push_str(&client.id);
-    limiting.check(limiting.client_policy(client), &key).await
+    limiting.check(policy, &key).await.map(Some)
+}
+
+/// The per-client check of forward-auth for a caller with an access token: its client's tier,
+/// counted per client apart from the client's token requests (`client_calls:<id>`); tier
+/// `default` for a client no longer stored; `None` for a tier configured `"off"`.
+pub async fn check_client_calls(
+    state: &AppState,
+    client_id: &str,
+    client: Option<&Client>,
+) -> Result<Option<LimitDecision>, RateLimited> {
+    let limiting = &state.rate_limiting;
+    let policy = match client {
+        Some(c) => limiting.client_policy(c),
+        None => Some(&**limiting.limits.default_tier()),
+    };
+    let Some(policy) = policy else {
+        return Ok(None);
+    };
+    let mut key = String::with_capacity(13 + client_id.len());
+    key.push_str("client_calls:");
+    key.push_str(client_id);
+    limiting.check(policy, &key).await.map(Some)
 }
 
 /// Layer of `/metrics`: publishes the limiter's backend-failure count before the scrape.

@@ -112,6 +112,7 @@ pub async fn register(
             access_token_hash: hash_secret(access_token.expose()),
         }),
         metadata: meta.extra,
+        tier: None,
     };
     state.store.insert_client(&client).await?;
     tracing::info!(

@@ -20,7 +20,7 @@ const CLIENT_TAKEN: &str = "a client with this id exists";
 fn insert_sql() -> String {
     format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
     )
 }
 
@@ -46,6 +46,7 @@ fn bind_insert<'q>(q: AnyQuery<'q>, r: &'q ClientRow) -> AnyQuery<'q> {
         .bind(r.registered_by.as_deref())
         .bind(r.registration_token_hash.as_deref())
         .bind(r.metadata.as_str())
+        .bind(r.tier.as_deref())
 }
 
 /// ` WHERE …` for an optional predicate (empty when there is none).
@@ -167,7 +168,7 @@ impl ClientStore for SqlStore {
              grant_types = $6, redirect_uris = $7, auth_method = $8, token_format = $9, \
              public_client_credentials = $10, access_token_validity_seconds = $11, \
              refresh_token_validity_seconds = $12, delete_at = $13, software_id = $14, \
-             registered_by = $15, registration_token_hash = $16, metadata = $17 \
+             registered_by = $15, registration_token_hash = $16, metadata = $17, tier = $18 \
              WHERE id = $1",
         )
         .bind(r.id.as_str())
@@ -187,6 +188,7 @@ impl ClientStore for SqlStore {
         .bind(r.registered_by.as_deref())
         .bind(r.registration_token_hash.as_deref())
         .bind(r.metadata.as_str())
+        .bind(r.tier.as_deref())
         .execute(self.pool())
         .await
         .map_err(store_error)?;
