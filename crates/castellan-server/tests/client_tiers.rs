@@ -69,6 +69,15 @@ async fn forward(app: &TestApp, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+async fn client_count(app: &TestApp) -> usize {
+    app.store
+        .query_clients(&Default::default())
+        .await
+        .unwrap()
+        .results
+        .len()
+}
+
 fn header(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers()
         .get(name)
@@ -106,13 +115,7 @@ async fn a_client_tier_is_set_stored_and_answered() {
     }
 
     // A tier that is not configured is refused, naming the field, and nothing is stored.
-    let before = app
-        .store
-        .query_clients(&Default::default())
-        .await
-        .unwrap()
-        .results
-        .len();
+    let before = client_count(&app).await;
     let res = app
         .http
         .post(app.url("/api-clients"))
@@ -124,13 +127,7 @@ async fn a_client_tier_is_set_stored_and_answered() {
     assert_eq!(res.status(), 400);
     let body = res.text().await.unwrap();
     assert!(body.contains("tier") && body.contains("gold"), "{body}");
-    let after = app
-        .store
-        .query_clients(&Default::default())
-        .await
-        .unwrap()
-        .results
-        .len();
+    let after = client_count(&app).await;
     assert_eq!(before, after);
 }
 
