@@ -6,6 +6,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// `now()` as Unix milliseconds (the rate limiter's time, read on every limited request).
+    fn now_millis(&self) -> i64 {
+        self.now().timestamp_millis()
+    }
 }
 
 /// The system clock.
@@ -15,6 +20,13 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// Straight from the system time, without building a calendar date and time first.
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 }
 
@@ -39,6 +51,34 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_millis(self.millis.load(Ordering::SeqCst)).unwrap_or_default()
+        DateTime::from_timestamp_millis(self.now_millis()).unwrap_or_default()
+    }
+
+    fn now_millis(&self) -> i64 {
+        self.millis.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_millis_agrees_with_now() {
+        let clock = SystemClock;
+        let before = clock.now().timestamp_millis();
+        let millis = clock.now_millis();
+        let after = clock.now().timestamp_millis();
+        assert!(
+            before <= millis && millis <= after,
+            "{before} {millis} {after}"
+        );
+
+        let start = DateTime::from_timestamp_millis(1_704_067_210_123).unwrap_or_default();
+        let manual = ManualClock::new(start);
+        assert_eq!(manual.now_millis(), 1_704_067_210_123);
+        manual.advance(chrono::Duration::milliseconds(877));
+        assert_eq!(manual.now_millis(), 1_704_067_211_000);
+        assert_eq!(manual.now().timestamp_millis(), manual.now_millis());
     }
 }

@@ -54,7 +54,7 @@ impl std::fmt::Debug for LimitClock {
 
 impl castellan_limit::Clock for LimitClock {
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.0.now().timestamp_millis()).unwrap_or(0)
+        u64::try_from(self.0.now_millis()).unwrap_or(0)
     }
 }
 
