@@ -51,8 +51,30 @@ pub(crate) enum Outcome {
         env: Option<String>,
     },
     Inactive {
-        disabled: bool,
+        why: NotActive,
     },
+}
+
+/// Why introspection called a credential inactive, as far as the answer says (its `status`
+/// extension, given for API keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotActive {
+    /// Disabled or revoked: 403 for an API key (seed 000 lists it under 403).
+    Disabled,
+    /// Past its expiry: 401 `expired`, as forward-auth answers.
+    Expired,
+    /// Unknown, or no reason given.
+    Unknown,
+}
+
+impl NotActive {
+    fn from_status(status: Option<&str>) -> Self {
+        match status {
+            Some("disabled" | "revoked") => NotActive::Disabled,
+            Some("expired") => NotActive::Expired,
+            _ => NotActive::Unknown,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,10 +151,11 @@ impl Introspector {
                 }
                 Ok(identity)
             }
-            Outcome::Inactive { disabled } => Err(match kind {
-                CredentialKind::ApiKey if disabled => Failure::ApiKeyDisabled,
-                CredentialKind::ApiKey => Failure::UnknownApiKey,
-                CredentialKind::OpaqueToken | CredentialKind::Jwt => Failure::TokenNotActive,
+            Outcome::Inactive { why } => Err(match (kind, why) {
+                (CredentialKind::ApiKey, NotActive::Disabled) => Failure::ApiKeyDisabled,
+                (CredentialKind::ApiKey, NotActive::Expired) => Failure::Token(Inactive::Expired),
+                (CredentialKind::ApiKey, NotActive::Unknown) => Failure::UnknownApiKey,
+                (CredentialKind::OpaqueToken | CredentialKind::Jwt, _) => Failure::TokenNotActive,
             }),
         }
     }
@@ -160,9 +183,10 @@ impl Introspector {
         }
         let a: Answer = res.json().await?;
         if !a.active {
-            let disabled = matches!(a.status.as_deref(), Some("disabled" | "revoked"));
             return Ok(Timed {
-                value: Outcome::Inactive { disabled },
+                value: Outcome::Inactive {
+                    why: NotActive::from_status(a.status.as_deref()),
+                },
                 ttl: self.inactive_ttl,
             });
         }

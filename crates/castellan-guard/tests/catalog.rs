@@ -444,3 +444,61 @@ async fn unreachable_jwks_is_503() {
     .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// A disabled key is 403 `api_key_disabled` and an expired key 401 `expired` through the
+/// guard, as through forward-auth: the guard reads introspection's `status` of an inactive key.
+#[tokio::test]
+async fn disabled_and_expired_api_keys_answer_as_forward_auth_does() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let mut config = guard_config(&app);
+    with_introspection(&mut config, &app, None);
+    let guard = Guard::new(config).unwrap();
+    let base = catalog(guard.clone()).await;
+    let (id, secret) = client(
+        &app,
+        json!({"name": "keys", "scope": "manage_api_keys view_api_keys products:read"}),
+    )
+    .await;
+    let token = app.token_for(&id, &secret, None).await;
+    let http = reqwest::Client::new();
+    let mut keys = Vec::new();
+    for days in [30, 1] {
+        let res = bearer(http.post(app.url("/api-keys")), &token)
+            .json(&json!({"name": "k", "scope": "products:read", "expiresInDays": days}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let b: Value = res.json().await.unwrap();
+        keys.push((
+            b["key"].as_str().unwrap().to_owned(),
+            b["id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (disabled, disabled_id) = &keys[0];
+    let (expiring, _) = &keys[1];
+    let res = bearer(
+        http.post(app.url(&format!("/api-keys/{disabled_id}/disable"))),
+        &token,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    clock.advance(chrono::Duration::days(2));
+
+    let get = |key: &str| {
+        http.get(format!("{base}/products"))
+            .header("X-API-Key", key)
+            .send()
+    };
+    let (s, _, b) = body(get(disabled).await.unwrap()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(b["reason"], "api_key_disabled");
+    let (s, www, b) = body(get(expiring).await.unwrap()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["reason"], "expired");
+    assert!(www.contains("invalid_token"), "{www}");
+    assert_eq!(guard.introspection_calls(), 2);
+}
