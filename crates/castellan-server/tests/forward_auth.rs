@@ -325,6 +325,17 @@ async fn manager_passes_with_identity_headers() {
     assert_eq!(h["x-castellan-scopes"], "products:read");
     assert_eq!(h["x-castellan-credential"], "jwt");
     assert!(h.contains_key("x-castellan-client"));
+    // A person's calls are counted under the client's tier (tier `default`), per person.
+    assert_eq!(h["ratelimit-policy"], "300;w=60, 10000;w=86400");
+    assert_eq!(h["ratelimit-remaining"], "299");
+    let again = check(
+        &app,
+        "GET",
+        "/orgs/org-1/settings",
+        &[("Authorization", &format!("Bearer {t}"))],
+    )
+    .await;
+    assert_eq!(again.headers()["ratelimit-remaining"], "298");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -288,9 +288,14 @@ pub async fn check_forwarded(
         // An access token: its client's tier.
         (None, Some(id)) => {
             let client = state.clients.get(&*state.store, &id.client_id).await?;
-            crate::services::limits::check_client_calls(state, &id.client_id, client.as_deref())
-                .await
-                .map_err(Denied::Limited)?
+            crate::services::limits::check_client_calls(
+                state,
+                &id.client_id,
+                &id.subject,
+                client.as_deref(),
+            )
+            .await
+            .map_err(Denied::Limited)?
         }
         (None, None) => None,
     };

@@ -161,12 +161,14 @@ pub async fn check_client(
     limiting.check(policy, &key).await.map(Some)
 }
 
-/// The per-client check of forward-auth for a caller with an access token: its client's tier,
-/// counted per client apart from the client's token requests (`client_calls:<id>`); tier
-/// `default` for a client no longer stored; `None` for a tier configured `"off"`.
+/// The per-client check of forward-auth for a caller with an access token: its client's tier
+/// (tier `default` for a client no longer stored; `None` for a tier configured `"off"`),
+/// counted apart from the client's token requests, per client for the client's own tokens and
+/// per person for a person's tokens ([`client_calls_key`]).
 pub async fn check_client_calls(
     state: &AppState,
     client_id: &str,
+    subject: &str,
     client: Option<&Client>,
 ) -> Result<Option<LimitDecision>, RateLimited> {
     let limiting = &state.rate_limiting;
@@ -177,10 +179,24 @@ pub async fn check_client_calls(
     let Some(policy) = policy else {
         return Ok(None);
     };
-    let mut key = String::with_capacity(13 + client_id.len());
+    limiting
+        .check(policy, &client_calls_key(client_id, subject))
+        .await
+        .map(Some)
+}
+
+/// `client_calls:<client>` for a client's own token (`client_credentials`: the subject is the
+/// client), `client_calls:<client>:<subject>` for a person's token, so that one busy person
+/// does not use up every user's calls through the same app.
+pub fn client_calls_key(client_id: &str, subject: &str) -> String {
+    let mut key = String::with_capacity(14 + client_id.len() + subject.len());
     key.push_str("client_calls:");
     key.push_str(client_id);
-    limiting.check(policy, &key).await.map(Some)
+    if subject != client_id {
+        key.push(':');
+        key.push_str(subject);
+    }
+    key
 }
 
 /// Layer of `/metrics`: publishes the limiter's backend-failure count before the scrape.
@@ -205,4 +221,19 @@ pub async fn check_api_key(
     key.push_str("api_key:");
     key.push_str(key_id);
     limiting.check(policy, &key).await.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_calls_key;
+
+    #[test]
+    fn gateway_calls_count_per_client_or_per_person_of_a_client() {
+        assert_eq!(client_calls_key("app1", "app1"), "client_calls:app1");
+        assert_eq!(client_calls_key("app1", "user9"), "client_calls:app1:user9");
+        assert_ne!(
+            client_calls_key("app1", "user9"),
+            client_calls_key("app1", "user8")
+        );
+    }
 }
