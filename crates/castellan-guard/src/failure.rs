@@ -32,6 +32,9 @@ pub enum Failure {
     MalformedToken,
     #[error("unknown API key")]
     UnknownApiKey,
+    /// An API key past its expiry (reason `expired`, as an expired token).
+    #[error("API key expired")]
+    ApiKeyExpired,
     #[error("API key of another environment")]
     ApiKeyWrongEnvironment,
     #[error("token not accepted: {}", .0.describe())]
@@ -68,6 +71,7 @@ impl Failure {
             | Failure::MalformedApiKey(_)
             | Failure::MalformedToken
             | Failure::UnknownApiKey
+            | Failure::ApiKeyExpired
             | Failure::ApiKeyWrongEnvironment
             | Failure::Token(_)
             | Failure::Algorithm
@@ -95,6 +99,7 @@ impl Failure {
             | Failure::MalformedApiKey(_)
             | Failure::MalformedToken
             | Failure::UnknownApiKey
+            | Failure::ApiKeyExpired
             | Failure::ApiKeyWrongEnvironment
             | Failure::Token(_)
             | Failure::Algorithm
@@ -127,6 +132,7 @@ impl Failure {
             | Failure::MalformedApiKey(_)
             | Failure::MalformedToken
             | Failure::UnknownApiKey
+            | Failure::ApiKeyExpired
             | Failure::ApiKeyWrongEnvironment
             | Failure::Token(_)
             | Failure::Algorithm
@@ -146,6 +152,7 @@ impl Failure {
             Failure::MalformedApiKey(_) => "malformed_api_key",
             Failure::MalformedToken => "malformed_token",
             Failure::UnknownApiKey => "unknown_api_key",
+            Failure::ApiKeyExpired => "expired",
             Failure::ApiKeyWrongEnvironment => "wrong_environment",
             Failure::Token(i) => match i {
                 Inactive::Malformed => "malformed_token",
@@ -183,6 +190,7 @@ impl Failure {
             Failure::MalformedToken => "The access token is malformed: send the `access_token` value from the token response unchanged.".into(),
             Failure::ApiKeyWrongEnvironment => "This API key belongs to another environment (a testing key sent to production, or the reverse): use a key created in this environment.".into(),
             Failure::UnknownApiKey => "This API key is not known. Check that it belongs to this environment, or create a new one.".into(),
+            Failure::ApiKeyExpired => "This API key has expired: create a new key (or rotate this one before it expires next time).".into(),
             Failure::Token(Inactive::Expired) => "The access token has expired: use the refresh token or request a new token.".into(),
             Failure::Token(Inactive::WrongEnvironment) => "The token belongs to another environment (a testing token sent to production, or the reverse): use a token from this environment's Castellan.".into(),
             Failure::Token(Inactive::NotYetValid) => "The token is not valid yet: check the clocks of the issuing and receiving machines.".into(),
@@ -247,6 +255,7 @@ impl Failure {
             Failure::MalformedApiKey(_) => "the API key is malformed",
             Failure::MalformedToken => "the token is malformed",
             Failure::UnknownApiKey => "the API key is not known",
+            Failure::ApiKeyExpired => "the API key has expired",
             Failure::ApiKeyWrongEnvironment => "the API key belongs to another environment",
             Failure::Algorithm => "the token's algorithm is not accepted",
             Failure::TokenNotActive => "the token is not active",
@@ -354,6 +363,7 @@ mod tests {
                 S::UNAUTHORIZED,
             ),
             (Failure::UnknownApiKey, S::UNAUTHORIZED),
+            (Failure::ApiKeyExpired, S::UNAUTHORIZED),
             (Failure::Token(Inactive::WrongEnvironment), S::UNAUTHORIZED),
             (Failure::Token(Inactive::Revoked), S::UNAUTHORIZED),
             (

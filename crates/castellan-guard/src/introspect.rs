@@ -153,7 +153,7 @@ impl Introspector {
             }
             Outcome::Inactive { why } => Err(match (kind, why) {
                 (CredentialKind::ApiKey, NotActive::Disabled) => Failure::ApiKeyDisabled,
-                (CredentialKind::ApiKey, NotActive::Expired) => Failure::Token(Inactive::Expired),
+                (CredentialKind::ApiKey, NotActive::Expired) => Failure::ApiKeyExpired,
                 (CredentialKind::ApiKey, NotActive::Unknown) => Failure::UnknownApiKey,
                 (CredentialKind::OpaqueToken | CredentialKind::Jwt, _) => Failure::TokenNotActive,
             }),

@@ -499,6 +499,14 @@ async fn disabled_and_expired_api_keys_answer_as_forward_auth_does() {
     let (s, www, b) = body(get(expiring).await.unwrap()).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(b["reason"], "expired");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("API key has expired"),
+        "{b}"
+    );
     assert!(www.contains("invalid_token"), "{www}");
+    assert!(www.contains("the API key has expired"), "{www}");
     assert_eq!(guard.introspection_calls(), 2);
 }

@@ -23,16 +23,20 @@ fn tiers(c: &mut Config) {
         .tiers
         .insert("two".into(), "two_per_hour".into());
     c.rate_limit.tiers.insert("internal".into(), "off".into());
-    c.gateway.routes = vec![GatewayRoute {
+    let route = |path: &str, scope: Option<&str>| GatewayRoute {
         method: "GET".into(),
-        path: "/products/*".into(),
+        path: path.into(),
         public: false,
-        scope: Some("products:read".into()),
+        scope: scope.map(Into::into),
         min_role: None,
         organization_header: None,
         organization_param: None,
         tenant: false,
-    }];
+    };
+    c.gateway.routes = vec![
+        route("/products/*", Some("products:read")),
+        route("/shop/*", None),
+    ];
 }
 
 async fn client(app: &TestApp, tier: Option<&str>) -> (String, String, Value) {
@@ -59,10 +63,14 @@ async fn token_request(app: &TestApp, id: &str, secret: &str) -> reqwest::Respon
 }
 
 async fn forward(app: &TestApp, token: &str) -> reqwest::Response {
+    forward_to(app, token, "/products/1").await
+}
+
+async fn forward_to(app: &TestApp, token: &str, uri: &str) -> reqwest::Response {
     app.http
         .get(app.url("/forward-auth"))
         .header("X-Forwarded-Method", "GET")
-        .header("X-Forwarded-Uri", "/products/1")
+        .header("X-Forwarded-Uri", uri)
         .bearer_auth(token)
         .send()
         .await
@@ -228,4 +236,91 @@ async fn forward_auth_counts_an_access_token_under_its_client_tier() {
         Some("300;w=60, 10000;w=86400")
     );
     assert_eq!(header(&res, "ratelimit-remaining").as_deref(), Some("299"));
+}
+
+/// A public client's own tokens (seed 004 sales channels: no secret needed) are not counted at
+/// the gateway, whatever its tier: anyone may obtain one, so a shared count would let one
+/// caller use up every shopper's calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_clients_own_tokens_are_not_counted_at_the_gateway() {
+    let app = TestApp::spawn_with(tiers).await;
+    let channel = app
+        .create_client(json!({
+            "name": "storefront",
+            "scope": "market:id:*",
+            "clientKind": "public",
+            "publicClientCredentials": true,
+            "tier": "two"
+        }))
+        .await;
+    let id = channel["id"].as_str().unwrap();
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .json(&json!({"grant_type": "client_credentials", "client_id": id,
+            "scope": "market:id:xYZkjABcde"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..4 {
+        let res = forward_to(&app, &token, "/shop/cart").await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "x-castellan-client-id").as_deref(), Some(id));
+        assert_eq!(header(&res, "ratelimit-policy"), None);
+    }
+}
+
+/// A client whose stored tier is no longer configured is counted under tier `default`, and
+/// its representation still answers the stored name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_on_a_tier_no_longer_configured_falls_back_to_default() {
+    let app = TestApp::spawn_with(tiers).await;
+    let draft = castellan_server::services::clients::ClientDraft {
+        name: "old".into(),
+        scope: "products:read".into(),
+        ..Default::default()
+    };
+    let (mut stored, secret) = castellan_server::services::clients::build_client(
+        draft,
+        &app.state.config,
+        app.state.clock.now(),
+    )
+    .unwrap();
+    stored.tier = Some("gone".into());
+    app.store.insert_client(&stored).await.unwrap();
+    let secret = secret.unwrap().into_exposed();
+
+    let res = token_request(&app, &stored.id, &secret).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "ratelimit-policy").as_deref(),
+        Some("300;w=60, 10000;w=86400")
+    );
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = forward(&app, &token).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "ratelimit-policy").as_deref(),
+        Some("300;w=60, 10000;w=86400")
+    );
+    let admin = app.admin_token().await;
+    let got: Value = app
+        .http
+        .get(app.url(&format!("/api-clients/{}", stored.id)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["tier"], "gone");
 }

@@ -166,7 +166,7 @@ fn key_failure(r: KeyRefusal) -> Failure {
         }),
         KeyRefusal::Unknown => Failure::UnknownApiKey,
         KeyRefusal::Disabled | KeyRefusal::Revoked => Failure::ApiKeyDisabled,
-        KeyRefusal::Expired => Failure::Token(Inactive::Expired),
+        KeyRefusal::Expired => Failure::ApiKeyExpired,
     }
 }
 

@@ -3,9 +3,11 @@
 //!
 //! * `POST /oauth/token`: per client IP (`rate_limit.per_ip.token`, checked first by the
 //!   handler, so every attempt counts, malformed or not), then per authenticated client by its
-//!   tier ([`check_client`]; clients carry no tier yet, so every client is on tier `default`).
+//!   tier ([`check_client`]; tier `default` for a client without one).
 //! * `POST /oauth/register`: per client IP (`rate_limit.per_ip.registration`), checked first
 //!   by the handler, so every attempt counts whatever the rest answers.
+//! * `/forward-auth`: per API key by its tier ([`check_api_key`]); per client by its tier for
+//!   an access token ([`check_client_calls`]).
 //!
 //! Every answer of a limited endpoint carries the `RateLimit-*` / `X-RateLimit-*` headers of
 //! one decision: the refusing one, else the most restrictive of the checks made (fewest
@@ -20,7 +22,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use castellan_core::client::Client;
+use castellan_core::client::{Client, ClientKind};
 use castellan_limit::{
     rate_limited_body, Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits,
 };
@@ -164,7 +166,8 @@ pub async fn check_client(
 /// The per-client check of forward-auth for a caller with an access token: its client's tier
 /// (tier `default` for a client no longer stored; `None` for a tier configured `"off"`),
 /// counted apart from the client's token requests, per client for the client's own tokens and
-/// per person for a person's tokens ([`client_calls_key`]).
+/// per person for a person's tokens ([`client_calls_key`]). A public client's own tokens are
+/// not counted (`None`).
 pub async fn check_client_calls(
     state: &AppState,
     client_id: &str,
@@ -173,6 +176,9 @@ pub async fn check_client_calls(
 ) -> Result<Option<LimitDecision>, RateLimited> {
     let limiting = &state.rate_limiting;
     let policy = match client {
+        // A public client's own tokens (sales channels, seed 004) are anyone's for the asking:
+        // one count for all of them would let one caller use up every shopper's calls.
+        Some(c) if c.kind == ClientKind::Public && subject == client_id => None,
         Some(c) => limiting.client_policy(c),
         None => Some(&**limiting.limits.default_tier()),
     };
