@@ -324,3 +324,56 @@ async fn a_client_on_a_tier_no_longer_configured_falls_back_to_default() {
         .unwrap();
     assert_eq!(got["tier"], "gone");
 }
+
+/// A person's token through an app is counted per person and app: one person using up the
+/// app's tier leaves another person, and the app's own token, their own counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_of_one_app_are_counted_apart() {
+    let app = TestApp::spawn_with(tiers).await;
+    let (id, secret, _) = client(&app, Some("two")).await;
+    let c = app.store.get_client(&id).await.unwrap().unwrap();
+    let scope = castellan_core::ScopeSet::parse("products:read").unwrap();
+    let person_token = |subject: &'static str| {
+        let state = app.state.clone();
+        let c = c.clone();
+        let scope = scope.clone();
+        async move {
+            castellan_server::services::tokens::issue_access_token(
+                &state,
+                castellan_server::services::tokens::TokenGrant {
+                    client: &c,
+                    subject,
+                    scope: &scope,
+                    audience: state.config.default_audience(),
+                    organization: None,
+                },
+                state.clock.now(),
+            )
+            .await
+            .unwrap()
+            .token
+            .into_exposed()
+        }
+    };
+    let first = person_token("person-1").await;
+    let second = person_token("person-2").await;
+    let statuses = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(forward(&app, &first).await.status().as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 200, 429]);
+    let res = forward(&app, &second).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "x-castellan-subject").as_deref(),
+        Some("person-2")
+    );
+    assert_eq!(header(&res, "ratelimit-remaining").as_deref(), Some("1"));
+    let own = app.token_for(&id, &secret, None).await;
+    let res = forward(&app, &own).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "ratelimit-remaining").as_deref(), Some("1"));
+}
