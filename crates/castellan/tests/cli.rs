@@ -358,6 +358,28 @@ async fn migrate_and_clients_create() {
         "{}",
         stderr(&unknown)
     );
+    // Configured, it is given and stored.
+    let config = env.dir.path().join("tiers.toml");
+    std::fs::write(&config, "[rate_limit.tiers]\ngold = \"default\"\n").unwrap();
+    let gold = run(
+        &env,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "clients",
+            "create",
+            "--name",
+            "g",
+            "--scope",
+            "a:read",
+            "--tier",
+            "gold",
+            "--json",
+        ],
+    );
+    assert!(gold.status.success(), "{}", stderr(&gold));
+    let g: Value = serde_json::from_str(stdout(&gold).trim()).unwrap();
+    assert_eq!(g["tier"], "gold");
 
     let admin2 = run(
         &env,
