@@ -42,18 +42,7 @@ pub async fn token(
     headers: HeaderMap,
     _body: axum::body::Bytes,
 ) -> Response {
-    let ok = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| STANDARD.decode(b).ok())
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|t| {
-            t.split_once(':')
-                .map(|(_, sec)| verify_secret(sec, &s.hash))
-        })
-        .unwrap_or(false);
-    if !ok {
+    if !basic_ok(&headers, &s.hash) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let now = 1_700_000_000i64;
@@ -63,4 +52,16 @@ pub async fn token(
     let token = jws::sign(&s.key, "at+jwt", &claims).unwrap();
     axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}))
         .into_response()
+}
+
+/// Whether the `Authorization: Basic` secret matches `hash` (compared in constant time).
+pub fn basic_ok(headers: &HeaderMap, hash: &castellan_core::client::SecretHash) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|t| t.split_once(':').map(|(_, sec)| verify_secret(sec, hash)))
+        .unwrap_or(false)
 }

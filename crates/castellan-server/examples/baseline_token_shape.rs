@@ -11,21 +11,20 @@
 //! `Authorization: Basic` for `baseline:baseline-secret`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use castellan_crypto::keys::{Algorithm, SigningKey};
-use castellan_crypto::{hash_secret, jws, verify_secret};
+use castellan_crypto::{hash_secret, jws};
 use serde_json::json;
 use std::sync::Arc;
 
-struct Shape {
-    key: SigningKey,
-    hash: castellan_core::client::SecretHash,
-}
+/// The baseline's state and Basic check, shared with `examples/baseline_token.rs`.
+#[path = "baseline_token.rs"]
+#[allow(dead_code)]
+mod baseline_token;
+use baseline_token::{basic_ok, Baseline};
 
 /// Castellan's token answer headers besides `content-type`, `content-length` and `date`.
 const HEADERS: [(&str, &str); 12] = [
@@ -49,7 +48,7 @@ async fn main() {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8203".into());
     let (key, _) = SigningKey::generate(Algorithm::Es256, "eSG8ZtWjOyuJQZF4".into()).unwrap();
-    let state = Arc::new(Shape {
+    let state = Arc::new(Baseline {
         key,
         hash: hash_secret("baseline-secret"),
     });
@@ -60,22 +59,11 @@ async fn main() {
 }
 
 async fn token(
-    axum::extract::State(s): axum::extract::State<Arc<Shape>>,
+    axum::extract::State(s): axum::extract::State<Arc<Baseline>>,
     headers: HeaderMap,
     _body: axum::body::Bytes,
 ) -> Response {
-    let ok = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| STANDARD.decode(b).ok())
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|t| {
-            t.split_once(':')
-                .map(|(_, sec)| verify_secret(sec, &s.hash))
-        })
-        .unwrap_or(false);
-    if !ok {
+    if !basic_ok(&headers, &s.hash) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let now = 1_796_015_917i64;

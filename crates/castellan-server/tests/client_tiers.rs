@@ -77,6 +77,27 @@ async fn forward_to(app: &TestApp, token: &str, uri: &str) -> reqwest::Response 
         .unwrap()
 }
 
+/// The client as the management API answers it.
+async fn answered(app: &TestApp, id: &str) -> Value {
+    let admin = app.admin_token().await;
+    app.http
+        .get(app.url(&format!("/api-clients/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn access_token(res: reqwest::Response) -> String {
+    res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn client_count(app: &TestApp) -> usize {
     app.store
         .query_clients(&Default::default())
@@ -99,18 +120,8 @@ async fn a_client_tier_is_set_stored_and_answered() {
     assert_eq!(created["tier"], "two");
     let stored = app.store.get_client(&id).await.unwrap().unwrap();
     assert_eq!(stored.tier.as_deref(), Some("two"));
+    assert_eq!(answered(&app, &id).await["tier"], "two");
     let admin = app.admin_token().await;
-    let got: Value = app
-        .http
-        .get(app.url(&format!("/api-clients/{id}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(got["tier"], "two");
 
     // No tier, or `default` named: tier `default`, stored as none.
     let (plain, _, created) = client(&app, None).await;
@@ -263,10 +274,7 @@ async fn a_public_clients_own_tokens_are_not_counted_at_the_gateway() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let token = res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(res).await;
     for _ in 0..4 {
         let res = forward_to(&app, &token, "/shop/cart").await;
         assert_eq!(res.status(), 200);
@@ -301,28 +309,14 @@ async fn a_client_on_a_tier_no_longer_configured_falls_back_to_default() {
         header(&res, "ratelimit-policy").as_deref(),
         Some("300;w=60, 10000;w=86400")
     );
-    let token = res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(res).await;
     let res = forward(&app, &token).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         header(&res, "ratelimit-policy").as_deref(),
         Some("300;w=60, 10000;w=86400")
     );
-    let admin = app.admin_token().await;
-    let got: Value = app
-        .http
-        .get(app.url(&format!("/api-clients/{}", stored.id)))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(got["tier"], "gone");
+    assert_eq!(answered(&app, &stored.id).await["tier"], "gone");
 }
 
 /// A person's token through an app is counted per person and app: one person using up the

@@ -11,15 +11,18 @@
 use crate::services::api_keys::{check_api_key, KeyRefusal};
 use crate::services::limits::{LimitDecision, RateLimited};
 use crate::services::tenant::tenant_claims;
-use crate::services::tokens::check_access_token;
+use crate::services::tokens::check_access_token_and_client;
 use crate::state::AppState;
 use axum::http::{header, HeaderMap, HeaderName, Method};
 use castellan_core::api_key::{KeyFormatError, Malformed};
+use castellan_core::client::Client;
 use castellan_core::token::Inactive;
 use castellan_guard::api_key::ApiKeyError;
 use castellan_guard::policy::TOKEN_HEADER;
 use castellan_guard::{evaluate, CredentialKind, Failure, Identity, RequestFacts, Role};
+use castellan_store::api_keys::ApiKey;
 use castellan_store::StoreError;
+use std::sync::Arc;
 
 /// Longest credential looked at.
 const MAX_CREDENTIAL_LEN: usize = 8192;
@@ -174,14 +177,14 @@ fn core_role(r: castellan_core::user::Role) -> Option<Role> {
     Role::parse(&format!("{r:?}"))
 }
 
-/// Checks a bearer or tenant token into an identity.
+/// Checks a bearer or tenant token into an identity, with the token's client.
 async fn token_identity(
     state: &AppState,
     token: &str,
     kind_tenant: bool,
-) -> Result<Identity, Denied> {
+) -> Result<(Identity, Arc<Client>), Denied> {
     let now = state.clock.now();
-    let checked = check_access_token(state, token, now)
+    let (checked, client) = check_access_token_and_client(state, token, now)
         .await?
         .map_err(Failure::Token)?;
     let (org, exp) = match &checked {
@@ -208,7 +211,7 @@ async fn token_identity(
     } else {
         (None, None)
     };
-    Ok(Identity {
+    let identity = Identity {
         subject,
         client_id,
         organization: org,
@@ -222,7 +225,16 @@ async fn token_identity(
         brand,
         venue,
         expires_at: exp,
-    })
+    };
+    Ok((identity, client))
+}
+
+/// Whose rate limit an allowed request counts under.
+enum Counted {
+    ApiKey(Arc<ApiKey>),
+    /// An access token's client (the token's subject picks the count, see
+    /// [`crate::services::limits::check_client_calls`]).
+    Client(Arc<Client>),
 }
 
 /// Decides on one forwarded request.
@@ -243,10 +255,14 @@ pub async fn check_forwarded(
         headers,
         environment: state.config.environment,
     };
-    let mut api_key = None;
+    let mut counted = None;
     let identity = match presented(headers)? {
         Presented::None => None,
-        Presented::Bearer(t) => Some(token_identity(state, t, false).await?),
+        Presented::Bearer(t) => {
+            let (identity, client) = token_identity(state, t, false).await?;
+            counted = Some(Counted::Client(client));
+            Some(identity)
+        }
         Presented::Tenant(t) => {
             // A tenant token always answers for its brand and venue (seed 002).
             tenant_policy = Some(castellan_guard::Policy {
@@ -254,7 +270,9 @@ pub async fn check_forwarded(
                 public: false,
                 ..matched.policy.clone()
             });
-            Some(token_identity(state, t, true).await?)
+            let (identity, client) = token_identity(state, t, true).await?;
+            counted = Some(Counted::Client(client));
+            Some(identity)
         }
         Presented::ApiKey(k) => {
             let now = state.clock.now();
@@ -270,7 +288,7 @@ pub async fn check_forwarded(
                 venue: None,
                 expires_at: key.expires_at.map(|e| e.timestamp()),
             };
-            api_key = Some(key);
+            counted = Some(Counted::ApiKey(key));
             Some(identity)
         }
     };
@@ -281,23 +299,15 @@ pub async fn check_forwarded(
     )?;
     // Counted only once the route policy allows the request: a refusal never reaches the API,
     // and a gateway that asks again for a refusal's full answer (nginx) must not count twice.
-    let limit = match (&api_key, &identity) {
-        (Some(key), _) => crate::services::limits::check_api_key(state, &key.id, &key.tier)
-            .await
-            .map_err(Denied::Limited)?,
-        // An access token: its client's tier.
-        (None, Some(id)) => {
-            let client = state.clients.get(&*state.store, &id.client_id).await?;
-            crate::services::limits::check_client_calls(
-                state,
-                &id.client_id,
-                &id.subject,
-                client.as_deref(),
-            )
-            .await
-            .map_err(Denied::Limited)?
+    let limit = match (&counted, &identity) {
+        (Some(Counted::ApiKey(key)), _) => {
+            crate::services::limits::check_api_key(state, &key.id, &key.tier).await
         }
-        (None, None) => None,
-    };
+        (Some(Counted::Client(client)), Some(id)) => {
+            crate::services::limits::check_client_calls(state, client, &id.subject).await
+        }
+        _ => Ok(None),
+    }
+    .map_err(Denied::Limited)?;
     Ok(Allowed { identity, limit })
 }

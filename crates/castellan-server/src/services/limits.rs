@@ -157,36 +157,32 @@ pub async fn check_client(
     let Some(policy) = limiting.client_policy(client) else {
         return Ok(None);
     };
-    let mut key = String::with_capacity(7 + client.id.len());
-    key.push_str("client:");
-    key.push_str(&client.id);
-    limiting.check(policy, &key).await.map(Some)
+    limiting
+        .check(policy, &limit_key("client:", &client.id, None))
+        .await
+        .map(Some)
 }
 
-/// The per-client check of forward-auth for a caller with an access token: its client's tier
-/// (tier `default` for a client no longer stored; `None` for a tier configured `"off"`),
-/// counted apart from the client's token requests, per client for the client's own tokens and
-/// per person for a person's tokens ([`client_calls_key`]). A public client's own tokens are
-/// not counted (`None`).
+/// The per-client check of forward-auth for a caller with an access token of `client` about
+/// `subject`: the client's tier (`None` for a tier configured `"off"`), counted apart from the
+/// client's token requests, per client for the client's own tokens and per person for a
+/// person's tokens ([`client_calls_key`]). A public client's own tokens are not counted.
 pub async fn check_client_calls(
     state: &AppState,
-    client_id: &str,
+    client: &Client,
     subject: &str,
-    client: Option<&Client>,
 ) -> Result<Option<LimitDecision>, RateLimited> {
+    // A public client's own tokens (sales channels, seed 004) are anyone's for the asking: one
+    // count for all of them would let one caller use up every shopper's calls.
+    if client.kind == ClientKind::Public && subject == client.id {
+        return Ok(None);
+    }
     let limiting = &state.rate_limiting;
-    let policy = match client {
-        // A public client's own tokens (sales channels, seed 004) are anyone's for the asking:
-        // one count for all of them would let one caller use up every shopper's calls.
-        Some(c) if c.kind == ClientKind::Public && subject == client_id => None,
-        Some(c) => limiting.client_policy(c),
-        None => Some(&**limiting.limits.default_tier()),
-    };
-    let Some(policy) = policy else {
+    let Some(policy) = limiting.client_policy(client) else {
         return Ok(None);
     };
     limiting
-        .check(policy, &client_calls_key(client_id, subject))
+        .check(policy, &client_calls_key(&client.id, subject))
         .await
         .map(Some)
 }
@@ -195,12 +191,19 @@ pub async fn check_client_calls(
 /// client), `client_calls:<client>:<subject>` for a person's token, so that one busy person
 /// does not use up every user's calls through the same app.
 pub fn client_calls_key(client_id: &str, subject: &str) -> String {
-    let mut key = String::with_capacity(14 + client_id.len() + subject.len());
-    key.push_str("client_calls:");
-    key.push_str(client_id);
-    if subject != client_id {
+    let person = (subject != client_id).then_some(subject);
+    limit_key("client_calls:", client_id, person)
+}
+
+/// A limiter key: `prefix`, `id`, and `:<sub>` when given, in one allocation (one per
+/// limited request; `format!` costs several times this).
+fn limit_key(prefix: &str, id: &str, sub: Option<&str>) -> String {
+    let mut key = String::with_capacity(prefix.len() + id.len() + 1 + sub.map_or(0, str::len));
+    key.push_str(prefix);
+    key.push_str(id);
+    if let Some(sub) = sub {
         key.push(':');
-        key.push_str(subject);
+        key.push_str(sub);
     }
     key
 }
@@ -223,10 +226,10 @@ pub async fn check_api_key(
     let Some(policy) = limiting.limits.tier_limit(tier) else {
         return Ok(None);
     };
-    let mut key = String::with_capacity(8 + key_id.len());
-    key.push_str("api_key:");
-    key.push_str(key_id);
-    limiting.check(policy, &key).await.map(Some)
+    limiting
+        .check(policy, &limit_key("api_key:", key_id, None))
+        .await
+        .map(Some)
 }
 
 #[cfg(test)]

@@ -197,6 +197,18 @@ pub async fn check_access_token(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<Checked, Inactive>, StoreError> {
+    Ok(check_access_token_and_client(state, token, now)
+        .await?
+        .map(|(checked, _)| checked))
+}
+
+/// As [`check_access_token`], answering also the token's client (looked up to check that it is
+/// still active), for a caller that needs it too.
+pub async fn check_access_token_and_client(
+    state: &AppState,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(Checked, Arc<Client>), Inactive>, StoreError> {
     let checked = if looks_like_jwt(token) {
         match check_jwt(state, token, now).await? {
             Ok(c) => Checked::Jwt(c),
@@ -222,7 +234,7 @@ pub async fn check_access_token(
         .get(state.store.as_ref(), checked.client_id())
         .await?
     {
-        Some(c) if c.is_active(now) => Ok(Ok(checked)),
+        Some(c) if c.is_active(now) => Ok(Ok((checked, c))),
         _ => Ok(Err(Inactive::ClientGone)),
     }
 }
