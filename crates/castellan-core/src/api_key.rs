@@ -122,15 +122,22 @@ pub fn checksum(prefix: &str, body: &str) -> u32 {
 
 /// Whether `sum` is [`checksum`] of `<prefix>_<body>` as 8 lowercase hex digits.
 pub fn checksum_ok(prefix: &str, body: &str, sum: &str) -> bool {
-    is_checksum_text(sum)
-        && u32::from_str_radix(sum, 16).is_ok_and(|given| given == checksum(prefix, body))
+    checksum_value(sum).is_some_and(|given| given == checksum(prefix, body))
 }
 
-fn is_checksum_text(sum: &str) -> bool {
-    sum.len() == CHECKSUM_LEN
-        && sum
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// The value of 8 lowercase hex digits.
+fn checksum_value(sum: &str) -> Option<u32> {
+    if sum.len() != CHECKSUM_LEN {
+        return None;
+    }
+    sum.bytes().try_fold(0u32, |acc, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some((acc << 4) | u32::from(digit))
+    })
 }
 
 /// Encodes 32 random bytes as 43 base62 characters (the big-endian number in base 62,
@@ -187,11 +194,24 @@ pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, KeyFormatError> {
     if !key.is_ascii() {
         return Err(M(Malformed::NonAscii));
     }
-    let mut it = key.split('_');
-    let (prefix, body, sum) = match (it.next(), it.next(), it.next(), it.next()) {
-        (Some(p), Some(b), Some(c), None) => (p, b, c),
-        _ => return Err(M(Malformed::Parts)),
+    // Exactly two underscores: <prefix>_<body>_<crc32>. Every byte is ASCII, so the cuts are
+    // character boundaries.
+    let bytes = key.as_bytes();
+    let underscore = |from: usize| {
+        bytes
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'_'))
+            .map(|i| from + i)
     };
+    let (Some(first), Some(second)) =
+        (underscore(0), underscore(0).and_then(|i| underscore(i + 1)))
+    else {
+        return Err(M(Malformed::Parts));
+    };
+    if underscore(second + 1).is_some() {
+        return Err(M(Malformed::Parts));
+    }
+    let (prefix, body, sum) = (&key[..first], &key[first + 1..second], &key[second + 1..]);
     if prefix.is_empty() || body.is_empty() || sum.is_empty() {
         return Err(M(Malformed::EmptyPart));
     }
@@ -204,10 +224,11 @@ pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, KeyFormatError> {
     let Some(environment) = body.bytes().next().and_then(environment_of_letter) else {
         return Err(M(Malformed::EnvironmentLetter));
     };
-    if !is_checksum_text(sum) {
+    let Some(given) = checksum_value(sum) else {
         return Err(M(Malformed::Checksum));
-    }
-    if !checksum_ok(prefix, body, sum) {
+    };
+    // `<prefix>_<body>` is the key up to the second underscore: one pass of CRC-32.
+    if crc32fast::hash(&bytes[..second]) != given {
         return Err(KeyFormatError::BadChecksum);
     }
     Ok(ParsedKey {
@@ -303,7 +324,97 @@ mod tests {
         assert!(generate("C", E, &[0; 32]).is_none());
     }
 
+    /// The rule of [`parse_any`] written the plain way (split on `_`, then each check in
+    /// turn): the one-pass version must classify every input alike.
+    fn parse_any_by_split(key: &str) -> Result<(&str, &str, Environment), KeyFormatError> {
+        use KeyFormatError::Malformed as M;
+        if key.len() > MAX_KEY_LEN {
+            return Err(M(Malformed::TooLong));
+        }
+        if !key.is_ascii() {
+            return Err(M(Malformed::NonAscii));
+        }
+        let parts: Vec<&str> = key.split('_').collect();
+        let [prefix, body, sum] = parts[..] else {
+            return Err(M(Malformed::Parts));
+        };
+        if prefix.is_empty() || body.is_empty() || sum.is_empty() {
+            return Err(M(Malformed::EmptyPart));
+        }
+        if !is_valid_prefix(prefix) {
+            return Err(M(Malformed::Prefix));
+        }
+        if body.len() != BODY_LEN || !body.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(M(Malformed::Body));
+        }
+        let Some(env) = body.bytes().next().and_then(environment_of_letter) else {
+            return Err(M(Malformed::EnvironmentLetter));
+        };
+        if sum.len() != CHECKSUM_LEN || !sum.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
+            return Err(M(Malformed::Checksum));
+        }
+        if format!("{:08x}", checksum(prefix, body)) != sum {
+            return Err(KeyFormatError::BadChecksum);
+        }
+        Ok((prefix, body, env))
+    }
+
+    fn one_pass(key: &str) -> Result<(&str, &str, Environment), KeyFormatError> {
+        parse_any(key).map(|p| (p.prefix, p.body, p.environment))
+    }
+
+    #[test]
+    fn one_pass_parse_classifies_edge_cases_like_the_plain_rule() {
+        let good = key(7);
+        let cases = [
+            String::new(),
+            "_".into(),
+            "__".into(),
+            "___".into(),
+            "a__b".into(),
+            format!("{good}_"),
+            format!("_{good}"),
+            good.replace('_', "__"),
+            good.to_uppercase(),
+            good[..good.len() - 1].to_owned(),
+            format!("{}A", &good[..good.len() - 1]),
+            "x".repeat(MAX_KEY_LEN + 1),
+            format!("{good}é"),
+            good.clone(),
+        ];
+        for c in &cases {
+            assert_eq!(one_pass(c), parse_any_by_split(c), "{c:?}");
+        }
+        assert!(one_pass(&good).is_ok());
+    }
+
     proptest! {
+        #[test]
+        fn one_pass_parse_agrees_with_the_plain_rule(s in ".{0,300}") {
+            prop_assert_eq!(one_pass(&s), parse_any_by_split(&s));
+        }
+
+        #[test]
+        fn one_pass_parse_agrees_on_key_like_input(
+            s in "[a-z0-9A-Z_]{0,5}_[A-Za-z0-9_]{0,50}_[0-9a-fA-F_]{0,9}",
+        ) {
+            prop_assert_eq!(one_pass(&s), parse_any_by_split(&s));
+        }
+
+        #[test]
+        fn one_pass_parse_agrees_on_damaged_keys(
+            random in proptest::array::uniform32(any::<u8>()),
+            pos in 0usize..1000,
+            replacement in proptest::char::any(),
+        ) {
+            let k = generate("csb", E, &random).unwrap();
+            let pos = pos % k.len();
+            let mut changed: Vec<char> = k.chars().collect();
+            changed[pos] = replacement;
+            let changed: String = changed.into_iter().collect();
+            prop_assert_eq!(one_pass(&changed), parse_any_by_split(&changed));
+        }
+
         #[test]
         fn parse_never_panics(s in ".{0,300}") {
             let _ = parse(&s, "csb", E);

@@ -132,6 +132,83 @@ pub fn write_headers(decision: &Decision, style: HeaderStyle, map: &mut HeaderMa
     }
 }
 
+/// Refreshes the rate-limit headers `map` already carries, written earlier by
+/// [`write_headers`] for an allowed decision under the same policy and style, with the values
+/// of `decision`: an answer's fixed part (names, order, `RateLimit-Policy`) is reused and only
+/// what changed is rendered (a value equal to the one there is kept, not rebuilt).
+///
+/// Returns false when `decision` is refused or degraded, or `map` does not hold exactly the
+/// headers an allowed decision has in `style`; the map is then to be discarded and the headers
+/// written with [`write_headers`].
+pub fn refresh_headers(decision: &Decision, style: HeaderStyle, map: &mut HeaderMap) -> bool {
+    let (true, false, Some(w), Some(policy)) = (
+        decision.allowed,
+        decision.is_degraded(),
+        decision.most_restrictive(),
+        decision.policy_values.get(style),
+    ) else {
+        return false;
+    };
+    let mut found = 0;
+    for (name, value) in map.iter_mut() {
+        match (name.as_str(), style) {
+            ("ratelimit-policy", _) => {
+                if value != policy {
+                    *value = policy.clone();
+                }
+            }
+            ("ratelimit-limit", HeaderStyle::Draft03) | ("x-ratelimit-limit", _) => {
+                if !same_number(value, w.limit) {
+                    *value = limit_value(decision, w.limit);
+                }
+            }
+            ("ratelimit-remaining", HeaderStyle::Draft03) | ("x-ratelimit-remaining", _) => {
+                set_number(value, w.remaining);
+            }
+            ("ratelimit-reset", HeaderStyle::Draft03) => set_number(value, w.reset_after_seconds),
+            ("x-ratelimit-reset", _) => set_number(value, w.reset_at),
+            ("ratelimit", HeaderStyle::Structured) => {
+                let v = format!(
+                    "\"{}\";r={};t={}",
+                    decision.policy, w.remaining, w.reset_after_seconds
+                );
+                match HeaderValue::try_from(v) {
+                    Ok(v) => *value = v,
+                    Err(_) => return false,
+                }
+            }
+            // A header of the other style, or of a refusal.
+            (
+                "ratelimit"
+                | "ratelimit-limit"
+                | "ratelimit-remaining"
+                | "ratelimit-reset"
+                | "retry-after",
+                _,
+            ) => return false,
+            _ => continue,
+        }
+        found += 1;
+    }
+    found
+        == match style {
+            HeaderStyle::Draft03 => 7,
+            HeaderStyle::Structured => 5,
+        }
+}
+
+/// Whether `value` is `n` in decimal.
+fn same_number(value: &HeaderValue, n: u64) -> bool {
+    value.as_bytes() == itoa::Buffer::new().format(n).as_bytes()
+}
+
+/// Sets `value` to `n` in decimal, unless it already is.
+fn set_number(value: &mut HeaderValue, n: u64) {
+    if !same_number(value, n) {
+        *value = HeaderValue::from(n);
+    }
+}
+
 /// The most restrictive window's limit: the policy's value rendered once, or `limit` rendered
 /// now for a decision made outside a policy's windows.
 fn limit_value(decision: &Decision, limit: u64) -> HeaderValue {

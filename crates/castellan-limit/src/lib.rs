@@ -59,7 +59,7 @@ pub use config::{
 };
 pub use decision::{Decision, Outcome, WindowState};
 pub use error::{ConfigError, ConfigErrors, LimitError};
-pub use headers::{headers, http_headers, write_headers};
+pub use headers::{headers, http_headers, refresh_headers, write_headers};
 pub use limiter::Limiter;
 pub use memory::MemoryLimiter;
 pub use policy::{Policy, Window};

@@ -46,7 +46,9 @@ impl Limiter {
     pub async fn check(&self, policy: &Policy, key: &str) -> Decision {
         match self {
             Limiter::InProcess(m) => m.check(policy, key),
-            Limiter::Redis(r) => r.check(policy, key).await,
+            // Boxed: a round trip's future is large, and inline it would make every caller's
+            // future (moved whole on each wrap) as large, in-process checks included.
+            Limiter::Redis(r) => Box::pin(r.check(policy, key)).await,
         }
     }
 

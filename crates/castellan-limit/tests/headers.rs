@@ -118,3 +118,58 @@ fn http_headers_equal_the_string_headers() {
         }
     }
 }
+
+fn pairs(map: &http::HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// Headers written once and refreshed for later decisions equal headers written anew, with
+/// the other headers of the answer kept; a decision that needs other headers is not refreshed.
+#[test]
+fn refreshed_headers_equal_written_headers() {
+    use castellan_limit::{refresh_headers, write_headers};
+    for style in [HeaderStyle::Draft03, HeaderStyle::Structured] {
+        let clock = Arc::new(ManualClock::new(T0 + 53_000));
+        let l = MemoryLimiter::with_clock(10_000, clock.clone());
+        let p = Policy::default_tier();
+        let mut answer = http::HeaderMap::new();
+        answer.insert("x-castellan-subject", "key_1".parse().unwrap());
+        write_headers(&l.check(&p, "k"), style, &mut answer);
+        for step in 0..400u64 {
+            // Through the minute boundary: the reset and the reset time change too.
+            clock.set_ms(T0 + 53_000 + step * 50);
+            let d = l.check(&p, "k");
+            let mut expected = http::HeaderMap::new();
+            expected.insert("x-castellan-subject", "key_1".parse().unwrap());
+            write_headers(&d, style, &mut expected);
+            let mut refreshed = answer.clone();
+            if d.allowed {
+                assert!(
+                    refresh_headers(&d, style, &mut refreshed),
+                    "{style:?} {step}"
+                );
+                assert_eq!(pairs(&refreshed), pairs(&expected), "{style:?} {step}");
+            } else {
+                assert!(
+                    !refresh_headers(&d, style, &mut refreshed),
+                    "{style:?} {step}"
+                );
+            }
+        }
+        // Headers of the other style, or of a refusal, are not refreshed.
+        let d = l.check(&Policy::default_tier(), "other");
+        let other = match style {
+            HeaderStyle::Draft03 => HeaderStyle::Structured,
+            HeaderStyle::Structured => HeaderStyle::Draft03,
+        };
+        let mut wrong = http::HeaderMap::new();
+        write_headers(&d, other, &mut wrong);
+        assert!(!refresh_headers(&d, style, &mut wrong), "{style:?}");
+        let refused = seed_decision(13);
+        let mut with_retry = http::HeaderMap::new();
+        write_headers(&refused, style, &mut with_retry);
+        assert!(!refresh_headers(&d, style, &mut with_retry), "{style:?}");
+    }
+}

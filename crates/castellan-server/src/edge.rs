@@ -9,15 +9,29 @@
 //! through `Router::layer`, the same six jobs as separate tower layers re-boxed every route
 //! once per layer and cost about 4 µs per request together, a sixth of a token's whole cost
 //! beside the signature (`cargo bench -p castellan-server --bench token_path`).
+//!
+//! The gateway check (`/forward-auth`, SPEC 7.1) is the one path every API call of the platform
+//! takes, so the edge answers it itself, without the router's matching and extensions, under
+//! the same span, deadline and panic guard. Its 200 goes to the proxy that asked, never to a
+//! browser, so it carries the identity and rate-limit headers only; its refusals, which
+//! Traefik and Envoy pass on to the caller, carry the security headers like every answer.
+//!
+//! [`EdgeMaker`] gives each connection its own edge knowing the peer's address, put on a
+//! request as `ConnectInfo` only when the router serves it (the client-IP rules need it;
+//! forward-auth does not).
 
+use crate::routes::forward_auth;
 use crate::routes::health::panic_answer;
-use axum::extract::Request;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use axum::Router;
 use futures::FutureExt;
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{ready, Future, Ready};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -30,53 +44,102 @@ use tracing::Instrument;
 pub struct Edge {
     router: Router,
     timeout: Duration,
+    /// With a state, `/forward-auth` is answered here instead of through the router.
+    gateway: Option<AppState>,
+    /// The connection's peer, when served by [`EdgeMaker`].
+    peer: Option<SocketAddr>,
 }
 
 impl Edge {
     pub fn new(router: Router, timeout: Duration) -> Self {
-        Edge { router, timeout }
+        Edge {
+            router,
+            timeout,
+            gateway: None,
+            peer: None,
+        }
+    }
+
+    /// Answers the gateway check with `state` before routing.
+    pub fn with_gateway(mut self, state: AppState) -> Self {
+        self.gateway = Some(state);
+        self
     }
 }
+
+/// Whether `path` is the gateway check's (`/forward-auth` and anything under it).
+fn is_forward_auth(path: &str) -> bool {
+    path.strip_prefix("/forward-auth")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 impl Service<Request> for Edge {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Answer;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // The router is always ready; each request drives its own clone of it.
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
-        let router = self.router.clone();
         let timeout = self.timeout;
-        Box::pin(
-            async move {
-                let answered = AssertUnwindSafe(router.oneshot(req)).catch_unwind();
-                let res = match tokio::time::timeout(timeout, answered).await {
-                    Ok(Ok(Ok(res))) => res,
-                    Ok(Ok(Err(never))) => match never {},
-                    Ok(Err(panic)) => panic_answer(panic),
-                    Err(_) => {
-                        tracing::warn!(timeout_ms = timeout.as_millis(), "request timed out");
-                        StatusCode::SERVICE_UNAVAILABLE.into_response()
-                    }
-                };
-                if res.status().is_server_error() {
-                    tracing::error!(
-                        status = res.status().as_u16(),
-                        "answered with a server error"
-                    );
-                } else {
-                    tracing::debug!(status = res.status().as_u16(), "answered");
-                }
-                Ok(secured(res))
+        if let Some(state) = self
+            .gateway
+            .as_ref()
+            .filter(|_| is_forward_auth(req.uri().path()))
+        {
+            let state = state.clone();
+            return Box::pin(
+                guarded(forward_auth::answer(state, req), timeout, true).instrument(span),
+            );
+        }
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(ConnectInfo(peer));
+        }
+        let router = self.router.clone();
+        let routed = async move {
+            match router.oneshot(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
             }
-            .instrument(span),
-        )
+        };
+        Box::pin(guarded(routed, timeout, false).instrument(span))
     }
+}
+
+/// Runs `answer` under the deadline and the panic guard, logs server errors, and adds the
+/// security headers (to a gateway check's refusals only, when `gateway`).
+async fn guarded(
+    answer: impl Future<Output = Response> + Send,
+    timeout: Duration,
+    gateway: bool,
+) -> Result<Response, Infallible> {
+    let answered = AssertUnwindSafe(answer).catch_unwind();
+    let res = match tokio::time::timeout(timeout, answered).await {
+        Ok(Ok(res)) => res,
+        Ok(Err(panic)) => panic_answer(panic),
+        Err(_) => {
+            tracing::warn!(timeout_ms = timeout.as_millis(), "request timed out");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    };
+    if res.status().is_server_error() {
+        tracing::error!(
+            status = res.status().as_u16(),
+            "answered with a server error"
+        );
+    } else {
+        tracing::debug!(status = res.status().as_u16(), "answered");
+    }
+    if gateway && res.status() == StatusCode::OK {
+        return Ok(res);
+    }
+    Ok(secured(res))
 }
 
 /// Adds the security headers every answer carries.
@@ -96,6 +159,26 @@ fn secured(mut res: Response) -> Response {
         );
     }
     res
+}
+
+/// Makes one [`Edge`] per accepted connection, knowing the connection's peer address.
+#[derive(Clone)]
+pub struct EdgeMaker(pub Edge);
+
+impl Service<IncomingStream<'_, tokio::net::TcpListener>> for EdgeMaker {
+    type Response = Edge;
+    type Error = Infallible;
+    type Future = Ready<Result<Edge, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self::Future {
+        let mut edge = self.0.clone();
+        edge.peer = Some(*stream.remote_addr());
+        ready(Ok(edge))
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +214,16 @@ mod tests {
         edge.oneshot(Request::get(path).body(Body::empty()).unwrap())
             .await
             .unwrap()
+    }
+
+    #[test]
+    fn the_gateway_check_is_its_path_and_anything_under_it() {
+        assert!(is_forward_auth("/forward-auth"));
+        assert!(is_forward_auth("/forward-auth/"));
+        assert!(is_forward_auth("/forward-auth/products/1"));
+        assert!(!is_forward_auth("/forward-authx"));
+        assert!(!is_forward_auth("/forward"));
+        assert!(!is_forward_auth("/api/forward-auth"));
     }
 
     #[tokio::test]

@@ -125,10 +125,11 @@ pub async fn start(
     })
 }
 
-/// The whole HTTP surface: every route behind the [`edge::Edge`].
+/// The whole HTTP surface: every route behind the [`edge::Edge`], which answers the gateway
+/// check itself.
 pub fn app(state: AppState) -> edge::Edge {
     let timeout = timeout_of(&state);
-    edge::Edge::new(router(state), timeout)
+    edge::Edge::new(router(state.clone()), timeout).with_gateway(state)
 }
 
 /// Every route, without the edge in front of them.
@@ -184,16 +185,11 @@ pub async fn serve(
     let upkeep = services::maintenance::spawn(state.clone());
     let timer_floor = spawn_timer_floor(timeout_of(&state));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            std::net::SocketAddr,
-        >(app(state)),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = tx.send(());
-    });
+    let server =
+        axum::serve(listener, edge::EdgeMaker(app(state))).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
     let result = tokio::select! {
         r = server => r,
         _ = async {

@@ -324,7 +324,7 @@ async fn manager_passes_with_identity_headers() {
     assert_eq!(h["x-castellan-organization"], "org-1");
     assert_eq!(h["x-castellan-scopes"], "products:read");
     assert_eq!(h["x-castellan-credential"], "jwt");
-    assert!(h.contains_key("x-castellan-client"));
+    assert!(h.contains_key("x-castellan-client-id"));
     // A person's calls are counted under the client's tier (tier `default`), per person.
     assert_eq!(h["ratelimit-policy"], "300;w=60, 10000;w=86400");
     assert_eq!(h["ratelimit-remaining"], "299");
@@ -467,6 +467,75 @@ async fn api_key_answers_carry_rate_limit_headers() {
     assert_eq!(h["ratelimit-remaining"], "299");
     assert!(h.contains_key("ratelimit-reset"));
     assert!(h.contains_key("x-ratelimit-reset"));
+}
+
+fn header_pairs(res: &reqwest::Response) -> Vec<(String, String)> {
+    res.headers()
+        .iter()
+        .filter(|(n, _)| *n != "date")
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// A key's later answers reuse its first answer's headers with the counts refreshed: each
+/// answer is the key's own (another key's answers are not mixed in), the counts go down, and
+/// a 200 carries exactly these headers (no browser security headers: the proxy reads it),
+/// while a refusal carries the security headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_answer_carries_the_keys_identity_and_fresh_counts() {
+    let app = spawn().await;
+    let (k1, id1) = key(&app, json!({"name": "one", "scope": "products:read"})).await;
+    let (k2, id2) = key(
+        &app,
+        json!({"name": "two", "scope": "products:read products:write"}),
+    )
+    .await;
+    for (n, remaining) in ["299", "298", "297"].into_iter().enumerate() {
+        for (k, id, scopes) in [
+            (&k1, &id1, "products:read"),
+            (&k2, &id2, "products:read products:write"),
+        ] {
+            let res = check(&app, "GET", "/products/1", &[("X-API-Key", k)]).await;
+            assert_eq!(res.status(), 200);
+            let h = header_pairs(&res);
+            let names: Vec<&str> = h.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "cache-control",
+                    "x-castellan-subject",
+                    "x-castellan-client-id",
+                    "x-castellan-scopes",
+                    "x-castellan-credential",
+                    "ratelimit-policy",
+                    "ratelimit-limit",
+                    "ratelimit-remaining",
+                    "ratelimit-reset",
+                    "x-ratelimit-limit",
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-reset",
+                    "content-length",
+                ],
+                "call {n}"
+            );
+            let get = |name: &str| h.iter().find(|(k, _)| k == name).unwrap().1.clone();
+            assert_eq!(get("x-castellan-subject"), *id);
+            assert_eq!(get("x-castellan-client-id"), *id);
+            assert_eq!(get("x-castellan-scopes"), scopes);
+            assert_eq!(get("ratelimit-remaining"), remaining, "call {n}");
+            assert_eq!(get("x-ratelimit-remaining"), remaining, "call {n}");
+            let reset: u64 = get("ratelimit-reset").parse().unwrap();
+            assert!((1..=60).contains(&reset), "{reset}");
+        }
+    }
+    // A key whose route policy refuses it: the refusal carries the security headers.
+    let res = check(&app, "POST", "/products/1", &[("X-API-Key", &k1)]).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    let res = check(&app, "GET", "/products/1", &[("X-API-Key", "csb_bad_key")]).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
 }
 
 /// A key on a tier configured `"off"` is never counted: no rate-limit header, and no 429

@@ -2,7 +2,10 @@
 //! ForwardAuth and Envoy ext_authz; `/.well-known/oauth-protected-resource` (RFC 9728); and
 //! `POST /auth`, the tenant-token endpoint of seed 002. See `docs/gateway.md`.
 
-use crate::services::forward_auth::{check_forwarded, original_request, Denied};
+use crate::services::api_keys::{KeyAnswer, KnownKey};
+use crate::services::forward_auth::{
+    check_forwarded, original_request, Allowed, Denied, ForwardedHeaders, Who,
+};
 use crate::services::tenant::{issue_tenant_token, TenantError};
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -11,7 +14,9 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use castellan_guard::identity::{identity_headers, CLIENT_HEADER};
+use castellan_guard::identity::identity_headers;
+use castellan_guard::Identity;
+use castellan_limit::{Decision, HeaderStyle};
 use serde_json::json;
 
 pub fn router() -> Router<AppState> {
@@ -34,52 +39,89 @@ fn metadata_url(state: &AppState) -> String {
 
 /// Answers 200 with `X-Castellan-*` identity headers, or the failure answer.
 pub async fn check_request(State(state): State<AppState>, req: Request) -> Response {
+    answer(state, req).await
+}
+
+/// The gateway check of `req`, as [`check_request`]; the edge calls it before routing.
+pub async fn answer(state: AppState, req: Request) -> Response {
     // The parts are taken, not copied: the forwarded headers are read in place.
     let (parts, _) = req.into_parts();
     let headers = parts.headers;
+    let forwarded = ForwardedHeaders::scan(&headers);
     let Some((method, path)) = original_request(
         &parts.method,
         parts.uri.path(),
-        &headers,
+        &forwarded,
         &state.config.gateway.envoy_path_prefix,
     ) else {
         return denied(&state, Denied::NoOriginalRequest);
     };
-    match check_forwarded(&state, &method, path, &headers).await {
+    match check_forwarded(&state, &method, path, &headers, &forwarded).await {
         Ok(allowed) => {
             let mut res = StatusCode::OK.into_response();
-            let h = res.headers_mut();
-            // Room for the identity, rate-limit and edge headers, so the map grows once.
-            h.reserve(24);
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            match &allowed.identity {
-                Some(id) => {
-                    for (name, value) in identity_headers(id) {
-                        if name == CLIENT_HEADER {
-                            // Also under the short name the gateway docs use.
-                            h.insert(HeaderName::from_static("x-castellan-client"), value.clone());
-                        }
-                        h.insert(name, value);
-                    }
-                }
-                None => {
-                    h.insert(
-                        HeaderName::from_static("x-castellan-credential"),
-                        HeaderValue::from_static("anonymous"),
-                    );
-                }
-            }
-            if let Some(limit) = allowed.limit {
-                crate::services::limits::render(
-                    &mut res,
-                    &limit.0,
-                    state.rate_limiting.limits.header_style,
-                );
-            }
+            *res.headers_mut() = allowed_headers(&state, &allowed);
             res
         }
         Err(d) => denied(&state, d),
     }
+}
+
+/// A 200's headers: `Cache-Control: no-store`, the identity and the rate-limit headers.
+fn allowed_headers(state: &AppState, allowed: &Allowed) -> HeaderMap {
+    let style = state.rate_limiting.limits.header_style;
+    let limit = allowed.limit.as_ref().map(|l| &l.0);
+    let identity = match &allowed.who {
+        Who::Key(key) => return key_answer_headers(key, limit, style),
+        Who::Token(id) => Some(id),
+        Who::Anonymous => None,
+    };
+    fresh_headers(identity, limit, style)
+}
+
+fn fresh_headers(
+    identity: Option<&Identity>,
+    limit: Option<&Decision>,
+    style: HeaderStyle,
+) -> HeaderMap {
+    // Room for the identity and rate-limit headers, so the map grows once.
+    let mut h = HeaderMap::with_capacity(16);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    match identity {
+        Some(id) => h.extend(identity_headers(id)),
+        None => {
+            h.insert(
+                HeaderName::from_static("x-castellan-credential"),
+                HeaderValue::from_static("anonymous"),
+            );
+        }
+    }
+    if let Some(d) = limit {
+        castellan_limit::write_headers(d, style, &mut h);
+    }
+    h
+}
+
+/// An API key's answer headers: the key's first answer, kept with the cached key, copied (the
+/// values are shared, not rebuilt) with the rate-limit counts refreshed; built anew when there
+/// is none yet or the decision needs other headers (degraded, or a tier changed).
+fn key_answer_headers(key: &KnownKey, limit: Option<&Decision>, style: HeaderStyle) -> HeaderMap {
+    if let Some(kept) = key.answer.get() {
+        if kept.limited == limit.is_some() {
+            let mut h = kept.headers.clone();
+            if limit.is_none_or(|d| castellan_limit::refresh_headers(d, style, &mut h)) {
+                return h;
+            }
+        }
+    }
+    let h = fresh_headers(Some(&key.identity), limit, style);
+    // Kept only when later decisions can refresh it.
+    if limit.is_none_or(|d| d.allowed && !d.is_degraded()) {
+        let _ = key.answer.set(KeyAnswer {
+            limited: limit.is_some(),
+            headers: h.clone(),
+        });
+    }
+    h
 }
 
 fn denied(state: &AppState, d: Denied) -> Response {

@@ -10,27 +10,76 @@ use crate::config::{Config, ADMIN_SCOPE_NAMES};
 use crate::services::consent::is_write_scope;
 use crate::services::usage::UsageRecorder;
 use crate::state::AppState;
+use axum::http::HeaderMap;
 use castellan_core::api_key::{self, KeyFormatError};
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::scope::allowed_by;
 use castellan_core::user::Role;
 use castellan_core::{Scope, ScopeSet, Secret};
 use castellan_crypto::{hash_secret, random_bytes};
+use castellan_guard::{CredentialKind, Identity};
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
 use castellan_store::{Page, Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Longest lifetime a key may be given (ten years).
 pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
 /// Longest key name.
 pub const MAX_NAME_LEN: usize = 200;
+/// A stored key as a check answers it: the row and the identity it proves, built once when
+/// the key is looked up (and cached with it), not per check.
+pub struct KnownKey {
+    pub key: ApiKey,
+    pub identity: Identity,
+    /// The headers of the key's first forward-auth 200, kept so that later answers copy them
+    /// and refresh only the rate-limit counts.
+    pub answer: OnceLock<KeyAnswer>,
+}
+
+/// A forward-auth 200's headers for one key.
+pub struct KeyAnswer {
+    /// Whether the headers include rate-limit headers.
+    pub limited: bool,
+    pub headers: HeaderMap,
+}
+
+impl KnownKey {
+    pub fn new(key: ApiKey) -> Self {
+        let identity = Identity {
+            subject: key.id.clone(),
+            client_id: key.id.clone(),
+            organization: key.organization_id.clone(),
+            scopes: Identity::scopes_from(&key.scope),
+            role: None,
+            kind: CredentialKind::ApiKey,
+            brand: None,
+            venue: None,
+            expires_at: key.expires_at.map(|e| e.timestamp()),
+        };
+        KnownKey {
+            key,
+            identity,
+            answer: OnceLock::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for KnownKey {
+    type Target = ApiKey;
+
+    fn deref(&self) -> &ApiKey {
+        &self.key
+    }
+}
+
 /// The lookup cache and the last-use recorder of this replica.
 pub struct ApiKeys {
     /// Keyed by the key's SHA-256. Hashed with a seeded foldhash, not the default SipHash: a
     /// lookup per gateway check, and the seed still keeps crafted keys from piling into one
     /// bucket.
-    cache: Option<moka::future::Cache<[u8; 32], Option<Arc<ApiKey>>, foldhash::fast::RandomState>>,
+    cache:
+        Option<moka::future::Cache<[u8; 32], Option<Arc<KnownKey>>, foldhash::fast::RandomState>>,
     recorded: UsageRecorder,
 }
 
@@ -52,16 +101,22 @@ impl ApiKeys {
         &self,
         store: &Arc<dyn Store>,
         hash: [u8; 32],
-    ) -> Result<Option<Arc<ApiKey>>, StoreError> {
+    ) -> Result<Option<Arc<KnownKey>>, StoreError> {
+        let known = |k: Option<ApiKey>| k.map(|k| Arc::new(KnownKey::new(k)));
         let Some(cache) = &self.cache else {
-            return Ok(store.find_api_key_by_hash(&hash).await?.map(Arc::new));
+            return Ok(known(store.find_api_key_by_hash(&hash).await?));
         };
-        cache
-            .try_get_with(hash, async {
-                Ok(store.find_api_key_by_hash(&hash).await?.map(Arc::new))
-            })
-            .await
-            .map_err(|e: Arc<StoreError>| StoreError::Unavailable(e.to_string()))
+        // A hit is a plain lookup. Only a miss builds the loading future (which also makes
+        // concurrent misses of one key share one storage lookup), boxed: inline, its size
+        // would be copied with every gateway check's future.
+        if let Some(hit) = cache.get(&hash).await {
+            return Ok(hit);
+        }
+        Box::pin(cache.try_get_with(hash, async {
+            Ok(known(store.find_api_key_by_hash(&hash).await?))
+        }))
+        .await
+        .map_err(|e: Arc<StoreError>| StoreError::Unavailable(e.to_string()))
     }
 
     async fn forget(&self, hash: &[u8; 32]) {
@@ -112,7 +167,7 @@ pub async fn check_api_key(
     state: &AppState,
     key: &str,
     now: DateTime<Utc>,
-) -> Result<Result<Arc<ApiKey>, KeyRefusal>, StoreError> {
+) -> Result<Result<Arc<KnownKey>, KeyRefusal>, StoreError> {
     if let Err(e) = api_key::parse(key, &state.config.api_keys.prefix, state.config.environment) {
         return Ok(Err(KeyRefusal::Format(e)));
     }

@@ -8,19 +8,18 @@
 //! default), and the rate limit of the key's tier (an API key) or of its client's tier (an
 //! access token). Failures are the guard's [`Failure`]s, so both ways in answer alike.
 
-use crate::services::api_keys::{check_api_key, KeyRefusal};
+use crate::services::api_keys::{check_api_key, KeyRefusal, KnownKey};
 use crate::services::limits::{LimitDecision, RateLimited};
 use crate::services::tenant::tenant_claims;
 use crate::services::tokens::check_access_token_and_client;
 use crate::state::AppState;
-use axum::http::{header, HeaderMap, HeaderName, Method};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use castellan_core::api_key::{KeyFormatError, Malformed};
 use castellan_core::client::Client;
 use castellan_core::token::Inactive;
 use castellan_guard::api_key::ApiKeyError;
 use castellan_guard::policy::TOKEN_HEADER;
 use castellan_guard::{evaluate, CredentialKind, Failure, Identity, RequestFacts, Role};
-use castellan_store::api_keys::ApiKey;
 use castellan_store::StoreError;
 use std::sync::Arc;
 
@@ -28,14 +27,56 @@ use std::sync::Arc;
 const MAX_CREDENTIAL_LEN: usize = 8192;
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-// The headers read on every check, named once: a lookup by `HeaderName` skips parsing the
-// name that a lookup by `&str` repeats per request.
-static FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-static FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-static ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
-static ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
-static API_KEY: HeaderName = HeaderName::from_static(API_KEY_HEADER);
-static TENANT_TOKEN: HeaderName = HeaderName::from_static(TOKEN_HEADER);
+/// One request header as forward-auth sees it: its first value, and whether it came twice.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen<'h> {
+    first: Option<&'h HeaderValue>,
+    repeated: bool,
+}
+
+impl<'h> Seen<'h> {
+    fn text(self) -> Option<&'h str> {
+        self.first.and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The request headers forward-auth reads, found in one pass over the request's headers. A
+/// proxy forwards the caller's headers too; one pass comparing names costs less than a hashed
+/// lookup per name read.
+#[derive(Debug, Default)]
+pub struct ForwardedHeaders<'h> {
+    forwarded_method: Seen<'h>,
+    forwarded_uri: Seen<'h>,
+    original_method: Seen<'h>,
+    original_uri: Seen<'h>,
+    authorization: Seen<'h>,
+    api_key: Seen<'h>,
+    tenant_token: Seen<'h>,
+}
+
+impl<'h> ForwardedHeaders<'h> {
+    pub fn scan(headers: &'h HeaderMap) -> Self {
+        let mut f = ForwardedHeaders::default();
+        for (name, value) in headers {
+            let seen = match name.as_str() {
+                "x-forwarded-method" => &mut f.forwarded_method,
+                "x-forwarded-uri" => &mut f.forwarded_uri,
+                "x-original-method" => &mut f.original_method,
+                "x-original-uri" => &mut f.original_uri,
+                "authorization" => &mut f.authorization,
+                API_KEY_HEADER => &mut f.api_key,
+                TOKEN_HEADER => &mut f.tenant_token,
+                _ => continue,
+            };
+            if seen.first.is_some() {
+                seen.repeated = true;
+            } else {
+                seen.first = Some(value);
+            }
+        }
+        f
+    }
+}
 
 /// Why forward-auth does not allow a request.
 #[derive(Debug)]
@@ -63,9 +104,29 @@ impl From<StoreError> for Denied {
     }
 }
 
-/// An allowed request: who (None: anonymous on a public route) and the key's limit decision.
+/// Who an allowed request comes from.
+pub enum Who {
+    /// No credential, on a public route.
+    Anonymous,
+    /// An API key, with the identity and headers built when it was looked up.
+    Key(Arc<KnownKey>),
+    /// An access token or tenant token.
+    Token(Identity),
+}
+
+impl Who {
+    pub fn identity(&self) -> Option<&Identity> {
+        match self {
+            Who::Anonymous => None,
+            Who::Key(k) => Some(&k.identity),
+            Who::Token(id) => Some(id),
+        }
+    }
+}
+
+/// An allowed request: who, and the limit decision its answer shows.
 pub struct Allowed {
-    pub identity: Option<Identity>,
+    pub who: Who,
     pub limit: Option<LimitDecision>,
 }
 
@@ -74,12 +135,17 @@ pub struct Allowed {
 pub fn original_request<'a>(
     own_method: &Method,
     own_path: &'a str,
-    headers: &'a HeaderMap,
+    headers: &ForwardedHeaders<'a>,
     envoy_prefix: &str,
 ) -> Option<(Method, &'a str)> {
-    let header = |n: &HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
-    let forwarded = header(&FORWARDED_METHOD).zip(header(&FORWARDED_URI));
-    let original = header(&ORIGINAL_METHOD).zip(header(&ORIGINAL_URI));
+    let forwarded = headers
+        .forwarded_method
+        .text()
+        .zip(headers.forwarded_uri.text());
+    let original = headers
+        .original_method
+        .text()
+        .zip(headers.original_uri.text());
     // Only one proxy asks: two pairs that disagree mean one came from the client (an nginx
     // that does not clear X-Forwarded-*), so neither is trusted.
     if forwarded.is_some() && original.is_some() && forwarded != original {
@@ -108,31 +174,29 @@ enum Presented<'a> {
     Tenant(&'a str),
 }
 
-fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, Failure> {
-    let mut it = headers.get_all(name).iter();
-    match (it.next(), it.next()) {
-        (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err(Failure::AmbiguousCredentials),
-        (Some(v), None) => v
+/// The one value of a credential header; `malformed` when it is not printable text, empty or
+/// too long.
+fn single(seen: Seen<'_>, malformed: Failure) -> Result<Option<&str>, Failure> {
+    match seen {
+        Seen { first: None, .. } => Ok(None),
+        Seen { repeated: true, .. } => Err(Failure::AmbiguousCredentials),
+        Seen { first: Some(v), .. } => v
             .to_str()
             .ok()
             .map(str::trim)
             .filter(|v| !v.is_empty() && v.len() <= MAX_CREDENTIAL_LEN)
             .map(Some)
-            .ok_or(if name == API_KEY {
-                Failure::MalformedApiKey(ApiKeyError::Parts)
-            } else if name == header::AUTHORIZATION {
-                Failure::MalformedAuthorization
-            } else {
-                Failure::MalformedToken
-            }),
+            .ok_or(malformed),
     }
 }
 
-fn presented(headers: &HeaderMap) -> Result<Presented<'_>, Failure> {
-    let auth = single(headers, &header::AUTHORIZATION)?;
-    let key = single(headers, &API_KEY)?;
-    let tenant = single(headers, &TENANT_TOKEN)?;
+fn presented<'h>(headers: &ForwardedHeaders<'h>) -> Result<Presented<'h>, Failure> {
+    let auth = single(headers.authorization, Failure::MalformedAuthorization)?;
+    let key = single(
+        headers.api_key,
+        Failure::MalformedApiKey(ApiKeyError::Parts),
+    )?;
+    let tenant = single(headers.tenant_token, Failure::MalformedToken)?;
     match (auth, key, tenant) {
         (None, None, None) => Ok(Presented::None),
         (Some(a), None, None) => {
@@ -229,20 +293,13 @@ async fn token_identity(
     Ok((identity, client))
 }
 
-/// Whose rate limit an allowed request counts under.
-enum Counted {
-    ApiKey(Arc<ApiKey>),
-    /// An access token's client (the token's subject picks the count, see
-    /// [`crate::services::limits::check_client_calls`]).
-    Client(Arc<Client>),
-}
-
 /// Decides on one forwarded request.
 pub async fn check_forwarded(
     state: &AppState,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
+    forwarded: &ForwardedHeaders<'_>,
 ) -> Result<Allowed, Denied> {
     let matched = state
         .gateway_routes
@@ -255,13 +312,16 @@ pub async fn check_forwarded(
         headers,
         environment: state.config.environment,
     };
-    let mut counted = None;
-    let identity = match presented(headers)? {
-        Presented::None => None,
+    // An access token's client: the token's calls count under the client's tier (the token's
+    // subject picks the count, see [`crate::services::limits::check_client_calls`]).
+    let mut client = None;
+    let who = match presented(forwarded)? {
+        Presented::None => Who::Anonymous,
         Presented::Bearer(t) => {
-            let (identity, client) = token_identity(state, t, false).await?;
-            counted = Some(Counted::Client(client));
-            Some(identity)
+            // Boxed, as a key check's future need not be as large as a token check's.
+            let (identity, c) = Box::pin(token_identity(state, t, false)).await?;
+            client = Some(c);
+            Who::Token(identity)
         }
         Presented::Tenant(t) => {
             // A tenant token always answers for its brand and venue (seed 002).
@@ -270,44 +330,31 @@ pub async fn check_forwarded(
                 public: false,
                 ..matched.policy.clone()
             });
-            let (identity, client) = token_identity(state, t, true).await?;
-            counted = Some(Counted::Client(client));
-            Some(identity)
+            let (identity, c) = Box::pin(token_identity(state, t, true)).await?;
+            client = Some(c);
+            Who::Token(identity)
         }
         Presented::ApiKey(k) => {
             let now = state.clock.now();
-            let key = check_api_key(state, k, now).await?.map_err(key_failure)?;
-            let identity = Identity {
-                subject: key.id.clone(),
-                client_id: key.id.clone(),
-                organization: key.organization_id.clone(),
-                scopes: Identity::scopes_from(&key.scope),
-                role: None,
-                kind: CredentialKind::ApiKey,
-                brand: None,
-                venue: None,
-                expires_at: key.expires_at.map(|e| e.timestamp()),
-            };
-            counted = Some(Counted::ApiKey(key));
-            Some(identity)
+            Who::Key(check_api_key(state, k, now).await?.map_err(key_failure)?)
         }
     };
     evaluate(
         tenant_policy.as_ref().unwrap_or(matched.policy),
-        identity.as_ref(),
+        who.identity(),
         &facts,
     )?;
     // Counted only once the route policy allows the request: a refusal never reaches the API,
     // and a gateway that asks again for a refusal's full answer (nginx) must not count twice.
-    let limit = match (&counted, &identity) {
-        (Some(Counted::ApiKey(key)), _) => {
+    let limit = match (&who, &client) {
+        (Who::Key(key), _) => {
             crate::services::limits::check_api_key(state, &key.id, &key.tier).await
         }
-        (Some(Counted::Client(client)), Some(id)) => {
+        (Who::Token(id), Some(client)) => {
             crate::services::limits::check_client_calls(state, client, &id.subject).await
         }
         _ => Ok(None),
     }
     .map_err(Denied::Limited)?;
-    Ok(Allowed { identity, limit })
+    Ok(Allowed { who, limit })
 }
