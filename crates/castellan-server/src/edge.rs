@@ -10,21 +10,22 @@
 //! once per layer and cost about 4 µs per request together, a sixth of a token's whole cost
 //! beside the signature (`cargo bench -p castellan-server --bench token_path`).
 //!
-//! The gateway check (`/forward-auth`, SPEC 7.1) is the one path every API call of the platform
-//! takes, so the edge answers it itself, without the router's matching and extensions, under
-//! the same span, deadline and panic guard. Its 200 goes to the proxy that asked, never to a
-//! browser, so it carries the identity and rate-limit headers only; its refusals, which
-//! Traefik and Envoy pass on to the caller, carry the security headers like every answer.
+//! The two hot paths, the gateway check (`/forward-auth`, SPEC 7.1: every API call of the
+//! platform) and `POST /oauth/token`, are answered by the edge itself, without the router's
+//! matching and extensions, under the same span, deadline and panic guard. A gateway check's
+//! 200 goes to the proxy that asked, never to a browser, so it carries the identity and
+//! rate-limit headers only; its refusals, which Traefik and Envoy pass on to the caller, carry
+//! the security headers like every answer.
 //!
-//! [`EdgeMaker`] gives each connection its own edge knowing the peer's address, put on a
-//! request as `ConnectInfo` only when the router serves it (the client-IP rules need it;
-//! forward-auth does not).
+//! [`EdgeMaker`] gives each connection its own edge knowing the peer's address: the token
+//! endpoint's client-IP rules read it, and a request the router serves gets it as
+//! `ConnectInfo`.
 
-use crate::routes::forward_auth;
 use crate::routes::health::panic_answer;
+use crate::routes::{forward_auth, token};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
 use axum::Router;
@@ -44,8 +45,9 @@ use tracing::Instrument;
 pub struct Edge {
     router: Router,
     timeout: Duration,
-    /// With a state, `/forward-auth` is answered here instead of through the router.
-    gateway: Option<AppState>,
+    /// With a state, `/forward-auth` and `POST /oauth/token` are answered here instead of
+    /// through the router.
+    lanes: Option<AppState>,
     /// The connection's peer, when served by [`EdgeMaker`].
     peer: Option<SocketAddr>,
 }
@@ -55,14 +57,14 @@ impl Edge {
         Edge {
             router,
             timeout,
-            gateway: None,
+            lanes: None,
             peer: None,
         }
     }
 
-    /// Answers the gateway check with `state` before routing.
-    pub fn with_gateway(mut self, state: AppState) -> Self {
-        self.gateway = Some(state);
+    /// Answers the gateway check and token requests with `state` before routing.
+    pub fn with_lanes(mut self, state: AppState) -> Self {
+        self.lanes = Some(state);
         self
     }
 }
@@ -88,15 +90,16 @@ impl Service<Request> for Edge {
     fn call(&mut self, mut req: Request) -> Self::Future {
         let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
         let timeout = self.timeout;
-        if let Some(state) = self
-            .gateway
-            .as_ref()
-            .filter(|_| is_forward_auth(req.uri().path()))
-        {
-            let state = state.clone();
-            return Box::pin(
-                guarded(forward_auth::answer(state, req), timeout, true).instrument(span),
-            );
+        if let Some(state) = &self.lanes {
+            let path = req.uri().path();
+            if is_forward_auth(path) {
+                let answer = forward_auth::answer(state.clone(), req);
+                return Box::pin(guarded(answer, timeout, true).instrument(span));
+            }
+            if path == "/oauth/token" && req.method() == Method::POST {
+                let answer = token::answer(state.clone(), self.peer.map(|p| p.ip()), req);
+                return Box::pin(guarded(answer, timeout, false).instrument(span));
+            }
         }
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(ConnectInfo(peer));
@@ -144,7 +147,13 @@ async fn guarded(
 
 /// Adds the security headers every answer carries.
 fn secured(mut res: Response) -> Response {
-    let h = res.headers_mut();
+    add_security_headers(res.headers_mut());
+    res
+}
+
+/// The security headers of every answer: `nosniff` always, the frame and referrer policies
+/// unless the answer set its own.
+pub fn add_security_headers(h: &mut HeaderMap) {
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -158,7 +167,6 @@ fn secured(mut res: Response) -> Response {
             HeaderValue::from_static("no-referrer"),
         );
     }
-    res
 }
 
 /// Makes one [`Edge`] per accepted connection, knowing the connection's peer address.

@@ -121,15 +121,16 @@ pub async fn start(
             client_ip,
             api_keys,
             gateway_routes,
+            token_answer_headers: OnceLock::new(),
         }),
     })
 }
 
 /// The whole HTTP surface: every route behind the [`edge::Edge`], which answers the gateway
-/// check itself.
+/// check and token requests itself.
 pub fn app(state: AppState) -> edge::Edge {
     let timeout = timeout_of(&state);
-    edge::Edge::new(router(state.clone()), timeout).with_gateway(state)
+    edge::Edge::new(router(state.clone()), timeout).with_lanes(state)
 }
 
 /// Every route, without the edge in front of them.

@@ -36,6 +36,8 @@ pub struct Inner {
     pub api_keys: crate::services::api_keys::ApiKeys,
     /// The compiled `[[gateway.routes]]` of `/forward-auth`.
     pub gateway_routes: castellan_guard::routes::RouteTable,
+    /// The first token answer's headers, copied by later ones (`routes::token`).
+    pub token_answer_headers: std::sync::OnceLock<axum::http::HeaderMap>,
 }
 
 impl std::ops::Deref for AppState {

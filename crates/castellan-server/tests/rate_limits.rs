@@ -121,6 +121,58 @@ async fn token_answers_carry_the_headers_and_remaining_decreases() {
     assert_eq!(header(&jwks, "ratelimit-policy"), None);
 }
 
+/// Later token answers copy the first answer's headers with the counts re-rendered: every
+/// answer has the same headers, each client's own counts, and its own token.
+#[tokio::test]
+async fn every_token_answer_has_the_same_headers_and_its_own_counts() {
+    let (app, clock) = spawn(|_| {}).await;
+    let a = new_client(&app, "a").await;
+    let b = new_client(&app, "b").await;
+    let mut tokens = Vec::new();
+    for round in 0..3u64 {
+        for (id, secret) in [&a, &b] {
+            let res = token(&app, id, secret).await;
+            assert_eq!(res.status(), 200);
+            let names: Vec<&str> = res
+                .headers()
+                .keys()
+                .map(|n| n.as_str())
+                .filter(|n| !["date", "content-length"].contains(n))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "content-type",
+                    "cache-control",
+                    "pragma",
+                    "ratelimit-policy",
+                    "ratelimit-limit",
+                    "ratelimit-remaining",
+                    "ratelimit-reset",
+                    "x-ratelimit-limit",
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-reset",
+                    "x-content-type-options",
+                    "x-frame-options",
+                    "referrer-policy",
+                ]
+            );
+            assert_eq!(header(&res, "content-type"), Some("application/json"));
+            assert_eq!(header(&res, "pragma"), Some("no-cache"));
+            assert_eq!(num(&res, "ratelimit-remaining"), 299 - round);
+            assert_eq!(num(&res, "x-ratelimit-remaining"), 299 - round);
+            assert_eq!(num(&res, "ratelimit-reset"), 50 - round);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["token_type"], "Bearer");
+            tokens.push(body["access_token"].as_str().unwrap().to_owned());
+        }
+        clock.advance(chrono::Duration::seconds(1));
+    }
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 6);
+}
+
 #[tokio::test]
 async fn the_fourth_token_request_of_a_three_per_minute_tier_is_429() {
     let (app, clock) = spawn(|c| tiny_policy(c, "default", 3, 60)).await;
@@ -312,6 +364,9 @@ async fn structured_header_style() {
         Some("\"default\";q=300;w=60, \"default\";q=10000;w=86400")
     );
     assert_eq!(header(&res, "ratelimit"), Some("\"default\";r=299;t=50"));
+    let again = token(&app, &id, &secret).await;
+    assert_eq!(header(&again, "ratelimit"), Some("\"default\";r=298;t=50"));
+    assert_eq!(num(&again, "x-ratelimit-remaining"), 298);
     assert_eq!(header(&res, "ratelimit-limit"), None);
     assert_eq!(header(&res, "ratelimit-remaining"), None);
     assert_eq!(num(&res, "x-ratelimit-limit"), 300);

@@ -3,6 +3,7 @@
 //! (RFC 6749 §4.4), `authorization_code` (§4.1.3 with RFC 7636), `refresh_token` (§6) and
 //! `password` (§4.3, only for clients allowed it).
 
+use crate::edge::add_security_headers;
 use crate::error::OAuthFailure;
 use crate::extract::client_auth::{presented_client, PresentedMethod};
 use crate::extract::client_ip::ClientIp;
@@ -10,16 +11,20 @@ use crate::extract::params::{OAuthParams, OAuthRequest};
 use crate::services::authenticate::authenticate_client;
 use crate::services::authorization_code::exchange_code;
 use crate::services::client_credentials::client_credentials;
+use crate::services::client_credentials::TokenResponse;
 use crate::services::limits::{self, LimitDecision, RateLimited};
 use crate::services::password_grant::{password_grant, PasswordGrantError};
 use crate::services::refresh::refresh_tokens;
+use crate::services::token_json::token_json;
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use castellan_core::client::{Client, GrantType};
 use castellan_core::OAuthError;
+use castellan_limit::{Decision, HeaderStyle};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Grants this server answers at the token endpoint.
@@ -29,6 +34,14 @@ pub const SUPPORTED_GRANTS: [GrantType; 4] = [
     GrantType::RefreshToken,
     GrantType::Password,
 ];
+
+/// `POST /oauth/token` as the edge answers it, before routing: the caller's address from the
+/// connection's peer (`None` in process) and the request.
+pub async fn answer(state: AppState, peer: Option<IpAddr>, req: Request) -> Response {
+    let ip = ClientIp(state.client_ip.resolve(peer, req.headers()));
+    let params = OAuthRequest::from_request(req, &state).await;
+    create_token(State(state), ip, params).await
+}
 
 pub async fn create_token(
     State(state): State<AppState>,
@@ -41,27 +54,68 @@ pub async fn create_token(
         Ok(d) => d.0,
         Err(refused) => return refused.into_response(),
     };
-    let (mut res, client_limit) = match grant(&state, &ip, req).await {
+    let (answer, client_limit) = match grant(&state, &ip, req).await {
         Ok(answered) => answered,
         // A refusal shows the decision that refused.
         Err(refused) => return refused.into_response(),
     };
     let shown = limits::shown(client_limit.map(|d| d.0), per_ip);
-    limits::render(&mut res, &shown, limiting.limits.header_style);
+    let style = limiting.limits.header_style;
+    match answer {
+        Ok(token) => token_answer(&state, &token, &shown, style),
+        Err(mut res) => {
+            limits::render(&mut res, &shown, style);
+            res
+        }
+    }
+}
+
+/// A token answer (RFC 6749 §5.1): the JSON body, `Cache-Control: no-store`, `Pragma:
+/// no-cache`, the rate-limit and the security headers. Every token answer has these headers,
+/// so the first one's map is kept and later answers copy it (shared values, no rebuilt names),
+/// re-rendering only the rate-limit counts; built anew when the decision needs other headers.
+fn token_answer(
+    state: &AppState,
+    token: &TokenResponse,
+    shown: &Decision,
+    style: HeaderStyle,
+) -> Response {
+    let mut res = Response::new(Body::from(token_json(token)));
+    if let Some(kept) = state.token_answer_headers.get() {
+        let mut h = kept.clone();
+        if castellan_limit::refresh_headers(shown, style, &mut h) {
+            *res.headers_mut() = h;
+            return res;
+        }
+    }
+    // Room for every header, so the map grows once (and copies of it never).
+    let mut h = HeaderMap::with_capacity(16);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    castellan_limit::write_headers(shown, style, &mut h);
+    add_security_headers(&mut h);
+    if shown.allowed && !shown.is_degraded() {
+        let _ = state.token_answer_headers.set(h.clone());
+    }
+    *res.headers_mut() = h;
     res
 }
 
-/// The answer to a token request that passed the per-IP limit, and the client's limit
-/// decision when the client got that far; `Err` when a limit refused it.
+/// The issued tokens, or the answer to a token request that passed the per-IP limit, and the
+/// client's limit decision when the client got that far; `Err` when a limit refused it.
 async fn grant(
     state: &AppState,
     ip: &ClientIp,
     req: Result<OAuthRequest, OAuthFailure>,
-) -> Result<(Response, Option<LimitDecision>), RateLimited> {
+) -> Result<(Result<TokenResponse, Response>, Option<LimitDecision>), RateLimited> {
     let now = state.clock.now();
     let (client, basic, grant, params) = match authenticated(state, req, now).await {
         Ok(found) => found,
-        Err(e) => return Ok((e.into_response(), None)),
+        Err(e) => return Ok((Err(e.into_response()), None)),
     };
     let limit = limits::check_client(state, &client).await?;
     let answer = match grant {
@@ -77,19 +131,10 @@ async fn grant(
             Err(OAuthError::unsupported_grant_type("not supported").into())
         }
     };
-    let res = match answer {
-        Ok(answer) => {
-            let mut res = Json(answer).into_response();
-            let h = res.headers_mut();
-            // Room for what every answer gets (the limits', the edge's), so the map grows once.
-            h.reserve(16);
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            res
-        }
-        Err(e) => e.with_basic(basic).into_response(),
-    };
-    Ok((res, limit))
+    Ok((
+        answer.map_err(|e| e.with_basic(basic).into_response()),
+        limit,
+    ))
 }
 
 /// The request's grant and parameters and the client that authenticated, or the error to

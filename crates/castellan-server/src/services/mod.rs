@@ -25,6 +25,7 @@ pub mod registration;
 pub mod sessions;
 pub mod tenant;
 pub mod token_cache;
+pub mod token_json;
 pub mod tokens;
 pub mod usage;
 pub mod userinfo;
