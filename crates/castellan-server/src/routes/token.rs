@@ -118,15 +118,19 @@ async fn grant(
         Err(e) => return Ok((Err(e.into_response()), None)),
     };
     let limit = limits::check_client(state, &client).await?;
+    // The grants that reach storage are boxed: inline, their futures would make every token
+    // request's future (moved whole at each wrapper) as large as theirs.
     let answer = match grant {
         GrantType::ClientCredentials => client_credentials(state, &client, &params, now).await,
-        GrantType::AuthorizationCode => exchange_code(state, &client, &params, now).await,
-        GrantType::RefreshToken => refresh_tokens(state, &client, &params, now).await,
-        GrantType::Password => match password_grant(state, &client, &params, ip, now).await {
-            Ok(answer) => Ok(answer),
-            Err(PasswordGrantError::OAuth(e)) => Err(e),
-            Err(PasswordGrantError::Throttled(limited)) => return Err(limited),
-        },
+        GrantType::AuthorizationCode => Box::pin(exchange_code(state, &client, &params, now)).await,
+        GrantType::RefreshToken => Box::pin(refresh_tokens(state, &client, &params, now)).await,
+        GrantType::Password => {
+            match Box::pin(password_grant(state, &client, &params, ip, now)).await {
+                Ok(answer) => Ok(answer),
+                Err(PasswordGrantError::OAuth(e)) => Err(e),
+                Err(PasswordGrantError::Throttled(limited)) => return Err(limited),
+            }
+        }
         GrantType::JwtBearer | GrantType::DeviceCode | GrantType::TokenExchange => {
             Err(OAuthError::unsupported_grant_type("not supported").into())
         }

@@ -5,13 +5,17 @@
 
 use castellan_core::client::Client;
 use castellan_store::{Store, StoreError};
-use moka::future::Cache;
+use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The synchronous `moka` cache: a hit is a plain call, not a future (the asynchronous cache's
+/// lookup future is about 800 bytes, copied along with the token endpoint's).
 #[derive(Clone)]
 pub struct ClientCache {
-    cache: Cache<String, Option<Arc<Client>>>,
+    /// Hashed with a seeded foldhash, not the default SipHash: a lookup per token request,
+    /// and the seed still keeps crafted ids from piling into one bucket.
+    cache: Cache<String, Option<Arc<Client>>, foldhash::fast::RandomState>,
 }
 
 impl ClientCache {
@@ -20,7 +24,7 @@ impl ClientCache {
             cache: Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(Duration::from_secs(u64::from(ttl_seconds)))
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 
@@ -29,15 +33,15 @@ impl ClientCache {
         store: &dyn Store,
         id: &str,
     ) -> Result<Option<Arc<Client>>, StoreError> {
-        if let Some(hit) = self.cache.get(id).await {
+        if let Some(hit) = self.cache.get(id) {
             return Ok(hit);
         }
         let loaded = store.get_client(id).await?.map(Arc::new);
-        self.cache.insert(id.to_owned(), loaded.clone()).await;
+        self.cache.insert(id.to_owned(), loaded.clone());
         Ok(loaded)
     }
 
     pub async fn invalidate(&self, id: &str) {
-        self.cache.invalidate(id).await;
+        self.cache.invalidate(id);
     }
 }
