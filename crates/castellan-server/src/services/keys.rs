@@ -28,6 +28,18 @@ pub struct KeyManager {
     store: Arc<dyn Store>,
     current: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Instant>,
+    /// What the current set was built from, so a reload that finds the same keys keeps it.
+    loaded_from: Mutex<Vec<KeyListing>>,
+}
+
+/// A stored key as far as the key set depends on it (the key material of a kid never changes).
+type KeyListing = (String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+fn listing(stored: &[StoredKey]) -> Vec<KeyListing> {
+    stored
+        .iter()
+        .map(|k| (k.kid.clone(), k.alg.clone(), k.retired_at, k.expires_at))
+        .collect()
 }
 
 /// A fresh key of `alg`, answered with its stored form.
@@ -64,11 +76,13 @@ impl KeyManager {
                 store.insert_first_signing_key(&stored).await?;
             }
         }
-        let set = load(store.as_ref(), now).await?;
+        let stored = store.list_signing_keys(now).await?;
+        let set = build(&stored)?;
         Ok(KeyManager {
             store,
             current: RwLock::new(Arc::new(set)),
             last_reload: Mutex::new(Instant::now()),
+            loaded_from: Mutex::new(listing(&stored)),
         })
     }
 
@@ -79,12 +93,27 @@ impl KeyManager {
         }
     }
 
-    /// Re-reads the keys from storage.
+    /// Re-reads the keys from storage. When storage lists the same keys as last time, the
+    /// current set is kept: parsing keys again (an RSA key's check takes milliseconds) would
+    /// stall every request waiting on this thread, each period, for nothing.
     pub async fn reload(&self, now: DateTime<Utc>) -> Result<(), KeysError> {
-        let set = load(self.store.as_ref(), now).await?;
-        match self.current.write() {
-            Ok(mut g) => *g = Arc::new(set),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        let stored = self.store.list_signing_keys(now).await?;
+        let fresh = listing(&stored);
+        let unchanged = self
+            .loaded_from
+            .lock()
+            .map(|l| *l == fresh)
+            .unwrap_or(false);
+        if !unchanged {
+            let set = build(&stored)?;
+            match self.current.write() {
+                Ok(mut g) => *g = Arc::new(set),
+                Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+            }
+            match self.loaded_from.lock() {
+                Ok(mut l) => *l = fresh,
+                Err(poisoned) => *poisoned.into_inner() = fresh,
+            }
         }
         if let Ok(mut t) = self.last_reload.lock() {
             *t = Instant::now();
@@ -122,8 +151,8 @@ pub async fn rotate(
     Ok(stored.kid)
 }
 
-async fn load(store: &dyn Store, now: DateTime<Utc>) -> Result<KeySet, KeysError> {
-    let stored = store.list_signing_keys(now).await?;
+/// The key set of the stored keys (newest first).
+fn build(stored: &[StoredKey]) -> Result<KeySet, KeysError> {
     let mut signers = Vec::new();
     let mut published = Vec::new();
     for k in stored {
@@ -142,4 +171,33 @@ async fn load(store: &dyn Store, now: DateTime<Utc>) -> Result<KeySet, KeysError
         }
     }
     Ok(KeySet::new(signers, published))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A reload that finds the same keys keeps the parsed set; one after a rotation builds the
+    /// new set, which signs with the new key and still publishes the old one.
+    #[tokio::test]
+    async fn a_reload_parses_keys_again_only_when_they_changed() {
+        let store: Arc<dyn Store> = castellan_store::connect("sqlite::memory:").await.unwrap();
+        let now = Utc::now();
+        let keys = KeyManager::start(store.clone(), &[Algorithm::Es256, Algorithm::Rs256], now)
+            .await
+            .unwrap();
+        let before = keys.keys();
+        keys.reload(now).await.unwrap();
+        assert!(Arc::ptr_eq(&before, &keys.keys()));
+        let old_kid = before.signer(Algorithm::Es256).unwrap().kid().to_owned();
+        let new_kid = rotate(store.as_ref(), Algorithm::Es256, now, Duration::hours(1))
+            .await
+            .unwrap();
+        keys.reload(now).await.unwrap();
+        let after = keys.keys();
+        assert!(!Arc::ptr_eq(&before, &after));
+        assert_eq!(after.signer(Algorithm::Es256).unwrap().kid(), new_kid);
+        assert!(after.has_kid(&old_kid));
+    }
 }
