@@ -74,6 +74,8 @@ pub async fn create_token(
 /// no-cache`, the rate-limit and the security headers. Every token answer has these headers,
 /// so the first one's map is kept and later answers copy it (shared values, no rebuilt names),
 /// re-rendering only the rate-limit counts; built anew when the decision needs other headers.
+/// A header whose value differs between answers other than those counts (a `DPoP-Nonce`,
+/// say) must be set after the copy, never kept in the map.
 fn token_answer(
     state: &AppState,
     token: &TokenResponse,
