@@ -121,7 +121,7 @@ pub async fn start(
             client_ip,
             api_keys,
             gateway_routes,
-            token_answer_headers: OnceLock::new(),
+            token_answer_headers: Default::default(),
         }),
     })
 }

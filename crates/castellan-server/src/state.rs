@@ -37,7 +37,7 @@ pub struct Inner {
     /// The compiled `[[gateway.routes]]` of `/forward-auth`.
     pub gateway_routes: castellan_guard::routes::RouteTable,
     /// The first token answer's headers, copied by later ones (`routes::token`).
-    pub token_answer_headers: std::sync::OnceLock<axum::http::HeaderMap>,
+    pub token_answer_headers: crate::services::limits::KeptHeaders,
 }
 
 impl std::ops::Deref for AppState {

@@ -59,6 +59,14 @@ fn push_decimal(s: &mut String, n: u8) {
     s.push(char::from(b'0' + n % 10));
 }
 
+impl ClientIp {
+    /// The caller of a request from `peer` (the connection's address; `None` in process) with
+    /// `headers`, under the configured trusted proxies.
+    pub fn of(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> ClientIp {
+        ClientIp(state.client_ip.resolve(peer, headers))
+    }
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Infallible;
 
@@ -70,7 +78,7 @@ impl FromRequestParts<AppState> for ClientIp {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        Ok(ClientIp(state.client_ip.resolve(peer, &parts.headers)))
+        Ok(ClientIp::of(state, peer, &parts.headers))
     }
 }
 

@@ -2,7 +2,6 @@
 //! ForwardAuth and Envoy ext_authz; `/.well-known/oauth-protected-resource` (RFC 9728); and
 //! `POST /auth`, the tenant-token endpoint of seed 002. See `docs/gateway.md`.
 
-use crate::services::api_keys::{KeyAnswer, KnownKey};
 use crate::services::forward_auth::{
     check_forwarded, original_request, Allowed, Denied, ForwardedHeaders, Who,
 };
@@ -71,7 +70,12 @@ fn allowed_headers(state: &AppState, allowed: &Allowed) -> HeaderMap {
     let style = state.rate_limiting.limits.header_style;
     let limit = allowed.limit.as_ref().map(|l| &l.0);
     let identity = match &allowed.who {
-        Who::Key(key) => return key_answer_headers(key, limit, style),
+        // A key's answers differ only in their counts: the first one's headers are kept.
+        Who::Key(key) => {
+            return key.answer.headers(limit, style, || {
+                fresh_headers(Some(&key.identity), limit, style)
+            })
+        }
         Who::Token(id) => Some(id),
         Who::Anonymous => None,
     };
@@ -97,29 +101,6 @@ fn fresh_headers(
     }
     if let Some(d) = limit {
         castellan_limit::write_headers(d, style, &mut h);
-    }
-    h
-}
-
-/// An API key's answer headers: the key's first answer, kept with the cached key, copied (the
-/// values are shared, not rebuilt) with the rate-limit counts refreshed; built anew when there
-/// is none yet or the decision needs other headers (degraded, or a tier changed).
-fn key_answer_headers(key: &KnownKey, limit: Option<&Decision>, style: HeaderStyle) -> HeaderMap {
-    if let Some(kept) = key.answer.get() {
-        if kept.limited == limit.is_some() {
-            let mut h = kept.headers.clone();
-            if limit.is_none_or(|d| castellan_limit::refresh_headers(d, style, &mut h)) {
-                return h;
-            }
-        }
-    }
-    let h = fresh_headers(Some(&key.identity), limit, style);
-    // Kept only when later decisions can refresh it.
-    if limit.is_none_or(|d| d.allowed && !d.is_degraded()) {
-        let _ = key.answer.set(KeyAnswer {
-            limited: limit.is_some(),
-            headers: h.clone(),
-        });
     }
     h
 }

@@ -38,7 +38,7 @@ pub const SUPPORTED_GRANTS: [GrantType; 4] = [
 /// `POST /oauth/token` as the edge answers it, before routing: the caller's address from the
 /// connection's peer (`None` in process) and the request.
 pub async fn answer(state: AppState, peer: Option<IpAddr>, req: Request) -> Response {
-    let ip = ClientIp(state.client_ip.resolve(peer, req.headers()));
+    let ip = ClientIp::of(&state, peer, req.headers());
     let params = OAuthRequest::from_request(req, &state).await;
     create_token(State(state), ip, params).await
 }
@@ -83,27 +83,19 @@ fn token_answer(
     style: HeaderStyle,
 ) -> Response {
     let mut res = Response::new(Body::from(token_json(token)));
-    if let Some(kept) = state.token_answer_headers.get() {
-        let mut h = kept.clone();
-        if castellan_limit::refresh_headers(shown, style, &mut h) {
-            *res.headers_mut() = h;
-            return res;
-        }
-    }
-    // Room for every header, so the map grows once (and copies of it never).
-    let mut h = HeaderMap::with_capacity(16);
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    castellan_limit::write_headers(shown, style, &mut h);
-    add_security_headers(&mut h);
-    if shown.allowed && !shown.is_degraded() {
-        let _ = state.token_answer_headers.set(h.clone());
-    }
-    *res.headers_mut() = h;
+    *res.headers_mut() = state.token_answer_headers.headers(Some(shown), style, || {
+        // Room for every header, so the map grows once (and copies of it never).
+        let mut h = HeaderMap::with_capacity(16);
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        castellan_limit::write_headers(shown, style, &mut h);
+        add_security_headers(&mut h);
+        h
+    });
     res
 }
 

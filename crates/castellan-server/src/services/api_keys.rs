@@ -8,9 +8,9 @@
 
 use crate::config::{Config, ADMIN_SCOPE_NAMES};
 use crate::services::consent::is_write_scope;
+use crate::services::limits::KeptHeaders;
 use crate::services::usage::UsageRecorder;
 use crate::state::AppState;
-use axum::http::HeaderMap;
 use castellan_core::api_key::{self, KeyFormatError};
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::scope::allowed_by;
@@ -21,7 +21,7 @@ use castellan_guard::{CredentialKind, Identity};
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
 use castellan_store::{Page, Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Longest lifetime a key may be given (ten years).
 pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
@@ -32,16 +32,8 @@ pub const MAX_NAME_LEN: usize = 200;
 pub struct KnownKey {
     pub key: ApiKey,
     pub identity: Identity,
-    /// The headers of the key's first forward-auth 200, kept so that later answers copy them
-    /// and refresh only the rate-limit counts.
-    pub answer: OnceLock<KeyAnswer>,
-}
-
-/// A forward-auth 200's headers for one key.
-pub struct KeyAnswer {
-    /// Whether the headers include rate-limit headers.
-    pub limited: bool,
-    pub headers: HeaderMap,
+    /// The headers of the key's forward-auth 200s.
+    pub answer: KeptHeaders,
 }
 
 impl KnownKey {
@@ -60,7 +52,7 @@ impl KnownKey {
         KnownKey {
             key,
             identity,
-            answer: OnceLock::new(),
+            answer: KeptHeaders::default(),
         }
     }
 }

@@ -18,7 +18,7 @@
 use crate::extract::client_ip::ClientIp;
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,6 +27,7 @@ use castellan_limit::{
     rate_limited_body, Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits,
 };
 use serde_json::json;
+use std::sync::OnceLock;
 
 /// Name of the Prometheus counter of checks Redis could not answer.
 pub const BACKEND_FAILURES_METRIC: &str = "castellan_rate_limit_backend_failures_total";
@@ -117,6 +118,39 @@ pub fn render(res: &mut Response, decision: &Decision, style: HeaderStyle) {
         }
     }
     castellan_limit::write_headers(decision, style, h);
+}
+
+/// The headers of an answer whose values change from answer to answer only in the rate-limit
+/// counts (an API key's forward-auth 200, any token answer), kept from the first such answer:
+/// later answers copy the map (shared values, no name hashed again) and re-render only the
+/// counts ([`castellan_limit::refresh_headers`]).
+#[derive(Default)]
+pub struct KeptHeaders(OnceLock<(bool, HeaderMap)>);
+
+impl KeptHeaders {
+    /// The headers of an answer showing `decision` (`None`: not limited): the kept map with
+    /// the counts refreshed, or `build()`'s, kept when later decisions can refresh it (not
+    /// for a refused or degraded decision, whose headers differ).
+    pub fn headers(
+        &self,
+        decision: Option<&Decision>,
+        style: HeaderStyle,
+        build: impl FnOnce() -> HeaderMap,
+    ) -> HeaderMap {
+        if let Some((limited, kept)) = self.0.get() {
+            if *limited == decision.is_some() {
+                let mut h = kept.clone();
+                if decision.is_none_or(|d| castellan_limit::refresh_headers(d, style, &mut h)) {
+                    return h;
+                }
+            }
+        }
+        let h = build();
+        if decision.is_none_or(|d| d.allowed && !d.is_degraded()) {
+            let _ = self.0.set((decision.is_some(), h.clone()));
+        }
+        h
+    }
 }
 
 /// The decision an answer shows when two checks were made: `inner` (a check made after the
