@@ -52,10 +52,10 @@ impl Limiter {
         }
     }
 
-    /// The synchronous fast path: `Some` for the in-process backend, `None` for Redis.
-    pub fn check_sync(&self, policy: &Policy, key: &str) -> Option<Decision> {
+    /// The in-process backend, whose checks never wait; `None` for Redis.
+    pub fn in_process(&self) -> Option<&MemoryLimiter> {
         match self {
-            Limiter::InProcess(m) => Some(m.check(policy, key)),
+            Limiter::InProcess(m) => Some(m),
             Limiter::Redis(_) => None,
         }
     }

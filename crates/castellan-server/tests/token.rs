@@ -751,3 +751,135 @@ async fn last_used_at_moves_by_day_not_by_token() {
     wait_last_used(&app, &id, day2).await;
     assert_eq!(last_used_via_api(&app, &id).await, "2031-05-11");
 }
+
+/// A token answer: status, headers, JSON body.
+type Answer = (StatusCode, HeaderMap, Value);
+
+/// The parts of a token answer that must not depend on where the client was found: status,
+/// header names, and the body without the token and its time.
+fn comparable(answer: &Answer) -> (StatusCode, Vec<String>, Value) {
+    let (status, headers, body) = answer;
+    let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+    names.sort();
+    let mut body = body.clone();
+    if let Some(b) = body.as_object_mut() {
+        b.remove("access_token");
+        b.remove("created_at");
+    }
+    (*status, names, body)
+}
+
+fn remaining(headers: &HeaderMap) -> u64 {
+    headers["ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Each request is sent twice to a client not asked for before: the first time the client
+/// comes from storage, the second from the cache, which the token endpoint answers without
+/// waiting when it can. Both answers are the same (but for the token) and each attempt counts
+/// once against the limits.
+#[tokio::test]
+async fn answers_are_the_same_whether_the_client_comes_from_storage_or_the_cache() {
+    let clock = Arc::new(ManualClock::new(start_of("2031-03-01T12:00:10Z")));
+    let app = TestApp::spawn_full(|_| {}, clock).await;
+    let fresh = |format: &'static str| {
+        let app = &app;
+        async move {
+            id_secret(
+                &app.create_client(
+                    json!({"name": "twice", "scope": "products:read", "tokenFormat": format}),
+                )
+                .await,
+            )
+        }
+    };
+    let cc = [("grant_type", "client_credentials")];
+    let mut cases: Vec<(&str, [Answer; 2])> = Vec::new();
+
+    let (id, secret) = fresh("jwt").await;
+    let twice = [
+        token_basic(&app, &id, &secret, &cc).await,
+        token_basic(&app, &id, &secret, &cc).await,
+    ];
+    cases.push(("basic", twice));
+
+    let (id, secret) = fresh("jwt").await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    cases.push((
+        "client_secret_post",
+        [token_form(&app, &form).await, token_form(&app, &form).await],
+    ));
+
+    let (id, _) = fresh("jwt").await;
+    cases.push((
+        "wrong secret",
+        [
+            token_basic(&app, &id, "not-the-secret", &cc).await,
+            token_basic(&app, &id, "not-the-secret", &cc).await,
+        ],
+    ));
+
+    let (id, secret) = fresh("jwt").await;
+    let wider = [
+        ("grant_type", "client_credentials"),
+        ("scope", "orders:write"),
+    ];
+    cases.push((
+        "scope not allowed",
+        [
+            token_basic(&app, &id, &secret, &wider).await,
+            token_basic(&app, &id, &secret, &wider).await,
+        ],
+    ));
+
+    cases.push((
+        "unknown client",
+        [
+            token_basic(&app, "noSuchClientAnywhere0001", "secret", &cc).await,
+            token_basic(&app, "noSuchClientAnywhere0001", "secret", &cc).await,
+        ],
+    ));
+
+    let (id, secret) = fresh("opaque").await;
+    cases.push((
+        "opaque tokens",
+        [
+            token_basic(&app, &id, &secret, &cc).await,
+            token_basic(&app, &id, &secret, &cc).await,
+        ],
+    ));
+
+    let expected = [
+        ("basic", StatusCode::OK),
+        ("client_secret_post", StatusCode::OK),
+        ("wrong secret", StatusCode::UNAUTHORIZED),
+        ("scope not allowed", StatusCode::BAD_REQUEST),
+        ("unknown client", StatusCode::UNAUTHORIZED),
+        ("opaque tokens", StatusCode::OK),
+    ];
+    for ((name, [first, second]), (want_name, want_status)) in cases.iter().zip(expected) {
+        assert_eq!(*name, want_name);
+        assert_eq!(first.0, want_status, "{name}: {}", first.2);
+        assert_eq!(comparable(first), comparable(second), "{name}");
+        assert_eq!(
+            first.1.get("www-authenticate"),
+            second.1.get("www-authenticate"),
+            "{name}"
+        );
+        assert_eq!(
+            remaining(&first.1),
+            remaining(&second.1) + 1,
+            "{name}: each attempt counts once"
+        );
+        if want_status == StatusCode::OK {
+            assert_ne!(first.2["access_token"], second.2["access_token"], "{name}");
+        }
+    }
+}

@@ -145,7 +145,8 @@ fn body_kind(req: &Request) -> Option<BodyKind> {
     }
 }
 
-enum BodyKind {
+/// The body kinds an OAuth endpoint takes.
+pub enum BodyKind {
     Form,
     Json,
 }
@@ -169,14 +170,36 @@ impl FromRequest<AppState> for OAuthRequest {
     type Rejection = OAuthFailure;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (kind, headers, body) = OAuthRequest::split(req)?;
+        let body = read_body(body, state.config.http.max_body_bytes).await;
+        OAuthRequest::parse(kind, headers, body)
+    }
+}
+
+impl OAuthRequest {
+    /// The declared body kind, the headers and the body, taken apart before the body is read:
+    /// only these are held while it arrives (the rest of the request, held across the wait,
+    /// would make the reading future larger). An undeclared or unknown kind is refused before
+    /// any of the body is read.
+    pub fn split(
+        req: Request,
+    ) -> Result<(BodyKind, axum::http::HeaderMap, axum::body::Body), OAuthFailure> {
         let kind = body_kind(&req).ok_or_else(|| {
             OAuthError::invalid_request(
                 "Content-Type must be application/x-www-form-urlencoded or application/json",
             )
         })?;
         let (parts, body) = req.into_parts();
-        let body = read_body(body, state.config.http.max_body_bytes).await?;
-        let headers = parts.headers;
+        Ok((kind, parts.headers, body))
+    }
+
+    /// The request from its parts once the body is read ([`read_body`]).
+    pub fn parse(
+        kind: BodyKind,
+        headers: axum::http::HeaderMap,
+        body: Result<bytes::Bytes, OAuthError>,
+    ) -> Result<Self, OAuthFailure> {
+        let body = body?;
         let params = match kind {
             BodyKind::Form => OAuthParams::parse_form(&body)?,
             BodyKind::Json => OAuthParams::parse_json(&body)?,

@@ -5,25 +5,26 @@
 
 use crate::edge::add_security_headers;
 use crate::error::OAuthFailure;
-use crate::extract::client_auth::{presented_client, PresentedMethod};
+use crate::extract::client_auth::{presented_client, PresentedClient, PresentedMethod};
 use crate::extract::client_ip::ClientIp;
-use crate::extract::params::{OAuthParams, OAuthRequest};
-use crate::services::authenticate::authenticate_client;
+use crate::extract::params::{read_body, OAuthParams, OAuthRequest};
+use crate::services::authenticate::{authenticate_client, cached_client, check_presented};
 use crate::services::authorization_code::exchange_code;
-use crate::services::client_credentials::client_credentials;
 use crate::services::client_credentials::TokenResponse;
+use crate::services::client_credentials::{client_credentials, client_credentials_signed};
 use crate::services::limits::{self, LimitDecision, RateLimited};
 use crate::services::password_grant::{password_grant, PasswordGrantError};
 use crate::services::refresh::refresh_tokens;
 use crate::services::token_json::token_json;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use castellan_core::client::{Client, GrantType};
+use castellan_core::client::{Client, GrantType, TokenFormat};
 use castellan_core::OAuthError;
-use castellan_limit::{Decision, HeaderStyle};
+use castellan_limit::{Decision, HeaderStyle, MemoryLimiter};
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -37,10 +38,27 @@ pub const SUPPORTED_GRANTS: [GrantType; 4] = [
 
 /// `POST /oauth/token` as the edge answers it, before routing: the caller's address from the
 /// connection's peer (`None` in process) and the request.
-pub async fn answer(state: AppState, peer: Option<IpAddr>, req: Request) -> Response {
+///
+/// One `async` block over the request's parts, not nested `async fn`s: an `async fn` keeps
+/// its arguments twice (as given and as moved into its body), and this future is copied into
+/// the heap for every token request.
+pub fn answer(
+    state: AppState,
+    peer: Option<IpAddr>,
+    req: Request,
+) -> impl Future<Output = Response> + Send {
     let ip = ClientIp::of(&state, peer, req.headers());
-    let params = OAuthRequest::from_request(req, &state).await;
-    create_token(State(state), ip, params).await
+    let split = OAuthRequest::split(req);
+    async move {
+        let req = match split {
+            Ok((kind, headers, body)) => {
+                let body = read_body(body, state.config.http.max_body_bytes).await;
+                OAuthRequest::parse(kind, headers, body)
+            }
+            Err(e) => Err(e),
+        };
+        respond(&state, &ip, req).await
+    }
 }
 
 pub async fn create_token(
@@ -48,21 +66,149 @@ pub async fn create_token(
     ip: ClientIp,
     req: Result<OAuthRequest, OAuthFailure>,
 ) -> Response {
+    respond(&state, &ip, req).await
+}
+
+/// The answer to a token request once read: at once when nothing needs waiting for.
+async fn respond(
+    state: &AppState,
+    ip: &ClientIp,
+    req: Result<OAuthRequest, OAuthFailure>,
+) -> Response {
+    match at_once(state, ip, understood(req)) {
+        Ok(res) => res,
+        // Boxed: inline, the waiting steps' future would make every request's as large.
+        Err(asked) => Box::pin(waiting(state, ip, asked)).await,
+    }
+}
+
+/// What a token request asks, read without waiting: the client's credentials as presented,
+/// whether by Basic, the grant and the remaining parameters.
+struct Asked {
+    presented: PresentedClient,
+    basic: bool,
+    grant: GrantType,
+    params: OAuthParams,
+}
+
+/// The request's client credentials, grant and parameters, or the error to answer (after the
+/// per-IP count, which every attempt passes first).
+fn understood(req: Result<OAuthRequest, OAuthFailure>) -> Result<Asked, OAuthFailure> {
+    let OAuthRequest {
+        headers,
+        mut params,
+    } = req?;
+    let presented = presented_client(&headers, &mut params)
+        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
+    let basic = presented.method == PresentedMethod::Basic;
+    let grant = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("grant_type is required")))?;
+    let grant = GrantType::parse(grant)
+        .filter(|g| SUPPORTED_GRANTS.contains(g))
+        .ok_or_else(|| {
+            OAuthFailure::from(OAuthError::unsupported_grant_type(format!(
+                "supported grant types: {}",
+                SUPPORTED_GRANTS.map(GrantType::as_str).join(", ")
+            )))
+        })?;
+    Ok(Asked {
+        presented,
+        basic,
+        grant,
+        params,
+    })
+}
+
+/// The token request answered without waiting, when nothing it needs is elsewhere: the rate
+/// limits count in this process, the cache knows the client (or that there is none) and the
+/// request is `client_credentials` for a client given JWTs, or is answered with an error
+/// before any of that matters. The same steps in the same order as [`waiting`], which answers
+/// the rest; `Err` hands the request back with nothing counted or checked yet.
+fn at_once(
+    state: &AppState,
+    ip: &ClientIp,
+    asked: Result<Asked, OAuthFailure>,
+) -> Result<Response, Result<Asked, OAuthFailure>> {
+    let limiting = &state.rate_limiting;
+    let Some(counter) = limiting.counting_here() else {
+        return Err(asked);
+    };
+    // The client as the cache knows it, for a request that gets as far as needing one.
+    let found = match &asked {
+        Ok(a) => {
+            if a.grant != GrantType::ClientCredentials {
+                return Err(asked);
+            }
+            match cached_client(state, &a.presented) {
+                None => return Err(asked),
+                Some(Some(client)) if client.token_format != TokenFormat::Jwt => return Err(asked),
+                Some(found) => found,
+            }
+        }
+        Err(_) => None,
+    };
+    // From here on nothing waits.
+    let per_ip = match limits::check_ip_here(state, counter, &limiting.limits.per_ip.token, ip) {
+        Ok(d) => d.0,
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    let outcome = match asked {
+        Ok(asked) => signed(state, counter, asked, found),
+        Err(e) => Ok((Err(e.into_response()), None)),
+    };
+    Ok(match outcome {
+        Ok((answer, client_limit)) => answered(state, answer, client_limit, per_ip),
+        Err(refused) => refused.into_response(),
+    })
+}
+
+/// [`grant`]'s steps for `client_credentials` and a client the cache found (`None`: no such
+/// client), without waiting.
+fn signed(
+    state: &AppState,
+    counter: &MemoryLimiter,
+    asked: Asked,
+    found: Option<Arc<Client>>,
+) -> Result<(Result<TokenResponse, Response>, Option<LimitDecision>), RateLimited> {
+    let now = state.clock.now();
+    let client = match check_presented(found, &asked.presented, now) {
+        Ok(client) => client,
+        Err(e) => return Ok((Err(e.into_response()), None)),
+    };
+    let limit = limits::check_client_here(state, counter, &client)?;
+    let answer = client_credentials_signed(state, &client, &asked.params, now)
+        .map_err(|e| e.with_basic(asked.basic).into_response());
+    Ok((answer, limit))
+}
+
+/// The token request answered step by step, waiting where it must (Redis, storage).
+async fn waiting(state: &AppState, ip: &ClientIp, asked: Result<Asked, OAuthFailure>) -> Response {
     // Every attempt counts against the client IP, malformed or not, before anything else.
     let limiting = &state.rate_limiting;
-    let per_ip = match limits::check_ip(&state, &limiting.limits.per_ip.token, &ip).await {
+    let per_ip = match limits::check_ip(state, &limiting.limits.per_ip.token, ip).await {
         Ok(d) => d.0,
         Err(refused) => return refused.into_response(),
     };
-    let (answer, client_limit) = match grant(&state, &ip, req).await {
-        Ok(answered) => answered,
+    match grant(state, ip, asked).await {
+        Ok((answer, client_limit)) => answered(state, answer, client_limit, per_ip),
         // A refusal shows the decision that refused.
-        Err(refused) => return refused.into_response(),
-    };
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The token or error answer with the rate-limit headers of the decision shown: the client's
+/// unless the per-IP one is more restrictive.
+fn answered(
+    state: &AppState,
+    answer: Result<TokenResponse, Response>,
+    client_limit: Option<LimitDecision>,
+    per_ip: Decision,
+) -> Response {
     let shown = limits::shown(client_limit.map(|d| d.0), per_ip);
-    let style = limiting.limits.header_style;
+    let style = state.rate_limiting.limits.header_style;
     match answer {
-        Ok(token) => token_answer(&state, &token, &shown, style),
+        Ok(token) => token_answer(state, &token, &shown, style),
         Err(mut res) => {
             limits::render(&mut res, &shown, style);
             res
@@ -104,18 +250,29 @@ fn token_answer(
 async fn grant(
     state: &AppState,
     ip: &ClientIp,
-    req: Result<OAuthRequest, OAuthFailure>,
+    asked: Result<Asked, OAuthFailure>,
 ) -> Result<(Result<TokenResponse, Response>, Option<LimitDecision>), RateLimited> {
     let now = state.clock.now();
-    let (client, basic, grant, params) = match authenticated(state, req, now).await {
-        Ok(found) => found,
+    let Asked {
+        presented,
+        basic,
+        grant,
+        params,
+    } = match asked {
+        Ok(asked) => asked,
+        Err(e) => return Ok((Err(e.into_response()), None)),
+    };
+    let client = match authenticate_client(state, &presented, now).await {
+        Ok(client) => client,
         Err(e) => return Ok((Err(e.into_response()), None)),
     };
     let limit = limits::check_client(state, &client).await?;
     // The grants that reach storage are boxed: inline, their futures would make every token
     // request's future (moved whole at each wrapper) as large as theirs.
     let answer = match grant {
-        GrantType::ClientCredentials => client_credentials(state, &client, &params, now).await,
+        GrantType::ClientCredentials => {
+            Box::pin(client_credentials(state, &client, &params, now)).await
+        }
         GrantType::AuthorizationCode => Box::pin(exchange_code(state, &client, &params, now)).await,
         GrantType::RefreshToken => Box::pin(refresh_tokens(state, &client, &params, now)).await,
         GrantType::Password => {
@@ -133,33 +290,4 @@ async fn grant(
         answer.map_err(|e| e.with_basic(basic).into_response()),
         limit,
     ))
-}
-
-/// The request's grant and parameters and the client that authenticated, or the error to
-/// answer.
-async fn authenticated(
-    state: &AppState,
-    req: Result<OAuthRequest, OAuthFailure>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(Arc<Client>, bool, GrantType, OAuthParams), OAuthFailure> {
-    let OAuthRequest {
-        headers,
-        mut params,
-    } = req?;
-    let presented = presented_client(&headers, &mut params)
-        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
-    let basic = presented.method == PresentedMethod::Basic;
-    let grant = params
-        .get("grant_type")
-        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("grant_type is required")))?;
-    let grant = GrantType::parse(grant)
-        .filter(|g| SUPPORTED_GRANTS.contains(g))
-        .ok_or_else(|| {
-            OAuthFailure::from(OAuthError::unsupported_grant_type(format!(
-                "supported grant types: {}",
-                SUPPORTED_GRANTS.map(GrantType::as_str).join(", ")
-            )))
-        })?;
-    let client = authenticate_client(state, &presented, now).await?;
-    Ok((client, basic, grant, params))
 }

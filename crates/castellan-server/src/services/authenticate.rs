@@ -20,17 +20,40 @@ pub async fn authenticate_client(
     now: DateTime<Utc>,
 ) -> Result<Arc<Client>, OAuthFailure> {
     let basic = presented.method == PresentedMethod::Basic;
-    let fail =
-        |msg: &'static str| OAuthFailure::from(OAuthError::invalid_client(msg)).with_basic(basic);
     if !is_plausible_client_id(&presented.client_id) {
-        return Err(fail(FAILED));
+        return Err(failed(basic, FAILED));
     }
     let client = state
         .clients
         .get(state.store.as_ref(), &presented.client_id)
         .await
-        .map_err(|e| OAuthFailure::from(e).with_basic(basic))?
-        .ok_or_else(|| fail(FAILED))?;
+        .map_err(|e| OAuthFailure::from(e).with_basic(basic))?;
+    check_presented(client, presented, now)
+}
+
+/// What the cache says of the presented client, without asking storage: `Some(None)` for no
+/// such client (or an id that cannot be one), `None` when storage must be asked. With
+/// [`check_presented`], the same answer as [`authenticate_client`].
+pub fn cached_client(state: &AppState, presented: &PresentedClient) -> Option<Option<Arc<Client>>> {
+    if !is_plausible_client_id(&presented.client_id) {
+        return Some(None);
+    }
+    state.clients.cached(&presented.client_id)
+}
+
+fn failed(basic: bool, msg: &'static str) -> OAuthFailure {
+    OAuthFailure::from(OAuthError::invalid_client(msg)).with_basic(basic)
+}
+
+/// Checks the presented credentials against the client found (`None`: no such client).
+pub fn check_presented(
+    client: Option<Arc<Client>>,
+    presented: &PresentedClient,
+    now: DateTime<Utc>,
+) -> Result<Arc<Client>, OAuthFailure> {
+    let basic = presented.method == PresentedMethod::Basic;
+    let fail = |msg: &'static str| failed(basic, msg);
+    let client = client.ok_or_else(|| fail(FAILED))?;
     if !client.is_active(now) {
         return Err(fail("the client has expired (deleteAt has passed)"));
     }

@@ -28,12 +28,18 @@ impl ClientCache {
         }
     }
 
+    /// What the cache holds for `id`, without asking storage: `None` when it holds nothing,
+    /// `Some(None)` when it remembers that no such client exists.
+    pub fn cached(&self, id: &str) -> Option<Option<Arc<Client>>> {
+        self.cache.get(id)
+    }
+
     pub async fn get(
         &self,
         store: &dyn Store,
         id: &str,
     ) -> Result<Option<Arc<Client>>, StoreError> {
-        if let Some(hit) = self.cache.get(id) {
+        if let Some(hit) = self.cached(id) {
             return Ok(hit);
         }
         let loaded = store.get_client(id).await?.map(Arc::new);

@@ -3,7 +3,9 @@
 
 use crate::error::OAuthFailure;
 use crate::extract::params::OAuthParams;
-use crate::services::tokens::{issue_access_token, IssueError, TokenGrant};
+use crate::services::tokens::{
+    issue_access_token, sign_access_token, IssueError, IssuedToken, TokenGrant,
+};
 use crate::state::AppState;
 use castellan_core::client::{Client, GrantType};
 use castellan_core::grant::client_credentials_scopes;
@@ -80,6 +82,29 @@ pub async fn client_credentials(
     params: &OAuthParams,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthFailure> {
+    let (scope, aud) = granted(state, client, params)?;
+    let issued = issue_access_token(state, token_grant(client, &scope, &aud), now).await?;
+    Ok(answered(state, client, &scope, issued, now))
+}
+
+/// [`client_credentials`] for a client given JWTs, without waiting: nothing is stored.
+pub fn client_credentials_signed(
+    state: &AppState,
+    client: &Client,
+    params: &OAuthParams,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthFailure> {
+    let (scope, aud) = granted(state, client, params)?;
+    let issued = sign_access_token(state, &token_grant(client, &scope, &aud), None, now)?;
+    Ok(answered(state, client, &scope, issued, now))
+}
+
+/// The scope and audience `client` is granted for the request, or why it gets none.
+fn granted(
+    state: &AppState,
+    client: &Client,
+    params: &OAuthParams,
+) -> Result<(ScopeSet, String), OAuthFailure> {
     if !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::unauthorized_client(
             "the client is not allowed the client_credentials grant",
@@ -89,22 +114,32 @@ pub async fn client_credentials(
     let requested = requested_scope(params)?;
     let scope = client_credentials_scopes(client, requested.as_ref())?;
     let aud = audience(state, params)?;
-    let issued = issue_access_token(
-        state,
-        TokenGrant {
-            client,
-            subject: &client.id,
-            scope: &scope,
-            audience: &aud,
-            organization: None,
-        },
-        now,
-    )
-    .await?;
+    Ok((scope, aud))
+}
+
+/// The client's own token: it is its subject.
+fn token_grant<'a>(client: &'a Client, scope: &'a ScopeSet, aud: &'a str) -> TokenGrant<'a> {
+    TokenGrant {
+        client,
+        subject: &client.id,
+        scope,
+        audience: aud,
+        organization: None,
+    }
+}
+
+/// The answer carrying `issued`; notes the client's use today (`lastUsedAt`).
+fn answered(
+    state: &AppState,
+    client: &Client,
+    scope: &ScopeSet,
+    issued: IssuedToken,
+    now: DateTime<Utc>,
+) -> TokenResponse {
     state
         .usage
         .record(&state.store, &client.id, now.date_naive());
-    Ok(TokenResponse {
+    TokenResponse {
         access_token: issued.token.into_exposed(),
         token_type: "Bearer",
         expires_in: issued.expires_in,
@@ -114,5 +149,5 @@ pub async fn client_credentials(
         id_token: None,
         organization_id: None,
         user_id: None,
-    })
+    }
 }

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use castellan_core::client::{Client, ClientKind};
 use castellan_limit::{
-    rate_limited_body, Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits,
+    rate_limited_body, Decision, HeaderStyle, Limiter, MemoryLimiter, Outcome, Policy, RateLimits,
 };
 use serde_json::json;
 use std::sync::OnceLock;
@@ -52,7 +52,16 @@ impl RateLimiting {
 
     /// Checks `key` under `policy`; a refused decision is a [`RateLimited`] answer.
     pub async fn check(&self, policy: &Policy, key: &str) -> Result<LimitDecision, RateLimited> {
-        let decision = self.limiter.check(policy, key).await;
+        self.decide(self.limiter.check(policy, key).await)
+    }
+
+    /// The in-process counter, when the limiter is that one: its checks never wait.
+    pub fn counting_here(&self) -> Option<&MemoryLimiter> {
+        self.limiter.in_process()
+    }
+
+    /// A decision as an admitted one, or as the [`RateLimited`] answer refusing.
+    fn decide(&self, decision: Decision) -> Result<LimitDecision, RateLimited> {
         if decision.allowed {
             Ok(LimitDecision(decision))
         } else {
@@ -191,10 +200,40 @@ pub async fn check_client(
     let Some(policy) = limiting.client_policy(client) else {
         return Ok(None);
     };
+    limiting.check(policy, &client_key(client)).await.map(Some)
+}
+
+/// [`check_ip`] on the in-process counter ([`RateLimiting::counting_here`]), without waiting.
+pub fn check_ip_here(
+    state: &AppState,
+    counter: &MemoryLimiter,
+    policy: &Policy,
+    ip: &ClientIp,
+) -> Result<LimitDecision, RateLimited> {
+    state
+        .rate_limiting
+        .decide(counter.check(policy, &ip.limit_key()))
+}
+
+/// [`check_client`] on the in-process counter ([`RateLimiting::counting_here`]), without
+/// waiting.
+pub fn check_client_here(
+    state: &AppState,
+    counter: &MemoryLimiter,
+    client: &Client,
+) -> Result<Option<LimitDecision>, RateLimited> {
+    let limiting = &state.rate_limiting;
+    let Some(policy) = limiting.client_policy(client) else {
+        return Ok(None);
+    };
     limiting
-        .check(policy, &limit_key("client:", &client.id, None))
-        .await
+        .decide(counter.check(policy, &client_key(client)))
         .map(Some)
+}
+
+/// The key counting a client's token requests.
+fn client_key(client: &Client) -> String {
+    limit_key("client:", &client.id, None)
 }
 
 /// The per-client check of forward-auth for a caller with an access token of `client` about

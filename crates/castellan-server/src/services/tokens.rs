@@ -70,65 +70,91 @@ pub async fn issue_family_access_token(
     family: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, IssueError> {
-    let lifetime = grant
-        .client
-        .access_token_lifetime(state.config.token.access_token_seconds);
-    let exp = now + Duration::seconds(i64::from(lifetime));
-    let env = state.config.environment;
-    let token = match grant.client.token_format {
-        TokenFormat::Jwt => {
-            let claims = AccessClaims {
-                iss: state.config.issuer.clone(),
-                sub: grant.subject.to_owned(),
-                aud: grant.audience.to_owned(),
-                exp: exp.timestamp(),
-                iat: now.timestamp(),
-                jti: new_jti(),
-                client_id: grant.client.id.clone(),
-                scope: grant.scope.to_string(),
-                env: env.as_str().to_owned(),
-                org: grant.organization.map(str::to_owned),
-                gid: family.map(str::to_owned),
-            };
-            let keys = state.keys.keys();
-            let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
-            Secret::new(jws::sign(key, "at+jwt", &claims)?)
-        }
-        TokenFormat::Opaque => {
-            let secret = generate_secret();
-            let token = format!("{OPAQUE_PREFIX}_{}_{}", env.tag(), secret.expose());
-            let mut claims = serde_json::Map::new();
-            claims.insert("env".into(), env.as_str().into());
-            if let Some(org) = grant.organization {
-                claims.insert("org".into(), org.into());
-            }
-            claims.insert("jti".into(), new_jti().into());
-            if let Some(gid) = family {
-                claims.insert("gid".into(), gid.into());
-            }
-            state
-                .store
-                .insert_opaque_token(&OpaqueToken {
-                    hash: hash_secret(&token).0,
-                    client_id: grant.client.id.clone(),
-                    subject: grant.subject.to_owned(),
-                    scope: grant.scope.to_string(),
-                    audience: Some(grant.audience.to_owned()),
-                    claims,
-                    issued_at: now,
-                    expires_at: exp,
-                    revoked: false,
-                })
-                .await?;
-            Secret::new(token)
-        }
-    };
-    issued_counter(grant.client.token_format).increment(1);
-    Ok(IssuedToken {
-        token,
+    match grant.client.token_format {
+        TokenFormat::Jwt => sign_access_token(state, &grant, family, now),
+        TokenFormat::Opaque => store_opaque_token(state, &grant, family, now).await,
+    }
+}
+
+/// How long `client`'s access tokens live, in seconds, and when one issued `now` expires.
+fn lifetime(state: &AppState, client: &Client, now: DateTime<Utc>) -> (u32, DateTime<Utc>) {
+    let lifetime = client.access_token_lifetime(state.config.token.access_token_seconds);
+    (lifetime, now + Duration::seconds(i64::from(lifetime)))
+}
+
+/// A token just issued, counted in `castellan_tokens_issued_total`.
+fn issued(format: TokenFormat, token: String, lifetime: u32, now: DateTime<Utc>) -> IssuedToken {
+    issued_counter(format).increment(1);
+    IssuedToken {
+        token: Secret::new(token),
         expires_in: lifetime,
         issued_at: now,
-    })
+    }
+}
+
+/// A signed access token (RFC 9068), whatever the client's token format: nothing is stored,
+/// nothing waits. [`issue_family_access_token`] uses it for clients given JWTs.
+pub fn sign_access_token(
+    state: &AppState,
+    grant: &TokenGrant<'_>,
+    family: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, IssueError> {
+    let (lifetime, exp) = lifetime(state, grant.client, now);
+    let claims = AccessClaims {
+        iss: state.config.issuer.clone(),
+        sub: grant.subject.to_owned(),
+        aud: grant.audience.to_owned(),
+        exp: exp.timestamp(),
+        iat: now.timestamp(),
+        jti: new_jti(),
+        client_id: grant.client.id.clone(),
+        scope: grant.scope.to_string(),
+        env: state.config.environment.as_str().to_owned(),
+        org: grant.organization.map(str::to_owned),
+        gid: family.map(str::to_owned),
+    };
+    let keys = state.keys.keys();
+    let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
+    let token = jws::sign(key, "at+jwt", &claims)?;
+    Ok(issued(TokenFormat::Jwt, token, lifetime, now))
+}
+
+/// An opaque reference token, stored by its hash.
+async fn store_opaque_token(
+    state: &AppState,
+    grant: &TokenGrant<'_>,
+    family: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, IssueError> {
+    let (lifetime, exp) = lifetime(state, grant.client, now);
+    let env = state.config.environment;
+    let secret = generate_secret();
+    let token = format!("{OPAQUE_PREFIX}_{}_{}", env.tag(), secret.expose());
+    let mut claims = serde_json::Map::new();
+    claims.insert("env".into(), env.as_str().into());
+    if let Some(org) = grant.organization {
+        claims.insert("org".into(), org.into());
+    }
+    claims.insert("jti".into(), new_jti().into());
+    if let Some(gid) = family {
+        claims.insert("gid".into(), gid.into());
+    }
+    state
+        .store
+        .insert_opaque_token(&OpaqueToken {
+            hash: hash_secret(&token).0,
+            client_id: grant.client.id.clone(),
+            subject: grant.subject.to_owned(),
+            scope: grant.scope.to_string(),
+            audience: Some(grant.audience.to_owned()),
+            claims,
+            issued_at: now,
+            expires_at: exp,
+            revoked: false,
+        })
+        .await?;
+    Ok(issued(TokenFormat::Opaque, token, lifetime, now))
 }
 
 /// `castellan_tokens_issued_total{format}`, looked up once per format rather than per token
