@@ -7,7 +7,8 @@
 #
 # Servers are pinned to core 0 (taskset), the load generator (wrk, 32 connections) to core 1.
 # Usage: bench/token.sh [seconds per run, default 15]. Prints a Markdown table for
-# bench/RESULTS.md. Needs wrk (Debian package) and taskset.
+# bench/RESULTS.md, then alternated pairs (PAIRS, PAIR_SECONDS) and concurrent runs
+# (CONCURRENT, CONCURRENT_SECONDS; see below). Needs wrk (Debian package) and taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-15}"
@@ -108,4 +109,33 @@ if [ "$PAIRS" -gt 0 ]; then
   done
   MEDIAN=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f", (a[NR/2]+a[NR/2+1])/2}')
   echo "alternated pairs, castellan / baseline: ${RATIOS[*]}; median **$MEDIAN** (target >= 0.9)"
+fi
+
+# Concurrent runs (CONCURRENT times, CONCURRENT_SECONDS each): the baseline and Castellan are
+# loaded at the same time, both pinned to core 0, each by its own wrk (32 connections) on core
+# 1. The scheduler gives each about half of the core, so a drift in the machine's speed hits
+# both alike. Each server's CPU time comes from /proc/<pid>/stat; the figure is the
+# baseline's CPU time per token over Castellan's: Castellan's tokens per CPU second as a
+# share of the baseline's.
+CONCURRENT="${CONCURRENT:-5}"
+CONCURRENT_SECONDS="${CONCURRENT_SECONDS:-5}"
+if [ "$CONCURRENT" -gt 0 ]; then
+  BPID=$(pgrep -f "baseline_token 127.0.0.1:8202" | head -n1)
+  ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  CRATIOS=()
+  for i in $(seq 1 "$CONCURRENT"); do
+    b0=$(ticks "$BPID"); c0=$(ticks "$PID")
+    taskset -c 1 wrk -t1 -c32 -d"${CONCURRENT_SECONDS}s" -s "$WORK/baseline.lua" http://127.0.0.1:8202/token > "$WORK/cb.out" &
+    WB=$!
+    taskset -c 1 wrk -t1 -c32 -d"${CONCURRENT_SECONDS}s" -s "$WORK/post.lua" http://127.0.0.1:8201/oauth/token > "$WORK/cc.out"
+    wait "$WB"
+    b1=$(ticks "$BPID"); c1=$(ticks "$PID")
+    nb=$(awk '/requests in/ {print $1}' "$WORK/cb.out"); nc=$(awk '/requests in/ {print $1}' "$WORK/cc.out")
+    r=$(awk -v nb="$nb" -v nc="$nc" -v cb=$((b1 - b0)) -v cc=$((c1 - c0)) 'BEGIN{printf "%.3f", (cb / nb) / (cc / nc)}')
+    CRATIOS+=("$r")
+    tck=$(getconf CLK_TCK)
+    awk -v nb="$nb" -v nc="$nc" -v cb=$((b1 - b0)) -v cc=$((c1 - c0)) -v t="$tck" -v i="$i" -v r="$r" 'BEGIN{printf "concurrent %d: baseline %d tokens, %.1f us CPU each; castellan %d tokens, %.1f us CPU each; ratio %s\n", i, nb, cb / t / nb * 1e6, nc, cc / t / nc * 1e6, r}'
+  done
+  CMEDIAN=$(printf '%s\n' "${CRATIOS[@]}" | sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f", (a[NR/2]+a[NR/2+1])/2}')
+  echo "concurrent, baseline CPU per token / castellan CPU per token: ${CRATIOS[*]}; median **$CMEDIAN** (target >= 0.9)"
 fi
