@@ -46,17 +46,22 @@ pub struct VerifiedJws {
 
 /// Signs `claims` with `key`, with header `{"alg", "typ", "kid"}`.
 pub fn sign<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> Result<String, KeyError> {
+    let claims_json = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
+    sign_json(key, typ, &claims_json)
+}
+
+/// [`sign`] for claims already serialized as a JSON object (`claims_json`).
+pub fn sign_json(key: &SigningKey, typ: &str, claims_json: &[u8]) -> Result<String, KeyError> {
     let header = Header {
         alg: key.algorithm().name().to_owned(),
         typ: Some(typ.to_owned()),
         kid: Some(key.kid().to_owned()),
     };
     let header_json = serde_json::to_vec(&header).map_err(|_| KeyError::Sign)?;
-    let claims_json = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
     let mut out = String::with_capacity((header_json.len() + claims_json.len()) * 4 / 3 + 8 + 120);
     URL_SAFE_NO_PAD.encode_string(&header_json, &mut out);
     out.push('.');
-    URL_SAFE_NO_PAD.encode_string(&claims_json, &mut out);
+    URL_SAFE_NO_PAD.encode_string(claims_json, &mut out);
     let sig = key.sign(out.as_bytes())?;
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(&sig, &mut out);

@@ -1,9 +1,66 @@
-//! The token endpoint's success answer written as JSON by hand: exactly what `serde_json`
-//! writes for [`TokenResponse`], without its byte-by-byte escaping of the access token (a
-//! JWT of several hundred characters) when a string needs no escaping, which is nearly always:
-//! tokens are base64url and dots, scopes exclude `"` and `\` (RFC 6749 §3.3).
+//! JSON the token endpoint writes for every token, by hand: its success answer and the
+//! access token's claims, exactly what `serde_json` writes for [`TokenResponse`] and
+//! [`castellan_core::token::AccessClaims`] (property-tested), without their intermediate
+//! strings and without `serde_json`'s byte-by-byte escaping when a string needs none, which is
+//! nearly always: tokens are base64url and dots, scopes exclude `"` and `\` (RFC 6749 §3.3),
+//! ids are the server's own.
 
 use crate::services::client_credentials::TokenResponse;
+
+/// An access token's claims, borrowed: the fields of
+/// [`castellan_core::token::AccessClaims`], in its order.
+pub struct ClaimsRef<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub env: &'a str,
+    pub org: Option<&'a str>,
+    pub gid: Option<&'a str>,
+}
+
+/// `serde_json::to_vec` of the [`castellan_core::token::AccessClaims`] holding `c`, written
+/// directly.
+pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
+    let strings = [c.iss, c.sub, c.aud, c.jti, c.client_id, c.scope, c.env];
+    let len = 160
+        + strings.iter().map(|s| s.len()).sum::<usize>()
+        + c.org.map_or(0, str::len)
+        + c.gid.map_or(0, str::len);
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(b"{\"iss\":");
+    string(&mut out, c.iss);
+    out.extend_from_slice(b",\"sub\":");
+    string(&mut out, c.sub);
+    out.extend_from_slice(b",\"aud\":");
+    string(&mut out, c.aud);
+    out.extend_from_slice(b",\"exp\":");
+    out.extend_from_slice(itoa::Buffer::new().format(c.exp).as_bytes());
+    out.extend_from_slice(b",\"iat\":");
+    out.extend_from_slice(itoa::Buffer::new().format(c.iat).as_bytes());
+    out.extend_from_slice(b",\"jti\":");
+    string(&mut out, c.jti);
+    out.extend_from_slice(b",\"client_id\":");
+    string(&mut out, c.client_id);
+    out.extend_from_slice(b",\"scope\":");
+    string(&mut out, c.scope);
+    out.extend_from_slice(b",\"env\":");
+    string(&mut out, c.env);
+    if let Some(org) = c.org {
+        out.extend_from_slice(b",\"org\":");
+        string(&mut out, org);
+    }
+    if let Some(gid) = c.gid {
+        out.extend_from_slice(b",\"gid\":");
+        string(&mut out, gid);
+    }
+    out.push(b'}');
+    out
+}
 
 /// `serde_json::to_vec(answer)`, written directly.
 pub fn token_json(answer: &TokenResponse) -> Vec<u8> {
@@ -100,7 +157,69 @@ mod tests {
         }
     }
 
+    fn claims_serde(c: &ClaimsRef<'_>) -> String {
+        serde_json::to_string(&castellan_core::token::AccessClaims {
+            iss: c.iss.into(),
+            sub: c.sub.into(),
+            aud: c.aud.into(),
+            exp: c.exp,
+            iat: c.iat,
+            jti: c.jti.into(),
+            client_id: c.client_id.into(),
+            scope: c.scope.into(),
+            env: c.env.into(),
+            org: c.org.map(Into::into),
+            gid: c.gid.map(Into::into),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn claims_equal_serde_json() {
+        let c = ClaimsRef {
+            iss: "http://localhost:8000",
+            sub: "Zn4R5z4zUqLrVFEqILXGkJoM",
+            aud: "http://localhost:8000",
+            exp: 1_796_036_924,
+            iat: 1_796_033_324,
+            jti: "hO2bCnfT0ZqRCDdtIrzaeD",
+            client_id: "Zn4R5z4zUqLrVFEqILXGkJoM",
+            scope: "products:read",
+            env: "local",
+            org: None,
+            gid: Some("fam\"ily"),
+        };
+        assert_eq!(
+            String::from_utf8(claims_json(&c)).unwrap(),
+            claims_serde(&c)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn claims_equal_serde_json_for_any_values(
+            strings in proptest::collection::vec(".{0,30}", 7),
+            exp in any::<i64>(),
+            iat in any::<i64>(),
+            org in proptest::option::of(".{0,20}"),
+            gid in proptest::option::of(".{0,20}"),
+        ) {
+            let c = ClaimsRef {
+                iss: &strings[0],
+                sub: &strings[1],
+                aud: &strings[2],
+                exp,
+                iat,
+                jti: &strings[3],
+                client_id: &strings[4],
+                scope: &strings[5],
+                env: &strings[6],
+                org: org.as_deref(),
+                gid: gid.as_deref(),
+            };
+            prop_assert_eq!(String::from_utf8(claims_json(&c)).unwrap(), claims_serde(&c));
+        }
+
         #[test]
         fn equals_serde_json_for_any_strings(
             token in ".{0,80}",

@@ -3,6 +3,7 @@
 //! locally, opaque tokens by their hash in storage.
 
 use crate::services::token_cache::TokenCheckCache;
+use crate::services::token_json::{claims_json, ClaimsRef};
 use crate::state::AppState;
 use castellan_core::client::{Client, TokenFormat};
 use castellan_core::ids::alphanumeric_id;
@@ -101,22 +102,24 @@ pub fn sign_access_token(
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, IssueError> {
     let (lifetime, exp) = lifetime(state, grant.client, now);
-    let claims = AccessClaims {
-        iss: state.config.issuer.clone(),
-        sub: grant.subject.to_owned(),
-        aud: grant.audience.to_owned(),
+    let jti = new_jti();
+    let scope = grant.scope.to_string();
+    let claims = claims_json(&ClaimsRef {
+        iss: &state.config.issuer,
+        sub: grant.subject,
+        aud: grant.audience,
         exp: exp.timestamp(),
         iat: now.timestamp(),
-        jti: new_jti(),
-        client_id: grant.client.id.clone(),
-        scope: grant.scope.to_string(),
-        env: state.config.environment.as_str().to_owned(),
-        org: grant.organization.map(str::to_owned),
-        gid: family.map(str::to_owned),
-    };
+        jti: &jti,
+        client_id: &grant.client.id,
+        scope: &scope,
+        env: state.config.environment.as_str(),
+        org: grant.organization,
+        gid: family,
+    });
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
-    let token = jws::sign(key, "at+jwt", &claims)?;
+    let token = jws::sign_json(key, "at+jwt", &claims)?;
     Ok(issued(TokenFormat::Jwt, token, lifetime, now))
 }
 
