@@ -17,7 +17,6 @@ use castellan_guard::identity::identity_headers;
 use castellan_guard::Identity;
 use castellan_limit::{Decision, HeaderStyle};
 use serde_json::json;
-use std::future::Future;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,32 +42,26 @@ pub async fn check_request(State(state): State<AppState>, req: Request) -> Respo
 }
 
 /// The gateway check of `req`, as [`check_request`]; the edge calls it before routing.
-///
-/// The request is taken apart before the `async` block: only the method, URI and headers are
-/// held across the wait, and held once (an `async fn` keeps its arguments twice), since this
-/// future is copied into the heap for every check.
-pub fn answer(state: AppState, req: Request) -> impl Future<Output = Response> + Send {
+pub async fn answer(state: AppState, req: Request) -> Response {
+    // The parts are taken, not copied: the forwarded headers are read in place.
     let (parts, _) = req.into_parts();
-    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
-    async move {
-        // The forwarded headers are read in place, not copied.
-        let forwarded = ForwardedHeaders::scan(&headers);
-        let Some((method, path)) = original_request(
-            &method,
-            uri.path(),
-            &forwarded,
-            &state.config.gateway.envoy_path_prefix,
-        ) else {
-            return denied(&state, Denied::NoOriginalRequest);
-        };
-        match check_forwarded(&state, &method, path, &headers, &forwarded).await {
-            Ok(allowed) => {
-                let mut res = StatusCode::OK.into_response();
-                *res.headers_mut() = allowed_headers(&state, &allowed);
-                res
-            }
-            Err(d) => denied(&state, d),
+    let headers = parts.headers;
+    let forwarded = ForwardedHeaders::scan(&headers);
+    let Some((method, path)) = original_request(
+        &parts.method,
+        parts.uri.path(),
+        &forwarded,
+        &state.config.gateway.envoy_path_prefix,
+    ) else {
+        return denied(&state, Denied::NoOriginalRequest);
+    };
+    match check_forwarded(&state, &method, path, &headers, &forwarded).await {
+        Ok(allowed) => {
+            let mut res = StatusCode::OK.into_response();
+            *res.headers_mut() = allowed_headers(&state, &allowed);
+            res
         }
+        Err(d) => denied(&state, d),
     }
 }
 
