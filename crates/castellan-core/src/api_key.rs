@@ -203,9 +203,7 @@ pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, KeyFormatError> {
             .and_then(|rest| rest.iter().position(|&b| b == b'_'))
             .map(|i| from + i)
     };
-    let (Some(first), Some(second)) =
-        (underscore(0), underscore(0).and_then(|i| underscore(i + 1)))
-    else {
+    let Some((first, second)) = underscore(0).and_then(|i| Some((i, underscore(i + 1)?))) else {
         return Err(M(Malformed::Parts));
     };
     if underscore(second + 1).is_some() {

@@ -76,7 +76,7 @@ fn allowed_headers(state: &AppState, allowed: &Allowed) -> HeaderMap {
                 fresh_headers(Some(&key.identity), limit, style)
             })
         }
-        Who::Token(id) => Some(id),
+        Who::Token(id, _) => Some(id),
         Who::Anonymous => None,
     };
     fresh_headers(identity, limit, style)

@@ -110,8 +110,10 @@ pub enum Who {
     Anonymous,
     /// An API key, with the identity and headers built when it was looked up.
     Key(Arc<KnownKey>),
-    /// An access token or tenant token.
-    Token(Identity),
+    /// An access token or tenant token, and its client, whose tier counts the token's calls
+    /// (the token's subject picks the count, see
+    /// [`crate::services::limits::check_client_calls`]).
+    Token(Identity, Arc<Client>),
 }
 
 impl Who {
@@ -119,7 +121,7 @@ impl Who {
         match self {
             Who::Anonymous => None,
             Who::Key(k) => Some(&k.identity),
-            Who::Token(id) => Some(id),
+            Who::Token(id, _) => Some(id),
         }
     }
 }
@@ -312,16 +314,12 @@ pub async fn check_forwarded(
         headers,
         environment: state.config.environment,
     };
-    // An access token's client: the token's calls count under the client's tier (the token's
-    // subject picks the count, see [`crate::services::limits::check_client_calls`]).
-    let mut client = None;
     let who = match presented(forwarded)? {
         Presented::None => Who::Anonymous,
         Presented::Bearer(t) => {
             // Boxed, as a key check's future need not be as large as a token check's.
-            let (identity, c) = Box::pin(token_identity(state, t, false)).await?;
-            client = Some(c);
-            Who::Token(identity)
+            let (identity, client) = Box::pin(token_identity(state, t, false)).await?;
+            Who::Token(identity, client)
         }
         Presented::Tenant(t) => {
             // A tenant token always answers for its brand and venue (seed 002).
@@ -330,9 +328,8 @@ pub async fn check_forwarded(
                 public: false,
                 ..matched.policy.clone()
             });
-            let (identity, c) = Box::pin(token_identity(state, t, true)).await?;
-            client = Some(c);
-            Who::Token(identity)
+            let (identity, client) = Box::pin(token_identity(state, t, true)).await?;
+            Who::Token(identity, client)
         }
         Presented::ApiKey(k) => {
             let now = state.clock.now();
@@ -346,14 +343,12 @@ pub async fn check_forwarded(
     )?;
     // Counted only once the route policy allows the request: a refusal never reaches the API,
     // and a gateway that asks again for a refusal's full answer (nginx) must not count twice.
-    let limit = match (&who, &client) {
-        (Who::Key(key), _) => {
-            crate::services::limits::check_api_key(state, &key.id, &key.tier).await
-        }
-        (Who::Token(id), Some(client)) => {
+    let limit = match &who {
+        Who::Key(key) => crate::services::limits::check_api_key(state, &key.id, &key.tier).await,
+        Who::Token(id, client) => {
             crate::services::limits::check_client_calls(state, client, &id.subject).await
         }
-        _ => Ok(None),
+        Who::Anonymous => Ok(None),
     }
     .map_err(Denied::Limited)?;
     Ok(Allowed { who, limit })

@@ -26,10 +26,16 @@ const MIN_ON_DEMAND_RELOAD: std::time::Duration = std::time::Duration::from_secs
 
 pub struct KeyManager {
     store: Arc<dyn Store>,
-    current: RwLock<Arc<KeySet>>,
+    current: RwLock<Loaded>,
     last_reload: Mutex<Instant>,
-    /// What the current set was built from, so a reload that finds the same keys keeps it.
-    loaded_from: Mutex<Vec<KeyListing>>,
+}
+
+/// The current key set and what it was built from, replaced together, so a reload that finds
+/// the same keys keeps the set and concurrent reloads cannot leave a set beside another's
+/// listing.
+struct Loaded {
+    set: Arc<KeySet>,
+    from: Vec<KeyListing>,
 }
 
 /// A stored key as far as the key set depends on it (the key material of a kid never changes).
@@ -80,16 +86,18 @@ impl KeyManager {
         let set = build(&stored)?;
         Ok(KeyManager {
             store,
-            current: RwLock::new(Arc::new(set)),
+            current: RwLock::new(Loaded {
+                set: Arc::new(set),
+                from: listing(&stored),
+            }),
             last_reload: Mutex::new(Instant::now()),
-            loaded_from: Mutex::new(listing(&stored)),
         })
     }
 
     pub fn keys(&self) -> Arc<KeySet> {
         match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Ok(g) => g.set.clone(),
+            Err(poisoned) => poisoned.into_inner().set.clone(),
         }
     }
 
@@ -99,20 +107,18 @@ impl KeyManager {
     pub async fn reload(&self, now: DateTime<Utc>) -> Result<(), KeysError> {
         let stored = self.store.list_signing_keys(now).await?;
         let fresh = listing(&stored);
-        let unchanged = self
-            .loaded_from
-            .lock()
-            .map(|l| *l == fresh)
-            .unwrap_or(false);
+        let unchanged = match self.current.read() {
+            Ok(g) => g.from == fresh,
+            Err(poisoned) => poisoned.into_inner().from == fresh,
+        };
         if !unchanged {
-            let set = build(&stored)?;
+            let loaded = Loaded {
+                set: Arc::new(build(&stored)?),
+                from: fresh,
+            };
             match self.current.write() {
-                Ok(mut g) => *g = Arc::new(set),
-                Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
-            }
-            match self.loaded_from.lock() {
-                Ok(mut l) => *l = fresh,
-                Err(poisoned) => *poisoned.into_inner() = fresh,
+                Ok(mut g) => *g = loaded,
+                Err(poisoned) => *poisoned.into_inner() = loaded,
             }
         }
         if let Ok(mut t) = self.last_reload.lock() {
