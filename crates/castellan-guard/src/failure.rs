@@ -5,6 +5,7 @@
 
 use crate::api_key::ApiKeyError;
 use crate::identity::Role;
+use crate::path::UnsafePath;
 use axum::response::{IntoResponse, Response};
 use castellan_core::token::Inactive;
 use http::{header, HeaderValue, StatusCode};
@@ -61,6 +62,9 @@ pub enum Failure {
     KeysUnavailable,
     #[error("introspection unavailable")]
     IntrospectionUnavailable,
+    /// A path that some server behind the proxy could read as another path.
+    #[error("request path refused: {0}")]
+    UnsafePath(UnsafePath),
 }
 
 impl Failure {
@@ -78,7 +82,7 @@ impl Failure {
             | Failure::TokenNotActive
             | Failure::WrongAudience
             | Failure::UnsupportedCredential => StatusCode::UNAUTHORIZED,
-            Failure::AmbiguousCredentials => StatusCode::BAD_REQUEST,
+            Failure::AmbiguousCredentials | Failure::UnsafePath(_) => StatusCode::BAD_REQUEST,
             Failure::InsufficientScope { .. }
             | Failure::RoleTooLow { .. }
             | Failure::WrongOrganization
@@ -112,7 +116,8 @@ impl Failure {
             | Failure::ApiKeyDisabled
             | Failure::TenantMismatch { .. }
             | Failure::KeysUnavailable
-            | Failure::IntrospectionUnavailable => None,
+            | Failure::IntrospectionUnavailable
+            | Failure::UnsafePath(_) => None,
         }
     }
 
@@ -127,6 +132,7 @@ impl Failure {
             Failure::KeysUnavailable | Failure::IntrospectionUnavailable => {
                 "temporarily_unavailable"
             }
+            Failure::UnsafePath(_) => "invalid_request",
             Failure::AmbiguousCredentials
             | Failure::MalformedAuthorization
             | Failure::MalformedApiKey(_)
@@ -177,6 +183,7 @@ impl Failure {
             Failure::TenantMismatch { .. } => "tenant_mismatch",
             Failure::KeysUnavailable => "keys_unavailable",
             Failure::IntrospectionUnavailable => "introspection_unavailable",
+            Failure::UnsafePath(_) => "unsafe_path",
         }
     }
 
@@ -210,6 +217,7 @@ impl Failure {
             Failure::TenantMismatch { header } => format!("The `{header}` header does not match the brand, venue or stage the token was issued for.").into(),
             Failure::KeysUnavailable => "The API cannot fetch the signing keys of its authorization server right now. Retry shortly.".into(),
             Failure::IntrospectionUnavailable => "The API cannot reach its authorization server to check this credential right now. Retry shortly.".into(),
+            Failure::UnsafePath(why) => format!("The request path is refused: {why}. Send the path in its plain form: no '.' or '..' segments, no escaped '.', '/', '\\' or '%', no backslashes, no empty segments.").into(),
         }
     }
 
@@ -217,6 +225,8 @@ impl Failure {
     pub fn www_authenticate(&self, resource_metadata: Option<&str>) -> Option<String> {
         let mut params: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(4);
         match self.status() {
+            // A refused path says nothing about the credential.
+            _ if matches!(self, Failure::UnsafePath(_)) => return None,
             StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST => {}
             _ if matches!(self, Failure::InsufficientScope { .. }) => {}
             _ => return None,
@@ -269,6 +279,7 @@ impl Failure {
             Failure::KeysUnavailable | Failure::IntrospectionUnavailable => {
                 "temporarily unavailable"
             }
+            Failure::UnsafePath(_) => "the request path is refused",
         }
     }
 

@@ -11,6 +11,7 @@ use crate::introspect::Introspector;
 use crate::jwks::JwksCache;
 use crate::jwt::{Expectations, JwtVerifier};
 use crate::layer::GuardLayer;
+use crate::path::RequestPath;
 use crate::policy::{evaluate, RequestFacts};
 use crate::routes::RouteTable;
 use crate::ttl::{cache_key, until, PerEntry, Timed};
@@ -160,7 +161,8 @@ impl Guard {
         path: &str,
         headers: &HeaderMap,
     ) -> Result<Option<Arc<Identity>>, Failure> {
-        let route = self.inner.routes.find(method, path);
+        let path = RequestPath::parse(path).map_err(Failure::UnsafePath)?;
+        let route = self.inner.routes.find(method, &path);
         let tenant = self.inner.tenant_everywhere || route.policy.tenant;
         let credential = presented(headers, &self.inner.api_key_header, tenant)?;
         let identity = self.authenticate(credential).await?;

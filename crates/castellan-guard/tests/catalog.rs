@@ -510,3 +510,61 @@ async fn disabled_and_expired_api_keys_answer_as_forward_auth_does() {
     assert!(www.contains("the API key has expired"), "{www}");
     assert_eq!(guard.introspection_calls(), 2);
 }
+
+/// Sends `GET {path}` as raw HTTP/1.1 (an HTTP client library would resolve the dot segments
+/// before sending); answers the status code.
+async fn raw_get(base: &str, path: &str, token: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"))
+}
+
+/// A `products:read` token must not climb from the public `/catalog/search` or from
+/// `/products` into a route it may not call through a path the service would normalise.
+#[tokio::test]
+async fn paths_that_climb_out_of_a_route_are_400() {
+    let app = TestApp::spawn().await;
+    let guard = Guard::new(guard_config(&app)).unwrap();
+    let base = catalog(guard.clone()).await;
+    let token = reader_token(&app).await;
+    assert_eq!(raw_get(&base, "/products", &token).await, 200);
+    for climb in [
+        "/catalog/search/../../products",
+        "/catalog/search/%2e%2e/%2e%2e/products",
+        "/catalog/search/..%2f..%2fproducts",
+        "/catalog/search/..\\..\\products",
+        "/catalog/search/..;/..;/products",
+        "/catalog//search",
+    ] {
+        assert_eq!(raw_get(&base, climb, &token).await, 400, "{climb}");
+    }
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    for climb in [
+        "/products/../products",
+        "/products/%2E%2E/products",
+        "/products/.%2e",
+        "/products%5c..%5cproducts",
+        "/products/%00",
+    ] {
+        let refused = guard
+            .check(&http::Method::POST, climb, &headers)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{climb}");
+        assert_eq!(refused.reason(), "unsafe_path");
+    }
+}

@@ -6,7 +6,7 @@ use castellan_guard::api_key::{api_key_checksum, api_key_checksum_ok, parse_api_
 use castellan_guard::config::RouteRules;
 use castellan_guard::credential::{parse_bearer, presented, token_shape};
 use castellan_guard::routes::RouteTable;
-use castellan_guard::RouteConfig;
+use castellan_guard::{RequestPath, RouteConfig};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
 
@@ -55,8 +55,51 @@ proptest! {
 
     #[test]
     fn route_matching_never_panics(path in "(/[a-z{}*]{0,4}){0,6}", pattern in "(/([a-z]{1,3}|\\*|\\{p\\})){1,4}") {
-        if let Ok(t) = RouteTable::new(&[RouteConfig::new("GET", &pattern, RouteRules::default())], None) {
+        if let (Ok(t), Ok(path)) = (
+            RouteTable::new(&[RouteConfig::new("GET", &pattern, RouteRules::default())], None),
+            RequestPath::parse(&path),
+        ) {
             let _ = t.find(&Method::GET, &path);
         }
     }
+
+    /// An accepted path is already canonical, and no segment of it can be read as `.` or `..`
+    /// by a server that decodes escapes or `;parameters`.
+    #[test]
+    fn accepted_paths_are_canonical_and_have_no_dot_segments(path in "(/([a-zA-Z0-9.;~]|%[0-9a-fA-F]{2}|\\\\){0,5}){0,5}") {
+        if let Ok(p) = RequestPath::parse(&path) {
+            let again = RequestPath::parse(p.as_str()).unwrap();
+            prop_assert_eq!(again.as_str(), p.as_str());
+            for segment in p.as_str()[1..].split('/') {
+                let decoded = percent_decode(segment);
+                let name = decoded.split(';').next().unwrap_or_default();
+                prop_assert!(name != "." && name != "..", "{} from {}", p.as_str(), path);
+                prop_assert!(!decoded.contains(['/', '\\', '\0']), "{} from {}", p.as_str(), path);
+            }
+        }
+    }
+}
+
+/// Decodes every escape (what a lenient server behind the proxy would do).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

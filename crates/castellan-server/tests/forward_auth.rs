@@ -36,7 +36,9 @@ fn routes(c: &mut Config) {
     let mut org = route("GET", "/orgs/{org}/products");
     org.organization_param = Some("org".into());
     let venue = route("GET", "/venues/*");
-    c.gateway.routes = vec![search, read, write, members, org, venue];
+    let mut orders = route("GET", "/orders/*");
+    orders.scope = Some("orders:read".into());
+    c.gateway.routes = vec![search, read, write, members, org, venue, orders];
 }
 
 async fn spawn() -> TestApp {
@@ -399,6 +401,82 @@ async fn unmatched_routes_are_denied_by_default() {
 }
 
 // ----- public routes, proxies, limits ------------------------------------------------------
+
+/// A `products:read` token must not reach `/orders/1` through a path that the API behind the
+/// proxy normalises into it, nor an anonymous caller through the public `/search`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn climbing_out_of_a_route_is_refused() {
+    let app = spawn().await;
+    let (id, secret) = client(&app).await;
+    let t = app.token_for(&id, &secret, Some("products:read")).await;
+    let auth = format!("Bearer {t}");
+    let bearer = [("Authorization", auth.as_str())];
+    assert_eq!(
+        check(&app, "GET", "/products/1", &bearer).await.status(),
+        200
+    );
+    refused(
+        check(&app, "GET", "/orders/1", &bearer).await,
+        403,
+        "insufficient_scope",
+    )
+    .await;
+    for climb in [
+        "/products/../orders/1",
+        "/products/%2e%2e/orders/1",
+        "/products/%2E%2E/orders/1",
+        "/products/..%2forders/1",
+        "/products/..%2Forders/1",
+        "/products/.%2e/orders/1",
+        "/products/..\\orders/1",
+        "/products/%5c..%5corders/1",
+        "/products/./../orders/1",
+        "/products/..;/orders/1",
+        "/products/%252e%252e/orders/1",
+        "/products//../orders/1",
+        "/products/1/..",
+        "/products/%00/../orders/1",
+    ] {
+        for (method_header, uri_header) in [
+            ("X-Forwarded-Method", "X-Forwarded-Uri"),
+            ("X-Original-Method", "X-Original-URI"),
+        ] {
+            let res = app
+                .http
+                .get(app.url("/forward-auth"))
+                .header(method_header, "GET")
+                .header(uri_header, climb)
+                .header("Authorization", &auth)
+                .send()
+                .await
+                .unwrap();
+            let body = refused(res, 400, "unsafe_path").await;
+            assert_eq!(body["error"], "invalid_request", "{climb}: {body}");
+        }
+        // No credential at all: the path is refused before anything else.
+        refused(check(&app, "GET", climb, &[]).await, 400, "unsafe_path").await;
+    }
+    for climb in [
+        "/search/../orders/1",
+        "/search/%2e%2e/orders/1",
+        "/search/..%2F..%2Forders/1",
+    ] {
+        refused(check(&app, "GET", climb, &[]).await, 400, "unsafe_path").await;
+    }
+    assert_eq!(check(&app, "GET", "/search", &[]).await.status(), 200);
+    // Escapes of plain letters are matched as the letters the API will see.
+    assert_eq!(
+        check(&app, "GET", "/%70roducts/1", &bearer).await.status(),
+        200
+    );
+    refused(
+        check(&app, "GET", "/%6frders/1", &bearer).await,
+        403,
+        "insufficient_scope",
+    )
+    .await;
+    assert_eq!(check(&app, "GET", "/%73earch", &[]).await.status(), 200);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_routes_pass_anonymous_but_not_malformed_keys() {

@@ -346,6 +346,32 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Sends `GET {path}` to nginx as raw HTTP/1.1, the path exactly as written (an HTTP client
+    /// library would resolve its dot segments first); answers the status and the body.
+    async fn send_raw(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.nginx.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {answer}"));
+        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+        (status, body.unwrap_or_default())
+    }
+}
+
 #[derive(Debug)]
 struct Answer {
     status: u16,
@@ -604,4 +630,42 @@ async fn castellan_refuses_two_original_requests_that_disagree() {
     let b: Value = res.json().await.unwrap();
     assert_eq!(b["reason"], "no_original_request");
     assert_eq!(ask("/search", "/search").await.unwrap().status(), 200);
+}
+
+/// nginx forwards the raw `$request_uri`, and the API behind it may normalise the path: a
+/// `products:read` key must not reach `/orgs/org-1/settings` (or anything outside
+/// `/products/*`) through dot segments or escapes, nor an anonymous caller through `/search`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_that_climb_out_of_a_route_are_400_and_never_reach_the_api() {
+    let Some(s) = stack().await else { return };
+    let (key, _) = s.key("products:read", None).await;
+    let with_key = [("X-API-Key", key.as_str())];
+    let (status, body) = s.send_raw("/products/1", &with_key).await;
+    assert_eq!(status, 200, "{body}");
+    for climb in [
+        "/products/../orgs/org-1/settings",
+        "/products/%2e%2e/orgs/org-1/settings",
+        "/products/%2E%2E/orgs/org-1/settings",
+        "/products/..%2forgs/org-1/settings",
+        "/products/.%2e/orgs/org-1/settings",
+        "/products/..\\orgs/org-1/settings",
+        "/products/%5c..%5corgs/org-1/settings",
+        "/products/./../orgs/org-1/settings",
+        "/products/..;/orgs/org-1/settings",
+    ] {
+        let (status, body) = s.send_raw(climb, &with_key).await;
+        assert_eq!(status, 400, "{climb}: {body}");
+        let body: Value = serde_json::from_str(body.trim())
+            .unwrap_or_else(|_| panic!("{climb}: not Castellan's JSON: {body}\n{}", s.nginx.log()));
+        assert_eq!(body["reason"], "unsafe_path", "{climb}: {body}");
+        assert!(body.get("headers").is_none(), "{climb} reached the API");
+    }
+    for climb in [
+        "/search/../orgs/org-1/settings",
+        "/search/%2e%2e/products/1",
+    ] {
+        let (status, body) = s.send_raw(climb, &[]).await;
+        assert_eq!(status, 400, "{climb}: {body}");
+        assert!(body.contains("unsafe_path"), "{climb}: {body}");
+    }
 }

@@ -19,7 +19,9 @@ use castellan_core::client::Client;
 use castellan_core::token::Inactive;
 use castellan_guard::api_key::ApiKeyError;
 use castellan_guard::policy::TOKEN_HEADER;
-use castellan_guard::{evaluate, CredentialKind, Failure, Identity, RequestFacts, Role};
+use castellan_guard::{
+    evaluate, CredentialKind, Failure, Identity, RequestFacts, RequestPath, Role,
+};
 use castellan_store::StoreError;
 use std::sync::Arc;
 
@@ -303,9 +305,12 @@ pub async fn check_forwarded(
     headers: &HeaderMap,
     forwarded: &ForwardedHeaders<'_>,
 ) -> Result<Allowed, Denied> {
+    // The path is checked before any route is looked at: one that could mean another path to
+    // the API behind the proxy is refused, whatever the credential.
+    let path = RequestPath::parse(path).map_err(Failure::UnsafePath)?;
     let matched = state
         .gateway_routes
-        .find_route(method, path)
+        .find_route(method, &path)
         .ok_or(Denied::NoRoute)?;
     // A tenant token changes the policy it is checked under; anything else uses the route's.
     let mut tenant_policy = None;
