@@ -97,26 +97,59 @@ pub const SCOPES_HEADER: &str = "x-castellan-scopes";
 pub const ROLE_HEADER: &str = "x-castellan-role";
 pub const CREDENTIAL_HEADER: &str = "x-castellan-credential";
 
-/// The headers a forward-auth answer (SPEC 7.1) carries for an identity. Values that are not
-/// valid header text are left out rather than mangled.
+/// The six identity headers, in the order a forward-auth answer carries them.
+pub const IDENTITY_HEADERS: [&str; 6] = [
+    SUBJECT_HEADER,
+    CLIENT_HEADER,
+    ORGANIZATION_HEADER,
+    SCOPES_HEADER,
+    ROLE_HEADER,
+    CREDENTIAL_HEADER,
+];
+
+/// The headers a forward-auth answer (SPEC 7.1) carries for an identity: always all six, empty
+/// when unknown, so that a proxy copying them onto the forwarded request replaces any the
+/// client sent itself. A value that is not valid header text is sent empty rather than
+/// mangled.
 pub fn identity_headers(id: &Identity) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(6);
-    let mut push = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.push((HeaderName::from_static(name), v));
-        }
-    };
-    push(SUBJECT_HEADER, &id.subject);
-    push(CLIENT_HEADER, &id.client_id);
-    if let Some(org) = &id.organization {
-        push(ORGANIZATION_HEADER, org);
-    }
-    push(SCOPES_HEADER, &id.scopes.join(" "));
-    if let Some(role) = id.role {
-        push(ROLE_HEADER, role.as_str());
-    }
-    push(CREDENTIAL_HEADER, id.kind.as_str());
-    out
+    let scopes = id.scopes.join(" ");
+    let values = [
+        id.subject.as_str(),
+        id.client_id.as_str(),
+        id.organization.as_deref().unwrap_or(""),
+        scopes.as_str(),
+        id.role.map_or("", Role::as_str),
+        id.kind.as_str(),
+    ];
+    IDENTITY_HEADERS
+        .iter()
+        .zip(values)
+        .map(|(name, value)| {
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("")),
+            )
+        })
+        .collect()
+}
+
+/// The identity headers of an anonymous caller of a public route: all six, only
+/// `X-Castellan-Credential` (`anonymous`) not empty.
+pub fn anonymous_headers() -> Vec<(HeaderName, HeaderValue)> {
+    IDENTITY_HEADERS
+        .iter()
+        .map(|name| {
+            let value = if *name == CREDENTIAL_HEADER {
+                "anonymous"
+            } else {
+                ""
+            };
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            )
+        })
+        .collect()
 }
 
 fn rejection(parts: &Parts) -> FailureResponse {
@@ -161,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn identity_headers_skip_unprintable_values() {
+    fn identity_headers_are_all_six_with_unprintable_values_empty() {
         let id = Identity {
             subject: "user-1".into(),
             client_id: "c\n1".into(),
@@ -180,9 +213,24 @@ mod tests {
                 .map(|(_, v)| v.to_str().unwrap().to_owned())
         };
         assert_eq!(get(SUBJECT_HEADER).as_deref(), Some("user-1"));
-        assert_eq!(get(CLIENT_HEADER), None);
+        assert_eq!(h.len(), 6);
+        assert_eq!(get(CLIENT_HEADER).as_deref(), Some(""));
         assert_eq!(get(SCOPES_HEADER).as_deref(), Some("a:read b:write"));
         assert_eq!(get(ROLE_HEADER).as_deref(), Some("VIEWER"));
         assert_eq!(get(CREDENTIAL_HEADER).as_deref(), Some("api_key"));
+        let none = identity_headers(&Identity {
+            organization: None,
+            role: None,
+            ..id
+        });
+        for (name, value) in [(ORGANIZATION_HEADER, ""), (ROLE_HEADER, "")] {
+            let found = none.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            assert_eq!(found.map(|v| v.to_str().unwrap()), Some(value), "{name}");
+        }
+        let anonymous = anonymous_headers();
+        assert_eq!(anonymous.len(), 6);
+        assert!(anonymous
+            .iter()
+            .all(|(k, v)| v.is_empty() == (k != CREDENTIAL_HEADER)));
     }
 }

@@ -499,6 +499,70 @@ async fn public_routes_pass_anonymous_but_not_malformed_keys() {
     );
 }
 
+/// The six identity headers of a 200, each exactly once.
+fn identity_headers(res: &reqwest::Response) -> Vec<(String, String)> {
+    [
+        "x-castellan-subject",
+        "x-castellan-client-id",
+        "x-castellan-organization",
+        "x-castellan-scopes",
+        "x-castellan-role",
+        "x-castellan-credential",
+    ]
+    .iter()
+    .map(|name| {
+        let values: Vec<_> = res.headers().get_all(*name).iter().collect();
+        assert_eq!(values.len(), 1, "{name} once: {:?}", res.headers());
+        ((*name).to_owned(), values[0].to_str().unwrap().to_owned())
+    })
+    .collect()
+}
+
+/// A proxy copies the identity headers onto the forwarded request, replacing the client's
+/// own only when the answer carries them: so every 200 carries all six, empty when unknown
+/// (a client's `X-Castellan-Role: OWNER` would otherwise reach the API next to a key that has
+/// no role).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_allowed_answer_carries_all_six_identity_headers() {
+    let app = spawn().await;
+    let planted = [
+        ("X-Castellan-Role", "OWNER"),
+        ("X-Castellan-Organization", "org-1"),
+    ];
+    let res = check(&app, "GET", "/search", &planted).await;
+    assert_eq!(res.status(), 200);
+    let h = identity_headers(&res);
+    for (name, value) in &h {
+        let expected = if name == "x-castellan-credential" {
+            "anonymous"
+        } else {
+            ""
+        };
+        assert_eq!(value, expected, "{name}");
+    }
+    let (k, key_id) = key(&app, json!({"name": "k", "scope": "products:read"})).await;
+    let mut with_key = planted.to_vec();
+    with_key.push(("X-API-Key", &k));
+    let res = check(&app, "GET", "/products/1", &with_key).await;
+    assert_eq!(res.status(), 200);
+    let h = identity_headers(&res);
+    assert_eq!(h[0].1, key_id);
+    assert_eq!(h[2].1, "", "a key without organization");
+    assert_eq!(h[4].1, "", "a key has no role");
+    assert_eq!(h[5].1, "api_key");
+    let (id, secret) = client(&app).await;
+    let t = app.token_for(&id, &secret, Some("products:read")).await;
+    let auth = format!("Bearer {t}");
+    let mut with_token = planted.to_vec();
+    with_token.push(("Authorization", &auth));
+    let res = check(&app, "GET", "/products/1", &with_token).await;
+    assert_eq!(res.status(), 200);
+    let h = identity_headers(&res);
+    assert_eq!(h[1].1, id);
+    assert_eq!((h[2].1.as_str(), h[4].1.as_str()), ("", ""));
+    assert_eq!(h[3].1, "products:read");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_headers_and_envoy_prefix_are_understood() {
     let app = spawn().await;
@@ -583,7 +647,9 @@ async fn each_answer_carries_the_keys_identity_and_fresh_counts() {
                     "cache-control",
                     "x-castellan-subject",
                     "x-castellan-client-id",
+                    "x-castellan-organization",
                     "x-castellan-scopes",
+                    "x-castellan-role",
                     "x-castellan-credential",
                     "ratelimit-policy",
                     "ratelimit-limit",

@@ -9,11 +9,11 @@ use crate::services::tenant::{issue_tenant_token, TenantError};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use castellan_guard::identity::identity_headers;
+use castellan_guard::identity::{anonymous_headers, identity_headers};
 use castellan_guard::Identity;
 use castellan_limit::{Decision, HeaderStyle};
 use serde_json::json;
@@ -90,14 +90,10 @@ fn fresh_headers(
     // Room for the identity and rate-limit headers, so the map grows once.
     let mut h = HeaderMap::with_capacity(16);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // All six identity headers, always: a proxy that copies them replaces the client's own.
     match identity {
         Some(id) => h.extend(identity_headers(id)),
-        None => {
-            h.insert(
-                HeaderName::from_static("x-castellan-credential"),
-                HeaderValue::from_static("anonymous"),
-            );
-        }
+        None => h.extend(anonymous_headers()),
     }
     if let Some(d) = limit {
         castellan_limit::write_headers(d, style, &mut h);
