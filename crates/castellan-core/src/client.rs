@@ -2,6 +2,7 @@
 //! authentication methods, token lifetimes and the validation of a client draft.
 
 use crate::scope::{ScopePattern, ScopeSet};
+use crate::tenant::TenantGrant;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -198,6 +199,9 @@ pub struct Client {
     /// The rate-limit tier its token requests and gateway calls are counted under (SPEC 8.1);
     /// `None`: tier `default`.
     pub tier: Option<String>,
+    /// The brands and venues it may ask tenant tokens for at `POST /auth` (SPEC 7.4); none:
+    /// no tenant token.
+    pub tenants: Vec<TenantGrant>,
 }
 
 impl Client {
@@ -208,6 +212,11 @@ impl Client {
 
     pub fn allows_grant(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
+    }
+
+    /// Whether it was given `brand` and `venue` for tenant tokens.
+    pub fn allows_tenant(&self, brand: &str, venue: &str) -> bool {
+        crate::tenant::allows_tenant(&self.tenants, brand, venue)
     }
 
     pub fn access_token_lifetime(&self, default: u32) -> u32 {

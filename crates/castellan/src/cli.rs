@@ -145,6 +145,10 @@ pub struct CreateClient {
     /// `default`.
     #[arg(long)]
     pub tier: Option<String>,
+    /// A brand and its venues the client may ask tenant tokens for at POST /auth, as
+    /// `BRAND:VENUE[,VENUE…]` (repeatable; the brand is everything before the last `:`).
+    #[arg(long = "tenant", value_name = "BRAND:VENUES")]
+    pub tenants: Vec<String>,
     #[arg(long)]
     pub access_token_validity_seconds: Option<u32>,
     #[arg(long)]

@@ -6,7 +6,7 @@ use anyhow::{anyhow, Context};
 use castellan_crypto::{Algorithm, Clock, SystemClock};
 use castellan_server::bootstrap::{ensure_bootstrap_client, ADMIN_SCOPE};
 use castellan_server::config::Config;
-use castellan_server::services::clients::{build_client, ClientDraft};
+use castellan_server::services::clients::{build_client, ClientDraft, TenantEntry};
 use castellan_store::Store;
 use chrono::Duration;
 use std::sync::Arc;
@@ -161,6 +161,11 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         default_scope: args.default_scope,
         public_client_credentials: args.public_client_credentials,
         tier: args.tier,
+        tenants: args
+            .tenants
+            .iter()
+            .map(|t| tenant_flag(t))
+            .collect::<anyhow::Result<_>>()?,
     };
     let (client, secret) =
         build_client(draft, &config, SystemClock.now()).map_err(|e| anyhow!("{e}"))?;
@@ -187,8 +192,23 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
             println!("client_secret: {s}   (shown only this once)");
         }
         println!("scope:         {}", rep.scope);
+        for t in &rep.tenants {
+            println!("tenant:        {}:{}", t.brand, t.venues.join(","));
+        }
     }
     Ok(())
+}
+
+/// A `--tenant BRAND:VENUE[,VENUE…]` flag as the management API's tenant entry. The brand is
+/// everything before the last `:`, since venue ids are usually short numbers.
+fn tenant_flag(flag: &str) -> anyhow::Result<TenantEntry> {
+    let (brand, venues) = flag
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("--tenant must be BRAND:VENUE[,VENUE…], e.g. openapitest:1,2"))?;
+    Ok(TenantEntry {
+        brand: brand.to_owned(),
+        venues: venues.split(',').map(str::to_owned).collect(),
+    })
 }
 
 async fn rotate_keys(config: Config, alg: Option<String>) -> anyhow::Result<()> {

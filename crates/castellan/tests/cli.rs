@@ -389,7 +389,59 @@ async fn migrate_and_clients_create() {
     let a2: Value = serde_json::from_str(stdout(&admin2).trim()).unwrap();
     assert!(a2["scope"].as_str().unwrap().contains("manage_api_clients"));
 
+    // Tenants for POST /auth: `--tenant BRAND:VENUE[,VENUE…]`, repeatable.
+    let venue = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "pos",
+            "--tenant",
+            "openapitest:1,2",
+            "--tenant",
+            "other:9",
+            "--json",
+        ],
+    );
+    assert!(venue.status.success(), "{}", stderr(&venue));
+    let pos: Value = serde_json::from_str(stdout(&venue).trim()).unwrap();
+    assert_eq!(
+        pos["tenants"],
+        serde_json::json!([
+            {"brand": "openapitest", "venues": ["1", "2"]},
+            {"brand": "other", "venues": ["9"]},
+        ])
+    );
+    assert_eq!(v["tenants"], serde_json::json!([]));
+    for bad in ["openapitest", "openapitest:", ":1"] {
+        let o = run(
+            &env,
+            &[
+                "clients", "create", "--name", "bad", "--tenant", bad, "--json",
+            ],
+        );
+        assert!(!o.status.success(), "--tenant {bad}");
+        assert!(stderr(&o).contains("tenant"), "{}", stderr(&o));
+    }
+
     let server = serve(&env);
+    let (pos_id, pos_secret) = (
+        pos["client_id"].as_str().unwrap(),
+        pos["client_secret"].as_str().unwrap(),
+    );
+    for (brand, venue, status) in [("openapitest", "2", 200), ("other", "1", 400)] {
+        let body =
+            format!("client_id={pos_id}&client_secret={pos_secret}&brand={brand}&venue_id={venue}");
+        let (got, answer) = http(
+            server.port,
+            "POST",
+            "/auth",
+            "application/x-www-form-urlencoded",
+            &body,
+        );
+        assert_eq!(got, status, "{brand}/{venue}: {answer}");
+    }
     let t = token(server.port, &id, &secret);
     let info = introspect(
         server.port,

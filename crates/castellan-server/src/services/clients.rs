@@ -8,6 +8,7 @@ use castellan_core::client::{
 use castellan_core::ids::{alphanumeric_id, CLIENT_ID_LEN};
 use castellan_core::redirect::check_redirect_uris;
 use castellan_core::scope::{allowed_by, parse_patterns};
+use castellan_core::tenant::{check_tenants, TenantGrant};
 use castellan_core::{ScopeSet, Secret};
 use castellan_crypto::{generate_secret, hash_secret, random_bytes};
 use chrono::{DateTime, Utc};
@@ -47,6 +48,42 @@ pub struct ClientDraft {
     /// The rate-limit tier (`rate_limit.tiers`) its token requests and gateway calls are
     /// counted under; default: tier `default`.
     pub tier: Option<String>,
+    /// The brands and venues it may ask tenant tokens for at `POST /auth`; default: none.
+    #[serde(default)]
+    pub tenants: Vec<TenantEntry>,
+}
+
+/// A brand and the venue ids of it a client may use for tenant tokens (`POST /auth`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantEntry {
+    /// The brand, as `POST /auth` names it in `brand`.
+    pub brand: String,
+    /// Venue ids of that brand, as `POST /auth` names them in `venue_id`; at least one.
+    pub venues: Vec<String>,
+}
+
+impl From<&TenantGrant> for TenantEntry {
+    fn from(g: &TenantGrant) -> Self {
+        TenantEntry {
+            brand: g.brand.clone(),
+            venues: g.venues.clone(),
+        }
+    }
+}
+
+/// The tenants a caller sent, checked and in their stored form.
+pub fn client_tenants(entries: Vec<TenantEntry>) -> Result<Vec<TenantGrant>, FieldError> {
+    check_tenants(
+        entries
+            .into_iter()
+            .map(|e| TenantGrant {
+                brand: e.brand,
+                venues: e.venues,
+            })
+            .collect(),
+        "tenants",
+    )
 }
 
 /// Turns a draft into a client; answers the secret to show once (confidential clients).
@@ -133,6 +170,7 @@ pub fn build_client(
         ));
     }
     let tier = client_tier(draft.tier.as_deref(), config)?;
+    let tenants = client_tenants(draft.tenants)?;
     let secret = (kind == ClientKind::Confidential).then(generate_secret);
     let client = Client {
         id: new_client_id(),
@@ -154,6 +192,7 @@ pub fn build_client(
         registration: None,
         metadata: Default::default(),
         tier,
+        tenants,
     };
     Ok((client, secret))
 }

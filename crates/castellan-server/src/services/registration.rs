@@ -113,6 +113,7 @@ pub async fn register(
         }),
         metadata: meta.extra,
         tier: None,
+        tenants: Vec::new(),
     };
     state.store.insert_client(&client).await?;
     tracing::info!(
