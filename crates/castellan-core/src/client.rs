@@ -164,8 +164,9 @@ impl std::fmt::Debug for SecretHash {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub software_id: Option<String>,
-    /// Who registered it (`client:<id>` for a registrant authenticated by an access token), so
-    /// that a repeated registration is matched to the same party only.
+    /// Who registered it (`client:<id>` for a registrant authenticated by a client's own access
+    /// token, `client:<id>:user:<subject>` by a person's), so that a repeated registration is
+    /// matched to the same party only.
     pub registered_by: Option<String>,
     pub access_token_hash: SecretHash,
 }
