@@ -90,7 +90,11 @@ async fn create_shows_the_secret_once() {
     assert_eq!(created["refreshTokenValiditySeconds"], 31536000);
     assert_eq!(created["clientKind"], "confidential");
     assert_eq!(created["grantTypes"], json!(["client_credentials"]));
-    assert_eq!(created["tokenEndpointAuthMethod"], "client_secret_basic");
+    // No method named: the secret may come either way (RFC 7591 §2 binds registered clients).
+    assert_eq!(
+        created["tokenEndpointAuthMethod"],
+        "client_secret_basic_or_post"
+    );
     let created_at = created["createdAt"].as_str().unwrap();
     assert!(DateTime::parse_from_rfc3339(created_at).is_ok());
     assert!(created_at.ends_with('Z'));

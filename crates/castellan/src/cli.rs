@@ -132,6 +132,10 @@ pub struct CreateClient {
     /// Redirect URI (repeatable).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// How a confidential client sends its secret: client_secret_basic (HTTP Basic only),
+    /// client_secret_post (the body only) or client_secret_basic_or_post (either; default).
+    #[arg(long)]
+    pub token_endpoint_auth_method: Option<String>,
     /// jwt (default) or opaque access tokens.
     #[arg(long)]
     pub token_format: Option<String>,

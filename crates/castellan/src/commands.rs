@@ -156,7 +156,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         client_kind: args.kind,
         grant_types: args.grant_types,
         redirect_uris: args.redirect_uris,
-        token_endpoint_auth_method: None,
+        token_endpoint_auth_method: args.token_endpoint_auth_method,
         token_format: args.token_format,
         default_scope: args.default_scope,
         public_client_credentials: args.public_client_credentials,

@@ -414,6 +414,23 @@ async fn migrate_and_clients_create() {
         ])
     );
     assert_eq!(v["tenants"], serde_json::json!([]));
+    // Without a method the secret may come either way; one named is kept.
+    assert_eq!(v["tokenEndpointAuthMethod"], "client_secret_basic_or_post");
+    let post = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "p",
+            "--token-endpoint-auth-method",
+            "client_secret_post",
+            "--json",
+        ],
+    );
+    assert!(post.status.success(), "{}", stderr(&post));
+    let p: Value = serde_json::from_str(stdout(&post).trim()).unwrap();
+    assert_eq!(p["tokenEndpointAuthMethod"], "client_secret_post");
     for bad in ["openapitest", "openapitest:", ":1"] {
         let o = run(
             &env,

@@ -6,7 +6,9 @@
 use crate::error::ApiError;
 use crate::extract::bearer::Bearer;
 use crate::extract::json::JsonBody;
-use crate::services::clients::{build_client, client_tenants, ClientDraft, TenantEntry};
+use crate::services::clients::{
+    build_client, client_auth_method, client_tenants, ClientDraft, TenantEntry,
+};
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -335,6 +337,10 @@ pub struct ClientUpdate {
 pub enum ClientUpdateAction {
     /// Replaces the brands and venues the client may ask tenant tokens for (`[]`: none).
     SetTenants { tenants: Vec<TenantEntry> },
+    /// Changes how a confidential client sends its secret: `client_secret_basic`,
+    /// `client_secret_post` or `client_secret_basic_or_post`.
+    #[serde(rename_all = "camelCase")]
+    SetTokenEndpointAuthMethod { token_endpoint_auth_method: String },
 }
 
 /// Most actions in one update.
@@ -368,6 +374,19 @@ pub async fn update_client(
             ClientUpdateAction::SetTenants { tenants } => {
                 client.tenants = client_tenants(tenants)
                     .map_err(|e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)))?;
+            }
+            ClientUpdateAction::SetTokenEndpointAuthMethod {
+                token_endpoint_auth_method,
+            } => {
+                if client.registration.is_some() {
+                    return Err(ApiError::invalid_field(
+                        "tokenEndpointAuthMethod: a registered client's method is its registrant's (RFC 7592)",
+                    ));
+                }
+                client.auth_method =
+                    client_auth_method(client.kind, Some(&token_endpoint_auth_method)).map_err(
+                        |e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)),
+                    )?;
             }
         }
     }

@@ -35,7 +35,9 @@ pub struct ClientDraft {
     pub grant_types: Option<Vec<String>>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// `client_secret_basic` (default for confidential), `client_secret_post`, `none` (public).
+    /// `client_secret_basic` (the secret only with HTTP Basic), `client_secret_post` (only in
+    /// the body), `client_secret_basic_or_post` (either; default for confidential clients),
+    /// `none` (public clients).
     pub token_endpoint_auth_method: Option<String>,
     /// `jwt` (default) or `opaque`.
     pub token_format: Option<String>,
@@ -117,31 +119,7 @@ pub fn build_client(
         None => vec![GrantType::ClientCredentials],
         Some(list) => parse_grant_types(&list)?,
     };
-    let auth_method = match draft.token_endpoint_auth_method.as_deref() {
-        None => match kind {
-            ClientKind::Confidential => AuthMethod::ClientSecretBasic,
-            ClientKind::Public => AuthMethod::None,
-        },
-        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
-            FieldError::new(
-                "tokenEndpointAuthMethod",
-                "must be client_secret_basic, client_secret_post or none",
-            )
-        })?,
-    };
-    match (kind, auth_method) {
-        (ClientKind::Public, AuthMethod::None)
-        | (ClientKind::Confidential, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => {}
-        (_, AuthMethod::PrivateKeyJwt) => {
-            return Err(FieldError::new("tokenEndpointAuthMethod", "private_key_jwt is not supported yet"))
-        }
-        _ => {
-            return Err(FieldError::new(
-                "tokenEndpointAuthMethod",
-                "public clients use none; confidential clients use client_secret_basic or client_secret_post",
-            ))
-        }
-    }
+    let auth_method = client_auth_method(kind, draft.token_endpoint_auth_method.as_deref())?;
     let token_format = match draft.token_format.as_deref() {
         None => TokenFormat::Jwt,
         Some(f) => TokenFormat::parse(f)
@@ -195,6 +173,42 @@ pub fn build_client(
         tenants,
     };
     Ok((client, secret))
+}
+
+/// How a client of `kind` authenticates, from what the caller named (`None`: nothing). A
+/// confidential client given no method may send its secret either way
+/// (`client_secret_basic_or_post`), as every client could before methods were enforced; one
+/// given `client_secret_basic` or `client_secret_post` must use that one.
+pub fn client_auth_method(kind: ClientKind, named: Option<&str>) -> Result<AuthMethod, FieldError> {
+    let method = match named {
+        None => match kind {
+            ClientKind::Confidential => AuthMethod::ClientSecretBasicOrPost,
+            ClientKind::Public => AuthMethod::None,
+        },
+        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
+            FieldError::new(
+                "tokenEndpointAuthMethod",
+                "must be client_secret_basic, client_secret_post, client_secret_basic_or_post or none",
+            )
+        })?,
+    };
+    match (kind, method) {
+        (ClientKind::Public, AuthMethod::None)
+        | (
+            ClientKind::Confidential,
+            AuthMethod::ClientSecretBasic
+            | AuthMethod::ClientSecretPost
+            | AuthMethod::ClientSecretBasicOrPost,
+        ) => Ok(method),
+        (_, AuthMethod::PrivateKeyJwt) => Err(FieldError::new(
+            "tokenEndpointAuthMethod",
+            "private_key_jwt is not supported yet",
+        )),
+        _ => Err(FieldError::new(
+            "tokenEndpointAuthMethod",
+            "public clients use none; confidential clients use client_secret_basic, client_secret_post or client_secret_basic_or_post",
+        )),
+    }
 }
 
 /// A draft's tier: `None` for tier `default` (named or not), else a configured tier.
