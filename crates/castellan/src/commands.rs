@@ -3,6 +3,7 @@
 
 use crate::cli::{Cli, ClientsCommand, Command, CreateClient, KeysCommand};
 use anyhow::{anyhow, Context};
+use castellan_core::Environment;
 use castellan_crypto::{Algorithm, Clock, SystemClock};
 use castellan_server::bootstrap::{ensure_bootstrap_client, ADMIN_SCOPE};
 use castellan_server::config::Config;
@@ -64,7 +65,20 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = open_store(&config).await?;
-    if let Some((id, secret)) =
+    if config.environment == Environment::Production {
+        // In production standard output is usually a container's log, kept and shipped where
+        // a secret must not go. `castellan init` creates the bootstrap client instead and
+        // prints its secret to the operator's terminal.
+        if !store
+            .client_exists(None)
+            .await
+            .context("looking for clients")?
+        {
+            tracing::warn!(
+                "no client exists yet; in production `serve` does not create the bootstrap admin client (its secret would go to standard output): run `castellan init` once against this database, which creates it and prints its secret once"
+            );
+        }
+    } else if let Some((id, secret)) =
         ensure_bootstrap_client(store.as_ref(), &config, clock.now()).await?
     {
         println!("Created the bootstrap admin client. Its secret is shown only this once:");
