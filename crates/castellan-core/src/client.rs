@@ -2,6 +2,7 @@
 //! authentication methods, token lifetimes and the validation of a client draft.
 
 use crate::scope::{ScopePattern, ScopeSet};
+use crate::tenant::TenantGrant;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,9 @@ impl GrantType {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// Castellan's own: the secret in either place. Only clients created through the
+    /// management API or the CLI without naming a method have it, never registered ones.
+    ClientSecretBasicOrPost,
     None,
     PrivateKeyJwt,
 }
@@ -109,6 +113,7 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretBasicOrPost => "client_secret_basic_or_post",
             AuthMethod::None => "none",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
@@ -117,9 +122,23 @@ impl AuthMethod {
         match s {
             "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            "client_secret_basic_or_post" => Some(AuthMethod::ClientSecretBasicOrPost),
             "none" => Some(AuthMethod::None),
             "private_key_jwt" => Some(AuthMethod::PrivateKeyJwt),
             _ => None,
+        }
+    }
+
+    /// Whether a client secret presented in the `Authorization` header (`in_header`: HTTP
+    /// Basic) or else in the request body (form or JSON) is how this method sends it. A client
+    /// registered with one method must use it (RFC 7591 §2): a secret sent the other way is
+    /// refused, so that a client limited to one channel cannot be driven through the other.
+    pub fn accepts_secret(self, in_header: bool) -> bool {
+        match self {
+            AuthMethod::ClientSecretBasic => in_header,
+            AuthMethod::ClientSecretPost => !in_header,
+            AuthMethod::ClientSecretBasicOrPost => true,
+            AuthMethod::None | AuthMethod::PrivateKeyJwt => false,
         }
     }
 }
@@ -163,8 +182,9 @@ impl std::fmt::Debug for SecretHash {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub software_id: Option<String>,
-    /// Who registered it (`client:<id>` for a registrant authenticated by an access token), so
-    /// that a repeated registration is matched to the same party only.
+    /// Who registered it (`client:<id>` for a registrant authenticated by a client's own access
+    /// token, `client:<id>:user:<subject>` by a person's), so that a repeated registration is
+    /// matched to the same party only.
     pub registered_by: Option<String>,
     pub access_token_hash: SecretHash,
 }
@@ -198,6 +218,9 @@ pub struct Client {
     /// The rate-limit tier its token requests and gateway calls are counted under (SPEC 8.1);
     /// `None`: tier `default`.
     pub tier: Option<String>,
+    /// The brands and venues it may ask tenant tokens for at `POST /auth` (SPEC 7.4); none:
+    /// no tenant token.
+    pub tenants: Vec<TenantGrant>,
 }
 
 impl Client {
@@ -208,6 +231,11 @@ impl Client {
 
     pub fn allows_grant(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
+    }
+
+    /// Whether it was given `brand` and `venue` for tenant tokens.
+    pub fn allows_tenant(&self, brand: &str, venue: &str) -> bool {
+        crate::tenant::allows_tenant(&self.tenants, brand, venue)
     }
 
     pub fn access_token_lifetime(&self, default: u32) -> u32 {
@@ -298,6 +326,28 @@ mod tests {
         assert!(e.message.contains("3600") && e.message.contains("604800"));
         let e = check_lifetimes(None, Some(31_536_001), &b).unwrap_err();
         assert_eq!(e.field, "refreshTokenValiditySeconds");
+    }
+
+    #[test]
+    fn a_secret_is_accepted_only_the_way_the_method_sends_it() {
+        assert!(AuthMethod::ClientSecretBasic.accepts_secret(true));
+        assert!(!AuthMethod::ClientSecretBasic.accepts_secret(false));
+        assert!(AuthMethod::ClientSecretPost.accepts_secret(false));
+        assert!(!AuthMethod::ClientSecretPost.accepts_secret(true));
+        assert!(AuthMethod::ClientSecretBasicOrPost.accepts_secret(true));
+        assert!(AuthMethod::ClientSecretBasicOrPost.accepts_secret(false));
+        for m in [AuthMethod::None, AuthMethod::PrivateKeyJwt] {
+            assert!(!m.accepts_secret(true) && !m.accepts_secret(false));
+        }
+        for m in [
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::ClientSecretBasicOrPost,
+            AuthMethod::None,
+            AuthMethod::PrivateKeyJwt,
+        ] {
+            assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
+        }
     }
 
     #[test]

@@ -86,6 +86,7 @@ mod tests {
             registration: None,
             metadata: Default::default(),
             tier: None,
+            tenants: Vec::new(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod redirect;
 pub mod registration;
 pub mod scope;
 pub mod secret;
+pub mod tenant;
 pub mod token;
 pub mod user;
 

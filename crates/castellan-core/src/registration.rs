@@ -69,6 +69,7 @@ impl ClientMetadata {
             AuthMethod::None => ClientKind::Public,
             AuthMethod::ClientSecretBasic
             | AuthMethod::ClientSecretPost
+            | AuthMethod::ClientSecretBasicOrPost
             | AuthMethod::PrivateKeyJwt => ClientKind::Confidential,
         }
     }
@@ -156,6 +157,7 @@ fn check_url(key: &str, s: &str, env: Environment, https_only: bool) -> Result<(
 fn parse_auth_method(doc: &Map<String, Value>) -> Result<AuthMethod, OAuthError> {
     const ALLOWED: &str = "client_secret_basic, client_secret_post or none";
     match text(doc, "token_endpoint_auth_method", 64)? {
+        // RFC 7591 §2: "If unspecified or omitted, the default is client_secret_basic".
         None => Ok(AuthMethod::ClientSecretBasic),
         Some(m) => match AuthMethod::parse(&m) {
             Some(
@@ -163,10 +165,14 @@ fn parse_auth_method(doc: &Map<String, Value>) -> Result<AuthMethod, OAuthError>
                 | AuthMethod::ClientSecretPost
                 | AuthMethod::None),
             ) => Ok(a),
-            Some(AuthMethod::PrivateKeyJwt) | None => Err(bad(format!(
-                "token_endpoint_auth_method `{}` is not supported; use {ALLOWED}",
-                short(&m)
-            ))),
+            // Castellan's either-way method is for clients an operator creates, not an RFC 7591
+            // value a registrant may ask for.
+            Some(AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretBasicOrPost) | None => {
+                Err(bad(format!(
+                    "token_endpoint_auth_method `{}` is not supported; use {ALLOWED}",
+                    short(&m)
+                )))
+            }
         },
     }
 }

@@ -267,7 +267,13 @@ fn bad(key: &str, msg: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{key} {msg}"))
 }
 
-/// Scopes that self-registered clients can never obtain.
+/// Whether a scope (or pattern) named `name` before its first `:` is administrative: one of
+/// [`ADMIN_SCOPE_NAMES`] or any `manage_*` scope.
+pub fn is_admin_scope_name(name: &str) -> bool {
+    ADMIN_SCOPE_NAMES.contains(&name) || name.starts_with("manage_")
+}
+
+/// Scopes that self-registered clients can never obtain (nor any `manage_*` scope).
 pub const ADMIN_SCOPE_NAMES: [&str; 7] = [
     "manage_api_clients",
     "view_api_clients",
@@ -422,7 +428,7 @@ impl Config {
                 )
             })?;
             let name = p.as_str().split(':').next().unwrap_or_default();
-            if ADMIN_SCOPE_NAMES.contains(&name) {
+            if is_admin_scope_name(name) {
                 return Err(bad(
                     "registration.open_scopes",
                     format!("must not open the administrative scope {name}"),
@@ -558,8 +564,45 @@ mod tests {
         let e = Config::from_toml_str("[registration]\nopen_scopes = [\"manage_api_clients\"]\n")
             .unwrap_err();
         assert!(e.to_string().contains("registration.open_scopes"), "{e}");
+
         let e = Config::from_toml_str("nonsense = 1\n").unwrap_err();
         assert!(e.to_string().contains("nonsense"), "{e}");
+    }
+
+    /// Issue 12 item 16: no administrative scope can be opened to self-registered clients,
+    /// the `manage_*` family included, nor a wildcard or qualified form of one.
+    #[test]
+    fn open_scopes_refuse_every_administrative_scope() {
+        for admin in [
+            "manage_api_clients",
+            "view_api_keys",
+            "register_clients",
+            "introspect",
+            "manage_project:castellan",
+            "manage_orders",
+            "manage_orders:*",
+            "manage_my_profile",
+            "manage_api_keys:castellan",
+        ] {
+            let e =
+                Config::from_toml_str(&format!("[registration]\nopen_scopes = [\"{admin}\"]\n"))
+                    .unwrap_err();
+            assert!(
+                e.to_string().contains("registration.open_scopes"),
+                "{admin}: {e}"
+            );
+            assert!(e.to_string().contains("administrative"), "{admin}: {e}");
+        }
+        for open in [
+            "openid",
+            "products:read",
+            "market:id:*",
+            "view_products",
+            "managers:read",
+        ] {
+            Config::from_toml_str(&format!("[registration]\nopen_scopes = [\"{open}\"]\n"))
+                .unwrap_or_else(|e| panic!("{open}: {e}"));
+        }
     }
 
     #[test]

@@ -748,18 +748,204 @@ async fn protected_resource_metadata() {
 // ----- tenant tokens (seed 002) ------------------------------------------------------------
 
 async fn tenant_token(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
+    tenant_token_for(app, id, secret, "openapitest", "1").await
+}
+
+async fn tenant_token_for(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+    brand: &str,
+    venue: &str,
+) -> reqwest::Response {
     app.http
         .post(app.url("/auth"))
-        .json(&json!({"client_id": id, "client_secret": secret, "brand": "openapitest", "venue_id": "1"}))
+        .json(&json!({"client_id": id, "client_secret": secret, "brand": brand, "venue_id": venue}))
         .send()
         .await
         .unwrap()
 }
 
+/// A client given brand `openapitest` (venue 1) and brand `b` (venue 2); answers (id,
+/// secret).
+async fn tenant_client(app: &TestApp) -> (String, String) {
+    let c = app
+        .create_client(json!({
+            "name": "venue integration",
+            "scope": "products:read venues:read",
+            "defaultScope": "venues:read",
+            "tenants": [
+                {"brand": "openapitest", "venues": ["1"]},
+                {"brand": "b", "venues": ["2"]},
+            ],
+        }))
+        .await;
+    assert_eq!(
+        c["tenants"],
+        json!([
+            {"brand": "openapitest", "venues": ["1"]},
+            {"brand": "b", "venues": ["2"]},
+        ])
+    );
+    (
+        c["id"].as_str().unwrap().to_owned(),
+        c["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The claims of a JWT, unverified (the test only reads what was minted).
+fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The seed's 400 for credentials that do not open this brand and venue, with nothing minted.
+async fn invalid_credentials(res: reqwest::Response) {
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.headers()
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "no-store"
+    );
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["success"], false, "{b}");
+    assert_eq!(b["error"], "invalid_client", "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid credentials"),
+        "{b}"
+    );
+    assert!(b.get("token").is_none(), "{b}");
+}
+
+/// Issue 12 item 2: a client given brand `openapitest` venue 1 asks for another brand, another
+/// venue of its brand, a venue of its other brand, and brand/venue names differing only in
+/// case or padding: 400 "invalid credentials", no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_tokens_only_for_the_brands_and_venues_given() {
+    let app = spawn().await;
+    let (id, secret) = tenant_client(&app).await;
+    for (brand, venue) in [
+        ("victim-brand", "1"),
+        ("openapitest", "2"),
+        ("openapitest", "999"),
+        ("b", "1"),
+        ("OPENAPITEST", "1"),
+        ("openapitest", "01"),
+    ] {
+        invalid_credentials(tenant_token_for(&app, &id, &secret, brand, venue).await).await;
+    }
+    // What it was given works, surrounding spaces aside, with its default scopes only.
+    for (brand, venue) in [("openapitest", "1"), ("b", "2"), (" openapitest ", " 1")] {
+        let res = tenant_token_for(&app, &id, &secret, brand, venue).await;
+        assert_eq!(res.status(), 200);
+        let b: Value = res.json().await.unwrap();
+        let c = claims(b["token"].as_str().unwrap());
+        assert_eq!(c["brand"], brand.trim());
+        assert_eq!(c["venue"], venue.trim());
+        assert_eq!(c["scope"], "venues:read");
+    }
+    // A client given no tenants at all gets none.
+    let (other, other_secret) = client(&app).await;
+    invalid_credentials(tenant_token(&app, &other, &other_secret).await).await;
+}
+
+/// Issue 12 item 2: a web app allowed only `authorization_code` (and given the tenant) gets no
+/// user-less tenant token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_tokens_need_the_client_credentials_grant() {
+    let app = spawn().await;
+    let c = app
+        .create_client(json!({
+            "name": "web app",
+            "scope": "openid products:read",
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "redirectUris": ["https://app.example/cb"],
+            "tenants": [{"brand": "openapitest", "venues": ["1"]}],
+        }))
+        .await;
+    let (id, secret) = (c["id"].as_str().unwrap(), c["secret"].as_str().unwrap());
+    let res = tenant_token(&app, id, secret).await;
+    assert_eq!(res.status(), 400);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["error"], "unauthorized_client", "{b}");
+    assert!(b.get("token").is_none(), "{b}");
+}
+
+/// Issue 12 item 2: `/auth` counts every attempt per IP under the token endpoint's policy and
+/// counter, so guessing secrets there is limited as at the token endpoint, and the two
+/// endpoints together get one budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_tokens_are_rate_limited_per_ip() {
+    let app = TestApp::spawn_with(|c| {
+        routes(c);
+        c.rate_limit.policies.insert(
+            "tiny-ip".into(),
+            castellan_limit::PolicyConfig {
+                windows: vec![castellan_limit::Window {
+                    limit: 3,
+                    seconds: 3600,
+                }],
+            },
+        );
+        c.rate_limit.per_ip.token = "tiny-ip".into();
+    })
+    .await;
+    // Stored directly: the management API would spend token requests of this address.
+    let draft = castellan_server::services::clients::ClientDraft {
+        name: "venue".into(),
+        tenants: vec![castellan_server::services::clients::TenantEntry {
+            brand: "openapitest".into(),
+            venues: vec!["1".into()],
+        }],
+        ..Default::default()
+    };
+    let (stored, secret) = castellan_server::services::clients::build_client(
+        draft,
+        &app.state.config,
+        app.state.clock.now(),
+    )
+    .unwrap();
+    app.store.insert_client(&stored).await.unwrap();
+    let (id, secret) = (stored.id.clone(), secret.unwrap().into_exposed());
+
+    let wrong = tenant_token(&app, &id, "guess").await;
+    assert_eq!(wrong.status(), 400);
+    assert_eq!(wrong.headers().get("ratelimit-policy").unwrap(), "3;w=3600");
+    assert_eq!(wrong.headers().get("ratelimit-remaining").unwrap(), "2");
+    assert_eq!(tenant_token(&app, &id, &secret).await.status(), 200);
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get("ratelimit-remaining").unwrap(), "0");
+    // The budget is spent: even the right secret is refused, and nothing is minted.
+    let refused = tenant_token(&app, &id, &secret).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let b: Value = refused.json().await.unwrap();
+    assert_eq!(b["policy"], "tiny-ip", "{b}");
+    assert!(b.get("token").is_none(), "{b}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_tokens_follow_seed_002() {
     let app = spawn().await;
-    let (id, secret) = client(&app).await;
+    let (id, secret) = tenant_client(&app).await;
     // 400: bad credentials, missing fields.
     assert_eq!(tenant_token(&app, &id, "wrong").await.status(), 400);
     let res = app
@@ -843,7 +1029,7 @@ async fn expired_tenant_token_is_401() {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     ));
     let app = TestApp::spawn_full(routes, clock.clone()).await;
-    let (id, secret) = client(&app).await;
+    let (id, secret) = tenant_client(&app).await;
     let b: Value = tenant_token(&app, &id, &secret).await.json().await.unwrap();
     let t = b["token"].as_str().unwrap();
     let h = [("x-token", t), ("x-brand", "openapitest"), ("x-venue", "1")];

@@ -90,7 +90,11 @@ async fn create_shows_the_secret_once() {
     assert_eq!(created["refreshTokenValiditySeconds"], 31536000);
     assert_eq!(created["clientKind"], "confidential");
     assert_eq!(created["grantTypes"], json!(["client_credentials"]));
-    assert_eq!(created["tokenEndpointAuthMethod"], "client_secret_basic");
+    // No method named: the secret may come either way (RFC 7591 §2 binds registered clients).
+    assert_eq!(
+        created["tokenEndpointAuthMethod"],
+        "client_secret_basic_or_post"
+    );
     let created_at = created["createdAt"].as_str().unwrap();
     assert!(DateTime::parse_from_rfc3339(created_at).is_ok());
     assert!(created_at.ends_with('Z'));
@@ -500,6 +504,8 @@ async fn lifetimes_outside_the_bounds_are_400_naming_field_and_bounds() {
     }
 }
 
+/// A client's scope is fixed at creation: there is no replacing a client (PUT, PATCH), and
+/// the update actions of `POST /api-clients/{id}` have none that changes its scope.
 #[tokio::test]
 async fn a_client_cannot_be_updated() {
     let app = TestApp::spawn().await;
@@ -507,7 +513,7 @@ async fn a_client_cannot_be_updated() {
     let (_, c) = create(&app, &admin, json!({"name": "fixed", "scope": "a:read"})).await;
     let id = c["id"].as_str().unwrap();
     let change = json!({"name": "fixed", "scope": "a:read a:write"});
-    for m in [Method::PUT, Method::POST, Method::PATCH] {
+    for m in [Method::PUT, Method::PATCH] {
         let (s, _, _, _) = call(
             &app,
             m.clone(),
@@ -518,8 +524,127 @@ async fn a_client_cannot_be_updated() {
         .await;
         assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{m}");
     }
+    let path = format!("/api-clients/{id}");
+    for body in [
+        change,
+        json!({"actions": [{"action": "setScope", "scope": "a:read a:write"}]}),
+        json!({"actions": [{"action": "setTenants", "tenants": [], "scope": "a:write"}]}),
+    ] {
+        let (s, _, v, _) = call(&app, Method::POST, &path, Some(&admin), Some(&body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
     let (_, got) = get(&app, &format!("/api-clients/{id}"), &admin).await;
     assert_eq!(got["scope"], "a:read");
+}
+
+/// Tenants (SPEC 7.4): set at creation, shown in the representation, replaced by the
+/// `setTenants` update action (needing `manage_api_clients`), validated, and what `/auth`
+/// follows at once after an update.
+#[tokio::test]
+async fn tenants_are_created_shown_and_replaced() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (s, c) = create(
+        &app,
+        &admin,
+        json!({"name": "pos", "scope": "venues:read",
+               "tenants": [{"brand": " openapitest ", "venues": ["1", "2", "1"]}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    assert_eq!(
+        c["tenants"],
+        json!([{"brand": "openapitest", "venues": ["1", "2"]}])
+    );
+    let (id, secret) = (
+        c["id"].as_str().unwrap().to_owned(),
+        c["secret"].as_str().unwrap().to_owned(),
+    );
+    let path = format!("/api-clients/{id}");
+    let (_, got) = get(&app, &path, &admin).await;
+    assert_eq!(got["tenants"], c["tenants"]);
+    let (_, plain) = create(&app, &admin, json!({"name": "plain", "scope": "a:read"})).await;
+    assert_eq!(plain["tenants"], json!([]));
+
+    let auth = |brand: &'static str, venue: &'static str| {
+        let (id, secret) = (id.clone(), secret.clone());
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/auth"))
+                .json(&json!({"client_id": id, "client_secret": secret,
+                              "brand": brand, "venue_id": venue}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(auth("openapitest", "2").await, StatusCode::OK);
+    assert_eq!(auth("other", "7").await, StatusCode::BAD_REQUEST);
+
+    // Bad tenants are 400 naming the field; nothing changes.
+    for bad in [
+        json!([{"brand": "", "venues": ["1"]}]),
+        json!([{"brand": "b", "venues": []}]),
+        json!([{"brand": "b", "venues": ["caf\u{e9}"]}]),
+        json!([{"brand": "b", "venues": ["1"], "extra": true}]),
+        json!("openapitest:1"),
+    ] {
+        let body = json!({"actions": [{"action": "setTenants", "tenants": bad}]});
+        let (s, _, v, _) = call(&app, Method::POST, &path, Some(&admin), Some(&body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        let (s, v) = create(
+            &app,
+            &admin,
+            json!({"name": "x", "scope": "", "tenants": bad}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (_, got) = get(&app, &path, &admin).await;
+    assert_eq!(got["tenants"], c["tenants"]);
+
+    // Reading is not enough to change them.
+    let viewer = token_with_scope(&app, "view_api_clients").await;
+    let body = json!({"actions": [{"action": "setTenants", "tenants": []}]});
+    let (s, _, _, _) = call(&app, Method::POST, &path, Some(&viewer), Some(&body)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _, _) = call(&app, Method::POST, &path, None, Some(&body)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _, _) = call(
+        &app,
+        Method::POST,
+        "/api-clients/nosuchclient",
+        Some(&admin),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Replaced: the new venue works and the old brand's venues no longer do.
+    let body = json!({"actions": [
+        {"action": "setTenants", "tenants": [{"brand": "other", "venues": ["7"]}]}
+    ]});
+    let (s, _, v, _) = call(&app, Method::POST, &path, Some(&admin), Some(&body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["tenants"], json!([{"brand": "other", "venues": ["7"]}]));
+    assert!(v.get("secret").is_none());
+    assert_eq!(auth("other", "7").await, StatusCode::OK);
+    assert_eq!(auth("openapitest", "2").await, StatusCode::BAD_REQUEST);
+    // Under the project key too; `[]` takes every tenant away.
+    let body = json!({"actions": [{"action": "setTenants", "tenants": []}]});
+    let (s, _, v, _) = call(
+        &app,
+        Method::POST,
+        &format!("/castellan/api-clients/{id}"),
+        Some(&admin),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["tenants"], json!([]));
+    assert_eq!(auth("other", "7").await, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

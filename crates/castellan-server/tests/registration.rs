@@ -4,6 +4,8 @@
 //! configuration endpoint, and bad input answering 4xx.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod people_support;
+
 use castellan_core::Environment;
 use castellan_server::config::{Config, RegistrationMode};
 use castellan_testkit::TestApp;
@@ -411,6 +413,115 @@ async fn the_same_party_and_software_id_get_the_same_client_with_new_credentials
     assert_eq!(theirs_again["client_id"], theirs["client_id"]);
     // The first party's credentials were not touched by the other party.
     assert_eq!(token_status(&app, id, new_secret).await, StatusCode::OK);
+}
+
+/// A person's access token through `portal`: a code for `user`, exchanged.
+async fn person_token(
+    app: &TestApp,
+    portal: &people_support::Cred,
+    user: &castellan_core::user::User,
+) -> String {
+    let spec = people_support::CodeSpec::new(portal, user, None, "openid");
+    let (code, _) = people_support::issue_code(app, &spec).await;
+    let (status, b) = people_support::exchange(app, portal, &code).await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    s(&b, "access_token").to_owned()
+}
+
+/// Issue 12 item 3: two people signed in through the same portal client are two parties. The
+/// second one re-registering the first one's `software_id` with their own redirect URI gets a
+/// client of their own, never the first one's client, a new secret for it, or its consents.
+#[tokio::test]
+async fn two_people_of_one_portal_client_are_two_parties() {
+    let app = spawn().await;
+    let portal = people_support::code_client(&app, json!({})).await;
+    let alice = people_support::user(&app, "alice@example.com", None).await;
+    let bob = people_support::user(&app, "bob@example.com", None).await;
+    let alice_token = person_token(&app, &portal, &alice).await;
+    let bob_token = person_token(&app, &portal, &bob).await;
+    let draft = |redirect: &str| {
+        json!({"client_name": "agent", "software_id": "shared-agent",
+               "grant_types": ["authorization_code", "client_credentials"],
+               "redirect_uris": [redirect]})
+    };
+
+    let first = register_ok(&app, Some(&alice_token), &draft("https://alice.example/cb")).await;
+    let alice_client = s(&first, "client_id").to_owned();
+    let alice_secret = s(&first, "client_secret").to_owned();
+    // Alice's users consented to her client.
+    let spec = people_support::CodeSpec::new(
+        &people_support::Cred {
+            id: alice_client.clone(),
+            secret: alice_secret.clone(),
+        },
+        &alice,
+        None,
+        "openid",
+    );
+    people_support::issue_code(&app, &spec).await;
+
+    // Bob, through the same portal client, names the same software_id: a new client.
+    let (status, _, second) =
+        register(&app, Some(&bob_token), &draft("https://bob.example/cb")).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let bob_client = s(&second, "client_id").to_owned();
+    assert_ne!(bob_client, alice_client);
+    assert_eq!(second["redirect_uris"], json!(["https://bob.example/cb"]));
+    // Bob's client has none of the consents given to Alice's.
+    assert!(app
+        .store
+        .find_consent(&alice.id, &bob_client, None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(app
+        .store
+        .find_consent(&alice.id, &alice_client, None)
+        .await
+        .unwrap()
+        .is_some());
+    // Alice's client is untouched: her secret, her registration access token, her redirect.
+    assert_eq!(
+        token_status(&app, &alice_client, &alice_secret).await,
+        StatusCode::OK
+    );
+    let (status, _, mine) = config_request(
+        &app,
+        reqwest::Method::GET,
+        &alice_client,
+        first["registration_access_token"].as_str(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["redirect_uris"], json!(["https://alice.example/cb"]));
+
+    // Each person's repeat still finds their own client.
+    let (status, _, again) = register(
+        &app,
+        Some(&alice_token),
+        &draft("https://alice.example/cb2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(s(&again, "client_id"), alice_client);
+    let (status, _, again) =
+        register(&app, Some(&bob_token), &draft("https://bob.example/cb")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(s(&again, "client_id"), bob_client);
+    let reg = app.store.get_client(&alice_client).await.unwrap().unwrap();
+    assert_eq!(
+        reg.registration.unwrap().registered_by.unwrap(),
+        format!("client:{}:user:{}", portal.id, alice.id)
+    );
+    // A client's own token is a party of its own, apart from every person.
+    let (status, _, own) = register(
+        &app,
+        Some(&app.token_for(&app.admin_id, &app.admin_secret, None).await),
+        &draft("https://admin.example/cb"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{own}");
 }
 
 #[tokio::test]

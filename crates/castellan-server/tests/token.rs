@@ -173,6 +173,157 @@ async fn client_secret_post_in_a_form_body() {
     assert_eq!(v.claims["client_id"], id.as_str());
 }
 
+/// Issue 12 item 19 (RFC 7591 §2): a client registered with a `token_endpoint_auth_method`
+/// must use it. A `client_secret_basic` client's secret in the body (form or JSON) and a
+/// `client_secret_post` client's secret with HTTP Basic are `invalid_client`, at the token
+/// endpoint (whether the client comes from storage or the cache), introspection and
+/// revocation; a client created without a method may use either.
+#[tokio::test]
+async fn a_client_must_send_its_secret_the_way_it_was_registered() {
+    let app = TestApp::spawn().await;
+    let create = |method: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut draft = json!({"name": "m", "scope": "products:read"});
+            if let Some(m) = method {
+                draft["tokenEndpointAuthMethod"] = m.into();
+            }
+            let c = app.create_client(draft).await;
+            if let Some(m) = method {
+                assert_eq!(c["tokenEndpointAuthMethod"], m);
+            }
+            id_secret(&c)
+        }
+    };
+    let cc = [("grant_type", "client_credentials")];
+    let in_body = |id: &str, secret: &str| {
+        vec![
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+            ("client_id".to_owned(), id.to_owned()),
+            ("client_secret".to_owned(), secret.to_owned()),
+        ]
+    };
+    // Every client-authentication failure carries `WWW-Authenticate: Basic` (RFC 6749 §5.2).
+    let refused = |(status, headers, body): (StatusCode, HeaderMap, Value), way: &str| {
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{way}: {body}");
+        assert_eq!(body["error"], "invalid_client", "{way}: {body}");
+        assert!(body.get("access_token").is_none(), "{way}: {body}");
+        headers
+    };
+
+    // client_secret_basic: only HTTP Basic. Twice each way: from storage, then the cache.
+    let (id, secret) = create(Some("client_secret_basic")).await;
+    for _ in 0..2 {
+        let form = in_body(&id, &secret);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        refused(token_form(&app, &form).await, "basic client, form body");
+        let json_body =
+            json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret});
+        refused(
+            token_json(&app, &json_body).await,
+            "basic client, JSON body",
+        );
+    }
+    let (status, _, body) = token_basic(&app, &id, &secret, &cc).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+
+    // client_secret_post: only in the body.
+    let (pid, psecret) = create(Some("client_secret_post")).await;
+    for _ in 0..2 {
+        let h = refused(
+            token_basic(&app, &pid, &psecret, &cc).await,
+            "post client, Basic",
+        );
+        assert!(h.get("www-authenticate").is_some());
+    }
+    let form = in_body(&pid, &psecret);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, _, body) = token_form(&app, &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Introspection and revocation authenticate their callers the same way.
+    for path in ["/oauth/introspect", "/oauth/revoke"] {
+        let res = app
+            .http
+            .post(app.url(path))
+            .form(&[
+                ("token", token.as_str()),
+                ("client_id", id.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        refused(answer(res).await, path);
+        let res = app
+            .http
+            .post(app.url(path))
+            .basic_auth(&pid, Some(&psecret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        refused(answer(res).await, path);
+    }
+    // The token was not revoked by either refused call.
+    assert_eq!(introspect(&app, &token).await["active"], true);
+
+    // Without a method named, a confidential client may use either way.
+    let (eid, esecret) = create(None).await;
+    let got: Value = app
+        .http
+        .get(app.url(&format!("/api-clients/{eid}")))
+        .bearer_auth(app.admin_token().await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        got["tokenEndpointAuthMethod"],
+        "client_secret_basic_or_post"
+    );
+    assert_eq!(
+        token_basic(&app, &eid, &esecret, &cc).await.0,
+        StatusCode::OK
+    );
+    let form = in_body(&eid, &esecret);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(token_form(&app, &form).await.0, StatusCode::OK);
+
+    // An operator restricts it to Basic: the body stops working at once on this replica.
+    let res = app
+        .http
+        .post(app.url(&format!("/api-clients/{eid}")))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({"actions": [{"action": "setTokenEndpointAuthMethod",
+                                   "tokenEndpointAuthMethod": "client_secret_basic"}]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, updated) = answer(res).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["tokenEndpointAuthMethod"], "client_secret_basic");
+    refused(token_form(&app, &form).await, "restricted to Basic, body");
+    assert_eq!(
+        token_basic(&app, &eid, &esecret, &cc).await.0,
+        StatusCode::OK
+    );
+    // A confidential client cannot be given `none`.
+    let res = app
+        .http
+        .post(app.url(&format!("/api-clients/{eid}")))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({"actions": [{"action": "setTokenEndpointAuthMethod",
+                                   "tokenEndpointAuthMethod": "none"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test]
 async fn commerce_layer_json_body() {
     let app = TestApp::spawn().await;
@@ -856,6 +1007,36 @@ async fn answers_are_the_same_whether_the_client_comes_from_storage_or_the_cache
         ],
     ));
 
+    // A client registered with one method sending its secret the other way (RFC 7591 §2).
+    let only = |method: &'static str| {
+        let app = &app;
+        async move {
+            id_secret(
+                &app.create_client(json!({"name": "one way", "scope": "products:read",
+                                          "tokenEndpointAuthMethod": method}))
+                    .await,
+            )
+        }
+    };
+    let (id, secret) = only("client_secret_basic").await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    cases.push((
+        "basic client in the body",
+        [token_form(&app, &form).await, token_form(&app, &form).await],
+    ));
+    let (id, secret) = only("client_secret_post").await;
+    cases.push((
+        "post client with Basic",
+        [
+            token_basic(&app, &id, &secret, &cc).await,
+            token_basic(&app, &id, &secret, &cc).await,
+        ],
+    ));
+
     let expected = [
         ("basic", StatusCode::OK),
         ("client_secret_post", StatusCode::OK),
@@ -863,6 +1044,8 @@ async fn answers_are_the_same_whether_the_client_comes_from_storage_or_the_cache
         ("scope not allowed", StatusCode::BAD_REQUEST),
         ("unknown client", StatusCode::UNAUTHORIZED),
         ("opaque tokens", StatusCode::OK),
+        ("basic client in the body", StatusCode::UNAUTHORIZED),
+        ("post client with Basic", StatusCode::UNAUTHORIZED),
     ];
     for ((name, [first, second]), (want_name, want_status)) in cases.iter().zip(expected) {
         assert_eq!(*name, want_name);

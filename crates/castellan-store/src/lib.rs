@@ -54,7 +54,7 @@ pub trait ClientStore: Send + Sync {
     /// Deletes a client and everything issued to it; answers the deleted client.
     async fn delete_client(&self, id: &str) -> StoreResult<Option<Client>>;
     /// Replaces the mutable parts of a client (name, secret, redirect URIs, grant types,
-    /// metadata, registration) — never `id`, `scope` or `createdAt`. `false` when absent.
+    /// metadata, registration, tenants) — never `id`, `scope` or `createdAt`. `false` when absent.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
     /// Raises `lastUsedAt` to `day` if it is earlier (never lowers it).
     async fn record_client_use(&self, id: &str, day: NaiveDate) -> StoreResult<()>;

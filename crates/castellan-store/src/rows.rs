@@ -2,7 +2,8 @@
 //!
 //! Instants are Unix milliseconds, `last_used_at` is days since 1970-01-01, hashes are raw
 //! 32-byte blobs, booleans are 0/1, scope patterns and grant types are space-separated, and
-//! redirect URIs and metadata are JSON. Reading a row that breaks these rules is `Corrupt`.
+//! redirect URIs, metadata and tenants are JSON. Reading a row that breaks these rules is
+//! `Corrupt`.
 
 use crate::{OpaqueToken, StoreError, StoreResult, StoredKey};
 use castellan_core::client::{
@@ -20,7 +21,7 @@ pub(crate) mod people;
 pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, secret_hash, scope, default_scope, \
     grant_types, redirect_uris, auth_method, token_format, public_client_credentials, \
     access_token_validity_seconds, refresh_token_validity_seconds, created_at, last_used_at, \
-    delete_at, software_id, registered_by, registration_token_hash, metadata, tier";
+    delete_at, software_id, registered_by, registration_token_hash, metadata, tier, tenants";
 
 pub(crate) const KEY_COLUMNS: &str = "kid, alg, private_pkcs8, created_at, retired_at, expires_at";
 
@@ -109,6 +110,7 @@ pub(crate) struct ClientRow {
     pub registration_token_hash: Option<Vec<u8>>,
     pub metadata: String,
     pub tier: Option<String>,
+    pub tenants: String,
 }
 
 impl ClientRow {
@@ -141,6 +143,7 @@ impl ClientRow {
             registration_token_hash: reg.map(|r| r.access_token_hash.0.to_vec()),
             metadata: to_json(&c.metadata, "client metadata")?,
             tier: c.tier.clone(),
+            tenants: to_json(&c.tenants, "client tenants")?,
         })
     }
 }
@@ -161,6 +164,7 @@ pub(crate) fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
     let registration_token_hash: Option<Vec<u8>> = get(row, "registration_token_hash")?;
     let metadata: String = get(row, "metadata")?;
     let secret_hash: Option<Vec<u8>> = get(row, "secret_hash")?;
+    let tenants: String = get(row, "tenants")?;
 
     let registration = match registration_token_hash {
         None => None,
@@ -217,6 +221,7 @@ pub(crate) fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
         registration,
         metadata: json_object(&metadata, "metadata")?,
         tier: get(row, "tier")?,
+        tenants: serde_json::from_str(&tenants).map_err(|e| corrupt("tenants", e))?,
     })
 }
 

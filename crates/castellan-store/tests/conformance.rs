@@ -10,6 +10,7 @@ use castellan_core::client::{
 };
 use castellan_core::query::{ClientQuery, CmpOp, Direction, Field, Predicate, Sort, Value};
 use castellan_core::scope::{parse_patterns, ScopeSet};
+use castellan_core::tenant::TenantGrant;
 use castellan_core::user::{Membership, Organization, Role, User};
 use castellan_core::Secret;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus, ApiKeyStore};
@@ -125,6 +126,7 @@ conformance!(
     mismatched_value_type_is_an_error_not_a_panic,
     delete_returns_the_client_and_removes_its_tokens,
     update_keeps_id_scope_created_at_and_last_used,
+    tenants_default_to_none_and_are_replaced_by_update,
     last_used_only_rises,
     purge_deleted_clients_at_or_before_now,
     find_registered_client_matches_both_keys,
@@ -194,6 +196,7 @@ fn client(id: &str, name: &str, created_ms: i64) -> Client {
         registration: None,
         metadata: serde_json::Map::new(),
         tier: None,
+        tenants: Vec::new(),
     }
 }
 
@@ -232,6 +235,16 @@ fn full_client(id: &str) -> Client {
         }),
         metadata,
         tier: Some("gold".to_owned()),
+        tenants: vec![
+            TenantGrant {
+                brand: "openapitest".to_owned(),
+                venues: vec!["1".to_owned(), "2".to_owned()],
+            },
+            TenantGrant {
+                brand: "other brand".to_owned(),
+                venues: vec!["x".to_owned()],
+            },
+        ],
     }
 }
 
@@ -759,6 +772,42 @@ async fn update_keeps_id_scope_created_at_and_last_used(store: &SqlStore) {
         .await
         .unwrap());
     assert_eq!(store.get_client("absent").await.unwrap(), None);
+}
+
+async fn tenants_default_to_none_and_are_replaced_by_update(store: &SqlStore) {
+    // A row written without the column (as by a Castellan before tenants existed) reads back
+    // with no brands or venues: such a client gets no tenant token.
+    sqlx::query(
+        "INSERT INTO clients (id, name, kind, scope, grant_types, redirect_uris, auth_method, \
+         token_format, public_client_credentials, created_at, metadata) \
+         VALUES ('old', 'old', 'confidential', '', 'client_credentials', '[]', \
+         'client_secret_basic', 'jwt', 0, $1, '{}')",
+    )
+    .bind(T0)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let old = store.get_client("old").await.unwrap().unwrap();
+    assert!(old.tenants.is_empty());
+    assert!(!old.allows_tenant("openapitest", "1"));
+
+    let mut given = old.clone();
+    given.tenants = full_client("x").tenants;
+    assert!(store.update_client(&given).await.unwrap());
+    let stored = store.get_client("old").await.unwrap().unwrap();
+    assert_eq!(stored.tenants, given.tenants);
+    assert!(stored.allows_tenant("openapitest", "2"));
+    assert!(!stored.allows_tenant("openapitest", "x"));
+
+    given.tenants.clear();
+    assert!(store.update_client(&given).await.unwrap());
+    assert!(store
+        .get_client("old")
+        .await
+        .unwrap()
+        .unwrap()
+        .tenants
+        .is_empty());
 }
 
 async fn last_used_only_rises(store: &SqlStore) {

@@ -156,5 +156,6 @@ fn sa_client() -> castellan_core::client::Client {
         registration: None,
         metadata: serde_json::Map::new(),
         tier: None,
+        tenants: Vec::new(),
     }
 }

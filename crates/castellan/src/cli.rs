@@ -132,6 +132,10 @@ pub struct CreateClient {
     /// Redirect URI (repeatable).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// How a confidential client sends its secret: client_secret_basic (HTTP Basic only),
+    /// client_secret_post (the body only) or client_secret_basic_or_post (either; default).
+    #[arg(long)]
+    pub token_endpoint_auth_method: Option<String>,
     /// jwt (default) or opaque access tokens.
     #[arg(long)]
     pub token_format: Option<String>,
@@ -145,6 +149,10 @@ pub struct CreateClient {
     /// `default`.
     #[arg(long)]
     pub tier: Option<String>,
+    /// A brand and its venues the client may ask tenant tokens for at POST /auth, as
+    /// `BRAND:VENUE[,VENUE…]` (repeatable; the brand is everything before the last `:`).
+    #[arg(long = "tenant", value_name = "BRAND:VENUES")]
+    pub tenants: Vec<String>,
     #[arg(long)]
     pub access_token_validity_seconds: Option<u32>,
     #[arg(long)]

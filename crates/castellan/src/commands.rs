@@ -3,10 +3,11 @@
 
 use crate::cli::{Cli, ClientsCommand, Command, CreateClient, KeysCommand};
 use anyhow::{anyhow, Context};
+use castellan_core::Environment;
 use castellan_crypto::{Algorithm, Clock, SystemClock};
 use castellan_server::bootstrap::{ensure_bootstrap_client, ADMIN_SCOPE};
 use castellan_server::config::Config;
-use castellan_server::services::clients::{build_client, ClientDraft};
+use castellan_server::services::clients::{build_client, ClientDraft, TenantEntry};
 use castellan_store::Store;
 use chrono::Duration;
 use std::sync::Arc;
@@ -64,7 +65,20 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = open_store(&config).await?;
-    if let Some((id, secret)) =
+    if config.environment == Environment::Production {
+        // In production standard output is usually a container's log, kept and shipped where
+        // a secret must not go. `castellan init` creates the bootstrap client instead and
+        // prints its secret to the operator's terminal.
+        if !store
+            .client_exists(None)
+            .await
+            .context("looking for clients")?
+        {
+            tracing::warn!(
+                "no client exists yet; in production `serve` does not create the bootstrap admin client (its secret would go to standard output): run `castellan init` once against this database, which creates it and prints its secret once"
+            );
+        }
+    } else if let Some((id, secret)) =
         ensure_bootstrap_client(store.as_ref(), &config, clock.now()).await?
     {
         println!("Created the bootstrap admin client. Its secret is shown only this once:");
@@ -156,11 +170,16 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         client_kind: args.kind,
         grant_types: args.grant_types,
         redirect_uris: args.redirect_uris,
-        token_endpoint_auth_method: None,
+        token_endpoint_auth_method: args.token_endpoint_auth_method,
         token_format: args.token_format,
         default_scope: args.default_scope,
         public_client_credentials: args.public_client_credentials,
         tier: args.tier,
+        tenants: args
+            .tenants
+            .iter()
+            .map(|t| tenant_flag(t))
+            .collect::<anyhow::Result<_>>()?,
     };
     let (client, secret) =
         build_client(draft, &config, SystemClock.now()).map_err(|e| anyhow!("{e}"))?;
@@ -187,8 +206,23 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
             println!("client_secret: {s}   (shown only this once)");
         }
         println!("scope:         {}", rep.scope);
+        for t in &rep.tenants {
+            println!("tenant:        {}:{}", t.brand, t.venues.join(","));
+        }
     }
     Ok(())
+}
+
+/// A `--tenant BRAND:VENUE[,VENUE…]` flag as the management API's tenant entry. The brand is
+/// everything before the last `:`, since venue ids are usually short numbers.
+fn tenant_flag(flag: &str) -> anyhow::Result<TenantEntry> {
+    let (brand, venues) = flag
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("--tenant must be BRAND:VENUE[,VENUE…], e.g. openapitest:1,2"))?;
+    Ok(TenantEntry {
+        brand: brand.to_owned(),
+        venues: venues.split(',').map(str::to_owned).collect(),
+    })
 }
 
 async fn rotate_keys(config: Config, alg: Option<String>) -> anyhow::Result<()> {

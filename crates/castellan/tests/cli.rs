@@ -158,8 +158,14 @@ struct Server {
 }
 
 fn serve(env: &Env) -> Server {
+    serve_with(env, &[])
+}
+
+/// `castellan serve` with more arguments before `serve`.
+fn serve_with(env: &Env, args: &[&str]) -> Server {
     let port = castellan_testkit::free_port();
     let mut child = command(env)
+        .args(args)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -389,7 +395,76 @@ async fn migrate_and_clients_create() {
     let a2: Value = serde_json::from_str(stdout(&admin2).trim()).unwrap();
     assert!(a2["scope"].as_str().unwrap().contains("manage_api_clients"));
 
+    // Tenants for POST /auth: `--tenant BRAND:VENUE[,VENUE…]`, repeatable.
+    let venue = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "pos",
+            "--tenant",
+            "openapitest:1,2",
+            "--tenant",
+            "other:9",
+            "--json",
+        ],
+    );
+    assert!(venue.status.success(), "{}", stderr(&venue));
+    let pos: Value = serde_json::from_str(stdout(&venue).trim()).unwrap();
+    assert_eq!(
+        pos["tenants"],
+        serde_json::json!([
+            {"brand": "openapitest", "venues": ["1", "2"]},
+            {"brand": "other", "venues": ["9"]},
+        ])
+    );
+    assert_eq!(v["tenants"], serde_json::json!([]));
+    // Without a method the secret may come either way; one named is kept.
+    assert_eq!(v["tokenEndpointAuthMethod"], "client_secret_basic_or_post");
+    let post = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "p",
+            "--token-endpoint-auth-method",
+            "client_secret_post",
+            "--json",
+        ],
+    );
+    assert!(post.status.success(), "{}", stderr(&post));
+    let p: Value = serde_json::from_str(stdout(&post).trim()).unwrap();
+    assert_eq!(p["tokenEndpointAuthMethod"], "client_secret_post");
+    for bad in ["openapitest", "openapitest:", ":1"] {
+        let o = run(
+            &env,
+            &[
+                "clients", "create", "--name", "bad", "--tenant", bad, "--json",
+            ],
+        );
+        assert!(!o.status.success(), "--tenant {bad}");
+        assert!(stderr(&o).contains("tenant"), "{}", stderr(&o));
+    }
+
     let server = serve(&env);
+    let (pos_id, pos_secret) = (
+        pos["client_id"].as_str().unwrap(),
+        pos["client_secret"].as_str().unwrap(),
+    );
+    for (brand, venue, status) in [("openapitest", "2", 200), ("other", "1", 400)] {
+        let body =
+            format!("client_id={pos_id}&client_secret={pos_secret}&brand={brand}&venue_id={venue}");
+        let (got, answer) = http(
+            server.port,
+            "POST",
+            "/auth",
+            "application/x-www-form-urlencoded",
+            &body,
+        );
+        assert_eq!(got, status, "{brand}/{venue}: {answer}");
+    }
     let t = token(server.port, &id, &secret);
     let info = introspect(
         server.port,
@@ -469,6 +544,46 @@ async fn serve_prints_credentials_once_and_stops_gracefully_on_sigterm() {
     assert!(ok, "serve did not exit successfully after SIGTERM: {err}");
     assert!(!out.contains("client_secret"), "{out}");
     assert!(!out.contains(&secret) && !err.contains(&secret));
+}
+
+/// Issue 12 item 16: in production `serve` prints no bootstrap secret on standard output (a
+/// container's log) and creates no bootstrap client whose secret would be lost; its log says to
+/// run `castellan init`, which then creates it and prints the secret once.
+#[tokio::test]
+async fn serve_in_production_prints_no_secret_and_points_to_init() {
+    let env = env().await;
+    let production = [
+        "--environment",
+        "production",
+        "--issuer",
+        "https://auth.example.com",
+    ];
+    let server = serve_with(&env, &production);
+    assert_eq!(get_json(server.port, "/healthz")["status"], "ok");
+    let (ok, out, err) = server.stop();
+    assert!(ok, "{err}");
+    assert!(!out.contains("client_secret"), "{out}");
+    assert!(!out.contains("client_id"), "{out}");
+    assert!(err.contains("castellan init"), "{err}");
+    assert!(!err.contains("client_secret:"), "{err}");
+
+    // `init` is the way: it creates the bootstrap client and prints its secret once.
+    let mut args = production.to_vec();
+    args.extend(["init", "--json"]);
+    let init = run(&env, &args);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let v: Value = serde_json::from_str(stdout(&init).trim()).unwrap();
+    let secret = v["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43);
+
+    // Serving again says nothing of it, and the secret works.
+    let server = serve_with(&env, &production);
+    let t = token(server.port, v["client_id"].as_str().unwrap(), &secret);
+    assert!(!t.is_empty());
+    let (ok, out, err) = server.stop();
+    assert!(ok, "{err}");
+    assert!(!out.contains(&secret) && !err.contains(&secret));
+    assert!(!err.contains("castellan init"), "{err}");
 }
 
 #[tokio::test]

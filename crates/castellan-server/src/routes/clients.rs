@@ -1,12 +1,14 @@
 //! The management API for clients, shaped like the commercetools API Clients API (seed 003,
-//! SPEC 3.3–3.4): `POST/GET/HEAD /api-clients`, `GET/HEAD/DELETE /api-clients/{id}`, also
-//! under `/{projectKey}/…`. Reading needs `view_api_clients`, writing `manage_api_clients`
+//! SPEC 3.3–3.4): `POST/GET/HEAD /api-clients`, `GET/HEAD/POST/DELETE /api-clients/{id}`
+//! (`POST` applies update actions), also under `/{projectKey}/…`. Reading needs `view_api_clients`, writing `manage_api_clients`
 //! (each optionally `:{projectKey}`); `manage_project` does not imply them.
 
 use crate::error::ApiError;
 use crate::extract::bearer::Bearer;
 use crate::extract::json::JsonBody;
-use crate::services::clients::{build_client, ClientDraft};
+use crate::services::clients::{
+    build_client, client_auth_method, client_tenants, ClientDraft, TenantEntry,
+};
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -17,7 +19,7 @@ use castellan_core::client::Client;
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::query::{self, ClientQuery, MAX_LIMIT, MAX_OFFSET};
 use chrono::SecondsFormat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const VIEW: &str = "view_api_clients";
 const MANAGE: &str = "manage_api_clients";
@@ -34,6 +36,7 @@ pub fn router() -> Router<AppState> {
             "/api-clients/{id}",
             get(get_client)
                 .head(check_client_exists)
+                .post(update_client)
                 .delete(delete_client),
         )
         .route(
@@ -46,6 +49,7 @@ pub fn router() -> Router<AppState> {
             "/{project}/api-clients/{id}",
             get(get_project_client)
                 .head(check_project_client_exists)
+                .post(update_project_client)
                 .delete(delete_project_client),
         )
 }
@@ -79,6 +83,8 @@ pub struct ClientRepresentation {
     pub public_client_credentials: bool,
     /// The rate-limit tier its token requests and gateway calls are counted under.
     pub tier: String,
+    /// The brands and venues it may ask tenant tokens for at `POST /auth`.
+    pub tenants: Vec<TenantEntry>,
 }
 
 impl ClientRepresentation {
@@ -106,6 +112,7 @@ impl ClientRepresentation {
                 .tier
                 .clone()
                 .unwrap_or_else(|| castellan_limit::DEFAULT_TIER.to_owned()),
+            tenants: c.tenants.iter().map(TenantEntry::from).collect(),
         }
     }
 }
@@ -316,6 +323,82 @@ pub async fn check_client_exists(
     })
 }
 
+/// An update of a client (commercetools update actions): the actions apply in order, all or
+/// none.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientUpdate {
+    pub actions: Vec<ClientUpdateAction>,
+}
+
+/// One update action.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ClientUpdateAction {
+    /// Replaces the brands and venues the client may ask tenant tokens for (`[]`: none).
+    SetTenants { tenants: Vec<TenantEntry> },
+    /// Changes how a confidential client sends its secret: `client_secret_basic`,
+    /// `client_secret_post` or `client_secret_basic_or_post`.
+    #[serde(rename_all = "camelCase")]
+    SetTokenEndpointAuthMethod { token_endpoint_auth_method: String },
+}
+
+/// Most actions in one update.
+const MAX_ACTIONS: usize = 50;
+
+#[utoipa::path(post, path = "/api-clients/{id}", tag = "api-clients", request_body = ClientUpdate,
+    responses((status = 200, body = ClientRepresentation, description = "the updated client"), (status = 400), (status = 404)),
+    security(("bearer" = ["manage_api_clients"])))]
+pub async fn update_client(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+    JsonBody(update): JsonBody<ClientUpdate>,
+) -> Result<Response, ApiError> {
+    bearer.require(MANAGE, &[], &state.config.project_key)?;
+    if !is_plausible_client_id(&id) {
+        return Err(not_found(&id));
+    }
+    if update.actions.len() > MAX_ACTIONS {
+        return Err(ApiError::invalid_input(format!(
+            "At most {MAX_ACTIONS} update actions."
+        )));
+    }
+    let mut client = state
+        .store
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    for action in update.actions {
+        match action {
+            ClientUpdateAction::SetTenants { tenants } => {
+                client.tenants = client_tenants(tenants)
+                    .map_err(|e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)))?;
+            }
+            ClientUpdateAction::SetTokenEndpointAuthMethod {
+                token_endpoint_auth_method,
+            } => {
+                if client.registration.is_some() {
+                    return Err(ApiError::invalid_field(
+                        "tokenEndpointAuthMethod: a registered client's method is its registrant's (RFC 7592)",
+                    ));
+                }
+                client.auth_method =
+                    client_auth_method(client.kind, Some(&token_endpoint_auth_method)).map_err(
+                        |e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)),
+                    )?;
+            }
+        }
+    }
+    if !state.store.update_client(&client).await? {
+        return Err(not_found(&id));
+    }
+    // This replica stops using the old client at once; others within the cache's bound.
+    state.clients.invalidate(&id).await;
+    tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client updated");
+    Ok(Json(ClientRepresentation::new(&client, None)).into_response())
+}
+
 #[utoipa::path(delete, path = "/api-clients/{id}", tag = "api-clients",
     responses((status = 200, body = ClientRepresentation, description = "the deleted client"), (status = 404)),
     security(("bearer" = ["manage_api_clients"])))]
@@ -387,6 +470,16 @@ async fn check_project_client_exists(
 ) -> Result<StatusCode, ApiError> {
     check_project(&state, &project)?;
     check_client_exists(State(state), bearer, Path(id)).await
+}
+
+async fn update_project_client(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    bearer: Bearer,
+    body: JsonBody<ClientUpdate>,
+) -> Result<Response, ApiError> {
+    check_project(&state, &project)?;
+    update_client(State(state), bearer, Path(id), body).await
 }
 
 async fn delete_project_client(

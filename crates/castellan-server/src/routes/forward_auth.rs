@@ -2,10 +2,12 @@
 //! ForwardAuth and Envoy ext_authz; `/.well-known/oauth-protected-resource` (RFC 9728); and
 //! `POST /auth`, the tenant-token endpoint of seed 002. See `docs/gateway.md`.
 
+use crate::extract::client_ip::ClientIp;
 use crate::services::forward_auth::{
     check_forwarded, original_request, Allowed, Denied, ForwardedHeaders, Who,
 };
-use crate::services::tenant::{issue_tenant_token, TenantError};
+use crate::services::limits::{self, LimitDecision};
+use crate::services::tenant::{issue_tenant_token, TenantError, TenantRequest};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -162,17 +164,36 @@ pub async fn get_protected_resource_metadata(State(state): State<AppState>) -> R
 }
 
 /// `POST /auth` (seed 002): JSON or form `client_id`, `client_secret`, `brand`, `venue_id`.
+/// Every attempt counts against the caller's IP under the token endpoint's per-IP policy (and
+/// counter) before anything else, so the two endpoints together get one budget of guesses.
 pub async fn create_tenant_token(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let limiting = &state.rate_limiting;
+    let per_ip = match limits::check_ip(&state, &limiting.limits.per_ip.token, &ip).await {
+        Ok(d) => d.0,
+        Err(refused) => return refused.into_response(),
+    };
+    let (mut res, client_limit) = tenant_answer(&state, &headers, &body).await;
+    let shown = limits::shown(client_limit.map(|d| d.0), per_ip);
+    limits::render(&mut res, &shown, limiting.limits.header_style);
+    res
+}
+
+async fn tenant_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Response, Option<LimitDecision>) {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let fields: std::collections::HashMap<String, String> = if is_json {
-        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body) {
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
             Ok(m) => m
                 .into_iter()
                 .filter_map(|(k, v)| match v {
@@ -181,23 +202,24 @@ pub async fn create_tenant_token(
                     _ => None,
                 })
                 .collect(),
-            Err(_) => return bad_request("invalid_request", "The body is not a JSON object."),
+            Err(_) => {
+                let res = bad_request("invalid_request", "The body is not a JSON object.");
+                return (res, None);
+            }
         }
     } else {
-        form_urlencoded::parse(&body).into_owned().collect()
+        form_urlencoded::parse(body).into_owned().collect()
     };
     let get = |k: &str| fields.get(k).map(String::as_str);
     let now = state.clock.now();
-    match issue_tenant_token(
-        &state,
-        get("client_id"),
-        get("client_secret"),
-        get("brand"),
-        get("venue_id"),
-        now,
-    )
-    .await
-    {
+    let request = TenantRequest {
+        client_id: get("client_id"),
+        client_secret: get("client_secret"),
+        brand: get("brand"),
+        venue: get("venue_id"),
+    };
+    let outcome = issue_tenant_token(state, request, now).await;
+    let res = match outcome.result {
         Ok(t) => {
             let mut res = Json(json!({
                 "success": true,
@@ -216,6 +238,10 @@ pub async fn create_tenant_token(
             bad_request("invalid_request", &e.to_string())
         }
         Err(e @ TenantError::BadCredentials) => bad_request("invalid_client", &e.to_string()),
+        Err(e @ TenantError::UnauthorizedClient) => {
+            bad_request("unauthorized_client", &e.to_string())
+        }
+        Err(TenantError::Limited(refused)) => refused.into_response(),
         Err(e @ (TenantError::NoKey | TenantError::Sign)) => {
             tracing::error!(error = %e, "tenant token not issued");
             (
@@ -224,7 +250,8 @@ pub async fn create_tenant_token(
             )
                 .into_response()
         }
-    }
+    };
+    (res, outcome.client_limit)
 }
 
 fn bad_request(code: &str, message: &str) -> Response {

@@ -1,6 +1,9 @@
 //! Client authentication (RFC 6749 §2.3): finds the client through the cache and checks the
-//! presented secret in constant time against its stored hash. Every failure is the same
-//! `invalid_client` answer, so it does not reveal whether the client exists.
+//! presented secret in constant time against its stored hash, then that it was sent the way
+//! the client's `token_endpoint_auth_method` says (HTTP Basic for `client_secret_basic`, the
+//! body for `client_secret_post`, either for `client_secret_basic_or_post`). Every failure is
+//! `invalid_client`; until the secret is verified it is the same answer, so it does not reveal
+//! whether the client exists.
 
 use crate::error::OAuthFailure;
 use crate::extract::client_auth::{PresentedClient, PresentedMethod};
@@ -41,6 +44,21 @@ pub fn cached_client(state: &AppState, presented: &PresentedClient) -> Option<Op
     state.clients.cached(&presented.client_id)
 }
 
+/// Why a right secret sent the wrong way is refused (RFC 7591 §2: a client uses the
+/// `token_endpoint_auth_method` it was registered with).
+fn wrong_method(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::ClientSecretBasic => {
+            "this client authenticates with client_secret_basic: send its secret with HTTP Basic, not in the body"
+        }
+        AuthMethod::ClientSecretPost => {
+            "this client authenticates with client_secret_post: send its secret in the body, not with HTTP Basic"
+        }
+        AuthMethod::PrivateKeyJwt => "this client must authenticate with private_key_jwt",
+        AuthMethod::ClientSecretBasicOrPost | AuthMethod::None => FAILED,
+    }
+}
+
 fn failed(basic: bool, msg: &'static str) -> OAuthFailure {
     OAuthFailure::from(OAuthError::invalid_client(msg)).with_basic(basic)
 }
@@ -63,8 +81,10 @@ pub fn check_presented(
                 metrics::counter!("castellan_client_auth_failures_total").increment(1);
                 return Err(fail(FAILED));
             }
-            if client.auth_method == AuthMethod::PrivateKeyJwt {
-                return Err(fail("this client must authenticate with private_key_jwt"));
+            // Checked after the secret, so that only the secret's holder learns the method.
+            if !client.auth_method.accepts_secret(basic) {
+                metrics::counter!("castellan_client_auth_failures_total").increment(1);
+                return Err(fail(wrong_method(client.auth_method)));
             }
         }
         (ClientKind::Confidential, None, _) => {

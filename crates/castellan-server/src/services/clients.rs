@@ -8,6 +8,7 @@ use castellan_core::client::{
 use castellan_core::ids::{alphanumeric_id, CLIENT_ID_LEN};
 use castellan_core::redirect::check_redirect_uris;
 use castellan_core::scope::{allowed_by, parse_patterns};
+use castellan_core::tenant::{check_tenants, TenantGrant};
 use castellan_core::{ScopeSet, Secret};
 use castellan_crypto::{generate_secret, hash_secret, random_bytes};
 use chrono::{DateTime, Utc};
@@ -34,7 +35,9 @@ pub struct ClientDraft {
     pub grant_types: Option<Vec<String>>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// `client_secret_basic` (default for confidential), `client_secret_post`, `none` (public).
+    /// `client_secret_basic` (the secret only with HTTP Basic), `client_secret_post` (only in
+    /// the body), `client_secret_basic_or_post` (either; default for confidential clients),
+    /// `none` (public clients).
     pub token_endpoint_auth_method: Option<String>,
     /// `jwt` (default) or `opaque`.
     pub token_format: Option<String>,
@@ -47,6 +50,42 @@ pub struct ClientDraft {
     /// The rate-limit tier (`rate_limit.tiers`) its token requests and gateway calls are
     /// counted under; default: tier `default`.
     pub tier: Option<String>,
+    /// The brands and venues it may ask tenant tokens for at `POST /auth`; default: none.
+    #[serde(default)]
+    pub tenants: Vec<TenantEntry>,
+}
+
+/// A brand and the venue ids of it a client may use for tenant tokens (`POST /auth`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantEntry {
+    /// The brand, as `POST /auth` names it in `brand`.
+    pub brand: String,
+    /// Venue ids of that brand, as `POST /auth` names them in `venue_id`; at least one.
+    pub venues: Vec<String>,
+}
+
+impl From<&TenantGrant> for TenantEntry {
+    fn from(g: &TenantGrant) -> Self {
+        TenantEntry {
+            brand: g.brand.clone(),
+            venues: g.venues.clone(),
+        }
+    }
+}
+
+/// The tenants a caller sent, checked and in their stored form.
+pub fn client_tenants(entries: Vec<TenantEntry>) -> Result<Vec<TenantGrant>, FieldError> {
+    check_tenants(
+        entries
+            .into_iter()
+            .map(|e| TenantGrant {
+                brand: e.brand,
+                venues: e.venues,
+            })
+            .collect(),
+        "tenants",
+    )
 }
 
 /// Turns a draft into a client; answers the secret to show once (confidential clients).
@@ -80,31 +119,7 @@ pub fn build_client(
         None => vec![GrantType::ClientCredentials],
         Some(list) => parse_grant_types(&list)?,
     };
-    let auth_method = match draft.token_endpoint_auth_method.as_deref() {
-        None => match kind {
-            ClientKind::Confidential => AuthMethod::ClientSecretBasic,
-            ClientKind::Public => AuthMethod::None,
-        },
-        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
-            FieldError::new(
-                "tokenEndpointAuthMethod",
-                "must be client_secret_basic, client_secret_post or none",
-            )
-        })?,
-    };
-    match (kind, auth_method) {
-        (ClientKind::Public, AuthMethod::None)
-        | (ClientKind::Confidential, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => {}
-        (_, AuthMethod::PrivateKeyJwt) => {
-            return Err(FieldError::new("tokenEndpointAuthMethod", "private_key_jwt is not supported yet"))
-        }
-        _ => {
-            return Err(FieldError::new(
-                "tokenEndpointAuthMethod",
-                "public clients use none; confidential clients use client_secret_basic or client_secret_post",
-            ))
-        }
-    }
+    let auth_method = client_auth_method(kind, draft.token_endpoint_auth_method.as_deref())?;
     let token_format = match draft.token_format.as_deref() {
         None => TokenFormat::Jwt,
         Some(f) => TokenFormat::parse(f)
@@ -133,6 +148,7 @@ pub fn build_client(
         ));
     }
     let tier = client_tier(draft.tier.as_deref(), config)?;
+    let tenants = client_tenants(draft.tenants)?;
     let secret = (kind == ClientKind::Confidential).then(generate_secret);
     let client = Client {
         id: new_client_id(),
@@ -154,8 +170,45 @@ pub fn build_client(
         registration: None,
         metadata: Default::default(),
         tier,
+        tenants,
     };
     Ok((client, secret))
+}
+
+/// How a client of `kind` authenticates, from what the caller named (`None`: nothing). A
+/// confidential client given no method may send its secret either way
+/// (`client_secret_basic_or_post`), as every client could before methods were enforced; one
+/// given `client_secret_basic` or `client_secret_post` must use that one.
+pub fn client_auth_method(kind: ClientKind, named: Option<&str>) -> Result<AuthMethod, FieldError> {
+    let method = match named {
+        None => match kind {
+            ClientKind::Confidential => AuthMethod::ClientSecretBasicOrPost,
+            ClientKind::Public => AuthMethod::None,
+        },
+        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
+            FieldError::new(
+                "tokenEndpointAuthMethod",
+                "must be client_secret_basic, client_secret_post, client_secret_basic_or_post or none",
+            )
+        })?,
+    };
+    match (kind, method) {
+        (ClientKind::Public, AuthMethod::None)
+        | (
+            ClientKind::Confidential,
+            AuthMethod::ClientSecretBasic
+            | AuthMethod::ClientSecretPost
+            | AuthMethod::ClientSecretBasicOrPost,
+        ) => Ok(method),
+        (_, AuthMethod::PrivateKeyJwt) => Err(FieldError::new(
+            "tokenEndpointAuthMethod",
+            "private_key_jwt is not supported yet",
+        )),
+        _ => Err(FieldError::new(
+            "tokenEndpointAuthMethod",
+            "public clients use none; confidential clients use client_secret_basic, client_secret_post or client_secret_basic_or_post",
+        )),
+    }
 }
 
 /// A draft's tier: `None` for tier `default` (named or not), else a configured tier.

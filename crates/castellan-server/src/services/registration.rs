@@ -2,8 +2,9 @@
 //! (RFC 7592 §2), SPEC 3.5: a client created from checked metadata, the `software_id` rule,
 //! and reading, replacing and deleting a registration.
 //!
-//! The `software_id` rule: a registration by an authenticated party (`client:<id>` of the
-//! bearer access token presented) with a `software_id` that party registered before answers
+//! The `software_id` rule: a registration by an authenticated party (the client of the bearer
+//! access token presented and, for a person's token, that person; see [`party`]) with a
+//! `software_id` that party registered before answers
 //! the same client, updated like an RFC 7592 replace, with a new secret and registration access
 //! token (only hashes are stored, so fresh ones must be issued to be returned). Anonymous
 //! registrations have no party and always create a new client, so one party's client is never
@@ -113,6 +114,7 @@ pub async fn register(
         }),
         metadata: meta.extra,
         tier: None,
+        tenants: Vec::new(),
     };
     state.store.insert_client(&client).await?;
     tracing::info!(

@@ -2,21 +2,28 @@
 //! `brand` and `venue_id` for a one-hour JWT access token (`typ` `at+jwt`, RFC 9068) that also
 //! carries `brand` and `venue` claims. Calls then send it as `x-token` with `x-brand` and
 //! `x-venue` (and optionally `x-stage`), which must match.
+//!
+//! Only a client allowed `client_credentials` (the token is the client's own, with no person
+//! behind it) and given that brand and venue (`tenants`, set through the management API or the
+//! CLI) gets one, with its default scopes. Anything else is the seed's 400 "invalid
+//! credentials", with nothing minted. The route counts every attempt per IP first, as the
+//! token endpoint does; this service counts the client's request under its tier.
 
 use crate::extract::client_auth::{PresentedClient, PresentedMethod};
 use crate::services::authenticate::authenticate_client;
+use crate::services::limits::{self, LimitDecision, RateLimited};
 use crate::services::tokens::{new_jti, Checked};
 use crate::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use castellan_core::client::GrantType;
+use castellan_core::grant::default_scopes;
+use castellan_core::tenant::tenant_value;
 use castellan_core::token::AccessClaims;
 use castellan_core::Secret;
 use castellan_crypto::jws;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-
-/// Longest brand or venue accepted.
-pub const MAX_TENANT_LEN: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -24,9 +31,17 @@ pub enum TenantError {
     Missing(&'static str),
     #[error("{0} must be 1 to 200 printable characters")]
     Invalid(&'static str),
-    /// Seed 002: invalid credentials answer 400.
+    /// Seed 002: invalid credentials answer 400. Also a brand or venue the client was not
+    /// given, so that the answer does not tell which tenants exist.
     #[error("invalid credentials: verify client_id, client_secret, brand and venue_id")]
     BadCredentials,
+    /// The client authenticated but is not allowed `client_credentials`: a tenant token is
+    /// the client's own, with no person behind it.
+    #[error("the client is not allowed the client_credentials grant")]
+    UnauthorizedClient,
+    /// The client's tier refused the request.
+    #[error("rate limited")]
+    Limited(RateLimited),
     #[error("no signing key for the configured algorithm")]
     NoKey,
     #[error("signing failed")]
@@ -46,26 +61,69 @@ pub struct TenantToken {
     pub expires_in: u32,
 }
 
+/// What `POST /auth` answers: the token or why there is none, and the client's rate-limit
+/// decision when the client got as far as being counted.
+pub struct TenantOutcome {
+    pub result: Result<TenantToken, TenantError>,
+    pub client_limit: Option<LimitDecision>,
+}
+
 fn check_value(v: Option<&str>, name: &'static str) -> Result<String, TenantError> {
     let v = v
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or(TenantError::Missing(name))?;
-    if v.len() > MAX_TENANT_LEN || !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err(TenantError::Invalid(name));
-    }
-    Ok(v.to_owned())
+    tenant_value(v)
+        .map(str::to_owned)
+        .ok_or(TenantError::Invalid(name))
 }
 
-/// Authenticates the client and mints its tenant token.
+/// The fields of a `POST /auth` request, as sent.
+#[derive(Clone, Copy)]
+pub struct TenantRequest<'a> {
+    pub client_id: Option<&'a str>,
+    pub client_secret: Option<&'a str>,
+    pub brand: Option<&'a str>,
+    pub venue: Option<&'a str>,
+}
+
+impl std::fmt::Debug for TenantRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantRequest")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.map(|_| "[redacted]"))
+            .field("brand", &self.brand)
+            .field("venue", &self.venue)
+            .finish()
+    }
+}
+
+/// Authenticates the client, counts it under its tier and mints its tenant token.
 pub async fn issue_tenant_token(
     state: &AppState,
-    client_id: Option<&str>,
-    client_secret: Option<&str>,
-    brand: Option<&str>,
-    venue: Option<&str>,
+    req: TenantRequest<'_>,
+    now: DateTime<Utc>,
+) -> TenantOutcome {
+    let mut client_limit = None;
+    let result = tenant_token(state, req, &mut client_limit, now).await;
+    TenantOutcome {
+        result,
+        client_limit,
+    }
+}
+
+async fn tenant_token(
+    state: &AppState,
+    req: TenantRequest<'_>,
+    client_limit: &mut Option<LimitDecision>,
     now: DateTime<Utc>,
 ) -> Result<TenantToken, TenantError> {
+    let TenantRequest {
+        client_id,
+        client_secret,
+        brand,
+        venue,
+    } = req;
     let client_id = check_value(client_id, "client_id")?;
     let secret = client_secret
         .filter(|s| !s.is_empty())
@@ -80,13 +138,18 @@ pub async fn issue_tenant_token(
     let client = authenticate_client(state, &presented, now)
         .await
         .map_err(|_| TenantError::BadCredentials)?;
+    *client_limit = limits::check_client(state, &client)
+        .await
+        .map_err(TenantError::Limited)?;
+    if !client.allows_grant(GrantType::ClientCredentials) {
+        return Err(TenantError::UnauthorizedClient);
+    }
+    if !client.allows_tenant(&brand, &venue) {
+        tracing::info!(client_id = %client.id, "tenant token refused: brand or venue not given to the client");
+        return Err(TenantError::BadCredentials);
+    }
     let lifetime = state.config.gateway.tenant_token_seconds;
-    let scope: Vec<String> = client
-        .scope
-        .iter()
-        .filter_map(|p| p.as_scope())
-        .map(|s| s.as_str().to_owned())
-        .collect();
+    let scope = default_scopes(&client).to_string();
     let base = AccessClaims {
         iss: state.config.issuer.clone(),
         sub: client.id.clone(),
@@ -95,7 +158,7 @@ pub async fn issue_tenant_token(
         iat: now.timestamp(),
         jti: new_jti(),
         client_id: client.id.clone(),
-        scope: scope.join(" "),
+        scope,
         env: state.config.environment.as_str().to_owned(),
         org: None,
         gid: None,

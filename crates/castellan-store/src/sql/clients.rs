@@ -20,7 +20,7 @@ const CLIENT_TAKEN: &str = "a client with this id exists";
 fn insert_sql() -> String {
     format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
     )
 }
 
@@ -47,6 +47,7 @@ fn bind_insert<'q>(q: AnyQuery<'q>, r: &'q ClientRow) -> AnyQuery<'q> {
         .bind(r.registration_token_hash.as_deref())
         .bind(r.metadata.as_str())
         .bind(r.tier.as_deref())
+        .bind(r.tenants.as_str())
 }
 
 /// ` WHERE …` for an optional predicate (empty when there is none).
@@ -168,7 +169,8 @@ impl ClientStore for SqlStore {
              grant_types = $6, redirect_uris = $7, auth_method = $8, token_format = $9, \
              public_client_credentials = $10, access_token_validity_seconds = $11, \
              refresh_token_validity_seconds = $12, delete_at = $13, software_id = $14, \
-             registered_by = $15, registration_token_hash = $16, metadata = $17, tier = $18 \
+             registered_by = $15, registration_token_hash = $16, metadata = $17, tier = $18, \
+             tenants = $19 \
              WHERE id = $1",
         )
         .bind(r.id.as_str())
@@ -189,6 +191,7 @@ impl ClientStore for SqlStore {
         .bind(r.registration_token_hash.as_deref())
         .bind(r.metadata.as_str())
         .bind(r.tier.as_deref())
+        .bind(r.tenants.as_str())
         .execute(self.pool())
         .await
         .map_err(store_error)?;

@@ -1,6 +1,12 @@
 //! Who is registering (RFC 7591 §3: the optional initial access token; SPEC 3.5): the mode in
-//! force decides whether a bearer access token is required, and a valid one names the party,
-//! `client:<client_id>`, that the `software_id` rule matches repeated registrations against.
+//! force decides whether a bearer access token is required, and a valid one names the party
+//! that the `software_id` rule matches repeated registrations against: `client:<client_id>`
+//! for a client's own token, `client:<client_id>:user:<subject>` for a person's token.
+//!
+//! The person is part of the party because everyone signed in through one portal client holds
+//! a token of that client: were the party the client alone, a second person re-registering the
+//! first one's `software_id` would be handed the first one's client, a fresh secret for it and
+//! the consents its users gave.
 
 use crate::config::RegistrationMode;
 use crate::error::OAuthFailure;
@@ -24,6 +30,16 @@ pub struct Party(String);
 impl Party {
     pub fn of_client(client_id: &str) -> Self {
         Party(format!("client:{client_id}"))
+    }
+
+    /// The party of an access token of `client_id` about `subject`: the client for its own
+    /// token (the subject is the client), else that person through that client.
+    pub fn of_token(client_id: &str, subject: &str) -> Self {
+        if subject == client_id {
+            Party::of_client(client_id)
+        } else {
+            Party(format!("client:{client_id}:user:{subject}"))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -101,5 +117,26 @@ pub async fn registrant(
             .into());
         }
     }
-    Ok(Some(Party::of_client(checked.client_id())))
+    Ok(Some(Party::of_token(
+        checked.client_id(),
+        checked.subject(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Party;
+
+    #[test]
+    fn people_of_one_client_are_parties_of_their_own() {
+        assert_eq!(
+            Party::of_token("portal", "portal").as_str(),
+            "client:portal"
+        );
+        let alice = Party::of_token("portal", "u-alice");
+        let bob = Party::of_token("portal", "u-bob");
+        assert_eq!(alice.as_str(), "client:portal:user:u-alice");
+        assert_ne!(alice, bob);
+        assert_ne!(alice, Party::of_client("portal"));
+    }
 }
