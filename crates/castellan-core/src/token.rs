@@ -39,6 +39,8 @@ pub enum Inactive {
     NotYetValid,
     Revoked,
     ClientGone,
+    /// Issued for another audience (`aud`) than the one checking it.
+    WrongAudience,
 }
 
 impl Inactive {
@@ -55,6 +57,7 @@ impl Inactive {
             Inactive::NotYetValid => "the token is not valid yet",
             Inactive::Revoked => "the token was revoked",
             Inactive::ClientGone => "the client the token was issued to no longer exists",
+            Inactive::WrongAudience => "the token was issued for another audience",
         }
     }
 }

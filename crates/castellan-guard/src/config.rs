@@ -50,7 +50,13 @@ pub struct GuardConfig {
     /// Default: issuer + `/.well-known/oauth-protected-resource` (RFC 9728 §3).
     #[serde(default)]
     pub resource_metadata: Option<String>,
-    /// When non-empty, a JWT's `aud` must be one of these.
+    /// This API's resource identifier (RFC 8707, RFC 9728 `resource`): the audience a token
+    /// must have been issued for. Default: the issuer (the audience Castellan gives tokens
+    /// asked for without a resource indicator, unless `token.default_audience` says otherwise).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The audiences accepted, when more than `resource` alone: a token's `aud` (a JWT's, or
+    /// an opaque token's as introspection answers it) must be one of these. Empty: `resource`.
     #[serde(default)]
     pub audiences: Vec<String>,
     /// Clock skew tolerated on `iat`/`nbf`, in seconds.
@@ -217,6 +223,7 @@ impl GuardConfig {
             jwks_url: None,
             introspection: None,
             resource_metadata: None,
+            resource: None,
             audiences: Vec::new(),
             leeway_seconds: default_leeway(),
             cache: CacheConfig::default(),
@@ -242,6 +249,16 @@ impl GuardConfig {
         self.resource_metadata
             .clone()
             .unwrap_or_else(|| self.issuer_url("/.well-known/oauth-protected-resource"))
+    }
+
+    /// The audiences a token may have been issued for: `audiences`, or else `resource` (the
+    /// issuer by default). Never "any".
+    pub fn accepted_audiences(&self) -> Vec<String> {
+        if self.audiences.is_empty() {
+            vec![self.resource.clone().unwrap_or_else(|| self.issuer.clone())]
+        } else {
+            self.audiences.clone()
+        }
     }
 
     pub fn introspection_url(&self) -> Option<String> {

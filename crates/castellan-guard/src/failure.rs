@@ -171,6 +171,7 @@ impl Failure {
                 Inactive::NotYetValid => "not_yet_valid",
                 Inactive::Revoked => "revoked",
                 Inactive::ClientGone => "client_gone",
+                Inactive::WrongAudience => "wrong_audience",
             },
             Failure::Algorithm => "algorithm_not_accepted",
             Failure::TokenNotActive => "token_not_active",

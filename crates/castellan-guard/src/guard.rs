@@ -89,6 +89,7 @@ impl Guard {
                 inactive_ttl: Duration::from_secs(c.introspection_inactive_seconds),
                 issuer: config.issuer.clone(),
                 environment: config.environment,
+                audiences: config.accepted_audiences(),
                 calls: AtomicU64::new(0),
             }),
             _ => None,
@@ -109,7 +110,7 @@ impl Guard {
                     expect: Expectations {
                         issuer: config.issuer.clone(),
                         environment: config.environment,
-                        audiences: config.audiences.clone(),
+                        audiences: config.accepted_audiences(),
                         leeway: i64::from(config.leeway_seconds),
                     },
                 },

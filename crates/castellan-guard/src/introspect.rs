@@ -29,6 +29,8 @@ struct Answer {
     #[serde(default)]
     iss: Option<String>,
     #[serde(default)]
+    aud: Option<String>,
+    #[serde(default)]
     env: Option<String>,
     #[serde(default)]
     org: Option<String>,
@@ -48,6 +50,7 @@ pub(crate) enum Outcome {
     Active {
         identity: Arc<Identity>,
         iss: Option<String>,
+        aud: Option<String>,
         env: Option<String>,
     },
     Inactive {
@@ -95,6 +98,8 @@ pub(crate) struct Introspector {
     pub inactive_ttl: Duration,
     pub issuer: String,
     pub environment: Environment,
+    /// The audiences an opaque token must have been issued for (API keys have none).
+    pub audiences: Vec<String>,
     pub calls: AtomicU64,
 }
 
@@ -139,9 +144,19 @@ impl Introspector {
         now: i64,
     ) -> Result<Arc<Identity>, Failure> {
         match outcome {
-            Outcome::Active { identity, iss, env } => {
+            Outcome::Active {
+                identity,
+                iss,
+                aud,
+                env,
+            } => {
                 if iss.is_some_and(|i| i != self.issuer) {
                     return Err(Failure::Token(Inactive::WrongIssuer));
+                }
+                if kind != CredentialKind::ApiKey
+                    && !aud.is_some_and(|a| self.audiences.contains(&a))
+                {
+                    return Err(Failure::WrongAudience);
                 }
                 if env.is_some_and(|e| e != self.environment.as_str()) {
                     return Err(Failure::Token(Inactive::WrongEnvironment));
@@ -211,6 +226,7 @@ impl Introspector {
             value: Outcome::Active {
                 identity: Arc::new(identity),
                 iss: a.iss,
+                aud: a.aud,
                 env: a.env,
             },
         })

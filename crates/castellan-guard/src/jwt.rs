@@ -94,7 +94,7 @@ pub(crate) fn identity_from_claims(
         Some(Some(_)) => return Err(Failure::Token(Inactive::NotYetValid)),
         Some(None) => return Err(Failure::Token(Inactive::Malformed)),
     }
-    if !expect.audiences.is_empty() && !expect.audiences.contains(&claims.aud) {
+    if !expect.audiences.contains(&claims.aud) {
         return Err(Failure::WrongAudience);
     }
     Ok(Identity {
@@ -119,7 +119,7 @@ mod tests {
         Expectations {
             issuer: "http://as".into(),
             environment: Environment::Local,
-            audiences: Vec::new(),
+            audiences: vec!["http://as".into()],
             leeway: 60,
         }
     }

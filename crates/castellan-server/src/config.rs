@@ -530,6 +530,26 @@ impl Config {
             .unwrap_or(&self.issuer)
     }
 
+    /// The gateway's own resource: `gateway.resource`, or the default audience.
+    pub fn gateway_resource(&self) -> &str {
+        if self.gateway.resource.is_empty() {
+            self.default_audience()
+        } else {
+            &self.gateway.resource
+        }
+    }
+
+    /// Whether Castellan's own APIs (management, userinfo, registration) accept a token issued
+    /// for `aud`: the issuer, or the audience of tokens asked for without a resource.
+    pub fn castellan_accepts(&self, aud: &str) -> bool {
+        aud == self.issuer || aud == self.default_audience()
+    }
+
+    /// Whether forward-auth accepts a token issued for `aud`.
+    pub fn gateway_accepts(&self, aud: &str) -> bool {
+        aud == self.gateway_resource() || self.gateway.audiences.iter().any(|a| a == aud)
+    }
+
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
     }

@@ -69,8 +69,13 @@ fn any_method() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
-    /// The protected resource's identifier (RFC 9728 `resource`); empty: the issuer.
+    /// The protected resource's identifier (RFC 9728 `resource`) and the audience of tenant
+    /// tokens; empty: the default audience (`token.default_audience`, itself the issuer when
+    /// unset). Forward-auth accepts access tokens whose `aud` is this or one of `audiences`.
     pub resource: String,
+    /// Further audiences forward-auth accepts: the resource indicators (RFC 8707) of the APIs
+    /// behind this gateway. Tokens for any other audience are refused (401 `wrong_audience`).
+    pub audiences: Vec<String>,
     /// Scopes listed in the protected-resource metadata; empty: the `[[scopes]]` catalogue.
     pub scopes_supported: Vec<String>,
     /// Envoy ext_authz (HTTP service) sends the original request's method and path under
@@ -86,6 +91,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             resource: String::new(),
+            audiences: Vec::new(),
             scopes_supported: Vec::new(),
             envoy_path_prefix: "/forward-auth/envoy".to_owned(),
             tenant_token_seconds: 3600,

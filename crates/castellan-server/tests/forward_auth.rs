@@ -45,6 +45,20 @@ async fn spawn() -> TestApp {
     TestApp::spawn_with(routes).await
 }
 
+/// A `client_credentials` token for `resource` (RFC 8707).
+async fn token_for_resource(app: &TestApp, id: &str, secret: &str, resource: &str) -> String {
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    body["access_token"].as_str().expect("a token").to_owned()
+}
+
 /// A client with product and key scopes; answers (id, secret).
 async fn client(app: &TestApp) -> (String, String) {
     let c = app
@@ -476,6 +490,65 @@ async fn climbing_out_of_a_route_is_refused() {
     )
     .await;
     assert_eq!(check(&app, "GET", "/%73earch", &[]).await.status(), 200);
+}
+
+/// A token minted for another API (`resource=https://third-party.example`) is refused by
+/// forward-auth and by Castellan's own management API; one for an API the gateway is
+/// configured to front (`gateway.audiences`) passes forward-auth but still not the management
+/// API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_for_another_audience_are_refused() {
+    let app = TestApp::spawn_with(|c| {
+        routes(c);
+        c.gateway.audiences = vec!["https://orders.example".into()];
+    })
+    .await;
+    let (id, secret) = client(&app).await;
+    let own = app.token_for(&id, &secret, None).await;
+    let third = token_for_resource(&app, &id, &secret, "https://third-party.example").await;
+    let fronted = token_for_resource(&app, &id, &secret, "https://orders.example").await;
+    let list = |t: &str| app.http.get(app.url("/api-keys")).bearer_auth(t).send();
+    assert_eq!(list(&own).await.unwrap().status(), 200);
+    for t in [&third, &fronted] {
+        let res = list(t).await.unwrap();
+        assert_eq!(res.status(), 401);
+        let www = res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(www.contains("invalid_token"), "{www}");
+    }
+    let bearer = |t: &str| format!("Bearer {t}");
+    let (own_auth, third_auth, fronted_auth) = (bearer(&own), bearer(&third), bearer(&fronted));
+    assert_eq!(
+        check(&app, "GET", "/products/1", &[("Authorization", &own_auth)])
+            .await
+            .status(),
+        200
+    );
+    refused(
+        check(
+            &app,
+            "GET",
+            "/products/1",
+            &[("Authorization", &third_auth)],
+        )
+        .await,
+        401,
+        "wrong_audience",
+    )
+    .await;
+    assert_eq!(
+        check(
+            &app,
+            "GET",
+            "/products/1",
+            &[("Authorization", &fronted_auth)]
+        )
+        .await
+        .status(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,3 +193,50 @@ async fn close_style_revocation_of_a_refresh_token_ends_its_family() {
     assert_eq!(revoke(&app, &g.client, &rt(&second)).await, StatusCode::OK);
     assert_eq!(revoke(&app, &g.client, "unknown").await, StatusCode::OK);
 }
+
+/// A refresh keeps the audience of its grant (RFC 8707 §2.2): without `resource` it is not
+/// silently switched to the default audience, and a `resource` naming another is refused.
+#[tokio::test]
+async fn a_refresh_keeps_the_resource_of_its_grant() {
+    let app = TestApp::spawn().await;
+    let g = setup(&app).await;
+    let mut spec = g.spec("offline_access products:read");
+    spec.resource = Some("https://orders.example".into());
+    let (code, _) = issue_code(&app, &spec).await;
+    let (s, first) = exchange(&app, &g.client, &code).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(claims(&at(&first))["aud"], "https://orders.example");
+    let (s, second) = refresh(&app, &g.client, &rt(&first), None).await;
+    assert_eq!(s, StatusCode::OK, "{second}");
+    assert_eq!(claims(&at(&second))["aud"], "https://orders.example");
+    for other in [
+        app.state.config.issuer.as_str(),
+        "https://third-party.example",
+    ] {
+        let (s, b) = token(
+            &app,
+            &g.client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt(&second)),
+                ("resource", other),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["error"], "invalid_target");
+    }
+    // Naming the grant's own resource is fine.
+    let (s, third) = token(
+        &app,
+        &g.client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt(&second)),
+            ("resource", "https://orders.example"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{third}");
+    assert_eq!(claims(&at(&third))["aud"], "https://orders.example");
+}

@@ -108,3 +108,30 @@ async fn userinfo_refusals_carry_www_authenticate() {
         .unwrap()
         .contains("insufficient_scope"));
 }
+
+/// A person's token minted for another API is not accepted by Castellan's own userinfo.
+#[tokio::test]
+async fn userinfo_refuses_a_token_for_another_audience() {
+    let app = TestApp::spawn().await;
+    let g = setup(&app).await;
+    let mut spec = g.spec("openid email");
+    spec.resource = Some("https://third-party.example".into());
+    let (code, _) = issue_code(&app, &spec).await;
+    let (s, b) = exchange(&app, &g.client, &code).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let t = b["access_token"].as_str().unwrap();
+    assert_eq!(claims(t)["aud"], "https://third-party.example");
+    let res = app
+        .http
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let www = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(www.contains("error=\"invalid_token\""), "{www}");
+}

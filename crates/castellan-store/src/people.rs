@@ -97,6 +97,9 @@ pub struct RefreshToken {
     pub created_at: DateTime<Utc>,
     /// Inactivity expiry: restarts at every use (seed 003).
     pub expires_at: DateTime<Utc>,
+    /// The `aud` of the grant's access tokens; a refresh keeps it. `None` for tokens stored
+    /// before audiences were kept: the default audience.
+    pub audience: Option<String>,
 }
 
 /// What presenting a refresh token found.

@@ -1215,6 +1215,8 @@ fn refresh(hash_byte: u8, consent: &Consent, family: &str, expires_ms: i64) -> R
         auth_time: at(T0 - 1000),
         created_at: at(T0),
         expires_at: at(expires_ms),
+        // Both a kept audience and none (tokens stored before audiences were kept).
+        audience: (hash_byte % 2 == 0).then(|| "https://api.example".to_owned()),
     }
 }
 

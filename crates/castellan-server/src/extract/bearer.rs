@@ -2,7 +2,7 @@
 //! stored hash, issuer, environment, expiry, revocation.
 
 use crate::error::ApiError;
-use crate::services::tokens::{check_access_token, Checked};
+use crate::services::tokens::{check_access_token, Audience, Checked};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -52,7 +52,7 @@ impl FromRequestParts<AppState> for Bearer {
                 )
             })?;
         let now = state.clock.now();
-        match check_access_token(state, token, now).await? {
+        match check_access_token(state, token, now, Audience::Castellan).await? {
             Ok(checked) => {
                 let scopes = ScopeSet::parse(checked.scope()).unwrap_or_default();
                 Ok(Bearer {

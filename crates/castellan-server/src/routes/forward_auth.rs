@@ -144,11 +144,7 @@ fn denied(state: &AppState, d: Denied) -> Response {
 /// RFC 9728 §2: what this protected resource is and who issues its tokens.
 pub async fn get_protected_resource_metadata(State(state): State<AppState>) -> Response {
     let g = &state.config.gateway;
-    let resource = if g.resource.is_empty() {
-        state.config.issuer.clone()
-    } else {
-        g.resource.clone()
-    };
+    let resource = state.config.gateway_resource();
     let scopes: Vec<String> = if g.scopes_supported.is_empty() {
         state.config.scopes.iter().map(|s| s.name.clone()).collect()
     } else {

@@ -7,7 +7,7 @@ use crate::extract::client_auth::{presented_client, PresentedMethod};
 use crate::extract::params::OAuthRequest;
 use crate::services::api_keys;
 use crate::services::authenticate::authenticate_client;
-use crate::services::tokens::{check_access_token, Checked};
+use crate::services::tokens::{check_access_token, Audience, Checked};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -44,7 +44,7 @@ pub async fn introspect_token(
             api_keys::introspect_api_key(&state, token, now).await?,
         )));
     }
-    let body = match check_access_token(&state, token, now).await? {
+    let body = match check_access_token(&state, token, now, Audience::Any).await? {
         Ok(checked) => active_body(&state, &checked),
         Err(reason) => {
             tracing::debug!(reason = reason.describe(), "introspected an inactive token");
@@ -94,9 +94,10 @@ fn active_body(state: &AppState, checked: &Checked) -> Value {
                 "token_type": "Bearer",
             });
             if let Some(obj) = v.as_object_mut() {
-                if let Some(aud) = &t.audience {
-                    obj.insert("aud".into(), aud.clone().into());
-                }
+                // Tokens stored without an audience were issued for the default one.
+                let aud = t.audience.as_deref();
+                let aud = aud.unwrap_or_else(|| state.config.default_audience());
+                obj.insert("aud".into(), aud.into());
                 for (k, val) in &t.claims {
                     obj.entry(k.clone()).or_insert_with(|| val.clone());
                 }

@@ -81,11 +81,16 @@ pub async fn exchange_code(
     })?;
     let organization = code.organization_id.as_deref();
     let user = grant_user(state, &code.user_id, organization).await?;
+    let audience = code
+        .resource
+        .clone()
+        .unwrap_or_else(|| state.config.default_audience().to_owned());
     let refresh = if wants_refresh(client, &scope) {
         let (secret, stored) = mint_refresh_token(
             state,
             client,
             &RefreshSeed {
+                audience: &audience,
                 family_id: &code.family_id,
                 consent_id: &code.consent_id,
                 user_id: &code.user_id,
@@ -100,10 +105,6 @@ pub async fn exchange_code(
     } else {
         None
     };
-    let audience = code
-        .resource
-        .clone()
-        .unwrap_or_else(|| state.config.default_audience().to_owned());
     answer_user_grant(
         state,
         &UserGrant {

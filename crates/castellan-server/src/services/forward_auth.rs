@@ -11,7 +11,7 @@
 use crate::services::api_keys::{check_api_key, KeyRefusal, KnownKey};
 use crate::services::limits::{LimitDecision, RateLimited};
 use crate::services::tenant::tenant_claims;
-use crate::services::tokens::check_access_token_and_client;
+use crate::services::tokens::{check_access_token_and_client, Audience};
 use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use castellan_core::api_key::{KeyFormatError, Malformed};
@@ -252,7 +252,7 @@ async fn token_identity(
     kind_tenant: bool,
 ) -> Result<(Identity, Arc<Client>), Denied> {
     let now = state.clock.now();
-    let (checked, client) = check_access_token_and_client(state, token, now)
+    let (checked, client) = check_access_token_and_client(state, token, now, Audience::Gateway)
         .await?
         .map_err(Failure::Token)?;
     let (org, exp) = match &checked {

@@ -37,6 +37,8 @@ pub struct RefreshSeed<'a> {
     pub organization_id: Option<&'a str>,
     pub scope: &'a str,
     pub auth_time: DateTime<Utc>,
+    /// The `aud` of the grant's access tokens, kept for its refreshes.
+    pub audience: &'a str,
 }
 
 /// A new refresh token (the secret, shown once, and what is stored). Its expiry is the
@@ -60,6 +62,7 @@ pub fn mint_refresh_token(
         auth_time: seed.auth_time,
         created_at: now,
         expires_at: now + Duration::seconds(i64::from(lifetime)),
+        audience: Some(seed.audience.to_owned()),
     };
     (secret, stored)
 }

@@ -141,6 +141,7 @@ pub async fn password_grant(
             state,
             client,
             &RefreshSeed {
+                audience: &aud,
                 family_id: &family_id,
                 consent_id: &consent.id,
                 user_id: &user.id,

@@ -6,7 +6,7 @@
 
 use crate::error::OAuthFailure;
 use crate::extract::params::OAuthParams;
-use crate::services::client_credentials::{audience, requested_scope, TokenResponse};
+use crate::services::client_credentials::{requested_scope, TokenResponse};
 use crate::services::grant_tokens::{
     answer_user_grant, grant_user, mint_refresh_token, RefreshSeed, UserGrant, MAX_PRESENTED_LEN,
 };
@@ -63,6 +63,7 @@ pub async fn refresh_tokens(
         }
         _ => family_scope,
     };
+    let audience = kept_audience(state, current.audience.as_deref(), params.get("resource"))?;
     let (secret, next) = mint_refresh_token(
         state,
         client,
@@ -73,6 +74,7 @@ pub async fn refresh_tokens(
             organization_id: current.organization_id.as_deref(),
             scope: &current.scope,
             auth_time: current.auth_time,
+            audience: &audience,
         },
         now,
     );
@@ -98,7 +100,6 @@ pub async fn refresh_tokens(
     }
     let organization = current.organization_id.as_deref();
     let user = grant_user(state, &current.user_id, organization).await?;
-    let audience = audience(state, params)?;
     answer_user_grant(
         state,
         &UserGrant {
@@ -115,4 +116,23 @@ pub async fn refresh_tokens(
         now,
     )
     .await
+}
+
+/// The audience of a refresh: the grant's own (RFC 8707 §2.2: a refresh may narrow the
+/// resources, never switch them). A grant has one audience, so a `resource` naming another is
+/// `invalid_target`.
+fn kept_audience(
+    state: &AppState,
+    stored: Option<&str>,
+    asked: Option<&str>,
+) -> Result<String, OAuthFailure> {
+    let kept = stored.unwrap_or_else(|| state.config.default_audience());
+    match asked {
+        Some(asked) if asked != kept => Err(OAuthError::new(
+            castellan_core::OAuthErrorCode::InvalidTarget,
+            "a refresh keeps the resource its grant was issued for",
+        )
+        .into()),
+        _ => Ok(kept.to_owned()),
+    }
 }

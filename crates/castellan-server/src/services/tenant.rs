@@ -153,7 +153,7 @@ async fn tenant_token(
     let base = AccessClaims {
         iss: state.config.issuer.clone(),
         sub: client.id.clone(),
-        aud: state.config.default_audience().to_owned(),
+        aud: state.config.gateway_resource().to_owned(),
         exp: (now + Duration::seconds(i64::from(lifetime))).timestamp(),
         iat: now.timestamp(),
         jti: new_jti(),

@@ -213,20 +213,55 @@ impl Checked {
     }
 }
 
+/// Who is checking a presented token, and so which audiences (`aud`) it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Castellan's own APIs: the issuer or the default audience.
+    Castellan,
+    /// Forward-auth: `gateway.resource` or one of `gateway.audiences`.
+    Gateway,
+    /// Introspection answers for tokens of any audience: the resource server asking checks
+    /// `aud` itself.
+    Any,
+}
+
+impl Audience {
+    fn accepts(self, state: &AppState, aud: Option<&str>) -> bool {
+        // Opaque tokens stored without an audience were issued for the default one.
+        let aud = aud.unwrap_or_else(|| state.config.default_audience());
+        match self {
+            Audience::Castellan => state.config.castellan_accepts(aud),
+            Audience::Gateway => state.config.gateway_accepts(aud),
+            Audience::Any => true,
+        }
+    }
+}
+
+impl Checked {
+    /// The token's audience (`aud`), when it names one.
+    pub fn audience(&self) -> Option<&str> {
+        match self {
+            Checked::Jwt(c) => Some(&c.aud),
+            Checked::Opaque(t) => t.audience.as_deref(),
+        }
+    }
+}
+
 /// Whether a token looks like a JWT (three dot-separated parts).
 pub fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
 /// Checks a presented access token: signature or stored hash, issuer, environment, time,
-/// revocation (of the token, or of its family for a user's grant), and that its client still
+/// audience (for the one checking it), revocation (of the token, or of its family for a user's grant), and that its client still
 /// exists and is active.
 pub async fn check_access_token(
     state: &AppState,
     token: &str,
     now: DateTime<Utc>,
+    audience: Audience,
 ) -> Result<Result<Checked, Inactive>, StoreError> {
-    Ok(check_access_token_and_client(state, token, now)
+    Ok(check_access_token_and_client(state, token, now, audience)
         .await?
         .map(|(checked, _)| checked))
 }
@@ -237,6 +272,7 @@ pub async fn check_access_token_and_client(
     state: &AppState,
     token: &str,
     now: DateTime<Utc>,
+    audience: Audience,
 ) -> Result<Result<(Checked, Arc<Client>), Inactive>, StoreError> {
     let checked = if looks_like_jwt(token) {
         match check_jwt(state, token, now).await? {
@@ -249,6 +285,9 @@ pub async fn check_access_token_and_client(
             Err(e) => return Ok(Err(e)),
         }
     };
+    if !audience.accepts(state, checked.audience()) {
+        return Ok(Err(Inactive::WrongAudience));
+    }
     if let Some(family) = checked.family() {
         if state
             .token_checks

@@ -3,7 +3,7 @@
 //! with `email`, `name` with `profile`). Failures follow RFC 6750 §3.
 
 use crate::services::id_token::profile_claims;
-use crate::services::tokens::check_access_token;
+use crate::services::tokens::{check_access_token, Audience};
 use crate::state::AppState;
 use castellan_core::ScopeSet;
 use castellan_store::StoreError;
@@ -33,7 +33,7 @@ pub async fn get_userinfo(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Value, UserinfoError> {
-    let checked = match check_access_token(state, token, now).await? {
+    let checked = match check_access_token(state, token, now, Audience::Castellan).await? {
         Ok(c) => c,
         Err(reason) => return Err(UserinfoError::InvalidToken(reason.describe())),
     };

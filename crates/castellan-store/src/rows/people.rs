@@ -17,7 +17,7 @@ pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_chall
 pub(crate) const CONSENT_COLUMNS: &str =
     "id, user_id, client_id, organization_id, scope, created_at, updated_at";
 pub(crate) const REFRESH_COLUMNS: &str = "hash, family_id, consent_id, client_id, user_id, \
-    organization_id, scope, auth_time, created_at, expires_at";
+    organization_id, scope, auth_time, created_at, expires_at, audience";
 
 fn instant(row: &AnyRow, column: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
     from_millis(get(row, column)?, column)
@@ -98,6 +98,7 @@ pub(crate) fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         auth_time: instant(row, "auth_time")?,
         created_at: instant(row, "created_at")?,
         expires_at: instant(row, "expires_at")?,
+        audience: get(row, "audience")?,
     })
 }
 

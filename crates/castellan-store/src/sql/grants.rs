@@ -59,7 +59,7 @@ async fn insert_refresh_in(
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     );
     sqlx::query(&sql)
         .bind(&t.hash[..])
@@ -72,6 +72,7 @@ async fn insert_refresh_in(
         .bind(millis(t.auth_time))
         .bind(millis(t.created_at))
         .bind(millis(t.expires_at))
+        .bind(t.audience.as_deref())
         .execute(&mut **tx)
         .await
         .map_err(|e| {

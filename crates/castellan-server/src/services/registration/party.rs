@@ -10,7 +10,7 @@
 
 use crate::config::RegistrationMode;
 use crate::error::OAuthFailure;
-use crate::services::tokens::check_access_token;
+use crate::services::tokens::{check_access_token, Audience};
 use crate::state::AppState;
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
@@ -98,16 +98,17 @@ pub async fn registrant(
             }
         };
     };
-    let checked = match check_access_token(state, token, state.clock.now()).await? {
-        Ok(c) => c,
-        Err(reason) => {
-            return Err(OAuthError::invalid_token(format!(
-                "the access token is not valid: {}",
-                reason.describe()
-            ))
-            .into())
-        }
-    };
+    let checked =
+        match check_access_token(state, token, state.clock.now(), Audience::Castellan).await? {
+            Ok(c) => c,
+            Err(reason) => {
+                return Err(OAuthError::invalid_token(format!(
+                    "the access token is not valid: {}",
+                    reason.describe()
+                ))
+                .into())
+            }
+        };
     if mode == RegistrationMode::Token {
         let scopes = ScopeSet::parse(checked.scope()).unwrap_or_default();
         if !grants_permission(&scopes, REGISTER_SCOPE, &state.config.project_key) {
