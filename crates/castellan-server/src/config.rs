@@ -23,7 +23,7 @@ pub struct Config {
     pub issuer: String,
     pub environment: Environment,
     /// Storage URL: `sqlite://path.db`, a bare file path, or `postgres://…`.
-    pub database: String,
+    pub database: DatabaseUrl,
     /// Project key accepted in `/{projectKey}/api-clients` and as the qualifier of
     /// `manage_api_clients:{projectKey}` / `view_api_clients:{projectKey}`.
     pub project_key: String,
@@ -47,6 +47,39 @@ pub struct Config {
     pub api_keys: crate::gateway_config::ApiKeysConfig,
     /// Forward-auth route policies, protected-resource metadata, tenant tokens (SPEC 7).
     pub gateway: crate::gateway_config::GatewayConfig,
+}
+
+/// The storage URL. It may carry a password, so `Debug` shows it with the password and the
+/// query replaced by `[redacted]`; read it as a `&str` through `Deref`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(s: &str) -> Self {
+        DatabaseUrl(s.to_owned())
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(s: String) -> Self {
+        DatabaseUrl(s)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&castellan_store::redacted_url(&self.0))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -173,7 +206,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             issuer: "http://localhost:8000".to_owned(),
             environment: Environment::Local,
-            database: "sqlite://castellan.db".to_owned(),
+            database: DatabaseUrl::from("sqlite://castellan.db"),
             project_key: "castellan".to_owned(),
             scopes: Vec::new(),
             token: TokenConfig::default(),

@@ -15,6 +15,9 @@ pub mod routes;
 pub mod services;
 pub mod state;
 
+#[cfg(test)]
+mod redaction_tests;
+
 use crate::config::Config;
 use crate::services::client_cache::ClientCache;
 use crate::services::keys::KeyManager;

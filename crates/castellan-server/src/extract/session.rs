@@ -28,7 +28,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The signed-in person behind a request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignedIn {
     pub session: Session,
     pub user: User,
@@ -37,10 +37,34 @@ pub struct SignedIn {
 }
 
 /// The browser's state: its session (when signed in) and its CSRF cookie.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Browser {
     pub signed_in: Option<SignedIn>,
     pub csrf_cookie: Option<String>,
+}
+
+// The session cookie and the CSRF token are bearer secrets: `Debug` says only whether they
+// are there.
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("session", &self.session)
+            .field("user", &self.user.id)
+            .field("cookie", &"[redacted]")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("signed_in", &self.signed_in)
+            .field(
+                "csrf_cookie",
+                &self.csrf_cookie.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 impl FromRequestParts<AppState> for Browser {

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use castellan_core::ScopeSet;
+use castellan_core::{ScopeSet, Secret};
 use serde::Deserialize;
 
 /// The CSRF token of a page and the cookie to set when it is new.
@@ -80,7 +80,7 @@ async fn app_lines(
 
 #[derive(Debug, Deserialize)]
 pub struct RevokeForm {
-    csrf: Option<String>,
+    csrf: Option<Secret>,
     consent: Option<String>,
 }
 
@@ -93,7 +93,7 @@ pub async fn revoke_connected_app(
     if let Err(e) = csrf::check(
         &headers,
         browser.csrf_cookie.as_deref(),
-        form.csrf.as_deref(),
+        form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
     }
@@ -115,7 +115,7 @@ pub async fn revoke_connected_app(
 
 #[derive(Debug, Deserialize)]
 pub struct LogoutForm {
-    csrf: Option<String>,
+    csrf: Option<Secret>,
 }
 
 pub async fn delete_session(
@@ -127,7 +127,7 @@ pub async fn delete_session(
     if let Err(e) = csrf::check(
         &headers,
         browser.csrf_cookie.as_deref(),
-        form.csrf.as_deref(),
+        form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
     }

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use castellan_core::user::{Organization, Role};
+use castellan_core::Secret;
 use serde::Deserialize;
 
 /// Renders the consent page.
@@ -59,7 +60,7 @@ pub fn consent_page(
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
-    csrf: Option<String>,
+    csrf: Option<Secret>,
     request: Option<String>,
     decision: Option<String>,
     organization: Option<String>,
@@ -74,7 +75,7 @@ pub async fn create_decision(
     if let Err(e) = csrf::check(
         &headers,
         browser.csrf_cookie.as_deref(),
-        form.csrf.as_deref(),
+        form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
     }

@@ -67,9 +67,9 @@ pub async fn get_login(State(state): State<AppState>, browser: Browser) -> Respo
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
-    csrf: Option<String>,
+    csrf: Option<Secret>,
     email: Option<String>,
-    password: Option<String>,
+    password: Option<Secret>,
     request: Option<String>,
 }
 
@@ -84,7 +84,7 @@ pub async fn create_session(
     if let Err(e) = csrf::check(
         &headers,
         browser.csrf_cookie.as_deref(),
-        form.csrf.as_deref(),
+        form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
     }
@@ -113,7 +113,7 @@ pub async fn create_session(
         .chars()
         .take(MAX_EMAIL_LEN)
         .collect();
-    let password = Secret::new(form.password.unwrap_or_default());
+    let password = form.password.unwrap_or_else(|| Secret::new(""));
     let mut res = match sign_in(&state, &throttle, &email, password, &ip.limit_key()).await {
         Ok(user) => {
             if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
