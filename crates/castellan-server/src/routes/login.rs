@@ -5,13 +5,14 @@
 
 use crate::extract::client_ip::ClientIp;
 use crate::extract::session::{Browser, SignedIn};
+use crate::routes::account::csrf_for;
 use crate::routes::pages::{allow_form_redirect_to, render, see_other, LoginView, PageFailure};
 use crate::services::authorize::{continue_query, validate};
-use crate::services::csrf::{self, form_token, CSRF_COOKIE};
+use crate::services::csrf;
 use crate::services::limits;
 use crate::services::login::{sign_in, LoginError};
 use crate::services::login_throttle::LoginThrottle;
-use crate::services::sessions::{end_session, session_cookie, set_cookie, start_session};
+use crate::services::sessions::{csrf_cookie, end_session, session_cookie, start_session};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -34,18 +35,13 @@ pub fn login_page(
     email: String,
     error: Option<&'static str>,
 ) -> Response {
-    let (token, new) = form_token(browser.csrf_cookie.as_deref());
+    let (token, cookies) = csrf_for(state, browser);
     let view = LoginView {
-        csrf: token.clone(),
+        csrf: token,
         request: request.to_owned(),
         client_name,
         email,
         error,
-    };
-    let cookies = if new {
-        vec![set_cookie(state, CSRF_COOKIE, &token, None)]
-    } else {
-        Vec::new()
     };
     render(status, &view, cookies)
 }
@@ -83,7 +79,7 @@ pub async fn create_session(
 ) -> Response {
     if let Err(e) = csrf::check(
         &headers,
-        browser.csrf_cookie.as_deref(),
+        browser.expected_csrf().as_deref(),
         form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
@@ -122,7 +118,15 @@ pub async fn create_session(
                 }
             }
             match start_session(&state, &user.id, state.clock.now()).await {
-                Ok(id) => see_other(&next, vec![session_cookie(&state, &id)]),
+                // A new session renews the CSRF token (now the session's); the double-submit
+                // value is renewed too, so no token shown before sign-in is accepted again.
+                Ok(id) => see_other(
+                    &next,
+                    vec![
+                        session_cookie(&state, &id),
+                        csrf_cookie(&state, &csrf::new_cookie_token()),
+                    ],
+                ),
                 Err(e) => PageFailure::from(e).into_response(),
             }
         }

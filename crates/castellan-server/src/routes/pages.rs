@@ -1,8 +1,9 @@
 //! The people-facing pages (SPEC 5, 10): one router for login, consent, the account area and
 //! the stylesheet, the askama views, and how a page becomes an answer.
 //!
-//! Every page carries `Content-Security-Policy: default-src 'self'; frame-ancestors 'none';
-//! form-action 'self'`, `X-Frame-Options: DENY` (clickjacking, RFC 9700 §4.16) and
+//! Every page carries `Content-Security-Policy: default-src 'self'; base-uri 'self';
+//! frame-ancestors 'none'; form-action 'self'` (`base-uri`, which `default-src` does not cover,
+//! stops an injected `<base>` from sending relative links and forms elsewhere), `X-Frame-Options: DENY` (clickjacking, RFC 9700 §4.16) and
 //! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached), and
 //! `Referrer-Policy: same-origin`.
 
@@ -22,7 +23,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// Largest form body a page accepts.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'";
+pub const CSP: &str =
+    "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
 
 /// The pages' router. The login throttle lives with it (one per server).
 pub fn router() -> Router<AppState> {
@@ -126,7 +128,7 @@ pub fn allow_form_redirect_to(mut res: Response, redirect_uri: &str) -> Response
         Err(_) => return res,
     };
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self' {source}"
+        "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' {source}"
     )) {
         res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
