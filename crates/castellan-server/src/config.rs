@@ -181,12 +181,52 @@ pub struct HttpConfig {
 pub struct PagesConfig {
     /// Lifetime of a browser session after signing in (seconds).
     pub session_seconds: u32,
+    /// Growing delays on sign-in attempts (`POST /login` and the password grant).
+    pub login_throttle: LoginThrottleConfig,
 }
 
 impl Default for PagesConfig {
     fn default() -> Self {
         PagesConfig {
             session_seconds: 43_200,
+            login_throttle: LoginThrottleConfig::default(),
+        }
+    }
+}
+
+/// `[pages.login_throttle]`: sign-in attempts are counted per account and per account and
+/// address (on the rate-limit backend, so Redis shares them between replicas). The first
+/// `*_free` attempts pass at once; each later one must wait a delay that doubles with every
+/// further attempt, from `first_delay_seconds` up to the `*_max_delay_seconds` cap. A
+/// successful sign-in clears both; otherwise they are forgotten `forget_seconds` after the
+/// last delay ends.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginThrottleConfig {
+    /// Attempts for one account from one address before delays start.
+    pub per_address_free: u64,
+    /// Longest delay for one account from one address (seconds).
+    pub per_address_max_delay_seconds: u64,
+    /// Attempts for one account from all addresses together before delays start.
+    pub per_account_free: u64,
+    /// Longest delay for one account from all addresses (seconds); kept short, because anyone
+    /// can make an account wait this long by guessing, the person whose account it is too.
+    pub per_account_max_delay_seconds: u64,
+    /// The first delay (seconds); each further attempt doubles it.
+    pub first_delay_seconds: u64,
+    /// How long attempts are remembered after the last delay ends (seconds).
+    pub forget_seconds: u64,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        LoginThrottleConfig {
+            per_address_free: 5,
+            per_address_max_delay_seconds: 900,
+            per_account_free: 20,
+            per_account_max_delay_seconds: 60,
+            first_delay_seconds: 1,
+            forget_seconds: 900,
         }
     }
 }
@@ -482,6 +522,7 @@ impl Config {
                 "must be between 60 and 2592000",
             ));
         }
+        crate::services::login_throttle::LoginThrottle::new(&self.pages.login_throttle)?;
         if self.keys.reload_seconds == 0 || self.keys.reload_seconds > 3600 {
             return Err(bad("keys.reload_seconds", "must be between 1 and 3600"));
         }

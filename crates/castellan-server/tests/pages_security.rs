@@ -222,10 +222,12 @@ async fn logins_are_throttled_and_never_say_whether_the_email_exists() {
             401
         );
     }
-    // Throttled: even the right password is refused, and no session starts.
+    // Delayed: even the right password is refused while the delay runs (it is not checked),
+    // and no session starts.
     let right = attempt("gus@example.com", PASSWORD).await;
     assert_eq!(right.status, 429);
-    assert!(right.body.contains("Too many failed sign-ins"));
+    assert!(right.body.contains("Too many sign-in attempts"));
+    assert!(right.headers.contains_key("retry-after"));
     assert!(set_cookies(&right)
         .iter()
         .all(|c| !c.starts_with("castellan_session=")));
@@ -233,6 +235,81 @@ async fn logins_are_throttled_and_never_say_whether_the_email_exists() {
     add_person(&app, "hal@example.com", &[]).await;
     let other = attempt("hal@example.com", PASSWORD).await;
     assert_eq!(other.status, 303);
+}
+
+/// A wrong-password attempt on the login page of `b` (its form `login`) for `email`.
+async fn guess(b: &Browser, login: &Page, email: &str, password: &str) -> Page {
+    b.post(
+        "/login",
+        &[
+            ("csrf", login.hidden("csrf").as_str()),
+            ("email", email),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_guesses_never_get_past_the_free_attempts() {
+    let app = TestApp::spawn().await;
+    add_person(&app, "max@example.com", &[]).await;
+    let b = std::sync::Arc::new(Browser::new(&app));
+    let login = std::sync::Arc::new(b.get("/login").await);
+    // 16 guesses at once (under the per-IP policy's 20 per minute): only the 5 free ones may
+    // reach the password check; the rest are refused without it.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (b, login) = (b.clone(), login.clone());
+        tasks.spawn(async move {
+            guess(&b, &login, "max@example.com", &format!("guess number {i}")).await
+        });
+    }
+    let (mut checked, mut delayed) = (0, 0);
+    while let Some(p) = tasks.join_next().await {
+        let p = p.unwrap();
+        match p.status.as_u16() {
+            401 => checked += 1,
+            429 => {
+                assert!(p.headers.contains_key("retry-after"));
+                delayed += 1;
+            }
+            s => panic!("answered {s}"),
+        }
+    }
+    assert_eq!((checked, delayed), (5, 11));
+}
+
+#[tokio::test]
+async fn each_further_attempt_waits_twice_as_long_but_is_never_locked_out() {
+    let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    add_person(&app, "ned@example.com", &[]).await;
+    let b = Browser::new(&app);
+    let login = b.get("/login").await;
+    for _ in 0..5 {
+        assert_eq!(
+            guess(&b, &login, "ned@example.com", "nope").await.status,
+            401
+        );
+    }
+    for wait in [1, 2, 4, 8] {
+        let refused = guess(&b, &login, "ned@example.com", "nope").await;
+        assert_eq!(refused.status, 429);
+        assert_eq!(refused.headers["retry-after"], wait.to_string());
+        // A refused attempt does not make the wait longer.
+        let again = guess(&b, &login, "ned@example.com", PASSWORD).await;
+        assert_eq!(again.headers["retry-after"], wait.to_string());
+        clock.advance(chrono::Duration::seconds(wait));
+        assert_eq!(
+            guess(&b, &login, "ned@example.com", "nope").await.status,
+            401
+        );
+    }
+    // The person gets in after the wait with the right password: a delay, not a lockout.
+    clock.advance(chrono::Duration::seconds(16));
+    let right = guess(&b, &login, "ned@example.com", PASSWORD).await;
+    assert_eq!(right.status, 303, "{}", right.body);
 }
 
 #[tokio::test]

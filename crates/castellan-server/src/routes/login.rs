@@ -11,16 +11,14 @@ use crate::services::authorize::{continue_query, validate};
 use crate::services::csrf;
 use crate::services::limits;
 use crate::services::login::{sign_in, LoginError};
-use crate::services::login_throttle::LoginThrottle;
 use crate::services::sessions::{csrf_cookie, end_session, session_cookie, start_session};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Form};
+use axum::Form;
 use castellan_core::Secret;
 use serde::Deserialize;
-use std::sync::Arc;
 
 /// Longest email accepted in the form.
 const MAX_EMAIL_LEN: usize = 254;
@@ -71,7 +69,6 @@ pub struct LoginForm {
 
 pub async fn create_session(
     State(state): State<AppState>,
-    Extension(throttle): Extension<Arc<LoginThrottle>>,
     ip: ClientIp,
     headers: HeaderMap,
     browser: Browser,
@@ -110,7 +107,7 @@ pub async fn create_session(
         .take(MAX_EMAIL_LEN)
         .collect();
     let password = form.password.unwrap_or_else(|| Secret::new(""));
-    let mut res = match sign_in(&state, &throttle, &email, password, &ip.limit_key()).await {
+    let mut res = match sign_in(&state, &email, password, &ip.limit_key()).await {
         Ok(user) => {
             if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
                 if let Err(e) = end_session(&state, cookie).await {
@@ -131,18 +128,33 @@ pub async fn create_session(
             }
         }
         Err(LoginError::Store(e)) => PageFailure::from(e).into_response(),
-        Err(e) => {
-            let status = match e {
-                LoginError::Throttled => StatusCode::TOO_MANY_REQUESTS,
-                LoginError::Invalid | LoginError::Store(_) => StatusCode::UNAUTHORIZED,
-            };
-            let message = match e {
-                LoginError::Throttled => {
-                    "Too many failed sign-ins; wait a few minutes and try again."
-                }
-                LoginError::Invalid | LoginError::Store(_) => "Invalid email or password",
-            };
-            retry_page(&state, &browser, &request, status, email, message).await
+        Err(LoginError::Throttled(delayed)) if delayed.unavailable => {
+            PageFailure::Unavailable.into_response()
+        }
+        Err(LoginError::Throttled(delayed)) => {
+            let mut page = retry_page(
+                &state,
+                &browser,
+                &request,
+                StatusCode::TOO_MANY_REQUESTS,
+                email,
+                "Too many sign-in attempts for this account; wait a little and try again.",
+            )
+            .await;
+            page.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, delayed.retry_after());
+            page
+        }
+        Err(LoginError::Invalid) => {
+            retry_page(
+                &state,
+                &browser,
+                &request,
+                StatusCode::UNAUTHORIZED,
+                email,
+                "Invalid email or password",
+            )
+            .await
         }
     };
     limits::render(&mut res, &decision.0, limiting.limits.header_style);

@@ -9,15 +9,13 @@
 
 use crate::routes::{account, account_api_keys, authorize, connected_apps, consent, login};
 use crate::services::consent::ScopeLine;
-use crate::services::login_throttle::LoginThrottle;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
-use std::sync::Arc;
+use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Largest form body a page accepts.
@@ -26,7 +24,7 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 pub const CSP: &str =
     "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
 
-/// The pages' router. The login throttle lives with it (one per server).
+/// The pages' router.
 pub fn router() -> Router<AppState> {
     let pages = Router::new()
         .route("/oauth/authorize", get(authorize::get_authorize))
@@ -58,7 +56,6 @@ pub fn router() -> Router<AppState> {
             post(account_api_keys::revoke_api_key),
         )
         .route("/account/logout", post(account::delete_session))
-        .layer(Extension(Arc::new(LoginThrottle::default())))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
