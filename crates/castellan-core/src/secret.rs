@@ -33,6 +33,21 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Read from a form or a command line: what arrives stays redacted from then on. There is no
+/// `Serialize`: sending a secret out is always spelled `expose()`.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +58,14 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!format!("{s}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_deserialized_secret_stays_hidden() {
+        let s: Secret = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let p: Secret = "hunter2".parse().unwrap();
+        assert_eq!(p, s);
     }
 }

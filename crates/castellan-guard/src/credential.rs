@@ -10,12 +10,22 @@ use http::{header, HeaderMap, HeaderName};
 /// Longest bearer token looked at (the JWS verifier has the same bound).
 pub const MAX_TOKEN_LEN: usize = castellan_crypto::jws::MAX_TOKEN_LEN;
 
-/// The credential of a request, borrowed from its headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The credential of a request, borrowed from its headers. `Debug` names the kind only.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Presented<'a> {
     Anonymous,
     Bearer(&'a str),
     ApiKey(&'a str),
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Presented::Anonymous => f.write_str("Anonymous"),
+            Presented::Bearer(_) => f.write_str("Bearer([redacted])"),
+            Presented::ApiKey(_) => f.write_str("ApiKey([redacted])"),
+        }
+    }
 }
 
 /// The shape of a bearer token.
@@ -135,6 +145,17 @@ mod tests {
 
     fn key_header() -> HeaderName {
         HeaderName::from_static("x-api-key")
+    }
+
+    #[test]
+    fn debug_never_shows_the_credential() {
+        for p in [
+            Presented::Bearer("eyJ.secret.sig"),
+            Presented::ApiKey("ck_secret_1234"),
+        ] {
+            let shown = format!("{p:?}");
+            assert!(!shown.contains("secret"), "{shown}");
+        }
     }
 
     #[test]

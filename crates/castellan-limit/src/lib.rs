@@ -7,6 +7,8 @@
 //! * [`Limiter`] counts: [`MemoryLimiter`] in this process, [`RedisLimiter`] shared by all
 //!   replicas with one `EVALSHA` round trip per check. [`Limiter::check`] returns a
 //!   [`Decision`] and never fails; an unreachable Redis answers per `redis_failure`.
+//! * [`Backoff`] is a growing delay (sign-in attempts): [`Limiter::attempt`] counts an attempt
+//!   under several rules of one group at once, on the same backend as the counters.
 //! * [`headers`] / [`http_headers`] / [`write_headers`] render `RateLimit-*`, `X-RateLimit-*` and `Retry-After`;
 //!   [`rate_limited_body`] builds the 429 JSON body.
 //!
@@ -37,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 mod body;
 mod clock;
 mod config;
@@ -46,10 +49,12 @@ pub mod headers;
 mod key;
 mod limiter;
 mod memory;
+mod memory_backoff;
 mod policy;
 mod redis;
 mod validate;
 
+pub use backoff::{Backoff, BackoffDecision, MAX_BACKOFF_MS};
 pub use body::{rate_limited_body, RateLimitedBody};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{

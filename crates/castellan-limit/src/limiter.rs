@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::backoff::{Backoff, BackoffDecision};
 use crate::clock::{Clock, SystemClock};
 use crate::config::BackendSettings;
 use crate::decision::Decision;
@@ -49,6 +50,26 @@ impl Limiter {
             // Boxed: a round trip's future is large, and inline it would make every caller's
             // future (moved whole on each wrap) as large, in-process checks included.
             Limiter::Redis(r) => Box::pin(r.check(policy, key)).await,
+        }
+    }
+
+    /// Checks and, if no delay is running under any of them, counts one attempt of `group`
+    /// (e.g. an account) under every `(rule, key)` of `checks`, atomically: concurrent
+    /// attempts never pass more than a rule's free ones before its first delay, and an attempt
+    /// refused by one rule is counted under none. In-process per process; Redis shared by
+    /// all replicas. Never fails: backend trouble yields a degraded decision.
+    pub async fn attempt(&self, group: &str, checks: &[(&Backoff, &str)]) -> BackoffDecision {
+        match self {
+            Limiter::InProcess(m) => m.attempt(group, checks),
+            Limiter::Redis(r) => Box::pin(r.attempt(group, checks)).await,
+        }
+    }
+
+    /// Forgets the attempts of `group` under `checks` (after a success).
+    pub async fn forget(&self, group: &str, checks: &[(&Backoff, &str)]) {
+        match self {
+            Limiter::InProcess(m) => m.forget(group, checks),
+            Limiter::Redis(r) => Box::pin(r.forget(group, checks)).await,
         }
     }
 

@@ -10,8 +10,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::backoff::{Backoff, BackoffDecision};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{Decision, Observed};
+use crate::memory_backoff::BackoffTable;
 use crate::policy::{Policy, Window};
 use crate::validate::MAX_WINDOWS;
 
@@ -44,7 +46,7 @@ struct Entry {
 /// The map key is already a SipHash output; this hasher only spreads it again, because the
 /// shard index used its top bits.
 #[derive(Default)]
-struct PreHashed(u64);
+pub(crate) struct PreHashed(u64);
 
 impl Hasher for PreHashed {
     fn finish(&self) -> u64 {
@@ -69,6 +71,8 @@ pub struct MemoryLimiter {
     hasher: RandomState,
     clock: Arc<dyn Clock>,
     shard_cap: usize,
+    /// The growing delays ([`crate::Backoff`]), bounded like the counters.
+    backoff: BackoffTable,
 }
 
 impl MemoryLimiter {
@@ -88,7 +92,19 @@ impl MemoryLimiter {
             hasher: RandomState::new(),
             clock,
             shard_cap: (max_keys / SHARDS).max(MIN_SHARD_CAP),
+            backoff: BackoffTable::new(max_keys),
         }
+    }
+
+    /// Checks and, if no delay is running, counts one attempt of `group` under every
+    /// `(rule, key)` of `checks`, atomically ([`crate::Limiter::attempt`]).
+    pub fn attempt(&self, group: &str, checks: &[(&Backoff, &str)]) -> BackoffDecision {
+        self.backoff.attempt(group, checks, self.clock.now_ms())
+    }
+
+    /// Forgets the attempts of `group` under `checks` (after a success).
+    pub fn forget(&self, group: &str, checks: &[(&Backoff, &str)]) {
+        self.backoff.forget(group, checks);
     }
 
     /// Checks and, if admitted, counts one request for `key` under `policy`, now.

@@ -323,3 +323,75 @@ async fn recovers_by_itself_when_redis_comes_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_growing_delays_and_count_atomically() {
+    let Some(url) = redis_url() else { return };
+    let mut raw = raw_connection(&url).await;
+    let prefix = unique_prefix("backoff");
+    let a = RedisLimiter::new(&settings(&url, &prefix, FailureMode::Closed, 5_000)).unwrap();
+    let b = RedisLimiter::new(&settings(&url, &prefix, FailureMode::Closed, 5_000)).unwrap();
+    let account = castellan_limit::Backoff::new("t", "account", 5, 2_000, 60_000, 900_000).unwrap();
+    let pair = castellan_limit::Backoff::new("t", "pair", 3, 2_000, 60_000, 900_000).unwrap();
+    // Many concurrent attempts on both instances: only the pair's free ones pass.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (account, pair) = (account.clone(), pair.clone());
+        tasks.spawn(async move {
+            limiter
+                .attempt("ann@example.com", &[(&account, ""), (&pair, "192.0.2.1")])
+                .await
+        });
+    }
+    let mut passed = 0;
+    while let Some(d) = tasks.join_next().await {
+        let d = d.unwrap();
+        assert_ne!(d.outcome, Outcome::FailedClosed, "redis failed: {d:?}");
+        if d.allowed {
+            passed += 1;
+        } else {
+            assert_eq!(d.retry_after_seconds, Some(2), "{d:?}");
+            assert_eq!(d.rule.as_deref(), Some("pair"));
+        }
+    }
+    assert_eq!(passed, 3);
+    // The refusals were counted under no rule: two more addresses pass, then the account's
+    // own delay holds a fresh address too.
+    for ip in ["192.0.2.2", "192.0.2.3"] {
+        assert!(
+            a.attempt("ann@example.com", &[(&account, ""), (&pair, ip)])
+                .await
+                .allowed
+        );
+    }
+    let d = b
+        .attempt("ann@example.com", &[(&account, ""), (&pair, "192.0.2.4")])
+        .await;
+    assert!(!d.allowed);
+    assert_eq!(d.rule.as_deref(), Some("account"));
+    // Keys expire on their own, within the delay plus the memory.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for k in &keys {
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(k)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert!(pttl > 0 && pttl <= 902_000, "{k}: {pttl}");
+    }
+    // A success forgets the group's state on every instance.
+    b.forget("ann@example.com", &[(&account, ""), (&pair, "192.0.2.1")])
+        .await;
+    assert!(
+        a.attempt("ann@example.com", &[(&account, ""), (&pair, "192.0.2.1")])
+            .await
+            .allowed
+    );
+    assert_eq!(a.failures() + b.failures(), 0);
+}

@@ -40,7 +40,8 @@ type Error = Box<dyn std::error::Error>;
 /// The PKCE verifier of every authorization request (RFC 7636 appendix B).
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-#[derive(Debug, Clone)]
+/// `Debug` leaves out the client secret and the password.
+#[derive(Clone)]
 struct Options {
     mode: String,
     addr: String,
@@ -53,6 +54,17 @@ struct Options {
     password: String,
     redirect_uri: String,
     scope: String,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("mode", &self.mode)
+            .field("addr", &self.addr)
+            .field("client_id", &self.client_id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 fn options() -> Result<Options, Error> {

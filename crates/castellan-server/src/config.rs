@@ -23,7 +23,7 @@ pub struct Config {
     pub issuer: String,
     pub environment: Environment,
     /// Storage URL: `sqlite://path.db`, a bare file path, or `postgres://…`.
-    pub database: String,
+    pub database: DatabaseUrl,
     /// Project key accepted in `/{projectKey}/api-clients` and as the qualifier of
     /// `manage_api_clients:{projectKey}` / `view_api_clients:{projectKey}`.
     pub project_key: String,
@@ -47,6 +47,39 @@ pub struct Config {
     pub api_keys: crate::gateway_config::ApiKeysConfig,
     /// Forward-auth route policies, protected-resource metadata, tenant tokens (SPEC 7).
     pub gateway: crate::gateway_config::GatewayConfig,
+}
+
+/// The storage URL. It may carry a password, so `Debug` shows it with the password and the
+/// query replaced by `[redacted]`; read it as a `&str` through `Deref`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(s: &str) -> Self {
+        DatabaseUrl(s.to_owned())
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(s: String) -> Self {
+        DatabaseUrl(s)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&castellan_store::redacted_url(&self.0))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,12 +181,52 @@ pub struct HttpConfig {
 pub struct PagesConfig {
     /// Lifetime of a browser session after signing in (seconds).
     pub session_seconds: u32,
+    /// Growing delays on sign-in attempts (`POST /login` and the password grant).
+    pub login_throttle: LoginThrottleConfig,
 }
 
 impl Default for PagesConfig {
     fn default() -> Self {
         PagesConfig {
             session_seconds: 43_200,
+            login_throttle: LoginThrottleConfig::default(),
+        }
+    }
+}
+
+/// `[pages.login_throttle]`: sign-in attempts are counted per account and per account and
+/// address (on the rate-limit backend, so Redis shares them between replicas). The first
+/// `*_free` attempts pass at once; each later one must wait a delay that doubles with every
+/// further attempt, from `first_delay_seconds` up to the `*_max_delay_seconds` cap. A
+/// successful sign-in clears both; otherwise they are forgotten `forget_seconds` after the
+/// last delay ends.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginThrottleConfig {
+    /// Attempts for one account from one address before delays start.
+    pub per_address_free: u64,
+    /// Longest delay for one account from one address (seconds).
+    pub per_address_max_delay_seconds: u64,
+    /// Attempts for one account from all addresses together before delays start.
+    pub per_account_free: u64,
+    /// Longest delay for one account from all addresses (seconds); kept short, because anyone
+    /// can make an account wait this long by guessing, the person whose account it is too.
+    pub per_account_max_delay_seconds: u64,
+    /// The first delay (seconds); each further attempt doubles it.
+    pub first_delay_seconds: u64,
+    /// How long attempts are remembered after the last delay ends (seconds).
+    pub forget_seconds: u64,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        LoginThrottleConfig {
+            per_address_free: 5,
+            per_address_max_delay_seconds: 900,
+            per_account_free: 20,
+            per_account_max_delay_seconds: 60,
+            first_delay_seconds: 1,
+            forget_seconds: 900,
         }
     }
 }
@@ -173,7 +246,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             issuer: "http://localhost:8000".to_owned(),
             environment: Environment::Local,
-            database: "sqlite://castellan.db".to_owned(),
+            database: DatabaseUrl::from("sqlite://castellan.db"),
             project_key: "castellan".to_owned(),
             scopes: Vec::new(),
             token: TokenConfig::default(),
@@ -455,6 +528,7 @@ impl Config {
                 "must be between 60 and 2592000",
             ));
         }
+        crate::services::login_throttle::LoginThrottle::new(&self.pages.login_throttle)?;
         if self.keys.reload_seconds == 0 || self.keys.reload_seconds > 3600 {
             return Err(bad("keys.reload_seconds", "must be between 1 and 3600"));
         }

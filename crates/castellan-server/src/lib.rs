@@ -15,6 +15,9 @@ pub mod routes;
 pub mod services;
 pub mod state;
 
+#[cfg(test)]
+mod redaction_tests;
+
 use crate::config::Config;
 use crate::services::client_cache::ClientCache;
 use crate::services::keys::KeyManager;
@@ -91,6 +94,8 @@ pub async fn start(
         &limits.backend,
         Arc::new(LimitClock(clock.clone())),
     )?;
+    let login_throttle =
+        services::login_throttle::LoginThrottle::new(&config.pages.login_throttle)?;
     let client_ip = config.client_ip_source()?;
     let api_keys = services::api_keys::ApiKeys::new(
         config.api_keys.cache_capacity,
@@ -117,7 +122,11 @@ pub async fn start(
             clock,
             access_alg,
             metrics,
-            rate_limiting: RateLimiting { limits, limiter },
+            rate_limiting: RateLimiting {
+                limits,
+                limiter,
+                login: login_throttle,
+            },
             client_ip,
             api_keys,
             gateway_routes,

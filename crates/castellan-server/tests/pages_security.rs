@@ -222,10 +222,12 @@ async fn logins_are_throttled_and_never_say_whether_the_email_exists() {
             401
         );
     }
-    // Throttled: even the right password is refused, and no session starts.
+    // Delayed: even the right password is refused while the delay runs (it is not checked),
+    // and no session starts.
     let right = attempt("gus@example.com", PASSWORD).await;
     assert_eq!(right.status, 429);
-    assert!(right.body.contains("Too many failed sign-ins"));
+    assert!(right.body.contains("Too many sign-in attempts"));
+    assert!(right.headers.contains_key("retry-after"));
     assert!(set_cookies(&right)
         .iter()
         .all(|c| !c.starts_with("castellan_session=")));
@@ -233,6 +235,81 @@ async fn logins_are_throttled_and_never_say_whether_the_email_exists() {
     add_person(&app, "hal@example.com", &[]).await;
     let other = attempt("hal@example.com", PASSWORD).await;
     assert_eq!(other.status, 303);
+}
+
+/// A wrong-password attempt on the login page of `b` (its form `login`) for `email`.
+async fn guess(b: &Browser, login: &Page, email: &str, password: &str) -> Page {
+    b.post(
+        "/login",
+        &[
+            ("csrf", login.hidden("csrf").as_str()),
+            ("email", email),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_guesses_never_get_past_the_free_attempts() {
+    let app = TestApp::spawn().await;
+    add_person(&app, "max@example.com", &[]).await;
+    let b = std::sync::Arc::new(Browser::new(&app));
+    let login = std::sync::Arc::new(b.get("/login").await);
+    // 16 guesses at once (under the per-IP policy's 20 per minute): only the 5 free ones may
+    // reach the password check; the rest are refused without it.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (b, login) = (b.clone(), login.clone());
+        tasks.spawn(async move {
+            guess(&b, &login, "max@example.com", &format!("guess number {i}")).await
+        });
+    }
+    let (mut checked, mut delayed) = (0, 0);
+    while let Some(p) = tasks.join_next().await {
+        let p = p.unwrap();
+        match p.status.as_u16() {
+            401 => checked += 1,
+            429 => {
+                assert!(p.headers.contains_key("retry-after"));
+                delayed += 1;
+            }
+            s => panic!("answered {s}"),
+        }
+    }
+    assert_eq!((checked, delayed), (5, 11));
+}
+
+#[tokio::test]
+async fn each_further_attempt_waits_twice_as_long_but_is_never_locked_out() {
+    let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    add_person(&app, "ned@example.com", &[]).await;
+    let b = Browser::new(&app);
+    let login = b.get("/login").await;
+    for _ in 0..5 {
+        assert_eq!(
+            guess(&b, &login, "ned@example.com", "nope").await.status,
+            401
+        );
+    }
+    for wait in [1, 2, 4, 8] {
+        let refused = guess(&b, &login, "ned@example.com", "nope").await;
+        assert_eq!(refused.status, 429);
+        assert_eq!(refused.headers["retry-after"], wait.to_string());
+        // A refused attempt does not make the wait longer.
+        let again = guess(&b, &login, "ned@example.com", PASSWORD).await;
+        assert_eq!(again.headers["retry-after"], wait.to_string());
+        clock.advance(chrono::Duration::seconds(wait));
+        assert_eq!(
+            guess(&b, &login, "ned@example.com", "nope").await.status,
+            401
+        );
+    }
+    // The person gets in after the wait with the right password: a delay, not a lockout.
+    clock.advance(chrono::Duration::seconds(16));
+    let right = guess(&b, &login, "ned@example.com", PASSWORD).await;
+    assert_eq!(right.status, 303, "{}", right.body);
 }
 
 #[tokio::test]
@@ -289,8 +366,13 @@ async fn after_login_the_browser_only_ever_goes_to_this_servers_authorize_endpoi
     let app = TestApp::spawn().await;
     add_person(&app, "ivy@example.com", &[]).await;
     let b = Browser::new(&app);
-    let (client_id, login) = login_page(&app, &b).await;
-    let csrf = login.hidden("csrf");
+    let (client_id, _) = login_page(&app, &b).await;
+    // Each attempt from a signed-out browser: after a sign-in, only the session's token counts.
+    let fresh = || async {
+        let b = Browser::new(&app);
+        let csrf = b.get("/login").await.hidden("csrf");
+        (b, csrf)
+    };
     for request in [
         "https://evil.example/steal",
         "//evil.example",
@@ -298,6 +380,7 @@ async fn after_login_the_browser_only_ever_goes_to_this_servers_authorize_endpoi
         "state=x",
         "client_id=\r\nLocation: https://evil.example",
     ] {
+        let (b, csrf) = fresh().await;
         let res = b
             .post(
                 "/login",
@@ -323,6 +406,7 @@ async fn after_login_the_browser_only_ever_goes_to_this_servers_authorize_endpoi
     let evil = format!(
         "client_id={client_id}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&response_type=code"
     );
+    let (b, csrf) = fresh().await;
     let res = b
         .post(
             "/login",
@@ -363,6 +447,7 @@ async fn every_page_carries_the_clickjacking_and_cache_headers() {
         let csp = h("content-security-policy").unwrap();
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(csp.contains("default-src 'self'") && csp.contains("form-action 'self'"));
+        assert!(csp.contains("base-uri 'self'"), "{csp}");
         if p.body.contains("<form") {
             assert_eq!(h("cache-control").as_deref(), Some("no-store"));
             assert!(p.body.contains("<html lang=\"en\">"));
@@ -380,7 +465,12 @@ async fn every_page_carries_the_clickjacking_and_cache_headers() {
 
 #[tokio::test]
 async fn cookies_are_http_only_same_site_and_secure_outside_local() {
-    for (env, secure) in [(Environment::Local, false), (Environment::Testing, true)] {
+    // Outside `local` the names carry the `__Host-` prefix: Secure, Path=/ and no Domain, so
+    // only this exact host over https can set them.
+    for (env, secure, prefix) in [
+        (Environment::Local, false, ""),
+        (Environment::Testing, true, "__Host-"),
+    ] {
         let app = TestApp::spawn_with(|c| {
             c.environment = env;
             if env == Environment::Testing {
@@ -392,12 +482,14 @@ async fn cookies_are_http_only_same_site_and_secure_outside_local() {
         let b = Browser::new(&app);
         let (_, login) = login_page(&app, &b).await;
         let mut cookies = set_cookies(&login);
+        let session_name = format!("{prefix}castellan_session=");
+        let csrf_name = format!("{prefix}castellan_csrf=");
         // Post with the token as a browser on https would; read the session cookie itself.
         let csrf = login.hidden("csrf");
         let res = page(
             b.http
                 .post(format!("{}/login", b.base))
-                .header("cookie", format!("castellan_csrf={csrf}"))
+                .header("cookie", format!("{csrf_name}{csrf}"))
                 .form(&[
                     ("csrf", csrf.as_str()),
                     ("request", &login.hidden("request")),
@@ -411,33 +503,167 @@ async fn cookies_are_http_only_same_site_and_secure_outside_local() {
         .await;
         assert_eq!(res.status, 303, "{}", res.body);
         cookies.extend(set_cookies(&res));
-        assert!(cookies.iter().any(|c| c.starts_with("castellan_session=")));
-        assert!(cookies.iter().any(|c| c.starts_with("castellan_csrf=")));
+        assert!(cookies.iter().any(|c| c.starts_with(&session_name)));
+        assert!(cookies.iter().any(|c| c.starts_with(&csrf_name)));
         for c in &cookies {
+            assert!(c.starts_with(prefix), "{env:?}: {c}");
             assert!(c.contains("HttpOnly"), "{c}");
             assert!(c.contains("SameSite=Lax"), "{c}");
-            assert!(c.contains("Path=/"), "{c}");
+            assert!(c.contains("Path=/;"), "{c}");
+            assert!(!c.to_ascii_lowercase().contains("domain"), "{c}");
             assert_eq!(c.contains("Secure"), secure, "{env:?}: {c}");
         }
-        let session = cookies
-            .iter()
-            .find(|c| c.starts_with("castellan_session="))
-            .unwrap();
-        let value = session
-            .split(';')
-            .next()
-            .unwrap()
-            .trim_start_matches("castellan_session=");
+        let value = cookie_value(&set_cookies(&res), &session_name);
         assert_eq!(value.len(), 43, "256-bit id");
         // Stored hashed: the raw value is not a key of the store, its hash is.
-        let hash = castellan_crypto::hash_secret(value).0;
+        let hash = castellan_crypto::hash_secret(&value).0;
         assert!(app
             .store
             .get_session(&hash, chrono::Utc::now())
             .await
             .unwrap()
             .is_some());
+        // Outside `local` the unprefixed names are not read: a cookie planted under the old
+        // name does not sign anyone in.
+        if env == Environment::Testing {
+            let planted = page(
+                b.http
+                    .get(format!("{}/account", b.base))
+                    .header("cookie", format!("castellan_session={value}"))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(planted.location.as_deref(), Some("/login"));
+            let prefixed = page(
+                b.http
+                    .get(format!("{}/account", b.base))
+                    .header("cookie", format!("{session_name}{value}"))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(prefixed.status, 200);
+        }
     }
+}
+
+/// The value of the cookie set as `name=` (`name` including the `=`).
+fn cookie_value(set_cookies: &[String], name: &str) -> String {
+    set_cookies
+        .iter()
+        .find(|c| c.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {set_cookies:?}"))
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches(name)
+        .to_owned()
+}
+
+/// A form post with exactly the given `Cookie` header (as an attacker who planted cookies
+/// would make the browser send).
+async fn post_with_cookies(b: &Browser, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
+    page(
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}{path}", b.base))
+            .header("origin", &b.base)
+            .header("cookie", cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn after_sign_in_only_the_sessions_own_csrf_token_is_accepted() {
+    let app = TestApp::spawn().await;
+    add_person(&app, "lee@example.com", &["A"]).await;
+    let b = Browser::new(&app);
+    let login = b.get("/login").await;
+    let before = login.hidden("csrf");
+    let signed_in = b
+        .post(
+            "/login",
+            &[
+                ("csrf", before.as_str()),
+                ("email", "lee@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let session = cookie_value(&set_cookies(&signed_in), "castellan_session=");
+
+    // 1. The token the login page showed before sign-in.
+    let res = b
+        .post("/account/logout", &[("csrf", before.as_str())])
+        .await;
+    assert_eq!(res.status, 403, "a pre-sign-in token: {}", res.body);
+
+    // 2. A double-submit pair the attacker knows (its own login page's), planted beside the
+    // victim's session: cookie and field agree, but neither is the session's.
+    let attacker = Browser::new(&app);
+    let planted = attacker.get("/login").await.hidden("csrf");
+    let res = post_with_cookies(
+        &b,
+        "/account/logout",
+        &format!("castellan_session={session}; castellan_csrf={planted}"),
+        &[("csrf", planted.as_str())],
+    )
+    .await;
+    assert_eq!(
+        res.status, 403,
+        "a planted double-submit pair: {}",
+        res.body
+    );
+
+    // 3. The token of another session of the same person.
+    let other = Browser::new(&app);
+    let other_login = other.get("/login").await;
+    let res = other
+        .post(
+            "/login",
+            &[
+                ("csrf", other_login.hidden("csrf").as_str()),
+                ("email", "lee@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let other_token = other.get("/account").await.hidden("csrf");
+    let res = post_with_cookies(
+        &b,
+        "/account/logout",
+        &format!("castellan_session={session}; castellan_csrf={other_token}"),
+        &[("csrf", other_token.as_str())],
+    )
+    .await;
+    assert_eq!(res.status, 403, "another session's token: {}", res.body);
+
+    // Sign-in renewed the double-submit cookie too.
+    let renewed = cookie_value(&set_cookies(&signed_in), "castellan_csrf=");
+    assert_ne!(renewed, before);
+
+    // Nothing above signed the browser out; its own page's token does.
+    let account = b.get("/account").await;
+    assert_eq!(account.status, 200);
+    let own = account.hidden("csrf");
+    assert_ne!(
+        own, renewed,
+        "the signed-in token is the session's, not the cookie's"
+    );
+    let res = b.post("/account/logout", &[("csrf", own.as_str())]).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(b.get("/account").await.location.as_deref(), Some("/login"));
 }
 
 #[tokio::test]
@@ -582,7 +808,21 @@ async fn the_per_ip_login_policy_counts_every_sign_in_attempt() {
     assert_eq!(first.headers["ratelimit-limit"], "3");
     send(form("nobody@example.com")).await;
     assert_eq!(send(form("lou@example.com")).await.status, 303);
-    let refused = send(form("lou@example.com")).await;
+    // From the same address, a browser not signed in (the one above now needs its session's
+    // token): the fourth attempt is over the per-IP policy.
+    let other = Browser::new(&app);
+    let (_, other_login) = login_page(&app, &other).await;
+    let refused = other
+        .post(
+            "/login",
+            &[
+                ("csrf", other_login.hidden("csrf").as_str()),
+                ("request", other_login.hidden("request").as_str()),
+                ("email", "lou@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(refused.status, 429);
     assert!(refused.headers.contains_key("retry-after"));
     assert!(refused.body.contains("Too many sign-in attempts"));

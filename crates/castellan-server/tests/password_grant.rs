@@ -183,3 +183,87 @@ async fn attempts_are_throttled_under_the_login_policy() {
     let (s, b) = login(&app, &c, "ann@example.com", PASSWORD, &[]).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_passwords_never_get_past_the_free_attempts() {
+    let app = TestApp::spawn().await;
+    let c = std::sync::Arc::new(password_client(&app).await);
+    user(&app, "bea@example.com", Some(PASSWORD)).await;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (app, c) = (app.clone(), c.clone());
+        tasks.spawn(
+            async move { login(&app, &c, "bea@example.com", &format!("guess {i}"), &[]).await },
+        );
+    }
+    let (mut checked, mut delayed) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (s, b) = r.unwrap();
+        match s {
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(b["error"], "invalid_grant");
+                checked += 1;
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(b["retry_after"].as_u64().unwrap() >= 1, "{b}");
+                delayed += 1;
+            }
+            s => panic!("answered {s}: {b}"),
+        }
+    }
+    assert_eq!((checked, delayed), (5, 11));
+}
+
+#[tokio::test]
+async fn the_password_grant_and_the_login_page_share_the_delays() {
+    // Time stands still, so the first delay cannot run out while the test works.
+    let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(|_| {}, clock).await;
+    let c = password_client(&app).await;
+    user(&app, "cal@example.com", Some(PASSWORD)).await;
+    for _ in 0..5 {
+        let (s, b) = login(&app, &c, "cal@example.com", "guess", &[]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    }
+    // The grant is delayed now, with the right password too …
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("client_id", c.id.as_str()),
+            ("client_secret", c.secret.as_str()),
+            ("grant_type", "password"),
+            ("username", "cal@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    // … and so is the login page, from the same address.
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = http.get(app.url("/login")).send().await.unwrap();
+    let body = page.text().await.unwrap();
+    let needle = "name=\"csrf\" value=\"";
+    let start = body.find(needle).unwrap() + needle.len();
+    let csrf = &body[start..start + 43];
+    let res = http
+        .post(app.url("/login"))
+        .header("origin", app.base.as_str())
+        .form(&[
+            ("csrf", csrf),
+            ("email", "cal@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+}

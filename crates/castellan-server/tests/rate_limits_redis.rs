@@ -180,6 +180,113 @@ async fn two_servers_sharing_redis_admit_no_more_than_the_limit_in_total() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_sharing_redis_share_the_sign_in_delays() {
+    let Some(url) = redis_url() else { return };
+    require_redis(&url).await;
+    let prefix = unique_prefix("login-delay");
+    let edit = |c: &mut Config| {
+        use_redis(c, &url, &prefix, FailureMode::Closed, 5_000);
+        // A first delay long enough not to run out while the first attempts are checked.
+        c.pages.login_throttle.first_delay_seconds = 2;
+        // Room under the per-IP policy for every attempt below: only the delays refuse.
+        c.rate_limit.policies.insert(
+            "login".into(),
+            PolicyConfig {
+                windows: vec![Window {
+                    limit: 1_000,
+                    seconds: 60,
+                }],
+            },
+        );
+    };
+    let a = TestApp::spawn_with(edit).await;
+    let b = TestApp::spawn_with(edit).await;
+    // One password-grant client and one person known to both servers.
+    let draft = ClientDraft {
+        name: "first party".into(),
+        grant_types: Some(vec!["password".into()]),
+        ..ClientDraft::default()
+    };
+    let (client, secret) = build_client(draft, &a.state.config, a.state.clock.now()).unwrap();
+    let secret = secret.unwrap().into_exposed();
+    let person = castellan_core::user::User {
+        id: "usr_shared_delay".into(),
+        email: "dee@example.com".into(),
+        name: "Dee".into(),
+        password_hash: castellan_server::services::passwords::hash_password(
+            castellan_core::Secret::new("correct horse battery"),
+        )
+        .await
+        .unwrap(),
+        created_at: chrono::Utc::now(),
+    };
+    for app in [&a, &b] {
+        app.store.insert_client(&client).await.unwrap();
+        app.store.insert_user(&person).await.unwrap();
+    }
+    let attempt = |app: &TestApp, password: &str| {
+        let (http, base) = (app.http.clone(), app.base.clone());
+        let (id, secret, password) = (client.id.clone(), secret.clone(), password.to_owned());
+        async move {
+            let res = http
+                .post(format!("{base}/oauth/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "dee@example.com"),
+                    ("password", password.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, retry)
+        }
+    };
+    // 16 concurrent wrong guesses split over both servers: the 5 free ones are checked in
+    // total, not per server.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        tasks.spawn(attempt(
+            if i % 2 == 0 { &a } else { &b },
+            &format!("guess {i}"),
+        ));
+    }
+    let (mut checked, mut delayed) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            (400, _) => checked += 1,
+            (429, Some(_)) => delayed += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((checked, delayed), (5, 11));
+    // The delay holds on both servers, the right password too; after it, one more attempt
+    // passes and the next delay is twice as long, on either server.
+    let mut wait = 0;
+    for app in [&a, &b] {
+        let (status, retry) = attempt(app, "correct horse battery").await;
+        assert_eq!(status, 429);
+        wait = retry.unwrap().parse::<u64>().unwrap();
+        assert!((1..=2).contains(&wait), "{wait}");
+    }
+    tokio::time::sleep(Duration::from_millis(wait * 1_000 + 100)).await;
+    assert_eq!(attempt(&b, "still wrong").await.0, 400);
+    let (status, retry) = attempt(&a, "correct horse battery").await;
+    assert_eq!(status, 429);
+    let wait = retry.unwrap().parse::<u64>().unwrap();
+    assert!((3..=4).contains(&wait), "twice the first: {wait}");
+    tokio::time::sleep(Duration::from_millis(wait * 1_000 + 100)).await;
+    assert_eq!(attempt(&a, "correct horse battery").await.0, 200);
+    // The success cleared the shared counts: the other server checks again at once.
+    assert_eq!(attempt(&b, "wrong again").await.0, 400);
+}
+
 #[tokio::test]
 async fn unreachable_redis_failing_open_still_issues_tokens() {
     let prefix = unique_prefix("open");

@@ -133,11 +133,40 @@ async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Erro
 }
 
 /// A database URL resolved to its backend, in the form sqlx expects.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub(crate) struct Target {
     pub backend: Backend,
     pub url: String,
     pub in_memory: bool,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("backend", &self.backend)
+            .field("url", &redacted_url(&self.url))
+            .field("in_memory", &self.in_memory)
+            .finish()
+    }
+}
+
+/// A database URL fit for a log line or `Debug`: a password in its user part and its whole
+/// query (PostgreSQL also reads `?password=`) are replaced by `[redacted]`; a bare path or a
+/// URL without either is shown as is.
+pub fn redacted_url(raw: &str) -> String {
+    let Ok(mut u) = url::Url::parse(raw) else {
+        return raw.to_owned();
+    };
+    let had_password = u.password().is_some();
+    let had_query = u.query().is_some();
+    if !had_password && !had_query {
+        return raw.to_owned();
+    }
+    if had_password && u.set_password(Some("REDACTED")).is_err() {
+        return "[redacted]".to_owned();
+    }
+    u.set_query(had_query.then_some("REDACTED"));
+    u.as_str().replace("REDACTED", "[redacted]")
 }
 
 impl Target {
@@ -213,6 +242,25 @@ impl SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_and_redacted_url_hide_database_passwords() {
+        let url =
+            "postgres://app:hunter2@db.example:5432/castellan?sslmode=require&password=hunter3";
+        let t = Target::resolve(url).unwrap();
+        let shown = format!("{t:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert!(shown.contains("db.example:5432/castellan"), "{shown}");
+        assert_eq!(
+            redacted_url("postgres://app:hunter2@db/c"),
+            "postgres://app:[redacted]@db/c"
+        );
+        assert_eq!(redacted_url("postgres://app@db/c"), "postgres://app@db/c");
+        assert_eq!(redacted_url("./castellan.db"), "./castellan.db");
+    }
 
     fn sqlite(url: &str) -> (String, bool) {
         let t = Target::resolve(url).unwrap();

@@ -16,7 +16,7 @@ mod sql;
 pub mod testing;
 mod types;
 
-pub use connect::{connect, connect_with, migrate, ConnectOptions};
+pub use connect::{connect, connect_with, migrate, redacted_url, ConnectOptions};
 pub use sql::SqlStore;
 pub use types::*;
 

@@ -77,7 +77,7 @@ impl TestApp {
     pub async fn spawn_full(edit: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestApp {
         let (url, dir) = fresh_database().await;
         let mut config = Config {
-            database: url.clone(),
+            database: url.clone().into(),
             ..Config::default()
         };
         edit(&mut config);

@@ -1,5 +1,6 @@
 //! The command line (clap). Global flags override the TOML file and `CASTELLAN_*` variables.
 
+use castellan_core::Secret;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -18,7 +19,8 @@ pub struct Cli {
 }
 
 /// Settings every command accepts; each also comes from the config file and the environment.
-#[derive(Debug, Args, Serialize, Default)]
+/// `Debug` hides passwords in the database and Redis URLs.
+#[derive(Args, Serialize, Default)]
 pub struct GlobalArgs {
     /// TOML configuration file (also CASTELLAN_CONFIG).
     #[arg(long, global = true, env = "CASTELLAN_CONFIG")]
@@ -49,6 +51,20 @@ pub struct GlobalArgs {
         serialize_with = "redis_rate_limit"
     )]
     pub rate_limit: Option<String>,
+}
+
+impl std::fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |u: &Option<String>| u.as_deref().map(castellan_store::redacted_url);
+        f.debug_struct("GlobalArgs")
+            .field("config", &self.config)
+            .field("database", &hidden(&self.database))
+            .field("listen", &self.listen)
+            .field("issuer", &self.issuer)
+            .field("environment", &self.environment)
+            .field("rate_limit", &hidden(&self.rate_limit))
+            .finish()
+    }
 }
 
 /// `--rate-limit <url>` as the `[rate_limit]` keys it stands for.
@@ -99,7 +115,7 @@ pub enum Command {
     /// Explain offline why an API key or token would be refused (exits non-zero if so).
     Doctor {
         /// The API key or access token (never printed back).
-        credential: String,
+        credential: Secret,
         /// A scope the credential must carry.
         #[arg(long)]
         need: Option<String>,
@@ -198,5 +214,31 @@ mod tests {
         let cli = Cli::try_parse_from(["castellan", "serve"]).unwrap();
         let v = serde_json::to_value(&cli.global).unwrap();
         assert!(v.get("rate_limit").is_none(), "{v}");
+    }
+
+    #[test]
+    fn debug_shows_no_password_credential_or_url_password() {
+        let cli = Cli::try_parse_from([
+            "castellan",
+            "--database",
+            "postgres://app:SECRETdb@db.example/castellan",
+            "--rate-limit",
+            "redis://:SECRETredis@cache.example:6379",
+            "users",
+            "create",
+            "--email",
+            "a@example.com",
+            "--name",
+            "A",
+            "--password",
+            "SECRETpassword",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("db.example"), "{shown}");
+        let cli = Cli::try_parse_from(["castellan", "doctor", "ck_test_SECRETkey_1234"]).unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 }

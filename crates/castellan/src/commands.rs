@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::api_keys::run(&config, open_store(&config).await?, command).await
         }
         Command::Doctor { credential, need } => {
-            crate::doctor::run(&config, &credential, need.as_deref()).await
+            crate::doctor::run(&config, credential.expose(), need.as_deref()).await
         }
     }
 }

@@ -37,7 +37,7 @@ impl Report {
 
 /// The database, if it answers within two seconds (a missing SQLite file is not created).
 async fn reachable_store(config: &Config) -> Option<Arc<dyn Store>> {
-    let db = &config.database;
+    let db: &str = &config.database;
     if !db.starts_with("postgres") {
         let path = db.strip_prefix("sqlite://").unwrap_or(db);
         if !std::path::Path::new(path).exists() {

@@ -30,7 +30,7 @@ pub struct CreateUser {
     pub name: String,
     /// The password (visible in the process list and shell history: prefer --password-stdin).
     #[arg(long, conflicts_with = "password_stdin")]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Read the password from the first line of standard input.
     #[arg(long)]
     pub password_stdin: bool,
@@ -69,7 +69,7 @@ fn new_id() -> anyhow::Result<String> {
 
 fn read_password(args: &CreateUser) -> anyhow::Result<Secret> {
     if let Some(p) = &args.password {
-        return Ok(Secret::new(p.clone()));
+        return Ok(p.clone());
     }
     if !args.password_stdin {
         bail!("give --password or --password-stdin");

@@ -11,6 +11,7 @@ mod health;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backoff::{Backoff, BackoffDecision};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{FailureMode, RedisSettings};
 use crate::decision::{Decision, Observed};
@@ -34,6 +35,7 @@ pub struct RedisLimiter {
 struct Inner {
     connector: Arc<Connector>,
     script: redis::Script,
+    backoff_script: redis::Script,
     prefix: String,
     timeout: Duration,
     failure: FailureMode,
@@ -54,6 +56,7 @@ impl RedisLimiter {
             inner: Arc::new(Inner {
                 connector: Arc::new(Connector::new(client, settings.timeout)),
                 script: redis::Script::new(include_str!("check.lua")),
+                backoff_script: redis::Script::new(include_str!("backoff.lua")),
                 prefix: settings.key_prefix.clone(),
                 timeout: settings.timeout,
                 failure: settings.failure,
@@ -83,6 +86,93 @@ impl RedisLimiter {
                     inner.failure == FailureMode::Open,
                 )
             }
+        }
+    }
+
+    /// Checks and, if no delay is running, counts one attempt of `group` under every
+    /// `(rule, key)` of `checks` in one script ([`crate::Limiter::attempt`]). Never fails:
+    /// when Redis cannot answer in time, the failure mode decides.
+    pub async fn attempt(&self, group: &str, checks: &[(&Backoff, &str)]) -> BackoffDecision {
+        let inner = &self.inner;
+        let result =
+            match tokio::time::timeout(inner.timeout, self.eval_attempt(group, checks)).await {
+                Ok(r) => r,
+                Err(_) => Err((FailureKind::Timeout, "deadline exceeded")),
+            };
+        match result {
+            Ok(decision) => {
+                inner.health.record_success();
+                decision
+            }
+            Err((kind, detail)) => {
+                inner.health.record_failure(kind, inner.failure, detail);
+                BackoffDecision::degraded(inner.failure == FailureMode::Open)
+            }
+        }
+    }
+
+    /// Forgets the attempts of `group` under `checks` (after a success). Best effort: if
+    /// Redis cannot be reached the state simply expires on its own.
+    pub async fn forget(&self, group: &str, checks: &[(&Backoff, &str)]) {
+        let inner = &self.inner;
+        let work = async {
+            let mut conn = inner.connector.get().await?;
+            let mut cmd = redis::cmd("DEL");
+            for (rule, key) in checks {
+                cmd.arg(backoff_key(&inner.prefix, group, rule, key));
+            }
+            cmd.query_async::<i64>(&mut conn).await.ok()
+        };
+        if tokio::time::timeout(inner.timeout, work)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            inner
+                .health
+                .record_failure(FailureKind::Redis, inner.failure, "forget failed");
+        }
+    }
+
+    async fn eval_attempt(
+        &self,
+        group: &str,
+        checks: &[(&Backoff, &str)],
+    ) -> Result<BackoffDecision, (FailureKind, &'static str)> {
+        let inner = &self.inner;
+        let Some(mut conn) = inner.connector.get().await else {
+            return Err((FailureKind::NotConnected, "no connection to redis"));
+        };
+        let mut invocation = inner.backoff_script.prepare_invoke();
+        for (rule, key) in checks {
+            invocation.key(backoff_key(&inner.prefix, group, rule, key));
+        }
+        for (rule, _) in checks {
+            invocation
+                .arg(rule.free())
+                .arg(rule.base_ms())
+                .arg(rule.max_ms())
+                .arg(rule.forget_ms());
+        }
+        let reply: Vec<i64> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|_| (FailureKind::Redis, "backoff script failed"))?;
+        match reply.as_slice() {
+            [1, _, _] => Ok(BackoffDecision::admitted()),
+            [0, wait, which] => {
+                let rule = usize::try_from(*which)
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| checks.get(i))
+                    .ok_or((FailureKind::BadReply, "unexpected backoff reply"))?
+                    .0;
+                let wait =
+                    u64::try_from(*wait).map_err(|_| (FailureKind::BadReply, "negative wait"))?;
+                Ok(BackoffDecision::waiting(rule, wait))
+            }
+            _ => Err((FailureKind::BadReply, "unexpected backoff reply")),
         }
     }
 
@@ -132,6 +222,17 @@ impl RedisLimiter {
         })?;
         parse_reply(policy, &reply).ok_or((FailureKind::BadReply, "unexpected script reply"))
     }
+}
+
+/// The Redis key of one backoff state: every key of a group shares the hash tag
+/// `{bo:<group>}`, so one script can update them all on a cluster.
+fn backoff_key(prefix: &str, group: &str, rule: &Backoff, key: &str) -> String {
+    format!(
+        "{prefix}:{{bo:{}}}:{}:{}",
+        bounded_key(group),
+        rule.name(),
+        bounded_key(key)
+    )
 }
 
 fn parse_reply(policy: &Policy, reply: &[i64]) -> Option<Decision> {

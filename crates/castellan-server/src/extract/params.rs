@@ -19,9 +19,38 @@ const MAX_PARAMS: usize = 64;
 
 /// The parameters in the order given. A request carries a handful, so a list searched
 /// linearly beats hashing every name (at most [`MAX_PARAMS`] of them).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct OAuthParams {
     pairs: Vec<(String, String)>,
+}
+
+/// Parameters whose values are shown by `Debug`; every other value (a secret, a code, a
+/// password, a token, a verifier, or a name this list does not know) prints as `[redacted]`.
+const SHOWN_IN_DEBUG: &[&str] = &[
+    "grant_type",
+    "response_type",
+    "client_id",
+    "scope",
+    "redirect_uri",
+    "resource",
+    "audience",
+    "token_type_hint",
+    "code_challenge_method",
+    "organization_id",
+];
+
+impl fmt::Debug for OAuthParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.pairs {
+            if SHOWN_IN_DEBUG.contains(&k.as_str()) {
+                m.entry(k, v);
+            } else {
+                m.entry(k, &"[redacted]");
+            }
+        }
+        m.finish()
+    }
 }
 
 impl OAuthParams {

@@ -2,8 +2,8 @@
 //! request; a missing, malformed, unknown or expired session cookie is simply "not signed in".
 
 use crate::routes::pages::PageFailure;
-use crate::services::csrf::CSRF_COOKIE;
-use crate::services::sessions::{find_session, SESSION_COOKIE};
+use crate::services::csrf;
+use crate::services::sessions::{find_session, session_cookie_name};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -28,7 +28,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The signed-in person behind a request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignedIn {
     pub session: Session,
     pub user: User,
@@ -37,10 +37,54 @@ pub struct SignedIn {
 }
 
 /// The browser's state: its session (when signed in) and its CSRF cookie.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Browser {
     pub signed_in: Option<SignedIn>,
     pub csrf_cookie: Option<String>,
+}
+
+impl Browser {
+    /// The CSRF token this browser's forms must carry ([`csrf::expected`]): bound to the
+    /// session when signed in.
+    pub fn expected_csrf(&self) -> Option<String> {
+        csrf::expected(
+            self.signed_in.as_ref().map(|s| s.cookie.as_str()),
+            self.csrf_cookie.as_deref(),
+        )
+    }
+
+    /// The CSRF token to put in a page's forms, and whether it is a new double-submit value
+    /// (the caller then sets the cookie).
+    pub fn page_csrf(&self) -> (String, bool) {
+        csrf::page_token(
+            self.signed_in.as_ref().map(|s| s.cookie.as_str()),
+            self.csrf_cookie.as_deref(),
+        )
+    }
+}
+
+// The session cookie and the CSRF token are bearer secrets: `Debug` says only whether they
+// are there.
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("session", &self.session)
+            .field("user", &self.user.id)
+            .field("cookie", &"[redacted]")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("signed_in", &self.signed_in)
+            .field(
+                "csrf_cookie",
+                &self.csrf_cookie.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 impl FromRequestParts<AppState> for Browser {
@@ -50,8 +94,9 @@ impl FromRequestParts<AppState> for Browser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let csrf_cookie = cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned);
-        let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let env = state.config.environment;
+        let csrf_cookie = cookie(&parts.headers, csrf::cookie_name(env)).map(str::to_owned);
+        let Some(value) = cookie(&parts.headers, session_cookie_name(env)) else {
             return Ok(Browser {
                 signed_in: None,
                 csrf_cookie,

@@ -8,21 +8,21 @@ use crate::routes::pages::{
 };
 use crate::services::connected_apps;
 use crate::services::consent::describe;
-use crate::services::csrf::{self, form_token, CSRF_COOKIE};
-use crate::services::sessions::{clear_cookie, end_session, set_cookie, SESSION_COOKIE};
+use crate::services::csrf;
+use crate::services::sessions::{clear_session_cookie, csrf_cookie, end_session};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use castellan_core::ScopeSet;
+use castellan_core::{ScopeSet, Secret};
 use serde::Deserialize;
 
 /// The CSRF token of a page and the cookie to set when it is new.
 pub(crate) fn csrf_for(state: &AppState, browser: &Browser) -> (String, Vec<String>) {
-    let (token, new) = form_token(browser.csrf_cookie.as_deref());
+    let (token, new) = browser.page_csrf();
     let cookies = if new {
-        vec![set_cookie(state, CSRF_COOKIE, &token, None)]
+        vec![csrf_cookie(state, &token)]
     } else {
         Vec::new()
     };
@@ -80,7 +80,7 @@ async fn app_lines(
 
 #[derive(Debug, Deserialize)]
 pub struct RevokeForm {
-    csrf: Option<String>,
+    csrf: Option<Secret>,
     consent: Option<String>,
 }
 
@@ -92,8 +92,8 @@ pub async fn revoke_connected_app(
 ) -> Response {
     if let Err(e) = csrf::check(
         &headers,
-        browser.csrf_cookie.as_deref(),
-        form.csrf.as_deref(),
+        browser.expected_csrf().as_deref(),
+        form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
     }
@@ -115,7 +115,7 @@ pub async fn revoke_connected_app(
 
 #[derive(Debug, Deserialize)]
 pub struct LogoutForm {
-    csrf: Option<String>,
+    csrf: Option<Secret>,
 }
 
 pub async fn delete_session(
@@ -126,8 +126,8 @@ pub async fn delete_session(
 ) -> Response {
     if let Err(e) = csrf::check(
         &headers,
-        browser.csrf_cookie.as_deref(),
-        form.csrf.as_deref(),
+        browser.expected_csrf().as_deref(),
+        form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
     }
@@ -136,5 +136,5 @@ pub async fn delete_session(
             return PageFailure::from(e).into_response();
         }
     }
-    see_other("/login", vec![clear_cookie(&state, SESSION_COOKIE)])
+    see_other("/login", vec![clear_session_cookie(&state)])
 }

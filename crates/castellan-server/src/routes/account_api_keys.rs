@@ -180,7 +180,7 @@ fn person<'b>(
     fields: &Fields,
 ) -> Result<&'b SignedIn, NotAllowed> {
     let field = fields.one("csrf").ok().flatten();
-    csrf::check(headers, browser.csrf_cookie.as_deref(), field).map_err(NotAllowed::Csrf)?;
+    csrf::check(headers, browser.expected_csrf().as_deref(), field).map_err(NotAllowed::Csrf)?;
     browser.signed_in.as_ref().ok_or(NotAllowed::SignedOut)
 }
 

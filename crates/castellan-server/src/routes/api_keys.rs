@@ -34,7 +34,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// An API key as answered; `key` and `note` only when it was just created or rotated.
-#[derive(Debug, Serialize)]
+/// `Debug` hides the key.
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyRepresentation {
     pub id: String,
@@ -55,6 +56,21 @@ pub struct ApiKeyRepresentation {
     pub key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
+}
+
+impl std::fmt::Debug for ApiKeyRepresentation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRepresentation")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("visible_prefix", &self.visible_prefix)
+            .field("last_four", &self.last_four)
+            .field("scope", &self.scope)
+            .field("organization_id", &self.organization_id)
+            .field("status", &self.status)
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 fn time(t: DateTime<Utc>) -> String {

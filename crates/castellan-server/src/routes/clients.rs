@@ -54,8 +54,8 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// An API client as answered (`APIClient`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// An API client as answered (`APIClient`). `Debug` hides the secret.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientRepresentation {
     pub id: String,
@@ -85,6 +85,20 @@ pub struct ClientRepresentation {
     pub tier: String,
     /// The brands and venues it may ask tenant tokens for at `POST /auth`.
     pub tenants: Vec<TenantEntry>,
+}
+
+impl std::fmt::Debug for ClientRepresentation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRepresentation")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("client_kind", &self.client_kind)
+            .field("grant_types", &self.grant_types)
+            .field("redirect_uris", &self.redirect_uris)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientRepresentation {

@@ -3,20 +3,21 @@
 //! chosen organization, then answers the client with a code or `error=access_denied`.
 
 use crate::extract::session::{Browser, SignedIn};
+use crate::routes::account::csrf_for;
 use crate::routes::authorize::authorize_failure;
 use crate::routes::pages::{
     allow_form_redirect_to, found, render, ConsentView, OrganizationChoice, PageFailure,
 };
 use crate::services::authorize::{validate, AuthorizeRequest};
 use crate::services::consent::{approve, deny_location, describe};
-use crate::services::csrf::{self, form_token, CSRF_COOKIE};
-use crate::services::sessions::set_cookie;
+use crate::services::csrf;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use castellan_core::user::{Organization, Role};
+use castellan_core::Secret;
 use serde::Deserialize;
 
 /// Renders the consent page.
@@ -27,10 +28,10 @@ pub fn consent_page(
     req: &AuthorizeRequest,
     organizations: Vec<(Organization, Role)>,
 ) -> Response {
-    let (token, new) = form_token(browser.csrf_cookie.as_deref());
+    let (token, cookies) = csrf_for(state, browser);
     let scopes = describe(&state.config, &req.scope);
     let view = ConsentView {
-        csrf: token.clone(),
+        csrf: token,
         request: req.query.clone(),
         client_name: req.client.name.clone(),
         user_email: signed_in.user.email.clone(),
@@ -49,17 +50,12 @@ pub fn consent_page(
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| req.redirect_uri.clone()),
     };
-    let cookies = if new {
-        vec![set_cookie(state, CSRF_COOKIE, &token, None)]
-    } else {
-        Vec::new()
-    };
     allow_form_redirect_to(render(StatusCode::OK, &view, cookies), &req.redirect_uri)
 }
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
-    csrf: Option<String>,
+    csrf: Option<Secret>,
     request: Option<String>,
     decision: Option<String>,
     organization: Option<String>,
@@ -73,8 +69,8 @@ pub async fn create_decision(
 ) -> Response {
     if let Err(e) = csrf::check(
         &headers,
-        browser.csrf_cookie.as_deref(),
-        form.csrf.as_deref(),
+        browser.expected_csrf().as_deref(),
+        form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
     }

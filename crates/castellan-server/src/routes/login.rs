@@ -5,21 +5,20 @@
 
 use crate::extract::client_ip::ClientIp;
 use crate::extract::session::{Browser, SignedIn};
+use crate::routes::account::csrf_for;
 use crate::routes::pages::{allow_form_redirect_to, render, see_other, LoginView, PageFailure};
 use crate::services::authorize::{continue_query, validate};
-use crate::services::csrf::{self, form_token, CSRF_COOKIE};
+use crate::services::csrf;
 use crate::services::limits;
 use crate::services::login::{sign_in, LoginError};
-use crate::services::login_throttle::LoginThrottle;
-use crate::services::sessions::{end_session, session_cookie, set_cookie, start_session};
+use crate::services::sessions::{csrf_cookie, end_session, session_cookie, start_session};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Form};
+use axum::Form;
 use castellan_core::Secret;
 use serde::Deserialize;
-use std::sync::Arc;
 
 /// Longest email accepted in the form.
 const MAX_EMAIL_LEN: usize = 254;
@@ -34,18 +33,13 @@ pub fn login_page(
     email: String,
     error: Option<&'static str>,
 ) -> Response {
-    let (token, new) = form_token(browser.csrf_cookie.as_deref());
+    let (token, cookies) = csrf_for(state, browser);
     let view = LoginView {
-        csrf: token.clone(),
+        csrf: token,
         request: request.to_owned(),
         client_name,
         email,
         error,
-    };
-    let cookies = if new {
-        vec![set_cookie(state, CSRF_COOKIE, &token, None)]
-    } else {
-        Vec::new()
     };
     render(status, &view, cookies)
 }
@@ -67,15 +61,14 @@ pub async fn get_login(State(state): State<AppState>, browser: Browser) -> Respo
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
-    csrf: Option<String>,
+    csrf: Option<Secret>,
     email: Option<String>,
-    password: Option<String>,
+    password: Option<Secret>,
     request: Option<String>,
 }
 
 pub async fn create_session(
     State(state): State<AppState>,
-    Extension(throttle): Extension<Arc<LoginThrottle>>,
     ip: ClientIp,
     headers: HeaderMap,
     browser: Browser,
@@ -83,8 +76,8 @@ pub async fn create_session(
 ) -> Response {
     if let Err(e) = csrf::check(
         &headers,
-        browser.csrf_cookie.as_deref(),
-        form.csrf.as_deref(),
+        browser.expected_csrf().as_deref(),
+        form.csrf.as_ref().map(Secret::expose),
     ) {
         return PageFailure::Forbidden(e.to_string()).into_response();
     }
@@ -113,8 +106,8 @@ pub async fn create_session(
         .chars()
         .take(MAX_EMAIL_LEN)
         .collect();
-    let password = Secret::new(form.password.unwrap_or_default());
-    let mut res = match sign_in(&state, &throttle, &email, password, &ip.limit_key()).await {
+    let password = form.password.unwrap_or_else(|| Secret::new(""));
+    let mut res = match sign_in(&state, &email, password, &ip.limit_key()).await {
         Ok(user) => {
             if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
                 if let Err(e) = end_session(&state, cookie).await {
@@ -122,23 +115,46 @@ pub async fn create_session(
                 }
             }
             match start_session(&state, &user.id, state.clock.now()).await {
-                Ok(id) => see_other(&next, vec![session_cookie(&state, &id)]),
+                // A new session renews the CSRF token (now the session's); the double-submit
+                // value is renewed too, so no token shown before sign-in is accepted again.
+                Ok(id) => see_other(
+                    &next,
+                    vec![
+                        session_cookie(&state, &id),
+                        csrf_cookie(&state, &csrf::new_cookie_token()),
+                    ],
+                ),
                 Err(e) => PageFailure::from(e).into_response(),
             }
         }
         Err(LoginError::Store(e)) => PageFailure::from(e).into_response(),
-        Err(e) => {
-            let status = match e {
-                LoginError::Throttled => StatusCode::TOO_MANY_REQUESTS,
-                LoginError::Invalid | LoginError::Store(_) => StatusCode::UNAUTHORIZED,
-            };
-            let message = match e {
-                LoginError::Throttled => {
-                    "Too many failed sign-ins; wait a few minutes and try again."
-                }
-                LoginError::Invalid | LoginError::Store(_) => "Invalid email or password",
-            };
-            retry_page(&state, &browser, &request, status, email, message).await
+        Err(LoginError::Throttled(delayed)) if delayed.unavailable => {
+            PageFailure::Unavailable.into_response()
+        }
+        Err(LoginError::Throttled(delayed)) => {
+            let mut page = retry_page(
+                &state,
+                &browser,
+                &request,
+                StatusCode::TOO_MANY_REQUESTS,
+                email,
+                "Too many sign-in attempts for this account; wait a little and try again.",
+            )
+            .await;
+            page.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, delayed.retry_after());
+            page
+        }
+        Err(LoginError::Invalid) => {
+            retry_page(
+                &state,
+                &browser,
+                &request,
+                StatusCode::UNAUTHORIZED,
+                email,
+                "Invalid email or password",
+            )
+            .await
         }
     };
     limits::render(&mut res, &decision.0, limiting.limits.header_style);

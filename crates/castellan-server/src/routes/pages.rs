@@ -1,30 +1,30 @@
 //! The people-facing pages (SPEC 5, 10): one router for login, consent, the account area and
 //! the stylesheet, the askama views, and how a page becomes an answer.
 //!
-//! Every page carries `Content-Security-Policy: default-src 'self'; frame-ancestors 'none';
-//! form-action 'self'`, `X-Frame-Options: DENY` (clickjacking, RFC 9700 §4.16) and
+//! Every page carries `Content-Security-Policy: default-src 'self'; base-uri 'self';
+//! frame-ancestors 'none'; form-action 'self'` (`base-uri`, which `default-src` does not cover,
+//! stops an injected `<base>` from sending relative links and forms elsewhere), `X-Frame-Options: DENY` (clickjacking, RFC 9700 §4.16) and
 //! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached), and
 //! `Referrer-Policy: same-origin`.
 
 use crate::routes::{account, account_api_keys, authorize, connected_apps, consent, login};
 use crate::services::consent::ScopeLine;
-use crate::services::login_throttle::LoginThrottle;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
-use std::sync::Arc;
+use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Largest form body a page accepts.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'";
+pub const CSP: &str =
+    "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
 
-/// The pages' router. The login throttle lives with it (one per server).
+/// The pages' router.
 pub fn router() -> Router<AppState> {
     let pages = Router::new()
         .route("/oauth/authorize", get(authorize::get_authorize))
@@ -56,7 +56,6 @@ pub fn router() -> Router<AppState> {
             post(account_api_keys::revoke_api_key),
         )
         .route("/account/logout", post(account::delete_session))
-        .layer(Extension(Arc::new(LoginThrottle::default())))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -126,7 +125,7 @@ pub fn allow_form_redirect_to(mut res: Response, redirect_uri: &str) -> Response
         Err(_) => return res,
     };
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self' {source}"
+        "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' {source}"
     )) {
         res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }

@@ -280,6 +280,9 @@ async fn grant(
                 Ok(answer) => Ok(answer),
                 Err(PasswordGrantError::OAuth(e)) => Err(e),
                 Err(PasswordGrantError::Throttled(limited)) => return Err(limited),
+                Err(PasswordGrantError::Delayed(delayed)) => {
+                    return Ok((Err(delayed.into_response()), limit))
+                }
             }
         }
         GrantType::JwtBearer | GrantType::DeviceCode | GrantType::TokenExchange => {

@@ -13,8 +13,8 @@ use castellan_core::{OAuthError, ScopeSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-/// The token endpoint's success answer (RFC 6749 §5.1, SPEC 4.2).
-#[derive(Debug, Serialize)]
+/// The token endpoint's success answer (RFC 6749 §5.1, SPEC 4.2). `Debug` hides the tokens.
+#[derive(Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -29,6 +29,23 @@ pub struct TokenResponse {
     pub organization_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |t: &Option<String>| t.as_ref().map(|_| "[redacted]");
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("created_at", &self.created_at)
+            .field("refresh_token", &hidden(&self.refresh_token))
+            .field("id_token", &hidden(&self.id_token))
+            .field("organization_id", &self.organization_id)
+            .field("user_id", &self.user_id)
+            .finish()
+    }
 }
 
 /// The `scope` parameter, parsed (`invalid_scope` when malformed).

@@ -32,11 +32,13 @@ use std::sync::OnceLock;
 /// Name of the Prometheus counter of checks Redis could not answer.
 pub const BACKEND_FAILURES_METRIC: &str = "castellan_rate_limit_backend_failures_total";
 
-/// The validated limits and the limiter counting them.
+/// The validated limits, the limiter counting them, and the sign-in delays it also keeps.
 #[derive(Debug)]
 pub struct RateLimiting {
     pub limits: RateLimits,
     pub limiter: Limiter,
+    /// `[pages.login_throttle]`, counted by `limiter`.
+    pub login: crate::services::login_throttle::LoginThrottle,
 }
 
 impl RateLimiting {

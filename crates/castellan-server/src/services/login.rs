@@ -1,8 +1,9 @@
 //! Signing in with email and password (SPEC 5.2; OWASP authentication cheat sheet): Argon2id
 //! verification, a dummy verification for unknown emails so timing does not tell whether an
-//! account exists, one generic failure for both, and throttling per account and per IP.
+//! account exists, one generic failure for both, and growing delays per account and per
+//! account and address (`login_throttle`).
 
-use crate::services::login_throttle::LoginThrottle;
+use crate::services::login_throttle::LoginDelayed;
 use crate::services::passwords::{dummy_hash, verify_password};
 use crate::state::AppState;
 use castellan_core::user::{normalize_email, User};
@@ -15,8 +16,9 @@ pub enum LoginError {
     /// Wrong email or password; never says which.
     #[error("Invalid email or password")]
     Invalid,
-    #[error("Too many failed sign-ins; wait a few minutes and try again")]
-    Throttled,
+    /// A delay runs for this account (see `login_throttle`); the password was not checked.
+    #[error("Too many sign-in attempts; wait and try again")]
+    Throttled(LoginDelayed),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -27,19 +29,28 @@ async fn dummy() -> &'static str {
     DUMMY.get_or_init(dummy_hash).await
 }
 
-/// Checks an email and password; answers the user.
+/// The account an attempt is counted under: the normalised email, or what was typed when it
+/// is not one (so malformed input is delayed too, and apart from real accounts).
+pub fn throttle_account(typed: &str) -> String {
+    normalize_email(typed).unwrap_or_else(|| typed.to_owned())
+}
+
+/// Checks an email and password; answers the user. The attempt is counted (and may be
+/// refused) before the password is checked.
 pub async fn sign_in(
     state: &AppState,
-    throttle: &LoginThrottle,
     email: &str,
     password: Secret,
     ip: &str,
 ) -> Result<User, LoginError> {
     let normalized = normalize_email(email);
-    let account = normalized.as_deref().unwrap_or("");
-    if throttle.is_throttled(account, ip) {
-        return Err(LoginError::Throttled);
-    }
+    let account = throttle_account(email);
+    let limiting = &state.rate_limiting;
+    limiting
+        .login
+        .attempt(&limiting.limiter, &account, ip)
+        .await
+        .map_err(LoginError::Throttled)?;
     let user = match &normalized {
         Some(e) => state.store.find_user_by_email(e).await?,
         None => None,
@@ -51,11 +62,13 @@ pub async fn sign_in(
     let ok = verify_password(password, phc).await;
     match user {
         Some(u) if ok => {
-            throttle.record_success(account);
+            limiting
+                .login
+                .succeeded(&limiting.limiter, &account, ip)
+                .await;
             Ok(u)
         }
         _ => {
-            throttle.record_failure(account, ip);
             tracing::info!(event = "login_failed", "a sign-in failed");
             Err(LoginError::Invalid)
         }

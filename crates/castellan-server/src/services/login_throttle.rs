@@ -1,63 +1,185 @@
-//! Login throttling (SPEC 5.2, 8.1; OWASP authentication cheat sheet): failed sign-ins are
-//! counted per account and per client IP in a bounded in-process cache; past the limit, a
-//! sign-in is refused without checking the password, so the right password does not help
-//! either. A counter forgets after `WINDOW` without a new failure (moka's time-to-live restarts
-//! at each write). Each replica counts on its own: with N replicas the bound is N times higher.
+//! Login throttling (SPEC 5.2, 8.1; OWASP authentication cheat sheet): growing delays on
+//! sign-in attempts, shared by `POST /login` and the password grant.
+//!
+//! Every attempt is counted before its password is checked, per account and per account and
+//! address, in one atomic step of the configured limiter (`castellan-limit`'s
+//! [`Backoff`]; in-process, or Redis shared by every replica). The first attempts pass at
+//! once; after them each attempt must wait a delay that doubles with every further attempt, up
+//! to a cap; an attempt made while the delay runs is refused (429 with `Retry-After`) without
+//! its password being checked and without being counted. Because the count is taken before
+//! the check, concurrent guesses can never get more than the free attempts past the check.
+//!
+//! A delay, unlike a lockout, always ends: the person whose account it is can still sign in
+//! after waiting, and the account-wide cap is kept short because anyone can make it run. A
+//! successful sign-in clears both counts (it only counted to keep concurrent guesses out).
 
-use moka::sync::Cache;
-use std::time::Duration;
+use crate::config::{ConfigError, LoginThrottleConfig};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use castellan_limit::{Backoff, Limiter, Outcome};
+use serde_json::json;
 
-/// Failed sign-ins allowed per account before it is throttled.
-pub const ACCOUNT_LIMIT: u32 = 5;
-/// Failed sign-ins allowed per client IP before it is throttled.
-pub const IP_LIMIT: u32 = 20;
-/// How long a counter is kept after its last failure.
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Most counters kept (the cache evicts the least used beyond).
-const CAPACITY: u64 = 100_000;
-
-#[derive(Debug)]
+/// The two growing-delay rules of sign-in attempts.
+#[derive(Debug, Clone)]
 pub struct LoginThrottle {
-    failures: Cache<String, u32>,
+    per_account: Backoff,
+    per_address: Backoff,
 }
 
-impl Default for LoginThrottle {
-    fn default() -> Self {
-        LoginThrottle {
-            failures: Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(WINDOW)
-                .build(),
-        }
+/// An attempt refused because a delay is running (or, with `redis_failure = "closed"`,
+/// because the shared limiter cannot be asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginDelayed {
+    /// Seconds to wait (`Retry-After`).
+    pub retry_after_seconds: u64,
+    /// The limiter could not be asked and fails closed: 503, not 429.
+    pub unavailable: bool,
+}
+
+const MAX_SECONDS: u64 = 86_400;
+
+fn check_range(key: &str, value: u64, low: u64, high: u64, unit: &str) -> Result<(), ConfigError> {
+    if (low..=high).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "pages.login_throttle.{key} must be between {low} and {high}{unit}"
+        )))
     }
-}
-
-fn account_key(email: &str) -> String {
-    format!("account:{email}")
-}
-
-fn ip_key(ip: &str) -> String {
-    format!("ip:{ip}")
 }
 
 impl LoginThrottle {
-    /// Whether a sign-in for `email` from `ip` must be refused now.
-    pub fn is_throttled(&self, email: &str, ip: &str) -> bool {
-        self.failures.get(&account_key(email)).unwrap_or(0) >= ACCOUNT_LIMIT
-            || self.failures.get(&ip_key(ip)).unwrap_or(0) >= IP_LIMIT
-    }
-
-    /// Counts a failed sign-in.
-    pub fn record_failure(&self, email: &str, ip: &str) {
-        for key in [account_key(email), ip_key(ip)] {
-            let n = self.failures.get(&key).unwrap_or(0).saturating_add(1);
-            self.failures.insert(key, n);
+    /// The rules of `[pages.login_throttle]`; the error names the bad key.
+    pub fn new(c: &LoginThrottleConfig) -> Result<Self, ConfigError> {
+        check_range("per_address_free", c.per_address_free, 1, 1_000_000, "")?;
+        check_range("per_account_free", c.per_account_free, 1, 1_000_000, "")?;
+        for (key, v) in [
+            ("first_delay_seconds", c.first_delay_seconds),
+            (
+                "per_address_max_delay_seconds",
+                c.per_address_max_delay_seconds,
+            ),
+            (
+                "per_account_max_delay_seconds",
+                c.per_account_max_delay_seconds,
+            ),
+            ("forget_seconds", c.forget_seconds),
+        ] {
+            check_range(key, v, 1, MAX_SECONDS, " seconds")?;
         }
+        for (key, v) in [
+            (
+                "per_address_max_delay_seconds",
+                c.per_address_max_delay_seconds,
+            ),
+            (
+                "per_account_max_delay_seconds",
+                c.per_account_max_delay_seconds,
+            ),
+        ] {
+            if v < c.first_delay_seconds {
+                return Err(ConfigError(format!(
+                    "pages.login_throttle.{key} must not be shorter than first_delay_seconds"
+                )));
+            }
+        }
+        let rule = |name: &str, free: u64, max: u64| {
+            Backoff::new(
+                "pages.login_throttle",
+                name,
+                free,
+                c.first_delay_seconds * 1000,
+                max * 1000,
+                c.forget_seconds * 1000,
+            )
+            .map_err(|e| ConfigError(e.to_string()))
+        };
+        Ok(LoginThrottle {
+            per_account: rule(
+                "login-account",
+                c.per_account_free,
+                c.per_account_max_delay_seconds,
+            )?,
+            per_address: rule(
+                "login-account-address",
+                c.per_address_free,
+                c.per_address_max_delay_seconds,
+            )?,
+        })
     }
 
-    /// A successful sign-in clears the account's counter (not the IP's).
-    pub fn record_success(&self, email: &str) {
-        self.failures.invalidate(&account_key(email));
+    /// Counts one sign-in attempt for `account` (a normalised email, or what was typed when it
+    /// is not one) from `address`, or refuses it while a delay runs.
+    pub async fn attempt(
+        &self,
+        limiter: &Limiter,
+        account: &str,
+        address: &str,
+    ) -> Result<(), LoginDelayed> {
+        let d = limiter
+            .attempt(
+                account,
+                &[(&self.per_account, ""), (&self.per_address, address)],
+            )
+            .await;
+        if d.allowed {
+            return Ok(());
+        }
+        Err(LoginDelayed {
+            retry_after_seconds: d.retry_after_seconds.unwrap_or(1),
+            unavailable: d.outcome == Outcome::FailedClosed,
+        })
+    }
+
+    /// A successful sign-in: both counts of the account start again.
+    pub async fn succeeded(&self, limiter: &Limiter, account: &str, address: &str) {
+        limiter
+            .forget(
+                account,
+                &[(&self.per_account, ""), (&self.per_address, address)],
+            )
+            .await;
+    }
+}
+
+impl LoginDelayed {
+    /// The `Retry-After` value.
+    pub fn retry_after(&self) -> HeaderValue {
+        HeaderValue::from(self.retry_after_seconds)
+    }
+}
+
+/// The token endpoint's answer (password grant): 429 with `Retry-After` and the rate-limit
+/// body shape, or 503 `temporarily_unavailable` when the shared limiter cannot be asked.
+impl IntoResponse for LoginDelayed {
+    fn into_response(self) -> Response {
+        let mut res = if self.unavailable {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "Sign-in attempts cannot be counted right now; retry later.",
+                })),
+            )
+                .into_response()
+        } else {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({
+                    "error": "rate_limited",
+                    "message": "Too many sign-in attempts for this account; wait before the next one",
+                    "policy": "login",
+                    "retry_after": self.retry_after_seconds,
+                })),
+            )
+                .into_response()
+        };
+        let h = res.headers_mut();
+        h.insert(header::RETRY_AFTER, self.retry_after());
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        res
     }
 }
 
@@ -66,17 +188,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throttles_per_account_and_per_ip() {
-        let t = LoginThrottle::default();
-        for _ in 0..ACCOUNT_LIMIT {
-            assert!(!t.is_throttled("a@x", "1.1.1.1"));
-            t.record_failure("a@x", "1.1.1.1");
+    fn settings_are_checked_with_their_keys() {
+        assert!(LoginThrottle::new(&LoginThrottleConfig::default()).is_ok());
+        let bad = LoginThrottleConfig {
+            per_address_free: 0,
+            ..LoginThrottleConfig::default()
+        };
+        let e = LoginThrottle::new(&bad).unwrap_err();
+        assert!(e.0.contains("pages.login_throttle.per_address_free"), "{e}");
+        let bad = LoginThrottleConfig {
+            first_delay_seconds: 120,
+            ..LoginThrottleConfig::default()
+        };
+        let e = LoginThrottle::new(&bad).unwrap_err();
+        assert!(
+            e.0.contains("pages.login_throttle.per_account_max_delay_seconds"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn delays_grow_and_a_success_clears_them() {
+        let clock = std::sync::Arc::new(castellan_limit::ManualClock::new(1_000_000));
+        let limiter = Limiter::InProcess(castellan_limit::MemoryLimiter::with_clock(
+            1000,
+            clock.clone(),
+        ));
+        let t = LoginThrottle::new(&LoginThrottleConfig::default()).unwrap();
+        for _ in 0..5 {
+            t.attempt(&limiter, "a@x", "1.1.1.1").await.unwrap();
         }
-        assert!(t.is_throttled("a@x", "2.2.2.2"));
-        assert!(!t.is_throttled("b@x", "2.2.2.2"));
-        for i in 0..IP_LIMIT {
-            t.record_failure(&format!("u{i}@x"), "3.3.3.3");
-        }
-        assert!(t.is_throttled("new@x", "3.3.3.3"));
+        let waits: Vec<u64> = {
+            let mut w = Vec::new();
+            for _ in 0..4 {
+                let d = t.attempt(&limiter, "a@x", "1.1.1.1").await.unwrap_err();
+                w.push(d.retry_after_seconds);
+                clock.advance_ms(d.retry_after_seconds * 1000);
+                t.attempt(&limiter, "a@x", "1.1.1.1").await.unwrap();
+            }
+            w
+        };
+        assert_eq!(waits, [1, 2, 4, 8]);
+        // Another address is not held by this one's delay.
+        t.attempt(&limiter, "a@x", "2.2.2.2").await.unwrap();
+        t.succeeded(&limiter, "a@x", "1.1.1.1").await;
+        t.attempt(&limiter, "a@x", "1.1.1.1").await.unwrap();
     }
 }

@@ -1,8 +1,10 @@
 //! The resource-owner password grant (RFC 6749 §4.3; SPEC 4.1: only for clients explicitly
 //! allowed it). The email is normalised, the password checked with Argon2id — against a dummy
-//! hash when the email is unknown, so the answer takes as long either way — and every attempt
-//! is counted per client IP and per account under the `login` rate-limit policy
-//! (`rate_limit.per_ip.login`). Wrong credentials answer one generic `invalid_grant`.
+//! hash when the email is unknown, so the answer takes as long either way. Every attempt is
+//! counted per client IP under the `login` rate-limit policy (`rate_limit.per_ip.login`), and
+//! under the same growing delays as `POST /login`, per account and per account and address
+//! (`login_throttle`, counted before the password is checked). Wrong credentials answer one
+//! generic `invalid_grant`.
 //!
 //! The token is bound to the user's only organization, or to the one `organization_id`
 //! names (the user must belong to it); a user in several organizations must name one. Each
@@ -16,6 +18,8 @@ use crate::services::grant_tokens::{
     answer_user_grant, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
 };
 use crate::services::limits::RateLimited;
+use crate::services::login::throttle_account;
+use crate::services::login_throttle::LoginDelayed;
 use crate::services::passwords::{dummy_hash, verify_password};
 use crate::state::AppState;
 use castellan_core::client::{Client, GrantType};
@@ -32,8 +36,10 @@ use std::sync::OnceLock;
 #[derive(Debug)]
 pub enum PasswordGrantError {
     OAuth(OAuthFailure),
-    /// Too many attempts from this IP or for this account.
+    /// Too many attempts from this IP.
     Throttled(RateLimited),
+    /// A sign-in delay runs for this account (the password was not checked).
+    Delayed(LoginDelayed),
 }
 
 impl From<OAuthFailure> for PasswordGrantError {
@@ -95,10 +101,16 @@ pub async fn password_grant(
     };
     let email = normalize_email(username);
     let limiting = &state.rate_limiting;
-    let policy = &limiting.limits.per_ip.login;
-    limiting.check(policy, &ip.limit_key()).await?;
-    let account_key = format!("account:{}", email.as_deref().unwrap_or(username));
-    limiting.check(policy, &account_key).await?;
+    limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await?;
+    let account = throttle_account(username);
+    let address = ip.limit_key();
+    limiting
+        .login
+        .attempt(&limiting.limiter, &account, &address)
+        .await
+        .map_err(PasswordGrantError::Delayed)?;
 
     let user = match &email {
         Some(e) => state.store.find_user_by_email(e).await?,
@@ -113,6 +125,10 @@ pub async fn password_grant(
         Some(u) if verified => u,
         _ => return Err(OAuthError::invalid_grant(WRONG_CREDENTIALS).into()),
     };
+    limiting
+        .login
+        .succeeded(&limiting.limiter, &account, &address)
+        .await;
     let organization = choose_organization(state, &user, params.get("organization_id")).await?;
     let requested = requested_scope(params)?;
     let scope = grant_scopes(client, requested.as_ref())?;

@@ -1,7 +1,9 @@
-//! Browser sessions (SPEC 5.2, 12): a random 256-bit id in the `castellan_session` cookie
-//! (HttpOnly, SameSite=Lax so it survives the top-level navigation back from a client, Secure
-//! outside `local`, Path=/), stored only as its SHA-256. A new id is issued at every sign-in
-//! (no session fixation), and sign-out deletes the stored session.
+//! Browser sessions (SPEC 5.2, 12): a random 256-bit id in the session cookie (HttpOnly,
+//! SameSite=Lax so it survives the top-level navigation back from a client, Path=/, no
+//! Domain; outside `local` Secure and named `__Host-castellan_session`, a prefix browsers only
+//! accept from a secure origin for the exact host, so neither a sibling subdomain nor a plain
+//! http answer can set or overwrite it), stored only as its SHA-256. A new id is issued at
+//! every sign-in (no session fixation), and sign-out deletes the stored session.
 
 use crate::state::AppState;
 use castellan_core::{Environment, Secret};
@@ -9,7 +11,19 @@ use castellan_store::people::Session;
 use castellan_store::StoreResult;
 use chrono::{DateTime, Duration, Utc};
 
+/// The session cookie's name in `local` (plain http allowed, so no `__Host-` prefix).
 pub const SESSION_COOKIE: &str = "castellan_session";
+/// The session cookie's name everywhere else.
+pub const HOST_SESSION_COOKIE: &str = "__Host-castellan_session";
+
+/// The session cookie's name in `env`.
+pub fn session_cookie_name(env: Environment) -> &'static str {
+    if env == Environment::Local {
+        SESSION_COOKIE
+    } else {
+        HOST_SESSION_COOKIE
+    }
+}
 
 /// Whether an id presented by a browser could be one this server issued (43 base64url
 /// characters); anything else is ignored before a storage lookup.
@@ -65,7 +79,8 @@ pub fn secure_cookies(state: &AppState) -> bool {
     state.config.environment != Environment::Local
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure outside `local`.
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, no Domain, Secure outside `local`
+/// (which the `__Host-` names outside `local` require).
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<u32>) -> String {
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(age) = max_age {
@@ -77,6 +92,21 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<u32
     c
 }
 
+/// The `Set-Cookie` that ends the session cookie.
+pub fn clear_session_cookie(state: &AppState) -> String {
+    clear_cookie(state, session_cookie_name(state.config.environment))
+}
+
+/// The CSRF cookie carrying `token` (the double-submit value of signed-out forms).
+pub fn csrf_cookie(state: &AppState, token: &str) -> String {
+    set_cookie(
+        state,
+        crate::services::csrf::cookie_name(state.config.environment),
+        token,
+        None,
+    )
+}
+
 /// A `Set-Cookie` value that removes the cookie.
 pub fn clear_cookie(state: &AppState, name: &str) -> String {
     set_cookie(state, name, "", Some(0))
@@ -86,7 +116,7 @@ pub fn clear_cookie(state: &AppState, name: &str) -> String {
 pub fn session_cookie(state: &AppState, id: &Secret) -> String {
     set_cookie(
         state,
-        SESSION_COOKIE,
+        session_cookie_name(state.config.environment),
         id.expose(),
         Some(state.config.pages.session_seconds),
     )
