@@ -30,7 +30,7 @@ const MAX_CREDENTIAL_LEN: usize = 8192;
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// One request header as forward-auth sees it: its first value, and whether it came twice.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Default, Clone, Copy)]
 struct Seen<'h> {
     first: Option<&'h HeaderValue>,
     repeated: bool,
@@ -44,8 +44,8 @@ impl<'h> Seen<'h> {
 
 /// The request headers forward-auth reads, found in one pass over the request's headers. A
 /// proxy forwards the caller's headers too; one pass comparing names costs less than a hashed
-/// lookup per name read.
-#[derive(Debug, Default)]
+/// lookup per name read. Its `Debug` shows the original request but never a credential.
+#[derive(Default)]
 pub struct ForwardedHeaders<'h> {
     forwarded_method: Seen<'h>,
     forwarded_uri: Seen<'h>,
@@ -54,6 +54,21 @@ pub struct ForwardedHeaders<'h> {
     authorization: Seen<'h>,
     api_key: Seen<'h>,
     tenant_token: Seen<'h>,
+}
+
+impl std::fmt::Debug for ForwardedHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let present = |s: Seen<'_>| s.first.map(|_| "[redacted]");
+        f.debug_struct("ForwardedHeaders")
+            .field("forwarded_method", &self.forwarded_method.text())
+            .field("forwarded_uri", &self.forwarded_uri.text())
+            .field("original_method", &self.original_method.text())
+            .field("original_uri", &self.original_uri.text())
+            .field("authorization", &present(self.authorization))
+            .field("api_key", &present(self.api_key))
+            .field("tenant_token", &present(self.tenant_token))
+            .finish()
+    }
 }
 
 impl<'h> ForwardedHeaders<'h> {
@@ -357,4 +372,29 @@ pub async fn check_forwarded(
     }
     .map_err(Denied::Limited)?;
     Ok(Allowed { who, limit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_credential() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer secret-token-1"),
+        );
+        h.insert(
+            API_KEY_HEADER,
+            HeaderValue::from_static("csb_secret-key-2_00000000"),
+        );
+        h.insert(TOKEN_HEADER, HeaderValue::from_static("secret-tenant-3"));
+        h.insert("x-original-uri", HeaderValue::from_static("/products/1"));
+        let shown = format!("{:?}", ForwardedHeaders::scan(&h));
+        for secret in ["secret-token-1", "secret-key-2", "secret-tenant-3"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("/products/1"), "{shown}");
+    }
 }
