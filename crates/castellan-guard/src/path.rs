@@ -9,10 +9,14 @@
 //! (RFC 3986 §6.2.2: escapes of unreserved characters decoded, other escapes in upper case) so
 //! that `/%70roducts/1` is matched as the `/products/1` the API will serve.
 //!
-//! Refused: anything not starting with `/`; a `.` or `..` segment (also as `..;x`, the form some
-//! servers read as `..`); an escaped `.`, `/`, `\` or `%` (a server that decodes twice would
-//! see an escape again); a raw `\`; control characters, raw or escaped; bytes outside ASCII;
-//! an empty segment anywhere but at the very end (`//`); a `%` not followed by two hex digits.
+//! Refused: anything not starting with `/`; a `.` or `..` segment; an escaped `.`, `/`, `\` or
+//! `%` (a server that decodes twice would see an escape again); a raw `\`; a `;`, raw or
+//! escaped (servers disagree on whether `/admin;x/users` is `/admin/users`); a raw `#` (a
+//! server taking it literally and one cutting the fragment see different paths); a segment
+//! ending in `.` or a space (Windows servers drop them, so `/admin./users` is `/admin/users`
+//! there); control characters, raw or escaped; bytes outside ASCII; escapes that do not decode
+//! to UTF-8 (`%c0%ae` is an overlong `.` to a lenient decoder); an empty segment anywhere but
+//! at the very end (`//`); a `%` not followed by two hex digits.
 
 use std::borrow::Cow;
 
@@ -35,6 +39,14 @@ pub enum UnsafePath {
     EmptySegment,
     #[error("the path has a malformed percent escape")]
     BadEscape,
+    #[error("the path has escapes that do not decode to UTF-8")]
+    NotUtf8,
+    #[error("the path has a ';'")]
+    Parameter,
+    #[error("the path has a '#'")]
+    Fragment,
+    #[error("the path has a segment ending in '.' or a space")]
+    TrailingDotOrSpace,
 }
 
 /// A request path that means one thing to every server: matched by the route table.
@@ -62,6 +74,8 @@ impl<'a> RequestPath<'a> {
                     continue;
                 }
                 b'\\' => return Err(UnsafePath::Backslash),
+                b';' => return Err(UnsafePath::Parameter),
+                b'#' => return Err(UnsafePath::Fragment),
                 0..0x20 | 0x7f => return Err(UnsafePath::ControlCharacter),
                 0x80.. => return Err(UnsafePath::NotAscii),
                 _ => {
@@ -73,7 +87,10 @@ impl<'a> RequestPath<'a> {
             i += 1;
         }
         let path = match canonical {
-            Some(s) => Cow::Owned(s),
+            Some(s) => {
+                check_utf8(&s)?;
+                Cow::Owned(s)
+            }
             None => Cow::Borrowed(raw),
         };
         check_segments(&path)?;
@@ -100,6 +117,7 @@ fn escaped_byte(bytes: &[u8], at: usize) -> Result<u8, UnsafePath> {
 fn push_escaped(out: &mut String, b: u8) -> Result<(), UnsafePath> {
     match b {
         b'.' | b'/' | b'\\' | b'%' => Err(UnsafePath::EscapedSeparator),
+        b';' => Err(UnsafePath::Parameter),
         0..0x20 | 0x7f => Err(UnsafePath::ControlCharacter),
         b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => {
             out.push(char::from(b));
@@ -123,12 +141,34 @@ fn check_segments(path: &str) -> Result<(), UnsafePath> {
         if segment.is_empty() && i + 1 < count {
             return Err(UnsafePath::EmptySegment);
         }
-        let name = segment.split(';').next().unwrap_or(segment);
-        if name == "." || name == ".." {
+        if segment == "." || segment == ".." {
             return Err(UnsafePath::DotSegment);
+        }
+        if segment.ends_with('.') || segment.ends_with("%20") {
+            return Err(UnsafePath::TrailingDotOrSpace);
         }
     }
     Ok(())
+}
+
+/// Refuses a canonical path whose remaining escapes (all of bytes that stay escaped) do not
+/// decode to UTF-8: a lenient decoder could read an overlong form as `.` or `/`.
+fn check_utf8(canonical: &str) -> Result<(), UnsafePath> {
+    let bytes = canonical.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            decoded.push(escaped_byte(bytes, i)?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    std::str::from_utf8(&decoded)
+        .map(|_| ())
+        .map_err(|_| UnsafePath::NotUtf8)
 }
 
 #[cfg(test)]
@@ -143,7 +183,6 @@ mod tests {
             "/products/",
             "/products/1",
             "/a.b/c..d/.well-known/x",
-            "/orders;v=1/1",
             "/a-b_c~d/e:f@g!$&'()*+,=",
         ] {
             let parsed = RequestPath::parse(p).unwrap();
@@ -181,8 +220,23 @@ mod tests {
             ("/products/./orders", DotSegment),
             ("/./products", DotSegment),
             ("/products/..", DotSegment),
-            ("/products/..;/orders/1", DotSegment),
-            ("/products/.;x/1", DotSegment),
+            ("/products/..;/orders/1", Parameter),
+            ("/products/.;x/1", Parameter),
+            ("/admin;x/users", Parameter),
+            ("/admin%3bx/users", Parameter),
+            ("/admin%3B/users", Parameter),
+            ("/orders;v=1/1", Parameter),
+            ("/public#/../admin", Fragment),
+            ("/public#x", Fragment),
+            ("/admin./users", TrailingDotOrSpace),
+            ("/admin../users", TrailingDotOrSpace),
+            ("/admin.../users", TrailingDotOrSpace),
+            ("/admin%20/users", TrailingDotOrSpace),
+            ("/admin%20", TrailingDotOrSpace),
+            ("/products/%c0%ae%c0%ae/orders", NotUtf8),
+            ("/products/%e0%80%ae", NotUtf8),
+            ("/products/%ff", NotUtf8),
+            ("/products/%c3", NotUtf8),
             ("/products/%2e%2e/orders/1", EscapedSeparator),
             ("/products/%2E%2E/orders/1", EscapedSeparator),
             ("/products/.%2e/orders/1", EscapedSeparator),

@@ -118,7 +118,13 @@ impl RouteTable {
 
 fn match_path(pattern: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
     let rest = path.strip_prefix('/')?;
-    let parts: Vec<&str> = rest.split('/').collect();
+    let mut parts: Vec<&str> = rest.split('/').collect();
+    // Most servers serve `/a/b/` as `/a/b`: a trailing slash must not slip past the route of
+    // `/a/b` to a more lenient one (unless the pattern itself ends in `/`).
+    let pattern_wants_slash = matches!(pattern.last(), Some(Segment::Literal(l)) if l.is_empty());
+    if parts.len() > 1 && parts.last() == Some(&"") && !pattern_wants_slash {
+        parts.pop();
+    }
     let mut params = Vec::new();
     for (i, seg) in pattern.iter().enumerate() {
         let last = i + 1 == pattern.len();
@@ -194,9 +200,17 @@ mod tests {
         assert_eq!(get.policy.scope.as_deref(), Some("products:read"));
         let post = find(&t, &Method::POST, "/products");
         assert_eq!(post.policy.scope.as_deref(), Some("products:write"));
-        let m = find(&t, &Method::DELETE, "/orgs/o-1/members");
-        assert_eq!(m.policy.scope.as_deref(), Some("account:read"));
-        assert_eq!(m.params, vec![("org".to_owned(), "o-1".to_owned())]);
+        for p in ["/orgs/o-1/members", "/orgs/o-1/members/"] {
+            let m = find(&t, &Method::DELETE, p);
+            assert_eq!(m.policy.scope.as_deref(), Some("account:read"), "{p}");
+            assert_eq!(m.params, vec![("org".to_owned(), "o-1".to_owned())]);
+        }
+        // A trailing slash is the route without it, as the server behind will read it.
+        assert_eq!(
+            find(&t, &Method::GET, "/products/").policy.scope.as_deref(),
+            Some("products:read")
+        );
+        assert!(find(&t, &Method::GET, "/catalog/search/").policy.public);
         assert_eq!(
             find(&t, &Method::GET, "/files/a/b/c")
                 .policy
@@ -218,6 +232,7 @@ mod tests {
             (Method::GET, "/products/1"),
             (Method::GET, "/files"),
             (Method::GET, "/files/"),
+            (Method::GET, "/"),
             (Method::GET, "/a/b/c/d"),
         ] {
             assert_eq!(find(&t, &m, p).policy, &Policy::authenticated(), "{m} {p}");

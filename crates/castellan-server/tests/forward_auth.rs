@@ -492,6 +492,47 @@ async fn climbing_out_of_a_route_is_refused() {
     assert_eq!(check(&app, "GET", "/%73earch", &[]).await.status(), 200);
 }
 
+/// Paths that other servers read as another path: `;parameters` (dropped by some servers, so
+/// `/search;x/../orders` or `/orders;x/1` under a lenient route), a raw `#` (cut by
+/// forward-auth, read literally by some APIs), segments ending in `.` or a space (dropped by
+/// Windows servers) and overlong UTF-8 escapes of `.`: all 400 `unsafe_path`, for anyone. A
+/// trailing slash is matched as the route without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_other_servers_read_differently_are_refused() {
+    let app = spawn().await;
+    let (id, secret) = client(&app).await;
+    let t = app.token_for(&id, &secret, Some("products:read")).await;
+    let auth = format!("Bearer {t}");
+    let bearer = [("Authorization", auth.as_str())];
+    for path in [
+        "/products;x/1",
+        "/products/1;/orders/1",
+        "/products/1%3b/orders/1",
+        "/search;jsessionid=1",
+        "/search#/../orders/1",
+        "/products/1#/../../orders/1",
+        "/products/1./",
+        "/orders./1",
+        "/orders%20/1",
+        "/products/%c0%ae%c0%ae/orders/1",
+        "/products/%e0%80%ae%e0%80%ae/orders/1",
+    ] {
+        for headers in [&bearer[..], &[]] {
+            let body = refused(check(&app, "GET", path, headers).await, 400, "unsafe_path").await;
+            assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+        }
+    }
+    // The query is still cut before the path is judged.
+    assert_eq!(
+        check(&app, "GET", "/products/1?a=;#x", &bearer)
+            .await
+            .status(),
+        200
+    );
+    // A trailing slash takes the route of the path without it.
+    assert_eq!(check(&app, "GET", "/search/", &[]).await.status(), 200);
+}
+
 /// A token minted for another API (`resource=https://third-party.example`) is refused by
 /// forward-auth and by Castellan's own management API; one for an API the gateway is
 /// configured to front (`gateway.audiences`) passes forward-auth but still not the management
@@ -1013,6 +1054,35 @@ async fn tenant_tokens_are_rate_limited_per_ip() {
     let b: Value = refused.json().await.unwrap();
     assert_eq!(b["policy"], "tiny-ip", "{b}");
     assert!(b.get("token").is_none(), "{b}");
+}
+
+/// `POST /auth` is seed 002's own request, with the secret in its body: a client registered
+/// with `client_secret_basic` or `client_secret_post` gets its tenant token there all the same
+/// (its method governs the token endpoint), with the right secret only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_tokens_for_every_secret_method() {
+    let app = spawn().await;
+    for method in [
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_basic_or_post",
+    ] {
+        let c = app
+            .create_client(json!({
+                "name": "venue integration",
+                "scope": "venues:read",
+                "tokenEndpointAuthMethod": method,
+                "tenants": [{"brand": "openapitest", "venues": ["1"]}],
+            }))
+            .await;
+        assert_eq!(c["tokenEndpointAuthMethod"], method);
+        let (id, secret) = (c["id"].as_str().unwrap(), c["secret"].as_str().unwrap());
+        let res = tenant_token(&app, id, secret).await;
+        assert_eq!(res.status(), 200, "{method}");
+        let b: Value = res.json().await.unwrap();
+        assert_eq!(b["success"], true, "{method}: {b}");
+        invalid_credentials(tenant_token(&app, id, "not-the-secret").await).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

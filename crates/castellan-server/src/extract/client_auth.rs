@@ -15,6 +15,9 @@ pub enum PresentedMethod {
     Basic,
     Body,
     None,
+    /// In the body of `POST /auth` (seed 002), a request of its own outside RFC 6749 §2.3:
+    /// every secret-based `token_endpoint_auth_method` accepts it.
+    TenantRequest,
 }
 
 #[derive(Debug)]

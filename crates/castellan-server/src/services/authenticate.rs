@@ -1,9 +1,10 @@
 //! Client authentication (RFC 6749 §2.3): finds the client through the cache and checks the
 //! presented secret in constant time against its stored hash, then that it was sent the way
 //! the client's `token_endpoint_auth_method` says (HTTP Basic for `client_secret_basic`, the
-//! body for `client_secret_post`, either for `client_secret_basic_or_post`). Every failure is
-//! `invalid_client`; until the secret is verified it is the same answer, so it does not reveal
-//! whether the client exists.
+//! body for `client_secret_post`, either for `client_secret_basic_or_post`; `POST /auth`, the
+//! tenant-token request of seed 002, has one way of its own, which each of them accepts).
+//! Every failure is `invalid_client`; until the secret is verified it is the same answer, so
+//! it does not reveal whether the client exists.
 
 use crate::error::OAuthFailure;
 use crate::extract::client_auth::{PresentedClient, PresentedMethod};
@@ -82,7 +83,14 @@ pub fn check_presented(
                 return Err(fail(FAILED));
             }
             // Checked after the secret, so that only the secret's holder learns the method.
-            if !client.auth_method.accepts_secret(basic) {
+            let method = client.auth_method;
+            let sent_right = match presented.method {
+                PresentedMethod::TenantRequest => {
+                    method.accepts_secret(true) || method.accepts_secret(false)
+                }
+                _ => method.accepts_secret(basic),
+            };
+            if !sent_right {
                 metrics::counter!("castellan_client_auth_failures_total").increment(1);
                 return Err(fail(wrong_method(client.auth_method)));
             }

@@ -182,7 +182,9 @@ pub fn original_request<'a>(
             (own_method.clone(), rest)
         }
     };
-    let path = uri.split(['?', '#']).next().unwrap_or("");
+    // Only the query is cut: a raw '#' stays in the path, which refuses it (a server reading it
+    // literally would see another path).
+    let path = uri.split('?').next().unwrap_or("");
     path.starts_with('/').then_some((method, path))
 }
 

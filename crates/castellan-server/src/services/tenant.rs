@@ -133,7 +133,7 @@ async fn tenant_token(
     let presented = PresentedClient {
         client_id,
         secret: Some(Secret::new(secret)),
-        method: PresentedMethod::Body,
+        method: PresentedMethod::TenantRequest,
     };
     let client = authenticate_client(state, &presented, now)
         .await
