@@ -582,6 +582,116 @@ async fn post_with_cookies(b: &Browser, path: &str, cookie: &str, form: &[(&str,
     .await
 }
 
+/// One sign-in attempt from a fresh browser carrying the device cookie `device` (if any),
+/// seen by the server as coming from `address` (through the trusted local proxy) or from the
+/// proxy itself.
+async fn attempt_from(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    device: Option<&str>,
+    address: Option<&str>,
+) -> Page {
+    let fresh = Browser::new(app);
+    let login = fresh.get("/login").await;
+    let csrf = cookie_value(&set_cookies(&login), "castellan_csrf=");
+    let mut cookies = format!("castellan_csrf={csrf}");
+    if let Some(d) = device {
+        cookies.push_str(&format!("; castellan_device={d}"));
+    }
+    let mut req = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/login", app.base))
+        .header("origin", &app.base)
+        .header("cookie", cookies);
+    if let Some(a) = address {
+        req = req.header("x-forwarded-for", a);
+    }
+    let form = [
+        ("csrf", login.hidden("csrf")),
+        ("email", email.to_owned()),
+        ("password", password.to_owned()),
+    ];
+    page(req.form(&form).send().await.unwrap()).await
+}
+
+/// Guesses spread over many addresses keep the account-wide delay running (it delays every
+/// unknown browser, the owner's new ones too), but never delay the person on a browser that
+/// signed in to the account before: that browser is counted on its own. A device cookie of
+/// another account, or an altered one, is not recognised; a known browser guessing wrong is
+/// delayed like an address.
+#[tokio::test]
+async fn guesses_from_many_addresses_never_delay_the_owner_on_a_known_browser() {
+    let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(
+        |c| c.http.trusted_proxies = vec!["127.0.0.0/8".into(), "::1".into()],
+        clock.clone(),
+    )
+    .await;
+    add_person(&app, "ola@example.com", &[]).await;
+    add_person(&app, "eve@example.com", &[]).await;
+    let known = |email: &'static str| {
+        let app = &app;
+        async move {
+            let signed_in = attempt_from(app, email, PASSWORD, None, None).await;
+            assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+            let set = set_cookies(&signed_in);
+            let device = set
+                .iter()
+                .find(|c| c.starts_with("castellan_device="))
+                .unwrap_or_else(|| panic!("no device cookie in {set:?}"));
+            assert!(device.contains("HttpOnly") && device.contains("SameSite=Lax"));
+            assert!(device.contains("Max-Age=7776000"), "{device}");
+            cookie_value(&set, "castellan_device=")
+        }
+    };
+    let owners = known("ola@example.com").await;
+    let eves = known("eve@example.com").await;
+
+    // The attack: one wrong guess from each of 21 addresses. The 21st finds the account-wide
+    // delay running.
+    for i in 1..=20 {
+        let p = attempt_from(
+            &app,
+            "ola@example.com",
+            "guess",
+            None,
+            Some(&format!("203.0.113.{i}")),
+        )
+        .await;
+        assert_eq!(p.status, 401, "guess {i}");
+    }
+    let p = attempt_from(&app, "ola@example.com", "guess", None, Some("203.0.113.21")).await;
+    assert_eq!(p.status, 429);
+    // A browser the account does not know waits, even with the right password.
+    let unknown = attempt_from(&app, "ola@example.com", PASSWORD, None, None).await;
+    assert_eq!(unknown.status, 429);
+    // Another account's device cookie, or an altered one, does not help.
+    let other = attempt_from(&app, "ola@example.com", PASSWORD, Some(&eves), None).await;
+    assert_eq!(other.status, 429);
+    let mut altered = owners.clone();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    let forged = attempt_from(&app, "ola@example.com", PASSWORD, Some(&altered), None).await;
+    assert_eq!(forged.status, 429);
+    // The owner's own browser gets in at once.
+    let owner = attempt_from(&app, "ola@example.com", PASSWORD, Some(&owners), None).await;
+    assert_eq!(owner.status, 303, "{}", owner.body);
+    // Their sign-in did not end the account-wide delay (no new free guesses for the attacker).
+    let p = attempt_from(&app, "ola@example.com", "guess", None, Some("203.0.113.22")).await;
+    assert_eq!(p.status, 429);
+    // A known browser guessing wrong is delayed on its own, like one address.
+    for _ in 0..5 {
+        let p = attempt_from(&app, "ola@example.com", "guess", Some(&owners), None).await;
+        assert_eq!(p.status, 401);
+    }
+    let p = attempt_from(&app, "ola@example.com", PASSWORD, Some(&owners), None).await;
+    assert_eq!(p.status, 429);
+    assert_eq!(p.headers["retry-after"], "1");
+}
+
 #[tokio::test]
 async fn after_sign_in_only_the_sessions_own_csrf_token_is_accepted() {
     let app = TestApp::spawn().await;

@@ -11,8 +11,9 @@ use axum::http::{header, HeaderMap};
 use castellan_core::user::User;
 use castellan_store::people::Session;
 
-/// Longest cookie value looked at; longer ones are ignored.
-const MAX_COOKIE_VALUE: usize = 256;
+/// Longest cookie value looked at; longer ones are ignored (the device cookie, a signed JWS,
+/// is the longest this server sets: under 800 bytes with an RS256 key).
+const MAX_COOKIE_VALUE: usize = 1024;
 
 /// The value of cookie `name`, if the browser sent one of a plausible size.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -4,13 +4,14 @@
 //! redirector — or goes to `/account`.
 
 use crate::extract::client_ip::ClientIp;
-use crate::extract::session::{Browser, SignedIn};
+use crate::extract::session::{cookie, Browser, SignedIn};
 use crate::routes::account::csrf_for;
 use crate::routes::pages::{allow_form_redirect_to, render, see_other, LoginView, PageFailure};
 use crate::services::authorize::{continue_query, validate};
 use crate::services::csrf;
+use crate::services::known_device;
 use crate::services::limits;
-use crate::services::login::{sign_in, LoginError};
+use crate::services::login::{self, sign_in, LoginError};
 use crate::services::sessions::{csrf_cookie, end_session, session_cookie, start_session};
 use crate::state::AppState;
 use axum::extract::State;
@@ -107,8 +108,15 @@ pub async fn create_session(
         .take(MAX_EMAIL_LEN)
         .collect();
     let password = form.password.unwrap_or_else(|| Secret::new(""));
-    let mut res = match sign_in(&state, &email, password, &ip.limit_key()).await {
-        Ok(user) => {
+    let device = cookie(
+        &headers,
+        known_device::cookie_name(state.config.environment),
+    );
+    let mut res = match sign_in(&state, &email, password, &ip.limit_key(), device).await {
+        Ok(login::SignedIn {
+            user,
+            device_cookie,
+        }) => {
             if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
                 if let Err(e) = end_session(&state, cookie).await {
                     return PageFailure::from(e).into_response();
@@ -119,10 +127,13 @@ pub async fn create_session(
                 // value is renewed too, so no token shown before sign-in is accepted again.
                 Ok(id) => see_other(
                     &next,
-                    vec![
+                    [
                         session_cookie(&state, &id),
                         csrf_cookie(&state, &csrf::new_cookie_token()),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(device_cookie)
+                    .collect(),
                 ),
                 Err(e) => PageFailure::from(e).into_response(),
             }

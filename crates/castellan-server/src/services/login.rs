@@ -1,8 +1,10 @@
 //! Signing in with email and password (SPEC 5.2; OWASP authentication cheat sheet): Argon2id
 //! verification, a dummy verification for unknown emails so timing does not tell whether an
 //! account exists, one generic failure for both, and growing delays per account and per
-//! account and address (`login_throttle`).
+//! account and address (`login_throttle`), or per device for a browser that signed in to the
+//! account before (`known_device`).
 
+use crate::services::known_device;
 use crate::services::login_throttle::LoginDelayed;
 use crate::services::passwords::{dummy_hash, verify_password};
 use crate::state::AppState;
@@ -35,22 +37,57 @@ pub fn throttle_account(typed: &str) -> String {
     normalize_email(typed).unwrap_or_else(|| typed.to_owned())
 }
 
+/// Who signed in: the person, and the device cookie that keeps this browser known to their
+/// account (`None` when no signing key is at hand).
+pub struct SignedIn {
+    pub user: User,
+    pub device_cookie: Option<String>,
+}
+
+// The device cookie is a credential of sorts (it exempts from the account-wide delay): `Debug`
+// says only whether there is one.
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("user", &self.user)
+            .field(
+                "device_cookie",
+                &self.device_cookie.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
 /// Checks an email and password; answers the user. The attempt is counted (and may be
-/// refused) before the password is checked.
+/// refused) before the password is checked: per device when `device_cookie` is one this
+/// server issued for the account, else per account and per account and address.
 pub async fn sign_in(
     state: &AppState,
     email: &str,
     password: Secret,
     ip: &str,
-) -> Result<User, LoginError> {
+    device_cookie: Option<&str>,
+) -> Result<SignedIn, LoginError> {
     let normalized = normalize_email(email);
     let account = throttle_account(email);
+    let now = state.clock.now();
+    let device = device_cookie.and_then(|c| known_device::recognise(state, c, &account, now));
     let limiting = &state.rate_limiting;
-    limiting
-        .login
-        .attempt(&limiting.limiter, &account, ip)
-        .await
-        .map_err(LoginError::Throttled)?;
+    let counted = match &device {
+        Some(id) => {
+            limiting
+                .login
+                .attempt_known(&limiting.limiter, &account, id)
+                .await
+        }
+        None => {
+            limiting
+                .login
+                .attempt(&limiting.limiter, &account, ip)
+                .await
+        }
+    };
+    counted.map_err(LoginError::Throttled)?;
     let user = match &normalized {
         Some(e) => state.store.find_user_by_email(e).await?,
         None => None,
@@ -62,11 +99,24 @@ pub async fn sign_in(
     let ok = verify_password(password, phc).await;
     match user {
         Some(u) if ok => {
-            limiting
-                .login
-                .succeeded(&limiting.limiter, &account, ip)
-                .await;
-            Ok(u)
+            match &device {
+                Some(id) => {
+                    limiting
+                        .login
+                        .succeeded_known(&limiting.limiter, &account, id)
+                        .await
+                }
+                None => {
+                    limiting
+                        .login
+                        .succeeded(&limiting.limiter, &account, ip)
+                        .await
+                }
+            }
+            Ok(SignedIn {
+                device_cookie: known_device::issue(state, &account, now),
+                user: u,
+            })
         }
         _ => {
             tracing::info!(event = "login_failed", "a sign-in failed");

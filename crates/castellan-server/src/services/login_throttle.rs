@@ -12,6 +12,10 @@
 //! A delay, unlike a lockout, always ends: the person whose account it is can still sign in
 //! after waiting, and the account-wide cap is kept short because anyone can make it run. A
 //! successful sign-in clears both counts (it only counted to keep concurrent guesses out).
+//!
+//! A browser that signed in to the account before (`known_device`) is counted per device
+//! instead, under the per-address rule's settings: guesses spread over many addresses keep the
+//! account-wide delay running for everyone else, never for the person on their own browser.
 
 use crate::config::{ConfigError, LoginThrottleConfig};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -25,6 +29,7 @@ use serde_json::json;
 pub struct LoginThrottle {
     per_account: Backoff,
     per_address: Backoff,
+    per_device: Backoff,
 }
 
 /// An attempt refused because a delay is running (or, with `redis_failure = "closed"`,
@@ -106,6 +111,11 @@ impl LoginThrottle {
                 c.per_address_free,
                 c.per_address_max_delay_seconds,
             )?,
+            per_device: rule(
+                "login-account-device",
+                c.per_address_free,
+                c.per_address_max_delay_seconds,
+            )?,
         })
     }
 
@@ -123,13 +133,27 @@ impl LoginThrottle {
                 &[(&self.per_account, ""), (&self.per_address, address)],
             )
             .await;
-        if d.allowed {
-            return Ok(());
-        }
-        Err(LoginDelayed {
-            retry_after_seconds: d.retry_after_seconds.unwrap_or(1),
-            unavailable: d.outcome == Outcome::FailedClosed,
-        })
+        refused(d)
+    }
+
+    /// Counts one sign-in attempt for `account` from a device known to have signed in to it
+    /// (`device` is its id), per device only, or refuses it while that device's delay runs.
+    pub async fn attempt_known(
+        &self,
+        limiter: &Limiter,
+        account: &str,
+        device: &str,
+    ) -> Result<(), LoginDelayed> {
+        let d = limiter
+            .attempt(account, &[(&self.per_device, device)])
+            .await;
+        refused(d)
+    }
+
+    /// A successful sign-in from a known device: its count starts again (the account-wide one
+    /// is left running, so the owner signing in never gives guessers new free attempts).
+    pub async fn succeeded_known(&self, limiter: &Limiter, account: &str, device: &str) {
+        limiter.forget(account, &[(&self.per_device, device)]).await;
     }
 
     /// A successful sign-in: both counts of the account start again.
@@ -141,6 +165,17 @@ impl LoginThrottle {
             )
             .await;
     }
+}
+
+/// `Ok` when the limiter let the attempt through, else the delay to answer.
+fn refused(d: castellan_limit::BackoffDecision) -> Result<(), LoginDelayed> {
+    if d.allowed {
+        return Ok(());
+    }
+    Err(LoginDelayed {
+        retry_after_seconds: d.retry_after_seconds.unwrap_or(1),
+        unavailable: d.outcome == Outcome::FailedClosed,
+    })
 }
 
 impl LoginDelayed {

@@ -14,6 +14,7 @@ pub mod forward_auth;
 pub mod grant_tokens;
 pub mod id_token;
 pub mod keys;
+pub mod known_device;
 pub mod limits;
 pub mod login;
 pub mod login_throttle;
