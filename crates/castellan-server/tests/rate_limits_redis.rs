@@ -305,6 +305,49 @@ async fn unreachable_redis_failing_open_still_issues_tokens() {
     assert!(backend_failures(&app).await >= 1);
 }
 
+/// Failing open lets requests through uncounted, but never sign-in guesses: while Redis
+/// cannot be asked, each server counts them itself under the same growing delays.
+#[tokio::test]
+async fn unreachable_redis_failing_open_still_delays_sign_in_guesses() {
+    let prefix = unique_prefix("open-login");
+    let app = TestApp::spawn_with(|c| use_redis(c, CLOSED, &prefix, FailureMode::Open, 50)).await;
+    let draft = ClientDraft {
+        name: "first party".into(),
+        grant_types: Some(vec!["password".into()]),
+        ..ClientDraft::default()
+    };
+    let (client, secret) = build_client(draft, &app.state.config, app.state.clock.now()).unwrap();
+    let secret = secret.unwrap().into_exposed();
+    app.store.insert_client(&client).await.unwrap();
+    let guess = |password: &'static str| {
+        let (http, base, id, secret) = (
+            app.http.clone(),
+            app.base.clone(),
+            client.id.clone(),
+            secret.clone(),
+        );
+        async move {
+            http.post(format!("{base}/oauth/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "fay@example.com"),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(guess("wrong").await.status(), 400);
+    }
+    let delayed = guess("wrong").await;
+    assert_eq!(delayed.status(), 429);
+    assert!(delayed.headers().contains_key("retry-after"));
+    assert!(backend_failures(&app).await >= 1);
+}
+
 #[tokio::test]
 async fn unreachable_redis_failing_closed_answers_503_on_limited_endpoints_only() {
     let prefix = unique_prefix("closed");

@@ -4,6 +4,10 @@
 //! clock. Every check is bounded by `redis_timeout_ms`; when Redis cannot answer in time the
 //! configured failure mode answers instead, the failure is counted ([`RedisLimiter::failures`])
 //! and logged at most once per interval.
+//!
+//! Growing delays (sign-in attempts) never simply pass when Redis fails open: they are then
+//! counted in this process ([`BackoffTable`], bounded by [`FALLBACK_BACKOFF_KEYS`]), each
+//! replica on its own, until Redis answers again. Failing closed refuses them as before.
 
 mod connector;
 mod health;
@@ -17,6 +21,7 @@ use crate::config::{FailureMode, RedisSettings};
 use crate::decision::{Decision, Observed};
 use crate::error::{ConfigError, ConfigErrors, LimitError};
 use crate::key::{bounded_key, window_key};
+use crate::memory_backoff::BackoffTable;
 use crate::policy::Policy;
 use crate::validate::MAX_WINDOWS;
 
@@ -40,7 +45,12 @@ struct Inner {
     timeout: Duration,
     failure: FailureMode,
     health: Health,
+    /// Where growing delays are counted while Redis fails open.
+    fallback: BackoffTable,
 }
+
+/// Most keys of the in-process growing delays used while Redis fails open.
+pub const FALLBACK_BACKOFF_KEYS: usize = 100_000;
 
 impl RedisLimiter {
     /// Builds the limiter without connecting: a dead Redis at start-up is not an error, only
@@ -61,6 +71,7 @@ impl RedisLimiter {
                 timeout: settings.timeout,
                 failure: settings.failure,
                 health: Health::new(),
+                fallback: BackoffTable::new(FALLBACK_BACKOFF_KEYS),
             }),
         })
     }
@@ -106,7 +117,17 @@ impl RedisLimiter {
             }
             Err((kind, detail)) => {
                 inner.health.record_failure(kind, inner.failure, detail);
-                BackoffDecision::degraded(inner.failure == FailureMode::Open)
+                match inner.failure {
+                    FailureMode::Closed => BackoffDecision::degraded(false),
+                    FailureMode::Open => {
+                        let local = inner.fallback.attempt(group, checks, SystemClock.now_ms());
+                        if local.allowed {
+                            BackoffDecision::degraded(true)
+                        } else {
+                            local
+                        }
+                    }
+                }
             }
         }
     }
@@ -115,6 +136,7 @@ impl RedisLimiter {
     /// Redis cannot be reached the state simply expires on its own.
     pub async fn forget(&self, group: &str, checks: &[(&Backoff, &str)]) {
         let inner = &self.inner;
+        inner.fallback.forget(group, checks);
         let work = async {
             let mut conn = inner.connector.get().await?;
             let mut cmd = redis::cmd("DEL");
