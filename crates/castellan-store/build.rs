@@ -1,6 +1,5 @@
-//! Rebuilds the crate when a migration changes: `sqlx::migrate!` embeds the files at compile
-//! time, and cargo does not watch them on its own.
-
+//! `sqlx::migrate!` embeds the migration folders at build time: rebuild the crate whenever a
+//! migration is added or changed, not only when its Rust code changes.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
 }

@@ -159,3 +159,78 @@ fn sa_client() -> castellan_core::client::Client {
         tenants: Vec::new(),
     }
 }
+
+/// Migration `20260101000013`: registrations recorded under a client's party before the party
+/// included the person are set aside, so the client's own token no longer matches them; a
+/// person's party is kept. Run on SQLite, and on PostgreSQL when configured.
+#[tokio::test]
+async fn registrations_recorded_under_a_client_alone_are_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("legacy.db").display());
+    legacy_registrations_are_set_aside(&sqlite, "sqlite").await;
+    if let Some(base) = std::env::var("CASTELLAN_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        let schema = castellan_store::testing::fresh_postgres_schema(&base)
+            .await
+            .unwrap();
+        legacy_registrations_are_set_aside(&schema.url, "postgres").await;
+        castellan_store::testing::drop_postgres_schema(&base, &schema.name)
+            .await
+            .unwrap();
+    }
+}
+
+async fn legacy_registrations_are_set_aside(url: &str, folder: &str) {
+    use castellan_core::client::Registration;
+    const SET_ASIDE: i64 = 20260101000013;
+    // The database as it was before the migration.
+    let store = connect_with(
+        url,
+        ConnectOptions {
+            migrate: false,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < SET_ASIDE)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(store.pool()).await.unwrap();
+    for (id, party) in [
+        ("by-the-portal", "client:portal"),
+        ("by-a-person", "client:portal:user:usr_1"),
+    ] {
+        let mut c = sa_client();
+        c.id = id.into();
+        c.registration = Some(Registration {
+            software_id: Some("agent".into()),
+            registered_by: Some(party.into()),
+            access_token_hash: castellan_core::client::SecretHash([7; 32]),
+        });
+        store.insert_client(&c).await.unwrap();
+    }
+    store.migrate().await.unwrap();
+    let party = |c: Option<castellan_core::client::Client>| {
+        c.unwrap().registration.unwrap().registered_by.unwrap()
+    };
+    assert_eq!(
+        party(store.get_client("by-the-portal").await.unwrap()),
+        "legacy:client:portal"
+    );
+    assert_eq!(
+        party(store.get_client("by-a-person").await.unwrap()),
+        "client:portal:user:usr_1"
+    );
+    store.close().await;
+}
