@@ -109,7 +109,7 @@ mod tests {
         );
         let e = client_credentials_scopes(&c, Some(&set("orders:write"))).unwrap_err();
         assert_eq!(e.code, crate::OAuthErrorCode::InvalidScope);
-        assert!(e.description.contains("orders:write"));
+        assert!(e.description().contains("orders:write"));
     }
 
     #[test]

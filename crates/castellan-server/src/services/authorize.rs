@@ -311,7 +311,7 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
 pub fn error_location(state: &AppState, e: &ErrorRedirect) -> String {
     let mut params = vec![
         ("error", e.error.code.as_str()),
-        ("error_description", e.error.description.as_ref()),
+        ("error_description", e.error.description()),
     ];
     if let Some(s) = &e.state {
         params.push(("state", s));
