@@ -1,6 +1,11 @@
 //! OAuth errors by their RFC names (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 6750 §3,
 //! RFC 7009 §2.2.1, RFC 9449 §7.1). The server maps each code to a status and body; the
 //! description is written for a developer and never contains a secret.
+//!
+//! RFC 6749 §5.2 lets `error` and `error_description` hold only %x20-21 / %x23-5B / %x5D-7E
+//! (printable ASCII without `"` and `\`). Codes are fixed ASCII names; a description is
+//! sanitised when the error is built (see [`error_text`]), so no path can send another
+//! character, whatever input it quotes.
 
 use serde::Serialize;
 use std::borrow::Cow;
@@ -60,19 +65,66 @@ impl fmt::Display for OAuthErrorCode {
     }
 }
 
-/// An OAuth error: a code from the RFCs and a description a developer can act on.
+/// The longest `error_description`, in characters, once sanitised.
+pub const MAX_DESCRIPTION_CHARS: usize = 300;
+
+/// Whether RFC 6749 §5.2 allows `c` in `error` or `error_description`.
+pub fn is_error_char(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{21}' | '\u{23}'..='\u{5B}' | '\u{5D}'..='\u{7E}')
+}
+
+/// `text` made fit for `error_description`: `"` becomes `'`, `\` becomes `/`, `…` becomes
+/// `...` (and `§`, curly quotes and dashes of Castellan's own messages their ASCII readings),
+/// any other character outside the allowed set becomes `?`, and the result is cut to
+/// [`MAX_DESCRIPTION_CHARS`] (ending in `...` when cut). Text that already fits is kept as is.
+pub fn error_text(text: Cow<'static, str>) -> Cow<'static, str> {
+    if text.len() <= MAX_DESCRIPTION_CHARS && text.chars().all(is_error_char) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len().min(MAX_DESCRIPTION_CHARS));
+    for c in text.chars() {
+        match c {
+            '"' => out.push('\''),
+            '\\' => out.push('/'),
+            '\u{2026}' => out.push_str("..."),
+            // Typography of Castellan's own messages, kept readable.
+            '\u{a7}' => out.push_str("section "),
+            '\u{2018}' | '\u{2019}' | '\u{201c}' | '\u{201d}' => out.push('\''),
+            '\u{2013}' | '\u{2014}' => out.push('-'),
+            c if is_error_char(c) => out.push(c),
+            _ => out.push('?'),
+        }
+        if out.len() > MAX_DESCRIPTION_CHARS {
+            break;
+        }
+    }
+    if out.len() > MAX_DESCRIPTION_CHARS {
+        // Only ASCII remains, so byte positions are character positions.
+        out.truncate(MAX_DESCRIPTION_CHARS - 3);
+        out.push_str("...");
+    }
+    Cow::Owned(out)
+}
+
+/// An OAuth error: a code from the RFCs and a description a developer can act on. The
+/// description holds only the characters RFC 6749 §5.2 allows (see [`error_text`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
     pub code: OAuthErrorCode,
-    pub description: Cow<'static, str>,
+    description: Cow<'static, str>,
 }
 
 impl OAuthError {
     pub fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         OAuthError {
             code,
-            description: description.into(),
+            description: error_text(description.into()),
         }
+    }
+
+    /// The sanitised description, for `error_description`.
+    pub fn description(&self) -> &str {
+        &self.description
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
@@ -120,3 +172,64 @@ impl fmt::Display for OAuthError {
 }
 
 impl std::error::Error for OAuthError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn quotes_backslashes_and_ellipses_are_replaced() {
+        let e = OAuthError::invalid_request("a \"b\" c\\d e\u{2026} \u{e9}\n\u{0}");
+        assert_eq!(e.description(), "a 'b' c/d e... ???");
+    }
+
+    #[test]
+    fn castellan_typography_reads_as_ascii() {
+        let e =
+            OAuthError::invalid_scope("outside RFC 6749 \u{a7}3.3 \u{201c}x\u{201d} \u{2014} y");
+        assert_eq!(e.description(), "outside RFC 6749 section 3.3 'x' - y");
+    }
+
+    #[test]
+    fn text_that_fits_is_kept_as_is() {
+        let e = OAuthError::invalid_grant("the code is unknown");
+        assert_eq!(e.description(), "the code is unknown");
+        assert!(matches!(e.description, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn long_text_is_cut_to_the_maximum_and_says_so() {
+        let e = OAuthError::invalid_request("x".repeat(1000));
+        assert_eq!(e.description().len(), MAX_DESCRIPTION_CHARS);
+        assert!(e.description().ends_with("..."));
+        let e = OAuthError::invalid_request("\u{2026}".repeat(500));
+        assert_eq!(e.description().len(), MAX_DESCRIPTION_CHARS);
+    }
+
+    #[test]
+    fn every_code_is_made_of_allowed_characters() {
+        for code in [
+            OAuthErrorCode::InvalidRequest,
+            OAuthErrorCode::InvalidDpopProof,
+            OAuthErrorCode::SlowDown,
+        ] {
+            assert!(code.as_str().chars().all(is_error_char));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_description_holds_only_allowed_characters(s in any::<String>()) {
+            let e = OAuthError::invalid_request(s);
+            prop_assert!(e.description().chars().all(is_error_char), "{:?}", e.description());
+            prop_assert!(e.description().chars().count() <= MAX_DESCRIPTION_CHARS);
+        }
+
+        #[test]
+        fn allowed_text_is_unchanged(s in "[ !#-\\[\\]-~]{0,300}") {
+            let e = OAuthError::invalid_request(s.clone());
+            prop_assert_eq!(e.description(), s.as_str());
+        }
+    }
+}

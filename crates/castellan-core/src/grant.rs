@@ -2,7 +2,7 @@
 
 use crate::client::{Client, ClientKind};
 use crate::error::OAuthError;
-use crate::scope::{allowed_by, Scope, ScopeSet};
+use crate::scope::{allowed_by, is_client_only, Scope, ScopeSet};
 
 /// Scopes granted to `client` for `requested` (`None` or empty: its default scopes).
 ///
@@ -20,6 +20,37 @@ pub fn grant_scopes(client: &Client, requested: Option<&ScopeSet>) -> Result<Sco
         }
         _ => Ok(default_scopes(client)),
     }
+}
+
+/// Scopes granted to a person through `client` (password grant, authorization code): like
+/// [`grant_scopes`], but a client-only scope (`introspect`, see
+/// [`crate::scope::CLIENT_ONLY_SCOPES`]) is never granted to a person: asking for one is
+/// `invalid_scope`, and one among the client's default scopes is left out.
+pub fn person_scopes(
+    client: &Client,
+    requested: Option<&ScopeSet>,
+) -> Result<ScopeSet, OAuthError> {
+    if let Some(bad) = requested.and_then(first_client_only) {
+        return Err(client_only_error(bad));
+    }
+    grant_scopes(client, requested).map(|s| without_client_only(&s))
+}
+
+/// The first client-only scope of `set`, if any.
+pub fn first_client_only(set: &ScopeSet) -> Option<&Scope> {
+    set.iter().find(|s| is_client_only(s))
+}
+
+/// `set` without its client-only scopes.
+pub fn without_client_only(set: &ScopeSet) -> ScopeSet {
+    set.iter().filter(|s| !is_client_only(s)).cloned().collect()
+}
+
+/// The refusal of a client-only scope asked for a person.
+pub fn client_only_error(scope: &Scope) -> OAuthError {
+    OAuthError::invalid_scope(format!(
+        "the scope `{scope}` is for clients only and is never granted to a person"
+    ))
 }
 
 /// What a client receives when it names no scope.
@@ -109,7 +140,31 @@ mod tests {
         );
         let e = client_credentials_scopes(&c, Some(&set("orders:write"))).unwrap_err();
         assert_eq!(e.code, crate::OAuthErrorCode::InvalidScope);
-        assert!(e.description.contains("orders:write"));
+        assert!(e.description().contains("orders:write"));
+    }
+
+    #[test]
+    fn a_person_never_gets_a_client_only_scope() {
+        let c = client(
+            ClientKind::Confidential,
+            "openid orders:read introspect",
+            false,
+        );
+        assert_eq!(
+            person_scopes(&c, None).unwrap().to_string(),
+            "openid orders:read"
+        );
+        let e = person_scopes(&c, Some(&set("openid introspect"))).unwrap_err();
+        assert_eq!(e.code, crate::OAuthErrorCode::InvalidScope);
+        assert!(e.description().contains("introspect"));
+        assert_eq!(
+            person_scopes(&c, Some(&set("orders:read")))
+                .unwrap()
+                .to_string(),
+            "orders:read"
+        );
+        // A client acting for itself keeps it.
+        assert!(grant_scopes(&c, None).unwrap().contains_str("introspect"));
     }
 
     #[test]

@@ -210,7 +210,7 @@ pub fn parse_sort(input: &str) -> Result<Sort, QueryError> {
 pub(crate) fn truncate(s: &str) -> String {
     let mut out: String = s.chars().take(40).collect();
     if s.chars().count() > 40 {
-        out.push('…');
+        out.push_str("...");
     }
     out
 }

@@ -283,7 +283,7 @@ pub fn parse_metadata(
         usize::MAX,
         crate::redirect::MAX_REDIRECT_URI_LEN + 1,
     )
-    .map_err(|e| OAuthError::invalid_redirect_uri(e.description))?
+    .map_err(|e| OAuthError::invalid_redirect_uri(e.description().to_owned()))?
     .unwrap_or_default();
     check_redirect_uris(&redirect_uris, env).map_err(OAuthError::invalid_redirect_uri)?;
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
@@ -446,10 +446,10 @@ mod tests {
         )
         .is_ok());
         let e = check_scope(&p("register_clients"), &o, &admin).unwrap_err();
-        assert!(e.description.contains("register_clients"));
+        assert!(e.description().contains("register_clients"));
         assert!(check_scope(&p("manage_orders"), &o, &admin).is_err());
         let e = check_scope(&p("products:write"), &o, &admin).unwrap_err();
-        assert!(e.description.contains("products:write"));
+        assert!(e.description().contains("products:write"));
         assert!(check_scope(&p("market:*"), &o, &admin).is_err());
         assert!(same_scope(&p("a b"), &p("b a")));
         assert!(!same_scope(&p("a b"), &p("a")));

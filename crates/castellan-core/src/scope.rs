@@ -269,6 +269,23 @@ pub fn patterns_to_string(patterns: &[ScopePattern]) -> String {
         .join(" ")
 }
 
+/// The scope that lets a client (a resource server) introspect tokens issued to other clients
+/// and API keys (SPEC 9.2). Without it, a client learns only about its own tokens.
+pub const INTROSPECT: &str = "introspect";
+
+/// Scopes a client may hold for itself but never pass on to a person's grant.
+pub const CLIENT_ONLY_SCOPES: [&str; 1] = [INTROSPECT];
+
+/// Whether `scope` is one of [`CLIENT_ONLY_SCOPES`].
+pub fn is_client_only(scope: &Scope) -> bool {
+    CLIENT_ONLY_SCOPES.contains(&scope.as_str())
+}
+
+/// Whether a client with these allowed scopes may introspect any token ([`INTROSPECT`]).
+pub fn may_introspect_any(allowed: &[ScopePattern]) -> bool {
+    allowed.iter().any(|p| p.as_str() == INTROSPECT)
+}
+
 /// Whether some pattern of `allowed` matches `scope`.
 pub fn allowed_by(allowed: &[ScopePattern], scope: &Scope) -> bool {
     allowed.iter().any(|p| p.matches(scope))
@@ -314,6 +331,21 @@ mod tests {
         assert!(p("products:read").matches(&s("products:read")));
         assert!(!p("products:read").matches(&s("products:read:x")));
         assert!(!p("products").matches(&s("products:read")));
+    }
+
+    #[test]
+    fn only_the_introspect_scope_itself_allows_introspection() {
+        assert!(may_introspect_any(
+            &parse_patterns("a:read introspect").unwrap()
+        ));
+        assert!(!may_introspect_any(
+            &parse_patterns("a:read introspect:x").unwrap()
+        ));
+        assert!(!may_introspect_any(
+            &parse_patterns("introspection").unwrap()
+        ));
+        assert!(is_client_only(&s("introspect")));
+        assert!(!is_client_only(&s("openid")));
     }
 
     #[test]

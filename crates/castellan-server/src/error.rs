@@ -73,7 +73,7 @@ impl IntoResponse for OAuthFailure {
         let status = oauth_status(self.error.code);
         let body = json!({
             "error": self.error.code.as_str(),
-            "error_description": self.error.description,
+            "error_description": self.error.description(),
         });
         let mut res = (status, Json(body)).into_response();
         let h = res.headers_mut();

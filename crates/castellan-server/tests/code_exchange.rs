@@ -176,9 +176,9 @@ async fn every_invalid_grant_rule_of_the_code() {
     .await;
     assert_invalid_grant(s, &b, "redirect_uri is required");
 
-    // code_verifier missing, malformed, not matching.
+    // code_verifier malformed, not matching (missing: see
+    // a_missing_code_verifier_is_invalid_request_and_does_not_spend_the_code).
     for (verifier, needle) in [
-        (None, "code_verifier is required"),
         (Some("short".to_owned()), "43 to 128"),
         (Some("x".repeat(43)), "does not match"),
     ] {
@@ -219,6 +219,45 @@ async fn every_invalid_grant_rule_of_the_code() {
     let (s, b) = token(&app, &g.client, &[("grant_type", "authorization_code")]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(b["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_missing_code_verifier_is_invalid_request_and_does_not_spend_the_code() {
+    let app = TestApp::spawn().await;
+    let g = setup(&app).await;
+    let (code, _) = issue_code(&app, &g.spec("openid")).await;
+    let without = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    // RFC 6749 §5.2 and seed 000: a required parameter is missing.
+    for _ in 0..2 {
+        let (s, b) = token(&app, &g.client, &without).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["error"], "invalid_request", "{b}");
+        let d = b["error_description"].as_str().unwrap();
+        assert!(d.contains("code_verifier is required"), "{d:?}");
+    }
+    // The code was not spent: the complete request still works, once.
+    let (s, b) = exchange(&app, &g.client, &code).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = exchange(&app, &g.client, &code).await;
+    assert_invalid_grant(s, &b, "already used");
+
+    // A wrong verifier stays invalid_grant and spends the code.
+    let (code, _) = issue_code(&app, &g.spec("openid")).await;
+    let wrong = "y".repeat(43);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", wrong.as_str()),
+    ];
+    let (s, b) = token(&app, &g.client, &form).await;
+    assert_invalid_grant(s, &b, "does not match");
+    let (s, b) = exchange(&app, &g.client, &code).await;
+    assert_invalid_grant(s, &b, "already used");
 }
 
 #[tokio::test]

@@ -501,3 +501,74 @@ async fn introspection_requires_a_confidential_client() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn only_a_client_with_the_introspect_scope_learns_about_other_clients_tokens() {
+    let app = TestApp::spawn().await;
+    let ordinary = new_client(&app, json!({"name": "integration", "scope": "a:read"})).await;
+    let rs = new_client(&app, json!({"name": "orders-api", "scope": "introspect"})).await;
+    let admin_token = app.admin_token().await;
+    let own = token(&app, &ordinary).await;
+    let opaque_client = new_client(
+        &app,
+        json!({"name": "opaque", "scope": "a:read", "tokenFormat": "opaque"}),
+    )
+    .await;
+    let opaque = token(&app, &opaque_client).await;
+
+    // An ordinary client learns nothing about the bootstrap admin's token, nor an opaque one
+    // of another client: inactive, as if unknown.
+    let who = (ordinary.id.as_str(), ordinary.secret.as_str());
+    for other in [&admin_token, &opaque] {
+        let (s, v) = introspect_as(&app, who, other).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v, json!({"active": false}));
+    }
+    // It may see its own token.
+    let (s, v) = introspect_as(&app, who, &own).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["client_id"], ordinary.id.as_str());
+    // So may the opaque token's own client.
+    let (_, v) = introspect_as(&app, (&opaque_client.id, &opaque_client.secret), &opaque).await;
+    assert_eq!(v["active"], true, "{v}");
+
+    // A resource server (allowed `introspect`) learns about every token.
+    let who = (rs.id.as_str(), rs.secret.as_str());
+    for t in [&admin_token, &own, &opaque] {
+        let (s, v) = introspect_as(&app, who, t).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["active"], true, "{v}");
+    }
+    let (_, v) = introspect_as(&app, who, &admin_token).await;
+    assert_eq!(v["client_id"], app.admin_id.as_str());
+}
+
+#[tokio::test]
+async fn api_keys_introspect_only_for_a_client_with_the_introspect_scope() {
+    let app = TestApp::spawn().await;
+    let manager = new_client(
+        &app,
+        json!({"name": "key manager", "scope": "manage_api_keys view_api_keys a:read"}),
+    )
+    .await;
+    let manager = token(&app, &manager).await;
+    let res = app
+        .http
+        .post(app.url("/api-keys"))
+        .bearer_auth(&manager)
+        .json(&json!({"name": "k", "scope": "a:read", "organizationId": "org-1"}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let created: Value = res.json().await.unwrap();
+    assert!(status.is_success(), "{status} {created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+
+    let ordinary = new_client(&app, json!({"name": "integration", "scope": "a:read"})).await;
+    let (_, v) = introspect_as(&app, (&ordinary.id, &ordinary.secret), &key).await;
+    assert_eq!(v, json!({"active": false}));
+    let v = introspect(&app, &key).await;
+    assert_eq!(v["active"], true, "{v}");
+}

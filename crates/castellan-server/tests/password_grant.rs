@@ -267,3 +267,65 @@ async fn the_password_grant_and_the_login_page_share_the_delays() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_persons_token_never_carries_introspect() {
+    let app = TestApp::spawn().await;
+    // A client allowed `introspect` (a resource server that also signs people in).
+    let c = code_client(
+        &app,
+        json!({
+            "name": "Resource server CLI",
+            "scope": "openid products:read introspect",
+            "grantTypes": ["password", "client_credentials"],
+        }),
+    )
+    .await;
+    let u = user(&app, "ann@example.com", Some(PASSWORD)).await;
+
+    // Asked for: refused, nothing minted.
+    let (s, b) = login(
+        &app,
+        &c,
+        "ann@example.com",
+        PASSWORD,
+        &[("scope", "introspect")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"], "invalid_scope", "{b}");
+    let (s, b) = login(
+        &app,
+        &c,
+        "ann@example.com",
+        PASSWORD,
+        &[("scope", "openid introspect")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+
+    // The client's default scopes leave it out for a person.
+    let (s, b) = login(&app, &c, "ann@example.com", PASSWORD, &[]).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["user_id"], u.id.as_str());
+    assert_eq!(b["scope"], "openid products:read", "{b}");
+    let at = b["access_token"].as_str().unwrap();
+    assert!(!claims(at)["scope"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .any(|s| s == "introspect"));
+
+    // The client acting for itself keeps it.
+    let (s, b) = token(
+        &app,
+        &c,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "introspect"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["scope"], "introspect");
+}

@@ -130,6 +130,10 @@ pub trait GrantStore: Send + Sync {
     /// Expiry is the caller's check.
     async fn redeem_code(&self, hash: &[u8; 32], now: DateTime<Utc>)
         -> StoreResult<CodeRedemption>;
+    /// The code with this hash if it is stored and not yet redeemed, without spending it: a
+    /// request that is malformed (a missing `code_verifier`) is refused before the code is used.
+    /// Expiry is the caller's check.
+    async fn find_code(&self, hash: &[u8; 32]) -> StoreResult<Option<AuthorizationCode>>;
 
     /// Records consent for (user, client, organization), widening the stored scope to the
     /// union; answers the consent (existing id kept).

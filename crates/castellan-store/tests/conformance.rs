@@ -1393,12 +1393,21 @@ async fn codes_redeem_once_and_record_their_family(store: &SqlStore) {
         store.is_family_revoked("f-code").await.unwrap(),
         "unknown family is revoked"
     );
+    // Reading an unused code does not spend it.
+    assert_eq!(store.find_code(&[1; 32]).await.unwrap(), Some(c.clone()));
+    assert_eq!(store.find_code(&[1; 32]).await.unwrap(), Some(c.clone()));
+    assert_eq!(store.find_code(&[2; 32]).await.unwrap(), None);
 
     assert_eq!(
         store.redeem_code(&[1; 32], at(T0 + 10)).await.unwrap(),
         CodeRedemption::Fresh(c.clone())
     );
     assert!(!store.is_family_revoked("f-code").await.unwrap());
+    assert_eq!(
+        store.find_code(&[1; 32]).await.unwrap(),
+        None,
+        "a redeemed code is not found"
+    );
     assert_eq!(
         store.redeem_code(&[1; 32], at(T0 + 20)).await.unwrap(),
         CodeRedemption::Replayed(c.clone())

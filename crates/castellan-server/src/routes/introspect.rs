@@ -1,6 +1,11 @@
 //! `POST /oauth/introspect` (RFC 7662): for resource servers, authenticated as confidential
 //! clients. Any token that is not active, for whatever reason, answers `{"active": false}`;
 //! API keys are introspected too (see [`api_keys::introspect_api_key`]).
+//!
+//! Who learns what (SPEC 9.2, RFC 7662 §4): a caller with the `introspect` scope among its
+//! allowed scopes (a resource server) learns about every token and API key; any other client
+//! learns only about tokens issued to itself, and every other token or API key answers
+//! `{"active": false}`, as if unknown.
 
 use crate::error::OAuthFailure;
 use crate::extract::client_auth::{presented_client, PresentedMethod};
@@ -14,6 +19,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use castellan_core::client::ClientKind;
+use castellan_core::scope::may_introspect_any;
 use castellan_core::OAuthError;
 use serde_json::{json, Value};
 
@@ -39,19 +45,33 @@ pub async fn introspect_token(
     let token = params.get("token").ok_or_else(|| {
         OAuthFailure::from(OAuthError::invalid_request("token is required")).with_basic(basic)
     })?;
+    let resource_server = may_introspect_any(&caller.scope);
     if api_keys::is_api_key_request(&state, token, params.get("token_type_hint")) {
+        if !resource_server {
+            return Ok(no_store(Json(inactive())));
+        }
         return Ok(no_store(Json(
             api_keys::introspect_api_key(&state, token, now).await?,
         )));
     }
     let body = match check_access_token(&state, token, now, Audience::Any).await? {
-        Ok(checked) => active_body(&state, &checked),
+        Ok(checked) if resource_server || checked.client_id() == caller.id => {
+            active_body(&state, &checked)
+        }
+        Ok(_) => {
+            tracing::debug!("a client without the introspect scope asked about another's token");
+            inactive()
+        }
         Err(reason) => {
             tracing::debug!(reason = reason.describe(), "introspected an inactive token");
-            json!({"active": false})
+            inactive()
         }
     };
     Ok(no_store(Json(body)))
+}
+
+fn inactive() -> Value {
+    json!({"active": false})
 }
 
 fn no_store(body: Json<Value>) -> Response {

@@ -4,8 +4,12 @@
 //! §4.1.2), so those access tokens introspect inactive and that refresh token is dead.
 //!
 //! Every refusal of the code itself is `invalid_grant`: unknown, replayed, expired, issued to
-//! another client, a `redirect_uri` other than the one sent at authorize, a missing, malformed
-//! or non-matching `code_verifier`. PKCE is mandatory for public clients.
+//! another client, a `redirect_uri` other than the one sent at authorize, a malformed or
+//! non-matching `code_verifier`. PKCE is mandatory for public clients.
+//!
+//! A missing `code_verifier` for a code issued with a `code_challenge` is a malformed request
+//! (`invalid_request`, RFC 6749 §5.2, seed 000), found by reading the code before redeeming it,
+//! so the code is not spent and a corrected request still works.
 
 use crate::error::OAuthFailure;
 use crate::extract::params::OAuthParams;
@@ -52,11 +56,11 @@ pub async fn exchange_code(
     if presented.is_empty() || presented.len() > MAX_PRESENTED_LEN {
         return Err(invalid_grant("the code is unknown"));
     }
-    let code = match state
-        .store
-        .redeem_code(&hash_secret(presented).0, now)
-        .await?
-    {
+    let hash = hash_secret(presented).0;
+    if params.get("code_verifier").is_none() {
+        refuse_missing_verifier(state, client, &hash).await?;
+    }
+    let code = match state.store.redeem_code(&hash, now).await? {
         CodeRedemption::Fresh(code) => code,
         CodeRedemption::Replayed(code) => {
             state
@@ -121,6 +125,25 @@ pub async fn exchange_code(
         now,
     )
     .await
+}
+
+/// `invalid_request` when the unspent code of this client was issued with a `code_challenge`
+/// (a required parameter is missing); the code stays unused. Anything else about the code is
+/// left to the redemption.
+async fn refuse_missing_verifier(
+    state: &AppState,
+    client: &Client,
+    hash: &[u8; 32],
+) -> Result<(), OAuthFailure> {
+    match state.store.find_code(hash).await? {
+        Some(code) if code.client_id == client.id && code.code_challenge.is_some() => {
+            Err(OAuthError::invalid_request(
+                "code_verifier is required: the authorization request had a code_challenge",
+            )
+            .into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The bindings of a freshly redeemed code: client, expiry, redirect URI, PKCE.

@@ -8,6 +8,7 @@
 
 use crate::state::AppState;
 use castellan_core::client::{Client, ClientKind, GrantType};
+use castellan_core::grant;
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::pkce::CodeChallenge;
 use castellan_core::scope::allowed_by;
@@ -270,14 +271,18 @@ fn pkce(
 }
 
 /// The requested scope, every one allowed to the client; none requested means the client's
-/// default scope (SPEC 4.8).
+/// default scope (SPEC 4.8). A client-only scope (`introspect`) is never granted to a person:
+/// asking for one is `invalid_scope`, and the defaults leave it out.
 fn scope_of(client: &Client, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
     let scope = match requested {
-        Some(s) => ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?,
-        None => client
-            .default_scope
-            .clone()
-            .unwrap_or_else(|| client.scope.iter().filter_map(|p| p.as_scope()).collect()),
+        Some(s) => {
+            let set = ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            if let Some(bad) = grant::first_client_only(&set) {
+                return Err(grant::client_only_error(bad));
+            }
+            set
+        }
+        None => grant::without_client_only(&grant::default_scopes(client)),
     };
     if scope.is_empty() {
         return Err(OAuthError::invalid_scope("no scope was requested"));
@@ -311,7 +316,7 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
 pub fn error_location(state: &AppState, e: &ErrorRedirect) -> String {
     let mut params = vec![
         ("error", e.error.code.as_str()),
-        ("error_description", e.error.description.as_ref()),
+        ("error_description", e.error.description()),
     ];
     if let Some(s) = &e.state {
         params.push(("state", s));

@@ -23,7 +23,7 @@ use crate::services::login_throttle::LoginDelayed;
 use crate::services::passwords::{dummy_hash, verify_password};
 use crate::state::AppState;
 use castellan_core::client::{Client, GrantType};
-use castellan_core::grant::grant_scopes;
+use castellan_core::grant::person_scopes;
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::user::{normalize_email, User};
 use castellan_core::{OAuthError, Secret};
@@ -131,7 +131,7 @@ pub async fn password_grant(
         .await;
     let organization = choose_organization(state, &user, params.get("organization_id")).await?;
     let requested = requested_scope(params)?;
-    let scope = grant_scopes(client, requested.as_ref())?;
+    let scope = person_scopes(client, requested.as_ref())?;
     let aud = audience(state, params)?;
 
     let consent = state

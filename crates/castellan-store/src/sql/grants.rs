@@ -212,6 +212,18 @@ impl GrantStore for SqlStore {
         Ok(answer)
     }
 
+    async fn find_code(&self, hash: &[u8; 32]) -> StoreResult<Option<AuthorizationCode>> {
+        let sql = format!(
+            "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE hash = $1 AND used_at IS NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&hash[..])
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(code_from_row).transpose()
+    }
+
     async fn record_consent(&self, consent: &Consent) -> StoreResult<Consent> {
         let mut tx = self.begin_write().await?;
         // Inserting first (a no-op when the party has a consent) makes a concurrent first
