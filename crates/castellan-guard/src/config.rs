@@ -286,6 +286,15 @@ impl GuardConfig {
         if let Some(u) = self.introspection_url() {
             http_url("introspection.url", &u)?;
         }
+        if self.environment == Environment::Production {
+            // What the guard fetches (keys, introspection answers) decides who gets in: in
+            // production it travels over TLS, or stays on this machine.
+            tls_or_loopback("issuer", &self.issuer)?;
+            tls_or_loopback("jwks_url", &self.jwks_url())?;
+            if let Some(u) = self.introspection_url() {
+                tls_or_loopback("introspection.url", &u)?;
+            }
+        }
         if http::HeaderName::from_bytes(self.api_key.header.as_bytes()).is_err() {
             return Err(ConfigError(format!(
                 "api_key.header {:?} is not a header name",
@@ -312,9 +321,59 @@ impl GuardConfig {
     }
 }
 
+/// An `https` URL, or an `http` one whose host is a loopback IP literal (`127.0.0.0/8`,
+/// `[::1]`; never the name `localhost`, which DNS or a hosts file could point elsewhere).
+pub fn tls_or_loopback(key: &str, value: &str) -> Result<(), ConfigError> {
+    let parsed =
+        url::Url::parse(value).map_err(|e| ConfigError(format!("{key} is not a URL: {e}")))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(ConfigError(format!(
+            "{key} must be an https URL in production (http only to a loopback IP address)"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn production_calls_its_issuer_over_tls_or_loopback_only() {
+        let mut c = GuardConfig::new("http://auth.example.com", Environment::Production);
+        assert!(c.validate().unwrap_err().0.contains("issuer"));
+        c.issuer = "https://auth.example.com".into();
+        c.validate().unwrap();
+        c.jwks_url = Some("http://auth.example.com/.well-known/jwks.json".into());
+        assert!(c.validate().unwrap_err().0.contains("jwks_url"));
+        c.jwks_url = Some("http://localhost:8000/.well-known/jwks.json".into());
+        assert!(c.validate().unwrap_err().0.contains("jwks_url"));
+        c.jwks_url = Some("http://127.0.0.1:8000/.well-known/jwks.json".into());
+        c.validate().unwrap();
+        c.jwks_url = Some("http://[::1]:8000/.well-known/jwks.json".into());
+        c.validate().unwrap();
+        c.introspection = Some(IntrospectionConfig {
+            url: Some("http://castellan.internal/oauth/introspect".into()),
+            client_id: "rs".into(),
+            client_secret: ClientSecret::new("s"),
+        });
+        assert!(c.validate().unwrap_err().0.contains("introspection.url"));
+        c.introspection = Some(IntrospectionConfig {
+            url: None,
+            client_id: "rs".into(),
+            client_secret: ClientSecret::new("s"),
+        });
+        c.validate().unwrap();
+        // Outside production, plain http stays allowed (local development, tests).
+        let local = GuardConfig::new("http://auth.example.com", Environment::Local);
+        local.validate().unwrap();
+    }
 
     #[test]
     fn a_toml_like_tree_deserialises_with_defaults() {

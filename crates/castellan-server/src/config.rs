@@ -399,6 +399,13 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::gateway_config::validate(&self.api_keys, &self.gateway)?;
+        if self
+            .gateway
+            .listen
+            .is_some_and(|g| g == self.listen && g.port() != 0)
+        {
+            return Err(bad("gateway.listen", "must differ from `listen`"));
+        }
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|e| bad("issuer", format!("is not a URL: {e}")))?;
         if issuer.query().is_some() || issuer.fragment().is_some() {

@@ -40,11 +40,35 @@ use std::time::Duration;
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
+/// Which routes a listener serves (`gateway.listen`, issue 12 item 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything: the one listener when `gateway.listen` is unset.
+    All,
+    /// Everything but the gateway check (404), which has a listener of its own.
+    Public,
+    /// The gateway check and the health probes only; anything else is 404.
+    Gateway,
+}
+
+impl Surface {
+    /// Whether a request for `path` is served on this surface.
+    pub fn serves(self, path: &str) -> bool {
+        match self {
+            Surface::All => true,
+            Surface::Public => !is_forward_auth(path),
+            Surface::Gateway => is_forward_auth(path) || path == "/healthz" || path == "/readyz",
+        }
+    }
+}
+
 /// The router behind the edge: the whole HTTP surface, ready to serve.
 #[derive(Clone)]
 pub struct Edge {
     router: Router,
     timeout: Duration,
+    /// The routes this edge's listener serves; the others are 404.
+    surface: Surface,
     /// With a state, `/forward-auth` and `POST /oauth/token` are answered here instead of
     /// through the router.
     lanes: Option<AppState>,
@@ -57,6 +81,7 @@ impl Edge {
         Edge {
             router,
             timeout,
+            surface: Surface::All,
             lanes: None,
             peer: None,
         }
@@ -65,6 +90,12 @@ impl Edge {
     /// Answers the gateway check and token requests with `state` before routing.
     pub fn with_lanes(mut self, state: AppState) -> Self {
         self.lanes = Some(state);
+        self
+    }
+
+    /// Serves only the routes of `surface`.
+    pub fn on(mut self, surface: Surface) -> Self {
+        self.surface = surface;
         self
     }
 }
@@ -90,6 +121,10 @@ impl Service<Request> for Edge {
     fn call(&mut self, mut req: Request) -> Self::Future {
         let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
         let timeout = self.timeout;
+        if !self.surface.serves(req.uri().path()) {
+            let missing = crate::routes::health::not_found();
+            return Box::pin(guarded(missing, timeout, false).instrument(span));
+        }
         if let Some(state) = &self.lanes {
             let path = req.uri().path();
             if is_forward_auth(path) {
@@ -245,6 +280,17 @@ mod tests {
         assert!(!is_forward_auth("/forward-authx"));
         assert!(!is_forward_auth("/forward"));
         assert!(!is_forward_auth("/api/forward-auth"));
+    }
+
+    #[test]
+    fn each_surface_serves_its_routes() {
+        assert!(Surface::All.serves("/forward-auth") && Surface::All.serves("/oauth/token"));
+        assert!(!Surface::Public.serves("/forward-auth/products/1"));
+        assert!(Surface::Public.serves("/oauth/token") && Surface::Public.serves("/auth"));
+        assert!(Surface::Gateway.serves("/forward-auth/envoy/x"));
+        assert!(Surface::Gateway.serves("/healthz"));
+        assert!(!Surface::Gateway.serves("/oauth/token"));
+        assert!(!Surface::Gateway.serves("/.well-known/jwks.json"));
     }
 
     #[tokio::test]

@@ -69,6 +69,11 @@ fn any_method() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
+    /// A separate address for the gateway check: when set, `/forward-auth` is served on this
+    /// listener only (404 on `listen`), so it can be kept off the public port; unset, it is
+    /// served on `listen` with everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
     /// The protected resource's identifier (RFC 9728 `resource`) and the audience of tenant
     /// tokens; empty: the default audience (`token.default_audience`, itself the issuer when
     /// unset). Forward-auth accepts access tokens whose `aud` is this or one of `audiences`.
@@ -90,6 +95,7 @@ pub struct GatewayConfig {
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
+            listen: None,
             resource: String::new(),
             audiences: Vec::new(),
             scopes_supported: Vec::new(),

@@ -185,25 +185,65 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
-/// (up to `http.shutdown_grace_seconds`).
+/// (up to `http.shutdown_grace_seconds`). With `gateway.listen` set, the gateway check is
+/// served on a listener bound to that address instead (see [`serve_split`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let gateway = match state.config.gateway.listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
+    serve_split(listener, gateway, state, shutdown).await
+}
+
+/// Serves the public routes on `public` and, when given, the gateway check on `gateway` only
+/// (it is then 404 on `public`; see [`edge::Surface`]). Both stop together when `shutdown`
+/// resolves, letting in-flight requests finish (up to `http.shutdown_grace_seconds`).
+pub async fn serve_split(
+    public: tokio::net::TcpListener,
+    gateway: Option<tokio::net::TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use std::future::IntoFuture;
     let grace = Duration::from_secs(state.config.http.shutdown_grace_seconds);
     let upkeep = services::maintenance::spawn(state.clone());
     let timer_floor = spawn_timer_floor(timeout_of(&state));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        axum::serve(listener, edge::EdgeMaker(app(state))).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = tx.send(());
-        });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let surface = if gateway.is_some() {
+        edge::Surface::Public
+    } else {
+        edge::Surface::All
+    };
+    let public_server = axum::serve(public, edge::EdgeMaker(app(state.clone()).on(surface)))
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future();
+    let gateway_edge = app(state).on(edge::Surface::Gateway);
+    let gateway_server = async move {
+        match gateway {
+            Some(listener) => {
+                axum::serve(listener, edge::EdgeMaker(gateway_edge))
+                    .with_graceful_shutdown(stopped(stop_rx))
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    let servers = async {
+        let (a, b) = tokio::join!(public_server, gateway_server);
+        a.and(b)
+    };
     let result = tokio::select! {
-        r = server => r,
-        _ = async {
-            let _ = rx.await;
+        r = servers => r,
+        _ = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!("in-flight requests did not finish within the shutdown grace period");

@@ -52,6 +52,9 @@ pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
 /// A running server.
 pub struct TestApp {
     pub base: String,
+    /// The gateway check's own listener, when `gateway.listen` is set (e.g. `127.0.0.1:0`);
+    /// `/forward-auth` is then 404 on `base`.
+    pub gateway_base: Option<String>,
     pub state: AppState,
     pub store: Arc<dyn Store>,
     pub admin_id: String,
@@ -133,12 +136,24 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let gateway = match config.gateway.listen {
+            Some(g) => Some(
+                tokio::net::TcpListener::bind(g)
+                    .await
+                    .expect("bind gateway"),
+            ),
+            None => None,
+        };
+        let gateway_base = gateway
+            .as_ref()
+            .map(|g| format!("http://{}", g.local_addr().expect("gateway addr")));
         let state = castellan_server::start(config, store.clone(), clock)
             .await
             .expect("start");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(castellan_server::serve(
+        let handle = tokio::spawn(castellan_server::serve_split(
             listener,
+            gateway,
             state.clone(),
             async move {
                 let _ = rx.await;
@@ -146,6 +161,7 @@ impl TestApp {
         ));
         TestApp {
             base: format!("http://{addr}"),
+            gateway_base,
             state,
             store,
             admin_id,

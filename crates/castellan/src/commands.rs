@@ -90,12 +90,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let local = listener.local_addr()?;
+    let gateway = match config.gateway.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (gateway.listen)"))?,
+        ),
+        None => None,
+    };
+    if let Some(g) = &gateway {
+        tracing::info!(address = %g.local_addr()?, "the gateway check is served on its own listener");
+    }
     let issuer = config.issuer.clone();
     let env = config.environment;
     let state = castellan_server::start(config, store, clock).await?;
     tracing::info!(address = %local, issuer = %issuer, environment = %env, "Castellan is serving");
     let shutdown = shutdown_signal();
-    castellan_server::serve(listener, state, shutdown).await?;
+    castellan_server::serve_split(listener, gateway, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
