@@ -20,7 +20,7 @@ use castellan_core::Secret;
 use castellan_crypto::Clock;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -68,8 +68,8 @@ struct Known {
     read_at: Option<i64>,
     jtis: HashMap<String, i64>,
     families: HashMap<String, i64>,
-    /// (client id, user id) → (revoked at, matters until).
-    apps: HashMap<(String, String), (i64, i64)>,
+    /// client id → user id → (revoked at, matters until).
+    apps: HashMap<String, HashMap<String, (i64, i64)>>,
     /// client id → (revoked at, matters until).
     clients: HashMap<String, (i64, i64)>,
 }
@@ -88,7 +88,8 @@ impl Known {
                 self.families.insert(gid, e.expires_at);
             }
             Revoked::ConnectedApp { client_id, user_id } => {
-                let at = self.apps.entry((client_id, user_id)).or_insert((0, 0));
+                let users = self.apps.entry(client_id).or_default();
+                let at = users.entry(user_id).or_insert((0, 0));
                 *at = (at.0.max(e.revoked_at), at.1.max(e.expires_at));
             }
             Revoked::Client(client_id) => {
@@ -102,7 +103,10 @@ impl Known {
     fn prune(&mut self, now: i64) {
         self.jtis.retain(|_, until| *until >= now);
         self.families.retain(|_, until| *until >= now);
-        self.apps.retain(|_, (_, until)| *until >= now);
+        self.apps.retain(|_, users| {
+            users.retain(|_, (_, until)| *until >= now);
+            !users.is_empty()
+        });
         self.clients.retain(|_, (_, until)| *until >= now);
     }
 
@@ -113,7 +117,8 @@ impl Known {
                 .is_some_and(|g| self.families.contains_key(g))
             || self
                 .apps
-                .get(&(m.client_id.clone(), m.sub.clone()))
+                .get(&m.client_id)
+                .and_then(|users| users.get(&m.sub))
                 .is_some_and(|(at, _)| m.iat <= *at)
             || self
                 .clients
@@ -138,6 +143,9 @@ pub(crate) struct RevocationFeed {
     reading: tokio::sync::Mutex<()>,
     started: AtomicBool,
     reads: AtomicU64,
+    /// When a check last tried a first read (Unix seconds): at most one try a second, so a
+    /// feed that is down does not hold every request behind its own attempt.
+    first_try: AtomicI64,
 }
 
 impl RevocationFeed {
@@ -168,6 +176,7 @@ impl RevocationFeed {
             reading: tokio::sync::Mutex::new(()),
             started: AtomicBool::new(false),
             reads: AtomicU64::new(0),
+            first_try: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -180,7 +189,7 @@ impl RevocationFeed {
     pub async fn check(self: &Arc<Self>, marks: &Marks, now: i64) -> Result<(), Failure> {
         self.start();
         if self.read_at().is_none() {
-            self.read().await;
+            self.first_read(now).await;
         }
         let known = match self.known.read() {
             Ok(k) => k,
@@ -205,7 +214,8 @@ impl RevocationFeed {
 
     /// Starts the background reader once; it ends when the guard is dropped.
     fn start(self: &Arc<Self>) {
-        if self.started.swap(true, Ordering::AcqRel) {
+        // A plain read on every request; the swap only until the reader runs.
+        if self.started.load(Ordering::Acquire) || self.started.swap(true, Ordering::AcqRel) {
             return;
         }
         let feed = Arc::downgrade(self);
@@ -222,9 +232,23 @@ impl RevocationFeed {
         });
     }
 
+    /// The read a check waits for before the feed was ever read (one try a second).
+    async fn first_read(&self, now: i64) {
+        let _one_at_a_time = self.reading.lock().await;
+        if self.read_at().is_some() || self.first_try.load(Ordering::Acquire) >= now {
+            return;
+        }
+        self.first_try.store(now, Ordering::Release);
+        self.read_locked().await;
+    }
+
     /// Reads the feed to its end; a failure is logged and leaves what was known.
     async fn read(&self) {
         let _one_at_a_time = self.reading.lock().await;
+        self.read_locked().await;
+    }
+
+    async fn read_locked(&self) {
         let started = self.clock.now().timestamp();
         match self.read_to_end(started).await {
             Ok(()) => {
