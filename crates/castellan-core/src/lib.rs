@@ -15,6 +15,7 @@ pub mod query;
 mod query_parser;
 pub mod redirect;
 pub mod registration;
+pub mod revocation;
 pub mod scope;
 pub mod secret;
 pub mod tenant;

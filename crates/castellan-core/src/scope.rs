@@ -12,6 +12,8 @@ use std::fmt;
 pub const MAX_SCOPE_LEN: usize = 256;
 /// Most scopes accepted in one request or registration.
 pub const MAX_SCOPES: usize = 100;
+/// The scope of resource servers: introspection and the revocation feed.
+pub const INTROSPECT: &str = "introspect";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {

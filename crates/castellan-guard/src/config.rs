@@ -78,6 +78,19 @@ pub struct GuardConfig {
     /// The policy of requests no route matches. Default: authenticated, nothing more.
     #[serde(default)]
     pub default_policy: Option<RouteRules>,
+    /// Castellan's revocation feed (`…/oauth/revocations`), polled with the `introspection`
+    /// client's credentials (a client with the `introspect` scope) so that revoked JWTs, token
+    /// families, connected apps and clients are refused. Required in `production`.
+    #[serde(default)]
+    pub revocation_feed_url: Option<String>,
+    /// How often the feed is read: a revoked JWT is refused at most this long after its
+    /// revocation (plus one request's time).
+    #[serde(default = "default_revocation_poll")]
+    pub revocation_poll_seconds: u64,
+    /// When the feed has not been read successfully for longer than this, every JWT is refused
+    /// with 503 `revocations_unavailable` (fail closed).
+    #[serde(default = "default_revocation_max_stale")]
+    pub revocation_max_stale_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +221,12 @@ fn default_leeway() -> u32 {
 fn default_http_timeout() -> u64 {
     2_000
 }
+fn default_revocation_poll() -> u64 {
+    30
+}
+fn default_revocation_max_stale() -> u64 {
+    120
+}
 
 /// A configuration that cannot work; the message names the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,6 +251,9 @@ impl GuardConfig {
             tenant: false,
             routes: Vec::new(),
             default_policy: None,
+            revocation_feed_url: None,
+            revocation_poll_seconds: default_revocation_poll(),
+            revocation_max_stale_seconds: default_revocation_max_stale(),
         }
     }
 
@@ -286,13 +308,41 @@ impl GuardConfig {
         if let Some(u) = self.introspection_url() {
             http_url("introspection.url", &u)?;
         }
+        if let Some(u) = &self.revocation_feed_url {
+            http_url("revocation_feed_url", u)?;
+            if self.introspection.is_none() {
+                return Err(ConfigError(
+                    "revocation_feed_url needs [introspection] client_id and client_secret \
+                     (a client with the `introspect` scope) to read the feed"
+                        .into(),
+                ));
+            }
+        }
+        if self.revocation_poll_seconds == 0 {
+            return Err(ConfigError("revocation_poll_seconds must be > 0".into()));
+        }
+        if self.revocation_max_stale_seconds <= self.revocation_poll_seconds {
+            return Err(ConfigError(
+                "revocation_max_stale_seconds must be greater than revocation_poll_seconds".into(),
+            ));
+        }
         if self.environment == Environment::Production {
+            if self.revocation_feed_url.is_none() {
+                return Err(ConfigError(
+                    "revocation_feed_url is required in production: without it a revoked JWT \
+                     is accepted until it expires"
+                        .into(),
+                ));
+            }
             // What the guard fetches (keys, introspection answers) decides who gets in: in
             // production it travels over TLS, or stays on this machine.
             tls_or_loopback("issuer", &self.issuer)?;
             tls_or_loopback("jwks_url", &self.jwks_url())?;
             if let Some(u) = self.introspection_url() {
                 tls_or_loopback("introspection.url", &u)?;
+            }
+            if let Some(u) = &self.revocation_feed_url {
+                tls_or_loopback("revocation_feed_url", u)?;
             }
         }
         if http::HeaderName::from_bytes(self.api_key.header.as_bytes()).is_err() {
@@ -344,11 +394,25 @@ pub fn tls_or_loopback(key: &str, value: &str) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
 
+    fn feed_client() -> Option<IntrospectionConfig> {
+        Some(IntrospectionConfig {
+            url: None,
+            client_id: "rs".into(),
+            client_secret: ClientSecret::new("s"),
+        })
+    }
+
     #[test]
     fn production_calls_its_issuer_over_tls_or_loopback_only() {
         let mut c = GuardConfig::new("http://auth.example.com", Environment::Production);
+        c.introspection = feed_client();
+        c.revocation_feed_url = Some("https://auth.example.com/oauth/revocations".into());
         assert!(c.validate().unwrap_err().0.contains("issuer"));
         c.issuer = "https://auth.example.com".into();
+        c.validate().unwrap();
+        c.revocation_feed_url = Some("http://auth.example.com/oauth/revocations".into());
+        assert!(c.validate().unwrap_err().0.contains("revocation_feed_url"));
+        c.revocation_feed_url = Some("http://127.0.0.1:8000/oauth/revocations".into());
         c.validate().unwrap();
         c.jwks_url = Some("http://auth.example.com/.well-known/jwks.json".into());
         assert!(c.validate().unwrap_err().0.contains("jwks_url"));
@@ -364,11 +428,7 @@ mod tests {
             client_secret: ClientSecret::new("s"),
         });
         assert!(c.validate().unwrap_err().0.contains("introspection.url"));
-        c.introspection = Some(IntrospectionConfig {
-            url: None,
-            client_id: "rs".into(),
-            client_secret: ClientSecret::new("s"),
-        });
+        c.introspection = feed_client();
         c.validate().unwrap();
         // Outside production, plain http stays allowed (local development, tests).
         let local = GuardConfig::new("http://auth.example.com", Environment::Local);
@@ -381,6 +441,7 @@ mod tests {
             "issuer": "https://auth.example.com",
             "environment": "production",
             "introspection": {"client_id": "rs", "client_secret": "s3cret"},
+            "revocation_feed_url": "https://auth.example.com/oauth/revocations",
             "routes": [
                 {"method": "GET", "path": "/catalog/search", "public": true},
                 {"method": "POST", "path": "/products", "scope": "products:write"},
@@ -428,6 +489,23 @@ mod tests {
             },
         ));
         assert!(c.validate().unwrap_err().0.contains("/x"));
+    }
+
+    #[test]
+    fn production_needs_the_revocation_feed() {
+        let mut c = GuardConfig::new("https://auth.example.com", Environment::Production);
+        assert!(c.validate().unwrap_err().0.contains("revocation_feed_url"));
+        c.revocation_feed_url = Some("https://auth.example.com/oauth/revocations".into());
+        // The feed is read with the introspection client's credentials.
+        assert!(c.validate().unwrap_err().0.contains("introspection"));
+        c.introspection = feed_client();
+        c.validate().unwrap();
+        c.revocation_max_stale_seconds = c.revocation_poll_seconds;
+        assert!(c.validate().unwrap_err().0.contains("max_stale"));
+        // Elsewhere it stays optional.
+        GuardConfig::new("http://a", Environment::Testing)
+            .validate()
+            .unwrap();
     }
 
     #[test]

@@ -65,7 +65,8 @@ async fn create_product(caller: Identity) -> (StatusCode, Json<Value>) {
 /// The example's configuration from environment variables:
 /// `CASTELLAN_ISSUER` (required), `CASTELLAN_ENVIRONMENT` (default `local`),
 /// `CASTELLAN_JWKS_URL`, `CASTELLAN_INTROSPECTION_URL`, `CASTELLAN_CLIENT_ID` and
-/// `CASTELLAN_CLIENT_SECRET` (both needed for opaque tokens and API keys).
+/// `CASTELLAN_CLIENT_SECRET` (both needed for opaque tokens, API keys and the revocation
+/// feed), `CASTELLAN_REVOCATION_FEED_URL` (required in production).
 pub fn config_from_env(var: impl Fn(&str) -> Option<String>) -> Result<GuardConfig, ConfigError> {
     let issuer = var("CASTELLAN_ISSUER")
         .ok_or_else(|| ConfigError("CASTELLAN_ISSUER is required".into()))?;
@@ -86,6 +87,7 @@ pub fn config_from_env(var: impl Fn(&str) -> Option<String>) -> Result<GuardConf
             client_secret: crate::config::ClientSecret::new(secret),
         });
     }
+    c.revocation_feed_url = var("CASTELLAN_REVOCATION_FEED_URL");
     c.routes = catalog_routes();
     c.validate()?;
     Ok(c)

@@ -62,6 +62,10 @@ pub enum Failure {
     KeysUnavailable,
     #[error("introspection unavailable")]
     IntrospectionUnavailable,
+    /// The revocation feed has not been read for longer than allowed: JWTs are refused
+    /// rather than accepted without knowing whether they were revoked.
+    #[error("revocation feed unavailable")]
+    RevocationsUnavailable,
     /// A path that some server behind the proxy could read as another path.
     #[error("request path refused: {0}")]
     UnsafePath(UnsafePath),
@@ -88,9 +92,9 @@ impl Failure {
             | Failure::WrongOrganization
             | Failure::ApiKeyDisabled
             | Failure::TenantMismatch { .. } => StatusCode::FORBIDDEN,
-            Failure::KeysUnavailable | Failure::IntrospectionUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Failure::KeysUnavailable
+            | Failure::IntrospectionUnavailable
+            | Failure::RevocationsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -117,6 +121,7 @@ impl Failure {
             | Failure::TenantMismatch { .. }
             | Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
+            | Failure::RevocationsUnavailable
             | Failure::UnsafePath(_) => None,
         }
     }
@@ -129,9 +134,9 @@ impl Failure {
             Failure::WrongOrganization => "wrong_organization",
             Failure::ApiKeyDisabled => "api_key_disabled",
             Failure::TenantMismatch { .. } => "tenant_mismatch",
-            Failure::KeysUnavailable | Failure::IntrospectionUnavailable => {
-                "temporarily_unavailable"
-            }
+            Failure::KeysUnavailable
+            | Failure::IntrospectionUnavailable
+            | Failure::RevocationsUnavailable => "temporarily_unavailable",
             Failure::UnsafePath(_) => "invalid_request",
             Failure::AmbiguousCredentials
             | Failure::MalformedAuthorization
@@ -184,6 +189,7 @@ impl Failure {
             Failure::TenantMismatch { .. } => "tenant_mismatch",
             Failure::KeysUnavailable => "keys_unavailable",
             Failure::IntrospectionUnavailable => "introspection_unavailable",
+            Failure::RevocationsUnavailable => "revocations_unavailable",
             Failure::UnsafePath(_) => "unsafe_path",
         }
     }
@@ -218,6 +224,7 @@ impl Failure {
             Failure::TenantMismatch { header } => format!("The `{header}` header does not match the brand, venue or stage the token was issued for.").into(),
             Failure::KeysUnavailable => "The API cannot fetch the signing keys of its authorization server right now. Retry shortly.".into(),
             Failure::IntrospectionUnavailable => "The API cannot reach its authorization server to check this credential right now. Retry shortly.".into(),
+            Failure::RevocationsUnavailable => "The API has not heard from its authorization server which tokens were revoked for too long, so it accepts no access token right now. Retry shortly.".into(),
             Failure::UnsafePath(why) => format!("The request path is refused: {why}. Send the path in its plain form: no '.' or '..' segments, no escaped '.', '/', '\\' or '%', no backslashes, no empty segments.").into(),
         }
     }
@@ -277,9 +284,9 @@ impl Failure {
             Failure::WrongOrganization => "wrong organization",
             Failure::ApiKeyDisabled => "API key disabled",
             Failure::TenantMismatch { .. } => "tenant headers do not match the token",
-            Failure::KeysUnavailable | Failure::IntrospectionUnavailable => {
-                "temporarily unavailable"
-            }
+            Failure::KeysUnavailable
+            | Failure::IntrospectionUnavailable
+            | Failure::RevocationsUnavailable => "temporarily unavailable",
             Failure::UnsafePath(_) => "the request path is refused",
         }
     }
@@ -388,6 +395,7 @@ mod tests {
             (Failure::WrongOrganization, S::FORBIDDEN),
             (Failure::ApiKeyDisabled, S::FORBIDDEN),
             (Failure::IntrospectionUnavailable, S::SERVICE_UNAVAILABLE),
+            (Failure::RevocationsUnavailable, S::SERVICE_UNAVAILABLE),
         ];
         for (f, s) in rows {
             assert_eq!(f.status(), s, "{f:?}");

@@ -9,10 +9,11 @@ use crate::failure::{Failure, ResourceMetadata};
 use crate::identity::{CredentialKind, Identity};
 use crate::introspect::Introspector;
 use crate::jwks::JwksCache;
-use crate::jwt::{Expectations, JwtVerifier};
+use crate::jwt::{Expectations, JwtVerifier, Marks};
 use crate::layer::GuardLayer;
 use crate::path::RequestPath;
 use crate::policy::{evaluate, RequestFacts};
+use crate::revocations::RevocationFeed;
 use crate::routes::RouteTable;
 use crate::ttl::{cache_key, until, PerEntry, Timed};
 use axum::response::Response;
@@ -24,7 +25,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-type TokenCache = moka::sync::Cache<[u8; 32], Timed<Arc<Identity>>>;
+type TokenCache = moka::sync::Cache<[u8; 32], Timed<(Arc<Identity>, Arc<Marks>)>>;
 
 /// The gateway check. Clone it freely: clones share caches.
 #[derive(Clone)]
@@ -37,6 +38,7 @@ struct Inner {
     jwt: JwtVerifier,
     jwks: Arc<JwksCache>,
     introspector: Option<Introspector>,
+    revocations: Option<Arc<RevocationFeed>>,
     tokens: Option<TokenCache>,
     token_ttl: Duration,
     clock: Arc<dyn Clock>,
@@ -78,6 +80,26 @@ impl Guard {
             Duration::from_secs(c.jwks_refresh_seconds),
             Duration::from_secs(c.jwks_min_refetch_seconds),
         ));
+        let revocations = match (&config.revocation_feed_url, &config.introspection) {
+            (Some(url), Some(i)) => {
+                // The token endpoint next to the feed (`…/oauth/revocations` → `…/oauth/token`).
+                let token_url = url::Url::parse(url)
+                    .and_then(|u| u.join("token"))
+                    .map_err(|e| ConfigError(format!("revocation_feed_url: {e}")))?;
+                Some(Arc::new(RevocationFeed::new(
+                    url.clone(),
+                    token_url.into(),
+                    i.client_id.clone(),
+                    i.client_secret.clone(),
+                    http.clone(),
+                    Duration::from_secs(config.revocation_poll_seconds),
+                    Duration::from_secs(config.revocation_max_stale_seconds),
+                    i64::from(config.leeway_seconds),
+                    clock.clone(),
+                )))
+            }
+            _ => None,
+        };
         let introspector = match (&config.introspection, config.introspection_url()) {
             (Some(i), Some(url)) => Some(Introspector {
                 url,
@@ -116,6 +138,7 @@ impl Guard {
                 },
                 jwks,
                 introspector,
+                revocations,
                 tokens,
                 token_ttl: Duration::from_secs(c.token_ttl_seconds),
                 clock,
@@ -235,26 +258,49 @@ impl Guard {
         }
     }
 
+    /// How many times the revocation feed was read successfully (observability, tests).
+    pub fn revocation_feed_reads(&self) -> u64 {
+        self.inner
+            .revocations
+            .as_ref()
+            .map_or(0, |r| r.read_count())
+    }
+
+    /// Verifies a JWT (or finds it verified in the cache), then asks the revocation feed.
     async fn check_jwt(&self, token: &str, now: i64) -> Result<Arc<Identity>, Failure> {
+        let (identity, marks) = self.verify_jwt(token, now).await?;
+        if let Some(feed) = &self.inner.revocations {
+            feed.check(&marks, now).await?;
+        }
+        Ok(identity)
+    }
+
+    async fn verify_jwt(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(Arc<Identity>, Arc<Marks>), Failure> {
         let Some(cache) = &self.inner.tokens else {
-            return self.inner.jwt.verify(token, now).await.map(Arc::new);
+            let (identity, marks) = self.inner.jwt.verify(token, now).await?;
+            return Ok((Arc::new(identity), Arc::new(marks)));
         };
         let key = cache_key(0, token);
         if let Some(hit) = cache.get(&key) {
             // The cache runs on the monotonic clock; expiry is also judged by ours.
-            if hit.value.expires_at.is_some_and(|exp| exp <= now) {
+            if hit.value.0.expires_at.is_some_and(|exp| exp <= now) {
                 return Err(Failure::Token(Inactive::Expired));
             }
             return Ok(hit.value);
         }
-        let identity = Arc::new(self.inner.jwt.verify(token, now).await?);
+        let (identity, marks) = self.inner.jwt.verify(token, now).await?;
+        let verified = (Arc::new(identity), Arc::new(marks));
         cache.insert(
             key,
             Timed {
-                ttl: until(identity.expires_at, now, self.inner.token_ttl),
-                value: identity.clone(),
+                ttl: until(verified.0.expires_at, now, self.inner.token_ttl),
+                value: verified.clone(),
             },
         );
-        Ok(identity)
+        Ok(verified)
     }
 }

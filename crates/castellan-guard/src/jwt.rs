@@ -37,8 +37,9 @@ fn from_jws(e: JwsError) -> Failure {
 }
 
 impl JwtVerifier {
-    /// Verifies `token` at `now` (Unix seconds).
-    pub async fn verify(&self, token: &str, now: i64) -> Result<Identity, Failure> {
+    /// Verifies `token` at `now` (Unix seconds): the caller, and what the revocation feed
+    /// matches the token by.
+    pub async fn verify(&self, token: &str, now: i64) -> Result<(Identity, Marks), Failure> {
         let keys = self.jwks.keys().await?;
         let verified = match jws::verify(token, Some("at+jwt"), |kid| keys.get(kid)) {
             Ok(v) => v,
@@ -56,8 +57,19 @@ impl JwtVerifier {
             }
             Err(e) => return Err(from_jws(e)),
         };
-        identity_from_claims(verified.claims, &self.expect, now)
+        verified_from_claims(verified.claims, &self.expect, now)
     }
+}
+
+/// What a JWT is matched by against the revocation feed (`crate::revocations`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Marks {
+    pub jti: String,
+    /// The token family of a user's grant.
+    pub gid: Option<String>,
+    pub client_id: String,
+    pub sub: String,
+    pub iat: i64,
 }
 
 fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
@@ -69,11 +81,21 @@ fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
 }
 
 /// Checks the claims of a token whose signature verified, and names the caller.
+#[cfg(test)]
 pub(crate) fn identity_from_claims(
-    mut map: Map<String, Value>,
+    map: Map<String, Value>,
     expect: &Expectations,
     now: i64,
 ) -> Result<Identity, Failure> {
+    verified_from_claims(map, expect, now).map(|(identity, _)| identity)
+}
+
+/// Checks the claims of a token whose signature verified; names the caller and its marks.
+pub(crate) fn verified_from_claims(
+    mut map: Map<String, Value>,
+    expect: &Expectations,
+    now: i64,
+) -> Result<(Identity, Marks), Failure> {
     let role = take_string(&mut map, "role");
     let brand = take_string(&mut map, "brand");
     let venue = take_string(&mut map, "venue");
@@ -97,7 +119,14 @@ pub(crate) fn identity_from_claims(
     if !expect.audiences.contains(&claims.aud) {
         return Err(Failure::WrongAudience);
     }
-    Ok(Identity {
+    let marks = Marks {
+        jti: claims.jti,
+        gid: claims.gid,
+        client_id: claims.client_id.clone(),
+        sub: claims.sub.clone(),
+        iat: claims.iat,
+    };
+    let identity = Identity {
         scopes: Identity::scopes_from(&claims.scope),
         subject: claims.sub,
         client_id: claims.client_id,
@@ -107,7 +136,8 @@ pub(crate) fn identity_from_claims(
         brand,
         venue,
         expires_at: Some(claims.exp),
-    })
+    };
+    Ok((identity, marks))
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //!   any network call;
 //! - route policies (public, scope, minimum role, organization, tenant headers) are applied by
 //!   the pure [`policy::evaluate`];
+//! - JWTs that Castellan revoked (the token, its family, its connected app or its client) are
+//!   refused once the revocation feed it polls names them (`revocations`);
 //! - failures answer in the shapes of RFC 6750 §3 with `resource_metadata` (RFC 9728 §5.1).
 //!
 //! It depends on `castellan-core` and `castellan-crypto` only: a resource server never links
@@ -26,6 +28,7 @@ mod jwt;
 pub mod layer;
 pub mod path;
 pub mod policy;
+mod revocations;
 pub mod routes;
 mod ttl;
 

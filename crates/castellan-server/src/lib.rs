@@ -170,6 +170,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/oauth/revoke", post(routes::revoke::revoke_token))
         .route(
+            "/oauth/revocations",
+            get(routes::revocations::get_revocations),
+        )
+        .route(
             "/oauth/userinfo",
             get(routes::userinfo::read_userinfo).post(routes::userinfo::read_userinfo),
         )

@@ -109,12 +109,36 @@ pub trait TokenStore: Send + Sync {
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// The revocation feed (SPEC 7.1, 9.1): what resource servers that check JWTs locally (the
+/// guard) must learn was revoked. Entries are written in the transaction that revokes (JWT
+/// revocation, family revocation on reuse or replay, consent revocation, client deletion).
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Up to `limit` entries after `cursor` (0: from the start), oldest first.
+    async fn revocations_since(&self, cursor: i64, limit: u32) -> StoreResult<Vec<Revocation>>;
+    /// Records entries revoked at `now` outside the store's own revocations.
+    async fn record_revocations(
+        &self,
+        entries: &[castellan_core::revocation::Revoked],
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    /// Deletes entries past their `expires_at` at `now`, and entries created at or before
+    /// `created_before` (the oldest instant a still-valid token can have been issued at).
+    async fn purge_revocations(
+        &self,
+        now: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+}
+
 /// Everything the server stores, behind one object.
 #[async_trait]
 pub trait Store:
     ClientStore
     + SigningKeyStore
     + TokenStore
+    + RevocationStore
     + people::UserStore
     + people::GrantStore
     + api_keys::ApiKeyStore

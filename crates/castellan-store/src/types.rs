@@ -66,3 +66,15 @@ pub struct OpaqueToken {
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
 }
+
+/// One entry of the revocation feed (SPEC 7.1, 9.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The entry's place in the feed: entries are read after a cursor, in order.
+    pub cursor: i64,
+    pub revoked: castellan_core::revocation::Revoked,
+    /// When it was revoked: a connected app's or client's tokens issued before this are dead.
+    pub created_at: DateTime<Utc>,
+    /// When the entry stops mattering, when known (a revoked JWT's `exp`).
+    pub expires_at: Option<DateTime<Utc>>,
+}

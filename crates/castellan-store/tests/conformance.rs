@@ -9,6 +9,7 @@ use castellan_core::client::{
     AuthMethod, Client, ClientKind, GrantType, Registration, SecretHash, TokenFormat,
 };
 use castellan_core::query::{ClientQuery, CmpOp, Direction, Field, Predicate, Sort, Value};
+use castellan_core::revocation::Revoked;
 use castellan_core::scope::{parse_patterns, ScopeSet};
 use castellan_core::tenant::TenantGrant;
 use castellan_core::user::{Membership, Organization, Role, User};
@@ -19,8 +20,8 @@ use castellan_store::people::{
     UserStore,
 };
 use castellan_store::{
-    connect_with, testing, ClientStore, ConnectOptions, OpaqueToken, SigningKeyStore, SqlStore,
-    Store, StoreError, StoredKey, TokenStore,
+    connect_with, testing, ClientStore, ConnectOptions, OpaqueToken, RevocationStore,
+    SigningKeyStore, SqlStore, Store, StoreError, StoredKey, TokenStore,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
@@ -153,6 +154,8 @@ conformance!(
     concurrent_refresh_uses_have_one_rotation,
     families_are_revoked_alone_or_by_consent,
     deleting_a_client_removes_its_grants,
+    revocation_feed_records_every_kind_in_order,
+    revocation_feed_is_purged_by_expiry_and_age,
     api_keys_round_trip_and_are_found_by_hash,
     api_key_hashes_and_ids_are_unique,
     api_keys_are_listed_by_owner_in_pages,
@@ -1732,6 +1735,90 @@ async fn deleting_a_client_removes_its_grants(store: &SqlStore) {
     );
     // The user stays.
     assert!(store.get_user("u1").await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The revocation feed (issue 12 item 8).
+
+async fn feed(store: &SqlStore, cursor: i64, limit: u32) -> Vec<(i64, Revoked)> {
+    store
+        .revocations_since(cursor, limit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.cursor, r.revoked))
+        .collect()
+}
+
+async fn revocation_feed_records_every_kind_in_order(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    assert!(feed(store, 0, 100).await.is_empty());
+    store.insert_family("f2", &k.id, at(T0)).await.unwrap();
+    // Each revocation is recorded once, however often it is repeated.
+    for _ in 0..2 {
+        store
+            .revoke_jwt("j1", "app", at(T0 + 60_000))
+            .await
+            .unwrap();
+        store.revoke_refresh_family("f1", at(T0 + 1)).await.unwrap();
+    }
+    store.revoke_consent("u1", &k.id, at(T0 + 2)).await.unwrap();
+    store.delete_client("app").await.unwrap();
+    store.delete_client("app").await.unwrap();
+    let all = feed(store, 0, 100).await;
+    let revoked: Vec<Revoked> = all.iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!(
+        revoked,
+        vec![
+            Revoked::Jwt("j1".into()),
+            Revoked::Family("f1".into()),
+            // The consent's families still live, then the connected app itself.
+            Revoked::Family("f2".into()),
+            Revoked::ConnectedApp {
+                client_id: "app".into(),
+                user_id: "u1".into()
+            },
+            Revoked::Client("app".into()),
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "{all:?}");
+    // Read by cursor, a page at a time.
+    let page = feed(store, all[0].0, 2).await;
+    assert_eq!(page, all[1..3].to_vec());
+    assert!(feed(store, all[4].0, 10).await.is_empty());
+    let first = &store.revocations_since(0, 1).await.unwrap()[0];
+    assert_eq!(first.expires_at, Some(at(T0 + 60_000)));
+    let consent = &store.revocations_since(all[2].0, 1).await.unwrap()[0];
+    assert_eq!(consent.created_at, at(T0 + 2));
+    assert_eq!(consent.expires_at, None);
+}
+
+async fn revocation_feed_is_purged_by_expiry_and_age(store: &SqlStore) {
+    seed_grant(store).await;
+    store.revoke_jwt("j1", "app", at(T0 + 10)).await.unwrap();
+    store
+        .revoke_refresh_family("f1", at(T0 + 100))
+        .await
+        .unwrap();
+    store
+        .record_revocations(&[Revoked::Client("gone".into())], at(T0 + 200), None)
+        .await
+        .unwrap();
+    // The JWT's entry goes at its exp; the family's once no token issued before it lives.
+    assert_eq!(
+        store.purge_revocations(at(T0 + 10), at(T0)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .purge_revocations(at(T0 + 10), at(T0 + 100))
+            .await
+            .unwrap(),
+        1
+    );
+    let left = feed(store, 0, 10).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1, Revoked::Client("gone".into()));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ pub mod introspect;
 pub mod login;
 pub mod pages;
 pub mod register;
+pub mod revocations;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -1,6 +1,7 @@
 //! Background upkeep each replica runs: purging clients past `deleteAt`, expired revocations,
-//! opaque tokens and signing keys, and re-reading the signing keys. Every step is idempotent,
-//! so replicas running it at once do no harm.
+//! opaque tokens, revocation-feed entries no token can still match and signing keys, and
+//! re-reading the signing keys. Every step is idempotent, so replicas running it at once do
+//! no harm.
 
 use crate::state::AppState;
 use std::time::Duration;
@@ -27,6 +28,10 @@ pub async fn run_once(state: &AppState) {
     }
     if let Err(e) = state.store.purge_expired_tokens(now).await {
         tracing::warn!(error = %e, "purging expired tokens failed");
+    }
+    let oldest_live = now - crate::routes::revocations::horizon(state);
+    if let Err(e) = state.store.purge_revocations(now, oldest_live).await {
+        tracing::warn!(error = %e, "purging the revocation feed failed");
     }
     if let Err(e) = state.store.purge_signing_keys(now).await {
         tracing::warn!(error = %e, "purging expired keys failed");

@@ -1,6 +1,7 @@
 //! Clients (SPEC 3): registration, lookup, the query API, use tracking, deletion and the
 //! one-time bootstrap claim.
 
+use super::revocations::record_in;
 use super::{bind_all, AnyQuery, SqlStore};
 use crate::error::{store_error, write_error};
 use crate::predicate::{render_order, render_predicate, Bind, Rendered};
@@ -9,6 +10,7 @@ use crate::{ClientStore, Page, StoreError, StoreResult};
 use async_trait::async_trait;
 use castellan_core::client::Client;
 use castellan_core::query::{ClientQuery, Predicate};
+use castellan_core::revocation::Revoked;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
@@ -156,6 +158,11 @@ impl ClientStore for SqlStore {
             .await
             .map_err(store_error)?;
         let client = row.as_ref().map(client_from_row).transpose()?;
+        if client.is_some() {
+            // The delete has no `now` of its own; the entry's time only orders it.
+            let entry = [Revoked::Client(id.to_owned())];
+            record_in(&mut tx, self.backend, &entry, Utc::now(), None).await?;
+        }
         tx.commit().await.map_err(store_error)?;
         Ok(client)
     }
@@ -213,6 +220,18 @@ impl ClientStore for SqlStore {
 
     async fn purge_deleted_clients(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
+        let due = sqlx::query("SELECT id FROM clients WHERE delete_at <= $1")
+            .bind(millis(now))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(|r| {
+                r.try_get::<String, _>("id")
+                    .map(Revoked::Client)
+                    .map_err(|e| crate::StoreError::Corrupt(format!("clients.id: {e}")))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
         for sql in [
             "DELETE FROM opaque_tokens WHERE client_id IN \
              (SELECT id FROM clients WHERE delete_at <= $1)",
@@ -231,6 +250,7 @@ impl ClientStore for SqlStore {
             .await
             .map_err(store_error)?
             .rows_affected();
+        record_in(&mut tx, self.backend, &due, now, None).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(deleted)
     }

@@ -5,6 +5,7 @@
 //! a code is marked used by a conditional `UPDATE`, a refresh token is rotated (or its family
 //! revoked) under the row's lock, so two concurrent presentations have exactly one winner.
 
+use super::revocations::record_in;
 use super::SqlStore;
 use crate::error::{store_error, write_error_naming};
 use crate::people::{
@@ -17,6 +18,7 @@ use crate::rows::people::{
 };
 use crate::{Backend, StoreResult};
 use async_trait::async_trait;
+use castellan_core::revocation::Revoked;
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Row, Transaction};
 
@@ -85,18 +87,53 @@ async fn insert_refresh_in(
     Ok(())
 }
 
+/// Revokes a family and records it in the revocation feed (the last write of `tx`).
 async fn revoke_family_in(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     family_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    sqlx::query("UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(family_id)
-        .bind(millis(now))
-        .execute(&mut **tx)
-        .await
-        .map_err(store_error)?;
+    let revoked = sqlx::query(
+        "UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(store_error)?
+    .rows_affected();
+    if revoked > 0 {
+        record_in(
+            tx,
+            backend,
+            &[Revoked::Family(family_id.to_owned())],
+            now,
+            None,
+        )
+        .await?;
+    }
     Ok(())
+}
+
+/// The unrevoked families of a consent, as feed entries.
+async fn live_families_in(
+    tx: &mut Transaction<'static, Any>,
+    consent_id: &str,
+) -> StoreResult<Vec<Revoked>> {
+    let rows =
+        sqlx::query("SELECT id FROM refresh_families WHERE consent_id = $1 AND revoked_at IS NULL")
+            .bind(consent_id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(store_error)?;
+    rows.iter()
+        .map(|r| {
+            r.try_get::<String, _>("id")
+                .map(Revoked::Family)
+                .map_err(|e| crate::StoreError::Corrupt(format!("refresh_families.id: {e}")))
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -314,7 +351,7 @@ impl GrantStore for SqlStore {
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "SELECT id FROM consents WHERE id = $1 AND user_id = $2{}",
+            "SELECT client_id FROM consents WHERE id = $1 AND user_id = $2{}",
             self.for_update()
         );
         let found = sqlx::query(&sql)
@@ -323,9 +360,17 @@ impl GrantStore for SqlStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(store_error)?;
-        if found.is_none() {
+        let Some(found) = found else {
             return Ok(false);
-        }
+        };
+        let client_id: String = found
+            .try_get("client_id")
+            .map_err(|e| crate::StoreError::Corrupt(format!("consents.client_id: {e}")))?;
+        let mut entries = live_families_in(&mut tx, consent_id).await?;
+        entries.push(Revoked::ConnectedApp {
+            client_id,
+            user_id: user_id.to_owned(),
+        });
         // Revoked first, then deleted with what hangs off the consent: a family that is no
         // longer stored counts as revoked. Explicit deletes keep this independent of the
         // connection's foreign-key setting.
@@ -351,6 +396,7 @@ impl GrantStore for SqlStore {
                 .await
                 .map_err(store_error)?;
         }
+        record_in(&mut tx, self.backend, &entries, now, None).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(true)
     }
@@ -411,7 +457,7 @@ impl GrantStore for SqlStore {
         let answer = if !family_live {
             RefreshUse::Dead
         } else if rotated.is_some() {
-            revoke_family_in(&mut tx, &old.family_id, now).await?;
+            revoke_family_in(&mut tx, self.backend, &old.family_id, now).await?;
             RefreshUse::Reused(old)
         } else if old.expires_at <= now {
             RefreshUse::Dead
@@ -459,7 +505,7 @@ impl GrantStore for SqlStore {
 
     async fn revoke_refresh_family(&self, family_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        revoke_family_in(&mut tx, family_id, now).await?;
+        revoke_family_in(&mut tx, self.backend, family_id, now).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(())
     }
@@ -484,15 +530,19 @@ impl GrantStore for SqlStore {
         consent_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let entries = live_families_in(&mut tx, consent_id).await?;
         sqlx::query(
             "UPDATE refresh_families SET revoked_at = $2 WHERE consent_id = $1 \
              AND revoked_at IS NULL",
         )
         .bind(consent_id)
         .bind(millis(now))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(store_error)?;
+        record_in(&mut tx, self.backend, &entries, now, None).await?;
+        tx.commit().await.map_err(store_error)?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ mod clients;
 mod grants;
 mod keys;
 mod people;
+pub(crate) mod revocations;
 mod tokens;
 
 use crate::error::store_error;

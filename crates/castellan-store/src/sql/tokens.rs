@@ -1,10 +1,12 @@
 //! Revoked JWTs and opaque access tokens (SPEC 4.6, 9.1, 9.2).
 
+use super::revocations::record_in;
 use super::SqlStore;
 use crate::error::{store_error, write_error};
 use crate::rows::{claims_json, millis, token_from_row, TOKEN_COLUMNS};
 use crate::{OpaqueToken, StoreResult, TokenStore};
 use async_trait::async_trait;
+use castellan_core::revocation::Revoked;
 use chrono::{DateTime, Utc};
 
 #[async_trait]
@@ -15,16 +17,25 @@ impl TokenStore for SqlStore {
         client_id: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
             "INSERT INTO revoked_jwts (jti, client_id, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (jti) DO NOTHING",
         )
         .bind(jti)
         .bind(client_id)
         .bind(millis(expires_at))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
-        .map_err(store_error)?;
+        .map_err(store_error)?
+        .rows_affected();
+        if inserted > 0 {
+            let entry = [Revoked::Jwt(jti.to_owned())];
+            // A JWT entry matters until the token's `exp`; its creation time is only shown.
+            let now = chrono::Utc::now().min(expires_at);
+            record_in(&mut tx, self.backend, &entry, now, Some(expires_at)).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
         Ok(())
     }
 
