@@ -378,3 +378,72 @@ async fn invalid_requests_go_back_to_the_client_with_the_error() {
         assert!(res.param("error_description").is_some());
     }
 }
+
+/// RFC 8252 §7.3: for an `http` loopback IP literal only the port may differ from the
+/// registered redirect URI; never for `localhost`, `https`, another path, query or host.
+#[tokio::test]
+async fn a_loopback_ip_redirect_uri_may_name_any_port_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let c = app
+        .create_client(json!({
+            "name": "Native app",
+            "scope": SCOPES,
+            "clientKind": "public",
+            "grantTypes": ["authorization_code"],
+            "redirectUris": [
+                "http://127.0.0.1/callback",
+                "http://[::1]:8080/cb",
+                "http://localhost:8080/callback",
+                "https://127.0.0.1/secure",
+            ],
+            "tokenEndpointAuthMethod": "none",
+        }))
+        .await;
+    let client_id = c["id"].as_str().unwrap().to_owned();
+    let (_, challenge) = pkce();
+    let b = Browser::new(&app);
+    let ask = |redirect: &str, scope: &str| {
+        authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", redirect),
+            ("scope", scope),
+            ("state", "s1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+    };
+
+    for ok in [
+        "http://127.0.0.1:51234/callback",
+        "http://127.0.0.1/callback",
+        "http://[::1]:1234/cb",
+        "http://[::1]/cb",
+    ] {
+        let page = b.get(&ask(ok, "openid")).await;
+        assert_eq!(page.status, 200, "{ok}: {}", page.body);
+        assert!(page.is_login_form(), "{ok}");
+        // Errors go back to the URI as sent, port included.
+        let back = b.get(&ask(ok, "admin:write")).await;
+        assert_eq!(back.status, 302, "{ok}");
+        let location = back.location.as_deref().unwrap();
+        assert!(location.starts_with(&format!("{ok}?")), "{location}");
+        assert_eq!(back.param("error").as_deref(), Some("invalid_scope"));
+    }
+
+    for refused in [
+        "http://localhost:5000/callback",
+        "http://localhost/callback",
+        "https://127.0.0.1:5000/secure",
+        "http://127.0.0.1:51234/other",
+        "http://127.0.0.1:51234/callback/",
+        "http://127.0.0.1:51234/callback?x=1",
+        "http://127.0.0.2:51234/callback",
+        "http://[::1]:1234/callback",
+        "http://127.0.0.1:/callback",
+    ] {
+        let page = b.get(&ask(refused, "openid")).await;
+        assert_eq!(page.status, 400, "{refused}: {}", page.body);
+        assert!(page.location.is_none(), "{refused}: never a redirect");
+    }
+}

@@ -240,3 +240,78 @@ async fn a_refresh_keeps_the_resource_of_its_grant() {
     assert_eq!(s, StatusCode::OK, "{third}");
     assert_eq!(claims(&at(&third))["aud"], "https://orders.example");
 }
+
+/// Introspects `token` as `who` (HTTP Basic) with an optional `token_type_hint`.
+async fn introspect_as(app: &TestApp, who: (&str, &str), token: &str, hint: Option<&str>) -> Value {
+    let mut form = vec![("token", token)];
+    if let Some(h) = hint {
+        form.push(("token_type_hint", h));
+    }
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(who.0, Some(who.1))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+/// RFC 7662 §2.1: "token" may be a refresh token.
+#[tokio::test]
+async fn refresh_tokens_introspect_until_rotated_or_revoked() {
+    let app = TestApp::spawn().await;
+    let g = setup(&app).await;
+    let admin = (app.admin_id.as_str(), app.admin_secret.as_str());
+    let first = first_tokens(&app, &g, "offline_access products:read").await;
+    let before = Utc::now().timestamp();
+
+    // Active, with or without the hint, and with a wrong hint too.
+    for hint in [None, Some("refresh_token"), Some("access_token")] {
+        let v = introspect_as(&app, admin, &rt(&first), hint).await;
+        assert_eq!(v["active"], true, "{hint:?} {v}");
+        assert_eq!(v["token_type"], "refresh_token");
+        assert_eq!(v["scope"], "offline_access products:read");
+        assert_eq!(v["client_id"], g.client.id.as_str());
+        assert_eq!(v["sub"], g.user.id.as_str());
+        assert_eq!(v["aud"], app.state.config.default_audience());
+        assert!(v["exp"].as_i64().unwrap() > before, "{v}");
+    }
+    // An access token hinted as a refresh token is still found as what it is.
+    let v = introspect_as(&app, admin, &at(&first), Some("refresh_token")).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["token_type"], "Bearer");
+
+    // Its own client may ask; another client without `introspect` learns nothing.
+    let own = (g.client.id.as_str(), g.client.secret.as_str());
+    assert_eq!(
+        introspect_as(&app, own, &rt(&first), None).await["active"],
+        true
+    );
+    let other = code_client(&app, json!({"name": "Other"})).await;
+    assert_eq!(
+        introspect_as(&app, (&other.id, &other.secret), &rt(&first), None).await,
+        json!({"active": false})
+    );
+
+    // Rotated out: inactive; its successor is active.
+    let (s, second) = refresh(&app, &g.client, &rt(&first), None).await;
+    assert_eq!(s, StatusCode::OK, "{second}");
+    for hint in [None, Some("refresh_token")] {
+        let v = introspect_as(&app, admin, &rt(&first), hint).await;
+        assert_eq!(v, json!({"active": false}));
+    }
+    assert_eq!(
+        introspect_as(&app, admin, &rt(&second), None).await["active"],
+        true
+    );
+
+    // Revoked (RFC 7009): inactive.
+    assert_eq!(revoke(&app, &g.client, &rt(&second)).await, StatusCode::OK);
+    for hint in [None, Some("refresh_token")] {
+        let v = introspect_as(&app, admin, &rt(&second), hint).await;
+        assert_eq!(v, json!({"active": false}));
+    }
+}

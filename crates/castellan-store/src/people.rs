@@ -167,6 +167,13 @@ pub trait GrantStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<RefreshUse>;
     async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshToken>>;
+    /// The refresh token with this hash if it is current at `now`: not rotated out, not
+    /// expired, and its family neither revoked nor gone (introspection, RFC 7662 §2.1).
+    async fn find_current_refresh_token(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<RefreshToken>>;
     /// Records a token family started without a code (password grant).
     async fn insert_family(
         &self,

@@ -151,6 +151,7 @@ conformance!(
     consents_are_listed_newest_first_and_revoked_with_their_families,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     expired_or_revoked_refresh_tokens_are_dead,
+    only_current_refresh_tokens_are_found_as_current,
     concurrent_refresh_uses_have_one_rotation,
     families_are_revoked_alone_or_by_consent,
     deleting_a_client_removes_its_grants,
@@ -1658,6 +1659,66 @@ async fn expired_or_revoked_refresh_tokens_are_dead(store: &SqlStore) {
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+}
+
+async fn only_current_refresh_tokens_are_found_as_current(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    let first = refresh(1, &k, "f1", T0 + 60_000);
+    store.insert_refresh_token(&first).await.unwrap();
+    assert_eq!(
+        store
+            .find_current_refresh_token(&[1; 32], at(T0 + 59_999))
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    // Expired at its expiry; unknown hashes are not found.
+    assert_eq!(
+        store
+            .find_current_refresh_token(&[1; 32], at(T0 + 60_000))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_current_refresh_token(&[9; 32], at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    // Rotated out: only its successor is current.
+    let second = refresh(2, &k, "f1", T0 + 90_000);
+    store
+        .use_refresh_token(&[1; 32], &second, at(T0 + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_current_refresh_token(&[1; 32], at(T0 + 20))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_current_refresh_token(&[2; 32], at(T0 + 20))
+            .await
+            .unwrap(),
+        Some(second)
+    );
+    // A revoked family has no current token.
+    store
+        .revoke_refresh_family("f1", at(T0 + 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_current_refresh_token(&[2; 32], at(T0 + 40))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn concurrent_refresh_uses_have_one_rotation(store: &Arc<SqlStore>) {

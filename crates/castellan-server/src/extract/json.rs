@@ -1,6 +1,6 @@
 //! A JSON request body for the management API: `Content-Type: application/json` (415
 //! otherwise), bounded by `http.max_body_bytes` (413), parsed into `T` with unknown fields
-//! refused (400 naming the field).
+//! refused (400 naming the field). A refused body is drained first (`extract::body`).
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -27,10 +27,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             })
             .unwrap_or(false);
         if !is_json {
+            // Drained so that the refusal reaches the client (crate::extract::body).
+            crate::extract::body::drain(req.into_body()).await;
             return Err(ApiError::UnsupportedMediaType);
         }
         let limit = state.config.http.max_body_bytes;
-        let body = axum::body::to_bytes(req.into_body(), limit)
+        let body = crate::extract::body::read_limited(req.into_body(), limit)
             .await
             .map_err(|_| ApiError::TooLarge(limit))?;
         serde_json::from_slice(&body).map(JsonBody).map_err(|e| {

@@ -1,6 +1,7 @@
 //! Extractors: raw requests into typed inputs, refusing malformed input before storage.
 
 pub mod bearer;
+pub mod body;
 pub mod client_auth;
 pub mod client_ip;
 pub mod json;

@@ -180,13 +180,16 @@ pub enum BodyKind {
     Json,
 }
 
-/// Reads a request body up to `limit` bytes.
+/// Reads a request body up to `limit` bytes; a longer one is drained (within bounds) before
+/// the refusal, so that the answer reaches the client ([`crate::extract::body`]).
 pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, OAuthError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        OAuthError::invalid_request(format!(
-            "the request body is larger than {limit} bytes or was cut short"
-        ))
-    })
+    crate::extract::body::read_limited(body, limit)
+        .await
+        .map_err(|_| {
+            OAuthError::invalid_request(format!(
+                "the request body is larger than {limit} bytes or was cut short"
+            ))
+        })
 }
 
 /// A request's OAuth parameters together with its headers (for client authentication).
@@ -199,7 +202,13 @@ impl FromRequest<AppState> for OAuthRequest {
     type Rejection = OAuthFailure;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (kind, headers, body) = OAuthRequest::split(req)?;
+        let (kind, headers, body) = match OAuthRequest::split(req) {
+            Ok(parts) => parts,
+            Err((e, body)) => {
+                crate::extract::body::drain(body).await;
+                return Err(e);
+            }
+        };
         let body = read_body(body, state.config.http.max_body_bytes).await;
         OAuthRequest::parse(kind, headers, body)
     }
@@ -209,17 +218,25 @@ impl OAuthRequest {
     /// The declared body kind, the headers and the body, taken apart before the body is read:
     /// only these are held while it arrives (the rest of the request, held across the wait,
     /// would make the reading future larger). An undeclared or unknown kind is refused before
-    /// any of the body is read.
+    /// any of the body is read; the body comes back with the refusal, to be drained
+    /// ([`crate::extract::body::drain`]) before answering.
+    #[allow(clippy::type_complexity)]
     pub fn split(
         req: Request,
-    ) -> Result<(BodyKind, axum::http::HeaderMap, axum::body::Body), OAuthFailure> {
-        let kind = body_kind(&req).ok_or_else(|| {
-            OAuthError::invalid_request(
-                "Content-Type must be application/x-www-form-urlencoded or application/json",
-            )
-        })?;
+    ) -> Result<(BodyKind, axum::http::HeaderMap, axum::body::Body), (OAuthFailure, axum::body::Body)>
+    {
+        let kind = body_kind(&req);
         let (parts, body) = req.into_parts();
-        Ok((kind, parts.headers, body))
+        match kind {
+            Some(kind) => Ok((kind, parts.headers, body)),
+            None => Err((
+                OAuthError::invalid_request(
+                    "Content-Type must be application/x-www-form-urlencoded or application/json",
+                )
+                .into(),
+                body,
+            )),
+        }
     }
 
     /// The request from its parts once the body is read ([`read_body`]).

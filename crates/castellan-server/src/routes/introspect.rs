@@ -12,15 +12,19 @@ use crate::extract::client_auth::{presented_client, PresentedMethod};
 use crate::extract::params::OAuthRequest;
 use crate::services::api_keys;
 use crate::services::authenticate::authenticate_client;
+use crate::services::grant_tokens::MAX_PRESENTED_LEN;
 use crate::services::tokens::{check_access_token, Audience, Checked};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use castellan_core::client::ClientKind;
+use castellan_core::client::{Client, ClientKind};
 use castellan_core::scope::may_introspect_any;
 use castellan_core::OAuthError;
+use castellan_crypto::hash_secret;
+use castellan_store::people::RefreshToken;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 pub async fn introspect_token(
@@ -54,6 +58,19 @@ pub async fn introspect_token(
             api_keys::introspect_api_key(&state, token, now).await?,
         )));
     }
+    // RFC 7662 §2.1: the hint is a help, not a rule; a refresh token is looked up first when
+    // hinted, and otherwise only once the token is no active access token.
+    let hinted_refresh = params.get("token_type_hint") == Some("refresh_token");
+    if hinted_refresh {
+        if let Some(rt) = current_refresh_token(&state, token, now).await? {
+            return Ok(no_store(Json(refresh_body(
+                &state,
+                &caller,
+                resource_server,
+                &rt,
+            ))));
+        }
+    }
     let body = match check_access_token(&state, token, now, Audience::Any).await? {
         Ok(checked) if resource_server || checked.client_id() == caller.id => {
             active_body(&state, &checked)
@@ -63,11 +80,65 @@ pub async fn introspect_token(
             inactive()
         }
         Err(reason) => {
-            tracing::debug!(reason = reason.describe(), "introspected an inactive token");
-            inactive()
+            let refresh = if hinted_refresh {
+                None // looked up above
+            } else {
+                current_refresh_token(&state, token, now).await?
+            };
+            match refresh {
+                Some(rt) => refresh_body(&state, &caller, resource_server, &rt),
+                None => {
+                    tracing::debug!(reason = reason.describe(), "introspected an inactive token");
+                    inactive()
+                }
+            }
         }
     };
     Ok(no_store(Json(body)))
+}
+
+/// The current (not rotated, expired or revoked) refresh token `token`, if it is one. A JWT
+/// (it has dots) or an over-long value is never looked up.
+async fn current_refresh_token(
+    state: &AppState,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<RefreshToken>, OAuthFailure> {
+    if token.is_empty() || token.len() > MAX_PRESENTED_LEN || token.contains('.') {
+        return Ok(None);
+    }
+    let hash = hash_secret(token).0;
+    Ok(state.store.find_current_refresh_token(&hash, now).await?)
+}
+
+/// RFC 7662 §2.2 for a current refresh token: `token_type` `refresh_token`, its grant's scope,
+/// client, subject (the user), audience and inactivity expiry. Same caller rule as access
+/// tokens: only its own client or a resource server learns about it.
+fn refresh_body(
+    state: &AppState,
+    caller: &Client,
+    resource_server: bool,
+    rt: &RefreshToken,
+) -> Value {
+    if !resource_server && rt.client_id != caller.id {
+        return inactive();
+    }
+    let aud = rt.audience.as_deref();
+    let mut v = json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": rt.scope,
+        "client_id": rt.client_id,
+        "sub": rt.user_id,
+        "aud": aud.unwrap_or_else(|| state.config.default_audience()),
+        "iss": state.config.issuer,
+        "exp": rt.expires_at.timestamp(),
+        "iat": rt.created_at.timestamp(),
+    });
+    if let (Some(org), Some(obj)) = (&rt.organization_id, v.as_object_mut()) {
+        obj.insert("org".into(), org.clone().into());
+    }
+    v
 }
 
 fn inactive() -> Value {

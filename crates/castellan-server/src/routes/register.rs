@@ -74,6 +74,7 @@ async fn json_body(state: &AppState, req: Request) -> Result<Value, OAuthError> 
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
+        crate::extract::body::drain(req.into_body()).await;
         return Err(OAuthError::invalid_request(
             "client metadata must be sent as JSON (Content-Type: application/json)",
         ));

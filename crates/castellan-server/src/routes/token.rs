@@ -55,7 +55,10 @@ pub fn answer(
                 let body = read_body(body, state.config.http.max_body_bytes).await;
                 OAuthRequest::parse(kind, headers, body)
             }
-            Err(e) => Err(e),
+            Err((e, body)) => {
+                crate::extract::body::drain(body).await;
+                Err(e)
+            }
         };
         respond(&state, &ip, req).await
     }

@@ -11,6 +11,7 @@ use castellan_core::client::{Client, ClientKind, GrantType};
 use castellan_core::grant;
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::pkce::CodeChallenge;
+use castellan_core::redirect::redirect_uri_matches;
 use castellan_core::scope::allowed_by;
 use castellan_core::{OAuthError, OAuthErrorCode, ScopeSet};
 use castellan_store::StoreError;
@@ -234,11 +235,13 @@ async fn find_client(state: &AppState, id: Option<&str>) -> Result<Client, Autho
     }
 }
 
-/// RFC 9700 §4.1.3: exact string match; the parameter may be omitted only when the client has
-/// exactly one redirect URI (RFC 6749 §3.1.2.3).
+/// RFC 9700 §4.1.3: exact string match, except the port of a loopback IP literal (RFC 8252
+/// §7.3, [`redirect_uri_matches`]); the parameter may be omitted only when the client has
+/// exactly one redirect URI (RFC 6749 §3.1.2.3). The URI in force is the one sent, port
+/// included, and the code exchange must repeat it exactly.
 fn redirect_uri_of(client: &Client, given: Option<&str>) -> Result<String, AuthorizeError> {
     match (given, client.redirect_uris.as_slice()) {
-        (Some(u), uris) if uris.iter().any(|r| r == u) => Ok(u.to_owned()),
+        (Some(u), uris) if uris.iter().any(|r| redirect_uri_matches(r, u)) => Ok(u.to_owned()),
         (Some(_), _) => Err(AuthorizeError::Untrusted(
             "The redirect URI is not registered for this application.".to_owned(),
         )),

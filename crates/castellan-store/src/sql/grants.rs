@@ -485,6 +485,25 @@ impl GrantStore for SqlStore {
         row.as_ref().map(refresh_from_row).transpose()
     }
 
+    async fn find_current_refresh_token(
+        &self,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<RefreshToken>> {
+        let sql = format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = $1 \
+             AND rotated_at IS NULL AND expires_at > $2 AND family_id IN \
+             (SELECT id FROM refresh_families WHERE revoked_at IS NULL)"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&hash[..])
+            .bind(millis(now))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(refresh_from_row).transpose()
+    }
+
     async fn insert_family(
         &self,
         family_id: &str,
