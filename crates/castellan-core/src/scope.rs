@@ -12,8 +12,6 @@ use std::fmt;
 pub const MAX_SCOPE_LEN: usize = 256;
 /// Most scopes accepted in one request or registration.
 pub const MAX_SCOPES: usize = 100;
-/// The scope of resource servers: introspection and the revocation feed.
-pub const INTROSPECT: &str = "introspect";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
@@ -271,8 +269,9 @@ pub fn patterns_to_string(patterns: &[ScopePattern]) -> String {
         .join(" ")
 }
 
-/// The scope that lets a client (a resource server) introspect tokens issued to other clients
-/// and API keys (SPEC 9.2). Without it, a client learns only about its own tokens.
+/// The scope of resource servers (SPEC 9.2): it lets a client introspect tokens issued to other
+/// clients and API keys, and read the revocation feed. Without it, a client learns only about
+/// its own tokens.
 pub const INTROSPECT: &str = "introspect";
 
 /// Scopes a client may hold for itself but never pass on to a person's grant.
