@@ -3,6 +3,7 @@
 use crate::client::{Client, ClientKind};
 use crate::error::OAuthError;
 use crate::scope::{allowed_by, Scope, ScopeSet};
+use crate::user::User;
 
 /// Scopes granted to `client` for `requested` (`None` or empty: its default scopes).
 ///
@@ -19,6 +20,17 @@ pub fn grant_scopes(client: &Client, requested: Option<&ScopeSet>) -> Result<Sco
             Ok(req.clone())
         }
         _ => Ok(default_scopes(client)),
+    }
+}
+
+/// The scopes a person's grant may carry (SPEC 3.4, 5.6): `scope` without the administrative
+/// ones unless the person has the admin flag. Whatever the client is allowed, a person who is
+/// not an administrator never holds `manage_*`, `introspect` and the like.
+pub fn person_scopes(user: &User, scope: &ScopeSet) -> ScopeSet {
+    if user.is_admin {
+        scope.clone()
+    } else {
+        scope.without_administrative()
     }
 }
 
@@ -110,6 +122,25 @@ mod tests {
         let e = client_credentials_scopes(&c, Some(&set("orders:write"))).unwrap_err();
         assert_eq!(e.code, crate::OAuthErrorCode::InvalidScope);
         assert!(e.description.contains("orders:write"));
+    }
+
+    #[test]
+    fn a_person_holds_administrative_scopes_only_with_the_flag() {
+        let mut person = User {
+            id: "u".into(),
+            email: "u@example.com".into(),
+            name: "U".into(),
+            password_hash: String::new(),
+            created_at: Utc::now(),
+            is_admin: false,
+        };
+        let asked = set("openid manage_api_keys products:read introspect");
+        assert_eq!(
+            person_scopes(&person, &asked).to_string(),
+            "openid products:read"
+        );
+        person.is_admin = true;
+        assert_eq!(person_scopes(&person, &asked), asked);
     }
 
     #[test]
