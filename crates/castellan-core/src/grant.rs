@@ -3,6 +3,7 @@
 use crate::client::{Client, ClientKind};
 use crate::error::OAuthError;
 use crate::scope::{allowed_by, is_client_only, Scope, ScopeSet};
+use crate::user::User;
 
 /// Scopes granted to `client` for `requested` (`None` or empty: its default scopes).
 ///
@@ -51,6 +52,17 @@ pub fn client_only_error(scope: &Scope) -> OAuthError {
     OAuthError::invalid_scope(format!(
         "the scope `{scope}` is for clients only and is never granted to a person"
     ))
+}
+
+/// The scopes a person's grant may carry (SPEC 3.4, 5.6): `scope` without the administrative
+/// ones unless the person has the admin flag. Whatever the client is allowed, a person who is
+/// not an administrator never holds `manage_*`, `introspect` and the like.
+pub fn for_person(user: &User, scope: &ScopeSet) -> ScopeSet {
+    if user.is_admin {
+        scope.clone()
+    } else {
+        scope.without_administrative()
+    }
 }
 
 /// What a client receives when it names no scope.
@@ -165,6 +177,25 @@ mod tests {
         );
         // A client acting for itself keeps it.
         assert!(grant_scopes(&c, None).unwrap().contains_str("introspect"));
+    }
+
+    #[test]
+    fn a_person_holds_administrative_scopes_only_with_the_flag() {
+        let mut person = User {
+            id: "u".into(),
+            email: "u@example.com".into(),
+            name: "U".into(),
+            password_hash: String::new(),
+            created_at: Utc::now(),
+            is_admin: false,
+        };
+        let asked = set("openid manage_api_keys products:read introspect");
+        assert_eq!(
+            for_person(&person, &asked).to_string(),
+            "openid products:read"
+        );
+        person.is_admin = true;
+        assert_eq!(for_person(&person, &asked), asked);
     }
 
     #[test]

@@ -165,6 +165,30 @@ impl fmt::Display for ScopePattern {
     }
 }
 
+/// Administrative scopes (SPEC 3.4, 5.6): they open Castellan's own management API. Every
+/// `manage_*` scope is administrative too. Self-registered clients never obtain them, and a
+/// person's grant carries them only when the person has the admin flag.
+pub const ADMIN_SCOPE_NAMES: [&str; 7] = [
+    "manage_api_clients",
+    "view_api_clients",
+    "manage_api_keys",
+    "view_api_keys",
+    "manage_project",
+    "register_clients",
+    "introspect",
+];
+
+/// Whether a scope (or pattern) whose name, before its first `:`, is `name` is
+/// administrative: one of [`ADMIN_SCOPE_NAMES`] or any `manage_*` scope.
+pub fn is_administrative_name(name: &str) -> bool {
+    ADMIN_SCOPE_NAMES.contains(&name) || name.starts_with("manage_")
+}
+
+/// Whether `scope` is administrative (`manage_api_keys`, `introspect:acme`, `manage_orders` …).
+pub fn is_administrative(scope: &Scope) -> bool {
+    is_administrative_name(scope.name())
+}
+
 /// Splits a space-separated scope string. RFC 6749 allows only single spaces between tokens;
 /// leading, trailing and repeated spaces are tolerated here because real clients send them.
 fn split_scope_string(s: &str) -> impl Iterator<Item = &str> {
@@ -216,6 +240,22 @@ impl ScopeSet {
 
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
+    }
+
+    /// The same scopes without the administrative ones, order kept.
+    pub fn without_administrative(&self) -> ScopeSet {
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| !is_administrative(s))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Whether some scope of the set is administrative.
+    pub fn has_administrative(&self) -> bool {
+        self.0.iter().any(is_administrative)
     }
 
     /// Every scope of `self` is in `other`.
@@ -382,6 +422,29 @@ mod tests {
         assert!(!grants_permission(&held, "manage_api_clients", "acme"));
         assert!(grants_permission(&held, "view_api_clients", "acme"));
         assert!(!grants_permission(&held, "view_api_clients", "other"));
+    }
+
+    #[test]
+    fn administrative_scopes_are_named_or_manage() {
+        for a in [
+            "manage_api_keys",
+            "introspect",
+            "introspect:acme",
+            "manage_orders:x",
+            "view_api_clients",
+        ] {
+            assert!(is_administrative(&s(a)), "{a}");
+        }
+        for n in ["products:read", "openid", "managed", "view_products"] {
+            assert!(!is_administrative(&s(n)), "{n}");
+        }
+        let set = ScopeSet::parse("openid manage_api_keys products:read introspect").unwrap();
+        assert_eq!(
+            set.without_administrative().to_string(),
+            "openid products:read"
+        );
+        assert!(set.has_administrative());
+        assert!(!set.without_administrative().has_administrative());
     }
 
     proptest! {

@@ -52,6 +52,9 @@ pub struct User {
     pub name: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// An administrator (SPEC 3.4, 5.6): only then may the person's grants carry
+    /// administrative scopes (`manage_*`, `introspect` …). Set with `castellan users set-admin`.
+    pub is_admin: bool,
 }
 
 impl fmt::Debug for User {
@@ -60,6 +63,7 @@ impl fmt::Debug for User {
             .field("id", &self.id)
             .field("email", &self.email)
             .field("name", &self.name)
+            .field("is_admin", &self.is_admin)
             .finish_non_exhaustive()
     }
 }

@@ -340,22 +340,7 @@ fn bad(key: &str, msg: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{key} {msg}"))
 }
 
-/// Whether a scope (or pattern) named `name` before its first `:` is administrative: one of
-/// [`ADMIN_SCOPE_NAMES`] or any `manage_*` scope.
-pub fn is_admin_scope_name(name: &str) -> bool {
-    ADMIN_SCOPE_NAMES.contains(&name) || name.starts_with("manage_")
-}
-
-/// Scopes that self-registered clients can never obtain (nor any `manage_*` scope).
-pub const ADMIN_SCOPE_NAMES: [&str; 7] = [
-    "manage_api_clients",
-    "view_api_clients",
-    "manage_api_keys",
-    "view_api_keys",
-    "manage_project",
-    "register_clients",
-    "introspect",
-];
+pub use castellan_core::scope::{is_administrative_name as is_admin_scope_name, ADMIN_SCOPE_NAMES};
 
 impl Config {
     /// Loads defaults, then `file` (if given), then `CASTELLAN_*` variables, then `overrides`

@@ -111,6 +111,9 @@ pub enum ApiError {
     Forbidden {
         needed: String,
     },
+    /// 403 `access_denied`: the token has the scope, but its person may not act on this
+    /// organization or key (SPEC 5.6).
+    NotAllowed(String),
     NotFound(String),
     /// 413: body larger than the configured limit.
     TooLarge(usize),
@@ -151,6 +154,7 @@ impl IntoResponse for ApiError {
                 "insufficient_scope",
                 format!("Insufficient scope. One of the following scopes is missing: {needed}"),
             ),
+            ApiError::NotAllowed(m) => (StatusCode::FORBIDDEN, "access_denied", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "ResourceNotFound", m),
             ApiError::TooLarge(max) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -179,7 +183,7 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
             );
-        } else if status == StatusCode::FORBIDDEN {
+        } else if code == "insufficient_scope" {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"insufficient_scope\""),

@@ -2,9 +2,13 @@
 //! `CASTELLAN_TEST_BACKEND`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod people_support;
+
+use castellan_core::user::Role;
 use castellan_testkit::ManualClock;
 use castellan_testkit::TestApp;
 use chrono::{Duration, TimeZone, Utc};
+use people_support::{code_client, member, org, token, user};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -263,4 +267,203 @@ async fn malformed_keys_are_refused_without_a_storage_lookup() {
         .await
         .unwrap();
     assert!(res.status().is_server_error(), "{}", res.status());
+}
+
+/// A person signed in through a console client allowed the key permissions; answers their
+/// access token (bound to `org`).
+async fn person_token(app: &TestApp, email: &str, org: &str, role: Role) -> String {
+    let console = code_client(
+        app,
+        json!({
+            "name": "Console",
+            "grantTypes": ["password"],
+            "scope": "manage_api_keys view_api_keys manage_api_clients view_api_clients products:read",
+        }),
+    )
+    .await;
+    let u = user(app, email, Some("a long enough password")).await;
+    member(app, org, &u.id, role).await;
+    app.store.set_user_admin(&u.id, true).await.unwrap();
+    let (s, b) = token(
+        app,
+        &console,
+        &[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", "a long enough password"),
+            ("organization_id", org),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["access_token"].as_str().unwrap().to_owned()
+}
+
+/// SPEC 5.6: a person's token (even an administrator's) sees and changes only the keys of the
+/// organizations they belong to, and changing needs MANAGER or OWNER there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_token_reaches_only_the_keys_of_their_organizations() {
+    let app = TestApp::spawn().await;
+    let admin = manager(&app).await;
+    let mine = org(&app, "Mine").await;
+    let theirs = org(&app, "Theirs").await;
+    let mut ids = Vec::new();
+    for o in [&mine, &theirs] {
+        let (s, k) = post(
+            &app,
+            &admin,
+            "/api-keys",
+            json!({"name": format!("key of {o}"), "scope": "products:read", "organizationId": o}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{k}");
+        ids.push(k["id"].as_str().unwrap().to_owned());
+    }
+    let (my_key, their_key) = (&ids[0], &ids[1]);
+    let t = person_token(&app, "manager@example.com", &mine, Role::Manager).await;
+
+    let (s, list) = get(&app, &t, "/api-keys").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let listed: Vec<&str> = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![my_key.as_str()], "{list}");
+    for path in [
+        format!("/api-keys?organizationId={theirs}"),
+        "/api-keys?createdBy=someone-else".to_owned(),
+        format!("/api-keys/{their_key}"),
+    ] {
+        let (s, b) = get(&app, &t, &path).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {b}");
+        assert_eq!(b["errors"][0]["code"], "access_denied", "{b}");
+    }
+    for action in ["disable", "revoke", "rotate"] {
+        let (s, b) = post(
+            &app,
+            &t,
+            &format!("/api-keys/{their_key}/{action}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{action}: {b}");
+    }
+    let (s, b) = post(
+        &app,
+        &t,
+        "/api-keys",
+        json!({"name": "x", "scope": "products:read", "organizationId": theirs}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, one) = get(&app, &admin, &format!("/api-keys/{their_key}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        one["status"], "active",
+        "the other organization's key is untouched"
+    );
+
+    // Their own organization's keys work.
+    let (s, b) = get(&app, &t, &format!("/api-keys?organizationId={mine}")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = post(&app, &t, &format!("/api-keys/{my_key}/rotate"), json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let rotated = b["id"].as_str().unwrap().to_owned();
+    let (s, b) = post(&app, &t, &format!("/api-keys/{rotated}/revoke"), json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = post(
+        &app,
+        &t,
+        "/api-keys",
+        json!({"name": "mine", "scope": "products:read"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["organizationId"], mine.as_str());
+
+    // A VIEWER reads their organization's keys but changes none.
+    let v = person_token(&app, "viewer@example.com", &mine, Role::Viewer).await;
+    let (s, _) = get(&app, &v, "/api-keys").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = post(
+        &app,
+        &v,
+        "/api-keys",
+        json!({"name": "v", "scope": "products:read"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let new_key = b["id"].as_str().unwrap_or_default();
+    assert!(new_key.is_empty());
+    let (s, _) = post(&app, &v, &format!("/api-keys/{my_key}/disable"), json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// SPEC 3.4: a person without the admin flag signed in through a client allowed
+/// `manage_api_clients` cannot create, list or delete clients with their token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_token_cannot_manage_clients_without_the_admin_flag() {
+    let app = TestApp::spawn().await;
+    let console = code_client(
+        &app,
+        json!({
+            "name": "Console",
+            "grantTypes": ["password"],
+            "scope": "manage_api_clients view_api_clients manage_api_keys products:read",
+        }),
+    )
+    .await;
+    let o = org(&app, "Acme").await;
+    let u = user(&app, "owner@example.com", Some("a long enough password")).await;
+    member(&app, &o, &u.id, Role::Owner).await;
+    let (s, b) = token(
+        &app,
+        &console,
+        &[
+            ("grant_type", "password"),
+            ("username", "owner@example.com"),
+            ("password", "a long enough password"),
+            ("scope", "manage_api_clients view_api_clients products:read"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let t = b["access_token"].as_str().unwrap();
+    let (s, b) = post(
+        &app,
+        t,
+        "/api-clients",
+        json!({"name": "sneaky", "scope": "products:read"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, _) = get(&app, t, "/api-clients").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let res = app
+        .http
+        .delete(app.url(&format!("/api-clients/{}", console.id)))
+        .bearer_auth(t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // The same person with the flag gets the scope.
+    app.store.set_user_admin(&u.id, true).await.unwrap();
+    let (s, b) = token(
+        &app,
+        &console,
+        &[
+            ("grant_type", "password"),
+            ("username", "owner@example.com"),
+            ("password", "a long enough password"),
+            ("scope", "view_api_clients"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = get(&app, b["access_token"].as_str().unwrap(), "/api-clients").await;
+    assert_eq!(s, StatusCode::OK);
 }

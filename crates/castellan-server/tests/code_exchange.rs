@@ -361,3 +361,51 @@ async fn discovery_names_the_code_flow() {
         );
     }
 }
+
+/// SPEC 3.4, 5.6: whatever scope a code was issued for, a person without the admin flag gets
+/// no administrative scope from it, nor from its refreshes.
+#[tokio::test]
+async fn a_code_never_carries_an_administrative_scope_for_a_person_without_the_flag() {
+    let app = TestApp::spawn().await;
+    let client = code_client(
+        &app,
+        json!({"scope": format!("{FULL_SCOPE} manage_api_keys view_api_keys introspect")}),
+    )
+    .await;
+    let user = user(&app, "member@example.com", None).await;
+    let org = org(&app, "Acme").await;
+    member(&app, &org, &user.id, Role::Owner).await;
+    let spec = CodeSpec::new(
+        &client,
+        &user,
+        Some(&org),
+        "openid offline_access products:read manage_api_keys view_api_keys introspect",
+    );
+    let (code, _) = issue_code(&app, &spec).await;
+    let (s, b) = exchange(&app, &client, &code).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["scope"], "openid offline_access products:read");
+    let at = b["access_token"].as_str().unwrap();
+    assert_eq!(claims(at)["scope"], "openid offline_access products:read");
+    let res = app
+        .http
+        .get(app.url("/api-keys"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let rt = b["refresh_token"].as_str().unwrap();
+    let (s, r) = refresh(&app, &client, rt, None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["scope"], "openid offline_access products:read");
+    let (s, r) = refresh(
+        &app,
+        &client,
+        r["refresh_token"].as_str().unwrap(),
+        Some("manage_api_keys"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{r}");
+}

@@ -265,6 +265,7 @@ async fn user_token(app: &TestApp, role: Role) -> String {
             name: "V".into(),
             password_hash: "x".into(),
             created_at: now,
+            is_admin: false,
         })
         .await
         .unwrap();

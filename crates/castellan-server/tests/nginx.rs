@@ -278,6 +278,7 @@ impl Stack {
                 name: "V".into(),
                 password_hash: "x".into(),
                 created_at: now,
+                is_admin: false,
             })
             .await
             .unwrap();

@@ -329,3 +329,55 @@ async fn a_persons_token_never_carries_introspect() {
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["scope"], "introspect");
 }
+
+/// SPEC 3.4, 5.6: a client allowed administrative scopes does not pass them on to a person
+/// who is not an administrator, asked for or by default, nor through a refresh; the token does
+/// not open the management API.
+#[tokio::test]
+async fn a_person_without_the_admin_flag_never_gets_an_administrative_scope() {
+    let app = TestApp::spawn().await;
+    let c = code_client(
+        &app,
+        json!({
+            "name": "Console",
+            "grantTypes": ["password", "refresh_token"],
+            "scope": "offline_access products:read manage_api_keys view_api_keys manage_api_clients",
+        }),
+    )
+    .await;
+    let u = user(&app, "viewer@example.com", Some(PASSWORD)).await;
+    let o = org(&app, "Acme").await;
+    member(&app, &o, &u.id, Role::Viewer).await;
+
+    for asked in [
+        Some("offline_access products:read manage_api_keys view_api_keys manage_api_clients"),
+        None,
+    ] {
+        let extra: Vec<(&str, &str)> = asked.map(|s| ("scope", s)).into_iter().collect();
+        let (s, b) = login(&app, &c, "viewer@example.com", PASSWORD, &extra).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["scope"], "offline_access products:read", "{asked:?}");
+        let at = b["access_token"].as_str().unwrap();
+        assert_eq!(claims(at)["scope"], "offline_access products:read");
+        let res = app
+            .http
+            .get(app.url("/api-keys"))
+            .bearer_auth(at)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let res = app
+            .http
+            .get(app.url("/api-clients"))
+            .bearer_auth(at)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+        let (s, r) = refresh(&app, &c, b["refresh_token"].as_str().unwrap(), None).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        assert_eq!(r["scope"], "offline_access products:read");
+    }
+}

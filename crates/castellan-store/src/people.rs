@@ -17,6 +17,8 @@ pub trait UserStore: Send + Sync {
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
     /// `email` is already normalised (`castellan_core::user::normalize_email`).
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Sets or clears a user's admin flag (SPEC 3.4); `false` when there is no such user.
+    async fn set_user_admin(&self, id: &str, is_admin: bool) -> StoreResult<bool>;
     async fn insert_organization(&self, org: &Organization) -> StoreResult<()>;
     async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>>;
     /// Adds the user to the organization or changes their role.

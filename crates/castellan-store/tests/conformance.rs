@@ -109,6 +109,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    the_admin_flag_is_stored_set_and_cleared,
     placeholders_are_numbered_and_reusable,
     ping_and_backend,
     migrations_are_idempotent,
@@ -1165,6 +1166,7 @@ fn user(id: &str, email: &str) -> User {
         name: format!("Name of {id}"),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         created_at: at(T0),
+        is_admin: false,
     }
 }
 
@@ -1273,6 +1275,35 @@ async fn users_round_trip_and_emails_are_unique(store: &SqlStore) {
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+}
+
+async fn the_admin_flag_is_stored_set_and_cleared(store: &SqlStore) {
+    let plain = user("u1", "ann@example.com");
+    store.insert_user(&plain).await.unwrap();
+    assert!(!store.get_user("u1").await.unwrap().unwrap().is_admin);
+    let admin = User {
+        is_admin: true,
+        ..user("u2", "root@example.com")
+    };
+    store.insert_user(&admin).await.unwrap();
+    assert_eq!(store.get_user("u2").await.unwrap(), Some(admin));
+    assert!(store.set_user_admin("u1", true).await.unwrap());
+    assert!(store.get_user("u1").await.unwrap().unwrap().is_admin);
+    assert!(store.set_user_admin("u2", false).await.unwrap());
+    let found = store.find_user_by_email("root@example.com").await.unwrap();
+    assert!(!found.unwrap().is_admin);
+    assert!(!store.set_user_admin("nobody", true).await.unwrap());
+    store.insert_organization(&org("o1", "Acme")).await.unwrap();
+    store
+        .upsert_membership(&Membership {
+            organization_id: "o1".into(),
+            user_id: "u1".into(),
+            role: Role::Viewer,
+        })
+        .await
+        .unwrap();
+    let members = store.members_of("o1").await.unwrap();
+    assert!(members[0].0.is_admin);
 }
 
 async fn organizations_and_memberships(store: &SqlStore) {

@@ -30,6 +30,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(crate::people::UsersCommand::Create(args)) => {
             crate::people::create_user(open_store(&config).await?.as_ref(), args).await
         }
+        Command::Users(crate::people::UsersCommand::SetAdmin { user, admin }) => {
+            crate::people::set_admin(open_store(&config).await?.as_ref(), &user, admin).await
+        }
         Command::Orgs(command) => {
             crate::people::run_orgs(open_store(&config).await?.as_ref(), command).await
         }

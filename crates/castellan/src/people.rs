@@ -20,6 +20,16 @@ const ID_LEN: usize = 24;
 pub enum UsersCommand {
     /// Create a user who can sign in with an email and a password.
     Create(CreateUser),
+    /// Give a user the admin flag, or take it away: only an administrator's grants may carry
+    /// administrative scopes (`manage_*`, `introspect` …).
+    SetAdmin {
+        /// User id or email.
+        #[arg(long)]
+        user: String,
+        /// true or false.
+        #[arg(long, action = clap::ArgAction::Set)]
+        admin: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +44,9 @@ pub struct CreateUser {
     /// Read the password from the first line of standard input.
     #[arg(long)]
     pub password_stdin: bool,
+    /// An administrator: their grants may carry administrative scopes.
+    #[arg(long)]
+    pub admin: bool,
     /// Print the user as JSON.
     #[arg(long)]
     pub json: bool,
@@ -96,19 +109,51 @@ pub async fn create_user(store: &dyn Store, args: CreateUser) -> anyhow::Result<
         name,
         password_hash,
         created_at: SystemClock.now(),
+        is_admin: args.admin,
     };
     match store.insert_user(&user).await {
         Err(StoreError::Conflict(_)) => bail!("a user with this email exists"),
         other => other.context("storing the user")?,
     }
     if args.json {
-        let v = serde_json::json!({"id": user.id, "email": user.email, "name": user.name});
+        let v = serde_json::json!({
+            "id": user.id,
+            "email": user.email,
+            "name": user.name,
+            "isAdmin": user.is_admin,
+        });
         println!("{v}");
     } else {
         println!("user_id: {}", user.id);
         println!("email:   {}", user.email);
     }
     Ok(())
+}
+
+/// `users set-admin`: sets or clears the admin flag of the user named by id or email.
+pub async fn set_admin(store: &dyn Store, user: &str, admin: bool) -> anyhow::Result<()> {
+    let user = find_user(store, user).await?;
+    if !store.set_user_admin(&user.id, admin).await? {
+        bail!("no such user");
+    }
+    let now = if admin {
+        "an administrator"
+    } else {
+        "not an administrator"
+    };
+    println!("{} is {now}", user.email);
+    Ok(())
+}
+
+/// The user named by id or email.
+async fn find_user(store: &dyn Store, user: &str) -> anyhow::Result<User> {
+    let found = if user.contains('@') {
+        let email = normalize_email(user).ok_or_else(|| anyhow!("--user is not an email"))?;
+        store.find_user_by_email(&email).await?
+    } else {
+        store.get_user(user).await?
+    };
+    found.ok_or_else(|| anyhow!("no such user"))
 }
 
 pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result<()> {
@@ -137,14 +182,7 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
         OrgsCommand::AddMember { org, user, role } => {
             let role = Role::parse(&role)
                 .ok_or_else(|| anyhow!("--role must be OWNER, MANAGER or VIEWER"))?;
-            let found = if user.contains('@') {
-                let email =
-                    normalize_email(&user).ok_or_else(|| anyhow!("--user is not an email"))?;
-                store.find_user_by_email(&email).await?
-            } else {
-                store.get_user(&user).await?
-            };
-            let user = found.ok_or_else(|| anyhow!("no such user"))?;
+            let user = find_user(store, &user).await?;
             if store.get_organization(&org).await?.is_none() {
                 bail!("no such organization");
             }

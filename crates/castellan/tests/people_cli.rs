@@ -175,8 +175,78 @@ async fn users_orgs_and_memberships_from_the_command_line() {
         assert!(!run(&db, &args).status.success(), "{args:?}");
     }
 
+    // The admin flag: off unless asked for, set and cleared by `users set-admin`.
+    let admin = json(&run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--email",
+            "dee@example.com",
+            "--name",
+            "Dee",
+            "--password",
+            "a long enough password",
+            "--admin",
+            "--json",
+        ],
+    ));
+    assert_eq!(admin["isAdmin"], true);
+    assert_eq!(bob["isAdmin"], false);
+    let set = run(
+        &db,
+        &[
+            "users",
+            "set-admin",
+            "--user",
+            "bob@example.com",
+            "--admin",
+            "true",
+        ],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let cleared = run(
+        &db,
+        &[
+            "users",
+            "set-admin",
+            "--user",
+            "dee@example.com",
+            "--admin",
+            "false",
+        ],
+    );
+    assert!(cleared.status.success());
+    assert!(!run(
+        &db,
+        &[
+            "users",
+            "set-admin",
+            "--user",
+            "nobody@example.com",
+            "--admin",
+            "true"
+        ]
+    )
+    .status
+    .success());
+
     let store = castellan_store::connect(&db).await.unwrap();
+    assert!(store.get_user(bob_id).await.unwrap().unwrap().is_admin);
+    assert!(
+        !store
+            .get_user(admin["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_admin
+    );
     let stored = store.get_user(&ann_id).await.unwrap().unwrap();
+    assert!(!stored.is_admin);
     assert!(stored.password_hash.starts_with("$argon2id$"));
     assert!(verify_password(Secret::new("correct horse battery"), stored.password_hash).await);
     assert_eq!(

@@ -1,5 +1,9 @@
 //! A bearer access token on a management request (RFC 6750 §2.1), checked: signature or
 //! stored hash, issuer, environment, expiry, revocation.
+//!
+//! A person's token (one issued under a user's grant, with a family) holds administrative
+//! scopes only while the person has the admin flag: the scopes of a token minted for a person
+//! without it (before the rule, or before the flag was cleared) are read without them.
 
 use crate::error::ApiError;
 use crate::services::tokens::{check_access_token, Audience, Checked};
@@ -15,6 +19,15 @@ const MAX_TOKEN_LEN: usize = 8192;
 pub struct Bearer {
     pub token: Checked,
     pub scopes: ScopeSet,
+    /// The person behind a user's grant; `None` for a client acting for itself.
+    pub person: Option<Person>,
+}
+
+/// The person a token was issued for, as storage knows them now.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: String,
+    pub is_admin: bool,
 }
 
 impl FromRequestParts<AppState> for Bearer {
@@ -54,10 +67,29 @@ impl FromRequestParts<AppState> for Bearer {
         let now = state.clock.now();
         match check_access_token(state, token, now, Audience::Castellan).await? {
             Ok(checked) => {
-                let scopes = ScopeSet::parse(checked.scope()).unwrap_or_default();
+                let mut scopes = ScopeSet::parse(checked.scope()).unwrap_or_default();
+                let person = match checked.family() {
+                    None => None,
+                    Some(_) => {
+                        let user = state.store.get_user(checked.subject()).await?;
+                        let Some(user) = user else {
+                            return Err(ApiError::Unauthorized(
+                                "The access token is not valid: its user no longer exists.".into(),
+                            ));
+                        };
+                        if !user.is_admin {
+                            scopes = scopes.without_administrative();
+                        }
+                        Some(Person {
+                            id: user.id,
+                            is_admin: user.is_admin,
+                        })
+                    }
+                };
                 Ok(Bearer {
                     token: checked,
                     scopes,
+                    person,
                 })
             }
             Err(reason) => Err(ApiError::Unauthorized(format!(
@@ -69,6 +101,11 @@ impl FromRequestParts<AppState> for Bearer {
 }
 
 impl Bearer {
+    /// The organization a person's token is bound to (`org`), if any.
+    pub fn organization(&self) -> Option<&str> {
+        self.token.organization()
+    }
+
     /// Requires `permission` (e.g. `manage_api_clients`), plain or qualified with the project
     /// key; `also` lists scopes that imply it (`manage_api_clients` implies viewing).
     pub fn require(&self, permission: &str, also: &[&str], project: &str) -> Result<(), ApiError> {

@@ -2,18 +2,22 @@
 //! `POST /api-keys/{id}/disable|enable|revoke|rotate`. Reading needs `view_api_keys` (or
 //! `manage_api_keys`), writing `manage_api_keys`. The key itself is in the answers to create
 //! and rotate only; listings show its visible prefix and last four characters.
+//!
+//! A person's token reaches only the keys of the person's organizations, and changing them
+//! needs MANAGER or OWNER there (`services::key_reach`); a client's own token reaches every key.
 
 use crate::error::ApiError;
 use crate::extract::bearer::Bearer;
 use crate::extract::json::JsonBody;
 use crate::services::api_keys::{self, CreateError, Creator, KeyDraft, RotateError};
+use crate::services::key_reach::KeyReach;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
+use castellan_store::api_keys::{ApiKey, ApiKeyStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -148,6 +152,9 @@ pub async fn create_api_key(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     bearer.require(MANAGE, &[], &state.config.project_key)?;
+    let organization_id = KeyReach::of(&state, &bearer)
+        .await?
+        .organization_for_new_key(body.organization_id)?;
     let now = state.clock.now();
     // A client acting for itself may also give the scopes it is allowed to request.
     let client = if bearer.token.subject() == bearer.token.client_id() {
@@ -167,7 +174,7 @@ pub async fn create_api_key(
     let draft = KeyDraft {
         name: body.name,
         scope: body.scope,
-        organization_id: body.organization_id,
+        organization_id,
         tier: body.tier,
         expires_at: body.expires_at,
         expires_in_days: body.expires_in_days,
@@ -198,16 +205,9 @@ pub async fn list_api_keys(
     Query(params): Query<ListParams>,
 ) -> Result<Response, ApiError> {
     bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
-    let owner = match (params.organization_id, params.created_by) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid_input(
-                "filter by organizationId or createdBy, not both",
-            ))
-        }
-        (Some(o), None) => ApiKeyOwner::Organization(o),
-        (None, Some(c)) => ApiKeyOwner::Creator(c),
-        (None, None) => ApiKeyOwner::All,
-    };
+    let owner = KeyReach::of(&state, &bearer)
+        .await?
+        .listing(params.organization_id, params.created_by)?;
     let limit = params.limit.unwrap_or(20).clamp(1, 500);
     let offset = params.offset.unwrap_or(0).min(10_000);
     let page = api_keys::list_api_keys(&state, &owner, limit, offset).await?;
@@ -238,7 +238,19 @@ pub async fn get_api_key(
         .get_api_key(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
+    KeyReach::of(&state, &bearer).await?.check_read(&key)?;
     Ok(Json(ApiKeyRepresentation::new(&key, None, state.clock.now())).into_response())
+}
+
+/// Refuses a person who may not change the key `id` (an unknown key is left to the caller).
+async fn check_change(state: &AppState, bearer: &Bearer, id: &str) -> Result<(), ApiError> {
+    if bearer.person.is_none() {
+        return Ok(());
+    }
+    match state.store.get_api_key(id).await? {
+        Some(key) => KeyReach::of(state, bearer).await?.check_change(&key),
+        None => Ok(()),
+    }
 }
 
 async fn change_status(
@@ -248,6 +260,7 @@ async fn change_status(
     status: ApiKeyStatus,
 ) -> Result<Response, ApiError> {
     bearer.require(MANAGE, &[], &state.config.project_key)?;
+    check_change(&state, &bearer, &id).await?;
     let key = api_keys::set_status(&state, &id, status)
         .await?
         .ok_or_else(|| not_found(&id))?;
@@ -290,6 +303,7 @@ pub async fn rotate_api_key(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     bearer.require(MANAGE, &[], &state.config.project_key)?;
+    check_change(&state, &bearer, &id).await?;
     let now = state.clock.now();
     let created = match api_keys::rotate_api_key(&state, &id, now).await {
         Ok(c) => c,

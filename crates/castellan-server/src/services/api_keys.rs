@@ -6,7 +6,7 @@
 //! (`api_keys.cache_seconds`, default 10 s). A replica forgets a key it changes at once;
 //! other replicas see a disable or revoke within `cache_seconds` — the documented bound.
 
-use crate::config::{Config, ADMIN_SCOPE_NAMES};
+use crate::config::{is_admin_scope_name, Config};
 use crate::services::consent::is_write_scope;
 use crate::services::limits::KeptHeaders;
 use crate::services::usage::UsageRecorder;
@@ -343,7 +343,7 @@ pub fn scopes_a_member_may_give(config: &Config, role: Role) -> ScopeSet {
         .map(|e| e.name.as_str())
         .filter(|name| {
             let first = name.split(':').next().unwrap_or_default();
-            !ADMIN_SCOPE_NAMES.contains(&first) && !first.starts_with("manage_")
+            !is_admin_scope_name(first)
         })
         .filter(|name| role.satisfies(Role::Manager) || !is_write_scope(name))
         .filter_map(|name| Scope::parse(name).ok())

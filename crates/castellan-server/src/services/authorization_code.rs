@@ -10,6 +10,8 @@
 //! A missing `code_verifier` for a code issued with a `code_challenge` is a malformed request
 //! (`invalid_request`, RFC 6749 §5.2, seed 000), found by reading the code before redeeming it,
 //! so the code is not spent and a corrected request still works.
+//!
+//! The tokens carry no administrative scope unless the person has the admin flag (SPEC 3.4).
 
 use crate::error::OAuthFailure;
 use crate::extract::params::OAuthParams;
@@ -22,6 +24,7 @@ use crate::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::client::{Client, ClientKind, GrantType};
+use castellan_core::grant::for_person;
 use castellan_core::pkce::{verifier_is_well_formed, CodeChallenge};
 use castellan_core::{OAuthError, ScopeSet};
 use castellan_crypto::hash_secret;
@@ -80,11 +83,15 @@ pub async fn exchange_code(
     };
     check_code(client, &code, params, now)?;
 
-    let scope = ScopeSet::parse(&code.scope).map_err(|_| {
+    let stored_scope = ScopeSet::parse(&code.scope).map_err(|_| {
         OAuthFailure::from(OAuthError::server_error("the stored scope is unreadable"))
     })?;
     let organization = code.organization_id.as_deref();
     let user = grant_user(state, &code.user_id, organization).await?;
+    // A person without the admin flag never holds an administrative scope (SPEC 3.4),
+    // whatever the code was issued for.
+    let scope = for_person(&user, &stored_scope);
+    let scope_text = scope.to_string();
     let audience = code
         .resource
         .clone()
@@ -99,7 +106,7 @@ pub async fn exchange_code(
                 consent_id: &code.consent_id,
                 user_id: &code.user_id,
                 organization_id: organization,
-                scope: &code.scope,
+                scope: &scope_text,
                 auth_time: code.auth_time,
             },
             now,

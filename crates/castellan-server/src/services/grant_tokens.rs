@@ -10,6 +10,7 @@ use crate::services::id_token::{sign_id_token, IdTokenInput};
 use crate::services::tokens::{issue_family_access_token, TokenGrant};
 use crate::state::AppState;
 use castellan_core::client::{Client, GrantType};
+use castellan_core::grant::for_person;
 use castellan_core::user::User;
 use castellan_core::{ScopeSet, Secret};
 use castellan_crypto::{generate_secret, hash_secret};
@@ -87,6 +88,13 @@ pub async fn answer_user_grant(
     refresh: Option<Secret>,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthFailure> {
+    // The grants drop administrative scopes already; this keeps any new caller from minting
+    // one for a person without the admin flag (SPEC 3.4).
+    let scope = for_person(grant.user, grant.scope);
+    let grant = &UserGrant {
+        scope: &scope,
+        ..*grant
+    };
     let issued = issue_family_access_token(
         state,
         TokenGrant {

@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod forward_auth;
 pub mod grant_tokens;
 pub mod id_token;
+pub mod key_reach;
 pub mod keys;
 pub mod known_device;
 pub mod limits;

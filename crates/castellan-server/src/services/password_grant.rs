@@ -9,6 +9,7 @@
 //! The token is bound to the user's only organization, or to the one `organization_id`
 //! names (the user must belong to it); a user in several organizations must name one. Each
 //! success records a consent and starts a token family, like an authorization-code exchange.
+//! Administrative scopes are dropped from the grant unless the person has the admin flag.
 
 use crate::error::OAuthFailure;
 use crate::extract::client_ip::ClientIp;
@@ -23,7 +24,7 @@ use crate::services::login_throttle::LoginDelayed;
 use crate::services::passwords::{dummy_hash, verify_password};
 use crate::state::AppState;
 use castellan_core::client::{Client, GrantType};
-use castellan_core::grant::person_scopes;
+use castellan_core::grant::{for_person, person_scopes};
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::user::{normalize_email, User};
 use castellan_core::{OAuthError, Secret};
@@ -131,7 +132,8 @@ pub async fn password_grant(
         .await;
     let organization = choose_organization(state, &user, params.get("organization_id")).await?;
     let requested = requested_scope(params)?;
-    let scope = person_scopes(client, requested.as_ref())?;
+    // A person without the admin flag never holds an administrative scope (SPEC 3.4).
+    let scope = for_person(&user, &person_scopes(client, requested.as_ref())?);
     let aud = audience(state, params)?;
 
     let consent = state

@@ -2,7 +2,9 @@
 //! token (the answer carries a new one, the old one is dead); presenting a rotated-out token
 //! again revokes its whole family, the newest token and the family's access tokens with it.
 //! The scope may be narrowed for the new access token, never widened (`invalid_scope`); the
-//! new refresh token keeps the family's scope (RFC 6749 §6).
+//! new refresh token keeps the family's scope (RFC 6749 §6), less any administrative scope
+//! when the person has no admin flag (SPEC 3.4). The person must still exist and belong to the
+//! grant's organization, checked before the token rotates.
 
 use crate::error::OAuthFailure;
 use crate::extract::params::OAuthParams;
@@ -12,6 +14,7 @@ use crate::services::grant_tokens::{
 };
 use crate::state::AppState;
 use castellan_core::client::{Client, GrantType};
+use castellan_core::grant::for_person;
 use castellan_core::{OAuthError, ScopeSet};
 use castellan_crypto::hash_secret;
 use castellan_store::people::RefreshUse;
@@ -48,9 +51,17 @@ pub async fn refresh_tokens(
             "the refresh token was issued to another client",
         ));
     }
-    let family_scope = ScopeSet::parse(&current.scope).map_err(|_| {
-        OAuthFailure::from(OAuthError::server_error("the stored scope is unreadable"))
-    })?;
+    let organization = current.organization_id.as_deref();
+    let user = grant_user(state, &current.user_id, organization).await?;
+    // A person without the admin flag never holds an administrative scope (SPEC 3.4), even
+    // from a grant stored before the rule or before the flag was cleared.
+    let family_scope = for_person(
+        &user,
+        &ScopeSet::parse(&current.scope).map_err(|_| {
+            OAuthFailure::from(OAuthError::server_error("the stored scope is unreadable"))
+        })?,
+    );
+    let family_text = family_scope.to_string();
     let scope = match requested_scope(params)? {
         Some(req) if !req.is_empty() => {
             if !req.is_subset_of(&family_scope) {
@@ -72,7 +83,7 @@ pub async fn refresh_tokens(
             consent_id: &current.consent_id,
             user_id: &current.user_id,
             organization_id: current.organization_id.as_deref(),
-            scope: &current.scope,
+            scope: &family_text,
             auth_time: current.auth_time,
             audience: &audience,
         },
@@ -98,8 +109,6 @@ pub async fn refresh_tokens(
         }
         RefreshUse::Unknown => return Err(invalid_grant("the refresh token is unknown")),
     }
-    let organization = current.organization_id.as_deref();
-    let user = grant_user(state, &current.user_id, organization).await?;
     answer_user_grant(
         state,
         &UserGrant {

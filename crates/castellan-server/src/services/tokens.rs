@@ -204,6 +204,14 @@ impl Checked {
         }
     }
 
+    /// The organization a user's token is bound to (`org`), if any.
+    pub fn organization(&self) -> Option<&str> {
+        match self {
+            Checked::Jwt(c) => c.org.as_deref(),
+            Checked::Opaque(t) => t.claims.get("org").and_then(|v| v.as_str()),
+        }
+    }
+
     /// The token family of a user's grant (`gid`), if any.
     pub fn family(&self) -> Option<&str> {
         match self {

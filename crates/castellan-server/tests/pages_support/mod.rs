@@ -183,6 +183,7 @@ pub async fn add_person(app: &TestApp, email: &str, orgs: &[&str]) -> (String, V
             .await
             .unwrap(),
             created_at: now,
+            is_admin: false,
         })
         .await
         .unwrap();

@@ -73,6 +73,7 @@ pub async fn user(app: &TestApp, email: &str, password: Option<&str>) -> User {
         name: format!("Name of {email}"),
         password_hash,
         created_at: Utc::now(),
+        is_admin: false,
     };
     app.store.insert_user(&u).await.unwrap();
     u

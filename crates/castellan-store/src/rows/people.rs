@@ -2,13 +2,13 @@
 //! organizations, roles, sessions, codes, consents and refresh tokens. Same representation as
 //! the parent module: Unix milliseconds, raw 32-byte hashes, space-separated scopes.
 
-use super::{corrupt, from_millis, get, hash32};
+use super::{corrupt, flag, from_millis, get, hash32};
 use crate::people::{AuthorizationCode, Consent, RefreshToken, Session};
 use crate::StoreResult;
 use castellan_core::user::{Organization, Role, User};
 use sqlx::any::AnyRow;
 
-pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
+pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, is_admin";
 pub(crate) const ORG_COLUMNS: &str = "id, name, created_at";
 pub(crate) const SESSION_COLUMNS: &str = "hash, user_id, auth_time, expires_at";
 pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_challenge, user_id, \
@@ -30,6 +30,7 @@ pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
         name: get(row, "name")?,
         password_hash: get(row, "password_hash")?,
         created_at: instant(row, "created_at")?,
+        is_admin: flag(get(row, "is_admin")?, "is_admin")?,
     })
 }
 

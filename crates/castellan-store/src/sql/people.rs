@@ -12,13 +12,14 @@ use castellan_core::user::{Membership, Organization, Role, User};
 #[async_trait]
 impl UserStore for SqlStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
         sqlx::query(&sql)
             .bind(user.id.as_str())
             .bind(user.email.as_str())
             .bind(user.name.as_str())
             .bind(user.password_hash.as_str())
             .bind(millis(user.created_at))
+            .bind(i16::from(user.is_admin))
             .execute(self.pool())
             .await
             .map_err(|e| {
@@ -49,6 +50,17 @@ impl UserStore for SqlStore {
             .await
             .map_err(store_error)?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_user_admin(&self, id: &str, is_admin: bool) -> StoreResult<bool> {
+        let changed = sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2")
+            .bind(i16::from(is_admin))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        Ok(changed > 0)
     }
 
     async fn insert_organization(&self, org: &Organization) -> StoreResult<()> {
@@ -139,7 +151,7 @@ impl UserStore for SqlStore {
 
     async fn members_of(&self, organization_id: &str) -> StoreResult<Vec<(User, Role)>> {
         let rows = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, m.role \
+            "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.is_admin, m.role \
              FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.organization_id = $1 ORDER BY u.email",
         )
