@@ -120,10 +120,9 @@ impl Known {
                 .get(&m.client_id)
                 .and_then(|users| users.get(&m.sub))
                 .is_some_and(|(at, _)| m.iat <= *at)
-            || self
-                .clients
-                .get(&m.client_id)
-                .is_some_and(|(at, _)| m.iat <= *at)
+            // A deleted client's id is never used again: every token of it is refused, whatever
+            // the clocks of the replicas that issued it and deleted the client say.
+            || self.clients.contains_key(&m.client_id)
     }
 }
 
@@ -363,12 +362,14 @@ mod tests {
         assert!(k.revoked(&marks("j1", None, "c", "s", 900)));
         assert!(k.revoked(&marks("j2", Some("f1"), "c", "s", 900)));
         assert!(!k.revoked(&marks("j2", Some("f2"), "c", "s", 900)));
-        // A connected app or client: tokens issued up to the revocation, not after.
+        // A connected app: tokens issued up to the revocation, not after (a later consent).
         assert!(k.revoked(&marks("j3", None, "app", "u1", 1_000)));
         assert!(!k.revoked(&marks("j3", None, "app", "u1", 1_001)));
         assert!(!k.revoked(&marks("j3", None, "app", "u2", 900)));
+        // A deleted client: every token, even one whose `iat` a replica with a clock ahead
+        // put after the deletion.
         assert!(k.revoked(&marks("j4", None, "gone", "gone", 999)));
-        assert!(!k.revoked(&marks("j4", None, "gone", "gone", 1_001)));
+        assert!(k.revoked(&marks("j4", None, "gone", "gone", 1_001)));
         // Entries are forgotten once no token can match them.
         k.prune(1_101);
         assert!(!k.revoked(&marks("j1", None, "c", "s", 900)));

@@ -596,6 +596,17 @@ impl Config {
             .unwrap_or(&self.issuer)
     }
 
+    /// The longest any client's access token lives (seconds): the clients' upper bound, or the
+    /// default lifetime when that is longer. A client stored with a longer lifetime (under an
+    /// earlier configuration) is cut to it when a token is issued, so what was revoked stays in
+    /// the revocation feed as long as any token it covers can live.
+    pub fn longest_access_seconds(&self) -> u32 {
+        self.clients
+            .lifetime_bounds
+            .access_max
+            .max(self.token.access_token_seconds)
+    }
+
     /// The gateway's own resource: `gateway.resource`, or the default audience.
     pub fn gateway_resource(&self) -> &str {
         if self.gateway.resource.is_empty() {

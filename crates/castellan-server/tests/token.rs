@@ -1066,3 +1066,38 @@ async fn answers_are_the_same_whether_the_client_comes_from_storage_or_the_cache
         }
     }
 }
+
+/// A client stored with a longer access-token lifetime than the configuration now allows
+/// (created under an earlier one) gets tokens cut to the current bound: the revocation feed
+/// keeps an entry only as long as the bound, so a longer-lived token would outlive it at the
+/// guard.
+#[tokio::test]
+async fn a_stored_lifetime_longer_than_the_bounds_is_cut_to_them() {
+    use castellan_server::services::clients::{build_client, ClientDraft};
+    let app = TestApp::spawn_with(|c| c.clients.lifetime_bounds.access_max = 7_200).await;
+    let draft = ClientDraft {
+        name: "made under an earlier configuration".into(),
+        ..ClientDraft::default()
+    };
+    let (mut stored, secret) =
+        build_client(draft, &app.state.config, app.state.clock.now()).unwrap();
+    stored.access_token_validity_seconds = Some(86_400);
+    app.store.insert_client(&stored).await.unwrap();
+    let secret = secret.unwrap().into_exposed();
+    let (status, _, body) = token_basic(
+        &app,
+        &stored.id,
+        &secret,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["expires_in"], 7_200);
+    let claims = verify(&app, body["access_token"].as_str().unwrap())
+        .await
+        .claims;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        7_200
+    );
+}

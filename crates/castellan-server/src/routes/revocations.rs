@@ -47,10 +47,7 @@ pub async fn get_revocations(
 pub fn horizon(state: &AppState) -> chrono::Duration {
     let c = &state.config;
     let longest = c
-        .clients
-        .lifetime_bounds
-        .access_max
-        .max(c.token.access_token_seconds)
+        .longest_access_seconds()
         .max(c.gateway.tenant_token_seconds);
     chrono::Duration::seconds(i64::from(longest) + i64::from(c.token.leeway_seconds))
 }

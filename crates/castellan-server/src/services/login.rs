@@ -71,7 +71,15 @@ pub async fn sign_in(
     let normalized = normalize_email(email);
     let account = throttle_account(email);
     let now = state.clock.now();
-    let device = device_cookie.and_then(|c| known_device::recognise(state, c, &account, now));
+    let user = match &normalized {
+        Some(e) => state.store.find_user_by_email(e).await?,
+        None => None,
+    };
+    // Only a cookie issued for this account under its current password is recognised.
+    let device = match (&user, device_cookie) {
+        (Some(u), Some(c)) => known_device::recognise(state, c, &account, &u.password_hash, now),
+        _ => None,
+    };
     let limiting = &state.rate_limiting;
     let counted = match &device {
         Some(id) => {
@@ -88,10 +96,6 @@ pub async fn sign_in(
         }
     };
     counted.map_err(LoginError::Throttled)?;
-    let user = match &normalized {
-        Some(e) => state.store.find_user_by_email(e).await?,
-        None => None,
-    };
     let phc = match &user {
         Some(u) => u.password_hash.clone(),
         None => dummy().await.to_owned(),
@@ -114,7 +118,7 @@ pub async fn sign_in(
                 }
             }
             Ok(SignedIn {
-                device_cookie: known_device::issue(state, &account, now),
+                device_cookie: known_device::issue(state, &account, &u.password_hash, now),
                 user: u,
             })
         }

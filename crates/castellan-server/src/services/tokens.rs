@@ -77,9 +77,12 @@ pub async fn issue_family_access_token(
     }
 }
 
-/// How long `client`'s access tokens live, in seconds, and when one issued `now` expires.
+/// How long `client`'s access tokens live, in seconds, and when one issued `now` expires:
+/// never longer than the configuration allows now (`Config::longest_access_seconds`).
 fn lifetime(state: &AppState, client: &Client, now: DateTime<Utc>) -> (u32, DateTime<Utc>) {
-    let lifetime = client.access_token_lifetime(state.config.token.access_token_seconds);
+    let lifetime = client
+        .access_token_lifetime(state.config.token.access_token_seconds)
+        .min(state.config.longest_access_seconds());
     (lifetime, now + Duration::seconds(i64::from(lifetime)))
 }
 
