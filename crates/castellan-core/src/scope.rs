@@ -168,7 +168,7 @@ impl fmt::Display for ScopePattern {
 /// Administrative scopes (SPEC 3.4, 5.6): they open Castellan's own management API. Every
 /// `manage_*` scope is administrative too. Self-registered clients never obtain them, and a
 /// person's grant carries them only when the person has the admin flag.
-pub const ADMIN_SCOPE_NAMES: [&str; 7] = [
+pub const ADMIN_SCOPE_NAMES: [&str; 8] = [
     "manage_api_clients",
     "view_api_clients",
     "manage_api_keys",
@@ -176,6 +176,7 @@ pub const ADMIN_SCOPE_NAMES: [&str; 7] = [
     "manage_project",
     "register_clients",
     "introspect",
+    "manage_organizations",
 ];
 
 /// Whether a scope (or pattern) whose name, before its first `:`, is `name` is

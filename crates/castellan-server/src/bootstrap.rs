@@ -8,8 +8,8 @@ use castellan_store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 
 /// Scopes of the bootstrap admin client.
-pub const ADMIN_SCOPE: &str =
-    "manage_api_clients view_api_clients manage_api_keys view_api_keys register_clients introspect";
+pub const ADMIN_SCOPE: &str = "manage_api_clients view_api_clients manage_api_keys view_api_keys \
+    register_clients introspect manage_organizations";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {

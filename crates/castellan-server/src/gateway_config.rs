@@ -88,6 +88,10 @@ pub struct GatewayConfig {
     pub envoy_path_prefix: String,
     /// Lifetime of tenant tokens from `POST /auth` (seed 002: one hour).
     pub tenant_token_seconds: u32,
+    /// How long forward-auth trusts a person's membership of the organization their token is
+    /// bound to (seconds, at most 300; 0: read it for every request). A person removed from
+    /// the organization elsewhere than on this replica is refused within this bound.
+    pub membership_cache_seconds: u32,
     /// Route policies, first match wins. A request matching none is refused (403).
     pub routes: Vec<GatewayRoute>,
 }
@@ -101,6 +105,7 @@ impl Default for GatewayConfig {
             scopes_supported: Vec::new(),
             envoy_path_prefix: "/forward-auth/envoy".to_owned(),
             tenant_token_seconds: 3600,
+            membership_cache_seconds: 30,
             routes: Vec::new(),
         }
     }
@@ -162,6 +167,11 @@ pub fn validate(api_keys: &ApiKeysConfig, gateway: &GatewayConfig) -> Result<(),
     if gateway.tenant_token_seconds == 0 || gateway.tenant_token_seconds > 86_400 {
         return Err(ConfigError(
             "gateway.tenant_token_seconds must be between 1 and 86400".into(),
+        ));
+    }
+    if gateway.membership_cache_seconds > 300 {
+        return Err(ConfigError(
+            "gateway.membership_cache_seconds must be at most 300".into(),
         ));
     }
     gateway.route_table().map(|_| ())

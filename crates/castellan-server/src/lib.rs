@@ -102,6 +102,8 @@ pub async fn start(
         config.api_keys.cache_seconds,
     );
     let gateway_routes = config.gateway.route_table()?;
+    let memberships =
+        services::memberships::Memberships::new(config.gateway.membership_cache_seconds);
     let metrics = metrics_handle();
     metrics::describe_counter!(
         services::limits::BACKEND_FAILURES_METRIC,
@@ -129,6 +131,7 @@ pub async fn start(
             },
             client_ip,
             api_keys,
+            memberships,
             gateway_routes,
             token_answer_headers: Default::default(),
         }),
@@ -180,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::connected_apps::router())
         .merge(routes::clients::router())
         .merge(routes::api_keys::router())
+        .merge(routes::organizations::router())
         .merge(routes::forward_auth::router())
         .merge(routes::register::router())
         .merge(routes::pages::router())

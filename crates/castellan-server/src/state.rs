@@ -34,6 +34,8 @@ pub struct Inner {
     pub client_ip: ClientIpSource,
     /// The API-key lookup cache and last-use recorder.
     pub api_keys: crate::services::api_keys::ApiKeys,
+    /// People's roles as forward-auth re-checks them (`gateway.membership_cache_seconds`).
+    pub memberships: crate::services::memberships::Memberships,
     /// The compiled `[[gateway.routes]]` of `/forward-auth`.
     pub gateway_routes: castellan_guard::routes::RouteTable,
     /// The first token answer's headers, copied by later ones (`routes::token`).

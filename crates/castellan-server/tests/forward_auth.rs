@@ -1181,3 +1181,177 @@ async fn expired_tenant_token_is_401() {
     clock.advance(Duration::seconds(3601 + 60));
     refused(check(&app, "GET", "/venues/menu", &h).await, 401, "expired").await;
 }
+
+/// A key created by `user` for `org-1` (as their account page would), answered as text.
+async fn members_key(app: &TestApp, user: &str) -> String {
+    let held = castellan_core::ScopeSet::parse("products:read").unwrap();
+    let created = castellan_server::services::api_keys::create_api_key(
+        &app.state,
+        castellan_server::services::api_keys::KeyDraft {
+            name: format!("key of {user}"),
+            scope: "products:read".into(),
+            organization_id: Some("org-1".into()),
+            tier: None,
+            expires_at: None,
+            expires_in_days: None,
+        },
+        &castellan_server::services::api_keys::Creator {
+            id: user,
+            held: &held,
+            allowed: &[],
+        },
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    created.key.into_exposed()
+}
+
+async fn status_of(app: &TestApp, header: (&str, &str)) -> u16 {
+    check(app, "GET", "/products/1", &[header])
+        .await
+        .status()
+        .as_u16()
+}
+
+/// SPEC 5.6, 6.3: removing a member disables their keys in that organization (in the same
+/// transaction) and forward-auth stops accepting their token bound to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_members_keys_and_tokens_are_refused() {
+    let app = TestApp::spawn_with(|c| {
+        routes(c);
+        c.api_keys.cache_seconds = 0;
+    })
+    .await;
+    let t = user_token(&app, Role::Manager).await;
+    let k = members_key(&app, "u1").await;
+    assert_eq!(status_of(&app, ("X-API-Key", &k)).await, 200);
+
+    assert!(app.store.remove_membership("org-1", "u1").await.unwrap());
+    assert_eq!(
+        status_of(&app, ("X-API-Key", &k)).await,
+        403,
+        "the key is disabled"
+    );
+    let auth = format!("Bearer {t}");
+    refused(
+        check(&app, "GET", "/products/1", &[("Authorization", &auth)]).await,
+        401,
+        "revoked",
+    )
+    .await;
+
+    // Through the management API: back in, then removed again; this replica forgets the
+    // cached membership at once.
+    let admin = app.admin_token().await;
+    let member = app.url("/organizations/org-1/members/u1");
+    let res = app
+        .http
+        .put(&member)
+        .bearer_auth(&admin)
+        .json(&json!({"role": "MANAGER"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(status_of(&app, ("Authorization", &auth)).await, 200);
+    let k2 = members_key(&app, "u1").await;
+    assert_eq!(status_of(&app, ("X-API-Key", &k2)).await, 200);
+    let (id, secret) = client(&app).await;
+    let weak = app.token_for(&id, &secret, None).await;
+    let res = app
+        .http
+        .delete(&member)
+        .bearer_auth(&weak)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "manage_organizations is needed");
+    let res = app
+        .http
+        .delete(&member)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(status_of(&app, ("Authorization", &auth)).await, 401);
+    assert_eq!(status_of(&app, ("X-API-Key", &k2)).await, 403);
+    let res = app
+        .http
+        .delete(&member)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "no longer a member");
+}
+
+/// SPEC 5.6, 6.3: lowering a member's role disables the keys they created in that
+/// organization; other members' keys keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lowered_role_disables_the_members_keys() {
+    let app = TestApp::spawn_with(|c| {
+        routes(c);
+        c.api_keys.cache_seconds = 0;
+    })
+    .await;
+    let _ = user_token(&app, Role::Owner).await;
+    let now = Utc::now();
+    app.store
+        .insert_user(&User {
+            id: "u2".into(),
+            email: "u2@example.com".into(),
+            name: "W".into(),
+            password_hash: "x".into(),
+            created_at: now,
+            is_admin: false,
+        })
+        .await
+        .unwrap();
+    app.store
+        .upsert_membership(&Membership {
+            organization_id: "org-1".into(),
+            user_id: "u2".into(),
+            role: Role::Manager,
+        })
+        .await
+        .unwrap();
+    let lowered = members_key(&app, "u1").await;
+    let other = members_key(&app, "u2").await;
+    assert_eq!(status_of(&app, ("X-API-Key", &lowered)).await, 200);
+
+    // Same role again: nothing changes.
+    app.store
+        .upsert_membership(&Membership {
+            organization_id: "org-1".into(),
+            user_id: "u1".into(),
+            role: Role::Owner,
+        })
+        .await
+        .unwrap();
+    assert_eq!(status_of(&app, ("X-API-Key", &lowered)).await, 200);
+
+    app.store
+        .upsert_membership(&Membership {
+            organization_id: "org-1".into(),
+            user_id: "u1".into(),
+            role: Role::Viewer,
+        })
+        .await
+        .unwrap();
+    assert_eq!(status_of(&app, ("X-API-Key", &lowered)).await, 403);
+    assert_eq!(status_of(&app, ("X-API-Key", &other)).await, 200);
+
+    // Through the management API.
+    let res = app
+        .http
+        .put(app.url("/organizations/org-1/members/u2"))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({"role": "VIEWER"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(status_of(&app, ("X-API-Key", &other)).await, 403);
+}

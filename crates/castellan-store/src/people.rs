@@ -21,8 +21,12 @@ pub trait UserStore: Send + Sync {
     async fn set_user_admin(&self, id: &str, is_admin: bool) -> StoreResult<bool>;
     async fn insert_organization(&self, org: &Organization) -> StoreResult<()>;
     async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>>;
-    /// Adds the user to the organization or changes their role.
+    /// Adds the user to the organization or changes their role. Lowering the role disables,
+    /// in the same transaction, every active API key the member created in the organization
+    /// (SPEC 5.6, 6.3); they create new ones under their new role.
     async fn upsert_membership(&self, membership: &Membership) -> StoreResult<()>;
+    /// Removes the member; in the same transaction, disables every active API key they
+    /// created in the organization. `false` when they were not a member.
     async fn remove_membership(&self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
     /// The user's organizations with their role, ordered by organization name.
     async fn organizations_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, Role)>>;

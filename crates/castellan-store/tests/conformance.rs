@@ -110,6 +110,7 @@ macro_rules! conformance {
 
 conformance!(
     the_admin_flag_is_stored_set_and_cleared,
+    member_changes_disable_the_members_keys,
     placeholders_are_numbered_and_reusable,
     ping_and_backend,
     migrations_are_idempotent,
@@ -1933,6 +1934,73 @@ fn api_key(id: &str, hash_byte: u8, org: Option<&str>, by: &str, created_ms: i64
         status: ApiKeyStatus::Active,
         rotated_from: None,
     }
+}
+
+/// SPEC 5.6, 6.3: removing a member or lowering their role disables, in the same
+/// transaction, the active keys they created in that organization, and only those.
+async fn member_changes_disable_the_members_keys(store: &SqlStore) {
+    for (id, email) in [("u1", "a@example.com"), ("u2", "b@example.com")] {
+        store.insert_user(&user(id, email)).await.unwrap();
+    }
+    for o in ["org-1", "org-2"] {
+        store.insert_organization(&org(o, o)).await.unwrap();
+    }
+    let m = |o: &str, u: &str, role| Membership {
+        organization_id: o.into(),
+        user_id: u.into(),
+        role,
+    };
+    store
+        .upsert_membership(&m("org-1", "u1", Role::Owner))
+        .await
+        .unwrap();
+    store
+        .upsert_membership(&m("org-2", "u1", Role::Owner))
+        .await
+        .unwrap();
+    store
+        .upsert_membership(&m("org-1", "u2", Role::Manager))
+        .await
+        .unwrap();
+    let keys = [
+        api_key("a", 1, Some("org-1"), "u1", T0),
+        api_key("b", 2, Some("org-2"), "u1", T0),
+        api_key("c", 3, Some("org-1"), "u2", T0),
+        api_key("d", 4, Some("org-1"), "u1", T0),
+    ];
+    for k in &keys {
+        store.insert_api_key(k).await.unwrap();
+    }
+    store
+        .set_api_key_status("d", ApiKeyStatus::Revoked)
+        .await
+        .unwrap();
+    let status =
+        |id: &'static str| async move { store.get_api_key(id).await.unwrap().unwrap().status };
+    // Same or higher role: nothing changes.
+    store
+        .upsert_membership(&m("org-1", "u2", Role::Manager))
+        .await
+        .unwrap();
+    store
+        .upsert_membership(&m("org-1", "u2", Role::Owner))
+        .await
+        .unwrap();
+    assert_eq!(status("c").await, ApiKeyStatus::Active);
+    // Lowered: u2's key of org-1 is disabled.
+    store
+        .upsert_membership(&m("org-1", "u2", Role::Viewer))
+        .await
+        .unwrap();
+    assert_eq!(status("c").await, ApiKeyStatus::Disabled);
+    assert_eq!(status("a").await, ApiKeyStatus::Active);
+    // Removed from org-1: u1's keys there are disabled (a revoked one stays revoked); their
+    // key of org-2 keeps working.
+    assert!(store.remove_membership("org-1", "u1").await.unwrap());
+    assert_eq!(status("a").await, ApiKeyStatus::Disabled);
+    assert_eq!(status("d").await, ApiKeyStatus::Revoked);
+    assert_eq!(status("b").await, ApiKeyStatus::Active);
+    assert!(!store.remove_membership("org-1", "u1").await.unwrap());
 }
 
 async fn api_keys_round_trip_and_are_found_by_hash(store: &SqlStore) {

@@ -74,6 +74,27 @@ pub enum OrgsCommand {
         #[arg(long)]
         role: String,
     },
+    /// Change a member's role (lowering it disables the API keys they created there).
+    SetRole {
+        /// Organization id.
+        #[arg(long)]
+        org: String,
+        /// User id or email.
+        #[arg(long)]
+        user: String,
+        /// OWNER, MANAGER or VIEWER.
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a member; the API keys they created in the organization are disabled.
+    RemoveMember {
+        /// Organization id.
+        #[arg(long)]
+        org: String,
+        /// User id or email.
+        #[arg(long)]
+        user: String,
+    },
 }
 
 fn new_id() -> anyhow::Result<String> {
@@ -179,7 +200,18 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
             }
             Ok(())
         }
-        OrgsCommand::AddMember { org, user, role } => {
+        OrgsCommand::RemoveMember { org, user } => {
+            let user = find_user(store, &user).await?;
+            if !store.remove_membership(&org, &user.id).await? {
+                bail!("{} is not a member of {org}", user.email);
+            }
+            println!(
+                "{} is no longer a member of {org}; their API keys there are disabled",
+                user.email
+            );
+            Ok(())
+        }
+        OrgsCommand::SetRole { org, user, role } | OrgsCommand::AddMember { org, user, role } => {
             let role = Role::parse(&role)
                 .ok_or_else(|| anyhow!("--role must be OWNER, MANAGER or VIEWER"))?;
             let user = find_user(store, &user).await?;

@@ -235,7 +235,59 @@ async fn users_orgs_and_memberships_from_the_command_line() {
     .status
     .success());
 
+    // set-role and remove-member.
+    let lowered = run(
+        &db,
+        &[
+            "orgs", "set-role", "--org", &acme_id, "--user", bob_id, "--role", "MANAGER",
+        ],
+    );
+    assert!(
+        lowered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lowered.stderr)
+    );
+    let removed = run(
+        &db,
+        &[
+            "orgs",
+            "remove-member",
+            "--org",
+            &acme_id,
+            "--user",
+            "dee@example.com",
+        ],
+    );
+    assert!(!removed.status.success(), "dee is not a member");
     let store = castellan_store::connect(&db).await.unwrap();
+    assert_eq!(
+        store.role_in(&acme_id, bob_id).await.unwrap(),
+        Some(Role::Manager)
+    );
+    let removed = run(
+        &db,
+        &["orgs", "remove-member", "--org", &acme_id, "--user", bob_id],
+    );
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert_eq!(store.role_in(&acme_id, bob_id).await.unwrap(), None);
+    let added = run(
+        &db,
+        &[
+            "orgs",
+            "add-member",
+            "--org",
+            &acme_id,
+            "--user",
+            bob_id,
+            "--role",
+            "VIEWER",
+        ],
+    );
+    assert!(added.status.success());
     assert!(store.get_user(bob_id).await.unwrap().unwrap().is_admin);
     assert!(
         !store

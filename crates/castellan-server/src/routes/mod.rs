@@ -13,6 +13,7 @@ pub mod forward_auth;
 pub mod health;
 pub mod introspect;
 pub mod login;
+pub mod organizations;
 pub mod pages;
 pub mod register;
 pub mod revocations;

@@ -117,6 +117,13 @@ impl ApiKeys {
         }
     }
 
+    /// Forgets every cached key (after a member's keys were disabled in storage).
+    pub fn forget_all(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+        }
+    }
+
     fn record_use(&self, store: &Arc<dyn Store>, id: &str, day: NaiveDate) {
         if self.recorded.first_use_today(id, day) {
             let store = store.clone();

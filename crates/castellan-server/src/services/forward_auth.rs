@@ -284,10 +284,15 @@ async fn token_identity(
     };
     let subject = checked.subject().to_owned();
     let client_id = checked.client_id().to_owned();
-    // A user's role in the token's organization, from the membership store.
+    // A person's role in the token's organization, re-read through a short cache
+    // (`gateway.membership_cache_seconds`): a person no longer a member is refused, as for a
+    // revoked token (SPEC 5.6).
     let role = match &org {
         Some(o) if subject != client_id => {
-            state.store.role_in(o, &subject).await?.and_then(core_role)
+            match state.memberships.role_in(&state.store, o, &subject).await? {
+                Some(r) => core_role(r),
+                None => return Err(Failure::Token(Inactive::Revoked).into()),
+            }
         }
         _ => None,
     };

@@ -20,6 +20,8 @@ pub mod limits;
 pub mod login;
 pub mod login_throttle;
 pub mod maintenance;
+pub mod memberships;
+pub mod organizations;
 pub mod password_grant;
 pub mod passwords;
 pub mod refresh;

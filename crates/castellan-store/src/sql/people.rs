@@ -8,6 +8,26 @@ use crate::rows::people::{org_from_row, role_from_row, user_from_row, ORG_COLUMN
 use crate::StoreResult;
 use async_trait::async_trait;
 use castellan_core::user::{Membership, Organization, Role, User};
+use sqlx::{Any, Transaction};
+
+/// Disables the active API keys `user_id` created in `organization_id`, inside the
+/// transaction that removed the member or lowered their role.
+async fn disable_members_keys(
+    tx: &mut Transaction<'static, Any>,
+    organization_id: &str,
+    user_id: &str,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE api_keys SET status = 'disabled' \
+         WHERE organization_id = $1 AND created_by = $2 AND status = 'active'",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(store_error)?
+    .rows_affected())
+}
 
 #[async_trait]
 impl UserStore for SqlStore {
@@ -92,6 +112,17 @@ impl UserStore for SqlStore {
     }
 
     async fn upsert_membership(&self, m: &Membership) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let before =
+            sqlx::query("SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2")
+                .bind(m.organization_id.as_str())
+                .bind(m.user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?
+                .as_ref()
+                .map(role_from_row)
+                .transpose()?;
         sqlx::query(
             "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3) \
              ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role",
@@ -99,7 +130,7 @@ impl UserStore for SqlStore {
         .bind(m.organization_id.as_str())
         .bind(m.user_id.as_str())
         .bind(m.role.as_str())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| {
             write_error_naming(
@@ -108,18 +139,29 @@ impl UserStore for SqlStore {
                 "the organization or the user does not exist",
             )
         })?;
+        // A lowered role disables every key the member created in the organization (SPEC 6.3:
+        // a key carries at most what its creator may give, and what they may give shrank).
+        if before.is_some_and(|old| m.role < old) {
+            disable_members_keys(&mut tx, &m.organization_id, &m.user_id).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
         Ok(())
     }
 
     async fn remove_membership(&self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
         let deleted =
             sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
                 .bind(organization_id)
                 .bind(user_id)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await
                 .map_err(store_error)?
                 .rows_affected();
+        if deleted > 0 {
+            disable_members_keys(&mut tx, organization_id, user_id).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
         Ok(deleted > 0)
     }
 

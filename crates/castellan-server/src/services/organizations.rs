@@ -1,0 +1,66 @@
+//! Changing who belongs to an organization (SPEC 5.6): setting a member's role and removing a
+//! member. Storage disables the member's API keys of the organization in the same transaction
+//! (removal, or a lowered role); this replica then forgets the cached membership and keys at
+//! once, other replicas within `gateway.membership_cache_seconds` and `api_keys.cache_seconds`.
+
+use crate::state::AppState;
+use castellan_core::user::{Membership, Role};
+use castellan_store::StoreError;
+
+/// Why a membership change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    #[error("no such organization")]
+    NoOrganization,
+    #[error("no such user")]
+    NoUser,
+    #[error("the user is not a member of the organization")]
+    NotMember,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Adds the user to the organization with `role`, or changes their role.
+pub async fn set_role(
+    state: &AppState,
+    organization: &str,
+    user: &str,
+    role: Role,
+) -> Result<(), MemberError> {
+    if state.store.get_organization(organization).await?.is_none() {
+        return Err(MemberError::NoOrganization);
+    }
+    if state.store.get_user(user).await?.is_none() {
+        return Err(MemberError::NoUser);
+    }
+    state
+        .store
+        .upsert_membership(&Membership {
+            organization_id: organization.to_owned(),
+            user_id: user.to_owned(),
+            role,
+        })
+        .await?;
+    forget(state, organization, user).await;
+    tracing::info!(organization_id = %organization, user_id = %user, role = %role, "member role set");
+    Ok(())
+}
+
+/// Removes the member (and disables their keys of the organization).
+pub async fn remove_member(
+    state: &AppState,
+    organization: &str,
+    user: &str,
+) -> Result<(), MemberError> {
+    if !state.store.remove_membership(organization, user).await? {
+        return Err(MemberError::NotMember);
+    }
+    forget(state, organization, user).await;
+    tracing::info!(organization_id = %organization, user_id = %user, "member removed");
+    Ok(())
+}
+
+async fn forget(state: &AppState, organization: &str, user: &str) {
+    state.memberships.forget(organization, user).await;
+    state.api_keys.forget_all();
+}
