@@ -234,3 +234,67 @@ async fn legacy_registrations_are_set_aside(url: &str, folder: &str) {
     );
     store.close().await;
 }
+
+/// Migration `20260101000008`: a JWT revoked before the revocation feed existed (and not yet
+/// expired) is carried into the feed; one already expired is not. SQLite, and PostgreSQL when
+/// configured.
+#[tokio::test]
+async fn jwts_revoked_before_the_feed_are_carried_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("feed.db").display());
+    revoked_jwts_are_carried_over(&sqlite, "sqlite").await;
+    if let Some(base) = std::env::var("CASTELLAN_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        let schema = castellan_store::testing::fresh_postgres_schema(&base)
+            .await
+            .unwrap();
+        revoked_jwts_are_carried_over(&schema.url, "postgres").await;
+        castellan_store::testing::drop_postgres_schema(&base, &schema.name)
+            .await
+            .unwrap();
+    }
+}
+
+async fn revoked_jwts_are_carried_over(url: &str, folder: &str) {
+    use castellan_store::RevocationStore;
+    const FEED: i64 = 20260101000008;
+    let store = connect_with(
+        url,
+        ConnectOptions {
+            migrate: false,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < FEED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(store.pool()).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    for (jti, expires) in [("live-jti", now + 3_600_000), ("dead-jti", now - 1_000)] {
+        sqlx::query("INSERT INTO revoked_jwts (jti, client_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(jti)
+            .bind("cli")
+            .bind(expires)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    store.migrate().await.unwrap();
+    let feed = store.revocations_since(0, 100).await.unwrap();
+    let values: Vec<String> = feed.iter().map(|r| format!("{:?}", r)).collect();
+    assert_eq!(feed.len(), 1, "{values:?}");
+    assert!(values[0].contains("live-jti"), "{values:?}");
+    store.close().await;
+}

@@ -13,3 +13,20 @@ CREATE TABLE revocations (
 );
 
 CREATE INDEX revocations_created_at ON revocations (created_at);
+
+-- What was revoked before the feed existed and still matters: JWTs revoked by `jti` that have
+-- not expired, and revoked refresh families (kept for the longest access-token lifetime after
+-- their revocation, like every family entry). A consent revoked before the feed existed left
+-- nothing to carry over (its families were deleted with it): guards learn nothing of it, and
+-- its access tokens pass them until they expire.
+INSERT INTO revocations (kind, value, subject, created_at, expires_at)
+SELECT 'jwt', jti, NULL, CAST(strftime('%s', 'now') AS INTEGER) * 1000, expires_at
+FROM revoked_jwts
+WHERE expires_at > CAST(strftime('%s', 'now') AS INTEGER) * 1000
+ORDER BY expires_at;
+
+INSERT INTO revocations (kind, value, subject, created_at, expires_at)
+SELECT 'family', id, NULL, revoked_at, NULL
+FROM refresh_families
+WHERE revoked_at IS NOT NULL
+ORDER BY revoked_at;
