@@ -18,6 +18,7 @@ pub mod registration;
 pub mod scope;
 pub mod secret;
 pub mod tenant;
+pub mod text;
 pub mod token;
 pub mod user;
 
