@@ -19,6 +19,7 @@ pub mod revocation;
 pub mod scope;
 pub mod secret;
 pub mod tenant;
+pub mod text;
 pub mod token;
 pub mod user;
 

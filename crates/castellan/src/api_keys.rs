@@ -243,7 +243,13 @@ async fn list(state: &AppState, args: ListKeys) -> anyhow::Result<()> {
     for k in &results {
         println!(
             "{}  {:<8}  {}…{}  {:<10}  {}  [{}]",
-            k.id, k.status, k.visible_prefix, k.last_four, k.tier, k.name, k.scope
+            p(&k.id),
+            k.status,
+            p(&k.visible_prefix),
+            p(&k.last_four),
+            p(&k.tier),
+            p(&k.name),
+            p(&k.scope)
         );
     }
     match page.total {
@@ -307,6 +313,11 @@ fn create_error(e: CreateError, described: &str) -> anyhow::Error {
     }
 }
 
+/// A stored value as printed on a terminal: control characters escaped.
+fn p(s: &str) -> std::borrow::Cow<'_, str> {
+    castellan_core::text::printable(s)
+}
+
 /// Prints one key; `rep.key` is there only right after create or rotate, and is printed this
 /// once.
 fn print_key(rep: &ApiKeyRepresentation, json: bool) -> anyhow::Result<()> {
@@ -315,21 +326,25 @@ fn print_key(rep: &ApiKeyRepresentation, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let none = "-";
-    println!("id:           {}", rep.id);
+    println!("id:           {}", p(&rep.id));
     if let Some(key) = &rep.key {
         println!("key:          {key}");
         println!("              {SHOWN_ONCE_NOTE}");
     }
-    println!("name:         {}", rep.name);
+    println!("name:         {}", p(&rep.name));
     println!("status:       {}", rep.status);
-    println!("shown as:     {}…{}", rep.visible_prefix, rep.last_four);
-    println!("scope:        {}", rep.scope);
+    println!(
+        "shown as:     {}…{}",
+        p(&rep.visible_prefix),
+        p(&rep.last_four)
+    );
+    println!("scope:        {}", p(&rep.scope));
     println!(
         "organization: {}",
-        rep.organization_id.as_deref().unwrap_or(none)
+        p(rep.organization_id.as_deref().unwrap_or(none))
     );
-    println!("tier:         {}", rep.tier);
-    println!("created:      {} by {}", rep.created_at, rep.created_by);
+    println!("tier:         {}", p(&rep.tier));
+    println!("created:      {} by {}", rep.created_at, p(&rep.created_by));
     println!(
         "expires:      {}",
         rep.expires_at.as_deref().unwrap_or("never")
@@ -339,7 +354,7 @@ fn print_key(rep: &ApiKeyRepresentation, json: bool) -> anyhow::Result<()> {
         rep.last_used_at.as_deref().unwrap_or(none)
     );
     if let Some(old) = &rep.rotated_from {
-        println!("replaces:     {old} (now revoked)");
+        println!("replaces:     {} (now revoked)", p(old));
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use castellan_core::ids::alphanumeric_id;
+use castellan_core::text::printable;
 use castellan_core::user::{normalize_email, Membership, Organization, Role, User};
 use castellan_core::Secret;
 use castellan_crypto::{random_bytes, Clock, SystemClock};
@@ -122,6 +123,9 @@ pub async fn create_user(store: &dyn Store, args: CreateUser) -> anyhow::Result<
     if name.is_empty() {
         bail!("--name must not be empty");
     }
+    if castellan_core::text::check(&name).is_err() {
+        bail!("--name must not contain control characters");
+    }
     let password = read_password(&args)?;
     let password_hash = hash_password(password).await.map_err(|e| anyhow!("{e}"))?;
     let user = User {
@@ -162,12 +166,15 @@ pub async fn set_admin(store: &dyn Store, user: &str, admin: bool) -> anyhow::Re
     } else {
         "not an administrator"
     };
-    println!("{} is {now}", user.email);
+    println!("{} is {now}", printable(&user.email));
     Ok(())
 }
 
 /// The user named by id or email.
 async fn find_user(store: &dyn Store, user: &str) -> anyhow::Result<User> {
+    if castellan_core::text::check(user).is_err() {
+        bail!("--user must not contain control characters");
+    }
     let found = if user.contains('@') {
         let email = normalize_email(user).ok_or_else(|| anyhow!("--user is not an email"))?;
         store.find_user_by_email(&email).await?
@@ -183,6 +190,9 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
             let name = name.trim().to_owned();
             if name.is_empty() {
                 bail!("--name must not be empty");
+            }
+            if castellan_core::text::check(&name).is_err() {
+                bail!("--name must not contain control characters");
             }
             let org = Organization {
                 id: new_id()?,
@@ -203,11 +213,16 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
         OrgsCommand::RemoveMember { org, user } => {
             let user = find_user(store, &user).await?;
             if !store.remove_membership(&org, &user.id).await? {
-                bail!("{} is not a member of {org}", user.email);
+                bail!(
+                    "{} is not a member of {}",
+                    printable(&user.email),
+                    printable(&org)
+                );
             }
             println!(
-                "{} is no longer a member of {org}; their API keys there are disabled",
-                user.email
+                "{} is no longer a member of {}; their API keys there are disabled",
+                printable(&user.email),
+                printable(&org)
             );
             Ok(())
         }
@@ -226,7 +241,11 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
                 })
                 .await
                 .context("storing the membership")?;
-            println!("{} is {role} of {org}", user.email);
+            println!(
+                "{} is {role} of {}",
+                printable(&user.email),
+                printable(&org)
+            );
             Ok(())
         }
     }

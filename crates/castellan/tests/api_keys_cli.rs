@@ -734,3 +734,48 @@ async fn a_key_created_on_the_command_line_is_accepted_by_a_running_server() {
     assert_eq!(v["active"], true, "{v}");
     assert_eq!(v["sub"], rotated["id"]);
 }
+
+/// The CLI never prints control characters from stored values raw: a name stored with a
+/// terminal escape sequence (before names were checked, or written around Castellan) is
+/// printed with `\u{1b}` instead.
+#[tokio::test]
+async fn a_stored_name_with_an_escape_sequence_is_printed_escaped() {
+    let env = env().await;
+    let store = castellan_store::connect(&env.database).await.unwrap();
+    let now = chrono::Utc::now();
+    store
+        .insert_api_key(&castellan_store::api_keys::ApiKey {
+            id: "key_escaped".into(),
+            hash: [7; 32],
+            visible_prefix: "csb_D1234".into(),
+            last_four: "abcd".into(),
+            name: "\u{1b}[2J\u{1b}[31mred\u{7}".into(),
+            scope: "products:read".into(),
+            organization_id: Some("org\u{1b}]0;x".into()),
+            tier: "default".into(),
+            created_at: now,
+            created_by: "someone".into(),
+            last_used_at: None,
+            expires_at: None,
+            status: ApiKeyStatus::Active,
+            rotated_from: None,
+        })
+        .await
+        .unwrap();
+    for args in [
+        vec!["api-keys", "list"],
+        vec!["api-keys", "disable", "key_escaped"],
+    ] {
+        let out = run(&env, &args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?} printed a control character: {text:?}"
+        );
+        assert!(
+            text.contains("\\u{1b}[2J\\u{1b}[31mred\\u{7}"),
+            "{args:?}: {text}"
+        );
+    }
+}

@@ -7,3 +7,4 @@ pub mod client_ip;
 pub mod json;
 pub mod params;
 pub mod session;
+pub mod text;

@@ -9,10 +9,11 @@
 use crate::error::ApiError;
 use crate::extract::bearer::Bearer;
 use crate::extract::json::JsonBody;
+use crate::extract::text::{CleanQuery, IdPath};
 use crate::services::api_keys::{self, CreateError, Creator, KeyDraft, RotateError};
 use crate::services::key_reach::KeyReach;
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -202,7 +203,7 @@ pub struct ListParams {
 pub async fn list_api_keys(
     State(state): State<AppState>,
     bearer: Bearer,
-    Query(params): Query<ListParams>,
+    CleanQuery(params): CleanQuery<ListParams>,
 ) -> Result<Response, ApiError> {
     bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
     let owner = KeyReach::of(&state, &bearer)
@@ -230,7 +231,7 @@ pub async fn list_api_keys(
 pub async fn get_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
     let key = state
@@ -276,7 +277,7 @@ async fn change_status(
 pub async fn disable_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     change_status(state, bearer, id, ApiKeyStatus::Disabled).await
 }
@@ -284,7 +285,7 @@ pub async fn disable_api_key(
 pub async fn enable_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     change_status(state, bearer, id, ApiKeyStatus::Active).await
 }
@@ -292,7 +293,7 @@ pub async fn enable_api_key(
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     change_status(state, bearer, id, ApiKeyStatus::Revoked).await
 }
@@ -300,7 +301,7 @@ pub async fn revoke_api_key(
 pub async fn rotate_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     bearer.require(MANAGE, &[], &state.config.project_key)?;
     check_change(&state, &bearer, &id).await?;

@@ -7,9 +7,10 @@
 use crate::error::ApiError;
 use crate::extract::bearer::Bearer;
 use crate::extract::json::JsonBody;
+use crate::extract::text::IdPairPath;
 use crate::services::organizations::{self, MemberError};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
@@ -62,7 +63,7 @@ async fn allowed(state: &AppState, bearer: &Bearer, org: &str) -> Result<(), Api
 pub async fn set_member_role(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path((org, user)): Path<(String, String)>,
+    IdPairPath(org, user): IdPairPath,
     JsonBody(body): JsonBody<RoleBody>,
 ) -> Result<Response, ApiError> {
     allowed(&state, &bearer, &org).await?;
@@ -82,7 +83,7 @@ pub async fn set_member_role(
 pub async fn remove_member(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path((org, user)): Path<(String, String)>,
+    IdPairPath(org, user): IdPairPath,
 ) -> Result<Response, ApiError> {
     allowed(&state, &bearer, &org).await?;
     organizations::remove_member(&state, &org, &user)

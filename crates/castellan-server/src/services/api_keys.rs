@@ -270,6 +270,14 @@ pub async fn create_api_key(
     now: DateTime<Utc>,
 ) -> Result<CreatedKey, CreateError> {
     let name = draft.name.trim();
+    let plain = |field: &str, v: Option<&str>| {
+        v.map_or(Ok(()), castellan_core::text::check).map_err(|_| {
+            CreateError::Invalid(format!("{field} must not contain control characters"))
+        })
+    };
+    plain("name", Some(name))?;
+    plain("organizationId", draft.organization_id.as_deref())?;
+    plain("tier", draft.tier.as_deref())?;
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(CreateError::Invalid(format!(
             "name must be 1 to {MAX_NAME_LEN} characters"
