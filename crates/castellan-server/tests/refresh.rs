@@ -315,3 +315,25 @@ async fn refresh_tokens_introspect_until_rotated_or_revoked() {
         assert_eq!(v, json!({"active": false}));
     }
 }
+
+/// A refresh token of a client past its `deleteAt` (not yet purged) cannot be used, so it
+/// introspects inactive, even to a resource server.
+#[tokio::test]
+async fn a_refresh_token_of_a_client_past_its_delete_date_introspects_inactive() {
+    let app = TestApp::spawn().await;
+    let g = setup(&app).await;
+    let admin = (app.admin_id.as_str(), app.admin_secret.as_str());
+    let first = first_tokens(&app, &g, "offline_access products:read").await;
+    assert_eq!(
+        introspect_as(&app, admin, &rt(&first), None).await["active"],
+        true
+    );
+    let mut client = app.store.get_client(&g.client.id).await.unwrap().unwrap();
+    client.delete_at = Some(Utc::now() - chrono::Duration::seconds(1));
+    assert!(app.store.update_client(&client).await.unwrap());
+    app.state.clients.invalidate(&client.id).await;
+    for hint in [None, Some("refresh_token")] {
+        let v = introspect_as(&app, admin, &rt(&first), hint).await;
+        assert_eq!(v, json!({"active": false}), "{hint:?}");
+    }
+}

@@ -97,8 +97,9 @@ pub async fn introspect_token(
     Ok(no_store(Json(body)))
 }
 
-/// The current (not rotated, expired or revoked) refresh token `token`, if it is one. A JWT
-/// (it has dots) or an over-long value is never looked up.
+/// The current (not rotated, expired or revoked) refresh token `token` of a client that still
+/// gets tokens (not deleted, not past its `deleteAt`), if it is one. A JWT (it has dots) or an
+/// over-long value is never looked up.
 async fn current_refresh_token(
     state: &AppState,
     token: &str,
@@ -108,7 +109,14 @@ async fn current_refresh_token(
         return Ok(None);
     }
     let hash = hash_secret(token).0;
-    Ok(state.store.find_current_refresh_token(&hash, now).await?)
+    let Some(rt) = state.store.find_current_refresh_token(&hash, now).await? else {
+        return Ok(None);
+    };
+    let client = state
+        .clients
+        .get(state.store.as_ref(), &rt.client_id)
+        .await?;
+    Ok(client.filter(|c| c.is_active(now)).map(|_| rt))
 }
 
 /// RFC 7662 §2.2 for a current refresh token: `token_type` `refresh_token`, its grant's scope,
