@@ -126,6 +126,15 @@ impl Known {
     }
 }
 
+/// Whether a feed last read to its end at `read_at` still tells what was revoked at `now`:
+/// read at most `max_stale` seconds ago. A clock that stepped back more than `leeway` since
+/// the read cannot say how old the read is, so that fails closed too, until the next read
+/// (within one poll interval).
+fn fresh(read_at: Option<i64>, now: i64, max_stale: i64, leeway: i64) -> bool {
+    read_at
+        .is_some_and(|at| now.saturating_sub(at) <= max_stale && at.saturating_sub(leeway) <= now)
+}
+
 pub(crate) struct RevocationFeed {
     pub url: String,
     pub token_url: String,
@@ -194,9 +203,8 @@ impl RevocationFeed {
             Ok(k) => k,
             Err(p) => p.into_inner(),
         };
-        match known.read_at {
-            Some(at) if now.saturating_sub(at) <= self.max_stale => {}
-            _ => return Err(Failure::RevocationsUnavailable),
+        if !fresh(known.read_at, now, self.max_stale, self.leeway) {
+            return Err(Failure::RevocationsUnavailable);
         }
         if known.revoked(marks) {
             return Err(Failure::Token(Inactive::Revoked));
@@ -349,6 +357,18 @@ mod tests {
             revoked_at: at,
             expires_at: at + 100,
         }
+    }
+
+    #[test]
+    fn a_read_is_fresh_for_max_stale_and_a_clock_stepped_back_fails_closed() {
+        assert!(!fresh(None, 1_000, 120, 60));
+        assert!(fresh(Some(1_000), 1_000, 120, 60));
+        assert!(fresh(Some(1_000), 1_120, 120, 60));
+        assert!(!fresh(Some(1_000), 1_121, 120, 60));
+        // The clock went back: within the leeway still fresh, beyond it not.
+        assert!(fresh(Some(1_000), 940, 120, 60));
+        assert!(!fresh(Some(1_000), 939, 120, 60));
+        assert!(!fresh(Some(1_000), i64::MIN, 120, 60));
     }
 
     #[test]
