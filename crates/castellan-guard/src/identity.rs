@@ -5,40 +5,10 @@ use crate::failure::{Failure, FailureResponse, ResourceMetadata};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use serde::Serialize;
 
-/// A member's role in an organization (seed 000: OWNER > MANAGER > VIEWER).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Role {
-    Viewer,
-    Manager,
-    Owner,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "VIEWER",
-            Role::Manager => "MANAGER",
-            Role::Owner => "OWNER",
-        }
-    }
-
-    /// Parses a role name, ignoring case; unknown names are no role.
-    pub fn parse(s: &str) -> Option<Role> {
-        [Role::Viewer, Role::Manager, Role::Owner]
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A member's role in an organization: the one type server and guard share.
+pub use castellan_core::user::Role;
 
 /// Which kind of credential the caller presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -19,9 +19,7 @@ use castellan_core::client::Client;
 use castellan_core::token::Inactive;
 use castellan_guard::api_key::ApiKeyError;
 use castellan_guard::policy::TOKEN_HEADER;
-use castellan_guard::{
-    evaluate, CredentialKind, Failure, Identity, RequestFacts, RequestPath, Role,
-};
+use castellan_guard::{evaluate, CredentialKind, Failure, Identity, RequestFacts, RequestPath};
 use castellan_store::StoreError;
 use std::sync::Arc;
 
@@ -258,10 +256,6 @@ fn key_failure(r: KeyRefusal) -> Failure {
     }
 }
 
-fn core_role(r: castellan_core::user::Role) -> Option<Role> {
-    Role::parse(&format!("{r:?}"))
-}
-
 /// Checks a bearer or tenant token into an identity, with the token's client.
 async fn token_identity(
     state: &AppState,
@@ -290,7 +284,7 @@ async fn token_identity(
     let role = match &org {
         Some(o) if subject != client_id => {
             match state.memberships.role_in(&state.store, o, &subject).await? {
-                Some(r) => core_role(r),
+                Some(r) => Some(r),
                 None => return Err(Failure::Token(Inactive::Revoked).into()),
             }
         }
