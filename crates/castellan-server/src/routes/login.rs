@@ -11,7 +11,7 @@ use crate::services::authorize::{continue_query, validate};
 use crate::services::csrf;
 use crate::services::known_device;
 use crate::services::limits;
-use crate::services::login::{self, sign_in, LoginError};
+use crate::services::login::{sign_in, throttle_account, LoginError};
 use crate::services::sessions::{csrf_cookie, end_session, session_cookie, start_session};
 use crate::state::AppState;
 use axum::extract::State;
@@ -113,10 +113,14 @@ pub async fn create_session(
         known_device::cookie_name(state.config.environment),
     );
     let mut res = match sign_in(&state, &email, password, &ip.limit_key(), device).await {
-        Ok(login::SignedIn {
-            user,
-            device_cookie,
-        }) => {
+        Ok(user) => {
+            // This browser becomes a known device of the account (see `known_device`).
+            let device_cookie = known_device::issue(
+                &state,
+                &throttle_account(&email),
+                &user.password_hash,
+                state.clock.now(),
+            );
             if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
                 if let Err(e) = end_session(&state, cookie).await {
                     return PageFailure::from(e).into_response();

@@ -37,37 +37,17 @@ pub fn throttle_account(typed: &str) -> String {
     normalize_email(typed).unwrap_or_else(|| typed.to_owned())
 }
 
-/// Who signed in: the person, and the device cookie that keeps this browser known to their
-/// account (`None` when no signing key is at hand).
-pub struct SignedIn {
-    pub user: User,
-    pub device_cookie: Option<String>,
-}
-
-// The device cookie is a credential of sorts (it exempts from the account-wide delay): `Debug`
-// says only whether there is one.
-impl std::fmt::Debug for SignedIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedIn")
-            .field("user", &self.user)
-            .field(
-                "device_cookie",
-                &self.device_cookie.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
-    }
-}
-
-/// Checks an email and password; answers the user. The attempt is counted (and may be
-/// refused) before the password is checked: per device when `device_cookie` is one this
-/// server issued for the account, else per account and per account and address.
+/// Checks an email and password, for the login page and the password grant alike; answers
+/// the user. The attempt is counted (and may be refused) before the password is checked: per
+/// device when `device_cookie` is one this server issued for the account (the login page),
+/// else per account and per account and address `ip`.
 pub async fn sign_in(
     state: &AppState,
     email: &str,
     password: Secret,
     ip: &str,
     device_cookie: Option<&str>,
-) -> Result<SignedIn, LoginError> {
+) -> Result<User, LoginError> {
     let normalized = normalize_email(email);
     let account = throttle_account(email);
     let now = state.clock.now();
@@ -117,10 +97,7 @@ pub async fn sign_in(
                         .await
                 }
             }
-            Ok(SignedIn {
-                device_cookie: known_device::issue(state, &account, &u.password_hash, now),
-                user: u,
-            })
+            Ok(u)
         }
         _ => {
             tracing::info!(event = "login_failed", "a sign-in failed");

@@ -19,19 +19,17 @@ use crate::services::grant_tokens::{
     answer_user_grant, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
 };
 use crate::services::limits::RateLimited;
-use crate::services::login::throttle_account;
+use crate::services::login::{sign_in, LoginError};
 use crate::services::login_throttle::LoginDelayed;
-use crate::services::passwords::{dummy_hash, verify_password};
 use crate::state::AppState;
 use castellan_core::client::{Client, GrantType};
 use castellan_core::grant::{for_person, person_scopes};
 use castellan_core::ids::alphanumeric_id;
-use castellan_core::user::{normalize_email, User};
+use castellan_core::user::User;
 use castellan_core::{OAuthError, Secret};
 use castellan_crypto::random_bytes;
 use castellan_store::people::Consent;
 use chrono::{DateTime, Utc};
-use std::sync::OnceLock;
 
 /// Why the password grant refused.
 #[derive(Debug)]
@@ -74,16 +72,6 @@ pub fn new_grant_id() -> String {
     alphanumeric_id(&random_bytes::<64>(), 24).unwrap_or_else(crate::services::tokens::new_jti)
 }
 
-/// The hash verified against when the email is unknown (computed once).
-async fn unknown_user_hash() -> String {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    if let Some(h) = DUMMY.get() {
-        return h.clone();
-    }
-    let h = dummy_hash().await;
-    DUMMY.get_or_init(|| h).clone()
-}
-
 pub async fn password_grant(
     state: &AppState,
     client: &Client,
@@ -100,36 +88,24 @@ pub async fn password_grant(
     let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
         return Err(OAuthError::invalid_request("username and password are required").into());
     };
-    let email = normalize_email(username);
     let limiting = &state.rate_limiting;
     limiting
         .check(&limiting.limits.per_ip.login, &ip.limit_key())
         .await?;
-    let account = throttle_account(username);
-    let address = ip.limit_key();
-    limiting
-        .login
-        .attempt(&limiting.limiter, &account, &address)
-        .await
-        .map_err(PasswordGrantError::Delayed)?;
-
-    let user = match &email {
-        Some(e) => state.store.find_user_by_email(e).await?,
-        None => None,
-    };
-    let phc = match &user {
-        Some(u) => u.password_hash.clone(),
-        None => unknown_user_hash().await,
-    };
-    let verified = verify_password(Secret::new(password), phc).await;
-    let user = match user {
-        Some(u) if verified => u,
-        _ => return Err(OAuthError::invalid_grant(WRONG_CREDENTIALS).into()),
-    };
-    limiting
-        .login
-        .succeeded(&limiting.limiter, &account, &address)
-        .await;
+    // The login page's own check: counted under the same delays, then Argon2id.
+    let user = sign_in(
+        state,
+        username,
+        Secret::new(password),
+        &ip.limit_key(),
+        None,
+    )
+    .await
+    .map_err(|e| match e {
+        LoginError::Invalid => OAuthError::invalid_grant(WRONG_CREDENTIALS).into(),
+        LoginError::Throttled(delayed) => PasswordGrantError::Delayed(delayed),
+        LoginError::Store(e) => e.into(),
+    })?;
     let organization = choose_organization(state, &user, params.get("organization_id")).await?;
     let requested = requested_scope(params)?;
     // A person without the admin flag never holds an administrative scope (SPEC 3.4).
