@@ -17,6 +17,10 @@
 //! rate-limit headers only; its refusals, which Traefik and Envoy pass on to the caller, carry
 //! the security headers like every answer.
 //!
+//! Paths are matched one way everywhere: a path ending in `/` (other than `/` itself) is
+//! answered as the path without it (`POST /oauth/token/`, as some clients write endpoints, is
+//! the token endpoint; no redirect, which a POST could not follow).
+//!
 //! [`EdgeMaker`] gives each connection its own edge knowing the peer's address: the token
 //! endpoint's client-IP rules read it, and a request the router serves gets it as
 //! `ConnectInfo`.
@@ -25,7 +29,7 @@ use crate::routes::health::panic_answer;
 use crate::routes::{forward_auth, token};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
 use axum::Router;
@@ -119,6 +123,9 @@ impl Service<Request> for Edge {
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
+        if let Some(uri) = without_trailing_slash(req.uri()) {
+            *req.uri_mut() = uri;
+        }
         let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
         let timeout = self.timeout;
         if !self.surface.serves(req.uri().path()) {
@@ -148,6 +155,19 @@ impl Service<Request> for Edge {
         };
         Box::pin(guarded(routed, timeout, false).instrument(span))
     }
+}
+
+/// `uri` with one trailing `/` of its path removed, when its path has one and is not `/`.
+fn without_trailing_slash(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty())?;
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
 }
 
 /// Runs `answer` under the deadline and the panic guard, logs server errors, and adds the
@@ -280,6 +300,26 @@ mod tests {
         assert!(!is_forward_auth("/forward-authx"));
         assert!(!is_forward_auth("/forward"));
         assert!(!is_forward_auth("/api/forward-auth"));
+    }
+
+    #[test]
+    fn one_trailing_slash_is_dropped_and_the_query_kept() {
+        let cut = |s: &str| without_trailing_slash(&s.parse().unwrap()).map(|u| u.to_string());
+        assert_eq!(cut("/oauth/token/").as_deref(), Some("/oauth/token"));
+        assert_eq!(cut("/a/?x=1&y=/").as_deref(), Some("/a?x=1&y=/"));
+        assert_eq!(cut("/"), None);
+        assert_eq!(cut("/oauth/token"), None);
+        assert_eq!(cut("/a?next=/").as_deref(), None);
+    }
+
+    #[tokio::test]
+    async fn a_trailing_slash_answers_like_the_path_without_it() {
+        let res = get_path(edge(1_000), "/ok/").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            get_path(edge(1_000), "/ok//").await.status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]

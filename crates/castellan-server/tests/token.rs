@@ -1101,3 +1101,39 @@ async fn a_stored_lifetime_longer_than_the_bounds_is_cut_to_them() {
         7_200
     );
 }
+
+/// Endpoints written with a trailing slash (as some clients and seed 001 write them) answer
+/// like the path without it, with no redirect a POST could not follow.
+#[tokio::test]
+async fn a_trailing_slash_answers_like_the_path_without_it() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .post(app.url("/oauth/token/"))
+        .basic_auth(&app.admin_id, Some(&app.admin_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = answer(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let res = app
+        .http
+        .post(app.url("/oauth/introspect/"))
+        .basic_auth(&app.admin_id, Some(&app.admin_secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = answer(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], true);
+    let res = app
+        .http
+        .get(app.url("/.well-known/openid-configuration/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
