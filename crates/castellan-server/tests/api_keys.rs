@@ -467,3 +467,87 @@ async fn a_persons_token_cannot_manage_clients_without_the_admin_flag() {
     let (s, _) = get(&app, b["access_token"].as_str().unwrap(), "/api-clients").await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// A person's token with `manage_organizations` (an administrator's) changes the members of an
+/// organization only as its OWNER: a MANAGER there, or an OWNER of another organization, is
+/// refused and nothing changes.
+#[tokio::test]
+async fn only_an_owner_changes_the_members_of_an_organization() {
+    let app = TestApp::spawn().await;
+    let console = code_client(
+        &app,
+        json!({
+            "name": "Console",
+            "grantTypes": ["password"],
+            "scope": "manage_organizations",
+        }),
+    )
+    .await;
+    let acme = org(&app, "Acme").await;
+    let other = org(&app, "Other").await;
+    let victim = user(&app, "victim@example.com", None).await;
+    member(&app, &acme, &victim.id, Role::Manager).await;
+    let sign_in = |email: &'static str, org_id: String| {
+        let (app, console) = (&app, &console);
+        async move {
+            let (s, b) = token(
+                app,
+                console,
+                &[
+                    ("grant_type", "password"),
+                    ("username", email),
+                    ("password", "a long enough password"),
+                    ("organization_id", org_id.as_str()),
+                ],
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            assert_eq!(b["scope"], "manage_organizations", "{b}");
+            b["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut people = Vec::new();
+    for (email, org_id, role) in [
+        ("manager@example.com", &acme, Role::Manager),
+        ("elsewhere@example.com", &other, Role::Owner),
+        ("owner@example.com", &acme, Role::Owner),
+    ] {
+        let u = user(&app, email, Some("a long enough password")).await;
+        member(&app, org_id, &u.id, role).await;
+        app.store.set_user_admin(&u.id, true).await.unwrap();
+        people.push(sign_in(email, org_id.clone()).await);
+    }
+    let path = app.url(&format!("/organizations/{acme}/members/{}", victim.id));
+    for refused in &people[..2] {
+        let res = app
+            .http
+            .put(&path)
+            .bearer_auth(refused)
+            .json(&json!({"role": "VIEWER"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let res = app
+            .http
+            .delete(&path)
+            .bearer_auth(refused)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            app.store.role_in(&acme, &victim.id).await.unwrap(),
+            Some(Role::Manager)
+        );
+    }
+    let res = app
+        .http
+        .delete(&path)
+        .bearer_auth(&people[2])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.store.role_in(&acme, &victim.id).await.unwrap(), None);
+}

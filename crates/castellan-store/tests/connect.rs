@@ -160,6 +160,38 @@ fn sa_client() -> castellan_core::client::Client {
     }
 }
 
+/// The store at `url` as a database was before migration `version`: every migration of
+/// `folder` (`sqlite` or `postgres`) older than it applied, none after. `migrate()` then
+/// applies the rest, as an upgrade would.
+async fn migrated_before(
+    url: &str,
+    folder: &str,
+    version: i64,
+) -> std::sync::Arc<castellan_store::SqlStore> {
+    let store = connect_with(
+        url,
+        ConnectOptions {
+            migrate: false,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(store.pool()).await.unwrap();
+    store
+}
+
 /// Migration `20260101000013`: registrations recorded under a client's party before the party
 /// included the person are set aside, so the client's own token no longer matches them; a
 /// person's party is kept. Run on SQLite, and on PostgreSQL when configured.
@@ -184,29 +216,7 @@ async fn registrations_recorded_under_a_client_alone_are_set_aside() {
 
 async fn legacy_registrations_are_set_aside(url: &str, folder: &str) {
     use castellan_core::client::Registration;
-    const SET_ASIDE: i64 = 20260101000013;
-    // The database as it was before the migration.
-    let store = connect_with(
-        url,
-        ConnectOptions {
-            migrate: false,
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
-    before.migrations = before
-        .migrations
-        .iter()
-        .filter(|m| m.version < SET_ASIDE)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    before.run(store.pool()).await.unwrap();
+    let store = migrated_before(url, folder, 20260101000013).await;
     for (id, party) in [
         ("by-the-portal", "client:portal"),
         ("by-a-person", "client:portal:user:usr_1"),
@@ -259,28 +269,7 @@ async fn jwts_revoked_before_the_feed_are_carried_into_it() {
 
 async fn revoked_jwts_are_carried_over(url: &str, folder: &str) {
     use castellan_store::RevocationStore;
-    const FEED: i64 = 20260101000008;
-    let store = connect_with(
-        url,
-        ConnectOptions {
-            migrate: false,
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
-    before.migrations = before
-        .migrations
-        .iter()
-        .filter(|m| m.version < FEED)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    before.run(store.pool()).await.unwrap();
+    let store = migrated_before(url, folder, 20260101000008).await;
     let now = chrono::Utc::now().timestamp_millis();
     for (jti, expires) in [("live-jti", now + 3_600_000), ("dead-jti", now - 1_000)] {
         sqlx::query("INSERT INTO revoked_jwts (jti, client_id, expires_at) VALUES ($1, $2, $3)")
