@@ -4,16 +4,21 @@
 //! `app(state)` builds the whole router; `start` wires storage, keys and upkeep into a state;
 //! the binary (`castellan serve`) and the test kit both go through them.
 
-pub mod bootstrap;
-pub mod config;
 pub mod edge;
 pub mod error;
 pub mod extract;
-pub mod gateway_config;
-pub mod openapi;
+pub mod gateway;
+pub mod management;
+pub mod oauth;
+pub mod people;
+pub mod platform;
 pub mod routes;
 pub mod services;
 pub mod state;
+
+pub use gateway::config as gateway_config;
+pub use management::http::openapi;
+pub use platform::{bootstrap, config};
 
 #[cfg(test)]
 mod redaction_tests;
@@ -24,8 +29,7 @@ use crate::services::keys::KeyManager;
 use crate::services::limits::RateLimiting;
 use crate::services::usage::UsageRecorder;
 use crate::state::{AppState, Inner};
-use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
 use castellan_crypto::{Algorithm, Clock};
 use castellan_store::Store;
@@ -148,47 +152,13 @@ pub fn app(state: AppState) -> edge::Edge {
 /// Every route, without the edge in front of them.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(routes::health::get_health))
-        .route("/readyz", get(routes::health::get_readiness))
-        .route(
-            "/metrics",
-            get(routes::health::get_metrics).layer(from_fn_with_state(
-                state.clone(),
-                services::limits::record_metrics,
-            )),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(routes::discovery::get_authorization_server_metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(routes::discovery::get_openid_configuration),
-        )
-        .route("/.well-known/jwks.json", get(routes::discovery::get_jwks))
+        .merge(platform::http::router(state.clone()))
         .route("/oauth/token", post(routes::token::create_token))
-        .route(
-            "/oauth/introspect",
-            post(routes::introspect::introspect_token),
-        )
-        .route("/oauth/revoke", post(routes::revoke::revoke_token))
-        .route(
-            "/oauth/revocations",
-            get(routes::revocations::get_revocations),
-        )
-        .route(
-            "/oauth/userinfo",
-            get(routes::userinfo::read_userinfo).post(routes::userinfo::read_userinfo),
-        )
-        .merge(routes::connected_apps::router())
-        .merge(routes::clients::router())
-        .merge(routes::api_keys::router())
-        .merge(routes::organizations::router())
-        .merge(routes::forward_auth::router())
-        .merge(routes::register::router())
-        .merge(routes::pages::router())
-        .route("/openapi.json", get(openapi::get_openapi))
-        .fallback(routes::health::not_found)
+        .merge(oauth::http::router())
+        .merge(people::http::router())
+        .merge(gateway::http::router())
+        .merge(management::http::router())
+        .fallback(platform::http::health::not_found)
         .with_state(state)
 }
 
@@ -218,7 +188,7 @@ pub async fn serve_split(
 ) -> std::io::Result<()> {
     use std::future::IntoFuture;
     let grace = Duration::from_secs(state.config.http.shutdown_grace_seconds);
-    let upkeep = services::maintenance::spawn(state.clone());
+    let upkeep = platform::upkeep::spawn(state.clone());
     let timer_floor = spawn_timer_floor(timeout_of(&state));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -3,16 +3,16 @@
 //! and its `Debug` must not contain the mark.
 #![allow(clippy::unwrap_used)]
 
-use crate::config::{Config, DatabaseUrl};
 use crate::extract::params::OAuthParams;
-use crate::extract::session::{Browser, SignedIn};
-use crate::routes::account::{LogoutForm, RevokeForm};
-use crate::routes::api_keys::ApiKeyRepresentation;
-use crate::routes::clients::ClientRepresentation;
-use crate::routes::consent::DecisionForm;
-use crate::routes::login::LoginForm;
+use crate::management::clients::{build_client, ClientDraft};
+use crate::management::http::api_keys::ApiKeyRepresentation;
+use crate::management::http::clients::ClientRepresentation;
+use crate::oauth::http::consent::DecisionForm;
+use crate::people::http::account::{LogoutForm, RevokeForm};
+use crate::people::http::login::LoginForm;
+use crate::people::http::session::{Browser, SignedIn};
+use crate::platform::config::{Config, DatabaseUrl};
 use crate::services::client_credentials::TokenResponse;
-use crate::services::clients::{build_client, ClientDraft};
 use castellan_core::user::User;
 use castellan_store::people::Session;
 use serde_json::json;

@@ -1,22 +1,14 @@
-//! HTTP handlers, one file per resource; each is extract → authorize → one service call →
-//! answer.
+//! The token endpoint's handler, being moved to [`crate::oauth`]; the other names re-export
+//! their new homes until every caller uses those.
 
-pub mod account;
-pub mod account_api_keys;
-pub mod api_keys;
-pub mod authorize;
-pub mod clients;
-pub mod connected_apps;
-pub mod consent;
-pub mod discovery;
-pub mod forward_auth;
-pub mod health;
-pub mod introspect;
-pub mod login;
-pub mod organizations;
-pub mod pages;
-pub mod register;
-pub mod revocations;
-pub mod revoke;
 pub mod token;
-pub mod userinfo;
+
+pub use crate::gateway::http::forward_auth;
+pub use crate::management::http::{api_keys, clients};
+pub use crate::oauth::http::{
+    authorize, consent, discovery, introspect, register, revocations, revoke, userinfo,
+};
+pub use crate::people::http::{
+    account, account_api_keys, connected_apps, login, organizations, pages,
+};
+pub use crate::platform::http::health;

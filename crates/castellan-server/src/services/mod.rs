@@ -1,35 +1,22 @@
-//! Use cases: each applies core rules and calls the store; handlers stay thin.
+//! The token endpoint's services, being moved to [`crate::oauth`]; the other names re-export
+//! their new homes until every caller uses those.
 
-pub mod api_keys;
 pub mod authenticate;
 pub mod authorization_code;
-pub mod authorize;
 pub mod client_cache;
 pub mod client_credentials;
-pub mod clients;
-pub mod connected_apps;
-pub mod consent;
-pub mod csrf;
-pub mod forward_auth;
 pub mod grant_tokens;
-pub mod id_token;
-pub mod key_reach;
-pub mod keys;
-pub mod known_device;
 pub mod limits;
-pub mod login;
-pub mod login_throttle;
-pub mod maintenance;
-pub mod memberships;
-pub mod organizations;
 pub mod password_grant;
-pub mod passwords;
 pub mod refresh;
-pub mod registration;
-pub mod sessions;
-pub mod tenant;
-pub mod token_cache;
 pub mod token_json;
 pub mod tokens;
-pub mod usage;
-pub mod userinfo;
+
+pub use crate::gateway::{api_keys, forward_auth, memberships, tenant};
+pub use crate::management::{clients, key_reach};
+pub use crate::oauth::{authorize, consent, id_token, registration, token_cache, userinfo};
+pub use crate::people::{
+    connected_apps, csrf, known_device, login, login_throttle, organizations, passwords, sessions,
+};
+pub use crate::platform::upkeep as maintenance;
+pub use crate::platform::{keys, usage};

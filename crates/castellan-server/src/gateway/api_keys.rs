@@ -1,0 +1,515 @@
+//! API keys (SPEC 6): creation (the key is shown once, stored only as SHA-256), listing,
+//! disable / enable / revoke / rotate, and the check of a presented key.
+//!
+//! The check refuses a malformed key (core's format rule: shape, checksum, prefix,
+//! environment) before any lookup, then finds the key by its hash through a bounded cache
+//! (`api_keys.cache_seconds`, default 10 s). A replica forgets a key it changes at once;
+//! other replicas see a disable or revoke within `cache_seconds` — the documented bound.
+
+use crate::oauth::consent::is_write_scope;
+use crate::platform::config::{is_admin_scope_name, Config};
+use crate::platform::usage::UsageRecorder;
+use crate::services::limits::KeptHeaders;
+use crate::state::AppState;
+use castellan_core::api_key::{self, KeyFormatError};
+use castellan_core::ids::alphanumeric_id;
+use castellan_core::scope::allowed_by;
+use castellan_core::user::Role;
+use castellan_core::{Scope, ScopeSet, Secret};
+use castellan_crypto::{hash_secret, random_bytes};
+use castellan_guard::{CredentialKind, Identity};
+use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
+use castellan_store::{Page, Store, StoreError};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::sync::Arc;
+
+/// Longest lifetime a key may be given (ten years).
+pub const MAX_EXPIRES_IN_DAYS: u32 = 3650;
+/// Longest key name.
+pub const MAX_NAME_LEN: usize = 200;
+/// A stored key as a check answers it: the row and the identity it proves, built once when
+/// the key is looked up (and cached with it), not per check.
+pub struct KnownKey {
+    pub key: ApiKey,
+    pub identity: Identity,
+    /// The headers of the key's forward-auth 200s.
+    pub answer: KeptHeaders,
+}
+
+impl KnownKey {
+    pub fn new(key: ApiKey) -> Self {
+        let identity = Identity {
+            subject: key.id.clone(),
+            client_id: key.id.clone(),
+            organization: key.organization_id.clone(),
+            scopes: Identity::scopes_from(&key.scope),
+            role: None,
+            kind: CredentialKind::ApiKey,
+            brand: None,
+            venue: None,
+            expires_at: key.expires_at.map(|e| e.timestamp()),
+        };
+        KnownKey {
+            key,
+            identity,
+            answer: KeptHeaders::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for KnownKey {
+    type Target = ApiKey;
+
+    fn deref(&self) -> &ApiKey {
+        &self.key
+    }
+}
+
+/// The lookup cache and the last-use recorder of this replica.
+pub struct ApiKeys {
+    /// Keyed by the key's SHA-256. Hashed with a seeded foldhash, not the default SipHash: a
+    /// lookup per gateway check, and the seed still keeps crafted keys from piling into one
+    /// bucket.
+    cache:
+        Option<moka::future::Cache<[u8; 32], Option<Arc<KnownKey>>, foldhash::fast::RandomState>>,
+    recorded: UsageRecorder,
+}
+
+impl ApiKeys {
+    pub fn new(capacity: u64, seconds: u32) -> Self {
+        let cache = (seconds > 0).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(std::time::Duration::from_secs(u64::from(seconds)))
+                .build_with_hasher(foldhash::fast::RandomState::default())
+        });
+        ApiKeys {
+            cache,
+            recorded: UsageRecorder::default(),
+        }
+    }
+
+    async fn find(
+        &self,
+        store: &Arc<dyn Store>,
+        hash: [u8; 32],
+    ) -> Result<Option<Arc<KnownKey>>, StoreError> {
+        let known = |k: Option<ApiKey>| k.map(|k| Arc::new(KnownKey::new(k)));
+        let Some(cache) = &self.cache else {
+            return Ok(known(store.find_api_key_by_hash(&hash).await?));
+        };
+        // A hit is a plain lookup. Only a miss builds the loading future (which also makes
+        // concurrent misses of one key share one storage lookup), boxed: inline, its size
+        // would be copied with every gateway check's future.
+        if let Some(hit) = cache.get(&hash).await {
+            return Ok(hit);
+        }
+        Box::pin(cache.try_get_with(hash, async {
+            Ok(known(store.find_api_key_by_hash(&hash).await?))
+        }))
+        .await
+        .map_err(|e: Arc<StoreError>| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn forget(&self, hash: &[u8; 32]) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(hash).await;
+        }
+    }
+
+    /// Forgets every cached key (after a member's keys were disabled in storage).
+    pub fn forget_all(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+        }
+    }
+
+    fn record_use(&self, store: &Arc<dyn Store>, id: &str, day: NaiveDate) {
+        if self.recorded.first_use_today(id, day) {
+            let store = store.clone();
+            let id = id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = store.record_api_key_use(&id, day).await {
+                    tracing::warn!(error = %e, "recording an API key's last use failed");
+                }
+            });
+        }
+    }
+}
+
+/// Why a presented key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// Refused before any lookup.
+    Format(KeyFormatError),
+    Unknown,
+    Disabled,
+    Revoked,
+    Expired,
+}
+
+impl KeyRefusal {
+    /// The RFC 7662 extension `status` of an inactive key, when it has one.
+    pub fn status(self) -> Option<&'static str> {
+        match self {
+            KeyRefusal::Disabled => Some("disabled"),
+            KeyRefusal::Revoked => Some("revoked"),
+            KeyRefusal::Expired => Some("expired"),
+            KeyRefusal::Format(_) | KeyRefusal::Unknown => None,
+        }
+    }
+}
+
+/// Checks a presented key at `now`: format first (no lookup for a malformed key), then the
+/// stored row by hash, its status and expiry. Records the day of use.
+pub async fn check_api_key(
+    state: &AppState,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Arc<KnownKey>, KeyRefusal>, StoreError> {
+    if let Err(e) = api_key::parse(key, &state.config.api_keys.prefix, state.config.environment) {
+        return Ok(Err(KeyRefusal::Format(e)));
+    }
+    let Some(found) = state
+        .api_keys
+        .find(&state.store, hash_secret(key).0)
+        .await?
+    else {
+        return Ok(Err(KeyRefusal::Unknown));
+    };
+    match found.status {
+        ApiKeyStatus::Disabled => return Ok(Err(KeyRefusal::Disabled)),
+        ApiKeyStatus::Revoked => return Ok(Err(KeyRefusal::Revoked)),
+        ApiKeyStatus::Active => {}
+    }
+    if found.expires_at.is_some_and(|exp| exp <= now) {
+        return Ok(Err(KeyRefusal::Expired));
+    }
+    state
+        .api_keys
+        .record_use(&state.store, &found.id, now.date_naive());
+    Ok(Ok(found))
+}
+
+/// What a caller asks for.
+#[derive(Debug, Clone)]
+pub struct KeyDraft {
+    pub name: String,
+    pub scope: String,
+    pub organization_id: Option<String>,
+    pub tier: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_in_days: Option<u32>,
+}
+
+/// Who creates the key, and what they may give it.
+pub struct Creator<'a> {
+    pub id: &'a str,
+    /// The scopes the creator holds (its bearer token's).
+    pub held: &'a ScopeSet,
+    /// For a client, the patterns it is allowed (an admin client creating keys for others).
+    pub allowed: &'a [castellan_core::ScopePattern],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("{0}")]
+    Invalid(String),
+    /// The scope the creator does not hold.
+    #[error("the scope `{0}` exceeds the creator's scopes: a key carries at most its creator's")]
+    ScopeNotHeld(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A created key: the stored row and the key itself, shown once.
+pub struct CreatedKey {
+    pub stored: ApiKey,
+    pub key: Secret,
+}
+
+fn new_key(state: &AppState) -> Result<Secret, CreateError> {
+    api_key::generate(
+        &state.config.api_keys.prefix,
+        state.config.environment,
+        &random_bytes::<32>(),
+    )
+    .map(Secret::new)
+    .ok_or_else(|| CreateError::Invalid("the configured API-key prefix is invalid".into()))
+}
+
+fn new_id() -> String {
+    let id = alphanumeric_id(&random_bytes::<48>(), 20).unwrap_or_else(|| {
+        random_bytes::<10>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    });
+    format!("key_{id}")
+}
+
+fn row_for(key: &Secret, template: &ApiKey) -> ApiKey {
+    let text = key.expose();
+    let visible = api_key::parse_any(text)
+        .map(|p| p.visible_prefix())
+        .unwrap_or_default();
+    ApiKey {
+        id: new_id(),
+        hash: hash_secret(text).0,
+        visible_prefix: visible,
+        last_four: api_key::last_four(text).to_owned(),
+        ..template.clone()
+    }
+}
+
+/// Validates `draft` against the creator's scopes and stores a new key.
+pub async fn create_api_key(
+    state: &AppState,
+    draft: KeyDraft,
+    creator: &Creator<'_>,
+    now: DateTime<Utc>,
+) -> Result<CreatedKey, CreateError> {
+    let name = draft.name.trim();
+    let plain = |field: &str, v: Option<&str>| {
+        v.map_or(Ok(()), castellan_core::text::check).map_err(|_| {
+            CreateError::Invalid(format!("{field} must not contain control characters"))
+        })
+    };
+    plain("name", Some(name))?;
+    plain("organizationId", draft.organization_id.as_deref())?;
+    plain("tier", draft.tier.as_deref())?;
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(CreateError::Invalid(format!(
+            "name must be 1 to {MAX_NAME_LEN} characters"
+        )));
+    }
+    let scopes =
+        ScopeSet::parse(&draft.scope).map_err(|e| CreateError::Invalid(format!("scope: {e}")))?;
+    for s in scopes.iter() {
+        if !held_by(creator, s) {
+            return Err(CreateError::ScopeNotHeld(s.as_str().to_owned()));
+        }
+    }
+    let tier = draft
+        .tier
+        .unwrap_or_else(|| state.config.api_keys.default_tier.clone());
+    if !state.rate_limiting.limits.tier_exists(&tier) {
+        return Err(CreateError::Invalid(format!(
+            "tier `{tier}` is not configured (see rate_limit.tiers)"
+        )));
+    }
+    let expires_at = match (draft.expires_at, draft.expires_in_days) {
+        (Some(_), Some(_)) => {
+            return Err(CreateError::Invalid(
+                "send expiresAt or expiresInDays, not both".into(),
+            ))
+        }
+        (Some(at), None) if at <= now => {
+            return Err(CreateError::Invalid(
+                "expiresAt must be in the future".into(),
+            ))
+        }
+        (Some(at), None) => Some(at),
+        (None, Some(d)) if d == 0 || d > MAX_EXPIRES_IN_DAYS => {
+            return Err(CreateError::Invalid(format!(
+                "expiresInDays must be between 1 and {MAX_EXPIRES_IN_DAYS}"
+            )))
+        }
+        (None, Some(d)) => Some(now + Duration::days(i64::from(d))),
+        (None, None) => None,
+    };
+    if let Some(org) = &draft.organization_id {
+        if org.is_empty() || org.len() > 255 {
+            return Err(CreateError::Invalid(
+                "organizationId must be 1 to 255 characters".into(),
+            ));
+        }
+    }
+    let key = new_key(state)?;
+    let template = ApiKey {
+        id: String::new(),
+        hash: [0; 32],
+        visible_prefix: String::new(),
+        last_four: String::new(),
+        name: name.to_owned(),
+        scope: scopes.to_string(),
+        organization_id: draft.organization_id,
+        tier,
+        created_at: now,
+        created_by: creator.id.to_owned(),
+        last_used_at: None,
+        expires_at,
+        status: ApiKeyStatus::Active,
+        rotated_from: None,
+    };
+    let stored = row_for(&key, &template);
+    state.store.insert_api_key(&stored).await?;
+    tracing::info!(api_key_id = %stored.id, by = %creator.id, "API key created");
+    Ok(CreatedKey { stored, key })
+}
+
+/// What a person may give a key of an organization where they hold `role` (SPEC 5.6, 6.3: a
+/// key carries at most its creator's scopes): the scope catalogue (`[[scopes]]`) without
+/// administrative scopes; a VIEWER only scopes that cannot change data (no `…:write`).
+pub fn scopes_a_member_may_give(config: &Config, role: Role) -> ScopeSet {
+    config
+        .scopes
+        .iter()
+        .map(|e| e.name.as_str())
+        .filter(|name| {
+            let first = name.split(':').next().unwrap_or_default();
+            !is_admin_scope_name(first)
+        })
+        .filter(|name| role.satisfies(Role::Manager) || !is_write_scope(name))
+        .filter_map(|name| Scope::parse(name).ok())
+        .collect()
+}
+
+fn held_by(creator: &Creator<'_>, scope: &Scope) -> bool {
+    creator.held.contains(scope) || allowed_by(creator.allowed, scope)
+}
+
+pub async fn list_api_keys(
+    state: &AppState,
+    owner: &ApiKeyOwner,
+    limit: u32,
+    offset: u32,
+) -> Result<Page<ApiKey>, StoreError> {
+    state.store.list_api_keys(owner, limit, offset).await
+}
+
+/// Sets a key's status; `None` when there is no such key, `Some(false)` when it is revoked
+/// (a revoked key stays revoked).
+pub async fn set_status(
+    state: &AppState,
+    id: &str,
+    status: ApiKeyStatus,
+) -> Result<Option<ApiKey>, StoreError> {
+    let Some(key) = state.store.get_api_key(id).await? else {
+        return Ok(None);
+    };
+    state.store.set_api_key_status(id, status).await?;
+    state.api_keys.forget(&key.hash).await;
+    tracing::info!(api_key_id = %id, status = %status, "API key status changed");
+    state.store.get_api_key(id).await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("no such API key")]
+    NotFound,
+    #[error("a revoked API key cannot be rotated")]
+    Revoked,
+    #[error(transparent)]
+    Create(#[from] CreateError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Replaces a key by a new one with the same settings, atomically revoking the old.
+pub async fn rotate_api_key(
+    state: &AppState,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<CreatedKey, RotateError> {
+    let old = state
+        .store
+        .get_api_key(id)
+        .await?
+        .ok_or(RotateError::NotFound)?;
+    if old.status == ApiKeyStatus::Revoked {
+        return Err(RotateError::Revoked);
+    }
+    let key = new_key(state)?;
+    let template = ApiKey {
+        created_at: now,
+        last_used_at: None,
+        status: ApiKeyStatus::Active,
+        rotated_from: Some(old.id.clone()),
+        ..old.clone()
+    };
+    let stored = row_for(&key, &template);
+    if !state.store.rotate_api_key(&old.id, &stored).await? {
+        return Err(RotateError::Revoked);
+    }
+    state.api_keys.forget(&old.hash).await;
+    tracing::info!(api_key_id = %old.id, new_id = %stored.id, "API key rotated");
+    Ok(CreatedKey { stored, key })
+}
+
+/// Whether an introspection request is about an API key: hinted `api_key`, or shaped like
+/// one (it starts with the configured prefix and an underscore).
+pub fn is_api_key_request(state: &AppState, token: &str, hint: Option<&str>) -> bool {
+    hint == Some("api_key")
+        || token
+            .strip_prefix(state.config.api_keys.prefix.as_str())
+            .is_some_and(|rest| rest.starts_with('_'))
+}
+
+/// The RFC 7662 answer for an API key (an extension): active with `scope`, `sub` (the key
+/// id), `org`, `tier`, `env`, `exp`, `token_type: "api_key"`; or inactive with `status`
+/// (`disabled`, `revoked`, `expired`) or `reason: "wrong_environment"`, so that a gateway can
+/// answer 403 "API key disabled" rather than 401.
+pub async fn introspect_api_key(
+    state: &AppState,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, StoreError> {
+    use serde_json::json;
+    Ok(match check_api_key(state, key, now).await? {
+        Ok(k) => {
+            let mut v = json!({
+                "active": true,
+                "scope": k.scope,
+                "sub": k.id,
+                "tier": k.tier,
+                "env": state.config.environment.as_str(),
+                "iss": state.config.issuer,
+                "iat": k.created_at.timestamp(),
+                "token_type": "api_key",
+            });
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(org) = &k.organization_id {
+                    obj.insert("org".into(), org.clone().into());
+                }
+                if let Some(exp) = k.expires_at {
+                    obj.insert("exp".into(), exp.timestamp().into());
+                }
+            }
+            v
+        }
+        Err(KeyRefusal::Format(KeyFormatError::WrongEnvironment)) => {
+            json!({"active": false, "reason": "wrong_environment"})
+        }
+        Err(r) => match r.status() {
+            Some(status) => json!({"active": false, "status": status}),
+            None => json!({"active": false}),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::config::ScopeEntry;
+
+    #[test]
+    fn a_viewer_may_give_only_scopes_that_cannot_change_data() {
+        let mut config = Config::default();
+        for name in [
+            "products:read",
+            "products:write",
+            "manage_api_keys",
+            "view_api_keys",
+        ] {
+            config.scopes.push(ScopeEntry {
+                name: name.into(),
+                description: String::new(),
+            });
+        }
+        let names = |r| scopes_a_member_may_give(&config, r).to_string();
+        assert_eq!(names(Role::Viewer), "products:read");
+        assert_eq!(names(Role::Manager), "products:read products:write");
+        assert_eq!(names(Role::Owner), "products:read products:write");
+    }
+}

@@ -1,0 +1,262 @@
+//! `/forward-auth` (SPEC 7.1): the gateway check for nginx `auth_request`, Traefik
+//! ForwardAuth and Envoy ext_authz; `/.well-known/oauth-protected-resource` (RFC 9728); and
+//! `POST /auth`, the tenant-token endpoint of seed 002. See `docs/gateway.md`.
+
+use crate::extract::client_ip::ClientIp;
+use crate::gateway::forward_auth::{
+    check_forwarded, original_request, Allowed, Denied, ForwardedHeaders, Who,
+};
+use crate::gateway::tenant::{issue_tenant_token, TenantError, TenantRequest};
+use crate::services::limits::{self, LimitDecision};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use castellan_guard::identity::{anonymous_headers, identity_headers};
+use castellan_guard::Identity;
+use castellan_limit::{Decision, HeaderStyle};
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/forward-auth", any(check_request))
+        .route("/forward-auth/{*rest}", any(check_request))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(get_protected_resource_metadata),
+        )
+        .route("/auth", post(create_tenant_token))
+}
+
+fn metadata_url(state: &AppState) -> String {
+    format!(
+        "{}/.well-known/oauth-protected-resource",
+        state.config.issuer
+    )
+}
+
+/// Answers 200 with `X-Castellan-*` identity headers, or the failure answer.
+pub async fn check_request(State(state): State<AppState>, req: Request) -> Response {
+    answer(state, req).await
+}
+
+/// The gateway check of `req`, as [`check_request`]; the edge calls it before routing.
+pub async fn answer(state: AppState, req: Request) -> Response {
+    // The parts are taken, not copied: the forwarded headers are read in place.
+    let (parts, _) = req.into_parts();
+    let headers = parts.headers;
+    let forwarded = ForwardedHeaders::scan(&headers);
+    let Some((method, path)) = original_request(
+        &parts.method,
+        parts.uri.path(),
+        &forwarded,
+        &state.config.gateway.envoy_path_prefix,
+    ) else {
+        return denied(&state, Denied::NoOriginalRequest);
+    };
+    match check_forwarded(&state, &method, path, &headers, &forwarded).await {
+        Ok(allowed) => {
+            let mut res = StatusCode::OK.into_response();
+            *res.headers_mut() = allowed_headers(&state, &allowed);
+            res
+        }
+        Err(d) => denied(&state, d),
+    }
+}
+
+/// A 200's headers: `Cache-Control: no-store`, the identity and the rate-limit headers.
+fn allowed_headers(state: &AppState, allowed: &Allowed) -> HeaderMap {
+    let style = state.rate_limiting.limits.header_style;
+    let limit = allowed.limit.as_ref().map(|l| &l.0);
+    let identity = match &allowed.who {
+        // A key's answers differ only in their counts: the first one's headers are kept.
+        Who::Key(key) => {
+            return key.answer.headers(limit, style, || {
+                fresh_headers(Some(&key.identity), limit, style)
+            })
+        }
+        Who::Token(id, _) => Some(id),
+        Who::Anonymous => None,
+    };
+    fresh_headers(identity, limit, style)
+}
+
+fn fresh_headers(
+    identity: Option<&Identity>,
+    limit: Option<&Decision>,
+    style: HeaderStyle,
+) -> HeaderMap {
+    // Room for the identity and rate-limit headers, so the map grows once.
+    let mut h = HeaderMap::with_capacity(16);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // All six identity headers, always: a proxy that copies them replaces the client's own.
+    match identity {
+        Some(id) => h.extend(identity_headers(id)),
+        None => h.extend(anonymous_headers()),
+    }
+    if let Some(d) = limit {
+        castellan_limit::write_headers(d, style, &mut h);
+    }
+    h
+}
+
+fn denied(state: &AppState, d: Denied) -> Response {
+    match d {
+        Denied::Failure(f) => f.to_response(Some(&metadata_url(state))),
+        Denied::NoRoute => (
+            StatusCode::FORBIDDEN,
+            Json(json!({
+                "error": "access_denied",
+                "reason": "no_route",
+                "message": "No gateway route policy matches this method and path; requests \
+                            are denied by default. Add a [[gateway.routes]] entry.",
+            })),
+        )
+            .into_response(),
+        Denied::NoOriginalRequest => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": "invalid_request",
+                "reason": "no_original_request",
+                "message": "Send the original request as X-Forwarded-Method + X-Forwarded-Uri \
+                            (Traefik) or X-Original-Method + X-Original-URI (nginx), not both \
+                            with different values, or call under the configured Envoy path \
+                            prefix.",
+            })),
+        )
+            .into_response(),
+        Denied::Limited(l) => l.into_response(),
+        Denied::Store(e) => {
+            tracing::error!(error = %e, "forward-auth storage failure");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "temporarily_unavailable",
+                    "message": "The credential cannot be checked right now; retry shortly."})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// RFC 9728 §2: what this protected resource is and who issues its tokens.
+pub async fn get_protected_resource_metadata(State(state): State<AppState>) -> Response {
+    let g = &state.config.gateway;
+    let resource = state.config.gateway_resource();
+    let scopes: Vec<String> = if g.scopes_supported.is_empty() {
+        state.config.scopes.iter().map(|s| s.name.clone()).collect()
+    } else {
+        g.scopes_supported.clone()
+    };
+    Json(json!({
+        "resource": resource,
+        "authorization_servers": [state.config.issuer],
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+    }))
+    .into_response()
+}
+
+/// `POST /auth` (seed 002): JSON or form `client_id`, `client_secret`, `brand`, `venue_id`.
+/// Every attempt counts against the caller's IP under the token endpoint's per-IP policy (and
+/// counter) before anything else, so the two endpoints together get one budget of guesses.
+pub async fn create_tenant_token(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let limiting = &state.rate_limiting;
+    let per_ip = match limits::check_ip(&state, &limiting.limits.per_ip.token, &ip).await {
+        Ok(d) => d.0,
+        Err(refused) => return refused.into_response(),
+    };
+    let (mut res, client_limit) = tenant_answer(&state, &headers, &body).await;
+    let shown = limits::shown(client_limit.map(|d| d.0), per_ip);
+    limits::render(&mut res, &shown, limiting.limits.header_style);
+    res
+}
+
+async fn tenant_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Response, Option<LimitDecision>) {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let fields: std::collections::HashMap<String, String> = if is_json {
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
+            Ok(m) => m
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    serde_json::Value::String(s) => Some((k, s)),
+                    serde_json::Value::Number(n) => Some((k, n.to_string())),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => {
+                let res = bad_request("invalid_request", "The body is not a JSON object.");
+                return (res, None);
+            }
+        }
+    } else {
+        form_urlencoded::parse(body).into_owned().collect()
+    };
+    let get = |k: &str| fields.get(k).map(String::as_str);
+    let now = state.clock.now();
+    let request = TenantRequest {
+        client_id: get("client_id"),
+        client_secret: get("client_secret"),
+        brand: get("brand"),
+        venue: get("venue_id"),
+    };
+    let outcome = issue_tenant_token(state, request, now).await;
+    let res = match outcome.result {
+        Ok(t) => {
+            let mut res = Json(json!({
+                "success": true,
+                "token": t.token.expose(),
+                "token_type": "Bearer",
+                "expires_in": t.expires_in,
+                "brand": get("brand").map(str::trim),
+                "venue_id": get("venue_id").map(str::trim),
+            }))
+            .into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e @ (TenantError::Missing(_) | TenantError::Invalid(_))) => {
+            bad_request("invalid_request", &e.to_string())
+        }
+        Err(e @ TenantError::BadCredentials) => bad_request("invalid_client", &e.to_string()),
+        Err(e @ TenantError::UnauthorizedClient) => {
+            bad_request("unauthorized_client", &e.to_string())
+        }
+        Err(TenantError::Limited(refused)) => refused.into_response(),
+        Err(e @ (TenantError::NoKey | TenantError::Sign)) => {
+            tracing::error!(error = %e, "tenant token not issued");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": "server_error"})),
+            )
+                .into_response()
+        }
+    };
+    (res, outcome.client_limit)
+}
+
+fn bad_request(code: &str, message: &str) -> Response {
+    let mut res = (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"success": false, "error": code, "message": message})),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,323 @@
+//! The API-key management API (SPEC 6.2): `POST/GET /api-keys`, `GET /api-keys/{id}`,
+//! `POST /api-keys/{id}/disable|enable|revoke|rotate`. Reading needs `view_api_keys` (or
+//! `manage_api_keys`), writing `manage_api_keys`. The key itself is in the answers to create
+//! and rotate only; listings show its visible prefix and last four characters.
+//!
+//! A person's token reaches only the keys of the person's organizations, and changing them
+//! needs MANAGER or OWNER there (`services::key_reach`); a client's own token reaches every key.
+
+use crate::error::ApiError;
+use crate::gateway::api_keys::{self, CreateError, Creator, KeyDraft, RotateError};
+use crate::management::key_reach::KeyReach;
+use crate::oauth::http::bearer::Bearer;
+use crate::platform::http::json::JsonBody;
+use crate::platform::http::text::{CleanQuery, IdPath};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use castellan_store::api_keys::{ApiKey, ApiKeyStatus};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+const VIEW: &str = "view_api_keys";
+const MANAGE: &str = "manage_api_keys";
+/// Shown next to a key in the answers to create and rotate.
+pub const SHOWN_ONCE_NOTE: &str =
+    "Copy this key now: you will not see this again. Castellan stores only its hash.";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api-keys", get(list_api_keys).post(create_api_key))
+        .route("/api-keys/{id}", get(get_api_key))
+        .route("/api-keys/{id}/disable", post(disable_api_key))
+        .route("/api-keys/{id}/enable", post(enable_api_key))
+        .route("/api-keys/{id}/revoke", post(revoke_api_key))
+        .route("/api-keys/{id}/rotate", post(rotate_api_key))
+}
+
+/// An API key as answered; `key` and `note` only when it was just created or rotated.
+/// `Debug` hides the key.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyRepresentation {
+    pub id: String,
+    pub name: String,
+    pub visible_prefix: String,
+    pub last_four: String,
+    pub scope: String,
+    pub organization_id: Option<String>,
+    pub tier: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+}
+
+impl std::fmt::Debug for ApiKeyRepresentation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRepresentation")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("visible_prefix", &self.visible_prefix)
+            .field("last_four", &self.last_four)
+            .field("scope", &self.scope)
+            .field("organization_id", &self.organization_id)
+            .field("status", &self.status)
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl ApiKeyRepresentation {
+    pub fn new(k: &ApiKey, key: Option<String>, now: DateTime<Utc>) -> Self {
+        let expired = k.expires_at.is_some_and(|e| e <= now);
+        ApiKeyRepresentation {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            visible_prefix: k.visible_prefix.clone(),
+            last_four: k.last_four.clone(),
+            scope: k.scope.clone(),
+            organization_id: k.organization_id.clone(),
+            tier: k.tier.clone(),
+            created_at: time(k.created_at),
+            created_by: k.created_by.clone(),
+            last_used_at: k.last_used_at.map(|d| d.format("%Y-%m-%d").to_string()),
+            expires_at: k.expires_at.map(time),
+            status: match k.status {
+                ApiKeyStatus::Active if expired => "expired",
+                s => s.as_str(),
+            },
+            rotated_from: k.rotated_from.clone(),
+            note: key.as_ref().map(|_| SHOWN_ONCE_NOTE),
+            key,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateBody {
+    pub name: String,
+    pub scope: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn create_error(e: CreateError) -> ApiError {
+    match e {
+        CreateError::Invalid(m) => ApiError::invalid_field(m),
+        e @ CreateError::ScopeNotHeld(_) => ApiError::BadRequest {
+            code: "InvalidScope",
+            message: e.to_string(),
+        },
+        CreateError::Store(s) => s.into(),
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "The API key with ID '{}' was not found.",
+        castellan_core::query::truncate_for_message(id)
+    ))
+}
+
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Response, ApiError> {
+    bearer.require(MANAGE, &[], &state.config.project_key)?;
+    let organization_id = KeyReach::of(&state, &bearer)
+        .await?
+        .organization_for_new_key(body.organization_id)?;
+    let now = state.clock.now();
+    // A client acting for itself may also give the scopes it is allowed to request.
+    let client = if bearer.token.subject() == bearer.token.client_id() {
+        state
+            .clients
+            .get(state.store.as_ref(), bearer.token.client_id())
+            .await?
+    } else {
+        None
+    };
+    let allowed = client.as_ref().map(|c| c.scope.as_slice()).unwrap_or(&[]);
+    let creator = Creator {
+        id: bearer.token.subject(),
+        held: &bearer.scopes,
+        allowed,
+    };
+    let draft = KeyDraft {
+        name: body.name,
+        scope: body.scope,
+        organization_id,
+        tier: body.tier,
+        expires_at: body.expires_at,
+        expires_in_days: body.expires_in_days,
+    };
+    let created = api_keys::create_api_key(&state, draft, &creator, now)
+        .await
+        .map_err(create_error)?;
+    let body = ApiKeyRepresentation::new(&created.stored, Some(created.key.into_exposed()), now);
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub offset: Option<u32>,
+}
+
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    CleanQuery(params): CleanQuery<ListParams>,
+) -> Result<Response, ApiError> {
+    bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
+    let owner = KeyReach::of(&state, &bearer)
+        .await?
+        .listing(params.organization_id, params.created_by)?;
+    let limit = params.limit.unwrap_or(20).clamp(1, 500);
+    let offset = params.offset.unwrap_or(0).min(10_000);
+    let page = api_keys::list_api_keys(&state, &owner, limit, offset).await?;
+    let now = state.clock.now();
+    let results: Vec<ApiKeyRepresentation> = page
+        .results
+        .iter()
+        .map(|k| ApiKeyRepresentation::new(k, None, now))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "limit": limit,
+        "offset": offset,
+        "count": results.len(),
+        "total": page.total,
+        "results": results,
+    }))
+    .into_response())
+}
+
+pub async fn get_api_key(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
+    let key = state
+        .store
+        .get_api_key(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    KeyReach::of(&state, &bearer).await?.check_read(&key)?;
+    Ok(Json(ApiKeyRepresentation::new(&key, None, state.clock.now())).into_response())
+}
+
+/// Refuses a person who may not change the key `id` (an unknown key is left to the caller).
+async fn check_change(state: &AppState, bearer: &Bearer, id: &str) -> Result<(), ApiError> {
+    if bearer.person.is_none() {
+        return Ok(());
+    }
+    match state.store.get_api_key(id).await? {
+        Some(key) => KeyReach::of(state, bearer).await?.check_change(&key),
+        None => Ok(()),
+    }
+}
+
+async fn change_status(
+    state: AppState,
+    bearer: Bearer,
+    id: String,
+    status: ApiKeyStatus,
+) -> Result<Response, ApiError> {
+    bearer.require(MANAGE, &[], &state.config.project_key)?;
+    check_change(&state, &bearer, &id).await?;
+    let key = api_keys::set_status(&state, &id, status)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    if key.status != status {
+        return Err(ApiError::BadRequest {
+            code: "InvalidOperation",
+            message: "A revoked API key stays revoked: create a new key.".into(),
+        });
+    }
+    Ok(Json(ApiKeyRepresentation::new(&key, None, state.clock.now())).into_response())
+}
+
+pub async fn disable_api_key(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    change_status(state, bearer, id, ApiKeyStatus::Disabled).await
+}
+
+pub async fn enable_api_key(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    change_status(state, bearer, id, ApiKeyStatus::Active).await
+}
+
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    change_status(state, bearer, id, ApiKeyStatus::Revoked).await
+}
+
+pub async fn rotate_api_key(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    bearer.require(MANAGE, &[], &state.config.project_key)?;
+    check_change(&state, &bearer, &id).await?;
+    let now = state.clock.now();
+    let created = match api_keys::rotate_api_key(&state, &id, now).await {
+        Ok(c) => c,
+        Err(RotateError::NotFound) => return Err(not_found(&id)),
+        Err(RotateError::Revoked) => {
+            return Err(ApiError::BadRequest {
+                code: "InvalidOperation",
+                message: "A revoked API key cannot be rotated: create a new key.".into(),
+            })
+        }
+        Err(RotateError::Create(e)) => return Err(create_error(e)),
+        Err(RotateError::Store(e)) => return Err(e.into()),
+    };
+    let body = ApiKeyRepresentation::new(&created.stored, Some(created.key.into_exposed()), now);
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}

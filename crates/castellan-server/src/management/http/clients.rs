@@ -1,0 +1,506 @@
+//! The management API for clients, shaped like the commercetools API Clients API (seed 003,
+//! SPEC 3.3–3.4): `POST/GET/HEAD /api-clients`, `GET/HEAD/POST/DELETE /api-clients/{id}`
+//! (`POST` applies update actions), also under `/{projectKey}/…`. Reading needs `view_api_clients`, writing `manage_api_clients`
+//! (each optionally `:{projectKey}`); `manage_project` does not imply them.
+
+use crate::error::ApiError;
+use crate::management::clients::{
+    build_client, client_auth_method, client_tenants, ClientDraft, TenantEntry,
+};
+use crate::oauth::http::bearer::Bearer;
+use crate::platform::http::json::JsonBody;
+use crate::state::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use castellan_core::client::Client;
+use castellan_core::ids::is_plausible_client_id;
+use castellan_core::query::{self, ClientQuery, MAX_LIMIT, MAX_OFFSET};
+use chrono::SecondsFormat;
+use serde::{Deserialize, Serialize};
+
+const VIEW: &str = "view_api_clients";
+const MANAGE: &str = "manage_api_clients";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api-clients",
+            get(query_clients)
+                .head(check_clients_exist)
+                .post(create_client),
+        )
+        .route(
+            "/api-clients/{id}",
+            get(get_client)
+                .head(check_client_exists)
+                .post(update_client)
+                .delete(delete_client),
+        )
+        .route(
+            "/{project}/api-clients",
+            get(query_project_clients)
+                .head(check_project_clients_exist)
+                .post(create_project_client),
+        )
+        .route(
+            "/{project}/api-clients/{id}",
+            get(get_project_client)
+                .head(check_project_client_exists)
+                .post(update_project_client)
+                .delete(delete_project_client),
+        )
+}
+
+/// An API client as answered (`APIClient`). `Debug` hides the secret.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientRepresentation {
+    pub id: String,
+    pub name: String,
+    pub scope: String,
+    /// Only in the answer to create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_validity_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token_validity_seconds: Option<u32>,
+    pub client_kind: &'static str,
+    pub grant_types: Vec<&'static str>,
+    pub redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: &'static str,
+    pub token_format: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_scope: Option<String>,
+    pub public_client_credentials: bool,
+    /// The rate-limit tier its token requests and gateway calls are counted under.
+    pub tier: String,
+    /// The brands and venues it may ask tenant tokens for at `POST /auth`.
+    pub tenants: Vec<TenantEntry>,
+}
+
+impl std::fmt::Debug for ClientRepresentation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRepresentation")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("client_kind", &self.client_kind)
+            .field("grant_types", &self.grant_types)
+            .field("redirect_uris", &self.redirect_uris)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientRepresentation {
+    pub fn new(c: &Client, secret: Option<String>) -> Self {
+        ClientRepresentation {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            scope: castellan_core::scope::patterns_to_string(&c.scope),
+            secret,
+            created_at: c.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            last_used_at: c.last_used_at.map(|d| d.format("%Y-%m-%d").to_string()),
+            delete_at: c
+                .delete_at
+                .map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            access_token_validity_seconds: c.access_token_validity_seconds,
+            refresh_token_validity_seconds: c.refresh_token_validity_seconds,
+            client_kind: c.kind.as_str(),
+            grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
+            redirect_uris: c.redirect_uris.clone(),
+            token_endpoint_auth_method: c.auth_method.as_str(),
+            token_format: c.token_format.as_str(),
+            default_scope: c.default_scope.as_ref().map(ToString::to_string),
+            public_client_credentials: c.public_client_credentials,
+            tier: c
+                .tier
+                .clone()
+                .unwrap_or_else(|| castellan_limit::DEFAULT_TIER.to_owned()),
+            tenants: c.tenants.iter().map(TenantEntry::from).collect(),
+        }
+    }
+}
+
+/// `ApiClientPagedQueryResponse`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PagedClients {
+    pub limit: u32,
+    pub offset: u32,
+    pub count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    pub results: Vec<ClientRepresentation>,
+}
+
+fn check_project(state: &AppState, project: &str) -> Result<(), ApiError> {
+    if project == state.config.project_key {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "The project `{}` does not exist.",
+            castellan_core::query::truncate_for_message(project)
+        )))
+    }
+}
+
+// Ids no client can have (control characters such as NUL, which PostgreSQL refuses in text,
+// or absurd lengths) are answered 404 without a storage round trip.
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "The Resource with ID '{}' was not found.",
+        castellan_core::query::truncate_for_message(id)
+    ))
+}
+
+/// Parses the query string of the query endpoint.
+pub fn parse_query(raw: Option<&str>) -> Result<ClientQuery, ApiError> {
+    let mut q = ClientQuery::default();
+    let mut wheres = Vec::new();
+    let mut seen_limit = false;
+    let mut seen_offset = false;
+    let mut seen_total = false;
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "limit" => {
+                if std::mem::replace(&mut seen_limit, true) {
+                    return Err(ApiError::invalid_input("limit is given more than once."));
+                }
+                q.limit = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|l| *l <= MAX_LIMIT)
+                    .ok_or_else(|| ApiError::invalid_input(format!("limit must be an integer from 0 to {MAX_LIMIT}.")))?;
+            }
+            "offset" => {
+                if std::mem::replace(&mut seen_offset, true) {
+                    return Err(ApiError::invalid_input("offset is given more than once."));
+                }
+                q.offset = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|o| *o <= MAX_OFFSET)
+                    .ok_or_else(|| ApiError::invalid_input(format!("offset must be an integer from 0 to {MAX_OFFSET}.")))?;
+            }
+            "withTotal" => {
+                if std::mem::replace(&mut seen_total, true) {
+                    return Err(ApiError::invalid_input("withTotal is given more than once."));
+                }
+                q.with_total = match v.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ApiError::invalid_input("withTotal must be true or false.")),
+                };
+            }
+            "where" => {
+                if wheres.len() >= 10 {
+                    return Err(ApiError::invalid_input("At most 10 where parameters."));
+                }
+                wheres.push(v.into_owned());
+            }
+            "sort" => {
+                if q.sort.len() >= 5 {
+                    return Err(ApiError::invalid_input("At most 5 sort parameters."));
+                }
+                q.sort.push(query::parse_sort(&v).map_err(|e| ApiError::invalid_input(e.0))?);
+            }
+            "expand" => {}
+            other => {
+                return Err(ApiError::invalid_input(format!(
+                    "Unknown query parameter `{}`; supported: limit, offset, withTotal, where, sort, expand.",
+                    castellan_core::query::truncate_for_message(other)
+                )))
+            }
+        }
+    }
+    q.predicate = query::parse_predicates(&wheres).map_err(|e| ApiError::BadRequest {
+        code: "InvalidInput",
+        message: format!("Malformed where parameter: {}", e.0),
+    })?;
+    Ok(q)
+}
+
+#[utoipa::path(get, path = "/api-clients", tag = "api-clients",
+    params(
+        ("limit" = Option<u32>, Query, description = "0 to 500, default 20"),
+        ("offset" = Option<u32>, Query, description = "0 to 10000, default 0"),
+        ("withTotal" = Option<bool>, Query, description = "default true"),
+        ("where" = Option<Vec<String>>, Query, description = "query predicate (repeatable; see docs/api.md)"),
+        ("sort" = Option<Vec<String>>, Query, description = "`<field> asc|desc` (repeatable)"),
+    ),
+    responses((status = 200, body = PagedClients), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = ["view_api_clients"])))]
+pub async fn query_clients(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
+    let q = parse_query(raw.as_deref())?;
+    let page = state.store.query_clients(&q).await?;
+    let results: Vec<_> = page
+        .results
+        .iter()
+        .map(|c| ClientRepresentation::new(c, None))
+        .collect();
+    Ok(Json(PagedClients {
+        limit: q.limit,
+        offset: q.offset,
+        count: results.len(),
+        total: page.total,
+        results,
+    })
+    .into_response())
+}
+
+#[utoipa::path(head, path = "/api-clients", tag = "api-clients",
+    params(("where" = Option<Vec<String>>, Query, description = "query predicate")),
+    responses((status = 200, description = "some client matches"), (status = 404, description = "none matches")),
+    security(("bearer" = ["view_api_clients"])))]
+pub async fn check_clients_exist(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    RawQuery(raw): RawQuery,
+) -> Result<StatusCode, ApiError> {
+    bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
+    let q = parse_query(raw.as_deref())?;
+    let found = state.store.client_exists(q.predicate.as_ref()).await?;
+    Ok(if found {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    })
+}
+
+#[utoipa::path(post, path = "/api-clients", tag = "api-clients", request_body = ClientDraft,
+    responses((status = 201, body = ClientRepresentation, description = "created; `secret` is shown only here"), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = ["manage_api_clients"])))]
+pub async fn create_client(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    JsonBody(draft): JsonBody<ClientDraft>,
+) -> Result<Response, ApiError> {
+    bearer.require(MANAGE, &[], &state.config.project_key)?;
+    let now = state.clock.now();
+    let (client, secret) = build_client(draft, &state.config, now)
+        .map_err(|e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)))?;
+    state.store.insert_client(&client).await?;
+    tracing::info!(client_id = %client.id, by = %bearer.token.client_id(), "client created");
+    let body = ClientRepresentation::new(&client, secret.map(|s| s.into_exposed()));
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[utoipa::path(get, path = "/api-clients/{id}", tag = "api-clients",
+    responses((status = 200, body = ClientRepresentation), (status = 404)),
+    security(("bearer" = ["view_api_clients"])))]
+pub async fn get_client(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
+    if !is_plausible_client_id(&id) {
+        return Err(not_found(&id));
+    }
+    let client = state
+        .store
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(ClientRepresentation::new(&client, None)).into_response())
+}
+
+#[utoipa::path(head, path = "/api-clients/{id}", tag = "api-clients",
+    responses((status = 200), (status = 404)),
+    security(("bearer" = ["view_api_clients"])))]
+pub async fn check_client_exists(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    bearer.require(VIEW, &[MANAGE], &state.config.project_key)?;
+    if !is_plausible_client_id(&id) {
+        return Ok(StatusCode::NOT_FOUND);
+    }
+    Ok(match state.store.get_client(&id).await? {
+        Some(_) => StatusCode::OK,
+        None => StatusCode::NOT_FOUND,
+    })
+}
+
+/// An update of a client (commercetools update actions): the actions apply in order, all or
+/// none.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientUpdate {
+    pub actions: Vec<ClientUpdateAction>,
+}
+
+/// One update action.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ClientUpdateAction {
+    /// Replaces the brands and venues the client may ask tenant tokens for (`[]`: none).
+    SetTenants { tenants: Vec<TenantEntry> },
+    /// Changes how a confidential client sends its secret: `client_secret_basic`,
+    /// `client_secret_post` or `client_secret_basic_or_post`.
+    #[serde(rename_all = "camelCase")]
+    SetTokenEndpointAuthMethod { token_endpoint_auth_method: String },
+}
+
+/// Most actions in one update.
+const MAX_ACTIONS: usize = 50;
+
+#[utoipa::path(post, path = "/api-clients/{id}", tag = "api-clients", request_body = ClientUpdate,
+    responses((status = 200, body = ClientRepresentation, description = "the updated client"), (status = 400), (status = 404)),
+    security(("bearer" = ["manage_api_clients"])))]
+pub async fn update_client(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+    JsonBody(update): JsonBody<ClientUpdate>,
+) -> Result<Response, ApiError> {
+    bearer.require(MANAGE, &[], &state.config.project_key)?;
+    if !is_plausible_client_id(&id) {
+        return Err(not_found(&id));
+    }
+    if update.actions.len() > MAX_ACTIONS {
+        return Err(ApiError::invalid_input(format!(
+            "At most {MAX_ACTIONS} update actions."
+        )));
+    }
+    let mut client = state
+        .store
+        .get_client(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    for action in update.actions {
+        match action {
+            ClientUpdateAction::SetTenants { tenants } => {
+                client.tenants = client_tenants(tenants)
+                    .map_err(|e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)))?;
+            }
+            ClientUpdateAction::SetTokenEndpointAuthMethod {
+                token_endpoint_auth_method,
+            } => {
+                if client.registration.is_some() {
+                    return Err(ApiError::invalid_field(
+                        "tokenEndpointAuthMethod: a registered client's method is its registrant's (RFC 7592)",
+                    ));
+                }
+                client.auth_method =
+                    client_auth_method(client.kind, Some(&token_endpoint_auth_method)).map_err(
+                        |e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)),
+                    )?;
+            }
+        }
+    }
+    if !state.store.update_client(&client).await? {
+        return Err(not_found(&id));
+    }
+    // This replica stops using the old client at once; others within the cache's bound.
+    state.clients.invalidate(&id).await;
+    tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client updated");
+    Ok(Json(ClientRepresentation::new(&client, None)).into_response())
+}
+
+#[utoipa::path(delete, path = "/api-clients/{id}", tag = "api-clients",
+    responses((status = 200, body = ClientRepresentation, description = "the deleted client"), (status = 404)),
+    security(("bearer" = ["manage_api_clients"])))]
+pub async fn delete_client(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    bearer.require(MANAGE, &[], &state.config.project_key)?;
+    if !is_plausible_client_id(&id) {
+        return Err(not_found(&id));
+    }
+    let client = state
+        .store
+        .delete_client(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    state.clients.invalidate(&id).await;
+    state.usage.forget(&id);
+    tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client deleted");
+    Ok(Json(ClientRepresentation::new(&client, None)).into_response())
+}
+
+// The same endpoints under `/{projectKey}`.
+
+async fn query_project_clients(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    bearer: Bearer,
+    raw: RawQuery,
+) -> Result<Response, ApiError> {
+    check_project(&state, &project)?;
+    query_clients(State(state), bearer, raw).await
+}
+
+async fn check_project_clients_exist(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    bearer: Bearer,
+    raw: RawQuery,
+) -> Result<StatusCode, ApiError> {
+    check_project(&state, &project)?;
+    check_clients_exist(State(state), bearer, raw).await
+}
+
+async fn create_project_client(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    bearer: Bearer,
+    body: JsonBody<ClientDraft>,
+) -> Result<Response, ApiError> {
+    check_project(&state, &project)?;
+    create_client(State(state), bearer, body).await
+}
+
+async fn get_project_client(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    bearer: Bearer,
+) -> Result<Response, ApiError> {
+    check_project(&state, &project)?;
+    get_client(State(state), bearer, Path(id)).await
+}
+
+async fn check_project_client_exists(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    bearer: Bearer,
+) -> Result<StatusCode, ApiError> {
+    check_project(&state, &project)?;
+    check_client_exists(State(state), bearer, Path(id)).await
+}
+
+async fn update_project_client(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    bearer: Bearer,
+    body: JsonBody<ClientUpdate>,
+) -> Result<Response, ApiError> {
+    check_project(&state, &project)?;
+    update_client(State(state), bearer, Path(id), body).await
+}
+
+async fn delete_project_client(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    bearer: Bearer,
+) -> Result<Response, ApiError> {
+    check_project(&state, &project)?;
+    delete_client(State(state), bearer, Path(id)).await
+}

@@ -1,0 +1,17 @@
+//! The management API over HTTP (`/api-clients`, `/api-keys`, `/openapi.json`).
+
+pub mod api_keys;
+pub mod clients;
+pub mod openapi;
+
+use crate::state::AppState;
+use axum::routing::get;
+use axum::Router;
+
+/// The management API's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(clients::router())
+        .merge(api_keys::router())
+        .route("/openapi.json", get(openapi::get_openapi))
+}

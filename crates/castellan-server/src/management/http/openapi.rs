@@ -1,0 +1,61 @@
+//! The OpenAPI 3.1 document of the management API (SPEC 11.2), generated from the handlers'
+//! annotations and served at `/openapi.json`.
+
+use crate::management::http::clients;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Castellan management API", description = "Clients (commercetools API Clients semantics) and dynamic client registration (RFC 7591/7592)."),
+    paths(
+        clients::query_clients,
+        clients::check_clients_exist,
+        clients::create_client,
+        clients::get_client,
+        clients::check_client_exists,
+        clients::update_client,
+        clients::delete_client,
+        crate::oauth::http::register::register_client,
+        crate::oauth::http::register::get_registration,
+        crate::oauth::http::register::update_registration,
+        crate::oauth::http::register::delete_registration,
+    ),
+    components(schemas(clients::ClientRepresentation, clients::PagedClients, crate::management::clients::ClientDraft, crate::management::clients::TenantEntry, clients::ClientUpdate, clients::ClientUpdateAction)),
+    modifiers(&BearerAuth),
+    tags((name = "api-clients", description = "Manage OAuth clients"), (name = "registration", description = "RFC 7591/7592 dynamic client registration")),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// The document, with the issuer as its server.
+pub fn document(issuer: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.servers = Some(vec![utoipa::openapi::Server::new(issuer)]);
+    doc
+}
+
+pub async fn get_openapi(State(state): State<AppState>) -> Response {
+    Json(document(&state.config.issuer)).into_response()
+}

@@ -1,0 +1,359 @@
+//! Validation of an authorization request (RFC 6749 §4.1.1 and §4.1.2.1, RFC 7636, RFC 8707,
+//! RFC 9207, RFC 9700 §2.1 and §4.1; SPEC 5.1).
+//!
+//! Order matters: the client and its redirect URI are established first. Until they are, no
+//! error may be sent anywhere but an error page (an unknown client or unregistered redirect URI
+//! would make the server an open redirector). Once they are, every other error goes back to the
+//! client at its redirect URI with `error`, `error_description`, `state` and `iss`.
+
+use crate::state::AppState;
+use castellan_core::client::{Client, ClientKind, GrantType};
+use castellan_core::grant;
+use castellan_core::ids::is_plausible_client_id;
+use castellan_core::pkce::CodeChallenge;
+use castellan_core::redirect::redirect_uri_matches;
+use castellan_core::scope::allowed_by;
+use castellan_core::{OAuthError, OAuthErrorCode, ScopeSet};
+use castellan_store::StoreError;
+use std::collections::BTreeMap;
+
+/// Longest authorization request (query string) accepted.
+pub const MAX_QUERY_LEN: usize = 8 * 1024;
+/// Most parameters in one request.
+const MAX_PARAMS: usize = 32;
+const MAX_STATE_LEN: usize = 2048;
+const MAX_NONCE_LEN: usize = 512;
+
+/// `prompt` (OIDC Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    None,
+    Login,
+    Consent,
+}
+
+/// A valid authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub client: Client,
+    /// The redirect URI in force: the one sent, or the client's only one.
+    pub redirect_uri: String,
+    /// Whether the request named it (then the token request must repeat it, RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
+    pub scope: ScopeSet,
+    pub state: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
+    pub nonce: Option<String>,
+    pub prompt: Option<Prompt>,
+    pub resource: Option<String>,
+    /// The request's parameters re-encoded, to carry it through the login and consent forms.
+    pub query: String,
+}
+
+/// Where an error goes back to the client (RFC 6749 §4.1.2.1).
+#[derive(Debug, Clone)]
+pub struct ErrorRedirect {
+    pub redirect_uri: String,
+    pub error: OAuthError,
+    pub state: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or redirect URI cannot be trusted: an error page, never a redirect.
+    Untrusted(String),
+    /// Told to the client at its redirect URI.
+    Redirect(ErrorRedirect),
+    Store(StoreError),
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(e: StoreError) -> Self {
+        AuthorizeError::Store(e)
+    }
+}
+
+/// The parameters of a query string: empty values count as absent (RFC 6749 §3.1); answers
+/// the first repeated name, if any.
+fn parameters(raw: &str) -> Result<(BTreeMap<String, String>, Option<String>), String> {
+    if raw.len() > MAX_QUERY_LEN {
+        return Err(format!(
+            "The authorization request is longer than {MAX_QUERY_LEN} characters."
+        ));
+    }
+    let mut map = BTreeMap::new();
+    let mut repeated = None;
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if map.len() >= MAX_PARAMS {
+            return Err("The authorization request has too many parameters.".to_owned());
+        }
+        if v.is_empty() {
+            continue;
+        }
+        if map.contains_key(k.as_ref()) {
+            repeated.get_or_insert_with(|| k.clone().into_owned());
+            continue;
+        }
+        map.insert(k.into_owned(), v.into_owned());
+    }
+    Ok((map, repeated))
+}
+
+/// Re-encodes a query string, dropping `prompt=login` (used once the person has signed in,
+/// so that the continued request does not ask them to sign in again). `None` when the query
+/// is not a plausible authorization request.
+pub fn continue_query(raw: &str) -> Option<String> {
+    let (map, _) = parameters(raw).ok()?;
+    map.contains_key("client_id").then_some(())?;
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &map {
+        if k == "prompt" && v == "login" {
+            continue;
+        }
+        out.append_pair(k, v);
+    }
+    Some(out.finish())
+}
+
+/// Validates an authorization request given as its raw query string.
+pub async fn validate(state: &AppState, raw: &str) -> Result<AuthorizeRequest, AuthorizeError> {
+    let (map, repeated) = parameters(raw).map_err(AuthorizeError::Untrusted)?;
+    if let Some(name) = repeated
+        .as_deref()
+        .filter(|n| *n == "client_id" || *n == "redirect_uri")
+    {
+        return Err(AuthorizeError::Untrusted(format!(
+            "The parameter {name} is repeated."
+        )));
+    }
+    let client = find_client(state, map.get("client_id").map(String::as_str)).await?;
+    let redirect_uri = redirect_uri_of(&client, map.get("redirect_uri").map(String::as_str))?;
+
+    let client_state = map
+        .get("state")
+        .filter(|s| s.len() <= MAX_STATE_LEN)
+        .cloned();
+    let fail = |error: OAuthError| {
+        AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.clone(),
+            error,
+            state: client_state.clone(),
+        })
+    };
+    if let Some(name) = repeated {
+        return Err(fail(OAuthError::invalid_request(format!(
+            "the parameter `{}` is repeated",
+            castellan_core::query::truncate_for_message(&name)
+        ))));
+    }
+    if map.get("state").is_some_and(|s| s.len() > MAX_STATE_LEN) {
+        return Err(fail(OAuthError::invalid_request(format!(
+            "state is longer than {MAX_STATE_LEN} characters"
+        ))));
+    }
+    match map.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "response_type is required",
+            )))
+        }
+        Some(_) => {
+            return Err(fail(OAuthError::new(
+                OAuthErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )))
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(fail(OAuthError::unauthorized_client(
+            "this client may not use the authorization_code grant",
+        )));
+    }
+    let code_challenge = pkce(&client, &map).map_err(fail)?;
+    let scope = scope_of(&client, map.get("scope").map(String::as_str)).map_err(fail)?;
+    let prompt = match map.get("prompt").map(String::as_str) {
+        None => None,
+        Some("none") => Some(Prompt::None),
+        Some("login") => Some(Prompt::Login),
+        Some("consent") => Some(Prompt::Consent),
+        Some(_) => {
+            return Err(fail(OAuthError::invalid_request(
+                "prompt must be none, login or consent",
+            )))
+        }
+    };
+    let nonce = map.get("nonce").cloned();
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+        return Err(fail(OAuthError::invalid_request(format!(
+            "nonce is longer than {MAX_NONCE_LEN} characters"
+        ))));
+    }
+    let resource = map.get("resource").cloned();
+    if let Some(r) = &resource {
+        let known = &state.config.token.resources;
+        if crate::platform::config::check_resource_uri(r).is_err()
+            || (!known.is_empty() && !known.contains(r))
+        {
+            return Err(fail(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                "resource is not a resource this server issues tokens for",
+            )));
+        }
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(map.iter());
+    Ok(AuthorizeRequest {
+        redirect_uri_given: map.contains_key("redirect_uri"),
+        client,
+        redirect_uri,
+        scope,
+        state: client_state,
+        code_challenge,
+        nonce,
+        prompt,
+        resource,
+        query: query.finish(),
+    })
+}
+
+async fn find_client(state: &AppState, id: Option<&str>) -> Result<Client, AuthorizeError> {
+    let Some(id) = id else {
+        return Err(AuthorizeError::Untrusted(
+            "The request does not say which application is asking (client_id is missing)."
+                .to_owned(),
+        ));
+    };
+    let unknown =
+        || AuthorizeError::Untrusted("The application is not known to this server.".to_owned());
+    if !is_plausible_client_id(id) {
+        return Err(unknown());
+    }
+    match state.store.get_client(id).await? {
+        Some(c) if c.is_active(state.clock.now()) => Ok(c),
+        _ => Err(unknown()),
+    }
+}
+
+/// RFC 9700 §4.1.3: exact string match, except the port of a loopback IP literal (RFC 8252
+/// §7.3, [`redirect_uri_matches`]); the parameter may be omitted only when the client has
+/// exactly one redirect URI (RFC 6749 §3.1.2.3). The URI in force is the one sent, port
+/// included, and the code exchange must repeat it exactly.
+fn redirect_uri_of(client: &Client, given: Option<&str>) -> Result<String, AuthorizeError> {
+    match (given, client.redirect_uris.as_slice()) {
+        (Some(u), uris) if uris.iter().any(|r| redirect_uri_matches(r, u)) => Ok(u.to_owned()),
+        (Some(_), _) => Err(AuthorizeError::Untrusted(
+            "The redirect URI is not registered for this application.".to_owned(),
+        )),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(AuthorizeError::Untrusted(
+            "The request must name one of the application's registered redirect URIs.".to_owned(),
+        )),
+    }
+}
+
+/// RFC 7636 with RFC 9700 §2.1.1: S256 only; mandatory for public clients.
+fn pkce(
+    client: &Client,
+    map: &BTreeMap<String, String>,
+) -> Result<Option<CodeChallenge>, OAuthError> {
+    let challenge = map.get("code_challenge");
+    let method = map.get("code_challenge_method").map(String::as_str);
+    match challenge {
+        Some(c) => CodeChallenge::parse(c, method)
+            .map(Some)
+            .map_err(OAuthError::invalid_request),
+        None if method.is_some() => Err(OAuthError::invalid_request(
+            "code_challenge_method without code_challenge",
+        )),
+        None if client.kind == ClientKind::Public => Err(OAuthError::invalid_request(
+            "PKCE is required for public clients: send code_challenge with code_challenge_method=S256",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The requested scope, every one allowed to the client; none requested means the client's
+/// default scope (SPEC 4.8). A client-only scope (`introspect`) is never granted to a person:
+/// asking for one is `invalid_scope`, and the defaults leave it out.
+fn scope_of(client: &Client, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
+    let scope = match requested {
+        Some(s) => {
+            let set = ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            if let Some(bad) = grant::first_client_only(&set) {
+                return Err(grant::client_only_error(bad));
+            }
+            set
+        }
+        None => grant::without_client_only(&grant::default_scopes(client)),
+    };
+    if scope.is_empty() {
+        return Err(OAuthError::invalid_scope("no scope was requested"));
+    }
+    if let Some(s) = scope.iter().find(|s| !allowed_by(&client.scope, s)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "the client may not ask for {}",
+            castellan_core::query::truncate_for_message(s.as_str())
+        )));
+    }
+    Ok(scope)
+}
+
+/// `redirect_uri` with `params` appended to its query.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            url.to_string()
+        }
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+/// The error answer at the client's redirect URI, with `state` and `iss` (RFC 9207).
+pub fn error_location(state: &AppState, e: &ErrorRedirect) -> String {
+    let mut params = vec![
+        ("error", e.error.code.as_str()),
+        ("error_description", e.error.description()),
+    ];
+    if let Some(s) = &e.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.config.issuer));
+    redirect_with(&e.redirect_uri, &params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_and_continuation() {
+        let (m, r) = parameters("a=1&b=&a=2&c=3").unwrap();
+        assert_eq!(m.get("a").map(String::as_str), Some("1"));
+        assert!(!m.contains_key("b"));
+        assert_eq!(r.as_deref(), Some("a"));
+        assert_eq!(
+            continue_query("client_id=x&prompt=login&state=s%20t").as_deref(),
+            Some("client_id=x&state=s+t")
+        );
+        assert_eq!(continue_query("state=x"), None);
+        assert!(parameters(&"a".repeat(MAX_QUERY_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn redirects_keep_the_registered_query() {
+        assert_eq!(
+            redirect_with(
+                "https://c.example/cb?x=1",
+                &[("code", "a b"), ("state", "s")]
+            ),
+            "https://c.example/cb?x=1&code=a+b&state=s"
+        );
+    }
+}

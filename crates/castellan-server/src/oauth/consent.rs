@@ -1,0 +1,254 @@
+//! Consent and the authorization response (RFC 6749 §4.1.2, RFC 9207, OIDC Core §3.1.2.4;
+//! SPEC 5.3, 5.4, 9.3): what an approval records, the code it issues, what a denial answers,
+//! when a remembered consent lets the page be skipped, and the plain words shown for scopes.
+
+use crate::oauth::authorize::{redirect_with, AuthorizeRequest, Prompt};
+use crate::platform::config::Config;
+use crate::services::authorization_code::code_expires_at;
+use crate::state::AppState;
+use castellan_core::ids::alphanumeric_id;
+use castellan_core::user::{Organization, Role};
+use castellan_core::ScopeSet;
+use castellan_crypto::random_bytes;
+use castellan_store::people::{AuthorizationCode, Consent, Session};
+use castellan_store::StoreResult;
+
+/// One scope in plain words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+    /// A write scope: it lets the app change data.
+    pub elevated: bool,
+}
+
+/// Whether a scope lets its holder change data (`…:write`, seed 000).
+pub fn is_write_scope(name: &str) -> bool {
+    name.split(':').any(|seg| seg == "write")
+}
+
+/// Describes each scope from the configured catalogue; OIDC scopes have built-in words;
+/// anything else is shown by name.
+pub fn describe(config: &Config, scope: &ScopeSet) -> Vec<ScopeLine> {
+    scope
+        .iter()
+        .map(|s| {
+            let name = s.as_str();
+            let description = config
+                .scopes
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| e.description.clone())
+                .or_else(|| builtin(name).map(str::to_owned))
+                .unwrap_or_else(|| format!("Use the permission “{name}”"));
+            ScopeLine {
+                name: name.to_owned(),
+                description,
+                elevated: is_write_scope(name),
+            }
+        })
+        .collect()
+}
+
+fn builtin(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "openid" => "Know who you are (sign you in)",
+        "profile" => "See your name",
+        "email" => "See your email address",
+        "offline_access" => "Keep access while you are not using it",
+        _ => return None,
+    })
+}
+
+/// A new random identifier (consents, token families).
+fn new_id() -> String {
+    alphanumeric_id(&random_bytes::<64>(), 24)
+        .unwrap_or_else(|| castellan_crypto::generate_secret().into_exposed())
+}
+
+/// The remembered consent that already covers the request, if any (SPEC 5.3). With several
+/// organizations, it must be the only consent this client holds from the person (otherwise
+/// they choose again).
+pub async fn remembered(
+    state: &AppState,
+    user_id: &str,
+    req: &AuthorizeRequest,
+    organizations: &[(Organization, Role)],
+) -> StoreResult<Option<Consent>> {
+    let covers = |c: &Consent| {
+        ScopeSet::parse(&c.scope).is_ok_and(|granted| req.scope.is_subset_of(&granted))
+    };
+    let found = match organizations {
+        [] => {
+            state
+                .store
+                .find_consent(user_id, &req.client.id, None)
+                .await?
+        }
+        [(org, _)] => {
+            state
+                .store
+                .find_consent(user_id, &req.client.id, Some(&org.id))
+                .await?
+        }
+        _ => {
+            let mut mine: Vec<Consent> = state
+                .store
+                .consents_of_user(user_id)
+                .await?
+                .into_iter()
+                .filter(|c| c.client_id == req.client.id)
+                .collect();
+            if mine.len() == 1 {
+                mine.pop()
+            } else {
+                None
+            }
+        }
+    };
+    Ok(found.filter(covers))
+}
+
+/// What the browser sees next for a valid request.
+#[derive(Debug)]
+pub enum Step {
+    /// Not signed in (or `prompt=login`): the login page, carrying the request.
+    Login,
+    /// The consent page, with the person's organizations.
+    Consent(Vec<(Organization, Role)>),
+    /// Back to the client (a code under a remembered consent, or an error for `prompt=none`).
+    Redirect(String),
+}
+
+/// Decides the next step of an authorization request (OIDC Core §3.1.2.1 for `prompt`).
+pub async fn next_step(
+    state: &AppState,
+    req: &AuthorizeRequest,
+    session: Option<&Session>,
+) -> StoreResult<Step> {
+    // OIDC Core §3.1.2.6 error codes, which RFC 6749's enum does not hold.
+    let prompt_error = |code: &str, text: &str| {
+        let mut params = vec![("error", code), ("error_description", text)];
+        if let Some(s) = &req.state {
+            params.push(("state", s));
+        }
+        params.push(("iss", &state.config.issuer));
+        Step::Redirect(redirect_with(&req.redirect_uri, &params))
+    };
+    let Some(session) = session else {
+        return Ok(match req.prompt {
+            Some(Prompt::None) => prompt_error("login_required", "the user is not signed in"),
+            _ => Step::Login,
+        });
+    };
+    if req.prompt == Some(Prompt::Login) {
+        return Ok(Step::Login);
+    }
+    let organizations = state.store.organizations_of_user(&session.user_id).await?;
+    if req.prompt != Some(Prompt::Consent) {
+        if let Some(consent) = remembered(state, &session.user_id, req, &organizations).await? {
+            return issue_code(state, req, session, consent)
+                .await
+                .map(Step::Redirect);
+        }
+    }
+    Ok(match req.prompt {
+        Some(Prompt::None) => prompt_error("consent_required", "the user has not consented"),
+        _ => Step::Consent(organizations),
+    })
+}
+
+/// Records the consent and issues a code; answers where the browser goes next (the client's
+/// redirect URI with `code`, `state` and `iss`).
+pub async fn approve(
+    state: &AppState,
+    req: &AuthorizeRequest,
+    session: &Session,
+    organization_id: Option<String>,
+) -> StoreResult<String> {
+    let now = state.clock.now();
+    let consent = state
+        .store
+        .record_consent(&Consent {
+            id: new_id(),
+            user_id: session.user_id.clone(),
+            client_id: req.client.id.clone(),
+            organization_id: organization_id.clone(),
+            scope: req.scope.to_string(),
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    issue_code(state, req, session, consent).await
+}
+
+/// Issues a code under an existing consent (remembered consent).
+pub async fn issue_code(
+    state: &AppState,
+    req: &AuthorizeRequest,
+    session: &Session,
+    consent: Consent,
+) -> StoreResult<String> {
+    let now = state.clock.now();
+    let code = castellan_crypto::generate_secret();
+    state
+        .store
+        .insert_code(&AuthorizationCode {
+            hash: castellan_crypto::hash_secret(code.expose()).0,
+            client_id: req.client.id.clone(),
+            // Empty when the request named none: the exchange then does not require it.
+            redirect_uri: if req.redirect_uri_given {
+                req.redirect_uri.clone()
+            } else {
+                String::new()
+            },
+            code_challenge: req.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
+            user_id: session.user_id.clone(),
+            organization_id: consent.organization_id.clone(),
+            scope: req.scope.to_string(),
+            nonce: req.nonce.clone(),
+            resource: req.resource.clone(),
+            auth_time: session.auth_time,
+            consent_id: consent.id,
+            family_id: new_id(),
+            created_at: now,
+            expires_at: code_expires_at(state, now),
+        })
+        .await?;
+    let mut params = vec![("code", code.expose())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.config.issuer));
+    Ok(redirect_with(&req.redirect_uri, &params))
+}
+
+/// The denial answer: `error=access_denied` with `state` and `iss` (RFC 6749 §4.1.2.1).
+pub fn deny_location(state: &AppState, req: &AuthorizeRequest) -> String {
+    let mut params = vec![
+        ("error", "access_denied"),
+        ("error_description", "the user denied the request"),
+    ];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.config.issuer));
+    redirect_with(&req.redirect_uri, &params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_scopes_are_elevated() {
+        assert!(is_write_scope("products:write"));
+        assert!(is_write_scope("orders:write:acme"));
+        assert!(!is_write_scope("products:read"));
+        assert!(!is_write_scope("rewrite"));
+        let config = Config::default();
+        let lines = describe(&config, &ScopeSet::parse("openid unknown:thing").unwrap());
+        assert_eq!(lines[0].description, "Know who you are (sign you in)");
+        assert!(lines[1].description.contains("unknown:thing"));
+    }
+}

@@ -1,0 +1,102 @@
+//! `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/openid-configuration`
+//! (OIDC Discovery 1.0 §3), listing what this server actually does, and the JWKS (RFC 7517).
+
+use crate::oauth::id_token::id_token_algorithm;
+use crate::routes::token::SUPPORTED_GRANTS;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// Token-endpoint authentication methods this server accepts.
+pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+/// The metadata both documents share.
+pub fn metadata(state: &AppState) -> Value {
+    let c = &state.config;
+    let mut scopes: Vec<String> = c.scopes.iter().map(|s| s.name.clone()).collect();
+    for s in &c.registration.open_scopes {
+        if !scopes.contains(s) {
+            scopes.push(s.clone());
+        }
+    }
+    let mut doc = json!({
+        "issuer": c.issuer,
+        "token_endpoint": c.endpoint("/oauth/token"),
+        "jwks_uri": c.endpoint("/.well-known/jwks.json"),
+        "revocation_endpoint": c.endpoint("/oauth/revoke"),
+        "introspection_endpoint": c.endpoint("/oauth/introspect"),
+        "scopes_supported": scopes,
+        "authorization_endpoint": c.endpoint("/oauth/authorize"),
+        "userinfo_endpoint": c.endpoint("/oauth/userinfo"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "id_token_signing_alg_values_supported": [id_token_algorithm(state).name()],
+        "grant_types_supported": SUPPORTED_GRANTS.map(|g| g.as_str()),
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "access_token_signing_alg_values_supported": [state.access_alg.name()],
+        "service_documentation": c.endpoint("/openapi.json"),
+    });
+    if c.registration_mode() != crate::platform::config::RegistrationMode::Disabled {
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert(
+                "registration_endpoint".into(),
+                c.endpoint("/oauth/register").into(),
+            );
+        }
+    }
+    doc
+}
+
+pub async fn get_authorization_server_metadata(State(state): State<AppState>) -> Response {
+    cacheable(Json(metadata(&state)).into_response())
+}
+
+pub async fn get_openid_configuration(State(state): State<AppState>) -> Response {
+    let mut doc = metadata(&state);
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("subject_types_supported".into(), json!(["public"]));
+        obj.insert(
+            "claims_supported".into(),
+            json!([
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                "email",
+                "email_verified",
+                "name"
+            ]),
+        );
+    }
+    cacheable(Json(doc).into_response())
+}
+
+pub async fn get_jwks(State(state): State<AppState>) -> Response {
+    let keys = state.keys.keys();
+    let mut res = keys.jwks_json().to_owned().into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    cacheable(res)
+}
+
+/// Metadata may be cached briefly; keys rotate with overlap, so minutes are safe.
+fn cacheable(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}

@@ -1,0 +1,38 @@
+//! The OAuth endpoints over HTTP: each handler reads the request into typed input, calls one
+//! service of [`crate::oauth`] and writes its answer.
+
+pub mod authorize;
+pub mod bearer;
+pub mod consent;
+pub mod discovery;
+pub mod introspect;
+pub mod register;
+pub mod revocations;
+pub mod revoke;
+pub mod userinfo;
+
+use crate::state::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// The OAuth endpoints served through the router (the token endpoint is answered by the edge).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::get_authorization_server_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::get_openid_configuration),
+        )
+        .route("/.well-known/jwks.json", get(discovery::get_jwks))
+        .route("/oauth/introspect", post(introspect::introspect_token))
+        .route("/oauth/revoke", post(revoke::revoke_token))
+        .route("/oauth/revocations", get(revocations::get_revocations))
+        .route(
+            "/oauth/userinfo",
+            get(userinfo::read_userinfo).post(userinfo::read_userinfo),
+        )
+        .merge(register::router())
+}

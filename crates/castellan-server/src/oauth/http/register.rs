@@ -1,0 +1,207 @@
+//! Dynamic client registration (RFC 7591 §3) at `POST /oauth/register`, and the client
+//! configuration endpoint (RFC 7592 §2) at `GET/PUT/DELETE /oauth/register/{client_id}`.
+//!
+//! Bodies are JSON objects (`Content-Type: application/json`), bounded by
+//! `http.max_body_bytes`; errors are RFC 7591 §3.2.2 / RFC 6750 §3 JSON with
+//! `Cache-Control: no-store`, as are successful answers (they may carry credentials).
+
+use crate::error::OAuthFailure;
+use crate::extract::client_ip::ClientIp;
+use crate::extract::params::read_body;
+use crate::oauth::registration::access::authorize_registration;
+use crate::oauth::registration::party::registrant;
+use crate::oauth::registration::response::client_information;
+use crate::oauth::registration::{self, Registered};
+use crate::services::limits;
+use crate::state::AppState;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use castellan_core::{OAuthError, OAuthErrorCode};
+use serde_json::Value;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/register", post(register_client))
+        .route(
+            "/oauth/register/{client_id}",
+            get(get_registration)
+                .put(update_registration)
+                .delete(delete_registration),
+        )
+}
+
+/// An error of these endpoints; a 403 also names the scope needed (RFC 6750 §3).
+pub struct RegistrationFailure(OAuthFailure);
+
+impl From<OAuthFailure> for RegistrationFailure {
+    fn from(f: OAuthFailure) -> Self {
+        RegistrationFailure(f)
+    }
+}
+
+impl From<OAuthError> for RegistrationFailure {
+    fn from(e: OAuthError) -> Self {
+        RegistrationFailure(e.into())
+    }
+}
+
+impl IntoResponse for RegistrationFailure {
+    fn into_response(self) -> Response {
+        let scope_needed = self.0.error.code == OAuthErrorCode::InsufficientScope;
+        let mut res = self.0.into_response();
+        if scope_needed {
+            res.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer error=\"insufficient_scope\", scope=\"register_clients\"",
+                ),
+            );
+        }
+        res
+    }
+}
+
+/// The request body: a JSON value, read within the configured bound.
+async fn json_body(state: &AppState, req: Request) -> Result<Value, OAuthError> {
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        crate::platform::http::body::drain(req.into_body()).await;
+        return Err(OAuthError::invalid_request(
+            "client metadata must be sent as JSON (Content-Type: application/json)",
+        ));
+    }
+    let body = read_body(req.into_body(), state.config.http.max_body_bytes).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        OAuthError::invalid_client_metadata(format!(
+            "the body is not valid JSON: {}",
+            castellan_core::query::truncate_for_message(&e.to_string())
+        ))
+    })
+}
+
+fn answer(state: &AppState, status: StatusCode, r: &Registered) -> Response {
+    let body = client_information(
+        &state.config,
+        &r.client,
+        r.secret.as_ref(),
+        r.access_token.as_ref(),
+    );
+    no_store((status, Json(body)).into_response())
+}
+
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+#[utoipa::path(post, path = "/oauth/register", tag = "registration",
+    request_body(content = Object, description = "RFC 7591 §2 client metadata", content_type = "application/json"),
+    responses(
+        (status = 201, description = "registered (RFC 7591 §3.2.1); client_secret and registration_access_token are shown only here"),
+        (status = 200, description = "the same party registered this software_id before: the same client, updated, with a new secret and registration access token"),
+        (status = 400, description = "invalid_redirect_uri, invalid_client_metadata or invalid_request"),
+        (status = 401, description = "invalid_token: a bearer token is required (token mode) or the one sent is not valid"),
+        (status = 403, description = "insufficient_scope (the token lacks register_clients) or access_denied (registration disabled)"),
+    ),
+    security((), ("bearer" = ["register_clients"])))]
+pub async fn register_client(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    req: Request,
+) -> Response {
+    // The per-IP limit of registrations (SPEC 3.5, 8.1): every attempt counts, before
+    // anything else runs.
+    let limiting = &state.rate_limiting;
+    let decision = match limits::check_ip(&state, &limiting.limits.per_ip.registration, &ip).await {
+        Ok(d) => d,
+        Err(refused) => return refused.into_response(),
+    };
+    let mut res = match register(&state, req).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    };
+    limits::render(&mut res, &decision.0, limiting.limits.header_style);
+    res
+}
+
+async fn register(state: &AppState, req: Request) -> Result<Response, RegistrationFailure> {
+    let party = registrant(state, req.headers()).await?;
+    let body = json_body(state, req).await?;
+    let registered = registration::register(state, party, &body).await?;
+    let status = if registered.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(answer(state, status, &registered))
+}
+
+#[utoipa::path(get, path = "/oauth/register/{client_id}", tag = "registration",
+    params(("client_id" = String, Path, description = "the registered client's id")),
+    responses(
+        (status = 200, description = "the client's current metadata (RFC 7592 §2.1), without secrets"),
+        (status = 401, description = "invalid_token: wrong or missing registration access token"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_registration(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, RegistrationFailure> {
+    let client = authorize_registration(&state, &client_id, &headers).await?;
+    let registered = Registered {
+        client,
+        secret: None,
+        access_token: None,
+        created: false,
+    };
+    Ok(answer(&state, StatusCode::OK, &registered))
+}
+
+#[utoipa::path(put, path = "/oauth/register/{client_id}", tag = "registration",
+    params(("client_id" = String, Path, description = "the registered client's id")),
+    request_body(content = Object, description = "the full RFC 7591 §2 metadata, with client_id", content_type = "application/json"),
+    responses(
+        (status = 200, description = "the replaced metadata (RFC 7592 §2.2)"),
+        (status = 400, description = "invalid_redirect_uri, invalid_client_metadata (e.g. a scope change) or invalid_request"),
+        (status = 401, description = "invalid_token: wrong or missing registration access token"),
+    ),
+    security(("bearer" = [])))]
+pub async fn update_registration(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    req: Request,
+) -> Result<Response, RegistrationFailure> {
+    let client = authorize_registration(&state, &client_id, req.headers()).await?;
+    let body = json_body(&state, req).await?;
+    let registered = registration::update(&state, client, &body).await?;
+    Ok(answer(&state, StatusCode::OK, &registered))
+}
+
+#[utoipa::path(delete, path = "/oauth/register/{client_id}", tag = "registration",
+    params(("client_id" = String, Path, description = "the registered client's id")),
+    responses(
+        (status = 204, description = "deleted (RFC 7592 §2.3)"),
+        (status = 401, description = "invalid_token: wrong or missing registration access token"),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_registration(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, RegistrationFailure> {
+    let client = authorize_registration(&state, &client_id, &headers).await?;
+    registration::delete(&state, &client).await?;
+    Ok(no_store(StatusCode::NO_CONTENT.into_response()))
+}

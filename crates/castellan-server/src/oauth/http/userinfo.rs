@@ -1,0 +1,71 @@
+//! `GET`/`POST /oauth/userinfo` (OpenID Connect Core 1.0 §5.3) with a bearer access token in
+//! the `Authorization` header (RFC 6750 §2.1). Refusals are 401/403 with `WWW-Authenticate`
+//! (RFC 6750 §3).
+
+use crate::oauth::userinfo::{get_userinfo, UserinfoError};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Longest bearer token read.
+const MAX_TOKEN_LEN: usize = 8192;
+
+pub async fn read_userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, UserinfoError> {
+    let token = bearer_token(&headers).ok_or(UserinfoError::NoToken)?;
+    let body = get_userinfo(&state, token, state.clock.now()).await?;
+    let mut res = Json(body).into_response();
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// The token of a single `Authorization: Bearer …` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let (Some(v), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let (scheme, rest) = v.to_str().ok()?.split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_LEN)
+        .then_some(token)
+}
+
+impl IntoResponse for UserinfoError {
+    fn into_response(self) -> Response {
+        let (status, challenge, body) = match self {
+            UserinfoError::NoToken => (
+                StatusCode::UNAUTHORIZED,
+                "Bearer realm=\"castellan\"".to_owned(),
+                json!({"error": "invalid_token", "error_description": "send Authorization: Bearer <access token>"}),
+            ),
+            UserinfoError::InvalidToken(why) => (
+                StatusCode::UNAUTHORIZED,
+                format!("Bearer realm=\"castellan\", error=\"invalid_token\", error_description=\"{why}\""),
+                json!({"error": "invalid_token", "error_description": why}),
+            ),
+            UserinfoError::InsufficientScope => (
+                StatusCode::FORBIDDEN,
+                "Bearer realm=\"castellan\", error=\"insufficient_scope\", scope=\"openid\"".to_owned(),
+                json!({"error": "insufficient_scope", "error_description": "the token must carry the openid scope"}),
+            ),
+            UserinfoError::Store(e) => {
+                return crate::error::OAuthFailure::from(e).into_response();
+            }
+        };
+        let mut res = (status, Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            res.headers_mut().insert(WWW_AUTHENTICATE, v);
+        }
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}

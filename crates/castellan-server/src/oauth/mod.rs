@@ -1,0 +1,12 @@
+//! OAuth 2.0 and OpenID Connect: the token endpoint's grants, the authorization-code flow with
+//! its consent, introspection, revocation and the revocation feed, dynamic client
+//! registration, discovery and userinfo. A new grant or OAuth endpoint lives here: its rules in
+//! a module of its own, its handler in [`http`].
+
+pub mod authorize;
+pub mod consent;
+pub mod http;
+pub mod id_token;
+pub mod registration;
+pub mod token_cache;
+pub mod userinfo;

@@ -1,0 +1,143 @@
+//! Who is registering (RFC 7591 §3: the optional initial access token; SPEC 3.5): the mode in
+//! force decides whether a bearer access token is required, and a valid one names the party
+//! that the `software_id` rule matches repeated registrations against: `client:<client_id>`
+//! for a client's own token, `client:<client_id>:user:<subject>` for a person's token.
+//!
+//! The person is part of the party because everyone signed in through one portal client holds
+//! a token of that client: were the party the client alone, a second person re-registering the
+//! first one's `software_id` would be handed the first one's client, a fresh secret for it and
+//! the consents its users gave.
+
+use crate::error::OAuthFailure;
+use crate::platform::config::RegistrationMode;
+use crate::services::tokens::{check_access_token, Audience};
+use crate::state::AppState;
+use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderMap;
+use castellan_core::scope::grants_permission;
+use castellan_core::{OAuthError, OAuthErrorCode, ScopeSet};
+
+/// The scope an initial access token needs in `token` mode.
+pub const REGISTER_SCOPE: &str = "register_clients";
+
+/// Longest bearer token read.
+const MAX_TOKEN_LEN: usize = 8192;
+
+/// An authenticated registrant, as stored in `Registration::registered_by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party(String);
+
+impl Party {
+    pub fn of_client(client_id: &str) -> Self {
+        Party(format!("client:{client_id}"))
+    }
+
+    /// The party of an access token of `client_id` about `subject`: the client for its own
+    /// token (the subject is the client), else that person through that client.
+    pub fn of_token(client_id: &str, subject: &str) -> Self {
+        if subject == client_id {
+            Party::of_client(client_id)
+        } else {
+            Party(format!("client:{client_id}:user:{subject}"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1); `None` without the header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(v), None) => v,
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_token(
+                "more than one Authorization header",
+            ))
+        }
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+        })
+        .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
+        .map(Some)
+        .ok_or_else(|| {
+            OAuthError::invalid_token("the Authorization header must be `Bearer <token>`")
+        })
+}
+
+/// Applies the registration mode to a request: `None` is an anonymous registrant (open mode
+/// without a token). A token, when sent, must be valid in every mode.
+pub async fn registrant(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Party>, OAuthFailure> {
+    let mode = state.config.registration_mode();
+    if mode == RegistrationMode::Disabled {
+        return Err(OAuthError::new(
+            OAuthErrorCode::AccessDenied,
+            "dynamic client registration is disabled on this server",
+        )
+        .into());
+    }
+    let Some(token) = bearer_token(headers)? else {
+        return match mode {
+            RegistrationMode::Open => Ok(None),
+            RegistrationMode::Token | RegistrationMode::Disabled => {
+                Err(OAuthError::invalid_token(
+                    "registration requires an initial access token: send `Authorization: Bearer <access token>` with the register_clients scope",
+                )
+                .into())
+            }
+        };
+    };
+    let checked =
+        match check_access_token(state, token, state.clock.now(), Audience::Castellan).await? {
+            Ok(c) => c,
+            Err(reason) => {
+                return Err(OAuthError::invalid_token(format!(
+                    "the access token is not valid: {}",
+                    reason.describe()
+                ))
+                .into())
+            }
+        };
+    if mode == RegistrationMode::Token {
+        let scopes = ScopeSet::parse(checked.scope()).unwrap_or_default();
+        if !grants_permission(&scopes, REGISTER_SCOPE, &state.config.project_key) {
+            return Err(OAuthError::insufficient_scope(
+                "the access token lacks the register_clients scope",
+            )
+            .into());
+        }
+    }
+    Ok(Some(Party::of_token(
+        checked.client_id(),
+        checked.subject(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Party;
+
+    #[test]
+    fn people_of_one_client_are_parties_of_their_own() {
+        assert_eq!(
+            Party::of_token("portal", "portal").as_str(),
+            "client:portal"
+        );
+        let alice = Party::of_token("portal", "u-alice");
+        let bob = Party::of_token("portal", "u-bob");
+        assert_eq!(alice.as_str(), "client:portal:user:u-alice");
+        assert_ne!(alice, bob);
+        assert_ne!(alice, Party::of_client("portal"));
+    }
+}

@@ -1,0 +1,133 @@
+//! The account area (SPEC 9.3, 10): the signed-in home, connected apps (consents) with their
+//! revocation, and sign-out. Pages need a session; without one they send the browser to
+//! `/login`. Every POST is CSRF-checked.
+
+use crate::oauth::consent::describe;
+use crate::people::connected_apps;
+use crate::people::http::csrf_form::{CsrfForm, PageForm};
+use crate::people::http::pages::{
+    render, see_other, AccountView, ConnectedAppLine, ConnectedAppsView, PageFailure,
+};
+use crate::people::http::session::{Browser, SignedIn};
+use crate::people::sessions::{clear_session_cookie, csrf_cookie, end_session};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use castellan_core::{ScopeSet, Secret};
+use serde::Deserialize;
+
+/// The CSRF token of a page and the cookie to set when it is new.
+pub(crate) fn csrf_for(state: &AppState, browser: &Browser) -> (String, Vec<String>) {
+    let (token, new) = browser.page_csrf();
+    let cookies = if new {
+        vec![csrf_cookie(state, &token)]
+    } else {
+        Vec::new()
+    };
+    (token, cookies)
+}
+
+pub async fn get_account(State(state): State<AppState>, browser: Browser) -> Response {
+    let Some(SignedIn { user, .. }) = &browser.signed_in else {
+        return see_other("/login", Vec::new());
+    };
+    let (csrf, cookies) = csrf_for(&state, &browser);
+    let view = AccountView {
+        csrf,
+        name: user.name.clone(),
+        email: user.email.clone(),
+    };
+    render(StatusCode::OK, &view, cookies)
+}
+
+pub async fn list_connected_apps(State(state): State<AppState>, browser: Browser) -> Response {
+    let Some(signed_in) = &browser.signed_in else {
+        return see_other("/login", Vec::new());
+    };
+    let apps = match app_lines(&state, &signed_in.user.id).await {
+        Ok(a) => a,
+        Err(e) => return PageFailure::from(e).into_response(),
+    };
+    let (csrf, cookies) = csrf_for(&state, &browser);
+    render(StatusCode::OK, &ConnectedAppsView { csrf, apps }, cookies)
+}
+
+/// The person's consents with the names of their clients and organizations.
+async fn app_lines(
+    state: &AppState,
+    user_id: &str,
+) -> Result<Vec<ConnectedAppLine>, castellan_store::StoreError> {
+    Ok(connected_apps::list_connected_apps(state, user_id)
+        .await?
+        .into_iter()
+        .map(|app| ConnectedAppLine {
+            scopes: describe(
+                &state.config,
+                &ScopeSet::parse(&app.scope).unwrap_or_default(),
+            ),
+            organization: app
+                .organization_name
+                .or(app.organization_id)
+                .unwrap_or_else(|| "—".to_owned()),
+            date: app.created_at.get(..10).unwrap_or_default().to_owned(),
+            id: app.id,
+            client_name: app.client_name,
+        })
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    csrf: Option<Secret>,
+    consent: Option<String>,
+}
+
+pub async fn revoke_connected_app(
+    State(state): State<AppState>,
+    CsrfForm { browser, form }: CsrfForm<RevokeForm>,
+) -> Response {
+    let Some(signed_in) = &browser.signed_in else {
+        return see_other("/login", Vec::new());
+    };
+    let Some(id) = form
+        .consent
+        .filter(|c| castellan_core::ids::is_plausible_client_id(c))
+    else {
+        return PageFailure::NotFound.into_response();
+    };
+    match connected_apps::revoke_connected_app(&state, &signed_in.user.id, &id).await {
+        Ok(true) => see_other("/account/connected-apps", Vec::new()),
+        Ok(false) => PageFailure::NotFound.into_response(),
+        Err(e) => PageFailure::from(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf: Option<Secret>,
+}
+
+pub async fn delete_session(
+    State(state): State<AppState>,
+    CsrfForm { browser, form: _ }: CsrfForm<LogoutForm>,
+) -> Response {
+    if let Some(signed_in) = &browser.signed_in {
+        if let Err(e) = end_session(&state, &signed_in.cookie).await {
+            return PageFailure::from(e).into_response();
+        }
+    }
+    see_other("/login", vec![clear_session_cookie(&state)])
+}
+
+impl PageForm for RevokeForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_ref().map(Secret::expose)
+    }
+}
+
+impl PageForm for LogoutForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_ref().map(Secret::expose)
+    }
+}

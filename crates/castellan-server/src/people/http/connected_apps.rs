@@ -1,0 +1,95 @@
+//! The connected-apps API (SPEC 9.3): `GET /account/connected-apps` lists the apps the user
+//! behind a bearer access token consented to (scope `account:read` or `account:write`);
+//! `DELETE /account/connected-apps/{consent_id}` revokes one (scope `account:write`), ending
+//! its refresh tokens and the access tokens issued from them.
+//!
+//! The list shares its path with the account page of the same name: a request carrying
+//! `Authorization: Bearer` is answered here by [`bearer_api`], a layer in front of the router,
+//! and every other request reaches the page.
+
+use crate::error::ApiError;
+use crate::oauth::http::bearer::Bearer;
+use crate::people::connected_apps::{list_connected_apps, revoke_connected_app};
+use crate::people::http::account;
+use crate::people::http::session::Browser;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::delete;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub const READ_SCOPE: &str = "account:read";
+pub const WRITE_SCOPE: &str = "account:write";
+/// The list's path (shared with the account page).
+pub const PATH: &str = "/account/connected-apps";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/account/connected-apps/{consent_id}",
+        delete(revoke_connected_app_api),
+    )
+}
+
+/// `GET /account/connected-apps`: with a bearer token, the JSON API; otherwise the account
+/// page (which then carries the pages' headers, harmless on the JSON answer too).
+pub async fn get_connected_apps(State(state): State<AppState>, req: Request) -> Response {
+    let is_api = req.headers().get(AUTHORIZATION).is_some_and(|v| {
+        v.as_bytes().len() > 7 && v.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
+    });
+    let (mut parts, _) = req.into_parts();
+    if !is_api {
+        return match Browser::from_request_parts(&mut parts, &state).await {
+            Ok(browser) => account::list_connected_apps(State(state), browser).await,
+            Err(e) => e.into_response(),
+        };
+    }
+    match Bearer::from_request_parts(&mut parts, &state).await {
+        Ok(bearer) => list_connected_apps_api(State(state), bearer)
+            .await
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The user behind the token, if it is a user's token carrying one of `scopes`.
+fn user_of<'a>(bearer: &'a Bearer, scopes: &[&str]) -> Result<&'a str, ApiError> {
+    if bearer.token.family().is_none() {
+        return Err(ApiError::Unauthorized(
+            "This API needs an access token issued to a user.".into(),
+        ));
+    }
+    if !scopes.iter().any(|s| bearer.scopes.contains_str(s)) {
+        return Err(ApiError::Forbidden {
+            needed: scopes.join(" or "),
+        });
+    }
+    Ok(bearer.token.subject())
+}
+
+pub async fn list_connected_apps_api(
+    State(state): State<AppState>,
+    bearer: Bearer,
+) -> Result<Response, ApiError> {
+    let user_id = user_of(&bearer, &[READ_SCOPE, WRITE_SCOPE])?;
+    let apps = list_connected_apps(&state, user_id).await?;
+    Ok(Json(json!({"count": apps.len(), "results": apps})).into_response())
+}
+
+pub async fn revoke_connected_app_api(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Path(consent_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user_id = user_of(&bearer, &[WRITE_SCOPE])?;
+    if !castellan_core::ids::is_plausible_client_id(&consent_id)
+        || !revoke_connected_app(&state, user_id, &consent_id).await?
+    {
+        return Err(ApiError::NotFound(
+            "You have no connected app with this id.".into(),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

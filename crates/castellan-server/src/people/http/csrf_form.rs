@@ -1,0 +1,43 @@
+//! The one way a page's POST handler reads its form: [`CsrfForm`] checks the form's CSRF token
+//! and the request's origin ([`crate::people::csrf::check`]) before the handler runs, so a new
+//! page cannot forget the check. A form that fails it is answered 403 and acted on in no way.
+
+use crate::people::csrf;
+use crate::people::http::pages::PageFailure;
+use crate::people::http::session::Browser;
+use crate::state::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::de::DeserializeOwned;
+
+/// A page's form: the fields a handler reads, with the CSRF token every form carries.
+pub trait PageForm: DeserializeOwned + Send {
+    /// The `csrf` field as sent (`None` when missing, or sent more than once).
+    fn csrf(&self) -> Option<&str>;
+}
+
+/// A form that passed the CSRF check, and the browser that sent it.
+#[derive(Debug)]
+pub struct CsrfForm<T> {
+    pub browser: Browser,
+    pub form: T,
+}
+
+impl<T: PageForm> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let browser = Browser::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        csrf::check(&headers, browser.expected_csrf().as_deref(), form.csrf())
+            .map_err(|e| PageFailure::Forbidden(e.to_string()).into_response())?;
+        Ok(CsrfForm { browser, form })
+    }
+}

@@ -1,0 +1,228 @@
+//! The login page (SPEC 5.2): `GET /login` and `POST /login`. After signing in, the browser
+//! continues the authorization request it came with — always as `/oauth/authorize?…` on this
+//! server, rebuilt from the request's parameters, so the form cannot be made an open
+//! redirector — or goes to `/account`.
+
+use crate::extract::client_ip::ClientIp;
+use crate::oauth::authorize::{continue_query, validate};
+use crate::people::csrf;
+use crate::people::http::account::csrf_for;
+use crate::people::http::csrf_form::{CsrfForm, PageForm};
+use crate::people::http::pages::{
+    allow_form_redirect_to, render, see_other, LoginView, PageFailure,
+};
+use crate::people::http::session::{cookie, Browser, SignedIn};
+use crate::people::known_device;
+use crate::people::login::{sign_in, throttle_account, LoginError};
+use crate::people::sessions::{csrf_cookie, end_session, session_cookie, start_session};
+use crate::services::limits;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use castellan_core::Secret;
+use serde::Deserialize;
+
+/// Longest email accepted in the form.
+const MAX_EMAIL_LEN: usize = 254;
+
+/// Renders the login page (status 200, 401 after a failure, 429 when throttled).
+pub fn login_page(
+    state: &AppState,
+    browser: &Browser,
+    status: StatusCode,
+    request: &str,
+    client_name: Option<String>,
+    email: String,
+    error: Option<&'static str>,
+) -> Response {
+    let (token, cookies) = csrf_for(state, browser);
+    let view = LoginView {
+        csrf: token,
+        request: request.to_owned(),
+        client_name,
+        email,
+        error,
+    };
+    render(status, &view, cookies)
+}
+
+pub async fn get_login(State(state): State<AppState>, browser: Browser) -> Response {
+    if browser.signed_in.is_some() {
+        return see_other("/account", Vec::new());
+    }
+    login_page(
+        &state,
+        &browser,
+        StatusCode::OK,
+        "",
+        None,
+        String::new(),
+        None,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    csrf: Option<Secret>,
+    email: Option<String>,
+    password: Option<Secret>,
+    request: Option<String>,
+}
+
+pub async fn create_session(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    CsrfForm { browser, form }: CsrfForm<LoginForm>,
+) -> Response {
+    let request = form.request.unwrap_or_default();
+    // Where to go afterwards: only ever an authorization request on this server.
+    let next = if request.is_empty() {
+        Some("/account".to_owned())
+    } else {
+        continue_query(&request).map(|q| format!("/oauth/authorize?{q}"))
+    };
+    let Some(next) = next else {
+        return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
+    };
+    // Every attempt counts against the per-IP `login` policy (SPEC 8.1).
+    let limiting = &state.rate_limiting;
+    let decision = match limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await
+    {
+        Ok(d) => d,
+        Err(refused) => return throttled(&state, &browser, &request, refused).await,
+    };
+    let email: String = form
+        .email
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_EMAIL_LEN)
+        .collect();
+    let password = form.password.unwrap_or_else(|| Secret::new(""));
+    let device = cookie(
+        &headers,
+        known_device::cookie_name(state.config.environment),
+    );
+    let mut res = match sign_in(&state, &email, password, &ip.limit_key(), device).await {
+        Ok(user) => {
+            // This browser becomes a known device of the account (see `known_device`).
+            let device_cookie = known_device::issue(
+                &state,
+                &throttle_account(&email),
+                &user.password_hash,
+                state.clock.now(),
+            );
+            if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
+                if let Err(e) = end_session(&state, cookie).await {
+                    return PageFailure::from(e).into_response();
+                }
+            }
+            match start_session(&state, &user.id, state.clock.now()).await {
+                // A new session renews the CSRF token (now the session's); the double-submit
+                // value is renewed too, so no token shown before sign-in is accepted again.
+                Ok(id) => see_other(
+                    &next,
+                    [
+                        session_cookie(&state, &id),
+                        csrf_cookie(&state, &csrf::new_cookie_token()),
+                    ]
+                    .into_iter()
+                    .chain(device_cookie)
+                    .collect(),
+                ),
+                Err(e) => PageFailure::from(e).into_response(),
+            }
+        }
+        Err(LoginError::Store(e)) => PageFailure::from(e).into_response(),
+        Err(LoginError::Throttled(delayed)) if delayed.unavailable => {
+            PageFailure::Unavailable.into_response()
+        }
+        Err(LoginError::Throttled(delayed)) => {
+            let mut page = retry_page(
+                &state,
+                &browser,
+                &request,
+                StatusCode::TOO_MANY_REQUESTS,
+                email,
+                "Too many sign-in attempts for this account; wait a little and try again.",
+            )
+            .await;
+            page.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, delayed.retry_after());
+            page
+        }
+        Err(LoginError::Invalid) => {
+            retry_page(
+                &state,
+                &browser,
+                &request,
+                StatusCode::UNAUTHORIZED,
+                email,
+                "Invalid email or password",
+            )
+            .await
+        }
+    };
+    limits::render(&mut res, &decision.0, limiting.limits.header_style);
+    res
+}
+
+/// The answer when the per-IP login policy refuses: the form again with a 429 (or 503 when
+/// the shared limiter cannot be asked and is configured to fail closed).
+async fn throttled(
+    state: &AppState,
+    browser: &Browser,
+    request: &str,
+    refused: limits::RateLimited,
+) -> Response {
+    let mut res = if refused.decision.outcome == castellan_limit::Outcome::FailedClosed {
+        PageFailure::Unavailable.into_response()
+    } else {
+        retry_page(
+            state,
+            browser,
+            request,
+            StatusCode::TOO_MANY_REQUESTS,
+            String::new(),
+            "Too many sign-in attempts from your network; wait a minute and try again.",
+        )
+        .await
+    };
+    limits::render(&mut res, &refused.decision, refused.style);
+    if let Some(s) = refused.decision.retry_after_seconds {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+    }
+    res
+}
+
+/// The login form again after a refused attempt, still carrying the authorization request
+/// (and allowing its forms to end at the client's validated redirect URI).
+async fn retry_page(
+    state: &AppState,
+    browser: &Browser,
+    request: &str,
+    status: StatusCode,
+    email: String,
+    message: &'static str,
+) -> Response {
+    let query = continue_query(request).unwrap_or_default();
+    let page = login_page(state, browser, status, &query, None, email, Some(message));
+    if query.is_empty() {
+        return page;
+    }
+    match validate(state, &query).await {
+        Ok(req) => allow_form_redirect_to(page, &req.redirect_uri),
+        Err(_) => page,
+    }
+}
+
+impl PageForm for LoginForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_ref().map(Secret::expose)
+    }
+}

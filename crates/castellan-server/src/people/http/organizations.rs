@@ -1,0 +1,93 @@
+//! Organization membership through the management API (SPEC 5.6):
+//! `PUT /organizations/{org}/members/{user}` `{"role": "OWNER" | "MANAGER" | "VIEWER"}` and
+//! `DELETE /organizations/{org}/members/{user}`, both needing `manage_organizations`. A
+//! person's token (its holder needs the admin flag for the scope) must also be OWNER of the
+//! organization. Removing a member or lowering their role disables their API keys there.
+
+use crate::error::ApiError;
+use crate::oauth::http::bearer::Bearer;
+use crate::people::organizations::{self, MemberError};
+use crate::platform::http::json::JsonBody;
+use crate::platform::http::text::IdPairPath;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use axum::{Json, Router};
+use castellan_core::user::Role;
+use serde::Deserialize;
+
+const MANAGE: &str = "manage_organizations";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/organizations/{org}/members/{user}",
+        put(set_member_role).delete(remove_member),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleBody {
+    pub role: String,
+}
+
+fn member_error(e: MemberError) -> ApiError {
+    match e {
+        MemberError::Store(s) => s.into(),
+        e => ApiError::NotFound(format!("{}.", capitalised(&e.to_string()))),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Needs the scope; a person must also be OWNER of the organization.
+async fn allowed(state: &AppState, bearer: &Bearer, org: &str) -> Result<(), ApiError> {
+    bearer.require(MANAGE, &[], &state.config.project_key)?;
+    if let Some(person) = &bearer.person {
+        if state.store.role_in(org, &person.id).await? != Some(Role::Owner) {
+            return Err(ApiError::NotAllowed(
+                "Only an OWNER of the organization may change its members.".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn set_member_role(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    IdPairPath(org, user): IdPairPath,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Response, ApiError> {
+    allowed(&state, &bearer, &org).await?;
+    let role = Role::parse(&body.role)
+        .ok_or_else(|| ApiError::invalid_field("role must be OWNER, MANAGER or VIEWER"))?;
+    organizations::set_role(&state, &org, &user, role)
+        .await
+        .map_err(member_error)?;
+    Ok(Json(serde_json::json!({
+        "organizationId": org,
+        "userId": user,
+        "role": role.as_str(),
+    }))
+    .into_response())
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    IdPairPath(org, user): IdPairPath,
+) -> Result<Response, ApiError> {
+    allowed(&state, &bearer, &org).await?;
+    organizations::remove_member(&state, &org, &user)
+        .await
+        .map_err(member_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

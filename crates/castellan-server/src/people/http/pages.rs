@@ -1,0 +1,264 @@
+//! The people-facing pages (SPEC 5, 10): one router for login, consent, the account area and
+//! the stylesheet, the askama views, and how a page becomes an answer.
+//!
+//! Every page carries `Content-Security-Policy: default-src 'self'; base-uri 'self';
+//! frame-ancestors 'none'; form-action 'self'` (`base-uri`, which `default-src` does not cover,
+//! stops an injected `<base>` from sending relative links and forms elsewhere), `X-Frame-Options: DENY` (clickjacking, RFC 9700 §4.16) and
+//! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached), and
+//! `Referrer-Policy: same-origin`.
+
+use crate::oauth::consent::ScopeLine;
+use crate::oauth::http::{authorize, consent};
+use crate::people::http::{account, account_api_keys, connected_apps, login};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Largest form body a page accepts.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+pub const CSP: &str =
+    "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
+
+/// The pages' router.
+pub fn router() -> Router<AppState> {
+    let pages = Router::new()
+        .route("/oauth/authorize", get(authorize::get_authorize))
+        .route("/oauth/authorize/decision", post(consent::create_decision))
+        .route("/login", get(login::get_login).post(login::create_session))
+        .route("/account", get(account::get_account))
+        .route(
+            connected_apps::PATH,
+            get(connected_apps::get_connected_apps),
+        )
+        .route(
+            "/account/connected-apps/revoke",
+            post(account::revoke_connected_app),
+        )
+        .route(
+            account_api_keys::PATH,
+            get(account_api_keys::list_api_keys).post(account_api_keys::create_api_key),
+        )
+        .route(
+            "/account/api-keys/disable",
+            post(account_api_keys::disable_api_key),
+        )
+        .route(
+            "/account/api-keys/enable",
+            post(account_api_keys::enable_api_key),
+        )
+        .route(
+            "/account/api-keys/revoke",
+            post(account_api_keys::revoke_api_key),
+        )
+        .route("/account/logout", post(account::delete_session))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .route("/assets/castellan.css", get(get_stylesheet))
+        .route(
+            account_api_keys::SCRIPT_PATH,
+            get(account_api_keys::get_script),
+        )
+        .merge(pages)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        // `no-referrer` (the server-wide default) makes browsers send `Origin: null` on form
+        // posts, which the CSRF origin check must refuse; `same-origin` keeps the real origin
+        // on our own forms and still sends nothing to other sites.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+}
+
+async fn get_stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../templates/castellan.css"),
+    )
+        .into_response()
+}
+
+/// Renders `view` as an HTML answer with `status` and the given `Set-Cookie` values.
+pub fn render(status: StatusCode, view: &impl Template, cookies: Vec<String>) -> Response {
+    match view.render() {
+        Ok(body) => {
+            let mut res = (status, Html(body)).into_response();
+            add_cookies(&mut res, cookies);
+            res
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a page template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be shown",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Allows the forms of a page to end in a redirect to the client's `redirect_uri`: browsers
+/// apply `form-action` to every redirect that follows a form post (CSP 3 §6.4.2), so the
+/// consent and login pages of an authorization request name the client's origin too.
+pub fn allow_form_redirect_to(mut res: Response, redirect_uri: &str) -> Response {
+    let source = match url::Url::parse(redirect_uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => return res,
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' {source}"
+    )) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res
+}
+
+/// A `303 See Other` to `location` (a path on this server, or a validated redirect URI).
+pub fn see_other(location: &str, cookies: Vec<String>) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    add_cookies(&mut res, cookies);
+    res
+}
+
+/// A `302 Found` to a client's redirect URI (RFC 6749 §4.1.2 shows 302).
+pub fn found(location: &str, cookies: Vec<String>) -> Response {
+    let mut res = see_other(location, cookies);
+    *res.status_mut() = StatusCode::FOUND;
+    res
+}
+
+fn add_cookies(res: &mut Response, cookies: Vec<String>) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut()
+                .append(HeaderName::from_static("set-cookie"), v);
+        }
+    }
+}
+
+/// Why a page cannot be shown. The message is for the person in front of the browser and
+/// never contains a secret.
+#[derive(Debug)]
+pub enum PageFailure {
+    /// 400: a request that cannot be trusted (unknown client, unregistered redirect URI) or
+    /// is malformed. Never a redirect.
+    BadRequest(String),
+    /// 403: the form failed the CSRF check, or the session does not fit the request.
+    Forbidden(String),
+    /// 404.
+    NotFound,
+    /// 503: storage is unavailable.
+    Unavailable,
+}
+
+impl From<castellan_store::StoreError> for PageFailure {
+    fn from(e: castellan_store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage failed while serving a page");
+        PageFailure::Unavailable
+    }
+}
+
+impl IntoResponse for PageFailure {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            PageFailure::BadRequest(m) => (StatusCode::BAD_REQUEST, "Request refused", m),
+            PageFailure::Forbidden(m) => (StatusCode::FORBIDDEN, "Request refused", m),
+            PageFailure::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such page.".to_owned(),
+            ),
+            PageFailure::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The service is temporarily unavailable; please try again shortly.".to_owned(),
+            ),
+        };
+        render(status, &ErrorView { title, message }, Vec::new())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorView {
+    pub title: &'static str,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginView {
+    pub csrf: String,
+    /// The authorization request being continued (its query string), or empty.
+    pub request: String,
+    pub client_name: Option<String>,
+    pub email: String,
+    pub error: Option<&'static str>,
+}
+
+/// An organization offered on the consent page.
+pub struct OrganizationChoice {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentView {
+    pub csrf: String,
+    pub request: String,
+    pub client_name: String,
+    pub user_email: String,
+    pub scopes: Vec<ScopeLine>,
+    pub asks_to_write: bool,
+    pub organizations: Vec<OrganizationChoice>,
+    pub redirect_host: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountView {
+    pub csrf: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// One connected app (a consent) on the account page.
+pub struct ConnectedAppLine {
+    pub id: String,
+    pub client_name: String,
+    pub scopes: Vec<ScopeLine>,
+    pub organization: String,
+    pub date: String,
+}
+
+#[derive(Template)]
+#[template(path = "connected_apps.html")]
+pub struct ConnectedAppsView {
+    pub csrf: String,
+    pub apps: Vec<ConnectedAppLine>,
+}

@@ -1,0 +1,124 @@
+//! The browser's cookies and its signed-in session (SPEC 5.2): extracted once per page
+//! request; a missing, malformed, unknown or expired session cookie is simply "not signed in".
+
+use crate::people::csrf;
+use crate::people::http::pages::PageFailure;
+use crate::people::sessions::{find_session, session_cookie_name};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use castellan_core::user::User;
+use castellan_store::people::Session;
+
+/// Longest cookie value looked at; longer ones are ignored (the device cookie, a signed JWS,
+/// is the longest this server sets: under 800 bytes with an RS256 key).
+const MAX_COOKIE_VALUE: usize = 1024;
+
+/// The value of cookie `name`, if the browser sent one of a plausible size.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| v.len() <= MAX_COOKIE_VALUE)
+}
+
+/// The signed-in person behind a request.
+#[derive(Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    pub user: User,
+    /// The cookie value (to end the session on sign-out); never logged.
+    pub cookie: String,
+}
+
+/// The browser's state: its session (when signed in) and its CSRF cookie.
+#[derive(Clone)]
+pub struct Browser {
+    pub signed_in: Option<SignedIn>,
+    pub csrf_cookie: Option<String>,
+}
+
+impl Browser {
+    /// The CSRF token this browser's forms must carry ([`csrf::expected`]): bound to the
+    /// session when signed in.
+    pub fn expected_csrf(&self) -> Option<String> {
+        csrf::expected(
+            self.signed_in.as_ref().map(|s| s.cookie.as_str()),
+            self.csrf_cookie.as_deref(),
+        )
+    }
+
+    /// The CSRF token to put in a page's forms, and whether it is a new double-submit value
+    /// (the caller then sets the cookie).
+    pub fn page_csrf(&self) -> (String, bool) {
+        csrf::page_token(
+            self.signed_in.as_ref().map(|s| s.cookie.as_str()),
+            self.csrf_cookie.as_deref(),
+        )
+    }
+}
+
+// The session cookie and the CSRF token are bearer secrets: `Debug` says only whether they
+// are there.
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("session", &self.session)
+            .field("user", &self.user.id)
+            .field("cookie", &"[redacted]")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("signed_in", &self.signed_in)
+            .field(
+                "csrf_cookie",
+                &self.csrf_cookie.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+impl FromRequestParts<AppState> for Browser {
+    type Rejection = PageFailure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let env = state.config.environment;
+        let csrf_cookie = cookie(&parts.headers, csrf::cookie_name(env)).map(str::to_owned);
+        let Some(value) = cookie(&parts.headers, session_cookie_name(env)) else {
+            return Ok(Browser {
+                signed_in: None,
+                csrf_cookie,
+            });
+        };
+        let now = state.clock.now();
+        let signed_in = match find_session(state, value, now).await? {
+            Some(session) => state
+                .store
+                .get_user(&session.user_id)
+                .await?
+                .map(|user| SignedIn {
+                    session,
+                    user,
+                    cookie: value.to_owned(),
+                }),
+            None => None,
+        };
+        Ok(Browser {
+            signed_in,
+            csrf_cookie,
+        })
+    }
+}

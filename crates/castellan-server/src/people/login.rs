@@ -1,0 +1,107 @@
+//! Signing in with email and password (SPEC 5.2; OWASP authentication cheat sheet): Argon2id
+//! verification, a dummy verification for unknown emails so timing does not tell whether an
+//! account exists, one generic failure for both, and growing delays per account and per
+//! account and address (`login_throttle`), or per device for a browser that signed in to the
+//! account before (`known_device`).
+
+use crate::people::known_device;
+use crate::people::login_throttle::LoginDelayed;
+use crate::people::passwords::{dummy_hash, verify_password};
+use crate::state::AppState;
+use castellan_core::user::{normalize_email, User};
+use castellan_core::Secret;
+use castellan_store::StoreError;
+use tokio::sync::OnceCell;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong email or password; never says which.
+    #[error("Invalid email or password")]
+    Invalid,
+    /// A delay runs for this account (see `login_throttle`); the password was not checked.
+    #[error("Too many sign-in attempts; wait and try again")]
+    Throttled(LoginDelayed),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The hash verified against when the email is unknown (computed once per process).
+async fn dummy() -> &'static str {
+    static DUMMY: OnceCell<String> = OnceCell::const_new();
+    DUMMY.get_or_init(dummy_hash).await
+}
+
+/// The account an attempt is counted under: the normalised email, or what was typed when it
+/// is not one (so malformed input is delayed too, and apart from real accounts).
+pub fn throttle_account(typed: &str) -> String {
+    normalize_email(typed).unwrap_or_else(|| typed.to_owned())
+}
+
+/// Checks an email and password, for the login page and the password grant alike; answers
+/// the user. The attempt is counted (and may be refused) before the password is checked: per
+/// device when `device_cookie` is one this server issued for the account (the login page),
+/// else per account and per account and address `ip`.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: Secret,
+    ip: &str,
+    device_cookie: Option<&str>,
+) -> Result<User, LoginError> {
+    let normalized = normalize_email(email);
+    let account = throttle_account(email);
+    let now = state.clock.now();
+    let user = match &normalized {
+        Some(e) => state.store.find_user_by_email(e).await?,
+        None => None,
+    };
+    // Only a cookie issued for this account under its current password is recognised.
+    let device = match (&user, device_cookie) {
+        (Some(u), Some(c)) => known_device::recognise(state, c, &account, &u.password_hash, now),
+        _ => None,
+    };
+    let limiting = &state.rate_limiting;
+    let counted = match &device {
+        Some(id) => {
+            limiting
+                .login
+                .attempt_known(&limiting.limiter, &account, id)
+                .await
+        }
+        None => {
+            limiting
+                .login
+                .attempt(&limiting.limiter, &account, ip)
+                .await
+        }
+    };
+    counted.map_err(LoginError::Throttled)?;
+    let phc = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => dummy().await.to_owned(),
+    };
+    let ok = verify_password(password, phc).await;
+    match user {
+        Some(u) if ok => {
+            match &device {
+                Some(id) => {
+                    limiting
+                        .login
+                        .succeeded_known(&limiting.limiter, &account, id)
+                        .await
+                }
+                None => {
+                    limiting
+                        .login
+                        .succeeded(&limiting.limiter, &account, ip)
+                        .await
+                }
+            }
+            Ok(u)
+        }
+        _ => {
+            tracing::info!(event = "login_failed", "a sign-in failed");
+            Err(LoginError::Invalid)
+        }
+    }
+}

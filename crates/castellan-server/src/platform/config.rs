@@ -1,0 +1,733 @@
+//! Castellan's configuration: one typed tree, validated once at start-up and passed explicitly.
+//! Every key is documented, with its default, in `config/example.toml` (a test parses it).
+//!
+//! Sources, later ones winning: built-in defaults, the TOML file, `CASTELLAN_*` environment
+//! variables (nested keys joined by `__`, e.g. `CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS`), then
+//! command-line flags.
+
+use castellan_core::client::LifetimeBounds;
+use castellan_core::Environment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The issuer identifier (RFC 8414 §2): an https URL (http allowed outside production)
+    /// with no query or fragment. Endpoint URLs are built from it.
+    pub issuer: String,
+    pub environment: Environment,
+    /// Storage URL: `sqlite://path.db`, a bare file path, or `postgres://…`.
+    pub database: DatabaseUrl,
+    /// Project key accepted in `/{projectKey}/api-clients` and as the qualifier of
+    /// `manage_api_clients:{projectKey}` / `view_api_clients:{projectKey}`.
+    pub project_key: String,
+    /// The scope catalogue: every scope a person may be asked to consent to, in plain words
+    /// (`[[scopes]] name = "products:read" description = "…"`). `:write` scopes are shown as
+    /// elevated; every `:read` scope is open to self-registered clients.
+    pub scopes: Vec<ScopeEntry>,
+    pub token: TokenConfig,
+    pub clients: ClientsConfig,
+    pub registration: RegistrationConfig,
+    pub keys: KeysConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    /// The people-facing pages (login, consent, account).
+    pub pages: PagesConfig,
+    /// Rate limits (SPEC §8): policies, tiers, per-IP policies, backend. Every key is in
+    /// `config/example.toml` and `docs/rate-limits.md`.
+    #[serde(default)]
+    pub rate_limit: castellan_limit::RateLimitConfig,
+    /// API keys (SPEC 6): prefix and lookup cache.
+    pub api_keys: crate::gateway::config::ApiKeysConfig,
+    /// Forward-auth route policies, protected-resource metadata, tenant tokens (SPEC 7).
+    pub gateway: crate::gateway::config::GatewayConfig,
+}
+
+/// The storage URL. It may carry a password, so `Debug` shows it with the password and the
+/// query replaced by `[redacted]`; read it as a `&str` through `Deref`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(s: &str) -> Self {
+        DatabaseUrl(s.to_owned())
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(s: String) -> Self {
+        DatabaseUrl(s)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&castellan_store::redacted_url(&self.0))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeEntry {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Lifetime of access tokens for clients that set none (seconds).
+    pub access_token_seconds: u32,
+    /// Lifetime of refresh tokens for clients that set none (seconds, restarts at each use).
+    pub refresh_token_seconds: u32,
+    /// Signing algorithm of access tokens: `ES256`, `EdDSA` or `RS256`.
+    pub access_token_algorithm: String,
+    /// `aud` of access tokens issued without a `resource` parameter.
+    pub default_audience: Option<String>,
+    /// Resource indicators (RFC 8707) clients may ask for; empty accepts any absolute URI.
+    pub resources: Vec<String>,
+    /// Clock skew tolerated when checking `iat`/`nbf` of presented JWTs (seconds).
+    pub leeway_seconds: u32,
+    /// Lifetime of authorization codes (seconds; RFC 6749 §4.1.2 recommends at most 600).
+    pub authorization_code_seconds: u32,
+    /// Signing algorithm of ID tokens (OIDC): `RS256` (what every relying party supports),
+    /// `ES256` or `EdDSA`.
+    pub id_token_algorithm: String,
+    /// How long a replica trusts what it learned about a presented access token: that a JWT's
+    /// signature checked out, and whether its `jti` or family was revoked (seconds; 0 turns
+    /// the cache off). A revocation made on another replica is seen within this bound; one
+    /// made on this replica at once.
+    pub check_cache_seconds: u32,
+    /// Most tokens, `jti`s and families held in that cache (each).
+    pub check_cache_capacity: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsConfig {
+    /// Bounds of `accessTokenValiditySeconds` / `refreshTokenValiditySeconds`.
+    pub lifetime_bounds: LifetimeBounds,
+    /// How long a replica may serve a cached client before reading it again (seconds). A
+    /// deleted client or rotated secret reaches every replica within this bound.
+    pub cache_seconds: u32,
+    /// Most clients held in the cache.
+    pub cache_capacity: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationMode {
+    /// Anyone may register (RFC 7591 open registration).
+    Open,
+    /// An access token carrying the `register_clients` scope is required.
+    Token,
+    /// Dynamic registration is switched off.
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// `open`, `token` or `disabled`; when unset: `open` in local and testing, `token` in
+    /// production.
+    pub mode: Option<RegistrationMode>,
+    /// Scopes (patterns allowed) open to self-registered clients. Administrative scopes
+    /// (`manage_*`, `view_api_clients`, `register_clients`, `introspect`) are never open.
+    pub open_scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// How often a replica re-reads the signing keys from storage (seconds).
+    pub reload_seconds: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted on any endpoint (bytes).
+    pub max_body_bytes: usize,
+    /// Longest time a request may take before it is answered 503 (milliseconds).
+    pub request_timeout_ms: u64,
+    /// Longest time in-flight requests get to finish after SIGTERM (seconds).
+    pub shutdown_grace_seconds: u64,
+    /// Peers (addresses or CIDR networks) whose `client_ip_header` is believed. Empty: the
+    /// client address is always the TCP peer.
+    pub trusted_proxies: Vec<String>,
+    /// Header a trusted proxy puts the client address in (`x-forwarded-for`, `x-real-ip`,
+    /// or `forwarded` for RFC 7239).
+    pub client_ip_header: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    /// Lifetime of a browser session after signing in (seconds).
+    pub session_seconds: u32,
+    /// Growing delays on sign-in attempts (`POST /login` and the password grant).
+    pub login_throttle: LoginThrottleConfig,
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        PagesConfig {
+            session_seconds: 43_200,
+            login_throttle: LoginThrottleConfig::default(),
+        }
+    }
+}
+
+/// `[pages.login_throttle]`: sign-in attempts are counted per account and per account and
+/// address (on the rate-limit backend, so Redis shares them between replicas). The first
+/// `*_free` attempts pass at once; each later one must wait a delay that doubles with every
+/// further attempt, from `first_delay_seconds` up to the `*_max_delay_seconds` cap. A
+/// successful sign-in clears both; otherwise they are forgotten `forget_seconds` after the
+/// last delay ends.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginThrottleConfig {
+    /// Attempts for one account from one address before delays start.
+    pub per_address_free: u64,
+    /// Longest delay for one account from one address (seconds).
+    pub per_address_max_delay_seconds: u64,
+    /// Attempts for one account from all addresses together before delays start.
+    pub per_account_free: u64,
+    /// Longest delay for one account from all addresses (seconds); kept short, because anyone
+    /// can make an account wait this long by guessing, the person whose account it is too.
+    pub per_account_max_delay_seconds: u64,
+    /// The first delay (seconds); each further attempt doubles it.
+    pub first_delay_seconds: u64,
+    /// How long attempts are remembered after the last delay ends (seconds).
+    pub forget_seconds: u64,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        LoginThrottleConfig {
+            per_address_free: 5,
+            per_address_max_delay_seconds: 900,
+            per_account_free: 20,
+            per_account_max_delay_seconds: 60,
+            first_delay_seconds: 1,
+            forget_seconds: 900,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `castellan=debug,info`.
+    pub level: String,
+    /// Log lines as JSON objects instead of text.
+    pub json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            issuer: "http://localhost:8000".to_owned(),
+            environment: Environment::Local,
+            database: DatabaseUrl::from("sqlite://castellan.db"),
+            project_key: "castellan".to_owned(),
+            scopes: Vec::new(),
+            token: TokenConfig::default(),
+            clients: ClientsConfig::default(),
+            registration: RegistrationConfig::default(),
+            keys: KeysConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+            pages: PagesConfig::default(),
+            rate_limit: castellan_limit::RateLimitConfig::default(),
+            api_keys: Default::default(),
+            gateway: Default::default(),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            access_token_seconds: 3600,
+            refresh_token_seconds: 17_280_000,
+            access_token_algorithm: "ES256".to_owned(),
+            default_audience: None,
+            resources: Vec::new(),
+            leeway_seconds: 60,
+            authorization_code_seconds: 60,
+            id_token_algorithm: "RS256".to_owned(),
+            check_cache_seconds: 5,
+            check_cache_capacity: 100_000,
+        }
+    }
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        ClientsConfig {
+            lifetime_bounds: LifetimeBounds::default(),
+            cache_seconds: 10,
+            cache_capacity: 100_000,
+        }
+    }
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        RegistrationConfig {
+            mode: None,
+            open_scopes: vec![
+                "openid".into(),
+                "profile".into(),
+                "email".into(),
+                "offline_access".into(),
+            ],
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig { reload_seconds: 30 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            shutdown_grace_seconds: 20,
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".to_owned(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            json: false,
+        }
+    }
+}
+
+/// A configuration that could not be loaded or is invalid; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn bad(key: &str, msg: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("{key} {msg}"))
+}
+
+pub use castellan_core::scope::{is_administrative_name as is_admin_scope_name, ADMIN_SCOPE_NAMES};
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `CASTELLAN_*` variables, then `overrides`
+    /// (a serialisable partial config from command-line flags), and validates the result.
+    pub fn load(file: Option<&Path>, overrides: impl Serialize) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig
+            .merge(
+                Env::prefixed("CASTELLAN_")
+                    .split("__")
+                    // CASTELLAN_CONFIG names the file; CASTELLAN_TEST_* belong to the test suite.
+                    .filter(|k| {
+                        let k = k.as_str().to_ascii_lowercase();
+                        k != "config" && !k.starts_with("test_")
+                    }),
+            )
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document on top of the defaults (no environment), and validates it.
+    pub fn from_toml_str(toml: &str) -> Result<Config, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::gateway::config::validate(&self.api_keys, &self.gateway)?;
+        if self
+            .gateway
+            .listen
+            .is_some_and(|g| g == self.listen && g.port() != 0)
+        {
+            return Err(bad("gateway.listen", "must differ from `listen`"));
+        }
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| bad("issuer", format!("is not a URL: {e}")))?;
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(bad("issuer", "must not have a query or fragment"));
+        }
+        match issuer.scheme() {
+            "https" => {}
+            "http" if self.environment != Environment::Production => {}
+            _ => {
+                return Err(bad(
+                    "issuer",
+                    "must be an https URL in production (http elsewhere)",
+                ))
+            }
+        }
+        if self.issuer.ends_with('/') {
+            return Err(bad("issuer", "must not end with `/`"));
+        }
+        if self.project_key.is_empty()
+            || !self
+                .project_key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad("project_key", "must be letters, digits, `-` or `_`"));
+        }
+        let b = &self.clients.lifetime_bounds;
+        if b.access_min == 0 || b.access_min > b.access_max {
+            return Err(bad(
+                "clients.lifetime_bounds.access_min",
+                "must be at least 1 and at most access_max",
+            ));
+        }
+        if b.refresh_min == 0 || b.refresh_min > b.refresh_max {
+            return Err(bad(
+                "clients.lifetime_bounds.refresh_min",
+                "must be at least 1 and at most refresh_max",
+            ));
+        }
+        let t = &self.token;
+        if t.access_token_seconds < 1 || t.access_token_seconds > b.access_max {
+            return Err(bad(
+                "token.access_token_seconds",
+                format!(
+                    "must be between 1 and clients.lifetime_bounds.access_max ({})",
+                    b.access_max
+                ),
+            ));
+        }
+        if t.refresh_token_seconds < 1 || t.refresh_token_seconds > b.refresh_max {
+            return Err(bad(
+                "token.refresh_token_seconds",
+                format!(
+                    "must be between 1 and clients.lifetime_bounds.refresh_max ({})",
+                    b.refresh_max
+                ),
+            ));
+        }
+        if castellan_crypto::Algorithm::from_name(&t.access_token_algorithm).is_none() {
+            return Err(bad(
+                "token.access_token_algorithm",
+                "must be ES256, EdDSA or RS256",
+            ));
+        }
+        if t.check_cache_seconds > 300 {
+            return Err(bad("token.check_cache_seconds", "must be at most 300"));
+        }
+        if t.check_cache_capacity == 0 {
+            return Err(bad("token.check_cache_capacity", "must be at least 1"));
+        }
+        if t.leeway_seconds > 600 {
+            return Err(bad("token.leeway_seconds", "must be at most 600"));
+        }
+        if t.authorization_code_seconds == 0 || t.authorization_code_seconds > 600 {
+            return Err(bad(
+                "token.authorization_code_seconds",
+                "must be between 1 and 600",
+            ));
+        }
+        if castellan_crypto::Algorithm::from_name(&t.id_token_algorithm).is_none() {
+            return Err(bad(
+                "token.id_token_algorithm",
+                "must be RS256, ES256 or EdDSA",
+            ));
+        }
+        for r in &t.resources {
+            check_resource_uri(r).map_err(|m| bad("token.resources", m))?;
+        }
+        if self.clients.cache_seconds > 3600 {
+            return Err(bad("clients.cache_seconds", "must be at most 3600"));
+        }
+        if self.clients.cache_capacity == 0 {
+            return Err(bad("clients.cache_capacity", "must be at least 1"));
+        }
+        for s in &self.registration.open_scopes {
+            let p = castellan_core::ScopePattern::parse(s).map_err(|e| {
+                bad(
+                    "registration.open_scopes",
+                    format!("holds an invalid scope: {e}"),
+                )
+            })?;
+            let name = p.as_str().split(':').next().unwrap_or_default();
+            if is_admin_scope_name(name) {
+                return Err(bad(
+                    "registration.open_scopes",
+                    format!("must not open the administrative scope {name}"),
+                ));
+            }
+        }
+        for (i, entry) in self.scopes.iter().enumerate() {
+            castellan_core::Scope::parse(&entry.name).map_err(|e| {
+                bad(
+                    &format!("scopes[{i}].name"),
+                    format!("is not a valid scope: {e}"),
+                )
+            })?;
+            if self.scopes[..i].iter().any(|o| o.name == entry.name) {
+                return Err(bad(
+                    &format!("scopes[{i}].name"),
+                    "repeats an earlier entry",
+                ));
+            }
+        }
+        if self.pages.session_seconds < 60 || self.pages.session_seconds > 2_592_000 {
+            return Err(bad(
+                "pages.session_seconds",
+                "must be between 60 and 2592000",
+            ));
+        }
+        crate::people::login_throttle::LoginThrottle::new(&self.pages.login_throttle)?;
+        if self.keys.reload_seconds == 0 || self.keys.reload_seconds > 3600 {
+            return Err(bad("keys.reload_seconds", "must be between 1 and 3600"));
+        }
+        if self.http.max_body_bytes < 1024 || self.http.max_body_bytes > 16 * 1024 * 1024 {
+            return Err(bad(
+                "http.max_body_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if self.http.request_timeout_ms < 100 || self.http.request_timeout_ms > 600_000 {
+            return Err(bad(
+                "http.request_timeout_ms",
+                "must be between 100 and 600000",
+            ));
+        }
+        if self.http.shutdown_grace_seconds > 3600 {
+            return Err(bad("http.shutdown_grace_seconds", "must be at most 3600"));
+        }
+        self.client_ip_source()?;
+        self.rate_limits()?;
+        Ok(())
+    }
+
+    /// The validated `[rate_limit]` tree; the message names every bad key
+    /// (`rate_limit.tiers.gold refers to unknown policy "golden"`).
+    pub fn rate_limits(&self) -> Result<castellan_limit::RateLimits, ConfigError> {
+        self.rate_limit
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// How client addresses are found (`http.trusted_proxies`, `http.client_ip_header`).
+    pub fn client_ip_source(
+        &self,
+    ) -> Result<crate::extract::client_ip::ClientIpSource, ConfigError> {
+        crate::extract::client_ip::ClientIpSource::new(
+            &self.http.trusted_proxies,
+            &self.http.client_ip_header,
+        )
+        .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The registration mode in force (see [`RegistrationConfig::mode`]).
+    pub fn registration_mode(&self) -> RegistrationMode {
+        self.registration.mode.unwrap_or(match self.environment {
+            Environment::Production => RegistrationMode::Token,
+            Environment::Testing | Environment::Local => RegistrationMode::Open,
+        })
+    }
+
+    /// Scope patterns a self-registered client may hold: `registration.open_scopes` plus every
+    /// `:read` scope of the catalogue.
+    pub fn registration_scopes(&self) -> Vec<castellan_core::ScopePattern> {
+        self.registration
+            .open_scopes
+            .iter()
+            .map(String::as_str)
+            .chain(
+                self.scopes
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .filter(|n| n.ends_with(":read")),
+            )
+            .filter_map(|s| castellan_core::ScopePattern::parse(s).ok())
+            .collect()
+    }
+
+    /// `aud` of access tokens issued without a resource indicator.
+    pub fn default_audience(&self) -> &str {
+        self.token
+            .default_audience
+            .as_deref()
+            .unwrap_or(&self.issuer)
+    }
+
+    /// The longest any client's access token lives (seconds): the clients' upper bound, or the
+    /// default lifetime when that is longer. A client stored with a longer lifetime (under an
+    /// earlier configuration) is cut to it when a token is issued, so what was revoked stays in
+    /// the revocation feed as long as any token it covers can live.
+    pub fn longest_access_seconds(&self) -> u32 {
+        self.clients
+            .lifetime_bounds
+            .access_max
+            .max(self.token.access_token_seconds)
+    }
+
+    /// The gateway's own resource: `gateway.resource`, or the default audience.
+    pub fn gateway_resource(&self) -> &str {
+        if self.gateway.resource.is_empty() {
+            self.default_audience()
+        } else {
+            &self.gateway.resource
+        }
+    }
+
+    /// Whether Castellan's own APIs (management, userinfo, registration) accept a token issued
+    /// for `aud`: the issuer, or the audience of tokens asked for without a resource.
+    pub fn castellan_accepts(&self, aud: &str) -> bool {
+        aud == self.issuer || aud == self.default_audience()
+    }
+
+    /// Whether forward-auth accepts a token issued for `aud`.
+    pub fn gateway_accepts(&self, aud: &str) -> bool {
+        aud == self.gateway_resource() || self.gateway.audiences.iter().any(|a| a == aud)
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+/// A resource indicator (RFC 8707 §2): an absolute URI without a fragment.
+pub fn check_resource_uri(s: &str) -> Result<(), &'static str> {
+    match url::Url::parse(s) {
+        Ok(u) if u.fragment().is_none() && !u.cannot_be_a_base() => Ok(()),
+        Ok(_) => Err("must be an absolute URI without a fragment"),
+        Err(_) => Err("must be an absolute URI"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_equals_defaults() {
+        let text = include_str!("../../../../config/example.toml");
+        let parsed = Config::from_toml_str(text).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::from_toml_str("[token]\naccess_token_seconds = 0\n").unwrap_err();
+        assert!(e.to_string().contains("token.access_token_seconds"), "{e}");
+        let e = Config::from_toml_str("issuer = \"ftp://x\"\n").unwrap_err();
+        assert!(e.to_string().contains("issuer"), "{e}");
+        let e = Config::from_toml_str("[registration]\nopen_scopes = [\"manage_api_clients\"]\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("registration.open_scopes"), "{e}");
+
+        let e = Config::from_toml_str("nonsense = 1\n").unwrap_err();
+        assert!(e.to_string().contains("nonsense"), "{e}");
+    }
+
+    /// Issue 12 item 16: no administrative scope can be opened to self-registered clients,
+    /// the `manage_*` family included, nor a wildcard or qualified form of one.
+    #[test]
+    fn open_scopes_refuse_every_administrative_scope() {
+        for admin in [
+            "manage_api_clients",
+            "view_api_keys",
+            "register_clients",
+            "introspect",
+            "manage_project:castellan",
+            "manage_orders",
+            "manage_orders:*",
+            "manage_my_profile",
+            "manage_api_keys:castellan",
+        ] {
+            let e =
+                Config::from_toml_str(&format!("[registration]\nopen_scopes = [\"{admin}\"]\n"))
+                    .unwrap_err();
+            assert!(
+                e.to_string().contains("registration.open_scopes"),
+                "{admin}: {e}"
+            );
+            assert!(e.to_string().contains("administrative"), "{admin}: {e}");
+        }
+        for open in [
+            "openid",
+            "products:read",
+            "market:id:*",
+            "view_products",
+            "managers:read",
+        ] {
+            Config::from_toml_str(&format!("[registration]\nopen_scopes = [\"{open}\"]\n"))
+                .unwrap_or_else(|e| panic!("{open}: {e}"));
+        }
+    }
+
+    #[test]
+    fn rate_limit_and_proxy_errors_name_the_key() {
+        let e = Config::from_toml_str("[rate_limit.tiers]\ngold = \"golden\"\n").unwrap_err();
+        assert!(e.to_string().contains("rate_limit.tiers.gold"), "{e}");
+        let e = Config::from_toml_str(
+            "[rate_limit.policies.default]\nwindows = [{ limit = 0, seconds = 60 }]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("rate_limit.policies.default.windows[0].limit"),
+            "{e}"
+        );
+        let e = Config::from_toml_str("[rate_limit]\nbackend = \"redis\"\n").unwrap_err();
+        assert!(e.to_string().contains("rate_limit.redis_url"), "{e}");
+        let e = Config::from_toml_str("[rate_limit]\nbogus = 1\n").unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let e = Config::from_toml_str("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("http.trusted_proxies[1]"), "{e}");
+        let e = Config::from_toml_str("[http]\nclient_ip_header = \"a b\"\n").unwrap_err();
+        assert!(e.to_string().contains("http.client_ip_header"), "{e}");
+        let ok = Config::from_toml_str(
+            "[rate_limit]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.rate_limit.backend, castellan_limit::Backend::Redis);
+    }
+}

@@ -1,0 +1,10 @@
+//! What every capability stands on: configuration, the shared state, signing keys, start-up
+//! (the bootstrap client), background upkeep, usage recording, and the HTTP plumbing shared by
+//! all handlers (bodies, JSON, health and metrics).
+
+pub mod bootstrap;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod upkeep;
+pub mod usage;

@@ -1,0 +1,42 @@
+//! Background upkeep each replica runs: purging clients past `deleteAt`, expired revocations,
+//! opaque tokens, revocation-feed entries no token can still match and signing keys, and
+//! re-reading the signing keys. Every step is idempotent, so replicas running it at once do
+//! no harm.
+
+use crate::state::AppState;
+use std::time::Duration;
+
+/// Runs upkeep every `keys.reload_seconds` until the process ends.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period = Duration::from_secs(u64::from(state.config.keys.reload_seconds));
+        let mut tick = tokio::time::interval(period);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            run_once(&state).await;
+        }
+    })
+}
+
+pub async fn run_once(state: &AppState) {
+    let now = state.clock.now();
+    match state.store.purge_deleted_clients(now).await {
+        Ok(n) if n > 0 => tracing::info!(count = n, "purged clients past deleteAt"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging clients failed"),
+    }
+    if let Err(e) = state.store.purge_expired_tokens(now).await {
+        tracing::warn!(error = %e, "purging expired tokens failed");
+    }
+    let oldest_live = now - crate::oauth::http::revocations::horizon(state);
+    if let Err(e) = state.store.purge_revocations(now, oldest_live).await {
+        tracing::warn!(error = %e, "purging the revocation feed failed");
+    }
+    if let Err(e) = state.store.purge_signing_keys(now).await {
+        tracing::warn!(error = %e, "purging expired keys failed");
+    }
+    if let Err(e) = state.keys.reload(now).await {
+        tracing::warn!(error = %e, "reloading signing keys failed");
+    }
+}
