@@ -1,11 +1,18 @@
-//! How errors become HTTP answers. Two families, each with one `IntoResponse`:
+//! How errors become HTTP answers: every refusal of a service is a typed error, and each family
+//! has one `IntoResponse`, here and nowhere else:
 //! - [`OAuthFailure`]: the OAuth endpoints (token, revocation, introspection, registration)
 //!   answer RFC 6749 §5.2 JSON `{error, error_description}` with `Cache-Control: no-store`;
 //! - [`ApiError`]: the management API answers commercetools-shaped errors
-//!   `{statusCode, message, errors: [{code, message}]}`.
+//!   `{statusCode, message, errors: [{code, message}]}`;
+//! - [`gateway`]: the gateway check's refusals; [`tenant`]: the tenant-token request's;
+//! - [`sign_in`]: a running sign-in delay at the token endpoint.
 //!
 //! Storage failures become 503 (`temporarily_unavailable`) and are logged once here, with no
 //! secret in the message. No arm is a catch-all: a new error kind must choose its status.
+
+pub mod gateway;
+mod sign_in;
+pub mod tenant;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -5,6 +5,6 @@ pub mod client_auth;
 pub mod client_ip;
 pub mod params;
 
-pub use crate::oauth::http::bearer;
+pub use crate::oauth::{bearer, http::bearer as bearer_header};
 pub use crate::people::http::session;
 pub use crate::platform::http::{body, json, text};

@@ -13,85 +13,16 @@ use crate::gateway::tenant::tenant_claims;
 use crate::services::limits::{LimitDecision, RateLimited};
 use crate::services::tokens::{check_access_token_and_client, Audience};
 use crate::state::AppState;
-use axum::http::{HeaderMap, HeaderValue, Method};
+// The original request's method and headers, in the guard's vocabulary: its route table and
+// policies read them.
 use castellan_core::api_key::{KeyFormatError, Malformed};
 use castellan_core::client::Client;
 use castellan_core::token::Inactive;
 use castellan_guard::api_key::ApiKeyError;
-use castellan_guard::policy::TOKEN_HEADER;
 use castellan_guard::{evaluate, CredentialKind, Failure, Identity, RequestFacts, RequestPath};
 use castellan_store::StoreError;
+use http::{HeaderMap, Method};
 use std::sync::Arc;
-
-/// Longest credential looked at.
-const MAX_CREDENTIAL_LEN: usize = 8192;
-pub const API_KEY_HEADER: &str = "x-api-key";
-
-/// One request header as forward-auth sees it: its first value, and whether it came twice.
-#[derive(Default, Clone, Copy)]
-struct Seen<'h> {
-    first: Option<&'h HeaderValue>,
-    repeated: bool,
-}
-
-impl<'h> Seen<'h> {
-    fn text(self) -> Option<&'h str> {
-        self.first.and_then(|v| v.to_str().ok())
-    }
-}
-
-/// The request headers forward-auth reads, found in one pass over the request's headers. A
-/// proxy forwards the caller's headers too; one pass comparing names costs less than a hashed
-/// lookup per name read. Its `Debug` shows the original request but never a credential.
-#[derive(Default)]
-pub struct ForwardedHeaders<'h> {
-    forwarded_method: Seen<'h>,
-    forwarded_uri: Seen<'h>,
-    original_method: Seen<'h>,
-    original_uri: Seen<'h>,
-    authorization: Seen<'h>,
-    api_key: Seen<'h>,
-    tenant_token: Seen<'h>,
-}
-
-impl std::fmt::Debug for ForwardedHeaders<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let present = |s: Seen<'_>| s.first.map(|_| "[redacted]");
-        f.debug_struct("ForwardedHeaders")
-            .field("forwarded_method", &self.forwarded_method.text())
-            .field("forwarded_uri", &self.forwarded_uri.text())
-            .field("original_method", &self.original_method.text())
-            .field("original_uri", &self.original_uri.text())
-            .field("authorization", &present(self.authorization))
-            .field("api_key", &present(self.api_key))
-            .field("tenant_token", &present(self.tenant_token))
-            .finish()
-    }
-}
-
-impl<'h> ForwardedHeaders<'h> {
-    pub fn scan(headers: &'h HeaderMap) -> Self {
-        let mut f = ForwardedHeaders::default();
-        for (name, value) in headers {
-            let seen = match name.as_str() {
-                "x-forwarded-method" => &mut f.forwarded_method,
-                "x-forwarded-uri" => &mut f.forwarded_uri,
-                "x-original-method" => &mut f.original_method,
-                "x-original-uri" => &mut f.original_uri,
-                "authorization" => &mut f.authorization,
-                API_KEY_HEADER => &mut f.api_key,
-                TOKEN_HEADER => &mut f.tenant_token,
-                _ => continue,
-            };
-            if seen.first.is_some() {
-                seen.repeated = true;
-            } else {
-                seen.first = Some(value);
-            }
-        }
-        f
-    }
-}
 
 /// Why forward-auth does not allow a request.
 #[derive(Debug)]
@@ -147,89 +78,13 @@ pub struct Allowed {
     pub limit: Option<LimitDecision>,
 }
 
-/// The original request's method and path (query removed), borrowed from the forwarded
-/// headers or from this request's own path.
-pub fn original_request<'a>(
-    own_method: &Method,
-    own_path: &'a str,
-    headers: &ForwardedHeaders<'a>,
-    envoy_prefix: &str,
-) -> Option<(Method, &'a str)> {
-    let forwarded = headers
-        .forwarded_method
-        .text()
-        .zip(headers.forwarded_uri.text());
-    let original = headers
-        .original_method
-        .text()
-        .zip(headers.original_uri.text());
-    // Only one proxy asks: two pairs that disagree mean one came from the client (an nginx
-    // that does not clear X-Forwarded-*), so neither is trusted.
-    if forwarded.is_some() && original.is_some() && forwarded != original {
-        return None;
-    }
-    let pair = forwarded.or(original);
-    let (method, uri) = match pair {
-        Some((m, u)) => (Method::from_bytes(m.trim().as_bytes()).ok()?, u.trim()),
-        None => {
-            let rest = own_path.strip_prefix(envoy_prefix)?;
-            let rest = if rest.is_empty() { "/" } else { rest };
-            if !rest.starts_with('/') {
-                return None;
-            }
-            (own_method.clone(), rest)
-        }
-    };
-    // Only the query is cut: a raw '#' stays in the path, which refuses it (a server reading it
-    // literally would see another path).
-    let path = uri.split('?').next().unwrap_or("");
-    path.starts_with('/').then_some((method, path))
-}
-
-enum Presented<'a> {
+/// The one credential a forwarded request presented.
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
     None,
     Bearer(&'a str),
     ApiKey(&'a str),
     Tenant(&'a str),
-}
-
-/// The one value of a credential header; `malformed` when it is not printable text, empty or
-/// too long.
-fn single(seen: Seen<'_>, malformed: Failure) -> Result<Option<&str>, Failure> {
-    match seen {
-        Seen { first: None, .. } => Ok(None),
-        Seen { repeated: true, .. } => Err(Failure::AmbiguousCredentials),
-        Seen { first: Some(v), .. } => v
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && v.len() <= MAX_CREDENTIAL_LEN)
-            .map(Some)
-            .ok_or(malformed),
-    }
-}
-
-fn presented<'h>(headers: &ForwardedHeaders<'h>) -> Result<Presented<'h>, Failure> {
-    let auth = single(headers.authorization, Failure::MalformedAuthorization)?;
-    let key = single(
-        headers.api_key,
-        Failure::MalformedApiKey(ApiKeyError::Parts),
-    )?;
-    let tenant = single(headers.tenant_token, Failure::MalformedToken)?;
-    match (auth, key, tenant) {
-        (None, None, None) => Ok(Presented::None),
-        (Some(a), None, None) => {
-            let (scheme, rest) = a.split_once(' ').ok_or(Failure::MalformedAuthorization)?;
-            let token = rest.trim();
-            if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-                return Err(Failure::MalformedAuthorization);
-            }
-            Ok(Presented::Bearer(token))
-        }
-        (None, Some(k), None) => Ok(Presented::ApiKey(k)),
-        (None, None, Some(t)) => Ok(Presented::Tenant(t)),
-        _ => Err(Failure::AmbiguousCredentials),
-    }
 }
 
 fn key_failure(r: KeyRefusal) -> Failure {
@@ -319,7 +174,7 @@ pub async fn check_forwarded(
     method: &Method,
     path: &str,
     headers: &HeaderMap,
-    forwarded: &ForwardedHeaders<'_>,
+    presented: Result<Presented<'_>, Failure>,
 ) -> Result<Allowed, Denied> {
     // The path is checked before any route is looked at: one that could mean another path to
     // the API behind the proxy is refused, whatever the credential.
@@ -335,7 +190,7 @@ pub async fn check_forwarded(
         headers,
         environment: state.config.environment,
     };
-    let who = match presented(forwarded)? {
+    let who = match presented? {
         Presented::None => Who::Anonymous,
         Presented::Bearer(t) => {
             // Boxed, as a key check's future need not be as large as a token check's.
@@ -373,29 +228,4 @@ pub async fn check_forwarded(
     }
     .map_err(Denied::Limited)?;
     Ok(Allowed { who, limit })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_never_shows_a_credential() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "authorization",
-            HeaderValue::from_static("Bearer secret-token-1"),
-        );
-        h.insert(
-            API_KEY_HEADER,
-            HeaderValue::from_static("csb_secret-key-2_00000000"),
-        );
-        h.insert(TOKEN_HEADER, HeaderValue::from_static("secret-tenant-3"));
-        h.insert("x-original-uri", HeaderValue::from_static("/products/1"));
-        let shown = format!("{:?}", ForwardedHeaders::scan(&h));
-        for secret in ["secret-token-1", "secret-key-2", "secret-tenant-3"] {
-            assert!(!shown.contains(secret), "{shown}");
-        }
-        assert!(shown.contains("/products/1"), "{shown}");
-    }
 }

@@ -5,7 +5,7 @@
 //! Anything else is 403 `access_denied`.
 
 use crate::error::ApiError;
-use crate::oauth::http::bearer::Bearer;
+use crate::oauth::bearer::Bearer;
 use crate::state::AppState;
 use castellan_core::user::Role;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner};

@@ -4,6 +4,7 @@
 //! a module of its own, its handler in [`http`].
 
 pub mod authorize;
+pub mod bearer;
 pub mod consent;
 pub mod http;
 pub mod id_token;

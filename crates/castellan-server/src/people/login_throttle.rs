@@ -18,11 +18,7 @@
 //! account-wide delay running for everyone else, never for the person on their own browser.
 
 use crate::platform::config::{ConfigError, LoginThrottleConfig};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use castellan_limit::{Backoff, Limiter, Outcome};
-use serde_json::json;
 
 /// The two growing-delay rules of sign-in attempts.
 #[derive(Debug, Clone)]
@@ -176,46 +172,6 @@ fn refused(d: castellan_limit::BackoffDecision) -> Result<(), LoginDelayed> {
         retry_after_seconds: d.retry_after_seconds.unwrap_or(1),
         unavailable: d.outcome == Outcome::FailedClosed,
     })
-}
-
-impl LoginDelayed {
-    /// The `Retry-After` value.
-    pub fn retry_after(&self) -> HeaderValue {
-        HeaderValue::from(self.retry_after_seconds)
-    }
-}
-
-/// The token endpoint's answer (password grant): 429 with `Retry-After` and the rate-limit
-/// body shape, or 503 `temporarily_unavailable` when the shared limiter cannot be asked.
-impl IntoResponse for LoginDelayed {
-    fn into_response(self) -> Response {
-        let mut res = if self.unavailable {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "error": "temporarily_unavailable",
-                    "error_description": "Sign-in attempts cannot be counted right now; retry later.",
-                })),
-            )
-                .into_response()
-        } else {
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                Json(json!({
-                    "error": "rate_limited",
-                    "message": "Too many sign-in attempts for this account; wait before the next one",
-                    "policy": "login",
-                    "retry_after": self.retry_after_seconds,
-                })),
-            )
-                .into_response()
-        };
-        let h = res.headers_mut();
-        h.insert(header::RETRY_AFTER, self.retry_after());
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        res
-    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,12 @@
 //! ForwardAuth and Envoy ext_authz; `/.well-known/oauth-protected-resource` (RFC 9728); and
 //! `POST /auth`, the tenant-token endpoint of seed 002. See `docs/gateway.md`.
 
+use crate::error::gateway::GatewayRefusal;
+use crate::error::tenant;
 use crate::extract::client_ip::ClientIp;
-use crate::gateway::forward_auth::{
-    check_forwarded, original_request, Allowed, Denied, ForwardedHeaders, Who,
-};
-use crate::gateway::tenant::{issue_tenant_token, TenantError, TenantRequest};
+use crate::gateway::forward_auth::{check_forwarded, Allowed, Denied, Who};
+use crate::gateway::http::forwarded::{original_request, presented, ForwardedHeaders};
+use crate::gateway::tenant::{issue_tenant_token, TenantRequest};
 use crate::services::limits::{self, LimitDecision};
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -57,7 +58,8 @@ pub async fn answer(state: AppState, req: Request) -> Response {
     ) else {
         return denied(&state, Denied::NoOriginalRequest);
     };
-    match check_forwarded(&state, &method, path, &headers, &forwarded).await {
+    let credential = presented(&forwarded);
+    match check_forwarded(&state, &method, path, &headers, credential).await {
         Ok(allowed) => {
             let mut res = StatusCode::OK.into_response();
             *res.headers_mut() = allowed_headers(&state, &allowed);
@@ -103,42 +105,12 @@ fn fresh_headers(
     h
 }
 
-fn denied(state: &AppState, d: Denied) -> Response {
-    match d {
-        Denied::Failure(f) => f.to_response(Some(&metadata_url(state))),
-        Denied::NoRoute => (
-            StatusCode::FORBIDDEN,
-            Json(json!({
-                "error": "access_denied",
-                "reason": "no_route",
-                "message": "No gateway route policy matches this method and path; requests \
-                            are denied by default. Add a [[gateway.routes]] entry.",
-            })),
-        )
-            .into_response(),
-        Denied::NoOriginalRequest => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({
-                "error": "invalid_request",
-                "reason": "no_original_request",
-                "message": "Send the original request as X-Forwarded-Method + X-Forwarded-Uri \
-                            (Traefik) or X-Original-Method + X-Original-URI (nginx), not both \
-                            with different values, or call under the configured Envoy path \
-                            prefix.",
-            })),
-        )
-            .into_response(),
-        Denied::Limited(l) => l.into_response(),
-        Denied::Store(e) => {
-            tracing::error!(error = %e, "forward-auth storage failure");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "temporarily_unavailable",
-                    "message": "The credential cannot be checked right now; retry shortly."})),
-            )
-                .into_response()
-        }
+fn denied(state: &AppState, denied: Denied) -> Response {
+    GatewayRefusal {
+        denied,
+        resource_metadata: metadata_url(state),
     }
+    .into_response()
 }
 
 /// RFC 9728 §2: what this protected resource is and who issues its tokens.
@@ -199,7 +171,7 @@ async fn tenant_answer(
                 })
                 .collect(),
             Err(_) => {
-                let res = bad_request("invalid_request", "The body is not a JSON object.");
+                let res = tenant::malformed("invalid_request", "The body is not a JSON object.");
                 return (res, None);
             }
         }
@@ -230,33 +202,7 @@ async fn tenant_answer(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
-        Err(e @ (TenantError::Missing(_) | TenantError::Invalid(_))) => {
-            bad_request("invalid_request", &e.to_string())
-        }
-        Err(e @ TenantError::BadCredentials) => bad_request("invalid_client", &e.to_string()),
-        Err(e @ TenantError::UnauthorizedClient) => {
-            bad_request("unauthorized_client", &e.to_string())
-        }
-        Err(TenantError::Limited(refused)) => refused.into_response(),
-        Err(e @ (TenantError::NoKey | TenantError::Sign)) => {
-            tracing::error!(error = %e, "tenant token not issued");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": "server_error"})),
-            )
-                .into_response()
-        }
+        Err(e) => e.into_response(),
     };
     (res, outcome.client_limit)
-}
-
-fn bad_request(code: &str, message: &str) -> Response {
-    let mut res = (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"success": false, "error": code, "message": message})),
-    )
-        .into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
 }

@@ -1,6 +1,7 @@
 //! The gateway check over HTTP: `/forward-auth` as proxies call it, and `POST /auth`.
 
 pub mod forward_auth;
+pub mod forwarded;
 
 use crate::state::AppState;
 use axum::Router;

@@ -9,7 +9,7 @@
 use crate::error::ApiError;
 use crate::gateway::api_keys::{self, CreateError, Creator, KeyDraft, RotateError};
 use crate::management::key_reach::KeyReach;
-use crate::oauth::http::bearer::Bearer;
+use crate::oauth::bearer::Bearer;
 use crate::platform::http::json::JsonBody;
 use crate::platform::http::text::{CleanQuery, IdPath};
 use crate::state::AppState;

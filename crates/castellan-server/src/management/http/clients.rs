@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::management::clients::{
     build_client, client_auth_method, client_tenants, ClientDraft, TenantEntry,
 };
-use crate::oauth::http::bearer::Bearer;
+use crate::oauth::bearer::Bearer;
 use crate::platform::http::json::JsonBody;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};

@@ -8,6 +8,7 @@
 use crate::error::OAuthFailure;
 use crate::extract::client_ip::ClientIp;
 use crate::extract::params::read_body;
+use crate::oauth::http::bearer::bearer_token;
 use crate::oauth::registration::access::authorize_registration;
 use crate::oauth::registration::party::registrant;
 use crate::oauth::registration::response::client_information;
@@ -136,7 +137,7 @@ pub async fn register_client(
 }
 
 async fn register(state: &AppState, req: Request) -> Result<Response, RegistrationFailure> {
-    let party = registrant(state, req.headers()).await?;
+    let party = registrant(state, bearer_token(req.headers())).await?;
     let body = json_body(state, req).await?;
     let registered = registration::register(state, party, &body).await?;
     let status = if registered.created {
@@ -159,7 +160,7 @@ pub async fn get_registration(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, RegistrationFailure> {
-    let client = authorize_registration(&state, &client_id, &headers).await?;
+    let client = authorize_registration(&state, &client_id, bearer_token(&headers)).await?;
     let registered = Registered {
         client,
         secret: None,
@@ -183,7 +184,7 @@ pub async fn update_registration(
     Path(client_id): Path<String>,
     req: Request,
 ) -> Result<Response, RegistrationFailure> {
-    let client = authorize_registration(&state, &client_id, req.headers()).await?;
+    let client = authorize_registration(&state, &client_id, bearer_token(req.headers())).await?;
     let body = json_body(&state, req).await?;
     let registered = registration::update(&state, client, &body).await?;
     Ok(answer(&state, StatusCode::OK, &registered))
@@ -201,7 +202,7 @@ pub async fn delete_registration(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, RegistrationFailure> {
-    let client = authorize_registration(&state, &client_id, &headers).await?;
+    let client = authorize_registration(&state, &client_id, bearer_token(&headers)).await?;
     registration::delete(&state, &client).await?;
     Ok(no_store(StatusCode::NO_CONTENT.into_response()))
 }

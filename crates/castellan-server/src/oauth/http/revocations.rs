@@ -3,7 +3,7 @@
 //! client's bearer token with the `introspect` scope. See `docs/api.md`.
 
 use crate::error::ApiError;
-use crate::oauth::http::bearer::Bearer;
+use crate::oauth::bearer::Bearer;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};

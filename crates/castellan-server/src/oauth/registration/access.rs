@@ -4,9 +4,8 @@
 //! whether the client exists or was created through the management API.
 
 use crate::error::OAuthFailure;
-use crate::oauth::registration::party::bearer_token;
+use crate::oauth::registration::party::PresentedBearer;
 use crate::state::AppState;
-use axum::http::HeaderMap;
 use castellan_core::client::{Client, SecretHash};
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::OAuthError;
@@ -23,11 +22,9 @@ fn refused() -> OAuthFailure {
 pub async fn authorize_registration(
     state: &AppState,
     client_id: &str,
-    headers: &HeaderMap,
+    presented: PresentedBearer<'_>,
 ) -> Result<Client, OAuthFailure> {
-    let token = bearer_token(headers)
-        .map_err(|_| refused())?
-        .ok_or_else(refused)?;
+    let token = presented.map_err(|_| refused())?.ok_or_else(refused)?;
     let client = if is_plausible_client_id(client_id) {
         state.store.get_client(client_id).await?
     } else {

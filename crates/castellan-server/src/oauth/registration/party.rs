@@ -12,16 +12,11 @@ use crate::error::OAuthFailure;
 use crate::platform::config::RegistrationMode;
 use crate::services::tokens::{check_access_token, Audience};
 use crate::state::AppState;
-use axum::http::header::AUTHORIZATION;
-use axum::http::HeaderMap;
 use castellan_core::scope::grants_permission;
 use castellan_core::{OAuthError, OAuthErrorCode, ScopeSet};
 
 /// The scope an initial access token needs in `token` mode.
 pub const REGISTER_SCOPE: &str = "register_clients";
-
-/// Longest bearer token read.
-const MAX_TOKEN_LEN: usize = 8192;
 
 /// An authenticated registrant, as stored in `Registration::registered_by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,37 +42,15 @@ impl Party {
     }
 }
 
-/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1); `None` without the header.
-pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = match (values.next(), values.next()) {
-        (None, _) => return Ok(None),
-        (Some(v), None) => v,
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_token(
-                "more than one Authorization header",
-            ))
-        }
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
-        })
-        .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
-        .map(Some)
-        .ok_or_else(|| {
-            OAuthError::invalid_token("the Authorization header must be `Bearer <token>`")
-        })
-}
+/// The bearer token a request presented (RFC 6750 §2.1): `None` without an `Authorization`
+/// header, `Err` for one that is not a single `Bearer <token>` of a plausible size.
+pub type PresentedBearer<'a> = Result<Option<&'a str>, OAuthError>;
 
 /// Applies the registration mode to a request: `None` is an anonymous registrant (open mode
 /// without a token). A token, when sent, must be valid in every mode.
 pub async fn registrant(
     state: &AppState,
-    headers: &HeaderMap,
+    presented: PresentedBearer<'_>,
 ) -> Result<Option<Party>, OAuthFailure> {
     let mode = state.config.registration_mode();
     if mode == RegistrationMode::Disabled {
@@ -87,7 +60,7 @@ pub async fn registrant(
         )
         .into());
     }
-    let Some(token) = bearer_token(headers)? else {
+    let Some(token) = presented? else {
         return match mode {
             RegistrationMode::Open => Ok(None),
             RegistrationMode::Token | RegistrationMode::Disabled => {

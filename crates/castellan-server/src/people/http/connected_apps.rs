@@ -8,7 +8,7 @@
 //! and every other request reaches the page.
 
 use crate::error::ApiError;
-use crate::oauth::http::bearer::Bearer;
+use crate::oauth::bearer::Bearer;
 use crate::people::connected_apps::{list_connected_apps, revoke_connected_app};
 use crate::people::http::account;
 use crate::people::http::session::Browser;

@@ -7,6 +7,7 @@ use crate::people::http::pages::PageFailure;
 use crate::people::http::session::Browser;
 use crate::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::de::DeserializeOwned;
@@ -36,8 +37,23 @@ impl<T: PageForm> FromRequest<AppState> for CsrfForm<T> {
         let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        csrf::check(&headers, browser.expected_csrf().as_deref(), form.csrf())
-            .map_err(|e| PageFailure::Forbidden(e.to_string()).into_response())?;
+        csrf::check(
+            form_origin(&headers),
+            browser.expected_csrf().as_deref(),
+            form.csrf(),
+        )
+        .map_err(|e| PageFailure::Forbidden(e.to_string()).into_response())?;
         Ok(CsrfForm { browser, form })
+    }
+}
+
+/// The `Host` and the `Origin` (else `Referer`) of a request, as [`csrf::check`] reads them.
+fn form_origin(headers: &HeaderMap) -> csrf::FormOrigin<'_> {
+    csrf::FormOrigin {
+        host: headers.get(header::HOST).and_then(|h| h.to_str().ok()),
+        claimed: headers
+            .get(header::ORIGIN)
+            .or_else(|| headers.get(header::REFERER))
+            .map(|v| v.to_str().unwrap_or("")),
     }
 }

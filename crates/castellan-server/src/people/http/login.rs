@@ -150,8 +150,10 @@ pub async fn create_session(
                 "Too many sign-in attempts for this account; wait a little and try again.",
             )
             .await;
-            page.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, delayed.retry_after());
+            page.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(delayed.retry_after_seconds),
+            );
             page
         }
         Err(LoginError::Invalid) => {

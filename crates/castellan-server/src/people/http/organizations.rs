@@ -5,7 +5,7 @@
 //! organization. Removing a member or lowering their role disables their API keys there.
 
 use crate::error::ApiError;
-use crate::oauth::http::bearer::Bearer;
+use crate::oauth::bearer::Bearer;
 use crate::people::organizations::{self, MemberError};
 use crate::platform::http::json::JsonBody;
 use crate::platform::http::text::IdPairPath;

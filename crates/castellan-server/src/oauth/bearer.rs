@@ -1,0 +1,84 @@
+//! A bearer access token on a management request, checked: signature or stored hash, issuer,
+//! environment, expiry, revocation.
+//!
+//! A person's token (one issued under a user's grant, with a family) holds administrative
+//! scopes only while the person has the admin flag: the scopes of a token minted for a person
+//! without it (before the rule, or before the flag was cleared) are read without them.
+
+use crate::error::ApiError;
+use crate::services::tokens::{check_access_token, Audience, Checked};
+use crate::state::AppState;
+use castellan_core::ScopeSet;
+
+pub struct Bearer {
+    pub token: Checked,
+    pub scopes: ScopeSet,
+    /// The person behind a user's grant; `None` for a client acting for itself.
+    pub person: Option<Person>,
+}
+
+/// The person a token was issued for, as storage knows them now.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: String,
+    pub is_admin: bool,
+}
+
+/// Checks a presented access token for the management and people's APIs.
+pub async fn check_bearer(state: &AppState, token: &str) -> Result<Bearer, ApiError> {
+    let now = state.clock.now();
+    match check_access_token(state, token, now, Audience::Castellan).await? {
+        Ok(checked) => {
+            let mut scopes = ScopeSet::parse(checked.scope()).unwrap_or_default();
+            let person = match checked.family() {
+                None => None,
+                Some(_) => {
+                    let user = state.store.get_user(checked.subject()).await?;
+                    let Some(user) = user else {
+                        return Err(ApiError::Unauthorized(
+                            "The access token is not valid: its user no longer exists.".into(),
+                        ));
+                    };
+                    if !user.is_admin {
+                        scopes = scopes.without_administrative();
+                    }
+                    Some(Person {
+                        id: user.id,
+                        is_admin: user.is_admin,
+                    })
+                }
+            };
+            Ok(Bearer {
+                token: checked,
+                scopes,
+                person,
+            })
+        }
+        Err(reason) => Err(ApiError::Unauthorized(format!(
+            "The access token is not valid: {}.",
+            reason.describe()
+        ))),
+    }
+}
+
+impl Bearer {
+    /// The organization a person's token is bound to (`org`), if any.
+    pub fn organization(&self) -> Option<&str> {
+        self.token.organization()
+    }
+
+    /// Requires `permission` (e.g. `manage_api_clients`), plain or qualified with the project
+    /// key; `also` lists scopes that imply it (`manage_api_clients` implies viewing).
+    pub fn require(&self, permission: &str, also: &[&str], project: &str) -> Result<(), ApiError> {
+        let ok = std::iter::once(permission)
+            .chain(also.iter().copied())
+            .any(|p| castellan_core::scope::grants_permission(&self.scopes, p, project));
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                needed: format!("{permission}:{project}"),
+            })
+        }
+    }
+}
