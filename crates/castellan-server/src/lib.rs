@@ -101,7 +101,7 @@ pub async fn start(
     let login_throttle =
         services::login_throttle::LoginThrottle::new(&config.pages.login_throttle)?;
     let client_ip = config.client_ip_source()?;
-    let api_keys = services::api_keys::ApiKeys::new(
+    let api_keys = gateway::key_cache::ApiKeys::new(
         config.api_keys.cache_capacity,
         config.api_keys.cache_seconds,
     );

@@ -33,7 +33,7 @@ pub struct Inner {
     /// How a request's client address is found (trusted proxies).
     pub client_ip: ClientIpSource,
     /// The API-key lookup cache and last-use recorder.
-    pub api_keys: crate::services::api_keys::ApiKeys,
+    pub api_keys: crate::gateway::key_cache::ApiKeys,
     /// People's roles as forward-auth re-checks them (`gateway.membership_cache_seconds`).
     pub memberships: crate::services::memberships::Memberships,
     /// The compiled `[[gateway.routes]]` of `/forward-auth`.

@@ -8,7 +8,8 @@
 //! default), and the rate limit of the key's tier (an API key) or of its client's tier (an
 //! access token). Failures are the guard's [`Failure`]s, so both ways in answer alike.
 
-use crate::gateway::api_keys::{check_api_key, KeyRefusal, KnownKey};
+use crate::gateway::api_keys::{check_api_key, KeyRefusal};
+use crate::gateway::key_cache::KnownKey;
 use crate::gateway::tenant::tenant_claims;
 use crate::services::limits::{LimitDecision, RateLimited};
 use crate::services::tokens::{check_access_token_and_client, Audience};

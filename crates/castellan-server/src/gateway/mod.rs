@@ -6,5 +6,6 @@ pub mod api_keys;
 pub mod config;
 pub mod forward_auth;
 pub mod http;
+pub mod key_cache;
 pub mod memberships;
 pub mod tenant;

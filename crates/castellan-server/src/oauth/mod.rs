@@ -9,5 +9,6 @@ pub mod consent;
 pub mod http;
 pub mod id_token;
 pub mod registration;
+pub mod revocation_feed;
 pub mod token_cache;
 pub mod userinfo;

@@ -29,7 +29,7 @@ pub async fn run_once(state: &AppState) {
     if let Err(e) = state.store.purge_expired_tokens(now).await {
         tracing::warn!(error = %e, "purging expired tokens failed");
     }
-    let oldest_live = now - crate::oauth::http::revocations::horizon(state);
+    let oldest_live = now - crate::oauth::revocation_feed::horizon(state);
     if let Err(e) = state.store.purge_revocations(now, oldest_live).await {
         tracing::warn!(error = %e, "purging the revocation feed failed");
     }

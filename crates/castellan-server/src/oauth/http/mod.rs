@@ -11,11 +11,13 @@ pub mod revocations;
 pub mod revoke;
 pub mod userinfo;
 
+use crate::people::http::pages::as_pages;
 use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
 
-/// The OAuth endpoints served through the router (the token endpoint is answered by the edge).
+/// The OAuth endpoints served through the router (the token endpoint is answered by the
+/// edge), with the authorization and consent pages.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -35,4 +37,9 @@ pub fn router() -> Router<AppState> {
             get(userinfo::read_userinfo).post(userinfo::read_userinfo),
         )
         .merge(register::router())
+        .merge(as_pages(
+            Router::new()
+                .route("/oauth/authorize", get(authorize::get_authorize))
+                .route("/oauth/authorize/decision", post(consent::create_decision)),
+        ))
 }

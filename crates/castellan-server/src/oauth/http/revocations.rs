@@ -4,6 +4,7 @@
 
 use crate::error::ApiError;
 use crate::oauth::bearer::Bearer;
+use crate::oauth::revocation_feed::horizon;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
@@ -40,16 +41,6 @@ pub async fn get_revocations(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
-}
-
-/// How long after its revocation an entry still matters: the longest an access token can
-/// live (the clients' upper bound, the default lifetime, a tenant token's) plus the leeway.
-pub fn horizon(state: &AppState) -> chrono::Duration {
-    let c = &state.config;
-    let longest = c
-        .longest_access_seconds()
-        .max(c.gateway.tenant_token_seconds);
-    chrono::Duration::seconds(i64::from(longest) + i64::from(c.token.leeway_seconds))
 }
 
 fn entry(e: &Revocation, horizon: chrono::Duration) -> Value {

@@ -11,12 +11,48 @@ pub mod pages;
 pub mod session;
 
 use crate::state::AppState;
+use axum::routing::{get, post};
 use axum::Router;
 
-/// The pages and people's APIs.
+/// The people's pages, their assets and APIs.
 pub fn router() -> Router<AppState> {
+    let pages = Router::new()
+        .route("/login", get(login::get_login).post(login::create_session))
+        .route("/account", get(account::get_account))
+        .route(
+            connected_apps::PATH,
+            get(connected_apps::get_connected_apps),
+        )
+        .route(
+            "/account/connected-apps/revoke",
+            post(account::revoke_connected_app),
+        )
+        .route(
+            account_api_keys::PATH,
+            get(account_api_keys::list_api_keys).post(account_api_keys::create_api_key),
+        )
+        .route(
+            "/account/api-keys/disable",
+            post(account_api_keys::disable_api_key),
+        )
+        .route(
+            "/account/api-keys/enable",
+            post(account_api_keys::enable_api_key),
+        )
+        .route(
+            "/account/api-keys/revoke",
+            post(account_api_keys::revoke_api_key),
+        )
+        .route("/account/logout", post(account::delete_session));
+    let assets = Router::new()
+        .route("/assets/castellan.css", get(pages::get_stylesheet))
+        .route(
+            account_api_keys::SCRIPT_PATH,
+            get(account_api_keys::get_script),
+        );
     Router::new()
         .merge(connected_apps::router())
         .merge(organizations::router())
-        .merge(pages::router())
+        .merge(pages::as_pages(pages))
+        .merge(pages::as_assets(assets))
 }

@@ -8,14 +8,11 @@
 //! `Referrer-Policy: same-origin`.
 
 use crate::oauth::consent::ScopeLine;
-use crate::oauth::http::{authorize, consent};
-use crate::people::http::{account, account_api_keys, connected_apps, login};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -25,50 +22,21 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 pub const CSP: &str =
     "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
 
-/// The pages' router.
-pub fn router() -> Router<AppState> {
-    let pages = Router::new()
-        .route("/oauth/authorize", get(authorize::get_authorize))
-        .route("/oauth/authorize/decision", post(consent::create_decision))
-        .route("/login", get(login::get_login).post(login::create_session))
-        .route("/account", get(account::get_account))
-        .route(
-            connected_apps::PATH,
-            get(connected_apps::get_connected_apps),
-        )
-        .route(
-            "/account/connected-apps/revoke",
-            post(account::revoke_connected_app),
-        )
-        .route(
-            account_api_keys::PATH,
-            get(account_api_keys::list_api_keys).post(account_api_keys::create_api_key),
-        )
-        .route(
-            "/account/api-keys/disable",
-            post(account_api_keys::disable_api_key),
-        )
-        .route(
-            "/account/api-keys/enable",
-            post(account_api_keys::enable_api_key),
-        )
-        .route(
-            "/account/api-keys/revoke",
-            post(account_api_keys::revoke_api_key),
-        )
-        .route("/account/logout", post(account::delete_session))
-        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(SetResponseHeaderLayer::overriding(
+/// `router`'s routes as pages: forms bounded to [`MAX_FORM_BYTES`], answers never cached
+/// (forms carry CSRF tokens), and the headers of [`as_assets`].
+pub fn as_pages(router: Router<AppState>) -> Router<AppState> {
+    as_assets(router.layer(DefaultBodyLimit::max(MAX_FORM_BYTES)).layer(
+        SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
-        ));
-    Router::new()
-        .route("/assets/castellan.css", get(get_stylesheet))
-        .route(
-            account_api_keys::SCRIPT_PATH,
-            get(account_api_keys::get_script),
-        )
-        .merge(pages)
+        ),
+    ))
+}
+
+/// `router`'s routes with what every page and page asset carries: the [`CSP`] (unless the
+/// answer set its own), `X-Frame-Options: DENY` and `Referrer-Policy: same-origin`.
+pub fn as_assets(router: Router<AppState>) -> Router<AppState> {
+    router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -86,7 +54,8 @@ pub fn router() -> Router<AppState> {
         ))
 }
 
-async fn get_stylesheet() -> Response {
+/// The pages' stylesheet.
+pub async fn get_stylesheet() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
