@@ -10,6 +10,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod gateway_config;
+pub mod oauth;
 pub mod openapi;
 pub mod routes;
 pub mod services;
@@ -152,10 +153,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::get_readiness))
         .route(
             "/metrics",
-            get(routes::health::get_metrics).layer(from_fn_with_state(
-                state.clone(),
-                services::limits::record_metrics,
-            )),
+            get(routes::health::get_metrics)
+                .layer(from_fn_with_state(state.clone(), record_limit_metrics)),
         )
         .route(
             "/.well-known/oauth-authorization-server",
@@ -166,7 +165,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::discovery::get_openid_configuration),
         )
         .route("/.well-known/jwks.json", get(routes::discovery::get_jwks))
-        .route("/oauth/token", post(routes::token::create_token))
+        .route("/oauth/token", post(oauth::http::token::create_token))
         .route(
             "/oauth/introspect",
             post(routes::introspect::introspect_token),
@@ -261,6 +260,17 @@ pub async fn serve_split(
     upkeep.abort();
     timer_floor.abort();
     result
+}
+
+/// Layer of `/metrics`: publishes the limiter's backend-failure count before the scrape.
+async fn record_limit_metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    metrics::counter!(services::limits::BACKEND_FAILURES_METRIC)
+        .absolute(state.rate_limiting.limiter.backend_failures());
+    next.run(req).await
 }
 
 /// `http.request_timeout_ms`: the deadline of every request.

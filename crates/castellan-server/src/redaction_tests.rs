@@ -6,12 +6,12 @@
 use crate::config::{Config, DatabaseUrl};
 use crate::extract::params::OAuthParams;
 use crate::extract::session::{Browser, SignedIn};
+use crate::oauth::token::IssuedTokens;
 use crate::routes::account::{LogoutForm, RevokeForm};
 use crate::routes::api_keys::ApiKeyRepresentation;
 use crate::routes::clients::ClientRepresentation;
 use crate::routes::consent::DecisionForm;
 use crate::routes::login::LoginForm;
-use crate::services::client_credentials::TokenResponse;
 use crate::services::clients::{build_client, ClientDraft};
 use castellan_core::user::User;
 use castellan_store::people::Session;
@@ -82,7 +82,7 @@ fn browser_state_shows_no_session_cookie_or_csrf_token() {
 
 #[test]
 fn answers_show_no_token_client_secret_or_api_key() {
-    let tokens = TokenResponse {
+    let tokens = IssuedTokens {
         access_token: "SECRETaccess".into(),
         token_type: "bearer",
         expires_in: 1,
@@ -93,7 +93,7 @@ fn answers_show_no_token_client_secret_or_api_key() {
         organization_id: None,
         user_id: None,
     };
-    hidden("TokenResponse", format!("{tokens:?}"));
+    hidden("IssuedTokens", format!("{tokens:?}"));
 
     let config = Config::default();
     let draft = ClientDraft {

@@ -1,11 +1,15 @@
-//! How errors become HTTP answers. Two families, each with one `IntoResponse`:
+//! How errors become HTTP answers, one family each with one `IntoResponse`:
 //! - [`OAuthFailure`]: the OAuth endpoints (token, revocation, introspection, registration)
 //!   answer RFC 6749 §5.2 JSON `{error, error_description}` with `Cache-Control: no-store`;
 //! - [`ApiError`]: the management API answers commercetools-shaped errors
-//!   `{statusCode, message, errors: [{code, message}]}`.
+//!   `{statusCode, message, errors: [{code, message}]}`;
+//! - [`rate_limit`]: rate-limit refusals (429, or 503 when the limiter cannot be asked) and
+//!   the rate-limit headers every answer of a limited endpoint carries.
 //!
 //! Storage failures become 503 (`temporarily_unavailable`) and are logged once here, with no
 //! secret in the message. No arm is a catch-all: a new error kind must choose its status.
+
+pub mod rate_limit;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +19,7 @@ use castellan_store::StoreError;
 use serde_json::json;
 
 /// An OAuth error answer, with how it was caused.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OAuthFailure {
     pub error: OAuthError,
     /// Set when the client authenticated with HTTP Basic (RFC 6749 §5.2: answer 401 with a

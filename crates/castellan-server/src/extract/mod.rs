@@ -2,7 +2,6 @@
 
 pub mod bearer;
 pub mod body;
-pub mod client_auth;
 pub mod client_ip;
 pub mod json;
 pub mod params;

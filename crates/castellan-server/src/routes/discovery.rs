@@ -1,7 +1,7 @@
 //! `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/openid-configuration`
 //! (OIDC Discovery 1.0 §3), listing what this server actually does, and the JWKS (RFC 7517).
 
-use crate::routes::token::SUPPORTED_GRANTS;
+use crate::oauth::token::request::SUPPORTED_GRANTS;
 use crate::services::id_token::id_token_algorithm;
 use crate::state::AppState;
 use axum::extract::State;

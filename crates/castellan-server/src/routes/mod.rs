@@ -18,5 +18,4 @@ pub mod pages;
 pub mod register;
 pub mod revocations;
 pub mod revoke;
-pub mod token;
 pub mod userinfo;

@@ -7,8 +7,8 @@
 //! other replicas see a disable or revoke within `cache_seconds` — the documented bound.
 
 use crate::config::{is_admin_scope_name, Config};
+use crate::error::rate_limit::KeptHeaders;
 use crate::services::consent::is_write_scope;
-use crate::services::limits::KeptHeaders;
 use crate::services::usage::UsageRecorder;
 use crate::state::AppState;
 use castellan_core::api_key::{self, KeyFormatError};

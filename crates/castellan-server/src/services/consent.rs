@@ -3,7 +3,7 @@
 //! when a remembered consent lets the page be skipped, and the plain words shown for scopes.
 
 use crate::config::Config;
-use crate::services::authorization_code::code_expires_at;
+use crate::oauth::token::authorization_code::code_expires_at;
 use crate::services::authorize::{redirect_with, AuthorizeRequest, Prompt};
 use crate::state::AppState;
 use castellan_core::ids::alphanumeric_id;

@@ -1,17 +1,13 @@
 //! Use cases: each applies core rules and calls the store; handlers stay thin.
 
 pub mod api_keys;
-pub mod authenticate;
-pub mod authorization_code;
 pub mod authorize;
 pub mod client_cache;
-pub mod client_credentials;
 pub mod clients;
 pub mod connected_apps;
 pub mod consent;
 pub mod csrf;
 pub mod forward_auth;
-pub mod grant_tokens;
 pub mod id_token;
 pub mod key_reach;
 pub mod keys;
@@ -22,14 +18,11 @@ pub mod login_throttle;
 pub mod maintenance;
 pub mod memberships;
 pub mod organizations;
-pub mod password_grant;
 pub mod passwords;
-pub mod refresh;
 pub mod registration;
 pub mod sessions;
 pub mod tenant;
 pub mod token_cache;
-pub mod token_json;
 pub mod tokens;
 pub mod usage;
 pub mod userinfo;

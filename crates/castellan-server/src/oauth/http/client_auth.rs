@@ -5,27 +5,11 @@
 //! Presenting credentials in more than one way is `invalid_request` (RFC 6749 §2.3).
 
 use crate::extract::params::OAuthParams;
+use crate::oauth::client_auth::{PresentedClient, PresentedMethod};
 use axum::http::{header::AUTHORIZATION, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use castellan_core::{OAuthError, Secret};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresentedMethod {
-    Basic,
-    Body,
-    None,
-    /// In the body of `POST /auth` (seed 002), a request of its own outside RFC 6749 §2.3:
-    /// every secret-based `token_endpoint_auth_method` accepts it.
-    TenantRequest,
-}
-
-#[derive(Debug)]
-pub struct PresentedClient {
-    pub client_id: String,
-    pub secret: Option<Secret>,
-    pub method: PresentedMethod,
-}
 
 /// Reads the client's credentials; takes `client_id` and `client_secret` out of `params`.
 /// On error, the second value says whether Basic was attempted (for the 401 challenge).
