@@ -36,8 +36,7 @@ pub async fn introspect_token(
         headers,
         mut params,
     } = req;
-    let presented = presented_client(&headers, &mut params)
-        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
+    let presented = presented_client(&headers, &mut params)?;
     let basic = presented.basic();
     let caller = authenticate(&state, &presented, now).await?.client;
     if caller.kind != ClientKind::Confidential {

@@ -28,8 +28,7 @@ pub async fn revoke_token(
         headers,
         mut params,
     } = req;
-    let presented = presented_client(&headers, &mut params)
-        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
+    let presented = presented_client(&headers, &mut params)?;
     let basic = presented.basic();
     let client = authenticate(&state, &presented, now).await?.client;
     let token = params.get("token").ok_or_else(|| {

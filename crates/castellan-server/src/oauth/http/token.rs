@@ -67,8 +67,7 @@ fn asked(req: OAuthRequest) -> Result<Asked, OAuthFailure> {
         headers,
         mut params,
     } = req;
-    let client = presented_client(&headers, &mut params)
-        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
+    let client = presented_client(&headers, &mut params)?;
     let grant = GrantRequest::parse(params)?;
     Ok(Asked { client, grant })
 }

@@ -34,7 +34,6 @@ use castellan_core::client::{Client, GrantType};
 use castellan_core::OAuthError;
 use castellan_limit::Decision;
 use chrono::{DateTime, Utc};
-use password::PasswordGrantError;
 use request::{GrantRequest, TokenRequest};
 use std::net::IpAddr;
 
@@ -78,6 +77,41 @@ impl std::fmt::Debug for IssuedTokens {
             .field("organization_id", &self.organization_id)
             .field("user_id", &self.user_id)
             .finish()
+    }
+}
+
+/// Why a grant refused: an OAuth error, or (the password grant) a rate limit or a sign-in
+/// delay.
+#[derive(Debug)]
+pub enum GrantError {
+    OAuth(OAuthFailure),
+    /// Too many sign-in attempts from this IP (`rate_limit.per_ip.login`).
+    Throttled(RateLimited),
+    /// A sign-in delay runs for this account (the password was not checked).
+    Delayed(LoginDelayed),
+}
+
+impl From<OAuthFailure> for GrantError {
+    fn from(e: OAuthFailure) -> Self {
+        GrantError::OAuth(e)
+    }
+}
+
+impl From<OAuthError> for GrantError {
+    fn from(e: OAuthError) -> Self {
+        GrantError::OAuth(e.into())
+    }
+}
+
+impl From<castellan_store::StoreError> for GrantError {
+    fn from(e: castellan_store::StoreError) -> Self {
+        GrantError::OAuth(e.into())
+    }
+}
+
+impl From<RateLimited> for GrantError {
+    fn from(e: RateLimited) -> Self {
+        GrantError::Throttled(e)
     }
 }
 
@@ -139,12 +173,12 @@ pub async fn token(
     let limit = limits::shown(client_limit, per_ip);
     match issue(state, ip, &auth.client, grant, now).await {
         Ok(tokens) => TokenOutcome::Issued { tokens, limit },
-        Err(PasswordGrantError::OAuth(e)) => refused(e.with_basic(auth.basic()), limit),
-        Err(PasswordGrantError::Delayed(delayed)) => TokenOutcome::Refused {
+        Err(GrantError::OAuth(e)) => refused(e.with_basic(auth.basic()), limit),
+        Err(GrantError::Delayed(delayed)) => TokenOutcome::Refused {
             error: TokenError::Delayed(delayed),
             limit,
         },
-        Err(PasswordGrantError::Throttled(refused)) => TokenOutcome::Limited(refused),
+        Err(GrantError::Throttled(refused)) => TokenOutcome::Limited(refused),
     }
 }
 
@@ -155,7 +189,7 @@ async fn issue(
     client: &Client,
     asked: &GrantRequest,
     now: DateTime<Utc>,
-) -> Result<IssuedTokens, PasswordGrantError> {
+) -> Result<IssuedTokens, GrantError> {
     if !client.allows_grant(asked.grant) {
         return Err(not_allowed(asked.grant).into());
     }
@@ -182,4 +216,26 @@ fn not_allowed(grant: GrantType) -> OAuthError {
         "the client is not allowed the {} grant",
         grant.as_str()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_the_client_is_not_given_is_named_in_its_refusal() {
+        for (grant, named) in [
+            (GrantType::ClientCredentials, "client_credentials"),
+            (GrantType::AuthorizationCode, "authorization_code"),
+            (GrantType::RefreshToken, "refresh_token"),
+            (GrantType::Password, "password"),
+        ] {
+            let e = not_allowed(grant);
+            assert_eq!(e.code, castellan_core::OAuthErrorCode::UnauthorizedClient);
+            assert_eq!(
+                e.description(),
+                format!("the client is not allowed the {named} grant")
+            );
+        }
+    }
 }

@@ -11,16 +11,14 @@
 //! success records a consent and starts a token family, like an authorization-code exchange.
 //! Administrative scopes are dropped from the grant unless the person has the admin flag.
 
-use crate::error::OAuthFailure;
 use crate::oauth::token::client_credentials::audience;
 use crate::oauth::token::grant_tokens::{
     answer_user_grant, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
 };
 use crate::oauth::token::request::PasswordRequest;
-use crate::oauth::token::IssuedTokens;
-use crate::services::limits::{self, RateLimited};
+use crate::oauth::token::{GrantError, IssuedTokens};
+use crate::services::limits;
 use crate::services::login::{sign_in, LoginError};
-use crate::services::login_throttle::LoginDelayed;
 use crate::state::AppState;
 use castellan_core::client::Client;
 use castellan_core::grant::{for_person, person_scopes};
@@ -31,40 +29,6 @@ use castellan_crypto::random_bytes;
 use castellan_store::people::Consent;
 use chrono::{DateTime, Utc};
 use std::net::IpAddr;
-
-/// Why the password grant refused (and, as the widest, why any grant did).
-#[derive(Debug)]
-pub enum PasswordGrantError {
-    OAuth(OAuthFailure),
-    /// Too many attempts from this IP.
-    Throttled(RateLimited),
-    /// A sign-in delay runs for this account (the password was not checked).
-    Delayed(LoginDelayed),
-}
-
-impl From<OAuthFailure> for PasswordGrantError {
-    fn from(e: OAuthFailure) -> Self {
-        PasswordGrantError::OAuth(e)
-    }
-}
-
-impl From<OAuthError> for PasswordGrantError {
-    fn from(e: OAuthError) -> Self {
-        PasswordGrantError::OAuth(e.into())
-    }
-}
-
-impl From<castellan_store::StoreError> for PasswordGrantError {
-    fn from(e: castellan_store::StoreError) -> Self {
-        PasswordGrantError::OAuth(e.into())
-    }
-}
-
-impl From<RateLimited> for PasswordGrantError {
-    fn from(e: RateLimited) -> Self {
-        PasswordGrantError::Throttled(e)
-    }
-}
 
 const WRONG_CREDENTIALS: &str = "the email or password is wrong";
 
@@ -80,7 +44,7 @@ pub async fn password_grant(
     asked: &PasswordRequest,
     ip: IpAddr,
     now: DateTime<Utc>,
-) -> Result<IssuedTokens, PasswordGrantError> {
+) -> Result<IssuedTokens, GrantError> {
     let ip_key = limits::ip_key(ip);
     let limiting = &state.rate_limiting;
     limiting
@@ -97,7 +61,7 @@ pub async fn password_grant(
     .await
     .map_err(|e| match e {
         LoginError::Invalid => OAuthError::invalid_grant(WRONG_CREDENTIALS).into(),
-        LoginError::Throttled(delayed) => PasswordGrantError::Delayed(delayed),
+        LoginError::Throttled(delayed) => GrantError::Delayed(delayed),
         LoginError::Store(e) => e.into(),
     })?;
     let organization = choose_organization(state, &user, asked.organization_id.as_deref()).await?;
@@ -166,7 +130,7 @@ async fn choose_organization(
     state: &AppState,
     user: &User,
     named: Option<&str>,
-) -> Result<Option<String>, PasswordGrantError> {
+) -> Result<Option<String>, GrantError> {
     let orgs = state.store.organizations_of_user(&user.id).await?;
     match named {
         Some(id) => {
