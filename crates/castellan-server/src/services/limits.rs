@@ -4,8 +4,8 @@
 //! both backends: the in-process one answers inside it without waiting.
 //!
 //! * `POST /oauth/token`: per client IP (`rate_limit.per_ip.token`, checked first by the
-//!   token pipeline, so every attempt counts, malformed or not), then per authenticated client by its
-//!   tier ([`check_client`]; tier `default` for a client without one).
+//!   token pipeline, so every attempt counts, malformed or not), then per authenticated
+//!   client by its tier ([`check_client`]; tier `default` for a client without one).
 //! * `POST /oauth/register`: per client IP (`rate_limit.per_ip.registration`), checked first
 //!   by the handler, so every attempt counts whatever the rest answers.
 //! * `/forward-auth`: per API key by its tier ([`check_api_key`]); per client by its tier for
