@@ -1,6 +1,7 @@
-//! The authorization-code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6). A code is single-use: its redemption is decided atomically by the store, and
-//! a replay answers `invalid_grant` and revokes the family its first use started (RFC 6749
-//! §4.1.2), so those access tokens introspect inactive and that refresh token is dead.
+//! The authorization-code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6). A
+//! code is single-use: its redemption is decided atomically by the store, and a replay
+//! answers `invalid_grant` and revokes the family its first use started (RFC 6749 §4.1.2),
+//! so those access tokens introspect inactive and that refresh token is dead.
 //!
 //! Every refusal of the code itself is `invalid_grant`: unknown, replayed, expired, issued to
 //! another client, a `redirect_uri` other than the one sent at authorize, a malformed or
@@ -80,7 +81,8 @@ pub async fn exchange_code(
     })?;
     let organization = code.organization_id.as_deref();
     let user = grant_user(state, &code.user_id, organization).await?;
-    // A person without the admin flag never holds an administrative scope, whatever the code was issued for.
+    // A person without the admin flag never holds an administrative scope, whatever the code
+    // was issued for.
     let scope = for_person(&user, &stored_scope);
     let scope_text = scope.to_string();
     let audience = code
