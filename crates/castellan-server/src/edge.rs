@@ -25,8 +25,9 @@
 //! endpoint's client-IP rules read it, and a request the router serves gets it as
 //! `ConnectInfo`.
 
+use crate::oauth::http::token;
+use crate::routes::forward_auth;
 use crate::routes::health::panic_answer;
-use crate::routes::{forward_auth, token};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};

@@ -153,7 +153,7 @@ pub fn app(state: AppState) -> edge::Edge {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(platform::http::router(state.clone()))
-        .route("/oauth/token", post(routes::token::create_token))
+        .route("/oauth/token", post(oauth::http::token::create_token))
         .merge(oauth::http::router())
         .merge(people::http::router())
         .merge(gateway::http::router())

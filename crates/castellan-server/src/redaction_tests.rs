@@ -8,11 +8,11 @@ use crate::management::clients::{build_client, ClientDraft};
 use crate::management::http::api_keys::ApiKeyRepresentation;
 use crate::management::http::clients::ClientRepresentation;
 use crate::oauth::http::consent::DecisionForm;
+use crate::oauth::token::IssuedTokens;
 use crate::people::http::account::{LogoutForm, RevokeForm};
 use crate::people::http::login::LoginForm;
 use crate::people::http::session::{Browser, SignedIn};
 use crate::platform::config::{Config, DatabaseUrl};
-use crate::services::client_credentials::TokenResponse;
 use castellan_core::user::User;
 use castellan_store::people::Session;
 use serde_json::json;
@@ -82,7 +82,7 @@ fn browser_state_shows_no_session_cookie_or_csrf_token() {
 
 #[test]
 fn answers_show_no_token_client_secret_or_api_key() {
-    let tokens = TokenResponse {
+    let tokens = IssuedTokens {
         access_token: "SECRETaccess".into(),
         token_type: "bearer",
         expires_in: 1,
@@ -93,7 +93,7 @@ fn answers_show_no_token_client_secret_or_api_key() {
         organization_id: None,
         user_id: None,
     };
-    hidden("TokenResponse", format!("{tokens:?}"));
+    hidden("IssuedTokens", format!("{tokens:?}"));
 
     let config = Config::default();
     let draft = ClientDraft {

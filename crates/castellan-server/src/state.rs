@@ -38,8 +38,9 @@ pub struct Inner {
     pub memberships: crate::services::memberships::Memberships,
     /// The compiled `[[gateway.routes]]` of `/forward-auth`.
     pub gateway_routes: castellan_guard::routes::RouteTable,
-    /// The first token answer's headers, copied by later ones (`routes::token`).
-    pub token_answer_headers: crate::services::limits::KeptHeaders,
+    /// The first token answer's headers, copied by later ones
+    /// (`oauth::http::token_answer`).
+    pub token_answer_headers: crate::error::rate_limit::KeptHeaders,
 }
 
 impl std::ops::Deref for AppState {

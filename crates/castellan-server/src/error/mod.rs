@@ -6,11 +6,14 @@
 //!   `{statusCode, message, errors: [{code, message}]}`;
 //! - [`gateway`]: the gateway check's refusals; [`tenant`]: the tenant-token request's;
 //! - [`sign_in`]: a running sign-in delay at the token endpoint.
+//! - [`rate_limit`]: rate-limit refusals (429, or 503 when the limiter cannot be asked) and
+//!   the rate-limit headers every answer of a limited endpoint carries.
 //!
 //! Storage failures become 503 (`temporarily_unavailable`) and are logged once here, with no
 //! secret in the message. No arm is a catch-all: a new error kind must choose its status.
 
 pub mod gateway;
+pub mod rate_limit;
 mod sign_in;
 pub mod tenant;
 
@@ -22,7 +25,7 @@ use castellan_store::StoreError;
 use serde_json::json;
 
 /// An OAuth error answer, with how it was caused.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OAuthFailure {
     pub error: OAuthError,
     /// Set when the client authenticated with HTTP Basic (RFC 6749 §5.2: answer 401 with a

@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Most header entries looked at: a forwarding chain longer than this is not plausible, and
 /// the bound keeps a hostile header from costing more than a few comparisons.
@@ -23,40 +23,10 @@ const MAX_HOPS: usize = 32;
 pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
-    /// The rate-limit key: `ip:<address>` for IPv4, `ip:<the /64 network>` for IPv6 (one
-    /// host usually holds a whole /64, so counting single IPv6 addresses would be no limit).
+    /// The rate-limit key of the address ([`crate::services::limits::ip_key`]).
     pub fn limit_key(&self) -> String {
-        match self.0 {
-            // Written by hand: one per limited request, and `Ipv4Addr`'s `Display` costs
-            // several times this.
-            IpAddr::V4(v4) => {
-                let mut key = String::with_capacity(18);
-                key.push_str("ip:");
-                for (i, octet) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        key.push('.');
-                    }
-                    push_decimal(&mut key, octet);
-                }
-                key
-            }
-            IpAddr::V6(v6) => {
-                let net = u128::from(v6) & !((1u128 << 64) - 1);
-                format!("ip:{}", Ipv6Addr::from(net))
-            }
-        }
+        crate::services::limits::ip_key(self.0)
     }
-}
-
-/// Appends `n` in decimal, without leading zeros.
-fn push_decimal(s: &mut String, n: u8) {
-    if n >= 100 {
-        s.push(char::from(b'0' + n / 100));
-    }
-    if n >= 10 {
-        s.push(char::from(b'0' + n / 10 % 10));
-    }
-    s.push(char::from(b'0' + n % 10));
 }
 
 impl ClientIp {

@@ -1,7 +1,6 @@
 //! The token endpoint's extractors, being moved to [`crate::oauth`]; the other names
 //! re-export their new homes until every caller uses those.
 
-pub mod client_auth;
 pub mod client_ip;
 pub mod params;
 

@@ -2,8 +2,8 @@
 //! a bounded cache by the key's hash (`api_keys.cache_seconds`), and the day of each key's last
 //! use recorded without a write per check.
 
+use crate::error::rate_limit::KeptHeaders;
 use crate::platform::usage::UsageRecorder;
-use crate::services::limits::KeptHeaders;
 use castellan_guard::{CredentialKind, Identity};
 use castellan_store::api_keys::ApiKey;
 use castellan_store::{Store, StoreError};

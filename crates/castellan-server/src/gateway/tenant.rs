@@ -9,8 +9,7 @@
 //! credentials", with nothing minted. The route counts every attempt per IP first, as the
 //! token endpoint does; this service counts the client's request under its tier.
 
-use crate::extract::client_auth::{PresentedClient, PresentedMethod};
-use crate::services::authenticate::authenticate_client;
+use crate::oauth::client_auth::{authenticate, PresentedClient, PresentedMethod};
 use crate::services::limits::{self, LimitDecision, RateLimited};
 use crate::services::tokens::{new_jti, Checked};
 use crate::state::AppState;
@@ -135,9 +134,10 @@ async fn tenant_token(
         secret: Some(Secret::new(secret)),
         method: PresentedMethod::TenantRequest,
     };
-    let client = authenticate_client(state, &presented, now)
+    let client = authenticate(state, &presented, now)
         .await
-        .map_err(|_| TenantError::BadCredentials)?;
+        .map_err(|_| TenantError::BadCredentials)?
+        .client;
     *client_limit = limits::check_client(state, &client)
         .await
         .map_err(TenantError::Limited)?;

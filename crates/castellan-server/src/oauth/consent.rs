@@ -3,8 +3,8 @@
 //! when a remembered consent lets the page be skipped, and the plain words shown for scopes.
 
 use crate::oauth::authorize::{redirect_with, AuthorizeRequest, Prompt};
+use crate::oauth::token::authorization_code::code_expires_at;
 use crate::platform::config::Config;
-use crate::services::authorization_code::code_expires_at;
 use crate::state::AppState;
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::user::{Organization, Role};

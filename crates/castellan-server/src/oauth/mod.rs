@@ -5,10 +5,12 @@
 
 pub mod authorize;
 pub mod bearer;
+pub mod client_auth;
 pub mod consent;
 pub mod http;
 pub mod id_token;
 pub mod registration;
 pub mod revocation_feed;
+pub mod token;
 pub mod token_cache;
 pub mod userinfo;

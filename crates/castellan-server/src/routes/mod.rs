@@ -1,8 +1,6 @@
 //! The token endpoint's handler, being moved to [`crate::oauth`]; the other names re-export
 //! their new homes until every caller uses those.
 
-pub mod token;
-
 pub use crate::gateway::http::forward_auth;
 pub use crate::management::http::{api_keys, clients};
 pub use crate::oauth::http::{

@@ -1,5 +1,5 @@
 //! A bounded, short-lived cache of clients in front of storage, so the token endpoint does one
-//! cached lookup per request (DESIGN: hot paths). Unknown ids are cached too, briefly, so a
+//! cached lookup per request. Unknown ids are cached too, briefly, so a
 //! flood of made-up ids does not reach the database. Changes made on this replica invalidate
 //! its entry at once; other replicas see them within `clients.cache_seconds`.
 
@@ -28,18 +28,14 @@ impl ClientCache {
         }
     }
 
-    /// What the cache holds for `id`, without asking storage: `None` when it holds nothing,
-    /// `Some(None)` when it remembers that no such client exists.
-    pub fn cached(&self, id: &str) -> Option<Option<Arc<Client>>> {
-        self.cache.get(id)
-    }
-
+    /// The client `id` (`None`: no such client). A hit answers at once, without waiting:
+    /// the awaiting part of this function is storage's lookup on a miss only.
     pub async fn get(
         &self,
         store: &dyn Store,
         id: &str,
     ) -> Result<Option<Arc<Client>>, StoreError> {
-        if let Some(hit) = self.cached(id) {
+        if let Some(hit) = self.cache.get(id) {
             return Ok(hit);
         }
         let loaded = store.get_client(id).await?.map(Arc::new);

@@ -1,9 +1,11 @@
-//! Rate limits at the HTTP edge (SPEC §8): which policy applies where, and how the decision
-//! reaches the answer. Counting, policies and header rendering live in `castellan-limit`.
+//! Rate limits: which policy applies where, and which decision an answer shows. Counting,
+//! policies and header rendering live in `castellan-limit`; the answers (refusals, headers on
+//! an answer) are written by `crate::error::rate_limit`. One [`RateLimiting::check`] serves
+//! both backends: the in-process one answers inside it without waiting.
 //!
 //! * `POST /oauth/token`: per client IP (`rate_limit.per_ip.token`, checked first by the
-//!   handler, so every attempt counts, malformed or not), then per authenticated client by its
-//!   tier ([`check_client`]; tier `default` for a client without one).
+//!   token pipeline, so every attempt counts, malformed or not), then per authenticated
+//!   client by its tier ([`check_client`]; tier `default` for a client without one).
 //! * `POST /oauth/register`: per client IP (`rate_limit.per_ip.registration`), checked first
 //!   by the handler, so every attempt counts whatever the rest answers.
 //! * `/forward-auth`: per API key by its tier ([`check_api_key`]); per client by its tier for
@@ -15,19 +17,10 @@
 //! library's JSON body naming the policy; a refusal because Redis could not be asked under
 //! `redis_failure = "closed"` is 503 `temporarily_unavailable`, never a 500.
 
-use crate::extract::client_ip::ClientIp;
 use crate::state::AppState;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use castellan_core::client::{Client, ClientKind};
-use castellan_limit::{
-    rate_limited_body, Decision, HeaderStyle, Limiter, MemoryLimiter, Outcome, Policy, RateLimits,
-};
-use serde_json::json;
-use std::sync::OnceLock;
+use castellan_limit::{Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits};
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Name of the Prometheus counter of checks Redis could not answer.
 pub const BACKEND_FAILURES_METRIC: &str = "castellan_rate_limit_backend_failures_total";
@@ -52,115 +45,55 @@ impl RateLimiting {
         self.limits.tier_limit(tier).map(|p| &**p)
     }
 
-    /// Checks `key` under `policy`; a refused decision is a [`RateLimited`] answer.
+    /// Checks `key` under `policy`; a refused decision is a [`RateLimited`] answer. The
+    /// in-process limiter answers without waiting (its branch of [`Limiter::check`] has no
+    /// await), so this is the one check for both backends.
     pub async fn check(&self, policy: &Policy, key: &str) -> Result<LimitDecision, RateLimited> {
-        self.decide(self.limiter.check(policy, key).await)
-    }
-
-    /// The in-process counter, when the limiter is that one: its checks never wait.
-    pub fn counting_here(&self) -> Option<&MemoryLimiter> {
-        self.limiter.in_process()
-    }
-
-    /// A decision as an admitted one, or as the [`RateLimited`] answer refusing.
-    fn decide(&self, decision: Decision) -> Result<LimitDecision, RateLimited> {
-        if decision.allowed {
-            Ok(LimitDecision(decision))
-        } else {
-            Err(RateLimited {
-                decision,
-                style: self.limits.header_style,
-            })
-        }
+        RateLimited::refusing(
+            self.limiter.check(policy, key).await,
+            self.limits.header_style,
+        )
     }
 }
 
-/// An admitted decision, to be rendered as headers on the answer ([`render`]).
+/// An admitted decision, to be rendered as headers on the answer
+/// (`crate::error::rate_limit::render`).
 #[derive(Debug, Clone)]
 pub struct LimitDecision(pub Decision);
 
 /// A refused request: 429 with `Retry-After`, or 503 when Redis could not be asked and the
-/// configuration says to fail closed.
+/// configuration says to fail closed. Only built from a refused decision
+/// ([`RateLimited::refusing`]), so it never holds an admitted one. Its answer is written by
+/// `crate::error::rate_limit`.
 #[derive(Debug)]
 pub struct RateLimited {
-    pub decision: Decision,
-    pub style: HeaderStyle,
+    decision: Decision,
+    style: HeaderStyle,
 }
 
-impl IntoResponse for RateLimited {
-    fn into_response(self) -> Response {
-        let mut res = match self.decision.outcome {
-            Outcome::FailedClosed => {
-                let retry_after = self.decision.retry_after_seconds.unwrap_or(1);
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({
-                        "error": "temporarily_unavailable",
-                        "error_description":
-                            "Rate limits cannot be checked right now; retry later.",
-                        "policy": &*self.decision.policy,
-                        "retry_after": retry_after,
-                    })),
-                )
-                    .into_response()
-            }
-            Outcome::Limited | Outcome::Admitted | Outcome::FailedOpen => (
-                StatusCode::TOO_MANY_REQUESTS,
-                Json(rate_limited_body(&self.decision)),
-            )
-                .into_response(),
-        };
-        let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        render(&mut res, &self.decision, self.style);
-        res
-    }
-}
-
-/// Writes the rate-limit headers of `decision` on `res`, replacing any already there.
-pub fn render(res: &mut Response, decision: &Decision, style: HeaderStyle) {
-    let h = res.headers_mut();
-    // Every rendered decision writes `RateLimit-Policy`, so without it there is nothing to
-    // replace.
-    if h.contains_key(&castellan_limit::headers::HEADER_NAMES[0]) {
-        for name in &castellan_limit::headers::HEADER_NAMES {
-            h.remove(name);
+impl RateLimited {
+    /// `decision` as an admitted [`LimitDecision`], or as the refusal it is.
+    pub fn refusing(decision: Decision, style: HeaderStyle) -> Result<LimitDecision, RateLimited> {
+        if decision.allowed {
+            Ok(LimitDecision(decision))
+        } else {
+            Err(RateLimited { decision, style })
         }
     }
-    castellan_limit::write_headers(decision, style, h);
-}
 
-/// The headers of an answer whose values change from answer to answer only in the rate-limit
-/// counts (an API key's forward-auth 200, any token answer), kept from the first such answer:
-/// later answers copy the map (shared values, no name hashed again) and re-render only the
-/// counts ([`castellan_limit::refresh_headers`]).
-#[derive(Default)]
-pub struct KeptHeaders(OnceLock<(bool, HeaderMap)>);
+    /// The refusing decision, shown on the answer.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
 
-impl KeptHeaders {
-    /// The headers of an answer showing `decision` (`None`: not limited): the kept map with
-    /// the counts refreshed, or `build()`'s, kept when later decisions can refresh it (not
-    /// for a refused or degraded decision, whose headers differ).
-    pub fn headers(
-        &self,
-        decision: Option<&Decision>,
-        style: HeaderStyle,
-        build: impl FnOnce() -> HeaderMap,
-    ) -> HeaderMap {
-        if let Some((limited, kept)) = self.0.get() {
-            if *limited == decision.is_some() {
-                let mut h = kept.clone();
-                if decision.is_none_or(|d| castellan_limit::refresh_headers(d, style, &mut h)) {
-                    return h;
-                }
-            }
-        }
-        let h = build();
-        if decision.is_none_or(|d| d.allowed && !d.is_degraded()) {
-            let _ = self.0.set((decision.is_some(), h.clone()));
-        }
-        h
+    /// How the decision's headers are written.
+    pub fn style(&self) -> HeaderStyle {
+        self.style
+    }
+
+    /// Whether the limiter could not be asked (fail closed) rather than a limit reached.
+    pub fn backend_unavailable(&self) -> bool {
+        self.decision.outcome == Outcome::FailedClosed
     }
 }
 
@@ -187,9 +120,9 @@ fn prefer_inner(inner: &Decision, outer: &Decision) -> bool {
 pub async fn check_ip(
     state: &AppState,
     policy: &Policy,
-    ip: &ClientIp,
+    ip: IpAddr,
 ) -> Result<LimitDecision, RateLimited> {
-    state.rate_limiting.check(policy, &ip.limit_key()).await
+    state.rate_limiting.check(policy, &ip_key(ip)).await
 }
 
 /// The per-client check of the token endpoint, after the client has authenticated, under the
@@ -205,32 +138,40 @@ pub async fn check_client(
     limiting.check(policy, &client_key(client)).await.map(Some)
 }
 
-/// [`check_ip`] on the in-process counter ([`RateLimiting::counting_here`]), without waiting.
-pub fn check_ip_here(
-    state: &AppState,
-    counter: &MemoryLimiter,
-    policy: &Policy,
-    ip: &ClientIp,
-) -> Result<LimitDecision, RateLimited> {
-    state
-        .rate_limiting
-        .decide(counter.check(policy, &ip.limit_key()))
+/// The rate-limit key of a client address: `ip:<address>` for IPv4, `ip:<the /64 network>`
+/// for IPv6 (one host usually holds a whole /64, so counting single IPv6 addresses would be
+/// no limit).
+pub fn ip_key(ip: IpAddr) -> String {
+    match ip {
+        // Written by hand: one per limited request, and `Ipv4Addr`'s `Display` costs several
+        // times this.
+        IpAddr::V4(v4) => {
+            let mut key = String::with_capacity(18);
+            key.push_str("ip:");
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    key.push('.');
+                }
+                push_decimal(&mut key, octet);
+            }
+            key
+        }
+        IpAddr::V6(v6) => {
+            let net = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("ip:{}", Ipv6Addr::from(net))
+        }
+    }
 }
 
-/// [`check_client`] on the in-process counter ([`RateLimiting::counting_here`]), without
-/// waiting.
-pub fn check_client_here(
-    state: &AppState,
-    counter: &MemoryLimiter,
-    client: &Client,
-) -> Result<Option<LimitDecision>, RateLimited> {
-    let limiting = &state.rate_limiting;
-    let Some(policy) = limiting.client_policy(client) else {
-        return Ok(None);
-    };
-    limiting
-        .decide(counter.check(policy, &client_key(client)))
-        .map(Some)
+/// Appends `n` in decimal, without leading zeros.
+fn push_decimal(s: &mut String, n: u8) {
+    if n >= 100 {
+        s.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        s.push(char::from(b'0' + n / 10 % 10));
+    }
+    s.push(char::from(b'0' + n % 10));
 }
 
 /// The key counting a client's token requests.
@@ -247,7 +188,7 @@ pub async fn check_client_calls(
     client: &Client,
     subject: &str,
 ) -> Result<Option<LimitDecision>, RateLimited> {
-    // A public client's own tokens (sales channels, seed 004) are anyone's for the asking: one
+    // A public client's own tokens (a sales channel's) are anyone's for the asking: one
     // count for all of them would let one caller use up every shopper's calls.
     if client.kind == ClientKind::Public && subject == client.id {
         return Ok(None);
@@ -281,13 +222,6 @@ fn limit_key(prefix: &str, id: &str, sub: Option<&str>) -> String {
         key.push_str(sub);
     }
     key
-}
-
-/// Layer of `/metrics`: publishes the limiter's backend-failure count before the scrape.
-pub async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    metrics::counter!(BACKEND_FAILURES_METRIC)
-        .absolute(state.rate_limiting.limiter.backend_failures());
-    next.run(req).await
 }
 
 /// The per-key check of forward-auth: the policy of the key's tier (tier `default` for a

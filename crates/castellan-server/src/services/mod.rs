@@ -1,15 +1,8 @@
 //! The token endpoint's services, being moved to [`crate::oauth`]; the other names re-export
 //! their new homes until every caller uses those.
 
-pub mod authenticate;
-pub mod authorization_code;
 pub mod client_cache;
-pub mod client_credentials;
-pub mod grant_tokens;
 pub mod limits;
-pub mod password_grant;
-pub mod refresh;
-pub mod token_json;
 pub mod tokens;
 
 pub use crate::gateway::{api_keys, forward_auth, memberships, tenant};

@@ -2,8 +2,8 @@
 //! reference tokens for clients set to them. Both carry the environment; JWTs are checked
 //! locally, opaque tokens by their hash in storage.
 
+use crate::oauth::token::json::{claims_json, ClaimsRef};
 use crate::services::token_cache::TokenCheckCache;
-use crate::services::token_json::{claims_json, ClaimsRef};
 use crate::state::AppState;
 use castellan_core::client::{Client, TokenFormat};
 use castellan_core::ids::alphanumeric_id;

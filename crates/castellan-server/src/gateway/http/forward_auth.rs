@@ -141,13 +141,13 @@ pub async fn create_tenant_token(
     body: Bytes,
 ) -> Response {
     let limiting = &state.rate_limiting;
-    let per_ip = match limits::check_ip(&state, &limiting.limits.per_ip.token, &ip).await {
+    let per_ip = match limits::check_ip(&state, &limiting.limits.per_ip.token, ip.0).await {
         Ok(d) => d.0,
         Err(refused) => return refused.into_response(),
     };
     let (mut res, client_limit) = tenant_answer(&state, &headers, &body).await;
     let shown = limits::shown(client_limit.map(|d| d.0), per_ip);
-    limits::render(&mut res, &shown, limiting.limits.header_style);
+    crate::error::rate_limit::render(&mut res, &shown, limiting.limits.header_style);
     res
 }
 

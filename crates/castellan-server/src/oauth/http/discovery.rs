@@ -2,7 +2,7 @@
 //! (OIDC Discovery 1.0 §3), listing what this server actually does, and the JWKS (RFC 7517).
 
 use crate::oauth::id_token::id_token_algorithm;
-use crate::routes::token::SUPPORTED_GRANTS;
+use crate::oauth::token::request::SUPPORTED_GRANTS;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};

@@ -8,11 +8,11 @@
 //! `{"active": false}`, as if unknown.
 
 use crate::error::OAuthFailure;
-use crate::extract::client_auth::{presented_client, PresentedMethod};
 use crate::extract::params::OAuthRequest;
 use crate::gateway::api_keys;
-use crate::services::authenticate::authenticate_client;
-use crate::services::grant_tokens::MAX_PRESENTED_LEN;
+use crate::oauth::client_auth::authenticate;
+use crate::oauth::http::client_auth::presented_client;
+use crate::oauth::token::grant_tokens::MAX_PRESENTED_LEN;
 use crate::services::tokens::{check_access_token, Audience, Checked};
 use crate::state::AppState;
 use axum::extract::State;
@@ -36,10 +36,9 @@ pub async fn introspect_token(
         headers,
         mut params,
     } = req;
-    let presented = presented_client(&headers, &mut params)
-        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
-    let basic = presented.method == PresentedMethod::Basic;
-    let caller = authenticate_client(&state, &presented, now).await?;
+    let presented = presented_client(&headers, &mut params)?;
+    let basic = presented.basic();
+    let caller = authenticate(&state, &presented, now).await?.client;
     if caller.kind != ClientKind::Confidential {
         return Err(OAuthFailure::from(OAuthError::unauthorized_client(
             "only confidential clients may introspect tokens",

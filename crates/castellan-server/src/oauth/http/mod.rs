@@ -3,12 +3,15 @@
 
 pub mod authorize;
 pub mod bearer;
+pub mod client_auth;
 pub mod consent;
 pub mod discovery;
 pub mod introspect;
 pub mod register;
 pub mod revocations;
 pub mod revoke;
+pub mod token;
+pub mod token_answer;
 pub mod userinfo;
 
 use crate::people::http::pages::as_pages;

@@ -124,7 +124,8 @@ pub async fn register_client(
     // The per-IP limit of registrations (SPEC 3.5, 8.1): every attempt counts, before
     // anything else runs.
     let limiting = &state.rate_limiting;
-    let decision = match limits::check_ip(&state, &limiting.limits.per_ip.registration, &ip).await {
+    let decision = match limits::check_ip(&state, &limiting.limits.per_ip.registration, ip.0).await
+    {
         Ok(d) => d,
         Err(refused) => return refused.into_response(),
     };
@@ -132,7 +133,7 @@ pub async fn register_client(
         Ok(res) => res,
         Err(e) => e.into_response(),
     };
-    limits::render(&mut res, &decision.0, limiting.limits.header_style);
+    crate::error::rate_limit::render(&mut res, &decision.0, limiting.limits.header_style);
     res
 }
 

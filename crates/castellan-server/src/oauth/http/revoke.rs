@@ -5,9 +5,9 @@
 //! application access" with `client_id`, `client_secret` and `token` in a form body).
 
 use crate::error::OAuthFailure;
-use crate::extract::client_auth::{presented_client, PresentedMethod};
 use crate::extract::params::OAuthRequest;
-use crate::services::authenticate::authenticate_client;
+use crate::oauth::client_auth::authenticate;
+use crate::oauth::http::client_auth::presented_client;
 use crate::services::tokens::looks_like_jwt;
 use crate::state::AppState;
 use axum::extract::State;
@@ -28,10 +28,9 @@ pub async fn revoke_token(
         headers,
         mut params,
     } = req;
-    let presented = presented_client(&headers, &mut params)
-        .map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))?;
-    let basic = presented.method == PresentedMethod::Basic;
-    let client = authenticate_client(&state, &presented, now).await?;
+    let presented = presented_client(&headers, &mut params)?;
+    let basic = presented.basic();
+    let client = authenticate(&state, &presented, now).await?.client;
     let token = params.get("token").ok_or_else(|| {
         OAuthFailure::from(OAuthError::invalid_request("token is required")).with_basic(basic)
     })?;

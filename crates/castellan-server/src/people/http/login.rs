@@ -168,7 +168,7 @@ pub async fn create_session(
             .await
         }
     };
-    limits::render(&mut res, &decision.0, limiting.limits.header_style);
+    crate::error::rate_limit::render(&mut res, &decision.0, limiting.limits.header_style);
     res
 }
 
@@ -180,7 +180,7 @@ async fn throttled(
     request: &str,
     refused: limits::RateLimited,
 ) -> Response {
-    let mut res = if refused.decision.outcome == castellan_limit::Outcome::FailedClosed {
+    let mut res = if refused.backend_unavailable() {
         PageFailure::Unavailable.into_response()
     } else {
         retry_page(
@@ -193,8 +193,8 @@ async fn throttled(
         )
         .await
     };
-    limits::render(&mut res, &refused.decision, refused.style);
-    if let Some(s) = refused.decision.retry_after_seconds {
+    crate::error::rate_limit::render(&mut res, refused.decision(), refused.style());
+    if let Some(s) = refused.decision().retry_after_seconds {
         if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
         }

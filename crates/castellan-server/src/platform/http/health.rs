@@ -59,3 +59,14 @@ pub fn panic_answer(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     )
         .into_response()
 }
+
+/// Layer of `/metrics`: publishes the limiter's backend-failure count before the scrape.
+pub async fn record_limit_metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    metrics::counter!(crate::services::limits::BACKEND_FAILURES_METRIC)
+        .absolute(state.rate_limiting.limiter.backend_failures());
+    next.run(req).await
+}

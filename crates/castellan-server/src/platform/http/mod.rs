@@ -18,9 +18,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/readyz", get(health::get_readiness))
         .route(
             "/metrics",
-            get(health::get_metrics).layer(from_fn_with_state(
-                state,
-                crate::services::limits::record_metrics,
-            )),
+            get(health::get_metrics).layer(from_fn_with_state(state, health::record_limit_metrics)),
         )
 }

@@ -1,19 +1,19 @@
-//! The refresh-token grant (RFC 6749 §6, RFC 9700 §4.14.2, SPEC 4.5): every use rotates the
+//! The refresh-token grant (RFC 6749 §6, RFC 9700 §4.14.2): every use rotates the
 //! token (the answer carries a new one, the old one is dead); presenting a rotated-out token
 //! again revokes its whole family, the newest token and the family's access tokens with it.
 //! The scope may be narrowed for the new access token, never widened (`invalid_scope`); the
 //! new refresh token keeps the family's scope (RFC 6749 §6), less any administrative scope
-//! when the person has no admin flag (SPEC 3.4). The person must still exist and belong to the
+//! when the person has no admin flag. The person must still exist and belong to the
 //! grant's organization, checked before the token rotates.
 
 use crate::error::OAuthFailure;
-use crate::extract::params::OAuthParams;
-use crate::services::client_credentials::{requested_scope, TokenResponse};
-use crate::services::grant_tokens::{
+use crate::oauth::token::grant_tokens::{
     answer_user_grant, grant_user, mint_refresh_token, RefreshSeed, UserGrant, MAX_PRESENTED_LEN,
 };
+use crate::oauth::token::request::RefreshRequest;
+use crate::oauth::token::IssuedTokens;
 use crate::state::AppState;
-use castellan_core::client::{Client, GrantType};
+use castellan_core::client::Client;
 use castellan_core::grant::for_person;
 use castellan_core::{OAuthError, ScopeSet};
 use castellan_crypto::hash_secret;
@@ -24,21 +24,14 @@ fn invalid_grant(d: &'static str) -> OAuthFailure {
     OAuthError::invalid_grant(d).into()
 }
 
+/// Rotates the refresh token of `asked` and issues `client` the grant's new tokens.
 pub async fn refresh_tokens(
     state: &AppState,
     client: &Client,
-    params: &OAuthParams,
+    asked: &RefreshRequest,
     now: DateTime<Utc>,
-) -> Result<TokenResponse, OAuthFailure> {
-    if !client.allows_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::unauthorized_client(
-            "the client is not allowed the refresh_token grant",
-        )
-        .into());
-    }
-    let presented = params.get("refresh_token").ok_or_else(|| {
-        OAuthFailure::from(OAuthError::invalid_request("refresh_token is required"))
-    })?;
+) -> Result<IssuedTokens, OAuthFailure> {
+    let presented = asked.refresh_token.expose();
     if presented.is_empty() || presented.len() > MAX_PRESENTED_LEN {
         return Err(invalid_grant("the refresh token is unknown"));
     }
@@ -53,7 +46,7 @@ pub async fn refresh_tokens(
     }
     let organization = current.organization_id.as_deref();
     let user = grant_user(state, &current.user_id, organization).await?;
-    // A person without the admin flag never holds an administrative scope (SPEC 3.4), even
+    // A person without the admin flag never holds an administrative scope, even
     // from a grant stored before the rule or before the flag was cleared.
     let family_scope = for_person(
         &user,
@@ -62,7 +55,7 @@ pub async fn refresh_tokens(
         })?,
     );
     let family_text = family_scope.to_string();
-    let scope = match requested_scope(params)? {
+    let scope = match asked.scope.clone() {
         Some(req) if !req.is_empty() => {
             if !req.is_subset_of(&family_scope) {
                 return Err(OAuthError::invalid_scope(
@@ -74,7 +67,11 @@ pub async fn refresh_tokens(
         }
         _ => family_scope,
     };
-    let audience = kept_audience(state, current.audience.as_deref(), params.get("resource"))?;
+    let audience = kept_audience(
+        state,
+        current.audience.as_deref(),
+        asked.resource.as_deref(),
+    )?;
     let (secret, next) = mint_refresh_token(
         state,
         client,

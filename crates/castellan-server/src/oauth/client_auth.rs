@@ -2,28 +2,77 @@
 //! presented secret in constant time against its stored hash, then that it was sent the way
 //! the client's `token_endpoint_auth_method` says (HTTP Basic for `client_secret_basic`, the
 //! body for `client_secret_post`, either for `client_secret_basic_or_post`; `POST /auth`, the
-//! tenant-token request of seed 002, has one way of its own, which each of them accepts).
-//! Every failure is `invalid_client`; until the secret is verified it is the same answer, so
-//! it does not reveal whether the client exists.
+//! tenant-token request, has one way of its own, which each of them accepts). Every failure
+//! is `invalid_client`; until the secret is verified it is the same answer, so it does not
+//! reveal whether the client exists.
+//!
+//! One [`authenticate`] for the token, introspection and revocation endpoints and the tenant
+//! request. A client the cache knows is found without waiting for storage
+//! ([`crate::services::client_cache::ClientCache::get`]).
 
 use crate::error::OAuthFailure;
-use crate::extract::client_auth::{PresentedClient, PresentedMethod};
 use crate::state::AppState;
 use castellan_core::client::{AuthMethod, Client, ClientKind};
 use castellan_core::ids::is_plausible_client_id;
-use castellan_core::OAuthError;
+use castellan_core::{OAuthError, Secret};
 use castellan_crypto::verify_secret;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+/// How a client presented its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentedMethod {
+    /// HTTP Basic (`client_secret_basic`).
+    Basic,
+    /// `client_id` and `client_secret` in the body (`client_secret_post`).
+    Body,
+    /// `client_id` alone (a public client).
+    None,
+    /// In the body of `POST /auth`, a request of its own outside RFC 6749 §2.3: every
+    /// secret-based `token_endpoint_auth_method` accepts it.
+    TenantRequest,
+}
+
+/// A client's credentials as presented, not yet checked.
+#[derive(Debug)]
+pub struct PresentedClient {
+    pub client_id: String,
+    pub secret: Option<Secret>,
+    pub method: PresentedMethod,
+}
+
+impl PresentedClient {
+    /// Whether the credentials came with HTTP Basic (RFC 6749 §5.2: an `invalid_client`
+    /// answer then challenges the Basic scheme).
+    pub fn basic(&self) -> bool {
+        self.method == PresentedMethod::Basic
+    }
+}
+
+/// An authenticated client and how it authenticated.
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    pub client: Arc<Client>,
+    pub method: PresentedMethod,
+}
+
+impl ClientAuth {
+    /// Whether the client authenticated with HTTP Basic (for the 401 challenge of errors).
+    pub fn basic(&self) -> bool {
+        self.method == PresentedMethod::Basic
+    }
+}
+
 const FAILED: &str = "client authentication failed";
 
-pub async fn authenticate_client(
+/// Authenticates the presented client at `now`: `invalid_client` (or a storage error) when it
+/// does not.
+pub async fn authenticate(
     state: &AppState,
     presented: &PresentedClient,
     now: DateTime<Utc>,
-) -> Result<Arc<Client>, OAuthFailure> {
-    let basic = presented.method == PresentedMethod::Basic;
+) -> Result<ClientAuth, OAuthFailure> {
+    let basic = presented.basic();
     if !is_plausible_client_id(&presented.client_id) {
         return Err(failed(basic, FAILED));
     }
@@ -32,17 +81,11 @@ pub async fn authenticate_client(
         .get(state.store.as_ref(), &presented.client_id)
         .await
         .map_err(|e| OAuthFailure::from(e).with_basic(basic))?;
-    check_presented(client, presented, now)
-}
-
-/// What the cache says of the presented client, without asking storage: `Some(None)` for no
-/// such client (or an id that cannot be one), `None` when storage must be asked. With
-/// [`check_presented`], the same answer as [`authenticate_client`].
-pub fn cached_client(state: &AppState, presented: &PresentedClient) -> Option<Option<Arc<Client>>> {
-    if !is_plausible_client_id(&presented.client_id) {
-        return Some(None);
-    }
-    state.clients.cached(&presented.client_id)
+    let client = check_presented(client, presented, now)?;
+    Ok(ClientAuth {
+        client,
+        method: presented.method,
+    })
 }
 
 /// Why a right secret sent the wrong way is refused (RFC 7591 §2: a client uses the
@@ -65,7 +108,7 @@ fn failed(basic: bool, msg: &'static str) -> OAuthFailure {
 }
 
 /// Checks the presented credentials against the client found (`None`: no such client).
-pub fn check_presented(
+fn check_presented(
     client: Option<Arc<Client>>,
     presented: &PresentedClient,
     now: DateTime<Utc>,

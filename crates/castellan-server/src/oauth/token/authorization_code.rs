@@ -1,32 +1,32 @@
-//! The authorization-code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6, SPEC
-//! 4.3 and 5.4). A code is single-use: its redemption is decided atomically by the store, and
-//! a replay answers `invalid_grant` and revokes the family its first use started (RFC 6749
-//! §4.1.2), so those access tokens introspect inactive and that refresh token is dead.
+//! The authorization-code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6). A
+//! code is single-use: its redemption is decided atomically by the store, and a replay
+//! answers `invalid_grant` and revokes the family its first use started (RFC 6749 §4.1.2),
+//! so those access tokens introspect inactive and that refresh token is dead.
 //!
 //! Every refusal of the code itself is `invalid_grant`: unknown, replayed, expired, issued to
 //! another client, a `redirect_uri` other than the one sent at authorize, a malformed or
 //! non-matching `code_verifier`. PKCE is mandatory for public clients.
 //!
 //! A missing `code_verifier` for a code issued with a `code_challenge` is a malformed request
-//! (`invalid_request`, RFC 6749 §5.2, seed 000), found by reading the code before redeeming it,
+//! (`invalid_request`, RFC 6749 §5.2), found by reading the code before redeeming it,
 //! so the code is not spent and a corrected request still works.
 //!
-//! The tokens carry no administrative scope unless the person has the admin flag (SPEC 3.4).
+//! The tokens carry no administrative scope unless the person has the admin flag.
 
 use crate::error::OAuthFailure;
-use crate::extract::params::OAuthParams;
-use crate::services::client_credentials::TokenResponse;
-use crate::services::grant_tokens::{
+use crate::oauth::token::grant_tokens::{
     answer_user_grant, grant_user, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
     MAX_PRESENTED_LEN,
 };
+use crate::oauth::token::request::CodeRequest;
+use crate::oauth::token::IssuedTokens;
 use crate::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use castellan_core::client::{Client, ClientKind, GrantType};
+use castellan_core::client::{Client, ClientKind};
 use castellan_core::grant::for_person;
 use castellan_core::pkce::{verifier_is_well_formed, CodeChallenge};
-use castellan_core::{OAuthError, ScopeSet};
+use castellan_core::{OAuthError, ScopeSet, Secret};
 use castellan_crypto::hash_secret;
 use castellan_store::people::{AuthorizationCode, CodeRedemption};
 use chrono::{DateTime, Duration, Utc};
@@ -41,26 +41,19 @@ fn invalid_grant(d: &'static str) -> OAuthFailure {
     OAuthError::invalid_grant(d).into()
 }
 
+/// Redeems the code of `asked` for `client`'s tokens.
 pub async fn exchange_code(
     state: &AppState,
     client: &Client,
-    params: &OAuthParams,
+    asked: &CodeRequest,
     now: DateTime<Utc>,
-) -> Result<TokenResponse, OAuthFailure> {
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(OAuthError::unauthorized_client(
-            "the client is not allowed the authorization_code grant",
-        )
-        .into());
-    }
-    let presented = params
-        .get("code")
-        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("code is required")))?;
+) -> Result<IssuedTokens, OAuthFailure> {
+    let presented = asked.code.expose();
     if presented.is_empty() || presented.len() > MAX_PRESENTED_LEN {
         return Err(invalid_grant("the code is unknown"));
     }
     let hash = hash_secret(presented).0;
-    if params.get("code_verifier").is_none() {
+    if asked.code_verifier.is_none() {
         refuse_missing_verifier(state, client, &hash).await?;
     }
     let code = match state.store.redeem_code(&hash, now).await? {
@@ -81,15 +74,15 @@ pub async fn exchange_code(
         }
         CodeRedemption::Unknown => return Err(invalid_grant("the code is unknown")),
     };
-    check_code(client, &code, params, now)?;
+    check_code(client, &code, asked, now)?;
 
     let stored_scope = ScopeSet::parse(&code.scope).map_err(|_| {
         OAuthFailure::from(OAuthError::server_error("the stored scope is unreadable"))
     })?;
     let organization = code.organization_id.as_deref();
     let user = grant_user(state, &code.user_id, organization).await?;
-    // A person without the admin flag never holds an administrative scope (SPEC 3.4),
-    // whatever the code was issued for.
+    // A person without the admin flag never holds an administrative scope, whatever the code
+    // was issued for.
     let scope = for_person(&user, &stored_scope);
     let scope_text = scope.to_string();
     let audience = code
@@ -157,7 +150,7 @@ async fn refuse_missing_verifier(
 fn check_code(
     client: &Client,
     code: &AuthorizationCode,
-    params: &OAuthParams,
+    asked: &CodeRequest,
     now: DateTime<Utc>,
 ) -> Result<(), OAuthFailure> {
     if code.client_id != client.id {
@@ -168,7 +161,7 @@ fn check_code(
     }
     // RFC 6749 §4.1.3: required, and identical, when the authorization request had one. An
     // empty stored redirect_uri means the request had none (the client's only URI was used).
-    let sent = params.get("redirect_uri");
+    let sent = asked.redirect_uri.as_deref();
     if !code.redirect_uri.is_empty() {
         match sent {
             None => {
@@ -184,7 +177,11 @@ fn check_code(
             Some(_) => {}
         }
     }
-    check_pkce(client, code, params.get("code_verifier"))
+    check_pkce(
+        client,
+        code,
+        asked.code_verifier.as_ref().map(Secret::expose),
+    )
 }
 
 /// RFC 7636 §4.6 with S256 only; a verifier without a challenge is refused too (RFC 9700

@@ -1,5 +1,5 @@
-//! The resource-owner password grant (RFC 6749 §4.3; SPEC 4.1: only for clients explicitly
-//! allowed it). The email is normalised, the password checked with Argon2id — against a dummy
+//! The resource-owner password grant (RFC 6749 §4.3; only for clients explicitly allowed
+//! it). The email is normalised, the password checked with Argon2id — against a dummy
 //! hash when the email is unknown, so the answer takes as long either way. Every attempt is
 //! counted per client IP under the `login` rate-limit policy (`rate_limit.per_ip.login`), and
 //! under the same growing delays as `POST /login`, per account and per account and address
@@ -11,59 +11,24 @@
 //! success records a consent and starts a token family, like an authorization-code exchange.
 //! Administrative scopes are dropped from the grant unless the person has the admin flag.
 
-use crate::error::OAuthFailure;
-use crate::extract::client_ip::ClientIp;
-use crate::extract::params::OAuthParams;
-use crate::services::client_credentials::{audience, requested_scope, TokenResponse};
-use crate::services::grant_tokens::{
+use crate::oauth::token::client_credentials::audience;
+use crate::oauth::token::grant_tokens::{
     answer_user_grant, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
 };
-use crate::services::limits::RateLimited;
+use crate::oauth::token::request::PasswordRequest;
+use crate::oauth::token::{GrantError, IssuedTokens};
+use crate::services::limits;
 use crate::services::login::{sign_in, LoginError};
-use crate::services::login_throttle::LoginDelayed;
 use crate::state::AppState;
-use castellan_core::client::{Client, GrantType};
+use castellan_core::client::Client;
 use castellan_core::grant::{for_person, person_scopes};
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::user::User;
-use castellan_core::{OAuthError, Secret};
+use castellan_core::OAuthError;
 use castellan_crypto::random_bytes;
 use castellan_store::people::Consent;
 use chrono::{DateTime, Utc};
-
-/// Why the password grant refused.
-#[derive(Debug)]
-pub enum PasswordGrantError {
-    OAuth(OAuthFailure),
-    /// Too many attempts from this IP.
-    Throttled(RateLimited),
-    /// A sign-in delay runs for this account (the password was not checked).
-    Delayed(LoginDelayed),
-}
-
-impl From<OAuthFailure> for PasswordGrantError {
-    fn from(e: OAuthFailure) -> Self {
-        PasswordGrantError::OAuth(e)
-    }
-}
-
-impl From<OAuthError> for PasswordGrantError {
-    fn from(e: OAuthError) -> Self {
-        PasswordGrantError::OAuth(e.into())
-    }
-}
-
-impl From<castellan_store::StoreError> for PasswordGrantError {
-    fn from(e: castellan_store::StoreError) -> Self {
-        PasswordGrantError::OAuth(e.into())
-    }
-}
-
-impl From<RateLimited> for PasswordGrantError {
-    fn from(e: RateLimited) -> Self {
-        PasswordGrantError::Throttled(e)
-    }
-}
+use std::net::IpAddr;
 
 const WRONG_CREDENTIALS: &str = "the email or password is wrong";
 
@@ -72,45 +37,37 @@ pub fn new_grant_id() -> String {
     alphanumeric_id(&random_bytes::<64>(), 24).unwrap_or_else(crate::services::tokens::new_jti)
 }
 
+/// Signs the person of `asked` in from `ip` and issues `client` their grant's tokens.
 pub async fn password_grant(
     state: &AppState,
     client: &Client,
-    params: &OAuthParams,
-    ip: &ClientIp,
+    asked: &PasswordRequest,
+    ip: IpAddr,
     now: DateTime<Utc>,
-) -> Result<TokenResponse, PasswordGrantError> {
-    if !client.allows_grant(GrantType::Password) {
-        return Err(OAuthError::unauthorized_client(
-            "the client is not allowed the password grant",
-        )
-        .into());
-    }
-    let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
-        return Err(OAuthError::invalid_request("username and password are required").into());
-    };
+) -> Result<IssuedTokens, GrantError> {
+    let ip_key = limits::ip_key(ip);
     let limiting = &state.rate_limiting;
     limiting
-        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .check(&limiting.limits.per_ip.login, &ip_key)
         .await?;
     // The login page's own check: counted under the same delays, then Argon2id.
     let user = sign_in(
         state,
-        username,
-        Secret::new(password),
-        &ip.limit_key(),
+        &asked.username,
+        asked.password.clone(),
+        &ip_key,
         None,
     )
     .await
     .map_err(|e| match e {
         LoginError::Invalid => OAuthError::invalid_grant(WRONG_CREDENTIALS).into(),
-        LoginError::Throttled(delayed) => PasswordGrantError::Delayed(delayed),
+        LoginError::Throttled(delayed) => GrantError::Delayed(delayed),
         LoginError::Store(e) => e.into(),
     })?;
-    let organization = choose_organization(state, &user, params.get("organization_id")).await?;
-    let requested = requested_scope(params)?;
-    // A person without the admin flag never holds an administrative scope (SPEC 3.4).
-    let scope = for_person(&user, &person_scopes(client, requested.as_ref())?);
-    let aud = audience(state, params)?;
+    let organization = choose_organization(state, &user, asked.organization_id.as_deref()).await?;
+    // A person without the admin flag never holds an administrative scope.
+    let scope = for_person(&user, &person_scopes(client, asked.scope.as_ref())?);
+    let aud = audience(state, asked.resource.as_deref())?;
 
     let consent = state
         .store
@@ -173,7 +130,7 @@ async fn choose_organization(
     state: &AppState,
     user: &User,
     named: Option<&str>,
-) -> Result<Option<String>, PasswordGrantError> {
+) -> Result<Option<String>, GrantError> {
     let orgs = state.store.organizations_of_user(&user.id).await?;
     match named {
         Some(id) => {

@@ -4,32 +4,26 @@
 //! (`client_secret_post`, also in a JSON body), or `client_id` alone for public clients.
 //! Presenting credentials in more than one way is `invalid_request` (RFC 6749 §2.3).
 
+use crate::error::OAuthFailure;
 use crate::extract::params::OAuthParams;
+use crate::oauth::client_auth::{PresentedClient, PresentedMethod};
 use axum::http::{header::AUTHORIZATION, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use castellan_core::{OAuthError, Secret};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresentedMethod {
-    Basic,
-    Body,
-    None,
-    /// In the body of `POST /auth` (seed 002), a request of its own outside RFC 6749 §2.3:
-    /// every secret-based `token_endpoint_auth_method` accepts it.
-    TenantRequest,
-}
-
-#[derive(Debug)]
-pub struct PresentedClient {
-    pub client_id: String,
-    pub secret: Option<Secret>,
-    pub method: PresentedMethod,
-}
-
-/// Reads the client's credentials; takes `client_id` and `client_secret` out of `params`.
-/// On error, the second value says whether Basic was attempted (for the 401 challenge).
+/// Reads the client's credentials; takes `client_id` and `client_secret` out of `params`. An
+/// error answers with the Basic challenge when Basic was attempted.
 pub fn presented_client(
+    headers: &HeaderMap,
+    params: &mut OAuthParams,
+) -> Result<PresentedClient, OAuthFailure> {
+    read_presented(headers, params).map_err(|(e, basic)| OAuthFailure::from(e).with_basic(basic))
+}
+
+/// [`presented_client`]'s reading; on error, the second value says whether Basic was
+/// attempted.
+fn read_presented(
     headers: &HeaderMap,
     params: &mut OAuthParams,
 ) -> Result<PresentedClient, (OAuthError, bool)> {
@@ -169,7 +163,7 @@ mod tests {
     fn two_methods_are_refused() {
         let enc = STANDARD.encode("a:b");
         let mut p = OAuthParams::parse_form(b"client_id=a&client_secret=b").unwrap();
-        let (e, basic) = presented_client(&headers(&format!("Basic {enc}")), &mut p).unwrap_err();
+        let (e, basic) = read_presented(&headers(&format!("Basic {enc}")), &mut p).unwrap_err();
         assert_eq!(e.code, castellan_core::OAuthErrorCode::InvalidRequest);
         assert!(basic);
     }
@@ -177,7 +171,7 @@ mod tests {
     #[test]
     fn garbage_basic_is_invalid_client() {
         let mut p = OAuthParams::default();
-        let (e, basic) = presented_client(&headers("Basic !!!"), &mut p).unwrap_err();
+        let (e, basic) = read_presented(&headers("Basic !!!"), &mut p).unwrap_err();
         assert_eq!(e.code, castellan_core::OAuthErrorCode::InvalidClient);
         assert!(basic);
     }

@@ -1,11 +1,11 @@
-//! The tokens of a user's grant (RFC 6749 §5.1 and §6, OIDC Core §3.1.3.3, SPEC 4.2 and 4.5),
+//! The tokens of a user's grant (RFC 6749 §5.1 and §6, OIDC Core §3.1.3.3),
 //! shared by the authorization-code, refresh-token and password grants: an access token
 //! carrying the grant's family (`gid`), a refresh token only when `offline_access` was granted
 //! (a 256-bit secret stored as SHA-256, with an inactivity expiry restarting at every use), an
-//! ID token when `openid` was granted, and `organization_id`/`user_id` (seed 001).
+//! ID token when `openid` was granted, and `organization_id`/`user_id` in the answer.
 
 use crate::error::OAuthFailure;
-use crate::services::client_credentials::TokenResponse;
+use crate::oauth::token::IssuedTokens;
 use crate::services::id_token::{sign_id_token, IdTokenInput};
 use crate::services::tokens::{issue_family_access_token, TokenGrant};
 use crate::state::AppState;
@@ -17,7 +17,7 @@ use castellan_crypto::{generate_secret, hash_secret};
 use castellan_store::people::RefreshToken;
 use chrono::{DateTime, Duration, Utc};
 
-/// The scope that asks for a refresh token (OIDC Core §11, seed 001).
+/// The scope that asks for a refresh token (OIDC Core §11).
 pub const OFFLINE_ACCESS: &str = "offline_access";
 /// The scope that asks for an ID token.
 pub const OPENID: &str = "openid";
@@ -87,9 +87,9 @@ pub async fn answer_user_grant(
     grant: &UserGrant<'_>,
     refresh: Option<Secret>,
     now: DateTime<Utc>,
-) -> Result<TokenResponse, OAuthFailure> {
+) -> Result<IssuedTokens, OAuthFailure> {
     // The grants drop administrative scopes already; this keeps any new caller from minting
-    // one for a person without the admin flag (SPEC 3.4).
+    // one for a person without the admin flag .
     let scope = for_person(grant.user, grant.scope);
     let grant = &UserGrant {
         scope: &scope,
@@ -128,7 +128,7 @@ pub async fn answer_user_grant(
     state
         .usage
         .record(&state.store, &grant.client.id, now.date_naive());
-    Ok(TokenResponse {
+    Ok(IssuedTokens {
         access_token: issued.token.into_exposed(),
         token_type: "Bearer",
         expires_in: issued.expires_in,

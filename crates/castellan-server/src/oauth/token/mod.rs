@@ -1,0 +1,241 @@
+//! The token endpoint's one pipeline (RFC 6749 §3.2), free of HTTP: a request read into typed
+//! values ([`request`]) goes through
+//!
+//! 1. the per-IP count (`rate_limit.per_ip.token`): every attempt, malformed or not, first;
+//! 2. client authentication ([`crate::oauth::client_auth::authenticate`]);
+//! 3. the per-client count, under the client's tier;
+//! 4. the client's right to the grant, then the grant: one function per grant
+//!    ([`client_credentials`], [`authorization_code`], [`refresh`], [`password`]), each from
+//!    typed input to [`IssuedTokens`] or a typed error;
+//!
+//! and ends as a [`TokenOutcome`] carrying the rate-limit decision its answer shows.
+//!
+//! The steps that can answer without waiting do so inside themselves: the in-process limiter
+//! counts without an await, a client the cache knows is found without one, and a
+//! `client_credentials` JWT is signed without one; only storage, Redis and the password hash
+//! wait. The grants that reach storage are boxed, so that this pipeline's future (moved whole
+//! at each wrapper, and copied into the heap for every request) stays the size of the fast
+//! path's.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod grant_tokens;
+pub mod json;
+pub mod password;
+pub mod refresh;
+pub mod request;
+
+use crate::error::OAuthFailure;
+use crate::oauth::client_auth::{authenticate, PresentedClient};
+use crate::services::limits::{self, RateLimited};
+use crate::services::login_throttle::LoginDelayed;
+use crate::state::AppState;
+use castellan_core::client::{Client, GrantType};
+use castellan_core::OAuthError;
+use castellan_limit::Decision;
+use chrono::{DateTime, Utc};
+use request::{GrantRequest, TokenRequest};
+use std::net::IpAddr;
+
+/// A token request as read: the client's credentials as presented and what it asks.
+#[derive(Debug)]
+pub struct Asked {
+    pub client: PresentedClient,
+    pub grant: GrantRequest,
+}
+
+/// The tokens a grant issued (RFC 6749 §5.1), as the answer states them. `Debug` hides the
+/// tokens.
+#[derive(serde::Serialize)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u32,
+    pub scope: String,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |t: &Option<String>| t.as_ref().map(|_| "[redacted]");
+        f.debug_struct("IssuedTokens")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("created_at", &self.created_at)
+            .field("refresh_token", &hidden(&self.refresh_token))
+            .field("id_token", &hidden(&self.id_token))
+            .field("organization_id", &self.organization_id)
+            .field("user_id", &self.user_id)
+            .finish()
+    }
+}
+
+/// Why a grant refused: an OAuth error, or (the password grant) a rate limit or a sign-in
+/// delay.
+#[derive(Debug)]
+pub enum GrantError {
+    OAuth(OAuthFailure),
+    /// Too many sign-in attempts from this IP (`rate_limit.per_ip.login`).
+    Throttled(RateLimited),
+    /// A sign-in delay runs for this account (the password was not checked).
+    Delayed(LoginDelayed),
+}
+
+impl From<OAuthFailure> for GrantError {
+    fn from(e: OAuthFailure) -> Self {
+        GrantError::OAuth(e)
+    }
+}
+
+impl From<OAuthError> for GrantError {
+    fn from(e: OAuthError) -> Self {
+        GrantError::OAuth(e.into())
+    }
+}
+
+impl From<castellan_store::StoreError> for GrantError {
+    fn from(e: castellan_store::StoreError) -> Self {
+        GrantError::OAuth(e.into())
+    }
+}
+
+impl From<RateLimited> for GrantError {
+    fn from(e: RateLimited) -> Self {
+        GrantError::Throttled(e)
+    }
+}
+
+/// Why a token request was refused, other than by a rate limit.
+#[derive(Debug)]
+pub enum TokenError {
+    /// An OAuth error (RFC 6749 §5.2).
+    OAuth(OAuthFailure),
+    /// A sign-in delay runs for the account (password grant; the password was not checked).
+    Delayed(LoginDelayed),
+}
+
+/// How a token request ended, with the rate-limit decision its answer shows: the client's,
+/// unless the per-IP one is more restrictive ([`limits::shown`]).
+#[derive(Debug)]
+pub enum TokenOutcome {
+    Issued {
+        tokens: IssuedTokens,
+        limit: Decision,
+    },
+    Refused {
+        error: TokenError,
+        limit: Decision,
+    },
+    /// A rate limit refused; the answer shows the refusing decision.
+    Limited(RateLimited),
+}
+
+/// Answers a token request from `ip` (`asked`: the request as read, or why it could not be).
+///
+/// The request is borrowed: its values stay in the caller's frame, and this future (held by
+/// every token request's) holds no second copy of them.
+pub async fn token(
+    state: &AppState,
+    ip: IpAddr,
+    asked: &Result<Asked, OAuthFailure>,
+) -> TokenOutcome {
+    let per_ip = match limits::check_ip(state, &state.rate_limiting.limits.per_ip.token, ip).await {
+        Ok(d) => d.0,
+        Err(refused) => return TokenOutcome::Limited(refused),
+    };
+    let refused = |error, limit| TokenOutcome::Refused {
+        error: TokenError::OAuth(error),
+        limit,
+    };
+    let Asked { client, grant } = match asked {
+        Ok(asked) => asked,
+        Err(e) => return refused(e.clone(), per_ip),
+    };
+    let now = state.clock.now();
+    let auth = match authenticate(state, client, now).await {
+        Ok(auth) => auth,
+        Err(e) => return refused(e, per_ip),
+    };
+    let client_limit = match limits::check_client(state, &auth.client).await {
+        Ok(d) => d.map(|d| d.0),
+        Err(refused) => return TokenOutcome::Limited(refused),
+    };
+    let limit = limits::shown(client_limit, per_ip);
+    match issue(state, ip, &auth.client, grant, now).await {
+        Ok(tokens) => TokenOutcome::Issued { tokens, limit },
+        Err(GrantError::OAuth(e)) => refused(e.with_basic(auth.basic()), limit),
+        Err(GrantError::Delayed(delayed)) => TokenOutcome::Refused {
+            error: TokenError::Delayed(delayed),
+            limit,
+        },
+        Err(GrantError::Throttled(refused)) => TokenOutcome::Limited(refused),
+    }
+}
+
+/// The grant `asked` for `client`, once the client may use it.
+async fn issue(
+    state: &AppState,
+    ip: IpAddr,
+    client: &Client,
+    asked: &GrantRequest,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, GrantError> {
+    if !client.allows_grant(asked.grant) {
+        return Err(not_allowed(asked.grant).into());
+    }
+    let request = asked.request.as_ref().map_err(Clone::clone)?;
+    Ok(match request {
+        TokenRequest::ClientCredentials(asked) => {
+            client_credentials::client_credentials(state, client, asked, now).await?
+        }
+        TokenRequest::AuthorizationCode(asked) => {
+            Box::pin(authorization_code::exchange_code(state, client, asked, now)).await?
+        }
+        TokenRequest::RefreshToken(asked) => {
+            Box::pin(refresh::refresh_tokens(state, client, asked, now)).await?
+        }
+        TokenRequest::Password(asked) => {
+            Box::pin(password::password_grant(state, client, asked, ip, now)).await?
+        }
+    })
+}
+
+/// `unauthorized_client` for a client not given `grant`.
+fn not_allowed(grant: GrantType) -> OAuthError {
+    OAuthError::unauthorized_client(format!(
+        "the client is not allowed the {} grant",
+        grant.as_str()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_the_client_is_not_given_is_named_in_its_refusal() {
+        for (grant, named) in [
+            (GrantType::ClientCredentials, "client_credentials"),
+            (GrantType::AuthorizationCode, "authorization_code"),
+            (GrantType::RefreshToken, "refresh_token"),
+            (GrantType::Password, "password"),
+        ] {
+            let e = not_allowed(grant);
+            assert_eq!(e.code, castellan_core::OAuthErrorCode::UnauthorizedClient);
+            assert_eq!(
+                e.description(),
+                format!("the client is not allowed the {named} grant")
+            );
+        }
+    }
+}

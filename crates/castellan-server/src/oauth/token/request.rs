@@ -1,0 +1,376 @@
+//! A token request read once into typed values (RFC 6749 §3.2): the grant type, then the
+//! parameters of that grant. A new grant is one more [`TokenRequest`] variant, one more arm of
+//! [`GrantRequest::parse`] and one grant function.
+//!
+//! Errors come in two layers, answered where today's order puts them: a missing or unknown
+//! `grant_type` is answered before the client is authenticated; a grant's own missing or
+//! malformed parameter only after the client has authenticated and is found allowed that
+//! grant ([`GrantRequest::request`]), so that an unauthenticated or unauthorized caller learns
+//! nothing more from a half-written request.
+
+use crate::extract::params::OAuthParams;
+use castellan_core::client::GrantType;
+use castellan_core::{OAuthError, ScopeSet, Secret};
+
+/// Grants this server answers at the token endpoint.
+pub const SUPPORTED_GRANTS: [GrantType; 4] = [
+    GrantType::ClientCredentials,
+    GrantType::AuthorizationCode,
+    GrantType::RefreshToken,
+    GrantType::Password,
+];
+
+/// What a token request asks for, by grant. `Debug` shows no secret (codes, verifiers,
+/// refresh tokens and passwords are [`Secret`]s).
+#[derive(Debug)]
+pub enum TokenRequest {
+    /// RFC 6749 §4.4.
+    ClientCredentials(ClientCredentialsRequest),
+    /// RFC 6749 §4.1.3 with RFC 7636 §4.5.
+    AuthorizationCode(CodeRequest),
+    /// RFC 6749 §6.
+    RefreshToken(RefreshRequest),
+    /// RFC 6749 §4.3.
+    Password(PasswordRequest),
+}
+
+/// A `client_credentials` request.
+#[derive(Debug)]
+pub struct ClientCredentialsRequest {
+    /// The scopes asked (the client's default scopes when `None`).
+    pub scope: Option<ScopeSet>,
+    /// RFC 8707: the audience asked.
+    pub resource: Option<String>,
+}
+
+/// An `authorization_code` request.
+#[derive(Debug)]
+pub struct CodeRequest {
+    pub code: Secret,
+    /// Required, and identical, when the authorization request had one.
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<Secret>,
+}
+
+/// A `refresh_token` request.
+#[derive(Debug)]
+pub struct RefreshRequest {
+    pub refresh_token: Secret,
+    /// A narrower scope for the new access token (the grant's when `None` or empty).
+    pub scope: Option<ScopeSet>,
+    pub resource: Option<String>,
+}
+
+/// A `password` request.
+#[derive(Debug)]
+pub struct PasswordRequest {
+    pub username: String,
+    pub password: Secret,
+    /// The organization to bind the token to (required for a person in several).
+    pub organization_id: Option<String>,
+    pub scope: Option<ScopeSet>,
+    pub resource: Option<String>,
+}
+
+impl TokenRequest {
+    /// The grant this request is for.
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            TokenRequest::ClientCredentials(_) => GrantType::ClientCredentials,
+            TokenRequest::AuthorizationCode(_) => GrantType::AuthorizationCode,
+            TokenRequest::RefreshToken(_) => GrantType::RefreshToken,
+            TokenRequest::Password(_) => GrantType::Password,
+        }
+    }
+}
+
+/// A request's supported grant type and its parameters read for that grant, or why they
+/// cannot be (answered after client authentication, see the module's note).
+#[derive(Debug)]
+pub struct GrantRequest {
+    pub grant: GrantType,
+    pub request: Result<TokenRequest, OAuthError>,
+}
+
+impl GrantRequest {
+    /// Reads `params` (the client's credentials already taken out of them): `Err` for a
+    /// missing or unsupported `grant_type`.
+    pub fn parse(mut params: OAuthParams) -> Result<GrantRequest, OAuthError> {
+        let grant = params
+            .get("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        let grant = GrantType::parse(grant)
+            .filter(|g| SUPPORTED_GRANTS.contains(g))
+            .ok_or_else(|| {
+                OAuthError::unsupported_grant_type(format!(
+                    "supported grant types: {}",
+                    SUPPORTED_GRANTS.map(GrantType::as_str).join(", ")
+                ))
+            })?;
+        let request = read(grant, &mut params);
+        Ok(GrantRequest { grant, request })
+    }
+}
+
+/// The parameters of `grant`, required ones first, then the scope.
+fn read(grant: GrantType, params: &mut OAuthParams) -> Result<TokenRequest, OAuthError> {
+    Ok(match grant {
+        GrantType::ClientCredentials => TokenRequest::ClientCredentials(ClientCredentialsRequest {
+            scope: scope(params)?,
+            resource: params.take("resource"),
+        }),
+        GrantType::AuthorizationCode => TokenRequest::AuthorizationCode(CodeRequest {
+            code: params
+                .take("code")
+                .map(Secret::new)
+                .ok_or_else(|| OAuthError::invalid_request("code is required"))?,
+            redirect_uri: params.take("redirect_uri"),
+            code_verifier: params.take("code_verifier").map(Secret::new),
+        }),
+        GrantType::RefreshToken => {
+            let refresh_token = params
+                .take("refresh_token")
+                .map(Secret::new)
+                .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+            TokenRequest::RefreshToken(RefreshRequest {
+                refresh_token,
+                scope: scope(params)?,
+                resource: params.take("resource"),
+            })
+        }
+        GrantType::Password => {
+            let (Some(username), Some(password)) =
+                (params.take("username"), params.take("password"))
+            else {
+                return Err(OAuthError::invalid_request(
+                    "username and password are required",
+                ));
+            };
+            TokenRequest::Password(PasswordRequest {
+                username,
+                password: Secret::new(password),
+                organization_id: params.take("organization_id"),
+                scope: scope(params)?,
+                resource: params.take("resource"),
+            })
+        }
+        GrantType::JwtBearer | GrantType::DeviceCode | GrantType::TokenExchange => {
+            return Err(OAuthError::unsupported_grant_type("not supported"))
+        }
+    })
+}
+
+/// The `scope` parameter, parsed (`invalid_scope` when malformed).
+fn scope(params: &OAuthParams) -> Result<Option<ScopeSet>, OAuthError> {
+    params
+        .get("scope")
+        .map(|s| {
+            ScopeSet::parse(s).map_err(|e| {
+                OAuthError::invalid_scope(format!("the scope parameter is malformed: {e}"))
+            })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use castellan_core::OAuthErrorCode;
+
+    fn parse(body: &str) -> Result<GrantRequest, OAuthError> {
+        GrantRequest::parse(OAuthParams::parse_form(body.as_bytes()).unwrap())
+    }
+
+    fn request(body: &str) -> TokenRequest {
+        parse(body).unwrap().request.unwrap()
+    }
+
+    /// The error of a request whose grant type is read but whose parameters are not.
+    fn refused(body: &str) -> OAuthError {
+        parse(body).unwrap().request.unwrap_err()
+    }
+
+    fn scope_text(scope: &Option<ScopeSet>) -> Option<String> {
+        scope.as_ref().map(ToString::to_string)
+    }
+
+    #[test]
+    fn a_missing_grant_type_is_invalid_request() {
+        let e = parse("scope=a").unwrap_err();
+        assert_eq!(e.code, OAuthErrorCode::InvalidRequest);
+        assert_eq!(e.description(), "grant_type is required");
+    }
+
+    #[test]
+    fn an_unknown_or_unsupported_grant_type_names_the_supported_ones() {
+        for grant in [
+            "implicit",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        ] {
+            let e = parse(&format!("grant_type={grant}")).unwrap_err();
+            assert_eq!(e.code, OAuthErrorCode::UnsupportedGrantType);
+            assert_eq!(
+                e.description(),
+                "supported grant types: client_credentials, authorization_code, refresh_token, password"
+            );
+        }
+    }
+
+    #[test]
+    fn client_credentials_reads_scope_and_resource() {
+        let r = request("grant_type=client_credentials&scope=b%20a&resource=https://api.example");
+        assert_eq!(r.grant_type(), GrantType::ClientCredentials);
+        let TokenRequest::ClientCredentials(ClientCredentialsRequest { scope, resource }) = r
+        else {
+            panic!("not client_credentials");
+        };
+        assert_eq!(
+            scope_text(&scope),
+            Some(ScopeSet::parse("b a").unwrap().to_string())
+        );
+        assert_eq!(resource.as_deref(), Some("https://api.example"));
+        let TokenRequest::ClientCredentials(ClientCredentialsRequest { scope, resource }) =
+            request("grant_type=client_credentials")
+        else {
+            panic!("not client_credentials");
+        };
+        assert!(scope.is_none() && resource.is_none());
+    }
+
+    #[test]
+    fn a_malformed_scope_is_invalid_scope_for_every_grant_that_takes_one() {
+        for body in [
+            "grant_type=client_credentials&scope=a%22b",
+            "grant_type=refresh_token&refresh_token=r&scope=a%22b",
+            "grant_type=password&username=u&password=p&scope=a%22b",
+        ] {
+            let e = refused(body);
+            assert_eq!(e.code, OAuthErrorCode::InvalidScope, "{body}");
+            assert!(
+                e.description()
+                    .starts_with("the scope parameter is malformed: "),
+                "{body}: {}",
+                e.description()
+            );
+        }
+    }
+
+    #[test]
+    fn authorization_code_reads_code_redirect_uri_and_verifier() {
+        let r = request(
+            "grant_type=authorization_code&code=c0de&redirect_uri=https://app/cb&code_verifier=v",
+        );
+        assert_eq!(r.grant_type(), GrantType::AuthorizationCode);
+        let TokenRequest::AuthorizationCode(CodeRequest {
+            code,
+            redirect_uri,
+            code_verifier,
+        }) = r
+        else {
+            panic!("not authorization_code");
+        };
+        assert_eq!(code.expose(), "c0de");
+        assert_eq!(redirect_uri.as_deref(), Some("https://app/cb"));
+        assert_eq!(
+            code_verifier.map(Secret::into_exposed).as_deref(),
+            Some("v")
+        );
+        let TokenRequest::AuthorizationCode(CodeRequest {
+            redirect_uri,
+            code_verifier,
+            ..
+        }) = request("grant_type=authorization_code&code=c")
+        else {
+            panic!("not authorization_code");
+        };
+        assert!(redirect_uri.is_none() && code_verifier.is_none());
+    }
+
+    #[test]
+    fn authorization_code_requires_the_code() {
+        for body in [
+            "grant_type=authorization_code",
+            "grant_type=authorization_code&code=",
+        ] {
+            let e = refused(body);
+            assert_eq!(e.code, OAuthErrorCode::InvalidRequest);
+            assert_eq!(e.description(), "code is required");
+        }
+    }
+
+    #[test]
+    fn refresh_token_reads_the_token_scope_and_resource() {
+        let r = request("grant_type=refresh_token&refresh_token=rt&scope=a&resource=https://r");
+        assert_eq!(r.grant_type(), GrantType::RefreshToken);
+        let TokenRequest::RefreshToken(RefreshRequest {
+            refresh_token,
+            scope,
+            resource,
+        }) = r
+        else {
+            panic!("not refresh_token");
+        };
+        assert_eq!(refresh_token.expose(), "rt");
+        assert_eq!(scope_text(&scope).as_deref(), Some("a"));
+        assert_eq!(resource.as_deref(), Some("https://r"));
+    }
+
+    #[test]
+    fn refresh_token_requires_the_token_before_the_scope_is_read() {
+        for body in [
+            "grant_type=refresh_token",
+            "grant_type=refresh_token&scope=a%22b",
+        ] {
+            let e = refused(body);
+            assert_eq!(e.code, OAuthErrorCode::InvalidRequest);
+            assert_eq!(e.description(), "refresh_token is required");
+        }
+    }
+
+    #[test]
+    fn password_reads_credentials_organization_scope_and_resource() {
+        let r = request(
+            "grant_type=password&username=a%40b.example&password=pw&organization_id=o1&scope=a&resource=https://r",
+        );
+        assert_eq!(r.grant_type(), GrantType::Password);
+        let TokenRequest::Password(PasswordRequest {
+            username,
+            password,
+            organization_id,
+            scope,
+            resource,
+        }) = r
+        else {
+            panic!("not password");
+        };
+        assert_eq!(username, "a@b.example");
+        assert_eq!(password.expose(), "pw");
+        assert_eq!(organization_id.as_deref(), Some("o1"));
+        assert_eq!(scope_text(&scope).as_deref(), Some("a"));
+        assert_eq!(resource.as_deref(), Some("https://r"));
+    }
+
+    #[test]
+    fn password_requires_username_and_password() {
+        for body in [
+            "grant_type=password",
+            "grant_type=password&username=u",
+            "grant_type=password&password=p",
+            "grant_type=password&username=&password=p",
+            "grant_type=password&scope=a%22b",
+        ] {
+            let e = refused(body);
+            assert_eq!(e.code, OAuthErrorCode::InvalidRequest, "{body}");
+            assert_eq!(e.description(), "username and password are required");
+        }
+    }
+
+    #[test]
+    fn no_secret_is_shown_by_debug() {
+        let r = parse("grant_type=password&username=u&password=hunter2hunter2&scope=a").unwrap();
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("hunter2hunter2"), "{shown}");
+    }
+}
