@@ -28,9 +28,9 @@
 use castellan_core::api_key;
 use castellan_core::Environment;
 use castellan_crypto::{hash_secret, Clock, SystemClock};
-use castellan_server::config::Config;
-use castellan_server::services::api_keys::check_api_key;
-use castellan_server::state::AppState;
+use castellan_server::gateway::api_keys::check_api_key;
+use castellan_server::platform::config::Config;
+use castellan_server::platform::state::AppState;
 use castellan_store::{SqlStore, Store};
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};

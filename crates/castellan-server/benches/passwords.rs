@@ -9,7 +9,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use castellan_core::Secret;
-use castellan_server::services::passwords::{hash_password, verify_password};
+use castellan_server::people::passwords::{hash_password, verify_password};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::Duration;
 

@@ -1,35 +1,36 @@
-//! Castellan's HTTP server: the use-case services and the axum routers that expose them, the
-//! mapping of typed errors to answers, and start-up (keys, bootstrap client, upkeep).
+//! Castellan's HTTP server, one module per capability: [`oauth`] (the token pipeline and every
+//! OAuth and OpenID Connect endpoint), [`people`] (sign-in, sessions, account pages),
+//! [`gateway`] (the gateway check, API keys, tenant tokens), [`management`] (the management
+//! API) and [`platform`] (configuration, state, the edge, keys, rate limits, upkeep), with
+//! [`error`] mapping every typed refusal to its answer. Each capability keeps its rules in plain
+//! modules and its handlers and extractors in an `http/` module of its own.
 //!
 //! `app(state)` builds the whole router; `start` wires storage, keys and upkeep into a state;
 //! the binary (`castellan serve`) and the test kit both go through them.
 
-pub mod edge;
 pub mod error;
-pub mod extract;
 pub mod gateway;
 pub mod management;
 pub mod oauth;
 pub mod people;
 pub mod platform;
+
+// Former module paths, kept while the integration tests still name them.
 pub mod routes;
 pub mod services;
-pub mod state;
-
 pub use gateway::config as gateway_config;
 pub use management::http::openapi;
-pub use platform::{bootstrap, config};
+pub use platform::{bootstrap, config, edge, state};
 
 #[cfg(test)]
 mod redaction_tests;
 
-use crate::config::Config;
-use crate::services::client_cache::ClientCache;
-use crate::services::keys::KeyManager;
-use crate::services::limits::RateLimiting;
-use crate::services::usage::UsageRecorder;
-use crate::state::{AppState, Inner};
-use axum::routing::post;
+use crate::oauth::client_cache::ClientCache;
+use crate::platform::config::Config;
+use crate::platform::keys::KeyManager;
+use crate::platform::limits::RateLimiting;
+use crate::platform::state::{AppState, Inner};
+use crate::platform::usage::UsageRecorder;
 use axum::Router;
 use castellan_crypto::{Algorithm, Clock};
 use castellan_store::Store;
@@ -149,11 +150,10 @@ pub fn app(state: AppState) -> edge::Edge {
     edge::Edge::new(router(state.clone()), timeout).with_lanes(state)
 }
 
-/// Every route, without the edge in front of them.
-pub fn router(state: AppState) -> Router {
+/// Every route but the edge's lanes (see [`edge::Edge`]).
+fn router(state: AppState) -> Router {
     Router::new()
         .merge(platform::http::router(state.clone()))
-        .route("/oauth/token", post(oauth::http::token::create_token))
         .merge(oauth::http::router())
         .merge(people::http::router())
         .merge(gateway::http::router())

@@ -3,11 +3,11 @@
 //! and its `Debug` must not contain the mark.
 #![allow(clippy::unwrap_used)]
 
-use crate::extract::params::OAuthParams;
 use crate::management::clients::{build_client, ClientDraft};
 use crate::management::http::api_keys::ApiKeyRepresentation;
 use crate::management::http::clients::ClientRepresentation;
 use crate::oauth::http::consent::DecisionForm;
+use crate::oauth::params::OAuthParams;
 use crate::oauth::token::IssuedTokens;
 use crate::people::http::account::{LogoutForm, RevokeForm};
 use crate::people::http::login::LoginForm;

@@ -19,12 +19,12 @@ use castellan_core::query::truncate_for_message;
 use castellan_core::user::normalize_email;
 use castellan_core::{ScopePattern, ScopeSet};
 use castellan_crypto::{Clock, SystemClock};
-use castellan_server::config::Config;
-use castellan_server::routes::api_keys::{ApiKeyRepresentation, SHOWN_ONCE_NOTE};
-use castellan_server::services::api_keys::{
+use castellan_server::gateway::api_keys::{
     self as service, scopes_a_member_may_give, CreateError, Creator, KeyDraft, RotateError,
 };
-use castellan_server::state::AppState;
+use castellan_server::management::http::api_keys::{ApiKeyRepresentation, SHOWN_ONCE_NOTE};
+use castellan_server::platform::config::Config;
+use castellan_server::platform::state::AppState;
 use castellan_store::api_keys::{ApiKeyOwner, ApiKeyStatus};
 use castellan_store::Store;
 use clap::{Args, Subcommand};

@@ -5,9 +5,9 @@ use crate::cli::{Cli, ClientsCommand, Command, CreateClient, KeysCommand};
 use anyhow::{anyhow, Context};
 use castellan_core::Environment;
 use castellan_crypto::{Algorithm, Clock, SystemClock};
-use castellan_server::bootstrap::{ensure_bootstrap_client, ADMIN_SCOPE};
-use castellan_server::config::Config;
-use castellan_server::services::clients::{build_client, ClientDraft, TenantEntry};
+use castellan_server::management::clients::{build_client, ClientDraft, TenantEntry};
+use castellan_server::platform::bootstrap::{ensure_bootstrap_client, ADMIN_SCOPE};
+use castellan_server::platform::config::Config;
 use castellan_store::Store;
 use chrono::Duration;
 use std::sync::Arc;
@@ -201,7 +201,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         .insert_client(&client)
         .await
         .context("storing the client")?;
-    let rep = castellan_server::routes::clients::ClientRepresentation::new(
+    let rep = castellan_server::management::http::clients::ClientRepresentation::new(
         &client,
         secret.map(|s| s.into_exposed()),
     );
@@ -253,7 +253,7 @@ async fn rotate_keys(config: Config, alg: Option<String>) -> anyhow::Result<()> 
             + 300,
     );
     let kid =
-        castellan_server::services::keys::rotate(store.as_ref(), alg, SystemClock.now(), keep_for)
+        castellan_server::platform::keys::rotate(store.as_ref(), alg, SystemClock.now(), keep_for)
             .await?;
     println!(
         "new {alg} signing key: {kid}; the previous key stays published for {} s",

@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::api_key::{self, KeyFormatError};
-use castellan_server::config::Config;
+use castellan_server::platform::config::Config;
 use castellan_store::Store;
 use chrono::{DateTime, Utc};
 use serde_json::Value;

@@ -9,7 +9,7 @@ use castellan_core::text::printable;
 use castellan_core::user::{normalize_email, Membership, Organization, Role, User};
 use castellan_core::Secret;
 use castellan_crypto::{random_bytes, Clock, SystemClock};
-use castellan_server::services::passwords::hash_password;
+use castellan_server::people::passwords::hash_password;
 use castellan_store::{Store, StoreError};
 use clap::{Args, Subcommand};
 use std::io::BufRead;

@@ -4,7 +4,7 @@
 //! `X-RateLimit-*` headers of a decision on any other answer ([`render`]), and the kept
 //! headers of answers that differ only in those counts ([`KeptHeaders`]).
 
-use crate::services::limits::RateLimited;
+use crate::platform::limits::RateLimited;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -9,7 +9,7 @@
 use crate::gateway::key_cache::KnownKey;
 use crate::oauth::consent::is_write_scope;
 use crate::platform::config::{is_admin_scope_name, Config};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::api_key::{self, KeyFormatError};
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::scope::allowed_by;

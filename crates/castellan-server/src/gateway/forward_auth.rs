@@ -11,9 +11,9 @@
 use crate::gateway::api_keys::{check_api_key, KeyRefusal};
 use crate::gateway::key_cache::KnownKey;
 use crate::gateway::tenant::tenant_claims;
-use crate::services::limits::{LimitDecision, RateLimited};
-use crate::services::tokens::{check_access_token_and_client, Audience};
-use crate::state::AppState;
+use crate::oauth::tokens::{check_access_token_and_client, Audience};
+use crate::platform::limits::{LimitDecision, RateLimited};
+use crate::platform::state::AppState;
 // The original request's method and headers, in the guard's vocabulary: its route table and
 // policies read them.
 use castellan_core::api_key::{KeyFormatError, Malformed};
@@ -59,7 +59,7 @@ pub enum Who {
     Key(Arc<KnownKey>),
     /// An access token or tenant token, and its client, whose tier counts the token's calls
     /// (the token's subject picks the count, see
-    /// [`crate::services::limits::check_client_calls`]).
+    /// [`crate::platform::limits::check_client_calls`]).
     Token(Identity, Arc<Client>),
 }
 
@@ -123,8 +123,8 @@ async fn token_identity(
         .await?
         .map_err(Failure::Token)?;
     let (org, exp) = match &checked {
-        crate::services::tokens::Checked::Jwt(c) => (c.org.clone(), Some(c.exp)),
-        crate::services::tokens::Checked::Opaque(t) => (
+        crate::oauth::tokens::Checked::Jwt(c) => (c.org.clone(), Some(c.exp)),
+        crate::oauth::tokens::Checked::Opaque(t) => (
             t.claims
                 .get("org")
                 .and_then(|v| v.as_str())
@@ -157,7 +157,7 @@ async fn token_identity(
         organization: org,
         scopes: Identity::scopes_from(checked.scope()),
         role,
-        kind: if matches!(checked, crate::services::tokens::Checked::Jwt(_)) {
+        kind: if matches!(checked, crate::oauth::tokens::Checked::Jwt(_)) {
             CredentialKind::Jwt
         } else {
             CredentialKind::OpaqueToken
@@ -221,9 +221,12 @@ pub async fn check_forwarded(
     // Counted only once the route policy allows the request: a refusal never reaches the API,
     // and a gateway that asks again for a refusal's full answer (nginx) must not count twice.
     let limit = match &who {
-        Who::Key(key) => crate::services::limits::check_api_key(state, &key.id, &key.tier).await,
+        Who::Key(key) => {
+            crate::platform::limits::check_api_key(&state.rate_limiting, &key.id, &key.tier).await
+        }
         Who::Token(id, client) => {
-            crate::services::limits::check_client_calls(state, client, &id.subject).await
+            crate::platform::limits::check_client_calls(&state.rate_limiting, client, &id.subject)
+                .await
         }
         Who::Anonymous => Ok(None),
     }

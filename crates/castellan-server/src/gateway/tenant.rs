@@ -10,9 +10,9 @@
 //! token endpoint does; this service counts the client's request under its tier.
 
 use crate::oauth::client_auth::{authenticate, PresentedClient, PresentedMethod};
-use crate::services::limits::{self, LimitDecision, RateLimited};
-use crate::services::tokens::{new_jti, Checked};
-use crate::state::AppState;
+use crate::oauth::tokens::{new_jti, Checked};
+use crate::platform::limits::{self, LimitDecision, RateLimited};
+use crate::platform::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::client::GrantType;
@@ -138,7 +138,7 @@ async fn tenant_token(
         .await
         .map_err(|_| TenantError::BadCredentials)?
         .client;
-    *client_limit = limits::check_client(state, &client)
+    *client_limit = limits::check_client(&state.rate_limiting, &client)
         .await
         .map_err(TenantError::Limited)?;
     if !client.allows_grant(GrantType::ClientCredentials) {

@@ -6,7 +6,7 @@
 
 use crate::error::ApiError;
 use crate::oauth::bearer::Bearer;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::user::Role;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner};
 use castellan_store::StoreError;

@@ -6,7 +6,7 @@
 //! would make the server an open redirector). Once they are, every other error goes back to the
 //! client at its redirect URI with `error`, `error_description`, `state` and `iss`.
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::client::{Client, ClientKind, GrantType};
 use castellan_core::grant;
 use castellan_core::ids::is_plausible_client_id;

@@ -6,8 +6,8 @@
 //! without it (before the rule, or before the flag was cleared) are read without them.
 
 use crate::error::ApiError;
-use crate::services::tokens::{check_access_token, Audience, Checked};
-use crate::state::AppState;
+use crate::oauth::tokens::{check_access_token, Audience, Checked};
+use crate::platform::state::AppState;
 use castellan_core::ScopeSet;
 
 pub struct Bearer {

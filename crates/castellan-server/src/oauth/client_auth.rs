@@ -8,10 +8,10 @@
 //!
 //! One [`authenticate`] for the token, introspection and revocation endpoints and the tenant
 //! request. A client the cache knows is found without waiting for storage
-//! ([`crate::services::client_cache::ClientCache::get`]).
+//! ([`crate::oauth::client_cache::ClientCache::get`]).
 
 use crate::error::OAuthFailure;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::client::{AuthMethod, Client, ClientKind};
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::{OAuthError, Secret};

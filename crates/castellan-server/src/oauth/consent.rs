@@ -5,7 +5,7 @@
 use crate::oauth::authorize::{redirect_with, AuthorizeRequest, Prompt};
 use crate::oauth::token::authorization_code::code_expires_at;
 use crate::platform::config::Config;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::user::{Organization, Role};
 use castellan_core::ScopeSet;

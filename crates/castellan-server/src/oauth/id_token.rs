@@ -3,8 +3,8 @@
 //! client id), `exp`, `iat`, `auth_time`, `nonce` (from the authorization request, never on
 //! refresh), `at_hash` and, per granted scope, `email`/`email_verified` and `name` (§5.4).
 
-use crate::services::tokens::IssueError;
-use crate::state::AppState;
+use crate::oauth::tokens::IssueError;
+use crate::platform::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::user::User;

@@ -6,11 +6,14 @@
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
+pub mod client_cache;
 pub mod consent;
 pub mod http;
 pub mod id_token;
+pub mod params;
 pub mod registration;
 pub mod revocation_feed;
 pub mod token;
 pub mod token_cache;
+pub mod tokens;
 pub mod userinfo;

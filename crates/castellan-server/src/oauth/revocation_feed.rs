@@ -1,7 +1,7 @@
 //! The revocation feed (`GET /oauth/revocations`): which revocations gateways still need to
 //! know about.
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 
 /// How long after its revocation an entry still matters: the longest an access token can
 /// live (the clients' upper bound, the default lifetime, a tenant token's) plus the leeway.

@@ -3,8 +3,8 @@
 //! with `email`, `name` with `profile`). Failures follow RFC 6750 §3.
 
 use crate::oauth::id_token::profile_claims;
-use crate::services::tokens::{check_access_token, Audience};
-use crate::state::AppState;
+use crate::oauth::tokens::{check_access_token, Audience};
+use crate::platform::state::AppState;
 use castellan_core::ScopeSet;
 use castellan_store::StoreError;
 use chrono::{DateTime, Utc};

@@ -3,7 +3,7 @@
 //! dead and its access tokens introspect inactive. Used by the JSON API
 //! (`/account/connected-apps`, bearer token of the user) and by the account pages.
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_store::StoreResult;
 use serde::Serialize;
 

@@ -17,7 +17,7 @@
 //! it signed in to.
 
 use crate::people::sessions::set_cookie;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::Environment;

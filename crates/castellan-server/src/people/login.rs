@@ -7,7 +7,7 @@
 use crate::people::known_device;
 use crate::people::login_throttle::LoginDelayed;
 use crate::people::passwords::{dummy_hash, verify_password};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::user::{normalize_email, User};
 use castellan_core::Secret;
 use castellan_store::StoreError;

@@ -3,7 +3,7 @@
 //! (removal, or a lowered role); this replica then forgets the cached membership and keys at
 //! once, other replicas within `gateway.membership_cache_seconds` and `api_keys.cache_seconds`.
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::user::{Membership, Role};
 use castellan_store::StoreError;
 

@@ -5,7 +5,7 @@
 //! http answer can set or overwrite it), stored only as its SHA-256. A new id is issued at
 //! every sign-in (no session fixation), and sign-out deletes the stored session.
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::{Environment, Secret};
 use castellan_store::people::Session;
 use castellan_store::StoreResult;

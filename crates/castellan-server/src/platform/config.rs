@@ -555,8 +555,8 @@ impl Config {
     /// How client addresses are found (`http.trusted_proxies`, `http.client_ip_header`).
     pub fn client_ip_source(
         &self,
-    ) -> Result<crate::extract::client_ip::ClientIpSource, ConfigError> {
-        crate::extract::client_ip::ClientIpSource::new(
+    ) -> Result<crate::platform::http::proxies::ClientIpSource, ConfigError> {
+        crate::platform::http::proxies::ClientIpSource::new(
             &self.http.trusted_proxies,
             &self.http.client_ip_header,
         )

@@ -4,7 +4,10 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod edge;
 pub mod http;
 pub mod keys;
+pub mod limits;
+pub mod state;
 pub mod upkeep;
 pub mod usage;

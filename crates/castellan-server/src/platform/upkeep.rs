@@ -3,7 +3,7 @@
 //! re-reading the signing keys. Every step is idempotent, so replicas running it at once do
 //! no harm.
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use std::time::Duration;
 
 /// Runs upkeep every `keys.reload_seconds` until the process ends.

@@ -1,5 +1,4 @@
-//! The token endpoint's handler, being moved to [`crate::oauth`]; the other names re-export
-//! their new homes until every caller uses those.
+//! Former paths of the handlers, re-exporting their homes in the capability modules.
 
 pub use crate::gateway::http::forward_auth;
 pub use crate::management::http::{api_keys, clients};

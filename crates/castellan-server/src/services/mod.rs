@@ -1,9 +1,7 @@
-//! The token endpoint's services, being moved to [`crate::oauth`]; the other names re-export
-//! their new homes until every caller uses those.
+//! Former paths of the services, re-exporting their homes in the capability modules.
 
-pub mod client_cache;
-pub mod limits;
-pub mod tokens;
+pub use crate::oauth::{client_cache, tokens};
+pub use crate::platform::limits;
 
 pub use crate::gateway::{api_keys, forward_auth, memberships, tenant};
 pub use crate::management::{clients, key_reach};

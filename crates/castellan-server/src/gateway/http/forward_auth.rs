@@ -4,17 +4,17 @@
 
 use crate::error::gateway::GatewayRefusal;
 use crate::error::tenant;
-use crate::extract::client_ip::ClientIp;
 use crate::gateway::forward_auth::{check_forwarded, Allowed, Denied, Who};
 use crate::gateway::http::forwarded::{original_request, presented, ForwardedHeaders};
 use crate::gateway::tenant::{issue_tenant_token, TenantRequest};
-use crate::services::limits::{self, LimitDecision};
-use crate::state::AppState;
+use crate::platform::http::client_ip::ClientIp;
+use crate::platform::limits::{self, LimitDecision};
+use crate::platform::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use castellan_guard::identity::{anonymous_headers, identity_headers};
 use castellan_guard::Identity;
@@ -23,8 +23,6 @@ use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/forward-auth", any(check_request))
-        .route("/forward-auth/{*rest}", any(check_request))
         .route(
             "/.well-known/oauth-protected-resource",
             get(get_protected_resource_metadata),
@@ -39,12 +37,8 @@ fn metadata_url(state: &AppState) -> String {
     )
 }
 
-/// Answers 200 with `X-Castellan-*` identity headers, or the failure answer.
-pub async fn check_request(State(state): State<AppState>, req: Request) -> Response {
-    answer(state, req).await
-}
-
-/// The gateway check of `req`, as [`check_request`]; the edge calls it before routing.
+/// The gateway check of `req`: 200 with the `X-Castellan-*` identity headers, or the refusal.
+/// The edge answers `/forward-auth` with it, before routing; the router does not register it.
 pub async fn answer(state: AppState, req: Request) -> Response {
     // The parts are taken, not copied: the forwarded headers are read in place.
     let (parts, _) = req.into_parts();
@@ -141,10 +135,11 @@ pub async fn create_tenant_token(
     body: Bytes,
 ) -> Response {
     let limiting = &state.rate_limiting;
-    let per_ip = match limits::check_ip(&state, &limiting.limits.per_ip.token, ip.0).await {
-        Ok(d) => d.0,
-        Err(refused) => return refused.into_response(),
-    };
+    let per_ip =
+        match limits::check_ip(&state.rate_limiting, &limiting.limits.per_ip.token, ip.0).await {
+            Ok(d) => d.0,
+            Err(refused) => return refused.into_response(),
+        };
     let (mut res, client_limit) = tenant_answer(&state, &headers, &body).await;
     let shown = limits::shown(client_limit.map(|d| d.0), per_ip);
     crate::error::rate_limit::render(&mut res, &shown, limiting.limits.header_style);

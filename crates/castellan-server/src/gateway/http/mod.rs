@@ -3,7 +3,7 @@
 pub mod forward_auth;
 pub mod forwarded;
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::Router;
 
 /// The gateway's routes.

@@ -12,7 +12,7 @@ use crate::management::key_reach::KeyReach;
 use crate::oauth::bearer::Bearer;
 use crate::platform::http::json::JsonBody;
 use crate::platform::http::text::{CleanQuery, IdPath};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -9,7 +9,7 @@ use crate::management::clients::{
 };
 use crate::oauth::bearer::Bearer;
 use crate::platform::http::json::JsonBody;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -4,7 +4,7 @@ pub mod api_keys;
 pub mod clients;
 pub mod openapi;
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::routing::get;
 use axum::Router;
 

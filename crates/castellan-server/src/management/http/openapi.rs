@@ -2,7 +2,7 @@
 //! annotations and served at `/openapi.json`.
 
 use crate::management::http::clients;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;

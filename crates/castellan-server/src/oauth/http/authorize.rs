@@ -7,7 +7,7 @@ use crate::oauth::http::consent::consent_page;
 use crate::people::http::login::login_page;
 use crate::people::http::pages::{allow_form_redirect_to, found, PageFailure};
 use crate::people::http::session::Browser;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

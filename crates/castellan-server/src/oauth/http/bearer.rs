@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::oauth::bearer::{check_bearer, Bearer};
 use crate::oauth::registration::party::PresentedBearer;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;

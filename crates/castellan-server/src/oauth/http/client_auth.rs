@@ -5,8 +5,8 @@
 //! Presenting credentials in more than one way is `invalid_request` (RFC 6749 §2.3).
 
 use crate::error::OAuthFailure;
-use crate::extract::params::OAuthParams;
 use crate::oauth::client_auth::{PresentedClient, PresentedMethod};
+use crate::oauth::params::OAuthParams;
 use axum::http::{header::AUTHORIZATION, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -11,7 +11,7 @@ use crate::people::http::pages::{
     allow_form_redirect_to, found, render, ConsentView, OrganizationChoice, PageFailure,
 };
 use crate::people::http::session::{Browser, SignedIn};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

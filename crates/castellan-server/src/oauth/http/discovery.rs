@@ -3,7 +3,7 @@
 
 use crate::oauth::id_token::id_token_algorithm;
 use crate::oauth::token::request::SUPPORTED_GRANTS;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};

@@ -8,13 +8,13 @@
 //! `{"active": false}`, as if unknown.
 
 use crate::error::OAuthFailure;
-use crate::extract::params::OAuthRequest;
 use crate::gateway::api_keys;
 use crate::oauth::client_auth::authenticate;
 use crate::oauth::http::client_auth::presented_client;
+use crate::oauth::params::OAuthRequest;
 use crate::oauth::token::grant_tokens::MAX_PRESENTED_LEN;
-use crate::services::tokens::{check_access_token, Audience, Checked};
-use crate::state::AppState;
+use crate::oauth::tokens::{check_access_token, Audience, Checked};
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};

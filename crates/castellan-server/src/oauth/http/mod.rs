@@ -15,7 +15,7 @@ pub mod token_answer;
 pub mod userinfo;
 
 use crate::people::http::pages::as_pages;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
 

@@ -6,15 +6,15 @@
 //! `Cache-Control: no-store`, as are successful answers (they may carry credentials).
 
 use crate::error::OAuthFailure;
-use crate::extract::client_ip::ClientIp;
-use crate::extract::params::read_body;
 use crate::oauth::http::bearer::bearer_token;
+use crate::oauth::params::read_body;
 use crate::oauth::registration::access::authorize_registration;
 use crate::oauth::registration::party::registrant;
 use crate::oauth::registration::response::client_information;
 use crate::oauth::registration::{self, Registered};
-use crate::services::limits;
-use crate::state::AppState;
+use crate::platform::http::client_ip::ClientIp;
+use crate::platform::limits;
+use crate::platform::state::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -124,7 +124,12 @@ pub async fn register_client(
     // The per-IP limit of registrations (SPEC 3.5, 8.1): every attempt counts, before
     // anything else runs.
     let limiting = &state.rate_limiting;
-    let decision = match limits::check_ip(&state, &limiting.limits.per_ip.registration, ip.0).await
+    let decision = match limits::check_ip(
+        &state.rate_limiting,
+        &limiting.limits.per_ip.registration,
+        ip.0,
+    )
+    .await
     {
         Ok(d) => d,
         Err(refused) => return refused.into_response(),

@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::oauth::bearer::Bearer;
 use crate::oauth::revocation_feed::horizon;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};

@@ -5,11 +5,11 @@
 //! application access" with `client_id`, `client_secret` and `token` in a form body).
 
 use crate::error::OAuthFailure;
-use crate::extract::params::OAuthRequest;
 use crate::oauth::client_auth::authenticate;
 use crate::oauth::http::client_auth::presented_client;
-use crate::services::tokens::looks_like_jwt;
-use crate::state::AppState;
+use crate::oauth::params::OAuthRequest;
+use crate::oauth::tokens::looks_like_jwt;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,17 +1,17 @@
 //! `POST /oauth/token` over HTTP (RFC 6749 §3.2): the body read into a typed request, the
 //! one pipeline ([`crate::oauth::token::token`]) asked, its outcome written
-//! ([`super::token_answer`]). The edge answers this path itself ([`answer`]); the router's
-//! route ([`create_token`]) is the same steps for a router driven in process.
+//! ([`super::token_answer`]). The edge answers this path itself ([`answer`]); the router does
+//! not register it.
 
 use crate::error::OAuthFailure;
-use crate::extract::client_ip::ClientIp;
-use crate::extract::params::{read_body, OAuthRequest};
 use crate::oauth::http::client_auth::presented_client;
 use crate::oauth::http::token_answer::write_answer;
+use crate::oauth::params::{read_body, OAuthRequest};
 use crate::oauth::token::request::GrantRequest;
 use crate::oauth::token::{token, Asked};
-use crate::state::AppState;
-use axum::extract::{Request, State};
+use crate::platform::http::client_ip::client_ip;
+use crate::platform::state::AppState;
+use axum::extract::Request;
 use axum::response::Response;
 use std::future::Future;
 use std::net::IpAddr;
@@ -27,7 +27,7 @@ pub fn answer(
     peer: Option<IpAddr>,
     req: Request,
 ) -> impl Future<Output = Response> + Send {
-    let ip = ClientIp::of(&state, peer, req.headers());
+    let ip = client_ip(&state, peer, req.headers());
     let split = OAuthRequest::split(req);
     async move {
         // In a block of its own, so that the request read is not kept beside the pipeline's
@@ -39,7 +39,7 @@ pub fn answer(
                     OAuthRequest::parse(kind, headers, body)
                 }
                 Err((e, body)) => {
-                    crate::extract::body::drain(body).await;
+                    crate::platform::http::body::drain(body).await;
                     Err(e)
                 }
             };
@@ -48,16 +48,6 @@ pub fn answer(
         let outcome = token(&state, ip.0, &asked).await;
         write_answer(&state, outcome)
     }
-}
-
-pub async fn create_token(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    req: Result<OAuthRequest, OAuthFailure>,
-) -> Response {
-    let asked = req.and_then(asked);
-    let outcome = token(&state, ip.0, &asked).await;
-    write_answer(&state, outcome)
 }
 
 /// The client's credentials as presented and the typed request (the per-IP count comes

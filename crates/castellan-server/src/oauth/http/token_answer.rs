@@ -5,11 +5,10 @@
 //! later ones ([`token_answer`]); and the refusals, each showing its rate-limit decision
 //! ([`write_answer`]).
 
-use crate::edge::add_security_headers;
 use crate::error::rate_limit::render;
 use crate::oauth::token::json::string;
 use crate::oauth::token::{IssuedTokens, TokenError, TokenOutcome};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +34,8 @@ pub fn write_answer(state: &AppState, outcome: TokenOutcome) -> Response {
 }
 
 /// A token answer (RFC 6749 §5.1): the JSON body, `Cache-Control: no-store`, `Pragma:
-/// no-cache`, the rate-limit and the security headers. Every token answer has these headers,
+/// no-cache` and the rate-limit headers (the edge adds the security headers, as to every
+/// answer). Every token answer has these headers,
 /// so the first one's map is kept and later answers copy it (shared values, no rebuilt names),
 /// re-rendering only the rate-limit counts; built anew when the decision needs other headers.
 /// A header whose value differs between answers other than those counts (a `DPoP-Nonce`,
@@ -57,7 +57,6 @@ fn token_answer(
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         castellan_limit::write_headers(shown, style, &mut h);
-        add_security_headers(&mut h);
         h
     });
     res

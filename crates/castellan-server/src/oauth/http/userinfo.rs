@@ -3,7 +3,7 @@
 //! (RFC 6750 §3).
 
 use crate::oauth::userinfo::{get_userinfo, UserinfoError};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

@@ -5,7 +5,7 @@
 
 use crate::error::OAuthFailure;
 use crate::oauth::registration::party::PresentedBearer;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::client::{Client, SecretHash};
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::OAuthError;

@@ -17,7 +17,7 @@ pub mod response;
 use crate::error::OAuthFailure;
 use crate::management::clients::new_client_id;
 use crate::platform::config::ADMIN_SCOPE_NAMES;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::client::{Client, ClientKind, Registration, TokenFormat};
 use castellan_core::registration::{parse_metadata, same_scope, ClientMetadata, MetadataRules};
 use castellan_core::scope::{patterns_to_string, ScopePattern};

@@ -9,9 +9,9 @@
 //! the consents its users gave.
 
 use crate::error::OAuthFailure;
+use crate::oauth::tokens::{check_access_token, Audience};
 use crate::platform::config::RegistrationMode;
-use crate::services::tokens::{check_access_token, Audience};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::scope::grants_permission;
 use castellan_core::{OAuthError, OAuthErrorCode, ScopeSet};
 

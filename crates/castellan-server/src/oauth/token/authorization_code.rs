@@ -20,7 +20,7 @@ use crate::oauth::token::grant_tokens::{
 };
 use crate::oauth::token::request::CodeRequest;
 use crate::oauth::token::IssuedTokens;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::client::{Client, ClientKind};

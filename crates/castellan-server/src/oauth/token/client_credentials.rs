@@ -5,10 +5,10 @@
 use crate::error::OAuthFailure;
 use crate::oauth::token::request::ClientCredentialsRequest;
 use crate::oauth::token::IssuedTokens;
-use crate::services::tokens::{
+use crate::oauth::tokens::{
     issue_access_token, sign_access_token, IssueError, IssuedToken, TokenGrant,
 };
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::client::{Client, TokenFormat};
 use castellan_core::grant::client_credentials_scopes;
 use castellan_core::{OAuthError, ScopeSet};
@@ -19,7 +19,7 @@ pub fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OAut
     let Some(resource) = resource else {
         return Ok(state.config.default_audience().to_owned());
     };
-    crate::config::check_resource_uri(resource).map_err(|m| {
+    crate::platform::config::check_resource_uri(resource).map_err(|m| {
         OAuthError::new(
             castellan_core::OAuthErrorCode::InvalidTarget,
             format!("resource {m}"),

@@ -5,10 +5,10 @@
 //! ID token when `openid` was granted, and `organization_id`/`user_id` in the answer.
 
 use crate::error::OAuthFailure;
+use crate::oauth::id_token::{sign_id_token, IdTokenInput};
 use crate::oauth::token::IssuedTokens;
-use crate::services::id_token::{sign_id_token, IdTokenInput};
-use crate::services::tokens::{issue_family_access_token, TokenGrant};
-use crate::state::AppState;
+use crate::oauth::tokens::{issue_family_access_token, TokenGrant};
+use crate::platform::state::AppState;
 use castellan_core::client::{Client, GrantType};
 use castellan_core::grant::for_person;
 use castellan_core::user::User;

@@ -27,9 +27,9 @@ pub mod request;
 
 use crate::error::OAuthFailure;
 use crate::oauth::client_auth::{authenticate, PresentedClient};
-use crate::services::limits::{self, RateLimited};
-use crate::services::login_throttle::LoginDelayed;
-use crate::state::AppState;
+use crate::people::login_throttle::LoginDelayed;
+use crate::platform::limits::{self, RateLimited};
+use crate::platform::state::AppState;
 use castellan_core::client::{Client, GrantType};
 use castellan_core::OAuthError;
 use castellan_limit::Decision;
@@ -149,7 +149,13 @@ pub async fn token(
     ip: IpAddr,
     asked: &Result<Asked, OAuthFailure>,
 ) -> TokenOutcome {
-    let per_ip = match limits::check_ip(state, &state.rate_limiting.limits.per_ip.token, ip).await {
+    let per_ip = match limits::check_ip(
+        &state.rate_limiting,
+        &state.rate_limiting.limits.per_ip.token,
+        ip,
+    )
+    .await
+    {
         Ok(d) => d.0,
         Err(refused) => return TokenOutcome::Limited(refused),
     };
@@ -166,7 +172,7 @@ pub async fn token(
         Ok(auth) => auth,
         Err(e) => return refused(e, per_ip),
     };
-    let client_limit = match limits::check_client(state, &auth.client).await {
+    let client_limit = match limits::check_client(&state.rate_limiting, &auth.client).await {
         Ok(d) => d.map(|d| d.0),
         Err(refused) => return TokenOutcome::Limited(refused),
     };

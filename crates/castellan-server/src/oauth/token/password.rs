@@ -17,9 +17,9 @@ use crate::oauth::token::grant_tokens::{
 };
 use crate::oauth::token::request::PasswordRequest;
 use crate::oauth::token::{GrantError, IssuedTokens};
-use crate::services::limits;
-use crate::services::login::{sign_in, LoginError};
-use crate::state::AppState;
+use crate::people::login::{sign_in, LoginError};
+use crate::platform::limits;
+use crate::platform::state::AppState;
 use castellan_core::client::Client;
 use castellan_core::grant::{for_person, person_scopes};
 use castellan_core::ids::alphanumeric_id;
@@ -34,7 +34,7 @@ const WRONG_CREDENTIALS: &str = "the email or password is wrong";
 
 /// A random id for consents and families (about 142 bits).
 pub fn new_grant_id() -> String {
-    alphanumeric_id(&random_bytes::<64>(), 24).unwrap_or_else(crate::services::tokens::new_jti)
+    alphanumeric_id(&random_bytes::<64>(), 24).unwrap_or_else(crate::oauth::tokens::new_jti)
 }
 
 /// Signs the person of `asked` in from `ip` and issues `client` their grant's tokens.

@@ -12,7 +12,7 @@ use crate::oauth::token::grant_tokens::{
 };
 use crate::oauth::token::request::RefreshRequest;
 use crate::oauth::token::IssuedTokens;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use castellan_core::client::Client;
 use castellan_core::grant::for_person;
 use castellan_core::{OAuthError, ScopeSet};

@@ -8,7 +8,7 @@
 //! grant ([`GrantRequest::request`]), so that an unauthenticated or unauthorized caller learns
 //! nothing more from a half-written request.
 
-use crate::extract::params::OAuthParams;
+use crate::oauth::params::OAuthParams;
 use castellan_core::client::GrantType;
 use castellan_core::{OAuthError, ScopeSet, Secret};
 

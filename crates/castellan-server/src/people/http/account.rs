@@ -10,7 +10,7 @@ use crate::people::http::pages::{
 };
 use crate::people::http::session::{Browser, SignedIn};
 use crate::people::sessions::{clear_session_cookie, csrf_cookie, end_session};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -19,7 +19,7 @@ use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{render, see_other, PageFailure};
 use crate::people::http::session::{Browser, SignedIn};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{header, StatusCode};

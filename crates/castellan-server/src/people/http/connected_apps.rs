@@ -12,7 +12,7 @@ use crate::oauth::bearer::Bearer;
 use crate::people::connected_apps::{list_connected_apps, revoke_connected_app};
 use crate::people::http::account;
 use crate::people::http::session::Browser;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;

@@ -5,7 +5,7 @@
 use crate::people::csrf;
 use crate::people::http::pages::PageFailure;
 use crate::people::http::session::Browser;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};

@@ -3,7 +3,6 @@
 //! server, rebuilt from the request's parameters, so the form cannot be made an open
 //! redirector — or goes to `/account`.
 
-use crate::extract::client_ip::ClientIp;
 use crate::oauth::authorize::{continue_query, validate};
 use crate::people::csrf;
 use crate::people::http::account::csrf_for;
@@ -15,8 +14,9 @@ use crate::people::http::session::{cookie, Browser, SignedIn};
 use crate::people::known_device;
 use crate::people::login::{sign_in, throttle_account, LoginError};
 use crate::people::sessions::{csrf_cookie, end_session, session_cookie, start_session};
-use crate::services::limits;
-use crate::state::AppState;
+use crate::platform::http::client_ip::ClientIp;
+use crate::platform::limits;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -10,7 +10,7 @@ pub mod organizations;
 pub mod pages;
 pub mod session;
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
 

@@ -9,7 +9,7 @@ use crate::oauth::bearer::Bearer;
 use crate::people::organizations::{self, MemberError};
 use crate::platform::http::json::JsonBody;
 use crate::platform::http::text::IdPairPath;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -8,7 +8,7 @@
 //! `Referrer-Policy: same-origin`.
 
 use crate::oauth::consent::ScopeLine;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use askama::Template;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};

@@ -4,7 +4,7 @@
 use crate::people::csrf;
 use crate::people::http::pages::PageFailure;
 use crate::people::sessions::{find_session, session_cookie_name};
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};

@@ -1,6 +1,6 @@
 //! `/healthz` (the process answers), `/readyz` (storage answers) and `/metrics` (Prometheus).
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -66,7 +66,7 @@ pub async fn record_limit_metrics(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    metrics::counter!(crate::services::limits::BACKEND_FAILURES_METRIC)
+    metrics::counter!(crate::platform::limits::BACKEND_FAILURES_METRIC)
         .absolute(state.rate_limiting.limiter.backend_failures());
     next.run(req).await
 }

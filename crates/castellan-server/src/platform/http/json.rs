@@ -3,7 +3,7 @@
 //! refused (400 naming the field). A refused body is drained first (`extract::body`).
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;

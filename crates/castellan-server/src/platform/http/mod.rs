@@ -2,11 +2,13 @@
 //! extractors, and the health, readiness and metrics endpoints.
 
 pub mod body;
+pub mod client_ip;
 pub mod health;
 pub mod json;
+pub mod proxies;
 pub mod text;
 
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;

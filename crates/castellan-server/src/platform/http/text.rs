@@ -3,7 +3,7 @@
 //! (`castellan_core::text`; PostgreSQL refuses NUL in text, which answered 503).
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use castellan_core::text::check;

@@ -7,7 +7,7 @@
 //! their text); the body is bounded by `http.max_body_bytes`.
 
 use crate::error::OAuthFailure;
-use crate::state::AppState;
+use crate::platform::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use castellan_core::OAuthError;
@@ -181,9 +181,9 @@ pub enum BodyKind {
 }
 
 /// Reads a request body up to `limit` bytes; a longer one is drained (within bounds) before
-/// the refusal, so that the answer reaches the client ([`crate::extract::body`]).
+/// the refusal, so that the answer reaches the client ([`crate::platform::http::body`]).
 pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, OAuthError> {
-    crate::extract::body::read_limited(body, limit)
+    crate::platform::http::body::read_limited(body, limit)
         .await
         .map_err(|_| {
             OAuthError::invalid_request(format!(
@@ -205,7 +205,7 @@ impl FromRequest<AppState> for OAuthRequest {
         let (kind, headers, body) = match OAuthRequest::split(req) {
             Ok(parts) => parts,
             Err((e, body)) => {
-                crate::extract::body::drain(body).await;
+                crate::platform::http::body::drain(body).await;
                 return Err(e);
             }
         };
@@ -219,7 +219,7 @@ impl OAuthRequest {
     /// only these are held while it arrives (the rest of the request, held across the wait,
     /// would make the reading future larger). An undeclared or unknown kind is refused before
     /// any of the body is read; the body comes back with the refusal, to be drained
-    /// ([`crate::extract::body::drain`]) before answering.
+    /// ([`crate::platform::http::body::drain`]) before answering.
     #[allow(clippy::type_complexity)]
     pub fn split(
         req: Request,

@@ -7,50 +7,12 @@
 //! untrusted peer puts in that header is ignored, so a client cannot pick its own bucket.
 //! With no `ConnectInfo` (a router driven in-process) the address is `0.0.0.0`.
 
-use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Most header entries looked at: a forwarding chain longer than this is not plausible, and
 /// the bound keeps a hostile header from costing more than a few comparisons.
 const MAX_HOPS: usize = 32;
-
-/// The client address a request is counted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
-
-impl ClientIp {
-    /// The rate-limit key of the address ([`crate::services::limits::ip_key`]).
-    pub fn limit_key(&self) -> String {
-        crate::services::limits::ip_key(self.0)
-    }
-}
-
-impl ClientIp {
-    /// The caller of a request from `peer` (the connection's address; `None` in process) with
-    /// `headers`, under the configured trusted proxies.
-    pub fn of(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> ClientIp {
-        ClientIp(state.client_ip.resolve(peer, headers))
-    }
-}
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        Ok(ClientIp::of(state, peer, &parts.headers))
-    }
-}
 
 /// One trusted network: an address and a prefix length (`10.0.0.0/8`, `::1/128`, or a bare
 /// address meaning a single host).
@@ -222,6 +184,7 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::platform::http::client_ip::ClientIp;
     use axum::http::HeaderValue;
 
     fn src(trusted: &[&str]) -> ClientIpSource {

@@ -25,10 +25,10 @@
 //! endpoint's client-IP rules read it, and a request the router serves gets it as
 //! `ConnectInfo`.
 
+use crate::gateway::http::forward_auth;
 use crate::oauth::http::token;
-use crate::routes::forward_auth;
-use crate::routes::health::panic_answer;
-use crate::state::AppState;
+use crate::platform::http::health::panic_answer;
+use crate::platform::state::AppState;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -74,8 +74,8 @@ pub struct Edge {
     timeout: Duration,
     /// The routes this edge's listener serves; the others are 404.
     surface: Surface,
-    /// With a state, `/forward-auth` and `POST /oauth/token` are answered here instead of
-    /// through the router.
+    /// The state the [`Lane`]s are answered with; without it (the edge's own tests) their
+    /// paths reach the router, which does not serve them.
     lanes: Option<AppState>,
     /// The connection's peer, when served by [`EdgeMaker`].
     peer: Option<SocketAddr>,
@@ -105,6 +105,36 @@ impl Edge {
     }
 }
 
+/// The endpoints the edge answers itself, before routing: the two on every API call's path.
+/// The router registers neither, so each endpoint has one way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// `/forward-auth` and anything under it, any method.
+    GatewayCheck,
+    /// `/oauth/token`: `POST` only.
+    Token,
+}
+
+impl Lane {
+    fn of(path: &str) -> Option<Lane> {
+        if is_forward_auth(path) {
+            Some(Lane::GatewayCheck)
+        } else if path == "/oauth/token" {
+            Some(Lane::Token)
+        } else {
+            None
+        }
+    }
+}
+
+/// 405 for a method the token endpoint does not answer, naming the one it does.
+fn only_post() -> Response {
+    let mut res = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    res
+}
+
 /// Whether `path` is the gateway check's (`/forward-auth` and anything under it).
 fn is_forward_auth(path: &str) -> bool {
     path.strip_prefix("/forward-auth")
@@ -130,19 +160,24 @@ impl Service<Request> for Edge {
         let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
         let timeout = self.timeout;
         if !self.surface.serves(req.uri().path()) {
-            let missing = crate::routes::health::not_found();
+            let missing = crate::platform::http::health::not_found();
             return Box::pin(guarded(missing, timeout, false).instrument(span));
         }
-        if let Some(state) = &self.lanes {
-            let path = req.uri().path();
-            if is_forward_auth(path) {
-                let answer = forward_auth::answer(state.clone(), req);
-                return Box::pin(guarded(answer, timeout, true).instrument(span));
-            }
-            if path == "/oauth/token" && req.method() == Method::POST {
-                let answer = token::answer(state.clone(), self.peer.map(|p| p.ip()), req);
-                return Box::pin(guarded(answer, timeout, false).instrument(span));
-            }
+        if let (Some(state), Some(lane)) = (&self.lanes, Lane::of(req.uri().path())) {
+            return match lane {
+                Lane::GatewayCheck => {
+                    let answer = forward_auth::answer(state.clone(), req);
+                    Box::pin(guarded(answer, timeout, true).instrument(span))
+                }
+                Lane::Token if req.method() == Method::POST => {
+                    let answer = token::answer(state.clone(), self.peer.map(|p| p.ip()), req);
+                    Box::pin(guarded(answer, timeout, false).instrument(span))
+                }
+                Lane::Token => {
+                    let refused = ready(only_post());
+                    Box::pin(guarded(refused, timeout, false).instrument(span))
+                }
+            };
         }
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(ConnectInfo(peer));
@@ -222,7 +257,7 @@ fn secured(mut res: Response) -> Response {
 
 /// The security headers of every answer: `nosniff` always, the frame and referrer policies
 /// unless the answer set its own.
-pub fn add_security_headers(h: &mut HeaderMap) {
+fn add_security_headers(h: &mut HeaderMap) {
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -371,7 +406,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("edge.db").display());
         let config =
-            crate::config::Config::from_toml_str(&format!("database = \"{url}\"")).unwrap();
+            crate::platform::config::Config::from_toml_str(&format!("database = \"{url}\""))
+                .unwrap();
         let store: std::sync::Arc<dyn castellan_store::Store> =
             castellan_store::connect(&url).await.unwrap();
         let clock = std::sync::Arc::new(castellan_crypto::SystemClock);

@@ -1,12 +1,12 @@
 //! The one state object every handler receives.
 
-use crate::config::Config;
-use crate::extract::client_ip::ClientIpSource;
-use crate::services::client_cache::ClientCache;
-use crate::services::keys::KeyManager;
-use crate::services::limits::RateLimiting;
-use crate::services::token_cache::TokenCheckCache;
-use crate::services::usage::UsageRecorder;
+use crate::oauth::client_cache::ClientCache;
+use crate::oauth::token_cache::TokenCheckCache;
+use crate::platform::config::Config;
+use crate::platform::http::proxies::ClientIpSource;
+use crate::platform::keys::KeyManager;
+use crate::platform::limits::RateLimiting;
+use crate::platform::usage::UsageRecorder;
 use castellan_crypto::{Algorithm, Clock};
 use castellan_store::Store;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub struct Inner {
     /// The API-key lookup cache and last-use recorder.
     pub api_keys: crate::gateway::key_cache::ApiKeys,
     /// People's roles as forward-auth re-checks them (`gateway.membership_cache_seconds`).
-    pub memberships: crate::services::memberships::Memberships,
+    pub memberships: crate::gateway::memberships::Memberships,
     /// The compiled `[[gateway.routes]]` of `/forward-auth`.
     pub gateway_routes: castellan_guard::routes::RouteTable,
     /// The first token answer's headers, copied by later ones

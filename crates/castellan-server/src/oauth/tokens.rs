@@ -3,8 +3,8 @@
 //! locally, opaque tokens by their hash in storage.
 
 use crate::oauth::token::json::{claims_json, ClaimsRef};
-use crate::services::token_cache::TokenCheckCache;
-use crate::state::AppState;
+use crate::oauth::token_cache::TokenCheckCache;
+use crate::platform::state::AppState;
 use castellan_core::client::{Client, TokenFormat};
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::token::{check_claims, AccessClaims, Inactive};

@@ -17,7 +17,6 @@
 //! library's JSON body naming the policy; a refusal because Redis could not be asked under
 //! `redis_failure = "closed"` is 503 `temporarily_unavailable`, never a 500.
 
-use crate::state::AppState;
 use castellan_core::client::{Client, ClientKind};
 use castellan_limit::{Decision, HeaderStyle, Limiter, Outcome, Policy, RateLimits};
 use std::net::{IpAddr, Ipv6Addr};
@@ -31,7 +30,7 @@ pub struct RateLimiting {
     pub limits: RateLimits,
     pub limiter: Limiter,
     /// `[pages.login_throttle]`, counted by `limiter`.
-    pub login: crate::services::login_throttle::LoginThrottle,
+    pub login: crate::people::login_throttle::LoginThrottle,
 }
 
 impl RateLimiting {
@@ -118,20 +117,19 @@ fn prefer_inner(inner: &Decision, outer: &Decision) -> bool {
 /// Counts one request of `ip` under the per-IP policy `policy` (every attempt, whatever it
 /// asks): the decision to show on the answer, or the refusal to answer with.
 pub async fn check_ip(
-    state: &AppState,
+    limiting: &RateLimiting,
     policy: &Policy,
     ip: IpAddr,
 ) -> Result<LimitDecision, RateLimited> {
-    state.rate_limiting.check(policy, &ip_key(ip)).await
+    limiting.check(policy, &ip_key(ip)).await
 }
 
 /// The per-client check of the token endpoint, after the client has authenticated, under the
 /// client's tier; `None` for a tier configured `"off"`.
 pub async fn check_client(
-    state: &AppState,
+    limiting: &RateLimiting,
     client: &Client,
 ) -> Result<Option<LimitDecision>, RateLimited> {
-    let limiting = &state.rate_limiting;
     let Some(policy) = limiting.client_policy(client) else {
         return Ok(None);
     };
@@ -184,7 +182,7 @@ fn client_key(client: &Client) -> String {
 /// client's token requests, per client for the client's own tokens and per person for a
 /// person's tokens ([`client_calls_key`]). A public client's own tokens are not counted.
 pub async fn check_client_calls(
-    state: &AppState,
+    limiting: &RateLimiting,
     client: &Client,
     subject: &str,
 ) -> Result<Option<LimitDecision>, RateLimited> {
@@ -193,7 +191,6 @@ pub async fn check_client_calls(
     if client.kind == ClientKind::Public && subject == client.id {
         return Ok(None);
     }
-    let limiting = &state.rate_limiting;
     let Some(policy) = limiting.client_policy(client) else {
         return Ok(None);
     };
@@ -227,11 +224,10 @@ fn limit_key(prefix: &str, id: &str, sub: Option<&str>) -> String {
 /// The per-key check of forward-auth: the policy of the key's tier (tier `default` for a
 /// tier no longer configured), counted per key; `None` for a tier configured `"off"`.
 pub async fn check_api_key(
-    state: &AppState,
+    limiting: &RateLimiting,
     key_id: &str,
     tier: &str,
 ) -> Result<Option<LimitDecision>, RateLimited> {
-    let limiting = &state.rate_limiting;
     let Some(policy) = limiting.limits.tier_limit(tier) else {
         return Ok(None);
     };
