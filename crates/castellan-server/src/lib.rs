@@ -23,6 +23,8 @@ pub use management::http::openapi;
 pub use platform::{bootstrap, config, edge, state};
 
 #[cfg(test)]
+mod architecture_tests;
+#[cfg(test)]
 mod redaction_tests;
 
 use crate::oauth::client_cache::ClientCache;

@@ -11,7 +11,7 @@ use crate::error::OAuthFailure;
 use crate::gateway::api_keys;
 use crate::oauth::client_auth::authenticate;
 use crate::oauth::http::client_auth::presented_client;
-use crate::oauth::params::OAuthRequest;
+use crate::oauth::http::params::OAuthRequest;
 use crate::oauth::token::grant_tokens::MAX_PRESENTED_LEN;
 use crate::oauth::tokens::{check_access_token, Audience, Checked};
 use crate::platform::state::AppState;

@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod consent;
 pub mod discovery;
 pub mod introspect;
+pub mod params;
 pub mod register;
 pub mod revocations;
 pub mod revoke;

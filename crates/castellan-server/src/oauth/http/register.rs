@@ -7,7 +7,7 @@
 
 use crate::error::OAuthFailure;
 use crate::oauth::http::bearer::bearer_token;
-use crate::oauth::params::read_body;
+use crate::oauth::http::params::read_body;
 use crate::oauth::registration::access::authorize_registration;
 use crate::oauth::registration::party::registrant;
 use crate::oauth::registration::response::client_information;

@@ -7,7 +7,7 @@
 use crate::error::OAuthFailure;
 use crate::oauth::client_auth::authenticate;
 use crate::oauth::http::client_auth::presented_client;
-use crate::oauth::params::OAuthRequest;
+use crate::oauth::http::params::OAuthRequest;
 use crate::oauth::tokens::looks_like_jwt;
 use crate::platform::state::AppState;
 use axum::extract::State;

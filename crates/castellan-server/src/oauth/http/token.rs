@@ -5,8 +5,8 @@
 
 use crate::error::OAuthFailure;
 use crate::oauth::http::client_auth::presented_client;
+use crate::oauth::http::params::{read_body, OAuthRequest};
 use crate::oauth::http::token_answer::write_answer;
-use crate::oauth::params::{read_body, OAuthRequest};
 use crate::oauth::token::request::GrantRequest;
 use crate::oauth::token::{token, Asked};
 use crate::platform::http::client_ip::client_ip;
