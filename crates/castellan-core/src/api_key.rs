@@ -238,7 +238,6 @@ pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, KeyFormatError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use proptest::prelude::*;
 

@@ -31,7 +31,6 @@ pub fn id_random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
-#[allow(clippy::panic)]
 fn panic_no_entropy() -> ! {
     panic!("the operating system's random number generator failed")
 }

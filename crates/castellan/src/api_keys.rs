@@ -12,7 +12,7 @@
 //! (`scopes_a_member_may_give`); `createdBy` is their user id.
 //!
 //! The key is printed once, in the output of `create` and `rotate`, and never logged.
-#![allow(clippy::print_stdout)]
+#![expect(clippy::print_stdout, reason = "a command answers on standard output")]
 
 use anyhow::{anyhow, bail, Context};
 use castellan_core::query::truncate_for_message;
