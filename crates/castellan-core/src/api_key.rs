@@ -1,4 +1,5 @@
-//! The API-key format (SPEC 6.1, seed 000 step 2a): `<prefix>_<body>_<crc32>`.
+//! The API-key format: `<prefix>_<body>_<crc32>`, a CRC-32 of what precedes it at the end so a
+//! mistyped or truncated key is refused before any storage lookup.
 //!
 //! - `prefix`: configurable, 2–16 lowercase ASCII letters or digits (default `csb`);
 //! - `body`: one environment letter (`L` production, `T` testing, `D` local) followed by 43
@@ -10,7 +11,7 @@
 
 use crate::Environment;
 
-/// The default key prefix (seed 000: `csb_<body>_<crc32>`).
+/// The default key prefix, giving keys of the form `csb_<body>_<crc32>`.
 pub const DEFAULT_PREFIX: &str = "csb";
 /// Longest string [`parse`] looks at.
 pub const MAX_KEY_LEN: usize = 256;

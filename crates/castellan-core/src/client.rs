@@ -1,4 +1,4 @@
-//! Clients: the applications that ask for tokens (SPEC 3), their kinds, grant types,
+//! Clients: the applications that ask for tokens, their kinds, grant types,
 //! authentication methods, token lifetimes and the validation of a client draft.
 
 use crate::scope::{ScopePattern, ScopeSet};
@@ -6,7 +6,8 @@ use crate::tenant::TenantGrant;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Bounds on per-client token lifetimes, in seconds (seed 003).
+/// Bounds on per-client token lifetimes, in seconds, from the configuration (by default access
+/// tokens 3600‥604800 s, refresh tokens 30‥31536000 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifetimeBounds {
     pub access_min: u32,
@@ -143,7 +144,8 @@ impl AuthMethod {
     }
 }
 
-/// The shape of the access tokens a client receives (SPEC 4.6).
+/// The shape of the access tokens a client receives: a signed JWT (RFC 9068) checked locally, or
+/// an opaque reference checked by introspection (RFC 7662).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenFormat {
@@ -198,14 +200,15 @@ pub struct Client {
     pub secret_hash: Option<SecretHash>,
     /// Allowed scope patterns; fixed at creation.
     pub scope: Vec<ScopePattern>,
-    /// What a request naming no scope receives (SPEC 4.8); `None` means every allowed scope
+    /// What a request naming no scope receives; `None` means every allowed scope
     /// that has no wildcard.
     pub default_scope: Option<ScopeSet>,
     pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
     pub auth_method: AuthMethod,
     pub token_format: TokenFormat,
-    /// A public client allowed `client_credentials` when it names a market (seed 004).
+    /// A public client allowed `client_credentials` when it names a market (`market:id:{id}`):
+    /// a sales-channel client that shows a storefront's public catalogue.
     pub public_client_credentials: bool,
     pub access_token_validity_seconds: Option<u32>,
     pub refresh_token_validity_seconds: Option<u32>,
@@ -215,10 +218,10 @@ pub struct Client {
     pub registration: Option<Registration>,
     /// Other RFC 7591 metadata (`client_uri`, `logo_uri`, `contacts`, `software_version` …).
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// The rate-limit tier its token requests and gateway calls are counted under (SPEC 8.1);
+    /// The rate-limit tier its token requests and gateway calls are counted under;
     /// `None`: tier `default`.
     pub tier: Option<String>,
-    /// The brands and venues it may ask tenant tokens for at `POST /auth` (SPEC 7.4); none:
+    /// The brands and venues it may ask tenant tokens for at `POST /auth`; none:
     /// no tenant token.
     pub tenants: Vec<TenantGrant>,
 }

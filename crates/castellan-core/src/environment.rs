@@ -1,5 +1,6 @@
-//! The deployment environment (SPEC 1.4): decides redirect-URI rules and is stamped into every
-//! credential so that one environment's credential is refused by another.
+//! The deployment environment (`production`, `testing` or `local`): decides redirect-URI rules
+//! and is stamped into every credential so that one environment's credential is refused by
+//! another.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Query predicates and sorting for the client management API (SPEC 3.3), in the subset of
+//! Query predicates and sorting for the client management API, in the subset of
 //! the commercetools predicate syntax that Castellan supports.
 //!
 //! Supported (documented in `docs/api.md`):
@@ -121,9 +121,11 @@ pub struct Sort {
     pub direction: Direction,
 }
 
-/// Paging bounds of the query endpoint (seed 003).
+/// The query endpoint's page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 20;
+/// The largest `limit` the query endpoint accepts.
 pub const MAX_LIMIT: u32 = 500;
+/// The largest `offset` the query endpoint accepts: deeper pages need a narrower `where`.
 pub const MAX_OFFSET: u32 = 10_000;
 
 /// A validated query of clients.

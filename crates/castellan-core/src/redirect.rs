@@ -1,4 +1,4 @@
-//! Redirect-URI registration rules (SPEC 3.6, RFC 8252 §7, RFC 9700 §4.1): exact strings, no
+//! Redirect-URI registration rules (RFC 8252 §7, RFC 9700 §4.1): exact strings, no
 //! fragments; `https` everywhere; `http` only for loopback IP literals (and `localhost`
 //! outside production); private-use schemes for native apps.
 

@@ -1,5 +1,5 @@
 //! Client metadata of dynamic registration (RFC 7591 §2, RFC 7592 §2.2), parsed and checked:
-//! the rules of SPEC 3.5 and 3.6 applied to a JSON document, with the error codes of
+//! the registration and redirect-URI rules applied to a JSON document, with the error codes of
 //! RFC 7591 §3.2.2 (`invalid_redirect_uri`, `invalid_client_metadata`).
 //!
 //! Unknown fields are ignored (RFC 7591 §2); only the known ones are kept, each bounded, so the

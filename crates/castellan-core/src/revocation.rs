@@ -1,4 +1,4 @@
-//! What the revocation feed (SPEC 7.1, 9.1) tells resource servers was revoked: one access
+//! What the revocation feed tells resource servers was revoked: one access
 //! token (`jwt`, by `jti`), a token family (`family`, the `gid` claim of a user's grant), a
 //! connected app (`connected_app`: one client acting for one user) or a whole client
 //! (`client`). A JWT matches an entry by its `jti`, `gid`, `client_id` and `sub` claims.

@@ -1,4 +1,4 @@
-//! Scope syntax and matching (RFC 6749 §3.3, SPEC 4.8).
+//! Scope syntax and matching (RFC 6749 §3.3).
 //!
 //! A scope is `name` or `name:qualifier[:qualifier…]`, each segment non-empty and made of the
 //! characters RFC 6749 allows in a scope token. A client's allowed scopes are patterns: a final
@@ -165,7 +165,7 @@ impl fmt::Display for ScopePattern {
     }
 }
 
-/// Administrative scopes (SPEC 3.4, 5.6): they open Castellan's own management API. Every
+/// Administrative scopes: they open Castellan's own management API. Every
 /// `manage_*` scope is administrative too. Self-registered clients never obtain them, and a
 /// person's grant carries them only when the person has the admin flag.
 pub const ADMIN_SCOPE_NAMES: [&str; 8] = [
@@ -310,7 +310,7 @@ pub fn patterns_to_string(patterns: &[ScopePattern]) -> String {
         .join(" ")
 }
 
-/// The scope of resource servers (SPEC 9.2): it lets a client introspect tokens issued to other
+/// The scope of resource servers: it lets a client introspect tokens issued to other
 /// clients and API keys, and read the revocation feed. Without it, a client learns only about
 /// its own tokens.
 pub const INTROSPECT: &str = "introspect";

@@ -14,7 +14,7 @@ pub struct AccessClaims {
     pub client_id: String,
     /// Space-separated granted scopes (may be empty).
     pub scope: String,
-    /// The environment that minted the token (SPEC 1.4).
+    /// The environment that minted the token; another environment refuses it.
     pub env: String,
     /// The organization the token is bound to, when a user chose one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,4 +1,5 @@
-//! People and organizations (SPEC 5.6): users, organizations, memberships and roles.
+//! People and organizations: users, organizations, memberships and roles (OWNER, MANAGER,
+//! VIEWER).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -52,7 +53,7 @@ pub struct User {
     pub name: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
-    /// An administrator (SPEC 3.4, 5.6): only then may the person's grants carry
+    /// An administrator: only then may the person's grants carry
     /// administrative scopes (`manage_*`, `introspect` …). Set with `castellan users set-admin`.
     pub is_admin: bool,
 }

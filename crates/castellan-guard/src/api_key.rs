@@ -1,4 +1,4 @@
-//! The syntactic check of an API key (SPEC 6.1, seed 000): `<prefix>_<body>_<crc32>`, three
+//! The syntactic check of an API key: `<prefix>_<body>_<crc32>`, three
 //! parts, two underscores, a known prefix, and a CRC-32 (IEEE) of `<prefix>_<body>` written as
 //! eight lowercase hex digits. Run before any network call so that a mistyped key costs nothing.
 //!

@@ -1,6 +1,7 @@
 //! The guard's configuration: one typed tree, deserialisable from TOML/JSON, validated once
-//! into the structures the hot path uses. Defaults follow SPEC 2.3 and 6.3: JWKS and RFC 9728
-//! metadata under the issuer's `/.well-known/`, API keys in `X-API-Key` with prefix `csb`.
+//! into the structures the hot path uses. Defaults are where Castellan serves things: JWKS and
+//! RFC 9728 metadata under the issuer's `/.well-known/`, API keys in `X-API-Key` with prefix
+//! `csb`.
 
 use crate::identity::Role;
 use crate::policy::{OrgSource, Policy};
@@ -39,7 +40,8 @@ impl<'de> Deserialize<'de> for ClientSecret {
 pub struct GuardConfig {
     /// The `iss` tokens must carry.
     pub issuer: String,
-    /// The environment tokens and keys must belong to (SPEC 1.4).
+    /// The environment tokens and keys must belong to; a credential of another environment is
+    /// refused as such.
     pub environment: Environment,
     /// Default: issuer + `/.well-known/jwks.json`.
     #[serde(default)]
@@ -69,7 +71,7 @@ pub struct GuardConfig {
     /// Timeout of one JWKS fetch or introspection call, in milliseconds.
     #[serde(default = "default_http_timeout")]
     pub http_timeout_ms: u64,
-    /// Tenant mode for every route (SPEC 7.4): token in `x-token`, `x-brand`/`x-venue` checked.
+    /// Tenant mode for every route: token in `x-token`, `x-brand`/`x-venue` checked.
     #[serde(default)]
     pub tenant: bool,
     /// Route policies, first match wins.
@@ -154,7 +156,8 @@ impl Default for ApiKeyConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRules {
-    /// Anonymous callers pass; a present credential is still checked (SPEC 7.3).
+    /// Anonymous callers pass; a present credential is still checked, so a malformed key is a 401
+    /// even there.
     #[serde(default)]
     pub public: bool,
     #[serde(default)]

@@ -1,6 +1,6 @@
-//! Which credential a request presents (RFC 6750 §2.1 `Authorization: Bearer`, SPEC 6.3
-//! `X-API-Key`, seed 002 `x-token`) and what shape a bearer token has. Pure parsing: nothing
-//! here touches the network, so malformed input is refused for free.
+//! Which credential a request presents (RFC 6750 §2.1 `Authorization: Bearer`, an API key in
+//! `X-API-Key`, a tenant token in `x-token`) and what shape a bearer token has. Pure parsing:
+//! nothing here touches the network, so malformed input is refused for free.
 
 use crate::failure::Failure;
 use crate::policy::TOKEN_HEADER;

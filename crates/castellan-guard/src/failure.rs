@@ -1,4 +1,4 @@
-//! Why the guard refused a request, and the answer it gives (SPEC 7.2, seed 000 step 5):
+//! Why the guard refused a request, and the answer it gives:
 //! 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3) and
 //! `resource_metadata` (RFC 9728 §5.1); 403 for scope, role, organization, tenant and disabled
 //! keys; 503 when Castellan cannot be asked. The JSON body says what to do in plain words.
@@ -374,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_follow_the_seed_table() {
+    fn each_refusal_answers_its_documented_status() {
         use StatusCode as S;
         let rows = [
             (

@@ -1,4 +1,4 @@
-//! The guard itself: the whole check of one request (SPEC 7.1) — find the route's policy, find
+//! The guard itself: the whole check of one request — find the route's policy, find
 //! the one credential, check it (locally for JWTs, through introspection otherwise), evaluate
 //! the policy. Built once from a validated [`GuardConfig`]; cheap to clone.
 

@@ -41,7 +41,7 @@ pub struct Identity {
     pub scopes: Vec<String>,
     pub role: Option<Role>,
     pub kind: CredentialKind,
-    /// Tenant binding (SPEC 7.4), when the token carries one.
+    /// Tenant binding (the brand), when the token carries one.
     pub brand: Option<String>,
     pub venue: Option<String>,
     /// Unix seconds after which the credential is no longer valid, when known.
@@ -77,7 +77,7 @@ pub const IDENTITY_HEADERS: [&str; 6] = [
     CREDENTIAL_HEADER,
 ];
 
-/// The headers a forward-auth answer (SPEC 7.1) carries for an identity: always all six, empty
+/// The headers a forward-auth answer carries for an identity: always all six, empty
 /// when unknown, so that a proxy copying them onto the forwarded request replaces any the
 /// client sent itself. A value that is not valid header text is sent empty rather than
 /// mangled.

@@ -1,4 +1,4 @@
-//! Route policies (SPEC 7.1, 7.3, 7.4): what a route requires of a checked caller, and the pure
+//! Route policies: what a route requires of a checked caller, and the pure
 //! [`evaluate`] that decides. Order of checks: presence, scope (RFC 6750 §3.1
 //! `insufficient_scope`), role, organization, tenant headers.
 
@@ -29,9 +29,11 @@ pub struct Policy {
     pub tenant: bool,
 }
 
-/// Tenant headers (seed 002).
+/// The header carrying a tenant token.
 pub const TOKEN_HEADER: &str = "x-token";
+/// The brand a tenant call is made for; it must be the token's.
 pub const BRAND_HEADER: &str = "x-brand";
+/// The venue a tenant call is made for; it must be the token's.
 pub const VENUE_HEADER: &str = "x-venue";
 pub const STAGE_HEADER: &str = "x-stage";
 

@@ -1,4 +1,4 @@
-//! Storage for API keys (SPEC 6): one row per key, found by the SHA-256 of the whole key
+//! Storage for API keys: one row per key, found by the SHA-256 of the whole key
 //! (unique index, O(1) lookup). The key itself is never stored; what may be shown of it is
 //! its visible prefix (`csb_L` + four body characters) and its last four characters.
 

@@ -41,7 +41,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Clients and their registrations (SPEC 3).
+/// Clients and their registrations.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Stores a new client. `Conflict` when the id is taken.
@@ -71,7 +71,8 @@ pub trait ClientStore: Send + Sync {
     async fn claim_bootstrap_client(&self, client: &Client) -> StoreResult<bool>;
 }
 
-/// Signing keys (SPEC 2.2).
+/// Signing keys: the ones that sign now and the retired ones still published to verify
+/// unexpired tokens.
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync {
     /// Every key not yet past `expires_at`, newest first.
@@ -90,7 +91,7 @@ pub trait SigningKeyStore: Send + Sync {
     async fn purge_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// Revocation lists and opaque (reference) access tokens (SPEC 4.6, 9.1, 9.2).
+/// Revocation lists and opaque (reference) access tokens.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Records a JWT access token as revoked until it would have expired. Idempotent.
@@ -109,7 +110,7 @@ pub trait TokenStore: Send + Sync {
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// The revocation feed (SPEC 7.1, 9.1): what resource servers that check JWTs locally (the
+/// The revocation feed: what resource servers that check JWTs locally (the
 /// guard) must learn was revoked. Entries are written in the transaction that revokes (JWT
 /// revocation, family revocation on reuse or replay, consent revocation, client deletion).
 #[async_trait]

@@ -1,4 +1,4 @@
-//! Storage for people and their grants (SPEC 4.3, 4.5, 5, 9.3): users, organizations,
+//! Storage for people and their grants: users, organizations,
 //! memberships, browser sessions, authorization codes, consents (connected apps) and refresh
 //! token families. Only hashes of codes, session ids and refresh tokens are stored.
 //!
@@ -17,13 +17,13 @@ pub trait UserStore: Send + Sync {
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
     /// `email` is already normalised (`castellan_core::user::normalize_email`).
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
-    /// Sets or clears a user's admin flag (SPEC 3.4); `false` when there is no such user.
+    /// Sets or clears a user's admin flag; `false` when there is no such user.
     async fn set_user_admin(&self, id: &str, is_admin: bool) -> StoreResult<bool>;
     async fn insert_organization(&self, org: &Organization) -> StoreResult<()>;
     async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>>;
     /// Adds the user to the organization or changes their role. Lowering the role disables,
     /// in the same transaction, every active API key the member created in the organization
-    /// (SPEC 5.6, 6.3); they create new ones under their new role.
+    /// (a key carries at most its creator's rights); they create new ones under their new role.
     async fn upsert_membership(&self, membership: &Membership) -> StoreResult<()>;
     /// Removes the member; in the same transaction, disables every active API key they
     /// created in the organization. `false` when they were not a member.
@@ -44,7 +44,7 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
-/// An authorization code (RFC 6749 §4.1.2, SPEC 5.4), bound to everything the exchange checks.
+/// An authorization code (RFC 6749 §4.1.2), bound to everything the exchange checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCode {
     pub hash: [u8; 32],
@@ -101,7 +101,7 @@ pub struct RefreshToken {
     pub scope: String,
     pub auth_time: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
-    /// Inactivity expiry: restarts at every use (seed 003).
+    /// Inactivity expiry: restarts at every use.
     pub expires_at: DateTime<Utc>,
     /// The `aud` of the grant's access tokens; a refresh keeps it. `None` for tokens stored
     /// before audiences were kept: the default audience.

@@ -67,7 +67,7 @@ pub struct OpaqueToken {
     pub revoked: bool,
 }
 
-/// One entry of the revocation feed (SPEC 7.1, 9.1).
+/// One entry of the revocation feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     /// The entry's place in the feed: entries are read after a cursor, in order.

@@ -1,4 +1,4 @@
-//! `castellan api-keys …` (SPEC 6): create, list, show, disable, enable, revoke and rotate API
+//! `castellan api-keys …`: create, list, show, disable, enable, revoke and rotate API
 //! keys on the configured database, through the same service functions as the management API
 //! (`/api-keys`), so its rules (scopes at most the creator's, configured tiers, expiry bounds,
 //! revoked is final, rotation in one transaction) live in one place.

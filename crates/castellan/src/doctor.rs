@@ -1,4 +1,4 @@
-//! `castellan doctor <key-or-token> [--need scope]` (SPEC 11.1): explains, offline and in
+//! `castellan doctor <key-or-token> [--need scope]`: explains, offline and in
 //! plain words, why a credential would be refused — malformed, bad checksum, wrong prefix or
 //! environment, expired, unknown signing key, missing scope. The database is read when it
 //! is reachable (key status, stored signing keys), never required. Exits non-zero when the

@@ -11,7 +11,8 @@ mod people;
 use clap::Parser;
 
 /// `mimalloc` instead of the system allocator: a token request allocates a few dozen small
-/// values, and glibc's allocator cost about 10% of the token endpoint's time (bench/RESULTS.md).
+/// values, and glibc's allocator is a visible share of the token endpoint's time
+/// (bench/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,4 +1,4 @@
-//! Clients (SPEC 3): registration, lookup, the query API, use tracking, deletion and the
+//! Clients: registration, lookup, the query API, use tracking, deletion and the
 //! one-time bootstrap claim.
 
 use super::revocations::record_in;

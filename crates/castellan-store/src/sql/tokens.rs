@@ -1,4 +1,4 @@
-//! Revoked JWTs and opaque access tokens (SPEC 4.6, 9.1, 9.2).
+//! Revoked JWTs (RFC 7009) and opaque access tokens, checked by introspection (RFC 7662).
 
 use super::revocations::record_in;
 use super::SqlStore;
