@@ -149,7 +149,7 @@ fn base62_256(random: &[u8; 32]) -> String {
     let mut out = [b'0'; RANDOM_CHARS];
     for slot in out.iter_mut().rev() {
         let mut rem: u32 = 0;
-        for byte in n.iter_mut() {
+        for byte in &mut n {
             let cur = (rem << 8) | u32::from(*byte);
             // cur < 62 * 256, so the quotient fits a byte.
             *byte = u8::try_from(cur / 62).unwrap_or(0);

@@ -3,7 +3,7 @@
 
 use crate::client::{Client, ClientKind};
 use crate::error::OAuthError;
-use crate::scope::{allowed_by, is_client_only, Scope, ScopeSet};
+use crate::scope::{allowed_by, is_client_only, Scope, ScopePattern, ScopeSet};
 use crate::user::User;
 
 /// Scopes granted to `client` for `requested` (`None` or empty: its default scopes).
@@ -70,7 +70,11 @@ pub fn for_person(user: &User, scope: &ScopeSet) -> ScopeSet {
 pub fn default_scopes(client: &Client) -> ScopeSet {
     match &client.default_scope {
         Some(d) => d.clone(),
-        None => client.scope.iter().filter_map(|p| p.as_scope()).collect(),
+        None => client
+            .scope
+            .iter()
+            .filter_map(ScopePattern::as_scope)
+            .collect(),
     }
 }
 

@@ -98,7 +98,7 @@ mod tests {
             iat: 100,
             jti: "j".into(),
             client_id: "c".into(),
-            scope: "".into(),
+            scope: String::new(),
             env: "local".into(),
             org: None,
             gid: None,

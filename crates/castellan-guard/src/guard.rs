@@ -95,7 +95,7 @@ impl Guard {
                     Duration::from_secs(config.revocation_poll_seconds),
                     Duration::from_secs(config.revocation_max_stale_seconds),
                     i64::from(config.leeway_seconds),
-                    clock.clone(),
+                    Arc::clone(&clock),
                 )))
             }
             _ => None,
@@ -128,7 +128,7 @@ impl Guard {
             inner: Arc::new(Inner {
                 routes: RouteTable::new(&config.routes, config.default_policy.as_ref())?,
                 jwt: JwtVerifier {
-                    jwks: jwks.clone(),
+                    jwks: Arc::clone(&jwks),
                     expect: Expectations {
                         issuer: config.issuer.clone(),
                         environment: config.environment,

@@ -171,8 +171,8 @@ impl JwksCache {
             .collect();
         let keys = Arc::new(keys);
         match self.keys.write() {
-            Ok(mut g) => *g = keys.clone(),
-            Err(p) => *p.into_inner() = keys.clone(),
+            Ok(mut g) => *g = Arc::clone(&keys),
+            Err(p) => *p.into_inner() = Arc::clone(&keys),
         }
         write(&self.fetched_at, Some(Instant::now()));
         Ok(keys)

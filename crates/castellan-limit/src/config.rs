@@ -311,11 +311,8 @@ impl RateLimitConfig {
                 }
                 continue;
             }
-            match resolve(&policies, &key, policy, &mut errors) {
-                Some(p) => {
-                    tiers.insert(tier.clone(), p);
-                }
-                None => continue,
+            if let Some(p) = resolve(&policies, &key, policy, &mut errors) {
+                tiers.insert(tier.clone(), p);
             }
         }
 

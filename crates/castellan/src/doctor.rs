@@ -53,8 +53,7 @@ async fn reachable_store(config: &Config) -> Option<Arc<dyn Store>> {
 
 fn human(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_else(|| format!("{ts} (not a valid time)"))
+        .map_or_else(|| format!("{ts} (not a valid time)"), |t| t.to_rfc3339())
 }
 
 /// Examines `credential` against `config` at `now`.

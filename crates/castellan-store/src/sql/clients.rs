@@ -229,7 +229,7 @@ impl ClientStore for SqlStore {
             .map(|r| {
                 r.try_get::<String, _>("id")
                     .map(Revoked::Client)
-                    .map_err(|e| crate::StoreError::Corrupt(format!("clients.id: {e}")))
+                    .map_err(|e| StoreError::Corrupt(format!("clients.id: {e}")))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         for sql in [

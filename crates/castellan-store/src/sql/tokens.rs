@@ -32,7 +32,7 @@ impl TokenStore for SqlStore {
         if inserted > 0 {
             let entry = [Revoked::Jwt(jti.to_owned())];
             // A JWT entry matters until the token's `exp`; its creation time is only shown.
-            let now = chrono::Utc::now().min(expires_at);
+            let now = Utc::now().min(expires_at);
             record_in(&mut tx, self.backend, &entry, now, Some(expires_at)).await?;
         }
         tx.commit().await.map_err(store_error)?;
