@@ -13,8 +13,11 @@ pub const MAX_TOKEN_LEN: usize = castellan_crypto::jws::MAX_TOKEN_LEN;
 /// The credential of a request, borrowed from its headers. `Debug` names the kind only.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Presented<'a> {
+    /// No credential.
     Anonymous,
+    /// A bearer token (`Authorization: Bearer`, or `x-token` in tenant mode).
     Bearer(&'a str),
+    /// An API key from the configured header.
     ApiKey(&'a str),
 }
 

@@ -59,6 +59,7 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
+    /// A guard from a validated configuration, on the system clock.
     pub fn new(config: GuardConfig) -> Result<Guard, ConfigError> {
         Self::with_clock(config, Arc::new(SystemClock))
     }
@@ -156,6 +157,7 @@ impl Guard {
         GuardLayer::new(self.clone())
     }
 
+    /// The RFC 9728 metadata URL this guard names in its 401 answers.
     pub fn resource_metadata(&self) -> &ResourceMetadata {
         &self.inner.resource_metadata
     }

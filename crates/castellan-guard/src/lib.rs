@@ -14,6 +14,7 @@
 //!
 //! It depends on `castellan-core` and `castellan-crypto` only: a resource server never links
 //! the authorization server.
+#![warn(missing_docs)]
 
 pub mod api_key;
 pub mod config;

@@ -22,10 +22,15 @@ pub enum OrgSource {
 /// A validated route policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
+    /// Anonymous callers pass.
     pub public: bool,
+    /// A scope the caller must hold.
     pub scope: Option<String>,
+    /// The lowest organization role the caller must have.
     pub min_role: Option<Role>,
+    /// Where the request names the organization the caller must belong to.
     pub organization: Option<OrgSource>,
+    /// Tenant mode: the token's brand and venue must match the tenant headers.
     pub tenant: bool,
 }
 
@@ -35,6 +40,7 @@ pub const TOKEN_HEADER: &str = "x-token";
 pub const BRAND_HEADER: &str = "x-brand";
 /// The venue a tenant call is made for; it must be the token's.
 pub const VENUE_HEADER: &str = "x-venue";
+/// The optional stage a tenant call names, compared with the API's environment.
 pub const STAGE_HEADER: &str = "x-stage";
 
 impl Policy {
@@ -43,6 +49,7 @@ impl Policy {
         Policy::default()
     }
 
+    /// Anonymous callers pass; a present credential is still checked.
     pub fn public() -> Policy {
         Policy {
             public: true,
@@ -50,6 +57,7 @@ impl Policy {
         }
     }
 
+    /// Any valid credential holding `scope`.
     pub fn scope(scope: &str) -> Policy {
         Policy {
             scope: Some(scope.to_owned()),
@@ -57,6 +65,7 @@ impl Policy {
         }
     }
 
+    /// Checks `rules` and compiles them; the error says what contradicts what.
     pub fn compile(rules: &RouteRules) -> Result<Policy, String> {
         if rules.public
             && (rules.scope.is_some()
@@ -95,6 +104,7 @@ impl Policy {
 pub struct RequestFacts<'a> {
     /// Values captured by the route's `{param}` segments.
     pub params: &'a [(String, String)],
+    /// The request's headers.
     pub headers: &'a HeaderMap,
     /// The environment this API runs in (compared with `x-stage`).
     pub environment: Environment,
