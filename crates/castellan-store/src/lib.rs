@@ -5,6 +5,7 @@
 //! "rotate the signing key"), not by table. The backend is chosen once, from the URL scheme, by
 //! [`connect`]. Both backends share the SQL in `sql/` and pass the same conformance suite
 //! (`tests/conformance.rs`); each has its own append-only `migrations/` folder.
+#![warn(missing_docs)]
 
 pub mod api_keys;
 mod connect;
@@ -25,6 +26,7 @@ use castellan_core::client::Client;
 use castellan_core::query::{ClientQuery, Predicate};
 use chrono::{DateTime, NaiveDate, Utc};
 
+/// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A row with the same key exists.
@@ -39,6 +41,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The result of a storage operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Clients and their registrations.
@@ -46,6 +49,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait ClientStore: Send + Sync {
     /// Stores a new client. `Conflict` when the id is taken.
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    /// The client with id `id`.
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
     /// One page of clients; `total` only when `query.with_total`.
     async fn query_clients(&self, query: &ClientQuery) -> StoreResult<Page<Client>>;
@@ -101,8 +105,11 @@ pub trait TokenStore: Send + Sync {
         client_id: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Whether the JWT with id `jti` was revoked.
     async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Stores an opaque access token (its hash).
     async fn insert_opaque_token(&self, token: &OpaqueToken) -> StoreResult<()>;
+    /// The opaque token whose SHA-256 is `hash`, revoked or not.
     async fn get_opaque_token(&self, hash: &[u8; 32]) -> StoreResult<Option<OpaqueToken>>;
     /// Marks an opaque token revoked; `false` when no token of `client_id` has that hash.
     async fn revoke_opaque_token(&self, hash: &[u8; 32], client_id: &str) -> StoreResult<bool>;
