@@ -6,15 +6,21 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// Where a deployment runs: it decides the redirect-URI rules and is stamped into every
+/// credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
+    /// Real users and data: `https` redirect URIs only (loopback IPs aside).
     Production,
+    /// A shared test deployment.
     Testing,
+    /// A developer's machine.
     Local,
 }
 
 impl Environment {
+    /// The environment's name in configuration.
     pub fn as_str(self) -> &'static str {
         match self {
             Environment::Production => "production",
@@ -32,6 +38,7 @@ impl Environment {
         }
     }
 
+    /// The environment of a tag ([`Environment::tag`]), if any.
     pub fn from_tag(tag: &str) -> Option<Self> {
         match tag {
             "live" => Some(Environment::Production),
@@ -48,6 +55,7 @@ impl fmt::Display for Environment {
     }
 }
 
+/// A name that is not `production`, `testing` or `local`.
 #[derive(Debug, thiserror::Error)]
 #[error("environment must be one of production, testing, local")]
 pub struct UnknownEnvironment;

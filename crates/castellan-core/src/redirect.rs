@@ -5,7 +5,9 @@
 use crate::environment::Environment;
 use url::{Host, Url};
 
+/// Longest redirect URI accepted.
 pub const MAX_REDIRECT_URI_LEN: usize = 2000;
+/// Most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 20;
 
 const FORBIDDEN_SCHEMES: [&str; 5] = ["javascript", "data", "file", "vbscript", "blob"];

@@ -11,7 +11,12 @@ pub enum Revoked {
     /// A token family, by its id (the `gid` claim).
     Family(String),
     /// Every token a client got for a user before the revocation (a connected app).
-    ConnectedApp { client_id: String, user_id: String },
+    ConnectedApp {
+        /// The client.
+        client_id: String,
+        /// The user it acted for.
+        user_id: String,
+    },
     /// Every token a client got before the revocation (the client was deleted).
     Client(String),
 }

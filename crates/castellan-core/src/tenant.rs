@@ -20,7 +20,9 @@ pub const MAX_VENUES: usize = 1000;
 /// One brand and the venues of it a client may use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantGrant {
+    /// The brand.
     pub brand: String,
+    /// The venue ids of the brand the client may use.
     pub venues: Vec<String>,
 }
 

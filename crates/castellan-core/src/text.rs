@@ -43,16 +43,19 @@ pub fn printable(s: &str) -> Cow<'_, str> {
 pub struct PlainText(String);
 
 impl PlainText {
+    /// `s`, unless it has a control character.
     pub fn new(s: impl Into<String>) -> Result<Self, ControlCharacter> {
         let s = s.into();
         check(&s)?;
         Ok(PlainText(s))
     }
 
+    /// The text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The text, consuming the wrapper.
     pub fn into_string(self) -> String {
         self.0
     }
