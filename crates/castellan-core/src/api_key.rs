@@ -1,4 +1,5 @@
-//! The API-key format (SPEC 6.1, seed 000 step 2a): `<prefix>_<body>_<crc32>`.
+//! The API-key format: `<prefix>_<body>_<crc32>`, a CRC-32 of what precedes it at the end so a
+//! mistyped or truncated key is refused before any storage lookup.
 //!
 //! - `prefix`: configurable, 2–16 lowercase ASCII letters or digits (default `csb`);
 //! - `body`: one environment letter (`L` production, `T` testing, `D` local) followed by 43
@@ -10,7 +11,7 @@
 
 use crate::Environment;
 
-/// The default key prefix (seed 000: `csb_<body>_<crc32>`).
+/// The default key prefix, giving keys of the form `csb_<body>_<crc32>`.
 pub const DEFAULT_PREFIX: &str = "csb";
 /// Longest string [`parse`] looks at.
 pub const MAX_KEY_LEN: usize = 256;
@@ -28,12 +29,16 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 /// Why a string is not an acceptable API key. Never carries the key itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyFormatError {
+    /// Not of the key format; the fault is named.
     #[error("malformed API key: {0}")]
     Malformed(Malformed),
+    /// The CRC-32 does not match: a mistyped or truncated key.
     #[error("the API key's checksum does not match: it was mistyped or truncated")]
     BadChecksum,
+    /// A prefix other than this server's.
     #[error("the API key does not start with this server's key prefix")]
     WrongPrefix,
+    /// A key of another environment.
     #[error("the API key belongs to another environment")]
     WrongEnvironment,
 }
@@ -41,20 +46,28 @@ pub enum KeyFormatError {
 /// The syntactic fault of a malformed key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
+    /// Longer than [`MAX_KEY_LEN`].
     #[error("longer than {MAX_KEY_LEN} bytes")]
     TooLong,
+    /// Has characters outside ASCII.
     #[error("contains non-ASCII characters")]
     NonAscii,
+    /// Not three parts separated by two underscores.
     #[error("an API key has three parts separated by two underscores: <prefix>_<body>_<crc32>")]
     Parts,
+    /// A part is empty.
     #[error("an empty part")]
     EmptyPart,
+    /// The prefix is not 2–16 lowercase letters or digits.
     #[error("the prefix has characters other than lowercase letters and digits, or a bad length")]
     Prefix,
+    /// The body is not an environment letter and 43 letters or digits.
     #[error("the body has characters other than letters and digits, or a bad length")]
     Body,
+    /// The body does not start with `L`, `T` or `D`.
     #[error("the body does not start with an environment letter (L, T or D)")]
     EnvironmentLetter,
+    /// The checksum is not eight lowercase hex digits.
     #[error("the checksum is not 8 lowercase hex digits")]
     Checksum,
 }
@@ -62,8 +75,11 @@ pub enum Malformed {
 /// A key that passed [`parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParsedKey<'a> {
+    /// The key's prefix.
     pub prefix: &'a str,
+    /// The environment letter and the random part.
     pub body: &'a str,
+    /// The environment the key was issued in.
     pub environment: Environment,
 }
 
@@ -148,7 +164,7 @@ fn base62_256(random: &[u8; 32]) -> String {
     let mut out = [b'0'; RANDOM_CHARS];
     for slot in out.iter_mut().rev() {
         let mut rem: u32 = 0;
-        for byte in n.iter_mut() {
+        for byte in &mut n {
             let cur = (rem << 8) | u32::from(*byte);
             // cur < 62 * 256, so the quotient fits a byte.
             *byte = u8::try_from(cur / 62).unwrap_or(0);
@@ -238,7 +254,6 @@ pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, KeyFormatError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use proptest::prelude::*;
 

@@ -1,4 +1,4 @@
-//! Clients: the applications that ask for tokens (SPEC 3), their kinds, grant types,
+//! Clients: the applications that ask for tokens, their kinds, grant types,
 //! authentication methods, token lifetimes and the validation of a client draft.
 
 use crate::scope::{ScopePattern, ScopeSet};
@@ -6,12 +6,17 @@ use crate::tenant::TenantGrant;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Bounds on per-client token lifetimes, in seconds (seed 003).
+/// Bounds on per-client token lifetimes, in seconds, from the configuration (by default access
+/// tokens 3600‥604800 s, refresh tokens 30‥31536000 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifetimeBounds {
+    /// Shortest access-token lifetime a client may set.
     pub access_min: u32,
+    /// Longest access-token lifetime a client may set.
     pub access_max: u32,
+    /// Shortest refresh-token lifetime a client may set.
     pub refresh_min: u32,
+    /// Longest refresh-token lifetime a client may set.
     pub refresh_max: u32,
 }
 
@@ -26,20 +31,25 @@ impl Default for LifetimeBounds {
     }
 }
 
+/// Whether a client can keep a secret (RFC 6749 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientKind {
+    /// Has a secret (or a key) and authenticates with it.
     Confidential,
+    /// Has no secret: browser apps, native apps, CLIs.
     Public,
 }
 
 impl ClientKind {
+    /// The kind's name in the API and in storage.
     pub fn as_str(self) -> &'static str {
         match self {
             ClientKind::Confidential => "confidential",
             ClientKind::Public => "public",
         }
     }
+    /// The kind named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "confidential" => Some(ClientKind::Confidential),
@@ -49,25 +59,34 @@ impl ClientKind {
     }
 }
 
+/// A grant type a client may be allowed (RFC 6749 §4 and its extensions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum GrantType {
+    /// `client_credentials` (RFC 6749 §4.4).
     #[serde(rename = "client_credentials")]
     ClientCredentials,
+    /// `authorization_code` (RFC 6749 §4.1).
     #[serde(rename = "authorization_code")]
     AuthorizationCode,
+    /// `refresh_token` (RFC 6749 §6).
     #[serde(rename = "refresh_token")]
     RefreshToken,
+    /// `password` (RFC 6749 §4.3), only for clients explicitly allowed it.
     #[serde(rename = "password")]
     Password,
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523).
     #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
     JwtBearer,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
 }
 
 impl GrantType {
+    /// Every grant type.
     pub const ALL: [GrantType; 7] = [
         GrantType::ClientCredentials,
         GrantType::AuthorizationCode,
@@ -78,6 +97,7 @@ impl GrantType {
         GrantType::TokenExchange,
     ];
 
+    /// The grant type's name in requests and metadata.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
@@ -90,6 +110,7 @@ impl GrantType {
         }
     }
 
+    /// The grant type named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         GrantType::ALL.into_iter().find(|g| g.as_str() == s)
     }
@@ -99,16 +120,21 @@ impl GrantType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
     ClientSecretBasic,
+    /// The client id and secret in the request body (RFC 6749 §2.3.1).
     ClientSecretPost,
     /// Castellan's own: the secret in either place. Only clients created through the
     /// management API or the CLI without naming a method have it, never registered ones.
     ClientSecretBasicOrPost,
+    /// No authentication: a public client.
     None,
+    /// A JWT signed with the client's own key (RFC 7523 §2.2).
     PrivateKeyJwt,
 }
 
 impl AuthMethod {
+    /// The method's name in registration metadata (RFC 7591 §2).
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
@@ -118,6 +144,7 @@ impl AuthMethod {
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
+    /// The method named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
@@ -143,22 +170,27 @@ impl AuthMethod {
     }
 }
 
-/// The shape of the access tokens a client receives (SPEC 4.6).
+/// The shape of the access tokens a client receives: a signed JWT (RFC 9068) checked locally, or
+/// an opaque reference checked by introspection (RFC 7662).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenFormat {
+    /// A signed JWT.
     #[default]
     Jwt,
+    /// An opaque reference.
     Opaque,
 }
 
 impl TokenFormat {
+    /// The format's name in the API and in storage.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenFormat::Jwt => "jwt",
             TokenFormat::Opaque => "opaque",
         }
     }
+    /// The format named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "jwt" => Some(TokenFormat::Jwt),
@@ -181,44 +213,61 @@ impl std::fmt::Debug for SecretHash {
 /// What dynamic registration (RFC 7591) recorded about a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
+    /// The `software_id` the registrant sent, matched on a repeated registration.
     pub software_id: Option<String>,
     /// Who registered it (`client:<id>` for a registrant authenticated by a client's own access
     /// token, `client:<id>:user:<subject>` by a person's), so that a repeated registration is
     /// matched to the same party only.
     pub registered_by: Option<String>,
+    /// SHA-256 of its registration access token (RFC 7592 §3).
     pub access_token_hash: SecretHash,
 }
 
 /// A client as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {
+    /// The OAuth `client_id`.
     pub id: String,
+    /// A display name, shown on the consent page.
     pub name: String,
+    /// Confidential or public.
     pub kind: ClientKind,
+    /// SHA-256 of its secret; `None` for a public client.
     pub secret_hash: Option<SecretHash>,
     /// Allowed scope patterns; fixed at creation.
     pub scope: Vec<ScopePattern>,
-    /// What a request naming no scope receives (SPEC 4.8); `None` means every allowed scope
+    /// What a request naming no scope receives; `None` means every allowed scope
     /// that has no wildcard.
     pub default_scope: Option<ScopeSet>,
+    /// The grant types it may use.
     pub grant_types: Vec<GrantType>,
+    /// Its registered redirect URIs, matched exactly.
     pub redirect_uris: Vec<String>,
+    /// How it authenticates at the token endpoint.
     pub auth_method: AuthMethod,
+    /// The shape of its access tokens.
     pub token_format: TokenFormat,
-    /// A public client allowed `client_credentials` when it names a market (seed 004).
+    /// A public client allowed `client_credentials` when it names a market (`market:id:{id}`):
+    /// a sales-channel client that shows a storefront's public catalogue.
     pub public_client_credentials: bool,
+    /// Its access-token lifetime, when it set one.
     pub access_token_validity_seconds: Option<u32>,
+    /// Its refresh-token lifetime, when it set one.
     pub refresh_token_validity_seconds: Option<u32>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// The last day it obtained a token.
     pub last_used_at: Option<NaiveDate>,
+    /// When it stops getting tokens and is purged, if set.
     pub delete_at: Option<DateTime<Utc>>,
+    /// What dynamic registration recorded, for a registered client.
     pub registration: Option<Registration>,
     /// Other RFC 7591 metadata (`client_uri`, `logo_uri`, `contacts`, `software_version` …).
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// The rate-limit tier its token requests and gateway calls are counted under (SPEC 8.1);
+    /// The rate-limit tier its token requests and gateway calls are counted under;
     /// `None`: tier `default`.
     pub tier: Option<String>,
-    /// The brands and venues it may ask tenant tokens for at `POST /auth` (SPEC 7.4); none:
+    /// The brands and venues it may ask tenant tokens for at `POST /auth`; none:
     /// no tenant token.
     pub tenants: Vec<TenantGrant>,
 }
@@ -229,6 +278,7 @@ impl Client {
         self.delete_at.is_none_or(|d| now < d)
     }
 
+    /// Whether it may use grant type `g`.
     pub fn allows_grant(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
     }
@@ -238,10 +288,12 @@ impl Client {
         crate::tenant::allows_tenant(&self.tenants, brand, venue)
     }
 
+    /// Its access-token lifetime, or `default`.
     pub fn access_token_lifetime(&self, default: u32) -> u32 {
         self.access_token_validity_seconds.unwrap_or(default)
     }
 
+    /// Its refresh-token lifetime, or `default`.
     pub fn refresh_token_lifetime(&self, default: u32) -> u32 {
         self.refresh_token_validity_seconds.unwrap_or(default)
     }
@@ -251,11 +303,14 @@ impl Client {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct FieldError {
+    /// The API name of the field at fault.
     pub field: &'static str,
+    /// What is wrong with it.
     pub message: String,
 }
 
 impl FieldError {
+    /// An error about `field`.
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         FieldError {
             field,

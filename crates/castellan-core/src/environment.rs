@@ -1,19 +1,26 @@
-//! The deployment environment (SPEC 1.4): decides redirect-URI rules and is stamped into every
-//! credential so that one environment's credential is refused by another.
+//! The deployment environment (`production`, `testing` or `local`): decides redirect-URI rules
+//! and is stamped into every credential so that one environment's credential is refused by
+//! another.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// Where a deployment runs: it decides the redirect-URI rules and is stamped into every
+/// credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
+    /// Real users and data: `https` redirect URIs only (loopback IPs aside).
     Production,
+    /// A shared test deployment.
     Testing,
+    /// A developer's machine.
     Local,
 }
 
 impl Environment {
+    /// The environment's name in configuration.
     pub fn as_str(self) -> &'static str {
         match self {
             Environment::Production => "production",
@@ -31,6 +38,7 @@ impl Environment {
         }
     }
 
+    /// The environment of a tag ([`Environment::tag`]), if any.
     pub fn from_tag(tag: &str) -> Option<Self> {
         match tag {
             "live" => Some(Environment::Production),
@@ -47,6 +55,7 @@ impl fmt::Display for Environment {
     }
 }
 
+/// A name that is not `production`, `testing` or `local`.
 #[derive(Debug, thiserror::Error)]
 #[error("environment must be one of production, testing, local")]
 pub struct UnknownEnvironment;

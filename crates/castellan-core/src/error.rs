@@ -11,30 +11,50 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
 
+/// The `error` codes Castellan answers with, each from the RFC that defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OAuthErrorCode {
+    /// A missing, repeated or malformed parameter (RFC 6749 §5.2).
     InvalidRequest,
+    /// Client authentication failed (RFC 6749 §5.2).
     InvalidClient,
+    /// A code, refresh token or credential that is invalid, expired, revoked or another client's (RFC 6749 §5.2).
     InvalidGrant,
+    /// The client may not use this grant type (RFC 6749 §5.2).
     UnauthorizedClient,
+    /// A grant type Castellan does not support (RFC 6749 §5.2).
     UnsupportedGrantType,
+    /// A scope that is malformed or beyond what the client may have (RFC 6749 §5.2).
     InvalidScope,
+    /// The user or Castellan refused the request (RFC 6749 §4.1.2.1).
     AccessDenied,
+    /// A `response_type` other than `code` (RFC 6749 §4.1.2.1).
     UnsupportedResponseType,
+    /// Castellan failed unexpectedly (RFC 6749 §4.1.2.1).
     ServerError,
+    /// Castellan cannot handle the request now (RFC 6749 §4.1.2.1).
     TemporarilyUnavailable,
+    /// A redirect URI refused at registration (RFC 7591 §3.2.2).
     InvalidRedirectUri,
+    /// A client metadata value refused at registration (RFC 7591 §3.2.2).
     InvalidClientMetadata,
+    /// An access token that is malformed, expired or revoked (RFC 6750 §3.1).
     InvalidToken,
+    /// The access token lacks a scope the request needs (RFC 6750 §3.1).
     InsufficientScope,
+    /// A token type that cannot be revoked (RFC 7009 §2.2.1).
     UnsupportedTokenType,
+    /// A DPoP proof that does not verify or does not match (RFC 9449 §7.1).
     InvalidDpopProof,
+    /// A resource indicator that is malformed or not allowed (RFC 8707 §2).
     InvalidTarget,
+    /// A device polling faster than allowed (RFC 8628 §3.5).
     SlowDown,
 }
 
 impl OAuthErrorCode {
+    /// The code as sent in `error`.
     pub fn as_str(self) -> &'static str {
         match self {
             OAuthErrorCode::InvalidRequest => "invalid_request",
@@ -110,11 +130,13 @@ pub fn error_text(text: Cow<'static, str>) -> Cow<'static, str> {
 /// description holds only the characters RFC 6749 §5.2 allows (see [`error_text`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
+    /// The error code.
     pub code: OAuthErrorCode,
     description: Cow<'static, str>,
 }
 
 impl OAuthError {
+    /// An error with `code` and a description, sanitised for `error_description`.
     pub fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         OAuthError {
             code,
@@ -127,39 +149,51 @@ impl OAuthError {
         &self.description
     }
 
+    /// `invalid_request` with description `d`.
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidRequest, d)
     }
+    /// `invalid_client` with description `d`.
     pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidClient, d)
     }
+    /// `invalid_grant` with description `d`.
     pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidGrant, d)
     }
+    /// `unauthorized_client` with description `d`.
     pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::UnauthorizedClient, d)
     }
+    /// `unsupported_grant_type` with description `d`.
     pub fn unsupported_grant_type(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::UnsupportedGrantType, d)
     }
+    /// `invalid_scope` with description `d`.
     pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidScope, d)
     }
+    /// `invalid_redirect_uri` with description `d`.
     pub fn invalid_redirect_uri(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidRedirectUri, d)
     }
+    /// `invalid_client_metadata` with description `d`.
     pub fn invalid_client_metadata(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidClientMetadata, d)
     }
+    /// `invalid_token` with description `d`.
     pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidToken, d)
     }
+    /// `insufficient_scope` with description `d`.
     pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InsufficientScope, d)
     }
+    /// `server_error` with description `d`.
     pub fn server_error(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::ServerError, d)
     }
+    /// `temporarily_unavailable` with description `d`.
     pub fn temporarily_unavailable(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::TemporarilyUnavailable, d)
     }

@@ -1,8 +1,9 @@
-//! Which scopes a client receives (RFC 6749 §3.3, SPEC 4.4 and 4.8).
+//! Which scopes a client receives (RFC 6749 §3.3): the scope asked for within the allowed
+//! patterns, the client's default scope when it asks for none, and the `client_credentials` rule.
 
 use crate::client::{Client, ClientKind};
 use crate::error::OAuthError;
-use crate::scope::{allowed_by, is_client_only, Scope, ScopeSet};
+use crate::scope::{allowed_by, is_client_only, Scope, ScopePattern, ScopeSet};
 use crate::user::User;
 
 /// Scopes granted to `client` for `requested` (`None` or empty: its default scopes).
@@ -54,7 +55,7 @@ pub fn client_only_error(scope: &Scope) -> OAuthError {
     ))
 }
 
-/// The scopes a person's grant may carry (SPEC 3.4, 5.6): `scope` without the administrative
+/// The scopes a person's grant may carry: `scope` without the administrative
 /// ones unless the person has the admin flag. Whatever the client is allowed, a person who is
 /// not an administrator never holds `manage_*`, `introspect` and the like.
 pub fn for_person(user: &User, scope: &ScopeSet) -> ScopeSet {
@@ -69,7 +70,11 @@ pub fn for_person(user: &User, scope: &ScopeSet) -> ScopeSet {
 pub fn default_scopes(client: &Client) -> ScopeSet {
     match &client.default_scope {
         Some(d) => d.clone(),
-        None => client.scope.iter().filter_map(|p| p.as_scope()).collect(),
+        None => client
+            .scope
+            .iter()
+            .filter_map(ScopePattern::as_scope)
+            .collect(),
     }
 }
 
@@ -78,7 +83,7 @@ pub fn is_market_scope(scope: &Scope) -> bool {
     scope.name() == "market" && scope.segments().count() >= 3
 }
 
-/// The `client_credentials` rule (RFC 6749 §4.4, seed 004): confidential clients get the
+/// The `client_credentials` rule (RFC 6749 §4.4): confidential clients get the
 /// scopes they ask for within their allowed set; a public client only when it opted in as a
 /// sales channel, and only with a scope naming a market.
 pub fn client_credentials_scopes(

@@ -3,6 +3,7 @@
 //! Nothing here reads the clock, draws randomness or touches storage: callers pass `now` and
 //! random bytes in, so every rule is testable with fixed inputs. The server crate turns these
 //! rules into HTTP answers; the store crate persists the types defined here.
+#![warn(missing_docs)]
 
 pub mod api_key;
 pub mod client;

@@ -31,10 +31,12 @@ impl CodeChallenge {
         Ok(CodeChallenge(challenge.to_owned()))
     }
 
+    /// A challenge read back from storage, checked when it was stored.
     pub fn from_stored(s: String) -> Self {
         CodeChallenge(s)
     }
 
+    /// The challenge as sent.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -1,4 +1,4 @@
-//! Query predicates and sorting for the client management API (SPEC 3.3), in the subset of
+//! Query predicates and sorting for the client management API, in the subset of
 //! the commercetools predicate syntax that Castellan supports.
 //!
 //! Supported (documented in `docs/api.md`):
@@ -22,16 +22,23 @@ pub const MAX_PREDICATE_DEPTH: usize = 16;
 /// Most values in one `in (…)` list.
 pub const MAX_IN_VALUES: usize = 100;
 
+/// A client field a query may filter or sort on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Field {
+    /// `id`.
     Id,
+    /// `name`.
     Name,
+    /// `createdAt`.
     CreatedAt,
+    /// `lastUsedAt`.
     LastUsedAt,
+    /// `deleteAt`.
     DeleteAt,
 }
 
 impl Field {
+    /// Every field.
     pub const ALL: [Field; 5] = [
         Field::Id,
         Field::Name,
@@ -51,6 +58,7 @@ impl Field {
         }
     }
 
+    /// The field with API name `s`, if any.
     pub fn from_api_name(s: &str) -> Option<Field> {
         Field::ALL.into_iter().find(|f| f.api_name() == s)
     }
@@ -65,17 +73,25 @@ pub enum Value {
     Int(i64),
 }
 
+/// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CmpOp {
+    /// `=`.
     Eq,
+    /// `!=`.
     Ne,
+    /// `<`.
     Lt,
+    /// `<=`.
     Le,
+    /// `>`.
     Gt,
+    /// `>=`.
     Ge,
 }
 
 impl CmpOp {
+    /// The operator in SQL.
     pub fn sql(self) -> &'static str {
         match self {
             CmpOp::Eq => "=",
@@ -88,51 +104,79 @@ impl CmpOp {
     }
 }
 
+/// A `where` expression, parsed and checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Predicate {
+    /// `field <op> value`.
     Cmp {
+        /// The field compared.
         field: Field,
+        /// The comparison.
         op: CmpOp,
+        /// The value, as stored.
         value: Value,
     },
+    /// `field in (…)`, or `field not in (…)`.
     In {
+        /// The field tested.
         field: Field,
+        /// The values it may (or may not) have.
         values: Vec<Value>,
+        /// Whether this is `not in`.
         negated: bool,
     },
+    /// `field is defined`, or `field is not defined`.
     Defined {
+        /// The field tested.
         field: Field,
+        /// Whether the field must have a value.
         defined: bool,
     },
+    /// Both hold.
     And(Box<Predicate>, Box<Predicate>),
+    /// Either holds.
     Or(Box<Predicate>, Box<Predicate>),
+    /// It does not hold.
     Not(Box<Predicate>),
 }
 
+/// A sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Direction {
+    /// Ascending.
     Asc,
+    /// Descending.
     Desc,
 }
 
+/// One `sort` key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sort {
+    /// The field sorted on.
     pub field: Field,
+    /// Ascending or descending.
     pub direction: Direction,
 }
 
-/// Paging bounds of the query endpoint (seed 003).
+/// The query endpoint's page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 20;
+/// The largest `limit` the query endpoint accepts.
 pub const MAX_LIMIT: u32 = 500;
+/// The largest `offset` the query endpoint accepts: deeper pages need a narrower `where`.
 pub const MAX_OFFSET: u32 = 10_000;
 
 /// A validated query of clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientQuery {
+    /// The `where` filter, if any.
     pub predicate: Option<Predicate>,
+    /// The sort keys, in order.
     pub sort: Vec<Sort>,
+    /// How many clients at most.
     pub limit: u32,
+    /// How many matching clients to skip.
     pub offset: u32,
+    /// Whether to count every match (`total`).
     pub with_total: bool,
 }
 

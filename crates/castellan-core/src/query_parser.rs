@@ -1047,9 +1047,9 @@ mod tests {
         );
         let e = syntax_err(r#"name contains any ("x")"#);
         assert!(e.contains("not supported"), "{e}");
-        let e = syntax_err(r#"geo within circle(1, 2, 3)"#);
+        let e = syntax_err(r"geo within circle(1, 2, 3)");
         assert!(e.contains("unknown field `geo`"), "{e}");
-        let e = syntax_err(r#"name within circle(1, 2, 3)"#);
+        let e = syntax_err(r"name within circle(1, 2, 3)");
         assert!(
             e.contains("`within` operator") && e.contains("not supported"),
             "{e}"

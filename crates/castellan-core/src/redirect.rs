@@ -1,11 +1,13 @@
-//! Redirect-URI registration rules (SPEC 3.6, RFC 8252 §7, RFC 9700 §4.1): exact strings, no
+//! Redirect-URI registration rules (RFC 8252 §7, RFC 9700 §4.1): exact strings, no
 //! fragments; `https` everywhere; `http` only for loopback IP literals (and `localhost`
 //! outside production); private-use schemes for native apps.
 
 use crate::environment::Environment;
 use url::{Host, Url};
 
+/// Longest redirect URI accepted.
 pub const MAX_REDIRECT_URI_LEN: usize = 2000;
+/// Most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 20;
 
 const FORBIDDEN_SCHEMES: [&str; 5] = ["javascript", "data", "file", "vbscript", "blob"];

@@ -1,5 +1,5 @@
 //! Client metadata of dynamic registration (RFC 7591 §2, RFC 7592 §2.2), parsed and checked:
-//! the rules of SPEC 3.5 and 3.6 applied to a JSON document, with the error codes of
+//! the registration and redirect-URI rules applied to a JSON document, with the error codes of
 //! RFC 7591 §3.2.2 (`invalid_redirect_uri`, `invalid_client_metadata`).
 //!
 //! Unknown fields are ignored (RFC 7591 §2); only the known ones are kept, each bounded, so the
@@ -39,21 +39,30 @@ const URL_FIELDS: [&str; 4] = ["client_uri", "logo_uri", "tos_uri", "policy_uri"
 /// What the rules depend on: the environment, the scopes open to self-registered clients and
 /// the names of administrative scopes (never open).
 pub struct MetadataRules<'a> {
+    /// The deployment's environment (redirect-URI rules).
     pub environment: Environment,
+    /// The scopes self-registered clients may ask for.
     pub open_scopes: &'a [ScopePattern],
+    /// The names of administrative scopes, never open to them.
     pub admin_scope_names: &'a [&'a str],
 }
 
 /// Checked client metadata.
 #[derive(Debug, Clone)]
 pub struct ClientMetadata {
+    /// The redirect URIs to register.
     pub redirect_uris: Vec<String>,
+    /// How the client will authenticate.
     pub auth_method: AuthMethod,
+    /// The grant types asked for.
     pub grant_types: Vec<GrantType>,
+    /// The response types asked for (only `code`).
     pub response_types: Vec<String>,
+    /// The client's display name.
     pub client_name: Option<String>,
     /// The requested scope patterns; `None` when the request named none.
     pub scope: Option<Vec<ScopePattern>>,
+    /// The registrant's `software_id`, matched on a repeated registration.
     pub software_id: Option<String>,
     /// Present in an RFC 7592 update request.
     pub client_id: Option<String>,
@@ -64,6 +73,7 @@ pub struct ClientMetadata {
 }
 
 impl ClientMetadata {
+    /// Public when it authenticates with `none`, confidential otherwise.
     pub fn kind(&self) -> ClientKind {
         match self.auth_method {
             AuthMethod::None => ClientKind::Public,

@@ -1,4 +1,4 @@
-//! What the revocation feed (SPEC 7.1, 9.1) tells resource servers was revoked: one access
+//! What the revocation feed tells resource servers was revoked: one access
 //! token (`jwt`, by `jti`), a token family (`family`, the `gid` claim of a user's grant), a
 //! connected app (`connected_app`: one client acting for one user) or a whole client
 //! (`client`). A JWT matches an entry by its `jti`, `gid`, `client_id` and `sub` claims.
@@ -11,7 +11,12 @@ pub enum Revoked {
     /// A token family, by its id (the `gid` claim).
     Family(String),
     /// Every token a client got for a user before the revocation (a connected app).
-    ConnectedApp { client_id: String, user_id: String },
+    ConnectedApp {
+        /// The client.
+        client_id: String,
+        /// The user it acted for.
+        user_id: String,
+    },
     /// Every token a client got before the revocation (the client was deleted).
     Client(String),
 }

@@ -1,4 +1,4 @@
-//! Scope syntax and matching (RFC 6749 §3.3, SPEC 4.8).
+//! Scope syntax and matching (RFC 6749 §3.3).
 //!
 //! A scope is `name` or `name:qualifier[:qualifier…]`, each segment non-empty and made of the
 //! characters RFC 6749 allows in a scope token. A client's allowed scopes are patterns: a final
@@ -13,18 +13,25 @@ pub const MAX_SCOPE_LEN: usize = 256;
 /// Most scopes accepted in one request or registration.
 pub const MAX_SCOPES: usize = 100;
 
+/// Why a scope string is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
+    /// No scope at all.
     #[error("scope is empty")]
     Empty,
+    /// A scope longer than [`MAX_SCOPE_LEN`].
     #[error("a scope is longer than {MAX_SCOPE_LEN} characters")]
     TooLong,
+    /// More than [`MAX_SCOPES`] scopes.
     #[error("more than {MAX_SCOPES} scopes")]
     TooMany,
+    /// A character outside RFC 6749 §3.3 `scope-token`.
     #[error("a scope contains a character outside RFC 6749 §3.3 scope-token")]
     BadCharacter,
+    /// An empty segment (`a::b`).
     #[error("a scope has an empty segment")]
     EmptySegment,
+    /// A `*` where patterns do not allow one (requested scopes never do).
     #[error("`*` is only allowed as the last segment of an allowed-scope pattern")]
     Wildcard,
 }
@@ -56,6 +63,7 @@ fn check_syntax(s: &str) -> Result<(), ScopeError> {
 pub struct Scope(String);
 
 impl Scope {
+    /// Parses one requested scope (no wildcard).
     pub fn parse(s: &str) -> Result<Self, ScopeError> {
         check_syntax(s)?;
         if s.split(':').any(|seg| seg == "*") {
@@ -64,6 +72,7 @@ impl Scope {
         Ok(Scope(s.to_owned()))
     }
 
+    /// The scope as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -73,6 +82,7 @@ impl Scope {
         self.0.split(':').next().unwrap_or(&self.0)
     }
 
+    /// Its `:`-separated segments.
     pub fn segments(&self) -> impl Iterator<Item = &str> {
         self.0.split(':')
     }
@@ -103,6 +113,7 @@ impl fmt::Display for Scope {
 pub struct ScopePattern(String);
 
 impl ScopePattern {
+    /// Parses an allowed-scope pattern (`*` only as the last segment, never alone).
     pub fn parse(s: &str) -> Result<Self, ScopeError> {
         check_syntax(s)?;
         let segs: Vec<&str> = s.split(':').collect();
@@ -117,10 +128,12 @@ impl ScopePattern {
         Ok(ScopePattern(s.to_owned()))
     }
 
+    /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// Whether it ends in `:*`.
     pub fn is_wildcard(&self) -> bool {
         self.0.ends_with(":*")
     }
@@ -165,7 +178,7 @@ impl fmt::Display for ScopePattern {
     }
 }
 
-/// Administrative scopes (SPEC 3.4, 5.6): they open Castellan's own management API. Every
+/// Administrative scopes: they open Castellan's own management API. Every
 /// `manage_*` scope is administrative too. Self-registered clients never obtain them, and a
 /// person's grant carries them only when the person has the admin flag.
 pub const ADMIN_SCOPE_NAMES: [&str; 8] = [
@@ -201,6 +214,7 @@ fn split_scope_string(s: &str) -> impl Iterator<Item = &str> {
 pub struct ScopeSet(Vec<Scope>);
 
 impl ScopeSet {
+    /// An empty set.
     pub fn new() -> Self {
         ScopeSet(Vec::new())
     }
@@ -217,28 +231,34 @@ impl ScopeSet {
         Ok(set)
     }
 
+    /// Adds `scope` unless it is already there.
     pub fn insert(&mut self, scope: Scope) {
         if !self.0.contains(&scope) {
             self.0.push(scope);
         }
     }
 
+    /// Whether `scope` is in the set.
     pub fn contains(&self, scope: &Scope) -> bool {
         self.0.contains(scope)
     }
 
+    /// Whether a scope written `scope` is in the set.
     pub fn contains_str(&self, scope: &str) -> bool {
         self.0.iter().any(|s| s.as_str() == scope)
     }
 
+    /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// How many scopes it holds.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// The scopes, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
     }
@@ -302,6 +322,7 @@ pub fn parse_patterns(s: &str) -> Result<Vec<ScopePattern>, ScopeError> {
     Ok(out)
 }
 
+/// Patterns as a space-separated string.
 pub fn patterns_to_string(patterns: &[ScopePattern]) -> String {
     patterns
         .iter()
@@ -310,7 +331,7 @@ pub fn patterns_to_string(patterns: &[ScopePattern]) -> String {
         .join(" ")
 }
 
-/// The scope of resource servers (SPEC 9.2): it lets a client introspect tokens issued to other
+/// The scope of resource servers: it lets a client introspect tokens issued to other
 /// clients and API keys, and read the revocation feed. Without it, a client learns only about
 /// its own tokens.
 pub const INTROSPECT: &str = "introspect";

@@ -7,6 +7,7 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -16,6 +17,7 @@ impl Secret {
         &self.0
     }
 
+    /// The secret itself, consuming the wrapper.
     pub fn into_exposed(self) -> String {
         self.0
     }

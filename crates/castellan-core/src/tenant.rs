@@ -1,4 +1,4 @@
-//! Tenants (SPEC 7.4, seed 002): the brands and venues a client may ask tenant tokens for.
+//! Tenants: the brands and venues a client may ask tenant tokens for.
 //!
 //! A client is given a list of brands, each with the venue ids it may use there. `POST /auth`
 //! mints a token only for a brand and venue the client was given; a client given none gets no
@@ -20,7 +20,9 @@ pub const MAX_VENUES: usize = 1000;
 /// One brand and the venues of it a client may use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantGrant {
+    /// The brand.
     pub brand: String,
+    /// The venue ids of the brand the client may use.
     pub venues: Vec<String>,
 }
 

@@ -1,6 +1,6 @@
 //! Plain text from outside (names, ids, filters): control characters are refused, never
-//! stored, and escaped whenever a stored value is printed. "Bad input never gets a 5xx"
-//! (SPEC 12): PostgreSQL refuses NUL in text, so a NUL that reached it answered 503.
+//! stored, and escaped whenever a stored value is printed. Bad input must answer a 4xx, never a
+//! 5xx, and PostgreSQL refuses NUL in text: a NUL that reached it would fail the query.
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -43,16 +43,19 @@ pub fn printable(s: &str) -> Cow<'_, str> {
 pub struct PlainText(String);
 
 impl PlainText {
+    /// `s`, unless it has a control character.
     pub fn new(s: impl Into<String>) -> Result<Self, ControlCharacter> {
         let s = s.into();
         check(&s)?;
         Ok(PlainText(s))
     }
 
+    /// The text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The text, consuming the wrapper.
     pub fn into_string(self) -> String {
         self.0
     }

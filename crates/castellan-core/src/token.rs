@@ -5,16 +5,23 @@ use serde::{Deserialize, Serialize};
 /// The claims of a JWT access token (`typ: at+jwt`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
+    /// The issuer.
     pub iss: String,
+    /// The subject: the user, or the client itself.
     pub sub: String,
+    /// The audience: the resource the token is for.
     pub aud: String,
+    /// Expiry, in Unix seconds.
     pub exp: i64,
+    /// Issue time, in Unix seconds.
     pub iat: i64,
+    /// The token's unique id, the key of its revocation.
     pub jti: String,
+    /// The client it was issued to.
     pub client_id: String,
     /// Space-separated granted scopes (may be empty).
     pub scope: String,
-    /// The environment that minted the token (SPEC 1.4).
+    /// The environment that minted the token; another environment refuses it.
     pub env: String,
     /// The organization the token is bound to, when a user chose one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,15 +36,25 @@ pub struct AccessClaims {
 /// Why a presented access token is not active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inactive {
+    /// Not a token: bad encoding or shape.
     Malformed,
+    /// Not a token Castellan issued or still knows.
     Unknown,
+    /// The signature does not verify.
     BadSignature,
+    /// Signed by a key Castellan does not publish.
     UnknownKey,
+    /// Issued by another issuer.
     WrongIssuer,
+    /// Issued in another environment.
     WrongEnvironment,
+    /// Past its `exp`.
     Expired,
+    /// Not valid yet (`iat` or `nbf` in the future, beyond the leeway).
     NotYetValid,
+    /// Revoked, directly or through its family, consent or client.
     Revoked,
+    /// Its client was deleted.
     ClientGone,
     /// Issued for another audience (`aud`) than the one checking it.
     WrongAudience,
@@ -98,7 +115,7 @@ mod tests {
             iat: 100,
             jti: "j".into(),
             client_id: "c".into(),
-            scope: "".into(),
+            scope: String::new(),
             env: "local".into(),
             org: None,
             gid: None,

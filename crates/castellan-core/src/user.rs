@@ -1,4 +1,5 @@
-//! People and organizations (SPEC 5.6): users, organizations, memberships and roles.
+//! People and organizations: users, organizations, memberships and roles (OWNER, MANAGER,
+//! VIEWER).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,12 +9,16 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
+    /// Reads; the API keys it creates carry only scopes that cannot change data.
     Viewer,
+    /// Also manages the organization's API keys, with any non-administrative scope.
     Manager,
+    /// Also manages members and their roles.
     Owner,
 }
 
 impl Role {
+    /// The role's name in the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "VIEWER",
@@ -22,6 +27,7 @@ impl Role {
         }
     }
 
+    /// The role named `s`, in any letter case.
     pub fn parse(s: &str) -> Option<Role> {
         match s.to_ascii_uppercase().as_str() {
             "VIEWER" => Some(Role::Viewer),
@@ -46,13 +52,17 @@ impl fmt::Display for Role {
 /// A person who signs in. The password is kept only as an Argon2id PHC string.
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
+    /// The user's id (`sub` of their tokens).
     pub id: String,
     /// Lower-cased, trimmed; unique.
     pub email: String,
+    /// A display name.
     pub name: String,
+    /// The Argon2id hash of the password, as a PHC string.
     pub password_hash: String,
+    /// When the account was created.
     pub created_at: DateTime<Utc>,
-    /// An administrator (SPEC 3.4, 5.6): only then may the person's grants carry
+    /// An administrator: only then may the person's grants carry
     /// administrative scopes (`manage_*`, `introspect` …). Set with `castellan users set-admin`.
     pub is_admin: bool,
 }
@@ -68,17 +78,25 @@ impl fmt::Debug for User {
     }
 }
 
+/// An organization: what a user's token is bound to, with members in roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
+    /// The organization's id.
     pub id: String,
+    /// Its display name.
     pub name: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
 }
 
+/// A user's role in an organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
+    /// The organization.
     pub organization_id: String,
+    /// The member.
     pub user_id: String,
+    /// Their role.
     pub role: Role,
 }
 

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// Where the current time comes from: the system in production, a [`ManualClock`] in tests.
 pub trait Clock: Send + Sync + 'static {
+    /// The current instant.
     fn now(&self) -> DateTime<Utc>;
 
     /// `now()` as Unix milliseconds (the rate limiter's time, read on every limited request).
@@ -37,12 +39,14 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock standing still at `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
         ManualClock {
             millis: AtomicI64::new(start.timestamp_millis()),
         }
     }
 
+    /// Moves the clock forward by `by` (backwards when negative).
     pub fn advance(&self, by: chrono::Duration) {
         self.millis
             .fetch_add(by.num_milliseconds(), Ordering::SeqCst);

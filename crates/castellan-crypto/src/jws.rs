@@ -12,27 +12,38 @@ use serde_json::{Map, Value};
 /// Longest compact JWS accepted for verification, in bytes.
 pub const MAX_TOKEN_LEN: usize = 8192;
 
+/// Why a compact JWS was refused before its claims were looked at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
+    /// Not three base64url parts, or a part that does not decode to what it should.
     #[error("the token is not a compact JWS (three base64url parts)")]
     Malformed,
+    /// Longer than [`MAX_TOKEN_LEN`].
     #[error("the token is larger than {MAX_TOKEN_LEN} bytes")]
     TooLarge,
+    /// An `alg` Castellan does not verify, or not the algorithm of the named key.
     #[error("the token's algorithm is not accepted")]
     Algorithm,
+    /// No `kid`, or one no trusted key has.
     #[error("the token was signed by an unknown key")]
     UnknownKey,
+    /// The signature does not verify with the named key.
     #[error("the token's signature does not verify")]
     Signature,
+    /// A `typ` other than the expected one (the expected value is carried).
     #[error("the token's type is not {0}")]
     Type(&'static str),
 }
 
+/// The JOSE header of a compact JWS (RFC 7515 §4).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Header {
+    /// The signing algorithm's JOSE name.
     pub alg: String,
+    /// The media type of the token (`at+jwt` for access tokens, RFC 9068).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typ: Option<String>,
+    /// The id of the key that signed, looked up in the JWKS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
 }
@@ -40,7 +51,9 @@ pub struct Header {
 /// A token whose signature verified. Its claims are not yet checked (expiry, issuer …).
 #[derive(Debug, Clone)]
 pub struct VerifiedJws {
+    /// The token's header.
     pub header: Header,
+    /// The token's claims, as signed.
     pub claims: Map<String, Value>,
 }
 
@@ -70,9 +83,13 @@ pub fn sign_json(key: &SigningKey, typ: &str, claims_json: &[u8]) -> Result<Stri
 
 /// The parts of a compact JWS, decoded but not verified.
 pub struct Parsed<'a> {
+    /// The decoded header.
     pub header: Header,
+    /// `<header>.<payload>` exactly as received: what the signature covers.
     pub signing_input: &'a str,
+    /// The payload, still base64url-encoded.
     pub payload_b64: &'a str,
+    /// The decoded signature.
     pub signature: Vec<u8>,
 }
 

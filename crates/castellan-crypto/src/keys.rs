@@ -12,14 +12,19 @@ use base64::Engine;
 use serde_json::{json, Value};
 use std::fmt;
 
+/// A JWS signing algorithm Castellan can sign and verify with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
+    /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4): the default, small and fast.
     Es256,
+    /// Ed25519 (RFC 8037).
     EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256: what OpenID Connect requires every provider to support.
     Rs256,
 }
 
 impl Algorithm {
+    /// Every algorithm, in the order keys are created.
     pub const ALL: [Algorithm; 3] = [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256];
 
     /// The JOSE `alg` name.
@@ -31,6 +36,7 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm of a JOSE `alg` name, if Castellan supports it.
     pub fn from_name(s: &str) -> Option<Self> {
         Algorithm::ALL.into_iter().find(|a| a.name() == s)
     }
@@ -42,12 +48,16 @@ impl fmt::Display for Algorithm {
     }
 }
 
+/// A key that could not be made, read back or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The system could not generate a key pair.
     #[error("key generation failed")]
     Generate,
+    /// A stored private key (of the named algorithm) is not valid PKCS#8.
     #[error("stored {0} key could not be parsed")]
     Parse(&'static str),
+    /// The signature or the signed document could not be produced.
     #[error("signing failed")]
     Sign,
 }
@@ -100,6 +110,7 @@ impl SigningKey {
         Ok((key, der))
     }
 
+    /// A signing key from its PKCS#8 DER encoding, as stored.
     pub fn from_pkcs8(alg: Algorithm, kid: String, der: &[u8]) -> Result<SigningKey, KeyError> {
         let inner = match alg {
             Algorithm::Es256 => Inner::Es256(
@@ -120,10 +131,12 @@ impl SigningKey {
         })
     }
 
+    /// The key id (`kid`) tokens signed with it carry.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The algorithm it signs with.
     pub fn algorithm(&self) -> Algorithm {
         match self.inner {
             Inner::Es256(_) => Algorithm::Es256,
@@ -132,6 +145,7 @@ impl SigningKey {
         }
     }
 
+    /// Signs `message`; the signature in the JWS encoding of the algorithm.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match &self.inner {
             Inner::Es256(k) => k
@@ -274,18 +288,22 @@ impl VerifyingKey {
         VerifyingKey::new(kid, alg, &raw, jwk.clone())
     }
 
+    /// The key id (`kid`) it verifies tokens for.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The algorithm it verifies.
     pub fn algorithm(&self) -> Algorithm {
         self.alg
     }
 
+    /// Its public JWK, as published in the JWKS.
     pub fn jwk(&self) -> &Value {
         &self.jwk
     }
 
+    /// Whether `signature` is a valid signature of `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         self.key.verify_sig(message, signature).is_ok()
     }

@@ -6,6 +6,8 @@ use crate::keys::{Algorithm, SigningKey, VerifyingKey};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The signing keys in use and the public keys that verify, read together so a token is never
+/// signed with a key the JWKS does not yet publish.
 #[derive(Debug, Default)]
 pub struct KeySet {
     signers: HashMap<Algorithm, Arc<SigningKey>>,
@@ -34,14 +36,17 @@ impl KeySet {
         }
     }
 
+    /// The current signing key of `alg`, if there is one.
     pub fn signer(&self, alg: Algorithm) -> Option<&Arc<SigningKey>> {
         self.signers.get(&alg)
     }
 
+    /// The public key with id `kid`, if it is published.
     pub fn verifier(&self, kid: &str) -> Option<&VerifyingKey> {
         self.verifiers.get(kid)
     }
 
+    /// Whether a published key has id `kid`.
     pub fn has_kid(&self, kid: &str) -> bool {
         self.verifiers.contains_key(kid)
     }
@@ -51,6 +56,7 @@ impl KeySet {
         &self.jwks
     }
 
+    /// The ids of every published key.
     pub fn kids(&self) -> impl Iterator<Item = &str> {
         self.verifiers.keys().map(String::as_str)
     }

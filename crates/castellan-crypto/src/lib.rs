@@ -5,6 +5,7 @@
 //! JWS is written here over `aws-lc-rs` rather than through a JOSE crate because the hot path
 //! must keep parsed key pairs in memory: the JOSE crates we measured re-parse the PKCS#8 key on
 //! every signature, which costs as much as the signature itself (see docs/adr/0002).
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod jws;

@@ -1,6 +1,7 @@
 //! High-entropy secrets (client secrets, registration access tokens, opaque tokens): 256 random
 //! bits, shown once, stored as SHA-256, compared in constant time. A fast hash is right for
-//! these: guessing a 256-bit value is infeasible however fast the hash (SPEC 3.2).
+//! these: guessing a 256-bit value is infeasible however fast the hash, and a
+//! deliberately slow hash would cap token throughput for nothing.
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,15 +24,15 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// Random bytes for identifiers that must be unique and unguessable but grant nothing by
 /// themselves (a JWT's `jti`): from the thread-local ChaCha CSPRNG of `rand`, seeded and
-/// periodically reseeded from the operating system. A call costs a tenth of asking the system
-/// generator, which matters once per issued token. Secrets use [`random_bytes`].
+/// periodically reseeded from the operating system. It is much cheaper than asking the system
+/// generator (bench/RESULTS.md), which matters once per issued token. Secrets use
+/// [`random_bytes`].
 pub fn id_random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut buf);
     buf
 }
 
-#[allow(clippy::panic)]
 fn panic_no_entropy() -> ! {
     panic!("the operating system's random number generator failed")
 }

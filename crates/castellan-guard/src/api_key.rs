@@ -1,4 +1,4 @@
-//! The syntactic check of an API key (SPEC 6.1, seed 000): `<prefix>_<body>_<crc32>`, three
+//! The syntactic check of an API key: `<prefix>_<body>_<crc32>`, three
 //! parts, two underscores, a known prefix, and a CRC-32 (IEEE) of `<prefix>_<body>` written as
 //! eight lowercase hex digits. Run before any network call so that a mistyped key costs nothing.
 //!
@@ -11,14 +11,19 @@ pub const MAX_API_KEY_LEN: usize = 256;
 /// Why an API key is malformed (always answered 401, before any lookup).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ApiKeyError {
+    /// Longer than [`MAX_API_KEY_LEN`].
     #[error("the API key is longer than {MAX_API_KEY_LEN} characters")]
     TooLong,
+    /// Not three parts separated by two underscores.
     #[error("an API key has three parts separated by two underscores: <prefix>_<body>_<crc32>")]
     Parts,
+    /// A prefix other than the configured one.
     #[error("the API key does not start with this API's key prefix")]
     Prefix,
+    /// A body with characters outside letters, digits and `-`.
     #[error("the API key's body contains characters other than letters, digits and '-'")]
     Body,
+    /// The CRC-32 does not match: a mistyped or truncated key.
     #[error("the API key's checksum does not match: the key was mistyped or truncated")]
     Checksum,
 }
@@ -26,8 +31,11 @@ pub enum ApiKeyError {
 /// The three parts of a syntactically valid API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiKeyParts<'a> {
+    /// The configured prefix (`csb` by default).
     pub prefix: &'a str,
+    /// The environment letter and the random part.
     pub body: &'a str,
+    /// Eight lowercase hex digits: the CRC-32 of `<prefix>_<body>`.
     pub checksum: &'a str,
 }
 

@@ -1,6 +1,7 @@
 //! The guard's configuration: one typed tree, deserialisable from TOML/JSON, validated once
-//! into the structures the hot path uses. Defaults follow SPEC 2.3 and 6.3: JWKS and RFC 9728
-//! metadata under the issuer's `/.well-known/`, API keys in `X-API-Key` with prefix `csb`.
+//! into the structures the hot path uses. Defaults are where Castellan serves things: JWKS and
+//! RFC 9728 metadata under the issuer's `/.well-known/`, API keys in `X-API-Key` with prefix
+//! `csb`.
 
 use crate::identity::Role;
 use crate::policy::{OrgSource, Policy};
@@ -13,9 +14,11 @@ use std::fmt;
 pub struct ClientSecret(Secret);
 
 impl ClientSecret {
+    /// Wraps a secret read from configuration.
     pub fn new(value: impl Into<String>) -> Self {
         ClientSecret(Secret::new(value))
     }
+    /// The secret itself, to send to Castellan.
     pub fn expose(&self) -> &str {
         self.0.expose()
     }
@@ -39,7 +42,8 @@ impl<'de> Deserialize<'de> for ClientSecret {
 pub struct GuardConfig {
     /// The `iss` tokens must carry.
     pub issuer: String,
-    /// The environment tokens and keys must belong to (SPEC 1.4).
+    /// The environment tokens and keys must belong to; a credential of another environment is
+    /// refused as such.
     pub environment: Environment,
     /// Default: issuer + `/.well-known/jwks.json`.
     #[serde(default)]
@@ -62,14 +66,16 @@ pub struct GuardConfig {
     /// Clock skew tolerated on `iat`/`nbf`, in seconds.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u32,
+    /// Cache sizes and lifetimes.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Where API keys are read from and the prefix they carry.
     #[serde(default)]
     pub api_key: ApiKeyConfig,
     /// Timeout of one JWKS fetch or introspection call, in milliseconds.
     #[serde(default = "default_http_timeout")]
     pub http_timeout_ms: u64,
-    /// Tenant mode for every route (SPEC 7.4): token in `x-token`, `x-brand`/`x-venue` checked.
+    /// Tenant mode for every route: token in `x-token`, `x-brand`/`x-venue` checked.
     #[serde(default)]
     pub tenant: bool,
     /// Route policies, first match wins.
@@ -93,26 +99,33 @@ pub struct GuardConfig {
     pub revocation_max_stale_seconds: u64,
 }
 
+/// The client the guard authenticates as at Castellan's introspection endpoint and revocation
+/// feed; it needs the `introspect` scope.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectionConfig {
     /// Default: issuer + `/oauth/introspect`.
     #[serde(default)]
     pub url: Option<String>,
+    /// The client's id.
     pub client_id: String,
+    /// The client's secret.
     pub client_secret: ClientSecret,
 }
 
+/// How long and how much the guard remembers of what it checked.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// Longest time a verified JWT is remembered (never past its `exp`).
     pub token_ttl_seconds: u64,
+    /// Most verified JWTs remembered at once.
     pub token_capacity: u64,
     /// How long an active introspection answer is reused (never past `exp`).
     pub introspection_active_seconds: u64,
     /// How long an inactive answer is reused.
     pub introspection_inactive_seconds: u64,
+    /// Most introspection answers remembered at once.
     pub introspection_capacity: u64,
     /// The JWKS is refetched in the background when older than this.
     pub jwks_refresh_seconds: u64,
@@ -134,10 +147,13 @@ impl Default for CacheConfig {
     }
 }
 
+/// Where API keys are read from.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiKeyConfig {
+    /// The request header carrying the key (`X-API-Key` by default).
     pub header: String,
+    /// The prefix keys must start with (`csb` by default).
     pub prefix: String,
 }
 
@@ -154,16 +170,20 @@ impl Default for ApiKeyConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRules {
-    /// Anonymous callers pass; a present credential is still checked (SPEC 7.3).
+    /// Anonymous callers pass; a present credential is still checked, so a malformed key is a 401
+    /// even there.
     #[serde(default)]
     pub public: bool,
+    /// A scope the caller must hold.
     #[serde(default)]
     pub scope: Option<String>,
+    /// The lowest organization role the caller must have.
     #[serde(default)]
     pub min_role: Option<Role>,
     /// Where the request names its organization: `{ param = "org" }` or `{ header = "x-org" }`.
     #[serde(default)]
     pub organization: Option<OrgSource>,
+    /// Tenant mode: the token comes in `x-token` and `x-brand`/`x-venue` must match it.
     #[serde(default)]
     pub tenant: bool,
 }
@@ -173,22 +193,30 @@ pub struct RouteRules {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
+    /// The HTTP method, or `*` for any (the default).
     #[serde(default = "any_method")]
     pub method: String,
+    /// The path pattern.
     pub path: String,
+    /// See [`RouteRules::public`].
     #[serde(default)]
     pub public: bool,
+    /// See [`RouteRules::scope`].
     #[serde(default)]
     pub scope: Option<String>,
+    /// See [`RouteRules::min_role`].
     #[serde(default)]
     pub min_role: Option<Role>,
+    /// See [`RouteRules::organization`].
     #[serde(default)]
     pub organization: Option<OrgSource>,
+    /// See [`RouteRules::tenant`].
     #[serde(default)]
     pub tenant: bool,
 }
 
 impl RouteConfig {
+    /// A route for `method` and `path` with `rules`.
     pub fn new(method: &str, path: &str, rules: RouteRules) -> Self {
         RouteConfig {
             method: method.to_owned(),
@@ -201,6 +229,7 @@ impl RouteConfig {
         }
     }
 
+    /// The rules of this route.
     pub fn rules(&self) -> RouteRules {
         RouteRules {
             public: self.public,
@@ -261,12 +290,15 @@ impl GuardConfig {
         format!("{}{}", self.issuer.trim_end_matches('/'), path)
     }
 
+    /// The JWKS URL: `jwks_url`, or the issuer's `/.well-known/jwks.json`.
     pub fn jwks_url(&self) -> String {
         self.jwks_url
             .clone()
             .unwrap_or_else(|| self.issuer_url("/.well-known/jwks.json"))
     }
 
+    /// The RFC 9728 metadata URL named in 401 answers: `resource_metadata`, or the issuer's
+    /// `/.well-known/oauth-protected-resource`.
     pub fn resource_metadata_url(&self) -> String {
         self.resource_metadata
             .clone()
@@ -283,6 +315,8 @@ impl GuardConfig {
         }
     }
 
+    /// The introspection endpoint, when introspection is configured: its `url`, or the issuer's
+    /// `/oauth/introspect`.
     pub fn introspection_url(&self) -> Option<String> {
         self.introspection.as_ref().map(|i| {
             i.url

@@ -1,6 +1,6 @@
-//! Which credential a request presents (RFC 6750 §2.1 `Authorization: Bearer`, SPEC 6.3
-//! `X-API-Key`, seed 002 `x-token`) and what shape a bearer token has. Pure parsing: nothing
-//! here touches the network, so malformed input is refused for free.
+//! Which credential a request presents (RFC 6750 §2.1 `Authorization: Bearer`, an API key in
+//! `X-API-Key`, a tenant token in `x-token`) and what shape a bearer token has. Pure parsing:
+//! nothing here touches the network, so malformed input is refused for free.
 
 use crate::failure::Failure;
 use crate::policy::TOKEN_HEADER;
@@ -13,8 +13,11 @@ pub const MAX_TOKEN_LEN: usize = castellan_crypto::jws::MAX_TOKEN_LEN;
 /// The credential of a request, borrowed from its headers. `Debug` names the kind only.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Presented<'a> {
+    /// No credential.
     Anonymous,
+    /// A bearer token (`Authorization: Bearer`, or `x-token` in tenant mode).
     Bearer(&'a str),
+    /// An API key from the configured header.
     ApiKey(&'a str),
 }
 

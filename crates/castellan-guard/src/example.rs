@@ -1,6 +1,6 @@
 //! The catalog service of `examples/catalog_service.rs`, as a library function so that tests
 //! can start it: a public `GET /catalog/search` (anonymous callers pass, a malformed key is
-//! still 401 — SPEC 7.3, seed 000 step 2a), `GET /products` needing `products:read` and
+//! still 401), `GET /products` needing `products:read` and
 //! `POST /products` needing `products:write`.
 
 use crate::config::{ConfigError, GuardConfig, IntrospectionConfig, RouteConfig, RouteRules};

@@ -1,4 +1,4 @@
-//! Why the guard refused a request, and the answer it gives (SPEC 7.2, seed 000 step 5):
+//! Why the guard refused a request, and the answer it gives:
 //! 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3) and
 //! `resource_metadata` (RFC 9728 §5.1); 403 for scope, role, organization, tenant and disabled
 //! keys; 503 when Castellan cannot be asked. The JSON body says what to do in plain words.
@@ -21,45 +21,76 @@ pub struct ResourceMetadata(pub Arc<str>);
 /// Every reason the guard refuses a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
+    /// No credential, on a route that needs one.
     #[error("no credentials")]
     MissingCredentials,
+    /// More than one credential (two headers, or a repeated one).
     #[error("more than one credential")]
     AmbiguousCredentials,
+    /// An `Authorization` header that is not `Bearer <token>`.
     #[error("malformed Authorization header")]
     MalformedAuthorization,
+    /// An API key that fails the syntactic check.
     #[error("malformed API key: {0}")]
     MalformedApiKey(ApiKeyError),
+    /// A bearer token that is neither a JWT nor an opaque token.
     #[error("malformed access token")]
     MalformedToken,
+    /// An API key Castellan does not know.
     #[error("unknown API key")]
     UnknownApiKey,
     /// An API key past its expiry (reason `expired`, as an expired token).
     #[error("API key expired")]
     ApiKeyExpired,
+    /// An API key of another environment.
     #[error("API key of another environment")]
     ApiKeyWrongEnvironment,
+    /// A token refused for the given reason (expired, revoked, another environment …).
     #[error("token not accepted: {}", .0.describe())]
     Token(Inactive),
+    /// A JWT signed with an algorithm that is not accepted.
     #[error("token algorithm not accepted")]
     Algorithm,
+    /// A token introspection says is not active.
     #[error("token not active")]
     TokenNotActive,
+    /// A token issued for another audience.
     #[error("token audience not accepted")]
     WrongAudience,
+    /// A kind of credential this guard is not configured to check (opaque tokens and API keys
+    /// need introspection).
     #[error("credential kind not accepted")]
     UnsupportedCredential,
+    /// The caller lacks `needed` (RFC 6750 §3.1 `insufficient_scope`).
     #[error("insufficient scope: {needed} needed")]
-    InsufficientScope { needed: String },
+    InsufficientScope {
+        /// The scope the route requires.
+        needed: String,
+    },
+    /// The caller's role in the organization is below `needed`.
     #[error("role too low: {needed} needed")]
-    RoleTooLow { needed: Role, actual: Option<Role> },
+    RoleTooLow {
+        /// The lowest role the route accepts.
+        needed: Role,
+        /// The caller's role, if it has one in the organization.
+        actual: Option<Role>,
+    },
+    /// The request names an organization other than the caller's.
     #[error("wrong organization")]
     WrongOrganization,
+    /// A disabled or revoked API key: it exists but may not be used.
     #[error("API key disabled")]
     ApiKeyDisabled,
+    /// A tenant header that does not match the token's brand or venue.
     #[error("tenant header {header} does not match the token")]
-    TenantMismatch { header: &'static str },
+    TenantMismatch {
+        /// The header that does not match.
+        header: &'static str,
+    },
+    /// The JWKS could not be fetched, so no JWT can be verified.
     #[error("signing keys unavailable")]
     KeysUnavailable,
+    /// Castellan's introspection endpoint could not be asked.
     #[error("introspection unavailable")]
     IntrospectionUnavailable,
     /// The revocation feed has not been read for longer than allowed: JWTs are refused
@@ -72,6 +103,7 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The HTTP status the failure is answered with: 401, 403 or 503.
     pub fn status(&self) -> StatusCode {
         match self {
             Failure::MissingCredentials
@@ -323,7 +355,9 @@ impl Failure {
 /// A failure with the resource metadata URL to name in its answer.
 #[derive(Debug, Clone)]
 pub struct FailureResponse {
+    /// Why the request was refused.
     pub failure: Failure,
+    /// The RFC 9728 metadata URL for `WWW-Authenticate`, when known.
     pub resource_metadata: Option<ResourceMetadata>,
 }
 
@@ -374,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_follow_the_seed_table() {
+    fn each_refusal_answers_its_documented_status() {
         use StatusCode as S;
         let rows = [
             (

@@ -1,4 +1,4 @@
-//! The guard itself: the whole check of one request (SPEC 7.1) — find the route's policy, find
+//! The guard itself: the whole check of one request — find the route's policy, find
 //! the one credential, check it (locally for JWTs, through introspection otherwise), evaluate
 //! the policy. Built once from a validated [`GuardConfig`]; cheap to clone.
 
@@ -59,6 +59,7 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
+    /// A guard from a validated configuration, on the system clock.
     pub fn new(config: GuardConfig) -> Result<Guard, ConfigError> {
         Self::with_clock(config, Arc::new(SystemClock))
     }
@@ -95,7 +96,7 @@ impl Guard {
                     Duration::from_secs(config.revocation_poll_seconds),
                     Duration::from_secs(config.revocation_max_stale_seconds),
                     i64::from(config.leeway_seconds),
-                    clock.clone(),
+                    Arc::clone(&clock),
                 )))
             }
             _ => None,
@@ -128,7 +129,7 @@ impl Guard {
             inner: Arc::new(Inner {
                 routes: RouteTable::new(&config.routes, config.default_policy.as_ref())?,
                 jwt: JwtVerifier {
-                    jwks: jwks.clone(),
+                    jwks: Arc::clone(&jwks),
                     expect: Expectations {
                         issuer: config.issuer.clone(),
                         environment: config.environment,
@@ -156,6 +157,7 @@ impl Guard {
         GuardLayer::new(self.clone())
     }
 
+    /// The RFC 9728 metadata URL this guard names in its 401 answers.
     pub fn resource_metadata(&self) -> &ResourceMetadata {
         &self.inner.resource_metadata
     }

@@ -23,6 +23,7 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
+    /// The kind's name in the credential identity header.
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::Jwt => "jwt",
@@ -35,20 +36,28 @@ impl CredentialKind {
 /// The checked caller, available to handlers as an extractor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
+    /// Who the credential speaks for: the user, or the client itself.
     pub subject: String,
+    /// The client the credential was issued to.
     pub client_id: String,
+    /// The organization the credential is bound to, if any.
     pub organization: Option<String>,
+    /// The granted scopes.
     pub scopes: Vec<String>,
+    /// The caller's role in `organization`, when known.
     pub role: Option<Role>,
+    /// What kind of credential was presented.
     pub kind: CredentialKind,
-    /// Tenant binding (SPEC 7.4), when the token carries one.
+    /// Tenant binding (the brand), when the token carries one.
     pub brand: Option<String>,
+    /// Tenant binding (the venue), when the token carries one.
     pub venue: Option<String>,
     /// Unix seconds after which the credential is no longer valid, when known.
     pub expires_at: Option<i64>,
 }
 
 impl Identity {
+    /// Whether the caller holds exactly `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
@@ -61,10 +70,15 @@ impl Identity {
 
 /// Header names of [`identity_headers`].
 pub const SUBJECT_HEADER: &str = "x-castellan-subject";
+/// The client id header.
 pub const CLIENT_HEADER: &str = "x-castellan-client-id";
+/// The organization header.
 pub const ORGANIZATION_HEADER: &str = "x-castellan-organization";
+/// The scopes header (space-separated).
 pub const SCOPES_HEADER: &str = "x-castellan-scopes";
+/// The role header.
 pub const ROLE_HEADER: &str = "x-castellan-role";
+/// The credential kind header.
 pub const CREDENTIAL_HEADER: &str = "x-castellan-credential";
 
 /// The six identity headers, in the order a forward-auth answer carries them.
@@ -77,7 +91,7 @@ pub const IDENTITY_HEADERS: [&str; 6] = [
     CREDENTIAL_HEADER,
 ];
 
-/// The headers a forward-auth answer (SPEC 7.1) carries for an identity: always all six, empty
+/// The headers a forward-auth answer carries for an identity: always all six, empty
 /// when unknown, so that a proxy copying them onto the forwarded request replaces any the
 /// client sent itself. A value that is not valid header text is sent empty rather than
 /// mangled.

@@ -62,7 +62,7 @@ pub(crate) enum Outcome {
 /// extension, given for API keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotActive {
-    /// Disabled or revoked: 403 for an API key (seed 000 lists it under 403).
+    /// Disabled or revoked: 403 for an API key, which exists but may not be used.
     Disabled,
     /// Past its expiry: 401 `expired`, as forward-auth answers.
     Expired,

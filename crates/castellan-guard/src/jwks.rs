@@ -1,7 +1,8 @@
 //! The JWKS (RFC 7517 §5) of the trusted issuer, cached in memory: fetched on first use,
 //! refreshed in the background when older than the refresh interval, and refetched when a
-//! token names an unknown `kid` (SPEC 7.1) — at most once per `min_refetch`, with concurrent
-//! misses waiting on one fetch — so that forged kids cannot turn into a request flood.
+//! token names an unknown `kid` (a key rotated in since the last fetch) — at most once per
+//! `min_refetch`, with concurrent misses waiting on one fetch — so that forged kids cannot turn
+//! into a request flood.
 
 use crate::failure::Failure;
 use castellan_crypto::VerifyingKey;
@@ -170,8 +171,8 @@ impl JwksCache {
             .collect();
         let keys = Arc::new(keys);
         match self.keys.write() {
-            Ok(mut g) => *g = keys.clone(),
-            Err(p) => *p.into_inner() = keys.clone(),
+            Ok(mut g) => *g = Arc::clone(&keys),
+            Err(p) => *p.into_inner() = Arc::clone(&keys),
         }
         write(&self.fetched_at, Some(Instant::now()));
         Ok(keys)

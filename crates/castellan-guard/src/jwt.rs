@@ -1,6 +1,6 @@
 //! Local verification of JWT access tokens (RFC 9068 §4): `typ` `at+jwt`, an accepted `alg`
-//! matching the key named by `kid` (RFC 8725 §3.1), the signature, then `iss`, `env`
-//! (SPEC 1.4), `exp`, `iat`/`nbf` within the leeway and, when configured, `aud`.
+//! matching the key named by `kid` (RFC 8725 §3.1), the signature, then `iss`, `env` (the
+//! deployment environment), `exp`, `iat`/`nbf` within the leeway and, when configured, `aud`.
 
 use crate::failure::Failure;
 use crate::identity::{CredentialKind, Identity, Role};

@@ -10,12 +10,14 @@ use http::Request;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
+/// The tower layer that puts a [`Guard`] in front of a service.
 #[derive(Debug, Clone)]
 pub struct GuardLayer {
     guard: Guard,
 }
 
 impl GuardLayer {
+    /// A layer checking every request with `guard`.
     pub fn new(guard: Guard) -> Self {
         GuardLayer { guard }
     }
@@ -31,6 +33,8 @@ impl<S> Layer<S> for GuardLayer {
     }
 }
 
+/// A service behind the guard: requests reach it only once checked, with the [`Identity`] in
+/// their extensions.
 #[derive(Debug, Clone)]
 pub struct GuardService<S> {
     inner: S,

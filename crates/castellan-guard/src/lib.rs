@@ -1,9 +1,9 @@
-//! The gateway check a resource server runs in its own process (SPEC 7): which credential a
+//! The gateway check a resource server runs in its own process: which credential a
 //! request carries, whether Castellan vouches for it, and whether it may call this route.
 //!
 //! - JWT access tokens (RFC 9068) are verified locally against a cached JWKS (RFC 7517),
 //!   refetched on an unknown `kid` at most once per configured interval;
-//! - opaque tokens and API keys (SPEC 6) are checked through Castellan's introspection endpoint
+//! - opaque tokens and API keys are checked through Castellan's introspection endpoint
 //!   (RFC 7662) with a short positive and negative cache; malformed API keys are refused before
 //!   any network call;
 //! - route policies (public, scope, minimum role, organization, tenant headers) are applied by
@@ -14,6 +14,7 @@
 //!
 //! It depends on `castellan-core` and `castellan-crypto` only: a resource server never links
 //! the authorization server.
+#![warn(missing_docs)]
 
 pub mod api_key;
 pub mod config;

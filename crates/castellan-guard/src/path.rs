@@ -23,28 +23,40 @@ use std::borrow::Cow;
 /// Why a request path is refused before any route is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UnsafePath {
+    /// Does not start with `/`.
     #[error("the path does not start with '/'")]
     NotAbsolute,
+    /// Has a `.` or `..` segment.
     #[error("the path has a '.' or '..' segment")]
     DotSegment,
+    /// Has an escaped `.`, `/`, `\` or `%`.
     #[error("the path has an escaped '.', '/', '\\' or '%'")]
     EscapedSeparator,
+    /// Has a backslash.
     #[error("the path has a backslash")]
     Backslash,
+    /// Has a control character.
     #[error("the path has a control character")]
     ControlCharacter,
+    /// Has a character outside ASCII.
     #[error("the path has a character outside ASCII")]
     NotAscii,
+    /// Has an empty segment (`//`).
     #[error("the path has an empty segment")]
     EmptySegment,
+    /// Has a malformed percent escape.
     #[error("the path has a malformed percent escape")]
     BadEscape,
+    /// Has escapes that do not decode to UTF-8.
     #[error("the path has escapes that do not decode to UTF-8")]
     NotUtf8,
+    /// Has a `;` (a path parameter some servers strip).
     #[error("the path has a ';'")]
     Parameter,
+    /// Has a `#`.
     #[error("the path has a '#'")]
     Fragment,
+    /// Has a segment ending in `.` or a space, which some file systems drop.
     #[error("the path has a segment ending in '.' or a space")]
     TrailingDotOrSpace,
 }
@@ -97,6 +109,7 @@ impl<'a> RequestPath<'a> {
         Ok(RequestPath(path))
     }
 
+    /// The path, as checked.
     pub fn as_str(&self) -> &str {
         &self.0
     }

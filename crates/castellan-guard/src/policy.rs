@@ -1,4 +1,4 @@
-//! Route policies (SPEC 7.1, 7.3, 7.4): what a route requires of a checked caller, and the pure
+//! Route policies: what a route requires of a checked caller, and the pure
 //! [`evaluate`] that decides. Order of checks: presence, scope (RFC 6750 §3.1
 //! `insufficient_scope`), role, organization, tenant headers.
 
@@ -22,17 +22,25 @@ pub enum OrgSource {
 /// A validated route policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
+    /// Anonymous callers pass.
     pub public: bool,
+    /// A scope the caller must hold.
     pub scope: Option<String>,
+    /// The lowest organization role the caller must have.
     pub min_role: Option<Role>,
+    /// Where the request names the organization the caller must belong to.
     pub organization: Option<OrgSource>,
+    /// Tenant mode: the token's brand and venue must match the tenant headers.
     pub tenant: bool,
 }
 
-/// Tenant headers (seed 002).
+/// The header carrying a tenant token.
 pub const TOKEN_HEADER: &str = "x-token";
+/// The brand a tenant call is made for; it must be the token's.
 pub const BRAND_HEADER: &str = "x-brand";
+/// The venue a tenant call is made for; it must be the token's.
 pub const VENUE_HEADER: &str = "x-venue";
+/// The optional stage a tenant call names, compared with the API's environment.
 pub const STAGE_HEADER: &str = "x-stage";
 
 impl Policy {
@@ -41,6 +49,7 @@ impl Policy {
         Policy::default()
     }
 
+    /// Anonymous callers pass; a present credential is still checked.
     pub fn public() -> Policy {
         Policy {
             public: true,
@@ -48,6 +57,7 @@ impl Policy {
         }
     }
 
+    /// Any valid credential holding `scope`.
     pub fn scope(scope: &str) -> Policy {
         Policy {
             scope: Some(scope.to_owned()),
@@ -55,6 +65,7 @@ impl Policy {
         }
     }
 
+    /// Checks `rules` and compiles them; the error says what contradicts what.
     pub fn compile(rules: &RouteRules) -> Result<Policy, String> {
         if rules.public
             && (rules.scope.is_some()
@@ -93,6 +104,7 @@ impl Policy {
 pub struct RequestFacts<'a> {
     /// Values captured by the route's `{param}` segments.
     pub params: &'a [(String, String)],
+    /// The request's headers.
     pub headers: &'a HeaderMap,
     /// The environment this API runs in (compared with `x-stage`).
     pub environment: Environment,

@@ -31,7 +31,9 @@ pub struct RouteTable {
 /// A matched route: its policy and the values of its `{param}`s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched<'t> {
+    /// The policy of the matched route.
     pub policy: &'t Policy,
+    /// The values captured by its `{param}` segments, by name.
     pub params: Vec<(String, String)>,
 }
 
@@ -60,6 +62,7 @@ fn compile_pattern(path: &str) -> Result<Vec<Segment>, String> {
 }
 
 impl RouteTable {
+    /// Compiles `routes` in order; `fallback` is the policy of requests no route matches.
     pub fn new(routes: &[RouteConfig], fallback: Option<&RouteRules>) -> Result<Self, ConfigError> {
         let compiled = routes
             .iter()

@@ -1,4 +1,4 @@
-//! The `[rate_limit]` section of Castellan's configuration (SPEC §8) and its validation into
+//! The `[rate_limit]` section of Castellan's configuration and its validation into
 //! [`RateLimits`], the typed tree the server holds. Every key, its default and its meaning is
 //! listed in this crate's README; errors name the exact key.
 
@@ -39,7 +39,7 @@ pub enum FailureMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum HeaderStyle {
     /// `RateLimit-Policy: 300;w=60, …` plus `RateLimit-Limit/-Remaining/-Reset`
-    /// (draft-ietf-httpapi-ratelimit-headers-03 style, what seed 000 shows).
+    /// (draft-ietf-httpapi-ratelimit-headers-03 style).
     #[default]
     #[serde(rename = "draft-03")]
     Draft03,
@@ -311,11 +311,8 @@ impl RateLimitConfig {
                 }
                 continue;
             }
-            match resolve(&policies, &key, policy, &mut errors) {
-                Some(p) => {
-                    tiers.insert(tier.clone(), p);
-                }
-                None => continue,
+            if let Some(p) = resolve(&policies, &key, policy, &mut errors) {
+                tiers.insert(tier.clone(), p);
             }
         }
 

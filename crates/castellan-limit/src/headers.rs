@@ -1,7 +1,8 @@
-//! Rendering a [`Decision`] as HTTP response headers (SPEC §8.2, seed 000).
+//! Rendering a [`Decision`] as HTTP response headers, on every limited answer and not only on
+//! a 429.
 //!
 //! Default style ([`HeaderStyle::Draft03`], the shape of draft-ietf-httpapi-ratelimit-headers-03
-//! that seed 000 documents):
+//! that API clients most often read):
 //!
 //! ```text
 //! RateLimit-Policy: 300;w=60, 10000;w=86400

@@ -1,4 +1,4 @@
-//! Castellan's rate limits (SPEC §8): which policy applies, how requests are counted, and how
+//! Castellan's rate limits: which policy applies, how requests are counted, and how
 //! the answer is told to clients.
 //!
 //! * [`RateLimitConfig`] is the `[rate_limit]` config table; [`RateLimitConfig::validate`]
@@ -38,6 +38,7 @@
 //! }
 //! # Ok(()) }
 //! ```
+#![warn(missing_docs)]
 
 mod backoff;
 mod body;

@@ -142,7 +142,7 @@ impl MemoryLimiter {
     pub fn purge_expired(&self) -> usize {
         let now_ms = self.clock.now_ms();
         let mut removed = 0;
-        for shard in self.shards.iter() {
+        for shard in &self.shards {
             let mut shard = lock(shard);
             let before = shard.len();
             shard.retain(|_, e| e.expires_ms > now_ms);
@@ -175,7 +175,7 @@ impl MemoryLimiter {
 
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
         // Top bits pick the shard; `SHARDS` is a power of two.
-        let i = (hash >> (64 - SHARDS.trailing_zeros())) as usize;
+        let i = usize::try_from(hash >> (64 - SHARDS.trailing_zeros())).unwrap_or(0);
         lock(&self.shards[i % SHARDS])
     }
 }

@@ -81,7 +81,8 @@ impl BackoffTable {
     }
 
     fn shard(&self, group: &str) -> MutexGuard<'_, Shard> {
-        let i = (self.hasher.hash_one(group) >> (64 - SHARDS.trailing_zeros())) as usize;
+        let top = self.hasher.hash_one(group) >> (64 - SHARDS.trailing_zeros());
+        let i = usize::try_from(top).unwrap_or(0);
         // A panic while holding a shard leaves only whole states behind.
         self.shards[i % SHARDS]
             .lock()

@@ -95,7 +95,7 @@ impl Policy {
         }
     }
 
-    /// The built-in `default` policy of the seed: 300 per 60 s and 10 000 per 86 400 s.
+    /// The built-in `default` policy: 300 per 60 s and 10 000 per 86 400 s.
     pub fn default_tier() -> Self {
         Self::builtin(
             "default",

@@ -1,4 +1,4 @@
-//! Storage for API keys (SPEC 6): one row per key, found by the SHA-256 of the whole key
+//! Storage for API keys: one row per key, found by the SHA-256 of the whole key
 //! (unique index, O(1) lookup). The key itself is never stored; what may be shown of it is
 //! its visible prefix (`csb_L` + four body characters) and its last four characters.
 
@@ -11,6 +11,7 @@ use std::str::FromStr;
 /// Whether a key is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiKeyStatus {
+    /// Accepted.
     Active,
     /// Refused until re-enabled.
     Disabled,
@@ -19,6 +20,7 @@ pub enum ApiKeyStatus {
 }
 
 impl ApiKeyStatus {
+    /// The status's name in storage and in answers.
     pub fn as_str(self) -> &'static str {
         match self {
             ApiKeyStatus::Active => "active",
@@ -49,22 +51,31 @@ impl FromStr for ApiKeyStatus {
 /// A stored API key (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
+    /// The key's id (not secret; names it in the management API).
     pub id: String,
     /// SHA-256 of the whole key.
     pub hash: [u8; 32],
+    /// What may be shown of the key's start (`csb_L` and four body characters).
     pub visible_prefix: String,
+    /// The key's last four characters.
     pub last_four: String,
+    /// A name its creator gave it.
     pub name: String,
     /// Space-separated scopes.
     pub scope: String,
+    /// The organization it belongs to, if any.
     pub organization_id: Option<String>,
+    /// The rate-limit tier its calls are counted under.
     pub tier: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
     /// The user or client that created it.
     pub created_by: String,
     /// Day granularity: written at most once a day.
     pub last_used_at: Option<NaiveDate>,
+    /// When it stops being accepted, if ever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Whether it is accepted.
     pub status: ApiKeyStatus,
     /// The key this one replaced by rotation.
     pub rotated_from: Option<String>,
@@ -73,16 +84,22 @@ pub struct ApiKey {
 /// Which keys to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiKeyOwner {
+    /// The keys of one organization.
     Organization(String),
+    /// The keys one user or client created.
     Creator(String),
+    /// Every key.
     All,
 }
 
+/// API keys: stored by hash, listed by owner, their status changed and rotated.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
     /// `Conflict` when the id or hash is taken.
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    /// The key whose whole-key SHA-256 is `hash`: the lookup of every API-key check.
     async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>>;
+    /// The key with id `id`.
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKey>>;
     /// Keys of `owner`, oldest first (then by id); `total` always set.
     async fn list_api_keys(

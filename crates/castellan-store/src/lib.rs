@@ -5,6 +5,7 @@
 //! "rotate the signing key"), not by table. The backend is chosen once, from the URL scheme, by
 //! [`connect`]. Both backends share the SQL in `sql/` and pass the same conformance suite
 //! (`tests/conformance.rs`); each has its own append-only `migrations/` folder.
+#![warn(missing_docs)]
 
 pub mod api_keys;
 mod connect;
@@ -25,6 +26,7 @@ use castellan_core::client::Client;
 use castellan_core::query::{ClientQuery, Predicate};
 use chrono::{DateTime, NaiveDate, Utc};
 
+/// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A row with the same key exists.
@@ -39,13 +41,15 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The result of a storage operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Clients and their registrations (SPEC 3).
+/// Clients and their registrations.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Stores a new client. `Conflict` when the id is taken.
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    /// The client with id `id`.
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
     /// One page of clients; `total` only when `query.with_total`.
     async fn query_clients(&self, query: &ClientQuery) -> StoreResult<Page<Client>>;
@@ -71,7 +75,8 @@ pub trait ClientStore: Send + Sync {
     async fn claim_bootstrap_client(&self, client: &Client) -> StoreResult<bool>;
 }
 
-/// Signing keys (SPEC 2.2).
+/// Signing keys: the ones that sign now and the retired ones still published to verify
+/// unexpired tokens.
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync {
     /// Every key not yet past `expires_at`, newest first.
@@ -90,7 +95,7 @@ pub trait SigningKeyStore: Send + Sync {
     async fn purge_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// Revocation lists and opaque (reference) access tokens (SPEC 4.6, 9.1, 9.2).
+/// Revocation lists and opaque (reference) access tokens.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Records a JWT access token as revoked until it would have expired. Idempotent.
@@ -100,8 +105,11 @@ pub trait TokenStore: Send + Sync {
         client_id: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Whether the JWT with id `jti` was revoked.
     async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Stores an opaque access token (its hash).
     async fn insert_opaque_token(&self, token: &OpaqueToken) -> StoreResult<()>;
+    /// The opaque token whose SHA-256 is `hash`, revoked or not.
     async fn get_opaque_token(&self, hash: &[u8; 32]) -> StoreResult<Option<OpaqueToken>>;
     /// Marks an opaque token revoked; `false` when no token of `client_id` has that hash.
     async fn revoke_opaque_token(&self, hash: &[u8; 32], client_id: &str) -> StoreResult<bool>;
@@ -109,7 +117,7 @@ pub trait TokenStore: Send + Sync {
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// The revocation feed (SPEC 7.1, 9.1): what resource servers that check JWTs locally (the
+/// The revocation feed: what resource servers that check JWTs locally (the
 /// guard) must learn was revoked. Entries are written in the transaction that revokes (JWT
 /// revocation, family revocation on reuse or replay, consent revocation, client deletion).
 #[async_trait]

@@ -1,4 +1,4 @@
-//! Storage for people and their grants (SPEC 4.3, 4.5, 5, 9.3): users, organizations,
+//! Storage for people and their grants: users, organizations,
 //! memberships, browser sessions, authorization codes, consents (connected apps) and refresh
 //! token families. Only hashes of codes, session ids and refresh tokens are stored.
 //!
@@ -10,26 +10,31 @@ use async_trait::async_trait;
 use castellan_core::user::{Membership, Organization, Role, User};
 use chrono::{DateTime, Utc};
 
+/// Users, organizations and memberships.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// `Conflict` when the email (normalised) or id is taken.
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    /// The user with id `id`.
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
     /// `email` is already normalised (`castellan_core::user::normalize_email`).
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
-    /// Sets or clears a user's admin flag (SPEC 3.4); `false` when there is no such user.
+    /// Sets or clears a user's admin flag; `false` when there is no such user.
     async fn set_user_admin(&self, id: &str, is_admin: bool) -> StoreResult<bool>;
+    /// Stores a new organization. `Conflict` when the id is taken.
     async fn insert_organization(&self, org: &Organization) -> StoreResult<()>;
+    /// The organization with id `id`.
     async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>>;
     /// Adds the user to the organization or changes their role. Lowering the role disables,
     /// in the same transaction, every active API key the member created in the organization
-    /// (SPEC 5.6, 6.3); they create new ones under their new role.
+    /// (a key carries at most its creator's rights); they create new ones under their new role.
     async fn upsert_membership(&self, membership: &Membership) -> StoreResult<()>;
     /// Removes the member; in the same transaction, disables every active API key they
     /// created in the organization. `false` when they were not a member.
     async fn remove_membership(&self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
     /// The user's organizations with their role, ordered by organization name.
     async fn organizations_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, Role)>>;
+    /// The user's role in the organization; `None` when not a member.
     async fn role_in(&self, organization_id: &str, user_id: &str) -> StoreResult<Option<Role>>;
     /// Members of an organization with their role, ordered by email.
     async fn members_of(&self, organization_id: &str) -> StoreResult<Vec<(User, Role)>>;
@@ -38,31 +43,47 @@ pub trait UserStore: Send + Sync {
 /// A signed-in browser session (cookie value stored as SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// SHA-256 of the session cookie (the value itself is never stored).
     pub hash: [u8; 32],
+    /// The signed-in user.
     pub user_id: String,
+    /// When the user signed in (OIDC `auth_time`).
     pub auth_time: DateTime<Utc>,
+    /// When the session ends.
     pub expires_at: DateTime<Utc>,
 }
 
-/// An authorization code (RFC 6749 §4.1.2, SPEC 5.4), bound to everything the exchange checks.
+/// An authorization code (RFC 6749 §4.1.2), bound to everything the exchange checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCode {
+    /// SHA-256 of the code (the value itself is never stored).
     pub hash: [u8; 32],
+    /// The client it was issued to.
     pub client_id: String,
+    /// The redirect URI of the authorization request; the exchange must repeat it.
     pub redirect_uri: String,
+    /// The PKCE `S256` challenge, when one was sent.
     pub code_challenge: Option<String>,
+    /// The user who approved.
     pub user_id: String,
+    /// The organization chosen at consent.
     pub organization_id: Option<String>,
+    /// The granted scopes, space-separated.
     pub scope: String,
+    /// The OIDC `nonce` to put in the ID token.
     pub nonce: Option<String>,
+    /// The resource indicator (RFC 8707) the tokens are for.
     pub resource: Option<String>,
+    /// When the user signed in.
     pub auth_time: DateTime<Utc>,
     /// The consent (connected app) this code was issued under.
     pub consent_id: String,
     /// The token family its redemption starts: every access and refresh token issued from
     /// this code carries it (`gid` claim), so a replay or a revoked consent ends them all.
     pub family_id: String,
+    /// When it was issued.
     pub created_at: DateTime<Utc>,
+    /// When it can no longer be redeemed.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -73,35 +94,51 @@ pub enum CodeRedemption {
     Fresh(AuthorizationCode),
     /// Already redeemed before: the caller revokes what its first use issued (RFC 6749 §4.1.2).
     Replayed(AuthorizationCode),
+    /// No such code.
     Unknown,
 }
 
 /// A consent: a user let a client act with `scope` in an organization (a "connected app").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {
+    /// The consent's id (the connected app's id on the account page).
     pub id: String,
+    /// The user who consented.
     pub user_id: String,
+    /// The client they let act for them.
     pub client_id: String,
+    /// The organization the consent is for.
     pub organization_id: Option<String>,
     /// Space-separated scopes consented to (the union of every approval).
     pub scope: String,
+    /// When the user first consented.
     pub created_at: DateTime<Utc>,
+    /// When the consent last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// One refresh token of a family (RFC 9700 §4.14.2: rotation with reuse detection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshToken {
+    /// SHA-256 of the refresh token (the value itself is never stored).
     pub hash: [u8; 32],
+    /// The family (grant) it belongs to, the `gid` of its access tokens.
     pub family_id: String,
+    /// The consent it was issued under.
     pub consent_id: String,
+    /// The client it was issued to.
     pub client_id: String,
+    /// The user it acts for.
     pub user_id: String,
+    /// The organization the grant is bound to.
     pub organization_id: Option<String>,
+    /// The granted scopes, space-separated.
     pub scope: String,
+    /// When the user signed in.
     pub auth_time: DateTime<Utc>,
+    /// When it was issued.
     pub created_at: DateTime<Utc>,
-    /// Inactivity expiry: restarts at every use (seed 003).
+    /// Inactivity expiry: restarts at every use.
     pub expires_at: DateTime<Utc>,
     /// The `aud` of the grant's access tokens; a refresh keeps it. `None` for tokens stored
     /// before audiences were kept: the default audience.
@@ -117,19 +154,25 @@ pub enum RefreshUse {
     Reused(RefreshToken),
     /// Its family was revoked, or it expired.
     Dead,
+    /// No such token.
     Unknown,
 }
 
+/// Sign-in sessions, authorization codes, consents and refresh-token families.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
+    /// Stores a new session.
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    /// The session with this hash if it has not ended at `now`.
     async fn get_session(
         &self,
         hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Session>>;
+    /// Ends the session (sign-out).
     async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()>;
 
+    /// Stores a new authorization code.
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Atomically marks the code used and, on first use, records its token family (family id
     /// and consent id) so the family can be revoked later; tells whether it was used before.
@@ -144,12 +187,14 @@ pub trait GrantStore: Send + Sync {
     /// Records consent for (user, client, organization), widening the stored scope to the
     /// union; answers the consent (existing id kept).
     async fn record_consent(&self, consent: &Consent) -> StoreResult<Consent>;
+    /// The consent of `user_id` for `client_id` in the organization, if any.
     async fn find_consent(
         &self,
         user_id: &str,
         client_id: &str,
         organization_id: Option<&str>,
     ) -> StoreResult<Option<Consent>>;
+    /// The consent with id `id`.
     async fn get_consent(&self, id: &str) -> StoreResult<Option<Consent>>;
     /// The user's consents (connected apps), newest first.
     async fn consents_of_user(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
@@ -163,6 +208,7 @@ pub trait GrantStore: Send + Sync {
     /// Whether the consent no longer exists (its tokens must introspect inactive).
     async fn is_consent_revoked(&self, consent_id: &str) -> StoreResult<bool>;
 
+    /// Stores the first refresh token of a family.
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     /// Presents `hash` at `now`: rotates it to `new` when current and unexpired, revokes the
     /// family on reuse, all in one transaction.
@@ -172,6 +218,7 @@ pub trait GrantStore: Send + Sync {
         new: &RefreshToken,
         now: DateTime<Utc>,
     ) -> StoreResult<RefreshUse>;
+    /// The refresh token with this hash, in whatever state.
     async fn find_refresh_token(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshToken>>;
     /// The refresh token with this hash if it is current at `now`: not rotated out, not
     /// expired, and its family neither revoked nor gone (introspection, RFC 7662 §2.1).

@@ -1,4 +1,4 @@
-//! Renders core's client query AST (SPEC 3.3) into a SQL `WHERE` condition and `ORDER BY`
+//! Renders core's client query AST into a SQL `WHERE` condition and `ORDER BY`
 //! list with numbered placeholders. Column names come from a fixed table; every literal is a
 //! bound value, never part of the SQL text.
 //!

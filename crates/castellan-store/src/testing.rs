@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A schema made for one test, and the URL whose connections use it.
 #[derive(Debug, Clone)]
 pub struct TestSchema {
+    /// The schema's name.
     pub name: String,
+    /// The database URL with this schema on the search path.
     pub url: String,
 }
 

@@ -3,13 +3,17 @@
 use castellan_core::Secret;
 use chrono::{DateTime, Utc};
 
+/// The database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// An SQLite file (the embedded default).
     Sqlite,
+    /// PostgreSQL, shared by replicas.
     Postgres,
 }
 
 impl Backend {
+    /// The backend's name in logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
@@ -21,7 +25,9 @@ impl Backend {
 /// One page of a query (`{limit, offset, count, total, results}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
+    /// The items of this page.
     pub results: Vec<T>,
+    /// How many items match in all, when asked for.
     pub total: Option<u64>,
 }
 
@@ -29,10 +35,13 @@ pub struct Page<T> {
 /// secret.
 #[derive(Clone)]
 pub struct StoredKey {
+    /// The key id (`kid`).
     pub kid: String,
     /// JOSE algorithm name: `ES256`, `EdDSA`, `RS256`.
     pub alg: String,
+    /// The private key: PKCS#8 DER, unpadded base64url.
     pub private_pkcs8: Secret,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it stopped being the current signing key (`None` while current).
     pub retired_at: Option<DateTime<Utc>>,
@@ -55,23 +64,32 @@ impl std::fmt::Debug for StoredKey {
 /// An opaque (reference) access token: only its SHA-256 is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpaqueToken {
+    /// SHA-256 of the token (the value itself is never stored).
     pub hash: [u8; 32],
+    /// The client it was issued to.
     pub client_id: String,
+    /// The user or client it acts for (`sub`).
     pub subject: String,
+    /// The granted scopes, space-separated.
     pub scope: String,
+    /// The audience (`aud`) it was issued for.
     pub audience: Option<String>,
     /// Further claims introspection returns (`org`, `env` …), as a JSON object.
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// When it was issued.
     pub issued_at: DateTime<Utc>,
+    /// When it expires.
     pub expires_at: DateTime<Utc>,
+    /// Whether it was revoked.
     pub revoked: bool,
 }
 
-/// One entry of the revocation feed (SPEC 7.1, 9.1).
+/// One entry of the revocation feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     /// The entry's place in the feed: entries are read after a cursor, in order.
     pub cursor: i64,
+    /// What was revoked.
     pub revoked: castellan_core::revocation::Revoked,
     /// When it was revoked: a connected app's or client's tokens issued before this are dead.
     pub created_at: DateTime<Utc>,

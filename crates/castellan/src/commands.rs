@@ -1,5 +1,5 @@
 //! What each command does. Secrets are printed to standard output once and never logged.
-#![allow(clippy::print_stdout)]
+#![expect(clippy::print_stdout, reason = "a command answers on standard output")]
 
 use crate::cli::{Cli, ClientsCommand, Command, CreateClient, KeysCommand};
 use anyhow::{anyhow, Context};
@@ -137,8 +137,8 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         #[cfg(not(unix))]
         let term = std::future::pending::<()>();
         tokio::select! {
-            _ = ctrl_c => {},
-            _ = term => {},
+            () = ctrl_c => {},
+            () = term => {},
         }
         tracing::info!("shutting down: finishing in-flight requests");
     }
@@ -147,7 +147,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 async fn init(config: Config, json: bool) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let now = SystemClock.now();
-    castellan_server::start(config.clone(), store.clone(), Arc::new(SystemClock)).await?;
+    castellan_server::start(config.clone(), Arc::clone(&store), Arc::new(SystemClock)).await?;
     match ensure_bootstrap_client(store.as_ref(), &config, now).await? {
         Some((id, secret)) => {
             if json {
@@ -203,7 +203,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         .context("storing the client")?;
     let rep = castellan_server::management::http::clients::ClientRepresentation::new(
         &client,
-        secret.map(|s| s.into_exposed()),
+        secret.map(castellan_core::Secret::into_exposed),
     );
     if args.json {
         let mut v = serde_json::to_value(&rep)?;

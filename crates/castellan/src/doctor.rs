@@ -1,9 +1,9 @@
-//! `castellan doctor <key-or-token> [--need scope]` (SPEC 11.1): explains, offline and in
+//! `castellan doctor <key-or-token> [--need scope]`: explains, offline and in
 //! plain words, why a credential would be refused — malformed, bad checksum, wrong prefix or
 //! environment, expired, unknown signing key, missing scope. The database is read when it
 //! is reachable (key status, stored signing keys), never required. Exits non-zero when the
 //! credential would be refused. Never prints the credential.
-#![allow(clippy::print_stdout)]
+#![expect(clippy::print_stdout, reason = "a command answers on standard output")]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -53,8 +53,7 @@ async fn reachable_store(config: &Config) -> Option<Arc<dyn Store>> {
 
 fn human(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_else(|| format!("{ts} (not a valid time)"))
+        .map_or_else(|| format!("{ts} (not a valid time)"), |t| t.to_rfc3339())
 }
 
 /// Examines `credential` against `config` at `now`.

@@ -11,7 +11,8 @@ mod people;
 use clap::Parser;
 
 /// `mimalloc` instead of the system allocator: a token request allocates a few dozen small
-/// values, and glibc's allocator cost about 10% of the token endpoint's time (bench/RESULTS.md).
+/// values, and glibc's allocator is a visible share of the token endpoint's time
+/// (bench/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -32,7 +33,7 @@ fn main() -> std::process::ExitCode {
 /// multi-thread scheduler's cross-thread wake-ups; blocking work (Argon2id, SQLite) still runs
 /// on the blocking pool either way.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut builder = if cores == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {

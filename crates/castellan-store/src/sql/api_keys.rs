@@ -1,4 +1,4 @@
-//! API keys (SPEC 6): found by hash, listed by owner, status changes and atomic rotation.
+//! API keys: found by hash, listed by owner, status changes and atomic rotation.
 
 use super::SqlStore;
 use crate::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus, ApiKeyStore};

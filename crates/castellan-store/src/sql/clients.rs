@@ -1,4 +1,4 @@
-//! Clients (SPEC 3): registration, lookup, the query API, use tracking, deletion and the
+//! Clients: registration, lookup, the query API, use tracking, deletion and the
 //! one-time bootstrap claim.
 
 use super::revocations::record_in;
@@ -229,7 +229,7 @@ impl ClientStore for SqlStore {
             .map(|r| {
                 r.try_get::<String, _>("id")
                     .map(Revoked::Client)
-                    .map_err(|e| crate::StoreError::Corrupt(format!("clients.id: {e}")))
+                    .map_err(|e| StoreError::Corrupt(format!("clients.id: {e}")))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         for sql in [

@@ -1,5 +1,5 @@
-//! Sessions, authorization codes, consents and refresh-token families (SPEC 4.3, 4.5, 5.4,
-//! 9.3; RFC 6749 §4.1.2 single-use codes; RFC 9700 §4.14.2 rotation with reuse detection).
+//! Sessions, authorization codes, consents and refresh-token families (RFC 6749 §4.1.2
+//! single-use codes; RFC 9700 §4.14.2 rotation with reuse detection).
 //!
 //! Every decision that must be atomic happens in one statement or one writing transaction:
 //! a code is marked used by a conditional `UPDATE`, a refresh token is rotated (or its family

@@ -1,4 +1,4 @@
-//! Signing keys (SPEC 2.2): the current key of each algorithm, rotation, and the retired keys
+//! Signing keys: the current key of each algorithm, rotation, and the retired keys
 //! still published in the JWKS.
 
 use super::SqlStore;

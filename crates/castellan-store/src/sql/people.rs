@@ -1,4 +1,4 @@
-//! Users, organizations and memberships (SPEC 5.6).
+//! Users, organizations and memberships.
 
 use super::SqlStore;
 use crate::error::{store_error, write_error_naming};
@@ -139,8 +139,8 @@ impl UserStore for SqlStore {
                 "the organization or the user does not exist",
             )
         })?;
-        // A lowered role disables every key the member created in the organization (SPEC 6.3:
-        // a key carries at most what its creator may give, and what they may give shrank).
+        // A lowered role disables every key the member created in the organization: a key
+        // carries at most what its creator may give, and what they may give shrank.
         if before.is_some_and(|old| m.role < old) {
             disable_members_keys(&mut tx, &m.organization_id, &m.user_id).await?;
         }

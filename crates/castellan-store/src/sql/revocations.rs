@@ -1,4 +1,4 @@
-//! The revocation feed (SPEC 7.1, 9.1): entries written in the transaction that revokes, read
+//! The revocation feed: entries written in the transaction that revokes, read
 //! by cursor.
 //!
 //! The cursor is the entry's id, so ids must become visible in increasing order: otherwise a

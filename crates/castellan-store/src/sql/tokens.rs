@@ -1,4 +1,4 @@
-//! Revoked JWTs and opaque access tokens (SPEC 4.6, 9.1, 9.2).
+//! Revoked JWTs (RFC 7009) and opaque access tokens, checked by introspection (RFC 7662).
 
 use super::revocations::record_in;
 use super::SqlStore;
@@ -32,7 +32,7 @@ impl TokenStore for SqlStore {
         if inserted > 0 {
             let entry = [Revoked::Jwt(jti.to_owned())];
             // A JWT entry matters until the token's `exp`; its creation time is only shown.
-            let now = chrono::Utc::now().min(expires_at);
+            let now = Utc::now().min(expires_at);
             record_in(&mut tx, self.backend, &entry, now, Some(expires_at)).await?;
         }
         tx.commit().await.map_err(store_error)?;
