@@ -10,8 +10,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::policy::{Policy, Window};
+pub use crate::headers::HeaderStyle;
+use crate::policy::Policy;
 use crate::validate;
+use crate::window::Window;
 
 /// Where counters live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -33,20 +35,6 @@ pub enum FailureMode {
     Open,
     /// Refuse the request with [`crate::Outcome::FailedClosed`].
     Closed,
-}
-
-/// Which header syntax [`crate::headers`] renders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum HeaderStyle {
-    /// `RateLimit-Policy: 300;w=60, …` plus `RateLimit-Limit/-Remaining/-Reset`
-    /// (draft-ietf-httpapi-ratelimit-headers-03 style).
-    #[default]
-    #[serde(rename = "draft-03")]
-    Draft03,
-    /// `RateLimit-Policy: "default";q=300;w=60, …` plus `RateLimit: "default";r=…;t=…`
-    /// (structured fields, draft-ietf-httpapi-ratelimit-headers-10).
-    #[serde(rename = "structured")]
-    Structured,
 }
 
 /// A Redis URL; `Debug` hides it because it may carry a password.

@@ -30,8 +30,8 @@ use std::fmt::Write;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::HeaderStyle;
 use crate::decision::Decision;
+use serde::{Deserialize, Serialize};
 
 /// Canonical-case header names, as they appear in documentation and tests.
 pub mod names {
@@ -271,15 +271,19 @@ pub struct PolicyValues {
 }
 
 impl PolicyValues {
-    pub(crate) fn new(name: &str, windows: &[crate::policy::Window]) -> Self {
+    /// The values of a policy named `name` with `(limit, seconds)` windows.
+    pub(crate) fn new(name: &str, windows: &[(u64, u64)]) -> Self {
         let value = |style| {
-            let text = format_policy(name, windows.iter().map(|w| (w.limit, w.seconds)), style);
+            let text = format_policy(name, windows.iter().copied(), style);
             HeaderValue::try_from(text).ok()
         };
         PolicyValues {
             draft03: value(HeaderStyle::Draft03),
             structured: value(HeaderStyle::Structured),
-            limits: windows.iter().map(|w| HeaderValue::from(w.limit)).collect(),
+            limits: windows
+                .iter()
+                .map(|&(limit, _)| HeaderValue::from(limit))
+                .collect(),
         }
     }
 
@@ -289,6 +293,20 @@ impl PolicyValues {
             HeaderStyle::Structured => self.structured.as_ref(),
         }
     }
+}
+
+/// Which header syntax this module renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum HeaderStyle {
+    /// `RateLimit-Policy: 300;w=60, …` plus `RateLimit-Limit/-Remaining/-Reset`
+    /// (draft-ietf-httpapi-ratelimit-headers-03 style).
+    #[default]
+    #[serde(rename = "draft-03")]
+    Draft03,
+    /// `RateLimit-Policy: "default";q=300;w=60, …` plus `RateLimit: "default";r=…;t=…`
+    /// (structured fields, draft-ietf-httpapi-ratelimit-headers-10).
+    #[serde(rename = "structured")]
+    Structured,
 }
 
 /// Every header name [`http_headers`] may write, typed (e.g. to clear them before rendering

@@ -54,6 +54,7 @@ mod memory_backoff;
 mod policy;
 mod redis;
 mod validate;
+mod window;
 
 pub use backoff::{Backoff, BackoffDecision, MAX_BACKOFF_MS};
 pub use body::{rate_limited_body, RateLimitedBody};
@@ -68,6 +69,7 @@ pub use error::{ConfigError, ConfigErrors, LimitError};
 pub use headers::{headers, http_headers, refresh_headers, write_headers};
 pub use limiter::Limiter;
 pub use memory::MemoryLimiter;
-pub use policy::{Policy, Window};
+pub use policy::Policy;
 pub use redis::{FailureKind, RedisLimiter};
 pub use validate::{MAX_LIMIT, MAX_WINDOWS, MAX_WINDOW_SECONDS};
+pub use window::Window;

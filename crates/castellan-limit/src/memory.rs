@@ -14,8 +14,9 @@ use crate::backoff::{Backoff, BackoffDecision};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{Decision, Observed};
 use crate::memory_backoff::BackoffTable;
-use crate::policy::{Policy, Window};
+use crate::policy::Policy;
 use crate::validate::MAX_WINDOWS;
+use crate::window::Window;
 
 /// Number of shards (a power of two). 64 keeps contention low on any realistic core count.
 const SHARDS: usize = 64;

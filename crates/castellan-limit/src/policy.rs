@@ -11,28 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::headers::PolicyValues;
 use crate::validate;
-
-/// `limit` requests per `seconds`, counted in windows aligned to the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Window {
-    /// Requests admitted per window (1 ..= 10^9).
-    pub limit: u64,
-    /// Window length in seconds (1 ..= 31 536 000).
-    pub seconds: u64,
-}
-
-impl Window {
-    /// `limit` per `seconds`.
-    pub const fn new(limit: u64, seconds: u64) -> Self {
-        Self { limit, seconds }
-    }
-
-    /// Window length in milliseconds; never zero for a window inside a [`Policy`].
-    pub(crate) const fn millis(&self) -> u64 {
-        self.seconds.saturating_mul(1000)
-    }
-}
+pub use crate::window::Window;
 
 /// A validated, named set of windows. Cheap to clone (the name is shared).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +65,7 @@ impl Policy {
         validate::check_windows(key, &windows, &mut errors);
         if errors.is_empty() {
             Ok(Self {
-                values: Arc::new(PolicyValues::new(&name, &windows)),
+                values: Arc::new(PolicyValues::new(&name, &limits_of(&windows))),
                 name: Arc::from(name),
                 windows,
             })
@@ -108,7 +87,7 @@ impl Policy {
         Self {
             name: Arc::from(name),
             windows: windows.to_vec(),
-            values: Arc::new(PolicyValues::new(name, windows)),
+            values: Arc::new(PolicyValues::new(name, &limits_of(windows))),
         }
     }
 
@@ -145,4 +124,9 @@ impl fmt::Debug for Policy {
             .field("windows", &self.windows)
             .finish()
     }
+}
+
+/// Each window's `(limit, seconds)`, as the header values are rendered from.
+fn limits_of(windows: &[Window]) -> Vec<(u64, u64)> {
+    windows.iter().map(|w| (w.limit, w.seconds)).collect()
 }

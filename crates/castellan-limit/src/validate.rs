@@ -2,7 +2,7 @@
 //! config key it refuses, so an operator can find the line to fix.
 
 use crate::error::ConfigError;
-use crate::policy::Window;
+use crate::window::Window;
 
 /// Largest accepted window: one year (365 days), in seconds.
 pub const MAX_WINDOW_SECONDS: u64 = 31_536_000;
