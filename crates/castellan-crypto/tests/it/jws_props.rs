@@ -3,7 +3,7 @@
 //! change to it — one byte, `alg: none`, another `typ` or `kid`, extra or missing segments,
 //! characters outside base64url, oversized segments — is refused with its error.
 //!
-//! `cargo test -p castellan-crypto --test jws_props`; `PROPTEST_CASES=10000` for a longer run.
+//! `cargo test -p castellan-crypto --test it jws_props::`; `PROPTEST_CASES=10000` for a longer run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
