@@ -1,4 +1,5 @@
-//! Integration tests of castellan-limit: configuration, headers, the in-process and the Redis limiter.
+//! Integration tests of castellan-limit: the `[rate_limit]` configuration, the rendered headers,
+//! the in-process limiter and the Redis limiter.
 //!
 //! One test binary for the crate: `cargo test -p castellan-limit --test it`, or one module with
 //! `cargo test -p castellan-limit --test it <module>::`.
