@@ -4,14 +4,14 @@
 //! feed cannot be read for longer than `revocation_max_stale_seconds`, JWTs get 503.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-#[path = "../../castellan-server/tests/people_support/mod.rs"]
+use crate::support;
+#[path = "../../../castellan-server/tests/people_support/mod.rs"]
 mod people_support;
 
+use crate::support::{bearer, guard_config, serve, with_introspection};
 use castellan_guard::example::catalog_router;
 use castellan_guard::{Guard, GuardConfig};
 use castellan_testkit::TestApp;
-use common::{bearer, guard_config, serve, with_introspection};
 use people_support::{code_client, exchange, issue_code, refresh, revoke, setup, CodeSpec, Cred};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -183,7 +183,7 @@ async fn a_feed_never_read_refuses_jwts_with_503() {
     let app = TestApp::spawn().await;
     let mut c = feed_config(&app);
     c.revocation_feed_url = Some(
-        common::closed_port_url()
+        support::closed_port_url()
             .await
             .replace("introspect", "revocations"),
     );

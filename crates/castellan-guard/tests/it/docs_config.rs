@@ -5,7 +5,7 @@ use castellan_guard::{Guard, GuardConfig, Role};
 
 #[tokio::test]
 async fn the_documented_configuration_is_valid() {
-    let doc = include_str!("../../../docs/guard.md");
+    let doc = include_str!("../../../../docs/guard.md");
     let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
     let end = start + doc[start..].find("```").unwrap();
     let config: GuardConfig = toml::from_str(&doc[start..end]).unwrap();

@@ -2,15 +2,13 @@
 //! from an issuer the test controls (Castellan's `/auth` tenant flow is not built yet).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::support::serve;
 use axum::routing::get;
 use axum::{Json, Router};
 use castellan_core::Environment;
 use castellan_crypto::{jws, Algorithm, SigningKey};
 use castellan_guard::config::RouteRules;
 use castellan_guard::{Guard, GuardConfig, Identity, OrgSource, Role, RouteConfig};
-use common::serve;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -3,15 +3,15 @@
 //! tokens through introspection, malformed keys refused before any network call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::support;
 
+use crate::support::{bearer, closed_port_url, guard_config, serve, with_introspection};
 use castellan_core::Environment;
 use castellan_crypto::jws;
 use castellan_crypto::{Algorithm, SigningKey};
 use castellan_guard::example::catalog_router;
 use castellan_guard::{Guard, GuardConfig};
 use castellan_testkit::{ManualClock, TestApp};
-use common::{bearer, closed_port_url, guard_config, serve, with_introspection};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -264,7 +264,7 @@ async fn malformed_api_keys_are_401_without_any_network_call() {
     assert_eq!(b["reason"], "wrong_environment");
     assert_eq!(guard.introspection_calls(), 0);
     // A well-formed key does go to Castellan: here unreachable, so 503 — never 500, never 200.
-    let key = common::api_key("csb", "WellFormedButUnknown");
+    let key = support::api_key("csb", "WellFormedButUnknown");
     let res = http
         .get(format!("{base}/catalog/search"))
         .header("X-API-Key", &key)
@@ -283,7 +283,7 @@ async fn an_unknown_api_key_is_401_through_introspection() {
     with_introspection(&mut config, &app, None);
     let guard = Guard::new(config).unwrap();
     let base = catalog(guard.clone()).await;
-    let key = common::api_key("csb", "NoSuchKeyExists");
+    let key = support::api_key("csb", "NoSuchKeyExists");
     let http = reqwest::Client::new();
     for _ in 0..3 {
         let (s, _, b) = body(

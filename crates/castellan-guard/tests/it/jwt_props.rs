@@ -4,7 +4,7 @@
 //! an oracle predicts; tampered, re-typed, unsigned or unknown-key tokens are refused with
 //! their failure; arbitrary bearer strings are refused; nothing panics.
 //!
-//! `cargo test -p castellan-guard --test jwt_props`; `PROPTEST_CASES=10000` for a longer run.
+//! `cargo test -p castellan-guard --test it jwt_props::`; `PROPTEST_CASES=10000` for a longer run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
