@@ -6,99 +6,11 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A fresh database and a temporary working directory for one test.
-struct Env {
-    dir: tempfile::TempDir,
-    database: String,
-    _db_dir: Option<tempfile::TempDir>,
-}
-
-async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    // A fresh database of the backend the tests run on (CASTELLAN_TEST_BACKEND).
-    let (database, _db_dir) = castellan_testkit::fresh_database().await;
-    Env {
-        dir,
-        database,
-        _db_dir,
-    }
-}
-
-fn command(env: &Env) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));
-    c.current_dir(env.dir.path())
-        .arg("--database")
-        .arg(&env.database)
-        // The test harness's own variables are not configuration.
-        .env_remove("CASTELLAN_TEST_BACKEND")
-        .env_remove("CASTELLAN_TEST_POSTGRES_URL")
-        .env_remove("CASTELLAN_TEST_REDIS_URL")
-        .env_remove("CASTELLAN_CONFIG");
-    c
-}
-
-fn run(env: &Env, args: &[&str]) -> Output {
-    command(env).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// One HTTP/1.1 exchange over a fresh connection; answers status and body.
-fn http(port: u16, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    conn.write_all(req.as_bytes()).unwrap();
-    read_answer(&mut conn)
-}
-
-fn read_answer(conn: &mut TcpStream) -> (u16, String) {
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status: u16 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {text}"));
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    (status, body)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
-}
+use crate::support::{command, env, http, introspect, read_answer, run, stderr, stdout, Env};
 
 fn get_json(port: u16, path: &str) -> Value {
     let (s, body) = http(port, "GET", path, "text/plain", "");
@@ -117,18 +29,6 @@ fn token(port: u16, id: &str, secret: &str) -> String {
     assert_eq!(s, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     v["access_token"].as_str().unwrap().to_owned()
-}
-
-fn introspect(port: u16, id: &str, secret: &str, token: &str) -> Value {
-    let (s, body) = http(
-        port,
-        "POST",
-        "/oauth/introspect",
-        "application/x-www-form-urlencoded",
-        &format!("client_id={id}&client_secret={secret}&token={token}"),
-    );
-    assert_eq!(s, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
 }
 
 fn kid(token: &str) -> String {

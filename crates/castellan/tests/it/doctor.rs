@@ -5,18 +5,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::api_key::generate;
 use castellan_core::Environment;
-use std::process::Command;
 
 /// Runs doctor with a database that does not exist (offline) in the local environment.
 fn doctor(args: &[&str]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("absent.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_castellan"))
+    let out = crate::support::castellan()
         .arg("--database")
         .arg(format!("sqlite://{}", db.display()))
         .arg("doctor")
         .args(args)
-        .env_remove("CASTELLAN_CONFIG")
         .output()
         .unwrap();
     assert!(!db.exists(), "doctor never creates a database");

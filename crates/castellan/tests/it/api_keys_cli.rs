@@ -9,62 +9,22 @@ use castellan_core::api_key;
 use castellan_core::environment::Environment;
 use castellan_store::api_keys::{ApiKeyStatus, ApiKeyStore};
 use serde_json::Value;
-use std::io::{Read, Write};
+
 use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// A fresh database and a temporary directory (working directory and config file).
-struct Env {
-    dir: tempfile::TempDir,
-    database: String,
-    _db_dir: Option<tempfile::TempDir>,
-}
+use crate::support::{command, introspect, run, stderr, stdout, Env};
 
+/// A fresh database, and a configuration file that has every key looked up in storage (so that
+/// a running server sees a change at once) and two product scopes.
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    // Look every key up in storage, so that a running server sees a change at once.
-    std::fs::write(
-        dir.path().join("castellan.toml"),
+    crate::support::env_with_config(
         "[api_keys]\ncache_seconds = 0\n\n\
          [[scopes]]\nname = \"products:read\"\ndescription = \"Read products\"\n\n\
          [[scopes]]\nname = \"products:write\"\ndescription = \"Change products\"\n",
     )
-    .unwrap();
-    // A fresh database of the backend the tests run on (CASTELLAN_TEST_BACKEND).
-    let (database, _db_dir) = castellan_testkit::fresh_database().await;
-    Env {
-        dir,
-        database,
-        _db_dir,
-    }
-}
-
-fn command(env: &Env) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));
-    c.current_dir(env.dir.path())
-        .arg("--database")
-        .arg(&env.database)
-        .arg("--config")
-        .arg(env.dir.path().join("castellan.toml"))
-        // The test harness's own variables are not configuration.
-        .env_remove("CASTELLAN_TEST_BACKEND")
-        .env_remove("CASTELLAN_TEST_POSTGRES_URL")
-        .env_remove("CASTELLAN_TEST_REDIS_URL")
-        .env_remove("CASTELLAN_CONFIG");
-    c
-}
-
-fn run(env: &Env, args: &[&str]) -> Output {
-    command(env).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    .await
 }
 
 /// Runs a command that must succeed and print JSON.
@@ -652,34 +612,6 @@ fn serve(env: &Env) -> Server {
         assert!(Instant::now() < deadline, "castellan serve never listened");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// `POST /oauth/introspect` of `token`, authenticated as the admin client.
-fn introspect(port: u16, id: &str, secret: &str, token: &str) -> Value {
-    let body = format!("client_id={id}&client_secret={secret}&token={token}");
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let req = format!(
-        "POST /oauth/introspect HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    conn.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    conn.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{raw}");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let (_, rest) = body.split_once("\r\n").unwrap();
-        rest.rsplit_once("\r\n0\r\n").unwrap().0.to_owned()
-    } else {
-        body.to_owned()
-    };
-    serde_json::from_str(&body).unwrap()
 }
 
 #[tokio::test]

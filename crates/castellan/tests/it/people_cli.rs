@@ -16,13 +16,8 @@ async fn database() -> (String, Option<tempfile::TempDir>) {
 }
 
 fn command(database: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));
-    c.arg("--database")
-        .arg(database)
-        .env_remove("CASTELLAN_TEST_BACKEND")
-        .env_remove("CASTELLAN_TEST_POSTGRES_URL")
-        .env_remove("CASTELLAN_TEST_REDIS_URL")
-        .env_remove("CASTELLAN_CONFIG");
+    let mut c = crate::support::castellan();
+    c.arg("--database").arg(database);
     c
 }
 
