@@ -5,14 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support;
-#[path = "../../../castellan-server/tests/people_support/mod.rs"]
-mod people_support;
 
 use crate::support::{bearer, guard_config, serve, with_introspection};
 use castellan_guard::example::catalog_router;
 use castellan_guard::{Guard, GuardConfig};
+use castellan_testkit::people::{
+    code_client, exchange, issue_code, refresh, revoke, setup, CodeSpec, Cred,
+};
 use castellan_testkit::TestApp;
-use people_support::{code_client, exchange, issue_code, refresh, revoke, setup, CodeSpec, Cred};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -2,13 +2,11 @@
 //! `CASTELLAN_TEST_BACKEND`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod people_support;
-
 use castellan_core::user::Role;
+use castellan_testkit::people::{code_client, member, org, token, user};
 use castellan_testkit::ManualClock;
 use castellan_testkit::TestApp;
 use chrono::{Duration, TimeZone, Utc};
-use people_support::{code_client, member, org, token, user};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;

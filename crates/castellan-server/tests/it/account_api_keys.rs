@@ -5,14 +5,12 @@
 //! input is a 4xx page that changes nothing; a key gets at most its creator's permissions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod pages_support;
-
+use crate::support::pages::*;
 use castellan_core::user::{Membership, Role};
 use castellan_server::config::{Config, ScopeEntry};
 use castellan_server::gateway_config::GatewayRoute;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
 use castellan_testkit::TestApp;
-use pages_support::*;
 use serde_json::Value;
 
 const PATH: &str = "/account/api-keys";

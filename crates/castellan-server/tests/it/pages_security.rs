@@ -4,11 +4,9 @@
 //! 5xx, and nothing changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod pages_support;
-
+use crate::support::pages::*;
 use castellan_core::Environment;
 use castellan_testkit::TestApp;
-use pages_support::*;
 
 async fn login_page(app: &TestApp, b: &Browser) -> (String, Page) {
     let client_id = public_client(app).await;

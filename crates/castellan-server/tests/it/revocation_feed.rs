@@ -3,10 +3,8 @@
 //! revocation (a JWT, a family on refresh-token reuse, a connected app, a deleted client).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod people_support;
-
+use castellan_testkit::people::*;
 use castellan_testkit::TestApp;
-use people_support::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -7,16 +7,13 @@
 //! chromedriver is missing); otherwise it says it was not asked to run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-mod browser_support;
-mod pages_support;
-
+use crate::support::browser::{browser, start_driver};
+use crate::support::pages::*;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::Router;
-use browser_support::{browser, start_driver};
 use castellan_testkit::TestApp;
 use fantoccini::{Client, Locator};
-use pages_support::*;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,10 +4,8 @@
 //! names `organization_id` and `user_id`; refresh tokens rotate; revocation ends them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod pages_support;
-
+use crate::support::pages::*;
 use castellan_testkit::TestApp;
-use pages_support::*;
 use serde_json::{json, Value};
 
 const CLOSE_CALLBACK: &str = "https://example.com/callback/close";

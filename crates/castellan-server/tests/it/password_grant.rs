@@ -3,12 +3,10 @@
 //! `login` rate-limit policy, and tokens that behave like any user's grant.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod people_support;
-
 use castellan_core::user::Role;
 use castellan_limit::{PolicyConfig, Window};
+use castellan_testkit::people::*;
 use castellan_testkit::TestApp;
-use people_support::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

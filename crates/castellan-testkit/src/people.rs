@@ -2,7 +2,6 @@
 //! the authorization-code grant, codes created directly in storage (what the authorization
 //! endpoint does after a person approves: a consent, then a code hashed with SHA-256), and
 //! helpers for the token, introspection and revocation endpoints.
-#![allow(dead_code)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -11,10 +10,12 @@ use castellan_core::Secret;
 use castellan_crypto::{hash_secret, jws, VerifyingKey};
 use castellan_server::services::passwords::hash_password;
 use castellan_store::people::{AuthorizationCode, Consent};
-use castellan_testkit::TestApp;
 use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+pub use crate::clients::Cred;
+use crate::TestApp;
 
 pub const REDIRECT: &str = "https://app.example/cb";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -35,12 +36,6 @@ pub fn new_id(prefix: &str) -> String {
     .replace(['-', '_'], "x")
 }
 
-#[derive(Debug, Clone)]
-pub struct Cred {
-    pub id: String,
-    pub secret: String,
-}
-
 /// A confidential client allowed the authorization-code and refresh grants.
 pub async fn code_client(app: &TestApp, extra: Value) -> Cred {
     let mut draft = json!({
@@ -54,11 +49,7 @@ pub async fn code_client(app: &TestApp, extra: Value) -> Cred {
             d.insert(k.clone(), v.clone());
         }
     }
-    let c = app.create_client(draft).await;
-    Cred {
-        id: c["id"].as_str().unwrap().to_owned(),
-        secret: c["secret"].as_str().unwrap_or_default().to_owned(),
-    }
+    app.new_client(draft).await
 }
 
 /// A user (with a real Argon2id hash of `password` when given).
@@ -175,7 +166,7 @@ pub async fn issue_code(app: &TestApp, spec: &CodeSpec) -> (String, String) {
     (code, family)
 }
 
-/// POSTs a form to the token endpoint with the client's credentials in the body (seed 001).
+/// POSTs a form to the token endpoint with the client's credentials in the body.
 pub async fn token(app: &TestApp, client: &Cred, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let mut body: Vec<(&str, &str)> = vec![
         ("client_id", client.id.as_str()),

@@ -2,11 +2,9 @@
 //! the login and consent pages (SPEC 5.1–5.4, RFC 6749 §4.1, RFC 7636, RFC 9207).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod pages_support;
-
+use crate::support::pages::*;
 use base64::Engine;
 use castellan_testkit::TestApp;
-use pages_support::*;
 use serde_json::{json, Value};
 
 const ISSUER: &str = "http://localhost:8000";

@@ -2,10 +2,8 @@
 //! one; revoking ends its refresh tokens and the access tokens issued from them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod people_support;
-
+use castellan_testkit::people::*;
 use castellan_testkit::TestApp;
-use people_support::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

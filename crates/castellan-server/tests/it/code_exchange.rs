@@ -3,13 +3,11 @@
 //! endpoint would after consent, then exchanged over HTTP in Close's form (seed 001).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod people_support;
-
 use castellan_core::user::Role;
 use castellan_server::services::id_token::at_hash;
+use castellan_testkit::people::*;
 use castellan_testkit::TestApp;
 use chrono::Duration;
-use people_support::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

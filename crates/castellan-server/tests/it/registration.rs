@@ -4,7 +4,7 @@
 //! configuration endpoint, and bad input answering 4xx.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod people_support;
+use castellan_testkit::people;
 
 use castellan_core::Environment;
 use castellan_server::config::{Config, RegistrationMode};
@@ -418,12 +418,12 @@ async fn the_same_party_and_software_id_get_the_same_client_with_new_credentials
 /// A person's access token through `portal`: a code for `user`, exchanged.
 async fn person_token(
     app: &TestApp,
-    portal: &people_support::Cred,
+    portal: &people::Cred,
     user: &castellan_core::user::User,
 ) -> String {
-    let spec = people_support::CodeSpec::new(portal, user, None, "openid");
-    let (code, _) = people_support::issue_code(app, &spec).await;
-    let (status, b) = people_support::exchange(app, portal, &code).await;
+    let spec = people::CodeSpec::new(portal, user, None, "openid");
+    let (code, _) = people::issue_code(app, &spec).await;
+    let (status, b) = people::exchange(app, portal, &code).await;
     assert_eq!(status, StatusCode::OK, "{b}");
     s(&b, "access_token").to_owned()
 }
@@ -434,9 +434,9 @@ async fn person_token(
 #[tokio::test]
 async fn two_people_of_one_portal_client_are_two_parties() {
     let app = spawn().await;
-    let portal = people_support::code_client(&app, json!({})).await;
-    let alice = people_support::user(&app, "alice@example.com", None).await;
-    let bob = people_support::user(&app, "bob@example.com", None).await;
+    let portal = people::code_client(&app, json!({})).await;
+    let alice = people::user(&app, "alice@example.com", None).await;
+    let bob = people::user(&app, "bob@example.com", None).await;
     let alice_token = person_token(&app, &portal, &alice).await;
     let bob_token = person_token(&app, &portal, &bob).await;
     let draft = |redirect: &str| {
@@ -449,8 +449,8 @@ async fn two_people_of_one_portal_client_are_two_parties() {
     let alice_client = s(&first, "client_id").to_owned();
     let alice_secret = s(&first, "client_secret").to_owned();
     // Alice's users consented to her client.
-    let spec = people_support::CodeSpec::new(
-        &people_support::Cred {
+    let spec = people::CodeSpec::new(
+        &people::Cred {
             id: alice_client.clone(),
             secret: alice_secret.clone(),
         },
@@ -458,7 +458,7 @@ async fn two_people_of_one_portal_client_are_two_parties() {
         None,
         "openid",
     );
-    people_support::issue_code(&app, &spec).await;
+    people::issue_code(&app, &spec).await;
 
     // Bob, through the same portal client, names the same software_id: a new client.
     let (status, _, second) =

@@ -5,10 +5,8 @@
 //! authorize redirects.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod pages_support;
-
+use crate::support::pages::*;
 use castellan_testkit::TestApp;
-use pages_support::*;
 use reqwest::header::{LOCATION, WWW_AUTHENTICATE};
 use serde_json::{json, Value};
 

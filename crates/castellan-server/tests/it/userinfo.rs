@@ -2,10 +2,8 @@
 //! 6750 answers when the token is missing, invalid, not a user's or lacks `openid`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod people_support;
-
+use castellan_testkit::people::*;
 use castellan_testkit::TestApp;
-use people_support::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -3,22 +3,19 @@
 //! create a key, read it from the page, use the copy button (its script must pass the pages'
 //! CSP), disable it, create and revoke another, and check the statuses on the list and with
 //! introspection. A screenshot of the page showing the new key is written to
-//! `$CARGO_TARGET_TMPDIR/api-keys.png` (next to `tests/browser.rs`'s `consent.png`).
+//! `$CARGO_TARGET_TMPDIR/api-keys.png` (next to the `browser` module's `consent.png`).
 //!
 //! Runs when `CASTELLAN_TEST_BROWSER=1` (and then fails, never skips, when Chromium or
 //! chromedriver is missing); otherwise it says it was not asked to run. The driver helpers
-//! are shared with `tests/browser.rs` (`tests/browser_support`).
+//! are shared with the `browser` module (`support::browser`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-mod browser_support;
-mod pages_support;
-
-use browser_support::{browser, click_to_next_page, start_driver};
+use crate::support::browser::{browser, click_to_next_page, start_driver};
+use crate::support::pages::*;
 use castellan_server::config::ScopeEntry;
 use castellan_store::api_keys::{ApiKeyOwner, ApiKeyStatus};
 use castellan_testkit::TestApp;
 use fantoccini::{Client, Locator};
-use pages_support::*;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -3,11 +3,9 @@
 //! restarting at every use, and Close-style revocation of a refresh token (SPEC 9.1).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod people_support;
-
+use castellan_testkit::people::*;
 use castellan_testkit::{ManualClock, TestApp};
 use chrono::{Duration, Utc};
-use people_support::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;

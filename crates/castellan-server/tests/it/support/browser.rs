@@ -1,4 +1,4 @@
-//! Shared by the headless-Chromium tests (`tests/browser.rs`, `tests/browser_api_keys.rs`):
+//! Shared by the headless-Chromium tests (the `browser` and `browser_api_keys` modules):
 //! Debian's chromedriver on a free port, killed when dropped, and a headless Chromium session
 //! through it (WebDriver, `fantoccini`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
