@@ -1,5 +1,9 @@
-//! Tokens and introspection, asked as a client of the test server.
+//! Tokens, introspection and the public JSON documents (metadata, JWKS), asked as a client of
+//! the test server.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use castellan_crypto::VerifyingKey;
 use serde_json::Value;
 
 use crate::TestApp;
@@ -48,4 +52,34 @@ impl TestApp {
             .await
             .expect("json")
     }
+
+    /// The JSON answer to `GET path` (no credentials), whatever its status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET request")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// The server's published signing keys (`/.well-known/jwks.json`).
+    pub async fn jwks(&self) -> Vec<VerifyingKey> {
+        let doc = self.get_json("/.well-known/jwks.json").await;
+        doc["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| VerifyingKey::from_jwk(k).expect("a usable JWK"))
+            .collect()
+    }
+}
+
+/// The claims of a JWT, unverified (for reading what a test had minted).
+pub fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+        .expect("JSON claims")
 }

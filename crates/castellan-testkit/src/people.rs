@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::user::{Membership, Organization, Role, User};
 use castellan_core::Secret;
-use castellan_crypto::{hash_secret, jws, VerifyingKey};
+use castellan_crypto::{hash_secret, jws};
 use castellan_server::services::passwords::hash_password;
 use castellan_store::people::{AuthorizationCode, Consent};
 use chrono::{DateTime, Duration, Utc};
@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 pub use crate::clients::Cred;
+pub use crate::oauth::claims;
 use crate::TestApp;
 
 pub const REDIRECT: &str = "https://app.example/cb";
@@ -85,6 +86,39 @@ pub async fn member(app: &TestApp, org: &str, user: &str, role: Role) {
         .upsert_membership(&Membership {
             organization_id: org.to_owned(),
             user_id: user.to_owned(),
+            role,
+        })
+        .await
+        .unwrap();
+}
+
+/// The user `u1` (no usable password) in a new organization `org-1` with `role`: fixed ids the
+/// tests name in their expectations (identity headers, key owners).
+pub async fn u1_in_org_1(app: &TestApp, role: Role) {
+    let now = Utc::now();
+    app.store
+        .insert_user(&User {
+            id: "u1".into(),
+            email: "[email protected]".into(),
+            name: "V".into(),
+            password_hash: "x".into(),
+            created_at: now,
+            is_admin: false,
+        })
+        .await
+        .unwrap();
+    app.store
+        .insert_organization(&Organization {
+            id: "org-1".into(),
+            name: "Org".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    app.store
+        .upsert_membership(&Membership {
+            organization_id: "org-1".into(),
+            user_id: "u1".into(),
             role,
         })
         .await
@@ -248,29 +282,9 @@ pub async fn revoke(app: &TestApp, client: &Cred, token: &str) -> StatusCode {
         .status()
 }
 
-/// The claims of a JWT, unverified.
-pub fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
 /// Verifies an ID token against the server's JWKS; answers its header algorithm and claims.
 pub async fn verify_id_token(app: &TestApp, id_token: &str) -> (String, Value) {
-    let jwks: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys: Vec<VerifyingKey> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| VerifyingKey::from_jwk(k).unwrap())
-        .collect();
+    let keys = app.jwks().await;
     let v = jws::verify(id_token, Some("JWT"), |kid| {
         keys.iter().find(|k| k.kid() == kid)
     })

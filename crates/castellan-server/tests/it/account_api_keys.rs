@@ -11,7 +11,6 @@ use castellan_server::config::{Config, ScopeEntry};
 use castellan_server::gateway_config::GatewayRoute;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
 use castellan_testkit::TestApp;
-use serde_json::Value;
 
 const PATH: &str = "/account/api-keys";
 
@@ -102,19 +101,6 @@ async fn all_keys(app: &TestApp) -> usize {
         .len()
 }
 
-async fn introspect(app: &TestApp, key: &str) -> Value {
-    app.http
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&app.admin_id, Some(&app.admin_secret))
-        .form(&[("token", key)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn forward_auth(app: &TestApp, key: &str) -> u16 {
     app.http
         .get(app.url("/forward-auth"))
@@ -197,7 +183,7 @@ async fn a_person_creates_a_key_shown_once_that_then_works() {
     assert!(row.expires_at.is_some());
 
     // Accepted by introspection and forward-auth.
-    let i = introspect(&app, &key).await;
+    let i = app.introspect(&key).await;
     assert_eq!(i["active"], true, "{i}");
     assert_eq!(i["scope"], "products:read");
     assert_eq!(i["org"], orgs[0].as_str());
@@ -238,7 +224,7 @@ async fn disable_enable_and_revoke_change_the_status_and_refuse_the_key() {
         listed_status(&keys_page(&b).await, &id).as_deref(),
         Some("disabled")
     );
-    let i = introspect(&app, &key).await;
+    let i = app.introspect(&key).await;
     assert_eq!(
         (i["active"].clone(), i["status"].clone()),
         (false.into(), "disabled".into())
@@ -247,14 +233,14 @@ async fn disable_enable_and_revoke_change_the_status_and_refuse_the_key() {
 
     let res = submit(&b, "/account/api-keys/enable", &[("key", id.as_str())]).await;
     assert_eq!(res.status, 303, "{}", res.body);
-    assert_eq!(introspect(&app, &key).await["active"], true);
+    assert_eq!(app.introspect(&key).await["active"], true);
     assert_eq!(forward_auth(&app, &key).await, 200);
 
     let res = submit(&b, "/account/api-keys/revoke", &[("key", id.as_str())]).await;
     assert_eq!(res.status, 303, "{}", res.body);
     let list = keys_page(&b).await;
     assert_eq!(listed_status(&list, &id).as_deref(), Some("revoked"));
-    let i = introspect(&app, &key).await;
+    let i = app.introspect(&key).await;
     assert_eq!(i["status"], "revoked", "{i}");
     assert_eq!(forward_auth(&app, &key).await, 403);
 
@@ -335,7 +321,7 @@ async fn forms_without_the_right_csrf_token_or_origin_change_nothing() {
         );
     }
     assert_eq!(stored(&app, &user_id).await[0].status, ApiKeyStatus::Active);
-    assert_eq!(introspect(&app, &key).await["active"], true);
+    assert_eq!(app.introspect(&key).await["active"], true);
 
     // Signed out, the page sends the browser to sign in.
     let res = Browser::new(&app).get(PATH).await;
@@ -388,7 +374,7 @@ async fn another_persons_key_is_not_found_and_stays_unchanged() {
         assert_eq!(res.status, 404);
     }
     assert_eq!(stored(&app, &ana_id).await[0].status, ApiKeyStatus::Active);
-    assert_eq!(introspect(&app, &key).await["active"], true);
+    assert_eq!(app.introspect(&key).await["active"], true);
     assert!(stored(&app, &bo_id).await.is_empty());
 }
 
@@ -577,7 +563,7 @@ async fn a_key_gets_at_most_its_creators_permissions() {
     assert_eq!(res.status, 200, "{}", res.body);
     let key = shown_key(&res);
     assert_eq!(
-        introspect(&app, &key).await["scope"],
+        app.introspect(&key).await["scope"],
         "products:read products:write"
     );
 

@@ -52,19 +52,6 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-pub async fn introspect(app: &TestApp, key: &str) -> Value {
-    app.http
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&app.admin_id, Some(&app.admin_secret))
-        .form(&[("token", key)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_shows_the_key_once_and_lists_only_prefix_and_last_four() {
     let app = TestApp::spawn().await;
@@ -106,7 +93,7 @@ async fn create_shows_the_key_once_and_lists_only_prefix_and_last_four() {
     assert_eq!(s, 200);
     assert!(one.get("key").is_none());
 
-    let i = introspect(&app, key).await;
+    let i = app.introspect(key).await;
     assert_eq!(i["active"], true, "{i}");
     assert_eq!(i["token_type"], "api_key");
     assert_eq!(i["sub"], id);
@@ -173,13 +160,13 @@ async fn disable_enable_revoke_and_rotate() {
     let (s, b) = post(&app, &t, &format!("/api-keys/{id}/disable"), json!({})).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["status"], "disabled");
-    let i = introspect(&app, &key).await;
+    let i = app.introspect(&key).await;
     assert_eq!(i, json!({"active": false, "status": "disabled"}));
 
     let (s, b) = post(&app, &t, &format!("/api-keys/{id}/enable"), json!({})).await;
     assert_eq!(s, 200);
     assert_eq!(b["status"], "active");
-    assert_eq!(introspect(&app, &key).await["active"], true);
+    assert_eq!(app.introspect(&key).await["active"], true);
 
     let (s, rotated) = post(&app, &t, &format!("/api-keys/{id}/rotate"), json!({})).await;
     assert_eq!(s, StatusCode::CREATED, "{rotated}");
@@ -187,14 +174,14 @@ async fn disable_enable_revoke_and_rotate() {
     assert_ne!(new_key, key);
     assert_eq!(rotated["rotatedFrom"], id.as_str());
     assert_eq!(rotated["scope"], "products:read");
-    assert_eq!(introspect(&app, &key).await["status"], "revoked");
-    assert_eq!(introspect(&app, new_key).await["active"], true);
+    assert_eq!(app.introspect(&key).await["status"], "revoked");
+    assert_eq!(app.introspect(new_key).await["active"], true);
 
     let new_id = rotated["id"].as_str().unwrap();
     let (s, b) = post(&app, &t, &format!("/api-keys/{new_id}/revoke"), json!({})).await;
     assert_eq!(s, 200);
     assert_eq!(b["status"], "revoked");
-    assert_eq!(introspect(&app, new_key).await["status"], "revoked");
+    assert_eq!(app.introspect(new_key).await["status"], "revoked");
     // Revoked stays revoked.
     let (s, _) = post(&app, &t, &format!("/api-keys/{new_id}/enable"), json!({})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -217,10 +204,10 @@ async fn keys_expire_on_the_servers_clock() {
     )
     .await;
     let key = created["key"].as_str().unwrap();
-    assert_eq!(introspect(&app, key).await["active"], true);
+    assert_eq!(app.introspect(key).await["active"], true);
     clock.advance(Duration::days(1) + Duration::seconds(1));
     assert_eq!(
-        introspect(&app, key).await,
+        app.introspect(key).await,
         json!({"active": false, "status": "expired"})
     );
 }
@@ -248,11 +235,11 @@ async fn malformed_keys_are_refused_without_a_storage_lookup() {
         castellan_core::api_key::generate("csb", castellan_core::Environment::Production, &[9; 32])
             .unwrap();
     for k in [bad_sum.as_str(), "csb_only_two", "csb_x_y_z"] {
-        let i = introspect(&app, k).await;
+        let i = app.introspect(k).await;
         assert_eq!(i, json!({"active": false}), "{k}");
     }
     assert_eq!(
-        introspect(&app, &other_env).await,
+        app.introspect(&other_env).await,
         json!({"active": false, "reason": "wrong_environment"})
     );
     // A well-formed key does reach storage (and fails, proving the others did not).

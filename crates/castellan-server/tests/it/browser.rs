@@ -7,7 +7,7 @@
 //! chromedriver is missing); otherwise it says it was not asked to run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use crate::support::browser::{browser, start_driver};
+use crate::support::browser::{browser, sign_in, start_driver};
 use crate::support::pages::*;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
@@ -113,24 +113,7 @@ async fn sign_in_choose_an_organization_approve_and_deny_in_chromium() {
     ))
     .await
     .unwrap();
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("mia@example.com")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&c, "mia@example.com", PASSWORD).await;
 
     // The consent page: the client, the write warning, the organization picker.
     let approve = match c.wait().for_element(Locator::Id("approve")).await {

@@ -10,13 +10,12 @@
 //! are shared with the `browser` module (`support::browser`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use crate::support::browser::{browser, click_to_next_page, start_driver};
+use crate::support::browser::{browser, click_to_next_page, sign_in, start_driver};
 use crate::support::pages::*;
 use castellan_server::config::ScopeEntry;
 use castellan_store::api_keys::{ApiKeyOwner, ApiKeyStatus};
 use castellan_testkit::TestApp;
 use fantoccini::{Client, Locator};
-use serde_json::Value;
 use std::time::Duration;
 
 async fn page_text(c: &Client) -> String {
@@ -87,19 +86,6 @@ async fn listed_status(c: &Client, id: &str) -> String {
     status
 }
 
-async fn introspect(app: &TestApp, key: &str) -> Value {
-    app.http
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&app.admin_id, Some(&app.admin_secret))
-        .form(&[("token", key)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Clicks the button `css` of key `id`'s row and waits for the list to come back.
 async fn act_on(c: &Client, id: &str, css: &str) {
     let button = c
@@ -135,23 +121,7 @@ async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
 
     // Sign in, then Account → API keys.
     c.goto(&app.url("/login")).await.unwrap();
-    wait_for(&c, "#email")
-        .await
-        .send_keys("mia@example.com")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(&c, "mia@example.com", PASSWORD).await;
     match c.wait().for_element(Locator::LinkText("API keys")).await {
         Ok(link) => link.click().await.unwrap(),
         Err(e) => panic!("no account page ({e}): {:.3000}", c.source().await.unwrap()),
@@ -192,7 +162,7 @@ async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-keys.png");
     std::fs::write(&path, png).unwrap();
     println!("API-keys page screenshot: {}", path.display());
-    assert_eq!(introspect(&app, &key).await["active"], true);
+    assert_eq!(app.introspect(&key).await["active"], true);
 
     // The list shows the prefix and last four, not the key.
     let keys = app
@@ -245,12 +215,12 @@ async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
         .await
         .unwrap();
 
-    let i = introspect(&app, &key).await;
+    let i = app.introspect(&key).await;
     assert_eq!(
         (i["active"].as_bool(), i["status"].as_str()),
         (Some(false), Some("disabled"))
     );
-    let i = introspect(&app, &second_key).await;
+    let i = app.introspect(&second_key).await;
     assert_eq!(
         (i["active"].as_bool(), i["status"].as_str()),
         (Some(false), Some("revoked"))

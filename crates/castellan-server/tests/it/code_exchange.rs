@@ -312,15 +312,7 @@ async fn a_client_without_the_grant_or_a_user_who_left_is_refused() {
 #[tokio::test]
 async fn discovery_names_the_code_flow() {
     let app = TestApp::spawn().await;
-    let doc: serde_json::Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = app.get_json("/.well-known/openid-configuration").await;
     let issuer = app.state.config.issuer.clone();
     assert_eq!(
         doc["authorization_endpoint"],

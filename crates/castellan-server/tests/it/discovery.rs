@@ -15,16 +15,6 @@ async fn get_json(app: &TestApp, path: &str) -> (StatusCode, reqwest::header::He
     (s, h, res.json().await.unwrap())
 }
 
-async fn jwks(app: &TestApp) -> Vec<VerifyingKey> {
-    let (_, _, doc) = get_json(app, "/.well-known/jwks.json").await;
-    doc["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| VerifyingKey::from_jwk(k).unwrap())
-        .collect()
-}
-
 fn kid_of(token: &str) -> String {
     jws::parse(token).unwrap().header.kid.unwrap()
 }
@@ -34,19 +24,6 @@ fn verifies(token: &str, keys: &[VerifyingKey]) -> bool {
         keys.iter().find(|k| k.kid() == kid)
     })
     .is_ok()
-}
-
-async fn introspect(app: &TestApp, token: &str) -> Value {
-    app.http
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&app.admin_id, Some(&app.admin_secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -192,7 +169,7 @@ async fn rotation_keeps_old_tokens_valid() {
     let before = app.token_for(id, secret, None).await;
     let old_kid = kid_of(&before);
     let admin_before = app.admin_token().await;
-    let old_keys = jwks(&app).await;
+    let old_keys = app.jwks().await;
     assert!(verifies(&before, &old_keys));
 
     let now = app.state.clock.now();
@@ -207,7 +184,7 @@ async fn rotation_keeps_old_tokens_valid() {
     assert_ne!(new_kid, old_kid);
     app.state.keys.reload(now).await.unwrap();
 
-    let keys = jwks(&app).await;
+    let keys = app.jwks().await;
     let kids: Vec<_> = keys.iter().map(|k| k.kid().to_owned()).collect();
     assert!(kids.contains(&old_kid), "{kids:?}");
     assert!(kids.contains(&new_kid), "{kids:?}");
@@ -216,12 +193,12 @@ async fn rotation_keeps_old_tokens_valid() {
 
     // The old token still verifies and introspects active.
     assert!(verifies(&before, &keys));
-    assert_eq!(introspect(&app, &before).await["active"], true);
+    assert_eq!(app.introspect(&before).await["active"], true);
     // New tokens carry the new kid.
     let after = app.token_for(id, secret, None).await;
     assert_eq!(kid_of(&after), new_kid);
     assert!(verifies(&after, &keys));
-    assert_eq!(introspect(&app, &after).await["active"], true);
+    assert_eq!(app.introspect(&after).await["active"], true);
     // A token signed with the old key still opens the management API.
     let res = app
         .http
@@ -276,7 +253,7 @@ async fn a_rotation_on_another_replica_is_picked_up_for_unknown_kids() {
     // `a` was started before the rotation (its last reload may be under a second old).
     let mut active = false;
     for _ in 0..30 {
-        if introspect(&a, t).await["active"] == true {
+        if a.introspect(t).await["active"] == true {
             active = true;
             break;
         }

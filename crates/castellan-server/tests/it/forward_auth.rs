@@ -2,9 +2,10 @@
 //! routes, tenant headers (seed 002), rate-limit headers, protected-resource metadata.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use castellan_core::user::{Membership, Organization, Role, User};
+use castellan_core::user::{Membership, Role, User};
 use castellan_server::config::Config;
 use castellan_server::gateway_config::GatewayRoute;
+use castellan_testkit::oauth::claims;
 use castellan_testkit::{ManualClock, TestApp};
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -258,33 +259,7 @@ async fn scope_mismatch_is_403_naming_the_scope() {
 /// own key, as a user's grant would be).
 async fn user_token(app: &TestApp, role: Role) -> String {
     let now = Utc::now();
-    app.store
-        .insert_user(&User {
-            id: "u1".into(),
-            email: "[email protected]".into(),
-            name: "V".into(),
-            password_hash: "x".into(),
-            created_at: now,
-            is_admin: false,
-        })
-        .await
-        .unwrap();
-    app.store
-        .insert_organization(&Organization {
-            id: "org-1".into(),
-            name: "Org".into(),
-            created_at: now,
-        })
-        .await
-        .unwrap();
-    app.store
-        .upsert_membership(&Membership {
-            organization_id: "org-1".into(),
-            user_id: "u1".into(),
-            role,
-        })
-        .await
-        .unwrap();
+    castellan_testkit::people::u1_in_org_1(app, role).await;
     let (id, _) = client(app).await;
     let c = app.store.get_client(&id).await.unwrap().unwrap();
     let scope = castellan_core::ScopeSet::parse("products:read").unwrap();
@@ -845,15 +820,7 @@ async fn a_key_on_an_off_tier_is_not_limited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protected_resource_metadata() {
     let app = spawn().await;
-    let b: Value = app
-        .http
-        .get(app.url("/.well-known/oauth-protected-resource"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let b: Value = app.get_json("/.well-known/oauth-protected-resource").await;
     assert_eq!(b["resource"], "http://localhost:8000");
     assert_eq!(b["authorization_servers"], json!(["http://localhost:8000"]));
     assert_eq!(b["bearer_methods_supported"], json!(["header"]));
@@ -906,16 +873,6 @@ async fn tenant_client(app: &TestApp) -> (String, String) {
         c["id"].as_str().unwrap().to_owned(),
         c["secret"].as_str().unwrap().to_owned(),
     )
-}
-
-/// The claims of a JWT, unverified (the test only reads what was minted).
-fn claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 /// The seed's 400 for credentials that do not open this brand and venue, with nothing minted.

@@ -3,24 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_core::Environment;
-use castellan_testkit::{ManualClock, TestApp};
+use castellan_testkit::{Cred, ManualClock, TestApp};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-struct Cred {
-    id: String,
-    secret: String,
-}
-
-async fn new_client(app: &TestApp, draft: Value) -> Cred {
-    let c = app.create_client(draft).await;
-    Cred {
-        id: c["id"].as_str().unwrap().to_owned(),
-        secret: c["secret"].as_str().unwrap_or_default().to_owned(),
-    }
-}
 
 async fn token(app: &TestApp, c: &Cred) -> String {
     app.token_for(&c.id, &c.secret, None).await
@@ -67,11 +54,9 @@ async fn revoke(app: &TestApp, c: &Cred, token: &str) -> (StatusCode, Value) {
 #[tokio::test]
 async fn active_jwt_is_described() {
     let app = TestApp::spawn().await;
-    let c = new_client(
-        &app,
-        json!({"name": "rs", "scope": "products:read orders:read"}),
-    )
-    .await;
+    let c = app
+        .new_client(json!({"name": "rs", "scope": "products:read orders:read"}))
+        .await;
     let t = token(&app, &c).await;
     let res = app
         .http
@@ -126,11 +111,9 @@ async fn active_jwt_is_described() {
 #[tokio::test]
 async fn active_opaque_token_is_described() {
     let app = TestApp::spawn().await;
-    let c = new_client(
-        &app,
-        json!({"name": "rs", "scope": "products:read", "tokenFormat": "opaque"}),
-    )
-    .await;
+    let c = app
+        .new_client(json!({"name": "rs", "scope": "products:read", "tokenFormat": "opaque"}))
+        .await;
     let t = token(&app, &c).await;
     let v = introspect(&app, &t).await;
     assert_eq!(v["active"], true, "{v}");
@@ -174,12 +157,12 @@ async fn garbage_and_unknown_tokens_are_inactive() {
 #[tokio::test]
 async fn revoked_tokens_are_inactive() {
     let app = TestApp::spawn().await;
-    let c = new_client(&app, json!({"name": "jwt", "scope": "products:read"})).await;
-    let o = new_client(
-        &app,
-        json!({"name": "opaque", "scope": "products:read", "tokenFormat": "opaque"}),
-    )
-    .await;
+    let c = app
+        .new_client(json!({"name": "jwt", "scope": "products:read"}))
+        .await;
+    let o = app
+        .new_client(json!({"name": "opaque", "scope": "products:read", "tokenFormat": "opaque"}))
+        .await;
     let jwt = token(&app, &c).await;
     let other_jwt = token(&app, &c).await;
     let opaque = token(&app, &o).await;
@@ -213,7 +196,9 @@ async fn another_replica_sees_a_revocation_within_the_check_cache_bound() {
     let a = TestApp::spawn_with(|c| c.token.check_cache_seconds = 1).await;
     let b = a.replica(|_| {}).await;
     let uncached = a.replica(|c| c.token.check_cache_seconds = 0).await;
-    let c = new_client(&a, json!({"name": "jwt", "scope": "products:read"})).await;
+    let c = a
+        .new_client(json!({"name": "jwt", "scope": "products:read"}))
+        .await;
     let jwt = token(&a, &c).await;
     // Every replica checks it once (B and A now hold it in their caches).
     for app in [&a, &b, &uncached] {
@@ -260,7 +245,9 @@ async fn a_revoked_admin_token_no_longer_opens_the_management_api() {
 #[tokio::test]
 async fn revoking_unknown_tokens_answers_200() {
     let app = TestApp::spawn().await;
-    let c = new_client(&app, json!({"name": "x", "scope": "a:read"})).await;
+    let c = app
+        .new_client(json!({"name": "x", "scope": "a:read"}))
+        .await;
     for t in [
         "never-issued",
         "a.b.c",
@@ -301,13 +288,15 @@ async fn revoking_unknown_tokens_answers_200() {
 #[tokio::test]
 async fn another_clients_token_cannot_be_revoked() {
     let app = TestApp::spawn().await;
-    let owner = new_client(&app, json!({"name": "owner", "scope": "a:read"})).await;
-    let owner_o = new_client(
-        &app,
-        json!({"name": "owner-opaque", "scope": "a:read", "tokenFormat": "opaque"}),
-    )
-    .await;
-    let thief = new_client(&app, json!({"name": "thief", "scope": "a:read"})).await;
+    let owner = app
+        .new_client(json!({"name": "owner", "scope": "a:read"}))
+        .await;
+    let owner_o = app
+        .new_client(json!({"name": "owner-opaque", "scope": "a:read", "tokenFormat": "opaque"}))
+        .await;
+    let thief = app
+        .new_client(json!({"name": "thief", "scope": "a:read"}))
+        .await;
     let jwt = token(&app, &owner).await;
     let opaque = token(&app, &owner_o).await;
     for t in [&jwt, &opaque] {
@@ -323,11 +312,9 @@ async fn a_token_of_another_environment_is_inactive() {
     let app = TestApp::spawn().await;
     let testing = TestApp::spawn_with(|c| c.environment = Environment::Testing).await;
     for format in ["jwt", "opaque"] {
-        let c = new_client(
-            &testing,
-            json!({"name": "elsewhere", "scope": "a:read", "tokenFormat": format}),
-        )
-        .await;
+        let c = testing
+            .new_client(json!({"name": "elsewhere", "scope": "a:read", "tokenFormat": format}))
+            .await;
         let t = token(&testing, &c).await;
         let theirs = introspect(&testing, &t).await;
         assert_eq!(theirs["active"], true, "{theirs}");
@@ -369,7 +356,9 @@ async fn a_jwt_of_another_environment_with_the_same_keys_is_inactive() {
             let _ = rx.await;
         },
     ));
-    let c = new_client(&local, json!({"name": "shared", "scope": "a:read"})).await;
+    let c = local
+        .new_client(json!({"name": "shared", "scope": "a:read"}))
+        .await;
     let res = local
         .http
         .post(format!("http://{addr}/oauth/token"))
@@ -393,12 +382,12 @@ async fn expired_tokens_are_inactive() {
         .with_timezone(&Utc);
     let clock = Arc::new(ManualClock::new(start));
     let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
-    let c = new_client(&app, json!({"name": "x", "scope": "a:read"})).await;
-    let o = new_client(
-        &app,
-        json!({"name": "o", "scope": "a:read", "tokenFormat": "opaque"}),
-    )
-    .await;
+    let c = app
+        .new_client(json!({"name": "x", "scope": "a:read"}))
+        .await;
+    let o = app
+        .new_client(json!({"name": "o", "scope": "a:read", "tokenFormat": "opaque"}))
+        .await;
     let jwt = token(&app, &c).await;
     let opaque = token(&app, &o).await;
     clock.advance(Duration::seconds(3599 - 60));
@@ -416,12 +405,12 @@ async fn expired_tokens_are_inactive() {
 #[tokio::test]
 async fn tokens_of_a_deleted_client_are_inactive() {
     let app = TestApp::spawn().await;
-    let c = new_client(&app, json!({"name": "x", "scope": "a:read"})).await;
-    let o = new_client(
-        &app,
-        json!({"name": "o", "scope": "a:read", "tokenFormat": "opaque"}),
-    )
-    .await;
+    let c = app
+        .new_client(json!({"name": "x", "scope": "a:read"}))
+        .await;
+    let o = app
+        .new_client(json!({"name": "o", "scope": "a:read", "tokenFormat": "opaque"}))
+        .await;
     let jwt = token(&app, &c).await;
     let opaque = token(&app, &o).await;
     assert_eq!(introspect(&app, &jwt).await["active"], true);
@@ -444,7 +433,9 @@ async fn tokens_of_a_deleted_client_are_inactive() {
 #[tokio::test]
 async fn introspection_requires_a_confidential_client() {
     let app = TestApp::spawn().await;
-    let c = new_client(&app, json!({"name": "x", "scope": "a:read"})).await;
+    let c = app
+        .new_client(json!({"name": "x", "scope": "a:read"}))
+        .await;
     let t = token(&app, &c).await;
 
     let res = app
@@ -505,15 +496,17 @@ async fn introspection_requires_a_confidential_client() {
 #[tokio::test]
 async fn only_a_client_with_the_introspect_scope_learns_about_other_clients_tokens() {
     let app = TestApp::spawn().await;
-    let ordinary = new_client(&app, json!({"name": "integration", "scope": "a:read"})).await;
-    let rs = new_client(&app, json!({"name": "orders-api", "scope": "introspect"})).await;
+    let ordinary = app
+        .new_client(json!({"name": "integration", "scope": "a:read"}))
+        .await;
+    let rs = app
+        .new_client(json!({"name": "orders-api", "scope": "introspect"}))
+        .await;
     let admin_token = app.admin_token().await;
     let own = token(&app, &ordinary).await;
-    let opaque_client = new_client(
-        &app,
-        json!({"name": "opaque", "scope": "a:read", "tokenFormat": "opaque"}),
-    )
-    .await;
+    let opaque_client = app
+        .new_client(json!({"name": "opaque", "scope": "a:read", "tokenFormat": "opaque"}))
+        .await;
     let opaque = token(&app, &opaque_client).await;
 
     // An ordinary client learns nothing about the bootstrap admin's token, nor an opaque one
@@ -547,11 +540,9 @@ async fn only_a_client_with_the_introspect_scope_learns_about_other_clients_toke
 #[tokio::test]
 async fn api_keys_introspect_only_for_a_client_with_the_introspect_scope() {
     let app = TestApp::spawn().await;
-    let manager = new_client(
-        &app,
-        json!({"name": "key manager", "scope": "manage_api_keys view_api_keys a:read"}),
-    )
-    .await;
+    let manager = app
+        .new_client(json!({"name": "key manager", "scope": "manage_api_keys view_api_keys a:read"}))
+        .await;
     let manager = token(&app, &manager).await;
     let res = app
         .http
@@ -566,7 +557,9 @@ async fn api_keys_introspect_only_for_a_client_with_the_introspect_scope() {
     assert!(status.is_success(), "{status} {created}");
     let key = created["key"].as_str().unwrap().to_owned();
 
-    let ordinary = new_client(&app, json!({"name": "integration", "scope": "a:read"})).await;
+    let ordinary = app
+        .new_client(json!({"name": "integration", "scope": "a:read"}))
+        .await;
     let (_, v) = introspect_as(&app, (&ordinary.id, &ordinary.secret), &key).await;
     assert_eq!(v, json!({"active": false}));
     let v = introspect(&app, &key).await;

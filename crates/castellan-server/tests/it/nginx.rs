@@ -9,7 +9,7 @@
 
 use axum::http::{HeaderMap, Method, Uri};
 use axum::Json;
-use castellan_core::user::{Membership, Organization, Role, User};
+use castellan_core::user::Role;
 use castellan_limit::{PolicyConfig, Window};
 use castellan_server::config::Config;
 use castellan_server::gateway_config::GatewayRoute;
@@ -271,33 +271,7 @@ impl Stack {
     /// A user token in `org-1` for a user with `role` there.
     async fn user_token(&self, role: Role) -> String {
         let (app, now) = (&self.app, chrono::Utc::now());
-        app.store
-            .insert_user(&User {
-                id: "u1".into(),
-                email: "[email protected]".into(),
-                name: "V".into(),
-                password_hash: "x".into(),
-                created_at: now,
-                is_admin: false,
-            })
-            .await
-            .unwrap();
-        app.store
-            .insert_organization(&Organization {
-                id: "org-1".into(),
-                name: "Org".into(),
-                created_at: now,
-            })
-            .await
-            .unwrap();
-        app.store
-            .upsert_membership(&Membership {
-                organization_id: "org-1".into(),
-                user_id: "u1".into(),
-                role,
-            })
-            .await
-            .unwrap();
+        castellan_testkit::people::u1_in_org_1(app, role).await;
         let c = app
             .create_client(json!({"name": "web", "scope": "products:read"}))
             .await;

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_crypto::jws;
-use castellan_crypto::VerifyingKey;
 use castellan_testkit::{ManualClock, TestApp};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use reqwest::header::HeaderMap;
@@ -58,27 +57,9 @@ async fn token_json(app: &TestApp, body: &Value) -> (StatusCode, HeaderMap, Valu
     answer(res).await
 }
 
-async fn jwks(app: &TestApp) -> Vec<VerifyingKey> {
-    let doc: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    doc["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| VerifyingKey::from_jwk(k).unwrap())
-        .collect()
-}
-
 /// Verifies `token` against the server's JWKS; answers header and claims.
 async fn verify(app: &TestApp, token: &str) -> castellan_crypto::VerifiedJws {
-    let keys = jwks(app).await;
+    let keys = app.jwks().await;
     jws::verify(token, Some("at+jwt"), |kid| {
         keys.iter().find(|k| k.kid() == kid)
     })
@@ -90,19 +71,6 @@ fn id_secret(client: &Value) -> (String, String) {
         client["id"].as_str().unwrap().to_owned(),
         client["secret"].as_str().unwrap().to_owned(),
     )
-}
-
-async fn introspect(app: &TestApp, token: &str) -> Value {
-    app.http
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&app.admin_id, Some(&app.admin_secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -129,7 +97,7 @@ async fn basic_auth_answers_a_signed_rfc9068_jwt() {
     assert_eq!(verified.header.alg, "ES256");
     assert_eq!(verified.header.typ.as_deref(), Some("at+jwt"));
     let kid = verified.header.kid.clone().unwrap();
-    assert!(jwks(&app).await.iter().any(|k| k.kid() == kid));
+    assert!(app.jwks().await.iter().any(|k| k.kid() == kid));
     let c = &verified.claims;
     assert_eq!(c["iss"], app.state.config.issuer.as_str());
     assert_eq!(c["iss"], "http://localhost:8000");
@@ -267,7 +235,7 @@ async fn a_client_must_send_its_secret_the_way_it_was_registered() {
         refused(answer(res).await, path);
     }
     // The token was not revoked by either refused call.
-    assert_eq!(introspect(&app, &token).await["active"], true);
+    assert_eq!(app.introspect(&token).await["active"], true);
 
     // Without a method named, a confidential client may use either way.
     let (eid, esecret) = create(None).await;
@@ -371,14 +339,8 @@ async fn eddsa_and_rs256_when_configured() {
         assert_eq!(v.header.alg, alg);
         assert_eq!(v.claims["client_id"], id.as_str());
         let meta: Value = app
-            .http
-            .get(app.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json("/.well-known/oauth-authorization-server")
+            .await;
         assert_eq!(
             meta["access_token_signing_alg_values_supported"],
             json!([alg])
@@ -402,7 +364,7 @@ async fn opaque_tokens_for_clients_set_to_them() {
     assert!(!token.contains('.'), "opaque tokens are not JWTs: {token}");
     assert!(token.starts_with("ot_"), "{token}");
     assert_eq!(body["expires_in"], 3600);
-    let info = introspect(&app, token).await;
+    let info = app.introspect(token).await;
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["client_id"], id.as_str());
     assert_eq!(info["scope"], "products:read");
@@ -750,7 +712,7 @@ async fn per_client_access_token_lifetime() {
     let (s, _, b) = token_basic(&app, &id, &secret, &[("grant_type", "client_credentials")]).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["expires_in"], 3600);
-    let info = introspect(&app, b["access_token"].as_str().unwrap()).await;
+    let info = app.introspect(b["access_token"].as_str().unwrap()).await;
     assert_eq!(
         info["exp"].as_i64().unwrap() - info["iat"].as_i64().unwrap(),
         3600
@@ -788,7 +750,7 @@ async fn delete_at_ends_tokens_and_upkeep_purges_the_client() {
     assert_eq!(b["error"], "invalid_client");
     assert!(h.contains_key("www-authenticate"));
     // Its tokens stop working at deleteAt too (the token itself has expired by now anyway).
-    assert_eq!(introspect(&app, &early).await["active"], false);
+    assert_eq!(app.introspect(&early).await["active"], false);
 
     castellan_server::services::maintenance::run_once(&app.state).await;
     assert!(app.store.get_client(&id).await.unwrap().is_none());
@@ -815,9 +777,9 @@ async fn delete_at_makes_unexpired_tokens_inactive() {
     let (s, _, b) = token_basic(&app, &id, &secret, &[("grant_type", "client_credentials")]).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let token = b["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(introspect(&app, &token).await["active"], true);
+    assert_eq!(app.introspect(&token).await["active"], true);
     clock.advance(Duration::hours(2));
-    assert_eq!(introspect(&app, &token).await["active"], false);
+    assert_eq!(app.introspect(&token).await["active"], false);
 }
 
 /// Polls storage until the client's `lastUsedAt` is `want` (the write happens off the request

@@ -3,7 +3,7 @@
 //! through it (WebDriver, `fantoccini`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -94,4 +94,27 @@ pub async fn click_to_next_page(c: &Client, element: fantoccini::elements::Eleme
         "the click led to no new page; still on {}",
         c.current_url().await.unwrap()
     );
+}
+
+/// Fills the sign-in form once it is on the page, and submits it.
+pub async fn sign_in(c: &Client, email: &str, password: &str) {
+    c.wait()
+        .for_element(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
