@@ -38,6 +38,20 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A `client_credentials` token (Basic authentication) for `resource` (RFC 8707).
+    pub async fn token_for_resource(&self, id: &str, secret: &str, resource: &str) -> String {
+        let res = self
+            .http
+            .post(self.url("/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+            .send()
+            .await
+            .expect("token request");
+        let body: Value = res.json().await.expect("json");
+        body["access_token"].as_str().expect("a token").to_owned()
+    }
+
     /// The introspection answer (JSON) for `token`, asked by the bootstrap admin client with
     /// Basic authentication.
     pub async fn introspect(&self, token: &str) -> Value {

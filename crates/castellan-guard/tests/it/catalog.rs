@@ -576,20 +576,6 @@ async fn paths_that_climb_out_of_a_route_are_400() {
     }
 }
 
-/// A `client_credentials` token of `client` for `resource` (RFC 8707).
-async fn token_for_resource(app: &TestApp, id: &str, secret: &str, resource: &str) -> String {
-    let res = app
-        .http
-        .post(app.url("/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("resource", resource)])
-        .send()
-        .await
-        .unwrap();
-    let b: Value = res.json().await.unwrap();
-    b["access_token"].as_str().expect("a token").to_owned()
-}
-
 /// The guard accepts only tokens issued for its own resource (by default the issuer, the
 /// audience of tokens asked for without a resource indicator), never "any audience".
 #[tokio::test]
@@ -597,8 +583,12 @@ async fn tokens_for_another_audience_are_401_wrong_audience() {
     let app = TestApp::spawn().await;
     let (id, secret) = client(&app, json!({"name": "reader", "scope": "products:read"})).await;
     let default = app.token_for(&id, &secret, None).await;
-    let third = token_for_resource(&app, &id, &secret, "https://third-party.example").await;
-    let catalog_token = token_for_resource(&app, &id, &secret, "https://catalog.example").await;
+    let third = app
+        .token_for_resource(&id, &secret, "https://third-party.example")
+        .await;
+    let catalog_token = app
+        .token_for_resource(&id, &secret, "https://catalog.example")
+        .await;
     let http = reqwest::Client::new();
 
     let base = catalog(Guard::new(guard_config(&app)).unwrap()).await;

@@ -9,25 +9,6 @@ use serde_json::{json, Value};
 
 const ISSUER: &str = "http://localhost:8000";
 
-/// Exchanges a code (public client, `code_verifier`); answers (status, body).
-async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> (u16, Value) {
-    let res = app
-        .http
-        .post(app.url("/oauth/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn public_client_with_pkce_gets_a_code_then_tokens() {
     let app = TestApp::spawn().await;

@@ -2,27 +2,14 @@
 //! routes, tenant headers (seed 002), rate-limit headers, protected-resource metadata.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::gateway::route;
 use castellan_core::user::{Membership, Role, User};
 use castellan_server::config::Config;
-use castellan_server::gateway_config::GatewayRoute;
 use castellan_testkit::oauth::claims;
 use castellan_testkit::{ManualClock, TestApp};
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-fn route(method: &str, path: &str) -> GatewayRoute {
-    GatewayRoute {
-        method: method.into(),
-        path: path.into(),
-        public: false,
-        scope: None,
-        min_role: None,
-        organization_header: None,
-        organization_param: None,
-        tenant: false,
-    }
-}
 
 fn routes(c: &mut Config) {
     let mut search = route("GET", "/search");
@@ -44,20 +31,6 @@ fn routes(c: &mut Config) {
 
 async fn spawn() -> TestApp {
     TestApp::spawn_with(routes).await
-}
-
-/// A `client_credentials` token for `resource` (RFC 8707).
-async fn token_for_resource(app: &TestApp, id: &str, secret: &str, resource: &str) -> String {
-    let res = app
-        .http
-        .post(app.url("/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("resource", resource)])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().expect("a token").to_owned()
 }
 
 /// A client with product and key scopes; answers (id, secret).
@@ -522,8 +495,12 @@ async fn tokens_for_another_audience_are_refused() {
     .await;
     let (id, secret) = client(&app).await;
     let own = app.token_for(&id, &secret, None).await;
-    let third = token_for_resource(&app, &id, &secret, "https://third-party.example").await;
-    let fronted = token_for_resource(&app, &id, &secret, "https://orders.example").await;
+    let third = app
+        .token_for_resource(&id, &secret, "https://third-party.example")
+        .await;
+    let fronted = app
+        .token_for_resource(&id, &secret, "https://orders.example")
+        .await;
     let list = |t: &str| app.http.get(app.url("/api-keys")).bearer_auth(t).send();
     assert_eq!(list(&own).await.unwrap().status(), 200);
     for t in [&third, &fronted] {

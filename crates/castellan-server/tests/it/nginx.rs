@@ -7,12 +7,12 @@
 //! by `.ci/run`) a missing nginx fails the test instead of skipping it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::gateway::route;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::Json;
 use castellan_core::user::Role;
 use castellan_limit::{PolicyConfig, Window};
 use castellan_server::config::Config;
-use castellan_server::gateway_config::GatewayRoute;
 use castellan_testkit::TestApp;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -174,19 +174,6 @@ async fn spawn_upstream() -> String {
     let app = axum::Router::new().fallback(echo);
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr.to_string()
-}
-
-fn route(method: &str, path: &str) -> GatewayRoute {
-    GatewayRoute {
-        method: method.into(),
-        path: path.into(),
-        public: false,
-        scope: None,
-        min_role: None,
-        organization_header: None,
-        organization_param: None,
-        tenant: false,
-    }
 }
 
 fn routes(c: &mut Config) {

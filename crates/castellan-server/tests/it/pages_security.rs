@@ -958,28 +958,6 @@ async fn a_code(app: &TestApp, email: &str) -> (String, String, String) {
     (client_id, back.param("code").unwrap(), verifier)
 }
 
-async fn exchange(
-    app: &TestApp,
-    client_id: &str,
-    code: &str,
-    verifier: &str,
-) -> (u16, serde_json::Value) {
-    let res = app
-        .http
-        .post(app.url("/oauth/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_replayed_code_or_a_wrong_verifier_is_invalid_grant() {
     let app = TestApp::spawn().await;

@@ -315,3 +315,22 @@ pub async fn decide(b: &Browser, consent: &Page, decision: &str, org: Option<&st
     }
     b.post("/oauth/authorize/decision", &form).await
 }
+
+/// Exchanges a code as a public client (`code_verifier`, no secret); answers (status, body).
+pub async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> (u16, Value) {
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
