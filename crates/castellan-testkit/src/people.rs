@@ -125,6 +125,27 @@ pub async fn u1_in_org_1(app: &TestApp, role: Role) {
         .unwrap();
 }
 
+/// A `products:read` access token of `u1` in `org-1` for the client `client_id`, minted with
+/// the server's own key as a person's grant would be.
+pub async fn u1_token_in_org_1(app: &TestApp, client_id: &str) -> String {
+    let c = app.store.get_client(client_id).await.unwrap().unwrap();
+    let scope = castellan_core::ScopeSet::parse("products:read").unwrap();
+    let issued = castellan_server::services::tokens::issue_access_token(
+        &app.state,
+        castellan_server::services::tokens::TokenGrant {
+            client: &c,
+            subject: "u1",
+            scope: &scope,
+            audience: app.state.config.default_audience(),
+            organization: Some("org-1"),
+        },
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    issued.token.into_exposed()
+}
+
 /// What the authorization endpoint would have bound a code to.
 #[derive(Debug, Clone)]
 pub struct CodeSpec {

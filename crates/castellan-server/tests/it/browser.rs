@@ -7,7 +7,7 @@
 //! chromedriver is missing); otherwise it says it was not asked to run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use crate::support::browser::{browser, sign_in, start_driver};
+use crate::support::browser::{asked_to_run, browser, product_scopes, sign_in, start_driver};
 use crate::support::pages::*;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
@@ -62,23 +62,11 @@ fn param(u: &url::Url, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn sign_in_choose_an_organization_approve_and_deny_in_chromium() {
-    if std::env::var("CASTELLAN_TEST_BROWSER").as_deref() != Ok("1") {
-        println!("browser test not asked to run (set CASTELLAN_TEST_BROWSER=1)");
+    if !asked_to_run() {
         return;
     }
     let (_driver, driver_url) = start_driver().await;
-    let app = TestApp::spawn_with(|c| {
-        for (name, description) in [
-            ("products:read", "See your products and their prices"),
-            ("products:write", "Create, change and delete your products"),
-        ] {
-            c.scopes.push(castellan_server::config::ScopeEntry {
-                name: name.into(),
-                description: description.into(),
-            });
-        }
-    })
-    .await;
+    let app = TestApp::spawn_with(product_scopes).await;
     let (redirect, seen) = callback_server().await;
     let client = app
         .create_client(json!({

@@ -10,9 +10,10 @@
 //! are shared with the `browser` module (`support::browser`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use crate::support::browser::{browser, click_to_next_page, sign_in, start_driver};
+use crate::support::browser::{
+    asked_to_run, browser, click_to_next_page, product_scopes, sign_in, start_driver,
+};
 use crate::support::pages::*;
-use castellan_server::config::ScopeEntry;
 use castellan_store::api_keys::{ApiKeyOwner, ApiKeyStatus};
 use castellan_testkit::TestApp;
 use fantoccini::{Client, Locator};
@@ -98,23 +99,11 @@ async fn act_on(c: &Client, id: &str, css: &str) {
 
 #[tokio::test]
 async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
-    if std::env::var("CASTELLAN_TEST_BROWSER").as_deref() != Ok("1") {
-        println!("browser test not asked to run (set CASTELLAN_TEST_BROWSER=1)");
+    if !asked_to_run() {
         return;
     }
     let (_driver, driver_url) = start_driver().await;
-    let app = TestApp::spawn_with(|c| {
-        for (name, description) in [
-            ("products:read", "See your products and their prices"),
-            ("products:write", "Create, change and delete your products"),
-        ] {
-            c.scopes.push(ScopeEntry {
-                name: name.into(),
-                description: description.into(),
-            });
-        }
-    })
-    .await;
+    let app = TestApp::spawn_with(product_scopes).await;
     let (user_id, _) = add_person(&app, "mia@example.com", &["Acme Retail"]).await;
     let profile = tempfile::tempdir().unwrap();
     let c = browser(&driver_url, profile.path(), 1200).await;

@@ -231,25 +231,9 @@ async fn scope_mismatch_is_403_naming_the_scope() {
 /// A user token bound to `org` for a user with `role` in it (minted through the server's
 /// own key, as a user's grant would be).
 async fn user_token(app: &TestApp, role: Role) -> String {
-    let now = Utc::now();
     castellan_testkit::people::u1_in_org_1(app, role).await;
     let (id, _) = client(app).await;
-    let c = app.store.get_client(&id).await.unwrap().unwrap();
-    let scope = castellan_core::ScopeSet::parse("products:read").unwrap();
-    let issued = castellan_server::services::tokens::issue_access_token(
-        &app.state,
-        castellan_server::services::tokens::TokenGrant {
-            client: &c,
-            subject: "u1",
-            scope: &scope,
-            audience: app.state.config.default_audience(),
-            organization: Some("org-1"),
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    issued.token.into_exposed()
+    castellan_testkit::people::u1_token_in_org_1(app, &id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

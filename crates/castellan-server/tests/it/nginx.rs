@@ -257,33 +257,12 @@ impl Stack {
 
     /// A user token in `org-1` for a user with `role` there.
     async fn user_token(&self, role: Role) -> String {
-        let (app, now) = (&self.app, chrono::Utc::now());
+        let app = &self.app;
         castellan_testkit::people::u1_in_org_1(app, role).await;
         let c = app
             .create_client(json!({"name": "web", "scope": "products:read"}))
             .await;
-        let c = app
-            .store
-            .get_client(c["id"].as_str().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        let scope = castellan_core::ScopeSet::parse("products:read").unwrap();
-        castellan_server::services::tokens::issue_access_token(
-            &app.state,
-            castellan_server::services::tokens::TokenGrant {
-                client: &c,
-                subject: "u1",
-                scope: &scope,
-                audience: app.state.config.default_audience(),
-                organization: Some("org-1"),
-            },
-            now,
-        )
-        .await
-        .unwrap()
-        .token
-        .into_exposed()
+        castellan_testkit::people::u1_token_in_org_1(app, c["id"].as_str().unwrap()).await
     }
 
     async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {

@@ -1,8 +1,14 @@
 //! Shared by the headless-Chromium tests (the `browser` and `browser_api_keys` modules):
 //! Debian's chromedriver on a free port, killed when dropped, and a headless Chromium session
 //! through it (WebDriver, `fantoccini`).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
 
+use castellan_server::config::{Config, ScopeEntry};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -117,4 +123,26 @@ pub async fn sign_in(c: &Client, email: &str, password: &str) {
         .click()
         .await
         .unwrap();
+}
+
+/// Whether the browser tests were asked to run (`CASTELLAN_TEST_BROWSER=1`); says so when not.
+pub fn asked_to_run() -> bool {
+    let asked = std::env::var("CASTELLAN_TEST_BROWSER").as_deref() == Ok("1");
+    if !asked {
+        println!("browser test not asked to run (set CASTELLAN_TEST_BROWSER=1)");
+    }
+    asked
+}
+
+/// The two product scopes with the descriptions the consent page shows.
+pub fn product_scopes(c: &mut Config) {
+    for (name, description) in [
+        ("products:read", "See your products and their prices"),
+        ("products:write", "Create, change and delete your products"),
+    ] {
+        c.scopes.push(ScopeEntry {
+            name: name.into(),
+            description: description.into(),
+        });
+    }
 }
