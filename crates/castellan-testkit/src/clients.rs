@@ -37,4 +37,16 @@ impl TestApp {
             secret: c["secret"].as_str().unwrap_or_default().to_owned(),
         }
     }
+
+    /// A `client_credentials` token of a new client made from `draft` (no scope asked: all of
+    /// the client's).
+    pub async fn client_token(&self, draft: Value) -> String {
+        let c = self.new_client(draft).await;
+        self.token_of(&c).await
+    }
+
+    /// A `client_credentials` token of `client` (no scope asked).
+    pub async fn token_of(&self, client: &Cred) -> String {
+        self.token_for(&client.id, &client.secret, None).await
+    }
 }

@@ -13,17 +13,10 @@ use std::sync::Arc;
 
 /// A manager client holding the key permissions and two product scopes; answers its token.
 async fn manager(app: &TestApp) -> String {
-    let c = app
-        .create_client(json!({
-            "name": "key manager",
-            "scope": "manage_api_keys view_api_keys products:read products:write"
-        }))
-        .await;
-    app.token_for(
-        c["id"].as_str().unwrap(),
-        c["secret"].as_str().unwrap(),
-        None,
-    )
+    app.client_token(json!({
+        "name": "key manager",
+        "scope": "manage_api_keys view_api_keys products:read products:write"
+    }))
     .await
 }
 

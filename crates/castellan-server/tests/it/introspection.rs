@@ -9,10 +9,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-async fn token(app: &TestApp, c: &Cred) -> String {
-    app.token_for(&c.id, &c.secret, None).await
-}
-
 /// Introspects with HTTP Basic as `who`.
 async fn introspect_as(app: &TestApp, who: (&str, &str), token: &str) -> (StatusCode, Value) {
     let res = app
@@ -57,7 +53,7 @@ async fn active_jwt_is_described() {
     let c = app
         .new_client(json!({"name": "rs", "scope": "products:read orders:read"}))
         .await;
-    let t = token(&app, &c).await;
+    let t = app.token_of(&c).await;
     let res = app
         .http
         .post(app.url("/oauth/introspect"))
@@ -114,7 +110,7 @@ async fn active_opaque_token_is_described() {
     let c = app
         .new_client(json!({"name": "rs", "scope": "products:read", "tokenFormat": "opaque"}))
         .await;
-    let t = token(&app, &c).await;
+    let t = app.token_of(&c).await;
     let v = introspect(&app, &t).await;
     assert_eq!(v["active"], true, "{v}");
     assert_eq!(v["client_id"], c.id.as_str());
@@ -163,9 +159,9 @@ async fn revoked_tokens_are_inactive() {
     let o = app
         .new_client(json!({"name": "opaque", "scope": "products:read", "tokenFormat": "opaque"}))
         .await;
-    let jwt = token(&app, &c).await;
-    let other_jwt = token(&app, &c).await;
-    let opaque = token(&app, &o).await;
+    let jwt = app.token_of(&c).await;
+    let other_jwt = app.token_of(&c).await;
+    let opaque = app.token_of(&o).await;
     assert_eq!(introspect(&app, &jwt).await["active"], true);
     assert_eq!(introspect(&app, &opaque).await["active"], true);
 
@@ -199,7 +195,7 @@ async fn another_replica_sees_a_revocation_within_the_check_cache_bound() {
     let c = a
         .new_client(json!({"name": "jwt", "scope": "products:read"}))
         .await;
-    let jwt = token(&a, &c).await;
+    let jwt = a.token_of(&c).await;
     // Every replica checks it once (B and A now hold it in their caches).
     for app in [&a, &b, &uncached] {
         assert_eq!(introspect(app, &jwt).await["active"], true);
@@ -297,8 +293,8 @@ async fn another_clients_token_cannot_be_revoked() {
     let thief = app
         .new_client(json!({"name": "thief", "scope": "a:read"}))
         .await;
-    let jwt = token(&app, &owner).await;
-    let opaque = token(&app, &owner_o).await;
+    let jwt = app.token_of(&owner).await;
+    let opaque = app.token_of(&owner_o).await;
     for t in [&jwt, &opaque] {
         let (s, v) = revoke(&app, &thief, t).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
@@ -315,7 +311,7 @@ async fn a_token_of_another_environment_is_inactive() {
         let c = testing
             .new_client(json!({"name": "elsewhere", "scope": "a:read", "tokenFormat": format}))
             .await;
-        let t = token(&testing, &c).await;
+        let t = testing.token_of(&c).await;
         let theirs = introspect(&testing, &t).await;
         assert_eq!(theirs["active"], true, "{theirs}");
         assert_eq!(theirs["env"], "testing");
@@ -388,8 +384,8 @@ async fn expired_tokens_are_inactive() {
     let o = app
         .new_client(json!({"name": "o", "scope": "a:read", "tokenFormat": "opaque"}))
         .await;
-    let jwt = token(&app, &c).await;
-    let opaque = token(&app, &o).await;
+    let jwt = app.token_of(&c).await;
+    let opaque = app.token_of(&o).await;
     clock.advance(Duration::seconds(3599 - 60));
     assert_eq!(introspect(&app, &jwt).await["active"], true);
     assert_eq!(introspect(&app, &opaque).await["active"], true);
@@ -411,8 +407,8 @@ async fn tokens_of_a_deleted_client_are_inactive() {
     let o = app
         .new_client(json!({"name": "o", "scope": "a:read", "tokenFormat": "opaque"}))
         .await;
-    let jwt = token(&app, &c).await;
-    let opaque = token(&app, &o).await;
+    let jwt = app.token_of(&c).await;
+    let opaque = app.token_of(&o).await;
     assert_eq!(introspect(&app, &jwt).await["active"], true);
     assert_eq!(introspect(&app, &opaque).await["active"], true);
     let admin = app.admin_token().await;
@@ -436,7 +432,7 @@ async fn introspection_requires_a_confidential_client() {
     let c = app
         .new_client(json!({"name": "x", "scope": "a:read"}))
         .await;
-    let t = token(&app, &c).await;
+    let t = app.token_of(&c).await;
 
     let res = app
         .http
@@ -503,11 +499,11 @@ async fn only_a_client_with_the_introspect_scope_learns_about_other_clients_toke
         .new_client(json!({"name": "orders-api", "scope": "introspect"}))
         .await;
     let admin_token = app.admin_token().await;
-    let own = token(&app, &ordinary).await;
+    let own = app.token_of(&ordinary).await;
     let opaque_client = app
         .new_client(json!({"name": "opaque", "scope": "a:read", "tokenFormat": "opaque"}))
         .await;
-    let opaque = token(&app, &opaque_client).await;
+    let opaque = app.token_of(&opaque_client).await;
 
     // An ordinary client learns nothing about the bootstrap admin's token, nor an opaque one
     // of another client: inactive, as if unknown.
@@ -543,7 +539,7 @@ async fn api_keys_introspect_only_for_a_client_with_the_introspect_scope() {
     let manager = app
         .new_client(json!({"name": "key manager", "scope": "manage_api_keys view_api_keys a:read"}))
         .await;
-    let manager = token(&app, &manager).await;
+    let manager = app.token_of(&manager).await;
     let res = app
         .http
         .post(app.url("/api-keys"))

@@ -44,15 +44,8 @@ async fn create(app: &TestApp, token: &str, draft: Value) -> (StatusCode, Value)
 
 /// A token for a new client holding exactly `scope`.
 async fn token_with_scope(app: &TestApp, scope: &str) -> String {
-    let c = app
-        .create_client(json!({"name": format!("holder of {scope}"), "scope": scope}))
-        .await;
-    app.token_for(
-        c["id"].as_str().unwrap(),
-        c["secret"].as_str().unwrap(),
-        None,
-    )
-    .await
+    app.client_token(json!({"name": format!("holder of {scope}"), "scope": scope}))
+        .await
 }
 
 fn message(v: &Value) -> String {
