@@ -1,0 +1,36 @@
+//! Integration tests of castellan-server: every endpoint over real HTTP against a server on
+//! `127.0.0.1:0` (castellan-testkit), on SQLite or, with `CASTELLAN_TEST_BACKEND=postgres`,
+//! PostgreSQL; the pages in headless Chromium and the gateway check behind nginx when asked.
+//!
+//! One test binary for the crate: `cargo test -p castellan-server --test it`, or one module with
+//! `cargo test -p castellan-server --test it <module>::`.
+
+mod account_api_keys;
+mod api_keys;
+mod authorize_flow;
+mod bad_input;
+mod body_limits;
+mod browser;
+mod browser_api_keys;
+mod client_tiers;
+mod close_flow;
+mod code_exchange;
+mod connected_apps;
+mod discovery;
+mod error_characters;
+mod forward_auth;
+mod gateway_listener;
+mod introspection;
+mod management;
+mod nginx;
+mod operations;
+mod pages_security;
+mod password_grant;
+mod rate_limits;
+mod rate_limits_redis;
+mod refresh;
+mod registration;
+mod revocation_feed;
+mod support;
+mod token;
+mod userinfo;

@@ -1,0 +1,336 @@
+//! Shared by the page tests: a cookie-keeping browser over reqwest (redirects off, forms read
+//! and submitted by hand), people and organizations created through the store, PKCE pairs.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use castellan_core::user::{Membership, Organization, Role, User};
+use castellan_testkit::TestApp;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A browser: keeps cookies, does not follow redirects, sends `Origin` like a real one.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+        }
+    }
+
+    pub async fn get(&self, path_or_url: &str) -> Page {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{}", self.base, path_or_url)
+        };
+        page(self.http.get(url).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        page(
+            self.http
+                .post(format!("{}{}", self.base, path))
+                .header("origin", &self.base)
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+pub async fn page(res: Response) -> Page {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let location = headers
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = res.text().await.unwrap();
+    assert!(status.as_u16() < 500, "answered {status}: {body}");
+    Page {
+        status,
+        location,
+        headers,
+        body,
+    }
+}
+
+/// Decodes the HTML entities a template escaper writes (`&amp;`, `&#38;`, `&#x27;` …).
+pub fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let entity = &tail[1..end];
+        let ch = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Page {
+    /// The value of the hidden input `name` (first one).
+    pub fn hidden(&self, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + needle.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        unescape(&self.body[start..end])
+    }
+
+    /// Every `value` of radio buttons named `name`.
+    pub fn radios(&self, name: &str) -> Vec<String> {
+        let needle = format!("name=\"{name}\" value=\"");
+        self.body
+            .match_indices(&needle)
+            .filter(|(i, _)| {
+                let tag_start = self.body[..*i].rfind('<').unwrap_or(0);
+                self.body[tag_start..*i].contains("type=\"radio\"")
+            })
+            .map(|(i, _)| {
+                let start = i + needle.len();
+                let end = self.body[start..].find('"').unwrap() + start;
+                unescape(&self.body[start..end])
+            })
+            .collect()
+    }
+
+    /// The query parameters of the `Location` header.
+    pub fn redirect_params(&self) -> Vec<(String, String)> {
+        let url = url::Url::parse(self.location.as_deref().expect("a Location")).unwrap();
+        url.query_pairs().into_owned().collect()
+    }
+
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.redirect_params()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    pub fn is_login_form(&self) -> bool {
+        self.body.contains("action=\"/login\"") && self.body.contains("name=\"password\"")
+    }
+
+    pub fn is_consent_form(&self) -> bool {
+        self.body.contains("action=\"/oauth/authorize/decision\"")
+    }
+}
+
+/// A person with a password and memberships in new organizations named `orgs`; answers the
+/// user id and the organization ids.
+pub async fn add_person(app: &TestApp, email: &str, orgs: &[&str]) -> (String, Vec<String>) {
+    let store = &app.store;
+    let now = chrono::Utc::now();
+    let id = format!("usr_{}", &uuidish());
+    store
+        .insert_user(&User {
+            id: id.clone(),
+            email: email.to_owned(),
+            name: format!("Person {email}"),
+            password_hash: castellan_server::services::passwords::hash_password(
+                castellan_core::Secret::new(PASSWORD),
+            )
+            .await
+            .unwrap(),
+            created_at: now,
+            is_admin: false,
+        })
+        .await
+        .unwrap();
+    let mut org_ids = Vec::new();
+    for name in orgs {
+        let org_id = format!("org_{}", uuidish());
+        store
+            .insert_organization(&Organization {
+                id: org_id.clone(),
+                name: (*name).to_owned(),
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        store
+            .upsert_membership(&Membership {
+                organization_id: org_id.clone(),
+                user_id: id.clone(),
+                role: Role::Manager,
+            })
+            .await
+            .unwrap();
+        org_ids.push(org_id);
+    }
+    (id, org_ids)
+}
+
+fn uuidish() -> String {
+    hex(&castellan_crypto::random_bytes::<8>())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A PKCE pair: (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode(castellan_crypto::random_bytes::<32>());
+    let challenge = URL_SAFE_NO_PAD.encode(castellan_crypto::hash_secret(&verifier).0);
+    (verifier, challenge)
+}
+
+pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub const SCOPES: &str = "openid profile email offline_access products:read products:write";
+
+/// A public client with PKCE (Closient step 2), through the management API.
+pub async fn public_client(app: &TestApp) -> String {
+    let c = app
+        .create_client(json!({
+            "name": "Closient CLI",
+            "scope": SCOPES,
+            "clientKind": "public",
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "redirectUris": [REDIRECT],
+            "tokenEndpointAuthMethod": "none",
+        }))
+        .await;
+    c["id"].as_str().unwrap().to_owned()
+}
+
+/// A confidential client (Close, seed 001); answers (id, secret).
+pub async fn confidential_client(app: &TestApp, redirect_uris: &[&str]) -> (String, String) {
+    let c: Value = app
+        .create_client(json!({
+            "name": "Close integration",
+            "scope": SCOPES,
+            "grantTypes": ["authorization_code", "refresh_token"],
+            "redirectUris": redirect_uris,
+            "tokenEndpointAuthMethod": "client_secret_post",
+        }))
+        .await;
+    (
+        c["id"].as_str().unwrap().to_owned(),
+        c["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// An authorize query string.
+pub fn authorize_query(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.extend_pairs(pairs.iter());
+    format!("/oauth/authorize?{}", s.finish())
+}
+
+/// Signs in from the login page `login` (carrying the authorize request); answers the page
+/// the browser is sent to afterwards (following the one redirect back to /oauth/authorize).
+pub async fn sign_in(b: &Browser, login: &Page, email: &str, password: &str) -> Page {
+    assert!(
+        login.is_login_form(),
+        "expected the login page: {}",
+        login.body
+    );
+    let after = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &login.hidden("csrf")),
+                ("request", &login.hidden("request")),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await;
+    assert_eq!(after.status, 303, "sign-in failed: {}", after.body);
+    let next = after.location.clone().unwrap();
+    assert!(
+        next.starts_with("/oauth/authorize?") || next == "/account",
+        "{next}"
+    );
+    b.get(&next).await
+}
+
+/// Submits the consent form.
+pub async fn decide(b: &Browser, consent: &Page, decision: &str, org: Option<&str>) -> Page {
+    assert!(
+        consent.is_consent_form(),
+        "expected the consent page: {}",
+        consent.body
+    );
+    let csrf = consent.hidden("csrf");
+    let request = consent.hidden("request");
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("request", request.as_str()),
+        ("decision", decision),
+    ];
+    if let Some(o) = org {
+        form.push(("organization", o));
+    }
+    b.post("/oauth/authorize/decision", &form).await
+}
+
+/// Exchanges a code as a public client (`code_verifier`, no secret); answers (status, body).
+pub async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> (u16, Value) {
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}

@@ -1,0 +1,160 @@
+//! A real server on `127.0.0.1:0` for one test: started on a fresh database with its bootstrap
+//! admin client, stopped when dropped.
+
+use castellan_crypto::Clock;
+use castellan_server::config::Config;
+use castellan_server::state::AppState;
+use castellan_store::Store;
+use std::sync::Arc;
+
+use crate::database::fresh_database;
+
+/// A running server.
+pub struct TestApp {
+    pub base: String,
+    /// The gateway check's own listener, when `gateway.listen` is set (e.g. `127.0.0.1:0`);
+    /// `/forward-auth` is then 404 on `base`.
+    pub gateway_base: Option<String>,
+    pub state: AppState,
+    pub store: Arc<dyn Store>,
+    pub admin_id: String,
+    pub admin_secret: String,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// Starts a server with the default configuration.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server after `edit` adjusts the configuration.
+    pub async fn spawn_with(edit: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_full(edit, Arc::new(castellan_crypto::SystemClock)).await
+    }
+
+    /// Starts a server with a given clock (e.g. a [`ManualClock`]).
+    pub async fn spawn_full(edit: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestApp {
+        let (url, dir) = fresh_database().await;
+        let mut config = Config {
+            database: url.clone().into(),
+            ..Config::default()
+        };
+        edit(&mut config);
+        config.validate().expect("test config is valid");
+        let store: Arc<dyn Store> = castellan_store::connect(&config.database)
+            .await
+            .expect("store");
+        let (admin_id, admin_secret) = castellan_server::bootstrap::ensure_bootstrap_client(
+            store.as_ref(),
+            &config,
+            clock.now(),
+        )
+        .await
+        .expect("bootstrap")
+        .expect("fresh database has no bootstrap client");
+        Self::serve(
+            config,
+            store,
+            clock,
+            admin_id,
+            admin_secret.into_exposed(),
+            dir,
+        )
+        .await
+    }
+
+    /// A second server (another replica) on the same database, with its own caches; `edit`
+    /// adjusts a copy of this server's configuration.
+    pub async fn replica(&self, edit: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.state.config.clone();
+        edit(&mut config);
+        config.validate().expect("test config is valid");
+        Self::serve(
+            config,
+            self.store.clone(),
+            self.state.clock.clone(),
+            self.admin_id.clone(),
+            self.admin_secret.clone(),
+            None,
+        )
+        .await
+    }
+
+    async fn serve(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        admin_id: String,
+        admin_secret: String,
+        dir: Option<tempfile::TempDir>,
+    ) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let gateway = match config.gateway.listen {
+            Some(g) => Some(
+                tokio::net::TcpListener::bind(g)
+                    .await
+                    .expect("bind gateway"),
+            ),
+            None => None,
+        };
+        let gateway_base = gateway
+            .as_ref()
+            .map(|g| format!("http://{}", g.local_addr().expect("gateway addr")));
+        let state = castellan_server::start(config, store.clone(), clock)
+            .await
+            .expect("start");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(castellan_server::serve_split(
+            listener,
+            gateway,
+            state.clone(),
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        TestApp {
+            base: format!("http://{addr}"),
+            gateway_base,
+            state,
+            store,
+            admin_id,
+            admin_secret,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            shutdown: Some(tx),
+            handle: Some(handle),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the server, letting in-flight requests finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

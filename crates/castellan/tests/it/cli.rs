@@ -1,0 +1,536 @@
+//! The `castellan` binary (SPEC 1.1, 1.5, 2.2): `init`, `clients create`, `migrate`, `serve`
+//! (bootstrap credentials printed once, /healthz, graceful SIGTERM) and `keys rotate`.
+//! Runs on SQLite, or on PostgreSQL when `CASTELLAN_TEST_BACKEND=postgres`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::support::{command, env, http, introspect, read_answer, run, stderr, stdout, Env};
+
+fn get_json(port: u16, path: &str) -> Value {
+    let (s, body) = http(port, "GET", path, "text/plain", "");
+    assert_eq!(s, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn token(port: u16, id: &str, secret: &str) -> String {
+    let (s, body) = http(
+        port,
+        "POST",
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+    );
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+fn kid(token: &str) -> String {
+    castellan_crypto::jws::parse(token)
+        .unwrap()
+        .header
+        .kid
+        .unwrap()
+}
+
+fn jwks_kids(port: u16) -> Vec<String> {
+    get_json(port, "/.well-known/jwks.json")["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A running `castellan serve`, with its output collected line by line.
+struct Server {
+    child: Child,
+    port: u16,
+    out: mpsc::Receiver<String>,
+    err: std::thread::JoinHandle<String>,
+    seen: Vec<String>,
+}
+
+fn serve(env: &Env) -> Server {
+    serve_with(env, &[])
+}
+
+/// `castellan serve` with more arguments before `serve`.
+fn serve_with(env: &Env, args: &[&str]) -> Server {
+    let port = castellan_testkit::free_port();
+    let mut child = command(env)
+        .args(args)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, out) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut server = Server {
+        child,
+        port,
+        out,
+        err,
+        seen: Vec::new(),
+    };
+    // Ready when /healthz answers.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("castellan serve exited early: {status}");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "castellan serve never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+impl Server {
+    /// Lines printed on stdout so far (waiting for at least `n`).
+    fn lines(&mut self, n: usize) -> Vec<String> {
+        while self.seen.len() < n {
+            match self.out.recv_timeout(Duration::from_secs(30)) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => break,
+            }
+        }
+        self.seen.clone()
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Sends SIGTERM and waits: answers (exit success, all stdout, all stderr).
+    fn stop(mut self) -> (bool, String, String) {
+        self.sigterm();
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.out.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(l);
+        }
+        let err = self.err.join().unwrap();
+        (status.success(), self.seen.join("\n"), err)
+    }
+}
+
+/// The bootstrap credentials in `serve`'s banner.
+fn banner_credentials(lines: &[String]) -> (String, String) {
+    let field = |name: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {name} in {lines:?}"))
+    };
+    (field("client_id:"), field("client_secret:"))
+}
+
+#[tokio::test]
+async fn init_prints_the_bootstrap_credentials_once() {
+    let env = env().await;
+    let first = run(&env, &["init", "--json"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let v: Value = serde_json::from_str(stdout(&first).trim()).unwrap();
+    let id = v["client_id"].as_str().unwrap();
+    let secret = v["client_secret"].as_str().unwrap();
+    assert!(!id.is_empty());
+    assert!(secret.len() >= 43);
+    assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
+    assert!(
+        !stderr(&first).contains(secret),
+        "the secret reached the log"
+    );
+
+    let second = run(&env, &["init", "--json"]);
+    assert!(!second.status.success());
+    assert!(!stdout(&second).contains(secret));
+    assert!(!stderr(&second).contains(secret));
+    assert!(
+        stderr(&second).contains("initialised before"),
+        "{}",
+        stderr(&second)
+    );
+
+    // The credentials work against a server on that database, which prints nothing new.
+    let mut server = serve(&env);
+    let t = token(server.port, id, secret);
+    assert_eq!(introspect(server.port, id, secret, &t)["active"], true);
+    assert!(server.lines(0).iter().all(|l| !l.contains("client_secret")));
+    let (ok, out, err) = server.stop();
+    assert!(ok);
+    assert!(!out.contains("client_secret"), "{out}");
+    assert!(!err.contains(secret));
+}
+
+#[tokio::test]
+async fn migrate_and_clients_create() {
+    let env = env().await;
+    let m = run(&env, &["migrate"]);
+    assert!(m.status.success(), "{}", stderr(&m));
+    assert!(stdout(&m).contains("migrations applied"));
+    // Again: nothing to do, still fine.
+    let m = run(&env, &["migrate"]);
+    assert!(m.status.success(), "{}", stderr(&m));
+
+    let init = run(&env, &["init", "--json"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let admin: Value = serde_json::from_str(stdout(&init).trim()).unwrap();
+
+    let c = run(
+        &env,
+        &[
+            "clients", "create", "--name", "x", "--scope", "a:read", "--json",
+        ],
+    );
+    assert!(c.status.success(), "{}", stderr(&c));
+    let v: Value = serde_json::from_str(stdout(&c).trim()).unwrap();
+    assert_eq!(v["name"], "x");
+    assert_eq!(v["scope"], "a:read");
+    let id = v["client_id"].as_str().unwrap().to_owned();
+    let secret = v["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(v["id"], id.as_str());
+    assert!(secret.len() >= 43);
+    assert!(!stderr(&c).contains(&secret));
+
+    let bad = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "y",
+            "--scope",
+            "a:read",
+            "--access-token-validity-seconds",
+            "10",
+            "--json",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("accessTokenValiditySeconds"),
+        "{}",
+        stderr(&bad)
+    );
+
+    // A tier: tier `default` when none is given; an unconfigured one is refused.
+    assert_eq!(v["tier"], "default");
+    let tiered = run(
+        &env,
+        &[
+            "clients", "create", "--name", "t", "--scope", "a:read", "--tier", "default", "--json",
+        ],
+    );
+    assert!(tiered.status.success(), "{}", stderr(&tiered));
+    let t: Value = serde_json::from_str(stdout(&tiered).trim()).unwrap();
+    assert_eq!(t["tier"], "default");
+    let unknown = run(
+        &env,
+        &[
+            "clients", "create", "--name", "u", "--scope", "a:read", "--tier", "gold", "--json",
+        ],
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("tier `gold` is not configured"),
+        "{}",
+        stderr(&unknown)
+    );
+    // Configured, it is given and stored.
+    let config = env.dir.path().join("tiers.toml");
+    std::fs::write(&config, "[rate_limit.tiers]\ngold = \"default\"\n").unwrap();
+    let gold = run(
+        &env,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "clients",
+            "create",
+            "--name",
+            "g",
+            "--scope",
+            "a:read",
+            "--tier",
+            "gold",
+            "--json",
+        ],
+    );
+    assert!(gold.status.success(), "{}", stderr(&gold));
+    let g: Value = serde_json::from_str(stdout(&gold).trim()).unwrap();
+    assert_eq!(g["tier"], "gold");
+
+    let admin2 = run(
+        &env,
+        &["clients", "create", "--name", "ops", "--admin", "--json"],
+    );
+    assert!(admin2.status.success(), "{}", stderr(&admin2));
+    let a2: Value = serde_json::from_str(stdout(&admin2).trim()).unwrap();
+    assert!(a2["scope"].as_str().unwrap().contains("manage_api_clients"));
+
+    // Tenants for POST /auth: `--tenant BRAND:VENUE[,VENUE…]`, repeatable.
+    let venue = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "pos",
+            "--tenant",
+            "openapitest:1,2",
+            "--tenant",
+            "other:9",
+            "--json",
+        ],
+    );
+    assert!(venue.status.success(), "{}", stderr(&venue));
+    let pos: Value = serde_json::from_str(stdout(&venue).trim()).unwrap();
+    assert_eq!(
+        pos["tenants"],
+        serde_json::json!([
+            {"brand": "openapitest", "venues": ["1", "2"]},
+            {"brand": "other", "venues": ["9"]},
+        ])
+    );
+    assert_eq!(v["tenants"], serde_json::json!([]));
+    // Without a method the secret may come either way; one named is kept.
+    assert_eq!(v["tokenEndpointAuthMethod"], "client_secret_basic_or_post");
+    let post = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "p",
+            "--token-endpoint-auth-method",
+            "client_secret_post",
+            "--json",
+        ],
+    );
+    assert!(post.status.success(), "{}", stderr(&post));
+    let p: Value = serde_json::from_str(stdout(&post).trim()).unwrap();
+    assert_eq!(p["tokenEndpointAuthMethod"], "client_secret_post");
+    for bad in ["openapitest", "openapitest:", ":1"] {
+        let o = run(
+            &env,
+            &[
+                "clients", "create", "--name", "bad", "--tenant", bad, "--json",
+            ],
+        );
+        assert!(!o.status.success(), "--tenant {bad}");
+        assert!(stderr(&o).contains("tenant"), "{}", stderr(&o));
+    }
+
+    let server = serve(&env);
+    let (pos_id, pos_secret) = (
+        pos["client_id"].as_str().unwrap(),
+        pos["client_secret"].as_str().unwrap(),
+    );
+    for (brand, venue, status) in [("openapitest", "2", 200), ("other", "1", 400)] {
+        let body =
+            format!("client_id={pos_id}&client_secret={pos_secret}&brand={brand}&venue_id={venue}");
+        let (got, answer) = http(
+            server.port,
+            "POST",
+            "/auth",
+            "application/x-www-form-urlencoded",
+            &body,
+        );
+        assert_eq!(got, status, "{brand}/{venue}: {answer}");
+    }
+    let t = token(server.port, &id, &secret);
+    let info = introspect(
+        server.port,
+        admin["client_id"].as_str().unwrap(),
+        admin["client_secret"].as_str().unwrap(),
+        &t,
+    );
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["scope"], "a:read");
+    assert_eq!(info["client_id"], id.as_str());
+    // The second admin client can introspect as well.
+    let info = introspect(
+        server.port,
+        a2["client_id"].as_str().unwrap(),
+        a2["client_secret"].as_str().unwrap(),
+        &t,
+    );
+    assert_eq!(info["active"], true);
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+}
+
+#[tokio::test]
+async fn serve_prints_credentials_once_and_stops_gracefully_on_sigterm() {
+    let env = env().await;
+    let mut server = serve(&env);
+    let lines = server.lines(3);
+    let (id, secret) = banner_credentials(&lines);
+    let health = get_json(server.port, "/healthz");
+    assert_eq!(health["status"], "ok");
+    let ready = get_json(server.port, "/readyz");
+    assert_eq!(ready["status"], "ready");
+    let t = token(server.port, &id, &secret);
+    assert_eq!(introspect(server.port, &id, &secret, &t)["active"], true);
+
+    // A request in flight: head sent, body half sent.
+    let port = server.port;
+    let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    // The server has the connection once another request on a new one is answered.
+    assert_eq!(get_json(port, "/healthz")["status"], "ok");
+
+    server.sigterm();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    conn.write_all(rest.as_bytes()).unwrap();
+    let (status, answer) = read_answer(&mut conn);
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("access_token"));
+
+    let (ok, out, err) = server.stop();
+    assert!(ok, "serve did not exit successfully after SIGTERM: {err}");
+    assert_eq!(out.matches(&secret).count(), 1, "{out}");
+    assert!(!err.contains(&secret), "the secret reached the log");
+
+    // A second start prints no credentials.
+    let again = serve(&env);
+    assert_eq!(get_json(again.port, "/healthz")["status"], "ok");
+    let (ok, out, err) = again.stop();
+    assert!(ok, "serve did not exit successfully after SIGTERM: {err}");
+    assert!(!out.contains("client_secret"), "{out}");
+    assert!(!out.contains(&secret) && !err.contains(&secret));
+}
+
+/// Issue 12 item 16: in production `serve` prints no bootstrap secret on standard output (a
+/// container's log) and creates no bootstrap client whose secret would be lost; its log says to
+/// run `castellan init`, which then creates it and prints the secret once.
+#[tokio::test]
+async fn serve_in_production_prints_no_secret_and_points_to_init() {
+    let env = env().await;
+    let production = [
+        "--environment",
+        "production",
+        "--issuer",
+        "https://auth.example.com",
+    ];
+    let server = serve_with(&env, &production);
+    assert_eq!(get_json(server.port, "/healthz")["status"], "ok");
+    let (ok, out, err) = server.stop();
+    assert!(ok, "{err}");
+    assert!(!out.contains("client_secret"), "{out}");
+    assert!(!out.contains("client_id"), "{out}");
+    assert!(err.contains("castellan init"), "{err}");
+    assert!(!err.contains("client_secret:"), "{err}");
+
+    // `init` is the way: it creates the bootstrap client and prints its secret once.
+    let mut args = production.to_vec();
+    args.extend(["init", "--json"]);
+    let init = run(&env, &args);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let v: Value = serde_json::from_str(stdout(&init).trim()).unwrap();
+    let secret = v["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43);
+
+    // Serving again says nothing of it, and the secret works.
+    let server = serve_with(&env, &production);
+    let t = token(server.port, v["client_id"].as_str().unwrap(), &secret);
+    assert!(!t.is_empty());
+    let (ok, out, err) = server.stop();
+    assert!(ok, "{err}");
+    assert!(!out.contains(&secret) && !err.contains(&secret));
+    assert!(!err.contains("castellan init"), "{err}");
+}
+
+#[tokio::test]
+async fn keys_rotate_keeps_old_tokens_valid() {
+    let env = env().await;
+    let init = run(&env, &["init", "--json"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let v: Value = serde_json::from_str(stdout(&init).trim()).unwrap();
+    let (id, secret) = (
+        v["client_id"].as_str().unwrap().to_owned(),
+        v["client_secret"].as_str().unwrap().to_owned(),
+    );
+
+    let server = serve(&env);
+    let before = token(server.port, &id, &secret);
+    let old_kid = kid(&before);
+    // The access-token key (ES256) and the ID-token key (RS256).
+    let first_kids = jwks_kids(server.port);
+    assert_eq!(first_kids.len(), 2, "{first_kids:?}");
+    assert!(first_kids.contains(&old_kid));
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+
+    let r = run(&env, &["keys", "rotate"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let out = stdout(&r);
+    assert!(out.contains("ES256"), "{out}");
+    assert!(!out.contains(&old_kid), "{out}");
+
+    let server = serve(&env);
+    let kids = jwks_kids(server.port);
+    assert_eq!(kids.len(), 3, "{kids:?}");
+    assert!(kids.contains(&old_kid));
+    let info = introspect(server.port, &id, &secret, &before);
+    assert_eq!(info["active"], true, "{info}");
+    let after = token(server.port, &id, &secret);
+    let new_kid = kid(&after);
+    assert_ne!(new_kid, old_kid);
+    assert!(kids.contains(&new_kid));
+    assert!(out.contains(&new_kid), "{out}");
+    assert_eq!(
+        introspect(server.port, &id, &secret, &after)["active"],
+        true
+    );
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+
+    let bad = run(&env, &["keys", "rotate", "--alg", "HS256"]);
+    assert!(!bad.status.success());
+}

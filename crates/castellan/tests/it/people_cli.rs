@@ -1,0 +1,307 @@
+//! `castellan users create`, `castellan orgs create` and `castellan orgs add-member` (SPEC
+//! 5.6): what they store, that a password is stored only as Argon2id and never printed, and
+//! their refusals. Runs on SQLite, or on PostgreSQL when `CASTELLAN_TEST_BACKEND=postgres`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use castellan_core::user::Role;
+use castellan_core::Secret;
+use castellan_server::services::passwords::verify_password;
+use castellan_store::people::UserStore;
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+async fn database() -> (String, Option<tempfile::TempDir>) {
+    castellan_testkit::fresh_database().await
+}
+
+fn command(database: &str) -> Command {
+    let mut c = crate::support::castellan();
+    c.arg("--database").arg(database);
+    c
+}
+
+fn run(database: &str, args: &[&str]) -> Output {
+    command(database).args(args).output().unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn users_orgs_and_memberships_from_the_command_line() {
+    let (db, _dir) = database().await;
+    let mut child = command(&db)
+        .args([
+            "users",
+            "create",
+            "--email",
+            " Ann@Example.com",
+            "--name",
+            "Ann",
+            "--password-stdin",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let ann = json(&out);
+    assert_eq!(ann["email"], "ann@example.com");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("correct horse"));
+    let ann_id = ann["id"].as_str().unwrap().to_owned();
+
+    let bob = json(&run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--name",
+            "Bob",
+            "--password",
+            "another password",
+            "--json",
+        ],
+    ));
+    // The email is taken.
+    let again = run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--email",
+            "ANN@example.com",
+            "--name",
+            "A",
+            "--password",
+            "12345678",
+        ],
+    );
+    assert!(!again.status.success());
+    // Too short a password.
+    let short = run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--email",
+            "c@example.com",
+            "--name",
+            "C",
+            "--password",
+            "short",
+        ],
+    );
+    assert!(!short.status.success());
+
+    let acme = json(&run(&db, &["orgs", "create", "--name", "Acme", "--json"]));
+    let acme_id = acme["id"].as_str().unwrap().to_owned();
+    assert_eq!(acme["name"], "Acme");
+    let added = run(
+        &db,
+        &[
+            "orgs",
+            "add-member",
+            "--org",
+            &acme_id,
+            "--user",
+            "ann@example.com",
+            "--role",
+            "OWNER",
+        ],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let bob_id = bob["id"].as_str().unwrap();
+    let added = run(
+        &db,
+        &[
+            "orgs",
+            "add-member",
+            "--org",
+            &acme_id,
+            "--user",
+            bob_id,
+            "--role",
+            "viewer",
+        ],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    for bad in [
+        vec![
+            "--org",
+            acme_id.as_str(),
+            "--user",
+            "nobody@example.com",
+            "--role",
+            "OWNER",
+        ],
+        vec!["--org", "no-such-org", "--user", bob_id, "--role", "OWNER"],
+        vec![
+            "--org",
+            acme_id.as_str(),
+            "--user",
+            bob_id,
+            "--role",
+            "ADMIN",
+        ],
+    ] {
+        let mut args = vec!["orgs", "add-member"];
+        args.extend(bad);
+        assert!(!run(&db, &args).status.success(), "{args:?}");
+    }
+
+    // The admin flag: off unless asked for, set and cleared by `users set-admin`.
+    let admin = json(&run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--email",
+            "dee@example.com",
+            "--name",
+            "Dee",
+            "--password",
+            "a long enough password",
+            "--admin",
+            "--json",
+        ],
+    ));
+    assert_eq!(admin["isAdmin"], true);
+    assert_eq!(bob["isAdmin"], false);
+    let set = run(
+        &db,
+        &[
+            "users",
+            "set-admin",
+            "--user",
+            "bob@example.com",
+            "--admin",
+            "true",
+        ],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let cleared = run(
+        &db,
+        &[
+            "users",
+            "set-admin",
+            "--user",
+            "dee@example.com",
+            "--admin",
+            "false",
+        ],
+    );
+    assert!(cleared.status.success());
+    assert!(!run(
+        &db,
+        &[
+            "users",
+            "set-admin",
+            "--user",
+            "nobody@example.com",
+            "--admin",
+            "true"
+        ]
+    )
+    .status
+    .success());
+
+    // set-role and remove-member.
+    let lowered = run(
+        &db,
+        &[
+            "orgs", "set-role", "--org", &acme_id, "--user", bob_id, "--role", "MANAGER",
+        ],
+    );
+    assert!(
+        lowered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lowered.stderr)
+    );
+    let removed = run(
+        &db,
+        &[
+            "orgs",
+            "remove-member",
+            "--org",
+            &acme_id,
+            "--user",
+            "dee@example.com",
+        ],
+    );
+    assert!(!removed.status.success(), "dee is not a member");
+    let store = castellan_store::connect(&db).await.unwrap();
+    assert_eq!(
+        store.role_in(&acme_id, bob_id).await.unwrap(),
+        Some(Role::Manager)
+    );
+    let removed = run(
+        &db,
+        &["orgs", "remove-member", "--org", &acme_id, "--user", bob_id],
+    );
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert_eq!(store.role_in(&acme_id, bob_id).await.unwrap(), None);
+    let added = run(
+        &db,
+        &[
+            "orgs",
+            "add-member",
+            "--org",
+            &acme_id,
+            "--user",
+            bob_id,
+            "--role",
+            "VIEWER",
+        ],
+    );
+    assert!(added.status.success());
+    assert!(store.get_user(bob_id).await.unwrap().unwrap().is_admin);
+    assert!(
+        !store
+            .get_user(admin["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_admin
+    );
+    let stored = store.get_user(&ann_id).await.unwrap().unwrap();
+    assert!(!stored.is_admin);
+    assert!(stored.password_hash.starts_with("$argon2id$"));
+    assert!(verify_password(Secret::new("correct horse battery"), stored.password_hash).await);
+    assert_eq!(
+        store.role_in(&acme_id, &ann_id).await.unwrap(),
+        Some(Role::Owner)
+    );
+    assert_eq!(
+        store.role_in(&acme_id, bob_id).await.unwrap(),
+        Some(Role::Viewer)
+    );
+}
