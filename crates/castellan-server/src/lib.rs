@@ -15,13 +15,6 @@ pub mod oauth;
 pub mod people;
 pub mod platform;
 
-// Former module paths, kept while the integration tests still name them.
-pub mod routes;
-pub mod services;
-pub use gateway::config as gateway_config;
-pub use management::http::openapi;
-pub use platform::{bootstrap, config, edge, state};
-
 #[cfg(test)]
 mod architecture_tests;
 #[cfg(test)]
@@ -43,11 +36,11 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Keys(#[from] services::keys::KeysError),
+    Keys(#[from] platform::keys::KeysError),
     #[error(transparent)]
     Store(#[from] castellan_store::StoreError),
     #[error(transparent)]
-    Config(#[from] config::ConfigError),
+    Config(#[from] platform::config::ConfigError),
     #[error("rate limiter: {0}")]
     Limiter(#[from] castellan_limit::LimitError),
 }
@@ -101,8 +94,7 @@ pub async fn start(
         &limits.backend,
         Arc::new(LimitClock(clock.clone())),
     )?;
-    let login_throttle =
-        services::login_throttle::LoginThrottle::new(&config.pages.login_throttle)?;
+    let login_throttle = people::login_throttle::LoginThrottle::new(&config.pages.login_throttle)?;
     let client_ip = config.client_ip_source()?;
     let api_keys = gateway::key_cache::ApiKeys::new(
         config.api_keys.cache_capacity,
@@ -110,13 +102,13 @@ pub async fn start(
     );
     let gateway_routes = config.gateway.route_table()?;
     let memberships =
-        services::memberships::Memberships::new(config.gateway.membership_cache_seconds);
+        gateway::memberships::Memberships::new(config.gateway.membership_cache_seconds);
     let metrics = metrics_handle();
     metrics::describe_counter!(
-        services::limits::BACKEND_FAILURES_METRIC,
+        platform::limits::BACKEND_FAILURES_METRIC,
         "Rate-limit checks the Redis backend could not answer (answered per redis_failure)"
     );
-    let token_checks = services::token_cache::TokenCheckCache::new(
+    let token_checks = oauth::token_cache::TokenCheckCache::new(
         config.token.check_cache_capacity,
         config.token.check_cache_seconds,
     );
@@ -145,14 +137,14 @@ pub async fn start(
     })
 }
 
-/// The whole HTTP surface: every route behind the [`edge::Edge`], which answers the gateway
+/// The whole HTTP surface: every route behind the [`platform::edge::Edge`], which answers the gateway
 /// check and token requests itself.
-pub fn app(state: AppState) -> edge::Edge {
+pub fn app(state: AppState) -> platform::edge::Edge {
     let timeout = timeout_of(&state);
-    edge::Edge::new(router(state.clone()), timeout).with_lanes(state)
+    platform::edge::Edge::new(router(state.clone()), timeout).with_lanes(state)
 }
 
-/// Every route but the edge's lanes (see [`edge::Edge`]).
+/// Every route but the edge's lanes (see [`platform::edge::Edge`]).
 fn router(state: AppState) -> Router {
     Router::new()
         .merge(platform::http::router(state.clone()))
@@ -180,7 +172,7 @@ pub async fn serve(
 }
 
 /// Serves the public routes on `public` and, when given, the gateway check on `gateway` only
-/// (it is then 404 on `public`; see [`edge::Surface`]). Both stop together when `shutdown`
+/// (it is then 404 on `public`; see [`platform::edge::Surface`]). Both stop together when `shutdown`
 /// resolves, letting in-flight requests finish (up to `http.shutdown_grace_seconds`).
 pub async fn serve_split(
     public: tokio::net::TcpListener,
@@ -197,18 +189,21 @@ pub async fn serve_split(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let surface = if gateway.is_some() {
-        edge::Surface::Public
+        platform::edge::Surface::Public
     } else {
-        edge::Surface::All
+        platform::edge::Surface::All
     };
-    let public_server = axum::serve(public, edge::EdgeMaker(app(state.clone()).on(surface)))
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .into_future();
-    let gateway_edge = app(state).on(edge::Surface::Gateway);
+    let public_server = axum::serve(
+        public,
+        platform::edge::EdgeMaker(app(state.clone()).on(surface)),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()))
+    .into_future();
+    let gateway_edge = app(state).on(platform::edge::Surface::Gateway);
     let gateway_server = async move {
         match gateway {
             Some(listener) => {
-                axum::serve(listener, edge::EdgeMaker(gateway_edge))
+                axum::serve(listener, platform::edge::EdgeMaker(gateway_edge))
                     .with_graceful_shutdown(stopped(stop_rx))
                     .await
             }

@@ -4,7 +4,7 @@
 //! The traits are shaped by use case (atomic operations such as "claim the bootstrap client" or
 //! "rotate the signing key"), not by table. The backend is chosen once, from the URL scheme, by
 //! [`connect`]. Both backends share the SQL in `sql/` and pass the same conformance suite
-//! (`tests/conformance.rs`); each has its own append-only `migrations/` folder.
+//! (`tests/it/conformance.rs`); each has its own append-only `migrations/` folder.
 #![warn(missing_docs)]
 
 pub mod api_keys;

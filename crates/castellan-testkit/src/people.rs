@@ -8,7 +8,7 @@ use base64::Engine;
 use castellan_core::user::{Membership, Organization, Role, User};
 use castellan_core::Secret;
 use castellan_crypto::{hash_secret, jws};
-use castellan_server::services::passwords::hash_password;
+use castellan_server::people::passwords::hash_password;
 use castellan_store::people::{AuthorizationCode, Consent};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
@@ -130,9 +130,9 @@ pub async fn u1_in_org_1(app: &TestApp, role: Role) {
 pub async fn u1_token_in_org_1(app: &TestApp, client_id: &str) -> String {
     let c = app.store.get_client(client_id).await.unwrap().unwrap();
     let scope = castellan_core::ScopeSet::parse("products:read").unwrap();
-    let issued = castellan_server::services::tokens::issue_access_token(
+    let issued = castellan_server::oauth::tokens::issue_access_token(
         &app.state,
-        castellan_server::services::tokens::TokenGrant {
+        castellan_server::oauth::tokens::TokenGrant {
             client: &c,
             subject: "u1",
             scope: &scope,

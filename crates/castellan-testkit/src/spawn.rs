@@ -2,8 +2,8 @@
 //! admin client, stopped when dropped.
 
 use castellan_crypto::Clock;
-use castellan_server::config::Config;
-use castellan_server::state::AppState;
+use castellan_server::platform::config::Config;
+use castellan_server::platform::state::AppState;
 use castellan_store::Store;
 use std::sync::Arc;
 
@@ -48,14 +48,15 @@ impl TestApp {
         let store: Arc<dyn Store> = castellan_store::connect(&config.database)
             .await
             .expect("store");
-        let (admin_id, admin_secret) = castellan_server::bootstrap::ensure_bootstrap_client(
-            store.as_ref(),
-            &config,
-            clock.now(),
-        )
-        .await
-        .expect("bootstrap")
-        .expect("fresh database has no bootstrap client");
+        let (admin_id, admin_secret) =
+            castellan_server::platform::bootstrap::ensure_bootstrap_client(
+                store.as_ref(),
+                &config,
+                clock.now(),
+            )
+            .await
+            .expect("bootstrap")
+            .expect("fresh database has no bootstrap client");
         Self::serve(
             config,
             store,

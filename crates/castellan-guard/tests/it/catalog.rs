@@ -317,7 +317,7 @@ async fn an_unknown_kid_triggers_exactly_one_jwks_refetch() {
     assert_eq!(guard.jwks_fetches(), 1);
 
     let now = chrono::Utc::now();
-    castellan_server::services::keys::rotate(
+    castellan_server::platform::keys::rotate(
         app.store.as_ref(),
         Algorithm::Es256,
         now,

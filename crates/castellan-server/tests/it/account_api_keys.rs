@@ -7,8 +7,8 @@
 
 use crate::support::pages::*;
 use castellan_core::user::{Membership, Role};
-use castellan_server::config::{Config, ScopeEntry};
-use castellan_server::gateway_config::GatewayRoute;
+use castellan_server::gateway::config::GatewayRoute;
+use castellan_server::platform::config::{Config, ScopeEntry};
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
 use castellan_testkit::TestApp;
 

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_limit::{PolicyConfig, Window};
-use castellan_server::config::Config;
-use castellan_server::gateway_config::GatewayRoute;
+use castellan_server::gateway::config::GatewayRoute;
+use castellan_server::platform::config::Config;
 use castellan_testkit::TestApp;
 use serde_json::{json, Value};
 
@@ -288,12 +288,12 @@ async fn a_public_clients_own_tokens_are_not_counted_at_the_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_on_a_tier_no_longer_configured_falls_back_to_default() {
     let app = TestApp::spawn_with(tiers).await;
-    let draft = castellan_server::services::clients::ClientDraft {
+    let draft = castellan_server::management::clients::ClientDraft {
         name: "old".into(),
         scope: "products:read".into(),
         ..Default::default()
     };
-    let (mut stored, secret) = castellan_server::services::clients::build_client(
+    let (mut stored, secret) = castellan_server::management::clients::build_client(
         draft,
         &app.state.config,
         app.state.clock.now(),
@@ -332,9 +332,9 @@ async fn people_of_one_app_are_counted_apart() {
         let c = c.clone();
         let scope = scope.clone();
         async move {
-            castellan_server::services::tokens::issue_access_token(
+            castellan_server::oauth::tokens::issue_access_token(
                 &state,
-                castellan_server::services::tokens::TokenGrant {
+                castellan_server::oauth::tokens::TokenGrant {
                     client: &c,
                     subject,
                     scope: &scope,

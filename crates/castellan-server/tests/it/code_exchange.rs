@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_core::user::Role;
-use castellan_server::services::id_token::at_hash;
+use castellan_server::oauth::id_token::at_hash;
 use castellan_testkit::people::*;
 use castellan_testkit::TestApp;
 use chrono::Duration;

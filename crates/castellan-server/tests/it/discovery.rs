@@ -105,7 +105,7 @@ async fn both_metadata_documents_describe_the_server() {
 async fn the_metadata_follows_the_configuration() {
     let app = TestApp::spawn_with(|c| {
         c.issuer = "https://auth.example.com".into();
-        c.scopes = vec![castellan_server::config::ScopeEntry {
+        c.scopes = vec![castellan_server::platform::config::ScopeEntry {
             name: "products:read".into(),
             description: "Read products".into(),
         }];
@@ -173,7 +173,7 @@ async fn rotation_keeps_old_tokens_valid() {
     assert!(verifies(&before, &old_keys));
 
     let now = app.state.clock.now();
-    let new_kid = castellan_server::services::keys::rotate(
+    let new_kid = castellan_server::platform::keys::rotate(
         app.store.as_ref(),
         Algorithm::Es256,
         now,
@@ -217,7 +217,7 @@ async fn a_rotation_on_another_replica_is_picked_up_for_unknown_kids() {
     // meets a token signed with it.
     let a = TestApp::spawn().await;
     let now = a.state.clock.now();
-    castellan_server::services::keys::rotate(
+    castellan_server::platform::keys::rotate(
         a.store.as_ref(),
         Algorithm::Es256,
         now,

@@ -4,7 +4,7 @@
 
 use crate::support::gateway::route;
 use castellan_core::user::{Membership, Role, User};
-use castellan_server::config::Config;
+use castellan_server::platform::config::Config;
 use castellan_testkit::oauth::claims;
 use castellan_testkit::{ManualClock, TestApp};
 use chrono::{Duration, TimeZone, Utc};
@@ -934,15 +934,15 @@ async fn tenant_tokens_are_rate_limited_per_ip() {
     })
     .await;
     // Stored directly: the management API would spend token requests of this address.
-    let draft = castellan_server::services::clients::ClientDraft {
+    let draft = castellan_server::management::clients::ClientDraft {
         name: "venue".into(),
-        tenants: vec![castellan_server::services::clients::TenantEntry {
+        tenants: vec![castellan_server::management::clients::TenantEntry {
             brand: "openapitest".into(),
             venues: vec!["1".into()],
         }],
         ..Default::default()
     };
-    let (stored, secret) = castellan_server::services::clients::build_client(
+    let (stored, secret) = castellan_server::management::clients::build_client(
         draft,
         &app.state.config,
         app.state.clock.now(),
@@ -1103,9 +1103,9 @@ async fn expired_tenant_token_is_401() {
 /// A key created by `user` for `org-1` (as their account page would), answered as text.
 async fn members_key(app: &TestApp, user: &str) -> String {
     let held = castellan_core::ScopeSet::parse("products:read").unwrap();
-    let created = castellan_server::services::api_keys::create_api_key(
+    let created = castellan_server::gateway::api_keys::create_api_key(
         &app.state,
-        castellan_server::services::api_keys::KeyDraft {
+        castellan_server::gateway::api_keys::KeyDraft {
             name: format!("key of {user}"),
             scope: "products:read".into(),
             organization_id: Some("org-1".into()),
@@ -1113,7 +1113,7 @@ async fn members_key(app: &TestApp, user: &str) -> String {
             expires_at: None,
             expires_in_days: None,
         },
-        &castellan_server::services::api_keys::Creator {
+        &castellan_server::gateway::api_keys::Creator {
             id: user,
             held: &held,
             allowed: &[],

@@ -2,8 +2,8 @@
 //! the public port; the public port keeps everything else.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use castellan_server::config::Config;
-use castellan_server::gateway_config::GatewayRoute;
+use castellan_server::gateway::config::GatewayRoute;
+use castellan_server::platform::config::Config;
 use castellan_testkit::TestApp;
 
 fn products(c: &mut Config) {

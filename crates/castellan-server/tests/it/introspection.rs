@@ -330,10 +330,10 @@ async fn a_jwt_of_another_environment_with_the_same_keys_is_inactive() {
     let local = TestApp::spawn().await;
     let db = local.state.config.database.clone();
     let store = local.store.clone();
-    let testing_config = castellan_server::config::Config {
+    let testing_config = castellan_server::platform::config::Config {
         database: db,
         environment: Environment::Testing,
-        ..castellan_server::config::Config::default()
+        ..castellan_server::platform::config::Config::default()
     };
     let testing_state = castellan_server::start(
         testing_config,
@@ -393,7 +393,7 @@ async fn expired_tokens_are_inactive() {
     assert_eq!(introspect(&app, &jwt).await, json!({"active": false}));
     assert_eq!(introspect(&app, &opaque).await, json!({"active": false}));
     // The upkeep purges expired opaque tokens from storage.
-    castellan_server::services::maintenance::run_once(&app.state).await;
+    castellan_server::platform::upkeep::run_once(&app.state).await;
     let hash = castellan_crypto::hash_secret(&opaque).0;
     assert!(app.store.get_opaque_token(&hash).await.unwrap().is_none());
 }

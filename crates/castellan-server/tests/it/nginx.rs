@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::Json;
 use castellan_core::user::Role;
 use castellan_limit::{PolicyConfig, Window};
-use castellan_server::config::Config;
+use castellan_server::platform::config::Config;
 use castellan_testkit::TestApp;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};

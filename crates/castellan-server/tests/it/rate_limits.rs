@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_limit::{PolicyConfig, Window};
-use castellan_server::config::Config;
-use castellan_server::services::clients::{build_client, ClientDraft};
+use castellan_server::management::clients::{build_client, ClientDraft};
+use castellan_server::platform::config::Config;
 use castellan_testkit::{ManualClock, TestApp};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};

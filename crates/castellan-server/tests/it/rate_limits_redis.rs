@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_limit::{Backend, FailureMode, PolicyConfig, RedisUrl, Window};
-use castellan_server::config::Config;
-use castellan_server::services::clients::{build_client, ClientDraft};
+use castellan_server::management::clients::{build_client, ClientDraft};
+use castellan_server::platform::config::Config;
 use castellan_testkit::TestApp;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -214,7 +214,7 @@ async fn two_servers_sharing_redis_share_the_sign_in_delays() {
         id: "usr_shared_delay".into(),
         email: "dee@example.com".into(),
         name: "Dee".into(),
-        password_hash: castellan_server::services::passwords::hash_password(
+        password_hash: castellan_server::people::passwords::hash_password(
             castellan_core::Secret::new("correct horse battery"),
         )
         .await

@@ -7,7 +7,7 @@
 use castellan_testkit::people;
 
 use castellan_core::Environment;
-use castellan_server::config::{Config, RegistrationMode};
+use castellan_server::platform::config::{Config, RegistrationMode};
 use castellan_testkit::TestApp;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -253,11 +253,11 @@ async fn redirect_uris_follow_the_environment() {
 async fn scopes_must_be_open_and_never_administrative() {
     let app = spawn_with(|c| {
         c.scopes = vec![
-            castellan_server::config::ScopeEntry {
+            castellan_server::platform::config::ScopeEntry {
                 name: "products:read".into(),
                 description: "Read products".into(),
             },
-            castellan_server::config::ScopeEntry {
+            castellan_server::platform::config::ScopeEntry {
                 name: "products:write".into(),
                 description: "Change products".into(),
             },

@@ -741,7 +741,7 @@ async fn delete_at_ends_tokens_and_upkeep_purges_the_client() {
     let early = b["access_token"].as_str().unwrap().to_owned();
 
     // The upkeep leaves it alone before deleteAt.
-    castellan_server::services::maintenance::run_once(&app.state).await;
+    castellan_server::platform::upkeep::run_once(&app.state).await;
     assert!(app.store.get_client(&id).await.unwrap().is_some());
 
     clock.advance(Duration::days(2) + Duration::seconds(1));
@@ -752,7 +752,7 @@ async fn delete_at_ends_tokens_and_upkeep_purges_the_client() {
     // Its tokens stop working at deleteAt too (the token itself has expired by now anyway).
     assert_eq!(app.introspect(&early).await["active"], false);
 
-    castellan_server::services::maintenance::run_once(&app.state).await;
+    castellan_server::platform::upkeep::run_once(&app.state).await;
     assert!(app.store.get_client(&id).await.unwrap().is_none());
     let admin = app.admin_token().await;
     let res = app
@@ -1035,7 +1035,7 @@ async fn answers_are_the_same_whether_the_client_comes_from_storage_or_the_cache
 /// guard.
 #[tokio::test]
 async fn a_stored_lifetime_longer_than_the_bounds_is_cut_to_them() {
-    use castellan_server::services::clients::{build_client, ClientDraft};
+    use castellan_server::management::clients::{build_client, ClientDraft};
     let app = TestApp::spawn_with(|c| c.clients.lifetime_bounds.access_max = 7_200).await;
     let draft = ClientDraft {
         name: "made under an earlier configuration".into(),

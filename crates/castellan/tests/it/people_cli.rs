@@ -5,7 +5,7 @@
 
 use castellan_core::user::Role;
 use castellan_core::Secret;
-use castellan_server::services::passwords::verify_password;
+use castellan_server::people::passwords::verify_password;
 use castellan_store::people::UserStore;
 use serde_json::Value;
 use std::io::Write;

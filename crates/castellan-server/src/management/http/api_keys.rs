@@ -4,7 +4,7 @@
 //! and rotate only; listings show its visible prefix and last four characters.
 //!
 //! A person's token reaches only the keys of the person's organizations, and changing them
-//! needs MANAGER or OWNER there (`services::key_reach`); a client's own token reaches every key.
+//! needs MANAGER or OWNER there (`management::key_reach`); a client's own token reaches every key.
 
 use crate::error::ApiError;
 use crate::gateway::api_keys::{self, CreateError, Creator, KeyDraft, RotateError};

@@ -8,7 +8,7 @@
     clippy::print_stdout
 )]
 
-use castellan_server::config::{Config, ScopeEntry};
+use castellan_server::platform::config::{Config, ScopeEntry};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,6 @@
 //! Gateway routes for the forward-auth tests.
 
-use castellan_server::gateway_config::GatewayRoute;
+use castellan_server::gateway::config::GatewayRoute;
 
 /// A protected route for `method` and `path` with no scope, role or organization rule.
 pub fn route(method: &str, path: &str) -> GatewayRoute {

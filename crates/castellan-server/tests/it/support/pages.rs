@@ -177,7 +177,7 @@ pub async fn add_person(app: &TestApp, email: &str, orgs: &[&str]) -> (String, V
             id: id.clone(),
             email: email.to_owned(),
             name: format!("Person {email}"),
-            password_hash: castellan_server::services::passwords::hash_password(
+            password_hash: castellan_server::people::passwords::hash_password(
                 castellan_core::Secret::new(PASSWORD),
             )
             .await
