@@ -1,6 +1,9 @@
 //! Raw signing and verification rates of the crypto backend, the baseline the token endpoint
 //! and the guard are compared against.
-#![allow(clippy::unwrap_used)] // a benchmark may stop on a broken set-up
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark may stop on a broken set-up"
+)]
 
 use castellan_crypto::jws;
 use castellan_crypto::keys::{Algorithm, SigningKey};
@@ -15,11 +18,11 @@ fn bench(c: &mut Criterion) {
             "exp": 2_000_000_000u64, "iat": 1_700_000_000u64, "jti": "abcdefabcdefabcdef",
             "client_id": "client", "scope": "products:read orders:read"});
         c.bench_function(&format!("sign_jwt_{alg}"), |b| {
-            b.iter(|| jws::sign(&key, "at+jwt", &claims).unwrap())
+            b.iter(|| jws::sign(&key, "at+jwt", &claims).unwrap());
         });
         let token = jws::sign(&key, "at+jwt", &claims).unwrap();
         c.bench_function(&format!("verify_jwt_{alg}"), |b| {
-            b.iter(|| jws::verify(&token, Some("at+jwt"), |_| Some(&vk)).unwrap())
+            b.iter(|| jws::verify(&token, Some("at+jwt"), |_| Some(&vk)).unwrap());
         });
     }
 }

@@ -33,10 +33,10 @@ fn in_process(c: &mut Criterion) {
     let mut g = c.benchmark_group("in_process");
     g.throughput(Throughput::Elements(1));
     g.bench_function("single_window_hot_key", |b| {
-        b.iter(|| black_box(limiter.check(black_box(&single), black_box("api-key-01H"))))
+        b.iter(|| black_box(limiter.check(black_box(&single), black_box("api-key-01H"))));
     });
     g.bench_function("two_windows_hot_key", |b| {
-        b.iter(|| black_box(limiter.check(black_box(&double), black_box("api-key-01H"))))
+        b.iter(|| black_box(limiter.check(black_box(&double), black_box("api-key-01H"))));
     });
     let keys: Vec<String> = (0..10_000)
         .map(|i| format!("10.0.{}.{}", i / 256, i % 256))
@@ -46,11 +46,15 @@ fn in_process(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % keys.len();
             black_box(limiter.check(&double, &keys[i]))
-        })
+        });
     });
     g.finish();
 }
 
+#[expect(
+    clippy::print_stderr,
+    reason = "the benchmark warns when Redis checks failed during the run"
+)]
 fn redis(c: &mut Criterion) {
     let Ok(url) = std::env::var("CASTELLAN_TEST_REDIS_URL") else {
         return;
@@ -76,7 +80,7 @@ fn redis(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("two_windows_sequential", |b| {
         b.to_async(&runtime)
-            .iter(|| async { black_box(limiter.check(&double, "api-key-01H").await) })
+            .iter(|| async { black_box(limiter.check(&double, "api-key-01H").await) });
     });
     g.finish();
     if limiter.failures() > 0 {

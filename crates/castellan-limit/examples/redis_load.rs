@@ -1,13 +1,18 @@
 //! Load driver of the Redis limiter (bench/redis-limiter.sh): N concurrent tasks (default 32)
 //! calling [`RedisLimiter::check`] — one `EVALSHA` of `check.lua` per check, exactly what the
 //! server does — on a small multi-thread runtime (one worker per CPU it may run on), against
-//! the Redis at the given URL. The policy has two windows like seed 000's default tier, with
+//! the Redis at the given URL. The policy has two windows like the default tier, with
 //! limits high enough never to refuse; keys are drawn at random from `--keys` distinct ones.
 //!
 //! Usage: `redis_load <redis-url> [--checks 200000] [--concurrency 32] [--keys 10000]
 //! [--prefix castellan-bench:rl]`. Prints one line: `checks=… seconds=… checks_per_s=…
 //! p50_us=… p99_us=… failures=… checks_total=…` (`checks_total` includes the warm-up check).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a load run stops on a broken set-up and prints its report"
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,7 +44,7 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = value().parse().expect("--concurrency N"),
             "--keys" => a.keys = value().parse().expect("--keys N"),
             "--prefix" => a.prefix = value(),
-            url => a.url = url.to_owned(),
+            url => url.clone_into(&mut a.url),
         }
     }
     assert!(!a.url.is_empty(), "usage: redis_load <redis-url> [flags]");
@@ -57,7 +62,7 @@ fn next(state: &mut u64) -> u64 {
 
 fn main() {
     let a = args();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -97,8 +102,8 @@ async fn drive(a: Args, workers: usize) {
     let mut tasks = Vec::new();
     for t in 0..a.concurrency {
         let limiter = limiter.clone();
-        let policy = policy.clone();
-        let remaining = remaining.clone();
+        let policy = Arc::clone(&policy);
+        let remaining = Arc::clone(&remaining);
         let keys = a.keys;
         let total = a.checks;
         tasks.push(tokio::spawn(async move {
@@ -124,6 +129,11 @@ async fn drive(a: Args, workers: usize) {
     }
     let secs = start.elapsed().as_secs_f64();
     all.sort_unstable();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a percentile's index: between 0 and the number of samples"
+    )]
     let pct = |p: f64| {
         let i = ((all.len() as f64 - 1.0) * p).round() as usize;
         all.get(i).copied().unwrap_or(0)

@@ -4,7 +4,10 @@
 //! OWASP lists as equivalent and RFC 9106's second recommended option, for comparison, and the
 //! SHA-256 check of a generated secret as the same-run baseline. Run it pinned to one core
 //! (`taskset -c 0`): one verification's time is the inverse of logins per second per core.
-#![allow(clippy::unwrap_used)] // a benchmark may stop on a broken set-up
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark may stop on a broken set-up"
+)]
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -39,7 +42,7 @@ fn bench(c: &mut Criterion) {
                 std::hint::black_box("a-generated-256-bit-secret-43-characters-xx"),
                 &stored,
             )
-        })
+        });
     });
 
     let mut g = c.benchmark_group("argon2id");
@@ -50,11 +53,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("castellan_verify_password", |b| {
         b.to_async(&rt).iter(|| async {
             assert!(verify_password(Secret::new(PASSWORD), phc.clone()).await);
-        })
+        });
     });
     g.bench_function("castellan_hash_password", |b| {
         b.to_async(&rt)
-            .iter(|| async { hash_password(Secret::new(PASSWORD)).await.unwrap() })
+            .iter(|| async { hash_password(Secret::new(PASSWORD)).await.unwrap() });
     });
 
     // Direct verification with OWASP's equivalent settings (Password Storage Cheat Sheet) and
@@ -77,7 +80,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let parsed = PasswordHash::new(&hash).unwrap();
                 assert!(a.verify_password(PASSWORD.as_bytes(), &parsed).is_ok());
-            })
+            });
         });
     }
     g.finish();

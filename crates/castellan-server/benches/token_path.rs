@@ -7,11 +7,9 @@
 //! one shows what Castellan's own code adds on top of the signature, and is the quick loop for
 //! profiling it (`perf record` on the bench binary).
 //! Run: `cargo bench -p castellan-server --bench token_path`.
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stdout,
-    clippy::print_stderr
+    reason = "a load run stops on a broken set-up and prints its report"
 )]
 
 use axum::body::Body;
@@ -33,7 +31,10 @@ use tower::ServiceExt;
 
 /// The load benchmark's baseline handler, shared with `examples/baseline_token.rs`.
 #[path = "../examples/baseline_token.rs"]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "the benchmark uses the handler, not the whole example"
+)]
 mod baseline_token;
 use baseline_token::{token as baseline_token_handler, Baseline};
 

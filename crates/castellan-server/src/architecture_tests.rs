@@ -154,17 +154,19 @@ fn imports(files: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String
             let group = after
                 .strip_prefix("::{")
                 .and_then(|g| g.split('}').next())
-                .map(|g| {
-                    g.split(',')
-                        .map(|item| {
-                            format!(
-                                "{path}::{}",
-                                item.trim().split([' ', ':']).next().unwrap_or("")
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_else(|| vec![path.to_owned()]);
+                .map_or_else(
+                    || vec![path.to_owned()],
+                    |g| {
+                        g.split(',')
+                            .map(|item| {
+                                format!(
+                                    "{path}::{}",
+                                    item.trim().split([' ', ':']).next().unwrap_or("")
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                );
             for p in group {
                 if let Some(m) = resolve(&p) {
                     if m != me {

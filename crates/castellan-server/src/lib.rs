@@ -70,7 +70,7 @@ fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .get_or_init(|| {
             let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
-            metrics::set_global_recorder(recorder).ok().map(|_| handle)
+            metrics::set_global_recorder(recorder).ok().map(|()| handle)
         })
         .clone()
 }
@@ -87,12 +87,12 @@ pub async fn start(
         Algorithm::from_name(&config.token.access_token_algorithm).unwrap_or(Algorithm::Es256);
     // ID tokens are signed with their own algorithm (RS256 by default, as OIDC requires).
     let id_alg = Algorithm::from_name(&config.token.id_token_algorithm).unwrap_or(Algorithm::Rs256);
-    let keys = KeyManager::start(store.clone(), &[access_alg, id_alg], now).await?;
+    let keys = KeyManager::start(Arc::clone(&store), &[access_alg, id_alg], now).await?;
     let clients = ClientCache::new(config.clients.cache_capacity, config.clients.cache_seconds);
     let limits = config.rate_limits()?;
     let limiter = castellan_limit::Limiter::from_settings_with_clock(
         &limits.backend,
-        Arc::new(LimitClock(clock.clone())),
+        Arc::new(LimitClock(Arc::clone(&clock))),
     )?;
     let login_throttle = people::login_throttle::LoginThrottle::new(&config.pages.login_throttle)?;
     let client_ip = config.client_ip_source()?;
@@ -216,7 +216,7 @@ pub async fn serve_split(
     };
     let result = tokio::select! {
         r = servers => r,
-        _ = async move {
+        () = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
             tokio::time::sleep(grace).await;

@@ -1,7 +1,6 @@
 //! Every type that holds a secret, a code, a password or a token formats with `{:?}` without
 //! it (house rule: no secret in logs or errors): each is filled with values marked `SECRET`
 //! and its `Debug` must not contain the mark.
-#![allow(clippy::unwrap_used)]
 
 use crate::management::clients::{build_client, ClientDraft};
 use crate::management::http::api_keys::ApiKeyRepresentation;

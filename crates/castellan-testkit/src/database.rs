@@ -3,7 +3,6 @@
 
 /// A TCP port on 127.0.0.1 free at the time of the call, for a child process (a `castellan
 /// serve`, nginx, chromedriver) that must be told its port before it starts.
-#[allow(clippy::expect_used)]
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

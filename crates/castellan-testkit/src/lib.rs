@@ -12,6 +12,11 @@
 //! - [`clients`]: clients created through the management API;
 //! - [`people`]: people, organizations, memberships and authorization codes, and the
 //!   authorization-code, refresh and revocation requests of the people-and-grants tests.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test-only crate: a failed set-up stops the test, like a failed assertion"
+)]
 
 pub mod clients;
 pub mod database;

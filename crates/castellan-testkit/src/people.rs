@@ -288,7 +288,7 @@ pub async fn is_active(app: &TestApp, access_token: &str) -> bool {
     v["active"].as_bool().unwrap()
 }
 
-/// Close-style revocation: a form body with client_id, client_secret and token.
+/// Revocation with a form body with client_id, client_secret and token.
 pub async fn revoke(app: &TestApp, client: &Cred, token: &str) -> StatusCode {
     app.http
         .post(app.url("/oauth/revoke"))

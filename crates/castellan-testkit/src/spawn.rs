@@ -76,8 +76,8 @@ impl TestApp {
         config.validate().expect("test config is valid");
         Self::serve(
             config,
-            self.store.clone(),
-            self.state.clock.clone(),
+            Arc::clone(&self.store),
+            Arc::clone(&self.state.clock),
             self.admin_id.clone(),
             self.admin_secret.clone(),
             None,
@@ -108,7 +108,7 @@ impl TestApp {
         let gateway_base = gateway
             .as_ref()
             .map(|g| format!("http://{}", g.local_addr().expect("gateway addr")));
-        let state = castellan_server::start(config, store.clone(), clock)
+        let state = castellan_server::start(config, Arc::clone(&store), clock)
             .await
             .expect("start");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -68,6 +68,10 @@ impl std::fmt::Debug for GlobalArgs {
 }
 
 /// `--rate-limit <url>` as the `[rate_limit]` keys it stands for.
+#[expect(
+    clippy::ref_option,
+    reason = "serde's `serialize_with` passes the field by reference"
+)]
 fn redis_rate_limit<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     struct RedisBackend<'a> {

@@ -16,6 +16,10 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[expect(
+    clippy::print_stderr,
+    reason = "a failed command tells the person who ran it, on standard error"
+)]
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let result = runtime().and_then(|rt| rt.block_on(commands::run(cli)));

@@ -4,7 +4,10 @@
 //! characters outside base64url, oversized segments — is refused with its error.
 //!
 //! `cargo test -p castellan-crypto --test it jws_props::`; `PROPTEST_CASES=10000` for a longer run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

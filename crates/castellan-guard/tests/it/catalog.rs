@@ -1,7 +1,10 @@
 //! The catalog example behind the guard, against a real Castellan (castellan-testkit): every
-//! row of SPEC 7.2's failure table a resource server meets, JWKS refetch on rotation, opaque
+//! failure answer a resource server meets, JWKS refetch on rotation, opaque
 //! tokens through introspection, malformed keys refused before any network call.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use crate::support;
 
@@ -151,8 +154,8 @@ async fn tampered_and_unsigned_jwts_are_401() {
 #[tokio::test]
 async fn an_expired_jwt_is_401_even_when_cached() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
-    let guard = Guard::with_clock(guard_config(&app), clock.clone()).unwrap();
+    let app = TestApp::spawn_full(|_| {}, Arc::<ManualClock>::clone(&clock)).await;
+    let guard = Guard::with_clock(guard_config(&app), Arc::<ManualClock>::clone(&clock)).unwrap();
     let base = catalog(guard).await;
     let token = reader_token(&app).await;
     let http = reqwest::Client::new();
@@ -176,7 +179,9 @@ async fn an_expired_jwt_is_401_even_when_cached() {
     );
     assert_eq!(b["reason"], "expired");
     // A guard that never saw the token says the same.
-    let fresh = catalog(Guard::with_clock(guard_config(&app), clock.clone()).unwrap()).await;
+    let fresh =
+        catalog(Guard::with_clock(guard_config(&app), Arc::<ManualClock>::clone(&clock)).unwrap())
+            .await;
     let (s, _, b) = body(
         bearer(http.get(format!("{fresh}/products")), &token)
             .send()
@@ -450,7 +455,7 @@ async fn unreachable_jwks_is_503() {
 #[tokio::test]
 async fn disabled_and_expired_api_keys_answer_as_forward_auth_does() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let app = TestApp::spawn_full(|_| {}, Arc::<ManualClock>::clone(&clock)).await;
     let mut config = guard_config(&app);
     with_introspection(&mut config, &app, None);
     let guard = Guard::new(config).unwrap();

@@ -1,5 +1,4 @@
 //! The configuration shown in docs/guard.md parses and validates.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_guard::{Guard, GuardConfig, Role};
 

@@ -1,11 +1,14 @@
-//! Property tests of the guard's whole JWT check (RFC 9068 §4, SPEC 7.1) through the public
+//! Property tests of the guard's whole JWT check (RFC 9068 §4) through the public
 //! [`Guard::check_bearer`]: a guard fetching its JWKS from a local server, a fixed clock, and
 //! tokens signed here. Claims with any times, issuer or environment get exactly the failure
 //! an oracle predicts; tampered, re-typed, unsigned or unknown-key tokens are refused with
 //! their failure; arbitrary bearer strings are refused; nothing panics.
 //!
 //! `cargo test -p castellan-guard --test it jwt_props::`; `PROPTEST_CASES=10000` for a longer run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -58,7 +61,7 @@ fn fixture() -> &'static Fixture {
         });
         let mut config = GuardConfig::new(ISSUER, Environment::Local);
         config.jwks_url = Some(url);
-        config.leeway_seconds = LEEWAY as u32;
+        config.leeway_seconds = u32::try_from(LEEWAY).unwrap();
         // Every case is verified afresh, not answered from the verified-token cache.
         config.cache.token_capacity = 0;
         let clock = Arc::new(ManualClock::new(Utc.timestamp_opt(NOW, 0).unwrap()));

@@ -1,6 +1,5 @@
 //! Property tests: the guard's parsers of untrusted input never panic, and the API-key
 //! checksum accepts exactly the keys it should.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_guard::api_key::{api_key_checksum, api_key_checksum_ok, parse_api_key};
 use castellan_guard::config::RouteRules;

@@ -1,5 +1,8 @@
 //! Helpers shared by the guard's integration tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_core::Environment;
 use castellan_guard::config::IntrospectionConfig;

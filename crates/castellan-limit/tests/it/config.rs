@@ -1,7 +1,10 @@
 //! Parsing the `[rate_limit]` table and refusing absurd values with the exact key named.
 
 // Test helpers may unwrap: a panic there is a failed assertion with a clear location.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_limit::{
     Backend, BackendSettings, FailureMode, HeaderStyle, Policy, RateLimitConfig, Window,
@@ -92,7 +95,7 @@ fn full_table_parses() {
 #[test]
 fn absurd_windows_are_refused_naming_the_key() {
     let errs = errors(
-        r#"
+        r"
         [rate_limit.policies.default]
         windows = [{ limit = 300, seconds = 60 }, { limit = 10, seconds = 0 }]
         [rate_limit.policies.big]
@@ -101,7 +104,7 @@ fn absurd_windows_are_refused_naming_the_key() {
         windows = [{ limit = 1, seconds = 60 }, { limit = 2, seconds = 60 }]
         [rate_limit.policies.none]
         windows = []
-        "#,
+        ",
     );
     assert_eq!(
         errs,

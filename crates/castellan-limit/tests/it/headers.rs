@@ -1,7 +1,11 @@
-//! Header and 429-body rendering, string for string, for the example of seed 000.
+//! Header and 429-body rendering, string for string, for a documented example: the default
+//! tier with 288 of 300 requests used.
 
 // Test helpers may unwrap: a panic there is a failed assertion with a clear location.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use std::sync::Arc;
 
@@ -12,7 +16,7 @@ use castellan_limit::{
 /// A day boundary (UTC), so both default windows start here.
 const T0: u64 = 1_700_006_400_000;
 
-/// The state of seed 000: 288 of 300 used this minute, 53 s into it.
+/// The documented example's state: 288 of 300 used this minute, 53 s into it.
 fn seed_decision(extra: usize) -> castellan_limit::Decision {
     let clock = Arc::new(ManualClock::new(T0 + 53_000));
     let l = MemoryLimiter::with_clock(10_000, clock);
@@ -132,7 +136,7 @@ fn refreshed_headers_equal_written_headers() {
     use castellan_limit::{refresh_headers, write_headers};
     for style in [HeaderStyle::Draft03, HeaderStyle::Structured] {
         let clock = Arc::new(ManualClock::new(T0 + 53_000));
-        let l = MemoryLimiter::with_clock(10_000, clock.clone());
+        let l = MemoryLimiter::with_clock(10_000, Arc::<ManualClock>::clone(&clock));
         let p = Policy::default_tier();
         let mut answer = http::HeaderMap::new();
         answer.insert("x-castellan-subject", "key_1".parse().unwrap());

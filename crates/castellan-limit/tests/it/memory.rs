@@ -1,7 +1,10 @@
 //! In-process limiter behaviour, driven by an injected clock (no sleeping).
 
 // Test helpers may unwrap: a panic there is a failed assertion with a clear location.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use std::sync::Arc;
 
@@ -12,7 +15,7 @@ const T0: u64 = 1_700_006_400_000;
 
 fn limiter() -> (Arc<ManualClock>, MemoryLimiter) {
     let clock = Arc::new(ManualClock::new(T0));
-    let limiter = MemoryLimiter::with_clock(100_000, clock.clone());
+    let limiter = MemoryLimiter::with_clock(100_000, Arc::<ManualClock>::clone(&clock));
     (clock, limiter)
 }
 
@@ -203,7 +206,7 @@ fn concurrent_threads_admit_exactly_the_limit() {
     let admitted: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|_| {
-                let (l, p) = (l.clone(), p.clone());
+                let (l, p) = (Arc::clone(&l), Arc::clone(&p));
                 s.spawn(move || (0..1_000).filter(|_| l.check(&p, "hot").allowed).count())
             })
             .collect();

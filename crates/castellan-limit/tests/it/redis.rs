@@ -3,7 +3,11 @@
 //! never skip silently. Each test uses its own key prefix so tests do not interfere.
 
 // Test helpers may unwrap: a panic there is a failed assertion with a clear location.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,6 +17,7 @@ use castellan_limit::{
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+#[expect(clippy::print_stderr, reason = "says why the Redis tests did not run")]
 fn redis_url() -> Option<String> {
     let url = std::env::var("CASTELLAN_TEST_REDIS_URL").ok();
     if url.is_none() {
@@ -70,7 +75,7 @@ async fn two_instances_together_admit_no_more_than_the_limit() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..400 {
         let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let policy = policy.clone();
+        let policy = std::sync::Arc::clone(&policy);
         tasks.spawn(async move { limiter.check(&policy, "shared-key").await });
     }
     let mut admitted = 0;

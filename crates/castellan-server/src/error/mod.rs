@@ -122,7 +122,7 @@ pub enum ApiError {
         needed: String,
     },
     /// 403 `access_denied`: the token has the scope, but its person may not act on this
-    /// organization or key (SPEC 5.6).
+    /// organization or key.
     NotAllowed(String),
     NotFound(String),
     /// 413: body larger than the configured limit.

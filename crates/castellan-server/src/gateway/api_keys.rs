@@ -1,4 +1,4 @@
-//! API keys (SPEC 6): creation (the key is shown once, stored only as SHA-256), listing,
+//! API keys: creation (the key is shown once, stored only as SHA-256), listing,
 //! disable / enable / revoke / rotate, and the check of a presented key.
 //!
 //! The check refuses a malformed key (core's format rule: shape, checksum, prefix,
@@ -236,8 +236,8 @@ pub async fn create_api_key(
     Ok(CreatedKey { stored, key })
 }
 
-/// What a person may give a key of an organization where they hold `role` (SPEC 5.6, 6.3: a
-/// key carries at most its creator's scopes): the scope catalogue (`[[scopes]]`) without
+/// What a person may give a key of an organization where they hold `role` (a key carries
+/// at most its creator's scopes): the scope catalogue (`[[scopes]]`) without
 /// administrative scopes; a VIEWER only scopes that cannot change data (no `…:write`).
 pub fn scopes_a_member_may_give(config: &Config, role: Role) -> ScopeSet {
     config

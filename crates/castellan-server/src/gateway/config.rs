@@ -1,4 +1,4 @@
-//! The `[api_keys]` and `[gateway]` configuration (SPEC 6, 7): the API-key prefix and lookup
+//! The `[api_keys]` and `[gateway]` configuration: the API-key prefix and lookup
 //! cache, the forward-auth route policies, the RFC 9728 protected-resource metadata and the
 //! tenant tokens of `POST /auth`. Part of [`crate::platform::config::Config`], validated with it.
 
@@ -86,7 +86,7 @@ pub struct GatewayConfig {
     /// Envoy ext_authz (HTTP service) sends the original request's method and path under
     /// this prefix (its `path_prefix`), e.g. `/forward-auth/envoy/products/1`.
     pub envoy_path_prefix: String,
-    /// Lifetime of tenant tokens from `POST /auth` (seed 002: one hour).
+    /// Lifetime of tenant tokens from `POST /auth` (one hour by default).
     pub tenant_token_seconds: u32,
     /// How long forward-auth trusts a person's membership of the organization their token is
     /// bound to (seconds, at most 300; 0: read it for every request). A person removed from

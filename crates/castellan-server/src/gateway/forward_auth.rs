@@ -1,4 +1,4 @@
-//! The forward-auth check (SPEC 7.1–7.4) for proxies that ask before they forward: nginx
+//! The forward-auth check for proxies that ask before they forward: nginx
 //! `auth_request`, Traefik ForwardAuth, Envoy ext_authz (HTTP service).
 //!
 //! It reads the original method and path, finds the one credential (`Authorization: Bearer`,
@@ -136,7 +136,7 @@ async fn token_identity(
     let client_id = checked.client_id().to_owned();
     // A person's role in the token's organization, re-read through a short cache
     // (`gateway.membership_cache_seconds`): a person no longer a member is refused, as for a
-    // revoked token (SPEC 5.6).
+    // revoked token.
     let role = match &org {
         Some(o) if subject != client_id => {
             match state.memberships.role_in(&state.store, o, &subject).await? {
@@ -199,7 +199,7 @@ pub async fn check_forwarded(
             Who::Token(identity, client)
         }
         Presented::Tenant(t) => {
-            // A tenant token always answers for its brand and venue (seed 002).
+            // A tenant token always answers for its brand and venue.
             tenant_policy = Some(castellan_guard::Policy {
                 tenant: true,
                 public: false,

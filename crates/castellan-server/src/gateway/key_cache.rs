@@ -109,7 +109,7 @@ impl ApiKeys {
 
     pub(crate) fn record_use(&self, store: &Arc<dyn Store>, id: &str, day: NaiveDate) {
         if self.recorded.first_use_today(id, day) {
-            let store = store.clone();
+            let store = Arc::clone(store);
             let id = id.to_owned();
             tokio::spawn(async move {
                 if let Err(e) = store.record_api_key_use(&id, day).await {

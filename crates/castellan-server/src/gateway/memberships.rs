@@ -1,5 +1,5 @@
 //! A person's role in an organization, as forward-auth checks it for every request carrying a
-//! person's token bound to an organization (SPEC 5.6, 7.1): read from storage through a short
+//! person's token bound to an organization: read from storage through a short
 //! cache (`gateway.membership_cache_seconds`, default 30 s, at most 300; 0 turns it off). A
 //! removal or role change made through this replica is seen at once (the entry is forgotten);
 //! one made elsewhere (another replica, the CLI) within the cache bound.

@@ -1,11 +1,11 @@
-//! Tenant tokens (SPEC 7.4, seed 002): `POST /auth` trades `client_id`, `client_secret`,
+//! Tenant tokens: `POST /auth` trades `client_id`, `client_secret`,
 //! `brand` and `venue_id` for a one-hour JWT access token (`typ` `at+jwt`, RFC 9068) that also
 //! carries `brand` and `venue` claims. Calls then send it as `x-token` with `x-brand` and
 //! `x-venue` (and optionally `x-stage`), which must match.
 //!
 //! Only a client allowed `client_credentials` (the token is the client's own, with no person
 //! behind it) and given that brand and venue (`tenants`, set through the management API or the
-//! CLI) gets one, with its default scopes. Anything else is the seed's 400 "invalid
+//! CLI) gets one, with its default scopes. Anything else is a 400 "invalid
 //! credentials", with nothing minted. The route counts every attempt per IP first, as the
 //! token endpoint does; this service counts the client's request under its tier.
 

@@ -1,4 +1,4 @@
-//! Managing clients (SPEC 3.3, commercetools API Clients semantics): the draft a caller
+//! Managing clients (commercetools API Clients semantics): the draft a caller
 //! sends, its validation, and creation with a secret shown once.
 
 use crate::platform::config::Config;

@@ -1,4 +1,4 @@
-//! Which API keys a management token reaches (SPEC 5.6, 6.2). A client acting for itself with
+//! Which API keys a management token reaches. A client acting for itself with
 //! the key permissions reaches every key. A person's token reaches the keys of the
 //! organizations the person belongs to (and keys they created bound to none): reading needs
 //! any role there, creating, disabling, enabling, revoking and rotating need MANAGER or OWNER.

@@ -1,5 +1,5 @@
 //! Validation of an authorization request (RFC 6749 §4.1.1 and §4.1.2.1, RFC 7636, RFC 8707,
-//! RFC 9207, RFC 9700 §2.1 and §4.1; SPEC 5.1).
+//! RFC 9207, RFC 9700 §2.1 and §4.1).
 //!
 //! Order matters: the client and its redirect URI are established first. Until they are, no
 //! error may be sent anywhere but an error page (an unknown client or unregistered redirect URI
@@ -274,7 +274,7 @@ fn pkce(
 }
 
 /// The requested scope, every one allowed to the client; none requested means the client's
-/// default scope (SPEC 4.8). A client-only scope (`introspect`) is never granted to a person:
+/// default scope. A client-only scope (`introspect`) is never granted to a person:
 /// asking for one is `invalid_scope`, and the defaults leave it out.
 fn scope_of(client: &Client, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
     let scope = match requested {

@@ -43,7 +43,7 @@ impl ClientCache {
         Ok(loaded)
     }
 
-    pub async fn invalidate(&self, id: &str) {
+    pub fn invalidate(&self, id: &str) {
         self.cache.invalidate(id);
     }
 }

@@ -1,5 +1,5 @@
-//! Consent and the authorization response (RFC 6749 §4.1.2, RFC 9207, OIDC Core §3.1.2.4;
-//! SPEC 5.3, 5.4, 9.3): what an approval records, the code it issues, what a denial answers,
+//! Consent and the authorization response (RFC 6749 §4.1.2, RFC 9207, OIDC Core §3.1.2.4):
+//! what an approval records, the code it issues, what a denial answers,
 //! when a remembered consent lets the page be skipped, and the plain words shown for scopes.
 
 use crate::oauth::authorize::{redirect_with, AuthorizeRequest, Prompt};
@@ -22,7 +22,7 @@ pub struct ScopeLine {
     pub elevated: bool,
 }
 
-/// Whether a scope lets its holder change data (`…:write`, seed 000).
+/// Whether a scope lets its holder change data: one of its segments is `write`.
 pub fn is_write_scope(name: &str) -> bool {
     name.split(':').any(|seg| seg == "write")
 }
@@ -66,7 +66,7 @@ fn new_id() -> String {
         .unwrap_or_else(|| castellan_crypto::generate_secret().into_exposed())
 }
 
-/// The remembered consent that already covers the request, if any (SPEC 5.3). With several
+/// The remembered consent that already covers the request, if any. With several
 /// organizations, it must be the only consent this client holds from the person (otherwise
 /// they choose again).
 pub async fn remembered(

@@ -123,7 +123,7 @@ struct FlatObject;
 impl<'de> Visitor<'de> for FlatObject {
     type Value = Vec<(String, String)>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object of string values")
     }
 
@@ -167,7 +167,7 @@ mod tests {
         assert!(!p.contains("b"));
         assert!(OAuthParams::parse_json(br#"{"a":"1","a":"2"}"#).is_err());
         assert!(OAuthParams::parse_json(br#"{"a":{"b":1}}"#).is_err());
-        assert!(OAuthParams::parse_json(br#"[1]"#).is_err());
+        assert!(OAuthParams::parse_json(br"[1]").is_err());
         assert!(OAuthParams::parse_json(br#"{"a":"1"} x"#).is_err());
         assert_eq!(
             OAuthParams::parse_json(br#"{"n":5}"#).unwrap().get("n"),

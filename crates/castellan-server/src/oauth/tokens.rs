@@ -1,4 +1,4 @@
-//! Minting and checking access tokens (SPEC 4.6, RFC 9068): signed JWTs by default, opaque
+//! Minting and checking access tokens (RFC 9068): signed JWTs by default, opaque
 //! reference tokens for clients set to them. Both carry the environment; JWTs are checked
 //! locally, opaque tokens by their hash in storage.
 
@@ -329,7 +329,9 @@ async fn check_jwt(
         None => match verify_jwt(state, token, now).await {
             Ok(claims) => {
                 let claims = Arc::new(claims);
-                state.token_checks.remember_verified(key, claims.clone());
+                state
+                    .token_checks
+                    .remember_verified(key, Arc::clone(&claims));
                 claims
             }
             Err(inactive) => return Ok(Err(inactive)),
@@ -375,8 +377,8 @@ async fn verify_jwt(
     let verified = match jws::verify(token, Some("at+jwt"), |kid| keys.verifier(kid)) {
         Ok(v) => v,
         Err(JwsError::UnknownKey) => return Err(Inactive::UnknownKey),
-        Err(JwsError::Signature) | Err(JwsError::Algorithm) => return Err(Inactive::BadSignature),
-        Err(JwsError::Malformed) | Err(JwsError::TooLarge) | Err(JwsError::Type(_)) => {
+        Err(JwsError::Signature | JwsError::Algorithm) => return Err(Inactive::BadSignature),
+        Err(JwsError::Malformed | JwsError::TooLarge | JwsError::Type(_)) => {
             return Err(Inactive::Malformed)
         }
     };

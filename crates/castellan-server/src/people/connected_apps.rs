@@ -1,4 +1,4 @@
-//! Connected apps (SPEC 9.3): the clients a user consented to, and revoking one. Revoking
+//! Connected apps: the clients a user consented to, and revoking one. Revoking
 //! deletes the consent and ends every token family issued under it, so its refresh tokens are
 //! dead and its access tokens introspect inactive. Used by the JSON API
 //! (`/account/connected-apps`, bearer token of the user) and by the account pages.

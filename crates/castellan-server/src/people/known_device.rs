@@ -158,7 +158,6 @@ fn verify(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use castellan_crypto::Algorithm;
 

@@ -1,4 +1,4 @@
-//! Signing in with email and password (SPEC 5.2; OWASP authentication cheat sheet): Argon2id
+//! Signing in with email and password (OWASP authentication cheat sheet): Argon2id
 //! verification, a dummy verification for unknown emails so timing does not tell whether an
 //! account exists, one generic failure for both, and growing delays per account and per
 //! account and address (`login_throttle`), or per device for a browser that signed in to the
@@ -88,13 +88,13 @@ pub async fn sign_in(
                     limiting
                         .login
                         .succeeded_known(&limiting.limiter, &account, id)
-                        .await
+                        .await;
                 }
                 None => {
                     limiting
                         .login
                         .succeeded(&limiting.limiter, &account, ip)
-                        .await
+                        .await;
                 }
             }
             Ok(u)

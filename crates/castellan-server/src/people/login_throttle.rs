@@ -1,4 +1,4 @@
-//! Login throttling (SPEC 5.2, 8.1; OWASP authentication cheat sheet): growing delays on
+//! Login throttling (OWASP authentication cheat sheet): growing delays on
 //! sign-in attempts, shared by `POST /login` and the password grant.
 //!
 //! Every attempt is counted before its password is checked, per account and per account and
@@ -203,7 +203,7 @@ mod tests {
         let clock = std::sync::Arc::new(castellan_limit::ManualClock::new(1_000_000));
         let limiter = Limiter::InProcess(castellan_limit::MemoryLimiter::with_clock(
             1000,
-            clock.clone(),
+            std::sync::Arc::<castellan_limit::ManualClock>::clone(&clock),
         ));
         let t = LoginThrottle::new(&LoginThrottleConfig::default()).unwrap();
         for _ in 0..5 {

@@ -1,4 +1,4 @@
-//! Changing who belongs to an organization (SPEC 5.6): setting a member's role and removing a
+//! Changing who belongs to an organization: setting a member's role and removing a
 //! member. Storage disables the member's API keys of the organization in the same transaction
 //! (removal, or a lowered role); this replica then forgets the cached membership and keys at
 //! once, other replicas within `gateway.membership_cache_seconds` and `api_keys.cache_seconds`.

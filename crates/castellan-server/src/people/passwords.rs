@@ -1,4 +1,4 @@
-//! Human passwords (SPEC 5.2): Argon2id, computed on the blocking thread pool so a login never
+//! Human passwords: Argon2id, computed on the blocking thread pool so a login never
 //! stalls the async runtime.
 //!
 //! At most one Argon2id computation per core runs at a time (others wait their turn), and each
@@ -51,7 +51,7 @@ struct Slots {
 fn slots() -> &'static Slots {
     static SLOTS: OnceLock<Slots> = OnceLock::new();
     SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Slots {
             permits: Arc::new(Semaphore::new(cores)),
             memory: Mutex::new(Vec::new()),
@@ -65,7 +65,7 @@ async fn in_slot<T: Send + 'static>(
     work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
 ) -> Option<T> {
     let slots = slots();
-    let permit = slots.permits.clone().acquire_owned().await.ok()?;
+    let permit = Arc::clone(&slots.permits).acquire_owned().await.ok()?;
     tokio::task::spawn_blocking(move || {
         let pooled = slots.memory.lock().ok().and_then(|mut pool| pool.pop());
         let mut memory = pooled.unwrap_or_else(|| vec![Block::default(); M_COST as usize]);

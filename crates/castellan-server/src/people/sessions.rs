@@ -1,4 +1,4 @@
-//! Browser sessions (SPEC 5.2, 12): a random 256-bit id in the session cookie (HttpOnly,
+//! Browser sessions: a random 256-bit id in the session cookie (HttpOnly,
 //! SameSite=Lax so it survives the top-level navigation back from a client, Path=/, no
 //! Domain; outside `local` Secure and named `__Host-castellan_session`, a prefix browsers only
 //! accept from a secure origin for the exact host, so neither a sibling subdomain nor a plain
@@ -10,6 +10,7 @@ use castellan_core::{Environment, Secret};
 use castellan_store::people::Session;
 use castellan_store::StoreResult;
 use chrono::{DateTime, Duration, Utc};
+use std::fmt::Write as _;
 
 /// The session cookie's name in `local` (plain http allowed, so no `__Host-` prefix).
 pub const SESSION_COOKIE: &str = "castellan_session";
@@ -84,7 +85,7 @@ pub fn secure_cookies(state: &AppState) -> bool {
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<u32>) -> String {
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
+        let _ = write!(c, "; Max-Age={age}");
     }
     if secure_cookies(state) {
         c.push_str("; Secure");

@@ -1,4 +1,4 @@
-//! The bootstrap admin client (SPEC 1.1): created once, on the first start of an empty
+//! The bootstrap admin client: created once, on the first start of an empty
 //! deployment, with the administrative scopes; its secret is returned to be printed once.
 
 use crate::management::clients::{build_client, ClientDraft};

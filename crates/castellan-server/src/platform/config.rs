@@ -39,13 +39,13 @@ pub struct Config {
     pub log: LogConfig,
     /// The people-facing pages (login, consent, account).
     pub pages: PagesConfig,
-    /// Rate limits (SPEC §8): policies, tiers, per-IP policies, backend. Every key is in
+    /// Rate limits: policies, tiers, per-IP policies, backend. Every key is in
     /// `config/example.toml` and `docs/rate-limits.md`.
     #[serde(default)]
     pub rate_limit: castellan_limit::RateLimitConfig,
-    /// API keys (SPEC 6): prefix and lookup cache.
+    /// API keys: prefix and lookup cache.
     pub api_keys: crate::gateway::config::ApiKeysConfig,
-    /// Forward-auth route policies, protected-resource metadata, tenant tokens (SPEC 7).
+    /// Forward-auth route policies, protected-resource metadata, tenant tokens.
     pub gateway: crate::gateway::config::GatewayConfig,
 }
 
@@ -666,7 +666,7 @@ mod tests {
         assert!(e.to_string().contains("nonsense"), "{e}");
     }
 
-    /// Issue 12 item 16: no administrative scope can be opened to self-registered clients,
+    /// No administrative scope can be opened to self-registered clients,
     /// the `manage_*` family included, nor a wildcard or qualified form of one.
     #[test]
     fn open_scopes_refuse_every_administrative_scope() {

@@ -10,7 +10,7 @@
 //! once per layer and cost about 4 µs per request together, a sixth of a token's whole cost
 //! beside the signature (`cargo bench -p castellan-server --bench token_path`).
 //!
-//! The two hot paths, the gateway check (`/forward-auth`, SPEC 7.1: every API call of the
+//! The two hot paths, the gateway check (`/forward-auth`: every API call of the
 //! platform) and `POST /oauth/token`, are answered by the edge itself, without the router's
 //! matching and extensions, under the same span, deadline and panic guard. A gateway check's
 //! 200 goes to the proxy that asked, never to a browser, so it carries the identity and
@@ -45,7 +45,8 @@ use std::time::Duration;
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
-/// Which routes a listener serves (`gateway.listen`, issue 12 item 15).
+/// Which routes a listener serves (`gateway.listen`): the gateway check may have a
+/// listener of its own, off the public port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
     /// Everything: the one listener when `gateway.listen` is unset.
@@ -299,7 +300,10 @@ mod tests {
     use axum::body::Body;
     use axum::routing::get;
 
-    #[allow(clippy::panic)]
+    #[expect(
+        clippy::panic,
+        reason = "a handler that panics, to show the edge answers anyway"
+    )]
     async fn panics() -> &'static str {
         panic!("boom")
     }
@@ -419,10 +423,10 @@ mod tests {
                 .body(Body::from("grant_type=client_credentials"))
                 .unwrap(),
         );
-        let token_size = std::mem::size_of_val(&*token);
+        let token_size = size_of_val(&*token);
         assert!(token_size <= 1024, "token lane: {token_size} bytes");
         let check = edge.call(Request::get("/forward-auth").body(Body::empty()).unwrap());
-        let check_size = std::mem::size_of_val(&*check);
+        let check_size = size_of_val(&*check);
         assert!(check_size <= 2560, "forward-auth lane: {check_size} bytes");
         // Both still answer: no client credentials; no original request named.
         assert_eq!(token.await.unwrap().status(), StatusCode::UNAUTHORIZED);

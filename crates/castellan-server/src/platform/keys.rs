@@ -1,4 +1,4 @@
-//! The signing keys a replica uses (SPEC 2.2): loaded from storage, the first key created on
+//! The signing keys a replica uses: loaded from storage, the first key created on
 //! first start, re-read periodically and when a token names an unknown `kid`, rotated on
 //! demand with the previous key kept in the JWKS until the last token it signed has expired.
 
@@ -96,8 +96,8 @@ impl KeyManager {
 
     pub fn keys(&self) -> Arc<KeySet> {
         match self.current.read() {
-            Ok(g) => g.set.clone(),
-            Err(poisoned) => poisoned.into_inner().set.clone(),
+            Ok(g) => Arc::clone(&g.set),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner().set),
         }
     }
 
@@ -133,8 +133,7 @@ impl KeyManager {
         let due = self
             .last_reload
             .lock()
-            .map(|t| t.elapsed() >= MIN_ON_DEMAND_RELOAD)
-            .unwrap_or(true);
+            .map_or(true, |t| t.elapsed() >= MIN_ON_DEMAND_RELOAD);
         if due {
             if let Err(e) = self.reload(now).await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
@@ -181,7 +180,6 @@ fn build(stored: &[StoredKey]) -> Result<KeySet, KeysError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// A reload that finds the same keys keeps the parsed set; one after a rotation builds the
@@ -190,9 +188,13 @@ mod tests {
     async fn a_reload_parses_keys_again_only_when_they_changed() {
         let store: Arc<dyn Store> = castellan_store::connect("sqlite::memory:").await.unwrap();
         let now = Utc::now();
-        let keys = KeyManager::start(store.clone(), &[Algorithm::Es256, Algorithm::Rs256], now)
-            .await
-            .unwrap();
+        let keys = KeyManager::start(
+            Arc::clone(&store),
+            &[Algorithm::Es256, Algorithm::Rs256],
+            now,
+        )
+        .await
+        .unwrap();
         let before = keys.keys();
         keys.reload(now).await.unwrap();
         assert!(Arc::ptr_eq(&before, &keys.keys()));

@@ -1,4 +1,4 @@
-//! `lastUsedAt` (SPEC 3.3, and API keys' last use, SPEC 6.2) at day granularity without a write per token: each replica
+//! `lastUsedAt` (and API keys' last use) at day granularity without a write per token: each replica
 //! remembers the last day it recorded for a client and writes only when the day changes, in
 //! the background, off the request path.
 
@@ -38,7 +38,7 @@ impl UsageRecorder {
     /// this replica sees that client on that day.
     pub fn record(&self, store: &Arc<dyn Store>, client_id: &str, day: NaiveDate) {
         if self.first_use_today(client_id, day) {
-            let store = store.clone();
+            let store = Arc::clone(store);
             let id = client_id.to_owned();
             tokio::spawn(async move {
                 if let Err(e) = store.record_client_use(&id, day).await {

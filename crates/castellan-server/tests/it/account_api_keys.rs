@@ -1,9 +1,12 @@
-//! The API-keys page of the account area (SPEC 6, 10) over HTTP, on the backend of
+//! The API-keys page of the account area over HTTP, on the backend of
 //! `CASTELLAN_TEST_BACKEND`: a signed-in person creates a key (shown once, then accepted by
 //! introspection and forward-auth), sees it listed by prefix and last four only, disables,
 //! enables and revokes it; forms need the CSRF token; another person's key is a 404; bad
 //! input is a 4xx page that changes nothing; a key gets at most its creator's permissions.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use crate::support::pages::*;
 use castellan_core::user::{Membership, Role};

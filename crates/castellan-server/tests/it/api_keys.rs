@@ -1,6 +1,9 @@
-//! API keys through the management API and introspection (SPEC 6, 9.2), on the backend of
+//! API keys through the management API and introspection, on the backend of
 //! `CASTELLAN_TEST_BACKEND`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_core::user::Role;
 use castellan_testkit::people::{code_client, member, org, token, user};
@@ -187,7 +190,7 @@ async fn keys_expire_on_the_servers_clock() {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     ));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let app = TestApp::spawn_full(|_| {}, Arc::<ManualClock>::clone(&clock)).await;
     let t = manager(&app).await;
     let (_, created) = post(
         &app,
@@ -277,7 +280,7 @@ async fn person_token(app: &TestApp, email: &str, org: &str, role: Role) -> Stri
     b["access_token"].as_str().unwrap().to_owned()
 }
 
-/// SPEC 5.6: a person's token (even an administrator's) sees and changes only the keys of the
+/// A person's token (even an administrator's) sees and changes only the keys of the
 /// organizations they belong to, and changing needs MANAGER or OWNER there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persons_token_reaches_only_the_keys_of_their_organizations() {
@@ -379,7 +382,7 @@ async fn a_persons_token_reaches_only_the_keys_of_their_organizations() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
-/// SPEC 3.4: a person without the admin flag signed in through a client allowed
+/// A person without the admin flag signed in through a client allowed
 /// `manage_api_clients` cannot create, list or delete clients with their token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persons_token_cannot_manage_clients_without_the_admin_flag() {

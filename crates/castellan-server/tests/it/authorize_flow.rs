@@ -1,6 +1,5 @@
-//! Closient step 3 (seed 000) over HTTP like a real client: authorization code + PKCE through
-//! the login and consent pages (SPEC 5.1–5.4, RFC 6749 §4.1, RFC 7636, RFC 9207).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The authorization-code flow over HTTP like a real client: authorization code + PKCE through
+//! the login and consent pages (RFC 6749 §4.1, RFC 7636, RFC 9207).
 
 use crate::support::pages::*;
 use base64::Engine;
@@ -100,7 +99,7 @@ async fn deny_redirects_with_access_denied_and_state() {
     assert_eq!(back.param("iss").as_deref(), Some(ISSUER));
     assert!(back.param("code").is_none());
     // Nothing was consented to.
-    let (uid, _) = (
+    let (uid, ()) = (
         app.store
             .find_user_by_email("bob@example.com")
             .await

@@ -4,7 +4,11 @@
 //! destroyed the answer ("connection reset by peer"), or broke the client's sending so that it
 //! reported the reset instead of reading the answer. Now the body can be sent whole, the whole
 //! answer arrives, and the connection either takes a second request or is closed cleanly.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_testkit::TestApp;
 use std::time::Duration;

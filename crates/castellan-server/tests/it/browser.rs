@@ -1,11 +1,14 @@
-//! The pages in a real headless Chromium (SPEC 10: "tested in a real browser"), driven over
+//! The pages in a real headless Chromium (the pages must work in a real browser), driven over
 //! WebDriver (`fantoccini`) through Debian's `chromedriver`: sign in, pick an organization,
 //! approve, and land on the client's redirect URI with a code; then the deny path. A
 //! screenshot of the consent page is written to `$CARGO_TARGET_TMPDIR/consent.png`.
 //!
 //! Runs when `CASTELLAN_TEST_BROWSER=1` (and then fails, never skips, when Chromium or
 //! chromedriver is missing); otherwise it says it was not asked to run.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location, and prints what it saw"
+)]
 
 use crate::support::browser::{asked_to_run, browser, product_scopes, sign_in, start_driver};
 use crate::support::pages::*;
@@ -33,7 +36,7 @@ async fn callback_server() -> (String, Arc<Mutex<Vec<String>>>) {
                 },
             ),
         )
-        .with_state(seen.clone());
+        .with_state(Arc::clone(&seen));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -154,7 +157,7 @@ async fn sign_in_choose_an_organization_approve_and_deny_in_chromium() {
         .unwrap()
     {
         castellan_store::people::CodeRedemption::Fresh(stored) => {
-            assert_eq!(stored.organization_id.as_deref(), Some(orgs[1].as_str()))
+            assert_eq!(stored.organization_id.as_deref(), Some(orgs[1].as_str()));
         }
         other => panic!("{other:?}"),
     }

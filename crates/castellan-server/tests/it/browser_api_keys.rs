@@ -1,4 +1,4 @@
-//! The account's API-keys page in a real headless Chromium (SPEC 6, 10), driven over
+//! The account's API-keys page in a real headless Chromium, driven over
 //! WebDriver (`fantoccini`) through Debian's `chromedriver`: sign in, open Account → API keys,
 //! create a key, read it from the page, use the copy button (its script must pass the pages'
 //! CSP), disable it, create and revoke another, and check the statuses on the list and with
@@ -8,7 +8,11 @@
 //! Runs when `CASTELLAN_TEST_BROWSER=1` (and then fails, never skips, when Chromium or
 //! chromedriver is missing); otherwise it says it was not asked to run. The driver helpers
 //! are shared with the `browser` module (`support::browser`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location, and prints what it saw"
+)]
 
 use crate::support::browser::{
     asked_to_run, browser, click_to_next_page, product_scopes, sign_in, start_driver,
@@ -215,7 +219,7 @@ async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
         (Some(false), Some("revoked"))
     );
     let stored = |id: String| {
-        let store = app.store.clone();
+        let store = std::sync::Arc::clone(&app.store);
         async move { store.get_api_key(&id).await.unwrap().unwrap().status }
     };
     assert_eq!(stored(first.id.clone()).await, ApiKeyStatus::Disabled);

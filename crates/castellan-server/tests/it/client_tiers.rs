@@ -1,9 +1,12 @@
-//! Clients' rate-limit tiers (SPEC 8.1, "assigned to keys and clients by tier"): set through
+//! Clients' rate-limit tiers (policies are assigned to keys and clients by tier): set through
 //! the management API and the CLI's draft, stored, answered; the token endpoint counts a
 //! client's requests under its tier; forward-auth counts an access token's calls under its
 //! client's tier, apart from the client's token requests; a tier configured `"off"` counts
 //! nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_limit::{PolicyConfig, Window};
 use castellan_server::gateway::config::GatewayRoute;
@@ -249,7 +252,7 @@ async fn forward_auth_counts_an_access_token_under_its_client_tier() {
     assert_eq!(header(&res, "ratelimit-remaining").as_deref(), Some("299"));
 }
 
-/// A public client's own tokens (seed 004 sales channels: no secret needed) are not counted at
+/// A public client's own tokens (sales channels: no secret needed) are not counted at
 /// the gateway, whatever its tier: anyone may obtain one, so a shared count would let one
 /// caller use up every shopper's calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

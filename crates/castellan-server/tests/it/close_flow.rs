@@ -1,8 +1,11 @@
-//! Close (seed 001): a confidential client sends the person to the consent screen with only
+//! A confidential client sends the person to the consent screen with only
 //! `client_id` and `response_type=code`; the person picks an organization and grants or
 //! declines; the code is exchanged with `client_id` + `client_secret` in a form body; the answer
 //! names `organization_id` and `user_id`; refresh tokens rotate; revocation ends them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use crate::support::pages::*;
 use castellan_testkit::TestApp;
@@ -30,7 +33,7 @@ async fn consent_with_organization_choice_then_code_refresh_and_revoke() {
         add_person(&app, "nia@example.com", &["Close North", "Close South"]).await;
     let b = Browser::new(&app);
 
-    // Exactly the seed's URL: client_id and response_type only (the one redirect URI and the
+    // A URL with client_id and response_type only (the one redirect URI and the
     // client's default scope apply; PKCE is optional for a confidential client).
     let login = b
         .get(
@@ -88,7 +91,7 @@ async fn consent_with_organization_choice_then_code_refresh_and_revoke() {
     let new_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(new_refresh, refresh);
 
-    // Revoke application access (Close-style: client credentials in the form body).
+    // Revoke application access (client credentials in the form body).
     let (status, _) = form_post(
         &app,
         "/oauth/revoke",

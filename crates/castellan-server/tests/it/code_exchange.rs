@@ -1,7 +1,11 @@
-//! The authorization-code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636, SPEC 4.2,
-//! 4.3, 5.4, 5.5), non-interactively: codes are created in storage as the authorization
-//! endpoint would after consent, then exchanged over HTTP in Close's form (seed 001).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The authorization-code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636, OIDC
+//! Core §3.1.3), non-interactively: codes are created in storage as the authorization
+//! endpoint would after consent, then exchanged over HTTP with the client's credentials in
+//! a form body.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_core::user::Role;
 use castellan_server::oauth::id_token::at_hash;
@@ -229,7 +233,7 @@ async fn a_missing_code_verifier_is_invalid_request_and_does_not_spend_the_code(
         ("code", code.as_str()),
         ("redirect_uri", REDIRECT),
     ];
-    // RFC 6749 §5.2 and seed 000: a required parameter is missing.
+    // RFC 6749 §5.2: a required parameter is missing.
     for _ in 0..2 {
         let (s, b) = token(&app, &g.client, &without).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
@@ -352,7 +356,7 @@ async fn discovery_names_the_code_flow() {
     }
 }
 
-/// SPEC 3.4, 5.6: whatever scope a code was issued for, a person without the admin flag gets
+/// Whatever scope a code was issued for, a person without the admin flag gets
 /// no administrative scope from it, nor from its refreshes.
 #[tokio::test]
 async fn a_code_never_carries_an_administrative_scope_for_a_person_without_the_flag() {

@@ -1,6 +1,9 @@
-//! Discovery (SPEC 2.1–2.2): the RFC 8414 and OIDC metadata documents, the JWKS and key
+//! Discovery: the RFC 8414 and OIDC metadata documents, the JWKS and key
 //! rotation without failed verification, and the OpenAPI document.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_crypto::{jws, Algorithm, VerifyingKey};
 use castellan_testkit::TestApp;
@@ -228,7 +231,7 @@ async fn a_rotation_on_another_replica_is_picked_up_for_unknown_kids() {
     // A new state over the same store signs with the new key.
     let b = castellan_server::start(
         a.state.config.clone(),
-        a.store.clone(),
+        std::sync::Arc::clone(&a.store),
         std::sync::Arc::new(castellan_crypto::SystemClock),
     )
     .await

@@ -3,7 +3,11 @@
 //! characters, very long values) are sent to every endpoint that echoes input in an error, and
 //! every answer is checked: JSON bodies, `WWW-Authenticate` headers and the error parameters of
 //! authorize redirects.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use crate::support::pages::*;
 use castellan_testkit::TestApp;
@@ -187,7 +191,7 @@ async fn introspection_revocation_userinfo_and_registration_errors_hold_only_all
             check(path, res).await;
         }
         // Header values must be visible ASCII; quotes and backslashes are the hostile part.
-        let ascii: String = h.chars().filter(|c| c.is_ascii_graphic()).collect();
+        let ascii: String = h.chars().filter(char::is_ascii_graphic).collect();
         let res = http
             .get(app.url("/oauth/userinfo"))
             .header("authorization", format!("Bearer {ascii}"))

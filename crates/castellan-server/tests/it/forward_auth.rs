@@ -1,6 +1,10 @@
-//! `/forward-auth` (SPEC 7.1–7.4): one test per row of seed 000's step-5 tables, public
-//! routes, tenant headers (seed 002), rate-limit headers, protected-resource metadata.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `/forward-auth`: one test per failure answer (401 and 403 causes), public
+//! routes, tenant headers, rate-limit headers, protected-resource metadata.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use crate::support::gateway::route;
 use castellan_core::user::{Membership, Role, User};
@@ -19,7 +23,7 @@ fn routes(c: &mut Config) {
     let mut write = route("POST", "/products/*");
     write.scope = Some("products:write".into());
     let mut members = route("*", "/orgs/{org}/settings");
-    members.min_role = Some(castellan_guard::Role::Manager);
+    members.min_role = Some(Role::Manager);
     members.organization_param = Some("org".into());
     let mut org = route("GET", "/orgs/{org}/products");
     org.organization_param = Some("org".into());
@@ -139,7 +143,7 @@ async fn expired_access_token_is_401() {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     ));
-    let app = TestApp::spawn_full(routes, clock.clone()).await;
+    let app = TestApp::spawn_full(routes, Arc::<ManualClock>::clone(&clock)).await;
     let (id, secret) = client(&app).await;
     let t = app.token_for(&id, &secret, Some("products:read")).await;
     let auth = format!("Bearer {t}");
@@ -788,7 +792,7 @@ async fn protected_resource_metadata() {
     assert!(b["scopes_supported"].is_array());
 }
 
-// ----- tenant tokens (seed 002) ------------------------------------------------------------
+// ----- tenant tokens ------------------------------------------------------------------------
 
 async fn tenant_token(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
     tenant_token_for(app, id, secret, "openapitest", "1").await
@@ -836,7 +840,7 @@ async fn tenant_client(app: &TestApp) -> (String, String) {
     )
 }
 
-/// The seed's 400 for credentials that do not open this brand and venue, with nothing minted.
+/// The 400 for credentials that do not open this brand and venue, with nothing minted.
 async fn invalid_credentials(res: reqwest::Response) {
     assert_eq!(res.status(), 400);
     assert_eq!(
@@ -860,7 +864,7 @@ async fn invalid_credentials(res: reqwest::Response) {
     assert!(b.get("token").is_none(), "{b}");
 }
 
-/// Issue 12 item 2: a client given brand `openapitest` venue 1 asks for another brand, another
+/// A client given brand `openapitest` venue 1 asks for another brand, another
 /// venue of its brand, a venue of its other brand, and brand/venue names differing only in
 /// case or padding: 400 "invalid credentials", no token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -892,7 +896,7 @@ async fn tenant_tokens_only_for_the_brands_and_venues_given() {
     invalid_credentials(tenant_token(&app, &other, &other_secret).await).await;
 }
 
-/// Issue 12 item 2: a web app allowed only `authorization_code` (and given the tenant) gets no
+/// A web app allowed only `authorization_code` (and given the tenant) gets no
 /// user-less tenant token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_tokens_need_the_client_credentials_grant() {
@@ -914,7 +918,7 @@ async fn tenant_tokens_need_the_client_credentials_grant() {
     assert!(b.get("token").is_none(), "{b}");
 }
 
-/// Issue 12 item 2: `/auth` counts every attempt per IP under the token endpoint's policy and
+/// `/auth` counts every attempt per IP under the token endpoint's policy and
 /// counter, so guessing secrets there is limited as at the token endpoint, and the two
 /// endpoints together get one budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -975,7 +979,7 @@ async fn tenant_tokens_are_rate_limited_per_ip() {
     assert!(b.get("token").is_none(), "{b}");
 }
 
-/// `POST /auth` is seed 002's own request, with the secret in its body: a client registered
+/// `POST /auth` is a request of its own, with the secret in its body: a client registered
 /// with `client_secret_basic` or `client_secret_post` gets its tenant token there all the same
 /// (its method governs the token endpoint), with the right secret only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1090,7 +1094,7 @@ async fn expired_tenant_token_is_401() {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     ));
-    let app = TestApp::spawn_full(routes, clock.clone()).await;
+    let app = TestApp::spawn_full(routes, Arc::<ManualClock>::clone(&clock)).await;
     let (id, secret) = tenant_client(&app).await;
     let b: Value = tenant_token(&app, &id, &secret).await.json().await.unwrap();
     let t = b["token"].as_str().unwrap();
@@ -1132,7 +1136,7 @@ async fn status_of(app: &TestApp, header: (&str, &str)) -> u16 {
         .as_u16()
 }
 
-/// SPEC 5.6, 6.3: removing a member disables their keys in that organization (in the same
+/// Removing a member disables their keys in that organization (in the same
 /// transaction) and forward-auth stops accepting their token bound to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_members_keys_and_tokens_are_refused() {
@@ -1205,7 +1209,7 @@ async fn a_removed_members_keys_and_tokens_are_refused() {
     assert_eq!(res.status(), 404, "no longer a member");
 }
 
-/// SPEC 5.6, 6.3: lowering a member's role disables the keys they created in that
+/// Lowering a member's role disables the keys they created in that
 /// organization; other members' keys keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lowered_role_disables_the_members_keys() {

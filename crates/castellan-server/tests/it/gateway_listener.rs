@@ -1,6 +1,9 @@
-//! `gateway.listen` (issue 12 item 15): the gateway check on a listener of its own, kept off
+//! `gateway.listen`: the gateway check on a listener of its own, kept off
 //! the public port; the public port keeps everything else.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_server::gateway::config::GatewayRoute;
 use castellan_server::platform::config::Config;

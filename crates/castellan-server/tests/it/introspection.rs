@@ -1,6 +1,9 @@
-//! Introspection (RFC 7662) and revocation (RFC 7009), SPEC 9.1–9.2: which tokens are active,
+//! Introspection (RFC 7662) and revocation (RFC 7009): which tokens are active,
 //! who may ask, and what revoking does.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_core::Environment;
 use castellan_testkit::{Cred, ManualClock, TestApp};
@@ -29,7 +32,7 @@ async fn introspect(app: &TestApp, token: &str) -> Value {
     v
 }
 
-/// Revokes in the Close style: a form body with client_id, client_secret and token.
+/// Revokes with a form body with client_id, client_secret and token.
 async fn revoke(app: &TestApp, c: &Cred, token: &str) -> (StatusCode, Value) {
     let res = app
         .http
@@ -329,7 +332,7 @@ async fn a_jwt_of_another_environment_with_the_same_keys_is_inactive() {
     // configured for different environments: the env claim alone must separate them.
     let local = TestApp::spawn().await;
     let db = local.state.config.database.clone();
-    let store = local.store.clone();
+    let store = Arc::clone(&local.store);
     let testing_config = castellan_server::platform::config::Config {
         database: db,
         environment: Environment::Testing,
@@ -377,7 +380,7 @@ async fn expired_tokens_are_inactive() {
         .unwrap()
         .with_timezone(&Utc);
     let clock = Arc::new(ManualClock::new(start));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let app = TestApp::spawn_full(|_| {}, Arc::<ManualClock>::clone(&clock)).await;
     let c = app
         .new_client(json!({"name": "x", "scope": "a:read"}))
         .await;

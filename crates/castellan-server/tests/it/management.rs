@@ -1,7 +1,10 @@
-//! The management API (`/api-clients`, SPEC 3.3–3.4) with the commercetools API Clients
-//! semantics of seed 003: create with the secret shown once, get, query with paging,
+//! The management API (`/api-clients`) with the commercetools API Clients
+//! semantics: create with the secret shown once, get, query with paging,
 //! predicates and sorting, HEAD, delete, lifetime bounds, and the scopes that guard it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_testkit::{ManualClock, TestApp};
 use chrono::{DateTime, Duration, Utc};
@@ -69,7 +72,7 @@ async fn create_shows_the_secret_once() {
             "name": "api-client-name",
             "scope": "view_products:castellan",
             "accessTokenValiditySeconds": 3600,
-            "refreshTokenValiditySeconds": 31536000
+            "refreshTokenValiditySeconds": 31_536_000
         }),
     )
     .await;
@@ -80,7 +83,7 @@ async fn create_shows_the_secret_once() {
     assert_eq!(created["name"], "api-client-name");
     assert_eq!(created["scope"], "view_products:castellan");
     assert_eq!(created["accessTokenValiditySeconds"], 3600);
-    assert_eq!(created["refreshTokenValiditySeconds"], 31536000);
+    assert_eq!(created["refreshTokenValiditySeconds"], 31_536_000);
     assert_eq!(created["clientKind"], "confidential");
     assert_eq!(created["grantTypes"], json!(["client_credentials"]));
     // No method named: the secret may come either way (RFC 7591 §2 binds registered clients).
@@ -149,7 +152,7 @@ async fn query_pages_filters_and_sorts() {
             .unwrap()
             .with_timezone(&Utc),
     ));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let app = TestApp::spawn_full(|_| {}, Arc::<ManualClock>::clone(&clock)).await;
     let admin = app.admin_token().await;
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -207,7 +210,7 @@ async fn query_pages_filters_and_sorts() {
     let q = |w: &str| {
         format!(
             "/api-clients?where={}",
-            url::form_urlencoded::byte_serialize(w.as_bytes()).collect::<String>()
+            form_urlencoded::byte_serialize(w.as_bytes()).collect::<String>()
         )
     };
     let names_of = |page: &Value| -> Vec<String> {
@@ -272,7 +275,7 @@ async fn query_pages_filters_and_sorts() {
         &format!(
             "{}&where={}",
             q(r#"name in ("c1", "c2", "c3")"#),
-            url::form_urlencoded::byte_serialize(br#"name != "c2""#).collect::<String>()
+            form_urlencoded::byte_serialize(br#"name != "c2""#).collect::<String>()
         ),
         &admin,
     )
@@ -324,14 +327,14 @@ async fn unsupported_predicates_say_what_is_supported() {
     for w in [
         r#"scope = "x""#,
         r#"name ~ "x""#,
-        r#"name = x"#,
+        r"name = x",
         r#"name = "x" xor name = "y""#,
         r#"(name = "x""#,
         "",
     ] {
         let path = format!(
             "/api-clients?where={}",
-            url::form_urlencoded::byte_serialize(w.as_bytes()).collect::<String>()
+            form_urlencoded::byte_serialize(w.as_bytes()).collect::<String>()
         );
         let (s, v) = get(&app, &path, &admin).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{w}: {v}");
@@ -365,7 +368,7 @@ async fn head_checks_existence_without_a_body() {
     let w = |p: &str| {
         format!(
             "/api-clients?where={}",
-            url::form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
+            form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
         )
     };
     let (s, _, _, len) = call(
@@ -463,9 +466,13 @@ async fn lifetimes_outside_the_bounds_are_400_naming_field_and_bounds() {
     let before = client_count(&app, &admin).await;
     for (field, value, bounds) in [
         ("accessTokenValiditySeconds", 3599, ("3600", "604800")),
-        ("accessTokenValiditySeconds", 604801, ("3600", "604800")),
+        ("accessTokenValiditySeconds", 604_801, ("3600", "604800")),
         ("refreshTokenValiditySeconds", 29, ("30", "31536000")),
-        ("refreshTokenValiditySeconds", 31536001, ("30", "31536000")),
+        (
+            "refreshTokenValiditySeconds",
+            31_536_001,
+            ("30", "31536000"),
+        ),
     ] {
         let (s, v) = create(
             &app,
@@ -482,9 +489,9 @@ async fn lifetimes_outside_the_bounds_are_400_naming_field_and_bounds() {
     assert_eq!(client_count(&app, &admin).await, before);
     for (field, value) in [
         ("accessTokenValiditySeconds", 3600),
-        ("accessTokenValiditySeconds", 604800),
+        ("accessTokenValiditySeconds", 604_800),
         ("refreshTokenValiditySeconds", 30),
-        ("refreshTokenValiditySeconds", 31536000),
+        ("refreshTokenValiditySeconds", 31_536_000),
     ] {
         let (s, v) = create(
             &app,
@@ -530,7 +537,7 @@ async fn a_client_cannot_be_updated() {
     assert_eq!(got["scope"], "a:read");
 }
 
-/// Tenants (SPEC 7.4): set at creation, shown in the representation, replaced by the
+/// Tenants: set at creation, shown in the representation, replaced by the
 /// `setTenants` update action (needing `manage_api_clients`), validated, and what `/auth`
 /// follows at once after an update.
 #[tokio::test]

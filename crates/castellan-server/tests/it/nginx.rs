@@ -1,11 +1,15 @@
-//! A real nginx in front of `/forward-auth` (SPEC 7.1), configured with the snippet of
+//! A real nginx in front of `/forward-auth`, configured with the snippet of
 //! `docs/gateway.md` exactly as written there: allowed requests reach a small upstream with
 //! the identity headers, refusals come back with Castellan's status, `WWW-Authenticate` and
 //! JSON body, and a client cannot spoof the identity or the original request.
 //!
 //! Runs when `nginx` is installed (Debian `nginx-light`); with `CASTELLAN_TEST_NGINX=1` (set
 //! by `.ci/run`) a missing nginx fails the test instead of skipping it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use crate::support::gateway::route;
 use axum::http::{HeaderMap, Method, Uri};
@@ -15,6 +19,7 @@ use castellan_limit::{PolicyConfig, Window};
 use castellan_server::platform::config::Config;
 use castellan_testkit::TestApp;
 use serde_json::{json, Map, Value};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,6 +27,7 @@ use std::time::{Duration, Instant};
 const GATE: &str = "CASTELLAN_TEST_NGINX";
 
 /// The nginx binary, or None when the test should skip (it panics when told to run).
+#[expect(clippy::print_stderr, reason = "says why the test did not run")]
 fn nginx_binary() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -145,6 +151,7 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    #[expect(clippy::print_stderr, reason = "shows nginx's log when a test failed")]
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -184,7 +191,7 @@ fn routes(c: &mut Config) {
     let mut write = route("POST", "/products/*");
     write.scope = Some("products:write".into());
     let mut settings = route("*", "/orgs/{org}/settings");
-    settings.min_role = Some(castellan_guard::Role::Manager);
+    settings.min_role = Some(Role::Manager);
     settings.organization_param = Some("org".into());
     c.gateway.routes = vec![search, read, write, settings];
     // Tier `one`: a single request a day, to see a used-up key through nginx.
@@ -267,7 +274,7 @@ impl Stack {
 
     async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
         let mut req = self.http.request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            Method::from_bytes(method.as_bytes()).unwrap(),
             self.nginx.url(path),
         );
         for (k, v) in headers {
@@ -296,7 +303,7 @@ impl Stack {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
         for (k, v) in headers {
-            request.push_str(&format!("{k}: {v}\r\n"));
+            let _ = write!(request, "{k}: {v}\r\n");
         }
         request.push_str("\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
@@ -316,7 +323,7 @@ impl Stack {
 #[derive(Debug)]
 struct Answer {
     status: u16,
-    headers: reqwest::header::HeaderMap,
+    headers: HeaderMap,
     body: Value,
 }
 

@@ -1,6 +1,5 @@
-//! Operating it (SPEC 1.5, 11): health, readiness, metrics, the JSON 404, security headers and
+//! Operating it: health, readiness, metrics, the JSON 404, security headers and
 //! a graceful stop that lets an in-flight request finish.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_testkit::TestApp;
 use reqwest::StatusCode;

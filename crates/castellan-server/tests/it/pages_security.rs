@@ -1,12 +1,16 @@
-//! The pages against hostile input (SPEC 5, 10, 12; RFC 9700 §4.1, §4.7, §4.16): CSRF,
+//! The pages against hostile input (RFC 9700 §4.1, §4.7, §4.16): CSRF,
 //! throttled logins, untrusted clients and redirect URIs, open-redirect attempts, clickjacking
 //! headers, cookie flags, and garbage of every size — always a 4xx or the error page, never a
 //! 5xx, and nothing changes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use crate::support::pages::*;
 use castellan_core::Environment;
 use castellan_testkit::TestApp;
+use std::fmt::Write as _;
 
 async fn login_page(app: &TestApp, b: &Browser) -> (String, Page) {
     let client_id = public_client(app).await;
@@ -258,7 +262,7 @@ async fn concurrent_wrong_guesses_never_get_past_the_free_attempts() {
     // reach the password check; the rest are refused without it.
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..16 {
-        let (b, login) = (b.clone(), login.clone());
+        let (b, login) = (std::sync::Arc::clone(&b), std::sync::Arc::clone(&login));
         tasks.spawn(async move {
             guess(&b, &login, "max@example.com", &format!("guess number {i}")).await
         });
@@ -281,7 +285,11 @@ async fn concurrent_wrong_guesses_never_get_past_the_free_attempts() {
 #[tokio::test]
 async fn each_further_attempt_waits_twice_as_long_but_is_never_locked_out() {
     let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let app = TestApp::spawn_full(
+        |_| {},
+        std::sync::Arc::<castellan_testkit::ManualClock>::clone(&clock),
+    )
+    .await;
     add_person(&app, "ned@example.com", &[]).await;
     let b = Browser::new(&app);
     let login = b.get("/login").await;
@@ -595,7 +603,7 @@ async fn attempt_from(
     let csrf = cookie_value(&set_cookies(&login), "castellan_csrf=");
     let mut cookies = format!("castellan_csrf={csrf}");
     if let Some(d) = device {
-        cookies.push_str(&format!("; castellan_device={d}"));
+        let _ = write!(cookies, "; castellan_device={d}");
     }
     let mut req = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -625,7 +633,7 @@ async fn guesses_from_many_addresses_never_delay_the_owner_on_a_known_browser() 
     let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
     let app = TestApp::spawn_full(
         |c| c.http.trusted_proxies = vec!["127.0.0.0/8".into(), "::1".into()],
-        clock.clone(),
+        std::sync::Arc::<castellan_testkit::ManualClock>::clone(&clock),
     )
     .await;
     add_person(&app, "ola@example.com", &[]).await;

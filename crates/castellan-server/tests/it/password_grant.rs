@@ -1,7 +1,6 @@
-//! The resource-owner password grant (RFC 6749 §4.3, SPEC 4.1): only for clients allowed it,
+//! The resource-owner password grant (RFC 6749 §4.3): only for clients allowed it,
 //! one generic answer for wrong credentials, the organization rule, throttling under the
 //! `login` rate-limit policy, and tokens that behave like any user's grant.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use castellan_core::user::Role;
 use castellan_limit::{PolicyConfig, Window};
@@ -190,7 +189,7 @@ async fn concurrent_wrong_passwords_never_get_past_the_free_attempts() {
     let app = std::sync::Arc::new(app);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..16 {
-        let (app, c) = (app.clone(), c.clone());
+        let (app, c) = (std::sync::Arc::clone(&app), std::sync::Arc::clone(&c));
         tasks.spawn(
             async move { login(&app, &c, "bea@example.com", &format!("guess {i}"), &[]).await },
         );
@@ -328,7 +327,7 @@ async fn a_persons_token_never_carries_introspect() {
     assert_eq!(b["scope"], "introspect");
 }
 
-/// SPEC 3.4, 5.6: a client allowed administrative scopes does not pass them on to a person
+/// A client allowed administrative scopes does not pass them on to a person
 /// who is not an administrator, asked for or by default, nor through a refresh; the token does
 /// not open the management API.
 #[tokio::test]

@@ -1,9 +1,13 @@
-//! Rate limits over HTTP (SPEC §8, seed 000 429 table): the headers on every answer of the
+//! Rate limits over HTTP: the headers on every answer of the
 //! token endpoint, the 429 with `Retry-After` and a body naming the policy, the per-IP token
 //! and registration policies, trusted proxies, and the structured header style. In-process
 //! backend; the server's clock is a `ManualClock`, so window resets are exact and moving
 //! time (not sleeping) rolls windows over.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_limit::{PolicyConfig, Window};
 use castellan_server::management::clients::{build_client, ClientDraft};
@@ -20,7 +24,7 @@ fn start() -> DateTime<Utc> {
 
 async fn spawn(edit: impl FnOnce(&mut Config)) -> (TestApp, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(start()));
-    let app = TestApp::spawn_full(edit, clock.clone()).await;
+    let app = TestApp::spawn_full(edit, Arc::<ManualClock>::clone(&clock)).await;
     (app, clock)
 }
 
@@ -82,7 +86,7 @@ fn tiny_policy(config: &mut Config, name: &str, limit: u64, seconds: u64) {
 async fn token_answers_carry_the_headers_and_remaining_decreases() {
     let (app, _clock) = spawn(|_| {}).await;
     let (id, secret) = new_client(&app, "headers").await;
-    let minute_end = start().timestamp() as u64 + 50;
+    let minute_end = u64::try_from(start().timestamp()).unwrap() + 50;
 
     let first = token(&app, &id, &secret).await;
     assert_eq!(first.status(), 200);
@@ -136,7 +140,7 @@ async fn every_token_answer_has_the_same_headers_and_its_own_counts() {
             let names: Vec<&str> = res
                 .headers()
                 .keys()
-                .map(|n| n.as_str())
+                .map(http::HeaderName::as_str)
                 .filter(|n| !["date", "content-length"].contains(n))
                 .collect();
             assert_eq!(
@@ -373,7 +377,7 @@ async fn structured_header_style() {
     assert_eq!(num(&res, "x-ratelimit-remaining"), 299);
     assert_eq!(
         num(&res, "x-ratelimit-reset"),
-        start().timestamp() as u64 + 50
+        u64::try_from(start().timestamp()).unwrap() + 50
     );
 }
 

@@ -1,11 +1,15 @@
-//! Rate limits on the Redis backend over HTTP (SPEC §1.3, §8.3).
+//! Rate limits on the Redis backend over HTTP.
 //!
 //! With `CASTELLAN_TEST_REDIS_URL` set (e.g. `redis://127.0.0.1:6379`): two servers sharing one
 //! Redis admit no more than the limit in total, and a server recovers by itself when Redis
 //! comes back. If the variable is set and Redis is unreachable, these tests fail; unset, they
 //! print a notice and pass. The unreachable-Redis tests (a closed port) always run: fail open
 //! still issues tokens, fail closed answers 503 on limited endpoints only, never a 500.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_limit::{Backend, FailureMode, PolicyConfig, RedisUrl, Window};
 use castellan_server::management::clients::{build_client, ClientDraft};
@@ -19,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// A port nothing listens on.
 const CLOSED: &str = "redis://127.0.0.1:1";
 
+#[expect(clippy::print_stderr, reason = "says why the Redis tests did not run")]
 fn redis_url() -> Option<String> {
     let url = std::env::var("CASTELLAN_TEST_REDIS_URL").ok();
     if url.is_none() {
@@ -77,7 +82,7 @@ fn use_redis(c: &mut Config, url: &str, prefix: &str, failure: FailureMode, time
     c.rate_limit.redis_url = Some(RedisUrl(url.to_owned()));
     c.rate_limit.redis_failure = failure;
     c.rate_limit.redis_timeout_ms = timeout_ms;
-    c.rate_limit.redis_key_prefix = prefix.to_owned();
+    prefix.clone_into(&mut c.rate_limit.redis_key_prefix);
 }
 
 /// Tier `default` on a policy of `limit` per year: no window boundary falls inside a test, so

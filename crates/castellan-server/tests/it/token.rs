@@ -1,7 +1,11 @@
-//! The token endpoint (`POST /oauth/token`, SPEC 4, seeds 003 and 004): client_credentials
+//! The token endpoint (`POST /oauth/token`): client_credentials
 //! with every client-authentication method, the answer and the JWT it carries, scopes, public
 //! sales-channel clients, per-client lifetimes, `deleteAt` and `lastUsedAt`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_crypto::jws;
 use castellan_testkit::{ManualClock, TestApp};
@@ -141,7 +145,7 @@ async fn client_secret_post_in_a_form_body() {
     assert_eq!(v.claims["client_id"], id.as_str());
 }
 
-/// Issue 12 item 19 (RFC 7591 §2): a client registered with a `token_endpoint_auth_method`
+/// A client registered with a `token_endpoint_auth_method`
 /// must use it. A `client_secret_basic` client's secret in the body (form or JSON) and a
 /// `client_secret_post` client's secret with HTTP Basic are `invalid_client`, at the token
 /// endpoint (whether the client comes from storage or the cache), introspection and
@@ -728,7 +732,7 @@ fn start_of(day: &str) -> DateTime<Utc> {
 #[tokio::test]
 async fn delete_at_ends_tokens_and_upkeep_purges_the_client() {
     let clock = Arc::new(ManualClock::new(start_of("2031-03-01T12:00:00Z")));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let app = TestApp::spawn_full(|_| {}, Arc::<ManualClock>::clone(&clock)).await;
     let client = app
         .create_client(
             json!({"name": "temporary", "scope": "products:read", "deleteDaysAfterCreation": 2}),
@@ -768,9 +772,9 @@ async fn delete_at_ends_tokens_and_upkeep_purges_the_client() {
 #[tokio::test]
 async fn delete_at_makes_unexpired_tokens_inactive() {
     let clock = Arc::new(ManualClock::new(start_of("2031-03-01T12:00:00Z")));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let app = TestApp::spawn_full(|_| {}, Arc::<ManualClock>::clone(&clock)).await;
     let client = app
-        .create_client(json!({"name": "temporary", "scope": "products:read", "deleteDaysAfterCreation": 1, "accessTokenValiditySeconds": 604800}))
+        .create_client(json!({"name": "temporary", "scope": "products:read", "deleteDaysAfterCreation": 1, "accessTokenValiditySeconds": 604_800}))
         .await;
     let (id, secret) = id_secret(&client);
     clock.advance(Duration::hours(23));
@@ -835,7 +839,7 @@ async fn last_used_at_is_the_day_of_the_last_token() {
 #[tokio::test]
 async fn last_used_at_moves_by_day_not_by_token() {
     let clock = Arc::new(ManualClock::new(start_of("2031-05-10T08:00:00Z")));
-    let app = TestApp::spawn_full(|_| {}, clock.clone()).await;
+    let app = TestApp::spawn_full(|_| {}, Arc::<ManualClock>::clone(&clock)).await;
     let client = app
         .create_client(json!({"name": "x", "scope": "products:read"}))
         .await;
@@ -1064,7 +1068,7 @@ async fn a_stored_lifetime_longer_than_the_bounds_is_cut_to_them() {
     );
 }
 
-/// Endpoints written with a trailing slash (as some clients and seed 001 write them) answer
+/// Endpoints written with a trailing slash (as some clients write them) answer
 /// like the path without it, with no redirect a POST could not follow.
 #[tokio::test]
 async fn a_trailing_slash_answers_like_the_path_without_it() {

@@ -1,6 +1,9 @@
-//! The UserInfo endpoint (OpenID Connect Core §5.3, SPEC 5.5): claims per scope, and the RFC
+//! The UserInfo endpoint (OpenID Connect Core §5.3): claims per scope, and the RFC
 //! 6750 answers when the token is missing, invalid, not a user's or lacks `openid`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_testkit::people::*;
 use castellan_testkit::TestApp;

@@ -3,7 +3,10 @@
 //! set — and then an unreachable server fails the test rather than skipping it.
 
 // Helpers outside `#[test]` functions are test code too: a panic is a failed assertion.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_core::client::{
     AuthMethod, Client, ClientKind, GrantType, Registration, SecretHash, TokenFormat,
@@ -36,8 +39,17 @@ struct Harness {
 }
 
 enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { base: String, schema: String },
+    Sqlite(
+        #[expect(
+            dead_code,
+            reason = "held only so the directory lives as long as the store"
+        )]
+        tempfile::TempDir,
+    ),
+    Postgres {
+        base: String,
+        schema: String,
+    },
 }
 
 async fn sqlite_harness() -> Harness {
@@ -376,7 +388,7 @@ async fn placeholders_are_numbered_and_reusable(store: &SqlStore) {
 
 async fn ping_and_backend(store: &Arc<SqlStore>) {
     // The server holds the store as a trait object.
-    let store: Arc<dyn Store> = store.clone();
+    let store: Arc<dyn Store> = Arc::<SqlStore>::clone(store);
     store.ping().await.unwrap();
     let name = store.backend().as_str();
     assert!(name == "sqlite" || name == "postgres");
@@ -1416,7 +1428,7 @@ async fn sessions_expire_and_are_deleted(store: &SqlStore) {
     store.delete_session(&[3; 32]).await.unwrap();
     assert_eq!(store.get_session(&[3; 32], at(T0)).await.unwrap(), None);
     let mut ghost = s;
-    ghost.user_id = "ghost".to_owned();
+    "ghost".clone_into(&mut ghost.user_id);
     let e = store.insert_session(&ghost).await.unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
 }
@@ -1831,7 +1843,7 @@ async fn deleting_a_client_removes_its_grants(store: &SqlStore) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The revocation feed (issue 12 item 8).
+// The revocation feed.
 
 async fn feed(store: &SqlStore, cursor: i64, limit: u32) -> Vec<(i64, Revoked)> {
     store
@@ -1936,7 +1948,7 @@ fn api_key(id: &str, hash_byte: u8, org: Option<&str>, by: &str, created_ms: i64
     }
 }
 
-/// SPEC 5.6, 6.3: removing a member or lowering their role disables, in the same
+/// Removing a member or lowering their role disables, in the same
 /// transaction, the active keys they created in that organization, and only those.
 async fn member_changes_disable_the_members_keys(store: &SqlStore) {
     for (id, email) in [("u1", "a@example.com"), ("u2", "b@example.com")] {

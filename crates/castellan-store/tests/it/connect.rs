@@ -2,7 +2,10 @@
 //! that must be clear (and free of secrets) when the database cannot be used.
 
 // Helpers outside `#[test]` functions are test code too: a panic is a failed assertion.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_store::{
     connect, connect_with, migrate, Backend, ClientStore, ConnectOptions, Store, StoreError,
@@ -214,6 +217,10 @@ async fn registrations_recorded_under_a_client_alone_are_set_aside() {
     }
 }
 
+#[expect(
+    clippy::unreadable_literal,
+    reason = "a migration version, written as in its file name"
+)]
 async fn legacy_registrations_are_set_aside(url: &str, folder: &str) {
     use castellan_core::client::Registration;
     let store = migrated_before(url, folder, 20260101000013).await;
@@ -267,6 +274,10 @@ async fn jwts_revoked_before_the_feed_are_carried_into_it() {
     }
 }
 
+#[expect(
+    clippy::unreadable_literal,
+    reason = "a migration version, written as in its file name"
+)]
 async fn revoked_jwts_are_carried_over(url: &str, folder: &str) {
     use castellan_store::RevocationStore;
     let store = migrated_before(url, folder, 20260101000008).await;
@@ -282,7 +293,7 @@ async fn revoked_jwts_are_carried_over(url: &str, folder: &str) {
     }
     store.migrate().await.unwrap();
     let feed = store.revocations_since(0, 100).await.unwrap();
-    let values: Vec<String> = feed.iter().map(|r| format!("{:?}", r)).collect();
+    let values: Vec<String> = feed.iter().map(|r| format!("{r:?}")).collect();
     assert_eq!(feed.len(), 1, "{values:?}");
     assert!(values[0].contains("live-jti"), "{values:?}");
     store.close().await;

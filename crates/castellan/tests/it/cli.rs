@@ -1,7 +1,10 @@
-//! The `castellan` binary (SPEC 1.1, 1.5, 2.2): `init`, `clients create`, `migrate`, `serve`
+//! The `castellan` binary: `init`, `clients create`, `migrate`, `serve`
 //! (bootstrap credentials printed once, /healthz, graceful SIGTERM) and `keys rotate`.
 //! Runs on SQLite, or on PostgreSQL when `CASTELLAN_TEST_BACKEND=postgres`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -446,7 +449,7 @@ async fn serve_prints_credentials_once_and_stops_gracefully_on_sigterm() {
     assert!(!out.contains(&secret) && !err.contains(&secret));
 }
 
-/// Issue 12 item 16: in production `serve` prints no bootstrap secret on standard output (a
+/// In production `serve` prints no bootstrap secret on standard output (a
 /// container's log) and creates no bootstrap client whose secret would be lost; its log says to
 /// run `castellan init`, which then creates it and prints the secret once.
 #[tokio::test]

@@ -1,5 +1,8 @@
-//! `castellan doctor` (SPEC 11.1): offline explanations, non-zero exit when refused.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `castellan doctor`: offline explanations, non-zero exit when refused.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

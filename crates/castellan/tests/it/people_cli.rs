@@ -1,7 +1,10 @@
-//! `castellan users create`, `castellan orgs create` and `castellan orgs add-member` (SPEC
-//! 5.6): what they store, that a password is stored only as Argon2id and never printed, and
+//! `castellan users create`, `castellan orgs create` and `castellan orgs add-member`:
+//! what they store, that a password is stored only as Argon2id and never printed, and
 //! their refusals. Runs on SQLite, or on PostgreSQL when `CASTELLAN_TEST_BACKEND=postgres`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use castellan_core::user::Role;
 use castellan_core::Secret;

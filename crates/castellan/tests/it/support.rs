@@ -1,6 +1,9 @@
 //! Helpers shared by the tests of the `castellan` binary: a fresh database and working
 //! directory, the binary itself, and plain HTTP/1.1 to a `castellan serve` it started.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -32,12 +35,12 @@ pub struct Env {
 pub async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     // A fresh database of the backend the tests run on (CASTELLAN_TEST_BACKEND).
-    let (database, _db_dir) = castellan_testkit::fresh_database().await;
+    let (database, db_dir) = castellan_testkit::fresh_database().await;
     Env {
         dir,
         database,
         config: None,
-        _db_dir,
+        _db_dir: db_dir,
     }
 }
 

@@ -1,6 +1,6 @@
-//! `/forward-auth` (SPEC 7.1): the gateway check for nginx `auth_request`, Traefik
+//! `/forward-auth`: the gateway check for nginx `auth_request`, Traefik
 //! ForwardAuth and Envoy ext_authz; `/.well-known/oauth-protected-resource` (RFC 9728); and
-//! `POST /auth`, the tenant-token endpoint of seed 002. See `docs/gateway.md`.
+//! `POST /auth`, the tenant-token endpoint. See `docs/gateway.md`.
 
 use crate::error::gateway::GatewayRefusal;
 use crate::error::tenant;
@@ -125,7 +125,7 @@ pub async fn get_protected_resource_metadata(State(state): State<AppState>) -> R
     .into_response()
 }
 
-/// `POST /auth` (seed 002): JSON or form `client_id`, `client_secret`, `brand`, `venue_id`.
+/// `POST /auth`: JSON or form `client_id`, `client_secret`, `brand`, `venue_id`.
 /// Every attempt counts against the caller's IP under the token endpoint's per-IP policy (and
 /// counter) before anything else, so the two endpoints together get one budget of guesses.
 pub async fn create_tenant_token(

@@ -1,4 +1,4 @@
-//! The API-key management API (SPEC 6.2): `POST/GET /api-keys`, `GET /api-keys/{id}`,
+//! The API-key management API: `POST/GET /api-keys`, `GET /api-keys/{id}`,
 //! `POST /api-keys/{id}/disable|enable|revoke|rotate`. Reading needs `view_api_keys` (or
 //! `manage_api_keys`), writing `manage_api_keys`. The key itself is in the answers to create
 //! and rotate only; listings show its visible prefix and last four characters.
@@ -166,7 +166,7 @@ pub async fn create_api_key(
     } else {
         None
     };
-    let allowed = client.as_ref().map(|c| c.scope.as_slice()).unwrap_or(&[]);
+    let allowed = client.as_ref().map_or(&[][..], |c| c.scope.as_slice());
     let creator = Creator {
         id: bearer.token.subject(),
         held: &bearer.scopes,

@@ -1,5 +1,5 @@
-//! The management API for clients, shaped like the commercetools API Clients API (seed 003,
-//! SPEC 3.3–3.4): `POST/GET/HEAD /api-clients`, `GET/HEAD/POST/DELETE /api-clients/{id}`
+//! The management API for clients, shaped like the commercetools API Clients API:
+//! `POST/GET/HEAD /api-clients`, `GET/HEAD/POST/DELETE /api-clients/{id}`
 //! (`POST` applies update actions), also under `/{projectKey}/…`. Reading needs `view_api_clients`, writing `manage_api_clients`
 //! (each optionally `:{projectKey}`); `manage_project` does not imply them.
 
@@ -148,7 +148,7 @@ fn check_project(state: &AppState, project: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::NotFound(format!(
             "The project `{}` does not exist.",
-            castellan_core::query::truncate_for_message(project)
+            query::truncate_for_message(project)
         )))
     }
 }
@@ -158,7 +158,7 @@ fn check_project(state: &AppState, project: &str) -> Result<(), ApiError> {
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!(
         "The Resource with ID '{}' was not found.",
-        castellan_core::query::truncate_for_message(id)
+        query::truncate_for_message(id)
     ))
 }
 
@@ -217,7 +217,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<ClientQuery, ApiError> {
             other => {
                 return Err(ApiError::invalid_input(format!(
                     "Unknown query parameter `{}`; supported: limit, offset, withTotal, where, sort, expand.",
-                    castellan_core::query::truncate_for_message(other)
+                    query::truncate_for_message(other)
                 )))
             }
         }
@@ -295,7 +295,7 @@ pub async fn create_client(
         .map_err(|e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)))?;
     state.store.insert_client(&client).await?;
     tracing::info!(client_id = %client.id, by = %bearer.token.client_id(), "client created");
-    let body = ClientRepresentation::new(&client, secret.map(|s| s.into_exposed()));
+    let body = ClientRepresentation::new(&client, secret.map(castellan_core::Secret::into_exposed));
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -408,7 +408,7 @@ pub async fn update_client(
         return Err(not_found(&id));
     }
     // This replica stops using the old client at once; others within the cache's bound.
-    state.clients.invalidate(&id).await;
+    state.clients.invalidate(&id);
     tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client updated");
     Ok(Json(ClientRepresentation::new(&client, None)).into_response())
 }
@@ -430,7 +430,7 @@ pub async fn delete_client(
         .delete_client(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    state.clients.invalidate(&id).await;
+    state.clients.invalidate(&id);
     state.usage.forget(&id);
     tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client deleted");
     Ok(Json(ClientRepresentation::new(&client, None)).into_response())

@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document of the management API (SPEC 11.2), generated from the handlers'
+//! The OpenAPI 3.1 document of the management API, generated from the handlers'
 //! annotations and served at `/openapi.json`.
 
 use crate::management::http::clients;

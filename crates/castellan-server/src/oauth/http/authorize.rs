@@ -1,4 +1,4 @@
-//! `GET /oauth/authorize` (RFC 6749 §4.1.1, SPEC 5.1): validates the request, then shows the
+//! `GET /oauth/authorize` (RFC 6749 §4.1.1): validates the request, then shows the
 //! login page, the consent page, or sends the browser back to the client.
 
 use crate::oauth::authorize::{error_location, validate, AuthorizeError};

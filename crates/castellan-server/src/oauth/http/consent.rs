@@ -1,4 +1,4 @@
-//! The consent page and its decision (SPEC 5.3, seed 001): `POST /oauth/authorize/decision`
+//! The consent page and its decision: `POST /oauth/authorize/decision`
 //! re-validates the whole authorization request server-side, checks the CSRF token and the
 //! chosen organization, then answers the client with a code or `error=access_denied`.
 

@@ -36,7 +36,7 @@ pub fn metadata(state: &AppState) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "id_token_signing_alg_values_supported": [id_token_algorithm(state).name()],
-        "grant_types_supported": SUPPORTED_GRANTS.map(|g| g.as_str()),
+        "grant_types_supported": SUPPORTED_GRANTS.map(castellan_core::client::GrantType::as_str),
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -2,7 +2,7 @@
 //! clients. Any token that is not active, for whatever reason, answers `{"active": false}`;
 //! API keys are introspected too (see [`api_keys::introspect_api_key`]).
 //!
-//! Who learns what (SPEC 9.2, RFC 7662 §4): a caller with the `introspect` scope among its
+//! Who learns what (RFC 7662 §4): a caller with the `introspect` scope among its
 //! allowed scopes (a resource server) learns about every token and API key; any other client
 //! learns only about tokens issued to itself, and every other token or API key answers
 //! `{"active": false}`, as if unknown.

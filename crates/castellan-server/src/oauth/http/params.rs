@@ -45,7 +45,7 @@ pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::By
 
 /// A request's OAuth parameters together with its headers (for client authentication).
 pub struct OAuthRequest {
-    pub headers: axum::http::HeaderMap,
+    pub headers: http::HeaderMap,
     pub params: OAuthParams,
 }
 
@@ -73,7 +73,7 @@ impl OAuthRequest {
     /// ([`crate::platform::http::body::drain`]) before answering.
     pub fn split(
         req: Request,
-    ) -> Result<(BodyKind, axum::http::HeaderMap, axum::body::Body), (OAuthFailure, axum::body::Body)>
+    ) -> Result<(BodyKind, http::HeaderMap, axum::body::Body), (OAuthFailure, axum::body::Body)>
     {
         let kind = body_kind(&req);
         let (parts, body) = req.into_parts();
@@ -92,7 +92,7 @@ impl OAuthRequest {
     /// The request from its parts once the body is read ([`read_body`]).
     pub fn parse(
         kind: BodyKind,
-        headers: axum::http::HeaderMap,
+        headers: http::HeaderMap,
         body: Result<bytes::Bytes, OAuthError>,
     ) -> Result<Self, OAuthFailure> {
         let body = body?;

@@ -121,7 +121,7 @@ pub async fn register_client(
     ip: ClientIp,
     req: Request,
 ) -> Response {
-    // The per-IP limit of registrations (SPEC 3.5, 8.1): every attempt counts, before
+    // The per-IP limit of registrations: every attempt counts, before
     // anything else runs.
     let limiting = &state.rate_limiting;
     let decision = match limits::check_ip(

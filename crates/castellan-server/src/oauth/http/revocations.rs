@@ -1,4 +1,4 @@
-//! `GET /oauth/revocations?since=<cursor>&limit=<n>` (SPEC 7.1, 9.1): the revocation feed that
+//! `GET /oauth/revocations?since=<cursor>&limit=<n>`: the revocation feed that
 //! resource servers checking JWTs locally (the guard) poll to learn what was revoked. Needs a
 //! client's bearer token with the `introspect` scope. See `docs/api.md`.
 

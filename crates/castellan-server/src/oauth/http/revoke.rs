@@ -1,8 +1,8 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes a token issued to it. Unknown, expired or
 //! malformed tokens answer 200 (RFC 7009 §2.2); a token of another client is refused.
-//! Revoking a refresh token ends its whole family (SPEC 9.1): the newest refresh token and
-//! every access token issued under the same grant stop being active (seed 001's "revoke
-//! application access" with `client_id`, `client_secret` and `token` in a form body).
+//! Revoking a refresh token ends its whole family: the newest refresh token and
+//! every access token issued under the same grant stop being active ("revoke application
+//! access", with `client_id`, `client_secret` and `token` in a form body).
 
 use crate::error::OAuthFailure;
 use crate::oauth::client_auth::authenticate;

@@ -102,7 +102,6 @@ pub fn token_json(answer: &IssuedTokens) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use proptest::prelude::*;
 

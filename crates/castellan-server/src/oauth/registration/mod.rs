@@ -1,5 +1,5 @@
 //! Dynamic client registration (RFC 7591 §3) and the management of a registration
-//! (RFC 7592 §2), SPEC 3.5: a client created from checked metadata, the `software_id` rule,
+//! (RFC 7592 §2): a client created from checked metadata, the `software_id` rule,
 //! and reading, replacing and deleting a registration.
 //!
 //! The `software_id` rule: a registration by an authenticated party (the client of the bearer
@@ -191,7 +191,7 @@ pub async fn update(
 /// Deletes a registered client (RFC 7592 §2.3).
 pub async fn delete(state: &AppState, client: &Client) -> Result<(), OAuthFailure> {
     state.store.delete_client(&client.id).await?;
-    state.clients.invalidate(&client.id).await;
+    state.clients.invalidate(&client.id);
     state.usage.forget(&client.id);
     tracing::info!(client_id = %client.id, "client registration deleted");
     Ok(())
@@ -199,7 +199,7 @@ pub async fn delete(state: &AppState, client: &Client) -> Result<(), OAuthFailur
 
 async fn save(state: &AppState, client: &Client) -> Result<(), OAuthFailure> {
     let found = state.store.update_client(client).await?;
-    state.clients.invalidate(&client.id).await;
+    state.clients.invalidate(&client.id);
     if found {
         Ok(())
     } else {

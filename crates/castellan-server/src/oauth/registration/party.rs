@@ -1,4 +1,4 @@
-//! Who is registering (RFC 7591 §3: the optional initial access token; SPEC 3.5): the mode in
+//! Who is registering (RFC 7591 §3: the optional initial access token): the mode in
 //! force decides whether a bearer access token is required, and a valid one names the party
 //! that the `software_id` rule matches repeated registrations against: `client:<client_id>`
 //! for a client's own token, `client:<client_id>:user:<subject>` for a person's token.

@@ -174,7 +174,10 @@ fn scope(params: &OAuthParams) -> Result<Option<ScopeSet>, OAuthError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
+    #![expect(
+        clippy::panic,
+        reason = "a test fails with a message saying what it found"
+    )]
     use super::*;
     use castellan_core::OAuthErrorCode;
 
@@ -191,8 +194,8 @@ mod tests {
         parse(body).unwrap().request.unwrap_err()
     }
 
-    fn scope_text(scope: &Option<ScopeSet>) -> Option<String> {
-        scope.as_ref().map(ToString::to_string)
+    fn scope_text(scope: Option<&ScopeSet>) -> Option<String> {
+        scope.map(ToString::to_string)
     }
 
     #[test]
@@ -227,7 +230,7 @@ mod tests {
             panic!("not client_credentials");
         };
         assert_eq!(
-            scope_text(&scope),
+            scope_text(scope.as_ref()),
             Some(ScopeSet::parse("b a").unwrap().to_string())
         );
         assert_eq!(resource.as_deref(), Some("https://api.example"));
@@ -313,7 +316,7 @@ mod tests {
             panic!("not refresh_token");
         };
         assert_eq!(refresh_token.expose(), "rt");
-        assert_eq!(scope_text(&scope).as_deref(), Some("a"));
+        assert_eq!(scope_text(scope.as_ref()).as_deref(), Some("a"));
         assert_eq!(resource.as_deref(), Some("https://r"));
     }
 
@@ -348,7 +351,7 @@ mod tests {
         assert_eq!(username, "a@b.example");
         assert_eq!(password.expose(), "pw");
         assert_eq!(organization_id.as_deref(), Some("o1"));
-        assert_eq!(scope_text(&scope).as_deref(), Some("a"));
+        assert_eq!(scope_text(scope.as_ref()).as_deref(), Some("a"));
         assert_eq!(resource.as_deref(), Some("https://r"));
     }
 

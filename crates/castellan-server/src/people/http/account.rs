@@ -1,4 +1,4 @@
-//! The account area (SPEC 9.3, 10): the signed-in home, connected apps (consents) with their
+//! The account area: the signed-in home, connected apps (consents) with their
 //! revocation, and sign-out. Pages need a session; without one they send the browser to
 //! `/login`. Every POST is CSRF-checked.
 

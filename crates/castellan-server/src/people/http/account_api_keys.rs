@@ -1,4 +1,4 @@
-//! The API-keys page of the account area (SPEC 6, 10): `GET /account/api-keys` lists the keys
+//! The API-keys page of the account area: `GET /account/api-keys` lists the keys
 //! the signed-in person created (name, visible prefix and last four characters, permissions,
 //! organization, dates, status) above a form to create one. `POST /account/api-keys` creates
 //! a key and answers a page showing it once, with a copy button — never a redirect, so the key
@@ -7,7 +7,8 @@
 //! list (post/redirect/get). Every form is CSRF-checked; a person sees and changes only keys
 //! they created, and any other key id is a 404.
 //!
-//! What a person may give a key (SPEC 6.3 "at most its creator's", 5.6 roles): one of their
+//! What a person may give a key (at most its creator's rights, bounded by
+//! their role): one of their
 //! organizations, the scopes [`scopes_a_member_may_give`] allows their role there (the
 //! catalogue without administrative scopes; a VIEWER only scopes that cannot change data),
 //! the default tier (a tier is a rate limit, not the person's to raise) and an optional
@@ -356,8 +357,7 @@ async fn keys_page(
         Some(id) => organizations
             .iter()
             .find(|(o, _)| &o.id == id)
-            .map(|(o, _)| o.name.clone())
-            .unwrap_or_else(|| id.clone()),
+            .map_or_else(|| id.clone(), |(o, _)| o.name.clone()),
         None => "—".to_owned(),
     };
     let keys: Vec<KeyLine> = page
@@ -445,9 +445,8 @@ impl KeyLine {
             created: date(k.created_at),
             last_used: k
                 .last_used_at
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_else(|| "never".to_owned()),
-            expires: k.expires_at.map(date).unwrap_or_else(|| "never".to_owned()),
+                .map_or_else(|| "never".to_owned(), |d| d.format("%Y-%m-%d").to_string()),
+            expires: k.expires_at.map_or_else(|| "never".to_owned(), date),
             status,
             can_disable: k.status == ApiKeyStatus::Active,
             can_enable: k.status == ApiKeyStatus::Disabled,

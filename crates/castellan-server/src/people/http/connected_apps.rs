@@ -1,4 +1,4 @@
-//! The connected-apps API (SPEC 9.3): `GET /account/connected-apps` lists the apps the user
+//! The connected-apps API: `GET /account/connected-apps` lists the apps the user
 //! behind a bearer access token consented to (scope `account:read` or `account:write`);
 //! `DELETE /account/connected-apps/{consent_id}` revokes one (scope `account:write`), ending
 //! its refresh tokens and the access tokens issued from them.

@@ -1,4 +1,4 @@
-//! The login page (SPEC 5.2): `GET /login` and `POST /login`. After signing in, the browser
+//! The login page: `GET /login` and `POST /login`. After signing in, the browser
 //! continues the authorization request it came with — always as `/oauth/authorize?…` on this
 //! server, rebuilt from the request's parameters, so the form cannot be made an open
 //! redirector — or goes to `/account`.
@@ -86,7 +86,7 @@ pub async fn create_session(
     let Some(next) = next else {
         return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
     };
-    // Every attempt counts against the per-IP `login` policy (SPEC 8.1).
+    // Every attempt counts against the per-IP `login` policy.
     let limiting = &state.rate_limiting;
     let decision = match limiting
         .check(&limiting.limits.per_ip.login, &ip.limit_key())
@@ -151,8 +151,8 @@ pub async fn create_session(
             )
             .await;
             page.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(delayed.retry_after_seconds),
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(delayed.retry_after_seconds),
             );
             page
         }
@@ -195,8 +195,8 @@ async fn throttled(
     };
     crate::error::rate_limit::render(&mut res, refused.decision(), refused.style());
     if let Some(s) = refused.decision().retry_after_seconds {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        if let Ok(v) = http::HeaderValue::from_str(&s.to_string()) {
+            res.headers_mut().insert(http::header::RETRY_AFTER, v);
         }
     }
     res

@@ -1,4 +1,4 @@
-//! Organization membership through the management API (SPEC 5.6):
+//! Organization membership through the management API:
 //! `PUT /organizations/{org}/members/{user}` `{"role": "OWNER" | "MANAGER" | "VIEWER"}` and
 //! `DELETE /organizations/{org}/members/{user}`, both needing `manage_organizations`. A
 //! person's token (its holder needs the admin flag for the scope) must also be OWNER of the

@@ -1,4 +1,4 @@
-//! The people-facing pages (SPEC 5, 10): one router for login, consent, the account area and
+//! The people-facing pages: one router for login, consent, the account area and
 //! the stylesheet, the askama views, and how a page becomes an answer.
 //!
 //! Every page carries `Content-Security-Policy: default-src 'self'; base-uri 'self';

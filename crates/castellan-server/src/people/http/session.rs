@@ -1,4 +1,4 @@
-//! The browser's cookies and its signed-in session (SPEC 5.2): extracted once per page
+//! The browser's cookies and its signed-in session: extracted once per page
 //! request; a missing, malformed, unknown or expired session cookie is simply "not signed in".
 
 use crate::people::csrf;

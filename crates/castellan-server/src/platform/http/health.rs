@@ -30,7 +30,7 @@ pub async fn get_metrics(State(state): State<AppState>) -> Response {
     let body = state
         .metrics
         .as_ref()
-        .map(|h| h.render())
+        .map(metrics_exporter_prometheus::PrometheusHandle::render)
         .unwrap_or_default();
     let mut res = body.into_response();
     res.headers_mut().insert(
@@ -62,10 +62,10 @@ pub fn panic_answer(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Layer of `/metrics`: publishes the limiter's backend-failure count before the scrape.
 pub async fn record_limit_metrics(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
-) -> axum::response::Response {
+) -> Response {
     metrics::counter!(crate::platform::limits::BACKEND_FAILURES_METRIC)
         .absolute(state.rate_limiting.limiter.backend_failures());
     next.run(req).await

@@ -18,14 +18,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
+            .is_some_and(|v| {
                 v.split(';')
                     .next()
                     .unwrap_or("")
                     .trim()
                     .eq_ignore_ascii_case("application/json")
-            })
-            .unwrap_or(false);
+            });
         if !is_json {
             // Drained so that the refusal reaches the client (crate::platform::http::body).
             crate::platform::http::body::drain(req.into_body()).await;

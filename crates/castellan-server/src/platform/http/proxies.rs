@@ -1,4 +1,4 @@
-//! The client's IP address, for per-IP rate limits (SPEC §8.1).
+//! The client's IP address, for per-IP rate limits.
 //!
 //! The address is the TCP peer (`ConnectInfo<SocketAddr>`). Only when the peer is one of the
 //! configured `http.trusted_proxies` is the configured header (`http.client_ip_header`,
@@ -182,7 +182,6 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::platform::http::client_ip::ClientIp;
     use axum::http::HeaderValue;

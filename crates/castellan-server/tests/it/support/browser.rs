@@ -1,11 +1,11 @@
 //! Shared by the headless-Chromium tests (the `browser` and `browser_api_keys` modules):
 //! Debian's chromedriver on a free port, killed when dropped, and a headless Chromium session
 //! through it (WebDriver, `fantoccini`).
-#![allow(
-    dead_code,
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::print_stdout
+    clippy::print_stdout,
+    reason = "a test fails on an unwrap or expect, with its location"
 )]
 
 use castellan_server::platform::config::{Config, ScopeEntry};
@@ -85,7 +85,7 @@ pub async fn browser(driver_url: &str, profile: &std::path::Path, width: u32) ->
 /// while the answer is on its way. Panics when no new page comes within ten seconds.
 pub async fn click_to_next_page(c: &Client, element: fantoccini::elements::Element) {
     let old = c
-        .find(fantoccini::Locator::Css("html"))
+        .find(Locator::Css("html"))
         .await
         .expect("the page's html element");
     element.click().await.expect("click");

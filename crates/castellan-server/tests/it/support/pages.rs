@@ -1,6 +1,10 @@
 //! Shared by the page tests: a cookie-keeping browser over reqwest (redirects off, forms read
 //! and submitted by hand), people and organizations created through the store, PKCE pairs.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
+)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -229,7 +233,7 @@ pub fn pkce() -> (String, String) {
 pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
 pub const SCOPES: &str = "openid profile email offline_access products:read products:write";
 
-/// A public client with PKCE (Closient step 2), through the management API.
+/// A public client with PKCE, through the management API.
 pub async fn public_client(app: &TestApp) -> String {
     let c = app
         .create_client(json!({
@@ -244,7 +248,7 @@ pub async fn public_client(app: &TestApp) -> String {
     c["id"].as_str().unwrap().to_owned()
 }
 
-/// A confidential client (Close, seed 001); answers (id, secret).
+/// A confidential client; answers (id, secret).
 pub async fn confidential_client(app: &TestApp, redirect_uris: &[&str]) -> (String, String) {
     let c: Value = app
         .create_client(json!({
