@@ -1,11 +1,12 @@
-//! The people-facing pages: one router for login, consent, the account area and
-//! the stylesheet, the askama views, and how a page becomes an answer.
+//! What every page shares: the layers of a page ([`as_pages`], [`as_assets`]), the askama
+//! views, and how a page becomes an answer.
 //!
 //! Every page carries `Content-Security-Policy: default-src 'self'; base-uri 'self';
 //! frame-ancestors 'none'; form-action 'self'` (`base-uri`, which `default-src` does not cover,
-//! stops an injected `<base>` from sending relative links and forms elsewhere), `X-Frame-Options: DENY` (clickjacking, RFC 9700 §4.16) and
-//! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached), and
-//! `Referrer-Policy: same-origin`.
+//! stops an injected `<base>` from sending relative links and forms elsewhere),
+//! `Cache-Control: no-store` (forms carry CSRF tokens; answers must not be cached) and
+//! `Referrer-Policy: same-origin`; the edge adds `X-Frame-Options: DENY` (clickjacking, RFC 9700
+//! §4.16) and `nosniff` to them as to every answer.
 
 use crate::oauth::consent::ScopeLine;
 use crate::platform::state::AppState;
@@ -33,17 +34,14 @@ pub fn as_pages(router: Router<AppState>) -> Router<AppState> {
     ))
 }
 
-/// `router`'s routes with what every page and page asset carries: the [`CSP`] (unless the
-/// answer set its own), `X-Frame-Options: DENY` and `Referrer-Policy: same-origin`.
+/// `router`'s routes with what every page and page asset carries besides the security headers
+/// of every answer (added by the edge): the [`CSP`] (unless the answer set its own) and
+/// `Referrer-Policy: same-origin` in place of the edge's `no-referrer`.
 pub fn as_assets(router: Router<AppState>) -> Router<AppState> {
     router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
         ))
         // `no-referrer` (the server-wide default) makes browsers send `Origin: null` on form
         // posts, which the CSRF origin check must refuse; `same-origin` keeps the real origin
