@@ -30,7 +30,7 @@ fn errors(toml_text: &str) -> Vec<String> {
 }
 
 #[test]
-fn defaults_match_the_seed() {
+fn defaults_are_the_documented_policies() {
     let limits = RateLimitConfig::default().validate().unwrap();
     let p = limits.tier_or_default("no-such-tier");
     assert_eq!(p.name(), "default");

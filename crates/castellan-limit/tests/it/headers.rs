@@ -17,7 +17,7 @@ use castellan_limit::{
 const T0: u64 = 1_700_006_400_000;
 
 /// The documented example's state: 288 of 300 used this minute, 53 s into it.
-fn seed_decision(extra: usize) -> castellan_limit::Decision {
+fn example_decision(extra: usize) -> castellan_limit::Decision {
     let clock = Arc::new(ManualClock::new(T0 + 53_000));
     let l = MemoryLimiter::with_clock(10_000, clock);
     let p = Policy::default_tier();
@@ -36,8 +36,8 @@ fn render(d: &castellan_limit::Decision, style: HeaderStyle) -> Vec<String> {
 }
 
 #[test]
-fn seed_example_draft03() {
-    let d = seed_decision(0);
+fn documented_example_draft03() {
+    let d = example_decision(0);
     assert!(d.allowed);
     assert_eq!(
         render(&d, HeaderStyle::Draft03),
@@ -54,8 +54,8 @@ fn seed_example_draft03() {
 }
 
 #[test]
-fn seed_example_structured() {
-    let d = seed_decision(0);
+fn documented_example_structured() {
+    let d = example_decision(0);
     assert_eq!(
         render(&d, HeaderStyle::Structured),
         [
@@ -71,7 +71,7 @@ fn seed_example_structured() {
 #[test]
 fn refused_request_carries_retry_after() {
     // 300 admitted, the 301st refused, still 53 s into the minute.
-    let d = seed_decision(13);
+    let d = example_decision(13);
     assert!(!d.allowed);
     assert_eq!(
         render(&d, HeaderStyle::Draft03),
@@ -95,7 +95,7 @@ fn refused_request_carries_retry_after() {
 
 #[test]
 fn http_headers_are_insertable() {
-    let d = seed_decision(13);
+    let d = example_decision(13);
     let mut map = http::HeaderMap::new();
     map.extend(http_headers(&d, HeaderStyle::Draft03));
     assert_eq!(map["ratelimit-remaining"], "0");
@@ -108,7 +108,7 @@ fn http_headers_are_insertable() {
 #[test]
 fn http_headers_equal_the_string_headers() {
     for extra in [0, 13] {
-        let d = seed_decision(extra);
+        let d = example_decision(extra);
         for style in [HeaderStyle::Draft03, HeaderStyle::Structured] {
             let typed: Vec<(String, String)> = http_headers(&d, style)
                 .into_iter()
@@ -171,7 +171,7 @@ fn refreshed_headers_equal_written_headers() {
         let mut wrong = http::HeaderMap::new();
         write_headers(&d, other, &mut wrong);
         assert!(!refresh_headers(&d, style, &mut wrong), "{style:?}");
-        let refused = seed_decision(13);
+        let refused = example_decision(13);
         let mut with_retry = http::HeaderMap::new();
         write_headers(&refused, style, &mut with_retry);
         assert!(!refresh_headers(&d, style, &mut with_retry), "{style:?}");

@@ -1009,7 +1009,7 @@ async fn tenant_tokens_for_every_secret_method() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenant_tokens_follow_seed_002() {
+async fn tenant_tokens_answer_every_documented_status() {
     let app = spawn().await;
     let (id, secret) = tenant_client(&app).await;
     // 400: bad credentials, missing fields.
