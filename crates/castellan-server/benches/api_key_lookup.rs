@@ -1,5 +1,5 @@
 //! API-key verification with 1 000 and with 1 000 000 keys stored: throughput should stay
-//! within 10% of that with 1 000 keys. Measures `services::api_keys::check_api_key` — what
+//! within 10% of that with 1 000 keys. Measures `gateway::api_keys::check_api_key` — what
 //! `/forward-auth` and introspection call: format and checksum, SHA-256, the bounded `moka`
 //! cache, the storage lookup by hash, status and expiry — in two cases:
 //!

@@ -7,8 +7,8 @@
 //!
 //! One service with one future per request, wrapped around the finished router. Applied
 //! through `Router::layer`, the same six jobs as separate tower layers re-boxed every route
-//! once per layer and cost about 4 µs per request together, a sixth of a token's whole cost
-//! beside the signature (`cargo bench -p castellan-server --bench token_path`).
+//! once per layer, a measurable share of a token's whole cost beside the signature
+//! (bench/RESULTS.md; `cargo bench -p castellan-server --bench token_path`).
 //!
 //! The two hot paths, the gateway check (`/forward-auth`: every API call of the
 //! platform) and `POST /oauth/token`, are answered by the edge itself, without the router's
