@@ -334,7 +334,8 @@ pub async fn verify_id_token(app: &TestApp, id_token: &str) -> (String, Value) {
     (v.header.alg.clone(), Value::Object(v.claims))
 }
 
-/// A client, a user who is a member of one organization, and a code for `scope`.
+/// A client, a user who is a member of one organization, and that organization: what
+/// [`Grant::spec`] describes a code of.
 pub struct Grant {
     /// The client, allowed the authorization-code grant.
     pub client: Cred,
