@@ -7,6 +7,7 @@
 //!
 //! `app(state)` builds the whole router; `start` wires storage, keys and upkeep into a state;
 //! the binary (`castellan serve`) and the test kit both go through them.
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod gateway;
@@ -33,14 +34,19 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// Why `start` could not build the server's state.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The signing keys could not be loaded or created.
     #[error(transparent)]
     Keys(#[from] platform::keys::KeysError),
+    /// Storage failed.
     #[error(transparent)]
     Store(#[from] castellan_store::StoreError),
+    /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] platform::config::ConfigError),
+    /// The rate limiter could not be built.
     #[error("rate limiter: {0}")]
     Limiter(#[from] castellan_limit::LimitError),
 }

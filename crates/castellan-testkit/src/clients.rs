@@ -7,7 +7,9 @@ use crate::TestApp;
 /// A client's credentials (`secret` empty for a public client).
 #[derive(Debug, Clone)]
 pub struct Cred {
+    /// The client id.
     pub id: String,
+    /// The client secret.
     pub secret: String,
 }
 

@@ -12,6 +12,7 @@
 //! - [`clients`]: clients created through the management API;
 //! - [`people`]: people, organizations, memberships and authorization codes, and the
 //!   authorization-code, refresh and revocation requests of the people-and-grants tests.
+#![warn(missing_docs)]
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -18,9 +18,13 @@ pub use crate::clients::Cred;
 pub use crate::oauth::claims;
 use crate::TestApp;
 
+/// The redirect URI of the clients made by [`code_client`].
 pub const REDIRECT: &str = "https://app.example/cb";
+/// The PKCE verifier of the codes made by [`CodeSpec::new`].
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The `nonce` of the codes made by [`CodeSpec::new`].
 pub const NONCE: &str = "n-0S6_WzA2Mj";
+/// Every scope [`code_client`] allows.
 pub const FULL_SCOPE: &str =
     "openid offline_access email profile products:read products:write account:read account:write";
 
@@ -29,6 +33,7 @@ pub fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(hash_secret(verifier).0)
 }
 
+/// A new random id starting with `prefix`.
 pub fn new_id(prefix: &str) -> String {
     format!(
         "{prefix}{}",
@@ -71,6 +76,7 @@ pub async fn user(app: &TestApp, email: &str, password: Option<&str>) -> User {
     u
 }
 
+/// Creates an organization named `name`; answers its id.
 pub async fn org(app: &TestApp, name: &str) -> String {
     let o = Organization {
         id: new_id("o"),
@@ -81,6 +87,7 @@ pub async fn org(app: &TestApp, name: &str) -> String {
     o.id
 }
 
+/// Makes `user` a member of `org` with `role`.
 pub async fn member(app: &TestApp, org: &str, user: &str, role: Role) {
     app.store
         .upsert_membership(&Membership {
@@ -149,20 +156,33 @@ pub async fn u1_token_in_org_1(app: &TestApp, client_id: &str) -> String {
 /// What the authorization endpoint would have bound a code to.
 #[derive(Debug, Clone)]
 pub struct CodeSpec {
+    /// The client the code is for.
     pub client_id: String,
+    /// The person who approved.
     pub user_id: String,
+    /// The organization the grant is bound to, if any.
     pub organization_id: Option<String>,
+    /// The space-separated scopes granted.
     pub scope: String,
+    /// The redirect URI the code is bound to.
     pub redirect_uri: String,
+    /// The PKCE challenge, if any.
     pub challenge: Option<String>,
+    /// The OIDC `nonce`, if any.
     pub nonce: Option<String>,
+    /// The resource asked for (RFC 8707), if any.
     pub resource: Option<String>,
+    /// When the person signed in.
     pub auth_time: DateTime<Utc>,
+    /// When the code was issued.
     pub now: DateTime<Utc>,
+    /// How long the code lives.
     pub lifetime: Duration,
 }
 
 impl CodeSpec {
+    /// A code of `client` for `user` in `org`: [`REDIRECT`], the S256 challenge of [`VERIFIER`],
+    /// [`NONCE`], signed in 30 seconds ago, living 60 seconds.
     pub fn new(client: &Cred, user: &User, org: Option<&str>, scope: &str) -> Self {
         let now = Utc::now();
         CodeSpec {
@@ -260,6 +280,7 @@ pub async fn exchange(app: &TestApp, client: &Cred, code: &str) -> (StatusCode, 
     .await
 }
 
+/// The refresh grant with `rt`, optionally narrowed to `scope`.
 pub async fn refresh(
     app: &TestApp,
     client: &Cred,
@@ -313,13 +334,19 @@ pub async fn verify_id_token(app: &TestApp, id_token: &str) -> (String, Value) {
     (v.header.alg.clone(), Value::Object(v.claims))
 }
 
-/// A client, a user who is a member of one organization, and a code for `scope`.
+/// A client, a user who is a member of one organization, and that organization: what
+/// [`Grant::spec`] describes a code of.
 pub struct Grant {
+    /// The client, allowed the authorization-code grant.
     pub client: Cred,
+    /// The person.
     pub user: User,
+    /// The id of their organization, where they are a manager.
     pub org: String,
 }
 
+/// A new [`Grant`]: a [`code_client`], a user without a usable password, and an organization they
+/// manage.
 pub async fn setup(app: &TestApp) -> Grant {
     let client = code_client(app, json!({})).await;
     let user = user(
@@ -334,6 +361,7 @@ pub async fn setup(app: &TestApp) -> Grant {
 }
 
 impl Grant {
+    /// The [`CodeSpec`] of a code for `scope` in this grant's organization.
     pub fn spec(&self, scope: &str) -> CodeSpec {
         CodeSpec::new(&self.client, &self.user, Some(&self.org), scope)
     }

@@ -11,14 +11,20 @@ use crate::database::fresh_database;
 
 /// A running server.
 pub struct TestApp {
+    /// The server's address, e.g. `http://127.0.0.1:41234`.
     pub base: String,
     /// The gateway check's own listener, when `gateway.listen` is set (e.g. `127.0.0.1:0`);
     /// `/forward-auth` is then 404 on `base`.
     pub gateway_base: Option<String>,
+    /// The server's state, for reading its configuration or calling its functions directly.
     pub state: AppState,
+    /// The server's storage, for setting up data directly.
     pub store: Arc<dyn Store>,
+    /// The bootstrap admin client's id.
     pub admin_id: String,
+    /// The bootstrap admin client's secret.
     pub admin_secret: String,
+    /// An HTTP client that does not follow redirects.
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -36,7 +42,7 @@ impl TestApp {
         Self::spawn_full(edit, Arc::new(castellan_crypto::SystemClock)).await
     }
 
-    /// Starts a server with a given clock (e.g. a [`ManualClock`]).
+    /// Starts a server with a given clock (e.g. a [`ManualClock`](crate::ManualClock)).
     pub async fn spawn_full(edit: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestApp {
         let (url, dir) = fresh_database().await;
         let mut config = Config {
@@ -137,6 +143,7 @@ impl TestApp {
         }
     }
 
+    /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -12,7 +12,9 @@ use serde_json::json;
 /// `WWW-Authenticate` challenge names.
 #[derive(Debug)]
 pub struct GatewayRefusal {
+    /// Why the check was refused.
     pub denied: Denied,
+    /// The address of the protected-resource metadata (RFC 9728) the challenge names.
     pub resource_metadata: String,
 }
 

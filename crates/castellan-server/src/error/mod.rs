@@ -5,7 +5,7 @@
 //! - [`ApiError`]: the management API answers commercetools-shaped errors
 //!   `{statusCode, message, errors: [{code, message}]}`;
 //! - [`gateway`]: the gateway check's refusals; [`tenant`]: the tenant-token request's;
-//! - [`sign_in`]: a running sign-in delay at the token endpoint.
+//! - `sign_in`: a running sign-in delay at the token endpoint.
 //! - [`rate_limit`]: rate-limit refusals (429, or 503 when the limiter cannot be asked) and
 //!   the rate-limit headers every answer of a limited endpoint carries.
 //!
@@ -27,6 +27,7 @@ use serde_json::json;
 /// An OAuth error answer, with how it was caused.
 #[derive(Debug, Clone)]
 pub struct OAuthFailure {
+    /// The OAuth error code and description answered.
     pub error: OAuthError,
     /// Set when the client authenticated with HTTP Basic (RFC 6749 §5.2: answer 401 with a
     /// `WWW-Authenticate` naming the scheme the client used).
@@ -34,6 +35,7 @@ pub struct OAuthFailure {
 }
 
 impl OAuthFailure {
+    /// Records whether the client authenticated with HTTP Basic (see `basic_auth`).
     pub fn with_basic(mut self, basic: bool) -> Self {
         self.basic_auth = basic;
         self
@@ -112,33 +114,40 @@ impl IntoResponse for OAuthFailure {
 pub enum ApiError {
     /// 400 with a machine code (`InvalidInput`, `InvalidField`, `InvalidOperation` …).
     BadRequest {
+        /// The machine code of the error.
         code: &'static str,
+        /// What was wrong, for a person to read.
         message: String,
     },
     /// 401: no usable bearer token.
     Unauthorized(String),
     /// 403: the token lacks the scope named.
     Forbidden {
+        /// The scope the token would need.
         needed: String,
     },
     /// 403 `access_denied`: the token has the scope, but its person may not act on this
     /// organization or key.
     NotAllowed(String),
+    /// 404: no such resource (the message names it).
     NotFound(String),
     /// 413: body larger than the configured limit.
     TooLarge(usize),
     /// 415: the body is not JSON.
     UnsupportedMediaType,
+    /// 503: storage could not answer.
     Unavailable,
 }
 
 impl ApiError {
+    /// A 400 `InvalidInput` with this message.
     pub fn invalid_input(message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code: "InvalidInput",
             message: message.into(),
         }
     }
+    /// A 400 `InvalidField` with this message.
     pub fn invalid_field(message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code: "InvalidField",

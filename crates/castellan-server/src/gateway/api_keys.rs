@@ -30,9 +30,13 @@ pub const MAX_NAME_LEN: usize = 200;
 pub enum KeyRefusal {
     /// Refused before any lookup.
     Format(KeyFormatError),
+    /// No stored key has this key's hash.
     Unknown,
+    /// The key is disabled (it can be enabled again).
     Disabled,
+    /// The key is revoked for good.
     Revoked,
+    /// The key is past its expiry.
     Expired,
 }
 
@@ -82,16 +86,23 @@ pub async fn check_api_key(
 /// What a caller asks for.
 #[derive(Debug, Clone)]
 pub struct KeyDraft {
+    /// The key's display name.
     pub name: String,
+    /// The space-separated scopes the key carries.
     pub scope: String,
+    /// The organization the key acts for, if any.
     pub organization_id: Option<String>,
+    /// The rate-limit tier; `api_keys.default_tier` when unset.
     pub tier: Option<String>,
+    /// When the key expires, given as an instant.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the key expires, given as days from now.
     pub expires_in_days: Option<u32>,
 }
 
 /// Who creates the key, and what they may give it.
 pub struct Creator<'a> {
+    /// The creator's id (a person or a client).
     pub id: &'a str,
     /// The scopes the creator holds (its bearer token's).
     pub held: &'a ScopeSet,
@@ -99,20 +110,25 @@ pub struct Creator<'a> {
     pub allowed: &'a [castellan_core::ScopePattern],
 }
 
+/// Why a key could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
+    /// The draft is invalid (the message says why).
     #[error("{0}")]
     Invalid(String),
     /// The scope the creator does not hold.
     #[error("the scope `{0}` exceeds the creator's scopes: a key carries at most its creator's")]
     ScopeNotHeld(String),
+    /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// A created key: the stored row and the key itself, shown once.
 pub struct CreatedKey {
+    /// The key's stored row.
     pub stored: ApiKey,
+    /// The key itself; only its hash is stored.
     pub key: Secret,
 }
 
@@ -257,6 +273,7 @@ fn held_by(creator: &Creator<'_>, scope: &Scope) -> bool {
     creator.held.contains(scope) || allowed_by(creator.allowed, scope)
 }
 
+/// One page of the keys `owner` owns.
 pub async fn list_api_keys(
     state: &AppState,
     owner: &ApiKeyOwner,
@@ -282,14 +299,19 @@ pub async fn set_status(
     state.store.get_api_key(id).await
 }
 
+/// Why a key could not be rotated.
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
+    /// No such key.
     #[error("no such API key")]
     NotFound,
+    /// The key is revoked, so there is nothing to rotate.
     #[error("a revoked API key cannot be rotated")]
     Revoked,
+    /// The new key could not be created.
     #[error(transparent)]
     Create(#[from] CreateError),
+    /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

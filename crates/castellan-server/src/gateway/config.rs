@@ -8,6 +8,7 @@ use castellan_guard::routes::RouteTable;
 use castellan_guard::{OrgSource, Role, RouteConfig};
 use serde::{Deserialize, Serialize};
 
+/// The `[api_keys]` section: the key prefix and the lookup cache.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiKeysConfig {
@@ -46,6 +47,7 @@ pub struct GatewayRoute {
     /// Anonymous callers pass; a present credential is still checked.
     #[serde(default)]
     pub public: bool,
+    /// The scope the route asks of the caller, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// `VIEWER`, `MANAGER` or `OWNER`.
@@ -66,6 +68,7 @@ fn any_method() -> String {
     "*".to_owned()
 }
 
+/// The `[gateway]` section: forward-auth routes, protected-resource metadata and tenant tokens.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {

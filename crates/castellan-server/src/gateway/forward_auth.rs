@@ -36,6 +36,7 @@ pub enum Denied {
     NoOriginalRequest,
     /// The key's tier is used up (429) or the limiter failed closed (503).
     Limited(RateLimited),
+    /// Storage failed.
     Store(StoreError),
 }
 
@@ -64,6 +65,7 @@ pub enum Who {
 }
 
 impl Who {
+    /// The identity the request proved; `None` for an anonymous caller.
     pub fn identity(&self) -> Option<&Identity> {
         match self {
             Who::Anonymous => None,
@@ -75,16 +77,22 @@ impl Who {
 
 /// An allowed request: who, and the limit decision its answer shows.
 pub struct Allowed {
+    /// Who made the request.
     pub who: Who,
+    /// The rate-limit decision, when the request was counted.
     pub limit: Option<LimitDecision>,
 }
 
 /// The one credential a forwarded request presented.
 #[derive(Debug, Clone, Copy)]
 pub enum Presented<'a> {
+    /// No credential.
     None,
+    /// A bearer token from `Authorization`.
     Bearer(&'a str),
+    /// An API key.
     ApiKey(&'a str),
+    /// A tenant token.
     Tenant(&'a str),
 }
 

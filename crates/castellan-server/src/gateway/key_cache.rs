@@ -13,13 +13,16 @@ use std::sync::Arc;
 /// A stored key as a check answers it: the row and the identity it proves, built once when
 /// the key is looked up (and cached with it), not per check.
 pub struct KnownKey {
+    /// The stored row.
     pub key: ApiKey,
+    /// The identity the key proves.
     pub identity: Identity,
     /// The headers of the key's forward-auth 200s.
     pub answer: KeptHeaders,
 }
 
 impl KnownKey {
+    /// Builds the identity and answer headers of `key`.
     pub fn new(key: ApiKey) -> Self {
         let identity = Identity {
             subject: key.id.clone(),
@@ -59,6 +62,7 @@ pub struct ApiKeys {
 }
 
 impl ApiKeys {
+    /// A cache of at most `capacity` keys, each held `seconds` (0 turns the cache off).
     pub fn new(capacity: u64, seconds: u32) -> Self {
         let cache = (seconds > 0).then(|| {
             moka::future::Cache::builder()

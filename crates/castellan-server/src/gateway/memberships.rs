@@ -14,11 +14,13 @@ const CAPACITY: u64 = 100_000;
 
 type Cache = moka::future::Cache<(String, String), Option<Role>, foldhash::fast::RandomState>;
 
+/// The membership lookups of this replica, through the cache.
 pub struct Memberships {
     cache: Option<Cache>,
 }
 
 impl Memberships {
+    /// A cache holding each role `seconds` (0 turns the cache off).
     pub fn new(seconds: u32) -> Self {
         let cache = (seconds > 0).then(|| {
             moka::future::Cache::builder()

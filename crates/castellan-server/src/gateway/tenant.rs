@@ -24,14 +24,17 @@ use castellan_crypto::jws;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+/// Why `POST /auth` gave no tenant token.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
+    /// The named field is missing.
     #[error("{0} is required")]
     Missing(&'static str),
+    /// The named field is empty, too long or not printable.
     #[error("{0} must be 1 to 200 printable characters")]
     Invalid(&'static str),
-    /// Seed 002: invalid credentials answer 400. Also a brand or venue the client was not
-    /// given, so that the answer does not tell which tenants exist.
+    /// Wrong client credentials (answered 400), or a brand or venue the client was not
+    /// given, answered the same so that the answer does not tell which tenants exist.
     #[error("invalid credentials: verify client_id, client_secret, brand and venue_id")]
     BadCredentials,
     /// The client authenticated but is not allowed `client_credentials`: a tenant token is
@@ -41,8 +44,10 @@ pub enum TenantError {
     /// The client's tier refused the request.
     #[error("rate limited")]
     Limited(RateLimited),
+    /// No signing key exists for the configured algorithm.
     #[error("no signing key for the configured algorithm")]
     NoKey,
+    /// Signing the token failed.
     #[error("signing failed")]
     Sign,
 }
@@ -55,15 +60,20 @@ struct TenantClaims<'a> {
     venue: &'a str,
 }
 
+/// A signed tenant token.
 pub struct TenantToken {
+    /// The token.
     pub token: Secret,
+    /// Its lifetime in seconds.
     pub expires_in: u32,
 }
 
 /// What `POST /auth` answers: the token or why there is none, and the client's rate-limit
 /// decision when the client got as far as being counted.
 pub struct TenantOutcome {
+    /// The token, or why there is none.
     pub result: Result<TenantToken, TenantError>,
+    /// The client's rate-limit decision, when it was counted.
     pub client_limit: Option<LimitDecision>,
 }
 
@@ -80,9 +90,13 @@ fn check_value(v: Option<&str>, name: &'static str) -> Result<String, TenantErro
 /// The fields of a `POST /auth` request, as sent.
 #[derive(Clone, Copy)]
 pub struct TenantRequest<'a> {
+    /// The client's id.
     pub client_id: Option<&'a str>,
+    /// The client's secret.
     pub client_secret: Option<&'a str>,
+    /// The brand asked for.
     pub brand: Option<&'a str>,
+    /// The venue asked for (`venue_id`).
     pub venue: Option<&'a str>,
 }
 

@@ -25,7 +25,9 @@ pub struct ClientDraft {
     pub name: String,
     /// Space-separated allowed scopes; a final `*` segment matches one qualifier. Immutable.
     pub scope: String,
+    /// Its access-token lifetime in seconds; the configured default when unset.
     pub access_token_validity_seconds: Option<u32>,
+    /// Its refresh-token lifetime in seconds; the configured default when unset.
     pub refresh_token_validity_seconds: Option<u32>,
     /// The client is deleted this many days after creation.
     pub delete_days_after_creation: Option<u32>,
@@ -33,6 +35,7 @@ pub struct ClientDraft {
     pub client_kind: Option<String>,
     /// Default `["client_credentials"]`.
     pub grant_types: Option<Vec<String>>,
+    /// Its redirect URIs, matched exactly (for `authorization_code`).
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// `client_secret_basic` (the secret only with HTTP Basic), `client_secret_post` (only in
@@ -226,6 +229,7 @@ fn client_tier(tier: Option<&str>, config: &Config) -> Result<Option<String>, Fi
     }
 }
 
+/// Parses grant type names, refusing an unknown one; a name given twice counts once.
 pub fn parse_grant_types(list: &[String]) -> Result<Vec<GrantType>, FieldError> {
     let mut out = Vec::new();
     for g in list {
@@ -245,6 +249,7 @@ pub fn parse_grant_types(list: &[String]) -> Result<Vec<GrantType>, FieldError> 
     Ok(out)
 }
 
+/// A new random client id.
 pub fn new_client_id() -> String {
     alphanumeric_id(&random_bytes::<64>(), CLIENT_ID_LEN).unwrap_or_else(|| {
         random_bytes::<12>()

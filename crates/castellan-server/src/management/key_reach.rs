@@ -18,9 +18,11 @@ pub enum KeyReach {
     Everything,
     /// A person's token: their organizations, with their role in each.
     Person {
+        /// The person's id.
         id: String,
         /// The organization the token is bound to, if any.
         bound_to: Option<String>,
+        /// Their organizations, with their role in each.
         organizations: Vec<(String, Role)>,
     },
 }

@@ -27,24 +27,34 @@ const MAX_NONCE_LEN: usize = 512;
 /// `prompt` (OIDC Core §3.1.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prompt {
+    /// `none`: answer without showing any page, or fail.
     None,
+    /// `login`: ask the person to sign in again.
     Login,
+    /// `consent`: ask the person to consent again.
     Consent,
 }
 
 /// A valid authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthorizeRequest {
+    /// The client asking.
     pub client: Client,
     /// The redirect URI in force: the one sent, or the client's only one.
     pub redirect_uri: String,
     /// Whether the request named it (then the token request must repeat it, RFC 6749 §4.1.3).
     pub redirect_uri_given: bool,
+    /// The scopes granted if the person consents.
     pub scope: ScopeSet,
+    /// The client's `state`, returned with the answer.
     pub state: Option<String>,
+    /// The PKCE challenge (RFC 7636).
     pub code_challenge: Option<CodeChallenge>,
+    /// The OIDC `nonce`, put in the ID token.
     pub nonce: Option<String>,
+    /// The OIDC `prompt`.
     pub prompt: Option<Prompt>,
+    /// The resource the tokens are for (RFC 8707).
     pub resource: Option<String>,
     /// The request's parameters re-encoded, to carry it through the login and consent forms.
     pub query: String,
@@ -53,17 +63,22 @@ pub struct AuthorizeRequest {
 /// Where an error goes back to the client (RFC 6749 §4.1.2.1).
 #[derive(Debug, Clone)]
 pub struct ErrorRedirect {
+    /// The client's redirect URI.
     pub redirect_uri: String,
+    /// The error told.
     pub error: OAuthError,
+    /// The client's `state`, returned with the error.
     pub state: Option<String>,
 }
 
+/// Why an authorization request is refused.
 #[derive(Debug)]
 pub enum AuthorizeError {
     /// The client or redirect URI cannot be trusted: an error page, never a redirect.
     Untrusted(String),
     /// Told to the client at its redirect URI.
     Redirect(ErrorRedirect),
+    /// Storage failed.
     Store(StoreError),
 }
 

@@ -10,8 +10,11 @@ use crate::oauth::tokens::{check_access_token, Audience, Checked};
 use crate::platform::state::AppState;
 use castellan_core::ScopeSet;
 
+/// A checked bearer token, as the management and people's APIs take it.
 pub struct Bearer {
+    /// What the check found.
     pub token: Checked,
+    /// The scopes the token carries.
     pub scopes: ScopeSet,
     /// The person behind a user's grant; `None` for a client acting for itself.
     pub person: Option<Person>,
@@ -20,7 +23,9 @@ pub struct Bearer {
 /// The person a token was issued for, as storage knows them now.
 #[derive(Debug, Clone)]
 pub struct Person {
+    /// The person's id.
     pub id: String,
+    /// Whether the person is an administrator.
     pub is_admin: bool,
 }
 

@@ -36,8 +36,11 @@ pub enum PresentedMethod {
 /// A client's credentials as presented, not yet checked.
 #[derive(Debug)]
 pub struct PresentedClient {
+    /// The client id presented.
     pub client_id: String,
+    /// The secret presented, if any.
     pub secret: Option<Secret>,
+    /// How the credentials were presented.
     pub method: PresentedMethod,
 }
 
@@ -52,7 +55,9 @@ impl PresentedClient {
 /// An authenticated client and how it authenticated.
 #[derive(Debug, Clone)]
 pub struct ClientAuth {
+    /// The client.
     pub client: Arc<Client>,
+    /// How it authenticated.
     pub method: PresentedMethod,
 }
 

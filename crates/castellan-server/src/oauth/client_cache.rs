@@ -19,6 +19,7 @@ pub struct ClientCache {
 }
 
 impl ClientCache {
+    /// A cache of at most `capacity` clients, each held `ttl_seconds`.
     pub fn new(capacity: u64, ttl_seconds: u32) -> Self {
         ClientCache {
             cache: Cache::builder()
@@ -43,6 +44,7 @@ impl ClientCache {
         Ok(loaded)
     }
 
+    /// Forgets a client, so its next lookup reads storage.
     pub fn invalidate(&self, id: &str) {
         self.cache.invalidate(id);
     }

@@ -16,7 +16,9 @@ use castellan_store::StoreResult;
 /// One scope in plain words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeLine {
+    /// The scope's name.
     pub name: String,
+    /// What it lets the app do.
     pub description: String,
     /// A write scope: it lets the app change data.
     pub elevated: bool,

@@ -29,29 +29,45 @@ pub fn at_hash(access_token: &str) -> String {
 /// The claims of an ID token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdClaims {
+    /// The issuer.
     pub iss: String,
+    /// The person's id.
     pub sub: String,
+    /// The client's id.
     pub aud: String,
+    /// When it expires (Unix seconds).
     pub exp: i64,
+    /// When it was issued (Unix seconds).
     pub iat: i64,
+    /// When the person signed in (Unix seconds).
     pub auth_time: i64,
+    /// The `nonce` of the authorization request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The hash of the access token issued beside it.
     pub at_hash: String,
+    /// The person's email address, with the `email` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Whether the email address was verified, with the `email` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// The person's name, with the `profile` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// What an ID token is about.
 pub struct IdTokenInput<'a> {
+    /// The client it is for.
     pub client_id: &'a str,
+    /// The person it is about.
     pub user: &'a User,
+    /// The scopes granted, which choose the profile claims.
     pub scope: &'a ScopeSet,
+    /// The `nonce` of the authorization request.
     pub nonce: Option<&'a str>,
+    /// When the person signed in.
     pub auth_time: DateTime<Utc>,
     /// The access token issued beside it (for `at_hash`).
     pub access_token: &'a str,
@@ -61,8 +77,11 @@ pub struct IdTokenInput<'a> {
 
 /// The profile claims a user's grant shows (ID token and userinfo, OIDC Core §5.4).
 pub struct ProfileClaims {
+    /// The email address, with the `email` scope.
     pub email: Option<String>,
+    /// Whether it was verified, with the `email` scope.
     pub email_verified: Option<bool>,
+    /// The name, with the `profile` scope.
     pub name: Option<String>,
 }
 
@@ -77,6 +96,7 @@ pub fn profile_claims(user: &User, scope: &ScopeSet) -> ProfileClaims {
     }
 }
 
+/// Signs the ID token of `input`, issued at `now`.
 pub fn sign_id_token(
     state: &AppState,
     input: &IdTokenInput<'_>,

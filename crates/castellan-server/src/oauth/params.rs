@@ -14,7 +14,7 @@ use std::fmt;
 const MAX_PARAMS: usize = 64;
 
 /// The parameters in the order given. A request carries a handful, so a list searched
-/// linearly beats hashing every name (at most [`MAX_PARAMS`] of them).
+/// linearly beats hashing every name (at most `MAX_PARAMS` of them).
 #[derive(Default)]
 pub struct OAuthParams {
     pairs: Vec<(String, String)>,
@@ -54,18 +54,23 @@ impl OAuthParams {
         self.pairs.iter().position(|(k, _)| k == name)
     }
 
+    /// The value of a parameter.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.position(name).map(|i| self.pairs[i].1.as_str())
     }
 
+    /// Removes a parameter and answers its value.
     pub fn take(&mut self, name: &str) -> Option<String> {
         self.position(name).map(|i| self.pairs.swap_remove(i).1)
     }
 
+    /// Whether a parameter was given.
     pub fn contains(&self, name: &str) -> bool {
         self.position(name).is_some()
     }
 
+    /// Parameters from name–value pairs, refusing a repeated name, too many pairs or one that is
+    /// not UTF-8; empty values count as not given.
     pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(
         pairs: I,
     ) -> Result<Self, OAuthError> {
@@ -92,6 +97,7 @@ impl OAuthParams {
         Ok(params)
     }
 
+    /// Parameters from a form-encoded body.
     pub fn parse_form(body: &[u8]) -> Result<Self, OAuthError> {
         if std::str::from_utf8(body).is_err() {
             return Err(OAuthError::invalid_request("the body must be UTF-8"));
@@ -101,6 +107,7 @@ impl OAuthParams {
         )
     }
 
+    /// Parameters from a JSON object body.
     pub fn parse_json(body: &[u8]) -> Result<Self, OAuthError> {
         let mut de = serde_json::Deserializer::from_slice(body);
         let pairs = de.deserialize_map(FlatObject).map_err(|e| {

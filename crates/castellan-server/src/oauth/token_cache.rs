@@ -39,6 +39,7 @@ struct Status {
     revoked: bool,
 }
 
+/// The verified JWTs and revocation statuses this replica remembers.
 pub struct TokenCheckCache {
     enabled: bool,
     epoch: AtomicU64,
@@ -48,6 +49,8 @@ pub struct TokenCheckCache {
 }
 
 impl TokenCheckCache {
+    /// A cache of at most `capacity` entries of each kind, each held `ttl_seconds` (0 turns it
+    /// off).
     pub fn new(capacity: u64, ttl_seconds: u32) -> Self {
         let ttl = Duration::from_secs(u64::from(ttl_seconds.max(1)));
         TokenCheckCache {

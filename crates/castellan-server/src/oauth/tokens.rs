@@ -18,32 +18,45 @@ use std::sync::{Arc, OnceLock};
 /// Prefix of opaque access tokens: `ot_<environment tag>_<secret>`.
 const OPAQUE_PREFIX: &str = "ot";
 
+/// Why an access token could not be issued.
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
+    /// No signing key exists for the configured algorithm.
     #[error("no signing key for the configured algorithm")]
     NoKey,
+    /// Signing failed.
     #[error(transparent)]
     Key(#[from] castellan_crypto::KeyError),
+    /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// A minted access token.
 pub struct IssuedToken {
+    /// The token.
     pub token: Secret,
+    /// Its lifetime in seconds.
     pub expires_in: u32,
+    /// When it was issued.
     pub issued_at: DateTime<Utc>,
 }
 
 /// Who and what a token is for.
 pub struct TokenGrant<'a> {
+    /// The client it is issued to.
     pub client: &'a Client,
+    /// Its subject (`sub`).
     pub subject: &'a str,
+    /// The scopes granted.
     pub scope: &'a ScopeSet,
+    /// Its audience (`aud`).
     pub audience: &'a str,
+    /// The organization it is bound to, if any.
     pub organization: Option<&'a str>,
 }
 
+/// A new random token id (`jti`).
 pub fn new_jti() -> String {
     alphanumeric_id(&id_random_bytes::<48>(), 22).unwrap_or_else(hex_id)
 }
@@ -55,6 +68,7 @@ fn hex_id() -> String {
         .collect()
 }
 
+/// Issues an access token outside any token family, in the client's format (JWT or opaque).
 pub async fn issue_access_token(
     state: &AppState,
     grant: TokenGrant<'_>,
@@ -180,11 +194,14 @@ fn issued_counter(format: TokenFormat) -> &'static metrics::Counter {
 /// What a presented access token is, once checked.
 #[derive(Debug, Clone)]
 pub enum Checked {
+    /// A signed JWT, with its claims.
     Jwt(AccessClaims),
+    /// An opaque token, as stored.
     Opaque(OpaqueToken),
 }
 
 impl Checked {
+    /// The client the token was issued to.
     pub fn client_id(&self) -> &str {
         match self {
             Checked::Jwt(c) => &c.client_id,
@@ -192,6 +209,7 @@ impl Checked {
         }
     }
 
+    /// The space-separated scopes it carries.
     pub fn scope(&self) -> &str {
         match self {
             Checked::Jwt(c) => &c.scope,

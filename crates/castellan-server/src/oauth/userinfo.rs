@@ -19,6 +19,7 @@ pub enum UserinfoError {
     InvalidToken(&'static str),
     /// The token lacks `openid`.
     InsufficientScope,
+    /// Storage failed.
     Store(StoreError),
 }
 
@@ -28,6 +29,7 @@ impl From<StoreError> for UserinfoError {
     }
 }
 
+/// The claims of the person behind `token`, checked at `now`.
 pub async fn get_userinfo(
     state: &AppState,
     token: &str,

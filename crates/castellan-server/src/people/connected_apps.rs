@@ -12,17 +12,21 @@ use serde::Serialize;
 pub struct ConnectedApp {
     /// The consent id (what `DELETE /account/connected-apps/{id}` takes).
     pub id: String,
+    /// The client's id.
     pub client_id: String,
     /// The client's name, or its id when the client is gone.
     pub client_name: String,
+    /// The organization the consent is bound to, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
+    /// That organization's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_name: Option<String>,
     /// Space-separated scopes consented to.
     pub scope: String,
     /// RFC 3339.
     pub created_at: String,
+    /// When the consent last changed (RFC 3339).
     pub updated_at: String,
 }
 

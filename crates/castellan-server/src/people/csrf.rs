@@ -67,10 +67,12 @@ pub fn new_cookie_token() -> String {
 /// Why a form was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CsrfError {
+    /// The CSRF token is missing or does not match.
     #[error(
         "the form's security token is missing or does not match; reload the page and try again"
     )]
     Token,
+    /// The form came from another origin.
     #[error("the form was sent from another site")]
     Origin,
 }
@@ -96,7 +98,9 @@ pub fn form_token(cookie: Option<&str>) -> (String, bool) {
 /// host matches).
 #[derive(Debug, Clone, Copy)]
 pub struct FormOrigin<'a> {
+    /// The `Host` the form was sent to.
     pub host: Option<&'a str>,
+    /// The `Origin` (else `Referer`) the browser set.
     pub claimed: Option<&'a str>,
 }
 

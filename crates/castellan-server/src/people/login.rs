@@ -13,6 +13,7 @@ use castellan_core::Secret;
 use castellan_store::StoreError;
 use tokio::sync::OnceCell;
 
+/// Why a sign-in failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Wrong email or password; never says which.
@@ -21,6 +22,7 @@ pub enum LoginError {
     /// A delay runs for this account (see `login_throttle`); the password was not checked.
     #[error("Too many sign-in attempts; wait and try again")]
     Throttled(LoginDelayed),
+    /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -10,12 +10,16 @@ use castellan_store::StoreError;
 /// Why a membership change did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum MemberError {
+    /// The organization does not exist.
     #[error("no such organization")]
     NoOrganization,
+    /// The person does not exist.
     #[error("no such user")]
     NoUser,
+    /// The person is not a member of the organization.
     #[error("the user is not a member of the organization")]
     NotMember,
+    /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

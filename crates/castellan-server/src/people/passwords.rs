@@ -23,10 +23,13 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 /// Shortest password accepted when setting one.
 pub const MIN_PASSWORD_LEN: usize = 8;
 
+/// Why a password could not be hashed.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
+    /// The password is shorter or longer than allowed.
     #[error("passwords must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} bytes")]
     Length,
+    /// Argon2 failed.
     #[error("password hashing failed")]
     Hash,
 }

@@ -11,10 +11,13 @@ use chrono::{DateTime, Utc};
 pub const ADMIN_SCOPE: &str = "manage_api_clients view_api_clients manage_api_keys view_api_keys \
     register_clients introspect manage_organizations";
 
+/// Why the bootstrap admin client could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
+    /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The client's settings are invalid.
     #[error("bootstrap client: {0}")]
     Invalid(#[from] castellan_core::client::FieldError),
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
 
+/// Castellan's configuration, as read from its TOML file and the environment.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -21,6 +22,8 @@ pub struct Config {
     /// The issuer identifier (RFC 8414 §2): an https URL (http allowed outside production)
     /// with no query or fragment. Endpoint URLs are built from it.
     pub issuer: String,
+    /// `production`, `testing` or `local`: tokens carry it (`env`) and another environment refuses
+    /// them.
     pub environment: Environment,
     /// Storage URL: `sqlite://path.db`, a bare file path, or `postgres://…`.
     pub database: DatabaseUrl,
@@ -31,11 +34,17 @@ pub struct Config {
     /// (`[[scopes]] name = "products:read" description = "…"`). `:write` scopes are shown as
     /// elevated; every `:read` scope is open to self-registered clients.
     pub scopes: Vec<ScopeEntry>,
+    /// Token lifetimes, signing algorithms, audiences and the token check cache.
     pub token: TokenConfig,
+    /// Client lifetime bounds and the client cache.
     pub clients: ClientsConfig,
+    /// Dynamic client registration.
     pub registration: RegistrationConfig,
+    /// Signing keys.
     pub keys: KeysConfig,
+    /// Request limits, timeouts and trusted proxies.
     pub http: HttpConfig,
+    /// Logging.
     pub log: LogConfig,
     /// The people-facing pages (login, consent, account).
     pub pages: PagesConfig,
@@ -82,13 +91,17 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
+/// One scope of the catalogue.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeEntry {
+    /// The scope, e.g. `products:read`.
     pub name: String,
+    /// What it lets an app do, in plain words.
     pub description: String,
 }
 
+/// The `[token]` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenConfig {
@@ -118,6 +131,7 @@ pub struct TokenConfig {
     pub check_cache_capacity: u64,
 }
 
+/// The `[clients]` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientsConfig {
@@ -130,6 +144,7 @@ pub struct ClientsConfig {
     pub cache_capacity: u64,
 }
 
+/// Who may register clients dynamically.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RegistrationMode {
@@ -141,6 +156,7 @@ pub enum RegistrationMode {
     Disabled,
 }
 
+/// The `[registration]` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistrationConfig {
@@ -152,6 +168,7 @@ pub struct RegistrationConfig {
     pub open_scopes: Vec<String>,
 }
 
+/// The `[keys]` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
@@ -159,6 +176,7 @@ pub struct KeysConfig {
     pub reload_seconds: u32,
 }
 
+/// The `[http]` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -176,6 +194,7 @@ pub struct HttpConfig {
     pub client_ip_header: String,
 }
 
+/// The `[pages]` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PagesConfig {
@@ -231,6 +250,7 @@ impl Default for LoginThrottleConfig {
     }
 }
 
+/// The `[log]` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -382,6 +402,7 @@ impl Config {
         Ok(config)
     }
 
+    /// Checks every rule the settings must follow together, naming the first key that breaks one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::gateway::config::validate(&self.api_keys, &self.gateway)?;
         if self
@@ -627,6 +648,7 @@ impl Config {
         aud == self.gateway_resource() || self.gateway.audiences.iter().any(|a| a == aud)
     }
 
+    /// The URL of `path` on this server (the issuer followed by `path`).
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
     }

@@ -83,6 +83,8 @@ pub struct Edge {
 }
 
 impl Edge {
+    /// An edge serving every route of `router`, answering 503 to a request that takes longer than
+    /// `timeout`.
     pub fn new(router: Router, timeout: Duration) -> Self {
         Edge {
             router,

@@ -12,10 +12,13 @@ use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+/// Why the signing keys could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum KeysError {
+    /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored key could not be read or a new one made.
     #[error("signing key: {0}")]
     Key(#[from] castellan_crypto::KeyError),
 }
@@ -24,6 +27,7 @@ pub enum KeysError {
 /// request into a storage read.
 const MIN_ON_DEMAND_RELOAD: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The signing keys of this replica, reloaded from storage.
 pub struct KeyManager {
     store: Arc<dyn Store>,
     current: RwLock<Loaded>,
@@ -94,6 +98,7 @@ impl KeyManager {
         })
     }
 
+    /// The keys in force.
     pub fn keys(&self) -> Arc<KeySet> {
         match self.current.read() {
             Ok(g) => Arc::clone(&g.set),

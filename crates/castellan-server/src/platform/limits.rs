@@ -27,7 +27,9 @@ pub const BACKEND_FAILURES_METRIC: &str = "castellan_rate_limit_backend_failures
 /// The validated limits, the limiter counting them, and the sign-in delays it also keeps.
 #[derive(Debug)]
 pub struct RateLimiting {
+    /// The validated `[rate_limit]` tree.
     pub limits: RateLimits,
+    /// The limiter counting it (in-process or Redis).
     pub limiter: Limiter,
     /// `[pages.login_throttle]`, counted by `limiter`.
     pub login: crate::people::login_throttle::LoginThrottle,

@@ -11,22 +11,32 @@ use castellan_crypto::{Algorithm, Clock};
 use castellan_store::Store;
 use std::sync::Arc;
 
+/// The shared state every handler receives; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The state itself.
     pub inner: Arc<Inner>,
 }
 
+/// What [`AppState`] holds.
 pub struct Inner {
+    /// The validated configuration.
     pub config: Config,
+    /// Storage.
     pub store: Arc<dyn Store>,
+    /// The signing keys.
     pub keys: KeyManager,
+    /// The cache of clients read from storage.
     pub clients: ClientCache,
     /// Verified JWTs and revocation statuses of presented access tokens.
     pub token_checks: TokenCheckCache,
+    /// Records the last day each client and API key was used.
     pub usage: UsageRecorder,
+    /// The clock every rule reads the time from.
     pub clock: Arc<dyn Clock>,
     /// Algorithm of access tokens (from `token.access_token_algorithm`).
     pub access_alg: Algorithm,
+    /// The Prometheus recorder, when metrics are on.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The validated `[rate_limit]` tree and the limiter (in-process or Redis).
     pub rate_limiting: RateLimiting,

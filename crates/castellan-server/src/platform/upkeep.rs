@@ -19,6 +19,8 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// One upkeep pass: purges deleted clients, expired tokens, old revocation-feed entries and expired
+/// signing keys, then reloads the signing keys.
 pub async fn run_once(state: &AppState) {
     let now = state.clock.now();
     match state.store.purge_deleted_clients(now).await {

@@ -21,6 +21,7 @@ use castellan_guard::Identity;
 use castellan_limit::{Decision, HeaderStyle};
 use serde_json::json;
 
+/// The gateway's routes: the protected-resource metadata (RFC 9728) and `POST /auth`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(

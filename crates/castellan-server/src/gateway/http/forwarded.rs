@@ -55,6 +55,7 @@ impl std::fmt::Debug for ForwardedHeaders<'_> {
 }
 
 impl<'h> ForwardedHeaders<'h> {
+    /// Picks the forwarded request's headers out of `headers`.
     pub fn scan(headers: &'h HeaderMap) -> Self {
         let mut f = ForwardedHeaders::default();
         for (name, value) in headers {

@@ -28,6 +28,7 @@ const MANAGE: &str = "manage_api_keys";
 pub const SHOWN_ONCE_NOTE: &str =
     "Copy this key now: you will not see this again. Castellan stores only its hash.";
 
+/// The `/api-keys` routes: list, create, read, disable, enable, revoke and rotate.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api-keys", get(list_api_keys).post(create_api_key))
@@ -43,22 +44,37 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyRepresentation {
+    /// The key's id.
     pub id: String,
+    /// Its display name.
     pub name: String,
+    /// The start of the key, shown so a person can recognise it.
     pub visible_prefix: String,
+    /// The key's last four characters.
     pub last_four: String,
+    /// The space-separated scopes it carries.
     pub scope: String,
+    /// The organization it acts for, if any.
     pub organization_id: Option<String>,
+    /// Its rate-limit tier.
     pub tier: String,
+    /// When it was created (RFC 3339).
     pub created_at: String,
+    /// Who created it (a person's or a client's id).
     pub created_by: String,
+    /// The last day it was used (`YYYY-MM-DD`).
     pub last_used_at: Option<String>,
+    /// When it expires (RFC 3339), if ever.
     pub expires_at: Option<String>,
+    /// `active`, `disabled`, `revoked` or `expired`.
     pub status: &'static str,
+    /// The key it replaced, when it came from a rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotated_from: Option<String>,
+    /// The key itself, only in the answer that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The reminder that the key is shown once, next to `key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
 }
@@ -83,6 +99,7 @@ fn time(t: DateTime<Utc>) -> String {
 }
 
 impl ApiKeyRepresentation {
+    /// The representation of `k` at `now`, with the key itself when it was just created.
     pub fn new(k: &ApiKey, key: Option<String>, now: DateTime<Utc>) -> Self {
         let expired = k.expires_at.is_some_and(|e| e <= now);
         ApiKeyRepresentation {
@@ -108,17 +125,24 @@ impl ApiKeyRepresentation {
     }
 }
 
+/// The body of `POST /api-keys`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
+    /// The key's display name.
     pub name: String,
+    /// The space-separated scopes it carries.
     pub scope: String,
+    /// The organization it acts for, if any.
     #[serde(default)]
     pub organization_id: Option<String>,
+    /// Its rate-limit tier.
     #[serde(default)]
     pub tier: Option<String>,
+    /// When it expires.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// When it expires, as days from now.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
 }
@@ -147,6 +171,7 @@ fn not_found(id: &str) -> ApiError {
     ))
 }
 
+/// `POST /api-keys`: creates a key and answers it, shown this once.
 pub async fn create_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -187,19 +212,25 @@ pub async fn create_api_key(
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
 }
 
+/// The query of `GET /api-keys`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
+    /// Only keys acting for this organization (not with `createdBy`).
     #[serde(default)]
     pub organization_id: Option<String>,
+    /// Only keys created by this person or client (not with `organizationId`).
     #[serde(default)]
     pub created_by: Option<String>,
+    /// Most keys answered (default 20, at most 500).
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Keys skipped before the first answered (at most 10 000).
     #[serde(default)]
     pub offset: Option<u32>,
 }
 
+/// `GET /api-keys`: one page of the keys the caller may see.
 pub async fn list_api_keys(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -228,6 +259,7 @@ pub async fn list_api_keys(
     .into_response())
 }
 
+/// `GET /api-keys/{id}`: one key.
 pub async fn get_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -274,6 +306,7 @@ async fn change_status(
     Ok(Json(ApiKeyRepresentation::new(&key, None, state.clock.now())).into_response())
 }
 
+/// `POST /api-keys/{id}/disable`: stops a key until it is enabled again.
 pub async fn disable_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -282,6 +315,7 @@ pub async fn disable_api_key(
     change_status(state, bearer, id, ApiKeyStatus::Disabled).await
 }
 
+/// `POST /api-keys/{id}/enable`: lets a disabled key work again.
 pub async fn enable_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -290,6 +324,7 @@ pub async fn enable_api_key(
     change_status(state, bearer, id, ApiKeyStatus::Active).await
 }
 
+/// `POST /api-keys/{id}/revoke`: stops a key for good.
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -298,6 +333,7 @@ pub async fn revoke_api_key(
     change_status(state, bearer, id, ApiKeyStatus::Revoked).await
 }
 
+/// `POST /api-keys/{id}/rotate`: replaces a key by a new one with the same settings.
 pub async fn rotate_api_key(
     State(state): State<AppState>,
     bearer: Bearer,

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 const VIEW: &str = "view_api_clients";
 const MANAGE: &str = "manage_api_clients";
 
+/// The `/api-clients` routes, with and without the `/{project}` prefix.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -58,28 +59,43 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientRepresentation {
+    /// The client's id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// Its space-separated allowed scopes.
     pub scope: String,
     /// Only in the answer to create.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// When it was created (RFC 3339).
     pub created_at: String,
+    /// The last day it obtained a token (`YYYY-MM-DD`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
+    /// When it stops getting tokens and is purged (RFC 3339), if set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delete_at: Option<String>,
+    /// Its access-token lifetime, when it set one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_validity_seconds: Option<u32>,
+    /// Its refresh-token lifetime, when it set one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_validity_seconds: Option<u32>,
+    /// `confidential` or `public`.
     pub client_kind: &'static str,
+    /// The grant types it may use.
     pub grant_types: Vec<&'static str>,
+    /// Its redirect URIs, matched exactly.
     pub redirect_uris: Vec<String>,
+    /// How it authenticates at the token endpoint.
     pub token_endpoint_auth_method: &'static str,
+    /// The shape of its access tokens.
     pub token_format: &'static str,
+    /// The scopes a request naming none receives, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_scope: Option<String>,
+    /// A public client allowed `client_credentials` when it names a market.
     pub public_client_credentials: bool,
     /// The rate-limit tier its token requests and gateway calls are counted under.
     pub tier: String,
@@ -102,6 +118,7 @@ impl std::fmt::Debug for ClientRepresentation {
 }
 
 impl ClientRepresentation {
+    /// The representation of `c`, with its secret when it was just created.
     pub fn new(c: &Client, secret: Option<String>) -> Self {
         ClientRepresentation {
             id: c.id.clone(),
@@ -134,11 +151,16 @@ impl ClientRepresentation {
 /// `ApiClientPagedQueryResponse`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PagedClients {
+    /// The most clients asked for.
     pub limit: u32,
+    /// How many were skipped.
     pub offset: u32,
+    /// How many are in `results`.
     pub count: usize,
+    /// How many match in all, when asked for (`withTotal`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
+    /// The clients of this page.
     pub results: Vec<ClientRepresentation>,
 }
 
@@ -229,6 +251,7 @@ pub fn parse_query(raw: Option<&str>) -> Result<ClientQuery, ApiError> {
     Ok(q)
 }
 
+/// Answers one page of the clients matching the query.
 #[utoipa::path(get, path = "/api-clients", tag = "api-clients",
     params(
         ("limit" = Option<u32>, Query, description = "0 to 500, default 20"),
@@ -262,6 +285,7 @@ pub async fn query_clients(
     .into_response())
 }
 
+/// Answers 200 when some client matches the query, 404 when none does.
 #[utoipa::path(head, path = "/api-clients", tag = "api-clients",
     params(("where" = Option<Vec<String>>, Query, description = "query predicate")),
     responses((status = 200, description = "some client matches"), (status = 404, description = "none matches")),
@@ -281,6 +305,7 @@ pub async fn check_clients_exist(
     })
 }
 
+/// Creates a client and answers it with its secret, shown this once.
 #[utoipa::path(post, path = "/api-clients", tag = "api-clients", request_body = ClientDraft,
     responses((status = 201, body = ClientRepresentation, description = "created; `secret` is shown only here"), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = ["manage_api_clients"])))]
@@ -299,6 +324,7 @@ pub async fn create_client(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Answers one client.
 #[utoipa::path(get, path = "/api-clients/{id}", tag = "api-clients",
     responses((status = 200, body = ClientRepresentation), (status = 404)),
     security(("bearer" = ["view_api_clients"])))]
@@ -319,6 +345,7 @@ pub async fn get_client(
     Ok(Json(ClientRepresentation::new(&client, None)).into_response())
 }
 
+/// Answers 200 when the client exists, 404 when it does not.
 #[utoipa::path(head, path = "/api-clients/{id}", tag = "api-clients",
     responses((status = 200), (status = 404)),
     security(("bearer" = ["view_api_clients"])))]
@@ -342,6 +369,7 @@ pub async fn check_client_exists(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientUpdate {
+    /// The actions, applied in order.
     pub actions: Vec<ClientUpdateAction>,
 }
 
@@ -350,16 +378,23 @@ pub struct ClientUpdate {
 #[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
 pub enum ClientUpdateAction {
     /// Replaces the brands and venues the client may ask tenant tokens for (`[]`: none).
-    SetTenants { tenants: Vec<TenantEntry> },
+    SetTenants {
+        /// The brands and venues the client may ask for.
+        tenants: Vec<TenantEntry>,
+    },
     /// Changes how a confidential client sends its secret: `client_secret_basic`,
     /// `client_secret_post` or `client_secret_basic_or_post`.
     #[serde(rename_all = "camelCase")]
-    SetTokenEndpointAuthMethod { token_endpoint_auth_method: String },
+    SetTokenEndpointAuthMethod {
+        /// The new method.
+        token_endpoint_auth_method: String,
+    },
 }
 
 /// Most actions in one update.
 const MAX_ACTIONS: usize = 50;
 
+/// Applies update actions to a client and answers it as updated.
 #[utoipa::path(post, path = "/api-clients/{id}", tag = "api-clients", request_body = ClientUpdate,
     responses((status = 200, body = ClientRepresentation, description = "the updated client"), (status = 400), (status = 404)),
     security(("bearer" = ["manage_api_clients"])))]
@@ -413,6 +448,7 @@ pub async fn update_client(
     Ok(Json(ClientRepresentation::new(&client, None)).into_response())
 }
 
+/// Deletes a client and answers it as it was.
 #[utoipa::path(delete, path = "/api-clients/{id}", tag = "api-clients",
     responses((status = 200, body = ClientRepresentation, description = "the deleted client"), (status = 404)),
     security(("bearer" = ["manage_api_clients"])))]

@@ -9,6 +9,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+/// The OpenAPI document of the management API and dynamic registration.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Castellan management API", description = "Clients (commercetools API Clients semantics) and dynamic client registration (RFC 7591/7592)."),
@@ -56,6 +57,7 @@ pub fn document(issuer: &str) -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// `GET /openapi.json`: the OpenAPI document, with the issuer as its server.
 pub async fn get_openapi(State(state): State<AppState>) -> Response {
     Json(document(&state.config.issuer)).into_response()
 }

@@ -12,6 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// `GET /oauth/authorize`: the authorization endpoint (RFC 6749 §4.1.1).
 pub async fn get_authorize(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

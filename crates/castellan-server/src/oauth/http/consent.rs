@@ -52,6 +52,7 @@ pub fn consent_page(
     allow_form_redirect_to(render(StatusCode::OK, &view, cookies), &req.redirect_uri)
 }
 
+/// The consent page's form: the CSRF token, the request, the decision and the organization.
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
     csrf: Option<Secret>,
@@ -60,6 +61,7 @@ pub struct DecisionForm {
     organization: Option<String>,
 }
 
+/// `POST /oauth/authorize/decision`: the person's answer on the consent page.
 pub async fn create_decision(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<DecisionForm>,

@@ -54,10 +54,12 @@ pub fn metadata(state: &AppState) -> Value {
     doc
 }
 
+/// `GET /.well-known/oauth-authorization-server`: the server's metadata (RFC 8414).
 pub async fn get_authorization_server_metadata(State(state): State<AppState>) -> Response {
     cacheable(Json(metadata(&state)).into_response())
 }
 
+/// `GET /.well-known/openid-configuration`: the OpenID Provider metadata (OIDC Discovery).
 pub async fn get_openid_configuration(State(state): State<AppState>) -> Response {
     let mut doc = metadata(&state);
     if let Some(obj) = doc.as_object_mut() {
@@ -82,6 +84,7 @@ pub async fn get_openid_configuration(State(state): State<AppState>) -> Response
     cacheable(Json(doc).into_response())
 }
 
+/// `GET /.well-known/jwks.json`: the public signing keys.
 pub async fn get_jwks(State(state): State<AppState>) -> Response {
     let keys = state.keys.keys();
     let mut res = keys.jwks_json().to_owned().into_response();

@@ -27,6 +27,7 @@ use castellan_store::people::RefreshToken;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+/// `POST /oauth/introspect`: token introspection (RFC 7662).
 pub async fn introspect_token(
     State(state): State<AppState>,
     req: OAuthRequest,

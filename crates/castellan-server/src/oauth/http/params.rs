@@ -27,7 +27,9 @@ fn body_kind(req: &Request) -> Option<BodyKind> {
 
 /// The body kinds an OAuth endpoint takes.
 pub enum BodyKind {
+    /// `application/x-www-form-urlencoded`.
     Form,
+    /// `application/json`.
     Json,
 }
 
@@ -45,7 +47,9 @@ pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::By
 
 /// A request's OAuth parameters together with its headers (for client authentication).
 pub struct OAuthRequest {
+    /// The request's headers.
     pub headers: http::HeaderMap,
+    /// Its OAuth parameters.
     pub params: OAuthParams,
 }
 

@@ -24,6 +24,7 @@ use axum::{Json, Router};
 use castellan_core::{OAuthError, OAuthErrorCode};
 use serde_json::Value;
 
+/// The dynamic registration routes (RFC 7591 and RFC 7592).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth/register", post(register_client))
@@ -106,6 +107,7 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
+/// `POST /oauth/register`: registers a client (RFC 7591).
 #[utoipa::path(post, path = "/oauth/register", tag = "registration",
     request_body(content = Object, description = "RFC 7591 §2 client metadata", content_type = "application/json"),
     responses(
@@ -154,6 +156,7 @@ async fn register(state: &AppState, req: Request) -> Result<Response, Registrati
     Ok(answer(state, status, &registered))
 }
 
+/// `GET /oauth/register/{client_id}`: a registered client's metadata (RFC 7592 §2.1).
 #[utoipa::path(get, path = "/oauth/register/{client_id}", tag = "registration",
     params(("client_id" = String, Path, description = "the registered client's id")),
     responses(
@@ -176,6 +179,7 @@ pub async fn get_registration(
     Ok(answer(&state, StatusCode::OK, &registered))
 }
 
+/// `PUT /oauth/register/{client_id}`: replaces a registered client's metadata (RFC 7592 §2.2).
 #[utoipa::path(put, path = "/oauth/register/{client_id}", tag = "registration",
     params(("client_id" = String, Path, description = "the registered client's id")),
     request_body(content = Object, description = "the full RFC 7591 §2 metadata, with client_id", content_type = "application/json"),
@@ -196,6 +200,7 @@ pub async fn update_registration(
     Ok(answer(&state, StatusCode::OK, &registered))
 }
 
+/// `DELETE /oauth/register/{client_id}`: deletes a registered client (RFC 7592 §2.3).
 #[utoipa::path(delete, path = "/oauth/register/{client_id}", tag = "registration",
     params(("client_id" = String, Path, description = "the registered client's id")),
     responses(

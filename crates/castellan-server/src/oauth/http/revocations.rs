@@ -17,8 +17,10 @@ use serde_json::{json, Value};
 
 /// Entries answered when `limit` is not given, and the most one page holds.
 pub const DEFAULT_LIMIT: u32 = 100;
+/// The most entries one page may ask for.
 pub const MAX_LIMIT: u32 = 1000;
 
+/// `GET /oauth/revocations`: one page of the revocation feed.
 pub async fn get_revocations(
     State(state): State<AppState>,
     bearer: Bearer,

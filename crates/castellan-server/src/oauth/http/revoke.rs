@@ -19,6 +19,7 @@ use castellan_crypto::hash_secret;
 use castellan_crypto::jws;
 use chrono::DateTime;
 
+/// `POST /oauth/revoke`: token revocation (RFC 7009).
 pub async fn revoke_token(
     State(state): State<AppState>,
     req: OAuthRequest,

@@ -2,7 +2,7 @@
 //! issued tokens' JSON, written by hand ([`token_json`]: exactly what `serde_json` writes for
 //! [`IssuedTokens`], property-tested, without its byte-by-byte escaping when a string needs
 //! none); the headers every token answer carries, kept from the first answer and copied by the
-//! later ones ([`token_answer`]); and the refusals, each showing its rate-limit decision
+//! later ones (`token_answer`); and the refusals, each showing its rate-limit decision
 //! ([`write_answer`]).
 
 use crate::error::rate_limit::render;

@@ -14,6 +14,7 @@ use serde_json::json;
 /// Longest bearer token read.
 const MAX_TOKEN_LEN: usize = 8192;
 
+/// `GET` or `POST /oauth/userinfo`: the signed-in person's claims (OIDC Core §5.3).
 pub async fn read_userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,

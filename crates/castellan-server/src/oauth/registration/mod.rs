@@ -31,8 +31,11 @@ const DEFAULT_NAME: &str = "Registered client";
 
 /// A registration's outcome: the client, and the credentials issued by this request.
 pub struct Registered {
+    /// The registered client.
     pub client: Client,
+    /// Its client secret, when this request issued one.
     pub secret: Option<Secret>,
+    /// Its registration access token (RFC 7592), when this request issued one.
     pub access_token: Option<Secret>,
     /// `false` when an earlier registration of the same party and `software_id` was reused.
     pub created: bool,

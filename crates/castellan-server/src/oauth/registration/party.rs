@@ -23,6 +23,7 @@ pub const REGISTER_SCOPE: &str = "register_clients";
 pub struct Party(String);
 
 impl Party {
+    /// A client registering for itself.
     pub fn of_client(client_id: &str) -> Self {
         Party(format!("client:{client_id}"))
     }
@@ -37,6 +38,7 @@ impl Party {
         }
     }
 
+    /// The party as stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -32,11 +32,17 @@ pub fn wants_refresh(client: &Client, scope: &ScopeSet) -> bool {
 
 /// Who a refresh token belongs to.
 pub struct RefreshSeed<'a> {
+    /// The token family it starts or continues.
     pub family_id: &'a str,
+    /// The consent it comes from.
     pub consent_id: &'a str,
+    /// The person's id.
     pub user_id: &'a str,
+    /// The organization the grant is bound to, if any.
     pub organization_id: Option<&'a str>,
+    /// The space-separated scopes granted.
     pub scope: &'a str,
+    /// When the person signed in.
     pub auth_time: DateTime<Utc>,
     /// The `aud` of the grant's access tokens, kept for its refreshes.
     pub audience: &'a str,
@@ -70,13 +76,21 @@ pub fn mint_refresh_token(
 
 /// What the access and ID tokens of a user's grant say.
 pub struct UserGrant<'a> {
+    /// The client.
     pub client: &'a Client,
+    /// The person.
     pub user: &'a User,
+    /// The organization the tokens are bound to, if any.
     pub organization: Option<&'a str>,
+    /// The scopes granted.
     pub scope: &'a ScopeSet,
+    /// The access token's `aud`.
     pub audience: &'a str,
+    /// The token family (the access token's `gid`).
     pub family_id: &'a str,
+    /// When the person signed in.
     pub auth_time: DateTime<Utc>,
+    /// The `nonce` of the authorization request, for the ID token.
     pub nonce: Option<&'a str>,
 }
 

@@ -8,16 +8,27 @@
 /// An access token's claims, borrowed: the fields of
 /// [`castellan_core::token::AccessClaims`], in its order.
 pub struct ClaimsRef<'a> {
+    /// The issuer.
     pub iss: &'a str,
+    /// The subject.
     pub sub: &'a str,
+    /// The audience.
     pub aud: &'a str,
+    /// Expiry, in Unix seconds.
     pub exp: i64,
+    /// Issue time, in Unix seconds.
     pub iat: i64,
+    /// The token's unique id.
     pub jti: &'a str,
+    /// The client it was issued to.
     pub client_id: &'a str,
+    /// Space-separated granted scopes.
     pub scope: &'a str,
+    /// The environment that minted it.
     pub env: &'a str,
+    /// The organization it is bound to, if any.
     pub org: Option<&'a str>,
+    /// Its token family, if any.
     pub gid: Option<&'a str>,
 }
 

@@ -40,7 +40,9 @@ use std::net::IpAddr;
 /// A token request as read: the client's credentials as presented and what it asks.
 #[derive(Debug)]
 pub struct Asked {
+    /// The client's credentials as presented.
     pub client: PresentedClient,
+    /// The grant asked for.
     pub grant: GrantRequest,
 }
 
@@ -48,17 +50,26 @@ pub struct Asked {
 /// tokens.
 #[derive(serde::Serialize)]
 pub struct IssuedTokens {
+    /// The access token.
     pub access_token: String,
+    /// Always `Bearer`.
     pub token_type: &'static str,
+    /// The access token's lifetime in seconds.
     pub expires_in: u32,
+    /// The space-separated scopes granted.
     pub scope: String,
+    /// When the tokens were issued (Unix seconds).
     pub created_at: i64,
+    /// The refresh token, when the grant issues one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// The ID token, when the grant is a person's with `openid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The organization the tokens are bound to, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
+    /// The person the tokens were issued for, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
 }
@@ -84,6 +95,7 @@ impl std::fmt::Debug for IssuedTokens {
 /// delay.
 #[derive(Debug)]
 pub enum GrantError {
+    /// An OAuth error answer.
     OAuth(OAuthFailure),
     /// Too many sign-in attempts from this IP (`rate_limit.per_ip.login`).
     Throttled(RateLimited),
@@ -128,12 +140,18 @@ pub enum TokenError {
 /// unless the per-IP one is more restrictive ([`limits::shown`]).
 #[derive(Debug)]
 pub enum TokenOutcome {
+    /// Tokens were issued.
     Issued {
+        /// The tokens.
         tokens: IssuedTokens,
+        /// The rate-limit decision shown.
         limit: Decision,
     },
+    /// The grant refused.
     Refused {
+        /// Why.
         error: TokenError,
+        /// The rate-limit decision shown.
         limit: Decision,
     },
     /// A rate limit refused; the answer shows the refusing decision.

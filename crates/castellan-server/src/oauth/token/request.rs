@@ -46,29 +46,37 @@ pub struct ClientCredentialsRequest {
 /// An `authorization_code` request.
 #[derive(Debug)]
 pub struct CodeRequest {
+    /// The authorization code.
     pub code: Secret,
     /// Required, and identical, when the authorization request had one.
     pub redirect_uri: Option<String>,
+    /// The PKCE verifier (RFC 7636).
     pub code_verifier: Option<Secret>,
 }
 
 /// A `refresh_token` request.
 #[derive(Debug)]
 pub struct RefreshRequest {
+    /// The refresh token.
     pub refresh_token: Secret,
     /// A narrower scope for the new access token (the grant's when `None` or empty).
     pub scope: Option<ScopeSet>,
+    /// The resource the new access token is for (RFC 8707).
     pub resource: Option<String>,
 }
 
 /// A `password` request.
 #[derive(Debug)]
 pub struct PasswordRequest {
+    /// The person's email address.
     pub username: String,
+    /// Their password.
     pub password: Secret,
     /// The organization to bind the token to (required for a person in several).
     pub organization_id: Option<String>,
+    /// The scopes asked for (the client's default when `None`).
     pub scope: Option<ScopeSet>,
+    /// The resource the access token is for (RFC 8707).
     pub resource: Option<String>,
 }
 
@@ -88,7 +96,9 @@ impl TokenRequest {
 /// cannot be (answered after client authentication, see the module's note).
 #[derive(Debug)]
 pub struct GrantRequest {
+    /// The grant type.
     pub grant: GrantType,
+    /// Its parameters, or why they cannot be read.
     pub request: Result<TokenRequest, OAuthError>,
 }
 

@@ -28,6 +28,7 @@ pub(crate) fn csrf_for(state: &AppState, browser: &Browser) -> (String, Vec<Stri
     (token, cookies)
 }
 
+/// `GET /account`: the signed-in person's account page; others go to `/login`.
 pub async fn get_account(State(state): State<AppState>, browser: Browser) -> Response {
     let Some(SignedIn { user, .. }) = &browser.signed_in else {
         return see_other("/login", Vec::new());
@@ -41,6 +42,7 @@ pub async fn get_account(State(state): State<AppState>, browser: Browser) -> Res
     render(StatusCode::OK, &view, cookies)
 }
 
+/// The connected-apps page of the signed-in person; others go to `/login`.
 pub async fn list_connected_apps(State(state): State<AppState>, browser: Browser) -> Response {
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
@@ -77,12 +79,14 @@ async fn app_lines(
         .collect())
 }
 
+/// The form that revokes a connected app: the CSRF token and the consent id.
 #[derive(Debug, Deserialize)]
 pub struct RevokeForm {
     csrf: Option<Secret>,
     consent: Option<String>,
 }
 
+/// `POST /account/connected-apps/revoke`: revokes a consent and its tokens.
 pub async fn revoke_connected_app(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<RevokeForm>,
@@ -103,11 +107,13 @@ pub async fn revoke_connected_app(
     }
 }
 
+/// The sign-out form: the CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct LogoutForm {
     csrf: Option<Secret>,
 }
 
+/// `POST /account/logout`: ends the session.
 pub async fn delete_session(
     State(state): State<AppState>,
     CsrfForm { browser, form: _ }: CsrfForm<LogoutForm>,

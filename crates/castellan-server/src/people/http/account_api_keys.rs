@@ -54,6 +54,7 @@ pub async fn get_script() -> Response {
         .into_response()
 }
 
+/// `GET /account/api-keys`: the signed-in person's keys and the form to create one.
 pub async fn list_api_keys(State(state): State<AppState>, browser: Browser) -> Response {
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
@@ -68,6 +69,7 @@ pub async fn list_api_keys(State(state): State<AppState>, browser: Browser) -> R
     .await
 }
 
+/// `POST /account/api-keys`: creates a key and shows it once.
 pub async fn create_api_key(
     State(state): State<AppState>,
     CsrfForm {
@@ -104,6 +106,7 @@ pub async fn create_api_key(
     }
 }
 
+/// `POST /account/api-keys/disable`: disables one of the person's keys.
 pub async fn disable_api_key(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<Fields>,
@@ -111,6 +114,7 @@ pub async fn disable_api_key(
     change_status(&state, &browser, &form, ApiKeyStatus::Disabled).await
 }
 
+/// `POST /account/api-keys/enable`: enables one of the person's keys again.
 pub async fn enable_api_key(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<Fields>,
@@ -118,6 +122,7 @@ pub async fn enable_api_key(
     change_status(&state, &browser, &form, ApiKeyStatus::Active).await
 }
 
+/// `POST /account/api-keys/revoke`: revokes one of the person's keys.
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     CsrfForm { browser, form }: CsrfForm<Fields>,
@@ -410,19 +415,29 @@ async fn keys_page(
 
 /// One key in the list.
 pub struct KeyLine {
+    /// The key's id.
     pub id: String,
+    /// Its display name.
     pub name: String,
     /// Visible prefix … last four.
     pub shown: String,
+    /// Its scopes in plain words.
     pub scopes: Vec<ScopeLine>,
+    /// The name of the organization it acts for.
     pub organization: String,
+    /// The day it was created.
     pub created: String,
+    /// The last day it was used, or `never`.
     pub last_used: String,
+    /// The day it expires, or `never`.
     pub expires: String,
     /// `active`, `disabled`, `revoked` or `expired`.
     pub status: &'static str,
+    /// Whether it can be disabled (it is active).
     pub can_disable: bool,
+    /// Whether it can be enabled (it is disabled).
     pub can_enable: bool,
+    /// Whether it can be revoked (it is not yet).
     pub can_revoke: bool,
 }
 
@@ -457,39 +472,60 @@ impl KeyLine {
 
 /// The key just created, shown once.
 pub struct NewKey {
+    /// Its display name.
     pub name: String,
+    /// Visible prefix … last four.
     pub shown: String,
     /// The key itself: only ever in this one answer.
     pub key: String,
 }
 
+/// One of the person's organizations, offered for a new key.
 pub struct OrganizationOption {
+    /// The organization's id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// The person's role in it.
     pub role: &'static str,
+    /// Whether the form had it chosen.
     pub selected: bool,
 }
 
+/// A scope offered for a new key.
 pub struct ScopeChoice {
+    /// The scope in plain words.
     pub line: ScopeLine,
+    /// Whether the form had it ticked.
     pub checked: bool,
 }
 
+/// The API keys page.
 #[derive(Template)]
 #[template(path = "api_keys.html")]
 pub struct ApiKeysView {
+    /// The CSRF token of the page's forms.
     pub csrf: String,
+    /// The keys listed.
     pub keys: Vec<KeyLine>,
     /// More keys than listed.
     pub truncated: bool,
+    /// How many keys the person has.
     pub total: u64,
+    /// The key just created, shown once.
     pub created: Option<NewKey>,
+    /// Why the last form was refused, if it was.
     pub error: Option<String>,
+    /// The name typed in the create form.
     pub name: String,
+    /// The organizations a key may act for.
     pub organizations: Vec<OrganizationOption>,
+    /// The scopes a key may carry.
     pub scopes: Vec<ScopeChoice>,
     /// Whether to explain the VIEWER rule (the catalogue has write scopes).
     pub explain_roles: bool,
+    /// The expiry choices, in days.
     pub expiry_days: Vec<u32>,
+    /// The longest name allowed.
     pub max_name: usize,
 }

@@ -3,9 +3,9 @@
 //! `DELETE /account/connected-apps/{consent_id}` revokes one (scope `account:write`), ending
 //! its refresh tokens and the access tokens issued from them.
 //!
-//! The list shares its path with the account page of the same name: a request carrying
-//! `Authorization: Bearer` is answered here by [`bearer_api`], a layer in front of the router,
-//! and every other request reaches the page.
+//! The list shares its path with the account page of the same name: [`get_connected_apps`]
+//! answers a request carrying `Authorization: Bearer` with [`list_connected_apps_api`], and
+//! every other request with the page.
 
 use crate::error::ApiError;
 use crate::oauth::bearer::Bearer;
@@ -21,11 +21,14 @@ use axum::routing::delete;
 use axum::{Json, Router};
 use serde_json::json;
 
+/// The scope that lets a token list the person's connected apps.
 pub const READ_SCOPE: &str = "account:read";
+/// The scope that lets a token list and revoke the person's connected apps.
 pub const WRITE_SCOPE: &str = "account:write";
 /// The list's path (shared with the account page).
 pub const PATH: &str = "/account/connected-apps";
 
+/// The bearer-token route that revokes a connected app.
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/account/connected-apps/{consent_id}",
@@ -69,6 +72,7 @@ fn user_of<'a>(bearer: &'a Bearer, scopes: &[&str]) -> Result<&'a str, ApiError>
     Ok(bearer.token.subject())
 }
 
+/// `GET /account/connected-apps` with a bearer token: the person's connected apps as JSON.
 pub async fn list_connected_apps_api(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -78,6 +82,7 @@ pub async fn list_connected_apps_api(
     Ok(Json(json!({"count": apps.len(), "results": apps})).into_response())
 }
 
+/// `DELETE /account/connected-apps/{consent_id}`: revokes a consent and its tokens.
 pub async fn revoke_connected_app_api(
     State(state): State<AppState>,
     bearer: Bearer,

@@ -21,7 +21,9 @@ pub trait PageForm: DeserializeOwned + Send {
 /// A form that passed the CSRF check, and the browser that sent it.
 #[derive(Debug)]
 pub struct CsrfForm<T> {
+    /// The browser that sent the form.
     pub browser: Browser,
+    /// The form's fields.
     pub form: T,
 }
 

@@ -47,6 +47,7 @@ pub fn login_page(
     render(status, &view, cookies)
 }
 
+/// `GET /login`: the sign-in page; a signed-in person goes to `/account`.
 pub async fn get_login(State(state): State<AppState>, browser: Browser) -> Response {
     if browser.signed_in.is_some() {
         return see_other("/account", Vec::new());
@@ -62,6 +63,8 @@ pub async fn get_login(State(state): State<AppState>, browser: Browser) -> Respo
     )
 }
 
+/// The sign-in form: the CSRF token, the email address, the password and the authorization request
+/// it continues.
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
     csrf: Option<Secret>,
@@ -70,6 +73,7 @@ pub struct LoginForm {
     request: Option<String>,
 }
 
+/// `POST /login`: checks the password and starts a session.
 pub async fn create_session(
     State(state): State<AppState>,
     ip: ClientIp,

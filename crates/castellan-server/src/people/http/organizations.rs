@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 const MANAGE: &str = "manage_organizations";
 
+/// The routes that set and remove a member's role in an organization.
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/organizations/{org}/members/{user}",
@@ -27,9 +28,11 @@ pub fn router() -> Router<AppState> {
     )
 }
 
+/// The body of `PUT /organizations/{org}/members/{user}`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoleBody {
+    /// `VIEWER`, `MANAGER` or `OWNER`.
     pub role: String,
 }
 
@@ -60,6 +63,7 @@ async fn allowed(state: &AppState, bearer: &Bearer, org: &str) -> Result<(), Api
     Ok(())
 }
 
+/// `PUT /organizations/{org}/members/{user}`: sets a member's role.
 pub async fn set_member_role(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -80,6 +84,7 @@ pub async fn set_member_role(
     .into_response())
 }
 
+/// `DELETE /organizations/{org}/members/{user}`: removes a member.
 pub async fn remove_member(
     State(state): State<AppState>,
     bearer: Bearer,

@@ -20,10 +20,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// Largest form body a page accepts.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// The `Content-Security-Policy` of every page: nothing from other origins, no framing, forms sent
+/// only here.
 pub const CSP: &str =
     "default-src 'self'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'";
 
-/// `router`'s routes as pages: forms bounded to [`MAX_FORM_BYTES`], answers never cached
+/// `router`'s routes as pages: forms bounded to `MAX_FORM_BYTES`, answers never cached
 /// (forms carry CSRF tokens), and the headers of [`as_assets`].
 pub fn as_pages(router: Router<AppState>) -> Router<AppState> {
     as_assets(router.layer(DefaultBodyLimit::max(MAX_FORM_BYTES)).layer(
@@ -168,64 +170,96 @@ impl IntoResponse for PageFailure {
     }
 }
 
+/// The error page.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorView {
+    /// The page's heading.
     pub title: &'static str,
+    /// What went wrong.
     pub message: String,
 }
 
+/// The sign-in page.
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginView {
+    /// The CSRF token of the form.
     pub csrf: String,
     /// The authorization request being continued (its query string), or empty.
     pub request: String,
+    /// The name of the client asking, when an authorization request is being continued.
     pub client_name: Option<String>,
+    /// The email address typed, kept after a failed attempt.
     pub email: String,
+    /// Why the last attempt failed, if it did.
     pub error: Option<&'static str>,
 }
 
 /// An organization offered on the consent page.
 pub struct OrganizationChoice {
+    /// The organization's id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// The person's role in it.
     pub role: &'static str,
 }
 
+/// The consent page.
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentView {
+    /// The CSRF token of the form.
     pub csrf: String,
+    /// The authorization request being decided (its query string).
     pub request: String,
+    /// The name of the client asking.
     pub client_name: String,
+    /// The signed-in person's email address.
     pub user_email: String,
+    /// The scopes asked for, in plain words.
     pub scopes: Vec<ScopeLine>,
+    /// Whether some scope asked for lets the app change data.
     pub asks_to_write: bool,
+    /// The organizations the grant may be bound to.
     pub organizations: Vec<OrganizationChoice>,
+    /// The host the answer is sent back to.
     pub redirect_host: String,
 }
 
+/// The account page.
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountView {
+    /// The CSRF token of the page's forms.
     pub csrf: String,
+    /// The person's name.
     pub name: String,
+    /// Their email address.
     pub email: String,
 }
 
 /// One connected app (a consent) on the account page.
 pub struct ConnectedAppLine {
+    /// The consent id.
     pub id: String,
+    /// The client's name.
     pub client_name: String,
+    /// The scopes consented to, in plain words.
     pub scopes: Vec<ScopeLine>,
+    /// The name of the organization it is bound to, or `—`.
     pub organization: String,
+    /// The day it was given.
     pub date: String,
 }
 
+/// The connected-apps page.
 #[derive(Template)]
 #[template(path = "connected_apps.html")]
 pub struct ConnectedAppsView {
+    /// The CSRF token of the page's forms.
     pub csrf: String,
+    /// The apps listed.
     pub apps: Vec<ConnectedAppLine>,
 }

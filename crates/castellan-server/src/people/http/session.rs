@@ -31,7 +31,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The signed-in person behind a request.
 #[derive(Clone)]
 pub struct SignedIn {
+    /// The session.
     pub session: Session,
+    /// The person signed in.
     pub user: User,
     /// The cookie value (to end the session on sign-out); never logged.
     pub cookie: String,
@@ -40,7 +42,9 @@ pub struct SignedIn {
 /// The browser's state: its session (when signed in) and its CSRF cookie.
 #[derive(Clone)]
 pub struct Browser {
+    /// The signed-in person, if any.
     pub signed_in: Option<SignedIn>,
+    /// The CSRF cookie's value, if the browser sent one.
     pub csrf_cookie: Option<String>,
 }
 

@@ -7,10 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// `GET /healthz`: the process is up.
 pub async fn get_health() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
+/// `GET /readyz`: 200 when storage answers, 503 otherwise.
 pub async fn get_readiness(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => Json(json!({"status": "ready", "storage": state.store.backend().as_str()}))
@@ -26,6 +28,7 @@ pub async fn get_readiness(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `GET /metrics`: the Prometheus metrics, empty when metrics are off.
 pub async fn get_metrics(State(state): State<AppState>) -> Response {
     let body = state
         .metrics

@@ -85,7 +85,9 @@ pub struct ClientIpSource {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key} {message}")]
 pub struct ClientIpConfigError {
+    /// The full config key.
     pub key: String,
+    /// What is wrong with its value.
     pub message: &'static str,
 }
 
