@@ -19,7 +19,7 @@ use castellan_core::query::truncate_for_message;
 use castellan_core::user::normalize_email;
 use castellan_core::{ScopePattern, ScopeSet};
 use castellan_crypto::{Clock, SystemClock};
-use castellan_server::gateway::api_keys::{
+use castellan_server::management::api_keys::{
     self as service, scopes_a_member_may_give, CreateError, Creator, KeyDraft, RotateError,
 };
 use castellan_server::management::http::api_keys::{ApiKeyRepresentation, SHOWN_ONCE_NOTE};

@@ -1,6 +1,7 @@
 //! The management API: API clients, API keys and who may manage which of them, and the
 //! OpenAPI document describing it.
 
+pub mod api_keys;
 pub mod clients;
 pub mod http;
 pub mod key_reach;

@@ -1107,9 +1107,9 @@ async fn expired_tenant_token_is_401() {
 /// A key created by `user` for `org-1` (as their account page would), answered as text.
 async fn members_key(app: &TestApp, user: &str) -> String {
     let held = castellan_core::ScopeSet::parse("products:read").unwrap();
-    let created = castellan_server::gateway::api_keys::create_api_key(
+    let created = castellan_server::management::api_keys::create_api_key(
         &app.state,
-        castellan_server::gateway::api_keys::KeyDraft {
+        castellan_server::management::api_keys::KeyDraft {
             name: format!("key of {user}"),
             scope: "products:read".into(),
             organization_id: Some("org-1".into()),
@@ -1117,7 +1117,7 @@ async fn members_key(app: &TestApp, user: &str) -> String {
             expires_at: None,
             expires_in_days: None,
         },
-        &castellan_server::gateway::api_keys::Creator {
+        &castellan_server::management::api_keys::Creator {
             id: user,
             held: &held,
             allowed: &[],

@@ -7,7 +7,7 @@
 //! needs MANAGER or OWNER there (`management::key_reach`); a client's own token reaches every key.
 
 use crate::error::ApiError;
-use crate::gateway::api_keys::{self, CreateError, Creator, KeyDraft, RotateError};
+use crate::management::api_keys::{self, CreateError, Creator, KeyDraft, RotateError};
 use crate::management::key_reach::KeyReach;
 use crate::oauth::bearer::Bearer;
 use crate::platform::http::json::JsonBody;

@@ -14,7 +14,7 @@
 //! the default tier (a tier is a rate limit, not the person's to raise) and an optional
 //! expiry. Enabling a key again applies the same rule with the person's role of today.
 
-use crate::gateway::api_keys::{self, scopes_a_member_may_give, CreateError, Creator, KeyDraft};
+use crate::management::api_keys::{self, scopes_a_member_may_give, CreateError, Creator, KeyDraft};
 use crate::oauth::consent::{describe, is_write_scope, ScopeLine};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
