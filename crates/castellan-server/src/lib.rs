@@ -46,6 +46,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] platform::config::ConfigError),
+    /// A `[[well_known]]` document cannot be served (its file is missing, say).
+    #[error(transparent)]
+    WellKnown(#[from] platform::well_known::WellKnownError),
     /// The rate limiter could not be built.
     #[error("rate limiter: {0}")]
     Limiter(#[from] castellan_limit::LimitError),
@@ -89,6 +92,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> Result<AppState, StartError> {
     let now = clock.now();
+    let well_known = platform::well_known::load(&config.well_known)?;
     let access_alg =
         Algorithm::from_name(&config.token.access_token_algorithm).unwrap_or(Algorithm::Es256);
     // ID tokens are signed with their own algorithm (RS256 by default, as OIDC requires).
@@ -139,6 +143,7 @@ pub async fn start(
             memberships,
             gateway_routes,
             token_answer_headers: Default::default(),
+            well_known,
         }),
     })
 }
@@ -154,6 +159,7 @@ pub fn app(state: AppState) -> platform::edge::Edge {
 fn router(state: AppState) -> Router {
     Router::new()
         .merge(platform::http::router(state.clone()))
+        .merge(platform::http::well_known::router(&state.well_known))
         .merge(oauth::http::router())
         .merge(people::http::router())
         .merge(gateway::http::router())

@@ -56,6 +56,8 @@ pub struct Config {
     pub api_keys: crate::gateway::config::ApiKeysConfig,
     /// Forward-auth route policies, protected-resource metadata, tenant tokens.
     pub gateway: crate::gateway::config::GatewayConfig,
+    /// Documents the operator publishes under `/.well-known/` (`[[well_known]]`).
+    pub well_known: Vec<crate::platform::well_known::WellKnownEntry>,
 }
 
 /// The storage URL. It may carry a password, so `Debug` shows it with the password and the
@@ -279,6 +281,7 @@ impl Default for Config {
             rate_limit: castellan_limit::RateLimitConfig::default(),
             api_keys: Default::default(),
             gateway: Default::default(),
+            well_known: Vec::new(),
         }
     }
 }
@@ -405,6 +408,7 @@ impl Config {
     /// Checks every rule the settings must follow together, naming the first key that breaks one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::gateway::config::validate(&self.api_keys, &self.gateway)?;
+        crate::platform::well_known::validate(&self.well_known).map_err(|e| ConfigError(e.0))?;
         if self
             .gateway
             .listen

@@ -11,3 +11,4 @@ pub mod limits;
 pub mod state;
 pub mod upkeep;
 pub mod usage;
+pub mod well_known;

@@ -48,6 +48,8 @@ pub struct Inner {
     pub memberships: crate::gateway::memberships::Memberships,
     /// The compiled `[[gateway.routes]]` of `/forward-auth`.
     pub gateway_routes: castellan_guard::routes::RouteTable,
+    /// The operator's `/.well-known/` documents, read at start-up.
+    pub well_known: Arc<[crate::platform::well_known::Document]>,
     /// The first token answer's headers, copied by later ones
     /// (`oauth::http::token_answer`).
     pub token_answer_headers: crate::error::rate_limit::KeptHeaders,

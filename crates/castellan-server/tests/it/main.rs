@@ -34,3 +34,4 @@ mod revocation_feed;
 mod support;
 mod token;
 mod userinfo;
+mod well_known;

@@ -7,6 +7,7 @@ pub mod health;
 pub mod json;
 pub mod proxies;
 pub mod text;
+pub mod well_known;
 
 use crate::platform::state::AppState;
 use axum::middleware::from_fn_with_state;
