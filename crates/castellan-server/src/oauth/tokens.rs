@@ -13,6 +13,8 @@ use castellan_crypto::jws::{self, JwsError};
 use castellan_crypto::{generate_secret, hash_secret, id_random_bytes, random_bytes};
 use castellan_store::{OpaqueToken, StoreError};
 use chrono::{DateTime, Duration, Utc};
+use futures::future::Either;
+use std::future::{ready, Future};
 use std::sync::{Arc, OnceLock};
 
 /// Prefix of opaque access tokens: `ot_<environment tag>_<secret>`.
@@ -69,25 +71,31 @@ fn hex_id() -> String {
 }
 
 /// Issues an access token outside any token family, in the client's format (JWT or opaque).
-pub async fn issue_access_token(
-    state: &AppState,
-    grant: TokenGrant<'_>,
+pub fn issue_access_token<'a>(
+    state: &'a AppState,
+    grant: TokenGrant<'a>,
     now: DateTime<Utc>,
-) -> Result<IssuedToken, IssueError> {
-    issue_family_access_token(state, grant, None, now).await
+) -> impl Future<Output = Result<IssuedToken, IssueError>> + Send + 'a {
+    issue_family_access_token(state, grant, None, now)
 }
 
 /// Like [`issue_access_token`], for a user's grant: the token carries its family id (`gid`)
 /// and stops being active when the family is revoked.
-pub async fn issue_family_access_token(
-    state: &AppState,
-    grant: TokenGrant<'_>,
-    family: Option<&str>,
+///
+/// A JWT is signed at once and its future is ready without waiting; only an opaque token's
+/// storage write waits, behind a box, so that the JWT path's future (held by every
+/// `client_credentials` request's) stays small.
+pub fn issue_family_access_token<'a>(
+    state: &'a AppState,
+    grant: TokenGrant<'a>,
+    family: Option<&'a str>,
     now: DateTime<Utc>,
-) -> Result<IssuedToken, IssueError> {
+) -> impl Future<Output = Result<IssuedToken, IssueError>> + Send + 'a {
     match grant.client.token_format {
-        TokenFormat::Jwt => sign_access_token(state, &grant, family, now),
-        TokenFormat::Opaque => store_opaque_token(state, &grant, family, now).await,
+        TokenFormat::Jwt => Either::Left(ready(sign_access_token(state, &grant, family, now))),
+        TokenFormat::Opaque => Either::Right(Box::pin(async move {
+            store_opaque_token(state, &grant, family, now).await
+        })),
     }
 }
 
@@ -112,7 +120,7 @@ fn issued(format: TokenFormat, token: String, lifetime: u32, now: DateTime<Utc>)
 
 /// A signed access token (RFC 9068), whatever the client's token format: nothing is stored,
 /// nothing waits. [`issue_family_access_token`] uses it for clients given JWTs.
-pub fn sign_access_token(
+fn sign_access_token(
     state: &AppState,
     grant: &TokenGrant<'_>,
     family: Option<&str>,

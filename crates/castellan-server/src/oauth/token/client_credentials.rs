@@ -5,11 +5,9 @@
 use crate::error::OAuthFailure;
 use crate::oauth::token::request::ClientCredentialsRequest;
 use crate::oauth::token::IssuedTokens;
-use crate::oauth::tokens::{
-    issue_access_token, sign_access_token, IssueError, IssuedToken, TokenGrant,
-};
+use crate::oauth::tokens::{issue_access_token, IssueError, IssuedToken, TokenGrant};
 use crate::platform::state::AppState;
-use castellan_core::client::{Client, TokenFormat};
+use castellan_core::client::Client;
 use castellan_core::grant::client_credentials_scopes;
 use castellan_core::{OAuthError, ScopeSet};
 use chrono::{DateTime, Utc};
@@ -59,10 +57,7 @@ pub async fn client_credentials(
     let scope = client_credentials_scopes(client, asked.scope.as_ref())?;
     let aud = audience(state, asked.resource.as_deref())?;
     let grant = token_grant(client, &scope, &aud);
-    let issued = match client.token_format {
-        TokenFormat::Jwt => sign_access_token(state, &grant, None, now)?,
-        TokenFormat::Opaque => Box::pin(issue_access_token(state, grant, now)).await?,
-    };
+    let issued = issue_access_token(state, grant, now).await?;
     Ok(answered(state, client, &scope, issued, now))
 }
 
