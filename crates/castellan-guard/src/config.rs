@@ -97,6 +97,11 @@ pub struct GuardConfig {
     /// with 503 `revocations_unavailable` (fail closed).
     #[serde(default = "default_revocation_max_stale")]
     pub revocation_max_stale_seconds: u64,
+    /// The `[rate_limit]` table, in the shape of Castellan's own (`docs/rate-limits.md`):
+    /// allowed calls are counted per API key under its tier and per client (and person) for
+    /// access tokens, in this process or in Redis. Absent: nothing is counted.
+    #[serde(default)]
+    pub rate_limit: Option<castellan_limit::RateLimitConfig>,
 }
 
 /// The client the guard authenticates as at Castellan's introspection endpoint and revocation
@@ -283,6 +288,7 @@ impl GuardConfig {
             revocation_feed_url: None,
             revocation_poll_seconds: default_revocation_poll(),
             revocation_max_stale_seconds: default_revocation_max_stale(),
+            rate_limit: None,
         }
     }
 
@@ -400,6 +406,10 @@ impl GuardConfig {
         }
         if let Some(d) = &self.default_policy {
             Policy::compile(d).map_err(|e| ConfigError(format!("default_policy: {e}")))?;
+        }
+        if let Some(r) = &self.rate_limit {
+            // The errors name their keys (`rate_limit.tiers.gold refers to unknown policy …`).
+            r.validate().map_err(|e| ConfigError(e.to_string()))?;
         }
         Ok(())
     }

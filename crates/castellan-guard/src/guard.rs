@@ -1,6 +1,7 @@
 //! The guard itself: the whole check of one request — find the route's policy, find
 //! the one credential, check it (locally for JWTs, through introspection otherwise), evaluate
-//! the policy. Built once from a validated [`GuardConfig`]; cheap to clone.
+//! the policy, count the call under `[rate_limit]` — in forward-auth's order. Built once from
+//! a validated [`GuardConfig`]; cheap to clone.
 
 use crate::api_key::parse_api_key;
 use crate::config::{ConfigError, GuardConfig};
@@ -11,6 +12,7 @@ use crate::introspect::Introspector;
 use crate::jwks::JwksCache;
 use crate::jwt::{Expectations, JwtVerifier, Marks};
 use crate::layer::GuardLayer;
+use crate::limits::GuardLimits;
 use crate::path::RequestPath;
 use crate::policy::{evaluate, RequestFacts};
 use crate::revocations::RevocationFeed;
@@ -20,6 +22,7 @@ use axum::response::Response;
 use castellan_core::token::Inactive;
 use castellan_core::Environment;
 use castellan_crypto::{Clock, SystemClock};
+use castellan_limit::{Decision, HeaderStyle};
 use http::{HeaderMap, HeaderName, Method};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -47,7 +50,37 @@ struct Inner {
     resource_metadata: ResourceMetadata,
     environment: Environment,
     tenant_everywhere: bool,
+    limits: Option<GuardLimits>,
 }
+
+/// A caller the guard let through: who (`None`: anonymous on a public route) and the
+/// rate-limit decision its answer shows (`None`: not counted).
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The checked caller.
+    pub identity: Option<Arc<Identity>>,
+    /// The decision of the call's count, whose headers the answer carries.
+    pub limit: Option<Decision>,
+}
+
+/// Why the guard did not let a request through.
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    /// The credential, the path or the route policy refused it (400/401/403/503).
+    Failure(Failure),
+    /// The caller's rate limit is used up (429), or the limiter could not be asked under
+    /// `redis_failure = "closed"` (503).
+    Limited(Decision),
+}
+
+impl From<Failure> for Refusal {
+    fn from(f: Failure) -> Self {
+        Refusal::Failure(f)
+    }
+}
+
+/// A checked caller and the rate-limit tier introspection named for it (API keys).
+type Caller = (Arc<Identity>, Option<Arc<str>>);
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,6 +158,12 @@ impl Guard {
         });
         let api_key_header = HeaderName::from_bytes(config.api_key.header.as_bytes())
             .map_err(|_| ConfigError("api_key.header is not a header name".into()))?;
+        let limits = config
+            .rate_limit
+            .as_ref()
+            .map(GuardLimits::new)
+            .transpose()
+            .map_err(ConfigError)?;
         Ok(Guard {
             inner: Arc::new(Inner {
                 routes: RouteTable::new(&config.routes, config.default_policy.as_ref())?,
@@ -148,6 +187,7 @@ impl Guard {
                 resource_metadata: ResourceMetadata(config.resource_metadata_url().into()),
                 environment: config.environment,
                 tenant_everywhere: config.tenant,
+                limits,
             }),
         })
     }
@@ -180,18 +220,70 @@ impl Guard {
         failure.to_response(Some(&self.inner.resource_metadata.0))
     }
 
-    /// The whole check of one request. `Ok(None)`: an anonymous caller of a public route.
+    /// The answer for a refusal: the failure's, or the rate limit's (429/503).
+    pub fn render_refusal(&self, refusal: &Refusal) -> Response {
+        match refusal {
+            Refusal::Failure(f) => self.render(f),
+            Refusal::Limited(d) => crate::limits::refusal_response(d, self.header_style()),
+        }
+    }
+
+    /// How rate-limit headers are written (`[rate_limit] header_style`).
+    pub fn header_style(&self) -> HeaderStyle {
+        self.inner
+            .limits
+            .as_ref()
+            .map_or(HeaderStyle::Draft03, GuardLimits::style)
+    }
+
+    /// The whole check of one request, as the layer runs it: [`Guard::check`], then the call
+    /// is counted under `[rate_limit]` (only once the route policy allows it, as forward-auth
+    /// counts; an anonymous caller is not counted).
+    pub async fn admit(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Admitted, Refusal> {
+        let caller = self.check_caller(method, path, headers).await?;
+        let limit = match (&self.inner.limits, &caller) {
+            (Some(limits), Some((identity, tier))) => limits
+                .count(identity, tier.as_deref())
+                .await
+                .map_err(Refusal::Limited)?,
+            _ => None,
+        };
+        Ok(Admitted {
+            identity: caller.map(|(identity, _)| identity),
+            limit,
+        })
+    }
+
+    /// The check of one request without counting it: path, route, credential, policy.
+    /// `Ok(None)`: an anonymous caller of a public route. The layer runs [`Guard::admit`].
     pub async fn check(
         &self,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
     ) -> Result<Option<Arc<Identity>>, Failure> {
+        Ok(self
+            .check_caller(method, path, headers)
+            .await?
+            .map(|(identity, _)| identity))
+    }
+
+    async fn check_caller(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Option<Caller>, Failure> {
         let path = RequestPath::parse(path).map_err(Failure::UnsafePath)?;
         let route = self.inner.routes.find(method, &path);
         let tenant = self.inner.tenant_everywhere || route.policy.tenant;
         let credential = presented(headers, &self.inner.api_key_header, tenant)?;
-        let identity = self.authenticate(credential).await?;
+        let caller = self.authenticate_caller(credential).await?;
         let with_tenant;
         let policy = if self.inner.tenant_everywhere && !route.policy.tenant && !route.policy.public
         {
@@ -205,14 +297,14 @@ impl Guard {
         };
         evaluate(
             policy,
-            identity.as_deref(),
+            caller.as_ref().map(|(identity, _)| &**identity),
             &RequestFacts {
                 params: &route.params,
                 headers,
                 environment: self.inner.environment,
             },
         )?;
-        Ok(identity)
+        Ok(caller)
     }
 
     /// Checks a presented credential; `Ok(None)` when there is none.
@@ -220,24 +312,42 @@ impl Guard {
         &self,
         credential: Presented<'_>,
     ) -> Result<Option<Arc<Identity>>, Failure> {
+        Ok(self
+            .authenticate_caller(credential)
+            .await?
+            .map(|(identity, _)| identity))
+    }
+
+    async fn authenticate_caller(
+        &self,
+        credential: Presented<'_>,
+    ) -> Result<Option<Caller>, Failure> {
         match credential {
             Presented::Anonymous => Ok(None),
-            Presented::Bearer(t) => self.check_bearer(t).await.map(Some),
-            Presented::ApiKey(k) => self.check_api_key(k).await.map(Some),
+            Presented::Bearer(t) => self.check_bearer_caller(t).await.map(Some),
+            Presented::ApiKey(k) => self.check_api_key_caller(k).await.map(Some),
         }
     }
 
     /// Checks a bearer token: JWTs locally (with the verified-token cache), opaque tokens
     /// through introspection.
     pub async fn check_bearer(&self, token: &str) -> Result<Arc<Identity>, Failure> {
+        self.check_bearer_caller(token).await.map(|(id, _)| id)
+    }
+
+    async fn check_bearer_caller(&self, token: &str) -> Result<Caller, Failure> {
         let now = self.inner.clock.now().timestamp();
         match token_shape(token)? {
-            TokenShape::Jwt => self.check_jwt(token, now).await,
+            TokenShape::Jwt => self.check_jwt(token, now).await.map(|id| (id, None)),
             TokenShape::Opaque(env) if env != self.inner.environment => {
                 Err(Failure::Token(Inactive::WrongEnvironment))
             }
             TokenShape::Opaque(_) => match &self.inner.introspector {
-                Some(i) => i.check(token, CredentialKind::OpaqueToken, now).await,
+                // An access token is counted under tier `default` whatever introspection says.
+                Some(i) => i
+                    .check(token, CredentialKind::OpaqueToken, now)
+                    .await
+                    .map(|(id, _)| (id, None)),
                 None => Err(Failure::UnsupportedCredential),
             },
         }
@@ -246,6 +356,10 @@ impl Guard {
     /// Checks an API key: its syntax, checksum and environment first (no network), then
     /// introspection.
     pub async fn check_api_key(&self, key: &str) -> Result<Arc<Identity>, Failure> {
+        self.check_api_key_caller(key).await.map(|(id, _)| id)
+    }
+
+    async fn check_api_key_caller(&self, key: &str) -> Result<Caller, Failure> {
         parse_api_key(key, &self.inner.api_key_prefix).map_err(Failure::MalformedApiKey)?;
         // A key in Castellan's own format names its environment: refuse another's locally.
         if let Ok(parsed) = castellan_core::api_key::parse_any(key) {

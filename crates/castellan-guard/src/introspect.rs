@@ -43,12 +43,16 @@ struct Answer {
     /// For API keys: `active`, `disabled`, `revoked`, `expired`.
     #[serde(default)]
     status: Option<String>,
+    /// For API keys: the rate-limit tier.
+    #[serde(default)]
+    tier: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
     Active {
         identity: Arc<Identity>,
+        tier: Option<Arc<str>>,
         iss: Option<String>,
         aud: Option<String>,
         env: Option<String>,
@@ -115,13 +119,14 @@ impl Introspector {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Checks an opaque token or API key at `now` (Unix seconds).
+    /// Checks an opaque token or API key at `now` (Unix seconds): the caller, and the
+    /// rate-limit tier introspection names (API keys).
     pub async fn check(
         &self,
         credential: &str,
         kind: CredentialKind,
         now: i64,
-    ) -> Result<Arc<Identity>, Failure> {
+    ) -> Result<(Arc<Identity>, Option<Arc<str>>), Failure> {
         let tag = match kind {
             CredentialKind::ApiKey => 1,
             CredentialKind::OpaqueToken | CredentialKind::Jwt => 2,
@@ -142,10 +147,11 @@ impl Introspector {
         outcome: Outcome,
         kind: CredentialKind,
         now: i64,
-    ) -> Result<Arc<Identity>, Failure> {
+    ) -> Result<(Arc<Identity>, Option<Arc<str>>), Failure> {
         match outcome {
             Outcome::Active {
                 identity,
+                tier,
                 iss,
                 aud,
                 env,
@@ -164,7 +170,7 @@ impl Introspector {
                 if identity.expires_at.is_some_and(|exp| exp <= now) {
                     return Err(Failure::Token(Inactive::Expired));
                 }
-                Ok(identity)
+                Ok((identity, tier))
             }
             Outcome::Inactive { why } => Err(match (kind, why) {
                 (CredentialKind::ApiKey, NotActive::Disabled) => Failure::ApiKeyDisabled,
@@ -225,6 +231,7 @@ impl Introspector {
             ttl: until(a.exp, now, self.active_ttl),
             value: Outcome::Active {
                 identity: Arc::new(identity),
+                tier: a.tier.map(Arc::from),
                 iss: a.iss,
                 aud: a.aud,
                 env: a.env,

@@ -10,10 +10,12 @@
 //!   the pure [`policy::evaluate`];
 //! - JWTs that Castellan revoked (the token, its family, its connected app or its client) are
 //!   refused once the revocation feed it polls names them (`revocations`);
-//! - failures answer in the shapes of RFC 6750 §3 with `resource_metadata` (RFC 9728 §5.1).
+//! - failures answer in the shapes of RFC 6750 §3 with `resource_metadata` (RFC 9728 §5.1);
+//! - allowed calls are counted under the `[rate_limit]` table forward-auth uses (`limits`),
+//!   in this process or in Redis, with the same keys, headers and 429/503 answers.
 //!
-//! It depends on `castellan-core` and `castellan-crypto` only: a resource server never links
-//! the authorization server.
+//! It depends on `castellan-core`, `castellan-crypto` and `castellan-limit` only: a resource
+//! server never links the authorization server.
 #![warn(missing_docs)]
 
 pub mod api_key;
@@ -27,6 +29,7 @@ mod introspect;
 mod jwks;
 mod jwt;
 pub mod layer;
+pub mod limits;
 pub mod path;
 pub mod policy;
 mod revocations;
@@ -36,7 +39,7 @@ mod ttl;
 pub use api_key::api_key_checksum_ok;
 pub use config::{ClientSecret, ConfigError, GuardConfig, RouteConfig};
 pub use failure::Failure;
-pub use guard::Guard;
+pub use guard::{Admitted, Guard, Refusal};
 pub use identity::{CredentialKind, Identity, Role};
 pub use layer::GuardLayer;
 pub use path::{RequestPath, UnsafePath};

@@ -8,6 +8,7 @@
 mod catalog;
 mod docs_config;
 mod jwt_props;
+mod limits;
 mod parsers;
 mod revocation;
 mod support;
