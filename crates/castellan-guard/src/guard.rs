@@ -6,7 +6,8 @@
 use crate::api_key::parse_api_key;
 use crate::config::{ConfigError, GuardConfig};
 use crate::credential::{presented, token_shape, Presented, TokenShape};
-use crate::failure::{Failure, ResourceMetadata};
+use crate::dpop::{DpopCheck, Scheme};
+use crate::failure::{DpopProblem, Failure, ResourceMetadata};
 use crate::identity::{CredentialKind, Identity};
 use crate::introspect::Introspector;
 use crate::jwks::JwksCache;
@@ -51,6 +52,7 @@ struct Inner {
     environment: Environment,
     tenant_everywhere: bool,
     limits: Option<GuardLimits>,
+    dpop: DpopCheck,
 }
 
 /// A caller the guard let through: who (`None`: anonymous on a public route) and the
@@ -79,8 +81,13 @@ impl From<Failure> for Refusal {
     }
 }
 
-/// A checked caller and the rate-limit tier introspection named for it (API keys).
-type Caller = (Arc<Identity>, Option<Arc<str>>);
+/// A checked caller, the rate-limit tier introspection named for it (API keys) and the key
+/// its token is bound to (DPoP).
+struct Caller {
+    identity: Arc<Identity>,
+    tier: Option<Arc<str>>,
+    jkt: Option<Arc<str>>,
+}
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -188,6 +195,7 @@ impl Guard {
                 environment: config.environment,
                 tenant_everywhere: config.tenant,
                 limits,
+                dpop: DpopCheck::new(&config.dpop),
             }),
         })
     }
@@ -247,20 +255,21 @@ impl Guard {
     ) -> Result<Admitted, Refusal> {
         let caller = self.check_caller(method, path, headers).await?;
         let limit = match (&self.inner.limits, &caller) {
-            (Some(limits), Some((identity, tier))) => limits
-                .count(identity, tier.as_deref())
+            (Some(limits), Some(c)) => limits
+                .count(&c.identity, c.tier.as_deref())
                 .await
                 .map_err(Refusal::Limited)?,
             _ => None,
         };
         Ok(Admitted {
-            identity: caller.map(|(identity, _)| identity),
+            identity: caller.map(|c| c.identity),
             limit,
         })
     }
 
-    /// The check of one request without counting it: path, route, credential, policy.
-    /// `Ok(None)`: an anonymous caller of a public route. The layer runs [`Guard::admit`].
+    /// The check of one request without counting it: path, route, credential (with its DPoP
+    /// proof when the token is bound to a key), policy. `Ok(None)`: an anonymous caller of a
+    /// public route. The layer runs [`Guard::admit`].
     pub async fn check(
         &self,
         method: &Method,
@@ -270,20 +279,41 @@ impl Guard {
         Ok(self
             .check_caller(method, path, headers)
             .await?
-            .map(|(identity, _)| identity))
+            .map(|c| c.identity))
     }
 
     async fn check_caller(
         &self,
         method: &Method,
-        path: &str,
+        raw_path: &str,
         headers: &HeaderMap,
     ) -> Result<Option<Caller>, Failure> {
-        let path = RequestPath::parse(path).map_err(Failure::UnsafePath)?;
+        let path = RequestPath::parse(raw_path).map_err(Failure::UnsafePath)?;
         let route = self.inner.routes.find(method, &path);
         let tenant = self.inner.tenant_everywhere || route.policy.tenant;
         let credential = presented(headers, &self.inner.api_key_header, tenant)?;
-        let caller = self.authenticate_caller(credential).await?;
+        let caller = match credential {
+            Presented::Anonymous => None,
+            Presented::ApiKey(k) => Some(self.check_api_key_caller(k).await?),
+            Presented::Bearer(t) | Presented::Dpop(t) => {
+                let caller = self.check_token_caller(t).await?;
+                let scheme = match credential {
+                    Presented::Dpop(_) => Scheme::Dpop,
+                    _ => Scheme::Bearer,
+                };
+                let now = self.inner.clock.now().timestamp();
+                self.inner.dpop.check(
+                    t,
+                    scheme,
+                    caller.jkt.as_deref(),
+                    method,
+                    raw_path,
+                    headers,
+                    now,
+                )?;
+                Some(caller)
+            }
+        };
         let with_tenant;
         let policy = if self.inner.tenant_everywhere && !route.policy.tenant && !route.policy.public
         {
@@ -297,7 +327,7 @@ impl Guard {
         };
         evaluate(
             policy,
-            caller.as_ref().map(|(identity, _)| &**identity),
+            caller.as_ref().map(|c| &*c.identity),
             &RequestFacts {
                 params: &route.params,
                 headers,
@@ -307,47 +337,50 @@ impl Guard {
         Ok(caller)
     }
 
-    /// Checks a presented credential; `Ok(None)` when there is none.
+    /// Checks a presented credential; `Ok(None)` when there is none. A token sent as `DPoP`
+    /// needs its request's proof: check it with [`Guard::check`].
     pub async fn authenticate(
         &self,
         credential: Presented<'_>,
     ) -> Result<Option<Arc<Identity>>, Failure> {
-        Ok(self
-            .authenticate_caller(credential)
-            .await?
-            .map(|(identity, _)| identity))
-    }
-
-    async fn authenticate_caller(
-        &self,
-        credential: Presented<'_>,
-    ) -> Result<Option<Caller>, Failure> {
         match credential {
             Presented::Anonymous => Ok(None),
-            Presented::Bearer(t) => self.check_bearer_caller(t).await.map(Some),
-            Presented::ApiKey(k) => self.check_api_key_caller(k).await.map(Some),
+            Presented::Bearer(t) => self.check_bearer(t).await.map(Some),
+            Presented::ApiKey(k) => self.check_api_key(k).await.map(Some),
+            Presented::Dpop(_) => Err(Failure::InvalidDpopProof(DpopProblem::Missing)),
         }
     }
 
-    /// Checks a bearer token: JWTs locally (with the verified-token cache), opaque tokens
-    /// through introspection.
+    /// Checks a token presented as `Bearer`: JWTs locally (with the verified-token cache),
+    /// opaque tokens through introspection. A token bound to a DPoP key is refused
+    /// ([`Failure::DpopBoundAsBearer`]).
     pub async fn check_bearer(&self, token: &str) -> Result<Arc<Identity>, Failure> {
-        self.check_bearer_caller(token).await.map(|(id, _)| id)
+        let caller = self.check_token_caller(token).await?;
+        if caller.jkt.is_some() {
+            return Err(Failure::DpopBoundAsBearer);
+        }
+        Ok(caller.identity)
     }
 
-    async fn check_bearer_caller(&self, token: &str) -> Result<Caller, Failure> {
+    /// Checks an access token, however presented: the caller and the key it is bound to.
+    async fn check_token_caller(&self, token: &str) -> Result<Caller, Failure> {
         let now = self.inner.clock.now().timestamp();
         match token_shape(token)? {
-            TokenShape::Jwt => self.check_jwt(token, now).await.map(|id| (id, None)),
+            TokenShape::Jwt => self.check_jwt(token, now).await,
             TokenShape::Opaque(env) if env != self.inner.environment => {
                 Err(Failure::Token(Inactive::WrongEnvironment))
             }
             TokenShape::Opaque(_) => match &self.inner.introspector {
-                // An access token is counted under tier `default` whatever introspection says.
-                Some(i) => i
-                    .check(token, CredentialKind::OpaqueToken, now)
-                    .await
-                    .map(|(id, _)| (id, None)),
+                Some(i) => {
+                    let found = i.check(token, CredentialKind::OpaqueToken, now).await?;
+                    // An access token is counted under tier `default` whatever
+                    // introspection says.
+                    Ok(Caller {
+                        identity: found.identity,
+                        tier: None,
+                        jkt: found.jkt,
+                    })
+                }
                 None => Err(Failure::UnsupportedCredential),
             },
         }
@@ -356,7 +389,7 @@ impl Guard {
     /// Checks an API key: its syntax, checksum and environment first (no network), then
     /// introspection.
     pub async fn check_api_key(&self, key: &str) -> Result<Arc<Identity>, Failure> {
-        self.check_api_key_caller(key).await.map(|(id, _)| id)
+        self.check_api_key_caller(key).await.map(|c| c.identity)
     }
 
     async fn check_api_key_caller(&self, key: &str) -> Result<Caller, Failure> {
@@ -369,7 +402,14 @@ impl Guard {
         }
         let now = self.inner.clock.now().timestamp();
         match &self.inner.introspector {
-            Some(i) => i.check(key, CredentialKind::ApiKey, now).await,
+            Some(i) => {
+                let found = i.check(key, CredentialKind::ApiKey, now).await?;
+                Ok(Caller {
+                    identity: found.identity,
+                    tier: found.tier,
+                    jkt: None,
+                })
+            }
             None => Err(Failure::UnsupportedCredential),
         }
     }
@@ -383,12 +423,16 @@ impl Guard {
     }
 
     /// Verifies a JWT (or finds it verified in the cache), then asks the revocation feed.
-    async fn check_jwt(&self, token: &str, now: i64) -> Result<Arc<Identity>, Failure> {
+    async fn check_jwt(&self, token: &str, now: i64) -> Result<Caller, Failure> {
         let (identity, marks) = self.verify_jwt(token, now).await?;
         if let Some(feed) = &self.inner.revocations {
             feed.check(&marks, now).await?;
         }
-        Ok(identity)
+        Ok(Caller {
+            identity,
+            tier: None,
+            jkt: marks.jkt.as_deref().map(Arc::from),
+        })
     }
 
     async fn verify_jwt(

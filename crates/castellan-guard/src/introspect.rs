@@ -46,6 +46,9 @@ struct Answer {
     /// For API keys: the rate-limit tier.
     #[serde(default)]
     tier: Option<String>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2: `{"jkt": …}`).
+    #[serde(default)]
+    cnf: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +56,7 @@ pub(crate) enum Outcome {
     Active {
         identity: Arc<Identity>,
         tier: Option<Arc<str>>,
+        jkt: Option<Arc<str>>,
         iss: Option<String>,
         aud: Option<String>,
         env: Option<String>,
@@ -92,6 +96,15 @@ enum CallError {
     Status(reqwest::StatusCode),
 }
 
+/// An active credential, as introspection describes it.
+pub(crate) struct Introspected {
+    pub identity: Arc<Identity>,
+    /// The rate-limit tier (API keys).
+    pub tier: Option<Arc<str>>,
+    /// The key a token is bound to (`cnf.jkt`).
+    pub jkt: Option<Arc<str>>,
+}
+
 pub(crate) struct Introspector {
     pub url: String,
     pub client_id: String,
@@ -119,14 +132,14 @@ impl Introspector {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Checks an opaque token or API key at `now` (Unix seconds): the caller, and the
-    /// rate-limit tier introspection names (API keys).
+    /// Checks an opaque token or API key at `now` (Unix seconds): the caller, the
+    /// rate-limit tier introspection names (API keys) and the key a token is bound to.
     pub async fn check(
         &self,
         credential: &str,
         kind: CredentialKind,
         now: i64,
-    ) -> Result<(Arc<Identity>, Option<Arc<str>>), Failure> {
+    ) -> Result<Introspected, Failure> {
         let tag = match kind {
             CredentialKind::ApiKey => 1,
             CredentialKind::OpaqueToken | CredentialKind::Jwt => 2,
@@ -147,11 +160,12 @@ impl Introspector {
         outcome: Outcome,
         kind: CredentialKind,
         now: i64,
-    ) -> Result<(Arc<Identity>, Option<Arc<str>>), Failure> {
+    ) -> Result<Introspected, Failure> {
         match outcome {
             Outcome::Active {
                 identity,
                 tier,
+                jkt,
                 iss,
                 aud,
                 env,
@@ -170,7 +184,11 @@ impl Introspector {
                 if identity.expires_at.is_some_and(|exp| exp <= now) {
                     return Err(Failure::Token(Inactive::Expired));
                 }
-                Ok((identity, tier))
+                Ok(Introspected {
+                    identity,
+                    tier,
+                    jkt,
+                })
             }
             Outcome::Inactive { why } => Err(match (kind, why) {
                 (CredentialKind::ApiKey, NotActive::Disabled) => Failure::ApiKeyDisabled,
@@ -211,6 +229,17 @@ impl Introspector {
                 ttl: self.inactive_ttl,
             });
         }
+        // A `cnf` without `jkt` binds the token to something this guard cannot check (a
+        // certificate): refused as not active rather than let through as a bearer token.
+        let Ok(jkt) = crate::jwt::bound_key(a.cnf.as_ref()) else {
+            return Ok(Timed {
+                value: Outcome::Inactive {
+                    why: NotActive::Unknown,
+                },
+                ttl: self.inactive_ttl,
+            });
+        };
+        let jkt = jkt.map(Arc::from);
         let client_id = a.client_id.unwrap_or_default();
         let identity = Identity {
             subject: a.sub.unwrap_or_else(|| client_id.clone()),
@@ -232,6 +261,7 @@ impl Introspector {
             value: Outcome::Active {
                 identity: Arc::new(identity),
                 tier: a.tier.map(Arc::from),
+                jkt,
                 iss: a.iss,
                 aud: a.aud,
                 env: a.env,

@@ -8,6 +8,8 @@
 //!   any network call;
 //! - route policies (public, scope, minimum role, organization, tenant headers) are applied by
 //!   the pure [`policy::evaluate`];
+//! - a token bound to a key (`cnf.jkt`) passes only as `Authorization: DPoP` with a valid,
+//!   unreplayed proof for the request (RFC 9449 §7, `dpop`);
 //! - JWTs that Castellan revoked (the token, its family, its connected app or its client) are
 //!   refused once the revocation feed it polls names them (`revocations`);
 //! - failures answer in the shapes of RFC 6750 §3 with `resource_metadata` (RFC 9728 §5.1);
@@ -21,6 +23,7 @@
 pub mod api_key;
 pub mod config;
 pub mod credential;
+pub mod dpop;
 pub mod example;
 pub mod failure;
 mod guard;
@@ -37,8 +40,8 @@ pub mod routes;
 mod ttl;
 
 pub use api_key::api_key_checksum_ok;
-pub use config::{ClientSecret, ConfigError, GuardConfig, RouteConfig};
-pub use failure::Failure;
+pub use config::{ClientSecret, ConfigError, DpopConfig, GuardConfig, RouteConfig};
+pub use failure::{DpopProblem, Failure};
 pub use guard::{Admitted, Guard, Refusal};
 pub use identity::{CredentialKind, Identity, Role};
 pub use layer::GuardLayer;

@@ -7,6 +7,7 @@
 
 mod catalog;
 mod docs_config;
+mod dpop;
 mod jwt_props;
 mod limits;
 mod parsers;
