@@ -1,8 +1,9 @@
 //! DPoP at the guard (RFC 9449 §7): a token bound to a key (`cnf.jkt`) is accepted only as
 //! `Authorization: DPoP <token>` with one `DPoP` proof made with that key for this request's
 //! method and URL, carrying `ath` = the token's hash, not used before. The proof itself is
-//! checked by `castellan_crypto::dpop::verify_proof` (pure); this module adds the request's
-//! view (its external URL) and the replay check.
+//! checked by `castellan_crypto::dpop::verify_proof` (pure); [`check_binding`] is the rule
+//! both the guard and forward-auth apply (pure, given the request's URL); the guard adds its
+//! view of the request's URL and its replay check.
 //!
 //! The URL a proof's `htu` is compared with is `dpop.public_base_url` + the request's path, or,
 //! without it, `dpop.scheme` + `://` + the `Host` header + the path. Proof `jti`s are
@@ -14,6 +15,7 @@
 use crate::config::DpopConfig;
 use crate::failure::{DpopProblem, Failure};
 use castellan_crypto::dpop::{verify_proof, ProofCheck};
+use castellan_crypto::{DpopError, VerifiedProof};
 use http::{header, HeaderMap, Method};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -68,7 +70,7 @@ impl DpopCheck {
     }
 
     /// Whether a token bound to `jkt` (or to no key) may be used as presented (`scheme`), with
-    /// the request's proof.
+    /// the request's proof, not used before.
     #[expect(
         clippy::too_many_arguments,
         reason = "the request's parts a proof is checked against"
@@ -83,48 +85,101 @@ impl DpopCheck {
         headers: &HeaderMap,
         now: i64,
     ) -> Result<(), Failure> {
-        let jkt = match (scheme, jkt) {
-            (Scheme::Bearer, None) => return Ok(()),
-            (Scheme::Bearer, Some(_)) => return Err(Failure::DpopBoundAsBearer),
-            (Scheme::Dpop, None) => return Err(Failure::NotDpopBound),
-            (Scheme::Dpop, Some(jkt)) => jkt,
+        let window = ProofWindow {
+            max_age: self.max_age,
+            max_skew: self.max_skew,
         };
-        let bad = |p| Failure::InvalidDpopProof(p);
-        let proof = proof_header(headers)?;
-        let uri = self
-            .request_url(path, headers)
-            .ok_or(bad(DpopProblem::Proof(castellan_crypto::DpopError::Uri)))?;
-        let verified = verify_proof(
-            proof,
-            &ProofCheck {
-                method: method.as_str(),
-                uri: &uri,
-                now,
-                max_age: self.max_age,
-                max_skew: self.max_skew,
-                access_token: Some(token),
-            },
-        )
-        .map_err(|e| bad(DpopProblem::Proof(e)))?;
-        if verified.jkt != jkt {
-            return Err(bad(DpopProblem::KeyMismatch));
-        }
+        let url = self.request_url(path, headers);
+        let Some(proof) = check_binding(
+            token,
+            scheme,
+            jkt,
+            headers,
+            method,
+            url.as_deref(),
+            now,
+            window,
+        )?
+        else {
+            return Ok(());
+        };
         // Remembered only once everything else passed: a refused proof costs no entry.
-        let mut h = Sha256::new();
-        h.update(b"dpop\0");
-        h.update(verified.jkt.as_bytes());
-        h.update(b"\0");
-        h.update(verified.jti.as_bytes());
-        let key: [u8; 32] = h.finalize().into();
-        if !self.seen.entry(key).or_insert(()).is_fresh() {
-            return Err(bad(DpopProblem::Replayed));
+        if !self.seen.entry(replay_key(&proof)).or_insert(()).is_fresh() {
+            return Err(Failure::InvalidDpopProof(DpopProblem::Replayed));
         }
         Ok(())
     }
 }
 
+/// The accepted age of a proof's `iat`, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofWindow {
+    /// How old `iat` may be.
+    pub max_age: i64,
+    /// How far in the future `iat` may be.
+    pub max_skew: i64,
+}
+
+/// The rule of a token presented at a gateway, for the guard and forward-auth alike (RFC 9449
+/// §7.1): a token bound to `jkt` only as `DPoP` with the request's one valid proof of that key
+/// (for `method` and `url`, with the token's `ath`), an unbound token only as `Bearer`. Pure:
+/// `Ok(None)` for a bearer token used as such; `Ok(Some(proof))` for an accepted proof, whose
+/// `jti` the caller must then check has not been used ([`replay_key`]). `url` is the
+/// request's URL as the caller sent it (`None`: unknown, and any proof is refused).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's parts a proof is checked against"
+)]
+pub fn check_binding(
+    token: &str,
+    scheme: Scheme,
+    jkt: Option<&str>,
+    headers: &HeaderMap,
+    method: &Method,
+    url: Option<&str>,
+    now: i64,
+    window: ProofWindow,
+) -> Result<Option<VerifiedProof>, Failure> {
+    let jkt = match (scheme, jkt) {
+        (Scheme::Bearer, None) => return Ok(None),
+        (Scheme::Bearer, Some(_)) => return Err(Failure::DpopBoundAsBearer),
+        (Scheme::Dpop, None) => return Err(Failure::NotDpopBound),
+        (Scheme::Dpop, Some(jkt)) => jkt,
+    };
+    let bad = Failure::InvalidDpopProof;
+    let proof = proof_header(headers)?;
+    let uri = url.ok_or(bad(DpopProblem::Proof(DpopError::Uri)))?;
+    let verified = verify_proof(
+        proof,
+        &ProofCheck {
+            method: method.as_str(),
+            uri,
+            now,
+            max_age: window.max_age,
+            max_skew: window.max_skew,
+            access_token: Some(token),
+        },
+    )
+    .map_err(|e| bad(DpopProblem::Proof(e)))?;
+    if verified.jkt != jkt {
+        return Err(bad(DpopProblem::KeyMismatch));
+    }
+    Ok(Some(verified))
+}
+
+/// The one-time key of an accepted proof: SHA-256 of a namespace, its key's thumbprint and
+/// its `jti`.
+pub fn replay_key(proof: &VerifiedProof) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"dpop\0");
+    h.update(proof.jkt.as_bytes());
+    h.update(b"\0");
+    h.update(proof.jti.as_bytes());
+    h.finalize().into()
+}
+
 /// The request's one `DPoP` header.
-fn proof_header(headers: &HeaderMap) -> Result<&str, Failure> {
+pub fn proof_header(headers: &HeaderMap) -> Result<&str, Failure> {
     let mut values = headers.get_all(DPOP_HEADER).iter();
     let first = values
         .next()
@@ -132,7 +187,7 @@ fn proof_header(headers: &HeaderMap) -> Result<&str, Failure> {
     if values.next().is_some() {
         return Err(Failure::InvalidDpopProof(DpopProblem::Repeated));
     }
-    first.to_str().map_err(|_| {
-        Failure::InvalidDpopProof(DpopProblem::Proof(castellan_crypto::DpopError::Malformed))
-    })
+    first
+        .to_str()
+        .map_err(|_| Failure::InvalidDpopProof(DpopProblem::Proof(DpopError::Malformed)))
 }
