@@ -28,8 +28,9 @@ struct Answer {
     exp: Option<i64>,
     #[serde(default)]
     iss: Option<String>,
+    /// One audience or several (RFC 7662 §2.2).
     #[serde(default)]
-    aud: Option<String>,
+    aud: Option<serde_json::Value>,
     #[serde(default)]
     env: Option<String>,
     #[serde(default)]
@@ -58,7 +59,7 @@ pub(crate) enum Outcome {
         tier: Option<Arc<str>>,
         jkt: Option<Arc<str>>,
         iss: Option<String>,
-        aud: Option<String>,
+        aud: Option<serde_json::Value>,
         env: Option<String>,
     },
     Inactive {
@@ -173,8 +174,9 @@ impl Introspector {
                 if iss.is_some_and(|i| i != self.issuer) {
                     return Err(Failure::Token(Inactive::WrongIssuer));
                 }
+                // A malformed `aud` names no audience this API accepts.
                 if kind != CredentialKind::ApiKey
-                    && !aud.is_some_and(|a| self.audiences.contains(&a))
+                    && crate::audience::accepts(aud.as_ref(), &self.audiences) != Ok(true)
                 {
                     return Err(Failure::WrongAudience);
                 }

@@ -117,6 +117,12 @@ pub(crate) fn verified_from_claims(
     let venue = take_string(&mut map, "venue");
     let nbf = map.get("nbf").map(Value::as_i64);
     let jkt = bound_key(map.get("cnf"))?;
+    let audience_ok = crate::audience::accepts(map.get("aud"), &expect.audiences)
+        .map_err(|_| Failure::Token(Inactive::Malformed))?;
+    if matches!(map.get("aud"), Some(Value::Array(_))) {
+        // Checked above; the claims type reads one audience.
+        map.insert("aud".into(), Value::String(String::new()));
+    }
     let claims: AccessClaims = serde_json::from_value(Value::Object(map))
         .map_err(|_| Failure::Token(Inactive::Malformed))?;
     check_claims(
@@ -133,7 +139,7 @@ pub(crate) fn verified_from_claims(
         Some(Some(_)) => return Err(Failure::Token(Inactive::NotYetValid)),
         Some(None) => return Err(Failure::Token(Inactive::Malformed)),
     }
-    if !expect.audiences.contains(&claims.aud) {
+    if !audience_ok {
         return Err(Failure::WrongAudience);
     }
     let marks = Marks {
@@ -254,6 +260,25 @@ mod tests {
         );
         assert!(
             identity_from_claims(claims(json!({"aud": "https://api"})), &strict, 1_500).is_ok()
+        );
+        // A token for several resources (RFC 8707): one of them must be this API.
+        assert!(identity_from_claims(
+            claims(json!({"aud": ["https://other", "https://api"]})),
+            &strict,
+            1_500
+        )
+        .is_ok());
+        assert_eq!(
+            identity_from_claims(
+                claims(json!({"aud": ["https://other", "http://as"]})),
+                &strict,
+                1_500
+            ),
+            Err(Failure::WrongAudience)
+        );
+        assert_eq!(
+            identity_from_claims(claims(json!({"aud": [7]})), &strict, 1_500),
+            Err(Failure::Token(Inactive::Malformed))
         );
     }
 }

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod api_key;
+pub mod audience;
 pub mod config;
 pub mod credential;
 pub mod dpop;

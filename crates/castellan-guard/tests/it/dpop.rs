@@ -23,7 +23,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const ISSUER: &str = "http://as.test";
+pub(crate) const ISSUER: &str = "http://as.test";
 
 struct Setup {
     /// The catalog behind the guard.
@@ -34,17 +34,17 @@ struct Setup {
     jkt: String,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn jti() -> String {
+pub(crate) fn jti() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!("proof-{}-{}", now(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A JWKS (and a fake introspection endpoint answering `introspection`) on a local port.
-async fn issuer(issuer_key: &SigningKey, introspection: Value) -> String {
+pub(crate) async fn issuer(issuer_key: &SigningKey, introspection: Value) -> String {
     let jwks = json!({"keys": [issuer_key.verifying_key().unwrap().jwk().clone()]});
     let app = axum::Router::new()
         .route(
@@ -60,7 +60,7 @@ async fn issuer(issuer_key: &SigningKey, introspection: Value) -> String {
 
 /// The catalog behind a guard trusting `issuer_url`; `edit` changes its configuration once
 /// the catalog's own address is known.
-async fn catalog(issuer_url: &str, edit: impl FnOnce(&mut GuardConfig, &str)) -> String {
+pub(crate) async fn catalog(issuer_url: &str, edit: impl FnOnce(&mut GuardConfig, &str)) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut c = GuardConfig::new(ISSUER, Environment::Local);

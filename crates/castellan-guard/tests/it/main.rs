@@ -5,6 +5,7 @@
 //! One test binary for the crate: `cargo test -p castellan-guard --test it`, or one module with
 //! `cargo test -p castellan-guard --test it <module>::`.
 
+mod audience;
 mod catalog;
 mod docs_config;
 mod dpop;
