@@ -9,6 +9,7 @@ mod clients;
 mod grants;
 mod keys;
 mod people;
+mod replay;
 pub(crate) mod revocations;
 mod tokens;
 
