@@ -7,15 +7,16 @@
 //!
 //! The URL a proof's `htu` is compared with is `dpop.public_base_url` + the request's path, or,
 //! without it, `dpop.scheme` + `://` + the `Host` header + the path. Proof `jti`s are
-//! remembered in this process for the proof's whole `iat` window (max age + skew), keyed by
-//! SHA-256 of the key's thumbprint and the `jti`: a replay to this guard is refused; one to
-//! another replica within the window is not seen by this one (it is still bound to the same
-//! method, URL and token, and dies with its window).
+//! remembered for the proof's whole `iat` window (max age + skew), keyed by SHA-256 of the
+//! key's thumbprint and the `jti`: in Redis when `[rate_limit]` counts there (every guard on it
+//! sees a replay; Redis unreachable: 503), else in this process (a replay to another replica
+//! within the window is not seen by this one).
 
 use crate::config::DpopConfig;
 use crate::failure::{DpopProblem, Failure};
 use castellan_crypto::dpop::{verify_proof, ProofCheck};
 use castellan_crypto::{DpopError, VerifiedProof};
+use castellan_limit::RedisLimiter;
 use http::{header, HeaderMap, Method};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub(crate) struct DpopCheck {
     scheme: String,
     max_age: i64,
     max_skew: i64,
+    window_ms: u64,
     seen: moka::sync::Cache<[u8; 32], ()>,
 }
 
@@ -51,6 +53,7 @@ impl DpopCheck {
             scheme: c.scheme.clone(),
             max_age: i64::from(c.proof_max_age_seconds),
             max_skew: i64::from(c.proof_max_skew_seconds),
+            window_ms: window.saturating_mul(1_000),
             seen: moka::sync::Cache::builder()
                 .max_capacity(c.replay_capacity)
                 .time_to_live(Duration::from_secs(window))
@@ -70,12 +73,13 @@ impl DpopCheck {
     }
 
     /// Whether a token bound to `jkt` (or to no key) may be used as presented (`scheme`), with
-    /// the request's proof, not used before.
+    /// the request's proof: the accepted proof, whose `jti` [`DpopCheck::first_use`] must
+    /// then record.
     #[expect(
         clippy::too_many_arguments,
         reason = "the request's parts a proof is checked against"
     )]
-    pub fn check(
+    pub fn verify(
         &self,
         token: &str,
         scheme: Scheme,
@@ -84,13 +88,13 @@ impl DpopCheck {
         path: &str,
         headers: &HeaderMap,
         now: i64,
-    ) -> Result<(), Failure> {
+    ) -> Result<Option<VerifiedProof>, Failure> {
         let window = ProofWindow {
             max_age: self.max_age,
             max_skew: self.max_skew,
         };
         let url = self.request_url(path, headers);
-        let Some(proof) = check_binding(
+        check_binding(
             token,
             scheme,
             jkt,
@@ -99,15 +103,31 @@ impl DpopCheck {
             url.as_deref(),
             now,
             window,
-        )?
-        else {
-            return Ok(());
+        )
+    }
+
+    /// Records an accepted proof's `jti` for its window: in Redis (`SET NX PX`, shared by every
+    /// guard on it) when the rate limits are counted there, else in this process. A second
+    /// use is [`DpopProblem::Replayed`]; a Redis that cannot answer refuses (503), whatever
+    /// `redis_failure` says: a replay check never passes unasked.
+    pub async fn first_use(
+        &self,
+        proof: &VerifiedProof,
+        redis: Option<&RedisLimiter>,
+    ) -> Result<(), Failure> {
+        let key = replay_key(proof);
+        let first = match redis {
+            Some(r) => r
+                .first_use(&key, self.window_ms)
+                .await
+                .map_err(|_| Failure::ReplayCheckUnavailable)?,
+            None => self.seen.entry(key).or_insert(()).is_fresh(),
         };
-        // Remembered only once everything else passed: a refused proof costs no entry.
-        if !self.seen.entry(replay_key(&proof)).or_insert(()).is_fresh() {
-            return Err(Failure::InvalidDpopProof(DpopProblem::Replayed));
+        if first {
+            Ok(())
+        } else {
+            Err(Failure::InvalidDpopProof(DpopProblem::Replayed))
         }
-        Ok(())
     }
 }
 

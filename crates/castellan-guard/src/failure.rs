@@ -114,6 +114,10 @@ pub enum Failure {
     /// the token's, or replayed (RFC 9449 §7.1 `invalid_dpop_proof`).
     #[error("invalid DPoP proof: {0}")]
     InvalidDpopProof(DpopProblem),
+    /// Redis could not say whether a DPoP proof was used before: refused rather than let a
+    /// replay through.
+    #[error("replay check unavailable")]
+    ReplayCheckUnavailable,
 }
 
 /// What is wrong with a request's DPoP proof.
@@ -163,7 +167,8 @@ impl Failure {
             | Failure::TenantMismatch { .. } => StatusCode::FORBIDDEN,
             Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
-            | Failure::RevocationsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | Failure::RevocationsUnavailable
+            | Failure::ReplayCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -194,6 +199,7 @@ impl Failure {
             | Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
             | Failure::RevocationsUnavailable
+            | Failure::ReplayCheckUnavailable
             | Failure::UnsafePath(_) => None,
         }
     }
@@ -208,7 +214,8 @@ impl Failure {
             Failure::TenantMismatch { .. } => "tenant_mismatch",
             Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
-            | Failure::RevocationsUnavailable => "temporarily_unavailable",
+            | Failure::RevocationsUnavailable
+            | Failure::ReplayCheckUnavailable => "temporarily_unavailable",
             Failure::UnsafePath(_) => "invalid_request",
             Failure::AmbiguousCredentials
             | Failure::MalformedAuthorization
@@ -265,6 +272,7 @@ impl Failure {
             Failure::KeysUnavailable => "keys_unavailable",
             Failure::IntrospectionUnavailable => "introspection_unavailable",
             Failure::RevocationsUnavailable => "revocations_unavailable",
+            Failure::ReplayCheckUnavailable => "replay_check_unavailable",
             Failure::UnsafePath(_) => "unsafe_path",
             Failure::DpopBoundAsBearer => "dpop_bound_token",
             Failure::NotDpopBound => "not_dpop_bound",
@@ -310,6 +318,7 @@ impl Failure {
             Failure::IntrospectionUnavailable => "The API cannot reach its authorization server to check this credential right now. Retry shortly.".into(),
             Failure::RevocationsUnavailable => "The API has not heard from its authorization server which tokens were revoked for too long, so it accepts no access token right now. Retry shortly.".into(),
             Failure::UnsafePath(why) => format!("The request path is refused: {why}. Send the path in its plain form: no '.' or '..' segments, no escaped '.', '/', '\\' or '%', no backslashes, no empty segments.").into(),
+            Failure::ReplayCheckUnavailable => "The API cannot check right now that this DPoP proof was not used before, so it does not accept it. Retry shortly with a new proof.".into(),
             Failure::DpopBoundAsBearer => "This token is bound to a DPoP key: send it as `Authorization: DPoP <token>` with a `DPoP` proof made with that key for this request.".into(),
             Failure::NotDpopBound => "This token is not bound to a DPoP key: send it as `Authorization: Bearer <token>`.".into(),
             Failure::InvalidDpopProof(p) => format!("The DPoP proof is not accepted: {p}. Send one fresh proof per request, made with the token's key for this method and URL, with `ath` the hash of the token.").into(),
@@ -380,7 +389,8 @@ impl Failure {
             Failure::TenantMismatch { .. } => "tenant headers do not match the token",
             Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
-            | Failure::RevocationsUnavailable => "temporarily unavailable",
+            | Failure::RevocationsUnavailable
+            | Failure::ReplayCheckUnavailable => "temporarily unavailable",
             Failure::UnsafePath(_) => "the request path is refused",
             Failure::DpopBoundAsBearer => "the token is DPoP-bound: send it with the DPoP scheme",
             Failure::NotDpopBound => "the token is not DPoP-bound",

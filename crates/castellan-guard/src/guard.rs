@@ -302,7 +302,7 @@ impl Guard {
                     _ => Scheme::Bearer,
                 };
                 let now = self.inner.clock.now().timestamp();
-                self.inner.dpop.check(
+                let proof = self.inner.dpop.verify(
                     t,
                     scheme,
                     caller.jkt.as_deref(),
@@ -311,6 +311,10 @@ impl Guard {
                     headers,
                     now,
                 )?;
+                if let Some(proof) = proof {
+                    let redis = self.inner.limits.as_ref().and_then(GuardLimits::redis);
+                    self.inner.dpop.first_use(&proof, redis).await?;
+                }
                 Some(caller)
             }
         };

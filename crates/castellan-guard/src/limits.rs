@@ -101,6 +101,12 @@ impl GuardLimits {
         Ok(GuardLimits { limits, limiter })
     }
 
+    /// The Redis backend, when the limits are counted there (DPoP proofs' one-time ids are
+    /// then recorded there too).
+    pub fn redis(&self) -> Option<&castellan_limit::RedisLimiter> {
+        self.limiter.redis()
+    }
+
     /// How the headers are written.
     pub fn style(&self) -> HeaderStyle {
         self.limits.header_style

@@ -326,3 +326,91 @@ async fn an_opaque_token_bound_through_introspection_needs_its_proof() {
     assert_eq!(status, StatusCode::OK, "{b}");
     assert_eq!(b["credential"], "opaque_token");
 }
+
+/// Two guards (replicas of one API) on one Redis: a proof used at one is a replay at the
+/// other. Needs `CASTELLAN_TEST_REDIS_URL` (unset: a notice, and the test passes).
+#[tokio::test]
+async fn with_rate_limits_in_redis_a_proof_used_at_one_replica_is_refused_at_another() {
+    let Some(url) = crate::limits::redis_url() else {
+        return;
+    };
+    let (issuer_key, _) = SigningKey::generate(Algorithm::Es256, "as-1".into()).unwrap();
+    let (client_key, _) = SigningKey::generate(Algorithm::Es256, "c".into()).unwrap();
+    let jkt = jwk_thumbprint(
+        client_key
+            .verifying_key()
+            .unwrap()
+            .jwk()
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    let issuer_url = issuer(&issuer_key, json!({"active": false})).await;
+    let prefix = crate::limits::unique_prefix("dpop");
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        replicas.push(
+            catalog(&issuer_url, |c, _| {
+                c.dpop.public_base_url = Some("https://api.example.com".into());
+                let mut t = castellan_limit::RateLimitConfig::default();
+                crate::limits::on_redis(&mut t, &url, &prefix, castellan_limit::FailureMode::Open);
+                c.rate_limit = Some(t);
+            })
+            .await,
+        );
+    }
+    let s = Setup {
+        base: String::new(),
+        issuer_key,
+        client_key,
+        jkt,
+    };
+    let t = token(&s, Some(&s.jkt));
+    let p = proof(
+        &s.client_key,
+        "GET",
+        "https://api.example.com/products",
+        now(),
+        &t,
+    );
+    let dpop = format!("DPoP {t}");
+    let (status, _, b) = get(&replicas[0], &dpop, &[&p]).await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    let (status, _, b) = get(&replicas[1], &dpop, &[&p]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(b["reason"], "dpop_proof_replayed");
+}
+
+/// A replay check Redis cannot answer refuses the proof (503), even when the rate limits
+/// themselves fail open.
+#[tokio::test]
+async fn an_unreachable_redis_refuses_dpop_proofs_even_when_limits_fail_open() {
+    let s = setup(|c, _| {
+        let mut t = castellan_limit::RateLimitConfig::default();
+        crate::limits::on_redis(
+            &mut t,
+            "redis://127.0.0.1:1",
+            &crate::limits::unique_prefix("dpop-down"),
+            castellan_limit::FailureMode::Open,
+        );
+        t.redis_timeout_ms = 200;
+        c.rate_limit = Some(t);
+    })
+    .await;
+    let t = token(&s, Some(&s.jkt));
+    let p = proof(
+        &s.client_key,
+        "GET",
+        &format!("{}/products", s.base),
+        now(),
+        &t,
+    );
+    let (status, _, b) = get(&s.base, &format!("DPoP {t}"), &[&p]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(b["error"], "temporarily_unavailable");
+    assert_eq!(b["reason"], "replay_check_unavailable");
+    // A bearer token needs no replay check: it passes (the limits fail open).
+    let plain = token(&s, None);
+    let (status, _, _) = get(&s.base, &format!("Bearer {plain}"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -203,7 +203,7 @@ fn a_bad_rate_limit_table_is_refused_naming_its_key() {
 }
 
 /// A key prefix no other test (or earlier run) uses.
-fn unique_prefix(test: &str) -> String {
+pub(crate) fn unique_prefix(test: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -217,7 +217,7 @@ fn unique_prefix(test: &str) -> String {
 }
 
 #[expect(clippy::print_stderr, reason = "says why the Redis tests did not run")]
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     let url = std::env::var("CASTELLAN_TEST_REDIS_URL").ok();
     if url.is_none() {
         eprintln!("CASTELLAN_TEST_REDIS_URL not set; the guard's shared-Redis tests not run");
@@ -225,8 +225,7 @@ fn redis_url() -> Option<String> {
     url
 }
 
-fn on_redis(c: &mut GuardConfig, url: &str, prefix: &str, failure: FailureMode) {
-    let t = c.rate_limit.get_or_insert_with(RateLimitConfig::default);
+pub(crate) fn on_redis(t: &mut RateLimitConfig, url: &str, prefix: &str, failure: FailureMode) {
     t.backend = Backend::Redis;
     t.redis_url = Some(RedisUrl(url.to_owned()));
     t.redis_failure = failure;
@@ -243,7 +242,12 @@ async fn two_guards_sharing_redis_share_the_count() {
     let mut bases = Vec::new();
     for _ in 0..2 {
         let mut c = limited(&app, 3);
-        on_redis(&mut c, &url, &prefix, FailureMode::Closed);
+        on_redis(
+            c.rate_limit.get_or_insert_with(RateLimitConfig::default),
+            &url,
+            &prefix,
+            FailureMode::Closed,
+        );
         bases.push(serve(catalog_router(Guard::new(c).unwrap())).await);
     }
     let token = reader(&app).await;
@@ -265,7 +269,7 @@ async fn an_unreachable_redis_under_fail_closed_is_503_never_a_pass() {
     let app = TestApp::spawn().await;
     let mut c = limited(&app, 3);
     on_redis(
-        &mut c,
+        c.rate_limit.get_or_insert_with(RateLimitConfig::default),
         "redis://127.0.0.1:1",
         &unique_prefix("closed"),
         FailureMode::Closed,
