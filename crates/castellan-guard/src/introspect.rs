@@ -29,7 +29,7 @@ struct Answer {
     #[serde(default)]
     iss: Option<String>,
     #[serde(default)]
-    aud: Option<String>,
+    aud: Option<castellan_core::resource::Audience>,
     #[serde(default)]
     env: Option<String>,
     #[serde(default)]
@@ -50,7 +50,7 @@ pub(crate) enum Outcome {
     Active {
         identity: Arc<Identity>,
         iss: Option<String>,
-        aud: Option<String>,
+        aud: Option<castellan_core::resource::Audience>,
         env: Option<String>,
     },
     Inactive {
@@ -154,7 +154,7 @@ impl Introspector {
                     return Err(Failure::Token(Inactive::WrongIssuer));
                 }
                 if kind != CredentialKind::ApiKey
-                    && !aud.is_some_and(|a| self.audiences.contains(&a))
+                    && !aud.is_some_and(|a| a.any(|x| self.audiences.iter().any(|e| e == x)))
                 {
                     return Err(Failure::WrongAudience);
                 }

@@ -116,7 +116,7 @@ pub(crate) fn verified_from_claims(
         Some(Some(_)) => return Err(Failure::Token(Inactive::NotYetValid)),
         Some(None) => return Err(Failure::Token(Inactive::Malformed)),
     }
-    if !expect.audiences.contains(&claims.aud) {
+    if !claims.aud.any(|a| expect.audiences.iter().any(|e| e == a)) {
         return Err(Failure::WrongAudience);
     }
     let marks = Marks {

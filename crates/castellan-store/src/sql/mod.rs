@@ -9,6 +9,7 @@ mod clients;
 mod grants;
 mod keys;
 mod people;
+mod pushed;
 pub(crate) mod revocations;
 mod tokens;
 
