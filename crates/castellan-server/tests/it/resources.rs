@@ -270,3 +270,121 @@ async fn too_many_resources_are_refused() {
     let b: Value = res.json().await.unwrap();
     assert_eq!(b["error"], "invalid_target");
 }
+
+const GATEWAY: &str = "https://gw.example/orders/v1";
+
+async fn gateway_app() -> TestApp {
+    TestApp::spawn_with(|c| {
+        c.token.resources = vec![A.into(), B.into(), C.into(), GATEWAY.into()];
+        c.gateway.resource = GATEWAY.into();
+        let mut write = crate::support::gateway::route("POST", "/orders/*");
+        write.scope = Some("orders:write".into());
+        let mut read = crate::support::gateway::route("GET", "/orders/*");
+        read.scope = Some("products:read".into());
+        c.gateway.routes = vec![write, read];
+    })
+    .await
+}
+
+#[tokio::test]
+async fn each_configured_resource_has_its_metadata_document() {
+    let app = gateway_app().await;
+    let issuer = app.state.config.issuer.clone();
+    for (path, resource) in [
+        ("/.well-known/oauth-protected-resource/mcp", A),
+        ("/.well-known/oauth-protected-resource/api", B),
+        ("/.well-known/oauth-protected-resource/orders/v1", GATEWAY),
+        // The root document is the gateway's.
+        ("/.well-known/oauth-protected-resource", GATEWAY),
+    ] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let doc: Value = res.json().await.unwrap();
+        assert_eq!(doc["resource"], resource, "{path}: {doc}");
+        assert_eq!(doc["authorization_servers"], json!([issuer]));
+        assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
+        assert!(doc["scopes_supported"].is_array());
+    }
+    for path in [
+        "/.well-known/oauth-protected-resource/unknown",
+        "/.well-known/oauth-protected-resource/orders",
+        "/.well-known/oauth-protected-resource/mcp/extra",
+    ] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+}
+
+async fn forward(app: &TestApp, method: &str, token: Option<&str>) -> reqwest::Response {
+    let mut req = app
+        .http
+        .get(app.url("/forward-auth"))
+        .header("X-Forwarded-Method", method)
+        .header("X-Forwarded-Uri", "/orders/1");
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_gateway_names_its_resource_document_and_the_scope_to_step_up_to() {
+    let app = gateway_app().await;
+    let metadata = format!(
+        "resource_metadata=\"{}/.well-known/oauth-protected-resource/orders/v1\"",
+        app.state.config.issuer
+    );
+    let res = forward(&app, "GET", None).await;
+    assert_eq!(res.status(), 401);
+    let www = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(www.contains(&metadata), "{www}");
+
+    let c = app
+        .new_client(json!({"name": "svc", "scope": "products:read orders:write"}))
+        .await;
+    let token = |resources: &'static [&'static str], scope: &'static str| {
+        let c = c.clone();
+        let app = &app;
+        async move {
+            let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
+            form.extend(resources.iter().map(|r| ("resource", *r)));
+            let b: Value = app
+                .http
+                .post(app.url("/oauth/token"))
+                .basic_auth(&c.id, Some(&c.secret))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            b["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    // A token for several resources, the gateway's among them, is accepted.
+    let both = token(&[A, GATEWAY], "products:read").await;
+    assert_eq!(claims(&both)["aud"], json!([A, GATEWAY]));
+    assert_eq!(forward(&app, "GET", Some(&both)).await.status(), 200);
+    // One for other resources only is not.
+    let other = token(&[A, B], "products:read").await;
+    let res = forward(&app, "GET", Some(&other)).await;
+    assert_eq!(res.status(), 401);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["reason"], "wrong_audience");
+    // Too narrow a scope: 403 naming the scope to ask for (RFC 6750 §3) and the document.
+    let res = forward(&app, "POST", Some(&both)).await;
+    assert_eq!(res.status(), 403);
+    let www = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        www.contains("error=\"insufficient_scope\"") && www.contains("scope=\"orders:write\""),
+        "{www}"
+    );
+    assert!(www.contains(&metadata), "{www}");
+}
