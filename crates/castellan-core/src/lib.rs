@@ -11,6 +11,7 @@ pub mod environment;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod outbound;
 pub mod pkce;
 pub mod query;
 mod query_parser;

@@ -52,6 +52,9 @@ pub enum StartError {
     /// The rate limiter could not be built.
     #[error("rate limiter: {0}")]
     Limiter(#[from] castellan_limit::LimitError),
+    /// The outbound HTTP client (for documents clients name) could not be built.
+    #[error("{0}")]
+    Fetcher(String),
 }
 
 /// The server's clock as the limiter's clock, so a test that moves the server's time moves
@@ -113,6 +116,7 @@ pub async fn start(
     let gateway_routes = config.gateway.route_table()?;
     let memberships =
         gateway::memberships::Memberships::new(config.gateway.membership_cache_seconds);
+    let fetcher = platform::fetch::Fetcher::new(config.environment).map_err(StartError::Fetcher)?;
     let metrics = metrics_handle();
     metrics::describe_counter!(
         platform::limits::BACKEND_FAILURES_METRIC,
@@ -144,6 +148,7 @@ pub async fn start(
             gateway_routes,
             token_answer_headers: Default::default(),
             well_known,
+            fetcher,
         }),
     })
 }

@@ -10,6 +10,7 @@ pub mod client_cache;
 pub mod consent;
 pub mod http;
 pub mod id_token;
+pub mod metadata_document;
 pub mod params;
 pub mod registration;
 pub mod revocation_feed;

@@ -58,6 +58,8 @@ pub struct Config {
     pub gateway: crate::gateway::config::GatewayConfig,
     /// Documents the operator publishes under `/.well-known/` (`[[well_known]]`).
     pub well_known: Vec<crate::platform::well_known::WellKnownEntry>,
+    /// How documents named by clients (metadata documents, `jwks_uri`) are fetched and cached.
+    pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
 }
 
 /// The storage URL. It may carry a password, so `Debug` shows it with the password and the
@@ -282,6 +284,7 @@ impl Default for Config {
             api_keys: Default::default(),
             gateway: Default::default(),
             well_known: Vec::new(),
+            client_metadata: Default::default(),
         }
     }
 }
@@ -409,6 +412,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::gateway::config::validate(&self.api_keys, &self.gateway)?;
         crate::platform::well_known::validate(&self.well_known).map_err(|e| ConfigError(e.0))?;
+        self.client_metadata
+            .validate()
+            .map_err(|(key, msg)| bad(key, msg))?;
         if self
             .gateway
             .listen

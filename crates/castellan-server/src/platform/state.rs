@@ -53,6 +53,8 @@ pub struct Inner {
     /// The first token answer's headers, copied by later ones
     /// (`oauth::http::token_answer`).
     pub token_answer_headers: crate::error::rate_limit::KeptHeaders,
+    /// Fetches documents clients name (`jwks_uri`, metadata documents), SSRF-safe.
+    pub fetcher: crate::platform::fetch::Fetcher,
 }
 
 impl std::ops::Deref for AppState {

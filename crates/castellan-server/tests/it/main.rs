@@ -18,6 +18,7 @@ mod code_exchange;
 mod connected_apps;
 mod discovery;
 mod error_characters;
+mod fetch;
 mod forward_auth;
 mod gateway_listener;
 mod introspection;
