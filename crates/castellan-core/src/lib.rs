@@ -7,6 +7,7 @@
 
 pub mod api_key;
 pub mod client;
+pub mod client_assertion;
 pub mod environment;
 pub mod error;
 pub mod grant;

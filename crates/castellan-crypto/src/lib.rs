@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod jwk;
 pub mod jws;
 pub mod keys;
 pub mod keyset;

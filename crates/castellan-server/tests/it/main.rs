@@ -27,6 +27,7 @@ mod nginx;
 mod operations;
 mod pages_security;
 mod password_grant;
+mod private_key_jwt;
 mod rate_limits;
 mod rate_limits_redis;
 mod refresh;
