@@ -7,10 +7,12 @@
 
 pub mod api_key;
 pub mod client;
+pub mod client_assertion;
 pub mod environment;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod outbound;
 pub mod pkce;
 pub mod query;
 mod query_parser;

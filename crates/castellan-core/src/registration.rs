@@ -83,6 +83,12 @@ impl ClientMetadata {
             | AuthMethod::PrivateKeyJwt => ClientKind::Confidential,
         }
     }
+
+    /// Whether the client authenticates with a secret Castellan issues (not `none`, not
+    /// `private_key_jwt`).
+    pub fn issues_secret(&self) -> bool {
+        self.kind() == ClientKind::Confidential && self.auth_method != AuthMethod::PrivateKeyJwt
+    }
 }
 
 fn bad(msg: impl Into<String>) -> OAuthError {
@@ -165,7 +171,7 @@ fn check_url(key: &str, s: &str, env: Environment, https_only: bool) -> Result<(
 }
 
 fn parse_auth_method(doc: &Map<String, Value>) -> Result<AuthMethod, OAuthError> {
-    const ALLOWED: &str = "client_secret_basic, client_secret_post or none";
+    const ALLOWED: &str = "client_secret_basic, client_secret_post, private_key_jwt or none";
     match text(doc, "token_endpoint_auth_method", 64)? {
         // RFC 7591 §2: "If unspecified or omitted, the default is client_secret_basic".
         None => Ok(AuthMethod::ClientSecretBasic),
@@ -173,16 +179,15 @@ fn parse_auth_method(doc: &Map<String, Value>) -> Result<AuthMethod, OAuthError>
             Some(
                 a @ (AuthMethod::ClientSecretBasic
                 | AuthMethod::ClientSecretPost
+                | AuthMethod::PrivateKeyJwt
                 | AuthMethod::None),
             ) => Ok(a),
             // Castellan's either-way method is for clients an operator creates, not an RFC 7591
             // value a registrant may ask for.
-            Some(AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretBasicOrPost) | None => {
-                Err(bad(format!(
-                    "token_endpoint_auth_method `{}` is not supported; use {ALLOWED}",
-                    short(&m)
-                )))
-            }
+            Some(AuthMethod::ClientSecretBasicOrPost) | None => Err(bad(format!(
+                "token_endpoint_auth_method `{}` is not supported; use {ALLOWED}",
+                short(&m)
+            ))),
         },
     }
 }
@@ -330,7 +335,15 @@ pub fn parse_metadata(
         ));
     }
     if let Some(u) = jwks_uri {
-        check_url("jwks_uri", &u, env, true)?;
+        // Fetched by Castellan: the fetcher's rules (https; loopback literals in local only).
+        let ok = url::Url::parse(&u)
+            .ok()
+            .is_some_and(|parsed| crate::outbound::check_url(&parsed, env).is_ok());
+        if !ok {
+            return Err(bad(
+                "jwks_uri must be an https URL of a public host, without user information or fragment",
+            ));
+        }
         extra.insert("jwks_uri".into(), Value::String(u));
     }
     if let Some(j) = jwks {
@@ -342,6 +355,14 @@ pub fn parse_metadata(
             return Err(bad(format!("jwks must be at most {MAX_JWKS_BYTES} bytes")));
         }
         extra.insert("jwks".into(), j.clone());
+    }
+    if auth_method == AuthMethod::PrivateKeyJwt
+        && !extra.contains_key("jwks")
+        && !extra.contains_key("jwks_uri")
+    {
+        return Err(bad(
+            "private_key_jwt needs the client's public keys: jwks or jwks_uri",
+        ));
     }
     if let Some(contacts) = text_list(doc, "contacts", MAX_CONTACTS, MAX_TEXT_LEN)? {
         if contacts.iter().any(|c| c.chars().any(char::is_control)) {

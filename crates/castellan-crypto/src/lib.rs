@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod dpop;
+pub mod jwk;
 pub mod jws;
 pub mod keys;
 pub mod keyset;

@@ -52,6 +52,9 @@ pub enum StartError {
     /// The rate limiter could not be built.
     #[error("rate limiter: {0}")]
     Limiter(#[from] castellan_limit::LimitError),
+    /// The outbound HTTP client (for documents clients name) could not be built.
+    #[error("{0}")]
+    Fetcher(String),
 }
 
 /// The server's clock as the limiter's clock, so a test that moves the server's time moves
@@ -113,6 +116,17 @@ pub async fn start(
     let gateway_routes = config.gateway.route_table()?;
     let memberships =
         gateway::memberships::Memberships::new(config.gateway.membership_cache_seconds);
+    let fetcher = platform::fetch::Fetcher::new(config.environment).map_err(StartError::Fetcher)?;
+    let client_keys = oauth::client_keys::ClientKeys::new(config.client_metadata.cache_capacity);
+    // An assertion is refused once past exp (at most ASSERTION_MAX_SECONDS ahead, plus the
+    // leeway), so its jti need not be remembered longer.
+    let assertion_ids = oauth::assertion_ids::AssertionIds::new(
+        100_000,
+        Duration::from_secs(
+            u64::try_from(oauth::client_auth::ASSERTION_MAX_SECONDS).unwrap_or(300)
+                + 2 * u64::from(config.token.leeway_seconds),
+        ),
+    );
     let metrics = metrics_handle();
     metrics::describe_counter!(
         platform::limits::BACKEND_FAILURES_METRIC,
@@ -144,6 +158,9 @@ pub async fn start(
             gateway_routes,
             token_answer_headers: Default::default(),
             well_known,
+            client_keys,
+            assertion_ids,
+            fetcher,
         }),
     })
 }

@@ -6,6 +6,12 @@
 //! is `invalid_client`; until the secret is verified it is the same answer, so it does not
 //! reveal whether the client exists.
 //!
+//! A `private_key_jwt` client (RFC 7523 §2.2) sends a signed assertion instead of a secret:
+//! it must verify with one of the client's keys ([`crate::oauth::client_keys`]), and its
+//! claims must pass [`castellan_core::client_assertion::check_assertion`] (`iss` = `sub` =
+//! the client, `aud` the issuer or the token endpoint, a short `exp`, a `jti` never seen
+//! before). Any failure is the same `invalid_client`; the reason is logged, not answered.
+//!
 //! One [`authenticate`] for the token, introspection and revocation endpoints and the tenant
 //! request. A client the cache knows is found without waiting for storage
 //! ([`crate::oauth::client_cache::ClientCache::get`]).
@@ -13,6 +19,7 @@
 use crate::error::OAuthFailure;
 use crate::platform::state::AppState;
 use castellan_core::client::{AuthMethod, Client, ClientKind};
+use castellan_core::client_assertion::{check_assertion, AssertionRules};
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::{OAuthError, Secret};
 use castellan_crypto::verify_secret;
@@ -28,6 +35,9 @@ pub enum PresentedMethod {
     Body,
     /// `client_id` alone (a public client).
     None,
+    /// `client_assertion` with the JWT bearer assertion type (`private_key_jwt`, RFC 7523
+    /// §2.2); the assertion is in [`PresentedClient::secret`].
+    PrivateKeyJwt,
     /// In the body of `POST /auth`, a request of its own outside RFC 6749 §2.3: every
     /// secret-based `token_endpoint_auth_method` accepts it.
     TenantRequest,
@@ -38,7 +48,7 @@ pub enum PresentedMethod {
 pub struct PresentedClient {
     /// The client id presented.
     pub client_id: String,
-    /// The secret presented, if any.
+    /// The secret presented, if any; for [`PresentedMethod::PrivateKeyJwt`], the assertion.
     pub secret: Option<Secret>,
     /// How the credentials were presented.
     pub method: PresentedMethod,
@@ -81,6 +91,9 @@ pub async fn authenticate(
     if !is_plausible_client_id(&presented.client_id) {
         return Err(failed(basic, FAILED));
     }
+    if presented.method == PresentedMethod::PrivateKeyJwt {
+        return authenticate_assertion(state, presented, now).await;
+    }
     let client = state
         .clients
         .get(state.store.as_ref(), &presented.client_id)
@@ -91,6 +104,81 @@ pub async fn authenticate(
         client,
         method: presented.method,
     })
+}
+
+/// Longest time ahead a client assertion's `exp` may be (seconds).
+pub const ASSERTION_MAX_SECONDS: i64 = 300;
+
+/// [`authenticate`] for a client assertion.
+async fn authenticate_assertion(
+    state: &AppState,
+    presented: &PresentedClient,
+    now: DateTime<Utc>,
+) -> Result<ClientAuth, OAuthFailure> {
+    let client = state
+        .clients
+        .get(state.store.as_ref(), &presented.client_id)
+        .await
+        .map_err(OAuthFailure::from)?;
+    match check_assertion_of(state, client, presented, now).await {
+        Ok(client) => Ok(ClientAuth {
+            client,
+            method: PresentedMethod::PrivateKeyJwt,
+        }),
+        Err(why) => {
+            metrics::counter!("castellan_client_auth_failures_total").increment(1);
+            tracing::info!(client_id = %presented.client_id, reason = %why, "client assertion refused");
+            Err(failed(false, ASSERTION_FAILED))
+        }
+    }
+}
+
+const ASSERTION_FAILED: &str = "client authentication failed: the client assertion is not valid";
+
+/// The checks of a client assertion; the error is the reason to log.
+async fn check_assertion_of(
+    state: &AppState,
+    client: Option<Arc<Client>>,
+    presented: &PresentedClient,
+    now: DateTime<Utc>,
+) -> Result<Arc<Client>, String> {
+    let client = client.ok_or("no such client")?;
+    if !client.is_active(now) {
+        return Err("the client has expired".into());
+    }
+    if client.auth_method != AuthMethod::PrivateKeyJwt {
+        return Err("the client does not authenticate with private_key_jwt".into());
+    }
+    let assertion = presented.secret.as_ref().ok_or("no assertion")?.expose();
+    let header = castellan_crypto::jws::parse(assertion)
+        .map_err(|e| e.to_string())?
+        .header;
+    let keys = state
+        .client_keys
+        .keys_of(
+            &client,
+            header.kid.as_deref(),
+            &state.fetcher,
+            state.config.client_metadata.jwks_limits(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let verified =
+        castellan_crypto::jwk::verify_with(assertion, None, &keys).map_err(|e| e.to_string())?;
+    let issuer = state.config.issuer.as_str();
+    let token_endpoint = state.config.endpoint("/oauth/token");
+    let rules = AssertionRules {
+        client_id: &client.id,
+        audiences: &[issuer, issuer.trim_end_matches('/'), &token_endpoint],
+        now: now.timestamp(),
+        leeway: i64::from(state.config.token.leeway_seconds),
+        max_lifetime: ASSERTION_MAX_SECONDS,
+    };
+    let id = check_assertion(&verified.claims, &rules).map_err(|e| e.to_string())?;
+    if !state.assertion_ids.first_use(&client.id, &id.jti) {
+        return Err("the assertion's jti was already used".into());
+    }
+    Ok(client)
 }
 
 /// Why a right secret sent the wrong way is refused (RFC 7591 §2: a client uses the
@@ -144,7 +232,10 @@ fn check_presented(
             }
         }
         (ClientKind::Confidential, None, _) => {
-            return Err(fail("this client must authenticate with its client_secret"))
+            return Err(fail(match client.auth_method {
+                AuthMethod::PrivateKeyJwt => wrong_method(AuthMethod::PrivateKeyJwt),
+                _ => "this client must authenticate with its client_secret",
+            }))
         }
         (ClientKind::Confidential, Some(_), None) => return Err(fail(FAILED)),
         (ClientKind::Public, None, _) => {}

@@ -60,6 +60,8 @@ pub struct Config {
     pub well_known: Vec<crate::platform::well_known::WellKnownEntry>,
     /// `[par]`: pushed authorization requests (RFC 9126).
     pub par: ParConfig,
+    /// How documents named by clients (metadata documents, `jwks_uri`) are fetched and cached.
+    pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
 }
 
 /// The storage URL. It may carry a password, so `Debug` shows it with the password and the
@@ -285,6 +287,7 @@ impl Default for Config {
             gateway: Default::default(),
             well_known: Vec::new(),
             par: Default::default(),
+            client_metadata: Default::default(),
         }
     }
 }
@@ -435,6 +438,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::gateway::config::validate(&self.api_keys, &self.gateway)?;
         crate::platform::well_known::validate(&self.well_known).map_err(|e| ConfigError(e.0))?;
+        self.client_metadata
+            .validate()
+            .map_err(|(key, msg)| bad(key, msg))?;
         if self
             .gateway
             .listen

@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod edge;
+pub mod fetch;
 pub mod http;
 pub mod keys;
 pub mod limits;

@@ -53,6 +53,12 @@ pub struct Inner {
     /// The first token answer's headers, copied by later ones
     /// (`oauth::http::token_answer`).
     pub token_answer_headers: crate::error::rate_limit::KeptHeaders,
+    /// Fetches documents clients name (`jwks_uri`, metadata documents), SSRF-safe.
+    pub fetcher: crate::platform::fetch::Fetcher,
+    /// Key sets fetched from clients' `jwks_uri`s.
+    pub client_keys: crate::oauth::client_keys::ClientKeys,
+    /// Client assertion ids already used (`private_key_jwt` replay check).
+    pub assertion_ids: crate::oauth::assertion_ids::AssertionIds,
 }
 
 impl std::ops::Deref for AppState {

@@ -1,7 +1,9 @@
 //! Client credentials as presented at the token, revocation and introspection endpoints
 //! (RFC 6749 §2.3.1): HTTP Basic (`client_secret_basic`, with the form-encoding of id and
 //! secret the RFC requires), or `client_id`/`client_secret` in the body
-//! (`client_secret_post`, also in a JSON body), or `client_id` alone for public clients.
+//! (`client_secret_post`, also in a JSON body), or `client_id` alone for public clients, or a
+//! signed assertion (`client_assertion_type` = JWT bearer and `client_assertion`,
+//! `private_key_jwt`, RFC 7523 §2.2; `client_id` optional, else the assertion's `sub`).
 //! Presenting credentials in more than one way is `invalid_request` (RFC 6749 §2.3).
 
 use crate::error::OAuthFailure;
@@ -10,6 +12,7 @@ use crate::oauth::params::OAuthParams;
 use axum::http::{header::AUTHORIZATION, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use castellan_core::client_assertion::JWT_BEARER_ASSERTION;
 use castellan_core::{OAuthError, Secret};
 
 /// Reads the client's credentials; takes `client_id` and `client_secret` out of `params`. An
@@ -29,6 +32,8 @@ fn read_presented(
 ) -> Result<PresentedClient, (OAuthError, bool)> {
     let body_id = params.take("client_id");
     let body_secret = params.take("client_secret");
+    let assertion_type = params.take("client_assertion_type");
+    let assertion = params.take("client_assertion");
     let basic = match headers.get_all(AUTHORIZATION).iter().count() {
         0 => None,
         1 => headers
@@ -47,6 +52,17 @@ fn read_presented(
             ))
         }
     };
+    if assertion_type.is_some() || assertion.is_some() {
+        if basic.is_some() || body_secret.is_some() {
+            return Err((
+                OAuthError::invalid_request(
+                    "send either a client assertion or a client secret, not both",
+                ),
+                basic.is_some(),
+            ));
+        }
+        return read_assertion(body_id, assertion_type, assertion).map_err(|e| (e, false));
+    }
     if let Some(encoded) = basic {
         if body_secret.is_some() {
             return Err((
@@ -97,6 +113,40 @@ fn read_presented(
         client_id,
         secret: body_secret.map(Secret::new),
         method,
+    })
+}
+
+/// A client assertion (RFC 7523 §2.2): the type must be JWT bearer; the client is `client_id`
+/// when sent, else the (not yet verified) `sub` of the assertion, which authentication then
+/// checks against the client's keys.
+fn read_assertion(
+    body_id: Option<String>,
+    assertion_type: Option<String>,
+    assertion: Option<String>,
+) -> Result<PresentedClient, OAuthError> {
+    if assertion_type.as_deref() != Some(JWT_BEARER_ASSERTION) {
+        return Err(OAuthError::invalid_client(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let assertion = assertion
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| OAuthError::invalid_client("client_assertion is missing"))?;
+    let client_id = match body_id {
+        Some(id) => id,
+        None => castellan_crypto::jws::decode_unverified(&assertion)
+            .ok()
+            .and_then(|(_, claims)| claims.get("sub")?.as_str().map(str::to_owned))
+            .ok_or_else(|| {
+                OAuthError::invalid_client(
+                    "client authentication failed: the client assertion is not valid",
+                )
+            })?,
+    };
+    Ok(PresentedClient {
+        client_id,
+        secret: Some(Secret::new(assertion)),
+        method: PresentedMethod::PrivateKeyJwt,
     })
 }
 

@@ -11,7 +11,19 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// Token-endpoint authentication methods this server accepts.
-pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+pub const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+
+/// Methods of the endpoints only confidential clients call (revocation, introspection).
+const CONFIDENTIAL_AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// The metadata both documents share.
 pub fn metadata(state: &AppState) -> Value {
@@ -38,8 +50,14 @@ pub fn metadata(state: &AppState) -> Value {
         "id_token_signing_alg_values_supported": [id_token_algorithm(state).name()],
         "grant_types_supported": SUPPORTED_GRANTS.map(castellan_core::client::GrantType::as_str),
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_signing_alg_values_supported":
+            castellan_crypto::jwk::JwsAlgorithm::ALL.map(castellan_crypto::jwk::JwsAlgorithm::name),
+        "revocation_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported":
+            castellan_crypto::jwk::JwsAlgorithm::ALL.map(castellan_crypto::jwk::JwsAlgorithm::name),
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported":
+            castellan_crypto::jwk::JwsAlgorithm::ALL.map(castellan_crypto::jwk::JwsAlgorithm::name),
         "access_token_signing_alg_values_supported": [state.access_alg.name()],
         "service_documentation": c.endpoint("/openapi.json"),
         "pushed_authorization_request_endpoint": c.endpoint("/oauth/par"),

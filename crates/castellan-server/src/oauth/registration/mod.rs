@@ -18,7 +18,7 @@ use crate::error::OAuthFailure;
 use crate::management::clients::new_client_id;
 use crate::platform::config::ADMIN_SCOPE_NAMES;
 use crate::platform::state::AppState;
-use castellan_core::client::{Client, ClientKind, Registration, TokenFormat};
+use castellan_core::client::{Client, Registration, TokenFormat};
 use castellan_core::registration::{parse_metadata, same_scope, ClientMetadata, MetadataRules};
 use castellan_core::scope::{patterns_to_string, ScopePattern};
 use castellan_core::{OAuthError, Secret};
@@ -43,14 +43,19 @@ pub struct Registered {
 
 fn checked_metadata(state: &AppState, body: &Value) -> Result<ClientMetadata, OAuthError> {
     let open = open_scopes(state);
-    parse_metadata(
+    let meta = parse_metadata(
         body,
         &MetadataRules {
             environment: state.config.environment,
             open_scopes: &open,
             admin_scope_names: &ADMIN_SCOPE_NAMES,
         },
-    )
+    )?;
+    if let Some(jwks) = meta.extra.get("jwks") {
+        castellan_crypto::jwk::PublicJwk::set_from_value(jwks)
+            .map_err(|e| OAuthError::invalid_client_metadata(format!("jwks: {e}")))?;
+    }
+    Ok(meta)
 }
 
 /// The scope patterns open to self-registered clients, without repeats.
@@ -90,7 +95,7 @@ pub async fn register(
     }
     let now = state.clock.now();
     let kind = meta.kind();
-    let secret = (kind == ClientKind::Confidential).then(generate_secret);
+    let secret = meta.issues_secret().then(generate_secret);
     let access_token = generate_secret();
     let name = client_name(&meta);
     let client = Client {
@@ -236,17 +241,15 @@ fn apply(
         ));
     }
     let kind = meta.kind();
-    let secret = match kind {
-        ClientKind::Public => {
-            client.secret_hash = None;
-            None
-        }
-        ClientKind::Confidential if rotate || client.secret_hash.is_none() => {
-            let s = generate_secret();
-            client.secret_hash = Some(hash_secret(s.expose()));
-            Some(s)
-        }
-        ClientKind::Confidential => None,
+    let secret = if !meta.issues_secret() {
+        client.secret_hash = None;
+        None
+    } else if rotate || client.secret_hash.is_none() {
+        let s = generate_secret();
+        client.secret_hash = Some(hash_secret(s.expose()));
+        Some(s)
+    } else {
+        None
     };
     let fallback_name = current_software.map(str::to_owned);
     client.name = meta

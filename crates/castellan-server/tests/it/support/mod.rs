@@ -3,5 +3,6 @@
 //! too live in `castellan-testkit`.
 
 pub mod browser;
+pub mod doc_server;
 pub mod gateway;
 pub mod pages;
