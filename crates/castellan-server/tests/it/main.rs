@@ -22,6 +22,7 @@ mod forward_auth;
 mod gateway_listener;
 mod introspection;
 mod management;
+mod mcp;
 mod nginx;
 mod operations;
 mod pages_security;

@@ -10,6 +10,7 @@ mod grants;
 mod keys;
 mod people;
 mod pushed;
+mod replay;
 pub(crate) mod revocations;
 mod tokens;
 

@@ -23,7 +23,7 @@ use castellan_store::people::{
     UserStore,
 };
 use castellan_store::{
-    connect_with, testing, ClientStore, ConnectOptions, OpaqueToken, RevocationStore,
+    connect_with, testing, ClientStore, ConnectOptions, OpaqueToken, ReplayStore, RevocationStore,
     SigningKeyStore, SqlStore, Store, StoreError, StoredKey, TokenStore,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -179,6 +179,9 @@ conformance!(
     api_key_status_changes_and_revoked_is_final,
     api_key_rotation_is_atomic,
     api_key_last_used_only_rises,
+    one_time_ids_are_accepted_once_until_they_expire,
+    concurrent_first_uses_have_one_winner,
+    purge_removes_expired_one_time_ids,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2287,4 +2290,66 @@ async fn concurrent_pushed_request_uses_have_one_winner(store: &Arc<SqlStore>) {
         won += usize::from(r.unwrap());
     }
     assert_eq!(won, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-time ids.
+
+async fn one_time_ids_are_accepted_once_until_they_expire(store: &SqlStore) {
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    assert!(store.first_use(&a, at(T0 + 60_000), at(T0)).await.unwrap());
+    assert!(!store.first_use(&a, at(T0 + 60_000), at(T0)).await.unwrap());
+    assert!(!store
+        .first_use(&a, at(T0 + 120_000), at(T0 + 59_999))
+        .await
+        .unwrap());
+    // Another key is independent.
+    assert!(store.first_use(&b, at(T0 + 60_000), at(T0)).await.unwrap());
+    // Once expired (and not yet purged), the key may be used again, and then not again.
+    assert!(store
+        .first_use(&a, at(T0 + 120_000), at(T0 + 60_000))
+        .await
+        .unwrap());
+    assert!(!store
+        .first_use(&a, at(T0 + 120_000), at(T0 + 60_001))
+        .await
+        .unwrap());
+}
+
+async fn concurrent_first_uses_have_one_winner(store: &Arc<SqlStore>) {
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .first_use(&[7u8; 32], at(T0 + 60_000), at(T0))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn purge_removes_expired_one_time_ids(store: &SqlStore) {
+    assert!(store
+        .first_use(&[1u8; 32], at(T0 + 10), at(T0))
+        .await
+        .unwrap());
+    assert!(store
+        .first_use(&[2u8; 32], at(T0 + 20), at(T0))
+        .await
+        .unwrap());
+    assert_eq!(store.purge_used_ids(at(T0 + 10)).await.unwrap(), 1);
+    let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM used_ids")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(left, 1);
 }
