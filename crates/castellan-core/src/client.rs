@@ -284,6 +284,17 @@ impl Client {
         self.metadata.get(REQUIRE_PAR) == Some(&serde_json::Value::Bool(true))
     }
 
+    /// Sets whether it must push its authorization requests (kept in its metadata as
+    /// `require_pushed_authorization_requests`, present only when `true`).
+    pub fn set_requires_pushed_authorization_requests(&mut self, required: bool) {
+        if required {
+            self.metadata
+                .insert(REQUIRE_PAR.to_owned(), serde_json::Value::Bool(true));
+        } else {
+            self.metadata.remove(REQUIRE_PAR);
+        }
+    }
+
     /// Whether it may use grant type `g`.
     pub fn allows_grant(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)

@@ -156,7 +156,7 @@ pub fn build_client(
     let tier = client_tier(draft.tier.as_deref(), config)?;
     let tenants = client_tenants(draft.tenants)?;
     let secret = (kind == ClientKind::Confidential).then(generate_secret);
-    let client = Client {
+    let mut client = Client {
         id: new_client_id(),
         name,
         kind,
@@ -174,19 +174,11 @@ pub fn build_client(
         last_used_at: None,
         delete_at,
         registration: None,
-        metadata: if draft.require_pushed_authorization_requests {
-            let mut m = serde_json::Map::new();
-            m.insert(
-                castellan_core::client::REQUIRE_PAR.to_owned(),
-                serde_json::Value::Bool(true),
-            );
-            m
-        } else {
-            Default::default()
-        },
+        metadata: Default::default(),
         tier,
         tenants,
     };
+    client.set_requires_pushed_authorization_requests(draft.require_pushed_authorization_requests);
     Ok((client, secret))
 }
 

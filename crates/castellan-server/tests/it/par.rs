@@ -328,6 +328,35 @@ async fn a_client_required_to_push_cannot_use_plain_authorize() {
         ))
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
+
+    // The management API can lift the requirement.
+    let admin = app.admin_token().await;
+    let res = app
+        .http
+        .post(app.url(&format!("/api-clients/{client_id}")))
+        .bearer_auth(admin)
+        .json(&json!({"actions": [{
+            "action": "setRequirePushedAuthorizationRequests",
+            "requirePushedAuthorizationRequests": false,
+        }]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let updated: Value = res.json().await.unwrap();
+    assert_eq!(updated["requirePushedAuthorizationRequests"], false);
+    // The OpenAPI document describes the field and the action.
+    let openapi = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(openapi.contains("requirePushedAuthorizationRequests"));
+    assert!(openapi.contains("setRequirePushedAuthorizationRequests"));
 }
 
 #[tokio::test]

@@ -392,6 +392,12 @@ pub enum ClientUpdateAction {
         /// The new method.
         token_endpoint_auth_method: String,
     },
+    /// Sets whether the client must push its authorization requests (PAR, RFC 9126 §6).
+    #[serde(rename_all = "camelCase")]
+    SetRequirePushedAuthorizationRequests {
+        /// `true`: its authorization requests must go through `POST /oauth/par`.
+        require_pushed_authorization_requests: bool,
+    },
 }
 
 /// Most actions in one update.
@@ -427,6 +433,10 @@ pub async fn update_client(
                 client.tenants = client_tenants(tenants)
                     .map_err(|e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)))?;
             }
+            ClientUpdateAction::SetRequirePushedAuthorizationRequests {
+                require_pushed_authorization_requests,
+            } => client
+                .set_requires_pushed_authorization_requests(require_pushed_authorization_requests),
             ClientUpdateAction::SetTokenEndpointAuthMethod {
                 token_endpoint_auth_method,
             } => {
