@@ -12,6 +12,7 @@ mod connect;
 mod error;
 pub mod people;
 mod predicate;
+pub mod pushed;
 mod rows;
 mod sql;
 pub mod testing;
@@ -168,6 +169,7 @@ pub trait Store:
     + people::UserStore
     + people::GrantStore
     + api_keys::ApiKeyStore
+    + pushed::PushedRequestStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -58,6 +58,8 @@ pub struct Config {
     pub gateway: crate::gateway::config::GatewayConfig,
     /// Documents the operator publishes under `/.well-known/` (`[[well_known]]`).
     pub well_known: Vec<crate::platform::well_known::WellKnownEntry>,
+    /// `[par]`: pushed authorization requests (RFC 9126).
+    pub par: ParConfig,
 }
 
 /// The storage URL. It may carry a password, so `Debug` shows it with the password and the
@@ -282,6 +284,30 @@ impl Default for Config {
             api_keys: Default::default(),
             gateway: Default::default(),
             well_known: Vec::new(),
+            par: Default::default(),
+        }
+    }
+}
+
+/// Longest `par.lifetime_seconds` (RFC 9126 §2.2: short-lived; ten minutes at most).
+pub const MAX_PAR_LIFETIME_SECONDS: u32 = 600;
+
+/// `[par]`: pushed authorization requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParConfig {
+    /// How long a `request_uri` may be used (seconds, 1 ..= 600).
+    pub lifetime_seconds: u32,
+    /// Whether every client must push its authorization requests (RFC 9126 §5,
+    /// `require_pushed_authorization_requests` in the metadata).
+    pub required: bool,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        ParConfig {
+            lifetime_seconds: 60,
+            required: false,
         }
     }
 }
@@ -503,6 +529,10 @@ impl Config {
         }
         for r in &t.resources {
             check_resource_uri(r).map_err(|m| bad("token.resources", m))?;
+        }
+        let par = self.par.lifetime_seconds;
+        if par == 0 || par > MAX_PAR_LIFETIME_SECONDS {
+            return Err(bad("par.lifetime_seconds", "must be between 1 and 600"));
         }
         if self.clients.cache_seconds > 3600 {
             return Err(bad("clients.cache_seconds", "must be at most 3600"));

@@ -34,6 +34,9 @@ pub async fn run_once(state: &AppState) {
     if let Err(e) = state.store.purge_used_ids(now).await {
         tracing::warn!(error = %e, "purging expired one-time ids failed");
     }
+    if let Err(e) = state.store.purge_pushed_requests(now).await {
+        tracing::warn!(error = %e, "purging expired pushed authorization requests failed");
+    }
     let oldest_live = now - crate::oauth::revocation_feed::horizon(state);
     if let Err(e) = state.store.purge_revocations(now, oldest_live).await {
         tracing::warn!(error = %e, "purging the revocation feed failed");

@@ -10,6 +10,7 @@ mod grants;
 mod keys;
 mod people;
 mod replay;
+mod pushed;
 pub(crate) mod revocations;
 mod tokens;
 

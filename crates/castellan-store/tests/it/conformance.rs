@@ -161,6 +161,8 @@ conformance!(
     sessions_expire_and_are_deleted,
     codes_redeem_once_and_record_their_family,
     concurrent_code_redemptions_have_one_winner,
+    pushed_requests_are_used_once_by_their_client_before_expiry,
+    concurrent_pushed_request_uses_have_one_winner,
     consents_widen_to_the_union_and_keep_their_id,
     consents_are_listed_newest_first_and_revoked_with_their_families,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
@@ -351,7 +353,7 @@ fn token(hash_byte: u8, client_id: &str, expires_ms: i64) -> OpaqueToken {
         client_id: client_id.to_owned(),
         subject: format!("client:{client_id}"),
         scope: "view_products:p1".to_owned(),
-        audience: Some("https://api.example".to_owned()),
+        audience: Some("https://api.example".into()),
         claims,
         issued_at: at(T0),
         expires_at: at(expires_ms),
@@ -1216,7 +1218,7 @@ fn code(hash_byte: u8, consent: &Consent, family: &str) -> AuthorizationCode {
         organization_id: consent.organization_id.clone(),
         scope: consent.scope.clone(),
         nonce: Some("n-0S6_WzA2Mj".to_owned()),
-        resource: None,
+        resources: None,
         auth_time: at(T0 - 1000),
         consent_id: consent.id.clone(),
         family_id: family.to_owned(),
@@ -1238,7 +1240,7 @@ fn refresh(hash_byte: u8, consent: &Consent, family: &str, expires_ms: i64) -> R
         created_at: at(T0),
         expires_at: at(expires_ms),
         // Both a kept audience and none (tokens stored before audiences were kept).
-        audience: (hash_byte % 2 == 0).then(|| "https://api.example".to_owned()),
+        audience: (hash_byte % 2 == 0).then(|| "https://api.example".into()),
     }
 }
 
@@ -1475,7 +1477,11 @@ async fn codes_redeem_once_and_record_their_family(store: &SqlStore) {
     bare.code_challenge = None;
     bare.nonce = None;
     bare.organization_id = None;
-    bare.resource = Some("https://api.example".to_owned());
+    // Several resources round-trip as a list, in order.
+    bare.resources = castellan_core::resource::Audience::from_list([
+        "https://api.example".to_owned(),
+        "https://other.example/mcp".to_owned(),
+    ]);
     store.insert_code(&bare).await.unwrap();
     assert_eq!(
         store.redeem_code(&[5; 32], at(T0)).await.unwrap(),
@@ -2223,4 +2229,127 @@ async fn purge_removes_expired_one_time_ids(store: &SqlStore) {
         .unwrap()
         .get("n");
     assert_eq!(left, 1);
+}
+
+fn pushed(hash: u8, client_id: &str) -> castellan_store::pushed::PushedRequest {
+    castellan_store::pushed::PushedRequest {
+        hash: [hash; 32],
+        client_id: client_id.to_owned(),
+        parameters: "client_id=app&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb".to_owned(),
+        created_at: at(T0),
+        expires_at: at(T0 + 60_000),
+    }
+}
+
+async fn pushed_requests_are_used_once_by_their_client_before_expiry(store: &SqlStore) {
+    use castellan_store::pushed::PushedRequestStore;
+    store
+        .insert_client(&client("app", "App", T0))
+        .await
+        .unwrap();
+    store
+        .insert_client(&client("other", "Other", T0))
+        .await
+        .unwrap();
+    let r = pushed(1, "app");
+    store.insert_pushed_request(&r).await.unwrap();
+    let e = store.insert_pushed_request(&r).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    // Reading does not use it up; it round-trips.
+    assert_eq!(
+        store
+            .get_pushed_request(&[1; 32], at(T0 + 1))
+            .await
+            .unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store
+            .get_pushed_request(&[1; 32], at(T0 + 1))
+            .await
+            .unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store
+            .get_pushed_request(&[9; 32], at(T0 + 1))
+            .await
+            .unwrap(),
+        None
+    );
+    // Another client cannot use it; its own client can, once.
+    assert!(!store
+        .use_pushed_request(&[1; 32], "other", at(T0 + 2))
+        .await
+        .unwrap());
+    assert!(store
+        .use_pushed_request(&[1; 32], "app", at(T0 + 2))
+        .await
+        .unwrap());
+    assert!(!store
+        .use_pushed_request(&[1; 32], "app", at(T0 + 3))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_pushed_request(&[1; 32], at(T0 + 3))
+            .await
+            .unwrap(),
+        None
+    );
+    // Expired: neither found nor usable, then purged.
+    store
+        .insert_pushed_request(&pushed(2, "app"))
+        .await
+        .unwrap();
+    let late = at(T0 + 60_000);
+    assert_eq!(
+        store.get_pushed_request(&[2; 32], late).await.unwrap(),
+        None
+    );
+    assert!(!store
+        .use_pushed_request(&[2; 32], "app", late)
+        .await
+        .unwrap());
+    assert_eq!(store.purge_pushed_requests(late).await.unwrap(), 2);
+    // Deleting the client removes its pushed requests.
+    store
+        .insert_pushed_request(&pushed(3, "app"))
+        .await
+        .unwrap();
+    store.delete_client("app").await.unwrap();
+    assert_eq!(
+        store
+            .get_pushed_request(&[3; 32], at(T0 + 1))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn concurrent_pushed_request_uses_have_one_winner(store: &Arc<SqlStore>) {
+    use castellan_store::pushed::PushedRequestStore;
+    store
+        .insert_client(&client("app", "App", T0))
+        .await
+        .unwrap();
+    store
+        .insert_pushed_request(&pushed(1, "app"))
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        let store = Arc::clone(store);
+        tasks.spawn(async move {
+            store
+                .use_pushed_request(&[1; 32], "app", at(T0 + 1))
+                .await
+                .unwrap()
+        });
+    }
+    let mut won = 0;
+    while let Some(r) = tasks.join_next().await {
+        won += usize::from(r.unwrap());
+    }
+    assert_eq!(won, 1);
 }
