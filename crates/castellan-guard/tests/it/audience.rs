@@ -143,3 +143,37 @@ async fn a_castellan_token_for_two_resources_passes_the_guard_of_either_only() {
         }
     }
 }
+
+/// The guard's 401 names the metadata document Castellan serves for the guard's resource
+/// (RFC 9728 §3.1: the well-known segment between host and path), as forward-auth names its
+/// own, and that document describes that resource.
+#[tokio::test]
+async fn the_challenge_names_the_metadata_document_of_the_guards_resource() {
+    const RESOURCE: &str = "https://catalog.example/api";
+    let app = castellan_testkit::TestApp::spawn_with(|c| {
+        c.token.resources = vec![RESOURCE.into()];
+    })
+    .await;
+    let mut c = crate::support::guard_config(&app);
+    c.resource = Some(RESOURCE.into());
+    let base = crate::support::serve(castellan_guard::example::catalog_router(
+        castellan_guard::Guard::new(c).unwrap(),
+    ))
+    .await;
+    let res = reqwest::get(format!("{base}/products")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let www = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let path = "/.well-known/oauth-protected-resource/api";
+    let issuer = &app.state.config.issuer;
+    assert_eq!(www, format!("Bearer resource_metadata=\"{issuer}{path}\""));
+    let doc: Value = reqwest::get(app.url(path))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["resource"], RESOURCE);
+}
