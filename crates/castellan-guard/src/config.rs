@@ -339,12 +339,15 @@ impl GuardConfig {
             .unwrap_or_else(|| self.issuer_url("/.well-known/jwks.json"))
     }
 
-    /// The RFC 9728 metadata URL named in 401 answers: `resource_metadata`, or the issuer's
-    /// `/.well-known/oauth-protected-resource`.
+    /// The RFC 9728 metadata URL named in 401 answers: `resource_metadata`, or the document
+    /// Castellan serves for this API's resource (the issuer's
+    /// `/.well-known/oauth-protected-resource` followed by the resource's path, RFC 9728 §3.1,
+    /// as forward-auth names its own).
     pub fn resource_metadata_url(&self) -> String {
-        self.resource_metadata
-            .clone()
-            .unwrap_or_else(|| self.issuer_url("/.well-known/oauth-protected-resource"))
+        self.resource_metadata.clone().unwrap_or_else(|| {
+            let resource = self.resource.as_deref().unwrap_or(&self.issuer);
+            self.issuer_url(&crate::resource::metadata_path(resource))
+        })
     }
 
     /// The audiences a token may have been issued for: `audiences`, or else `resource` (the
@@ -560,6 +563,13 @@ mod tests {
         assert_eq!(
             c.resource_metadata_url(),
             "https://auth.example.com/.well-known/oauth-protected-resource"
+        );
+        // A resource with a path names its own document (RFC 9728 §3.1).
+        let mut mcp = c.clone();
+        mcp.resource = Some("https://api.example.com/mcp/".into());
+        assert_eq!(
+            mcp.resource_metadata_url(),
+            "https://auth.example.com/.well-known/oauth-protected-resource/mcp"
         );
         assert_eq!(
             c.introspection_url().unwrap(),

@@ -119,9 +119,12 @@ pub(crate) fn verified_from_claims(
     let jkt = bound_key(map.get("cnf"))?;
     let audience_ok = crate::audience::accepts(map.get("aud"), &expect.audiences)
         .map_err(|_| Failure::Token(Inactive::Malformed))?;
-    if matches!(map.get("aud"), Some(Value::Array(_))) {
-        // Checked above; the claims type reads one audience.
-        map.insert("aud".into(), Value::String(String::new()));
+    if let Some(Value::Array(list)) = map.get("aud") {
+        // Checked above (a non-empty array of strings): the claims type is given the first,
+        // whether it reads one audience or several.
+        if let Some(first) = list.first().cloned() {
+            map.insert("aud".into(), first);
+        }
     }
     let claims: AccessClaims = serde_json::from_value(Value::Object(map))
         .map_err(|_| Failure::Token(Inactive::Malformed))?;

@@ -36,6 +36,7 @@ pub mod layer;
 pub mod limits;
 pub mod path;
 pub mod policy;
+pub mod resource;
 mod revocations;
 pub mod routes;
 mod ttl;

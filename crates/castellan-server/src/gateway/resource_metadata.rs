@@ -8,18 +8,9 @@
 use crate::platform::config::Config;
 use serde_json::{json, Value};
 
-/// The root of the protected-resource metadata documents.
-pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
-
-/// The path of `resource`'s metadata document on this server (RFC 9728 §3.1).
-pub fn metadata_path(resource: &str) -> String {
-    let path = url::Url::parse(resource)
-        .ok()
-        .filter(|u| !u.cannot_be_a_base())
-        .map(|u| u.path().trim_end_matches('/').to_owned())
-        .unwrap_or_default();
-    format!("{WELL_KNOWN}{path}")
-}
+/// The root of the protected-resource metadata documents, and the path of a resource's
+/// document (RFC 9728 §3.1): the guard's, so forward-auth and the guard name the same one.
+pub use castellan_guard::resource::{metadata_path, WELL_KNOWN};
 
 /// The address of `resource`'s metadata document, for `WWW-Authenticate: … resource_metadata`.
 pub fn metadata_url(config: &Config, resource: &str) -> String {
@@ -62,18 +53,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_well_known_segment_goes_between_host_and_path() {
-        assert_eq!(
-            metadata_path("https://a.example/mcp"),
-            format!("{WELL_KNOWN}/mcp")
-        );
-        assert_eq!(
-            metadata_path("https://a.example/x/y/"),
-            format!("{WELL_KNOWN}/x/y")
-        );
-        assert_eq!(metadata_path("https://a.example/"), WELL_KNOWN);
-        assert_eq!(metadata_path("https://a.example"), WELL_KNOWN);
-        assert_eq!(metadata_path("urn:x"), WELL_KNOWN);
+    fn a_path_names_the_first_resource_with_it() {
         let mut c = Config::default();
         c.gateway.resource = "https://gw.example/orders".into();
         c.token.resources = vec![

@@ -9,8 +9,8 @@ mod clients;
 mod grants;
 mod keys;
 mod people;
-mod replay;
 mod pushed;
+mod replay;
 pub(crate) mod revocations;
 mod tokens;
 
