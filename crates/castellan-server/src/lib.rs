@@ -118,6 +118,8 @@ pub async fn start(
         gateway::memberships::Memberships::new(config.gateway.membership_cache_seconds);
     let fetcher = platform::fetch::Fetcher::new(config.environment).map_err(StartError::Fetcher)?;
     let client_keys = oauth::client_keys::ClientKeys::new(config.client_metadata.cache_capacity);
+    let document_clients =
+        oauth::metadata_document::DocumentClients::new(config.client_metadata.cache_capacity);
     // An assertion is refused once past exp (at most ASSERTION_MAX_SECONDS ahead, plus the
     // leeway), so its jti need not be remembered longer.
     let assertion_ids = oauth::assertion_ids::AssertionIds::new(
@@ -160,6 +162,7 @@ pub async fn start(
             well_known,
             client_keys,
             assertion_ids,
+            document_clients,
             fetcher,
         }),
     })

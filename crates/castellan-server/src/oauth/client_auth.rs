@@ -92,18 +92,40 @@ pub async fn authenticate(
         return Err(failed(basic, FAILED));
     }
     if presented.method == PresentedMethod::PrivateKeyJwt {
-        return authenticate_assertion(state, presented, now).await;
+        // Boxed: the hot path's future stays small (platform::edge's size test).
+        return Box::pin(authenticate_assertion(state, presented, now)).await;
     }
-    let client = state
-        .clients
-        .get(state.store.as_ref(), &presented.client_id)
+    let client = find_client(state, &presented.client_id)
         .await
-        .map_err(|e| OAuthFailure::from(e).with_basic(basic))?;
+        .map_err(|e| e.with_basic(basic))?;
     let client = check_presented(client, presented, now)?;
     Ok(ClientAuth {
         client,
         method: presented.method,
     })
+}
+
+/// The client `id`: a stored client through the cache, or the client of a metadata document
+/// when `id` is its URL (`None`: no such client, or a document that could not be had, which
+/// is logged).
+async fn find_client(state: &AppState, id: &str) -> Result<Option<Arc<Client>>, OAuthFailure> {
+    use crate::oauth::metadata_document::{resolve, url_of, DocumentError};
+    if let Some(url) = url_of(state, id) {
+        // Boxed: a fetch is rare, and the token lane's future must stay small.
+        return match Box::pin(resolve(state, &url)).await {
+            Ok(c) => Ok(Some(c)),
+            Err(DocumentError::Store(e)) => Err(OAuthFailure::from(e)),
+            Err(e) => {
+                tracing::info!(client_id = %id, reason = %e, "metadata-document client refused");
+                Ok(None)
+            }
+        };
+    }
+    state
+        .clients
+        .get(state.store.as_ref(), id)
+        .await
+        .map_err(OAuthFailure::from)
 }
 
 /// Longest time ahead a client assertion's `exp` may be (seconds).
@@ -115,11 +137,7 @@ async fn authenticate_assertion(
     presented: &PresentedClient,
     now: DateTime<Utc>,
 ) -> Result<ClientAuth, OAuthFailure> {
-    let client = state
-        .clients
-        .get(state.store.as_ref(), &presented.client_id)
-        .await
-        .map_err(OAuthFailure::from)?;
+    let client = find_client(state, &presented.client_id).await?;
     match check_assertion_of(state, client, presented, now).await {
         Ok(client) => Ok(ClientAuth {
             client,

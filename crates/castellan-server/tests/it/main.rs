@@ -23,6 +23,7 @@ mod forward_auth;
 mod gateway_listener;
 mod introspection;
 mod management;
+mod metadata_documents;
 mod nginx;
 mod operations;
 mod pages_security;
