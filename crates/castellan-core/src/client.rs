@@ -278,6 +278,12 @@ impl Client {
         self.delete_at.is_none_or(|d| now < d)
     }
 
+    /// Whether it must push its authorization requests (RFC 9126 §6: its
+    /// `require_pushed_authorization_requests` metadata is `true`).
+    pub fn requires_pushed_authorization_requests(&self) -> bool {
+        self.metadata.get(REQUIRE_PAR) == Some(&serde_json::Value::Bool(true))
+    }
+
     /// Whether it may use grant type `g`.
     pub fn allows_grant(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
@@ -298,6 +304,9 @@ impl Client {
         self.refresh_token_validity_seconds.unwrap_or(default)
     }
 }
+
+/// The metadata name (RFC 9126 §6) of [`Client::requires_pushed_authorization_requests`].
+pub const REQUIRE_PAR: &str = "require_pushed_authorization_requests";
 
 /// A failed validation of client input, naming the field (management API 400 answers).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -49,6 +49,8 @@ pub enum OAuthErrorCode {
     InvalidDpopProof,
     /// A resource indicator that is malformed or not allowed (RFC 8707 §2).
     InvalidTarget,
+    /// A request object (`request`, JAR) where none is supported (OIDC Core §3.1.2.6).
+    RequestNotSupported,
     /// A device polling faster than allowed (RFC 8628 §3.5).
     SlowDown,
 }
@@ -74,6 +76,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
             OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             OAuthErrorCode::InvalidTarget => "invalid_target",
+            OAuthErrorCode::RequestNotSupported => "request_not_supported",
             OAuthErrorCode::SlowDown => "slow_down",
         }
     }

@@ -19,6 +19,7 @@ pub mod query;
 mod query_parser;
 pub mod redirect;
 pub mod registration;
+pub mod resource;
 pub mod revocation;
 pub mod scope;
 pub mod secret;

@@ -9,8 +9,9 @@ pub struct AccessClaims {
     pub iss: String,
     /// The subject: the user, or the client itself.
     pub sub: String,
-    /// The audience: the resource the token is for.
-    pub aud: String,
+    /// The audience: the resource or resources the token is for (a string for one, an array
+    /// for several).
+    pub aud: crate::resource::Audience,
     /// Expiry, in Unix seconds.
     pub exp: i64,
     /// Issue time, in Unix seconds.
@@ -110,7 +111,7 @@ mod tests {
         AccessClaims {
             iss: "http://i".into(),
             sub: "c".into(),
-            aud: "a".into(),
+            aud: crate::resource::Audience::one("a"),
             exp: 200,
             iat: 100,
             jti: "j".into(),

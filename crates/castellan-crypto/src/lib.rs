@@ -1,5 +1,5 @@
 //! Castellan's cryptography: signing keys (ES256, EdDSA, RS256), compact JWS/JWT signing and
-//! verification, the JWKS document, generation and hashing of high-entropy secrets, and the
+//! verification, the JWKS document, DPoP proofs (RFC 9449), generation and hashing of high-entropy secrets, and the
 //! real clock and randomness that `castellan-core` receives as inputs.
 //!
 //! JWS is written here over `aws-lc-rs` rather than through a JOSE crate because the hot path
@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod dpop;
 pub mod jwk;
 pub mod jws;
 pub mod keys;
@@ -15,6 +16,7 @@ pub mod keyset;
 pub mod secret;
 
 pub use clock::{Clock, SystemClock};
+pub use dpop::{DpopError, ProofCheck, VerifiedProof};
 pub use jws::{JwsError, VerifiedJws};
 pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use keyset::KeySet;

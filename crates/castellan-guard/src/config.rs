@@ -97,6 +97,46 @@ pub struct GuardConfig {
     /// with 503 `revocations_unavailable` (fail closed).
     #[serde(default = "default_revocation_max_stale")]
     pub revocation_max_stale_seconds: u64,
+    /// The `[rate_limit]` table, in the shape of Castellan's own (`docs/rate-limits.md`):
+    /// allowed calls are counted per API key under its tier and per client (and person) for
+    /// access tokens, in this process or in Redis. Absent: nothing is counted.
+    #[serde(default)]
+    pub rate_limit: Option<castellan_limit::RateLimitConfig>,
+    /// How DPoP proofs (RFC 9449) are checked for DPoP-bound tokens.
+    #[serde(default)]
+    pub dpop: DpopConfig,
+}
+
+/// How the guard checks the `DPoP` proof that must come with a DPoP-bound token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// The URL callers reach this API at (`https://api.example.com`, a path prefix allowed):
+    /// a proof's `htu` must be this followed by the request's path. Recommended: without it
+    /// the URL is `scheme` + `://` + the request's `Host` header + the path, and the Host
+    /// header is the caller's to choose.
+    pub public_base_url: Option<String>,
+    /// The scheme callers use, when `public_base_url` is not set: `https` (default) or `http`
+    /// (a TLS-terminating proxy in front of the API is still `https`).
+    pub scheme: String,
+    /// How old a proof's `iat` may be, in seconds; also how long its `jti` is remembered.
+    pub proof_max_age_seconds: u32,
+    /// How far in the future a proof's `iat` may be (clock skew), in seconds.
+    pub proof_max_skew_seconds: u32,
+    /// Most proof `jti`s remembered at once (in this process).
+    pub replay_capacity: u64,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        DpopConfig {
+            public_base_url: None,
+            scheme: "https".to_owned(),
+            proof_max_age_seconds: 60,
+            proof_max_skew_seconds: 5,
+            replay_capacity: 1_000_000,
+        }
+    }
 }
 
 /// The client the guard authenticates as at Castellan's introspection endpoint and revocation
@@ -283,6 +323,8 @@ impl GuardConfig {
             revocation_feed_url: None,
             revocation_poll_seconds: default_revocation_poll(),
             revocation_max_stale_seconds: default_revocation_max_stale(),
+            rate_limit: None,
+            dpop: DpopConfig::default(),
         }
     }
 
@@ -400,6 +442,34 @@ impl GuardConfig {
         }
         if let Some(d) = &self.default_policy {
             Policy::compile(d).map_err(|e| ConfigError(format!("default_policy: {e}")))?;
+        }
+        let d = &self.dpop;
+        if let Some(u) = &d.public_base_url {
+            http_url("dpop.public_base_url", u)?;
+            if url::Url::parse(u).map_or(true, |p| p.query().is_some() || p.fragment().is_some()) {
+                return Err(ConfigError(
+                    "dpop.public_base_url must be an absolute URL without query or fragment".into(),
+                ));
+            }
+        }
+        if !matches!(d.scheme.as_str(), "https" | "http") {
+            return Err(ConfigError(
+                "dpop.scheme must be \"https\" or \"http\"".into(),
+            ));
+        }
+        if d.proof_max_age_seconds == 0 || d.proof_max_age_seconds > 3_600 {
+            return Err(ConfigError(
+                "dpop.proof_max_age_seconds must be between 1 and 3600".into(),
+            ));
+        }
+        if d.proof_max_skew_seconds > 300 {
+            return Err(ConfigError(
+                "dpop.proof_max_skew_seconds must be at most 300".into(),
+            ));
+        }
+        if let Some(r) = &self.rate_limit {
+            // The errors name their keys (`rate_limit.tiers.gold refers to unknown policy …`).
+            r.validate().map_err(|e| ConfigError(e.to_string()))?;
         }
         Ok(())
     }

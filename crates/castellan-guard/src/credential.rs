@@ -1,5 +1,6 @@
-//! Which credential a request presents (RFC 6750 §2.1 `Authorization: Bearer`, an API key in
-//! `X-API-Key`, a tenant token in `x-token`) and what shape a bearer token has. Pure parsing:
+//! Which credential a request presents (RFC 6750 §2.1 `Authorization: Bearer`, RFC 9449 §7.1
+//! `Authorization: DPoP`, an API key in `X-API-Key`, a tenant token in `x-token`) and what
+//! shape a token has. Pure parsing:
 //! nothing here touches the network, so malformed input is refused for free.
 
 use crate::failure::Failure;
@@ -17,6 +18,8 @@ pub enum Presented<'a> {
     Anonymous,
     /// A bearer token (`Authorization: Bearer`, or `x-token` in tenant mode).
     Bearer(&'a str),
+    /// A token sent as `Authorization: DPoP`, to be used with the request's `DPoP` proof.
+    Dpop(&'a str),
     /// An API key from the configured header.
     ApiKey(&'a str),
 }
@@ -26,6 +29,7 @@ impl std::fmt::Debug for Presented<'_> {
         match self {
             Presented::Anonymous => f.write_str("Anonymous"),
             Presented::Bearer(_) => f.write_str("Bearer([redacted])"),
+            Presented::Dpop(_) => f.write_str("Dpop([redacted])"),
             Presented::ApiKey(_) => f.write_str("ApiKey([redacted])"),
         }
     }
@@ -72,7 +76,7 @@ pub fn presented<'a>(
     };
     match (auth, key, x_token) {
         (None, None, None) => Ok(Presented::Anonymous),
-        (Some(a), None, None) => parse_bearer(a).map(Presented::Bearer),
+        (Some(a), None, None) => parse_authorization(a),
         (None, Some(k), None) => {
             if k.is_empty() {
                 Err(Failure::MalformedApiKey(crate::api_key::ApiKeyError::Parts))
@@ -87,13 +91,25 @@ pub fn presented<'a>(
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
 pub fn parse_bearer(value: &str) -> Result<&str, Failure> {
+    match parse_authorization(value)? {
+        Presented::Bearer(t) => Ok(t),
+        _ => Err(Failure::MalformedAuthorization),
+    }
+}
+
+/// An `Authorization` value: `Bearer <token>` or `DPoP <token>` (schemes case-insensitive).
+pub fn parse_authorization(value: &str) -> Result<Presented<'_>, Failure> {
     let (scheme, token) = value
         .split_once(' ')
         .ok_or(Failure::MalformedAuthorization)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Failure::MalformedAuthorization);
+    let token = || check_b64token(token.trim_start_matches(' '));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        token().map(Presented::Bearer)
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        token().map(Presented::Dpop)
+    } else {
+        Err(Failure::MalformedAuthorization)
     }
-    check_b64token(token.trim_start_matches(' '))
 }
 
 /// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -186,6 +202,14 @@ mod tests {
         assert_eq!(
             presented(&headers(&[("x-api-key", "csb_a_b")]), &key_header(), false),
             Ok(Presented::ApiKey("csb_a_b"))
+        );
+        assert_eq!(
+            presented(
+                &headers(&[("authorization", "DPoP abc.def.ghi")]),
+                &key_header(),
+                false
+            ),
+            Ok(Presented::Dpop("abc.def.ghi"))
         );
         // x-token counts only in tenant mode.
         assert_eq!(

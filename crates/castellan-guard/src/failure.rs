@@ -1,13 +1,16 @@
 //! Why the guard refused a request, and the answer it gives:
 //! 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3) and
-//! `resource_metadata` (RFC 9728 §5.1); 403 for scope, role, organization, tenant and disabled
-//! keys; 503 when Castellan cannot be asked. The JSON body says what to do in plain words.
+//! `resource_metadata` (RFC 9728 §5.1), or with a `DPoP` challenge naming the accepted `algs`
+//! for the DPoP failures (RFC 9449 §7.1); 403 for scope, role, organization, tenant and
+//! disabled keys; 503 when Castellan cannot be asked. The JSON body says what to do in plain
+//! words.
 
 use crate::api_key::ApiKeyError;
 use crate::identity::Role;
 use crate::path::UnsafePath;
 use axum::response::{IntoResponse, Response};
 use castellan_core::token::Inactive;
+use castellan_crypto::DpopError;
 use http::{header, HeaderValue, StatusCode};
 use serde_json::json;
 use std::borrow::Cow;
@@ -100,6 +103,41 @@ pub enum Failure {
     /// A path that some server behind the proxy could read as another path.
     #[error("request path refused: {0}")]
     UnsafePath(UnsafePath),
+    /// A DPoP-bound token (`cnf.jkt`) presented as `Bearer`: whoever holds it without the
+    /// key must not use it (RFC 9449 §7.1).
+    #[error("DPoP-bound token presented as Bearer")]
+    DpopBoundAsBearer,
+    /// `Authorization: DPoP` with a token that is not bound to a key.
+    #[error("token presented with DPoP is not DPoP-bound")]
+    NotDpopBound,
+    /// The `DPoP` proof is missing, repeated, invalid for this request, of another key than
+    /// the token's, or replayed (RFC 9449 §7.1 `invalid_dpop_proof`).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(DpopProblem),
+    /// Redis could not say whether a DPoP proof was used before: refused rather than let a
+    /// replay through.
+    #[error("replay check unavailable")]
+    ReplayCheckUnavailable,
+}
+
+/// What is wrong with a request's DPoP proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DpopProblem {
+    /// No `DPoP` header.
+    #[error("no DPoP proof")]
+    Missing,
+    /// More than one `DPoP` header.
+    #[error("more than one DPoP proof")]
+    Repeated,
+    /// The proof itself (shape, signature, `htm`, `htu`, `iat`, `ath` …).
+    #[error("{0}")]
+    Proof(DpopError),
+    /// The proof's key is not the one the token is bound to.
+    #[error("the DPoP proof's key is not the token's")]
+    KeyMismatch,
+    /// The proof's `jti` was already used within its window.
+    #[error("the DPoP proof was already used")]
+    Replayed,
 }
 
 impl Failure {
@@ -117,7 +155,10 @@ impl Failure {
             | Failure::Algorithm
             | Failure::TokenNotActive
             | Failure::WrongAudience
-            | Failure::UnsupportedCredential => StatusCode::UNAUTHORIZED,
+            | Failure::UnsupportedCredential
+            | Failure::DpopBoundAsBearer
+            | Failure::NotDpopBound
+            | Failure::InvalidDpopProof(_) => StatusCode::UNAUTHORIZED,
             Failure::AmbiguousCredentials | Failure::UnsafePath(_) => StatusCode::BAD_REQUEST,
             Failure::InsufficientScope { .. }
             | Failure::RoleTooLow { .. }
@@ -126,7 +167,8 @@ impl Failure {
             | Failure::TenantMismatch { .. } => StatusCode::FORBIDDEN,
             Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
-            | Failure::RevocationsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | Failure::RevocationsUnavailable
+            | Failure::ReplayCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -145,7 +187,10 @@ impl Failure {
             | Failure::Algorithm
             | Failure::TokenNotActive
             | Failure::WrongAudience
-            | Failure::UnsupportedCredential => Some("invalid_token"),
+            | Failure::UnsupportedCredential
+            | Failure::DpopBoundAsBearer
+            | Failure::NotDpopBound => Some("invalid_token"),
+            Failure::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             Failure::InsufficientScope { .. } => Some("insufficient_scope"),
             Failure::RoleTooLow { .. }
             | Failure::WrongOrganization
@@ -154,6 +199,7 @@ impl Failure {
             | Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
             | Failure::RevocationsUnavailable
+            | Failure::ReplayCheckUnavailable
             | Failure::UnsafePath(_) => None,
         }
     }
@@ -168,7 +214,8 @@ impl Failure {
             Failure::TenantMismatch { .. } => "tenant_mismatch",
             Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
-            | Failure::RevocationsUnavailable => "temporarily_unavailable",
+            | Failure::RevocationsUnavailable
+            | Failure::ReplayCheckUnavailable => "temporarily_unavailable",
             Failure::UnsafePath(_) => "invalid_request",
             Failure::AmbiguousCredentials
             | Failure::MalformedAuthorization
@@ -182,6 +229,9 @@ impl Failure {
             | Failure::TokenNotActive
             | Failure::WrongAudience
             | Failure::UnsupportedCredential
+            | Failure::DpopBoundAsBearer
+            | Failure::NotDpopBound
+            | Failure::InvalidDpopProof(_)
             | Failure::InsufficientScope { .. } => self.oauth_error().unwrap_or("invalid_token"),
         }
     }
@@ -222,7 +272,17 @@ impl Failure {
             Failure::KeysUnavailable => "keys_unavailable",
             Failure::IntrospectionUnavailable => "introspection_unavailable",
             Failure::RevocationsUnavailable => "revocations_unavailable",
+            Failure::ReplayCheckUnavailable => "replay_check_unavailable",
             Failure::UnsafePath(_) => "unsafe_path",
+            Failure::DpopBoundAsBearer => "dpop_bound_token",
+            Failure::NotDpopBound => "not_dpop_bound",
+            Failure::InvalidDpopProof(p) => match p {
+                DpopProblem::Missing => "dpop_proof_missing",
+                DpopProblem::Repeated => "dpop_proof_repeated",
+                DpopProblem::Proof(_) => "invalid_dpop_proof",
+                DpopProblem::KeyMismatch => "dpop_key_mismatch",
+                DpopProblem::Replayed => "dpop_proof_replayed",
+            },
         }
     }
 
@@ -258,6 +318,10 @@ impl Failure {
             Failure::IntrospectionUnavailable => "The API cannot reach its authorization server to check this credential right now. Retry shortly.".into(),
             Failure::RevocationsUnavailable => "The API has not heard from its authorization server which tokens were revoked for too long, so it accepts no access token right now. Retry shortly.".into(),
             Failure::UnsafePath(why) => format!("The request path is refused: {why}. Send the path in its plain form: no '.' or '..' segments, no escaped '.', '/', '\\' or '%', no backslashes, no empty segments.").into(),
+            Failure::ReplayCheckUnavailable => "The API cannot check right now that this DPoP proof was not used before, so it does not accept it. Retry shortly with a new proof.".into(),
+            Failure::DpopBoundAsBearer => "This token is bound to a DPoP key: send it as `Authorization: DPoP <token>` with a `DPoP` proof made with that key for this request.".into(),
+            Failure::NotDpopBound => "This token is not bound to a DPoP key: send it as `Authorization: Bearer <token>`.".into(),
+            Failure::InvalidDpopProof(p) => format!("The DPoP proof is not accepted: {p}. Send one fresh proof per request, made with the token's key for this method and URL, with `ath` the hash of the token.").into(),
         }
     }
 
@@ -278,10 +342,17 @@ impl Failure {
         if let Failure::InsufficientScope { needed } = self {
             params.push(("scope", needed.as_str().into()));
         }
+        let dpop = matches!(
+            self,
+            Failure::DpopBoundAsBearer | Failure::NotDpopBound | Failure::InvalidDpopProof(_)
+        );
+        if dpop {
+            params.push(("algs", DPOP_ALGS.into()));
+        }
         if let Some(url) = resource_metadata {
             params.push(("resource_metadata", url.into()));
         }
-        let mut out = String::from("Bearer");
+        let mut out = String::from(if dpop { "DPoP" } else { "Bearer" });
         for (i, (k, v)) in params.iter().enumerate() {
             out.push_str(if i == 0 { " " } else { ", " });
             out.push_str(k);
@@ -318,8 +389,12 @@ impl Failure {
             Failure::TenantMismatch { .. } => "tenant headers do not match the token",
             Failure::KeysUnavailable
             | Failure::IntrospectionUnavailable
-            | Failure::RevocationsUnavailable => "temporarily unavailable",
+            | Failure::RevocationsUnavailable
+            | Failure::ReplayCheckUnavailable => "temporarily unavailable",
             Failure::UnsafePath(_) => "the request path is refused",
+            Failure::DpopBoundAsBearer => "the token is DPoP-bound: send it with the DPoP scheme",
+            Failure::NotDpopBound => "the token is not DPoP-bound",
+            Failure::InvalidDpopProof(_) => "the DPoP proof is not accepted",
         }
     }
 
@@ -351,6 +426,9 @@ impl Failure {
         res
     }
 }
+
+/// The proof algorithms accepted, as a DPoP challenge's `algs` (RFC 9449 §7.1).
+const DPOP_ALGS: &str = "ES256 ES384 EdDSA RS256 PS256";
 
 /// A failure with the resource metadata URL to name in its answer.
 #[derive(Debug, Clone)]
@@ -405,6 +483,18 @@ mod tests {
         assert!(h.contains("error=\"insufficient_scope\""), "{h}");
         assert!(h.contains("scope=\"products:write\""), "{h}");
         assert!(f.message().contains("products:write"));
+    }
+
+    #[test]
+    fn the_dpop_challenge_names_every_proof_algorithm_accepted() {
+        assert_eq!(DPOP_ALGS, castellan_crypto::dpop::SUPPORTED_ALGS.join(" "));
+        let h = Failure::DpopBoundAsBearer
+            .www_authenticate(Some(RM))
+            .unwrap();
+        assert_eq!(
+            h,
+            format!("DPoP error=\"invalid_token\", error_description=\"the token is DPoP-bound: send it with the DPoP scheme\", algs=\"{DPOP_ALGS}\", resource_metadata=\"{RM}\"")
+        );
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! The guard itself: the whole check of one request — find the route's policy, find
 //! the one credential, check it (locally for JWTs, through introspection otherwise), evaluate
-//! the policy. Built once from a validated [`GuardConfig`]; cheap to clone.
+//! the policy, count the call under `[rate_limit]` — in forward-auth's order. Built once from
+//! a validated [`GuardConfig`]; cheap to clone.
 
 use crate::api_key::parse_api_key;
 use crate::config::{ConfigError, GuardConfig};
 use crate::credential::{presented, token_shape, Presented, TokenShape};
-use crate::failure::{Failure, ResourceMetadata};
+use crate::dpop::{DpopCheck, Scheme};
+use crate::failure::{DpopProblem, Failure, ResourceMetadata};
 use crate::identity::{CredentialKind, Identity};
 use crate::introspect::Introspector;
 use crate::jwks::JwksCache;
 use crate::jwt::{Expectations, JwtVerifier, Marks};
 use crate::layer::GuardLayer;
+use crate::limits::GuardLimits;
 use crate::path::RequestPath;
 use crate::policy::{evaluate, RequestFacts};
 use crate::revocations::RevocationFeed;
@@ -20,6 +23,7 @@ use axum::response::Response;
 use castellan_core::token::Inactive;
 use castellan_core::Environment;
 use castellan_crypto::{Clock, SystemClock};
+use castellan_limit::{Decision, HeaderStyle};
 use http::{HeaderMap, HeaderName, Method};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -47,6 +51,42 @@ struct Inner {
     resource_metadata: ResourceMetadata,
     environment: Environment,
     tenant_everywhere: bool,
+    limits: Option<GuardLimits>,
+    dpop: DpopCheck,
+}
+
+/// A caller the guard let through: who (`None`: anonymous on a public route) and the
+/// rate-limit decision its answer shows (`None`: not counted).
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The checked caller.
+    pub identity: Option<Arc<Identity>>,
+    /// The decision of the call's count, whose headers the answer carries.
+    pub limit: Option<Decision>,
+}
+
+/// Why the guard did not let a request through.
+#[derive(Debug, Clone)]
+pub enum Refusal {
+    /// The credential, the path or the route policy refused it (400/401/403/503).
+    Failure(Failure),
+    /// The caller's rate limit is used up (429), or the limiter could not be asked under
+    /// `redis_failure = "closed"` (503).
+    Limited(Decision),
+}
+
+impl From<Failure> for Refusal {
+    fn from(f: Failure) -> Self {
+        Refusal::Failure(f)
+    }
+}
+
+/// A checked caller, the rate-limit tier introspection named for it (API keys) and the key
+/// its token is bound to (DPoP).
+struct Caller {
+    identity: Arc<Identity>,
+    tier: Option<Arc<str>>,
+    jkt: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -125,6 +165,12 @@ impl Guard {
         });
         let api_key_header = HeaderName::from_bytes(config.api_key.header.as_bytes())
             .map_err(|_| ConfigError("api_key.header is not a header name".into()))?;
+        let limits = config
+            .rate_limit
+            .as_ref()
+            .map(GuardLimits::new)
+            .transpose()
+            .map_err(ConfigError)?;
         Ok(Guard {
             inner: Arc::new(Inner {
                 routes: RouteTable::new(&config.routes, config.default_policy.as_ref())?,
@@ -148,6 +194,8 @@ impl Guard {
                 resource_metadata: ResourceMetadata(config.resource_metadata_url().into()),
                 environment: config.environment,
                 tenant_everywhere: config.tenant,
+                limits,
+                dpop: DpopCheck::new(&config.dpop),
             }),
         })
     }
@@ -180,18 +228,96 @@ impl Guard {
         failure.to_response(Some(&self.inner.resource_metadata.0))
     }
 
-    /// The whole check of one request. `Ok(None)`: an anonymous caller of a public route.
+    /// The answer for a refusal: the failure's, or the rate limit's (429/503).
+    pub fn render_refusal(&self, refusal: &Refusal) -> Response {
+        match refusal {
+            Refusal::Failure(f) => self.render(f),
+            Refusal::Limited(d) => crate::limits::refusal_response(d, self.header_style()),
+        }
+    }
+
+    /// How rate-limit headers are written (`[rate_limit] header_style`).
+    pub fn header_style(&self) -> HeaderStyle {
+        self.inner
+            .limits
+            .as_ref()
+            .map_or(HeaderStyle::Draft03, GuardLimits::style)
+    }
+
+    /// The whole check of one request, as the layer runs it: [`Guard::check`], then the call
+    /// is counted under `[rate_limit]` (only once the route policy allows it, as forward-auth
+    /// counts; an anonymous caller is not counted).
+    pub async fn admit(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Admitted, Refusal> {
+        let caller = self.check_caller(method, path, headers).await?;
+        let limit = match (&self.inner.limits, &caller) {
+            (Some(limits), Some(c)) => limits
+                .count(&c.identity, c.tier.as_deref())
+                .await
+                .map_err(Refusal::Limited)?,
+            _ => None,
+        };
+        Ok(Admitted {
+            identity: caller.map(|c| c.identity),
+            limit,
+        })
+    }
+
+    /// The check of one request without counting it: path, route, credential (with its DPoP
+    /// proof when the token is bound to a key), policy. `Ok(None)`: an anonymous caller of a
+    /// public route. The layer runs [`Guard::admit`].
     pub async fn check(
         &self,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
     ) -> Result<Option<Arc<Identity>>, Failure> {
-        let path = RequestPath::parse(path).map_err(Failure::UnsafePath)?;
+        Ok(self
+            .check_caller(method, path, headers)
+            .await?
+            .map(|c| c.identity))
+    }
+
+    async fn check_caller(
+        &self,
+        method: &Method,
+        raw_path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Option<Caller>, Failure> {
+        let path = RequestPath::parse(raw_path).map_err(Failure::UnsafePath)?;
         let route = self.inner.routes.find(method, &path);
         let tenant = self.inner.tenant_everywhere || route.policy.tenant;
         let credential = presented(headers, &self.inner.api_key_header, tenant)?;
-        let identity = self.authenticate(credential).await?;
+        let caller = match credential {
+            Presented::Anonymous => None,
+            Presented::ApiKey(k) => Some(self.check_api_key_caller(k).await?),
+            Presented::Bearer(t) | Presented::Dpop(t) => {
+                let caller = self.check_token_caller(t).await?;
+                let scheme = match credential {
+                    Presented::Dpop(_) => Scheme::Dpop,
+                    _ => Scheme::Bearer,
+                };
+                let now = self.inner.clock.now().timestamp();
+                let proof = self.inner.dpop.verify(
+                    t,
+                    scheme,
+                    caller.jkt.as_deref(),
+                    method,
+                    raw_path,
+                    headers,
+                    now,
+                )?;
+                if let Some(proof) = proof {
+                    let redis = self.inner.limits.as_ref().and_then(GuardLimits::redis);
+                    self.inner.dpop.first_use(&proof, redis).await?;
+                }
+                Some(caller)
+            }
+        };
         let with_tenant;
         let policy = if self.inner.tenant_everywhere && !route.policy.tenant && !route.policy.public
         {
@@ -205,17 +331,18 @@ impl Guard {
         };
         evaluate(
             policy,
-            identity.as_deref(),
+            caller.as_ref().map(|c| &*c.identity),
             &RequestFacts {
                 params: &route.params,
                 headers,
                 environment: self.inner.environment,
             },
         )?;
-        Ok(identity)
+        Ok(caller)
     }
 
-    /// Checks a presented credential; `Ok(None)` when there is none.
+    /// Checks a presented credential; `Ok(None)` when there is none. A token sent as `DPoP`
+    /// needs its request's proof: check it with [`Guard::check`].
     pub async fn authenticate(
         &self,
         credential: Presented<'_>,
@@ -224,12 +351,23 @@ impl Guard {
             Presented::Anonymous => Ok(None),
             Presented::Bearer(t) => self.check_bearer(t).await.map(Some),
             Presented::ApiKey(k) => self.check_api_key(k).await.map(Some),
+            Presented::Dpop(_) => Err(Failure::InvalidDpopProof(DpopProblem::Missing)),
         }
     }
 
-    /// Checks a bearer token: JWTs locally (with the verified-token cache), opaque tokens
-    /// through introspection.
+    /// Checks a token presented as `Bearer`: JWTs locally (with the verified-token cache),
+    /// opaque tokens through introspection. A token bound to a DPoP key is refused
+    /// ([`Failure::DpopBoundAsBearer`]).
     pub async fn check_bearer(&self, token: &str) -> Result<Arc<Identity>, Failure> {
+        let caller = self.check_token_caller(token).await?;
+        if caller.jkt.is_some() {
+            return Err(Failure::DpopBoundAsBearer);
+        }
+        Ok(caller.identity)
+    }
+
+    /// Checks an access token, however presented: the caller and the key it is bound to.
+    async fn check_token_caller(&self, token: &str) -> Result<Caller, Failure> {
         let now = self.inner.clock.now().timestamp();
         match token_shape(token)? {
             TokenShape::Jwt => self.check_jwt(token, now).await,
@@ -237,7 +375,16 @@ impl Guard {
                 Err(Failure::Token(Inactive::WrongEnvironment))
             }
             TokenShape::Opaque(_) => match &self.inner.introspector {
-                Some(i) => i.check(token, CredentialKind::OpaqueToken, now).await,
+                Some(i) => {
+                    let found = i.check(token, CredentialKind::OpaqueToken, now).await?;
+                    // An access token is counted under tier `default` whatever
+                    // introspection says.
+                    Ok(Caller {
+                        identity: found.identity,
+                        tier: None,
+                        jkt: found.jkt,
+                    })
+                }
                 None => Err(Failure::UnsupportedCredential),
             },
         }
@@ -246,6 +393,10 @@ impl Guard {
     /// Checks an API key: its syntax, checksum and environment first (no network), then
     /// introspection.
     pub async fn check_api_key(&self, key: &str) -> Result<Arc<Identity>, Failure> {
+        self.check_api_key_caller(key).await.map(|c| c.identity)
+    }
+
+    async fn check_api_key_caller(&self, key: &str) -> Result<Caller, Failure> {
         parse_api_key(key, &self.inner.api_key_prefix).map_err(Failure::MalformedApiKey)?;
         // A key in Castellan's own format names its environment: refuse another's locally.
         if let Ok(parsed) = castellan_core::api_key::parse_any(key) {
@@ -255,7 +406,14 @@ impl Guard {
         }
         let now = self.inner.clock.now().timestamp();
         match &self.inner.introspector {
-            Some(i) => i.check(key, CredentialKind::ApiKey, now).await,
+            Some(i) => {
+                let found = i.check(key, CredentialKind::ApiKey, now).await?;
+                Ok(Caller {
+                    identity: found.identity,
+                    tier: found.tier,
+                    jkt: None,
+                })
+            }
             None => Err(Failure::UnsupportedCredential),
         }
     }
@@ -269,12 +427,16 @@ impl Guard {
     }
 
     /// Verifies a JWT (or finds it verified in the cache), then asks the revocation feed.
-    async fn check_jwt(&self, token: &str, now: i64) -> Result<Arc<Identity>, Failure> {
+    async fn check_jwt(&self, token: &str, now: i64) -> Result<Caller, Failure> {
         let (identity, marks) = self.verify_jwt(token, now).await?;
         if let Some(feed) = &self.inner.revocations {
             feed.check(&marks, now).await?;
         }
-        Ok(identity)
+        Ok(Caller {
+            identity,
+            tier: None,
+            jkt: marks.jkt.as_deref().map(Arc::from),
+        })
     }
 
     async fn verify_jwt(

@@ -28,8 +28,9 @@ struct Answer {
     exp: Option<i64>,
     #[serde(default)]
     iss: Option<String>,
+    /// One audience or several (RFC 7662 §2.2).
     #[serde(default)]
-    aud: Option<String>,
+    aud: Option<serde_json::Value>,
     #[serde(default)]
     env: Option<String>,
     #[serde(default)]
@@ -43,14 +44,22 @@ struct Answer {
     /// For API keys: `active`, `disabled`, `revoked`, `expired`.
     #[serde(default)]
     status: Option<String>,
+    /// For API keys: the rate-limit tier.
+    #[serde(default)]
+    tier: Option<String>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2: `{"jkt": …}`).
+    #[serde(default)]
+    cnf: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
     Active {
         identity: Arc<Identity>,
+        tier: Option<Arc<str>>,
+        jkt: Option<Arc<str>>,
         iss: Option<String>,
-        aud: Option<String>,
+        aud: Option<serde_json::Value>,
         env: Option<String>,
     },
     Inactive {
@@ -88,6 +97,15 @@ enum CallError {
     Status(reqwest::StatusCode),
 }
 
+/// An active credential, as introspection describes it.
+pub(crate) struct Introspected {
+    pub identity: Arc<Identity>,
+    /// The rate-limit tier (API keys).
+    pub tier: Option<Arc<str>>,
+    /// The key a token is bound to (`cnf.jkt`).
+    pub jkt: Option<Arc<str>>,
+}
+
 pub(crate) struct Introspector {
     pub url: String,
     pub client_id: String,
@@ -115,13 +133,14 @@ impl Introspector {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Checks an opaque token or API key at `now` (Unix seconds).
+    /// Checks an opaque token or API key at `now` (Unix seconds): the caller, the
+    /// rate-limit tier introspection names (API keys) and the key a token is bound to.
     pub async fn check(
         &self,
         credential: &str,
         kind: CredentialKind,
         now: i64,
-    ) -> Result<Arc<Identity>, Failure> {
+    ) -> Result<Introspected, Failure> {
         let tag = match kind {
             CredentialKind::ApiKey => 1,
             CredentialKind::OpaqueToken | CredentialKind::Jwt => 2,
@@ -142,10 +161,12 @@ impl Introspector {
         outcome: Outcome,
         kind: CredentialKind,
         now: i64,
-    ) -> Result<Arc<Identity>, Failure> {
+    ) -> Result<Introspected, Failure> {
         match outcome {
             Outcome::Active {
                 identity,
+                tier,
+                jkt,
                 iss,
                 aud,
                 env,
@@ -153,8 +174,9 @@ impl Introspector {
                 if iss.is_some_and(|i| i != self.issuer) {
                     return Err(Failure::Token(Inactive::WrongIssuer));
                 }
+                // A malformed `aud` names no audience this API accepts.
                 if kind != CredentialKind::ApiKey
-                    && !aud.is_some_and(|a| self.audiences.contains(&a))
+                    && crate::audience::accepts(aud.as_ref(), &self.audiences) != Ok(true)
                 {
                     return Err(Failure::WrongAudience);
                 }
@@ -164,7 +186,11 @@ impl Introspector {
                 if identity.expires_at.is_some_and(|exp| exp <= now) {
                     return Err(Failure::Token(Inactive::Expired));
                 }
-                Ok(identity)
+                Ok(Introspected {
+                    identity,
+                    tier,
+                    jkt,
+                })
             }
             Outcome::Inactive { why } => Err(match (kind, why) {
                 (CredentialKind::ApiKey, NotActive::Disabled) => Failure::ApiKeyDisabled,
@@ -205,6 +231,17 @@ impl Introspector {
                 ttl: self.inactive_ttl,
             });
         }
+        // A `cnf` without `jkt` binds the token to something this guard cannot check (a
+        // certificate): refused as not active rather than let through as a bearer token.
+        let Ok(jkt) = crate::jwt::bound_key(a.cnf.as_ref()) else {
+            return Ok(Timed {
+                value: Outcome::Inactive {
+                    why: NotActive::Unknown,
+                },
+                ttl: self.inactive_ttl,
+            });
+        };
+        let jkt = jkt.map(Arc::from);
         let client_id = a.client_id.unwrap_or_default();
         let identity = Identity {
             subject: a.sub.unwrap_or_else(|| client_id.clone()),
@@ -225,6 +262,8 @@ impl Introspector {
             ttl: until(a.exp, now, self.active_ttl),
             value: Outcome::Active {
                 identity: Arc::new(identity),
+                tier: a.tier.map(Arc::from),
+                jkt,
                 iss: a.iss,
                 aud: a.aud,
                 env: a.env,

@@ -70,6 +70,8 @@ pub(crate) struct Marks {
     pub client_id: String,
     pub sub: String,
     pub iat: i64,
+    /// The key the token is bound to (`cnf.jkt`, RFC 9449 §6.1), if any.
+    pub jkt: Option<String>,
 }
 
 fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
@@ -77,6 +79,20 @@ fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
         Some(Value::String(s)) => Some(s),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// The key a token's `cnf` binds it to (RFC 9449 §6: `{"jkt": "<thumbprint>"}`). A `cnf`
+/// naming no `jkt` binds the token to something this guard cannot check (a certificate, RFC
+/// 8705): such a token is refused rather than accepted as a bearer token.
+pub(crate) fn bound_key(cnf: Option<&Value>) -> Result<Option<String>, Failure> {
+    match cnf {
+        None => Ok(None),
+        Some(Value::Object(c)) => match c.get("jkt") {
+            Some(Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.clone())),
+            _ => Err(Failure::Token(Inactive::Malformed)),
+        },
+        Some(_) => Err(Failure::Token(Inactive::Malformed)),
     }
 }
 
@@ -100,6 +116,13 @@ pub(crate) fn verified_from_claims(
     let brand = take_string(&mut map, "brand");
     let venue = take_string(&mut map, "venue");
     let nbf = map.get("nbf").map(Value::as_i64);
+    let jkt = bound_key(map.get("cnf"))?;
+    let audience_ok = crate::audience::accepts(map.get("aud"), &expect.audiences)
+        .map_err(|_| Failure::Token(Inactive::Malformed))?;
+    if matches!(map.get("aud"), Some(Value::Array(_))) {
+        // Checked above; the claims type reads one audience.
+        map.insert("aud".into(), Value::String(String::new()));
+    }
     let claims: AccessClaims = serde_json::from_value(Value::Object(map))
         .map_err(|_| Failure::Token(Inactive::Malformed))?;
     check_claims(
@@ -116,7 +139,7 @@ pub(crate) fn verified_from_claims(
         Some(Some(_)) => return Err(Failure::Token(Inactive::NotYetValid)),
         Some(None) => return Err(Failure::Token(Inactive::Malformed)),
     }
-    if !expect.audiences.contains(&claims.aud) {
+    if !audience_ok {
         return Err(Failure::WrongAudience);
     }
     let marks = Marks {
@@ -125,6 +148,7 @@ pub(crate) fn verified_from_claims(
         client_id: claims.client_id.clone(),
         sub: claims.sub.clone(),
         iat: claims.iat,
+        jkt,
     };
     let identity = Identity {
         scopes: Identity::scopes_from(&claims.scope),
@@ -236,6 +260,25 @@ mod tests {
         );
         assert!(
             identity_from_claims(claims(json!({"aud": "https://api"})), &strict, 1_500).is_ok()
+        );
+        // A token for several resources (RFC 8707): one of them must be this API.
+        assert!(identity_from_claims(
+            claims(json!({"aud": ["https://other", "https://api"]})),
+            &strict,
+            1_500
+        )
+        .is_ok());
+        assert_eq!(
+            identity_from_claims(
+                claims(json!({"aud": ["https://other", "http://as"]})),
+                &strict,
+                1_500
+            ),
+            Err(Failure::WrongAudience)
+        );
+        assert_eq!(
+            identity_from_claims(claims(json!({"aud": [7]})), &strict, 1_500),
+            Err(Failure::Token(Inactive::Malformed))
         );
     }
 }

@@ -1,5 +1,6 @@
 //! The tower [`Layer`] that puts a [`Guard`] in front of a service: a request passes with its
-//! [`Identity`] in its extensions, or is answered with the failure (RFC 6750 §3).
+//! [`Identity`] in its extensions (and its answer gets the `RateLimit-*` headers of the call's
+//! count), or is answered with the failure (RFC 6750 §3) or the rate limit's 429/503.
 
 use crate::failure::ResourceMetadata;
 use crate::guard::Guard;
@@ -62,18 +63,22 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let checked = guard
-                .check(req.method(), req.uri().path(), req.headers())
+                .admit(req.method(), req.uri().path(), req.headers())
                 .await;
             match checked {
-                Ok(identity) => {
+                Ok(admitted) => {
                     let ext = req.extensions_mut();
                     ext.insert::<ResourceMetadata>(guard.resource_metadata().clone());
-                    if let Some(id) = identity {
+                    if let Some(id) = admitted.identity {
                         ext.insert::<Identity>(Identity::clone(&id));
                     }
-                    inner.call(req).await
+                    let mut res = inner.call(req).await?;
+                    if let Some(decision) = &admitted.limit {
+                        crate::limits::render(res.headers_mut(), decision, guard.header_style());
+                    }
+                    Ok(res)
                 }
-                Err(failure) => Ok(guard.render(&failure)),
+                Err(refusal) => Ok(guard.render_refusal(&refusal)),
             }
         })
     }

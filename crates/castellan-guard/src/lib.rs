@@ -8,17 +8,23 @@
 //!   any network call;
 //! - route policies (public, scope, minimum role, organization, tenant headers) are applied by
 //!   the pure [`policy::evaluate`];
+//! - a token bound to a key (`cnf.jkt`) passes only as `Authorization: DPoP` with a valid,
+//!   unreplayed proof for the request (RFC 9449 §7, `dpop`);
 //! - JWTs that Castellan revoked (the token, its family, its connected app or its client) are
 //!   refused once the revocation feed it polls names them (`revocations`);
-//! - failures answer in the shapes of RFC 6750 §3 with `resource_metadata` (RFC 9728 §5.1).
+//! - failures answer in the shapes of RFC 6750 §3 with `resource_metadata` (RFC 9728 §5.1);
+//! - allowed calls are counted under the `[rate_limit]` table forward-auth uses (`limits`),
+//!   in this process or in Redis, with the same keys, headers and 429/503 answers.
 //!
-//! It depends on `castellan-core` and `castellan-crypto` only: a resource server never links
-//! the authorization server.
+//! It depends on `castellan-core`, `castellan-crypto` and `castellan-limit` only: a resource
+//! server never links the authorization server.
 #![warn(missing_docs)]
 
 pub mod api_key;
+pub mod audience;
 pub mod config;
 pub mod credential;
+pub mod dpop;
 pub mod example;
 pub mod failure;
 mod guard;
@@ -27,6 +33,7 @@ mod introspect;
 mod jwks;
 mod jwt;
 pub mod layer;
+pub mod limits;
 pub mod path;
 pub mod policy;
 mod revocations;
@@ -34,9 +41,9 @@ pub mod routes;
 mod ttl;
 
 pub use api_key::api_key_checksum_ok;
-pub use config::{ClientSecret, ConfigError, GuardConfig, RouteConfig};
-pub use failure::Failure;
-pub use guard::Guard;
+pub use config::{ClientSecret, ConfigError, DpopConfig, GuardConfig, RouteConfig};
+pub use failure::{DpopProblem, Failure};
+pub use guard::{Admitted, Guard, Refusal};
 pub use identity::{CredentialKind, Identity, Role};
 pub use layer::GuardLayer;
 pub use path::{RequestPath, UnsafePath};

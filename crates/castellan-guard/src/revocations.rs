@@ -349,6 +349,7 @@ mod tests {
             client_id: client.into(),
             sub: sub.into(),
             iat,
+            jkt: None,
         }
     }
 

@@ -81,6 +81,14 @@ impl Limiter {
         }
     }
 
+    /// The Redis backend, shared by every replica; `None` in-process.
+    pub fn redis(&self) -> Option<&RedisLimiter> {
+        match self {
+            Limiter::InProcess(_) => None,
+            Limiter::Redis(r) => Some(r),
+        }
+    }
+
     /// Checks Redis could not answer since start-up (always 0 in-process). Export as the
     /// counter `castellan_rate_limit_backend_failures_total`.
     pub fn backend_failures(&self) -> u64 {

@@ -120,15 +120,6 @@ pub async fn start(
     let client_keys = oauth::client_keys::ClientKeys::new(config.client_metadata.cache_capacity);
     let document_clients =
         oauth::metadata_document::DocumentClients::new(config.client_metadata.cache_capacity);
-    // An assertion is refused once past exp (at most ASSERTION_MAX_SECONDS ahead, plus the
-    // leeway), so its jti need not be remembered longer.
-    let assertion_ids = oauth::assertion_ids::AssertionIds::new(
-        100_000,
-        Duration::from_secs(
-            u64::try_from(oauth::client_auth::ASSERTION_MAX_SECONDS).unwrap_or(300)
-                + 2 * u64::from(config.token.leeway_seconds),
-        ),
-    );
     let metrics = metrics_handle();
     metrics::describe_counter!(
         platform::limits::BACKEND_FAILURES_METRIC,
@@ -161,7 +152,6 @@ pub async fn start(
             token_answer_headers: Default::default(),
             well_known,
             client_keys,
-            assertion_ids,
             document_clients,
             fetcher,
         }),

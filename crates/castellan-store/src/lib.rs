@@ -12,6 +12,7 @@ mod connect;
 mod error;
 pub mod people;
 mod predicate;
+pub mod pushed;
 mod rows;
 mod sql;
 pub mod testing;
@@ -140,6 +141,23 @@ pub trait RevocationStore: Send + Sync {
     ) -> StoreResult<u64>;
 }
 
+/// One-time ids seen before (a DPoP proof's `jti`, a client assertion's `jti`): replay
+/// protection shared by every replica that uses the same database.
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Records `key` (a SHA-256 of a namespace and an id) as used until `expires_at`; `true`
+    /// when it was not already recorded (or its record had expired by `now`), `false` when
+    /// this is a replay. Atomic: of concurrent calls with one key, exactly one answers `true`.
+    async fn first_use(
+        &self,
+        key: &[u8; 32],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Deletes records past their `expires_at` at `now`.
+    async fn purge_used_ids(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// Everything the server stores, behind one object.
 #[async_trait]
 pub trait Store:
@@ -147,9 +165,11 @@ pub trait Store:
     + SigningKeyStore
     + TokenStore
     + RevocationStore
+    + ReplayStore
     + people::UserStore
     + people::GrantStore
     + api_keys::ApiKeyStore
+    + pushed::PushedRequestStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

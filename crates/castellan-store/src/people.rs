@@ -7,6 +7,7 @@
 
 use crate::StoreResult;
 use async_trait::async_trait;
+use castellan_core::resource::Audience;
 use castellan_core::user::{Membership, Organization, Role, User};
 use chrono::{DateTime, Utc};
 
@@ -72,8 +73,8 @@ pub struct AuthorizationCode {
     pub scope: String,
     /// The OIDC `nonce` to put in the ID token.
     pub nonce: Option<String>,
-    /// The resource indicator (RFC 8707) the tokens are for.
-    pub resource: Option<String>,
+    /// The resource indicators (RFC 8707) the tokens are for; `None`: the default audience.
+    pub resources: Option<Audience>,
     /// When the user signed in.
     pub auth_time: DateTime<Utc>,
     /// The consent (connected app) this code was issued under.
@@ -140,9 +141,10 @@ pub struct RefreshToken {
     pub created_at: DateTime<Utc>,
     /// Inactivity expiry: restarts at every use.
     pub expires_at: DateTime<Utc>,
-    /// The `aud` of the grant's access tokens; a refresh keeps it. `None` for tokens stored
-    /// before audiences were kept: the default audience.
-    pub audience: Option<String>,
+    /// The resources of the grant (RFC 8707), the `aud` of its access tokens unless a request
+    /// narrows them; every refresh keeps them all. `None` for grants given none (and tokens
+    /// stored before audiences were kept): the default audience.
+    pub audience: Option<Audience>,
 }
 
 /// What presenting a refresh token found.

@@ -9,6 +9,7 @@ use crate::{OpaqueToken, StoreError, StoreResult, StoredKey};
 use castellan_core::client::{
     AuthMethod, Client, ClientKind, GrantType, Registration, SecretHash, TokenFormat,
 };
+use castellan_core::resource::Audience;
 use castellan_core::scope::{parse_patterns, patterns_to_string, ScopeSet};
 use castellan_core::Secret;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -60,6 +61,18 @@ where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(column).map_err(|e| corrupt(column, e))
+}
+
+/// A list of resources stored as one text column, separated by spaces (a URI holds none);
+/// NULL for none.
+fn audience(row: &AnyRow, column: &str) -> StoreResult<Option<Audience>> {
+    let text: Option<String> = get(row, column)?;
+    Ok(text.as_deref().and_then(Audience::from_text))
+}
+
+/// The text stored for a list of resources ([`audience`]).
+pub(crate) fn audience_text(aud: Option<&Audience>) -> Option<String> {
+    aud.map(Audience::to_text)
 }
 
 fn hash32(bytes: Vec<u8>, column: &str) -> StoreResult<[u8; 32]> {
@@ -247,7 +260,7 @@ pub(crate) fn token_from_row(row: &AnyRow) -> StoreResult<OpaqueToken> {
         client_id: get(row, "client_id")?,
         subject: get(row, "subject")?,
         scope: get(row, "scope")?,
-        audience: get(row, "audience")?,
+        audience: audience(row, "audience")?,
         claims: json_object(&claims, "claims")?,
         issued_at: from_millis(get(row, "issued_at")?, "issued_at")?,
         expires_at: from_millis(get(row, "expires_at")?, "expires_at")?,

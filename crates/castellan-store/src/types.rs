@@ -73,7 +73,7 @@ pub struct OpaqueToken {
     /// The granted scopes, space-separated.
     pub scope: String,
     /// The audience (`aud`) it was issued for.
-    pub audience: Option<String>,
+    pub audience: Option<castellan_core::resource::Audience>,
     /// Further claims introspection returns (`org`, `env` …), as a JSON object.
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// When it was issued.

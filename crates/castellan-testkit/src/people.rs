@@ -143,7 +143,7 @@ pub async fn u1_token_in_org_1(app: &TestApp, client_id: &str) -> String {
             client: &c,
             subject: "u1",
             scope: &scope,
-            audience: app.state.config.default_audience(),
+            audience: &app.state.config.default_audience().into(),
             organization: Some("org-1"),
         },
         Utc::now(),
@@ -170,7 +170,7 @@ pub struct CodeSpec {
     pub challenge: Option<String>,
     /// The OIDC `nonce`, if any.
     pub nonce: Option<String>,
-    /// The resource asked for (RFC 8707), if any.
+    /// The resources asked for (RFC 8707), separated by spaces, if any.
     pub resource: Option<String>,
     /// When the person signed in.
     pub auth_time: DateTime<Utc>,
@@ -229,7 +229,10 @@ pub async fn issue_code(app: &TestApp, spec: &CodeSpec) -> (String, String) {
             organization_id: spec.organization_id.clone(),
             scope: spec.scope.clone(),
             nonce: spec.nonce.clone(),
-            resource: spec.resource.clone(),
+            resources: spec
+                .resource
+                .clone()
+                .and_then(|r| castellan_core::resource::Audience::from_text(&r)),
             auth_time: spec.auth_time,
             consent_id: consent.id,
             family_id: family.clone(),

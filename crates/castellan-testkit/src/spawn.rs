@@ -42,6 +42,18 @@ impl TestApp {
         Self::spawn_full(edit, Arc::new(castellan_crypto::SystemClock)).await
     }
 
+    /// Starts a server whose issuer is its own address (`http://127.0.0.1:<port>`), for clients
+    /// that follow the URLs of the metadata (an MCP host, an OpenID Connect library).
+    /// Its [`replica`](Self::replica)s would need the same address: it has none.
+    pub async fn spawn_as_issuer(edit: impl FnOnce(&mut Config)) -> TestApp {
+        let issuer = format!("http://127.0.0.1:{}", crate::database::free_port());
+        Self::spawn_with(|c| {
+            c.issuer = issuer;
+            edit(c);
+        })
+        .await
+    }
+
     /// Starts a server with a given clock (e.g. a [`ManualClock`](crate::ManualClock)).
     pub async fn spawn_full(edit: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestApp {
         let (url, dir) = fresh_database().await;
@@ -99,9 +111,14 @@ impl TestApp {
         admin_secret: String,
         dir: Option<tempfile::TempDir>,
     ) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        // A server whose issuer is a loopback address listens there; any other on a free port.
+        let own = config
+            .issuer
+            .strip_prefix("http://")
+            .filter(|a| a.starts_with("127.0.0.1:"))
+            .unwrap_or("127.0.0.1:0")
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind(own).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let gateway = match config.gateway.listen {
             Some(g) => Some(

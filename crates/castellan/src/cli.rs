@@ -165,6 +165,9 @@ pub struct CreateClient {
     /// Let a public client use client_credentials with a market scope (sales channel).
     #[arg(long)]
     pub public_client_credentials: bool,
+    /// The client must push its authorization requests (PAR, RFC 9126) to /oauth/par.
+    #[arg(long)]
+    pub require_pushed_authorization_requests: bool,
     /// Rate-limit tier (`rate_limit.tiers`) of its token requests and gateway calls; default
     /// `default`.
     #[arg(long)]

@@ -188,6 +188,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         token_format: args.token_format,
         default_scope: args.default_scope,
         public_client_credentials: args.public_client_credentials,
+        require_pushed_authorization_requests: args.require_pushed_authorization_requests,
         tier: args.tier,
         tenants: args
             .tenants

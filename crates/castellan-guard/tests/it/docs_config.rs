@@ -11,6 +11,10 @@ async fn the_documented_configuration_is_valid() {
     assert_eq!(config.routes.len(), 4);
     assert_eq!(config.routes[2].min_role, Some(Role::Manager));
     assert_eq!(config.api_key.header, "X-API-Key");
+    assert_eq!(
+        config.dpop.public_base_url.as_deref(),
+        Some("https://api.example.com")
+    );
     assert!(
         !format!("{config:?}").contains('…'),
         "the secret is redacted"

@@ -5,9 +5,12 @@
 //! One test binary for the crate: `cargo test -p castellan-guard --test it`, or one module with
 //! `cargo test -p castellan-guard --test it <module>::`.
 
+mod audience;
 mod catalog;
 mod docs_config;
+mod dpop;
 mod jwt_props;
+mod limits;
 mod parsers;
 mod revocation;
 mod support;

@@ -198,6 +198,46 @@ impl RedisLimiter {
         }
     }
 
+    /// Records the one-time id `key` (a hash of a namespace and an id) for `ttl_ms`: `Ok(true)`
+    /// the first time, `Ok(false)` for a replay (`SET NX PX`, one round trip, shared by every
+    /// replica). Unlike a rate-limit check this never answers by the failure mode: when Redis
+    /// cannot answer in time it is an error, so that a replay check never silently passes.
+    pub async fn first_use(&self, key: &[u8; 32], ttl_ms: u64) -> Result<bool, FailureKind> {
+        let inner = &self.inner;
+        let work = async {
+            let Some(mut conn) = inner.connector.get().await else {
+                return Err((FailureKind::NotConnected, "no connection to redis"));
+            };
+            let set: Option<String> = redis::cmd("SET")
+                .arg(format!("{}:once:{}", inner.prefix, hex_key(key)))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms.max(1))
+                .query_async(&mut conn)
+                .await
+                .map_err(|_| (FailureKind::Redis, "one-time id SET failed"))?;
+            Ok(set.is_some())
+        };
+        let result = match tokio::time::timeout(inner.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err((FailureKind::Timeout, "deadline exceeded")),
+        };
+        match result {
+            Ok(first) => {
+                inner.health.record_success();
+                Ok(first)
+            }
+            Err((kind, detail)) => {
+                // Counted and logged as any failure; the caller refuses (fails closed).
+                inner
+                    .health
+                    .record_failure(kind, FailureMode::Closed, detail);
+                Err(kind)
+            }
+        }
+    }
+
     /// How many checks Redis could not answer since start-up (export as a counter metric).
     pub fn failures(&self) -> u64 {
         self.inner.health.failures()
@@ -244,6 +284,11 @@ impl RedisLimiter {
         })?;
         parse_reply(policy, &reply).ok_or((FailureKind::BadReply, "unexpected script reply"))
     }
+}
+
+/// `key` in lower-case hex.
+fn hex_key(key: &[u8; 32]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The Redis key of one backoff state: every key of a group shares the hash tag

@@ -400,3 +400,34 @@ async fn two_instances_share_growing_delays_and_count_atomically() {
     );
     assert_eq!(a.failures() + b.failures(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_ids_are_first_used_once_across_instances() {
+    let Some(url) = redis_url() else { return };
+    raw_connection(&url).await;
+    let prefix = unique_prefix("once");
+    let a = RedisLimiter::new(&settings(&url, &prefix, FailureMode::Open, 5_000)).unwrap();
+    let b = RedisLimiter::new(&settings(&url, &prefix, FailureMode::Open, 5_000)).unwrap();
+    assert!(a.first_use(&[1; 32], 60_000).await.unwrap());
+    assert!(!b.first_use(&[1; 32], 60_000).await.unwrap());
+    assert!(!a.first_use(&[1; 32], 60_000).await.unwrap());
+    assert!(b.first_use(&[2; 32], 60_000).await.unwrap());
+    // Expired, the id may be used again.
+    assert!(a.first_use(&[3; 32], 50).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(b.first_use(&[3; 32], 50).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_ids_fail_closed_even_when_limits_fail_open() {
+    // Nothing listens on port 1: the check is an error, never a silent pass.
+    let open = RedisLimiter::new(&settings(
+        "redis://127.0.0.1:1",
+        "castellan-test:closed",
+        FailureMode::Open,
+        200,
+    ))
+    .unwrap();
+    assert!(open.first_use(&[1; 32], 60_000).await.is_err());
+    assert!(open.failures() >= 1);
+}

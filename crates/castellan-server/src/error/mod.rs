@@ -76,6 +76,7 @@ pub fn oauth_status(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::UnsupportedTokenType
         | OAuthErrorCode::InvalidDpopProof
         | OAuthErrorCode::InvalidTarget
+        | OAuthErrorCode::RequestNotSupported
         | OAuthErrorCode::SlowDown => StatusCode::BAD_REQUEST,
     }
 }

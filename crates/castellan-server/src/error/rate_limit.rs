@@ -2,58 +2,25 @@
 //! library's JSON body naming the policy, or 503 `temporarily_unavailable` when Redis could
 //! not be asked under `redis_failure = "closed"`, never a 500), the `RateLimit-*` /
 //! `X-RateLimit-*` headers of a decision on any other answer ([`render`]), and the kept
-//! headers of answers that differ only in those counts ([`KeptHeaders`]).
+//! headers of answers that differ only in those counts ([`KeptHeaders`]). The first two are
+//! `castellan_guard::limits`', so forward-auth and the guard answer alike.
 
 use crate::platform::limits::RateLimited;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use castellan_limit::{rate_limited_body, Decision, HeaderStyle};
-use serde_json::json;
+use castellan_limit::{Decision, HeaderStyle};
 use std::sync::OnceLock;
 
 impl IntoResponse for RateLimited {
+    /// `castellan-guard`'s answer, so forward-auth and the guard refuse alike.
     fn into_response(self) -> Response {
-        let decision = self.decision();
-        let mut res = if self.backend_unavailable() {
-            let retry_after = decision.retry_after_seconds.unwrap_or(1);
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "error": "temporarily_unavailable",
-                    "error_description":
-                        "Rate limits cannot be checked right now; retry later.",
-                    "policy": &*decision.policy,
-                    "retry_after": retry_after,
-                })),
-            )
-                .into_response()
-        } else {
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                Json(rate_limited_body(decision)),
-            )
-                .into_response()
-        };
-        let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        render(&mut res, decision, self.style());
-        res
+        castellan_guard::limits::refusal_response(self.decision(), self.style())
     }
 }
 
 /// Writes the rate-limit headers of `decision` on `res`, replacing any already there.
 pub fn render(res: &mut Response, decision: &Decision, style: HeaderStyle) {
-    let h = res.headers_mut();
-    // Every rendered decision writes `RateLimit-Policy`, so without it there is nothing to
-    // replace.
-    if h.contains_key(&castellan_limit::headers::HEADER_NAMES[0]) {
-        for name in &castellan_limit::headers::HEADER_NAMES {
-            h.remove(name);
-        }
-    }
-    castellan_limit::write_headers(decision, style, h);
+    castellan_guard::limits::render(res.headers_mut(), decision, style);
 }
 
 /// The headers of an answer whose values change from answer to answer only in the rate-limit

@@ -8,4 +8,5 @@ pub mod forward_auth;
 pub mod http;
 pub mod key_cache;
 pub mod memberships;
+pub mod resource_metadata;
 pub mod tenant;

@@ -167,7 +167,7 @@ async fn tenant_token(
     let base = AccessClaims {
         iss: state.config.issuer.clone(),
         sub: client.id.clone(),
-        aud: state.config.gateway_resource().to_owned(),
+        aud: state.config.gateway_resource().into(),
         exp: (now + Duration::seconds(i64::from(lifetime))).timestamp(),
         iat: now.timestamp(),
         jti: new_jti(),

@@ -50,6 +50,9 @@ pub struct ClientDraft {
     /// A public client allowed `client_credentials` with a market scope (sales channel).
     #[serde(default)]
     pub public_client_credentials: bool,
+    /// It must push its authorization requests (PAR, RFC 9126 §6); default `false`.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     /// The rate-limit tier (`rate_limit.tiers`) its token requests and gateway calls are
     /// counted under; default: tier `default`.
     pub tier: Option<String>,
@@ -171,7 +174,16 @@ pub fn build_client(
         last_used_at: None,
         delete_at,
         registration: None,
-        metadata: Default::default(),
+        metadata: if draft.require_pushed_authorization_requests {
+            let mut m = serde_json::Map::new();
+            m.insert(
+                castellan_core::client::REQUIRE_PAR.to_owned(),
+                serde_json::Value::Bool(true),
+            );
+            m
+        } else {
+            Default::default()
+        },
         tier,
         tenants,
     };

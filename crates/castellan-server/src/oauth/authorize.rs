@@ -12,6 +12,7 @@ use castellan_core::grant;
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::pkce::CodeChallenge;
 use castellan_core::redirect::redirect_uri_matches;
+use castellan_core::resource::Audience;
 use castellan_core::scope::allowed_by;
 use castellan_core::{OAuthError, OAuthErrorCode, ScopeSet};
 use castellan_store::StoreError;
@@ -54,10 +55,22 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     /// The OIDC `prompt`.
     pub prompt: Option<Prompt>,
-    /// The resource the tokens are for (RFC 8707).
-    pub resource: Option<String>,
-    /// The request's parameters re-encoded, to carry it through the login and consent forms.
+    /// The resources the tokens are for (RFC 8707); `None`: the default audience.
+    pub resources: Option<Audience>,
+    /// The request's parameters re-encoded, to carry it through the login and consent forms
+    /// (for a pushed request: `client_id` and `request_uri` only).
     pub query: String,
+    /// The pushed request it came from (RFC 9126), used up when a code is issued.
+    pub pushed: Option<PushedRef>,
+}
+
+/// The pushed authorization request an authorization request came from.
+#[derive(Debug, Clone)]
+pub struct PushedRef {
+    /// SHA-256 of its `request_uri`.
+    pub hash: [u8; 32],
+    /// When it was pushed: a sign-in after this satisfies its `prompt=login`.
+    pub pushed_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Where an error goes back to the client (RFC 6749 §4.1.2.1).
@@ -88,21 +101,60 @@ impl From<StoreError> for AuthorizeError {
     }
 }
 
-/// The parameters of a query string: empty values count as absent (RFC 6749 §3.1); answers
-/// the first repeated name, if any.
-fn parameters(raw: &str) -> Result<(BTreeMap<String, String>, Option<String>), String> {
+/// The parameters of an authorization request: one value per name, except `resource`.
+#[derive(Debug, Default)]
+pub struct Parameters {
+    /// Each parameter's value (empty values count as absent, RFC 6749 §3.1).
+    pub map: BTreeMap<String, String>,
+    /// Every `resource`, in order (RFC 8707 §2: one per resource).
+    pub resources: Vec<String>,
+    /// The first name given twice, if any (`resource` aside).
+    pub repeated: Option<String>,
+}
+
+impl Parameters {
+    /// The parameters re-encoded as a query string (names in order, then the resources).
+    pub fn encode(&self) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        out.extend_pairs(self.map.iter());
+        for r in &self.resources {
+            out.append_pair("resource", r);
+        }
+        out.finish()
+    }
+}
+
+/// The parameters of a query string: empty values count as absent (RFC 6749 §3.1); notes the
+/// first repeated name, if any (`resource` may be repeated).
+pub fn parameters(raw: &str) -> Result<Parameters, String> {
+    let (map, resources, repeated) = parameter_parts(raw)?;
+    Ok(Parameters {
+        map,
+        resources,
+        repeated,
+    })
+}
+
+type Parts = (BTreeMap<String, String>, Vec<String>, Option<String>);
+
+fn parameter_parts(raw: &str) -> Result<Parts, String> {
     if raw.len() > MAX_QUERY_LEN {
         return Err(format!(
             "The authorization request is longer than {MAX_QUERY_LEN} characters."
         ));
     }
     let mut map = BTreeMap::new();
+    let mut resources = Vec::new();
     let mut repeated = None;
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
-        if map.len() >= MAX_PARAMS {
+        if map.len() + resources.len() >= MAX_PARAMS {
             return Err("The authorization request has too many parameters.".to_owned());
         }
         if v.is_empty() {
+            continue;
+        }
+        if k == "resource" {
+            resources.push(v.into_owned());
             continue;
         }
         if map.contains_key(k.as_ref()) {
@@ -111,29 +163,40 @@ fn parameters(raw: &str) -> Result<(BTreeMap<String, String>, Option<String>), S
         }
         map.insert(k.into_owned(), v.into_owned());
     }
-    Ok((map, repeated))
+    Ok((map, resources, repeated))
 }
 
 /// Re-encodes a query string, dropping `prompt=login` (used once the person has signed in,
 /// so that the continued request does not ask them to sign in again). `None` when the query
 /// is not a plausible authorization request.
 pub fn continue_query(raw: &str) -> Option<String> {
-    let (map, _) = parameters(raw).ok()?;
-    map.contains_key("client_id").then_some(())?;
-    let mut out = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &map {
-        if k == "prompt" && v == "login" {
-            continue;
-        }
-        out.append_pair(k, v);
+    let mut params = parameters(raw).ok()?;
+    params.map.contains_key("client_id").then_some(())?;
+    if params.map.get("prompt").is_some_and(|p| p == "login") {
+        params.map.remove("prompt");
     }
-    Some(out.finish())
+    Some(params.encode())
 }
 
 /// Validates an authorization request given as its raw query string.
+///
+/// A request naming a `request_uri` is a pushed one (RFC 9126 §4): its parameters are the ones
+/// pushed ([`crate::oauth::par::resolve`]); any other parameter sent with it is ignored.
 pub async fn validate(state: &AppState, raw: &str) -> Result<AuthorizeRequest, AuthorizeError> {
-    let (map, repeated) = parameters(raw).map_err(AuthorizeError::Untrusted)?;
-    if let Some(name) = repeated
+    let params = parameters(raw).map_err(AuthorizeError::Untrusted)?;
+    if params.map.contains_key("request_uri") {
+        return crate::oauth::par::resolve(state, &params).await;
+    }
+    let client = client_of(state, &params).await?;
+    check(state, client, params, None)
+}
+
+/// The client an authorization request names, known and active; an error page otherwise (and
+/// when `client_id` or `redirect_uri` is repeated). Every way into the authorization endpoint
+/// finds its client here.
+pub async fn client_of(state: &AppState, params: &Parameters) -> Result<Client, AuthorizeError> {
+    if let Some(name) = params
+        .repeated
         .as_deref()
         .filter(|n| *n == "client_id" || *n == "redirect_uri")
     {
@@ -141,7 +204,22 @@ pub async fn validate(state: &AppState, raw: &str) -> Result<AuthorizeRequest, A
             "The parameter {name} is repeated."
         )));
     }
-    let client = find_client(state, map.get("client_id").map(String::as_str)).await?;
+    find_client(state, params.map.get("client_id").map(String::as_str)).await
+}
+
+/// Checks the parameters of an authorization request of `client`: sent directly
+/// (`pushed: None`) or pushed before (RFC 9126), then answered as [`AuthorizeRequest`].
+pub fn check(
+    state: &AppState,
+    client: Client,
+    params: Parameters,
+    pushed: Option<PushedRef>,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let Parameters {
+        map,
+        resources,
+        repeated,
+    } = params;
     let redirect_uri = redirect_uri_of(&client, map.get("redirect_uri").map(String::as_str))?;
 
     let client_state = map
@@ -165,6 +243,19 @@ pub async fn validate(state: &AppState, raw: &str) -> Result<AuthorizeRequest, A
         return Err(fail(OAuthError::invalid_request(format!(
             "state is longer than {MAX_STATE_LEN} characters"
         ))));
+    }
+    if map.contains_key("request") {
+        return Err(fail(OAuthError::new(
+            OAuthErrorCode::RequestNotSupported,
+            "request objects (the request parameter) are not supported; push the parameters \
+             to the pushed authorization request endpoint instead",
+        )));
+    }
+    if pushed.is_none() && crate::oauth::par::required_for(state, &client) {
+        return Err(fail(OAuthError::invalid_request(
+            "this client must push its authorization requests first (PAR, RFC 9126) and send \
+             only client_id and request_uri here",
+        )));
     }
     match map.get("response_type").map(String::as_str) {
         Some("code") => {}
@@ -204,22 +295,19 @@ pub async fn validate(state: &AppState, raw: &str) -> Result<AuthorizeRequest, A
             "nonce is longer than {MAX_NONCE_LEN} characters"
         ))));
     }
-    let resource = map.get("resource").cloned();
-    if let Some(r) = &resource {
-        let known = &state.config.token.resources;
-        if crate::platform::config::check_resource_uri(r).is_err()
-            || (!known.is_empty() && !known.contains(r))
-        {
-            return Err(fail(OAuthError::new(
-                OAuthErrorCode::InvalidTarget,
-                "resource is not a resource this server issues tokens for",
-            )));
-        }
+    let resources = crate::oauth::resources::requested(state, &resources).map_err(fail)?;
+    let redirect_uri_given = map.contains_key("redirect_uri");
+    let query = Parameters {
+        map,
+        resources: resources
+            .iter()
+            .flat_map(|a| a.iter().map(str::to_owned))
+            .collect(),
+        repeated: None,
     }
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    query.extend_pairs(map.iter());
+    .encode();
     Ok(AuthorizeRequest {
-        redirect_uri_given: map.contains_key("redirect_uri"),
+        redirect_uri_given,
         client,
         redirect_uri,
         scope,
@@ -227,8 +315,9 @@ pub async fn validate(state: &AppState, raw: &str) -> Result<AuthorizeRequest, A
         code_challenge,
         nonce,
         prompt,
-        resource,
-        query: query.finish(),
+        resources,
+        query,
+        pushed,
     })
 }
 
@@ -358,10 +447,15 @@ mod tests {
 
     #[test]
     fn parameters_and_continuation() {
-        let (m, r) = parameters("a=1&b=&a=2&c=3").unwrap();
-        assert_eq!(m.get("a").map(String::as_str), Some("1"));
-        assert!(!m.contains_key("b"));
-        assert_eq!(r.as_deref(), Some("a"));
+        let p = parameters("a=1&b=&a=2&c=3&resource=https://x&resource=https://y").unwrap();
+        assert_eq!(p.map.get("a").map(String::as_str), Some("1"));
+        assert!(!p.map.contains_key("b"));
+        assert_eq!(p.repeated.as_deref(), Some("a"));
+        assert_eq!(p.resources, ["https://x", "https://y"]);
+        assert_eq!(
+            continue_query("client_id=x&resource=https://a&resource=https://b").as_deref(),
+            Some("client_id=x&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb")
+        );
         assert_eq!(
             continue_query("client_id=x&prompt=login&state=s%20t").as_deref(),
             Some("client_id=x&state=s+t")

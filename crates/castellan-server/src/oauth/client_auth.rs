@@ -9,17 +9,20 @@
 //! A `private_key_jwt` client (RFC 7523 §2.2) sends a signed assertion instead of a secret:
 //! it must verify with one of the client's keys ([`crate::oauth::client_keys`]), and its
 //! claims must pass [`castellan_core::client_assertion::check_assertion`] (`iss` = `sub` =
-//! the client, `aud` the issuer or the token endpoint, a short `exp`, a `jti` never seen
-//! before). Any failure is the same `invalid_client`; the reason is logged, not answered.
+//! the client, `aud` the issuer or the token endpoint, a short `exp`), and its `jti` must never
+//! have been seen before ([`crate::platform::replay::Replay`], shared by replicas). Any failure
+//! is the same `invalid_client`; the reason is logged, not answered. A replay check that
+//! cannot be made is `503 temporarily_unavailable` (it fails closed).
 //!
 //! One [`authenticate`] for the token, introspection and revocation endpoints and the tenant
 //! request. A client the cache knows is found without waiting for storage
 //! ([`crate::oauth::client_cache::ClientCache::get`]).
 
 use crate::error::OAuthFailure;
+use crate::platform::replay::{OneTimeId, Replay};
 use crate::platform::state::AppState;
 use castellan_core::client::{AuthMethod, Client, ClientKind};
-use castellan_core::client_assertion::{check_assertion, AssertionRules};
+use castellan_core::client_assertion::{check_assertion, AssertionId, AssertionRules};
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::{OAuthError, Secret};
 use castellan_crypto::verify_secret;
@@ -138,28 +141,38 @@ async fn authenticate_assertion(
     now: DateTime<Utc>,
 ) -> Result<ClientAuth, OAuthFailure> {
     let client = find_client(state, &presented.client_id).await?;
-    match check_assertion_of(state, client, presented, now).await {
-        Ok(client) => Ok(ClientAuth {
+    let refused = |why: &str| {
+        metrics::counter!("castellan_client_auth_failures_total").increment(1);
+        tracing::info!(client_id = %presented.client_id, reason = %why, "client assertion refused");
+        failed(false, ASSERTION_FAILED)
+    };
+    let (client, id) = check_assertion_of(state, client, presented, now)
+        .await
+        .map_err(|why| refused(&why))?;
+    // Remembered until the assertion could no longer pass the exp check.
+    let leeway = i64::from(state.config.token.leeway_seconds);
+    let until = DateTime::from_timestamp(id.exp.saturating_add(leeway), 0)
+        .unwrap_or_else(|| now + chrono::Duration::seconds(ASSERTION_MAX_SECONDS + leeway));
+    let once = OneTimeId::assertion(&client.id, &id.jti);
+    match Replay::of(state).first_use(&once, until).await {
+        Ok(true) => Ok(ClientAuth {
             client,
             method: PresentedMethod::PrivateKeyJwt,
         }),
-        Err(why) => {
-            metrics::counter!("castellan_client_auth_failures_total").increment(1);
-            tracing::info!(client_id = %presented.client_id, reason = %why, "client assertion refused");
-            Err(failed(false, ASSERTION_FAILED))
-        }
+        Ok(false) => Err(refused("the assertion's jti was already used")),
+        Err(unavailable) => Err(OAuthFailure::from(OAuthError::from(unavailable))),
     }
 }
 
 const ASSERTION_FAILED: &str = "client authentication failed: the client assertion is not valid";
 
-/// The checks of a client assertion; the error is the reason to log.
+/// The checks of a client assertion but the replay check; the error is the reason to log.
 async fn check_assertion_of(
     state: &AppState,
     client: Option<Arc<Client>>,
     presented: &PresentedClient,
     now: DateTime<Utc>,
-) -> Result<Arc<Client>, String> {
+) -> Result<(Arc<Client>, AssertionId), String> {
     let client = client.ok_or("no such client")?;
     if !client.is_active(now) {
         return Err("the client has expired".into());
@@ -193,10 +206,7 @@ async fn check_assertion_of(
         max_lifetime: ASSERTION_MAX_SECONDS,
     };
     let id = check_assertion(&verified.claims, &rules).map_err(|e| e.to_string())?;
-    if !state.assertion_ids.first_use(&client.id, &id.jti) {
-        return Err("the assertion's jti was already used".into());
-    }
-    Ok(client)
+    Ok((client, id))
 }
 
 /// Why a right secret sent the wrong way is refused (RFC 7591 §2: a client uses the

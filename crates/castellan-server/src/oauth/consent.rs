@@ -2,7 +2,7 @@
 //! what an approval records, the code it issues, what a denial answers,
 //! when a remembered consent lets the page be skipped, and the plain words shown for scopes.
 
-use crate::oauth::authorize::{redirect_with, AuthorizeRequest, Prompt};
+use crate::oauth::authorize::{redirect_with, AuthorizeError, AuthorizeRequest, Prompt};
 use crate::oauth::token::authorization_code::code_expires_at;
 use crate::platform::config::Config;
 use crate::platform::state::AppState;
@@ -127,7 +127,7 @@ pub async fn next_step(
     state: &AppState,
     req: &AuthorizeRequest,
     session: Option<&Session>,
-) -> StoreResult<Step> {
+) -> Result<Step, AuthorizeError> {
     // OIDC Core §3.1.2.6 error codes, which RFC 6749's enum does not hold.
     let prompt_error = |code: &str, text: &str| {
         let mut params = vec![("error", code), ("error_description", text)];
@@ -143,7 +143,13 @@ pub async fn next_step(
             _ => Step::Login,
         });
     };
-    if req.prompt == Some(Prompt::Login) {
+    // A pushed request's `prompt=login` is met by a sign-in after it was pushed (its query,
+    // carried through the login page, cannot drop the prompt as a direct request's does).
+    let signed_in_since_push = req
+        .pushed
+        .as_ref()
+        .is_some_and(|p| session.auth_time >= p.pushed_at);
+    if req.prompt == Some(Prompt::Login) && !signed_in_since_push {
         return Ok(Step::Login);
     }
     let organizations = state.store.organizations_of_user(&session.user_id).await?;
@@ -167,7 +173,7 @@ pub async fn approve(
     req: &AuthorizeRequest,
     session: &Session,
     organization_id: Option<String>,
-) -> StoreResult<String> {
+) -> Result<String, AuthorizeError> {
     let now = state.clock.now();
     let consent = state
         .store
@@ -190,7 +196,9 @@ pub async fn issue_code(
     req: &AuthorizeRequest,
     session: &Session,
     consent: Consent,
-) -> StoreResult<String> {
+) -> Result<String, AuthorizeError> {
+    // A pushed request is used up by the code it gives (RFC 9126 §4: single use).
+    crate::oauth::par::use_up(state, req).await?;
     let now = state.clock.now();
     let code = castellan_crypto::generate_secret();
     state
@@ -209,7 +217,7 @@ pub async fn issue_code(
             organization_id: consent.organization_id.clone(),
             scope: req.scope.to_string(),
             nonce: req.nonce.clone(),
-            resource: req.resource.clone(),
+            resources: req.resources.clone(),
             auth_time: session.auth_time,
             consent_id: consent.id,
             family_id: new_id(),

@@ -2,7 +2,7 @@
 //! (RFC 6749 §3.2) or `application/json` (as some commerce platforms send them).
 //!
 //! Rules applied before any handler runs: a parameter given twice is `invalid_request`
-//! (RFC 6749 §3.1/§3.2); a parameter with an empty value counts as absent; values must be
+//! (RFC 6749 §3.1/§3.2), except `resource`, which may be repeated (RFC 8707 §2); a parameter with an empty value counts as absent; values must be
 //! UTF-8; a JSON body must be one flat object of strings (numbers and booleans are accepted as
 //! their text); the body is bounded by `http.max_body_bytes`.
 
@@ -12,6 +12,9 @@ use std::fmt;
 
 /// Most parameters accepted in one request.
 const MAX_PARAMS: usize = 64;
+
+/// Parameters that may be given more than once (RFC 8707 §2: one `resource` per resource).
+const REPEATABLE: &[&str] = &["resource"];
 
 /// The parameters in the order given. A request carries a handful, so a list searched
 /// linearly beats hashing every name (at most `MAX_PARAMS` of them).
@@ -64,6 +67,33 @@ impl OAuthParams {
         self.position(name).map(|i| self.pairs.swap_remove(i).1)
     }
 
+    /// Removes every value of a repeatable parameter ([`REPEATABLE`]), in the order given.
+    pub fn take_all(&mut self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.pairs.retain_mut(|(k, v)| {
+            if k == name {
+                out.push(std::mem::take(v));
+                false
+            } else {
+                true
+            }
+        });
+        out
+    }
+
+    /// Every value of a repeatable parameter, in the order given.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The parameters, in the order given (repeatable ones once per value).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Whether a parameter was given.
     pub fn contains(&self, name: &str) -> bool {
         self.position(name).is_some()
@@ -84,7 +114,7 @@ impl OAuthParams {
             if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
                 return Err(OAuthError::invalid_request("parameters must be UTF-8"));
             }
-            if params.contains(&k) {
+            if params.contains(&k) && !REPEATABLE.contains(&k.as_str()) {
                 return Err(OAuthError::invalid_request(format!(
                     "the parameter `{}` is repeated",
                     castellan_core::query::truncate_for_message(&k)
@@ -181,6 +211,10 @@ mod tests {
             Some("5")
         );
         assert!(OAuthParams::parse_form(b"a=%FF").is_err());
+        let mut p = OAuthParams::parse_form(b"resource=https://a&x=1&resource=https://b").unwrap();
+        assert_eq!(p.get_all("resource").count(), 2);
+        assert_eq!(p.take_all("resource"), ["https://a", "https://b"]);
+        assert!(!p.contains("resource") && p.get("x") == Some("1"));
         assert!(OAuthParams::parse_form(&[0x61, 0x3d, 0xff]).is_err());
     }
 }

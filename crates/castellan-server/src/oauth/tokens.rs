@@ -53,7 +53,7 @@ pub struct TokenGrant<'a> {
     /// The scopes granted.
     pub scope: &'a ScopeSet,
     /// Its audience (`aud`).
-    pub audience: &'a str,
+    pub audience: &'a castellan_core::resource::Audience,
     /// The organization it is bound to, if any.
     pub organization: Option<&'a str>,
 }
@@ -175,7 +175,7 @@ async fn store_opaque_token(
             client_id: grant.client.id.clone(),
             subject: grant.subject.to_owned(),
             scope: grant.scope.to_string(),
-            audience: Some(grant.audience.to_owned()),
+            audience: Some(grant.audience.clone()),
             claims,
             issued_at: now,
             expires_at: exp,
@@ -263,9 +263,16 @@ pub enum Audience {
 }
 
 impl Audience {
-    fn accepts(self, state: &AppState, aud: Option<&str>) -> bool {
-        // Opaque tokens stored without an audience were issued for the default one.
-        let aud = aud.unwrap_or_else(|| state.config.default_audience());
+    /// Whether a token issued for `aud` is accepted: one of its resources must be.
+    fn accepts(self, state: &AppState, aud: Option<&castellan_core::resource::Audience>) -> bool {
+        let Some(aud) = aud else {
+            // Opaque tokens stored without an audience were issued for the default one.
+            return self.accepts_one(state, state.config.default_audience());
+        };
+        aud.any(|a| self.accepts_one(state, a))
+    }
+
+    fn accepts_one(self, state: &AppState, aud: &str) -> bool {
         match self {
             Audience::Castellan => state.config.castellan_accepts(aud),
             Audience::Gateway => state.config.gateway_accepts(aud),
@@ -276,10 +283,10 @@ impl Audience {
 
 impl Checked {
     /// The token's audience (`aud`), when it names one.
-    pub fn audience(&self) -> Option<&str> {
+    pub fn audience(&self) -> Option<&castellan_core::resource::Audience> {
         match self {
             Checked::Jwt(c) => Some(&c.aud),
-            Checked::Opaque(t) => t.audience.as_deref(),
+            Checked::Opaque(t) => t.audience.as_ref(),
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct Config {
     pub well_known: Vec<crate::platform::well_known::WellKnownEntry>,
     /// How documents named by clients (metadata documents, `jwks_uri`) are fetched and cached.
     pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
+    /// `[par]`: pushed authorization requests (RFC 9126).
+    pub par: ParConfig,
 }
 
 /// The storage URL. It may carry a password, so `Debug` shows it with the password and the
@@ -285,6 +287,30 @@ impl Default for Config {
             gateway: Default::default(),
             well_known: Vec::new(),
             client_metadata: Default::default(),
+            par: Default::default(),
+        }
+    }
+}
+
+/// Longest `par.lifetime_seconds` (RFC 9126 §2.2: short-lived; ten minutes at most).
+pub const MAX_PAR_LIFETIME_SECONDS: u32 = 600;
+
+/// `[par]`: pushed authorization requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParConfig {
+    /// How long a `request_uri` may be used (seconds, 1 ..= 600).
+    pub lifetime_seconds: u32,
+    /// Whether every client must push its authorization requests (RFC 9126 §5,
+    /// `require_pushed_authorization_requests` in the metadata).
+    pub required: bool,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        ParConfig {
+            lifetime_seconds: 60,
+            required: false,
         }
     }
 }
@@ -509,6 +535,10 @@ impl Config {
         }
         for r in &t.resources {
             check_resource_uri(r).map_err(|m| bad("token.resources", m))?;
+        }
+        let par = self.par.lifetime_seconds;
+        if par == 0 || par > MAX_PAR_LIFETIME_SECONDS {
+            return Err(bad("par.lifetime_seconds", "must be between 1 and 600"));
         }
         if self.clients.cache_seconds > 3600 {
             return Err(bad("clients.cache_seconds", "must be at most 3600"));

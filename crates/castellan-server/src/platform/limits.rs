@@ -203,12 +203,9 @@ pub async fn check_client_calls(
 }
 
 /// `client_calls:<client>` for a client's own token (`client_credentials`: the subject is the
-/// client), `client_calls:<client>:<subject>` for a person's token, so that one busy person
-/// does not use up every user's calls through the same app.
-pub fn client_calls_key(client_id: &str, subject: &str) -> String {
-    let person = (subject != client_id).then_some(subject);
-    limit_key("client_calls:", client_id, person)
-}
+/// client), `client_calls:<client>:<subject>` for a person's token; the guard's keys, so a
+/// guard sharing this Redis and key prefix shares the counts.
+pub use castellan_guard::limits::client_calls_key;
 
 /// A limiter key: `prefix`, `id`, and `:<sub>` when given, in one allocation (one per
 /// limited request; `format!` costs several times this).
@@ -234,22 +231,7 @@ pub async fn check_api_key(
         return Ok(None);
     };
     limiting
-        .check(policy, &limit_key("api_key:", key_id, None))
+        .check(policy, &castellan_guard::limits::api_key_key(key_id))
         .await
         .map(Some)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::client_calls_key;
-
-    #[test]
-    fn gateway_calls_count_per_client_or_per_person_of_a_client() {
-        assert_eq!(client_calls_key("app1", "app1"), "client_calls:app1");
-        assert_eq!(client_calls_key("app1", "user9"), "client_calls:app1:user9");
-        assert_ne!(
-            client_calls_key("app1", "user9"),
-            client_calls_key("app1", "user8")
-        );
-    }
 }

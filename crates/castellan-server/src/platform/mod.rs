@@ -1,5 +1,5 @@
 //! What every capability stands on: configuration, the shared state, signing keys, start-up
-//! (the bootstrap client), background upkeep, usage recording, and the HTTP plumbing shared by
+//! (the bootstrap client), background upkeep, usage recording, the replay check of one-time ids, and the HTTP plumbing shared by
 //! all handlers (bodies, JSON, health and metrics).
 
 pub mod bootstrap;
@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod http;
 pub mod keys;
 pub mod limits;
+pub mod replay;
 pub mod state;
 pub mod upkeep;
 pub mod usage;

@@ -1,5 +1,5 @@
 //! Background upkeep each replica runs: purging clients past `deleteAt`, expired revocations,
-//! opaque tokens, revocation-feed entries no token can still match and signing keys, and
+//! opaque tokens, one-time ids, revocation-feed entries no token can still match and signing keys, and
 //! re-reading the signing keys. Every step is idempotent, so replicas running it at once do
 //! no harm.
 
@@ -30,6 +30,12 @@ pub async fn run_once(state: &AppState) {
     }
     if let Err(e) = state.store.purge_expired_tokens(now).await {
         tracing::warn!(error = %e, "purging expired tokens failed");
+    }
+    if let Err(e) = state.store.purge_used_ids(now).await {
+        tracing::warn!(error = %e, "purging expired one-time ids failed");
+    }
+    if let Err(e) = state.store.purge_pushed_requests(now).await {
+        tracing::warn!(error = %e, "purging expired pushed authorization requests failed");
     }
     let oldest_live = now - crate::oauth::revocation_feed::horizon(state);
     if let Err(e) = state.store.purge_revocations(now, oldest_live).await {

@@ -341,7 +341,7 @@ async fn people_of_one_app_are_counted_apart() {
                     client: &c,
                     subject,
                     scope: &scope,
-                    audience: state.config.default_audience(),
+                    audience: &state.config.default_audience().into(),
                     organization: None,
                 },
                 state.clock.now(),

@@ -2,7 +2,7 @@
 //! organizations, roles, sessions, codes, consents and refresh tokens. Same representation as
 //! the parent module: Unix milliseconds, raw 32-byte hashes, space-separated scopes.
 
-use super::{corrupt, flag, from_millis, get, hash32};
+use super::{audience, corrupt, flag, from_millis, get, hash32};
 use crate::people::{AuthorizationCode, Consent, RefreshToken, Session};
 use crate::StoreResult;
 use castellan_core::user::{Organization, Role, User};
@@ -12,7 +12,7 @@ pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_a
 pub(crate) const ORG_COLUMNS: &str = "id, name, created_at";
 pub(crate) const SESSION_COLUMNS: &str = "hash, user_id, auth_time, expires_at";
 pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_challenge, user_id, \
-    organization_id, scope, nonce, resource, auth_time, consent_id, family_id, created_at, \
+    organization_id, scope, nonce, resources, auth_time, consent_id, family_id, created_at, \
     expires_at";
 pub(crate) const CONSENT_COLUMNS: &str =
     "id, user_id, client_id, organization_id, scope, created_at, updated_at";
@@ -66,7 +66,7 @@ pub(crate) fn code_from_row(row: &AnyRow) -> StoreResult<AuthorizationCode> {
         organization_id: get(row, "organization_id")?,
         scope: get(row, "scope")?,
         nonce: get(row, "nonce")?,
-        resource: get(row, "resource")?,
+        resources: audience(row, "resources")?,
         auth_time: instant(row, "auth_time")?,
         consent_id: get(row, "consent_id")?,
         family_id: get(row, "family_id")?,
@@ -99,7 +99,7 @@ pub(crate) fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         auth_time: instant(row, "auth_time")?,
         created_at: instant(row, "created_at")?,
         expires_at: instant(row, "expires_at")?,
-        audience: get(row, "audience")?,
+        audience: audience(row, "audience")?,
     })
 }
 

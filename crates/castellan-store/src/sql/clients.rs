@@ -143,6 +143,7 @@ impl ClientStore for SqlStore {
             "DELETE FROM refresh_families WHERE consent_id IN \
              (SELECT id FROM consents WHERE client_id = $1)",
             "DELETE FROM authorization_codes WHERE client_id = $1",
+            "DELETE FROM pushed_requests WHERE client_id = $1",
             "DELETE FROM consents WHERE client_id = $1",
         ] {
             sqlx::query(sql)

@@ -74,7 +74,7 @@ async fn insert_refresh_in(
         .bind(millis(t.auth_time))
         .bind(millis(t.created_at))
         .bind(millis(t.expires_at))
-        .bind(t.audience.as_deref())
+        .bind(crate::rows::audience_text(t.audience.as_ref()))
         .execute(&mut **tx)
         .await
         .map_err(|e| {
@@ -190,7 +190,7 @@ impl GrantStore for SqlStore {
             .bind(c.organization_id.as_deref())
             .bind(c.scope.as_str())
             .bind(c.nonce.as_deref())
-            .bind(c.resource.as_deref())
+            .bind(crate::rows::audience_text(c.resources.as_ref()))
             .bind(millis(c.auth_time))
             .bind(c.consent_id.as_str())
             .bind(c.family_id.as_str())

@@ -9,6 +9,8 @@ mod clients;
 mod grants;
 mod keys;
 mod people;
+mod pushed;
+mod replay;
 pub(crate) mod revocations;
 mod tokens;
 

@@ -58,7 +58,7 @@ impl TokenStore for SqlStore {
             .bind(token.client_id.as_str())
             .bind(token.subject.as_str())
             .bind(token.scope.as_str())
-            .bind(token.audience.as_deref())
+            .bind(crate::rows::audience_text(token.audience.as_ref()))
             .bind(claims_json(&token.claims)?)
             .bind(millis(token.issued_at))
             .bind(millis(token.expires_at))

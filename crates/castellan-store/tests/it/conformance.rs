@@ -23,7 +23,7 @@ use castellan_store::people::{
     UserStore,
 };
 use castellan_store::{
-    connect_with, testing, ClientStore, ConnectOptions, OpaqueToken, RevocationStore,
+    connect_with, testing, ClientStore, ConnectOptions, OpaqueToken, ReplayStore, RevocationStore,
     SigningKeyStore, SqlStore, Store, StoreError, StoredKey, TokenStore,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -161,6 +161,8 @@ conformance!(
     sessions_expire_and_are_deleted,
     codes_redeem_once_and_record_their_family,
     concurrent_code_redemptions_have_one_winner,
+    pushed_requests_are_used_once_by_their_client_before_expiry,
+    concurrent_pushed_request_uses_have_one_winner,
     consents_widen_to_the_union_and_keep_their_id,
     consents_are_listed_newest_first_and_revoked_with_their_families,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
@@ -177,6 +179,9 @@ conformance!(
     api_key_status_changes_and_revoked_is_final,
     api_key_rotation_is_atomic,
     api_key_last_used_only_rises,
+    one_time_ids_are_accepted_once_until_they_expire,
+    concurrent_first_uses_have_one_winner,
+    purge_removes_expired_one_time_ids,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -348,7 +353,7 @@ fn token(hash_byte: u8, client_id: &str, expires_ms: i64) -> OpaqueToken {
         client_id: client_id.to_owned(),
         subject: format!("client:{client_id}"),
         scope: "view_products:p1".to_owned(),
-        audience: Some("https://api.example".to_owned()),
+        audience: Some("https://api.example".into()),
         claims,
         issued_at: at(T0),
         expires_at: at(expires_ms),
@@ -1213,7 +1218,7 @@ fn code(hash_byte: u8, consent: &Consent, family: &str) -> AuthorizationCode {
         organization_id: consent.organization_id.clone(),
         scope: consent.scope.clone(),
         nonce: Some("n-0S6_WzA2Mj".to_owned()),
-        resource: None,
+        resources: None,
         auth_time: at(T0 - 1000),
         consent_id: consent.id.clone(),
         family_id: family.to_owned(),
@@ -1235,7 +1240,7 @@ fn refresh(hash_byte: u8, consent: &Consent, family: &str, expires_ms: i64) -> R
         created_at: at(T0),
         expires_at: at(expires_ms),
         // Both a kept audience and none (tokens stored before audiences were kept).
-        audience: (hash_byte % 2 == 0).then(|| "https://api.example".to_owned()),
+        audience: (hash_byte % 2 == 0).then(|| "https://api.example".into()),
     }
 }
 
@@ -1472,7 +1477,11 @@ async fn codes_redeem_once_and_record_their_family(store: &SqlStore) {
     bare.code_challenge = None;
     bare.nonce = None;
     bare.organization_id = None;
-    bare.resource = Some("https://api.example".to_owned());
+    // Several resources round-trip as a list, in order.
+    bare.resources = castellan_core::resource::Audience::from_list([
+        "https://api.example".to_owned(),
+        "https://other.example/mcp".to_owned(),
+    ]);
     store.insert_code(&bare).await.unwrap();
     assert_eq!(
         store.redeem_code(&[5; 32], at(T0)).await.unwrap(),
@@ -2158,4 +2167,189 @@ async fn api_key_last_used_only_rises(store: &SqlStore) {
 
 async fn api_key_status(store: &SqlStore) -> ApiKeyStatus {
     store.get_api_key("k1").await.unwrap().unwrap().status
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-time ids.
+
+async fn one_time_ids_are_accepted_once_until_they_expire(store: &SqlStore) {
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    assert!(store.first_use(&a, at(T0 + 60_000), at(T0)).await.unwrap());
+    assert!(!store.first_use(&a, at(T0 + 60_000), at(T0)).await.unwrap());
+    assert!(!store
+        .first_use(&a, at(T0 + 120_000), at(T0 + 59_999))
+        .await
+        .unwrap());
+    // Another key is independent.
+    assert!(store.first_use(&b, at(T0 + 60_000), at(T0)).await.unwrap());
+    // Once expired (and not yet purged), the key may be used again, and then not again.
+    assert!(store
+        .first_use(&a, at(T0 + 120_000), at(T0 + 60_000))
+        .await
+        .unwrap());
+    assert!(!store
+        .first_use(&a, at(T0 + 120_000), at(T0 + 60_001))
+        .await
+        .unwrap());
+}
+
+async fn concurrent_first_uses_have_one_winner(store: &Arc<SqlStore>) {
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .first_use(&[7u8; 32], at(T0 + 60_000), at(T0))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn purge_removes_expired_one_time_ids(store: &SqlStore) {
+    assert!(store
+        .first_use(&[1u8; 32], at(T0 + 10), at(T0))
+        .await
+        .unwrap());
+    assert!(store
+        .first_use(&[2u8; 32], at(T0 + 20), at(T0))
+        .await
+        .unwrap());
+    assert_eq!(store.purge_used_ids(at(T0 + 10)).await.unwrap(), 1);
+    let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM used_ids")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(left, 1);
+}
+
+fn pushed(hash: u8, client_id: &str) -> castellan_store::pushed::PushedRequest {
+    castellan_store::pushed::PushedRequest {
+        hash: [hash; 32],
+        client_id: client_id.to_owned(),
+        parameters: "client_id=app&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb".to_owned(),
+        created_at: at(T0),
+        expires_at: at(T0 + 60_000),
+    }
+}
+
+async fn pushed_requests_are_used_once_by_their_client_before_expiry(store: &SqlStore) {
+    use castellan_store::pushed::PushedRequestStore;
+    store
+        .insert_client(&client("app", "App", T0))
+        .await
+        .unwrap();
+    store
+        .insert_client(&client("other", "Other", T0))
+        .await
+        .unwrap();
+    let r = pushed(1, "app");
+    store.insert_pushed_request(&r).await.unwrap();
+    let e = store.insert_pushed_request(&r).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    // Reading does not use it up; it round-trips.
+    assert_eq!(
+        store
+            .get_pushed_request(&[1; 32], at(T0 + 1))
+            .await
+            .unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store
+            .get_pushed_request(&[1; 32], at(T0 + 1))
+            .await
+            .unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store
+            .get_pushed_request(&[9; 32], at(T0 + 1))
+            .await
+            .unwrap(),
+        None
+    );
+    // Another client cannot use it; its own client can, once.
+    assert!(!store
+        .use_pushed_request(&[1; 32], "other", at(T0 + 2))
+        .await
+        .unwrap());
+    assert!(store
+        .use_pushed_request(&[1; 32], "app", at(T0 + 2))
+        .await
+        .unwrap());
+    assert!(!store
+        .use_pushed_request(&[1; 32], "app", at(T0 + 3))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_pushed_request(&[1; 32], at(T0 + 3))
+            .await
+            .unwrap(),
+        None
+    );
+    // Expired: neither found nor usable, then purged.
+    store
+        .insert_pushed_request(&pushed(2, "app"))
+        .await
+        .unwrap();
+    let late = at(T0 + 60_000);
+    assert_eq!(
+        store.get_pushed_request(&[2; 32], late).await.unwrap(),
+        None
+    );
+    assert!(!store
+        .use_pushed_request(&[2; 32], "app", late)
+        .await
+        .unwrap());
+    assert_eq!(store.purge_pushed_requests(late).await.unwrap(), 2);
+    // Deleting the client removes its pushed requests.
+    store
+        .insert_pushed_request(&pushed(3, "app"))
+        .await
+        .unwrap();
+    store.delete_client("app").await.unwrap();
+    assert_eq!(
+        store
+            .get_pushed_request(&[3; 32], at(T0 + 1))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn concurrent_pushed_request_uses_have_one_winner(store: &Arc<SqlStore>) {
+    use castellan_store::pushed::PushedRequestStore;
+    store
+        .insert_client(&client("app", "App", T0))
+        .await
+        .unwrap();
+    store
+        .insert_pushed_request(&pushed(1, "app"))
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        let store = Arc::clone(store);
+        tasks.spawn(async move {
+            store
+                .use_pushed_request(&[1; 32], "app", at(T0 + 1))
+                .await
+                .unwrap()
+        });
+    }
+    let mut won = 0;
+    while let Some(r) = tasks.join_next().await {
+        won += usize::from(r.unwrap());
+    }
+    assert_eq!(won, 1);
 }

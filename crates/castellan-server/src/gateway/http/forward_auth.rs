@@ -6,12 +6,13 @@ use crate::error::gateway::GatewayRefusal;
 use crate::error::tenant;
 use crate::gateway::forward_auth::{check_forwarded, Allowed, Denied, Who};
 use crate::gateway::http::forwarded::{original_request, presented, ForwardedHeaders};
+use crate::gateway::resource_metadata::{self, WELL_KNOWN};
 use crate::gateway::tenant::{issue_tenant_token, TenantRequest};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::limits::{self, LimitDecision};
 use crate::platform::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,18 +25,18 @@ use serde_json::json;
 /// The gateway's routes: the protected-resource metadata (RFC 9728) and `POST /auth`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(WELL_KNOWN, get(get_protected_resource_metadata))
         .route(
-            "/.well-known/oauth-protected-resource",
-            get(get_protected_resource_metadata),
+            "/.well-known/oauth-protected-resource/{*path}",
+            get(get_resource_metadata),
         )
         .route("/auth", post(create_tenant_token))
 }
 
+/// The metadata document of the gateway's resource (`gateway.resource`), which its refusals
+/// name.
 fn metadata_url(state: &AppState) -> String {
-    format!(
-        "{}/.well-known/oauth-protected-resource",
-        state.config.issuer
-    )
+    resource_metadata::metadata_url(&state.config, state.config.gateway_resource())
 }
 
 /// The gateway check of `req`: 200 with the `X-Castellan-*` identity headers, or the refusal.
@@ -108,22 +109,24 @@ fn denied(state: &AppState, denied: Denied) -> Response {
     .into_response()
 }
 
-/// RFC 9728 §2: what this protected resource is and who issues its tokens.
+/// RFC 9728 §2: what this protected resource (the gateway's) is and who issues its tokens.
 pub async fn get_protected_resource_metadata(State(state): State<AppState>) -> Response {
-    let g = &state.config.gateway;
     let resource = state.config.gateway_resource();
-    let scopes: Vec<String> = if g.scopes_supported.is_empty() {
-        state.config.scopes.iter().map(|s| s.name.clone()).collect()
-    } else {
-        g.scopes_supported.clone()
-    };
-    Json(json!({
-        "resource": resource,
-        "authorization_servers": [state.config.issuer],
-        "scopes_supported": scopes,
-        "bearer_methods_supported": ["header"],
-    }))
-    .into_response()
+    Json(resource_metadata::document(&state.config, resource)).into_response()
+}
+
+/// RFC 9728 §3.1: the metadata of the configured resource whose path follows the well-known
+/// segment (`token.resources`, `gateway.resource`); 404 for any other path.
+pub async fn get_resource_metadata(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Response {
+    match resource_metadata::resource_at(&state.config, &format!("/{path}")) {
+        Some(resource) => {
+            Json(resource_metadata::document(&state.config, resource)).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// `POST /auth`: JSON or form `client_id`, `client_secret`, `brand`, `venue_id`.

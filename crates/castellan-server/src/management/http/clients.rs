@@ -97,6 +97,8 @@ pub struct ClientRepresentation {
     pub default_scope: Option<String>,
     /// A public client allowed `client_credentials` when it names a market.
     pub public_client_credentials: bool,
+    /// It must push its authorization requests (PAR, RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
     /// The rate-limit tier its token requests and gateway calls are counted under.
     pub tier: String,
     /// The brands and venues it may ask tenant tokens for at `POST /auth`.
@@ -139,6 +141,7 @@ impl ClientRepresentation {
             token_format: c.token_format.as_str(),
             default_scope: c.default_scope.as_ref().map(ToString::to_string),
             public_client_credentials: c.public_client_credentials,
+            require_pushed_authorization_requests: c.requires_pushed_authorization_requests(),
             tier: c
                 .tier
                 .clone()

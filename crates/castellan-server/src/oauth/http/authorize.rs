@@ -41,7 +41,7 @@ pub async fn get_authorize(
             None => PageFailure::Unavailable.into_response(),
         },
         Ok(Step::Redirect(location)) => found(&location, Vec::new()),
-        Err(e) => PageFailure::from(e).into_response(),
+        Err(e) => authorize_failure(&state, e),
     }
 }
 

@@ -116,7 +116,7 @@ async fn approve_request(
     };
     match approve(state, req, &signed_in.session, chosen).await {
         Ok(location) => found(&location, Vec::new()),
-        Err(e) => PageFailure::from(e).into_response(),
+        Err(e) => authorize_failure(state, e),
     }
 }
 

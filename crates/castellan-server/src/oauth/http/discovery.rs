@@ -61,6 +61,9 @@ pub fn metadata(state: &AppState) -> Value {
         "access_token_signing_alg_values_supported": [state.access_alg.name()],
         "service_documentation": c.endpoint("/openapi.json"),
         "client_id_metadata_document_supported": c.client_metadata.enabled,
+        "pushed_authorization_request_endpoint": c.endpoint("/oauth/par"),
+        "require_pushed_authorization_requests": c.par.required,
+        "request_parameter_supported": false,
     });
     if c.registration_mode() != crate::platform::config::RegistrationMode::Disabled {
         if let Some(obj) = doc.as_object_mut() {

@@ -131,14 +131,14 @@ fn refresh_body(
     if !resource_server && rt.client_id != caller.id {
         return inactive();
     }
-    let aud = rt.audience.as_deref();
+    let aud = crate::oauth::resources::granted(state, rt.audience.as_ref());
     let mut v = json!({
         "active": true,
         "token_type": "refresh_token",
         "scope": rt.scope,
         "client_id": rt.client_id,
         "sub": rt.user_id,
-        "aud": aud.unwrap_or_else(|| state.config.default_audience()),
+        "aud": aud,
         "iss": state.config.issuer,
         "exp": rt.expires_at.timestamp(),
         "iat": rt.created_at.timestamp(),
@@ -194,9 +194,8 @@ fn active_body(state: &AppState, checked: &Checked) -> Value {
             });
             if let Some(obj) = v.as_object_mut() {
                 // Tokens stored without an audience were issued for the default one.
-                let aud = t.audience.as_deref();
-                let aud = aud.unwrap_or_else(|| state.config.default_audience());
-                obj.insert("aud".into(), aud.into());
+                let aud = crate::oauth::resources::granted(state, t.audience.as_ref());
+                obj.insert("aud".into(), json!(aud));
                 for (k, val) in &t.claims {
                     obj.entry(k.clone()).or_insert_with(|| val.clone());
                 }

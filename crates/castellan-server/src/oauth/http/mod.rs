@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod consent;
 pub mod discovery;
 pub mod introspect;
+pub mod par;
 pub mod params;
 pub mod register;
 pub mod revocations;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(discovery::get_jwks))
         .route("/oauth/introspect", post(introspect::introspect_token))
         .route("/oauth/revoke", post(revoke::revoke_token))
+        .route("/oauth/par", post(par::push_authorization_request))
         .route("/oauth/revocations", get(revocations::get_revocations))
         .route(
             "/oauth/userinfo",

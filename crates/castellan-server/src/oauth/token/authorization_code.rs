@@ -85,16 +85,15 @@ pub async fn exchange_code(
     // was issued for.
     let scope = for_person(&user, &stored_scope);
     let scope_text = scope.to_string();
-    let audience = code
-        .resource
-        .clone()
-        .unwrap_or_else(|| state.config.default_audience().to_owned());
+    // The grant keeps every resource of the code; this token may be for fewer (RFC 8707 §2.2).
+    let granted = crate::oauth::resources::granted(state, code.resources.as_ref());
+    let audience = crate::oauth::resources::narrowed(&granted, &asked.resources)?;
     let refresh = if wants_refresh(client, &scope) {
         let (secret, stored) = mint_refresh_token(
             state,
             client,
             &RefreshSeed {
-                audience: &audience,
+                audience: &granted,
                 family_id: &code.family_id,
                 consent_id: &code.consent_id,
                 user_id: &code.user_id,

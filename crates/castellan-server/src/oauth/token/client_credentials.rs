@@ -9,29 +9,9 @@ use crate::oauth::tokens::{issue_access_token, IssueError, IssuedToken, TokenGra
 use crate::platform::state::AppState;
 use castellan_core::client::Client;
 use castellan_core::grant::client_credentials_scopes;
+use castellan_core::resource::Audience;
 use castellan_core::{OAuthError, ScopeSet};
 use chrono::{DateTime, Utc};
-
-/// The audience from a `resource` parameter (RFC 8707), or the default.
-pub fn audience(state: &AppState, resource: Option<&str>) -> Result<String, OAuthError> {
-    let Some(resource) = resource else {
-        return Ok(state.config.default_audience().to_owned());
-    };
-    crate::platform::config::check_resource_uri(resource).map_err(|m| {
-        OAuthError::new(
-            castellan_core::OAuthErrorCode::InvalidTarget,
-            format!("resource {m}"),
-        )
-    })?;
-    let allowed = &state.config.token.resources;
-    if !allowed.is_empty() && !allowed.iter().any(|r| r == resource) {
-        return Err(OAuthError::new(
-            castellan_core::OAuthErrorCode::InvalidTarget,
-            "the resource is not one this server issues tokens for",
-        ));
-    }
-    Ok(resource.to_owned())
-}
 
 impl From<IssueError> for OAuthFailure {
     fn from(e: IssueError) -> Self {
@@ -55,14 +35,14 @@ pub async fn client_credentials(
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, OAuthFailure> {
     let scope = client_credentials_scopes(client, asked.scope.as_ref())?;
-    let aud = audience(state, asked.resource.as_deref())?;
+    let aud = crate::oauth::resources::audience(state, &asked.resources)?;
     let grant = token_grant(client, &scope, &aud);
     let issued = issue_access_token(state, grant, now).await?;
     Ok(answered(state, client, &scope, issued, now))
 }
 
 /// The client's own token: it is its subject.
-fn token_grant<'a>(client: &'a Client, scope: &'a ScopeSet, aud: &'a str) -> TokenGrant<'a> {
+fn token_grant<'a>(client: &'a Client, scope: &'a ScopeSet, aud: &'a Audience) -> TokenGrant<'a> {
     TokenGrant {
         client,
         subject: &client.id,

@@ -11,6 +11,7 @@ use crate::oauth::tokens::{issue_family_access_token, TokenGrant};
 use crate::platform::state::AppState;
 use castellan_core::client::{Client, GrantType};
 use castellan_core::grant::for_person;
+use castellan_core::resource::Audience;
 use castellan_core::user::User;
 use castellan_core::{ScopeSet, Secret};
 use castellan_crypto::{generate_secret, hash_secret};
@@ -44,8 +45,9 @@ pub struct RefreshSeed<'a> {
     pub scope: &'a str,
     /// When the person signed in.
     pub auth_time: DateTime<Utc>,
-    /// The `aud` of the grant's access tokens, kept for its refreshes.
-    pub audience: &'a str,
+    /// The resources of the grant (the `aud` of its access tokens unless a request narrows
+    /// them), kept for its refreshes.
+    pub audience: &'a Audience,
 }
 
 /// A new refresh token (the secret, shown once, and what is stored). Its expiry is the
@@ -69,7 +71,7 @@ pub fn mint_refresh_token(
         auth_time: seed.auth_time,
         created_at: now,
         expires_at: now + Duration::seconds(i64::from(lifetime)),
-        audience: Some(seed.audience.to_owned()),
+        audience: Some(seed.audience.clone()),
     };
     (secret, stored)
 }
@@ -85,7 +87,7 @@ pub struct UserGrant<'a> {
     /// The scopes granted.
     pub scope: &'a ScopeSet,
     /// The access token's `aud`.
-    pub audience: &'a str,
+    pub audience: &'a Audience,
     /// The token family (the access token's `gid`).
     pub family_id: &'a str,
     /// When the person signed in.

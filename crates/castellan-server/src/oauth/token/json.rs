@@ -5,6 +5,8 @@
 //! `\` (RFC 6749 §3.3), ids are the server's own. The token answer's JSON
 //! (`crate::oauth::http::token_answer`) is written with the same [`string`].
 
+use castellan_core::resource::Audience;
+
 /// An access token's claims, borrowed: the fields of
 /// [`castellan_core::token::AccessClaims`], in its order.
 pub struct ClaimsRef<'a> {
@@ -12,8 +14,8 @@ pub struct ClaimsRef<'a> {
     pub iss: &'a str,
     /// The subject.
     pub sub: &'a str,
-    /// The audience.
-    pub aud: &'a str,
+    /// The audience: a string for one resource, an array for several.
+    pub aud: &'a Audience,
     /// Expiry, in Unix seconds.
     pub exp: i64,
     /// Issue time, in Unix seconds.
@@ -35,9 +37,10 @@ pub struct ClaimsRef<'a> {
 /// `serde_json::to_vec` of the [`castellan_core::token::AccessClaims`] holding `c`, written
 /// directly.
 pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
-    let strings = [c.iss, c.sub, c.aud, c.jti, c.client_id, c.scope, c.env];
+    let strings = [c.iss, c.sub, c.jti, c.client_id, c.scope, c.env];
     let len = 160
         + strings.iter().map(|s| s.len()).sum::<usize>()
+        + c.aud.iter().map(|s| s.len() + 3).sum::<usize>()
         + c.org.map_or(0, str::len)
         + c.gid.map_or(0, str::len);
     let mut out = Vec::with_capacity(len);
@@ -46,7 +49,7 @@ pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
     out.extend_from_slice(b",\"sub\":");
     string(&mut out, c.sub);
     out.extend_from_slice(b",\"aud\":");
-    string(&mut out, c.aud);
+    audience(&mut out, c.aud);
     out.extend_from_slice(b",\"exp\":");
     out.extend_from_slice(itoa::Buffer::new().format(c.exp).as_bytes());
     out.extend_from_slice(b",\"iat\":");
@@ -69,6 +72,22 @@ pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
     }
     out.push(b'}');
     out
+}
+
+/// An audience: a JSON string for one resource, an array of them for several.
+fn audience(out: &mut Vec<u8>, aud: &Audience) {
+    if let Some(one) = aud.single() {
+        string(out, one);
+        return;
+    }
+    out.push(b'[');
+    for (i, a) in aud.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, a);
+    }
+    out.push(b']');
 }
 
 /// A JSON string: copied as it is when nothing in it needs escaping, else through
@@ -97,7 +116,7 @@ mod tests {
         serde_json::to_string(&castellan_core::token::AccessClaims {
             iss: c.iss.into(),
             sub: c.sub.into(),
-            aud: c.aud.into(),
+            aud: c.aud.clone(),
             exp: c.exp,
             iat: c.iat,
             jti: c.jti.into(),
@@ -115,7 +134,7 @@ mod tests {
         let c = ClaimsRef {
             iss: "http://localhost:8000",
             sub: "Zn4R5z4zUqLrVFEqILXGkJoM",
-            aud: "http://localhost:8000",
+            aud: &Audience::one("http://localhost:8000"),
             exp: 1_796_036_924,
             iat: 1_796_033_324,
             jti: "hO2bCnfT0ZqRCDdtIrzaeD",
@@ -139,11 +158,13 @@ mod tests {
             iat in any::<i64>(),
             org in proptest::option::of(".{0,20}"),
             gid in proptest::option::of(".{0,20}"),
+            auds in proptest::collection::vec(".{0,20}", 1..4),
         ) {
+            let Some(aud) = Audience::from_list(auds) else { return Ok(()) };
             let c = ClaimsRef {
                 iss: &strings[0],
                 sub: &strings[1],
-                aud: &strings[2],
+                aud: &aud,
                 exp,
                 iat,
                 jti: &strings[3],

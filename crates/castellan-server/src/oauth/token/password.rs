@@ -11,7 +11,6 @@
 //! success records a consent and starts a token family, like an authorization-code exchange.
 //! Administrative scopes are dropped from the grant unless the person has the admin flag.
 
-use crate::oauth::token::client_credentials::audience;
 use crate::oauth::token::grant_tokens::{
     answer_user_grant, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
 };
@@ -67,7 +66,7 @@ pub async fn password_grant(
     let organization = choose_organization(state, &user, asked.organization_id.as_deref()).await?;
     // A person without the admin flag never holds an administrative scope.
     let scope = for_person(&user, &person_scopes(client, asked.scope.as_ref())?);
-    let aud = audience(state, asked.resource.as_deref())?;
+    let aud = crate::oauth::resources::audience(state, &asked.resources)?;
 
     let consent = state
         .store

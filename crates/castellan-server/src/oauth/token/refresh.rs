@@ -67,11 +67,10 @@ pub async fn refresh_tokens(
         }
         _ => family_scope,
     };
-    let audience = kept_audience(
-        state,
-        current.audience.as_deref(),
-        asked.resource.as_deref(),
-    )?;
+    // The family keeps every resource it was granted; this token may be for fewer, and the
+    // next refresh may ask for all of them again (RFC 8707 §2.2).
+    let granted = crate::oauth::resources::granted(state, current.audience.as_ref());
+    let audience = crate::oauth::resources::narrowed(&granted, &asked.resources)?;
     let (secret, next) = mint_refresh_token(
         state,
         client,
@@ -82,7 +81,7 @@ pub async fn refresh_tokens(
             organization_id: current.organization_id.as_deref(),
             scope: &family_text,
             auth_time: current.auth_time,
-            audience: &audience,
+            audience: &granted,
         },
         now,
     );
@@ -122,23 +121,4 @@ pub async fn refresh_tokens(
         now,
     )
     .await
-}
-
-/// The audience of a refresh: the grant's own (RFC 8707 §2.2: a refresh may narrow the
-/// resources, never switch them). A grant has one audience, so a `resource` naming another is
-/// `invalid_target`.
-fn kept_audience(
-    state: &AppState,
-    stored: Option<&str>,
-    asked: Option<&str>,
-) -> Result<String, OAuthFailure> {
-    let kept = stored.unwrap_or_else(|| state.config.default_audience());
-    match asked {
-        Some(asked) if asked != kept => Err(OAuthError::new(
-            castellan_core::OAuthErrorCode::InvalidTarget,
-            "a refresh keeps the resource its grant was issued for",
-        )
-        .into()),
-        _ => Ok(kept.to_owned()),
-    }
 }

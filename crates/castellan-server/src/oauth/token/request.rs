@@ -39,8 +39,8 @@ pub enum TokenRequest {
 pub struct ClientCredentialsRequest {
     /// The scopes asked (the client's default scopes when `None`).
     pub scope: Option<ScopeSet>,
-    /// RFC 8707: the audience asked.
-    pub resource: Option<String>,
+    /// RFC 8707: the resources asked (`resource`, repeatable; none: the default audience).
+    pub resources: Vec<String>,
 }
 
 /// An `authorization_code` request.
@@ -52,6 +52,8 @@ pub struct CodeRequest {
     pub redirect_uri: Option<String>,
     /// The PKCE verifier (RFC 7636).
     pub code_verifier: Option<Secret>,
+    /// RFC 8707: a narrower set of the code's resources (all of them when empty).
+    pub resources: Vec<String>,
 }
 
 /// A `refresh_token` request.
@@ -61,8 +63,9 @@ pub struct RefreshRequest {
     pub refresh_token: Secret,
     /// A narrower scope for the new access token (the grant's when `None` or empty).
     pub scope: Option<ScopeSet>,
-    /// The resource the new access token is for (RFC 8707).
-    pub resource: Option<String>,
+    /// RFC 8707: a narrower set of the grant's resources for the new access token (all of
+    /// them when empty).
+    pub resources: Vec<String>,
 }
 
 /// A `password` request.
@@ -76,8 +79,8 @@ pub struct PasswordRequest {
     pub organization_id: Option<String>,
     /// The scopes asked for (the client's default when `None`).
     pub scope: Option<ScopeSet>,
-    /// The resource the access token is for (RFC 8707).
-    pub resource: Option<String>,
+    /// RFC 8707: the resources the access token is for (none: the default audience).
+    pub resources: Vec<String>,
 }
 
 impl TokenRequest {
@@ -127,7 +130,7 @@ fn read(grant: GrantType, params: &mut OAuthParams) -> Result<TokenRequest, OAut
     Ok(match grant {
         GrantType::ClientCredentials => TokenRequest::ClientCredentials(ClientCredentialsRequest {
             scope: scope(params)?,
-            resource: params.take("resource"),
+            resources: params.take_all("resource"),
         }),
         GrantType::AuthorizationCode => TokenRequest::AuthorizationCode(CodeRequest {
             code: params
@@ -136,6 +139,7 @@ fn read(grant: GrantType, params: &mut OAuthParams) -> Result<TokenRequest, OAut
                 .ok_or_else(|| OAuthError::invalid_request("code is required"))?,
             redirect_uri: params.take("redirect_uri"),
             code_verifier: params.take("code_verifier").map(Secret::new),
+            resources: params.take_all("resource"),
         }),
         GrantType::RefreshToken => {
             let refresh_token = params
@@ -145,7 +149,7 @@ fn read(grant: GrantType, params: &mut OAuthParams) -> Result<TokenRequest, OAut
             TokenRequest::RefreshToken(RefreshRequest {
                 refresh_token,
                 scope: scope(params)?,
-                resource: params.take("resource"),
+                resources: params.take_all("resource"),
             })
         }
         GrantType::Password => {
@@ -161,7 +165,7 @@ fn read(grant: GrantType, params: &mut OAuthParams) -> Result<TokenRequest, OAut
                 password: Secret::new(password),
                 organization_id: params.take("organization_id"),
                 scope: scope(params)?,
-                resource: params.take("resource"),
+                resources: params.take_all("resource"),
             })
         }
         GrantType::JwtBearer | GrantType::DeviceCode | GrantType::TokenExchange => {
@@ -235,7 +239,7 @@ mod tests {
     fn client_credentials_reads_scope_and_resource() {
         let r = request("grant_type=client_credentials&scope=b%20a&resource=https://api.example");
         assert_eq!(r.grant_type(), GrantType::ClientCredentials);
-        let TokenRequest::ClientCredentials(ClientCredentialsRequest { scope, resource }) = r
+        let TokenRequest::ClientCredentials(ClientCredentialsRequest { scope, resources }) = r
         else {
             panic!("not client_credentials");
         };
@@ -243,13 +247,13 @@ mod tests {
             scope_text(scope.as_ref()),
             Some(ScopeSet::parse("b a").unwrap().to_string())
         );
-        assert_eq!(resource.as_deref(), Some("https://api.example"));
-        let TokenRequest::ClientCredentials(ClientCredentialsRequest { scope, resource }) =
+        assert_eq!(resources, ["https://api.example"]);
+        let TokenRequest::ClientCredentials(ClientCredentialsRequest { scope, resources }) =
             request("grant_type=client_credentials")
         else {
             panic!("not client_credentials");
         };
-        assert!(scope.is_none() && resource.is_none());
+        assert!(scope.is_none() && resources.is_empty());
     }
 
     #[test]
@@ -280,6 +284,7 @@ mod tests {
             code,
             redirect_uri,
             code_verifier,
+            ..
         }) = r
         else {
             panic!("not authorization_code");
@@ -320,14 +325,14 @@ mod tests {
         let TokenRequest::RefreshToken(RefreshRequest {
             refresh_token,
             scope,
-            resource,
+            resources,
         }) = r
         else {
             panic!("not refresh_token");
         };
         assert_eq!(refresh_token.expose(), "rt");
         assert_eq!(scope_text(scope.as_ref()).as_deref(), Some("a"));
-        assert_eq!(resource.as_deref(), Some("https://r"));
+        assert_eq!(resources, ["https://r"]);
     }
 
     #[test]
@@ -353,7 +358,7 @@ mod tests {
             password,
             organization_id,
             scope,
-            resource,
+            resources,
         }) = r
         else {
             panic!("not password");
@@ -362,7 +367,7 @@ mod tests {
         assert_eq!(password.expose(), "pw");
         assert_eq!(organization_id.as_deref(), Some("o1"));
         assert_eq!(scope_text(scope.as_ref()).as_deref(), Some("a"));
-        assert_eq!(resource.as_deref(), Some("https://r"));
+        assert_eq!(resources, ["https://r"]);
     }
 
     #[test]
