@@ -12,6 +12,7 @@ pub mod environment;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod metadata_document;
 pub mod outbound;
 pub mod pkce;
 pub mod query;

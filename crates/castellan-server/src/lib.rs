@@ -118,15 +118,8 @@ pub async fn start(
         gateway::memberships::Memberships::new(config.gateway.membership_cache_seconds);
     let fetcher = platform::fetch::Fetcher::new(config.environment).map_err(StartError::Fetcher)?;
     let client_keys = oauth::client_keys::ClientKeys::new(config.client_metadata.cache_capacity);
-    // An assertion is refused once past exp (at most ASSERTION_MAX_SECONDS ahead, plus the
-    // leeway), so its jti need not be remembered longer.
-    let assertion_ids = oauth::assertion_ids::AssertionIds::new(
-        100_000,
-        Duration::from_secs(
-            u64::try_from(oauth::client_auth::ASSERTION_MAX_SECONDS).unwrap_or(300)
-                + 2 * u64::from(config.token.leeway_seconds),
-        ),
-    );
+    let document_clients =
+        oauth::metadata_document::DocumentClients::new(config.client_metadata.cache_capacity);
     let metrics = metrics_handle();
     metrics::describe_counter!(
         platform::limits::BACKEND_FAILURES_METRIC,
@@ -159,7 +152,7 @@ pub async fn start(
             token_answer_headers: Default::default(),
             well_known,
             client_keys,
-            assertion_ids,
+            document_clients,
             fetcher,
         }),
     })

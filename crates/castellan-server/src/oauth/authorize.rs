@@ -333,6 +333,15 @@ async fn find_client(state: &AppState, id: Option<&str>) -> Result<Client, Autho
     if !is_plausible_client_id(id) {
         return Err(unknown());
     }
+    if let Some(url) = crate::oauth::metadata_document::url_of(state, id) {
+        return match crate::oauth::metadata_document::resolve(state, &url).await {
+            Ok(c) => Ok((*c).clone()),
+            Err(crate::oauth::metadata_document::DocumentError::Store(e)) => {
+                Err(AuthorizeError::Store(e))
+            }
+            Err(e) => Err(AuthorizeError::Untrusted(format!("{e}."))),
+        };
+    }
     match state.store.get_client(id).await? {
         Some(c) if c.is_active(state.clock.now()) => Ok(c),
         _ => Err(unknown()),

@@ -9,17 +9,20 @@
 //! A `private_key_jwt` client (RFC 7523 §2.2) sends a signed assertion instead of a secret:
 //! it must verify with one of the client's keys ([`crate::oauth::client_keys`]), and its
 //! claims must pass [`castellan_core::client_assertion::check_assertion`] (`iss` = `sub` =
-//! the client, `aud` the issuer or the token endpoint, a short `exp`, a `jti` never seen
-//! before). Any failure is the same `invalid_client`; the reason is logged, not answered.
+//! the client, `aud` the issuer or the token endpoint, a short `exp`), and its `jti` must never
+//! have been seen before ([`crate::platform::replay::Replay`], shared by replicas). Any failure
+//! is the same `invalid_client`; the reason is logged, not answered. A replay check that
+//! cannot be made is `503 temporarily_unavailable` (it fails closed).
 //!
 //! One [`authenticate`] for the token, introspection and revocation endpoints and the tenant
 //! request. A client the cache knows is found without waiting for storage
 //! ([`crate::oauth::client_cache::ClientCache::get`]).
 
 use crate::error::OAuthFailure;
+use crate::platform::replay::{OneTimeId, Replay};
 use crate::platform::state::AppState;
 use castellan_core::client::{AuthMethod, Client, ClientKind};
-use castellan_core::client_assertion::{check_assertion, AssertionRules};
+use castellan_core::client_assertion::{check_assertion, AssertionId, AssertionRules};
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::{OAuthError, Secret};
 use castellan_crypto::verify_secret;
@@ -92,18 +95,40 @@ pub async fn authenticate(
         return Err(failed(basic, FAILED));
     }
     if presented.method == PresentedMethod::PrivateKeyJwt {
-        return authenticate_assertion(state, presented, now).await;
+        // Boxed: the hot path's future stays small (platform::edge's size test).
+        return Box::pin(authenticate_assertion(state, presented, now)).await;
     }
-    let client = state
-        .clients
-        .get(state.store.as_ref(), &presented.client_id)
+    let client = find_client(state, &presented.client_id)
         .await
-        .map_err(|e| OAuthFailure::from(e).with_basic(basic))?;
+        .map_err(|e| e.with_basic(basic))?;
     let client = check_presented(client, presented, now)?;
     Ok(ClientAuth {
         client,
         method: presented.method,
     })
+}
+
+/// The client `id`: a stored client through the cache, or the client of a metadata document
+/// when `id` is its URL (`None`: no such client, or a document that could not be had, which
+/// is logged).
+async fn find_client(state: &AppState, id: &str) -> Result<Option<Arc<Client>>, OAuthFailure> {
+    use crate::oauth::metadata_document::{resolve, url_of, DocumentError};
+    if let Some(url) = url_of(state, id) {
+        // Boxed: a fetch is rare, and the token lane's future must stay small.
+        return match Box::pin(resolve(state, &url)).await {
+            Ok(c) => Ok(Some(c)),
+            Err(DocumentError::Store(e)) => Err(OAuthFailure::from(e)),
+            Err(e) => {
+                tracing::info!(client_id = %id, reason = %e, "metadata-document client refused");
+                Ok(None)
+            }
+        };
+    }
+    state
+        .clients
+        .get(state.store.as_ref(), id)
+        .await
+        .map_err(OAuthFailure::from)
 }
 
 /// Longest time ahead a client assertion's `exp` may be (seconds).
@@ -115,33 +140,39 @@ async fn authenticate_assertion(
     presented: &PresentedClient,
     now: DateTime<Utc>,
 ) -> Result<ClientAuth, OAuthFailure> {
-    let client = state
-        .clients
-        .get(state.store.as_ref(), &presented.client_id)
+    let client = find_client(state, &presented.client_id).await?;
+    let refused = |why: &str| {
+        metrics::counter!("castellan_client_auth_failures_total").increment(1);
+        tracing::info!(client_id = %presented.client_id, reason = %why, "client assertion refused");
+        failed(false, ASSERTION_FAILED)
+    };
+    let (client, id) = check_assertion_of(state, client, presented, now)
         .await
-        .map_err(OAuthFailure::from)?;
-    match check_assertion_of(state, client, presented, now).await {
-        Ok(client) => Ok(ClientAuth {
+        .map_err(|why| refused(&why))?;
+    // Remembered until the assertion could no longer pass the exp check.
+    let leeway = i64::from(state.config.token.leeway_seconds);
+    let until = DateTime::from_timestamp(id.exp.saturating_add(leeway), 0)
+        .unwrap_or_else(|| now + chrono::Duration::seconds(ASSERTION_MAX_SECONDS + leeway));
+    let once = OneTimeId::assertion(&client.id, &id.jti);
+    match Replay::of(state).first_use(&once, until).await {
+        Ok(true) => Ok(ClientAuth {
             client,
             method: PresentedMethod::PrivateKeyJwt,
         }),
-        Err(why) => {
-            metrics::counter!("castellan_client_auth_failures_total").increment(1);
-            tracing::info!(client_id = %presented.client_id, reason = %why, "client assertion refused");
-            Err(failed(false, ASSERTION_FAILED))
-        }
+        Ok(false) => Err(refused("the assertion's jti was already used")),
+        Err(unavailable) => Err(OAuthFailure::from(OAuthError::from(unavailable))),
     }
 }
 
 const ASSERTION_FAILED: &str = "client authentication failed: the client assertion is not valid";
 
-/// The checks of a client assertion; the error is the reason to log.
+/// The checks of a client assertion but the replay check; the error is the reason to log.
 async fn check_assertion_of(
     state: &AppState,
     client: Option<Arc<Client>>,
     presented: &PresentedClient,
     now: DateTime<Utc>,
-) -> Result<Arc<Client>, String> {
+) -> Result<(Arc<Client>, AssertionId), String> {
     let client = client.ok_or("no such client")?;
     if !client.is_active(now) {
         return Err("the client has expired".into());
@@ -175,10 +206,7 @@ async fn check_assertion_of(
         max_lifetime: ASSERTION_MAX_SECONDS,
     };
     let id = check_assertion(&verified.claims, &rules).map_err(|e| e.to_string())?;
-    if !state.assertion_ids.first_use(&client.id, &id.jti) {
-        return Err("the assertion's jti was already used".into());
-    }
-    Ok(client)
+    Ok((client, id))
 }
 
 /// Why a right secret sent the wrong way is refused (RFC 7591 §2: a client uses the

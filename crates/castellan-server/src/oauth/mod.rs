@@ -3,7 +3,6 @@
 //! registration, discovery and userinfo. A new grant or OAuth endpoint lives here: its rules in
 //! a module of its own, its handler in [`http`].
 
-pub mod assertion_ids;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
@@ -12,8 +11,8 @@ pub mod client_keys;
 pub mod consent;
 pub mod http;
 pub mod id_token;
-pub mod par;
 pub mod metadata_document;
+pub mod par;
 pub mod params;
 pub mod registration;
 pub mod resources;

@@ -57,8 +57,8 @@ pub struct Inner {
     pub fetcher: crate::platform::fetch::Fetcher,
     /// Key sets fetched from clients' `jwks_uri`s.
     pub client_keys: crate::oauth::client_keys::ClientKeys,
-    /// Client assertion ids already used (`private_key_jwt` replay check).
-    pub assertion_ids: crate::oauth::assertion_ids::AssertionIds,
+    /// Clients resolved from client ID metadata documents, by URL.
+    pub document_clients: crate::oauth::metadata_document::DocumentClients,
 }
 
 impl std::ops::Deref for AppState {

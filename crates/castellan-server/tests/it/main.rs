@@ -24,6 +24,7 @@ mod gateway_listener;
 mod introspection;
 mod management;
 mod mcp;
+mod metadata_documents;
 mod nginx;
 mod operations;
 mod pages_security;

@@ -44,6 +44,17 @@ pub fn consent_page(
                 role: r.as_str(),
             })
             .collect(),
+        client_host: castellan_core::metadata_document::document_url(
+            &req.client.id,
+            castellan_core::Environment::Local,
+        )
+        .and_then(|u| u.host_str().map(str::to_owned)),
+        localhost_only: !req.client.redirect_uris.is_empty()
+            && req.client.redirect_uris.iter().all(|u| {
+                url::Url::parse(u).ok().is_some_and(|u| {
+                    matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+                })
+            }),
         redirect_host: url::Url::parse(&req.redirect_uri)
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))

@@ -60,6 +60,7 @@ pub fn metadata(state: &AppState) -> Value {
             castellan_crypto::jwk::JwsAlgorithm::ALL.map(castellan_crypto::jwk::JwsAlgorithm::name),
         "access_token_signing_alg_values_supported": [state.access_alg.name()],
         "service_documentation": c.endpoint("/openapi.json"),
+        "client_id_metadata_document_supported": c.client_metadata.enabled,
         "pushed_authorization_request_endpoint": c.endpoint("/oauth/par"),
         "require_pushed_authorization_requests": c.par.required,
         "request_parameter_supported": false,

@@ -9,6 +9,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientMetadataConfig {
+    /// Whether a `client_id` that is an https URL is resolved as a client ID metadata document.
+    pub enabled: bool,
+    /// Hosts whose metadata documents are trusted (`*`, `*.example.com`, `app.example.com`).
+    /// Unset: any host outside `production`; none in `production` (list them to allow).
+    pub allow_hosts: Option<Vec<String>>,
+    /// Hosts never trusted, whatever `allow_hosts` says.
+    pub deny_hosts: Vec<String>,
     /// Largest client ID metadata document accepted (bytes).
     pub max_bytes: usize,
     /// Largest key set fetched from a client's `jwks_uri` (bytes).
@@ -27,6 +34,9 @@ pub struct ClientMetadataConfig {
 impl Default for ClientMetadataConfig {
     fn default() -> Self {
         ClientMetadataConfig {
+            enabled: true,
+            allow_hosts: None,
+            deny_hosts: Vec::new(),
             max_bytes: 5 * 1024,
             jwks_max_bytes: 64 * 1024,
             timeout_ms: 3000,
@@ -38,6 +48,15 @@ impl Default for ClientMetadataConfig {
 }
 
 impl ClientMetadataConfig {
+    /// The allowed host patterns in force in `env`.
+    pub fn allowed_hosts(&self, env: castellan_core::Environment) -> Vec<String> {
+        match (&self.allow_hosts, env) {
+            (Some(list), _) => list.clone(),
+            (None, castellan_core::Environment::Production) => Vec::new(),
+            (None, _) => vec!["*".to_owned()],
+        }
+    }
+
     /// The limits of a metadata document's fetch.
     pub fn document_limits(&self) -> FetchLimits {
         self.limits(self.max_bytes)

@@ -58,8 +58,9 @@ fn checked_metadata(state: &AppState, body: &Value) -> Result<ClientMetadata, OA
     Ok(meta)
 }
 
-/// The scope patterns open to self-registered clients, without repeats.
-fn open_scopes(state: &AppState) -> Vec<ScopePattern> {
+/// The scope patterns open to self-registered clients, without repeats (also those of
+/// metadata-document clients).
+pub fn open_scopes(state: &AppState) -> Vec<ScopePattern> {
     let mut out: Vec<ScopePattern> = Vec::new();
     for p in state.config.registration_scopes() {
         if !out.contains(&p) {

@@ -226,6 +226,12 @@ pub struct ConsentView {
     pub organizations: Vec<OrganizationChoice>,
     /// The host the answer is sent back to.
     pub redirect_host: String,
+    /// For a client identified by a metadata document, the host that published it: what the
+    /// person can verify, unlike the name the document claims.
+    pub client_host: Option<String>,
+    /// Whether every redirect URI of that client is on this machine (loopback): anyone can
+    /// publish such a document, so its name proves nothing.
+    pub localhost_only: bool,
 }
 
 /// The account page.
