@@ -295,6 +295,24 @@ impl Client {
         }
     }
 
+    /// Whether its access tokens must be bound to a DPoP key (RFC 9449 §5.2: its
+    /// `dpop_bound_access_tokens` metadata is `true`): a token request without a proof is
+    /// refused.
+    pub fn requires_dpop(&self) -> bool {
+        self.metadata.get(DPOP_BOUND) == Some(&serde_json::Value::Bool(true))
+    }
+
+    /// Sets whether its access tokens must be DPoP-bound (kept in its metadata as
+    /// `dpop_bound_access_tokens`, present only when `true`).
+    pub fn set_requires_dpop(&mut self, required: bool) {
+        if required {
+            self.metadata
+                .insert(DPOP_BOUND.to_owned(), serde_json::Value::Bool(true));
+        } else {
+            self.metadata.remove(DPOP_BOUND);
+        }
+    }
+
     /// Whether it may use grant type `g`.
     pub fn allows_grant(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
@@ -318,6 +336,9 @@ impl Client {
 
 /// The metadata name (RFC 9126 §6) of [`Client::requires_pushed_authorization_requests`].
 pub const REQUIRE_PAR: &str = "require_pushed_authorization_requests";
+
+/// The metadata name (RFC 9449 §5.2) of [`Client::requires_dpop`].
+pub const DPOP_BOUND: &str = "dpop_bound_access_tokens";
 
 /// A failed validation of client input, naming the field (management API 400 answers).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

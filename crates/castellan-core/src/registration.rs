@@ -373,16 +373,14 @@ pub fn parse_metadata(
     if let Some(v) = text(doc, "software_version", MAX_TEXT_LEN)? {
         extra.insert("software_version".into(), Value::String(v));
     }
-    // RFC 9126 §6: a boolean; kept only when true (absent means false).
-    match doc.get(crate::client::REQUIRE_PAR) {
-        None | Some(Value::Null | Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => {
-            extra.insert(crate::client::REQUIRE_PAR.into(), Value::Bool(true));
-        }
-        Some(_) => {
-            return Err(bad(
-                "require_pushed_authorization_requests must be true or false",
-            ))
+    // RFC 9126 §6 and RFC 9449 §5.2: booleans, kept only when true (absent means false).
+    for name in [crate::client::REQUIRE_PAR, crate::client::DPOP_BOUND] {
+        match doc.get(name) {
+            None | Some(Value::Null | Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => {
+                extra.insert(name.into(), Value::Bool(true));
+            }
+            Some(_) => return Err(bad(format!("{name} must be true or false"))),
         }
     }
     extra.insert("response_types".into(), response_types.clone().into());
