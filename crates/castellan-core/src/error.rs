@@ -47,6 +47,9 @@ pub enum OAuthErrorCode {
     UnsupportedTokenType,
     /// A DPoP proof that does not verify or does not match (RFC 9449 §7.1).
     InvalidDpopProof,
+    /// The DPoP proof must carry the server's current nonce, given in `DPoP-Nonce` (RFC 9449
+    /// §8).
+    UseDpopNonce,
     /// A resource indicator that is malformed or not allowed (RFC 8707 §2).
     InvalidTarget,
     /// A request object (`request`, JAR) where none is supported (OIDC Core §3.1.2.6).
@@ -75,6 +78,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::InsufficientScope => "insufficient_scope",
             OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
             OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            OAuthErrorCode::UseDpopNonce => "use_dpop_nonce",
             OAuthErrorCode::InvalidTarget => "invalid_target",
             OAuthErrorCode::RequestNotSupported => "request_not_supported",
             OAuthErrorCode::SlowDown => "slow_down",
@@ -249,6 +253,7 @@ mod tests {
         for code in [
             OAuthErrorCode::InvalidRequest,
             OAuthErrorCode::InvalidDpopProof,
+            OAuthErrorCode::UseDpopNonce,
             OAuthErrorCode::SlowDown,
         ] {
             assert!(code.as_str().chars().all(is_error_char));

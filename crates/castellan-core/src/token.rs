@@ -32,6 +32,18 @@ pub struct AccessClaims {
     /// replay, refresh-token reuse or revocation, a revoked consent) makes the token inactive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// The key the token is bound to (RFC 9449 §6.1), when it was issued with a DPoP proof:
+    /// it is used only with a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// What a token is bound to (RFC 7800 `cnf`): the SHA-256 thumbprint of a DPoP key (RFC 9449
+/// §6.1, RFC 7638), base64url.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The key's thumbprint.
+    pub jkt: String,
 }
 
 /// Why a presented access token is not active.
@@ -120,6 +132,7 @@ mod tests {
             env: "local".into(),
             org: None,
             gid: None,
+            cnf: None,
         }
     }
 

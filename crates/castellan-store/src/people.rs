@@ -86,6 +86,9 @@ pub struct AuthorizationCode {
     pub created_at: DateTime<Utc>,
     /// When it can no longer be redeemed.
     pub expires_at: DateTime<Utc>,
+    /// The DPoP key thumbprint the authorization request bound it to (`dpop_jkt`, RFC 9449
+    /// §10): its redemption must prove that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What redeeming a code found.
@@ -145,6 +148,9 @@ pub struct RefreshToken {
     /// narrows them; every refresh keeps them all. `None` for grants given none (and tokens
     /// stored before audiences were kept): the default audience.
     pub audience: Option<Audience>,
+    /// The DPoP key thumbprint it is bound to (RFC 9449 §5: a public client's refresh token
+    /// issued with a proof): every use must prove that key. Its successors keep it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What presenting a refresh token found.

@@ -145,6 +145,7 @@ pub async fn u1_token_in_org_1(app: &TestApp, client_id: &str) -> String {
             scope: &scope,
             audience: &app.state.config.default_audience().into(),
             organization: Some("org-1"),
+            jkt: None,
         },
         Utc::now(),
     )
@@ -178,6 +179,8 @@ pub struct CodeSpec {
     pub now: DateTime<Utc>,
     /// How long the code lives.
     pub lifetime: Duration,
+    /// The DPoP key thumbprint the code is bound to (`dpop_jkt`), if any.
+    pub dpop_jkt: Option<String>,
 }
 
 impl CodeSpec {
@@ -197,6 +200,7 @@ impl CodeSpec {
             auth_time: now - Duration::seconds(30),
             now,
             lifetime: Duration::seconds(60),
+            dpop_jkt: None,
         }
     }
 }
@@ -238,6 +242,7 @@ pub async fn issue_code(app: &TestApp, spec: &CodeSpec) -> (String, String) {
             family_id: family.clone(),
             created_at: spec.now,
             expires_at: spec.now + spec.lifetime,
+            dpop_jkt: spec.dpop_jkt.clone(),
         })
         .await
         .unwrap();

@@ -32,12 +32,20 @@ pub struct OAuthFailure {
     /// Set when the client authenticated with HTTP Basic (RFC 6749 §5.2: answer 401 with a
     /// `WWW-Authenticate` naming the scheme the client used).
     pub basic_auth: bool,
+    /// A DPoP nonce the client must use next, answered in `DPoP-Nonce` (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthFailure {
     /// Records whether the client authenticated with HTTP Basic (see `basic_auth`).
     pub fn with_basic(mut self, basic: bool) -> Self {
         self.basic_auth = basic;
+        self
+    }
+
+    /// Answers `nonce` in `DPoP-Nonce` for the client's next proof.
+    pub fn with_dpop_nonce(mut self, nonce: String) -> Self {
+        self.dpop_nonce = Some(nonce);
         self
     }
 }
@@ -47,6 +55,7 @@ impl From<OAuthError> for OAuthFailure {
         OAuthFailure {
             error,
             basic_auth: false,
+            dpop_nonce: None,
         }
     }
 }
@@ -75,6 +84,7 @@ pub fn oauth_status(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::InvalidClientMetadata
         | OAuthErrorCode::UnsupportedTokenType
         | OAuthErrorCode::InvalidDpopProof
+        | OAuthErrorCode::UseDpopNonce
         | OAuthErrorCode::InvalidTarget
         | OAuthErrorCode::RequestNotSupported
         | OAuthErrorCode::SlowDown => StatusCode::BAD_REQUEST,
@@ -92,6 +102,11 @@ impl IntoResponse for OAuthFailure {
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(nonce) = self.dpop_nonce.as_deref() {
+            if let Ok(v) = HeaderValue::from_str(nonce) {
+                h.insert(crate::oauth::dpop::NONCE_HEADER, v);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED {
             let challenge = if self.error.code == OAuthErrorCode::InvalidClient {
                 if self.basic_auth {

@@ -95,6 +95,12 @@ pub struct GatewayConfig {
     /// bound to (seconds, at most 300; 0: read it for every request). A person removed from
     /// the organization elsewhere than on this replica is refused within this bound.
     pub membership_cache_seconds: u32,
+    /// The URL callers reach the APIs behind the proxy at (`https://api.example.com`): a DPoP
+    /// proof's `htu` must be this followed by the original path. Unset: the proxy's
+    /// `X-Forwarded-Proto` (default `https`) + `://` + its `X-Forwarded-Host` (else the `Host`
+    /// header) + the path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_base_url: Option<String>,
     /// Route policies, first match wins. A request matching none is refused (403).
     pub routes: Vec<GatewayRoute>,
 }
@@ -109,6 +115,7 @@ impl Default for GatewayConfig {
             envoy_path_prefix: "/forward-auth/envoy".to_owned(),
             tenant_token_seconds: 3600,
             membership_cache_seconds: 30,
+            public_base_url: None,
             routes: Vec::new(),
         }
     }

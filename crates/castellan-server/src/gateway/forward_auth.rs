@@ -20,6 +20,7 @@ use castellan_core::api_key::{KeyFormatError, Malformed};
 use castellan_core::client::Client;
 use castellan_core::token::Inactive;
 use castellan_guard::api_key::ApiKeyError;
+use castellan_guard::dpop::Scheme;
 use castellan_guard::{evaluate, CredentialKind, Failure, Identity, RequestFacts, RequestPath};
 use castellan_store::StoreError;
 use http::{HeaderMap, Method};
@@ -88,8 +89,8 @@ pub struct Allowed {
 pub enum Presented<'a> {
     /// No credential.
     None,
-    /// A bearer token from `Authorization`.
-    Bearer(&'a str),
+    /// An access token from `Authorization`, as `Bearer` or as `DPoP`.
+    Token(&'a str, Scheme),
     /// An API key.
     ApiKey(&'a str),
     /// A tenant token.
@@ -120,12 +121,16 @@ fn key_failure(r: KeyRefusal) -> Failure {
     }
 }
 
-/// Checks a bearer or tenant token into an identity, with the token's client.
+/// A checked token: who it proves, its client, and the DPoP key it is bound to.
+type TokenHolder = (Identity, Arc<Client>, Option<String>);
+
+/// Checks a bearer or tenant token into an identity, with the token's client and the DPoP key
+/// it is bound to (`cnf.jkt`), if any.
 async fn token_identity(
     state: &AppState,
     token: &str,
     kind_tenant: bool,
-) -> Result<(Identity, Arc<Client>), Denied> {
+) -> Result<TokenHolder, Denied> {
     let now = state.clock.now();
     let (checked, client) = check_access_token_and_client(state, token, now, Audience::Gateway)
         .await?
@@ -140,6 +145,7 @@ async fn token_identity(
             Some(t.expires_at.timestamp()),
         ),
     };
+    let jkt = checked.jkt().map(str::to_owned);
     let subject = checked.subject().to_owned();
     let client_id = checked.client_id().to_owned();
     // A person's role in the token's organization, re-read through a short cache
@@ -174,16 +180,18 @@ async fn token_identity(
         venue,
         expires_at: exp,
     };
-    Ok((identity, client))
+    Ok((identity, client, jkt))
 }
 
-/// Decides on one forwarded request.
+/// Decides on one forwarded request. `url`: the URL the caller sent it to, as a DPoP proof
+/// names it (needed only for a token presented as `DPoP`).
 pub async fn check_forwarded(
     state: &AppState,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
     presented: Result<Presented<'_>, Failure>,
+    url: Option<&str>,
 ) -> Result<Allowed, Denied> {
     // The path is checked before any route is looked at: one that could mean another path to
     // the API behind the proxy is refused, whatever the credential.
@@ -201,9 +209,17 @@ pub async fn check_forwarded(
     };
     let who = match presented? {
         Presented::None => Who::Anonymous,
-        Presented::Bearer(t) => {
+        Presented::Token(t, scheme) => {
             // Boxed, as a key check's future need not be as large as a token check's.
-            let (identity, client) = Box::pin(token_identity(state, t, false)).await?;
+            let (identity, client, jkt) = Box::pin(token_identity(state, t, false)).await?;
+            let proof = crate::oauth::dpop::presented::Presentation {
+                token: t,
+                scheme,
+                jkt: jkt.as_deref(),
+                method,
+                url,
+            };
+            crate::oauth::dpop::presented::check(state, &proof, headers).await?;
             Who::Token(identity, client)
         }
         Presented::Tenant(t) => {
@@ -213,7 +229,7 @@ pub async fn check_forwarded(
                 public: false,
                 ..matched.policy.clone()
             });
-            let (identity, client) = Box::pin(token_identity(state, t, true)).await?;
+            let (identity, client, _) = Box::pin(token_identity(state, t, true)).await?;
             Who::Token(identity, client)
         }
         Presented::ApiKey(k) => {

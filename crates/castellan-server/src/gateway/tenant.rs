@@ -176,6 +176,7 @@ async fn tenant_token(
         env: state.config.environment.as_str().to_owned(),
         org: None,
         gid: None,
+        cnf: None,
     };
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(TenantError::NoKey)?;

@@ -62,6 +62,9 @@ pub struct AuthorizeRequest {
     pub query: String,
     /// The pushed request it came from (RFC 9126), used up when a code is issued.
     pub pushed: Option<PushedRef>,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10): its redemption must prove
+    /// it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The pushed authorization request an authorization request came from.
@@ -296,6 +299,15 @@ pub fn check(
         ))));
     }
     let resources = crate::oauth::resources::requested(state, &resources).map_err(fail)?;
+    let dpop_jkt = map.get("dpop_jkt").cloned();
+    if dpop_jkt
+        .as_deref()
+        .is_some_and(|j| !crate::oauth::dpop::is_thumbprint(j))
+    {
+        return Err(fail(OAuthError::invalid_request(
+            "dpop_jkt must be a JWK SHA-256 thumbprint: 43 base64url characters",
+        )));
+    }
     let redirect_uri_given = map.contains_key("redirect_uri");
     let query = Parameters {
         map,
@@ -318,6 +330,7 @@ pub fn check(
         resources,
         query,
         pushed,
+        dpop_jkt,
     })
 }
 

@@ -223,6 +223,7 @@ pub async fn issue_code(
             family_id: new_id(),
             created_at: now,
             expires_at: code_expires_at(state, now),
+            dpop_jkt: req.dpop_jkt.clone(),
         })
         .await?;
     let mut params = vec![("code", code.expose())];

@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod client_cache;
 pub mod client_keys;
 pub mod consent;
+pub mod dpop;
 pub mod http;
 pub mod id_token;
 pub mod metadata_document;

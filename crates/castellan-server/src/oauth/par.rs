@@ -43,18 +43,38 @@ const CREDENTIALS: &[&str] = &["client_secret", "client_assertion", "client_asse
 
 /// Pushes the authorization request `params` of the authenticated `client` (its credentials
 /// already taken out): checked as the authorization endpoint would check it, errors answered as
-/// JSON (RFC 9126 §2.3), never at a redirect URI.
+/// JSON (RFC 9126 §2.3), never at a redirect URI. `proved`: the key of the request's DPoP
+/// proof, if it sent one (RFC 9449 §10.1): the code is bound to it, as by `dpop_jkt`, which
+/// must then name the same key.
 pub async fn push(
     state: &AppState,
     client: &Client,
     params: &OAuthParams,
+    proved: Option<&str>,
 ) -> Result<Pushed, OAuthFailure> {
     if params.contains("request_uri") {
         return Err(OAuthError::invalid_request("request_uri must not be pushed").into());
     }
     // The pushed parameters, as the authorization endpoint would read them: the client is the
     // one that authenticated (a different client_id was refused by client authentication).
-    let encoded = encode(client, params);
+    let mut encoded = encode(client, params);
+    if let Some(jkt) = proved {
+        match params.get("dpop_jkt") {
+            Some(named) if named != jkt => {
+                return Err(OAuthError::new(
+                    castellan_core::OAuthErrorCode::InvalidDpopProof,
+                    "dpop_jkt does not name the key of the DPoP proof",
+                )
+                .into())
+            }
+            Some(_) => {}
+            None => {
+                let mut more = form_urlencoded::Serializer::new(encoded);
+                more.append_pair("dpop_jkt", jkt);
+                encoded = more.finish();
+            }
+        }
+    }
     let parsed = parameters(&encoded).map_err(|m| OAuthError::invalid_request(plain(&m)))?;
     let now = state.clock.now();
     let pending = PushedRef {

@@ -56,6 +56,8 @@ pub struct TokenGrant<'a> {
     pub audience: &'a castellan_core::resource::Audience,
     /// The organization it is bound to, if any.
     pub organization: Option<&'a str>,
+    /// The thumbprint of the DPoP key it is bound to (`cnf.jkt`, RFC 9449 §6), if any.
+    pub jkt: Option<&'a str>,
 }
 
 /// A new random token id (`jti`).
@@ -141,6 +143,7 @@ fn sign_access_token(
         env: state.config.environment.as_str(),
         org: grant.organization,
         gid: family,
+        jkt: grant.jkt,
     });
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
@@ -167,6 +170,9 @@ async fn store_opaque_token(
     claims.insert("jti".into(), new_jti().into());
     if let Some(gid) = family {
         claims.insert("gid".into(), gid.into());
+    }
+    if let Some(jkt) = grant.jkt {
+        claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
     }
     state
         .store
@@ -246,6 +252,18 @@ impl Checked {
         match self {
             Checked::Jwt(c) => c.gid.as_deref(),
             Checked::Opaque(t) => t.claims.get("gid").and_then(|v| v.as_str()),
+        }
+    }
+
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6), if any.
+    pub fn jkt(&self) -> Option<&str> {
+        match self {
+            Checked::Jwt(c) => c.cnf.as_ref().map(|c| c.jkt.as_str()),
+            Checked::Opaque(t) => t
+                .claims
+                .get("cnf")
+                .and_then(|c| c.get("jkt"))
+                .and_then(|v| v.as_str()),
         }
     }
 }

@@ -19,6 +19,9 @@ pub enum UserinfoError {
     InvalidToken(&'static str),
     /// The token lacks `openid`.
     InsufficientScope,
+    /// The token is DPoP-bound and was not used with a valid proof, or is not bound and was
+    /// presented as `DPoP` (RFC 9449 §7).
+    Dpop(castellan_guard::Failure),
     /// Storage failed.
     Store(StoreError),
 }
@@ -29,16 +32,39 @@ impl From<StoreError> for UserinfoError {
     }
 }
 
-/// The claims of the person behind `token`, checked at `now`.
+/// How the token was presented, and the request its DPoP proof (if any) must match.
+pub struct Usage<'a> {
+    /// `Bearer` or `DPoP`.
+    pub scheme: castellan_guard::dpop::Scheme,
+    /// The request's method.
+    pub method: &'a http::Method,
+    /// The endpoint's URL.
+    pub url: &'a str,
+    /// The request's headers (the `DPoP` proof).
+    pub headers: &'a http::HeaderMap,
+}
+
+/// The claims of the person behind `token`, presented as `usage` says, checked at `now`.
 pub async fn get_userinfo(
     state: &AppState,
     token: &str,
+    usage: &Usage<'_>,
     now: DateTime<Utc>,
 ) -> Result<Value, UserinfoError> {
     let checked = match check_access_token(state, token, now, Audience::Castellan).await? {
         Ok(c) => c,
         Err(reason) => return Err(UserinfoError::InvalidToken(reason.describe())),
     };
+    let presentation = crate::oauth::dpop::presented::Presentation {
+        token,
+        scheme: usage.scheme,
+        jkt: checked.jkt(),
+        method: usage.method,
+        url: Some(usage.url),
+    };
+    crate::oauth::dpop::presented::check(state, &presentation, usage.headers)
+        .await
+        .map_err(UserinfoError::Dpop)?;
     // Only a user's grant carries a family; a client's own token has no user behind it.
     if checked.family().is_none() {
         return Err(UserinfoError::InvalidToken(

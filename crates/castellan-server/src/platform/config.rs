@@ -60,6 +60,8 @@ pub struct Config {
     pub well_known: Vec<crate::platform::well_known::WellKnownEntry>,
     /// `[par]`: pushed authorization requests (RFC 9126).
     pub par: ParConfig,
+    /// `[dpop]`: DPoP proofs at the token and PAR endpoints and at forward-auth (RFC 9449).
+    pub dpop: DpopConfig,
     /// How documents named by clients (metadata documents, `jwks_uri`) are fetched and cached.
     pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
 }
@@ -287,6 +289,7 @@ impl Default for Config {
             gateway: Default::default(),
             well_known: Vec::new(),
             par: Default::default(),
+            dpop: Default::default(),
             client_metadata: Default::default(),
         }
     }
@@ -304,6 +307,34 @@ pub struct ParConfig {
     /// Whether every client must push its authorization requests (RFC 9126 §5,
     /// `require_pushed_authorization_requests` in the metadata).
     pub required: bool,
+}
+
+/// `[dpop]`: DPoP (RFC 9449) at the token and PAR endpoints and at forward-auth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// How old a proof's `iat` may be, in seconds (1 ..= 300); its `jti` is remembered this
+    /// long plus the skew.
+    pub proof_max_age_seconds: u32,
+    /// How far in the future a proof's `iat` may be (clock skew), in seconds (0 ..= 60).
+    pub proof_max_skew_seconds: u32,
+    /// Whether proofs at the token and PAR endpoints must carry a nonce the server gave out
+    /// (`use_dpop_nonce`, answered with `DPoP-Nonce`, RFC 9449 §8).
+    pub use_nonce: bool,
+    /// How long a nonce is accepted, in seconds (10 ..= 3600); a new one is given out each
+    /// period and the previous period's is still accepted.
+    pub nonce_lifetime_seconds: u32,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        DpopConfig {
+            proof_max_age_seconds: 60,
+            proof_max_skew_seconds: 5,
+            use_nonce: false,
+            nonce_lifetime_seconds: 300,
+        }
+    }
 }
 
 impl Default for ParConfig {
@@ -535,6 +566,22 @@ impl Config {
         }
         for r in &t.resources {
             check_resource_uri(r).map_err(|m| bad("token.resources", m))?;
+        }
+        let d = &self.dpop;
+        if d.proof_max_age_seconds == 0 || d.proof_max_age_seconds > 300 {
+            return Err(bad(
+                "dpop.proof_max_age_seconds",
+                "must be between 1 and 300",
+            ));
+        }
+        if d.proof_max_skew_seconds > 60 {
+            return Err(bad("dpop.proof_max_skew_seconds", "must be at most 60"));
+        }
+        if !(10..=3600).contains(&d.nonce_lifetime_seconds) {
+            return Err(bad(
+                "dpop.nonce_lifetime_seconds",
+                "must be between 10 and 3600",
+            ));
         }
         let par = self.par.lifetime_seconds;
         if par == 0 || par > MAX_PAR_LIFETIME_SECONDS {

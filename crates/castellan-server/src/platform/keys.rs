@@ -40,6 +40,20 @@ pub struct KeyManager {
 struct Loaded {
     set: Arc<KeySet>,
     from: Vec<KeyListing>,
+    derived: [u8; 32],
+}
+
+/// A secret every replica derives alike from the stored keys: SHA-256 of a label and the
+/// oldest key's private key (it changes only when that key expires). Keys nothing that must
+/// outlive a key, such as DPoP nonces.
+fn derived_secret(stored: &[StoredKey]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"castellan derived secret\0");
+    if let Some(oldest) = stored.last() {
+        h.update(oldest.private_pkcs8.expose().as_bytes());
+    }
+    h.finalize().into()
 }
 
 /// A stored key as far as the key set depends on it (the key material of a kid never changes).
@@ -93,6 +107,7 @@ impl KeyManager {
             current: RwLock::new(Loaded {
                 set: Arc::new(set),
                 from: listing(&stored),
+                derived: derived_secret(&stored),
             }),
             last_reload: Mutex::new(Instant::now()),
         })
@@ -103,6 +118,14 @@ impl KeyManager {
         match self.current.read() {
             Ok(g) => Arc::clone(&g.set),
             Err(poisoned) => Arc::clone(&poisoned.into_inner().set),
+        }
+    }
+
+    /// The secret derived from the stored keys ([`derived_secret`]).
+    pub fn derived_secret(&self) -> [u8; 32] {
+        match self.current.read() {
+            Ok(g) => g.derived,
+            Err(poisoned) => poisoned.into_inner().derived,
         }
     }
 
@@ -120,6 +143,7 @@ impl KeyManager {
             let loaded = Loaded {
                 set: Arc::new(build(&stored)?),
                 from: fresh,
+                derived: derived_secret(&stored),
             };
             match self.current.write() {
                 Ok(mut g) => *g = loaded,

@@ -343,6 +343,7 @@ async fn people_of_one_app_are_counted_apart() {
                     scope: &scope,
                     audience: &state.config.default_audience().into(),
                     organization: None,
+                    jkt: None,
                 },
                 state.clock.now(),
             )

@@ -17,6 +17,8 @@ mod close_flow;
 mod code_exchange;
 mod connected_apps;
 mod discovery;
+mod dpop;
+mod dpop_gateway;
 mod error_characters;
 mod fetch;
 mod forward_auth;

@@ -13,11 +13,11 @@ pub(crate) const ORG_COLUMNS: &str = "id, name, created_at";
 pub(crate) const SESSION_COLUMNS: &str = "hash, user_id, auth_time, expires_at";
 pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_challenge, user_id, \
     organization_id, scope, nonce, resources, auth_time, consent_id, family_id, created_at, \
-    expires_at";
+    expires_at, dpop_jkt";
 pub(crate) const CONSENT_COLUMNS: &str =
     "id, user_id, client_id, organization_id, scope, created_at, updated_at";
 pub(crate) const REFRESH_COLUMNS: &str = "hash, family_id, consent_id, client_id, user_id, \
-    organization_id, scope, auth_time, created_at, expires_at, audience";
+    organization_id, scope, auth_time, created_at, expires_at, audience, dpop_jkt";
 
 fn instant(row: &AnyRow, column: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
     from_millis(get(row, column)?, column)
@@ -72,6 +72,7 @@ pub(crate) fn code_from_row(row: &AnyRow) -> StoreResult<AuthorizationCode> {
         family_id: get(row, "family_id")?,
         created_at: instant(row, "created_at")?,
         expires_at: instant(row, "expires_at")?,
+        dpop_jkt: get(row, "dpop_jkt")?,
     })
 }
 
@@ -100,6 +101,7 @@ pub(crate) fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         created_at: instant(row, "created_at")?,
         expires_at: instant(row, "expires_at")?,
         audience: audience(row, "audience")?,
+        dpop_jkt: get(row, "dpop_jkt")?,
     })
 }
 

@@ -61,7 +61,7 @@ async fn insert_refresh_in(
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     );
     sqlx::query(&sql)
         .bind(&t.hash[..])
@@ -75,6 +75,7 @@ async fn insert_refresh_in(
         .bind(millis(t.created_at))
         .bind(millis(t.expires_at))
         .bind(crate::rows::audience_text(t.audience.as_ref()))
+        .bind(t.dpop_jkt.as_deref())
         .execute(&mut **tx)
         .await
         .map_err(|e| {
@@ -179,7 +180,7 @@ impl GrantStore for SqlStore {
     async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         let sql = format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
         sqlx::query(&sql)
             .bind(&c.hash[..])
@@ -196,6 +197,7 @@ impl GrantStore for SqlStore {
             .bind(c.family_id.as_str())
             .bind(millis(c.created_at))
             .bind(millis(c.expires_at))
+            .bind(c.dpop_jkt.as_deref())
             .execute(self.pool())
             .await
             .map_err(|e| write_error_naming(e, "a code with this hash exists", MISSING))?;

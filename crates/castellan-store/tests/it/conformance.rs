@@ -1224,6 +1224,9 @@ fn code(hash_byte: u8, consent: &Consent, family: &str) -> AuthorizationCode {
         family_id: family.to_owned(),
         created_at: at(T0),
         expires_at: at(T0 + 60_000),
+        // Both a DPoP-bound code (`dpop_jkt`) and an unbound one.
+        dpop_jkt: (hash_byte % 2 == 1)
+            .then(|| "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 
@@ -1241,6 +1244,9 @@ fn refresh(hash_byte: u8, consent: &Consent, family: &str, expires_ms: i64) -> R
         expires_at: at(expires_ms),
         // Both a kept audience and none (tokens stored before audiences were kept).
         audience: (hash_byte % 2 == 0).then(|| "https://api.example".into()),
+        // Both a DPoP-bound token and an unbound one.
+        dpop_jkt: (hash_byte % 3 == 0)
+            .then(|| "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 

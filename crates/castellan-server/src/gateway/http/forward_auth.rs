@@ -4,7 +4,7 @@
 
 use crate::error::gateway::GatewayRefusal;
 use crate::error::tenant;
-use crate::gateway::forward_auth::{check_forwarded, Allowed, Denied, Who};
+use crate::gateway::forward_auth::{check_forwarded, Allowed, Denied, Presented, Who};
 use crate::gateway::http::forwarded::{original_request, presented, ForwardedHeaders};
 use crate::gateway::resource_metadata::{self, WELL_KNOWN};
 use crate::gateway::tenant::{issue_tenant_token, TenantRequest};
@@ -17,6 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use castellan_guard::dpop::Scheme;
 use castellan_guard::identity::{anonymous_headers, identity_headers};
 use castellan_guard::Identity;
 use castellan_limit::{Decision, HeaderStyle};
@@ -55,7 +56,14 @@ pub async fn answer(state: AppState, req: Request) -> Response {
         return denied(&state, Denied::NoOriginalRequest);
     };
     let credential = presented(&forwarded);
-    match check_forwarded(&state, &method, path, &headers, credential).await {
+    // Only a token presented as `DPoP` needs the URL its proof names.
+    let url = match credential {
+        Ok(Presented::Token(_, Scheme::Dpop)) => {
+            forwarded.public_url(path, state.config.gateway.public_base_url.as_deref())
+        }
+        _ => None,
+    };
+    match check_forwarded(&state, &method, path, &headers, credential, url.as_deref()).await {
         Ok(allowed) => {
             let mut res = StatusCode::OK.into_response();
             *res.headers_mut() = allowed_headers(&state, &allowed);

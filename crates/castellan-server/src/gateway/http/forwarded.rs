@@ -4,6 +4,7 @@
 use crate::gateway::forward_auth::Presented;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use castellan_guard::api_key::ApiKeyError;
+use castellan_guard::dpop::Scheme;
 use castellan_guard::policy::TOKEN_HEADER;
 use castellan_guard::Failure;
 
@@ -37,6 +38,9 @@ pub struct ForwardedHeaders<'h> {
     authorization: Seen<'h>,
     api_key: Seen<'h>,
     tenant_token: Seen<'h>,
+    forwarded_proto: Seen<'h>,
+    forwarded_host: Seen<'h>,
+    host: Seen<'h>,
 }
 
 impl std::fmt::Debug for ForwardedHeaders<'_> {
@@ -67,6 +71,9 @@ impl<'h> ForwardedHeaders<'h> {
                 "authorization" => &mut f.authorization,
                 API_KEY_HEADER => &mut f.api_key,
                 TOKEN_HEADER => &mut f.tenant_token,
+                "x-forwarded-proto" => &mut f.forwarded_proto,
+                "x-forwarded-host" => &mut f.forwarded_host,
+                "host" => &mut f.host,
                 _ => continue,
             };
             if seen.first.is_some() {
@@ -76,6 +83,30 @@ impl<'h> ForwardedHeaders<'h> {
             }
         }
         f
+    }
+
+    /// The URL the caller sent the original request to, as a DPoP proof's `htu` names it:
+    /// `base` + `path` when the operator set `gateway.public_base_url`, else the proxy's
+    /// `X-Forwarded-Proto` (default `https`) and `X-Forwarded-Host` (else `Host`). `None` when
+    /// a header it needs is missing or repeated.
+    pub fn public_url(&self, path: &str, base: Option<&str>) -> Option<String> {
+        if let Some(base) = base {
+            return Some(format!("{}{path}", base.trim_end_matches('/')));
+        }
+        let one = |s: Seen<'h>| if s.repeated { None } else { s.text() };
+        let proto = match self.forwarded_proto.first {
+            None => "https",
+            Some(_) => one(self.forwarded_proto)?.trim(),
+        };
+        let host = match self.forwarded_host.first {
+            Some(_) => one(self.forwarded_host)?,
+            None => one(self.host)?,
+        }
+        .trim();
+        if host.is_empty() || !matches!(proto, "http" | "https") {
+            return None;
+        }
+        Some(format!("{proto}://{host}{path}"))
     }
 }
 
@@ -147,10 +178,17 @@ pub fn presented<'h>(headers: &ForwardedHeaders<'h>) -> Result<Presented<'h>, Fa
         (Some(a), None, None) => {
             let (scheme, rest) = a.split_once(' ').ok_or(Failure::MalformedAuthorization)?;
             let token = rest.trim();
-            if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+                Scheme::Bearer
+            } else if scheme.eq_ignore_ascii_case("dpop") {
+                Scheme::Dpop
+            } else {
+                return Err(Failure::MalformedAuthorization);
+            };
+            if token.is_empty() {
                 return Err(Failure::MalformedAuthorization);
             }
-            Ok(Presented::Bearer(token))
+            Ok(Presented::Token(token, scheme))
         }
         (None, Some(k), None) => Ok(Presented::ApiKey(k)),
         (None, None, Some(t)) => Ok(Presented::Tenant(t)),

@@ -4,6 +4,7 @@
 
 use crate::error::ApiError;
 use crate::oauth::bearer::{check_bearer, Bearer};
+use crate::oauth::dpop::presented::{authorization, Presentation};
 use crate::oauth::registration::party::PresentedBearer;
 use crate::platform::state::AppState;
 use axum::extract::FromRequestParts;
@@ -62,19 +63,30 @@ impl FromRequestParts<AppState> for Bearer {
                     ))
                 }
             };
-        let token = value
+        let (scheme, token) = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
-            })
-            .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
+            .and_then(|v| authorization(v, MAX_TOKEN_LEN))
             .ok_or_else(|| {
                 ApiError::Unauthorized(
-                    "The Authorization header must be `Bearer <access token>`.".into(),
+                    "The Authorization header must be `Bearer <access token>` (or `DPoP <access \
+                     token>` with a DPoP proof)."
+                        .into(),
                 )
             })?;
-        check_bearer(state, token).await
+        let bearer = check_bearer(state, token).await?;
+        // A DPoP-bound token only with a proof of its key for this request (RFC 9449 §7).
+        let url = state.config.endpoint(parts.uri.path());
+        let presentation = Presentation {
+            token,
+            scheme,
+            jkt: bearer.token.jkt(),
+            method: &parts.method,
+            url: Some(&url),
+        };
+        crate::oauth::dpop::presented::check(state, &presentation, &parts.headers)
+            .await
+            .map_err(|f| ApiError::Unauthorized(f.message().into_owned()))?;
+        Ok(bearer)
     }
 }

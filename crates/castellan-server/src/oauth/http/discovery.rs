@@ -64,6 +64,7 @@ pub fn metadata(state: &AppState) -> Value {
         "pushed_authorization_request_endpoint": c.endpoint("/oauth/par"),
         "require_pushed_authorization_requests": c.par.required,
         "request_parameter_supported": false,
+        "dpop_signing_alg_values_supported": castellan_crypto::dpop::SUPPORTED_ALGS,
     });
     if c.registration_mode() != crate::platform::config::RegistrationMode::Disabled {
         if let Some(obj) = doc.as_object_mut() {

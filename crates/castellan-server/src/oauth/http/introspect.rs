@@ -160,7 +160,14 @@ fn no_store(body: Json<Value>) -> Response {
     res
 }
 
+/// RFC 7662 §2.2 for an active access token; a DPoP-bound one says `token_type: DPoP` and
+/// its `cnf` (RFC 9449 §6.2).
 fn active_body(state: &AppState, checked: &Checked) -> Value {
+    let token_type = if checked.jkt().is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    };
     match checked {
         Checked::Jwt(c) => {
             let mut v = json!({
@@ -173,11 +180,16 @@ fn active_body(state: &AppState, checked: &Checked) -> Value {
                 "exp": c.exp,
                 "iat": c.iat,
                 "jti": c.jti,
-                "token_type": "Bearer",
+                "token_type": token_type,
                 "env": c.env,
             });
-            if let (Some(org), Some(obj)) = (&c.org, v.as_object_mut()) {
-                obj.insert("org".into(), org.clone().into());
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(org) = &c.org {
+                    obj.insert("org".into(), org.clone().into());
+                }
+                if let Some(cnf) = &c.cnf {
+                    obj.insert("cnf".into(), json!({ "jkt": cnf.jkt }));
+                }
             }
             v
         }
@@ -190,7 +202,7 @@ fn active_body(state: &AppState, checked: &Checked) -> Value {
                 "iss": state.config.issuer,
                 "exp": t.expires_at.timestamp(),
                 "iat": t.issued_at.timestamp(),
-                "token_type": "Bearer",
+                "token_type": token_type,
             });
             if let Some(obj) = v.as_object_mut() {
                 // Tokens stored without an audience were issued for the default one.

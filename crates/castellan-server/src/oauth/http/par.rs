@@ -49,6 +49,10 @@ async fn answer(
         Ok(p) => p,
         Err(e) => return (e.into_response(), None),
     };
+    let proof = match crate::oauth::dpop::presented(&headers) {
+        Ok(p) => p,
+        Err(e) => return (e.into_response(), None),
+    };
     let now = state.clock.now();
     let auth = match authenticate(state, &presented, now).await {
         Ok(auth) => auth,
@@ -58,7 +62,17 @@ async fn answer(
         Ok(d) => d.map(|d| d.0),
         Err(refused) => return (refused.into_response(), None),
     };
-    let res = match push(state, &auth.client, &params).await {
+    let proved = match proof {
+        None => None,
+        Some(proof) => {
+            let url = state.config.endpoint("/oauth/par");
+            match crate::oauth::dpop::check(state, &proof, &url, now).await {
+                Ok(jkt) => Some(jkt),
+                Err(e) => return (e.with_basic(auth.basic()).into_response(), client_limit),
+            }
+        }
+    };
+    let res = match push(state, &auth.client, &params, proved.as_deref()).await {
         Ok(pushed) => {
             let mut res = (
                 StatusCode::CREATED,

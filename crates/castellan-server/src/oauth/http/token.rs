@@ -58,6 +58,11 @@ fn asked(req: OAuthRequest) -> Result<Asked, OAuthFailure> {
         mut params,
     } = req;
     let client = presented_client(&headers, &mut params)?;
+    let dpop = crate::oauth::dpop::presented(&headers)?;
     let grant = GrantRequest::parse(params)?;
-    Ok(Asked { client, grant })
+    Ok(Asked {
+        client,
+        grant,
+        dpop,
+    })
 }

@@ -2,13 +2,16 @@
 //! the `Authorization` header (RFC 6750 §2.1). Refusals are 401/403 with `WWW-Authenticate`
 //! (RFC 6750 §3).
 
-use crate::oauth::userinfo::{get_userinfo, UserinfoError};
+use crate::oauth::dpop::presented::authorization;
+use crate::oauth::userinfo::{get_userinfo, Usage, UserinfoError};
 use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
+use axum::http::Method;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use castellan_guard::dpop::Scheme;
 use serde_json::json;
 
 /// Longest bearer token read.
@@ -17,26 +20,31 @@ const MAX_TOKEN_LEN: usize = 8192;
 /// `GET` or `POST /oauth/userinfo`: the signed-in person's claims (OIDC Core §5.3).
 pub async fn read_userinfo(
     State(state): State<AppState>,
+    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, UserinfoError> {
-    let token = bearer_token(&headers).ok_or(UserinfoError::NoToken)?;
-    let body = get_userinfo(&state, token, state.clock.now()).await?;
+    let (scheme, token) = bearer_token(&headers).ok_or(UserinfoError::NoToken)?;
+    let url = state.config.endpoint("/oauth/userinfo");
+    let usage = Usage {
+        scheme,
+        method: &method,
+        url: &url,
+        headers: &headers,
+    };
+    let body = get_userinfo(&state, token, &usage, state.clock.now()).await?;
     let mut res = Json(body).into_response();
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }
 
-/// The token of a single `Authorization: Bearer …` header.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+/// The scheme and token of a single `Authorization: Bearer …` or `DPoP …` header.
+fn bearer_token(headers: &HeaderMap) -> Option<(Scheme, &str)> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let (Some(v), None) = (values.next(), values.next()) else {
         return None;
     };
-    let (scheme, rest) = v.to_str().ok()?.split_once(' ')?;
-    let token = rest.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_LEN)
-        .then_some(token)
+    authorization(v.to_str().ok()?, MAX_TOKEN_LEN)
 }
 
 impl IntoResponse for UserinfoError {
@@ -57,6 +65,7 @@ impl IntoResponse for UserinfoError {
                 "Bearer realm=\"castellan\", error=\"insufficient_scope\", scope=\"openid\"".to_owned(),
                 json!({"error": "insufficient_scope", "error_description": "the token must carry the openid scope"}),
             ),
+            UserinfoError::Dpop(f) => return f.to_response(None),
             UserinfoError::Store(e) => {
                 return crate::error::OAuthFailure::from(e).into_response();
             }

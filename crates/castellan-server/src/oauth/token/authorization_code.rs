@@ -15,8 +15,8 @@
 
 use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{
-    answer_user_grant, grant_user, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
-    MAX_PRESENTED_LEN,
+    answer_user_grant, grant_user, mint_refresh_token, refresh_binding, wants_refresh, RefreshSeed,
+    UserGrant, MAX_PRESENTED_LEN,
 };
 use crate::oauth::token::request::CodeRequest;
 use crate::oauth::token::IssuedTokens;
@@ -46,6 +46,7 @@ pub async fn exchange_code(
     state: &AppState,
     client: &Client,
     asked: &CodeRequest,
+    jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, OAuthFailure> {
     let presented = asked.code.expose();
@@ -75,6 +76,7 @@ pub async fn exchange_code(
         CodeRedemption::Unknown => return Err(invalid_grant("the code is unknown")),
     };
     check_code(client, &code, asked, now)?;
+    check_dpop_binding(&code, jkt)?;
 
     let stored_scope = ScopeSet::parse(&code.scope).map_err(|_| {
         OAuthFailure::from(OAuthError::server_error("the stored scope is unreadable"))
@@ -100,6 +102,7 @@ pub async fn exchange_code(
                 organization_id: organization,
                 scope: &scope_text,
                 auth_time: code.auth_time,
+                dpop_jkt: refresh_binding(client, jkt),
             },
             now,
         );
@@ -119,6 +122,7 @@ pub async fn exchange_code(
             family_id: &code.family_id,
             auth_time: code.auth_time,
             nonce: code.nonce.as_deref(),
+            jkt,
         },
         refresh,
         now,
@@ -181,6 +185,21 @@ fn check_code(
         code,
         asked.code_verifier.as_ref().map(Secret::expose),
     )
+}
+
+/// RFC 9449 §10: a code whose authorization request named `dpop_jkt` is redeemed only with a
+/// proof of that key.
+fn check_dpop_binding(code: &AuthorizationCode, jkt: Option<&str>) -> Result<(), OAuthFailure> {
+    match (code.dpop_jkt.as_deref(), jkt) {
+        (None, _) => Ok(()),
+        (Some(bound), Some(proved)) if bound == proved => Ok(()),
+        (Some(_), Some(_)) => Err(invalid_grant(
+            "the DPoP proof is not made with the key the authorization request named (dpop_jkt)",
+        )),
+        (Some(_), None) => Err(invalid_grant(
+            "the code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with it",
+        )),
+    }
 }
 
 /// RFC 7636 §4.6 with S256 only; a verifier without a challenge is refused too (RFC 9700

@@ -32,23 +32,30 @@ pub async fn client_credentials(
     state: &AppState,
     client: &Client,
     asked: &ClientCredentialsRequest,
+    jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, OAuthFailure> {
     let scope = client_credentials_scopes(client, asked.scope.as_ref())?;
     let aud = crate::oauth::resources::audience(state, &asked.resources)?;
-    let grant = token_grant(client, &scope, &aud);
+    let grant = token_grant(client, &scope, &aud, jkt);
     let issued = issue_access_token(state, grant, now).await?;
-    Ok(answered(state, client, &scope, issued, now))
+    Ok(answered(state, client, &scope, issued, jkt, now))
 }
 
 /// The client's own token: it is its subject.
-fn token_grant<'a>(client: &'a Client, scope: &'a ScopeSet, aud: &'a Audience) -> TokenGrant<'a> {
+fn token_grant<'a>(
+    client: &'a Client,
+    scope: &'a ScopeSet,
+    aud: &'a Audience,
+    jkt: Option<&'a str>,
+) -> TokenGrant<'a> {
     TokenGrant {
         client,
         subject: &client.id,
         scope,
         audience: aud,
         organization: None,
+        jkt,
     }
 }
 
@@ -58,6 +65,7 @@ fn answered(
     client: &Client,
     scope: &ScopeSet,
     issued: IssuedToken,
+    jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> IssuedTokens {
     state
@@ -65,7 +73,7 @@ fn answered(
         .record(&state.store, &client.id, now.date_naive());
     IssuedTokens {
         access_token: issued.token.into_exposed(),
-        token_type: "Bearer",
+        token_type: crate::oauth::token::grant_tokens::token_type(jkt),
         expires_in: issued.expires_in,
         scope: scope.to_string(),
         created_at: issued.issued_at.timestamp(),

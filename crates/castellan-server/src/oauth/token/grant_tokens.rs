@@ -48,6 +48,26 @@ pub struct RefreshSeed<'a> {
     /// The resources of the grant (the `aud` of its access tokens unless a request narrows
     /// them), kept for its refreshes.
     pub audience: &'a Audience,
+    /// The DPoP key the refresh token is bound to ([`refresh_binding`]), if any.
+    pub dpop_jkt: Option<&'a str>,
+}
+
+/// The DPoP key a new grant's refresh token is bound to: a public client's proof key (RFC 9449
+/// §5); a confidential client's refresh tokens are bound to its authentication instead.
+pub fn refresh_binding<'a>(client: &Client, jkt: Option<&'a str>) -> Option<&'a str> {
+    match client.kind {
+        castellan_core::client::ClientKind::Public => jkt,
+        castellan_core::client::ClientKind::Confidential => None,
+    }
+}
+
+/// `DPoP` for a token bound to a key, else `Bearer` (RFC 9449 §5).
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
 }
 
 /// A new refresh token (the secret, shown once, and what is stored). Its expiry is the
@@ -72,6 +92,7 @@ pub fn mint_refresh_token(
         created_at: now,
         expires_at: now + Duration::seconds(i64::from(lifetime)),
         audience: Some(seed.audience.clone()),
+        dpop_jkt: seed.dpop_jkt.map(str::to_owned),
     };
     (secret, stored)
 }
@@ -94,6 +115,8 @@ pub struct UserGrant<'a> {
     pub auth_time: DateTime<Utc>,
     /// The `nonce` of the authorization request, for the ID token.
     pub nonce: Option<&'a str>,
+    /// The DPoP key the access token is bound to, if the request proved one.
+    pub jkt: Option<&'a str>,
 }
 
 /// Issues the access token (and ID token) of `grant` and answers them with `refresh` (already
@@ -119,6 +142,7 @@ pub async fn answer_user_grant(
             scope: grant.scope,
             audience: grant.audience,
             organization: grant.organization,
+            jkt: grant.jkt,
         },
         Some(grant.family_id),
         now,
@@ -146,7 +170,7 @@ pub async fn answer_user_grant(
         .record(&state.store, &grant.client.id, now.date_naive());
     Ok(IssuedTokens {
         access_token: issued.token.into_exposed(),
-        token_type: "Bearer",
+        token_type: token_type(grant.jkt),
         expires_in: issued.expires_in,
         scope: grant.scope.to_string(),
         created_at: issued.issued_at.timestamp(),

@@ -32,6 +32,8 @@ pub struct ClaimsRef<'a> {
     pub org: Option<&'a str>,
     /// Its token family, if any.
     pub gid: Option<&'a str>,
+    /// The thumbprint of the DPoP key it is bound to (`cnf.jkt`), if any.
+    pub jkt: Option<&'a str>,
 }
 
 /// `serde_json::to_vec` of the [`castellan_core::token::AccessClaims`] holding `c`, written
@@ -42,7 +44,8 @@ pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
         + strings.iter().map(|s| s.len()).sum::<usize>()
         + c.aud.iter().map(|s| s.len() + 3).sum::<usize>()
         + c.org.map_or(0, str::len)
-        + c.gid.map_or(0, str::len);
+        + c.gid.map_or(0, str::len)
+        + c.jkt.map_or(0, |j| j.len() + 16);
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(b"{\"iss\":");
     string(&mut out, c.iss);
@@ -69,6 +72,11 @@ pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
     if let Some(gid) = c.gid {
         out.extend_from_slice(b",\"gid\":");
         string(&mut out, gid);
+    }
+    if let Some(jkt) = c.jkt {
+        out.extend_from_slice(b",\"cnf\":{\"jkt\":");
+        string(&mut out, jkt);
+        out.push(b'}');
     }
     out.push(b'}');
     out
@@ -125,6 +133,9 @@ mod tests {
             env: c.env.into(),
             org: c.org.map(Into::into),
             gid: c.gid.map(Into::into),
+            cnf: c
+                .jkt
+                .map(|jkt| castellan_core::token::Confirmation { jkt: jkt.into() }),
         })
         .unwrap()
     }
@@ -143,6 +154,15 @@ mod tests {
             env: "local",
             org: None,
             gid: Some("fam\"ily"),
+            jkt: None,
+        };
+        assert_eq!(
+            String::from_utf8(claims_json(&c)).unwrap(),
+            claims_serde(&c)
+        );
+        let c = ClaimsRef {
+            jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+            ..c
         };
         assert_eq!(
             String::from_utf8(claims_json(&c)).unwrap(),
@@ -158,6 +178,7 @@ mod tests {
             iat in any::<i64>(),
             org in proptest::option::of(".{0,20}"),
             gid in proptest::option::of(".{0,20}"),
+            jkt in proptest::option::of(".{0,20}"),
             auds in proptest::collection::vec(".{0,20}", 1..4),
         ) {
             let Some(aud) = Audience::from_list(auds) else { return Ok(()) };
@@ -173,6 +194,7 @@ mod tests {
                 env: &strings[6],
                 org: org.as_deref(),
                 gid: gid.as_deref(),
+                jkt: jkt.as_deref(),
             };
             prop_assert_eq!(String::from_utf8(claims_json(&c)).unwrap(), claims_serde(&c));
         }

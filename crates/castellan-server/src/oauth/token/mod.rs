@@ -44,6 +44,8 @@ pub struct Asked {
     pub client: PresentedClient,
     /// The grant asked for.
     pub grant: GrantRequest,
+    /// The request's DPoP proof (RFC 9449), if it sent one.
+    pub dpop: Option<String>,
 }
 
 /// The tokens a grant issued (RFC 6749 §5.1), as the answer states them. `Debug` hides the
@@ -52,7 +54,7 @@ pub struct Asked {
 pub struct IssuedTokens {
     /// The access token.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `DPoP` for a DPoP-bound access token, else `Bearer`.
     pub token_type: &'static str,
     /// The access token's lifetime in seconds.
     pub expires_in: u32,
@@ -181,7 +183,11 @@ pub async fn token(
         error: TokenError::OAuth(error),
         limit,
     };
-    let Asked { client, grant } = match asked {
+    let Asked {
+        client,
+        grant,
+        dpop,
+    } = match asked {
         Ok(asked) => asked,
         Err(e) => return refused(e.clone(), per_ip),
     };
@@ -195,7 +201,11 @@ pub async fn token(
         Err(refused) => return TokenOutcome::Limited(refused),
     };
     let limit = limits::shown(client_limit, per_ip);
-    match issue(state, ip, &auth.client, grant, now).await {
+    let jkt = match dpop_binding(state, dpop.as_deref(), &auth.client, now).await {
+        Ok(jkt) => jkt,
+        Err(e) => return refused(e.with_basic(auth.basic()), limit),
+    };
+    match issue(state, ip, &auth.client, grant, jkt.as_deref(), now).await {
         Ok(tokens) => TokenOutcome::Issued { tokens, limit },
         Err(GrantError::OAuth(e)) => refused(e.with_basic(auth.basic()), limit),
         Err(GrantError::Delayed(delayed)) => TokenOutcome::Refused {
@@ -206,12 +216,33 @@ pub async fn token(
     }
 }
 
-/// The grant `asked` for `client`, once the client may use it.
+/// The DPoP key the tokens are bound to: the one `proof` proves (checked, its `jti` recorded),
+/// none without a proof, unless the client must use DPoP. The check waits (the replay store),
+/// behind a box, so that a request without a proof keeps a small future.
+async fn dpop_binding(
+    state: &AppState,
+    proof: Option<&str>,
+    client: &Client,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, OAuthFailure> {
+    let jkt = match proof {
+        None => None,
+        Some(proof) => {
+            let url = state.config.endpoint("/oauth/token");
+            Some(Box::pin(crate::oauth::dpop::check(state, proof, &url, now)).await?)
+        }
+    };
+    crate::oauth::dpop::required(client, jkt.as_deref())?;
+    Ok(jkt)
+}
+
+/// The grant `asked` for `client`, once the client may use it, its access token bound to `jkt`.
 async fn issue(
     state: &AppState,
     ip: IpAddr,
     client: &Client,
     asked: &GrantRequest,
+    jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, GrantError> {
     if !client.allows_grant(asked.grant) {
@@ -220,16 +251,19 @@ async fn issue(
     let request = asked.request.as_ref().map_err(Clone::clone)?;
     Ok(match request {
         TokenRequest::ClientCredentials(asked) => {
-            client_credentials::client_credentials(state, client, asked, now).await?
+            client_credentials::client_credentials(state, client, asked, jkt, now).await?
         }
         TokenRequest::AuthorizationCode(asked) => {
-            Box::pin(authorization_code::exchange_code(state, client, asked, now)).await?
+            Box::pin(authorization_code::exchange_code(
+                state, client, asked, jkt, now,
+            ))
+            .await?
         }
         TokenRequest::RefreshToken(asked) => {
-            Box::pin(refresh::refresh_tokens(state, client, asked, now)).await?
+            Box::pin(refresh::refresh_tokens(state, client, asked, jkt, now)).await?
         }
         TokenRequest::Password(asked) => {
-            Box::pin(password::password_grant(state, client, asked, ip, now)).await?
+            Box::pin(password::password_grant(state, client, asked, ip, jkt, now)).await?
         }
     })
 }

@@ -12,7 +12,7 @@
 //! Administrative scopes are dropped from the grant unless the person has the admin flag.
 
 use crate::oauth::token::grant_tokens::{
-    answer_user_grant, mint_refresh_token, wants_refresh, RefreshSeed, UserGrant,
+    answer_user_grant, mint_refresh_token, refresh_binding, wants_refresh, RefreshSeed, UserGrant,
 };
 use crate::oauth::token::request::PasswordRequest;
 use crate::oauth::token::{GrantError, IssuedTokens};
@@ -42,6 +42,7 @@ pub async fn password_grant(
     client: &Client,
     asked: &PasswordRequest,
     ip: IpAddr,
+    jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, GrantError> {
     let ip_key = limits::ip_key(ip);
@@ -98,6 +99,7 @@ pub async fn password_grant(
                 organization_id: organization.as_deref(),
                 scope: &scope_text,
                 auth_time: now,
+                dpop_jkt: refresh_binding(client, jkt),
             },
             now,
         );
@@ -117,6 +119,7 @@ pub async fn password_grant(
             family_id: &family_id,
             auth_time: now,
             nonce: None,
+            jkt,
         },
         refresh,
         now,

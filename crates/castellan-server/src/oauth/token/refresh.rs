@@ -29,6 +29,7 @@ pub async fn refresh_tokens(
     state: &AppState,
     client: &Client,
     asked: &RefreshRequest,
+    jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, OAuthFailure> {
     let presented = asked.refresh_token.expose();
@@ -43,6 +44,23 @@ pub async fn refresh_tokens(
         return Err(invalid_grant(
             "the refresh token was issued to another client",
         ));
+    }
+    // RFC 9449 §5: a refresh token bound to a key is used only with a proof of that key; the
+    // token stays unused when it is not.
+    if let Some(bound) = current.dpop_jkt.as_deref() {
+        match jkt {
+            Some(proved) if proved == bound => {}
+            Some(_) => {
+                return Err(invalid_grant(
+                    "the DPoP proof is not made with the key the refresh token is bound to",
+                ))
+            }
+            None => {
+                return Err(invalid_grant(
+                    "the refresh token is bound to a DPoP key: send a DPoP proof made with it",
+                ))
+            }
+        }
     }
     let organization = current.organization_id.as_deref();
     let user = grant_user(state, &current.user_id, organization).await?;
@@ -82,6 +100,7 @@ pub async fn refresh_tokens(
             scope: &family_text,
             auth_time: current.auth_time,
             audience: &granted,
+            dpop_jkt: current.dpop_jkt.as_deref(),
         },
         now,
     );
@@ -116,6 +135,7 @@ pub async fn refresh_tokens(
             family_id: &current.family_id,
             auth_time: current.auth_time,
             nonce: None,
+            jkt,
         },
         Some(secret),
         now,

@@ -4,5 +4,6 @@
 
 pub mod browser;
 pub mod doc_server;
+pub mod dpop;
 pub mod gateway;
 pub mod pages;

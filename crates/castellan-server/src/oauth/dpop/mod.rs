@@ -1,0 +1,122 @@
+//! DPoP at Castellan's own endpoints (RFC 9449): the proof a client sends with a token or
+//! pushed authorization request, checked once and answered as the key's thumbprint (`jkt`)
+//! the tokens are then bound to.
+//!
+//! A proof is verified by `castellan_crypto::dpop::verify_proof` (pure: `typ`, `alg`, a public
+//! `jwk`, the signature, `htm`, `htu`, `iat` within `[dpop]`'s window); here come the checks
+//! that need state: the server's nonce when `dpop.use_nonce` is on ([`nonce`], §8), then the
+//! proof's `jti` never seen before, across every replica (the replay check of
+//! [`crate::platform::replay`], for the whole `iat` window). A request carrying two `DPoP`
+//! headers is refused; every refusal is `invalid_dpop_proof` (400), or `use_dpop_nonce` with a
+//! fresh `DPoP-Nonce`.
+
+pub mod nonce;
+pub mod presented;
+
+use crate::error::OAuthFailure;
+use crate::platform::replay::{OneTimeId, Replay};
+use crate::platform::state::AppState;
+use axum::http::{HeaderMap, HeaderName};
+use castellan_core::{OAuthError, OAuthErrorCode};
+use castellan_crypto::dpop::{verify_proof, ProofCheck};
+use chrono::{DateTime, Duration, Utc};
+
+/// The proof's header (`DPoP`).
+pub const PROOF_HEADER: &str = "dpop";
+/// The header a server nonce is given in (`DPoP-Nonce`).
+pub const NONCE_HEADER: HeaderName = HeaderName::from_static("dpop-nonce");
+
+fn invalid(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthFailure {
+    OAuthError::new(OAuthErrorCode::InvalidDpopProof, description).into()
+}
+
+/// The request's DPoP proof, if it sent one: two `DPoP` headers, or one that is not visible
+/// ASCII, are `invalid_dpop_proof`.
+pub fn presented(headers: &HeaderMap) -> Result<Option<String>, OAuthFailure> {
+    let mut values = headers.get_all(PROOF_HEADER).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid("send one DPoP header, not several"));
+    }
+    let proof = first
+        .to_str()
+        .map_err(|_| invalid("the DPoP proof is not a well-formed JWT"))?;
+    Ok(Some(proof.to_owned()))
+}
+
+/// Checks `proof` for a `POST` to `url` (one of Castellan's endpoints) at `now`, and records
+/// its `jti`: the thumbprint of the key it proves.
+pub async fn check(
+    state: &AppState,
+    proof: &str,
+    url: &str,
+    now: DateTime<Utc>,
+) -> Result<String, OAuthFailure> {
+    let c = &state.config.dpop;
+    let verified = verify_proof(
+        proof,
+        &ProofCheck {
+            method: "POST",
+            uri: url,
+            now: now.timestamp(),
+            max_age: i64::from(c.proof_max_age_seconds),
+            max_skew: i64::from(c.proof_max_skew_seconds),
+            access_token: None,
+        },
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    if c.use_nonce {
+        let fresh = nonce::is_current(state, verified.nonce.as_deref(), now);
+        if !fresh {
+            let description = if verified.nonce.is_some() {
+                "the DPoP nonce is not current; use the one in DPoP-Nonce"
+            } else {
+                "this server requires a DPoP nonce; use the one in DPoP-Nonce"
+            };
+            return Err(OAuthFailure::from(OAuthError::new(
+                OAuthErrorCode::UseDpopNonce,
+                description,
+            ))
+            .with_dpop_nonce(nonce::current(state, now)));
+        }
+    }
+    // Remembered for as long as the proof could be accepted.
+    let window = i64::from(c.proof_max_age_seconds) + i64::from(c.proof_max_skew_seconds);
+    let until =
+        DateTime::from_timestamp(verified.iat, 0).unwrap_or(now) + Duration::seconds(window);
+    let first = Replay::of(state)
+        .first_use(
+            &OneTimeId::dpop(&verified.jkt, &verified.jti),
+            until.max(now),
+        )
+        .await
+        .map_err(OAuthError::from)?;
+    if !first {
+        return Err(invalid("the DPoP proof was used before"));
+    }
+    Ok(verified.jkt)
+}
+
+/// Whether a client that must use DPoP (`dpop_bound_access_tokens`) sent a proof.
+pub fn required(
+    client: &castellan_core::client::Client,
+    jkt: Option<&str>,
+) -> Result<(), OAuthFailure> {
+    if client.requires_dpop() && jkt.is_none() {
+        return Err(invalid(
+            "this client's tokens must be DPoP-bound: send a DPoP proof",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `value` looks like a JWK SHA-256 thumbprint: 43 base64url characters (the
+/// `dpop_jkt` of an authorization request, RFC 9449 §10).
+pub fn is_thumbprint(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

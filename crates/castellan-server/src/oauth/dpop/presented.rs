@@ -1,0 +1,87 @@
+//! DPoP where an access token is used (RFC 9449 §7): at forward-auth and at Castellan's own
+//! APIs (management, people's APIs, userinfo), the rule `castellan-guard` applies, shared
+//! ([`castellan_guard::dpop::check_binding`]): a token bound to a key (`cnf.jkt`) passes only as
+//! `Authorization: DPoP` with one proof of that key for the original method and URL, whose
+//! `ath` is the token's hash; presented as `Bearer` it is refused (401 `invalid_token`,
+//! `WWW-Authenticate: DPoP`); an unbound token presented as `DPoP` is refused too. An accepted
+//! proof's `jti` is then recorded through the server's replay check (Redis or storage, shared
+//! by every replica), for the proof's whole `iat` window.
+
+use crate::platform::replay::{OneTimeId, Replay};
+use crate::platform::state::AppState;
+use castellan_guard::dpop::{check_binding, ProofWindow, Scheme};
+use castellan_guard::{DpopProblem, Failure};
+use chrono::{DateTime, Duration};
+use http::{HeaderMap, Method};
+
+/// A token as the caller presented it, and what its proof must match.
+pub struct Presentation<'a> {
+    /// The access token.
+    pub token: &'a str,
+    /// `Bearer` or `DPoP`.
+    pub scheme: Scheme,
+    /// The key the token is bound to, if any.
+    pub jkt: Option<&'a str>,
+    /// The request's method.
+    pub method: &'a Method,
+    /// The request's URL as the caller sent it (`None`: unknown; a proof is then refused).
+    pub url: Option<&'a str>,
+}
+
+/// The scheme and token of a single `Authorization: Bearer|DPoP <token>` header value, the
+/// token at most `max_len` bytes; `None` for anything else.
+pub fn authorization(value: &str, max_len: usize) -> Option<(Scheme, &str)> {
+    let (scheme, rest) = value.split_once(' ')?;
+    let token = rest.trim();
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return None;
+    };
+    (!token.is_empty() && token.len() <= max_len).then_some((scheme, token))
+}
+
+/// Whether the token may be used as presented, with the request's proof (`headers`).
+pub async fn check(
+    state: &AppState,
+    p: &Presentation<'_>,
+    headers: &HeaderMap,
+) -> Result<(), Failure> {
+    // A bearer token used as such: nothing to check, nothing to wait for.
+    if p.scheme == Scheme::Bearer && p.jkt.is_none() {
+        return Ok(());
+    }
+    let c = &state.config.dpop;
+    let now = state.clock.now();
+    let window = ProofWindow {
+        max_age: i64::from(c.proof_max_age_seconds),
+        max_skew: i64::from(c.proof_max_skew_seconds),
+    };
+    let proof = check_binding(
+        p.token,
+        p.scheme,
+        p.jkt,
+        headers,
+        p.method,
+        p.url,
+        now.timestamp(),
+        window,
+    )?;
+    let Some(proof) = proof else {
+        return Ok(());
+    };
+    let until = DateTime::from_timestamp(proof.iat, 0).unwrap_or(now)
+        + Duration::seconds(window.max_age + window.max_skew);
+    let first = Box::pin(
+        Replay::of(state).first_use(&OneTimeId::dpop(&proof.jkt, &proof.jti), until.max(now)),
+    )
+    .await
+    .map_err(|_| Failure::ReplayCheckUnavailable)?;
+    if first {
+        Ok(())
+    } else {
+        Err(Failure::InvalidDpopProof(DpopProblem::Replayed))
+    }
+}
