@@ -24,6 +24,9 @@ use castellan_core::{OAuthError, OAuthErrorCode};
 use castellan_store::StoreError;
 use serde_json::json;
 
+/// The header a DPoP server nonce is given in (RFC 9449 §8).
+pub const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
 /// An OAuth error answer, with how it was caused.
 #[derive(Debug, Clone)]
 pub struct OAuthFailure {
@@ -32,8 +35,9 @@ pub struct OAuthFailure {
     /// Set when the client authenticated with HTTP Basic (RFC 6749 §5.2: answer 401 with a
     /// `WWW-Authenticate` naming the scheme the client used).
     pub basic_auth: bool,
-    /// A DPoP nonce the client must use next, answered in `DPoP-Nonce` (RFC 9449 §8).
-    pub dpop_nonce: Option<String>,
+    /// A DPoP nonce the client must use next, answered in `DPoP-Nonce` (RFC 9449 §8); boxed,
+    /// as this error is carried by every token request's future.
+    pub dpop_nonce: Option<Box<DpopNonce>>,
 }
 
 impl OAuthFailure {
@@ -45,10 +49,14 @@ impl OAuthFailure {
 
     /// Answers `nonce` in `DPoP-Nonce` for the client's next proof.
     pub fn with_dpop_nonce(mut self, nonce: String) -> Self {
-        self.dpop_nonce = Some(nonce);
+        self.dpop_nonce = Some(Box::new(DpopNonce(nonce)));
         self
     }
 }
+
+/// A DPoP server nonce (RFC 9449 §8), to answer in `DPoP-Nonce`.
+#[derive(Debug, Clone)]
+pub struct DpopNonce(pub String);
 
 impl From<OAuthError> for OAuthFailure {
     fn from(error: OAuthError) -> Self {
@@ -103,8 +111,8 @@ impl IntoResponse for OAuthFailure {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(nonce) = self.dpop_nonce.as_deref() {
-            if let Ok(v) = HeaderValue::from_str(nonce) {
-                h.insert(crate::oauth::dpop::NONCE_HEADER, v);
+            if let Ok(v) = HeaderValue::from_str(&nonce.0) {
+                h.insert(DPOP_NONCE, v);
             }
         }
         if status == StatusCode::UNAUTHORIZED {

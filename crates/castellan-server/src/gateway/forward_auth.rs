@@ -212,14 +212,14 @@ pub async fn check_forwarded(
         Presented::Token(t, scheme) => {
             // Boxed, as a key check's future need not be as large as a token check's.
             let (identity, client, jkt) = Box::pin(token_identity(state, t, false)).await?;
-            let proof = crate::oauth::dpop::presented::Presentation {
+            let proof = crate::oauth::http::dpop::Presentation {
                 token: t,
                 scheme,
                 jkt: jkt.as_deref(),
                 method,
                 url,
             };
-            crate::oauth::dpop::presented::check(state, &proof, headers).await?;
+            crate::oauth::http::dpop::check(state, &proof, headers).await?;
             Who::Token(identity, client)
         }
         Presented::Tenant(t) => {

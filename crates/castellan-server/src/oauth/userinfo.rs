@@ -3,7 +3,7 @@
 //! with `email`, `name` with `profile`). Failures follow RFC 6750 §3.
 
 use crate::oauth::id_token::profile_claims;
-use crate::oauth::tokens::{check_access_token, Audience};
+use crate::oauth::tokens::{check_access_token, Audience, Checked};
 use crate::platform::state::AppState;
 use castellan_core::ScopeSet;
 use castellan_store::StoreError;
@@ -32,39 +32,21 @@ impl From<StoreError> for UserinfoError {
     }
 }
 
-/// How the token was presented, and the request its DPoP proof (if any) must match.
-pub struct Usage<'a> {
-    /// `Bearer` or `DPoP`.
-    pub scheme: castellan_guard::dpop::Scheme,
-    /// The request's method.
-    pub method: &'a http::Method,
-    /// The endpoint's URL.
-    pub url: &'a str,
-    /// The request's headers (the `DPoP` proof).
-    pub headers: &'a http::HeaderMap,
-}
-
-/// The claims of the person behind `token`, presented as `usage` says, checked at `now`.
-pub async fn get_userinfo(
+/// The access token `token`, checked at `now` for Castellan's own APIs. How it was presented
+/// (DPoP, RFC 9449 §7) is the HTTP handler's to check next.
+pub async fn check_token(
     state: &AppState,
     token: &str,
-    usage: &Usage<'_>,
     now: DateTime<Utc>,
-) -> Result<Value, UserinfoError> {
-    let checked = match check_access_token(state, token, now, Audience::Castellan).await? {
-        Ok(c) => c,
-        Err(reason) => return Err(UserinfoError::InvalidToken(reason.describe())),
-    };
-    let presentation = crate::oauth::dpop::presented::Presentation {
-        token,
-        scheme: usage.scheme,
-        jkt: checked.jkt(),
-        method: usage.method,
-        url: Some(usage.url),
-    };
-    crate::oauth::dpop::presented::check(state, &presentation, usage.headers)
-        .await
-        .map_err(UserinfoError::Dpop)?;
+) -> Result<Checked, UserinfoError> {
+    match check_access_token(state, token, now, Audience::Castellan).await? {
+        Ok(c) => Ok(c),
+        Err(reason) => Err(UserinfoError::InvalidToken(reason.describe())),
+    }
+}
+
+/// The claims of the person behind the `checked` token.
+pub async fn get_userinfo(state: &AppState, checked: &Checked) -> Result<Value, UserinfoError> {
     // Only a user's grant carries a family; a client's own token has no user behind it.
     if checked.family().is_none() {
         return Err(UserinfoError::InvalidToken(

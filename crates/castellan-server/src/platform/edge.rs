@@ -406,7 +406,10 @@ mod tests {
     }
 
     /// Each request's future is built on the stack and copied into the heap: the hot lanes'
-    /// must stay small (they were 3.7 and 4.2 KB, copied whole at every request).
+    /// must stay small (they were 3.7 and 4.2 KB, copied whole at every request). The token
+    /// lane's bound grew from 1024 to 1152 bytes with DPoP: the request's proof and the key
+    /// thumbprint its tokens are bound to travel through the pipeline (80 bytes, a copy of a
+    /// few nanoseconds beside a signature's tens of microseconds).
     #[tokio::test]
     async fn the_hot_lanes_answer_with_small_futures() {
         let dir = tempfile::tempdir().unwrap();
@@ -426,7 +429,7 @@ mod tests {
                 .unwrap(),
         );
         let token_size = size_of_val(&*token);
-        assert!(token_size <= 1024, "token lane: {token_size} bytes");
+        assert!(token_size <= 1152, "token lane: {token_size} bytes");
         let check = edge.call(Request::get("/forward-auth").body(Body::empty()).unwrap());
         let check_size = size_of_val(&*check);
         assert!(check_size <= 2560, "forward-auth lane: {check_size} bytes");

@@ -2,7 +2,10 @@
 //! (`token_type: DPoP`, `cnf.jkt`, shown by introspection), refused proofs of every shape,
 //! replays, clients that must use DPoP, server nonces, codes bound by `dpop_jkt`, and public
 //! clients' refresh tokens bound to the key.
-#![expect(clippy::unwrap_used, reason = "a test fails on an unwrap, with its location")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap, with its location"
+)]
 
 use crate::support::dpop::{jti, now, Prover};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -2,7 +2,10 @@
 //! (userinfo, the management API). A bound token presented as `Bearer` is refused with a
 //! `DPoP` challenge; as `DPoP` it needs one fresh proof of its key for the original method and
 //! URL carrying its hash; an unbound token presented as `DPoP` is refused.
-#![expect(clippy::unwrap_used, reason = "a test fails on an unwrap, with its location")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap, with its location"
+)]
 
 use crate::support::dpop::{now, Prover};
 use crate::support::gateway::route;

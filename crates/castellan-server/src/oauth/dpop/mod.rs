@@ -11,39 +11,25 @@
 //! fresh `DPoP-Nonce`.
 
 pub mod nonce;
-pub mod presented;
 
 use crate::error::OAuthFailure;
 use crate::platform::replay::{OneTimeId, Replay};
 use crate::platform::state::AppState;
-use axum::http::{HeaderMap, HeaderName};
 use castellan_core::{OAuthError, OAuthErrorCode};
 use castellan_crypto::dpop::{verify_proof, ProofCheck};
 use chrono::{DateTime, Duration, Utc};
 
-/// The proof's header (`DPoP`).
-pub const PROOF_HEADER: &str = "dpop";
-/// The header a server nonce is given in (`DPoP-Nonce`).
-pub const NONCE_HEADER: HeaderName = HeaderName::from_static("dpop-nonce");
-
-fn invalid(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthFailure {
+pub(crate) fn invalid(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthFailure {
     OAuthError::new(OAuthErrorCode::InvalidDpopProof, description).into()
 }
 
-/// The request's DPoP proof, if it sent one: two `DPoP` headers, or one that is not visible
-/// ASCII, are `invalid_dpop_proof`.
-pub fn presented(headers: &HeaderMap) -> Result<Option<String>, OAuthFailure> {
-    let mut values = headers.get_all(PROOF_HEADER).iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(invalid("send one DPoP header, not several"));
-    }
-    let proof = first
-        .to_str()
-        .map_err(|_| invalid("the DPoP proof is not a well-formed JWT"))?;
-    Ok(Some(proof.to_owned()))
+/// Checks the `proof` of a token request: [`check`] for the token endpoint.
+pub async fn check_token_request(
+    state: &AppState,
+    proof: &str,
+    now: DateTime<Utc>,
+) -> Result<String, OAuthFailure> {
+    check(state, proof, &state.config.endpoint("/oauth/token"), now).await
 }
 
 /// Checks `proof` for a `POST` to `url` (one of Castellan's endpoints) at `now`, and records

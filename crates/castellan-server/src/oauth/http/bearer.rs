@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::oauth::bearer::{check_bearer, Bearer};
-use crate::oauth::dpop::presented::{authorization, Presentation};
+use crate::oauth::http::dpop::{authorization, Presentation};
 use crate::oauth::registration::party::PresentedBearer;
 use crate::platform::state::AppState;
 use axum::extract::FromRequestParts;
@@ -84,7 +84,7 @@ impl FromRequestParts<AppState> for Bearer {
             method: &parts.method,
             url: Some(&url),
         };
-        crate::oauth::dpop::presented::check(state, &presentation, &parts.headers)
+        crate::oauth::http::dpop::check(state, &presentation, &parts.headers)
             .await
             .map_err(|f| ApiError::Unauthorized(f.message().into_owned()))?;
         Ok(bearer)

@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod client_auth;
 pub mod consent;
 pub mod discovery;
+pub mod dpop;
 pub mod introspect;
 pub mod par;
 pub mod params;

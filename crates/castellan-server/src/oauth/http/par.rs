@@ -49,7 +49,7 @@ async fn answer(
         Ok(p) => p,
         Err(e) => return (e.into_response(), None),
     };
-    let proof = match crate::oauth::dpop::presented(&headers) {
+    let proof = match crate::oauth::http::dpop::presented(&headers) {
         Ok(p) => p,
         Err(e) => return (e.into_response(), None),
     };

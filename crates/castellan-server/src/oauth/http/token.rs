@@ -58,7 +58,7 @@ fn asked(req: OAuthRequest) -> Result<Asked, OAuthFailure> {
         mut params,
     } = req;
     let client = presented_client(&headers, &mut params)?;
-    let dpop = crate::oauth::dpop::presented(&headers)?;
+    let dpop = crate::oauth::http::dpop::presented(&headers)?;
     let grant = GrantRequest::parse(params)?;
     Ok(Asked {
         client,

@@ -2,8 +2,8 @@
 //! the `Authorization` header (RFC 6750 §2.1). Refusals are 401/403 with `WWW-Authenticate`
 //! (RFC 6750 §3).
 
-use crate::oauth::dpop::presented::authorization;
-use crate::oauth::userinfo::{get_userinfo, Usage, UserinfoError};
+use crate::oauth::http::dpop::{authorization, check, Presentation};
+use crate::oauth::userinfo::{check_token, get_userinfo, UserinfoError};
 use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
@@ -24,14 +24,20 @@ pub async fn read_userinfo(
     headers: HeaderMap,
 ) -> Result<Response, UserinfoError> {
     let (scheme, token) = bearer_token(&headers).ok_or(UserinfoError::NoToken)?;
+    let checked = check_token(&state, token, state.clock.now()).await?;
+    // A DPoP-bound token only with a proof of its key for this request (RFC 9449 §7).
     let url = state.config.endpoint("/oauth/userinfo");
-    let usage = Usage {
+    let presentation = Presentation {
+        token,
         scheme,
+        jkt: checked.jkt(),
         method: &method,
-        url: &url,
-        headers: &headers,
+        url: Some(&url),
     };
-    let body = get_userinfo(&state, token, &usage, state.clock.now()).await?;
+    check(&state, &presentation, &headers)
+        .await
+        .map_err(UserinfoError::Dpop)?;
+    let body = get_userinfo(&state, &checked).await?;
     let mut res = Json(body).into_response();
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

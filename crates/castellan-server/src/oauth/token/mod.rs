@@ -45,7 +45,7 @@ pub struct Asked {
     /// The grant asked for.
     pub grant: GrantRequest,
     /// The request's DPoP proof (RFC 9449), if it sent one.
-    pub dpop: Option<String>,
+    pub dpop: Option<Box<str>>,
 }
 
 /// The tokens a grant issued (RFC 6749 §5.1), as the answer states them. `Debug` hides the
@@ -201,10 +201,20 @@ pub async fn token(
         Err(refused) => return TokenOutcome::Limited(refused),
     };
     let limit = limits::shown(client_limit, per_ip);
-    let jkt = match dpop_binding(state, dpop.as_deref(), &auth.client, now).await {
-        Ok(jkt) => jkt,
-        Err(e) => return refused(e.with_basic(auth.basic()), limit),
+    // Without a proof nothing waits; a proof's check waits (the replay store), behind a box,
+    // so that this future stays the size of the fast path's.
+    let jkt = match dpop {
+        None => None,
+        Some(proof) => {
+            match Box::pin(crate::oauth::dpop::check_token_request(state, proof, now)).await {
+                Ok(jkt) => Some(jkt),
+                Err(e) => return refused(e.with_basic(auth.basic()), limit),
+            }
+        }
     };
+    if let Err(e) = crate::oauth::dpop::required(&auth.client, jkt.as_deref()) {
+        return refused(e.with_basic(auth.basic()), limit);
+    }
     match issue(state, ip, &auth.client, grant, jkt.as_deref(), now).await {
         Ok(tokens) => TokenOutcome::Issued { tokens, limit },
         Err(GrantError::OAuth(e)) => refused(e.with_basic(auth.basic()), limit),
@@ -214,26 +224,6 @@ pub async fn token(
         },
         Err(GrantError::Throttled(refused)) => TokenOutcome::Limited(refused),
     }
-}
-
-/// The DPoP key the tokens are bound to: the one `proof` proves (checked, its `jti` recorded),
-/// none without a proof, unless the client must use DPoP. The check waits (the replay store),
-/// behind a box, so that a request without a proof keeps a small future.
-async fn dpop_binding(
-    state: &AppState,
-    proof: Option<&str>,
-    client: &Client,
-    now: DateTime<Utc>,
-) -> Result<Option<String>, OAuthFailure> {
-    let jkt = match proof {
-        None => None,
-        Some(proof) => {
-            let url = state.config.endpoint("/oauth/token");
-            Some(Box::pin(crate::oauth::dpop::check(state, proof, &url, now)).await?)
-        }
-    };
-    crate::oauth::dpop::required(client, jkt.as_deref())?;
-    Ok(jkt)
 }
 
 /// The grant `asked` for `client`, once the client may use it, its access token bound to `jkt`.

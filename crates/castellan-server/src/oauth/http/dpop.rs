@@ -1,4 +1,5 @@
-//! DPoP where an access token is used (RFC 9449 §7): at forward-auth and at Castellan's own
+//! DPoP over HTTP: the `DPoP` header of a token or PAR request ([`presented`]), and DPoP where
+//! an access token is used (RFC 9449 §7): at forward-auth and at Castellan's own
 //! APIs (management, people's APIs, userinfo), the rule `castellan-guard` applies, shared
 //! ([`castellan_guard::dpop::check_binding`]): a token bound to a key (`cnf.jkt`) passes only as
 //! `Authorization: DPoP` with one proof of that key for the original method and URL, whose
@@ -7,6 +8,7 @@
 //! proof's `jti` is then recorded through the server's replay check (Redis or storage, shared
 //! by every replica), for the proof's whole `iat` window.
 
+use crate::error::OAuthFailure;
 use crate::platform::replay::{OneTimeId, Replay};
 use crate::platform::state::AppState;
 use castellan_guard::dpop::{check_binding, ProofWindow, Scheme};
@@ -26,6 +28,27 @@ pub struct Presentation<'a> {
     pub method: &'a Method,
     /// The request's URL as the caller sent it (`None`: unknown; a proof is then refused).
     pub url: Option<&'a str>,
+}
+
+/// The proof's header (`DPoP`).
+pub const PROOF_HEADER: &str = "dpop";
+
+/// The request's DPoP proof, if it sent one: two `DPoP` headers, or one that is not visible
+/// ASCII, are `invalid_dpop_proof`.
+pub fn presented(headers: &HeaderMap) -> Result<Option<Box<str>>, OAuthFailure> {
+    let mut values = headers.get_all(PROOF_HEADER).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(crate::oauth::dpop::invalid(
+            "send one DPoP header, not several",
+        ));
+    }
+    let proof = first
+        .to_str()
+        .map_err(|_| crate::oauth::dpop::invalid("the DPoP proof is not a well-formed JWT"))?;
+    Ok(Some(proof.into()))
 }
 
 /// The scheme and token of a single `Authorization: Bearer|DPoP <token>` header value, the
