@@ -185,10 +185,13 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         grant_types: args.grant_types,
         redirect_uris: args.redirect_uris,
         token_endpoint_auth_method: args.token_endpoint_auth_method,
+        jwks: None,
+        jwks_uri: None,
         token_format: args.token_format,
         default_scope: args.default_scope,
         public_client_credentials: args.public_client_credentials,
         require_pushed_authorization_requests: args.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: false,
         tier: args.tier,
         tenants: args
             .tenants
