@@ -1,6 +1,7 @@
 //! Clients: the applications that ask for tokens, their kinds, grant types,
 //! authentication methods, token lifetimes and the validation of a client draft.
 
+use crate::client_keys::{JWKS, JWKS_URI};
 use crate::scope::{ScopePattern, ScopeSet};
 use crate::tenant::TenantGrant;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -313,6 +314,40 @@ impl Client {
         }
     }
 
+    /// Its JWK Set (`jwks` metadata), if it has one.
+    pub fn jwks(&self) -> Option<&serde_json::Value> {
+        self.metadata.get(JWKS)
+    }
+
+    /// The URL of its JWK Set (`jwks_uri` metadata), if it has one.
+    pub fn jwks_uri(&self) -> Option<&str> {
+        self.metadata
+            .get(JWKS_URI)
+            .and_then(serde_json::Value::as_str)
+    }
+
+    /// Gives it the JWK Set `jwks` in place of its keys (a checked set: see
+    /// [`crate::client_keys`]); its `jwks_uri`, if any, is dropped (RFC 7591 §2: one or the
+    /// other).
+    pub fn set_jwks(&mut self, jwks: serde_json::Value) {
+        self.metadata.remove(JWKS_URI);
+        self.metadata.insert(JWKS.to_owned(), jwks);
+    }
+
+    /// Gives it the key set at `uri` in place of its keys (a checked URL: see
+    /// [`crate::client_keys`]); its `jwks`, if any, is dropped.
+    pub fn set_jwks_uri(&mut self, uri: String) {
+        self.metadata.remove(JWKS);
+        self.metadata
+            .insert(JWKS_URI.to_owned(), serde_json::Value::String(uri));
+    }
+
+    /// Drops its keys (`jwks` and `jwks_uri`).
+    pub fn clear_keys(&mut self) {
+        self.metadata.remove(JWKS);
+        self.metadata.remove(JWKS_URI);
+    }
+
     /// Whether it may use grant type `g`.
     pub fn allows_grant(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
@@ -444,6 +479,43 @@ mod tests {
         ] {
             assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
         }
+    }
+
+    #[test]
+    fn a_client_has_jwks_or_a_jwks_uri_never_both() {
+        let mut c = Client {
+            id: "c".into(),
+            name: "c".into(),
+            kind: ClientKind::Confidential,
+            secret_hash: None,
+            scope: Vec::new(),
+            default_scope: None,
+            grant_types: vec![GrantType::ClientCredentials],
+            redirect_uris: Vec::new(),
+            auth_method: AuthMethod::PrivateKeyJwt,
+            token_format: TokenFormat::Jwt,
+            public_client_credentials: false,
+            access_token_validity_seconds: None,
+            refresh_token_validity_seconds: None,
+            created_at: Utc::now(),
+            last_used_at: None,
+            delete_at: None,
+            registration: None,
+            metadata: serde_json::Map::new(),
+            tier: None,
+            tenants: Vec::new(),
+        };
+        assert!(c.jwks().is_none() && c.jwks_uri().is_none());
+        c.set_jwks(serde_json::json!({"keys": []}));
+        assert_eq!(c.jwks(), Some(&serde_json::json!({"keys": []})));
+        c.set_jwks_uri("https://app.example.com/jwks".into());
+        assert!(c.jwks().is_none());
+        assert_eq!(c.jwks_uri(), Some("https://app.example.com/jwks"));
+        c.set_jwks(serde_json::json!({"keys": [1]}));
+        assert!(c.jwks_uri().is_none());
+        c.clear_keys();
+        assert!(c.jwks().is_none() && c.jwks_uri().is_none());
+        assert!(c.metadata.is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! stored metadata cannot grow without limit. Null and empty values count as absent.
 
 use crate::client::{AuthMethod, ClientKind, GrantType};
+use crate::client_keys::{check_jwks_shape, check_jwks_uri, JWKS, JWKS_URI};
 use crate::environment::Environment;
 use crate::error::OAuthError;
 use crate::redirect::check_redirect_uris;
@@ -23,8 +24,7 @@ pub const MAX_URL_LEN: usize = 2000;
 pub const MAX_CONTACTS: usize = 10;
 /// Most entries of `grant_types` / `response_types` read.
 pub const MAX_LIST: usize = 20;
-/// Largest `jwks` document, serialised (bytes).
-pub const MAX_JWKS_BYTES: usize = 16 * 1024;
+pub use crate::client_keys::MAX_JWKS_BYTES;
 
 /// Grant types a registered client may hold.
 pub const REGISTRABLE_GRANTS: [GrantType; 3] = [
@@ -327,38 +327,24 @@ pub fn parse_metadata(
             extra.insert(key.to_owned(), Value::String(u));
         }
     }
-    let jwks_uri = text(doc, "jwks_uri", MAX_URL_LEN)?;
-    let jwks = field(doc, "jwks");
+    let jwks_uri = text(doc, JWKS_URI, MAX_URL_LEN)?;
+    let jwks = field(doc, JWKS);
     if jwks_uri.is_some() && jwks.is_some() {
         return Err(bad(
             "jwks_uri and jwks must not both be present (RFC 7591 §2)",
         ));
     }
     if let Some(u) = jwks_uri {
-        // Fetched by Castellan: the fetcher's rules (https; loopback literals in local only).
-        let ok = url::Url::parse(&u)
-            .ok()
-            .is_some_and(|parsed| crate::outbound::check_url(&parsed, env).is_ok());
-        if !ok {
-            return Err(bad(
-                "jwks_uri must be an https URL of a public host, without user information or fragment",
-            ));
-        }
-        extra.insert("jwks_uri".into(), Value::String(u));
+        check_jwks_uri(&u, env).map_err(|e| bad(format!("{JWKS_URI} {e}")))?;
+        extra.insert(JWKS_URI.into(), Value::String(u));
     }
     if let Some(j) = jwks {
-        let keys_ok = j.get("keys").is_some_and(Value::is_array);
-        if !j.is_object() || !keys_ok {
-            return Err(bad("jwks must be a JWK Set: an object with a keys array"));
-        }
-        if serde_json::to_string(j).map_or(true, |s| s.len() > MAX_JWKS_BYTES) {
-            return Err(bad(format!("jwks must be at most {MAX_JWKS_BYTES} bytes")));
-        }
-        extra.insert("jwks".into(), j.clone());
+        check_jwks_shape(j).map_err(|e| bad(format!("{JWKS} {e}")))?;
+        extra.insert(JWKS.into(), j.clone());
     }
     if auth_method == AuthMethod::PrivateKeyJwt
-        && !extra.contains_key("jwks")
-        && !extra.contains_key("jwks_uri")
+        && !extra.contains_key(JWKS)
+        && !extra.contains_key(JWKS_URI)
     {
         return Err(bad(
             "private_key_jwt needs the client's public keys: jwks or jwks_uri",

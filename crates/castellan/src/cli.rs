@@ -152,10 +152,19 @@ pub struct CreateClient {
     /// Redirect URI (repeatable).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
-    /// How a confidential client sends its secret: client_secret_basic (HTTP Basic only),
-    /// client_secret_post (the body only) or client_secret_basic_or_post (either; default).
+    /// How a confidential client authenticates: client_secret_basic (HTTP Basic only),
+    /// client_secret_post (the body only), client_secret_basic_or_post (either; default), or
+    /// private_key_jwt (an assertion signed with its own key; no secret; needs --jwks-file or
+    /// --jwks-uri).
     #[arg(long)]
     pub token_endpoint_auth_method: Option<String>,
+    /// A JSON file holding the client's public keys as a JWK Set (`{"keys": [...]}`), for
+    /// private_key_jwt.
+    #[arg(long, value_name = "PATH", conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<PathBuf>,
+    /// The https URL of the client's JWK Set, for private_key_jwt.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
     /// jwt (default) or opaque access tokens.
     #[arg(long)]
     pub token_format: Option<String>,
@@ -168,6 +177,10 @@ pub struct CreateClient {
     /// The client must push its authorization requests (PAR, RFC 9126) to /oauth/par.
     #[arg(long)]
     pub require_pushed_authorization_requests: bool,
+    /// Its access tokens must be bound to a DPoP key (RFC 9449): token requests without a DPoP
+    /// proof are refused.
+    #[arg(long)]
+    pub dpop_bound_access_tokens: bool,
     /// Rate-limit tier (`rate_limit.tiers`) of its token requests and gateway calls; default
     /// `default`.
     #[arg(long)]

@@ -169,7 +169,6 @@ async fn init(config: Config, json: bool) -> anyhow::Result<()> {
 }
 
 async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
     let scope = if args.admin {
         format!("{ADMIN_SCOPE} {}", args.scope)
     } else {
@@ -185,10 +184,13 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         grant_types: args.grant_types,
         redirect_uris: args.redirect_uris,
         token_endpoint_auth_method: args.token_endpoint_auth_method,
+        jwks: args.jwks_file.as_deref().map(read_jwks_file).transpose()?,
+        jwks_uri: args.jwks_uri,
         token_format: args.token_format,
         default_scope: args.default_scope,
         public_client_credentials: args.public_client_credentials,
         require_pushed_authorization_requests: args.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
         tier: args.tier,
         tenants: args
             .tenants
@@ -198,6 +200,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
     };
     let (client, secret) =
         build_client(draft, &config, SystemClock.now()).map_err(|e| anyhow!("{e}"))?;
+    let store = open_store(&config).await?;
     store
         .insert_client(&client)
         .await
@@ -221,11 +224,28 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
             println!("client_secret: {s}   (shown only this once)");
         }
         println!("scope:         {}", rep.scope);
+        println!("auth method:   {}", rep.token_endpoint_auth_method);
+        if rep.dpop_bound_access_tokens {
+            println!("dpop-bound:    its access tokens must be bound to a DPoP key");
+        }
         for t in &rep.tenants {
             println!("tenant:        {}:{}", t.brand, t.venues.join(","));
         }
     }
     Ok(())
+}
+
+/// The JWK Set in the file `--jwks-file` names (checked as the management API checks it when
+/// the client is built).
+fn read_jwks_file(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--jwks-file: cannot read {}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow!(
+            "--jwks-file: {} is not JSON ({e}); it must hold a JWK Set such as {{\"keys\": [...]}}",
+            path.display()
+        )
+    })
 }
 
 /// A `--tenant BRAND:VENUE[,VENUE…]` flag as the management API's tenant entry. The brand is

@@ -1,6 +1,8 @@
 //! Managing clients (commercetools API Clients semantics): the draft a caller
-//! sends, its validation, and creation with a secret shown once.
+//! sends, its validation, and creation with a secret shown once (none for a `private_key_jwt`
+//! client, which authenticates with its own keys: [`crate::management::client_keys`]).
 
+use crate::management::client_keys::set_draft_keys;
 use crate::platform::config::Config;
 use castellan_core::client::{
     check_lifetimes, delete_at, AuthMethod, Client, ClientKind, FieldError, GrantType, TokenFormat,
@@ -40,8 +42,16 @@ pub struct ClientDraft {
     pub redirect_uris: Vec<String>,
     /// `client_secret_basic` (the secret only with HTTP Basic), `client_secret_post` (only in
     /// the body), `client_secret_basic_or_post` (either; default for confidential clients),
-    /// `none` (public clients).
+    /// `private_key_jwt` (a JWT signed with its own key, RFC 7523 §2.2; no secret: needs `jwks`
+    /// or `jwksUri`), `none` (public clients).
     pub token_endpoint_auth_method: Option<String>,
+    /// Its public keys, a JWK Set (`{"keys": […]}`, public keys only), for `private_key_jwt`;
+    /// not with `jwksUri`.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// The https URL of its JWK Set, fetched and cached, for `private_key_jwt`; not with
+    /// `jwks`.
+    pub jwks_uri: Option<String>,
     /// `jwt` (default) or `opaque`.
     pub token_format: Option<String>,
     /// What a token request naming no scope receives; default: every allowed scope without a
@@ -53,6 +63,10 @@ pub struct ClientDraft {
     /// It must push its authorization requests (PAR, RFC 9126 §6); default `false`.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Its access tokens must be bound to a DPoP key (RFC 9449 §5.2): a token request without
+    /// a DPoP proof is refused; default `false`.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// The rate-limit tier (`rate_limit.tiers`) its token requests and gateway calls are
     /// counted under; default: tier `default`.
     pub tier: Option<String>,
@@ -155,7 +169,8 @@ pub fn build_client(
     }
     let tier = client_tier(draft.tier.as_deref(), config)?;
     let tenants = client_tenants(draft.tenants)?;
-    let secret = (kind == ClientKind::Confidential).then(generate_secret);
+    let secret = (kind == ClientKind::Confidential && auth_method != AuthMethod::PrivateKeyJwt)
+        .then(generate_secret);
     let mut client = Client {
         id: new_client_id(),
         name,
@@ -179,13 +194,16 @@ pub fn build_client(
         tenants,
     };
     client.set_requires_pushed_authorization_requests(draft.require_pushed_authorization_requests);
+    client.set_requires_dpop(draft.dpop_bound_access_tokens);
+    set_draft_keys(&mut client, draft.jwks, draft.jwks_uri, config.environment)?;
     Ok((client, secret))
 }
 
 /// How a client of `kind` authenticates, from what the caller named (`None`: nothing). A
 /// confidential client given no method may send its secret either way
 /// (`client_secret_basic_or_post`), as every client could before methods were enforced; one
-/// given `client_secret_basic` or `client_secret_post` must use that one.
+/// given `client_secret_basic` or `client_secret_post` must use that one; one given
+/// `private_key_jwt` signs assertions with its own keys (which the caller must give too).
 pub fn client_auth_method(kind: ClientKind, named: Option<&str>) -> Result<AuthMethod, FieldError> {
     let method = match named {
         None => match kind {
@@ -195,7 +213,7 @@ pub fn client_auth_method(kind: ClientKind, named: Option<&str>) -> Result<AuthM
         Some(m) => AuthMethod::parse(m).ok_or_else(|| {
             FieldError::new(
                 "tokenEndpointAuthMethod",
-                "must be client_secret_basic, client_secret_post, client_secret_basic_or_post or none",
+                "must be client_secret_basic, client_secret_post, client_secret_basic_or_post, private_key_jwt or none",
             )
         })?,
     };
@@ -205,15 +223,12 @@ pub fn client_auth_method(kind: ClientKind, named: Option<&str>) -> Result<AuthM
             ClientKind::Confidential,
             AuthMethod::ClientSecretBasic
             | AuthMethod::ClientSecretPost
-            | AuthMethod::ClientSecretBasicOrPost,
+            | AuthMethod::ClientSecretBasicOrPost
+            | AuthMethod::PrivateKeyJwt,
         ) => Ok(method),
-        (_, AuthMethod::PrivateKeyJwt) => Err(FieldError::new(
-            "tokenEndpointAuthMethod",
-            "private_key_jwt is not supported yet",
-        )),
         _ => Err(FieldError::new(
             "tokenEndpointAuthMethod",
-            "public clients use none; confidential clients use client_secret_basic, client_secret_post or client_secret_basic_or_post",
+            "public clients use none; confidential clients use client_secret_basic, client_secret_post, client_secret_basic_or_post or private_key_jwt",
         )),
     }
 }

@@ -2,6 +2,8 @@
 //! OpenAPI document describing it.
 
 pub mod api_keys;
+pub mod client_keys;
+pub mod client_update;
 pub mod clients;
 pub mod http;
 pub mod key_reach;

@@ -34,6 +34,27 @@ pub enum KeysError {
     Fetch(FetchError),
 }
 
+/// Why a `jwks` a registrant or an operator sends is refused; the message completes `jwks`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksRefusal {
+    /// Not a JWK Set of bounded size.
+    #[error("{0}")]
+    Shape(castellan_core::client_keys::KeySourceError),
+    /// A key that is not an accepted public key: a private member (`d`, `p`, `q`, `dp`, `dq`,
+    /// `qi`, `oth`, `k`), a symmetric key, an unaccepted type, curve or size.
+    #[error("{0}")]
+    Key(castellan_crypto::jwk::JwkError),
+}
+
+/// The one check of a `jwks` before it is stored (dynamic registration, the management API):
+/// the shape of a JWK Set of bounded size, then every key an accepted public key, as
+/// [`ClientKeys::keys_of`] will read it.
+pub fn check_jwks(jwks: &serde_json::Value) -> Result<(), JwksRefusal> {
+    castellan_core::client_keys::check_jwks_shape(jwks).map_err(JwksRefusal::Shape)?;
+    PublicJwk::set_from_value(jwks).map_err(JwksRefusal::Key)?;
+    Ok(())
+}
+
 #[derive(Clone)]
 struct Entry {
     keys: Arc<[PublicJwk]>,
@@ -79,16 +100,12 @@ impl ClientKeys {
         fetcher: &Fetcher,
         limits: FetchLimits,
     ) -> Result<Arc<[PublicJwk]>, KeysError> {
-        if let Some(set) = client.metadata.get("jwks") {
+        if let Some(set) = client.jwks() {
             return PublicJwk::set_from_value(set)
                 .map(Arc::from)
                 .map_err(KeysError::Bad);
         }
-        let uri = client
-            .metadata
-            .get("jwks_uri")
-            .and_then(serde_json::Value::as_str)
-            .ok_or(KeysError::None)?;
+        let uri = client.jwks_uri().ok_or(KeysError::None)?;
         if let Some(hit) = self.sets.get(uri) {
             let known = kid.is_none_or(|k| hit.keys.iter().any(|j| j.kid() == Some(k)));
             if known || self.recent.contains_key(uri) {

@@ -25,6 +25,7 @@ mod forward_auth;
 mod gateway_listener;
 mod introspection;
 mod management;
+mod management_keys;
 mod mcp;
 mod metadata_documents;
 mod nginx;

@@ -23,11 +23,11 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn key(alg: Algorithm, kid: &str) -> SigningKey {
+pub(crate) fn key(alg: Algorithm, kid: &str) -> SigningKey {
     SigningKey::generate(alg, kid.into()).unwrap().0
 }
 
-fn jwks(keys: &[&SigningKey]) -> Value {
+pub(crate) fn jwks(keys: &[&SigningKey]) -> Value {
     json!({"keys": keys.iter().map(|k| k.verifying_key().unwrap().jwk().clone()).collect::<Vec<_>>()})
 }
 
@@ -47,7 +47,7 @@ fn claims(app: &TestApp, client_id: &str) -> Value {
     })
 }
 
-fn assertion(app: &TestApp, key: &SigningKey, client_id: &str) -> String {
+pub(crate) fn assertion(app: &TestApp, key: &SigningKey, client_id: &str) -> String {
     signed(
         key,
         json!({"alg": key.algorithm().name(), "kid": key.kid()}),
@@ -78,7 +78,11 @@ async fn register_with(app: &TestApp, keys: Value) -> String {
     b["client_id"].as_str().unwrap().to_owned()
 }
 
-async fn token(app: &TestApp, client_id: Option<&str>, assertion: &str) -> (StatusCode, Value) {
+pub(crate) async fn token(
+    app: &TestApp,
+    client_id: Option<&str>,
+    assertion: &str,
+) -> (StatusCode, Value) {
     let mut form = vec![
         ("grant_type", "client_credentials"),
         ("client_assertion_type", JWT_BEARER),
@@ -97,7 +101,7 @@ async fn token(app: &TestApp, client_id: Option<&str>, assertion: &str) -> (Stat
     (res.status(), res.json().await.unwrap())
 }
 
-fn refused((status, body): (StatusCode, Value), what: &str) {
+pub(crate) fn refused((status, body): (StatusCode, Value), what: &str) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
     assert_eq!(body["error"], "invalid_client", "{what}: {body}");
     assert_eq!(

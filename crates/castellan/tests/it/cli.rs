@@ -537,3 +537,163 @@ async fn keys_rotate_keeps_old_tokens_valid() {
     let bad = run(&env, &["keys", "rotate", "--alg", "HS256"]);
     assert!(!bad.status.success());
 }
+
+/// A `private_key_jwt` client assertion for `id`, signed by `key`, for the token endpoint
+/// `aud`.
+fn client_assertion(key: &castellan_crypto::SigningKey, id: &str, aud: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let now = chrono::Utc::now().timestamp();
+    let header = serde_json::json!({"alg": key.algorithm().name(), "kid": key.kid()});
+    let claims = serde_json::json!({"iss": id, "sub": id, "aud": aud, "iat": now,
+                                    "exp": now + 60, "jti": format!("cli-{now}-{id}")});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let sig = key.sign(input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+#[tokio::test]
+async fn clients_create_with_keys_and_dpop() {
+    let env = env().await;
+    let init = run(&env, &["init", "--json"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let (key, _) =
+        castellan_crypto::SigningKey::generate(castellan_crypto::Algorithm::Es256, "cli".into())
+            .unwrap();
+    let set = serde_json::json!({"keys": [key.verifying_key().unwrap().jwk().clone()]});
+    let keys_file = env.dir.path().join("keys.json");
+    std::fs::write(&keys_file, set.to_string()).unwrap();
+    let keys_path = keys_file.to_str().unwrap();
+    let pkjwt = [
+        "clients",
+        "create",
+        "--name",
+        "signer",
+        "--scope",
+        "a:read",
+        "--token-endpoint-auth-method",
+        "private_key_jwt",
+    ];
+
+    let c = run(
+        &env,
+        &[&pkjwt[..], &["--jwks-file", keys_path, "--json"]].concat(),
+    );
+    assert!(c.status.success(), "{}", stderr(&c));
+    let v: Value = serde_json::from_str(stdout(&c).trim()).unwrap();
+    assert_eq!(v["tokenEndpointAuthMethod"], "private_key_jwt");
+    assert_eq!(v["jwks"], set);
+    assert_eq!(v["dpopBoundAccessTokens"], false);
+    assert!(
+        v.get("secret").is_none() && v.get("client_secret").is_none(),
+        "no secret: {v}"
+    );
+    let id = v["client_id"].as_str().unwrap().to_owned();
+
+    // A jwksUri, DPoP-bound; without --json: no secret line, the method and the binding said.
+    let u = run(
+        &env,
+        &[
+            &pkjwt[..],
+            &[
+                "--jwks-uri",
+                "https://app.example.com/jwks",
+                "--dpop-bound-access-tokens",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(u.status.success(), "{}", stderr(&u));
+    let out = stdout(&u);
+    assert!(!out.contains("client_secret"), "{out}");
+    assert!(out.contains("private_key_jwt"), "{out}");
+    assert!(out.contains("DPoP"), "{out}");
+    let bound = run(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "bound",
+            "--scope",
+            "a:read",
+            "--dpop-bound-access-tokens",
+            "--json",
+        ],
+    );
+    assert!(bound.status.success(), "{}", stderr(&bound));
+    let b: Value = serde_json::from_str(stdout(&bound).trim()).unwrap();
+    assert_eq!(b["dpopBoundAccessTokens"], true);
+    assert!(
+        b["client_secret"].is_string(),
+        "a secret client keeps its secret"
+    );
+
+    // Each mistake is a message naming what is wrong, never a panic.
+    let missing = env.dir.path().join("missing.json");
+    let not_json = env.dir.path().join("not.json");
+    std::fs::write(&not_json, "keys: nope").unwrap();
+    let mut private = set.clone();
+    private["keys"][0]["d"] = serde_json::json!("AAAA");
+    let private_file = env.dir.path().join("private.json");
+    std::fs::write(&private_file, private.to_string()).unwrap();
+    for (extra, expected) in [
+        (
+            vec!["--jwks-file", missing.to_str().unwrap()],
+            "--jwks-file",
+        ),
+        (vec!["--jwks-file", not_json.to_str().unwrap()], "not JSON"),
+        (
+            vec!["--jwks-file", private_file.to_str().unwrap()],
+            "jwks: the JWK holds private",
+        ),
+        (vec!["--jwks-uri", "http://app.example.com/jwks"], "jwksUri"),
+        (vec![], "jwks: private_key_jwt needs"),
+        (
+            vec![
+                "--jwks-file",
+                keys_path,
+                "--jwks-uri",
+                "https://app.example.com/jwks",
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let o = run(&env, &[&pkjwt[..], &extra[..]].concat());
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{extra:?}");
+        assert!(err.contains(expected), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+    }
+    let j = run(
+        &env,
+        &["clients", "create", "--name", "x", "--jwks-file", keys_path],
+    );
+    assert!(!j.status.success());
+    assert!(stderr(&j).contains("jwks: applies to"), "{}", stderr(&j));
+
+    // The client made from the file gets a token with an assertion.
+    let server = serve(&env);
+    let aud = get_json(server.port, "/.well-known/openid-configuration")["token_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = format!(
+        "grant_type=client_credentials&client_id={id}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
+        client_assertion(&key, &id, &aud)
+    );
+    let (status, answer) = http(
+        server.port,
+        "POST",
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+}

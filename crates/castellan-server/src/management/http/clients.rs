@@ -4,9 +4,9 @@
 //! (each optionally `:{projectKey}`); `manage_project` does not imply them.
 
 use crate::error::ApiError;
-use crate::management::clients::{
-    build_client, client_auth_method, client_tenants, ClientDraft, TenantEntry,
-};
+use crate::management::client_update::{apply_actions, MAX_ACTIONS};
+pub use crate::management::client_update::{ClientUpdate, ClientUpdateAction};
+use crate::management::clients::{build_client, ClientDraft, TenantEntry};
 use crate::oauth::bearer::Bearer;
 use crate::platform::http::json::JsonBody;
 use crate::platform::state::AppState;
@@ -19,7 +19,7 @@ use castellan_core::client::Client;
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::query::{self, ClientQuery, MAX_LIMIT, MAX_OFFSET};
 use chrono::SecondsFormat;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 const VIEW: &str = "view_api_clients";
 const MANAGE: &str = "manage_api_clients";
@@ -99,6 +99,15 @@ pub struct ClientRepresentation {
     pub public_client_credentials: bool,
     /// It must push its authorization requests (PAR, RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// Its public keys for `private_key_jwt`, when given as a JWK Set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// The URL of its JWK Set for `private_key_jwt`, when given as one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Its access tokens must be bound to a DPoP key (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     /// The rate-limit tier its token requests and gateway calls are counted under.
     pub tier: String,
     /// The brands and venues it may ask tenant tokens for at `POST /auth`.
@@ -142,6 +151,9 @@ impl ClientRepresentation {
             default_scope: c.default_scope.as_ref().map(ToString::to_string),
             public_client_credentials: c.public_client_credentials,
             require_pushed_authorization_requests: c.requires_pushed_authorization_requests(),
+            jwks: c.jwks().cloned(),
+            jwks_uri: c.jwks_uri().map(str::to_owned),
+            dpop_bound_access_tokens: c.requires_dpop(),
             tier: c
                 .tier
                 .clone()
@@ -320,7 +332,7 @@ pub async fn create_client(
     bearer.require(MANAGE, &[], &state.config.project_key)?;
     let now = state.clock.now();
     let (client, secret) = build_client(draft, &state.config, now)
-        .map_err(|e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)))?;
+        .map_err(|e| ApiError::invalid_field(e.to_string()))?;
     state.store.insert_client(&client).await?;
     tracing::info!(client_id = %client.id, by = %bearer.token.client_id(), "client created");
     let body = ClientRepresentation::new(&client, secret.map(castellan_core::Secret::into_exposed));
@@ -367,42 +379,6 @@ pub async fn check_client_exists(
     })
 }
 
-/// An update of a client (commercetools update actions): the actions apply in order, all or
-/// none.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClientUpdate {
-    /// The actions, applied in order.
-    pub actions: Vec<ClientUpdateAction>,
-}
-
-/// One update action.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
-pub enum ClientUpdateAction {
-    /// Replaces the brands and venues the client may ask tenant tokens for (`[]`: none).
-    SetTenants {
-        /// The brands and venues the client may ask for.
-        tenants: Vec<TenantEntry>,
-    },
-    /// Changes how a confidential client sends its secret: `client_secret_basic`,
-    /// `client_secret_post` or `client_secret_basic_or_post`.
-    #[serde(rename_all = "camelCase")]
-    SetTokenEndpointAuthMethod {
-        /// The new method.
-        token_endpoint_auth_method: String,
-    },
-    /// Sets whether the client must push its authorization requests (PAR, RFC 9126 §6).
-    #[serde(rename_all = "camelCase")]
-    SetRequirePushedAuthorizationRequests {
-        /// `true`: its authorization requests must go through `POST /oauth/par`.
-        require_pushed_authorization_requests: bool,
-    },
-}
-
-/// Most actions in one update.
-const MAX_ACTIONS: usize = 50;
-
 /// Applies update actions to a client and answers it as updated.
 #[utoipa::path(post, path = "/api-clients/{id}", tag = "api-clients", request_body = ClientUpdate,
     responses((status = 200, body = ClientRepresentation, description = "the updated client"), (status = 400), (status = 404)),
@@ -427,31 +403,8 @@ pub async fn update_client(
         .get_client(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    for action in update.actions {
-        match action {
-            ClientUpdateAction::SetTenants { tenants } => {
-                client.tenants = client_tenants(tenants)
-                    .map_err(|e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)))?;
-            }
-            ClientUpdateAction::SetRequirePushedAuthorizationRequests {
-                require_pushed_authorization_requests,
-            } => client
-                .set_requires_pushed_authorization_requests(require_pushed_authorization_requests),
-            ClientUpdateAction::SetTokenEndpointAuthMethod {
-                token_endpoint_auth_method,
-            } => {
-                if client.registration.is_some() {
-                    return Err(ApiError::invalid_field(
-                        "tokenEndpointAuthMethod: a registered client's method is its registrant's (RFC 7592)",
-                    ));
-                }
-                client.auth_method =
-                    client_auth_method(client.kind, Some(&token_endpoint_auth_method)).map_err(
-                        |e| ApiError::invalid_field(format!("{}: {}", e.field, e.message)),
-                    )?;
-            }
-        }
-    }
+    apply_actions(&mut client, update.actions, state.config.environment)
+        .map_err(|e| ApiError::invalid_field(e.to_string()))?;
     if !state.store.update_client(&client).await? {
         return Err(not_found(&id));
     }

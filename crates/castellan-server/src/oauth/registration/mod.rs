@@ -51,8 +51,8 @@ fn checked_metadata(state: &AppState, body: &Value) -> Result<ClientMetadata, OA
             admin_scope_names: &ADMIN_SCOPE_NAMES,
         },
     )?;
-    if let Some(jwks) = meta.extra.get("jwks") {
-        castellan_crypto::jwk::PublicJwk::set_from_value(jwks)
+    if let Some(jwks) = meta.extra.get(castellan_core::client_keys::JWKS) {
+        crate::oauth::client_keys::check_jwks(jwks)
             .map_err(|e| OAuthError::invalid_client_metadata(format!("jwks: {e}")))?;
     }
     Ok(meta)
