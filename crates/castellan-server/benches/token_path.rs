@@ -6,6 +6,10 @@
 //! The HTTP load benchmark (`bench/token.sh`) adds the same kernel and hyper cost to both; this
 //! one shows what Castellan's own code adds on top of the signature, and is the quick loop for
 //! profiling it (`perf record` on the bench binary).
+//!
+//! `castellan_dpop` is the same request with a fresh DPoP proof (made outside the measurement):
+//! the proof's parse, signature check and replay record (one storage insert: SQLite here) are
+//! the difference. Target (issue 14): DPoP ≥ 0.6 × bearer.
 //! Run: `cargo bench -p castellan-server --bench token_path`.
 #![expect(
     clippy::unwrap_used,
@@ -24,7 +28,7 @@ use castellan_crypto::{hash_secret, Clock, SystemClock};
 use castellan_server::management::clients::{build_client, ClientDraft};
 use castellan_server::platform::config::Config;
 use castellan_store::Store;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -55,9 +59,17 @@ token = "unlimited"
 "#;
 
 fn request(path: &str, basic: &str) -> Request<Body> {
+    request_with(path, basic, None)
+}
+
+fn request_with(path: &str, basic: &str, proof: Option<&str>) -> Request<Body> {
     let mut req = Request::post(path)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::AUTHORIZATION, format!("Basic {basic}"))
+        .header(header::AUTHORIZATION, format!("Basic {basic}"));
+    if let Some(p) = proof {
+        req = req.header("DPoP", p);
+    }
+    let mut req = req
         .body(Body::from("grant_type=client_credentials"))
         .unwrap();
     req.extensions_mut()
@@ -119,6 +131,32 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
         });
+    });
+    let (client_key, _) = SigningKey::generate(Algorithm::Es256, "client".into()).unwrap();
+    let htu = "http://localhost:8000/oauth/token";
+    group.bench_function("castellan_dpop", |b| {
+        b.iter_batched(
+            || {
+                let jti = castellan_crypto::generate_secret().expose()[..22].to_owned();
+                let now = chrono::Utc::now().timestamp();
+                let proof = castellan_crypto::dpop::make_proof(
+                    &client_key,
+                    "POST",
+                    htu,
+                    now,
+                    &jti,
+                    None,
+                    None,
+                )
+                .unwrap();
+                request_with("/oauth/token", &basic, Some(&proof))
+            },
+            |req| {
+                let res = rt.block_on(castellan.clone().oneshot(req)).unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+            },
+            BatchSize::SmallInput,
+        );
     });
     group.finish();
 }

@@ -253,6 +253,44 @@ async fn a_client_that_must_use_dpop_is_refused_without_a_proof() {
 }
 
 #[tokio::test]
+async fn a_client_registered_or_created_as_dpop_bound_needs_a_proof() {
+    // Registration is open in `local`, the test environment.
+    let app = TestApp::spawn().await;
+    let created = app
+        .new_client(json!({"name": "job", "scope": "products:read", "dpopBoundAccessTokens": true}))
+        .await;
+    let res = app
+        .http
+        .post(app.url("/oauth/register"))
+        .json(&json!({
+            "client_name": "agent",
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "client_secret_post",
+            "dpop_bound_access_tokens": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let reg: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{reg}");
+    assert_eq!(reg["dpop_bound_access_tokens"], true, "{reg}");
+    let registered = Cred {
+        id: reg["client_id"].as_str().unwrap().to_owned(),
+        secret: reg["client_secret"].as_str().unwrap().to_owned(),
+    };
+    for client in [created, registered] {
+        let (status, _, body) = post_token(&app, &client, CC, &[]).await;
+        assert_refused(status, &body, "invalid_dpop_proof");
+        let key = Prover::new();
+        let (status, _, body) =
+            post_token(&app, &client, CC, &[&key.proof("POST", &token_url(&app))]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["token_type"], "DPoP");
+    }
+}
+
+#[tokio::test]
 async fn with_nonces_on_a_proof_must_carry_the_servers_nonce() {
     let app = TestApp::spawn_with(|c| c.dpop.use_nonce = true).await;
     let client = machine(&app).await;
