@@ -414,3 +414,64 @@ async fn an_unreachable_redis_refuses_dpop_proofs_even_when_limits_fail_open() {
     let (status, _, _) = get(&s.base, &format!("Bearer {plain}"), &[]).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A DPoP-bound token issued by a real Castellan (the token endpoint with a proof, RFC 9449
+/// §5), JWT or opaque, passes the guard in front of the catalog only as `DPoP` with a fresh
+/// proof of its key: the guard reads `cnf.jkt` from the JWT, and from introspection for the
+/// opaque token.
+#[tokio::test]
+async fn a_token_castellan_bound_to_a_key_passes_the_guard_only_with_its_proof() {
+    let app = castellan_testkit::TestApp::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut c = crate::support::guard_config(&app);
+    crate::support::with_introspection(&mut c, &app, None);
+    c.dpop.public_base_url = Some("https://api.example.com".into());
+    let router = catalog_router(Guard::new(c).unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let (client_key, _) = SigningKey::generate(Algorithm::Es256, "client".into()).unwrap();
+    let token_url = app.state.config.endpoint("/oauth/token");
+    let htu = "https://api.example.com/products";
+    for format in ["jwt", "opaque"] {
+        let client = app
+            .new_client(json!({"name": "agent", "scope": "products:read", "tokenFormat": format}))
+            .await;
+        let issued: Value = reqwest::Client::new()
+            .post(app.url("/oauth/token"))
+            .header(
+                "DPoP",
+                make_proof(&client_key, "POST", &token_url, now(), &jti(), None, None).unwrap(),
+            )
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client.id.as_str()),
+                ("client_secret", client.secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(issued["token_type"], "DPoP", "{issued}");
+        let t = issued["access_token"].as_str().unwrap();
+
+        let (status, _, body) = get(&base, &format!("Bearer {t}"), &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{format}: {body}");
+        assert_eq!(body["reason"], "dpop_bound_token", "{format}: {body}");
+
+        let good = proof(&client_key, "GET", htu, now(), t);
+        let (status, _, body) = get(&base, &format!("DPoP {t}"), &[&good]).await;
+        assert_eq!(status, StatusCode::OK, "{format}: {body}");
+        let (status, _, body) = get(&base, &format!("DPoP {t}"), &[&good]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{format}: {body}");
+        assert_eq!(body["reason"], "dpop_proof_replayed", "{format}: {body}");
+
+        let (thief, _) = SigningKey::generate(Algorithm::Es256, "thief".into()).unwrap();
+        let stolen = proof(&thief, "GET", htu, now(), t);
+        let (status, _, body) = get(&base, &format!("DPoP {t}"), &[&stolen]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{format}: {body}");
+        assert_eq!(body["reason"], "dpop_key_mismatch", "{format}: {body}");
+    }
+}
