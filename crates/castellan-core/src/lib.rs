@@ -24,6 +24,7 @@ pub mod resource;
 pub mod revocation;
 pub mod scope;
 pub mod secret;
+pub mod strict_json;
 pub mod tenant;
 pub mod text;
 pub mod token;

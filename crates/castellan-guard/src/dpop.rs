@@ -67,7 +67,7 @@ impl DpopCheck {
             Some(base) => Some(format!("{base}{path}")),
             None => {
                 let host = headers.get(header::HOST)?.to_str().ok()?;
-                Some(format!("{}://{host}{path}", self.scheme))
+                is_authority(host).then(|| format!("{}://{host}{path}", self.scheme))
             }
         }
     }
@@ -185,6 +185,19 @@ pub fn check_binding(
         return Err(bad(DpopProblem::KeyMismatch));
     }
     Ok(Some(verified))
+}
+
+/// Whether `host` (a `Host` or `X-Forwarded-Host` value) is a bare authority a request URL can
+/// be built from: a name or address and an optional port, made only of letters, digits, `.`,
+/// `-`, `:` and the brackets of an IPv6 literal. Anything that could add a path, a query, a
+/// fragment or user info (`/`, `?`, `#`, `@`, spaces) is refused, so a caller cannot make the
+/// URL a proof is compared with name another path than the request's.
+pub fn is_authority(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// The one-time key of an accepted proof: SHA-256 of a namespace, its key's thumbprint and

@@ -161,6 +161,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 503: storage could not answer.
     Unavailable,
+    /// A token refused for how it was presented (DPoP, RFC 9449 §7): 401 with a `DPoP`
+    /// challenge, or 503 when the replay check cannot answer, as a protected resource answers.
+    Dpop(castellan_guard::Failure),
 }
 
 impl ApiError {
@@ -190,6 +193,7 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
+            ApiError::Dpop(f) => return f.to_response(None),
             ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "invalid_token", m),
             ApiError::Forbidden { needed } => (

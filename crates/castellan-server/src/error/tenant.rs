@@ -14,7 +14,7 @@ impl IntoResponse for TenantError {
             TenantError::Limited(refused) => return refused.into_response(),
             TenantError::Missing(_) | TenantError::Invalid(_) => "invalid_request",
             TenantError::BadCredentials => "invalid_client",
-            TenantError::UnauthorizedClient => "unauthorized_client",
+            TenantError::UnauthorizedClient | TenantError::DpopRequired => "unauthorized_client",
             TenantError::NoKey | TenantError::Sign => {
                 tracing::error!(error = %self, "tenant token not issued");
                 return (

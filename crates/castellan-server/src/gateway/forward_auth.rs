@@ -202,6 +202,9 @@ pub async fn check_forwarded(
         .ok_or(Denied::NoRoute)?;
     // A tenant token changes the policy it is checked under; anything else uses the route's.
     let mut tenant_policy = None;
+    // An accepted DPoP proof, recorded as used only once the request is allowed: a proxy that
+    // asks again for a refusal's full answer (nginx) must get that refusal, not a replay.
+    let mut proof = None;
     let facts = RequestFacts {
         params: &matched.params,
         headers,
@@ -212,14 +215,14 @@ pub async fn check_forwarded(
         Presented::Token(t, scheme) => {
             // Boxed, as a key check's future need not be as large as a token check's.
             let (identity, client, jkt) = Box::pin(token_identity(state, t, false)).await?;
-            let proof = crate::oauth::http::dpop::Presentation {
+            let presentation = crate::oauth::http::dpop::Presentation {
                 token: t,
                 scheme,
                 jkt: jkt.as_deref(),
                 method,
                 url,
             };
-            crate::oauth::http::dpop::check(state, &proof, headers).await?;
+            proof = crate::oauth::http::dpop::verify(state, &presentation, headers)?;
             Who::Token(identity, client)
         }
         Presented::Tenant(t) => {
@@ -255,5 +258,8 @@ pub async fn check_forwarded(
         Who::Anonymous => Ok(None),
     }
     .map_err(Denied::Limited)?;
+    if let Some(proof) = &proof {
+        crate::oauth::http::dpop::record(state, proof).await?;
+    }
     Ok(Allowed { who, limit })
 }

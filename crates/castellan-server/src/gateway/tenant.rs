@@ -41,6 +41,10 @@ pub enum TenantError {
     /// the client's own, with no person behind it.
     #[error("the client is not allowed the client_credentials grant")]
     UnauthorizedClient,
+    /// The client must use DPoP-bound tokens (`dpop_bound_access_tokens`, RFC 9449 §5.2):
+    /// tenant tokens are bearer tokens, so it gets none.
+    #[error("the client's tokens must be DPoP-bound: tenant tokens are bearer tokens; use the token endpoint with a DPoP proof")]
+    DpopRequired,
     /// The client's tier refused the request.
     #[error("rate limited")]
     Limited(RateLimited),
@@ -157,6 +161,9 @@ async fn tenant_token(
         .map_err(TenantError::Limited)?;
     if !client.allows_grant(GrantType::ClientCredentials) {
         return Err(TenantError::UnauthorizedClient);
+    }
+    if client.requires_dpop() {
+        return Err(TenantError::DpopRequired);
     }
     if !client.allows_tenant(&brand, &venue) {
         tracing::info!(client_id = %client.id, "tenant token refused: brand or venue not given to the client");

@@ -57,10 +57,15 @@ pub enum FetchError {
     /// The answer's `Content-Type` is not JSON.
     #[error("the document is not served as JSON (application/json)")]
     NotJson,
-    /// The body is not a JSON document.
-    #[error("the document is not valid JSON")]
+    /// The body is not a JSON document, an object in it repeats a member, or it nests deeper
+    /// than [`MAX_DOCUMENT_DEPTH`].
+    #[error("the document is not valid JSON (or repeats a member, or nests too deeply)")]
     BadJson,
 }
+
+/// Deepest nesting accepted in a fetched document: a metadata document's `jwks` holds its keys
+/// at depth 4 (`{"jwks": {"keys": [{…}]}}`), a key set's at 3.
+pub const MAX_DOCUMENT_DEPTH: usize = 8;
 
 /// A fetched JSON document and how long it may be cached.
 #[derive(Debug, Clone)]
@@ -188,7 +193,9 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        let json = serde_json::from_slice(&body).map_err(|_| FetchError::BadJson)?;
+        // Strictly: a repeated member would let two readers see two documents.
+        let json = castellan_core::strict_json::parse(&body, MAX_DOCUMENT_DEPTH)
+            .map_err(|_| FetchError::BadJson)?;
         let seconds = outbound::cache_seconds(
             cache_control.as_deref(),
             limits.cache_min_seconds,

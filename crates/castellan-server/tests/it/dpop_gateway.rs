@@ -270,3 +270,161 @@ async fn the_management_api_refuses_a_bound_token_presented_as_bearer() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// The attack: a stolen DPoP-bound token used without its key as an initial access token at
+/// dynamic registration (re-registering a party's client would hand over its secret). As
+/// `DPoP` with a proof it works.
+#[tokio::test]
+async fn registration_takes_a_bound_token_only_as_dpop_with_a_proof() {
+    let app = TestApp::spawn_with(|c| {
+        c.registration.mode = Some(castellan_server::platform::config::RegistrationMode::Token);
+    })
+    .await;
+    let registrar = app
+        .new_client(json!({"name": "portal", "scope": "register_clients"}))
+        .await;
+    let key = Prover::new();
+    let body: Value = app
+        .http
+        .post(app.url("/oauth/token"))
+        .header(
+            "DPoP",
+            key.proof("POST", &app.state.config.endpoint("/oauth/token")),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", registrar.id.as_str()),
+            ("client_secret", registrar.secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = body["access_token"].as_str().unwrap();
+    let doc = json!({"client_name": "agent", "grant_types": ["client_credentials"]});
+    let url = app.url("/oauth/register");
+    let res = app
+        .http
+        .post(&url)
+        .bearer_auth(t)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let before = clients(&app).await;
+    let htu = app.state.config.endpoint("/oauth/register");
+    let res = app
+        .http
+        .post(&url)
+        .header("Authorization", format!("DPoP {t}"))
+        .header("DPoP", Prover::new().proof_for("POST", &htu, t))
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "a proof of another key");
+    assert_eq!(clients(&app).await, before);
+    let res = app
+        .http
+        .post(&url)
+        .header("Authorization", format!("DPoP {t}"))
+        .header("DPoP", key.proof_for("POST", &htu, t))
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+/// How many clients the management API lists.
+async fn clients(app: &TestApp) -> u64 {
+    let admin = app.admin_token().await;
+    let page: Value = app
+        .http
+        .get(app.url("/api-clients"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["total"].as_u64().unwrap()
+}
+
+/// The attack: a forwarded host that carries a path (`api.example.com/products/1#`) so that a
+/// proof made for one path is accepted for another. The host must be a bare authority.
+#[tokio::test]
+async fn a_forwarded_host_cannot_smuggle_a_path_into_the_proofs_url() {
+    let app = spawn().await;
+    let key = Prover::new();
+    let t = token(&app, Some(&key)).await;
+    let proof = key.proof_for("GET", API, &t);
+    for host in [
+        "api.example.com/products/1#",
+        "api.example.com/products/1?",
+        "a@api.example.com",
+    ] {
+        let res = app
+            .http
+            .get(app.url("/forward-auth"))
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Uri", "/products/2")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", host)
+            .header("Authorization", format!("DPoP {t}"))
+            .header("DPoP", &proof)
+            .send()
+            .await
+            .unwrap();
+        refused(res, "invalid_dpop_proof", "invalid_dpop_proof").await;
+    }
+}
+
+/// A refused request does not use up its proof: nginx asks forward-auth again for the full
+/// answer of a refusal, and must get the same refusal (403 insufficient_scope), not a replay.
+#[tokio::test]
+async fn a_refused_request_does_not_use_up_its_proof() {
+    let app = TestApp::spawn_with(|c| {
+        let mut write = route("GET", "/products/*");
+        write.scope = Some("products:write".into());
+        c.gateway.routes = vec![write];
+    })
+    .await;
+    let key = Prover::new();
+    let t = token(&app, Some(&key)).await;
+    let proof = key.proof_for("GET", API, &t);
+    for _ in 0..2 {
+        let res = forward(&app, &format!("DPoP {t}"), &[&proof]).await;
+        assert_eq!(res.status(), 403);
+    }
+}
+
+/// A client that must use DPoP gets no tenant token from `POST /auth` (those are bearer
+/// tokens): otherwise it would hold an unbound token the gateway accepts.
+#[tokio::test]
+async fn a_dpop_bound_client_gets_no_tenant_token() {
+    let app = spawn().await;
+    let c: Cred = app
+        .new_client(json!({
+            "name": "venue agent",
+            "scope": "venues:read",
+            "tenants": [{"brand": "openapitest", "venues": ["1"]}],
+            "dpopBoundAccessTokens": true,
+        }))
+        .await;
+    let res = app
+        .http
+        .post(app.url("/auth"))
+        .json(&json!({"client_id": c.id, "client_secret": c.secret, "brand": "openapitest", "venue_id": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+    assert!(body.get("token").is_none());
+}

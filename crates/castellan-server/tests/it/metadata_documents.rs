@@ -188,6 +188,31 @@ async fn every_bad_document_is_an_error_page_with_a_reason() {
         .await
         .contains("redirect"));
 
+    // A repeated member (one reader would take the first client_id, serde_json the last), and
+    // nesting deeper than any document needs.
+    let twice = s.url("/twice.json");
+    s.set(
+        "/twice.json",
+        Answer::json(format!(
+            r#"{{"client_id":"https://evil.example/c","client_id":"{twice}","redirect_uris":["{CALLBACK}"]}}"#
+        )),
+    );
+    assert!(refused_page(&app, &twice, CALLBACK)
+        .await
+        .contains("repeats a member"));
+    let deep = s.url("/deep.json");
+    s.set(
+        "/deep.json",
+        Answer::json(format!(
+            r#"{{"client_id":"{deep}","x":{}1{}}}"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        )),
+    );
+    assert!(refused_page(&app, &deep, CALLBACK)
+        .await
+        .contains("nests too deeply"));
+
     let slow = s.url("/slow.json");
     let mut stall = Answer::json(document(&slow).to_string());
     stall.stall = Some(Duration::from_secs(30));

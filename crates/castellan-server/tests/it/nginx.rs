@@ -617,3 +617,68 @@ async fn paths_that_climb_out_of_a_route_are_400_and_never_reach_the_api() {
         assert!(body.contains("unsafe_path"), "{climb}: {body}");
     }
 }
+
+/// A DPoP-bound token through nginx as documented: accepted as `DPoP` with a proof for the URL
+/// the caller used (nginx forwards its scheme and Host), refused as `Bearer` and on a replayed
+/// proof, each refusal with its `DPoP` challenge.
+#[tokio::test]
+async fn a_dpop_bound_token_passes_nginx_only_with_a_fresh_proof() {
+    let Some(s) = stack().await else { return };
+    let (key, _) =
+        castellan_crypto::SigningKey::generate(castellan_crypto::Algorithm::Es256, "client".into())
+            .unwrap();
+    let proof = |htm: &str, htu: &str, token: Option<&str>| {
+        let jti = castellan_crypto::generate_secret().expose()[..22].to_owned();
+        let now = chrono::Utc::now().timestamp();
+        castellan_crypto::dpop::make_proof(&key, htm, htu, now, &jti, token, None).unwrap()
+    };
+    let c = s
+        .app
+        .create_client(json!({"name": "agent", "scope": "products:read"}))
+        .await;
+    let issued: Value = s
+        .app
+        .http
+        .post(s.app.url("/oauth/token"))
+        .header(
+            "DPoP",
+            proof("POST", &s.app.state.config.endpoint("/oauth/token"), None),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", c["id"].as_str().unwrap()),
+            ("client_secret", c["secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = issued["access_token"].as_str().unwrap();
+    let url = s.nginx.url("/products/1");
+    let good = proof("GET", &url, Some(t));
+    let auth = format!("DPoP {t}");
+    let ok = s
+        .send(
+            "GET",
+            "/products/1",
+            &[("authorization", &auth), ("dpop", &good)],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["headers"]["x-castellan-subject"], c["id"]);
+    for (authorization, dpop) in [
+        (auth.clone(), good.clone()),
+        (format!("Bearer {t}"), String::new()),
+    ] {
+        let mut headers = vec![("authorization", authorization.as_str())];
+        if !dpop.is_empty() {
+            headers.push(("dpop", dpop.as_str()));
+        }
+        let refused = s.send("GET", "/products/1", &headers).await;
+        assert_eq!(refused.status, 401, "{:?}", refused.body);
+        let www = refused.headers["www-authenticate"].to_str().unwrap();
+        assert!(www.starts_with("DPoP"), "{www}");
+    }
+}

@@ -88,7 +88,8 @@ impl<'h> ForwardedHeaders<'h> {
     /// The URL the caller sent the original request to, as a DPoP proof's `htu` names it:
     /// `base` + `path` when the operator set `gateway.public_base_url`, else the proxy's
     /// `X-Forwarded-Proto` (default `https`) and `X-Forwarded-Host` (else `Host`). `None` when
-    /// a header it needs is missing or repeated.
+    /// a header it needs is missing, repeated, or not a bare host and port (a value that could
+    /// add a path, query or fragment to the URL).
     pub fn public_url(&self, path: &str, base: Option<&str>) -> Option<String> {
         if let Some(base) = base {
             return Some(format!("{}{path}", base.trim_end_matches('/')));
@@ -103,7 +104,7 @@ impl<'h> ForwardedHeaders<'h> {
             None => one(self.host)?,
         }
         .trim();
-        if host.is_empty() || !matches!(proto, "http" | "https") {
+        if !castellan_guard::dpop::is_authority(host) || !matches!(proto, "http" | "https") {
             return None;
         }
         Some(format!("{proto}://{host}{path}"))

@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use castellan_core::OAuthError;
 
 /// Longest bearer token read.
-const MAX_TOKEN_LEN: usize = 8192;
+pub const MAX_TOKEN_LEN: usize = 8192;
 
 /// The token of an `Authorization: Bearer` header (RFC 6750 §2.1); `None` without the header.
 pub fn bearer_token(headers: &HeaderMap) -> PresentedBearer<'_> {
@@ -86,7 +86,7 @@ impl FromRequestParts<AppState> for Bearer {
         };
         crate::oauth::http::dpop::check(state, &presentation, &parts.headers)
             .await
-            .map_err(|f| ApiError::Unauthorized(f.message().into_owned()))?;
+            .map_err(ApiError::Dpop)?;
         Ok(bearer)
     }
 }

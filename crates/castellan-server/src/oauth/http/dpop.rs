@@ -11,6 +11,7 @@
 use crate::error::OAuthFailure;
 use crate::platform::replay::{OneTimeId, Replay};
 use crate::platform::state::AppState;
+use castellan_crypto::VerifiedProof;
 use castellan_guard::dpop::{check_binding, ProofWindow, Scheme};
 use castellan_guard::{DpopProblem, Failure};
 use chrono::{DateTime, Duration};
@@ -66,37 +67,49 @@ pub fn authorization(value: &str, max_len: usize) -> Option<(Scheme, &str)> {
     (!token.is_empty() && token.len() <= max_len).then_some((scheme, token))
 }
 
-/// Whether the token may be used as presented, with the request's proof (`headers`).
+/// Whether the token may be used as presented, with the request's proof (`headers`): the
+/// binding checked ([`verify`]), then the proof's `jti` recorded ([`record`]).
 pub async fn check(
     state: &AppState,
     p: &Presentation<'_>,
     headers: &HeaderMap,
 ) -> Result<(), Failure> {
-    // A bearer token used as such: nothing to check, nothing to wait for.
-    if p.scheme == Scheme::Bearer && p.jkt.is_none() {
-        return Ok(());
+    match verify(state, p, headers)? {
+        None => Ok(()),
+        Some(proof) => record(state, &proof).await,
     }
-    let c = &state.config.dpop;
-    let now = state.clock.now();
-    let window = ProofWindow {
-        max_age: i64::from(c.proof_max_age_seconds),
-        max_skew: i64::from(c.proof_max_skew_seconds),
-    };
-    let proof = check_binding(
+}
+
+/// The binding rule without waiting: `Ok(None)` for a bearer token used as such,
+/// `Ok(Some(proof))` for an accepted proof whose `jti` must still be [`record`]ed.
+pub fn verify(
+    state: &AppState,
+    p: &Presentation<'_>,
+    headers: &HeaderMap,
+) -> Result<Option<VerifiedProof>, Failure> {
+    // A bearer token used as such: nothing to check.
+    if p.scheme == Scheme::Bearer && p.jkt.is_none() {
+        return Ok(None);
+    }
+    check_binding(
         p.token,
         p.scheme,
         p.jkt,
         headers,
         p.method,
         p.url,
-        now.timestamp(),
-        window,
-    )?;
-    let Some(proof) = proof else {
-        return Ok(());
-    };
+        state.clock.now().timestamp(),
+        window(state),
+    )
+}
+
+/// Records an accepted proof's `jti` for its whole window, where every replica sees it: a
+/// second use is refused; a replay check that cannot answer refuses (503).
+pub async fn record(state: &AppState, proof: &VerifiedProof) -> Result<(), Failure> {
+    let now = state.clock.now();
+    let w = window(state);
     let until = DateTime::from_timestamp(proof.iat, 0).unwrap_or(now)
-        + Duration::seconds(window.max_age + window.max_skew);
+        + Duration::seconds(w.max_age + w.max_skew);
     let first = Box::pin(
         Replay::of(state).first_use(&OneTimeId::dpop(&proof.jkt, &proof.jti), until.max(now)),
     )
@@ -106,5 +119,13 @@ pub async fn check(
         Ok(())
     } else {
         Err(Failure::InvalidDpopProof(DpopProblem::Replayed))
+    }
+}
+
+fn window(state: &AppState) -> ProofWindow {
+    let c = &state.config.dpop;
+    ProofWindow {
+        max_age: i64::from(c.proof_max_age_seconds),
+        max_skew: i64::from(c.proof_max_skew_seconds),
     }
 }

@@ -6,7 +6,8 @@
 //! `Cache-Control: no-store`, as are successful answers (they may carry credentials).
 
 use crate::error::OAuthFailure;
-use crate::oauth::http::bearer::bearer_token;
+use crate::oauth::http::bearer::{bearer_token, MAX_TOKEN_LEN};
+use crate::oauth::http::dpop::{authorization, check, Presentation};
 use crate::oauth::http::params::read_body;
 use crate::oauth::registration::access::authorize_registration;
 use crate::oauth::registration::party::registrant;
@@ -17,11 +18,12 @@ use crate::platform::limits;
 use crate::platform::state::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use castellan_core::{OAuthError, OAuthErrorCode};
+use castellan_guard::dpop::Scheme;
 use serde_json::Value;
 
 /// The dynamic registration routes (RFC 7591 and RFC 7592).
@@ -145,7 +147,28 @@ pub async fn register_client(
 }
 
 async fn register(state: &AppState, req: Request) -> Result<Response, RegistrationFailure> {
-    let party = registrant(state, bearer_token(req.headers())).await?;
+    let presented = initial_access_token(req.headers());
+    let token = presented.as_ref().ok().copied().flatten();
+    let found = registrant(state, presented.map(|p| p.map(|(_, t)| t))).await?;
+    let party = match (found, token) {
+        // A DPoP-bound token only with a proof of its key for this request (RFC 9449 §7).
+        (Some(r), Some((scheme, token))) => {
+            let url = state.config.endpoint("/oauth/register");
+            let presentation = Presentation {
+                token,
+                scheme,
+                jkt: r.jkt.as_deref(),
+                method: &Method::POST,
+                url: Some(&url),
+            };
+            // Refused as a protected resource refuses (401 or 503, a `DPoP` challenge).
+            if let Err(f) = check(state, &presentation, req.headers()).await {
+                return Ok(f.to_response(None));
+            }
+            Some(r.party)
+        }
+        (found, _) => found.map(|r| r.party),
+    };
     let body = json_body(state, req).await?;
     let registered = registration::register(state, party, &body).await?;
     let status = if registered.created {
@@ -154,6 +177,28 @@ async fn register(state: &AppState, req: Request) -> Result<Response, Registrati
         StatusCode::OK
     };
     Ok(answer(state, status, &registered))
+}
+
+/// The initial access token of a registration: one `Authorization: Bearer <token>` or `DPoP
+/// <token>` header; `None` without one.
+fn initial_access_token(headers: &HeaderMap) -> Result<Option<(Scheme, &str)>, OAuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => v
+            .to_str()
+            .ok()
+            .and_then(|v| authorization(v, MAX_TOKEN_LEN))
+            .map(Some)
+            .ok_or_else(|| {
+                OAuthError::invalid_token(
+                    "the Authorization header must be `Bearer <token>` or `DPoP <token>`",
+                )
+            }),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_token(
+            "more than one Authorization header",
+        )),
+    }
 }
 
 /// `GET /oauth/register/{client_id}`: a registered client's metadata (RFC 7592 §2.1).

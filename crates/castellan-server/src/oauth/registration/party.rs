@@ -48,12 +48,22 @@ impl Party {
 /// header, `Err` for one that is not a single `Bearer <token>` of a plausible size.
 pub type PresentedBearer<'a> = Result<Option<&'a str>, OAuthError>;
 
+/// Who registers with a token: the party, and the DPoP key the token is bound to (the HTTP
+/// handler then requires a proof of it, RFC 9449 §7).
+#[derive(Debug)]
+pub struct Registrant {
+    /// The party the token names.
+    pub party: Party,
+    /// The key the token is bound to (`cnf.jkt`), if any.
+    pub jkt: Option<String>,
+}
+
 /// Applies the registration mode to a request: `None` is an anonymous registrant (open mode
 /// without a token). A token, when sent, must be valid in every mode.
 pub async fn registrant(
     state: &AppState,
     presented: PresentedBearer<'_>,
-) -> Result<Option<Party>, OAuthFailure> {
+) -> Result<Option<Registrant>, OAuthFailure> {
     let mode = state.config.registration_mode();
     if mode == RegistrationMode::Disabled {
         return Err(OAuthError::new(
@@ -93,10 +103,10 @@ pub async fn registrant(
             .into());
         }
     }
-    Ok(Some(Party::of_token(
-        checked.client_id(),
-        checked.subject(),
-    )))
+    Ok(Some(Registrant {
+        party: Party::of_token(checked.client_id(), checked.subject()),
+        jkt: checked.jkt().map(str::to_owned),
+    }))
 }
 
 #[cfg(test)]

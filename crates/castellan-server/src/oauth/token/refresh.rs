@@ -51,14 +51,22 @@ pub async fn refresh_tokens(
         match jkt {
             Some(proved) if proved == bound => {}
             Some(_) => {
+                tracing::warn!(
+                    client_id = %client.id,
+                    "a DPoP-bound refresh token was presented with a proof of another key"
+                );
                 return Err(invalid_grant(
                     "the DPoP proof is not made with the key the refresh token is bound to",
-                ))
+                ));
             }
             None => {
+                tracing::warn!(
+                    client_id = %client.id,
+                    "a DPoP-bound refresh token was presented without a proof"
+                );
                 return Err(invalid_grant(
                     "the refresh token is bound to a DPoP key: send a DPoP proof made with it",
-                ))
+                ));
             }
         }
     }

@@ -36,11 +36,14 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-/// `GET /account/connected-apps`: with a bearer token, the JSON API; otherwise the account
-/// page (which then carries the pages' headers, harmless on the JSON answer too).
+/// `GET /account/connected-apps`: with an access token (`Bearer` or `DPoP`), the JSON API;
+/// otherwise the account page (which then carries the pages' headers, harmless on the JSON
+/// answer too).
 pub async fn get_connected_apps(State(state): State<AppState>, req: Request) -> Response {
     let is_api = req.headers().get(AUTHORIZATION).is_some_and(|v| {
-        v.as_bytes().len() > 7 && v.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
+        let v = v.as_bytes();
+        (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+            || (v.len() > 5 && v[..5].eq_ignore_ascii_case(b"dpop "))
     });
     let (mut parts, _) = req.into_parts();
     if !is_api {
