@@ -36,6 +36,10 @@ pub struct AccessClaims {
     /// it is used only with a proof of that key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The rate-limit tier of the client it was issued to, when the client has one: a guard
+    /// counts the token's calls under it, as forward-auth does (absent: tier `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
 }
 
 /// What a token is bound to (RFC 7800 `cnf`): the SHA-256 thumbprint of a DPoP key (RFC 9449
@@ -133,6 +137,7 @@ mod tests {
             org: None,
             gid: None,
             cnf: None,
+            tier: None,
         }
     }
 

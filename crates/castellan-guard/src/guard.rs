@@ -377,11 +377,10 @@ impl Guard {
             TokenShape::Opaque(_) => match &self.inner.introspector {
                 Some(i) => {
                     let found = i.check(token, CredentialKind::OpaqueToken, now).await?;
-                    // An access token is counted under tier `default` whatever
-                    // introspection says.
+                    // Counted under its client's tier, which introspection names.
                     Ok(Caller {
                         identity: found.identity,
-                        tier: None,
+                        tier: found.tier,
                         jkt: found.jkt,
                     })
                 }
@@ -434,7 +433,8 @@ impl Guard {
         }
         Ok(Caller {
             identity,
-            tier: None,
+            // Counted under its client's tier (the `tier` claim), as forward-auth counts it.
+            tier: marks.tier.as_deref().map(Arc::from),
             jkt: marks.jkt.as_deref().map(Arc::from),
         })
     }

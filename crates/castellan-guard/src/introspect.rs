@@ -44,7 +44,7 @@ struct Answer {
     /// For API keys: `active`, `disabled`, `revoked`, `expired`.
     #[serde(default)]
     status: Option<String>,
-    /// For API keys: the rate-limit tier.
+    /// The rate-limit tier: an API key's, or an access token's client's.
     #[serde(default)]
     tier: Option<String>,
     /// The key a DPoP-bound token is bound to (RFC 9449 §6.2: `{"jkt": …}`).

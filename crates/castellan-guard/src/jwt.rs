@@ -72,6 +72,8 @@ pub(crate) struct Marks {
     pub iat: i64,
     /// The key the token is bound to (`cnf.jkt`, RFC 9449 §6.1), if any.
     pub jkt: Option<String>,
+    /// The rate-limit tier of the token's client (`tier`), if it has one.
+    pub tier: Option<String>,
 }
 
 fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
@@ -152,6 +154,7 @@ pub(crate) fn verified_from_claims(
         sub: claims.sub.clone(),
         iat: claims.iat,
         jkt,
+        tier: claims.tier.clone(),
     };
     let identity = Identity {
         scopes: Identity::scopes_from(&claims.scope),

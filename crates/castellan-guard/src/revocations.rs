@@ -350,6 +350,7 @@ mod tests {
             sub: sub.into(),
             iat,
             jkt: None,
+            tier: None,
         }
     }
 

@@ -175,6 +175,49 @@ async fn an_api_key_is_counted_under_the_tier_introspection_names() {
     }
 }
 
+/// Parity with forward-auth: a token, JWT or opaque, is counted under its client's tier (the
+/// `tier` claim Castellan writes, or introspection's `tier`), not under tier `default`.
+#[tokio::test]
+async fn a_token_is_counted_under_its_clients_tier() {
+    let app = TestApp::spawn_with(|c| c.rate_limit = table(100)).await;
+    let base = serve(catalog_router(Guard::new(limited(&app, 100)).unwrap())).await;
+    let http = reqwest::Client::new();
+    for format in ["jwt", "opaque"] {
+        let c = app
+            .create_client(json!({
+                "name": "partner app",
+                "scope": "products:read",
+                "tier": "partner",
+                "tokenFormat": format,
+            }))
+            .await;
+        let token = app
+            .token_for(
+                c["id"].as_str().unwrap(),
+                c["secret"].as_str().unwrap(),
+                None,
+            )
+            .await;
+        let res = bearer(http.get(format!("{base}/products")), &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{format}");
+        assert_eq!(
+            header(&res, "ratelimit-limit").as_deref(),
+            Some("1"),
+            "{format}"
+        );
+        let res = bearer(http.get(format!("{base}/products")), &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{format}");
+        let b: Value = res.json().await.unwrap();
+        assert_eq!(b["policy"], "partner", "{format}");
+    }
+}
+
 #[test]
 fn a_bad_rate_limit_table_is_refused_naming_its_key() {
     let mut c = GuardConfig::new("http://127.0.0.1:1", castellan_core::Environment::Local);

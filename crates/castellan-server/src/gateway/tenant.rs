@@ -184,6 +184,7 @@ async fn tenant_token(
         org: None,
         gid: None,
         cnf: None,
+        tier: client.tier.clone(),
     };
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(TenantError::NoKey)?;

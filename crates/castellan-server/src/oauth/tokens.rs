@@ -144,6 +144,7 @@ fn sign_access_token(
         org: grant.organization,
         gid: family,
         jkt: grant.jkt,
+        tier: grant.client.tier.as_deref(),
     });
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
@@ -173,6 +174,9 @@ async fn store_opaque_token(
     }
     if let Some(jkt) = grant.jkt {
         claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+    }
+    if let Some(tier) = &grant.client.tier {
+        claims.insert("tier".into(), tier.as_str().into());
     }
     state
         .store

@@ -190,6 +190,9 @@ fn active_body(state: &AppState, checked: &Checked) -> Value {
                 if let Some(cnf) = &c.cnf {
                     obj.insert("cnf".into(), json!({ "jkt": cnf.jkt }));
                 }
+                if let Some(tier) = &c.tier {
+                    obj.insert("tier".into(), tier.clone().into());
+                }
             }
             v
         }

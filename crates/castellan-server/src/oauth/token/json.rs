@@ -34,6 +34,8 @@ pub struct ClaimsRef<'a> {
     pub gid: Option<&'a str>,
     /// The thumbprint of the DPoP key it is bound to (`cnf.jkt`), if any.
     pub jkt: Option<&'a str>,
+    /// Its client's rate-limit tier, if the client has one.
+    pub tier: Option<&'a str>,
 }
 
 /// `serde_json::to_vec` of the [`castellan_core::token::AccessClaims`] holding `c`, written
@@ -45,7 +47,8 @@ pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
         + c.aud.iter().map(|s| s.len() + 3).sum::<usize>()
         + c.org.map_or(0, str::len)
         + c.gid.map_or(0, str::len)
-        + c.jkt.map_or(0, |j| j.len() + 16);
+        + c.jkt.map_or(0, |j| j.len() + 16)
+        + c.tier.map_or(0, |t| t.len() + 10);
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(b"{\"iss\":");
     string(&mut out, c.iss);
@@ -77,6 +80,10 @@ pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
         out.extend_from_slice(b",\"cnf\":{\"jkt\":");
         string(&mut out, jkt);
         out.push(b'}');
+    }
+    if let Some(tier) = c.tier {
+        out.extend_from_slice(b",\"tier\":");
+        string(&mut out, tier);
     }
     out.push(b'}');
     out
@@ -136,6 +143,7 @@ mod tests {
             cnf: c
                 .jkt
                 .map(|jkt| castellan_core::token::Confirmation { jkt: jkt.into() }),
+            tier: c.tier.map(Into::into),
         })
         .unwrap()
     }
@@ -155,6 +163,7 @@ mod tests {
             org: None,
             gid: Some("fam\"ily"),
             jkt: None,
+            tier: None,
         };
         assert_eq!(
             String::from_utf8(claims_json(&c)).unwrap(),
@@ -162,6 +171,7 @@ mod tests {
         );
         let c = ClaimsRef {
             jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+            tier: Some("partner"),
             ..c
         };
         assert_eq!(
@@ -179,6 +189,7 @@ mod tests {
             org in proptest::option::of(".{0,20}"),
             gid in proptest::option::of(".{0,20}"),
             jkt in proptest::option::of(".{0,20}"),
+            tier in proptest::option::of(".{0,20}"),
             auds in proptest::collection::vec(".{0,20}", 1..4),
         ) {
             let Some(aud) = Audience::from_list(auds) else { return Ok(()) };
@@ -195,6 +206,7 @@ mod tests {
                 org: org.as_deref(),
                 gid: gid.as_deref(),
                 jkt: jkt.as_deref(),
+                tier: tier.as_deref(),
             };
             prop_assert_eq!(String::from_utf8(claims_json(&c)).unwrap(), claims_serde(&c));
         }
