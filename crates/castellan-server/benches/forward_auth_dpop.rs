@@ -11,33 +11,19 @@
 )]
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use castellan_crypto::keys::{Algorithm, SigningKey};
-use castellan_crypto::{Clock, SystemClock};
-use castellan_server::management::clients::{build_client, ClientDraft};
-use castellan_server::platform::config::Config;
-use castellan_store::Store;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use std::net::SocketAddr;
-use std::sync::Arc;
 use tower::ServiceExt;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CONFIG: &str = r#"
-environment = "local"
-[log]
-level = "warn"
-[rate_limit.policies.unlimited]
-windows = [{ limit = 1000000000, seconds = 60 }]
-[rate_limit.tiers]
-default = "unlimited"
-[rate_limit.per_ip]
-token = "unlimited"
+#[path = "support/in_process.rs"]
+mod in_process;
+use in_process::from_peer as with_peer;
+
+const GATEWAY: &str = r#"
 [gateway]
 public_base_url = "https://api.bench"
 [[gateway.routes]]
@@ -45,12 +31,6 @@ method = "GET"
 path = "/products/*"
 scope = "products:read"
 "#;
-
-fn with_peer(mut req: Request<Body>) -> Request<Body> {
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-    req
-}
 
 fn check(authorization: &str, proof: Option<&str>) -> Request<Body> {
     let mut req = Request::get("/forward-auth")
@@ -68,28 +48,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let (castellan, basic) = rt.block_on(async {
-        let config = Config::from_toml_str(&format!("database = \"{url}\"\n{CONFIG}")).unwrap();
-        let store: Arc<dyn Store> = castellan_store::connect(&url).await.unwrap();
-        let (client, secret) = build_client(
-            ClientDraft {
-                name: "bench".into(),
-                scope: "products:read".into(),
-                ..ClientDraft::default()
-            },
-            &config,
-            SystemClock.now(),
-        )
-        .unwrap();
-        store.insert_client(&client).await.unwrap();
-        let state = castellan_server::start(config, store, Arc::new(SystemClock))
-            .await
-            .unwrap();
-        let basic = STANDARD.encode(format!("{}:{}", client.id, secret.unwrap().expose()));
-        (castellan_server::app(state), basic)
-    });
+    let server = in_process::start(&rt, GATEWAY);
+    let (castellan, basic) = (server.router.clone(), server.basic.clone());
     let (client_key, _) = SigningKey::generate(Algorithm::Es256, "client".into()).unwrap();
     let token = |proof: Option<String>| {
         let mut req = Request::post("/oauth/token")

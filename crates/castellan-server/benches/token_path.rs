@@ -17,21 +17,19 @@
 )]
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use castellan_crypto::hash_secret;
 use castellan_crypto::keys::{Algorithm, SigningKey};
-use castellan_crypto::{hash_secret, Clock, SystemClock};
-use castellan_server::management::clients::{build_client, ClientDraft};
-use castellan_server::platform::config::Config;
-use castellan_store::Store;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
+
+#[path = "support/in_process.rs"]
+mod in_process;
 
 /// The load benchmark's baseline handler, shared with `examples/baseline_token.rs`.
 #[path = "../examples/baseline_token.rs"]
@@ -46,18 +44,6 @@ use baseline_token::{token as baseline_token_handler, Baseline};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CONFIG: &str = r#"
-environment = "local"
-[log]
-level = "warn"
-[rate_limit.policies.unlimited]
-windows = [{ limit = 1000000000, seconds = 60 }]
-[rate_limit.tiers]
-default = "unlimited"
-[rate_limit.per_ip]
-token = "unlimited"
-"#;
-
 fn request(path: &str, basic: &str) -> Request<Body> {
     request_with(path, basic, None)
 }
@@ -69,12 +55,10 @@ fn request_with(path: &str, basic: &str, proof: Option<&str>) -> Request<Body> {
     if let Some(p) = proof {
         req = req.header("DPoP", p);
     }
-    let mut req = req
-        .body(Body::from("grant_type=client_credentials"))
-        .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-    req
+    in_process::from_peer(
+        req.body(Body::from("grant_type=client_credentials"))
+            .unwrap(),
+    )
 }
 
 fn bench(c: &mut Criterion) {
@@ -82,29 +66,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let (castellan, basic) = rt.block_on(async {
-        let config = Config::from_toml_str(&format!("database = \"{url}\"\n{CONFIG}")).unwrap();
-        let sql = castellan_store::connect(&url).await.unwrap();
-        let store: Arc<dyn Store> = sql;
-        let (client, secret) = build_client(
-            ClientDraft {
-                name: "bench".into(),
-                scope: "products:read".into(),
-                ..ClientDraft::default()
-            },
-            &config,
-            SystemClock.now(),
-        )
-        .unwrap();
-        store.insert_client(&client).await.unwrap();
-        let state = castellan_server::start(config, store, Arc::new(SystemClock))
-            .await
-            .unwrap();
-        let basic = STANDARD.encode(format!("{}:{}", client.id, secret.unwrap().expose()));
-        (castellan_server::app(state), basic)
-    });
+    let server = in_process::start(&rt, "");
+    let (castellan, basic) = (server.router.clone(), server.basic.clone());
     let (key, _) = SigningKey::generate(Algorithm::Es256, "baseline".into()).unwrap();
     let baseline = Router::new()
         .route("/token", post(baseline_token_handler))

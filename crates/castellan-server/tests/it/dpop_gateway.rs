@@ -27,6 +27,11 @@ async fn token(app: &TestApp, key: Option<&Prover>) -> String {
     let client: Cred = app
         .new_client(json!({"name": "agent", "scope": "products:read"}))
         .await;
+    token_of(app, &client, key).await
+}
+
+/// A `client_credentials` token of `client`, bound to `key` when given.
+async fn token_of(app: &TestApp, client: &Cred, key: Option<&Prover>) -> String {
     let mut req = app.http.post(app.url("/oauth/token")).form(&[
         ("grant_type", "client_credentials"),
         ("client_id", client.id.as_str()),
@@ -237,25 +242,7 @@ async fn the_management_api_refuses_a_bound_token_presented_as_bearer() {
         .new_client(json!({"name": "ops", "scope": "view_api_clients manage_api_clients"}))
         .await;
     let key = Prover::new();
-    let body: Value = app
-        .http
-        .post(app.url("/oauth/token"))
-        .header(
-            "DPoP",
-            key.proof("POST", &app.state.config.endpoint("/oauth/token")),
-        )
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", admin.id.as_str()),
-            ("client_secret", admin.secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let t = body["access_token"].as_str().unwrap();
+    let t = &token_of(&app, &admin, Some(&key)).await;
     let url = app.url("/api-clients");
     let htu = app.state.config.endpoint("/api-clients");
     let res = app.http.get(&url).bearer_auth(t).send().await.unwrap();
@@ -284,25 +271,7 @@ async fn registration_takes_a_bound_token_only_as_dpop_with_a_proof() {
         .new_client(json!({"name": "portal", "scope": "register_clients"}))
         .await;
     let key = Prover::new();
-    let body: Value = app
-        .http
-        .post(app.url("/oauth/token"))
-        .header(
-            "DPoP",
-            key.proof("POST", &app.state.config.endpoint("/oauth/token")),
-        )
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", registrar.id.as_str()),
-            ("client_secret", registrar.secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let t = body["access_token"].as_str().unwrap();
+    let t = &token_of(&app, &registrar, Some(&key)).await;
     let doc = json!({"client_name": "agent", "grant_types": ["client_credentials"]});
     let url = app.url("/oauth/register");
     let res = app
