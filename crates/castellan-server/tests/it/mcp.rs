@@ -17,6 +17,7 @@
     reason = "the scripts' other lines and a skipped run are shown in the test's output"
 )]
 
+use crate::support::doc_server::{Answer, DocServer};
 use crate::support::gateway::route;
 use crate::support::pages::{add_person, decide, sign_in, Browser, PASSWORD};
 use castellan_server::platform::config::ScopeEntry;
@@ -99,11 +100,13 @@ impl Node {
     }
 }
 
-/// What a host's connection showed: the token answer it saved and the tool's answer.
+/// What a host's connection showed: the token answer it saved and the tool's answer, and the
+/// consent page the person saw.
 struct Connected {
     tokens: Value,
     identity: Value,
     tools: Value,
+    consent: String,
 }
 
 /// A Castellan whose gateway fronts the MCP server at `mcp_url` (route `/mcp`, scope
@@ -179,6 +182,7 @@ async fn connect(app: &TestApp, mcp_port: u16, client: &str, redirect: &str) -> 
         tokens,
         identity: serde_json::from_str(text).unwrap(),
         tools: result["tools"].clone(),
+        consent: consent.body.clone(),
     }
 }
 
@@ -211,5 +215,48 @@ async fn an_mcp_host_without_a_metadata_document_registers_and_calls_a_tool() {
     let redirect = format!("http://127.0.0.1:{}/callback", free_port());
     let connected = connect(&app, mcp_port, "-", &redirect).await;
     assert_bound(&connected, &mcp_url, &user_id);
+    app.stop().await;
+}
+
+/// The host identifies itself with a client ID metadata document served by the test on
+/// loopback (`http://127.0.0.1:…`, accepted in `local`): nothing is registered beforehand, the
+/// consent page names the document's host, the token's `client_id` is the document's URL, and
+/// the document is fetched once for the authorization and the token request together.
+#[tokio::test]
+async fn an_mcp_host_with_a_metadata_document_calls_a_tool() {
+    if !asked_to_run() {
+        return;
+    }
+    let mcp_port = free_port();
+    let mcp_url = format!("http://127.0.0.1:{mcp_port}/mcp");
+    let app = castellan_for(&mcp_url).await;
+    let (user_id, _) = add_person(&app, "agent-owner@example.com", &[]).await;
+    let redirect = format!("http://127.0.0.1:{}/callback", free_port());
+    let docs = DocServer::start().await;
+    let document_url = docs.url("/oauth/client.json");
+    docs.set(
+        "/oauth/client.json",
+        Answer::json(
+            json!({
+                "client_id": document_url,
+                "client_name": "Castellan MCP test host",
+                "redirect_uris": [redirect],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+                "scope": "mcp:tools",
+            })
+            .to_string(),
+        )
+        .with("cache-control", "max-age=600"),
+    );
+    let connected = connect(&app, mcp_port, &document_url, &redirect).await;
+    assert_eq!(connected.tokens["client_id"], document_url.as_str());
+    assert_bound(&connected, &mcp_url, &user_id);
+    assert!(
+        connected.consent.contains("127.0.0.1"),
+        "the consent page names the document's host"
+    );
+    assert_eq!(docs.hits(), 1, "one fetch, then the cached document");
     app.stop().await;
 }

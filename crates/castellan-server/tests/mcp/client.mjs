@@ -11,8 +11,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
 const [serverUrl, documentUrl, redirectUrl] = process.argv.slice(2);
-// `-`: no metadata document; the host then registers dynamically (RFC 7591).
-const clientMetadataUrl = documentUrl === '-' ? undefined : documentUrl;
+// `-`: no metadata document; the host then registers dynamically (RFC 7591). An https URL is
+// handed to the SDK as its client metadata document URL. The SDK takes only https URLs there,
+// while the test serves its document over http on loopback (which Castellan accepts in its
+// `local` environment): such a URL is given to the SDK as the client's id, known beforehand,
+// which is what the SDK does with a document URL it accepts.
+const clientMetadataUrl = documentUrl.startsWith('https://') ? documentUrl : undefined;
+const knownClientId = documentUrl.startsWith('http://') ? documentUrl : undefined;
 const input = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 class Provider {
@@ -32,7 +37,7 @@ class Provider {
     };
   }
   clientInformation() {
-    return this.client;
+    return this.client ?? (knownClientId && { client_id: knownClientId });
   }
   saveClientInformation(info) {
     this.client = info;
