@@ -11,6 +11,7 @@ pub mod client_assertion;
 pub mod client_keys;
 pub mod environment;
 pub mod error;
+pub mod exchange;
 pub mod grant;
 pub mod ids;
 pub mod metadata_document;

@@ -40,6 +40,13 @@ pub struct AccessClaims {
     /// counts the token's calls under it, as forward-auth does (absent: tier `default`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
+    /// The actor of a token obtained by token exchange (RFC 8693 §4.1): who acts for `sub`,
+    /// with earlier actors nested inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+    /// Who may act for `sub` (RFC 8693 §4.4), when the token says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<serde_json::Value>,
 }
 
 /// What a token is bound to (RFC 7800 `cnf`): the SHA-256 thumbprint of a DPoP key (RFC 9449
@@ -138,6 +145,8 @@ mod tests {
             gid: None,
             cnf: None,
             tier: None,
+            act: None,
+            may_act: None,
         }
     }
 

@@ -91,6 +91,7 @@ fn answers_show_no_token_client_secret_or_api_key() {
         id_token: Some("SECRETid".into()),
         organization_id: None,
         user_id: None,
+        issued_token_type: None,
     };
     hidden("IssuedTokens", format!("{tokens:?}"));
 

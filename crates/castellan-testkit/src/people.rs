@@ -146,6 +146,8 @@ pub async fn u1_token_in_org_1(app: &TestApp, client_id: &str) -> String {
             audience: &app.state.config.default_audience().into(),
             organization: Some("org-1"),
             jkt: None,
+            act: None,
+            expires_by: None,
         },
         Utc::now(),
     )

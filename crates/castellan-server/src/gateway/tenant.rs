@@ -185,6 +185,8 @@ async fn tenant_token(
         gid: None,
         cnf: None,
         tier: client.tier.clone(),
+        act: None,
+        may_act: None,
     };
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(TenantError::NoKey)?;

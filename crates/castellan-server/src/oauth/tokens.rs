@@ -58,6 +58,11 @@ pub struct TokenGrant<'a> {
     pub organization: Option<&'a str>,
     /// The thumbprint of the DPoP key it is bound to (`cnf.jkt`, RFC 9449 §6), if any.
     pub jkt: Option<&'a str>,
+    /// Who acts for the subject (`act`, RFC 8693 §4.1), for a token obtained by exchange.
+    pub act: Option<&'a serde_json::Value>,
+    /// When it must expire at the latest (an exchanged token never outlives its subject
+    /// token); `None`: its client's lifetime decides.
+    pub expires_by: Option<DateTime<Utc>>,
 }
 
 /// A new random token id (`jti`).
@@ -101,12 +106,18 @@ pub fn issue_family_access_token<'a>(
     }
 }
 
-/// How long `client`'s access tokens live, in seconds, and when one issued `now` expires:
-/// never longer than the configuration allows now (`Config::longest_access_seconds`).
-fn lifetime(state: &AppState, client: &Client, now: DateTime<Utc>) -> (u32, DateTime<Utc>) {
-    let lifetime = client
+/// How long the token of `grant` lives, in seconds, and when one issued `now` expires: its
+/// client's lifetime, never longer than the configuration allows now
+/// (`Config::longest_access_seconds`), nor past the grant's `expires_by`.
+fn lifetime(state: &AppState, grant: &TokenGrant<'_>, now: DateTime<Utc>) -> (u32, DateTime<Utc>) {
+    let mut lifetime = grant
+        .client
         .access_token_lifetime(state.config.token.access_token_seconds)
         .min(state.config.longest_access_seconds());
+    if let Some(by) = grant.expires_by {
+        let left = u32::try_from((by - now).num_seconds().max(0)).unwrap_or(u32::MAX);
+        lifetime = lifetime.min(left);
+    }
     (lifetime, now + Duration::seconds(i64::from(lifetime)))
 }
 
@@ -128,7 +139,7 @@ fn sign_access_token(
     family: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, IssueError> {
-    let (lifetime, exp) = lifetime(state, grant.client, now);
+    let (lifetime, exp) = lifetime(state, grant, now);
     let jti = new_jti();
     let scope = grant.scope.to_string();
     let claims = claims_json(&ClaimsRef {
@@ -145,6 +156,7 @@ fn sign_access_token(
         gid: family,
         jkt: grant.jkt,
         tier: grant.client.tier.as_deref(),
+        act: grant.act,
     });
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
@@ -159,7 +171,7 @@ async fn store_opaque_token(
     family: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, IssueError> {
-    let (lifetime, exp) = lifetime(state, grant.client, now);
+    let (lifetime, exp) = lifetime(state, grant, now);
     let env = state.config.environment;
     let secret = generate_secret();
     let token = format!("{OPAQUE_PREFIX}_{}_{}", env.tag(), secret.expose());
@@ -177,6 +189,9 @@ async fn store_opaque_token(
     }
     if let Some(tier) = &grant.client.tier {
         claims.insert("tier".into(), tier.as_str().into());
+    }
+    if let Some(act) = grant.act {
+        claims.insert("act".into(), act.clone());
     }
     state
         .store

@@ -62,6 +62,8 @@ pub struct Config {
     pub par: ParConfig,
     /// `[dpop]`: DPoP proofs at the token and PAR endpoints and at forward-auth (RFC 9449).
     pub dpop: DpopConfig,
+    /// `[token_exchange]`: who may exchange other clients' tokens (RFC 8693).
+    pub token_exchange: TokenExchangeConfig,
     /// How documents named by clients (metadata documents, `jwks_uri`) are fetched and cached.
     pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
 }
@@ -290,6 +292,7 @@ impl Default for Config {
             well_known: Vec::new(),
             par: Default::default(),
             dpop: Default::default(),
+            token_exchange: Default::default(),
             client_metadata: Default::default(),
         }
     }
@@ -307,6 +310,43 @@ pub struct ParConfig {
     /// Whether every client must push its authorization requests (RFC 9126 §5,
     /// `require_pushed_authorization_requests` in the metadata).
     pub required: bool,
+}
+
+/// `[token_exchange]`: token exchange (RFC 8693). Without a rule, a client may exchange only
+/// tokens issued to it, tokens whose `aud` names it, or tokens whose `may_act` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenExchangeConfig {
+    /// `[[token_exchange.delegations]]`: which client may act for tokens of which clients.
+    pub delegations: Vec<DelegationConfig>,
+}
+
+/// A delegation rule: `client` may exchange tokens issued to any of `for_clients`, for at most
+/// `scopes` (space-separated; empty: any scope of the subject token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationConfig {
+    /// The client that may act.
+    pub client: String,
+    /// The clients whose tokens it may exchange.
+    pub for_clients: Vec<String>,
+    /// The scopes the exchanged token may carry at most.
+    #[serde(default)]
+    pub scopes: String,
+}
+
+impl TokenExchangeConfig {
+    /// The rules, their scopes parsed (checked at start-up).
+    pub fn rules(&self) -> Vec<castellan_core::exchange::Delegation> {
+        self.delegations
+            .iter()
+            .map(|d| castellan_core::exchange::Delegation {
+                client: d.client.clone(),
+                for_clients: d.for_clients.clone(),
+                scopes: castellan_core::ScopeSet::parse(&d.scopes).unwrap_or_default(),
+            })
+            .collect()
+    }
 }
 
 /// `[dpop]`: DPoP (RFC 9449) at the token and PAR endpoints and at forward-auth.
@@ -566,6 +606,14 @@ impl Config {
         }
         for r in &t.resources {
             check_resource_uri(r).map_err(|m| bad("token.resources", m))?;
+        }
+        for (i, d) in self.token_exchange.delegations.iter().enumerate() {
+            let key = format!("token_exchange.delegations[{i}]");
+            if d.client.is_empty() || d.for_clients.is_empty() {
+                return Err(bad(&key, "needs a client and at least one of for_clients"));
+            }
+            castellan_core::ScopeSet::parse(&d.scopes)
+                .map_err(|e| bad(&key, format!("scopes: {e}")))?;
         }
         let d = &self.dpop;
         if d.proof_max_age_seconds == 0 || d.proof_max_age_seconds > 300 {

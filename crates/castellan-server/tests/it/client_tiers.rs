@@ -344,6 +344,8 @@ async fn people_of_one_app_are_counted_apart() {
                     audience: &state.config.default_audience().into(),
                     organization: None,
                     jkt: None,
+                    act: None,
+                    expires_by: None,
                 },
                 state.clock.now(),
             )

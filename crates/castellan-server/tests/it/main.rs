@@ -42,5 +42,6 @@ mod resources;
 mod revocation_feed;
 mod support;
 mod token;
+mod token_exchange;
 mod userinfo;
 mod well_known;

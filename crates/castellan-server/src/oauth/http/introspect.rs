@@ -193,6 +193,9 @@ fn active_body(state: &AppState, checked: &Checked) -> Value {
                 if let Some(tier) = &c.tier {
                     obj.insert("tier".into(), tier.clone().into());
                 }
+                if let Some(act) = &c.act {
+                    obj.insert("act".into(), act.clone());
+                }
             }
             v
         }

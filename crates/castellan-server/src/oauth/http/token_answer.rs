@@ -70,7 +70,7 @@ pub fn token_json(answer: &IssuedTokens) -> Vec<u8> {
         ("organization_id", &answer.organization_id),
         ("user_id", &answer.user_id),
     ];
-    let len = 96
+    let len = 160
         + answer.access_token.len()
         + answer.scope.len()
         + optional
@@ -96,6 +96,10 @@ pub fn token_json(answer: &IssuedTokens) -> Vec<u8> {
             string(&mut out, value);
         }
     }
+    if let Some(t) = answer.issued_token_type {
+        out.extend_from_slice(b",\"issued_token_type\":");
+        string(&mut out, t);
+    }
     out.push(b'}');
     out
 }
@@ -116,6 +120,7 @@ mod tests {
             id_token: extra.map(|e| format!("{e}.id")),
             organization_id: None,
             user_id: extra.map(|e| format!("user {e}")),
+            issued_token_type: extra.map(|_| castellan_core::exchange::ACCESS_TOKEN_TYPE),
         }
     }
 

@@ -56,6 +56,8 @@ fn token_grant<'a>(
         audience: aud,
         organization: None,
         jkt,
+        act: None,
+        expires_by: None,
     }
 }
 
@@ -81,5 +83,6 @@ fn answered(
         id_token: None,
         organization_id: None,
         user_id: None,
+        issued_token_type: None,
     }
 }

@@ -143,6 +143,8 @@ pub async fn answer_user_grant(
             audience: grant.audience,
             organization: grant.organization,
             jkt: grant.jkt,
+            act: None,
+            expires_by: None,
         },
         Some(grant.family_id),
         now,
@@ -178,6 +180,7 @@ pub async fn answer_user_grant(
         id_token,
         organization_id: grant.organization.map(str::to_owned),
         user_id: Some(grant.user.id.clone()),
+        issued_token_type: None,
     })
 }
 

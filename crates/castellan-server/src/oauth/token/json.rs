@@ -36,6 +36,8 @@ pub struct ClaimsRef<'a> {
     pub jkt: Option<&'a str>,
     /// Its client's rate-limit tier, if the client has one.
     pub tier: Option<&'a str>,
+    /// The actor, for a token obtained by token exchange (RFC 8693 §4.1).
+    pub act: Option<&'a serde_json::Value>,
 }
 
 /// `serde_json::to_vec` of the [`castellan_core::token::AccessClaims`] holding `c`, written
@@ -84,6 +86,11 @@ pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
     if let Some(tier) = c.tier {
         out.extend_from_slice(b",\"tier\":");
         string(&mut out, tier);
+    }
+    if let Some(act) = c.act {
+        out.extend_from_slice(b",\"act\":");
+        // Writing a value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, act);
     }
     out.push(b'}');
     out
@@ -144,12 +151,15 @@ mod tests {
                 .jkt
                 .map(|jkt| castellan_core::token::Confirmation { jkt: jkt.into() }),
             tier: c.tier.map(Into::into),
+            act: c.act.cloned(),
+            may_act: None,
         })
         .unwrap()
     }
 
     #[test]
     fn claims_equal_serde_json() {
+        let act = serde_json::json!({"sub": "agent", "act": {"sub": "tool\"s"}});
         let c = ClaimsRef {
             iss: "http://localhost:8000",
             sub: "Zn4R5z4zUqLrVFEqILXGkJoM",
@@ -164,6 +174,7 @@ mod tests {
             gid: Some("fam\"ily"),
             jkt: None,
             tier: None,
+            act: None,
         };
         assert_eq!(
             String::from_utf8(claims_json(&c)).unwrap(),
@@ -172,6 +183,7 @@ mod tests {
         let c = ClaimsRef {
             jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
             tier: Some("partner"),
+            act: Some(&act),
             ..c
         };
         assert_eq!(
@@ -190,9 +202,11 @@ mod tests {
             gid in proptest::option::of(".{0,20}"),
             jkt in proptest::option::of(".{0,20}"),
             tier in proptest::option::of(".{0,20}"),
+            actor in proptest::option::of(".{0,20}"),
             auds in proptest::collection::vec(".{0,20}", 1..4),
         ) {
             let Some(aud) = Audience::from_list(auds) else { return Ok(()) };
+            let act = actor.map(|a| serde_json::json!({"sub": a}));
             let c = ClaimsRef {
                 iss: &strings[0],
                 sub: &strings[1],
@@ -207,6 +221,7 @@ mod tests {
                 gid: gid.as_deref(),
                 jkt: jkt.as_deref(),
                 tier: tier.as_deref(),
+                act: act.as_ref(),
             };
             prop_assert_eq!(String::from_utf8(claims_json(&c)).unwrap(), claims_serde(&c));
         }

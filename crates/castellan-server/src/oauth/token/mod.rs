@@ -5,7 +5,8 @@
 //! 2. client authentication ([`crate::oauth::client_auth::authenticate`]);
 //! 3. the per-client count, under the client's tier;
 //! 4. the client's right to the grant, then the grant: one function per grant
-//!    ([`client_credentials`], [`authorization_code`], [`refresh`], [`password`]), each from
+//!    ([`client_credentials`], [`authorization_code`], [`refresh`], [`password`],
+//!    [`exchange`]), each from
 //!    typed input to [`IssuedTokens`] or a typed error;
 //!
 //! and ends as a [`TokenOutcome`] carrying the rate-limit decision its answer shows.
@@ -19,6 +20,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod exchange;
 pub mod grant_tokens;
 pub mod json;
 pub mod password;
@@ -74,6 +76,9 @@ pub struct IssuedTokens {
     /// The person the tokens were issued for, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// What was issued, for a token exchange (RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl std::fmt::Debug for IssuedTokens {
@@ -89,6 +94,7 @@ impl std::fmt::Debug for IssuedTokens {
             .field("id_token", &hidden(&self.id_token))
             .field("organization_id", &self.organization_id)
             .field("user_id", &self.user_id)
+            .field("issued_token_type", &self.issued_token_type)
             .finish()
     }
 }
@@ -254,6 +260,9 @@ async fn issue(
         }
         TokenRequest::Password(asked) => {
             Box::pin(password::password_grant(state, client, asked, ip, jkt, now)).await?
+        }
+        TokenRequest::TokenExchange(asked) => {
+            Box::pin(exchange::exchange(state, client, asked, jkt, now)).await?
         }
     })
 }

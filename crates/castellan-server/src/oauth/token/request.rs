@@ -13,12 +13,16 @@ use castellan_core::client::GrantType;
 use castellan_core::{OAuthError, ScopeSet, Secret};
 
 /// Grants this server answers at the token endpoint.
-pub const SUPPORTED_GRANTS: [GrantType; 4] = [
+pub const SUPPORTED_GRANTS: [GrantType; 5] = [
     GrantType::ClientCredentials,
     GrantType::AuthorizationCode,
     GrantType::RefreshToken,
     GrantType::Password,
+    GrantType::TokenExchange,
 ];
+
+/// Longest subject or actor token read; anything longer is not a token Castellan issued.
+pub const MAX_EXCHANGED_TOKEN_LEN: usize = 8192;
 
 /// What a token request asks for, by grant. `Debug` shows no secret (codes, verifiers,
 /// refresh tokens and passwords are [`Secret`]s).
@@ -32,6 +36,31 @@ pub enum TokenRequest {
     RefreshToken(RefreshRequest),
     /// RFC 6749 §4.3.
     Password(PasswordRequest),
+    /// RFC 8693 §2.1.
+    TokenExchange(ExchangeRequest),
+}
+
+/// A token exchange request (RFC 8693 §2.1).
+#[derive(Debug)]
+pub struct ExchangeRequest {
+    /// The token the new one is for (its subject), and its type.
+    pub subject: PresentedToken,
+    /// The token of the party acting, and its type, if any.
+    pub actor: Option<PresentedToken>,
+    /// The scopes asked (the subject token's when `None`).
+    pub scope: Option<ScopeSet>,
+    /// RFC 8707 `resource` and RFC 8693 `audience` values: the new token's audiences (none:
+    /// the default audience).
+    pub resources: Vec<String>,
+}
+
+/// A token presented for an exchange, with the type the client says it is.
+#[derive(Debug)]
+pub struct PresentedToken {
+    /// The token.
+    pub token: Secret,
+    /// Its `*_token_type`.
+    pub token_type: String,
 }
 
 /// A `client_credentials` request.
@@ -91,6 +120,7 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode(_) => GrantType::AuthorizationCode,
             TokenRequest::RefreshToken(_) => GrantType::RefreshToken,
             TokenRequest::Password(_) => GrantType::Password,
+            TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }
@@ -168,9 +198,58 @@ fn read(grant: GrantType, params: &mut OAuthParams) -> Result<TokenRequest, OAut
                 resources: params.take_all("resource"),
             })
         }
-        GrantType::JwtBearer | GrantType::DeviceCode | GrantType::TokenExchange => {
+        GrantType::TokenExchange => TokenRequest::TokenExchange(exchange(params)?),
+        GrantType::JwtBearer | GrantType::DeviceCode => {
             return Err(OAuthError::unsupported_grant_type("not supported"))
         }
+    })
+}
+
+/// The parameters of a token exchange (RFC 8693 §2.1): `subject_token` and its type required,
+/// `actor_token` and `actor_token_type` together or not at all, `requested_token_type` (if
+/// sent) an access token, since that is what is issued.
+fn exchange(params: &mut OAuthParams) -> Result<ExchangeRequest, OAuthError> {
+    let subject = match (
+        params.take("subject_token"),
+        params.take("subject_token_type"),
+    ) {
+        (Some(token), Some(token_type)) => PresentedToken {
+            token: Secret::new(token),
+            token_type,
+        },
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "subject_token and subject_token_type are required",
+            ))
+        }
+    };
+    let actor = match (params.take("actor_token"), params.take("actor_token_type")) {
+        (None, None) => None,
+        (Some(token), Some(token_type)) => Some(PresentedToken {
+            token: Secret::new(token),
+            token_type,
+        }),
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "actor_token and actor_token_type go together",
+            ))
+        }
+    };
+    if let Some(t) = params.get("requested_token_type") {
+        if t != castellan_core::exchange::ACCESS_TOKEN_TYPE {
+            return Err(OAuthError::invalid_request(format!(
+                "requested_token_type: only {} is issued",
+                castellan_core::exchange::ACCESS_TOKEN_TYPE
+            )));
+        }
+    }
+    let mut resources = params.take_all("resource");
+    resources.extend(params.take_all("audience"));
+    Ok(ExchangeRequest {
+        subject,
+        actor,
+        scope: scope(params)?,
+        resources,
     })
 }
 

@@ -1,0 +1,361 @@
+//! Token exchange (RFC 8693) over HTTP: a client narrows its own token for another audience;
+//! an agent given a delegation rule exchanges a person's token and the result names the agent
+//! in `act` (nested for a chain), belongs to the person's grant (revoking it ends the new
+//! token) and never outlives the subject token; `may_act` is honoured; and every refusal
+//! answers the RFC's error and issues nothing.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap, with its location"
+)]
+
+use castellan_core::exchange::ACCESS_TOKEN_TYPE;
+use castellan_server::platform::config::{Config, DelegationConfig};
+use castellan_testkit::oauth::claims;
+use castellan_testkit::people::{issue_code, revoke, setup, token, Grant, REDIRECT, VERIFIER};
+use castellan_testkit::{Cred, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const API: &str = "https://api.example.com/orders";
+
+fn config(c: &mut Config) {
+    c.token.resources = vec![API.into()];
+}
+
+/// A client allowed `client_credentials` and token exchange.
+async fn exchanger(app: &TestApp, name: &str, scope: &str) -> Cred {
+    app.new_client(json!({
+        "name": name,
+        "scope": scope,
+        "grantTypes": ["client_credentials", EXCHANGE],
+    }))
+    .await
+}
+
+async fn exchange(app: &TestApp, client: &Cred, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+    let mut form = vec![("grant_type", EXCHANGE)];
+    form.extend_from_slice(extra);
+    token(app, client, &form).await
+}
+
+fn subject(t: &str) -> [(&str, &str); 2] {
+    [
+        ("subject_token", t),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
+    ]
+}
+
+#[tokio::test]
+async fn the_metadata_lists_the_grant_and_no_grant_that_does_not_work() {
+    let app = TestApp::spawn().await;
+    let doc = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    let grants = doc["grant_types_supported"].as_array().unwrap();
+    assert!(grants.contains(&json!(EXCHANGE)));
+    for missing in [
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ] {
+        assert!(!grants.contains(&json!(missing)), "{missing}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_narrows_its_own_token_for_another_audience() {
+    let app = TestApp::spawn_with(config).await;
+    let c = exchanger(&app, "job", "products:read orders:read").await;
+    let (_, first) = token(&app, &c, &[("grant_type", "client_credentials")]).await;
+    let t = first["access_token"].as_str().unwrap();
+    let mut form = subject(t).to_vec();
+    form.extend([("scope", "orders:read"), ("resource", API)]);
+    let (status, body) = exchange(&app, &c, &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN_TYPE);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "orders:read");
+    assert!(body.get("refresh_token").is_none());
+    let new = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(new["aud"], API);
+    assert_eq!(new["sub"], c.id.as_str());
+    assert_eq!(new["client_id"], c.id.as_str());
+    assert!(new.get("act").is_none(), "nobody acts for anyone: {new}");
+    assert!(new["exp"].as_i64().unwrap() <= claims(t)["exp"].as_i64().unwrap());
+}
+
+/// A person's token of the client `web`, with its refresh token.
+async fn person_token(app: &TestApp, grant: &Grant) -> (String, String) {
+    let (code, _) = issue_code(app, &grant.spec("offline_access products:read orders:read")).await;
+    let (status, body) = token(
+        app,
+        &grant.client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_delegated_agent_acts_for_a_person_and_the_chain_of_actors_nests() {
+    let app = TestApp::spawn_with(config).await;
+    let grant = setup(&app).await;
+    let agent = exchanger(&app, "agent", "products:read").await;
+    let tool = exchanger(&app, "tool", "products:read").await;
+    // The rules are read per request: set them now that the ids are known.
+    let mut c = app.state.config.clone();
+    c.token_exchange.delegations = vec![
+        DelegationConfig {
+            client: agent.id.clone(),
+            for_clients: vec![grant.client.id.clone()],
+            scopes: "products:read".into(),
+        },
+        DelegationConfig {
+            client: tool.id.clone(),
+            for_clients: vec![agent.id.clone()],
+            scopes: String::new(),
+        },
+    ];
+    let app = app.replica(|r| *r = c).await;
+    let (person, refresh) = person_token(&app, &grant).await;
+
+    // Nothing beyond the rule's scopes.
+    let mut form = subject(&person).to_vec();
+    form.push(("scope", "orders:read"));
+    let (status, body) = exchange(&app, &agent, &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_scope", "{body}");
+
+    let (status, body) = exchange(&app, &agent, &subject(&person)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "products:read", "cut to the rule's scopes");
+    assert_eq!(body["user_id"], grant.user.id.as_str());
+    assert_eq!(body["organization_id"], grant.org.as_str());
+    let by_agent = body["access_token"].as_str().unwrap().to_owned();
+    let c1 = claims(&by_agent);
+    assert_eq!(c1["sub"], grant.user.id.as_str());
+    assert_eq!(c1["org"], grant.org.as_str());
+    assert_eq!(c1["client_id"], agent.id.as_str());
+    assert_eq!(c1["act"], json!({"sub": agent.id, "client_id": agent.id}));
+    assert_eq!(c1["gid"], claims(&person)["gid"]);
+    let seen = app.introspect(&by_agent).await;
+    assert_eq!(seen["act"], c1["act"]);
+
+    // The tool, acting with its own token as the actor, exchanges the agent's token.
+    let (_, own) = token(&app, &tool, &[("grant_type", "client_credentials")]).await;
+    let mut form = subject(&by_agent).to_vec();
+    form.extend([
+        ("actor_token", own["access_token"].as_str().unwrap()),
+        ("actor_token_type", ACCESS_TOKEN_TYPE),
+    ]);
+    let (status, body) = exchange(&app, &tool, &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let by_tool = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        claims(&by_tool)["act"],
+        json!({"sub": tool.id, "client_id": tool.id, "act": {"sub": agent.id, "client_id": agent.id}})
+    );
+
+    // Revoking the person's grant ends every token exchanged from it.
+    assert_eq!(revoke(&app, &grant.client, &refresh).await, StatusCode::OK);
+    for t in [&by_agent, &by_tool] {
+        assert_eq!(app.introspect(t).await["active"], false);
+    }
+    let (status, body) = exchange(&app, &agent, &subject(&person)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+}
+
+#[tokio::test]
+async fn may_act_lets_the_named_client_exchange() {
+    let app = TestApp::spawn_with(config).await;
+    let web = exchanger(&app, "web", "products:read").await;
+    let agent = exchanger(&app, "agent", "products:read").await;
+    let now = chrono::Utc::now().timestamp();
+    let claims_of = |may_act: Value| {
+        let c = castellan_core::token::AccessClaims {
+            iss: app.state.config.issuer.clone(),
+            sub: "user-1".into(),
+            aud: app.state.config.default_audience().into(),
+            exp: now + 600,
+            iat: now,
+            jti: castellan_server::oauth::tokens::new_jti(),
+            client_id: web.id.clone(),
+            scope: "products:read".into(),
+            env: "local".into(),
+            org: None,
+            gid: None,
+            cnf: None,
+            tier: None,
+            act: None,
+            may_act: Some(may_act),
+        };
+        let keys = app.state.keys.keys();
+        castellan_crypto::jws::sign(keys.signer(app.state.access_alg).unwrap(), "at+jwt", &c)
+            .unwrap()
+    };
+    let named = claims_of(json!({"client_id": agent.id}));
+    let other = claims_of(json!({"client_id": "someone-else"}));
+    let (status, body) = exchange(&app, &agent, &subject(&named)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = exchange(&app, &agent, &subject(&other)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+}
+
+#[tokio::test]
+async fn every_bad_exchange_is_refused_with_the_rfcs_error() {
+    let app = TestApp::spawn_with(config).await;
+    let c = exchanger(&app, "job", "products:read").await;
+    let stranger = exchanger(&app, "stranger", "products:read").await;
+    let (_, own) = token(&app, &c, &[("grant_type", "client_credentials")]).await;
+    let t = own["access_token"].as_str().unwrap();
+    let (_, theirs) = token(&app, &stranger, &[("grant_type", "client_credentials")]).await;
+    let theirs = theirs["access_token"].as_str().unwrap();
+    let revoked = {
+        let (_, r) = token(&app, &c, &[("grant_type", "client_credentials")]).await;
+        let r = r["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(revoke(&app, &c, &r).await, StatusCode::OK);
+        r
+    };
+    let long = "a".repeat(20_000);
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![], "invalid_request"),
+        (vec![("subject_token", t)], "invalid_request"),
+        (
+            vec![
+                ("subject_token", t),
+                ("subject_token_type", "urn:x:unknown"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("subject_token", t),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+            ],
+            "invalid_request",
+        ),
+        (
+            [subject(t).to_vec(), vec![("actor_token", t)]].concat(),
+            "invalid_request",
+        ),
+        (
+            [
+                subject(t).to_vec(),
+                vec![(
+                    "requested_token_type",
+                    "urn:ietf:params:oauth:token-type:refresh_token",
+                )],
+            ]
+            .concat(),
+            "invalid_request",
+        ),
+        (subject("garbage").to_vec(), "invalid_grant"),
+        (subject("e30.e30.e30").to_vec(), "invalid_grant"),
+        (subject(&long).to_vec(), "invalid_grant"),
+        (subject(&revoked).to_vec(), "invalid_grant"),
+        (subject(theirs).to_vec(), "invalid_grant"),
+        (
+            [subject(t).to_vec(), vec![("scope", "products:write")]].concat(),
+            "invalid_scope",
+        ),
+        (
+            [
+                subject(t).to_vec(),
+                vec![("resource", "https://elsewhere.example")],
+            ]
+            .concat(),
+            "invalid_target",
+        ),
+        (
+            [
+                subject(t).to_vec(),
+                vec![("audience", "https://elsewhere.example")],
+            ]
+            .concat(),
+            "invalid_target",
+        ),
+        (
+            [
+                subject(t).to_vec(),
+                vec![
+                    ("actor_token", "garbage"),
+                    ("actor_token_type", ACCESS_TOKEN_TYPE),
+                ],
+            ]
+            .concat(),
+            "invalid_grant",
+        ),
+    ];
+    for (form, error) in cases {
+        let (status, body) = exchange(&app, &c, &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}: {body}");
+        assert_eq!(body["error"], error, "{form:?}: {body}");
+        assert!(body.get("access_token").is_none());
+    }
+    // A client not given the grant.
+    let plain = app
+        .new_client(json!({"name": "plain", "scope": "products:read"}))
+        .await;
+    let (status, body) = exchange(&app, &plain, &subject(t)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+}
+
+#[tokio::test]
+async fn a_dpop_bound_subject_token_needs_a_proof_of_its_key() {
+    let app = TestApp::spawn_with(config).await;
+    let c = exchanger(&app, "job", "products:read").await;
+    let key = crate::support::dpop::Prover::new();
+    let url = app.state.config.endpoint("/oauth/token");
+    let post = |proof: Option<String>, form: Vec<(&'static str, String)>| {
+        let mut body = vec![
+            ("client_id", c.id.clone()),
+            ("client_secret", c.secret.clone()),
+        ];
+        body.extend(form);
+        let mut req = app.http.post(app.url("/oauth/token")).form(&body);
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, bound) = post(
+        Some(key.proof("POST", &url)),
+        vec![("grant_type", "client_credentials".into())],
+    )
+    .await;
+    let bound = bound["access_token"].as_str().unwrap().to_owned();
+    let form = || {
+        vec![
+            ("grant_type", EXCHANGE.to_owned()),
+            ("subject_token", bound.clone()),
+            ("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()),
+        ]
+    };
+    let (status, body) = post(None, form()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let other = crate::support::dpop::Prover::new();
+    let (status, body) = post(Some(other.proof("POST", &url)), form()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = post(Some(key.proof("POST", &url)), form()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+}
