@@ -20,6 +20,7 @@ use tower::ServiceExt;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/in_process.rs"]
+#[expect(dead_code, reason = "this benchmark adds no client of its own")]
 mod in_process;
 use in_process::from_peer as with_peer;
 

@@ -121,6 +121,54 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         );
     });
+    // Token exchange of a JWT subject token (RFC 8693): the client exchanges its own token for
+    // a narrower one, the subject token checked through the token check cache, as an agent
+    // exchanging one person's token for several calls does.
+    let exchanger = server.add_client(
+        &rt,
+        castellan_server::management::clients::ClientDraft {
+            name: "exchanger".into(),
+            scope: "products:read orders:read".into(),
+            grant_types: Some(vec![
+                "client_credentials".into(),
+                "urn:ietf:params:oauth:grant-type:token-exchange".into(),
+            ]),
+            ..Default::default()
+        },
+    );
+    let subject = {
+        let res = rt
+            .block_on(
+                castellan
+                    .clone()
+                    .oneshot(request("/oauth/token", &exchanger)),
+            )
+            .unwrap();
+        let body = rt
+            .block_on(axum::body::to_bytes(res.into_body(), 1 << 16))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    };
+    let form = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+         &subject_token={subject}\
+         &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token\
+         &scope=orders%3Aread"
+    );
+    group.bench_function("castellan_exchange", |b| {
+        b.iter(|| {
+            let req = in_process::from_peer(
+                Request::post("/oauth/token")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::AUTHORIZATION, format!("Basic {exchanger}"))
+                    .body(Body::from(form.clone()))
+                    .unwrap(),
+            );
+            let res = rt.block_on(castellan.clone().oneshot(req)).unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+        });
+    });
     group.finish();
 }
 

@@ -35,6 +35,10 @@ pub struct InProcess {
     pub router: Edge,
     /// `base64(client_id:secret)`.
     pub basic: String,
+    /// Its storage and configuration, to add clients.
+    pub store: Arc<dyn Store>,
+    /// Its configuration.
+    pub config: Config,
     /// Keeps the database's directory for the run.
     _dir: tempfile::TempDir,
 }
@@ -43,7 +47,7 @@ pub struct InProcess {
 pub fn start(rt: &tokio::runtime::Runtime, extra: &str) -> InProcess {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let (router, basic) = rt.block_on(async {
+    let (router, basic, store, config) = rt.block_on(async {
         let config =
             Config::from_toml_str(&format!("database = \"{url}\"\n{CONFIG}\n{extra}")).unwrap();
         let store: Arc<dyn Store> = castellan_store::connect(&url).await.unwrap();
@@ -58,16 +62,28 @@ pub fn start(rt: &tokio::runtime::Runtime, extra: &str) -> InProcess {
         )
         .unwrap();
         store.insert_client(&client).await.unwrap();
-        let state = castellan_server::start(config, store, Arc::new(SystemClock))
-            .await
-            .unwrap();
+        let state =
+            castellan_server::start(config.clone(), Arc::clone(&store), Arc::new(SystemClock))
+                .await
+                .unwrap();
         let basic = STANDARD.encode(format!("{}:{}", client.id, secret.unwrap().expose()));
-        (castellan_server::app(state), basic)
+        (castellan_server::app(state), basic, store, config)
     });
     InProcess {
         router,
         basic,
+        store,
+        config,
         _dir: dir,
+    }
+}
+
+impl InProcess {
+    /// Adds a client made from `draft`; answers its HTTP Basic credentials.
+    pub fn add_client(&self, rt: &tokio::runtime::Runtime, draft: ClientDraft) -> String {
+        let (client, secret) = build_client(draft, &self.config, SystemClock.now()).unwrap();
+        rt.block_on(self.store.insert_client(&client)).unwrap();
+        STANDARD.encode(format!("{}:{}", client.id, secret.unwrap().expose()))
     }
 }
 

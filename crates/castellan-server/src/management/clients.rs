@@ -248,19 +248,25 @@ fn client_tier(tier: Option<&str>, config: &Config) -> Result<Option<String>, Fi
     }
 }
 
-/// Parses grant type names, refusing an unknown one; a name given twice counts once.
+/// Parses grant type names, refusing an unknown one and one the token endpoint does not
+/// answer (a client could never use it); a name given twice counts once.
 pub fn parse_grant_types(list: &[String]) -> Result<Vec<GrantType>, FieldError> {
+    use crate::oauth::token::request::SUPPORTED_GRANTS;
     let mut out = Vec::new();
     for g in list {
+        let shown = castellan_core::query::truncate_for_message(g);
         let grant = GrantType::parse(g).ok_or_else(|| {
-            FieldError::new(
+            FieldError::new("grantTypes", format!("unknown grant type `{shown}`"))
+        })?;
+        if !SUPPORTED_GRANTS.contains(&grant) {
+            return Err(FieldError::new(
                 "grantTypes",
                 format!(
-                    "unknown grant type `{}`",
-                    castellan_core::query::truncate_for_message(g)
+                    "grant type `{shown}` is not supported by this server; supported: {}",
+                    SUPPORTED_GRANTS.map(GrantType::as_str).join(", ")
                 ),
-            )
-        })?;
+            ));
+        }
         if !out.contains(&grant) {
             out.push(grant);
         }

@@ -359,3 +359,31 @@ async fn a_dpop_bound_subject_token_needs_a_proof_of_its_key() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "DPoP");
 }
+
+/// A client cannot be given a grant the token endpoint does not answer.
+#[tokio::test]
+async fn the_management_api_refuses_grants_that_do_not_work() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for grant in [
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ] {
+        let res = app
+            .http
+            .post(app.url("/api-clients"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "x", "scope": "products:read", "grantTypes": ["client_credentials", grant]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{grant}");
+        let body: Value = res.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains("not supported"),
+            "{body}"
+        );
+    }
+    let ok = exchanger(&app, "fine", "products:read").await;
+    assert!(!ok.id.is_empty());
+}
