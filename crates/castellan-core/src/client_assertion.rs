@@ -1,7 +1,9 @@
-//! The claims of a client assertion (`private_key_jwt`, RFC 7523 §3 and §2.2; OpenID Connect
-//! Core §9): checked after its signature, with the time and the accepted audiences passed in.
-//! Every failure is `invalid_client` with one generic description, so a caller learns
-//! nothing about which check failed.
+//! The claims of a JWT assertion (RFC 7523 §3), checked after its signature with the time and
+//! the accepted audiences passed in: a client assertion (`private_key_jwt`, §2.2; OpenID
+//! Connect Core §9), whose `iss` and `sub` are the client, and an authorization grant
+//! assertion (§2.1) from a trusted issuer, whose `sub` names whom the token is for. Both bound
+//! `exp`, `iat` and `nbf` and need a `jti`. The caller answers every client-assertion failure
+//! `invalid_client` and every grant-assertion failure `invalid_grant`.
 
 use serde_json::{Map, Value};
 
@@ -71,6 +73,69 @@ pub fn check_assertion(
     if text("iss") != Some(rules.client_id) || text("sub") != Some(rules.client_id) {
         return Err(AssertionRefusal::Subject);
     }
+    check_common(claims, rules)
+}
+
+/// What a grant assertion (RFC 7523 §2.1) is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantRules<'a> {
+    /// The trusted issuer it must come from (`iss`).
+    pub issuer: &'a str,
+    /// Audiences accepted.
+    pub audiences: &'a [&'a str],
+    /// The time now (seconds since the epoch).
+    pub now: i64,
+    /// Clock skew tolerated (seconds).
+    pub leeway: i64,
+    /// How far ahead `exp` may be (seconds).
+    pub max_lifetime: i64,
+}
+
+/// Longest `sub` of a grant assertion accepted.
+pub const MAX_SUBJECT_LEN: usize = 256;
+
+/// A checked grant assertion: whom it is about, and its one-time id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantAssertion {
+    /// `sub`.
+    pub sub: String,
+    /// The `jti` and `exp`, for the replay check.
+    pub id: AssertionId,
+}
+
+/// Checks the claims of a grant assertion: `iss` the trusted issuer, a `sub` (1 to
+/// [`MAX_SUBJECT_LEN`] bytes), an accepted `aud`, bounded times and a `jti`.
+pub fn check_grant_assertion(
+    claims: &Map<String, Value>,
+    rules: &GrantRules<'_>,
+) -> Result<GrantAssertion, AssertionRefusal> {
+    let text = |n: &str| claims.get(n).and_then(Value::as_str);
+    let sub = text("sub").filter(|s| !s.is_empty() && s.len() <= MAX_SUBJECT_LEN);
+    let (true, Some(sub)) = (text("iss") == Some(rules.issuer), sub) else {
+        return Err(AssertionRefusal::Subject);
+    };
+    let id = check_common(
+        claims,
+        &AssertionRules {
+            client_id: "",
+            audiences: rules.audiences,
+            now: rules.now,
+            leeway: rules.leeway,
+            max_lifetime: rules.max_lifetime,
+        },
+    )?;
+    Ok(GrantAssertion {
+        sub: sub.to_owned(),
+        id,
+    })
+}
+
+/// The checks both kinds share: the audience, the times and the `jti`.
+fn check_common(
+    claims: &Map<String, Value>,
+    rules: &AssertionRules<'_>,
+) -> Result<AssertionId, AssertionRefusal> {
+    let text = |n: &str| claims.get(n).and_then(Value::as_str);
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => rules.audiences.contains(&a.as_str()),
         Some(Value::Array(list)) => list
@@ -166,6 +231,42 @@ mod tests {
             }
         );
         assert!(check(with("aud", json!(["x", "https://as.example/oauth/token"]))).is_ok());
+    }
+
+    #[test]
+    fn a_grant_assertion_names_its_subject_and_comes_from_the_issuer() {
+        let rules = GrantRules {
+            issuer: "https://idp.example",
+            audiences: &["https://as.example"],
+            now: NOW,
+            leeway: 30,
+            max_lifetime: 300,
+        };
+        let good = json!({"iss": "https://idp.example", "sub": "alice", "aud": "https://as.example",
+            "exp": NOW + 60, "iat": NOW, "jti": "j1"});
+        let check = |v: &Value| check_grant_assertion(v.as_object().unwrap(), &rules);
+        assert_eq!(check(&good).unwrap().sub, "alice");
+        let with = |k: &str, v: Value| {
+            let mut g = good.clone();
+            g[k] = v;
+            g
+        };
+        use AssertionRefusal::*;
+        assert_eq!(
+            check(&with("iss", json!("https://evil.example"))),
+            Err(Subject)
+        );
+        assert_eq!(check(&with("sub", json!(""))), Err(Subject));
+        assert_eq!(check(&with("sub", json!("x".repeat(300)))), Err(Subject));
+        assert_eq!(check(&with("sub", json!(7))), Err(Subject));
+        assert_eq!(
+            check(&with("aud", json!("https://other.example"))),
+            Err(Audience)
+        );
+        assert_eq!(check(&with("exp", json!(NOW + 3600))), Err(TooLong));
+        assert_eq!(check(&with("exp", json!(NOW - 100))), Err(Expired));
+        assert_eq!(check(&with("iat", json!(NOW + 600))), Err(NotYetValid));
+        assert_eq!(check(&with("jti", json!(null))), Err(Jti));
     }
 
     #[test]

@@ -137,7 +137,7 @@ pub fn build_client(
     };
     let grant_types = match draft.grant_types {
         None => vec![GrantType::ClientCredentials],
-        Some(list) => parse_grant_types(&list)?,
+        Some(list) => parse_grant_types(&list, config)?,
     };
     let auth_method = client_auth_method(kind, draft.token_endpoint_auth_method.as_deref())?;
     let token_format = match draft.token_format.as_deref() {
@@ -249,8 +249,9 @@ fn client_tier(tier: Option<&str>, config: &Config) -> Result<Option<String>, Fi
 }
 
 /// Parses grant type names, refusing an unknown one and one the token endpoint does not
-/// answer (a client could never use it); a name given twice counts once.
-pub fn parse_grant_types(list: &[String]) -> Result<Vec<GrantType>, FieldError> {
+/// answer (a client could never use it: the JWT bearer grant needs a trusted issuer); a name
+/// given twice counts once.
+pub fn parse_grant_types(list: &[String], config: &Config) -> Result<Vec<GrantType>, FieldError> {
     use crate::oauth::token::request::SUPPORTED_GRANTS;
     let mut out = Vec::new();
     for g in list {
@@ -258,7 +259,9 @@ pub fn parse_grant_types(list: &[String]) -> Result<Vec<GrantType>, FieldError> 
         let grant = GrantType::parse(g).ok_or_else(|| {
             FieldError::new("grantTypes", format!("unknown grant type `{shown}`"))
         })?;
-        if !SUPPORTED_GRANTS.contains(&grant) {
+        let works = SUPPORTED_GRANTS.contains(&grant)
+            && (grant != GrantType::JwtBearer || !config.jwt_bearer.issuers.is_empty());
+        if !works {
             return Err(FieldError::new(
                 "grantTypes",
                 format!(

@@ -100,12 +100,26 @@ impl ClientKeys {
         fetcher: &Fetcher,
         limits: FetchLimits,
     ) -> Result<Arc<[PublicJwk]>, KeysError> {
-        if let Some(set) = client.jwks() {
+        self.keys_at(client.jwks(), client.jwks_uri(), kid, fetcher, limits)
+            .await
+    }
+
+    /// The keys of a party that publishes `jwks` (a JWK Set) or `jwks_uri` (fetched, cached
+    /// within its cache headers, fetched again for an unknown `kid` at most once per interval).
+    pub async fn keys_at(
+        &self,
+        jwks: Option<&serde_json::Value>,
+        jwks_uri: Option<&str>,
+        kid: Option<&str>,
+        fetcher: &Fetcher,
+        limits: FetchLimits,
+    ) -> Result<Arc<[PublicJwk]>, KeysError> {
+        if let Some(set) = jwks {
             return PublicJwk::set_from_value(set)
                 .map(Arc::from)
                 .map_err(KeysError::Bad);
         }
-        let uri = client.jwks_uri().ok_or(KeysError::None)?;
+        let uri = jwks_uri.ok_or(KeysError::None)?;
         if let Some(hit) = self.sets.get(uri) {
             let known = kid.is_none_or(|k| hit.keys.iter().any(|j| j.kid() == Some(k)));
             if known || self.recent.contains_key(uri) {

@@ -21,4 +21,5 @@ pub mod revocation_feed;
 pub mod token;
 pub mod token_cache;
 pub mod tokens;
+pub mod trusted_issuers;
 pub mod userinfo;

@@ -64,6 +64,8 @@ pub struct Config {
     pub dpop: DpopConfig,
     /// `[token_exchange]`: who may exchange other clients' tokens (RFC 8693).
     pub token_exchange: TokenExchangeConfig,
+    /// `[jwt_bearer]`: the issuers whose assertions the JWT bearer grant takes (RFC 7523).
+    pub jwt_bearer: crate::oauth::trusted_issuers::JwtBearerConfig,
     /// How documents named by clients (metadata documents, `jwks_uri`) are fetched and cached.
     pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
 }
@@ -293,6 +295,7 @@ impl Default for Config {
             par: Default::default(),
             dpop: Default::default(),
             token_exchange: Default::default(),
+            jwt_bearer: Default::default(),
             client_metadata: Default::default(),
         }
     }
@@ -615,6 +618,9 @@ impl Config {
             castellan_core::ScopeSet::parse(&d.scopes)
                 .map_err(|e| bad(&key, format!("scopes: {e}")))?;
         }
+        self.jwt_bearer
+            .validate()
+            .map_err(|(key, m)| bad(&key, m))?;
         let d = &self.dpop;
         if d.proof_max_age_seconds == 0 || d.proof_max_age_seconds > 300 {
             return Err(bad(

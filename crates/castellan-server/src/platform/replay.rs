@@ -27,6 +27,11 @@ impl OneTimeId {
         Self::of("dpop", &[jkt, jti])
     }
 
+    /// The id `jti` of a grant assertion (the JWT bearer grant) of the trusted issuer `iss`.
+    pub fn grant_assertion(iss: &str, jti: &str) -> Self {
+        Self::of("grant-assertion", &[iss, jti])
+    }
+
     /// The id `jti` of a client assertion (`private_key_jwt`) of `client_id`.
     pub fn assertion(client_id: &str, jti: &str) -> Self {
         Self::of("assertion", &[client_id, jti])

@@ -24,6 +24,7 @@ mod fetch;
 mod forward_auth;
 mod gateway_listener;
 mod introspection;
+mod jwt_bearer;
 mod management;
 mod management_keys;
 mod mcp;

@@ -48,7 +48,7 @@ pub fn metadata(state: &AppState) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "id_token_signing_alg_values_supported": [id_token_algorithm(state).name()],
-        "grant_types_supported": SUPPORTED_GRANTS.map(castellan_core::client::GrantType::as_str),
+        "grant_types_supported": grants_supported(state),
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported":
             castellan_crypto::jwk::JwsAlgorithm::ALL.map(castellan_crypto::jwk::JwsAlgorithm::name),
@@ -125,4 +125,16 @@ fn cacheable(mut res: Response) -> Response {
         HeaderValue::from_static("public, max-age=300"),
     );
     res
+}
+
+/// The grants the token endpoint answers: the JWT bearer grant only when an issuer is trusted.
+fn grants_supported(state: &AppState) -> Vec<&'static str> {
+    SUPPORTED_GRANTS
+        .iter()
+        .filter(|g| {
+            **g != castellan_core::client::GrantType::JwtBearer
+                || !state.config.jwt_bearer.issuers.is_empty()
+        })
+        .map(|g| g.as_str())
+        .collect()
 }

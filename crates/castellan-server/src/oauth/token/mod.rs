@@ -23,6 +23,7 @@ pub mod client_credentials;
 pub mod exchange;
 pub mod grant_tokens;
 pub mod json;
+pub mod jwt_bearer;
 pub mod password;
 pub mod refresh;
 pub mod request;
@@ -263,6 +264,9 @@ async fn issue(
         }
         TokenRequest::TokenExchange(asked) => {
             Box::pin(exchange::exchange(state, client, asked, jkt, now)).await?
+        }
+        TokenRequest::JwtBearer(asked) => {
+            Box::pin(jwt_bearer::jwt_bearer(state, client, asked, jkt, now)).await?
         }
     })
 }

@@ -69,23 +69,15 @@ pub async fn password_grant(
     let scope = for_person(&user, &person_scopes(client, asked.scope.as_ref())?);
     let aud = crate::oauth::resources::audience(state, &asked.resources)?;
 
-    let consent = state
-        .store
-        .record_consent(&Consent {
-            id: new_grant_id(),
-            user_id: user.id.clone(),
-            client_id: client.id.clone(),
-            organization_id: organization.clone(),
-            scope: scope.to_string(),
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
-    let family_id = new_grant_id();
-    state
-        .store
-        .insert_family(&family_id, &consent.id, now)
-        .await?;
+    let (consent, family_id) = start_person_grant(
+        state,
+        client,
+        &user.id,
+        organization.as_deref(),
+        &scope,
+        now,
+    )
+    .await?;
     let scope_text = scope.to_string();
     let refresh = if wants_refresh(client, &scope) {
         let (secret, stored) = mint_refresh_token(
@@ -128,7 +120,7 @@ pub async fn password_grant(
 }
 
 /// The organization a password-grant token is bound to.
-async fn choose_organization(
+pub(crate) async fn choose_organization(
     state: &AppState,
     user: &User,
     named: Option<&str>,
@@ -154,4 +146,36 @@ async fn choose_organization(
             .into()),
         },
     }
+}
+
+/// Records the consent of `user_id` to `client` for `scope` (in `organization`) and starts a
+/// token family under it: the grant of a person whose identity the token endpoint itself
+/// checked (this grant, the JWT bearer grant). Listed among the person's connected apps,
+/// revocable there. Answers the consent and the family's id.
+pub(crate) async fn start_person_grant(
+    state: &AppState,
+    client: &Client,
+    user_id: &str,
+    organization: Option<&str>,
+    scope: &castellan_core::ScopeSet,
+    now: DateTime<Utc>,
+) -> Result<(Consent, String), castellan_store::StoreError> {
+    let consent = state
+        .store
+        .record_consent(&Consent {
+            id: new_grant_id(),
+            user_id: user_id.to_owned(),
+            client_id: client.id.clone(),
+            organization_id: organization.map(str::to_owned),
+            scope: scope.to_string(),
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    let family_id = new_grant_id();
+    state
+        .store
+        .insert_family(&family_id, &consent.id, now)
+        .await?;
+    Ok((consent, family_id))
 }

@@ -13,12 +13,13 @@ use castellan_core::client::GrantType;
 use castellan_core::{OAuthError, ScopeSet, Secret};
 
 /// Grants this server answers at the token endpoint.
-pub const SUPPORTED_GRANTS: [GrantType; 5] = [
+pub const SUPPORTED_GRANTS: [GrantType; 6] = [
     GrantType::ClientCredentials,
     GrantType::AuthorizationCode,
     GrantType::RefreshToken,
     GrantType::Password,
     GrantType::TokenExchange,
+    GrantType::JwtBearer,
 ];
 
 /// Longest subject or actor token read; anything longer is not a token Castellan issued.
@@ -38,6 +39,21 @@ pub enum TokenRequest {
     Password(PasswordRequest),
     /// RFC 8693 §2.1.
     TokenExchange(ExchangeRequest),
+    /// RFC 7523 §2.1.
+    JwtBearer(AssertionRequest),
+}
+
+/// A JWT bearer grant request (RFC 7523 §2.1).
+#[derive(Debug)]
+pub struct AssertionRequest {
+    /// The signed assertion.
+    pub assertion: Secret,
+    /// The scopes asked (the client's default, or an ID-JAG's `scope`, when `None`).
+    pub scope: Option<ScopeSet>,
+    /// RFC 8707: the resources the token is for.
+    pub resources: Vec<String>,
+    /// The organization to bind a person's token to (required for a person in several).
+    pub organization_id: Option<String>,
 }
 
 /// A token exchange request (RFC 8693 §2.1).
@@ -121,6 +137,7 @@ impl TokenRequest {
             TokenRequest::RefreshToken(_) => GrantType::RefreshToken,
             TokenRequest::Password(_) => GrantType::Password,
             TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
+            TokenRequest::JwtBearer(_) => GrantType::JwtBearer,
         }
     }
 }
@@ -199,9 +216,16 @@ fn read(grant: GrantType, params: &mut OAuthParams) -> Result<TokenRequest, OAut
             })
         }
         GrantType::TokenExchange => TokenRequest::TokenExchange(exchange(params)?),
-        GrantType::JwtBearer | GrantType::DeviceCode => {
-            return Err(OAuthError::unsupported_grant_type("not supported"))
-        }
+        GrantType::JwtBearer => TokenRequest::JwtBearer(AssertionRequest {
+            assertion: params
+                .take("assertion")
+                .map(Secret::new)
+                .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?,
+            scope: scope(params)?,
+            resources: params.take_all("resource"),
+            organization_id: params.take("organization_id"),
+        }),
+        GrantType::DeviceCode => return Err(OAuthError::unsupported_grant_type("not supported")),
     })
 }
 

@@ -1,0 +1,288 @@
+//! The JWT bearer grant (RFC 7523 §2.1): a client presents an assertion signed by a trusted
+//! issuer (`[[jwt_bearer.issuers]]`) about a subject, and gets an access token for it.
+//!
+//! The assertion is read once, its `iss` looked up among the trusted issuers, then verified
+//! with that issuer's keys and pinned algorithms before any claim is trusted; its claims are
+//! checked by [`castellan_core::client_assertion::check_grant_assertion`] (issuer, subject,
+//! audience, bounded `exp`, `iat`, `nbf`, a `jti`), and the `jti` is then used up through the
+//! replay check, across replicas. Every refusal of the assertion is `invalid_grant`.
+//!
+//! The subject becomes a person (by id or email) or a service of the issuer
+//! (`<name>:<sub>`). A person's token belongs to a grant recorded like the password grant's
+//! (listed among their connected apps, revocable there), in the organization asked or their
+//! only one. An identity assertion authorization grant (ID-JAG, the issuer's `id_jag`) must
+//! carry `typ: oauth-id-jag+jwt` and the presenting client's id in `client_id`; its `scope`
+//! and `resource` claims bound the token's. No refresh token is issued: the issuer vouches
+//! for the subject for as long as its assertion lives.
+
+use crate::error::OAuthFailure;
+use crate::oauth::token::grant_tokens::{answer_user_grant, UserGrant};
+use crate::oauth::token::password::{choose_organization, start_person_grant};
+use crate::oauth::token::request::{AssertionRequest, MAX_EXCHANGED_TOKEN_LEN};
+use crate::oauth::token::{GrantError, IssuedTokens};
+use crate::oauth::tokens::{issue_access_token, TokenGrant};
+use crate::oauth::trusted_issuers::{SubjectMapping, TrustedIssuer, ID_JAG_TYP};
+use crate::platform::replay::{OneTimeId, Replay};
+use crate::platform::state::AppState;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use castellan_core::client::Client;
+use castellan_core::client_assertion::{check_grant_assertion, GrantRules};
+use castellan_core::grant::{for_person, grant_scopes, person_scopes};
+use castellan_core::user::normalize_email;
+use castellan_core::{OAuthError, ScopeSet};
+use castellan_crypto::jwk::JwsAlgorithm;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+fn invalid_grant(d: impl Into<std::borrow::Cow<'static, str>>) -> GrantError {
+    GrantError::OAuth(OAuthError::invalid_grant(d).into())
+}
+
+/// A checked assertion: its issuer, claims and subject.
+struct Asserted<'a> {
+    issuer: &'a TrustedIssuer,
+    claims: Map<String, Value>,
+    sub: String,
+}
+
+/// Issues `client` a token for the subject of `asked`'s assertion, bound to `jkt`.
+pub async fn jwt_bearer(
+    state: &AppState,
+    client: &Client,
+    asked: &AssertionRequest,
+    jkt: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, GrantError> {
+    let a = verified(state, client, asked.assertion.expose(), now).await?;
+    let (scope, resources) = bounds(&a, asked)?;
+    let aud = crate::oauth::resources::audience(state, &resources)?;
+    match a.issuer.subject {
+        SubjectMapping::Service => {
+            let scope = grant_scopes(client, scope.as_ref())?;
+            let subject = format!("{}:{}", a.issuer.name, a.sub);
+            let issued = issue_access_token(
+                state,
+                TokenGrant {
+                    client,
+                    subject: &subject,
+                    scope: &scope,
+                    audience: &aud,
+                    organization: None,
+                    jkt,
+                    act: None,
+                    expires_by: None,
+                },
+                now,
+            )
+            .await
+            .map_err(OAuthFailure::from)?;
+            state
+                .usage
+                .record(&state.store, &client.id, now.date_naive());
+            Ok(IssuedTokens {
+                access_token: issued.token.into_exposed(),
+                token_type: crate::oauth::token::grant_tokens::token_type(jkt),
+                expires_in: issued.expires_in,
+                scope: scope.to_string(),
+                created_at: issued.issued_at.timestamp(),
+                refresh_token: None,
+                id_token: None,
+                organization_id: None,
+                user_id: None,
+                issued_token_type: None,
+            })
+        }
+        SubjectMapping::UserId | SubjectMapping::Email => {
+            let user = match a.issuer.subject {
+                SubjectMapping::UserId => state.store.get_user(&a.sub).await?,
+                _ => {
+                    let email = a
+                        .claims
+                        .get("email")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&a.sub);
+                    match normalize_email(email) {
+                        Some(email) => state.store.find_user_by_email(&email).await?,
+                        None => None,
+                    }
+                }
+            }
+            .ok_or_else(|| invalid_grant("the assertion's subject is not a known person"))?;
+            let organization =
+                choose_organization(state, &user, asked.organization_id.as_deref()).await?;
+            let scope = for_person(&user, &person_scopes(client, scope.as_ref())?);
+            let (_, family) = start_person_grant(
+                state,
+                client,
+                &user.id,
+                organization.as_deref(),
+                &scope,
+                now,
+            )
+            .await?;
+            Ok(answer_user_grant(
+                state,
+                &UserGrant {
+                    client,
+                    user: &user,
+                    organization: organization.as_deref(),
+                    scope: &scope,
+                    audience: &aud,
+                    family_id: &family,
+                    auth_time: now,
+                    nonce: None,
+                    jkt,
+                },
+                None,
+                now,
+            )
+            .await?)
+        }
+    }
+}
+
+/// The assertion, verified: a trusted issuer's, signed with one of its keys and pinned
+/// algorithms, its claims checked and its `jti` used up.
+async fn verified<'s>(
+    state: &'s AppState,
+    client: &Client,
+    assertion: &str,
+    now: DateTime<Utc>,
+) -> Result<Asserted<'s>, GrantError> {
+    if assertion.is_empty() || assertion.len() > MAX_EXCHANGED_TOKEN_LEN {
+        return Err(invalid_grant("the assertion is not a JWT"));
+    }
+    let parsed = castellan_crypto::jws::parse(assertion)
+        .map_err(|_| invalid_grant("the assertion is not a JWT"))?;
+    // Only `iss` is read before the signature is checked: it says whose keys to check with.
+    let unverified = URL_SAFE_NO_PAD
+        .decode(parsed.payload_b64)
+        .ok()
+        .and_then(|p| castellan_core::strict_json::parse(&p, 8).ok())
+        .ok_or_else(|| invalid_grant("the assertion is not a JWT"))?;
+    let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or("");
+    let issuer = state
+        .config
+        .jwt_bearer
+        .issuer(iss)
+        .ok_or_else(|| invalid_grant("the assertion's issuer is not trusted"))?;
+    let alg = JwsAlgorithm::from_name(&parsed.header.alg);
+    if !alg.is_some_and(|a| issuer.algorithms.iter().any(|n| n == a.name())) {
+        return Err(invalid_grant(
+            "the assertion is signed with an algorithm its issuer does not use",
+        ));
+    }
+    let keys = state
+        .client_keys
+        .keys_at(
+            issuer.static_jwks().as_ref(),
+            issuer.jwks_uri.as_deref(),
+            parsed.header.kid.as_deref(),
+            &state.fetcher,
+            state.config.client_metadata.jwks_limits(),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(issuer = %issuer.name, error = %e, "a trusted issuer's keys could not be had");
+            invalid_grant("the assertion's issuer's keys could not be read")
+        })?;
+    let typ = issuer.id_jag.then_some(ID_JAG_TYP);
+    let verified = castellan_crypto::jwk::verify_with(assertion, typ, &keys)
+        .map_err(|_| invalid_grant("the assertion's signature or type does not verify"))?;
+    let own = state.config.issuer.as_str();
+    let token_endpoint = state.config.endpoint("/oauth/token");
+    let defaults = [own, own.trim_end_matches('/'), token_endpoint.as_str()];
+    let configured: Vec<&str> = issuer.audiences.iter().map(String::as_str).collect();
+    let rules = GrantRules {
+        issuer: &issuer.issuer,
+        audiences: if configured.is_empty() {
+            &defaults
+        } else {
+            &configured
+        },
+        now: now.timestamp(),
+        leeway: i64::from(state.config.token.leeway_seconds),
+        max_lifetime: i64::from(issuer.max_lifetime_seconds),
+    };
+    let checked = check_grant_assertion(&verified.claims, &rules)
+        .map_err(|why| invalid_grant(format!("the assertion is not valid: {why}")))?;
+    if issuer.id_jag
+        && verified.claims.get("client_id").and_then(Value::as_str) != Some(client.id.as_str())
+    {
+        return Err(invalid_grant(
+            "the identity assertion was issued for another client (client_id)",
+        ));
+    }
+    let leeway = i64::from(state.config.token.leeway_seconds);
+    let until = DateTime::from_timestamp(checked.id.exp.saturating_add(leeway), 0).unwrap_or(now);
+    let once = OneTimeId::grant_assertion(&issuer.issuer, &checked.id.jti);
+    match Replay::of(state).first_use(&once, until.max(now)).await {
+        Ok(true) => {}
+        Ok(false) => return Err(invalid_grant("the assertion was already used (jti)")),
+        Err(unavailable) => return Err(OAuthFailure::from(OAuthError::from(unavailable)).into()),
+    }
+    Ok(Asserted {
+        issuer,
+        claims: verified.claims,
+        sub: checked.sub,
+    })
+}
+
+/// The scope and resources asked, bounded by an ID-JAG's `scope` and `resource` claims: the
+/// request may narrow them, never widen (none asked: the assertion's).
+fn bounds(
+    a: &Asserted<'_>,
+    asked: &AssertionRequest,
+) -> Result<(Option<ScopeSet>, Vec<String>), GrantError> {
+    if !a.issuer.id_jag {
+        return Ok((asked.scope.clone(), asked.resources.clone()));
+    }
+    let granted = a
+        .claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|_| invalid_grant("the identity assertion's scope is malformed"))?;
+    let scope = match (&asked.scope, granted) {
+        (Some(s), Some(g)) if !s.is_empty() => {
+            if !s.is_subset_of(&g) {
+                return Err(GrantError::OAuth(
+                    OAuthError::invalid_scope("the scope asked is beyond the identity assertion's")
+                        .into(),
+                ));
+            }
+            Some(s.clone())
+        }
+        (_, g) => g.or_else(|| asked.scope.clone()),
+    };
+    let granted: Vec<String> = match a.claims.get("resource") {
+        None => Vec::new(),
+        Some(Value::String(r)) => vec![r.clone()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| invalid_grant("the identity assertion's resource is malformed"))?,
+        Some(_) => {
+            return Err(invalid_grant(
+                "the identity assertion's resource is malformed",
+            ))
+        }
+    };
+    let resources = if asked.resources.is_empty() {
+        granted
+    } else if granted.is_empty() || asked.resources.iter().all(|r| granted.contains(r)) {
+        asked.resources.clone()
+    } else {
+        return Err(GrantError::OAuth(
+            OAuthError::new(
+                castellan_core::OAuthErrorCode::InvalidTarget,
+                "a resource asked is beyond the identity assertion's",
+            )
+            .into(),
+        ));
+    };
+    Ok((scope, resources))
+}
