@@ -323,3 +323,42 @@ async fn every_bad_assertion_is_invalid_grant_and_issues_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_request", "{body}");
 }
+
+/// Where an issuer is trusted, its JWTs are subject tokens of a token exchange too
+/// (`…:token-type:jwt`): the client the JWT names exchanges it for a token of the person it is
+/// about; any other client needs a rule; the JWT may be exchanged again while it lives.
+#[tokio::test]
+async fn a_trusted_issuers_jwt_is_a_subject_token_of_an_exchange() {
+    let idp = Idp::start(|c, k| {
+        c.jwt_bearer.issuers = vec![trusted("corp", IDP, k, SubjectMapping::Email, false)];
+    })
+    .await;
+    let app = &idp.app;
+    let person = user(app, "dee@example.com", None).await;
+    let exchange = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let new_client = |name: &'static str| {
+        app.new_client(json!({"name": name, "scope": "products:read", "grantTypes": [exchange]}))
+    };
+    let agent = new_client("agent").await;
+    let stranger = new_client("stranger").await;
+    let mut c = idp.claims(IDP, "dee@example.com");
+    c["client_id"] = json!(agent.id);
+    c["scope"] = json!("products:read");
+    let jwt = idp.sign("JWT", &c);
+    let form = [
+        ("grant_type", exchange),
+        ("subject_token", jwt.as_str()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+    ];
+    for _ in 0..2 {
+        let (status, body) = token(app, &agent, &form).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["user_id"], person.id.as_str());
+        let t = claims(body["access_token"].as_str().unwrap());
+        assert_eq!(t["sub"], person.id.as_str());
+        assert_eq!(t["act"]["client_id"], agent.id.as_str());
+    }
+    let (status, body) = token(app, &stranger, &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+}

@@ -6,7 +6,9 @@
 //! Subject and actor tokens are Castellan's access tokens (JWT or opaque), checked as
 //! introspection checks them: a revoked, expired, other-environment, foreign or malformed
 //! token is `invalid_grant`. A DPoP-bound one is accepted only with the request's proof of its
-//! key. Who may exchange what is [`castellan_core::exchange::permission`]'s rule with the
+//! key. Where `[[jwt_bearer.issuers]]` are configured, a JWT of a trusted issuer is accepted
+//! too (`urn:ietf:params:oauth:token-type:jwt`), verified as the JWT bearer grant verifies an
+//! assertion. Who may exchange what is [`castellan_core::exchange::permission`]'s rule with the
 //! configured `[[token_exchange.delegations]]`. A person's token is exchanged only while the
 //! person exists and still belongs to its organization, and the new token belongs to the same
 //! grant (`gid`): revoking the grant ends it too. It never outlives the subject token, and no
@@ -21,7 +23,7 @@ use crate::oauth::tokens::{check_access_token, issue_family_access_token, Audien
 use crate::platform::state::AppState;
 use castellan_core::client::Client;
 use castellan_core::exchange::{
-    act_claim, exchanged_scope, permission, Subject, ACCESS_TOKEN_TYPE,
+    act_claim, exchanged_scope, permission, Subject, ACCESS_TOKEN_TYPE, JWT_TYPE,
 };
 use castellan_core::grant::for_person;
 use castellan_core::{OAuthError, ScopeSet};
@@ -30,6 +32,9 @@ use serde_json::Value;
 
 /// A subject or actor token, checked.
 struct Held {
+    /// The person a trusted issuer's JWT is about (Castellan's own tokens name theirs by
+    /// their grant, `gid`).
+    person: Option<castellan_core::user::User>,
     sub: String,
     client_id: String,
     scope: ScopeSet,
@@ -53,9 +58,9 @@ pub async fn exchange(
     jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, OAuthFailure> {
-    let subject = held(state, &asked.subject, "subject", jkt, now).await?;
+    let subject = held(state, client, &asked.subject, "subject", jkt, now).await?;
     let actor = match &asked.actor {
-        Some(a) => Some(held(state, a, "actor", jkt, now).await?),
+        Some(a) => Some(held(state, client, a, "actor", jkt, now).await?),
         None => None,
     };
     let audiences: Vec<&str> = subject.aud.iter().map(String::as_str).collect();
@@ -71,12 +76,13 @@ pub async fn exchange(
     )?;
     // A person's token: the person must still exist and belong to its organization, and holds
     // no administrative scope without the admin flag.
-    let subject_scope = match &subject.gid {
-        Some(_) => {
+    let subject_scope = match (&subject.gid, &subject.person) {
+        (Some(_), _) => {
             let user = grant_user(state, &subject.sub, subject.org.as_deref()).await?;
             for_person(&user, &subject.scope)
         }
-        None => subject.scope.clone(),
+        (None, Some(user)) => for_person(user, &subject.scope),
+        (None, None) => subject.scope.clone(),
     };
     let scope = exchanged_scope(&subject_scope, asked.scope.as_ref(), &allowed)?;
     // Who acts: the actor token's subject, else the client (unless it exchanges a token that
@@ -119,27 +125,39 @@ pub async fn exchange(
         refresh_token: None,
         id_token: None,
         organization_id: subject.org.clone(),
-        user_id: subject.gid.as_ref().map(|_| subject.sub.clone()),
+        user_id: (subject.gid.is_some() || subject.person.is_some()).then(|| subject.sub.clone()),
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
     })
 }
 
 /// The presented `which` token (`subject` or `actor`), checked: a Castellan access token,
-/// active, and used with a proof of its key when it is DPoP-bound.
+/// active, and used with a proof of its key when it is DPoP-bound; or, where
+/// `[[jwt_bearer.issuers]]` are configured, a JWT of a trusted issuer (`…:token-type:jwt`).
 async fn held(
     state: &AppState,
+    client: &Client,
     presented: &PresentedToken,
     which: &'static str,
     jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Held, OAuthFailure> {
-    if presented.token_type != ACCESS_TOKEN_TYPE {
-        return Err(OAuthError::invalid_request(format!(
-            "{which}_token_type: only {ACCESS_TOKEN_TYPE} (a Castellan access token) is accepted"
-        ))
-        .into());
-    }
     let token = presented.token.expose();
+    let trusted_jwts = !state.config.jwt_bearer.issuers.is_empty();
+    match presented.token_type.as_str() {
+        ACCESS_TOKEN_TYPE => {}
+        JWT_TYPE if trusted_jwts => return trusted_jwt(state, client, token, which, now).await,
+        _ => {
+            let also = if trusted_jwts {
+                format!(" or {JWT_TYPE} (a JWT of a trusted issuer)")
+            } else {
+                String::new()
+            };
+            return Err(OAuthError::invalid_request(format!(
+                "{which}_token_type: {ACCESS_TOKEN_TYPE} (a Castellan access token){also} is accepted"
+            ))
+            .into());
+        }
+    }
     if token.is_empty() || token.len() > MAX_EXCHANGED_TOKEN_LEN {
         return Err(invalid_grant(format!("the {which} token is not valid")));
     }
@@ -163,6 +181,61 @@ async fn held(
     Ok(held_of(state, checked))
 }
 
+/// A JWT of a trusted issuer presented as a subject or actor token: verified as the JWT bearer
+/// grant verifies an assertion (its `jti` is not used up: the token may be exchanged again
+/// while it lives). Its subject is the person it names, or the issuer's service; the client it
+/// was issued to is its `client_id` (else `azp`); its scope, its `scope` claim.
+async fn trusted_jwt(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+    which: &'static str,
+    now: DateTime<Utc>,
+) -> Result<Held, OAuthFailure> {
+    use crate::oauth::token::jwt_bearer::{person_of, service_subject, verify};
+    let a = verify(state, token, &client.id, now).await.map_err(|e| {
+        invalid_grant(format!(
+            "the {which} token is not valid: {}",
+            e.error.description()
+        ))
+    })?;
+    let person = person_of(state, &a).await?;
+    let text = |k: &str| a.claims.get(k).and_then(Value::as_str);
+    let aud = match a.claims.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(l)) => l
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Held {
+        sub: person
+            .as_ref()
+            .map_or_else(|| service_subject(&a), |u| u.id.clone()),
+        client_id: text("client_id")
+            .or(text("azp"))
+            .unwrap_or_default()
+            .to_owned(),
+        scope: text("scope")
+            .and_then(|s| ScopeSet::parse(s).ok())
+            .unwrap_or_default(),
+        org: None,
+        gid: None,
+        aud,
+        exp: a
+            .claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .and_then(|e| DateTime::from_timestamp(e, 0))
+            .unwrap_or(now),
+        act: a.claims.get("act").cloned(),
+        may_act: a.claims.get("may_act").cloned(),
+        person,
+    })
+}
+
 fn held_of(state: &AppState, checked: Checked) -> Held {
     let aud = checked.audience().map_or_else(
         || vec![state.config.default_audience().to_owned()],
@@ -173,6 +246,7 @@ fn held_of(state: &AppState, checked: Checked) -> Held {
     let gid = checked.family().map(str::to_owned);
     match checked {
         Checked::Jwt(c) => Held {
+            person: None,
             sub: c.sub,
             client_id: c.client_id,
             scope,
@@ -184,6 +258,7 @@ fn held_of(state: &AppState, checked: Checked) -> Held {
             may_act: c.may_act,
         },
         Checked::Opaque(t) => Held {
+            person: None,
             act: t.claims.get("act").cloned(),
             may_act: t.claims.get("may_act").cloned(),
             sub: t.subject,

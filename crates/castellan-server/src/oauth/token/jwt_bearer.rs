@@ -36,14 +36,24 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 fn invalid_grant(d: impl Into<std::borrow::Cow<'static, str>>) -> GrantError {
-    GrantError::OAuth(OAuthError::invalid_grant(d).into())
+    GrantError::OAuth(refused(d))
 }
 
-/// A checked assertion: its issuer, claims and subject.
-struct Asserted<'a> {
-    issuer: &'a TrustedIssuer,
-    claims: Map<String, Value>,
-    sub: String,
+fn refused(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthFailure {
+    OAuthError::invalid_grant(d).into()
+}
+
+/// A checked assertion of a trusted issuer: the issuer, the claims, the subject and its
+/// one-time id.
+pub(crate) struct Asserted<'a> {
+    /// The trusted issuer that signed it.
+    pub issuer: &'a TrustedIssuer,
+    /// Its claims, verified.
+    pub claims: Map<String, Value>,
+    /// Its `sub`.
+    pub sub: String,
+    /// Its `jti` and `exp`.
+    id: castellan_core::client_assertion::AssertionId,
 }
 
 /// Issues `client` a token for the subject of `asked`'s assertion, bound to `jkt`.
@@ -54,13 +64,20 @@ pub async fn jwt_bearer(
     jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, GrantError> {
-    let a = verified(state, client, asked.assertion.expose(), now).await?;
+    if state.config.jwt_bearer.issuers.is_empty() {
+        return Err(GrantError::OAuth(
+            OAuthError::unsupported_grant_type("no trusted issuer is configured on this server")
+                .into(),
+        ));
+    }
+    let a = verify(state, asked.assertion.expose(), &client.id, now).await?;
+    use_once(state, &a, now).await?;
     let (scope, resources) = bounds(&a, asked)?;
     let aud = crate::oauth::resources::audience(state, &resources)?;
     match a.issuer.subject {
         SubjectMapping::Service => {
             let scope = grant_scopes(client, scope.as_ref())?;
-            let subject = format!("{}:{}", a.issuer.name, a.sub);
+            let subject = service_subject(&a);
             let issued = issue_access_token(
                 state,
                 TokenGrant {
@@ -94,21 +111,9 @@ pub async fn jwt_bearer(
             })
         }
         SubjectMapping::UserId | SubjectMapping::Email => {
-            let user = match a.issuer.subject {
-                SubjectMapping::UserId => state.store.get_user(&a.sub).await?,
-                _ => {
-                    let email = a
-                        .claims
-                        .get("email")
-                        .and_then(Value::as_str)
-                        .unwrap_or(&a.sub);
-                    match normalize_email(email) {
-                        Some(email) => state.store.find_user_by_email(&email).await?,
-                        None => None,
-                    }
-                }
-            }
-            .ok_or_else(|| invalid_grant("the assertion's subject is not a known person"))?;
+            let user = person_of(state, &a)
+                .await?
+                .ok_or_else(|| invalid_grant("the assertion's subject is not a known person"))?;
             let organization =
                 choose_organization(state, &user, asked.organization_id.as_deref()).await?;
             let scope = for_person(&user, &person_scopes(client, scope.as_ref())?);
@@ -142,34 +147,82 @@ pub async fn jwt_bearer(
     }
 }
 
-/// The assertion, verified: a trusted issuer's, signed with one of its keys and pinned
-/// algorithms, its claims checked and its `jti` used up.
-async fn verified<'s>(
-    state: &'s AppState,
-    client: &Client,
-    assertion: &str,
+/// The person an assertion is about, for an issuer whose subjects are people (`None` for one
+/// whose subjects are its services); `invalid_grant` when no such person exists.
+pub(crate) async fn person_of(
+    state: &AppState,
+    a: &Asserted<'_>,
+) -> Result<Option<castellan_core::user::User>, OAuthFailure> {
+    let found = match a.issuer.subject {
+        SubjectMapping::Service => return Ok(None),
+        SubjectMapping::UserId => state.store.get_user(&a.sub).await?,
+        SubjectMapping::Email => {
+            let email = a
+                .claims
+                .get("email")
+                .and_then(Value::as_str)
+                .unwrap_or(&a.sub);
+            match normalize_email(email) {
+                Some(email) => state.store.find_user_by_email(&email).await?,
+                None => None,
+            }
+        }
+    };
+    found
+        .map(Some)
+        .ok_or_else(|| refused("the assertion's subject is not a known person"))
+}
+
+/// The subject a service assertion's token is for: `<issuer name>:<sub>`.
+pub(crate) fn service_subject(a: &Asserted<'_>) -> String {
+    format!("{}:{}", a.issuer.name, a.sub)
+}
+
+/// Uses up the assertion's `jti` (for as long as it could pass), across replicas: a second
+/// use is `invalid_grant`.
+async fn use_once(
+    state: &AppState,
+    a: &Asserted<'_>,
     now: DateTime<Utc>,
-) -> Result<Asserted<'s>, GrantError> {
+) -> Result<(), OAuthFailure> {
+    let leeway = i64::from(state.config.token.leeway_seconds);
+    let until = DateTime::from_timestamp(a.id.exp.saturating_add(leeway), 0).unwrap_or(now);
+    let once = OneTimeId::grant_assertion(&a.issuer.issuer, &a.id.jti);
+    match Replay::of(state).first_use(&once, until.max(now)).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused("the assertion was already used (jti)")),
+        Err(unavailable) => Err(OAuthFailure::from(OAuthError::from(unavailable))),
+    }
+}
+
+/// A JWT of a trusted issuer, verified: signed with one of its keys and pinned algorithms, its
+/// claims checked (an ID-JAG's `client_id` must be `client_id`); its `jti` is not used up here.
+pub(crate) async fn verify<'s>(
+    state: &'s AppState,
+    assertion: &str,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Asserted<'s>, OAuthFailure> {
     if assertion.is_empty() || assertion.len() > MAX_EXCHANGED_TOKEN_LEN {
-        return Err(invalid_grant("the assertion is not a JWT"));
+        return Err(refused("the assertion is not a JWT"));
     }
     let parsed = castellan_crypto::jws::parse(assertion)
-        .map_err(|_| invalid_grant("the assertion is not a JWT"))?;
+        .map_err(|_| refused("the assertion is not a JWT"))?;
     // Only `iss` is read before the signature is checked: it says whose keys to check with.
     let unverified = URL_SAFE_NO_PAD
         .decode(parsed.payload_b64)
         .ok()
         .and_then(|p| castellan_core::strict_json::parse(&p, 8).ok())
-        .ok_or_else(|| invalid_grant("the assertion is not a JWT"))?;
+        .ok_or_else(|| refused("the assertion is not a JWT"))?;
     let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or("");
     let issuer = state
         .config
         .jwt_bearer
         .issuer(iss)
-        .ok_or_else(|| invalid_grant("the assertion's issuer is not trusted"))?;
+        .ok_or_else(|| refused("the assertion's issuer is not trusted"))?;
     let alg = JwsAlgorithm::from_name(&parsed.header.alg);
     if !alg.is_some_and(|a| issuer.algorithms.iter().any(|n| n == a.name())) {
-        return Err(invalid_grant(
+        return Err(refused(
             "the assertion is signed with an algorithm its issuer does not use",
         ));
     }
@@ -185,11 +238,11 @@ async fn verified<'s>(
         .await
         .map_err(|e| {
             tracing::warn!(issuer = %issuer.name, error = %e, "a trusted issuer's keys could not be had");
-            invalid_grant("the assertion's issuer's keys could not be read")
+            refused("the assertion's issuer's keys could not be read")
         })?;
     let typ = issuer.id_jag.then_some(ID_JAG_TYP);
     let verified = castellan_crypto::jwk::verify_with(assertion, typ, &keys)
-        .map_err(|_| invalid_grant("the assertion's signature or type does not verify"))?;
+        .map_err(|_| refused("the assertion's signature or type does not verify"))?;
     let own = state.config.issuer.as_str();
     let token_endpoint = state.config.endpoint("/oauth/token");
     let defaults = [own, own.trim_end_matches('/'), token_endpoint.as_str()];
@@ -206,26 +259,18 @@ async fn verified<'s>(
         max_lifetime: i64::from(issuer.max_lifetime_seconds),
     };
     let checked = check_grant_assertion(&verified.claims, &rules)
-        .map_err(|why| invalid_grant(format!("the assertion is not valid: {why}")))?;
-    if issuer.id_jag
-        && verified.claims.get("client_id").and_then(Value::as_str) != Some(client.id.as_str())
+        .map_err(|why| refused(format!("the assertion is not valid: {why}")))?;
+    if issuer.id_jag && verified.claims.get("client_id").and_then(Value::as_str) != Some(client_id)
     {
-        return Err(invalid_grant(
+        return Err(refused(
             "the identity assertion was issued for another client (client_id)",
         ));
-    }
-    let leeway = i64::from(state.config.token.leeway_seconds);
-    let until = DateTime::from_timestamp(checked.id.exp.saturating_add(leeway), 0).unwrap_or(now);
-    let once = OneTimeId::grant_assertion(&issuer.issuer, &checked.id.jti);
-    match Replay::of(state).first_use(&once, until.max(now)).await {
-        Ok(true) => {}
-        Ok(false) => return Err(invalid_grant("the assertion was already used (jti)")),
-        Err(unavailable) => return Err(OAuthFailure::from(OAuthError::from(unavailable)).into()),
     }
     Ok(Asserted {
         issuer,
         claims: verified.claims,
         sub: checked.sub,
+        id: checked.id,
     })
 }
 
