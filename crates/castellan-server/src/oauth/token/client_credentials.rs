@@ -61,8 +61,9 @@ fn token_grant<'a>(
     }
 }
 
-/// The answer carrying `issued`; notes the client's use today (`lastUsedAt`).
-fn answered(
+/// The answer carrying `issued`, a token with no person behind it; notes the client's use
+/// today (`lastUsedAt`).
+pub(crate) fn answered(
     state: &AppState,
     client: &Client,
     scope: &ScopeSet,

@@ -94,21 +94,9 @@ pub async fn jwt_bearer(
             )
             .await
             .map_err(OAuthFailure::from)?;
-            state
-                .usage
-                .record(&state.store, &client.id, now.date_naive());
-            Ok(IssuedTokens {
-                access_token: issued.token.into_exposed(),
-                token_type: crate::oauth::token::grant_tokens::token_type(jkt),
-                expires_in: issued.expires_in,
-                scope: scope.to_string(),
-                created_at: issued.issued_at.timestamp(),
-                refresh_token: None,
-                id_token: None,
-                organization_id: None,
-                user_id: None,
-                issued_token_type: None,
-            })
+            Ok(crate::oauth::token::client_credentials::answered(
+                state, client, &scope, issued, jkt, now,
+            ))
         }
         SubjectMapping::UserId | SubjectMapping::Email => {
             let user = person_of(state, &a)
