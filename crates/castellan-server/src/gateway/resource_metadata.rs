@@ -32,7 +32,7 @@ pub fn resource_at<'a>(config: &'a Config, path: &str) -> Option<&'a str> {
 
 /// The metadata document of `resource` (RFC 9728 §2): the resource, this server as its
 /// authorization server, the scopes (`gateway.scopes_supported`, else the scope catalogue)
-/// and the bearer methods.
+/// the bearer methods, and the DPoP proof algorithms forward-auth accepts.
 pub fn document(config: &Config, resource: &str) -> Value {
     let g = &config.gateway;
     let scopes: Vec<&str> = if g.scopes_supported.is_empty() {
@@ -45,6 +45,7 @@ pub fn document(config: &Config, resource: &str) -> Value {
         "authorization_servers": [config.issuer],
         "scopes_supported": scopes,
         "bearer_methods_supported": ["header"],
+        "dpop_signing_alg_values_supported": castellan_crypto::dpop::SUPPORTED_ALGS,
     })
 }
 

@@ -397,3 +397,12 @@ async fn a_dpop_bound_client_gets_no_tenant_token() {
     assert_eq!(body["error"], "unauthorized_client", "{body}");
     assert!(body.get("token").is_none());
 }
+
+/// The protected resource's metadata (RFC 9728 §2) names the proof algorithms accepted.
+#[tokio::test]
+async fn the_resource_metadata_names_the_proof_algorithms() {
+    let app = spawn().await;
+    let doc = app.get_json("/.well-known/oauth-protected-resource").await;
+    let algs = doc["dpop_signing_alg_values_supported"].as_array().unwrap();
+    assert!(algs.contains(&json!("ES256")), "{doc}");
+}
