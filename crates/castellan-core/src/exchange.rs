@@ -4,9 +4,9 @@
 //!
 //! A client may exchange a subject token that was issued to it, or whose `aud` names it, or
 //! whose `may_act` claim (§4.4) names it; beyond that only a configured delegation rule lets a
-//! client act for tokens of other clients, within the scopes the rule gives. The new token's
-//! scope is the one asked for, which must be within the subject token's (and the rule's);
-//! by default the subject's, cut to the rule's.
+//! client act for people's tokens of other clients, within the scopes (and extra audiences)
+//! the rule gives. The new token's scope is the one asked for, which must be within the
+//! subject token's (and the rule's); by default the subject's, cut to the rule's.
 
 use crate::scope::ScopeSet;
 use crate::OAuthError;
@@ -25,16 +25,18 @@ pub const REFRESH_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:refresh_t
 /// refused rather than grown.
 pub const MAX_ACT_DEPTH: usize = 8;
 
-/// A configured delegation: `client` may exchange tokens issued to any of `for_clients`, for
-/// at most `scopes` (every scope of the subject token when empty).
+/// A configured delegation: `client` may exchange people's tokens issued to any of
+/// `for_clients`, for at most `scopes`, for the subject token's audiences or `audiences`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delegation {
     /// The client that may act.
     pub client: String,
-    /// The clients whose tokens it may exchange.
+    /// The clients whose people's tokens it may exchange.
     pub for_clients: Vec<String>,
-    /// The scopes the exchanged token may carry at most; empty: no limit beyond the subject's.
+    /// The scopes the exchanged token may carry at most (never empty: checked at start-up).
     pub scopes: ScopeSet,
+    /// Audiences the exchanged token may name besides the subject token's.
+    pub audiences: Vec<String>,
 }
 
 /// What the policy reads of a subject token.
@@ -46,6 +48,8 @@ pub struct Subject<'a> {
     pub audiences: &'a [&'a str],
     /// Its `may_act` claim, if any (§4.4).
     pub may_act: Option<&'a Value>,
+    /// Whether it is a person's token (a client's own token is never delegated).
+    pub person: bool,
 }
 
 /// Why a client may exchange a subject token, and the scope cap that comes with it.
@@ -53,8 +57,8 @@ pub struct Subject<'a> {
 pub enum Permission {
     /// Its own token, a token for it, or one whose `may_act` names it: no cap.
     Own,
-    /// A delegation rule, with its cap (empty: none).
-    Delegated(ScopeSet),
+    /// A delegation rule, with its scope cap and its extra audiences.
+    Delegated(ScopeSet, Vec<String>),
 }
 
 /// Whether `requester` (a client id, acting as `actor_sub` when an actor token names one) may
@@ -75,8 +79,9 @@ pub fn permission(
     }
     rules
         .iter()
+        .filter(|_| subject.person)
         .find(|r| r.client == requester && r.for_clients.iter().any(|c| c == subject.client_id))
-        .map(|r| Permission::Delegated(r.scopes.clone()))
+        .map(|r| Permission::Delegated(r.scopes.clone(), r.audiences.clone()))
         .ok_or_else(|| {
             OAuthError::invalid_grant(
                 "this client may not exchange the subject token: it was issued to another \
@@ -104,8 +109,8 @@ pub fn exchanged_scope(
     permission: &Permission,
 ) -> Result<ScopeSet, OAuthError> {
     let cap = match permission {
-        Permission::Delegated(cap) if !cap.is_empty() => Some(cap),
-        _ => None,
+        Permission::Delegated(cap, _) => Some(cap),
+        Permission::Own => None,
     };
     let within = |s: &ScopeSet| s.is_subset_of(subject) && cap.is_none_or(|c| s.is_subset_of(c));
     let scope = match asked {
@@ -184,6 +189,7 @@ mod tests {
             client_id: client,
             audiences: aud,
             may_act,
+            person: true,
         }
     }
 
@@ -215,6 +221,7 @@ mod tests {
             client: "agent".into(),
             for_clients: vec!["web".into()],
             scopes: scopes("products:read"),
+            audiences: vec![],
         }];
         for (requester, issued_to) in [("agent", "mobile"), ("other", "web")] {
             let e =
@@ -223,8 +230,14 @@ mod tests {
         }
         assert_eq!(
             permission("agent", None, &subject("web", &[], None), &rules),
-            Ok(Permission::Delegated(scopes("products:read")))
+            Ok(Permission::Delegated(scopes("products:read"), vec![]))
         );
+        // A client's own token is never delegated.
+        let client_token = Subject {
+            person: false,
+            ..subject("web", &[], None)
+        };
+        assert!(permission("agent", None, &client_token, &rules).is_err());
         // A may_act naming someone else, or not an object, allows nothing.
         for may in [
             json!({"client_id": "b"}),
@@ -248,13 +261,13 @@ mod tests {
         );
         let e = exchanged_scope(&subject, Some(&scopes("products:write")), &own).unwrap_err();
         assert_eq!(e.code, OAuthErrorCode::InvalidScope);
-        let rule = Permission::Delegated(scopes("products:read"));
+        let rule = Permission::Delegated(scopes("products:read"), vec![]);
         assert_eq!(
             exchanged_scope(&subject, None, &rule).unwrap(),
             scopes("products:read")
         );
         assert!(exchanged_scope(&subject, Some(&scopes("orders:read")), &rule).is_err());
-        let disjoint = Permission::Delegated(scopes("venues:read"));
+        let disjoint = Permission::Delegated(scopes("venues:read"), vec![]);
         assert!(exchanged_scope(&subject, None, &disjoint).is_err());
     }
 
@@ -287,10 +300,10 @@ mod tests {
             let subject = scopes(&subject);
             let cap = scopes(&cap);
             let asked = asked.map(|a| scopes(&a));
-            let p = Permission::Delegated(cap.clone());
+            let p = Permission::Delegated(cap.clone(), vec![]);
             if let Ok(s) = exchanged_scope(&subject, asked.as_ref(), &p) {
                 prop_assert!(s.is_subset_of(&subject));
-                prop_assert!(cap.is_empty() || s.is_subset_of(&cap));
+                prop_assert!(s.is_subset_of(&cap));
                 prop_assert!(!s.is_empty());
             }
         }

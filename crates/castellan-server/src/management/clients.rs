@@ -139,6 +139,18 @@ pub fn build_client(
         None => vec![GrantType::ClientCredentials],
         Some(list) => parse_grant_types(&list, config)?,
     };
+    // A public client proves nothing but its id: it may not act for others' tokens or redeem
+    // another party's assertions.
+    if kind == ClientKind::Public
+        && grant_types
+            .iter()
+            .any(|g| matches!(g, GrantType::TokenExchange | GrantType::JwtBearer))
+    {
+        return Err(FieldError::new(
+            "grantTypes",
+            "token exchange and the JWT bearer grant are for confidential clients only",
+        ));
+    }
     let auth_method = client_auth_method(kind, draft.token_endpoint_auth_method.as_deref())?;
     let token_format = match draft.token_format.as_deref() {
         None => TokenFormat::Jwt,

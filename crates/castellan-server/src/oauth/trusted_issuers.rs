@@ -38,6 +38,10 @@ pub struct TrustedIssuer {
     pub audiences: Vec<String>,
     /// How its `sub` maps to whom the token is for.
     pub subject: SubjectMapping,
+    /// The Castellan clients that may present its assertions; empty: any client allowed the
+    /// grant. An assertion naming a client (`client_id`, else `azp`) is for that client only.
+    #[serde(default)]
+    pub clients: Vec<String>,
     /// How far ahead an assertion's `exp` may be, in seconds (1 ..= 3600, default 300).
     #[serde(default = "default_max_lifetime")]
     pub max_lifetime_seconds: u32,

@@ -324,29 +324,39 @@ pub struct TokenExchangeConfig {
     pub delegations: Vec<DelegationConfig>,
 }
 
-/// A delegation rule: `client` may exchange tokens issued to any of `for_clients`, for at most
-/// `scopes` (space-separated; empty: any scope of the subject token).
+/// A delegation rule: `client` may exchange people's tokens issued to any of `for_clients`, for
+/// at most `scopes` (space-separated, at least one), for the subject token's audiences or
+/// `audiences`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DelegationConfig {
     /// The client that may act.
     pub client: String,
-    /// The clients whose tokens it may exchange.
+    /// The clients whose people's tokens it may exchange.
     pub for_clients: Vec<String>,
-    /// The scopes the exchanged token may carry at most.
-    #[serde(default)]
+    /// The scopes the exchanged token may carry at most (required: an administrative scope
+    /// passes only when named here).
     pub scopes: String,
+    /// Audiences (configured resources) the exchanged token may name besides the subject
+    /// token's.
+    #[serde(default)]
+    pub audiences: Vec<String>,
 }
 
 impl TokenExchangeConfig {
-    /// The rules, their scopes parsed (checked at start-up).
+    /// The rules, their scopes parsed (checked at start-up; a rule that does not parse, or
+    /// names no scope, grants nothing).
     pub fn rules(&self) -> Vec<castellan_core::exchange::Delegation> {
         self.delegations
             .iter()
-            .map(|d| castellan_core::exchange::Delegation {
-                client: d.client.clone(),
-                for_clients: d.for_clients.clone(),
-                scopes: castellan_core::ScopeSet::parse(&d.scopes).unwrap_or_default(),
+            .filter_map(|d| {
+                let scopes = castellan_core::ScopeSet::parse(&d.scopes).ok()?;
+                (!scopes.is_empty()).then(|| castellan_core::exchange::Delegation {
+                    client: d.client.clone(),
+                    for_clients: d.for_clients.clone(),
+                    scopes,
+                    audiences: d.audiences.clone(),
+                })
             })
             .collect()
     }
@@ -615,8 +625,19 @@ impl Config {
             if d.client.is_empty() || d.for_clients.is_empty() {
                 return Err(bad(&key, "needs a client and at least one of for_clients"));
             }
-            castellan_core::ScopeSet::parse(&d.scopes)
+            let scopes = castellan_core::ScopeSet::parse(&d.scopes)
                 .map_err(|e| bad(&key, format!("scopes: {e}")))?;
+            if scopes.is_empty() {
+                return Err(bad(&key, "scopes must name at least one scope"));
+            }
+            for a in &d.audiences {
+                if !self.token.resources.contains(a) {
+                    return Err(bad(
+                        &key,
+                        format!("audiences: {a} is not one of token.resources"),
+                    ));
+                }
+            }
         }
         self.jwt_bearer
             .validate()

@@ -43,6 +43,7 @@ fn trusted(
         algorithms: vec![k.alg.into()],
         audiences: Vec::new(),
         subject,
+        clients: Vec::new(),
         max_lifetime_seconds: 300,
         id_jag,
     }
@@ -147,11 +148,29 @@ async fn a_persons_assertion_by_id_or_email_gives_their_token_once() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant", "{body}");
 
-    let mut by_mail = idp.claims("https://mail-idp.example.com", "employee-42");
-    by_mail["email"] = json!("Ann@Example.com");
-    let (status, body) = grant(app, &c, &idp.sign("JWT", &by_mail), &[]).await;
+    let mail = |email: &str, verified: Option<bool>| {
+        let mut v = idp.claims("https://mail-idp.example.com", "employee-42");
+        v["email"] = json!(email);
+        if let Some(b) = verified {
+            v["email_verified"] = json!(b);
+        }
+        idp.sign("JWT", &v)
+    };
+    let (status, body) = grant(app, &c, &mail("Ann@Example.com", Some(true)), &[]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user_id"], person.id.as_str());
+    user(app, "kim@example.com", None).await;
+    // The attacks: an address the issuer did not verify (a person may set their profile's to
+    // anyone's), and one that only folds to the victim's (a Kelvin sign for the K).
+    for assertion in [
+        mail("ann@example.com", Some(false)),
+        mail("ann@example.com", None),
+        mail("\u{212A}im@example.com", Some(true)),
+    ] {
+        let (status, body) = grant(app, &c, &assertion, &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+    }
 }
 
 #[tokio::test]
@@ -186,6 +205,8 @@ async fn an_id_jag_bounds_the_token_and_must_be_the_clients() {
     let c = client(app).await;
     let jag = |client_id: &str| {
         let mut v = idp.claims(IDP, "bob@example.com");
+        v["email"] = json!("bob@example.com");
+        v["email_verified"] = json!(true);
         v["client_id"] = json!(client_id);
         v["scope"] = json!("orders:read");
         v["resource"] = json!(API);
@@ -312,6 +333,28 @@ async fn every_bad_assertion_is_invalid_grant_and_issues_nothing() {
             "a sub of the wrong type",
             idp.sign("JWT", &with("sub", json!(["x"]))),
         ),
+        (
+            "another client's (azp)",
+            idp.sign("JWT", &with("azp", json!("someone-else"))),
+        ),
+        (
+            "another client's (client_id)",
+            idp.sign("JWT", &with("client_id", json!("someone-else"))),
+        ),
+        (
+            "an access token, not an assertion",
+            idp.sign("at+jwt", &with("jti", json!(jti()))),
+        ),
+        (
+            "bound to a key the request does not prove",
+            idp.sign(
+                "JWT",
+                &with(
+                    "cnf",
+                    json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+                ),
+            ),
+        ),
     ];
     for (what, assertion) in cases {
         let (status, body) = grant(app, &c, &assertion, &[]).await;
@@ -324,41 +367,51 @@ async fn every_bad_assertion_is_invalid_grant_and_issues_nothing() {
     assert_eq!(body["error"], "invalid_request", "{body}");
 }
 
-/// Where an issuer is trusted, its JWTs are subject tokens of a token exchange too
-/// (`…:token-type:jwt`): the client the JWT names exchanges it for a token of the person it is
-/// about; any other client needs a rule; the JWT may be exchanged again while it lives.
+/// The attack: a trusted issuer's JWT presented as the subject token of a token exchange,
+/// to skip the JWT bearer grant's rules (the client's grant and registered scopes, the
+/// assertion used once, the person's grant). It is refused; only the grant takes it.
 #[tokio::test]
-async fn a_trusted_issuers_jwt_is_a_subject_token_of_an_exchange() {
+async fn a_trusted_issuers_jwt_is_not_a_subject_token_of_an_exchange() {
     let idp = Idp::start(|c, k| {
-        c.jwt_bearer.issuers = vec![trusted("corp", IDP, k, SubjectMapping::Email, false)];
+        c.jwt_bearer.issuers = vec![trusted("corp", IDP, k, SubjectMapping::UserId, false)];
     })
     .await;
     let app = &idp.app;
     let person = user(app, "dee@example.com", None).await;
     let exchange = "urn:ietf:params:oauth:grant-type:token-exchange";
-    let new_client = |name: &'static str| {
-        app.new_client(json!({"name": name, "scope": "products:read", "grantTypes": [exchange]}))
-    };
-    let agent = new_client("agent").await;
-    let stranger = new_client("stranger").await;
-    let mut c = idp.claims(IDP, "dee@example.com");
+    let agent = app
+        .new_client(json!({"name": "agent", "scope": "products:read", "grantTypes": [exchange]}))
+        .await;
+    let mut c = idp.claims(IDP, &person.id);
     c["client_id"] = json!(agent.id);
-    c["scope"] = json!("products:read");
+    c["scope"] = json!("products:read manage_api_clients");
     let jwt = idp.sign("JWT", &c);
-    let form = [
-        ("grant_type", exchange),
-        ("subject_token", jwt.as_str()),
-        ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
-    ];
-    for _ in 0..2 {
+    for token_type in [
+        "urn:ietf:params:oauth:token-type:jwt",
+        "urn:ietf:params:oauth:token-type:access_token",
+    ] {
+        let form = [
+            ("grant_type", exchange),
+            ("subject_token", jwt.as_str()),
+            ("subject_token_type", token_type),
+        ];
         let (status, body) = token(app, &agent, &form).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["user_id"], person.id.as_str());
-        let t = claims(body["access_token"].as_str().unwrap());
-        assert_eq!(t["sub"], person.id.as_str());
-        assert_eq!(t["act"]["client_id"], agent.id.as_str());
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.get("access_token").is_none());
     }
-    let (status, body) = token(app, &stranger, &form).await;
+}
+
+/// An issuer's `clients` list: only those clients may present its assertions.
+#[tokio::test]
+async fn an_issuers_assertions_are_for_its_listed_clients_only() {
+    let idp = Idp::start(|c, k| {
+        let mut t = trusted("ci", IDP, k, SubjectMapping::Service, false);
+        t.clients = vec!["only-this-one".into()];
+        c.jwt_bearer.issuers = vec![t];
+    })
+    .await;
+    let c = client(&idp.app).await;
+    let (status, body) = grant(&idp.app, &c, &idp.sign("JWT", &idp.claims(IDP, "bot")), &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant", "{body}");
 }

@@ -9,9 +9,13 @@
 )]
 
 use castellan_core::exchange::ACCESS_TOKEN_TYPE;
+use castellan_core::user::Role;
+use castellan_server::management::clients::{build_client, ClientDraft};
 use castellan_server::platform::config::{Config, DelegationConfig};
 use castellan_testkit::oauth::claims;
-use castellan_testkit::people::{issue_code, revoke, setup, token, Grant, REDIRECT, VERIFIER};
+use castellan_testkit::people::{
+    issue_code, member, org, revoke, token, user, Grant, REDIRECT, VERIFIER,
+};
 use castellan_testkit::{Cred, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -105,27 +109,75 @@ async fn person_token(app: &TestApp, grant: &Grant) -> (String, String) {
     )
 }
 
+/// The ids the delegation rules of these tests name, given to clients made with them.
+const WEB: &str = "web-app";
+const AGENT: &str = "agent-1";
+const TOOL: &str = "tool-1";
+
+/// A client stored with a chosen id (a rule names it before it exists).
+async fn fixed_client(app: &TestApp, id: &str, draft: Value) -> Cred {
+    let draft: ClientDraft = serde_json::from_value(draft).unwrap();
+    let (mut client, secret) = build_client(draft, &app.state.config, chrono::Utc::now()).unwrap();
+    client.id = id.into();
+    app.store.insert_client(&client).await.unwrap();
+    Cred {
+        id: id.into(),
+        secret: secret.unwrap().expose().to_owned(),
+    }
+}
+
+fn rule(client: &str, for_client: &str, scopes: &str, audiences: Vec<String>) -> DelegationConfig {
+    DelegationConfig {
+        client: client.into(),
+        for_clients: vec![for_client.into()],
+        scopes: scopes.into(),
+        audiences,
+    }
+}
+
+/// Castellan with `rules`, the app `web-app` and a person of it, and the agents `agent-1`
+/// (allowed `agent_scope`) and `tool-1`.
+async fn delegating(
+    rules: Vec<DelegationConfig>,
+    agent_scope: &str,
+) -> (TestApp, Grant, Cred, Cred) {
+    let app = TestApp::spawn_with(move |c| {
+        config(c);
+        c.token_exchange.delegations = rules;
+    })
+    .await;
+    let web = fixed_client(
+        &app,
+        WEB,
+        json!({"name": "web", "scope": "offline_access products:read orders:read",
+            "grantTypes": ["authorization_code", "refresh_token", "client_credentials"],
+            "redirectUris": [REDIRECT]}),
+    )
+    .await;
+    let person = user(&app, "pat@example.com", None).await;
+    let org = org(&app, "Acme").await;
+    member(&app, &org, &person.id, Role::Manager).await;
+    let grant = Grant {
+        client: web,
+        user: person,
+        org,
+    };
+    let draft = |scope: &str| json!({"name": "agent", "scope": scope, "grantTypes": ["client_credentials", EXCHANGE]});
+    let agent = fixed_client(&app, AGENT, draft(agent_scope)).await;
+    let tool = fixed_client(&app, TOOL, draft("products:read")).await;
+    (app, grant, agent, tool)
+}
+
 #[tokio::test]
 async fn a_delegated_agent_acts_for_a_person_and_the_chain_of_actors_nests() {
-    let app = TestApp::spawn_with(config).await;
-    let grant = setup(&app).await;
-    let agent = exchanger(&app, "agent", "products:read").await;
-    let tool = exchanger(&app, "tool", "products:read").await;
-    // The rules are read per request: set them now that the ids are known.
-    let mut c = app.state.config.clone();
-    c.token_exchange.delegations = vec![
-        DelegationConfig {
-            client: agent.id.clone(),
-            for_clients: vec![grant.client.id.clone()],
-            scopes: "products:read".into(),
-        },
-        DelegationConfig {
-            client: tool.id.clone(),
-            for_clients: vec![agent.id.clone()],
-            scopes: String::new(),
-        },
-    ];
-    let app = app.replica(|r| *r = c).await;
+    let (app, grant, agent, tool) = delegating(
+        vec![
+            rule(AGENT, WEB, "products:read", vec![]),
+            rule(TOOL, AGENT, "products:read", vec![]),
+        ],
+        "products:read",
+    )
+    .await;
     let (person, refresh) = person_token(&app, &grant).await;
 
     // Nothing beyond the rule's scopes.
@@ -386,4 +438,120 @@ async fn the_management_api_refuses_grants_that_do_not_work() {
     }
     let ok = exchanger(&app, "fine", "products:read").await;
     assert!(!ok.id.is_empty());
+}
+
+/// The attack: a delegated agent changes the audience of a person's token to another API (or
+/// to Castellan's own). An exchange may only narrow the audience, unless the rule names more.
+#[tokio::test]
+async fn a_delegated_exchange_cannot_widen_the_audience_unless_the_rule_says_so() {
+    let (app, grant, agent, _) = delegating(
+        vec![rule(AGENT, WEB, "products:read", vec![])],
+        "products:read",
+    )
+    .await;
+    let (person, _) = person_token(&app, &grant).await;
+    let (status, body) = exchange(&app, &agent, &form_with(&person, API)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_target", "{body}");
+    // Without a resource: the subject token's audience, nothing else.
+    let (status, body) = exchange(&app, &agent, &subject(&person)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["aud"],
+        claims(&person)["aud"]
+    );
+    let (app, grant, agent, _) = delegating(
+        vec![rule(AGENT, WEB, "products:read", vec![API.into()])],
+        "products:read",
+    )
+    .await;
+    let (person, _) = person_token(&app, &grant).await;
+    let (status, body) = exchange(&app, &agent, &form_with(&person, API)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["aud"], API);
+}
+
+fn form_with<'a>(person: &'a str, resource: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut form = subject(person).to_vec();
+    form.push(("resource", resource));
+    form
+}
+
+/// The attack: a rule wider than the agent's registered scopes hands it a scope it was never
+/// given. The exchanged scope stays within the client's scopes too.
+#[tokio::test]
+async fn an_exchange_stays_within_the_clients_registered_scopes() {
+    let (app, grant, agent, _) = delegating(
+        vec![rule(AGENT, WEB, "products:read orders:read", vec![])],
+        "products:read",
+    )
+    .await;
+    let (person, _) = person_token(&app, &grant).await;
+    let mut form = subject(&person).to_vec();
+    form.push(("scope", "orders:read"));
+    let (status, body) = exchange(&app, &agent, &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_scope", "{body}");
+    let (status, body) = exchange(&app, &agent, &subject(&person)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "products:read");
+}
+
+/// The attacks: an actor token that is not the client's own (naming someone else as the
+/// actor), and a rule used on a client's own token (acting as that client).
+#[tokio::test]
+async fn actors_are_the_clients_own_and_client_tokens_are_never_delegated() {
+    let (app, grant, agent, _) = delegating(
+        vec![rule(AGENT, WEB, "products:read", vec![])],
+        "products:read",
+    )
+    .await;
+    let (person, _) = person_token(&app, &grant).await;
+    let mut form = subject(&person).to_vec();
+    form.extend([
+        ("actor_token", person.as_str()),
+        ("actor_token_type", ACCESS_TOKEN_TYPE),
+    ]);
+    let (status, body) = exchange(&app, &agent, &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    // The app's own client_credentials token, though the rule names the app.
+    let (status, own) = token(&app, &grant.client, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    let t = own["access_token"].as_str().unwrap();
+    let (status, body) = exchange(&app, &agent, &subject(t)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+}
+
+#[test]
+fn a_rule_names_its_scopes_and_its_audiences_are_configured_resources() {
+    let base = "[[token_exchange.delegations]]\nclient = \"a\"\nfor_clients = [\"b\"]\n";
+    assert!(Config::from_toml_str(base).is_err(), "scopes are required");
+    assert!(Config::from_toml_str(&format!("{base}scopes = \"\"\n")).is_err());
+    assert!(Config::from_toml_str(&format!("{base}scopes = \"products:read\"\n")).is_ok());
+    assert!(Config::from_toml_str(&format!(
+        "{base}scopes = \"products:read\"\naudiences = [\"https://nowhere.example\"]\n"
+    ))
+    .is_err());
+}
+
+/// A public client (it proves only its id) cannot be given token exchange.
+#[tokio::test]
+async fn a_public_client_cannot_be_given_token_exchange() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let res = app
+        .http
+        .post(app.url("/api-clients"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"name": "cli", "scope": "products:read", "clientKind": "public",
+            "tokenEndpointAuthMethod": "none", "redirectUris": ["https://app.example/cb"],
+            "grantTypes": ["authorization_code", EXCHANGE]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }

@@ -6,9 +6,8 @@
 //! Subject and actor tokens are Castellan's access tokens (JWT or opaque), checked as
 //! introspection checks them: a revoked, expired, other-environment, foreign or malformed
 //! token is `invalid_grant`. A DPoP-bound one is accepted only with the request's proof of its
-//! key. Where `[[jwt_bearer.issuers]]` are configured, a JWT of a trusted issuer is accepted
-//! too (`urn:ietf:params:oauth:token-type:jwt`), verified as the JWT bearer grant verifies an
-//! assertion. Who may exchange what is [`castellan_core::exchange::permission`]'s rule with the
+//! key. A trusted issuer's JWT is not a subject token: it goes to the JWT bearer grant, whose
+//! rules (the client's grant and scopes, the assertion used once) it must pass. Who may exchange what is [`castellan_core::exchange::permission`]'s rule with the
 //! configured `[[token_exchange.delegations]]`. A person's token is exchanged only while the
 //! person exists and still belongs to its organization, and the new token belongs to the same
 //! grant (`gid`): revoking the grant ends it too. It never outlives the subject token, and no
@@ -18,23 +17,24 @@ use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{grant_user, token_type};
 use crate::oauth::token::request::{ExchangeRequest, PresentedToken, MAX_EXCHANGED_TOKEN_LEN};
 use crate::oauth::token::IssuedTokens;
+use crate::oauth::tokens::Audience as CheckedFor;
 use crate::oauth::tokens::TokenGrant;
-use crate::oauth::tokens::{check_access_token, issue_family_access_token, Audience, Checked};
+use crate::oauth::tokens::{check_access_token, issue_family_access_token, Checked};
 use crate::platform::state::AppState;
 use castellan_core::client::Client;
+use castellan_core::exchange::Permission;
 use castellan_core::exchange::{
-    act_claim, exchanged_scope, permission, Subject, ACCESS_TOKEN_TYPE, JWT_TYPE,
+    act_claim, exchanged_scope, permission, Subject, ACCESS_TOKEN_TYPE,
 };
 use castellan_core::grant::for_person;
+use castellan_core::resource::Audience;
+use castellan_core::scope::allowed_by;
 use castellan_core::{OAuthError, ScopeSet};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 /// A subject or actor token, checked.
 struct Held {
-    /// The person a trusted issuer's JWT is about (Castellan's own tokens name theirs by
-    /// their grant, `gid`).
-    person: Option<castellan_core::user::User>,
     sub: String,
     client_id: String,
     scope: ScopeSet,
@@ -58,11 +58,20 @@ pub async fn exchange(
     jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, OAuthFailure> {
-    let subject = held(state, client, &asked.subject, "subject", jkt, now).await?;
+    let subject = held(state, &asked.subject, "subject", jkt, now).await?;
     let actor = match &asked.actor {
-        Some(a) => Some(held(state, client, a, "actor", jkt, now).await?),
+        Some(a) => Some(held(state, a, "actor", jkt, now).await?),
         None => None,
     };
+    // The actor token is the client's own: its token, or a token for it as a subject. Anyone
+    // else's would let the client name another party as the actor.
+    if let Some(a) = &actor {
+        if a.client_id != client.id && a.sub != client.id {
+            return Err(invalid_grant(
+                "the actor token must be the client's own (issued to it, or about it)",
+            ));
+        }
+    }
     let audiences: Vec<&str> = subject.aud.iter().map(String::as_str).collect();
     let allowed = permission(
         &client.id,
@@ -71,20 +80,24 @@ pub async fn exchange(
             client_id: &subject.client_id,
             audiences: &audiences,
             may_act: subject.may_act.as_ref(),
+            person: subject.gid.is_some(),
         },
         &state.config.token_exchange.rules(),
     )?;
     // A person's token: the person must still exist and belong to its organization, and holds
     // no administrative scope without the admin flag.
-    let subject_scope = match (&subject.gid, &subject.person) {
-        (Some(_), _) => {
+    let subject_scope = match &subject.gid {
+        Some(_) => {
             let user = grant_user(state, &subject.sub, subject.org.as_deref()).await?;
             for_person(&user, &subject.scope)
         }
-        (None, Some(user)) => for_person(user, &subject.scope),
-        (None, None) => subject.scope.clone(),
+        None => subject.scope.clone(),
     };
-    let scope = exchanged_scope(&subject_scope, asked.scope.as_ref(), &allowed)?;
+    let scope = within_client(
+        client,
+        exchanged_scope(&subject_scope, asked.scope.as_ref(), &allowed)?,
+        asked.scope.is_some(),
+    )?;
     // Who acts: the actor token's subject, else the client (unless it exchanges a token that
     // is its own, with nobody acting for anyone).
     let act = match &actor {
@@ -96,7 +109,7 @@ pub async fn exchange(
             subject.act.as_ref(),
         )?),
     };
-    let audience = crate::oauth::resources::audience(state, &asked.resources)?;
+    let audience = exchanged_audience(state, client, &subject, &allowed, &asked.resources)?;
     let issued = issue_family_access_token(
         state,
         TokenGrant {
@@ -125,43 +138,106 @@ pub async fn exchange(
         refresh_token: None,
         id_token: None,
         organization_id: subject.org.clone(),
-        user_id: (subject.gid.is_some() || subject.person.is_some()).then(|| subject.sub.clone()),
+        user_id: subject.gid.as_ref().map(|_| subject.sub.clone()),
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
     })
 }
 
-/// The presented `which` token (`subject` or `actor`), checked: a Castellan access token,
-/// active, and used with a proof of its key when it is DPoP-bound; or, where
-/// `[[jwt_bearer.issuers]]` are configured, a JWT of a trusted issuer (`…:token-type:jwt`).
-async fn held(
+/// `scope` cut to the client's registered scopes: a scope asked for that the client may not
+/// hold is `invalid_scope`; one it was not asked for is left out (none left: `invalid_scope`).
+fn within_client(client: &Client, scope: ScopeSet, asked: bool) -> Result<ScopeSet, OAuthFailure> {
+    let refused = |s: &castellan_core::scope::Scope| !allowed_by(&client.scope, s);
+    if asked {
+        if let Some(bad) = scope.iter().find(|s| refused(s)) {
+            return Err(OAuthError::invalid_scope(format!(
+                "the client is not allowed the scope `{bad}`"
+            ))
+            .into());
+        }
+        return Ok(scope);
+    }
+    let kept: ScopeSet = scope.iter().filter(|s| !refused(s)).cloned().collect();
+    if kept.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "the client is allowed none of the subject token's scopes",
+        )
+        .into());
+    }
+    Ok(kept)
+}
+
+/// The audience of the exchanged token. A client's own token (it is its subject) may be
+/// exchanged for any configured resource, as `client_credentials` would give. Any other
+/// subject token's audience may only narrow: to the resources asked, each one of the subject
+/// token's or of the delegation rule's `audiences` (none asked: the subject token's).
+fn exchanged_audience(
     state: &AppState,
     client: &Client,
+    subject: &Held,
+    allowed: &Permission,
+    asked: &[String],
+) -> Result<Audience, OAuthFailure> {
+    let own = subject.gid.is_none() && subject.sub == client.id && subject.client_id == client.id;
+    if own {
+        return Ok(crate::oauth::resources::audience(state, asked)?);
+    }
+    let held = Audience::from_list(subject.aud.clone()).ok_or_else(|| {
+        OAuthFailure::from(OAuthError::invalid_grant(
+            "the subject token names no audience",
+        ))
+    })?;
+    if asked.is_empty() {
+        return Ok(held);
+    }
+    let extra: &[String] = match allowed {
+        Permission::Delegated(_, audiences) => audiences,
+        Permission::Own => &[],
+    };
+    if let Some(bad) = asked
+        .iter()
+        .find(|a| !subject.aud.contains(a) && !extra.contains(a))
+    {
+        return Err(OAuthError::new(
+            castellan_core::OAuthErrorCode::InvalidTarget,
+            format!(
+                "an exchange may only narrow the subject token's audience: `{}` is not one of \
+                 its audiences",
+                castellan_core::query::truncate_for_message(bad)
+            ),
+        )
+        .into());
+    }
+    Audience::from_list(asked.to_vec()).ok_or_else(|| {
+        OAuthFailure::from(OAuthError::new(
+            castellan_core::OAuthErrorCode::InvalidTarget,
+            "the audience asked is malformed",
+        ))
+    })
+}
+
+/// The presented `which` token (`subject` or `actor`), checked: a Castellan access token,
+/// active, and used with a proof of its key when it is DPoP-bound.
+async fn held(
+    state: &AppState,
     presented: &PresentedToken,
     which: &'static str,
     jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Held, OAuthFailure> {
     let token = presented.token.expose();
-    let trusted_jwts = !state.config.jwt_bearer.issuers.is_empty();
-    match presented.token_type.as_str() {
-        ACCESS_TOKEN_TYPE => {}
-        JWT_TYPE if trusted_jwts => return trusted_jwt(state, client, token, which, now).await,
-        _ => {
-            let also = if trusted_jwts {
-                format!(" or {JWT_TYPE} (a JWT of a trusted issuer)")
-            } else {
-                String::new()
-            };
-            return Err(OAuthError::invalid_request(format!(
-                "{which}_token_type: {ACCESS_TOKEN_TYPE} (a Castellan access token){also} is accepted"
-            ))
-            .into());
-        }
+    if presented.token_type != ACCESS_TOKEN_TYPE {
+        // A trusted issuer's JWT goes to the JWT bearer grant, which applies its rules (the
+        // client's grant and scopes, the assertion used once); it is not a subject here.
+        return Err(OAuthError::invalid_request(format!(
+            "{which}_token_type: only {ACCESS_TOKEN_TYPE} (a Castellan access token) is \
+             accepted; present a trusted issuer's assertion to the JWT bearer grant instead"
+        ))
+        .into());
     }
     if token.is_empty() || token.len() > MAX_EXCHANGED_TOKEN_LEN {
         return Err(invalid_grant(format!("the {which} token is not valid")));
     }
-    let checked = match check_access_token(state, token, now, Audience::Any).await? {
+    let checked = match check_access_token(state, token, now, CheckedFor::Any).await? {
         Ok(c) => c,
         Err(reason) => {
             return Err(invalid_grant(format!(
@@ -181,61 +257,6 @@ async fn held(
     Ok(held_of(state, checked))
 }
 
-/// A JWT of a trusted issuer presented as a subject or actor token: verified as the JWT bearer
-/// grant verifies an assertion (its `jti` is not used up: the token may be exchanged again
-/// while it lives). Its subject is the person it names, or the issuer's service; the client it
-/// was issued to is its `client_id` (else `azp`); its scope, its `scope` claim.
-async fn trusted_jwt(
-    state: &AppState,
-    client: &Client,
-    token: &str,
-    which: &'static str,
-    now: DateTime<Utc>,
-) -> Result<Held, OAuthFailure> {
-    use crate::oauth::token::jwt_bearer::{person_of, service_subject, verify};
-    let a = verify(state, token, &client.id, now).await.map_err(|e| {
-        invalid_grant(format!(
-            "the {which} token is not valid: {}",
-            e.error.description()
-        ))
-    })?;
-    let person = person_of(state, &a).await?;
-    let text = |k: &str| a.claims.get(k).and_then(Value::as_str);
-    let aud = match a.claims.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(l)) => l
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    };
-    Ok(Held {
-        sub: person
-            .as_ref()
-            .map_or_else(|| service_subject(&a), |u| u.id.clone()),
-        client_id: text("client_id")
-            .or(text("azp"))
-            .unwrap_or_default()
-            .to_owned(),
-        scope: text("scope")
-            .and_then(|s| ScopeSet::parse(s).ok())
-            .unwrap_or_default(),
-        org: None,
-        gid: None,
-        aud,
-        exp: a
-            .claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .and_then(|e| DateTime::from_timestamp(e, 0))
-            .unwrap_or(now),
-        act: a.claims.get("act").cloned(),
-        may_act: a.claims.get("may_act").cloned(),
-        person,
-    })
-}
-
 fn held_of(state: &AppState, checked: Checked) -> Held {
     let aud = checked.audience().map_or_else(
         || vec![state.config.default_audience().to_owned()],
@@ -246,7 +267,6 @@ fn held_of(state: &AppState, checked: Checked) -> Held {
     let gid = checked.family().map(str::to_owned);
     match checked {
         Checked::Jwt(c) => Held {
-            person: None,
             sub: c.sub,
             client_id: c.client_id,
             scope,
@@ -258,7 +278,6 @@ fn held_of(state: &AppState, checked: Checked) -> Held {
             may_act: c.may_act,
         },
         Checked::Opaque(t) => Held {
-            person: None,
             act: t.claims.get("act").cloned(),
             may_act: t.claims.get("may_act").cloned(),
             sub: t.subject,

@@ -71,6 +71,14 @@ pub async fn jwt_bearer(
         ));
     }
     let a = verify(state, asked.assertion.expose(), &client.id, now).await?;
+    // An assertion bound to a key (`cnf.jkt`) is used only with a proof of that key.
+    if let Some(bound) = a.claims.get("cnf").and_then(|c| c.get("jkt")) {
+        if bound.as_str() != jkt {
+            return Err(invalid_grant(
+                "the assertion is bound to a key (cnf.jkt): send a DPoP proof made with it",
+            ));
+        }
+    }
     use_once(state, &a, now).await?;
     let (scope, resources) = bounds(&a, asked)?;
     let aud = crate::oauth::resources::audience(state, &resources)?;
@@ -145,14 +153,20 @@ pub(crate) async fn person_of(
         SubjectMapping::Service => return Ok(None),
         SubjectMapping::UserId => state.store.get_user(&a.sub).await?,
         SubjectMapping::Email => {
-            let email = a
-                .claims
-                .get("email")
-                .and_then(Value::as_str)
-                .unwrap_or(&a.sub);
-            match normalize_email(email) {
+            // The issuer must say it verified the address (an address a person may set to
+            // anything would name anyone), and only plain ASCII addresses are compared.
+            let verified = a.claims.get("email_verified") == Some(&Value::Bool(true));
+            let email = a.claims.get("email").and_then(Value::as_str);
+            match email
+                .filter(|e| verified && e.is_ascii())
+                .and_then(normalize_email)
+            {
                 Some(email) => state.store.find_user_by_email(&email).await?,
-                None => None,
+                None => {
+                    return Err(refused(
+                        "the assertion names no verified email address (email, email_verified)",
+                    ))
+                }
             }
         }
     };
@@ -228,9 +242,25 @@ pub(crate) async fn verify<'s>(
             tracing::warn!(issuer = %issuer.name, error = %e, "a trusted issuer's keys could not be had");
             refused("the assertion's issuer's keys could not be read")
         })?;
-    let typ = issuer.id_jag.then_some(ID_JAG_TYP);
-    let verified = castellan_crypto::jwk::verify_with(assertion, typ, &keys)
-        .map_err(|_| refused("the assertion's signature or type does not verify"))?;
+    if !issuer.clients.is_empty() && !issuer.clients.iter().any(|c| c == client_id) {
+        return Err(refused(
+            "this client may not present this issuer's assertions",
+        ));
+    }
+    // An ID-JAG says so in its typ; any other assertion is a plain JWT (an access token,
+    // `at+jwt`, or another typed token is not an assertion).
+    let typ_ok = match (issuer.id_jag, parsed.header.typ.as_deref()) {
+        (true, Some(t)) => t.eq_ignore_ascii_case(ID_JAG_TYP),
+        (true, None) => false,
+        (false, t) => t.is_none_or(|t| t.eq_ignore_ascii_case("JWT")),
+    };
+    if !typ_ok {
+        return Err(refused(
+            "the assertion's typ is not one this issuer's assertions have",
+        ));
+    }
+    let verified = castellan_crypto::jwk::verify_with(assertion, None, &keys)
+        .map_err(|_| refused("the assertion's signature does not verify"))?;
     let own = state.config.issuer.as_str();
     let token_endpoint = state.config.endpoint("/oauth/token");
     let defaults = [own, own.trim_end_matches('/'), token_endpoint.as_str()];
@@ -248,11 +278,20 @@ pub(crate) async fn verify<'s>(
     };
     let checked = check_grant_assertion(&verified.claims, &rules)
         .map_err(|why| refused(format!("the assertion is not valid: {why}")))?;
-    if issuer.id_jag && verified.claims.get("client_id").and_then(Value::as_str) != Some(client_id)
-    {
-        return Err(refused(
-            "the identity assertion was issued for another client (client_id)",
-        ));
+    // An assertion naming a client is that client's alone; an ID-JAG must name one.
+    let named = ["client_id", "azp"]
+        .iter()
+        .find_map(|k| verified.claims.get(*k).and_then(Value::as_str));
+    match named {
+        Some(c) if c != client_id => {
+            return Err(refused("the assertion was issued for another client"));
+        }
+        None if issuer.id_jag => {
+            return Err(refused(
+                "the identity assertion names no client (client_id)",
+            ));
+        }
+        _ => {}
     }
     Ok(Asserted {
         issuer,
