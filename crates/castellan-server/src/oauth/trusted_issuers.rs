@@ -77,8 +77,9 @@ impl JwtBearerConfig {
         self.issuers.iter().find(|i| i.issuer == iss)
     }
 
-    /// Checks every issuer; the error names the key at fault.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    /// Checks every issuer (a `jwks_uri` under the outbound rules of `env`, as it will be
+    /// fetched); the error names the key at fault.
+    pub fn validate(&self, env: castellan_core::Environment) -> Result<(), (String, String)> {
         for (n, i) in self.issuers.iter().enumerate() {
             let key = format!("jwt_bearer.issuers[{n}]");
             let fail = |m: &str| Err((key.clone(), m.to_owned()));
@@ -92,7 +93,12 @@ impl JwtBearerConfig {
                 return fail("issuer is listed twice");
             }
             match (&i.jwks_uri, &i.jwks) {
-                (Some(_), None) => {}
+                (Some(uri), None) => {
+                    let url = url::Url::parse(uri)
+                        .map_err(|_| (key.clone(), "jwks_uri is not a URL".to_owned()))?;
+                    castellan_core::outbound::check_url(&url, env)
+                        .map_err(|e| (key.clone(), format!("jwks_uri cannot be fetched: {e}")))?;
+                }
                 (None, Some(text)) => {
                     let set: serde_json::Value = serde_json::from_str(text)
                         .map_err(|_| (key.clone(), "jwks is not JSON".to_owned()))?;
@@ -124,5 +130,47 @@ impl TrustedIssuer {
         self.jwks
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use castellan_core::Environment;
+
+    fn issuer(jwks_uri: &str) -> JwtBearerConfig {
+        JwtBearerConfig {
+            issuers: vec![TrustedIssuer {
+                name: "corp".into(),
+                issuer: "https://idp.example".into(),
+                jwks_uri: Some(jwks_uri.into()),
+                jwks: None,
+                algorithms: vec!["RS256".into()],
+                audiences: vec![],
+                subject: SubjectMapping::Email,
+                clients: vec![],
+                max_lifetime_seconds: 300,
+                id_jag: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_jwks_uri_that_could_never_be_fetched_stops_start_up() {
+        assert!(issuer("https://idp.example/jwks")
+            .validate(Environment::Production)
+            .is_ok());
+        for bad in [
+            "http://idp.example/jwks",
+            "https://10.0.0.1/jwks",
+            "file:///etc/keys",
+            "not a url",
+        ] {
+            let e = issuer(bad).validate(Environment::Production).unwrap_err();
+            assert!(e.0.starts_with("jwt_bearer.issuers[0]"), "{e:?}");
+        }
+        assert!(issuer("http://127.0.0.1:9/jwks")
+            .validate(Environment::Local)
+            .is_ok());
     }
 }

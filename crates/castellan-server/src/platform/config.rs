@@ -640,7 +640,7 @@ impl Config {
             }
         }
         self.jwt_bearer
-            .validate()
+            .validate(self.environment)
             .map_err(|(key, m)| bad(&key, m))?;
         let d = &self.dpop;
         if d.proof_max_age_seconds == 0 || d.proof_max_age_seconds > 300 {

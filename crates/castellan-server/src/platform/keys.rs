@@ -41,6 +41,9 @@ struct Loaded {
     set: Arc<KeySet>,
     from: Vec<KeyListing>,
     derived: [u8; 32],
+    /// The derived secret before the last change, still accepted for what it keyed (a nonce
+    /// given out just before the oldest key expired).
+    previous: Option<[u8; 32]>,
 }
 
 /// A secret every replica derives alike from the stored keys: SHA-256 of a label and the
@@ -50,7 +53,10 @@ fn derived_secret(stored: &[StoredKey]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"castellan derived secret\0");
-    if let Some(oldest) = stored.last() {
+    let oldest = stored
+        .iter()
+        .min_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+    if let Some(oldest) = oldest {
         h.update(oldest.private_pkcs8.expose().as_bytes());
     }
     h.finalize().into()
@@ -108,6 +114,7 @@ impl KeyManager {
                 set: Arc::new(set),
                 from: listing(&stored),
                 derived: derived_secret(&stored),
+                previous: None,
             }),
             last_reload: Mutex::new(Instant::now()),
         })
@@ -123,9 +130,18 @@ impl KeyManager {
 
     /// The secret derived from the stored keys ([`derived_secret`]).
     pub fn derived_secret(&self) -> [u8; 32] {
+        self.derived_secrets().0
+    }
+
+    /// The secret derived from the stored keys, and the one before it if it changed since
+    /// this replica started (what it keyed is still accepted).
+    pub fn derived_secrets(&self) -> ([u8; 32], Option<[u8; 32]>) {
         match self.current.read() {
-            Ok(g) => g.derived,
-            Err(poisoned) => poisoned.into_inner().derived,
+            Ok(g) => (g.derived, g.previous),
+            Err(poisoned) => {
+                let g = poisoned.into_inner();
+                (g.derived, g.previous)
+            }
         }
     }
 
@@ -140,14 +156,20 @@ impl KeyManager {
             Err(poisoned) => poisoned.into_inner().from == fresh,
         };
         if !unchanged {
-            let loaded = Loaded {
-                set: Arc::new(build(&stored)?),
-                from: fresh,
-                derived: derived_secret(&stored),
+            let set = Arc::new(build(&stored)?);
+            let derived = derived_secret(&stored);
+            let replace = |g: &mut Loaded| {
+                let previous = (g.derived != derived).then_some(g.derived).or(g.previous);
+                *g = Loaded {
+                    set,
+                    from: fresh,
+                    derived,
+                    previous,
+                };
             };
             match self.current.write() {
-                Ok(mut g) => *g = loaded,
-                Err(poisoned) => *poisoned.into_inner() = loaded,
+                Ok(mut g) => replace(&mut g),
+                Err(poisoned) => replace(&mut poisoned.into_inner()),
             }
         }
         if let Ok(mut t) = self.last_reload.lock() {
@@ -236,5 +258,39 @@ mod tests {
         assert!(!Arc::ptr_eq(&before, &after));
         assert_eq!(after.signer(Algorithm::Es256).unwrap().kid(), new_kid);
         assert!(after.has_kid(&old_kid));
+    }
+
+    /// The derived secret follows the oldest stored key: a rotation leaves it, the oldest
+    /// key's expiry changes it, and the one before stays known (what it keyed stays good).
+    #[tokio::test]
+    async fn the_derived_secret_changes_when_the_oldest_key_expires_and_the_last_one_is_kept() {
+        let store: Arc<dyn Store> = castellan_store::connect("sqlite::memory:").await.unwrap();
+        let now = Utc::now();
+        let keys = KeyManager::start(Arc::clone(&store), &[Algorithm::Es256], now)
+            .await
+            .unwrap();
+        let (first, previous) = keys.derived_secrets();
+        assert_eq!(previous, None);
+        let then = now + Duration::seconds(1);
+        rotate(
+            store.as_ref(),
+            Algorithm::Es256,
+            then,
+            Duration::seconds(60),
+        )
+        .await
+        .unwrap();
+        keys.reload(then).await.unwrap();
+        assert_eq!(
+            keys.derived_secrets(),
+            (first, None),
+            "the oldest key is still there"
+        );
+        // Past the old key's end: it is no longer listed, and the secret moves on.
+        let later = now + Duration::seconds(120);
+        keys.reload(later).await.unwrap();
+        let (second, previous) = keys.derived_secrets();
+        assert_ne!(second, first);
+        assert_eq!(previous, Some(first));
     }
 }

@@ -1,9 +1,9 @@
 //! Server nonces for DPoP proofs (RFC 9449 §8), without storage: a nonce names a period of
 //! `dpop.nonce_lifetime_seconds` and carries a MAC of it, keyed by a secret every replica
 //! derives alike from the signing keys in storage (the oldest one kept), over the issuer and
-//! environment too. The current and the previous period's nonces are accepted; when the oldest
-//! key expires, nonces given out before are refused once and the client retries with the fresh
-//! one answered.
+//! environment too. The current and the previous period's nonces are accepted, under the
+//! current secret and the one before it: when the oldest key expires, nonces given out just
+//! before stay good for their period on every replica that has seen both secrets.
 
 use crate::platform::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,14 +27,16 @@ pub fn is_current(state: &AppState, presented: Option<&str>, now: DateTime<Utc>)
     let Some(presented) = presented else {
         return false;
     };
-    let secret = state.keys.derived_secret();
+    let (secret, previous) = state.keys.derived_secrets();
     let label = label(state);
     let p = period(state, now);
-    [p, p.saturating_sub(1)].iter().any(|&p| {
-        constant_time_eq(
-            nonce_of(&secret, &label, p).as_bytes(),
-            presented.as_bytes(),
-        )
+    std::iter::once(secret).chain(previous).any(|secret| {
+        [p, p.saturating_sub(1)].iter().any(|&p| {
+            constant_time_eq(
+                nonce_of(&secret, &label, p).as_bytes(),
+                presented.as_bytes(),
+            )
+        })
     })
 }
 
