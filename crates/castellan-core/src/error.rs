@@ -56,6 +56,13 @@ pub enum OAuthErrorCode {
     RequestNotSupported,
     /// A device polling faster than allowed (RFC 8628 §3.5).
     SlowDown,
+    /// The person has not decided yet (RFC 8628 §3.5).
+    AuthorizationPending,
+    /// The device code expired before the person decided (RFC 8628 §3.5).
+    ExpiredToken,
+    /// `access_denied` at the token endpoint: the person denied a device (RFC 8628 §3.5),
+    /// answered 400 as every token endpoint error (RFC 6749 §5.2), not 403.
+    DeviceAccessDenied,
 }
 
 impl OAuthErrorCode {
@@ -82,6 +89,9 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidTarget => "invalid_target",
             OAuthErrorCode::RequestNotSupported => "request_not_supported",
             OAuthErrorCode::SlowDown => "slow_down",
+            OAuthErrorCode::AuthorizationPending => "authorization_pending",
+            OAuthErrorCode::ExpiredToken => "expired_token",
+            OAuthErrorCode::DeviceAccessDenied => "access_denied",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod client;
 pub mod client_assertion;
 pub mod client_keys;
+pub mod device;
 pub mod environment;
 pub mod error;
 pub mod exchange;

@@ -120,6 +120,7 @@ pub async fn start(
     let client_keys = oauth::client_keys::ClientKeys::new(config.client_metadata.cache_capacity);
     let document_clients =
         oauth::metadata_document::DocumentClients::new(config.client_metadata.cache_capacity);
+    let config_device = config.device.clone();
     let metrics = metrics_handle();
     metrics::describe_counter!(
         platform::limits::BACKEND_FAILURES_METRIC,
@@ -153,6 +154,7 @@ pub async fn start(
             well_known,
             client_keys,
             document_clients,
+            device_polls: oauth::device_polls::Polls::new(&config_device),
             fetcher,
         }),
     })

@@ -9,6 +9,7 @@
 
 pub mod api_keys;
 mod connect;
+pub mod device;
 mod error;
 pub mod people;
 mod predicate;
@@ -170,6 +171,7 @@ pub trait Store:
     + people::GrantStore
     + api_keys::ApiKeyStore
     + pushed::PushedRequestStore
+    + device::DeviceStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

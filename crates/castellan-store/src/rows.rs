@@ -275,6 +275,35 @@ pub(crate) fn claims_json(
     to_json(claims, "token claims")
 }
 
+/// A device authorization of a row of `device_authorizations`.
+pub(crate) fn device_from_row(row: &AnyRow) -> StoreResult<crate::device::DeviceAuthorization> {
+    use crate::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
+    let status: String = get(row, "status")?;
+    let user_id: Option<String> = get(row, "user_id")?;
+    let consent_id: Option<String> = get(row, "consent_id")?;
+    let family_id: Option<String> = get(row, "family_id")?;
+    let approval = match (user_id, consent_id, family_id) {
+        (Some(user_id), Some(consent_id), Some(family_id)) => Some(DeviceApproval {
+            user_id,
+            organization_id: get(row, "organization_id")?,
+            consent_id,
+            family_id,
+        }),
+        _ => None,
+    };
+    Ok(DeviceAuthorization {
+        device_hash: hash32(get(row, "device_hash")?, "device_hash")?,
+        user_code_hash: hash32(get(row, "user_code_hash")?, "user_code_hash")?,
+        client_id: get(row, "client_id")?,
+        scope: get(row, "scope")?,
+        resources: audience(row, "resources")?,
+        status: DeviceStatus::parse(&status).ok_or_else(|| corrupt("status", "unknown status"))?,
+        approval,
+        created_at: from_millis(get(row, "created_at")?, "created_at")?,
+        expires_at: from_millis(get(row, "expires_at")?, "expires_at")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

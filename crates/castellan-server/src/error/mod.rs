@@ -95,7 +95,10 @@ pub fn oauth_status(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::UseDpopNonce
         | OAuthErrorCode::InvalidTarget
         | OAuthErrorCode::RequestNotSupported
-        | OAuthErrorCode::SlowDown => StatusCode::BAD_REQUEST,
+        | OAuthErrorCode::SlowDown
+        | OAuthErrorCode::AuthorizationPending
+        | OAuthErrorCode::ExpiredToken
+        | OAuthErrorCode::DeviceAccessDenied => StatusCode::BAD_REQUEST,
     }
 }
 

@@ -9,6 +9,8 @@ pub mod client_auth;
 pub mod client_cache;
 pub mod client_keys;
 pub mod consent;
+pub mod device;
+pub mod device_polls;
 pub mod dpop;
 pub mod http;
 pub mod id_token;

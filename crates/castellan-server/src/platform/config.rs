@@ -66,6 +66,8 @@ pub struct Config {
     pub token_exchange: TokenExchangeConfig,
     /// `[jwt_bearer]`: the issuers whose assertions the JWT bearer grant takes (RFC 7523).
     pub jwt_bearer: crate::oauth::trusted_issuers::JwtBearerConfig,
+    /// `[device]`: device authorization (RFC 8628).
+    pub device: DeviceConfig,
     /// How documents named by clients (metadata documents, `jwks_uri`) are fetched and cached.
     pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
 }
@@ -296,6 +298,7 @@ impl Default for Config {
             dpop: Default::default(),
             token_exchange: Default::default(),
             jwt_bearer: Default::default(),
+            device: Default::default(),
             client_metadata: Default::default(),
         }
     }
@@ -313,6 +316,26 @@ pub struct ParConfig {
     /// Whether every client must push its authorization requests (RFC 9126 §5,
     /// `require_pushed_authorization_requests` in the metadata).
     pub required: bool,
+}
+
+/// `[device]`: device authorization (RFC 8628).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// How long a device code and its user code live, in seconds (60 ..= 1800).
+    pub code_seconds: u32,
+    /// How long a device waits between polls at first, in seconds (1 ..= 60); each poll that
+    /// comes sooner is answered `slow_down` and adds 5 seconds.
+    pub interval_seconds: u32,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            code_seconds: 600,
+            interval_seconds: 5,
+        }
+    }
 }
 
 /// `[token_exchange]`: token exchange (RFC 8693). Without a rule, a client may exchange only
@@ -642,6 +665,12 @@ impl Config {
         self.jwt_bearer
             .validate(self.environment)
             .map_err(|(key, m)| bad(&key, m))?;
+        if !(60..=1800).contains(&self.device.code_seconds) {
+            return Err(bad("device.code_seconds", "must be between 60 and 1800"));
+        }
+        if !(1..=60).contains(&self.device.interval_seconds) {
+            return Err(bad("device.interval_seconds", "must be between 1 and 60"));
+        }
         let d = &self.dpop;
         if d.proof_max_age_seconds == 0 || d.proof_max_age_seconds > 300 {
             return Err(bad(

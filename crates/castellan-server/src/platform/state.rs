@@ -59,6 +59,8 @@ pub struct Inner {
     pub client_keys: crate::oauth::client_keys::ClientKeys,
     /// Clients resolved from client ID metadata documents, by URL.
     pub document_clients: crate::oauth::metadata_document::DocumentClients,
+    /// When each device last polled the token endpoint, and its interval (RFC 8628 §3.5).
+    pub device_polls: crate::oauth::device_polls::Polls,
 }
 
 impl std::ops::Deref for AppState {

@@ -37,6 +37,9 @@ pub async fn run_once(state: &AppState) {
     if let Err(e) = state.store.purge_pushed_requests(now).await {
         tracing::warn!(error = %e, "purging expired pushed authorization requests failed");
     }
+    if let Err(e) = state.store.purge_devices(now).await {
+        tracing::warn!(error = %e, "purging expired device authorizations failed");
+    }
     let oldest_live = now - crate::oauth::revocation_feed::horizon(state);
     if let Err(e) = state.store.purge_revocations(now, oldest_live).await {
         tracing::warn!(error = %e, "purging the revocation feed failed");

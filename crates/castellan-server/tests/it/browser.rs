@@ -180,3 +180,101 @@ async fn sign_in_choose_an_organization_approve_and_deny_in_chromium() {
     assert_eq!(seen.lock().unwrap().len(), 2);
     c.close().await.unwrap();
 }
+
+/// The device page in Chromium (RFC 8628): the person opens the complete verification URI,
+/// signs in, finds the code prefilled, continues, reads the warning and the scopes, allows;
+/// the device's next poll gets the person's tokens.
+#[tokio::test]
+async fn a_device_is_connected_in_chromium() {
+    if !asked_to_run() {
+        return;
+    }
+    let (_driver, driver_url) = start_driver().await;
+    let app = TestApp::spawn_with(|c| {
+        product_scopes(c);
+        c.device.interval_seconds = 1;
+    })
+    .await;
+    let grant = "urn:ietf:params:oauth:grant-type:device_code";
+    let client = app
+        .create_client(json!({
+            "name": "Castellan CLI",
+            "scope": "openid products:read",
+            "clientKind": "public",
+            "tokenEndpointAuthMethod": "none",
+            "grantTypes": [grant],
+        }))
+        .await;
+    let client_id = client["id"].as_str().unwrap().to_owned();
+    let (person, _) = add_person(&app, "tv@example.com", &["Acme Retail"]).await;
+    let codes: serde_json::Value = app
+        .http
+        .post(app.url("/oauth/device_authorization"))
+        .form(&[
+            ("client_id", client_id.as_str()),
+            ("scope", "openid products:read"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_code = codes["user_code"].as_str().unwrap();
+
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver_url, profile.path(), 1000).await;
+    c.goto(&app.url(&format!("/device?user_code={user_code}")))
+        .await
+        .unwrap();
+    sign_in(&c, "tv@example.com", PASSWORD).await;
+    let field = c
+        .wait()
+        .for_element(Locator::Id("user_code"))
+        .await
+        .unwrap();
+    assert_eq!(
+        field.prop("value").await.unwrap().as_deref(),
+        Some(user_code)
+    );
+    let go = c.find(Locator::Id("continue")).await.unwrap();
+    crate::support::browser::click_to_next_page(&c, go).await;
+    let warning = c
+        .wait()
+        .for_element(Locator::Id("device-warning"))
+        .await
+        .unwrap();
+    assert!(warning.text().await.unwrap().contains(user_code));
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("Castellan CLI") && page.contains("See your products"),
+        "{page:.2000}"
+    );
+    let allow = c.find(Locator::Id("approve")).await.unwrap();
+    crate::support::browser::click_to_next_page(&c, allow).await;
+    let done = c
+        .wait()
+        .for_element(Locator::Id("device-done"))
+        .await
+        .unwrap();
+    assert!(done.text().await.unwrap().contains("return to your device"));
+    c.close().await.unwrap();
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let tokens: serde_json::Value = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", grant),
+            ("client_id", client_id.as_str()),
+            ("device_code", codes["device_code"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["user_id"], person.as_str(), "{tokens}");
+    assert!(tokens["id_token"].is_string());
+}

@@ -16,6 +16,7 @@ mod client_tiers;
 mod close_flow;
 mod code_exchange;
 mod connected_apps;
+mod device;
 mod discovery;
 mod dpop;
 mod dpop_gateway;

@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod clients;
+mod device;
 mod grants;
 mod keys;
 mod people;

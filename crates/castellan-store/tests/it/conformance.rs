@@ -163,6 +163,7 @@ conformance!(
     concurrent_code_redemptions_have_one_winner,
     pushed_requests_are_used_once_by_their_client_before_expiry,
     concurrent_pushed_request_uses_have_one_winner,
+    device_authorizations_are_decided_once_and_redeemed_once,
     consents_widen_to_the_union_and_keep_their_id,
     consents_are_listed_newest_first_and_revoked_with_their_families,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
@@ -2358,4 +2359,85 @@ async fn concurrent_pushed_request_uses_have_one_winner(store: &Arc<SqlStore>) {
         won += usize::from(r.unwrap());
     }
     assert_eq!(won, 1);
+}
+
+async fn device_authorizations_are_decided_once_and_redeemed_once(store: &SqlStore) {
+    use castellan_store::device::{DeviceApproval, DeviceAuthorization, DeviceStatus, DeviceStore};
+    let consent = seed_grant(store).await;
+    let device = |n: u8| DeviceAuthorization {
+        device_hash: [n; 32],
+        user_code_hash: [n + 100; 32],
+        client_id: "app".to_owned(),
+        scope: "openid products:read".to_owned(),
+        resources: (n % 2 == 0).then(|| "https://api.example".into()),
+        status: DeviceStatus::Pending,
+        approval: None,
+        created_at: at(T0),
+        expires_at: at(T0 + 600_000),
+    };
+    let d = device(1);
+    store.insert_device(&d).await.unwrap();
+    let e = store.insert_device(&d).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    // Found by its user code while pending and unexpired; by its device code always.
+    assert_eq!(
+        store.pending_device(&[101; 32], at(T0 + 1)).await.unwrap(),
+        Some(d.clone())
+    );
+    assert_eq!(
+        store
+            .pending_device(&[101; 32], at(T0 + 600_000))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.get_device(&[1; 32]).await.unwrap(), Some(d.clone()));
+    // Not approved yet: nothing to redeem.
+    assert!(!store.redeem_device(&[1; 32], at(T0 + 2)).await.unwrap());
+    let approval = DeviceApproval {
+        user_id: consent.user_id.clone(),
+        organization_id: consent.organization_id.clone(),
+        consent_id: consent.id.clone(),
+        family_id: "f1".to_owned(),
+    };
+    assert!(store
+        .decide_device(&[101; 32], Some(&approval), at(T0 + 3))
+        .await
+        .unwrap());
+    // Decided once: a second decision (either way) finds nothing pending.
+    assert!(!store
+        .decide_device(&[101; 32], None, at(T0 + 4))
+        .await
+        .unwrap());
+    let approved = store.get_device(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(approved.status, DeviceStatus::Approved);
+    assert_eq!(approved.approval, Some(approval));
+    assert_eq!(
+        store.pending_device(&[101; 32], at(T0 + 5)).await.unwrap(),
+        None
+    );
+    // Redeemed once.
+    assert!(store.redeem_device(&[1; 32], at(T0 + 6)).await.unwrap());
+    assert!(!store.redeem_device(&[1; 32], at(T0 + 7)).await.unwrap());
+    assert_eq!(
+        store.get_device(&[1; 32]).await.unwrap().unwrap().status,
+        DeviceStatus::Used
+    );
+    // A denial; an expired one cannot be decided; purge takes the expired.
+    store.insert_device(&device(2)).await.unwrap();
+    assert!(store
+        .decide_device(&[102; 32], None, at(T0 + 8))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_device(&[2; 32]).await.unwrap().unwrap().status,
+        DeviceStatus::Denied
+    );
+    store.insert_device(&device(3)).await.unwrap();
+    assert!(!store
+        .decide_device(&[103; 32], None, at(T0 + 600_001))
+        .await
+        .unwrap());
+    assert_eq!(store.purge_devices(at(T0 + 600_001)).await.unwrap(), 3);
+    assert_eq!(store.get_device(&[3; 32]).await.unwrap(), None);
 }

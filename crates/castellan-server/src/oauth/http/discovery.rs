@@ -62,6 +62,7 @@ pub fn metadata(state: &AppState) -> Value {
         "service_documentation": c.endpoint("/openapi.json"),
         "client_id_metadata_document_supported": c.client_metadata.enabled,
         "pushed_authorization_request_endpoint": c.endpoint("/oauth/par"),
+        "device_authorization_endpoint": c.endpoint("/oauth/device_authorization"),
         "require_pushed_authorization_requests": c.par.required,
         "request_parameter_supported": false,
         "dpop_signing_alg_values_supported": castellan_crypto::dpop::SUPPORTED_ALGS,

@@ -5,6 +5,8 @@ pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod consent;
+pub mod device;
+pub mod device_pages;
 pub mod discovery;
 pub mod dpop;
 pub mod introspect;
@@ -38,6 +40,10 @@ pub fn router() -> Router<AppState> {
         .route("/oauth/introspect", post(introspect::introspect_token))
         .route("/oauth/revoke", post(revoke::revoke_token))
         .route("/oauth/par", post(par::push_authorization_request))
+        .route(
+            "/oauth/device_authorization",
+            post(device::create_device_authorization),
+        )
         .route("/oauth/revocations", get(revocations::get_revocations))
         .route(
             "/oauth/userinfo",
@@ -47,6 +53,11 @@ pub fn router() -> Router<AppState> {
         .merge(as_pages(
             Router::new()
                 .route("/oauth/authorize", get(authorize::get_authorize))
-                .route("/oauth/authorize/decision", post(consent::create_decision)),
+                .route("/oauth/authorize/decision", post(consent::create_decision))
+                .route(
+                    "/device",
+                    get(device_pages::get_device).post(device_pages::post_device),
+                )
+                .route("/device/decision", post(device_pages::post_decision)),
         ))
 }

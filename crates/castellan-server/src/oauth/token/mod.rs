@@ -20,6 +20,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod exchange;
 pub mod grant_tokens;
 pub mod json;
@@ -267,6 +268,9 @@ async fn issue(
         }
         TokenRequest::JwtBearer(asked) => {
             Box::pin(jwt_bearer::jwt_bearer(state, client, asked, jkt, now)).await?
+        }
+        TokenRequest::DeviceCode(asked) => {
+            Box::pin(device_code::device_code(state, client, asked, jkt, now)).await?
         }
     })
 }

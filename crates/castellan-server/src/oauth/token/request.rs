@@ -13,13 +13,14 @@ use castellan_core::client::GrantType;
 use castellan_core::{OAuthError, ScopeSet, Secret};
 
 /// Grants this server answers at the token endpoint.
-pub const SUPPORTED_GRANTS: [GrantType; 6] = [
+pub const SUPPORTED_GRANTS: [GrantType; 7] = [
     GrantType::ClientCredentials,
     GrantType::AuthorizationCode,
     GrantType::RefreshToken,
     GrantType::Password,
     GrantType::TokenExchange,
     GrantType::JwtBearer,
+    GrantType::DeviceCode,
 ];
 
 /// Longest subject or actor token read; anything longer is not a token Castellan issued.
@@ -41,6 +42,15 @@ pub enum TokenRequest {
     TokenExchange(ExchangeRequest),
     /// RFC 7523 §2.1.
     JwtBearer(AssertionRequest),
+    /// RFC 8628 §3.4.
+    DeviceCode(DeviceCodeRequest),
+}
+
+/// A device's poll (RFC 8628 §3.4).
+#[derive(Debug)]
+pub struct DeviceCodeRequest {
+    /// The device code.
+    pub device_code: Secret,
 }
 
 /// A JWT bearer grant request (RFC 7523 §2.1).
@@ -138,6 +148,7 @@ impl TokenRequest {
             TokenRequest::Password(_) => GrantType::Password,
             TokenRequest::TokenExchange(_) => GrantType::TokenExchange,
             TokenRequest::JwtBearer(_) => GrantType::JwtBearer,
+            TokenRequest::DeviceCode(_) => GrantType::DeviceCode,
         }
     }
 }
@@ -225,7 +236,12 @@ fn read(grant: GrantType, params: &mut OAuthParams) -> Result<TokenRequest, OAut
             resources: params.take_all("resource"),
             organization_id: params.take("organization_id"),
         }),
-        GrantType::DeviceCode => return Err(OAuthError::unsupported_grant_type("not supported")),
+        GrantType::DeviceCode => TokenRequest::DeviceCode(DeviceCodeRequest {
+            device_code: params
+                .take("device_code")
+                .map(Secret::new)
+                .ok_or_else(|| OAuthError::invalid_request("device_code is required"))?,
+        }),
     })
 }
 
@@ -324,14 +340,15 @@ mod tests {
 
     #[test]
     fn an_unknown_or_unsupported_grant_type_names_the_supported_ones() {
-        for grant in ["implicit", "urn:ietf:params:oauth:grant-type:device_code"] {
+        for grant in ["implicit", "urn:ietf:params:oauth:grant-type:saml2-bearer"] {
             let e = parse(&format!("grant_type={grant}")).unwrap_err();
             assert_eq!(e.code, OAuthErrorCode::UnsupportedGrantType);
             assert_eq!(
                 e.description(),
                 "supported grant types: client_credentials, authorization_code, refresh_token, \
                  password, urn:ietf:params:oauth:grant-type:token-exchange, \
-                 urn:ietf:params:oauth:grant-type:jwt-bearer"
+                 urn:ietf:params:oauth:grant-type:jwt-bearer, \
+                 urn:ietf:params:oauth:grant-type:device_code"
             );
         }
     }

@@ -1,7 +1,8 @@
 //! The login page: `GET /login` and `POST /login`. After signing in, the browser
 //! continues the authorization request it came with — always as `/oauth/authorize?…` on this
 //! server, rebuilt from the request's parameters, so the form cannot be made an open
-//! redirector — or goes to `/account`.
+//! redirector — or the device page it came from (`/device`, with the user code read back
+//! through its normaliser), or goes to `/account`.
 
 use crate::oauth::authorize::{continue_query, validate};
 use crate::people::csrf;
@@ -25,6 +26,31 @@ use serde::Deserialize;
 
 /// Longest email accepted in the form.
 const MAX_EMAIL_LEN: usize = 254;
+
+/// The `request` of a sign-in that continues at the device page: this prefix and the user
+/// code typed so far, if any.
+const DEVICE_REQUEST: &str = "device:";
+
+/// The `request` of a sign-in started from the device page, carrying `typed` when it is a
+/// user code.
+pub fn device_request(typed: &str) -> String {
+    match castellan_core::device::normalize(typed) {
+        Some(code) => format!("{DEVICE_REQUEST}{}", castellan_core::device::display(&code)),
+        None => DEVICE_REQUEST.to_owned(),
+    }
+}
+
+/// Where a sign-in started from the device page continues, if `request` says it was.
+fn device_next(request: &str) -> Option<String> {
+    let typed = request.strip_prefix(DEVICE_REQUEST)?;
+    Some(match castellan_core::device::normalize(typed) {
+        Some(code) => format!(
+            "/device?user_code={}",
+            castellan_core::device::display(&code)
+        ),
+        None => "/device".to_owned(),
+    })
+}
 
 /// Renders the login page (status 200, 401 after a failure, 429 when throttled).
 pub fn login_page(
@@ -84,6 +110,8 @@ pub async fn create_session(
     // Where to go afterwards: only ever an authorization request on this server.
     let next = if request.is_empty() {
         Some("/account".to_owned())
+    } else if let Some(device) = device_next(&request) {
+        Some(device)
     } else {
         continue_query(&request).map(|q| format!("/oauth/authorize?{q}"))
     };
@@ -216,6 +244,10 @@ async fn retry_page(
     email: String,
     message: &'static str,
 ) -> Response {
+    if request.starts_with(DEVICE_REQUEST) {
+        let request = device_request(request.trim_start_matches(DEVICE_REQUEST));
+        return login_page(state, browser, status, &request, None, email, Some(message));
+    }
     let query = continue_query(request).unwrap_or_default();
     let page = login_page(state, browser, status, &query, None, email, Some(message));
     if query.is_empty() {

@@ -206,6 +206,48 @@ pub struct OrganizationChoice {
     pub role: &'static str,
 }
 
+/// The device page: the form to type a user code.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DeviceView {
+    /// The CSRF token of the form.
+    pub csrf: String,
+    /// The code to prefill (from `verification_uri_complete`), or empty.
+    pub user_code: String,
+    /// Why the last code was refused, if it was.
+    pub error: Option<&'static str>,
+}
+
+/// The device consent page.
+#[derive(Template)]
+#[template(path = "device_consent.html")]
+pub struct DeviceConsentView {
+    /// The CSRF token of the form.
+    pub csrf: String,
+    /// The user code, as shown (`XXXX-XXXX`).
+    pub user_code: String,
+    /// The name of the client asking.
+    pub client_name: String,
+    /// For a client identified by a metadata document, the host that published it.
+    pub client_host: Option<String>,
+    /// The signed-in person's email address.
+    pub user_email: String,
+    /// The scopes asked for, in plain words.
+    pub scopes: Vec<ScopeLine>,
+    /// Whether some scope asked for lets the app change data.
+    pub asks_to_write: bool,
+    /// The organizations the grant may be bound to.
+    pub organizations: Vec<OrganizationChoice>,
+}
+
+/// The page after a device decision.
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDoneView {
+    /// Whether the device was approved.
+    pub approved: bool,
+}
+
 /// The consent page.
 #[derive(Template)]
 #[template(path = "consent.html")]

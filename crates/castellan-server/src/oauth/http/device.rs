@@ -1,0 +1,100 @@
+//! `POST /oauth/device_authorization` (RFC 8628 §3.1–§3.2): a device asks for a device code
+//! and a user code. Client authentication is the token endpoint's (a public client names its
+//! `client_id`), and so are the rate limits: every attempt counts against the caller's
+//! address under `rate_limit.per_ip.token`, then the client under its tier.
+
+use crate::error::OAuthFailure;
+use crate::oauth::client_auth::authenticate;
+use crate::oauth::device::start;
+use crate::oauth::http::client_auth::presented_client;
+use crate::oauth::http::params::OAuthRequest;
+use crate::platform::http::client_ip::ClientIp;
+use crate::platform::limits;
+use crate::platform::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use castellan_core::{OAuthError, ScopeSet};
+use serde_json::json;
+
+/// The page a person opens to type the user code.
+pub const VERIFICATION_PATH: &str = "/device";
+
+/// `POST /oauth/device_authorization`.
+pub async fn create_device_authorization(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    req: Result<OAuthRequest, OAuthFailure>,
+) -> Response {
+    let limiting = &state.rate_limiting;
+    let per_ip = match limits::check_ip(limiting, &limiting.limits.per_ip.token, ip.0).await {
+        Ok(d) => d.0,
+        Err(refused) => return refused.into_response(),
+    };
+    let (mut res, client_limit) = match req {
+        Ok(req) => answer(&state, req).await,
+        Err(e) => (e.into_response(), None),
+    };
+    let shown = limits::shown(client_limit, per_ip);
+    crate::error::rate_limit::render(&mut res, &shown, limiting.limits.header_style);
+    res
+}
+
+async fn answer(
+    state: &AppState,
+    req: OAuthRequest,
+) -> (Response, Option<castellan_limit::Decision>) {
+    let OAuthRequest {
+        headers,
+        mut params,
+    } = req;
+    let presented = match presented_client(&headers, &mut params) {
+        Ok(p) => p,
+        Err(e) => return (e.into_response(), None),
+    };
+    let now = state.clock.now();
+    let auth = match authenticate(state, &presented, now).await {
+        Ok(auth) => auth,
+        Err(e) => return (e.into_response(), None),
+    };
+    let client_limit = match limits::check_client(&state.rate_limiting, &auth.client).await {
+        Ok(d) => d.map(|d| d.0),
+        Err(refused) => return (refused.into_response(), None),
+    };
+    let scope = match params.get("scope").map(ScopeSet::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            let e = OAuthFailure::from(OAuthError::invalid_scope(format!(
+                "the scope parameter is malformed: {e}"
+            )));
+            return (e.with_basic(auth.basic()).into_response(), client_limit);
+        }
+    };
+    let resources = params.take_all("resource");
+    let res = match start(state, &auth.client, scope.as_ref(), &resources, now).await {
+        Ok(started) => {
+            let uri = state.config.endpoint(VERIFICATION_PATH);
+            let complete = format!(
+                "{uri}?{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("user_code", &started.user_code)
+                    .finish()
+            );
+            let mut res = Json(json!({
+                "device_code": started.device_code.expose(),
+                "user_code": started.user_code,
+                "verification_uri": uri,
+                "verification_uri_complete": complete,
+                "expires_in": started.expires_in,
+                "interval": started.interval,
+            }))
+            .into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => e.with_basic(auth.basic()).into_response(),
+    };
+    (res, client_limit)
+}

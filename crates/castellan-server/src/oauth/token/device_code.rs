@@ -1,0 +1,136 @@
+//! The device code grant (RFC 8628 §3.4–§3.5): a device polls with its device code. Until
+//! the person decides: `authorization_pending` (or `slow_down`, the interval 5 s longer, when
+//! it polls sooner than its interval); after a denial `access_denied`; past its life
+//! `expired_token`; once approved, the person's tokens, once (the redemption is atomic: a
+//! second poll is `invalid_grant`). A poll reads the authorization and writes nothing until
+//! it is approved. The tokens are the person's, as after the code flow: in the grant the
+//! approval started (`gid`), a refresh token with `offline_access`, an ID token with `openid`.
+
+use crate::error::OAuthFailure;
+use crate::oauth::token::grant_tokens::{
+    answer_user_grant, grant_user, mint_refresh_token, refresh_binding, wants_refresh, RefreshSeed,
+    UserGrant, MAX_PRESENTED_LEN,
+};
+use crate::oauth::token::request::DeviceCodeRequest;
+use crate::oauth::token::IssuedTokens;
+use crate::platform::state::AppState;
+use castellan_core::client::Client;
+use castellan_core::grant::for_person;
+use castellan_core::{OAuthError, OAuthErrorCode, ScopeSet};
+use castellan_crypto::hash_secret;
+use castellan_store::device::DeviceStatus;
+use chrono::{DateTime, Utc};
+
+fn error(code: OAuthErrorCode, d: &'static str) -> OAuthFailure {
+    OAuthError::new(code, d).into()
+}
+
+/// Answers the device's poll.
+pub async fn device_code(
+    state: &AppState,
+    client: &Client,
+    asked: &DeviceCodeRequest,
+    jkt: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, OAuthFailure> {
+    let unknown = || error(OAuthErrorCode::InvalidGrant, "the device code is unknown");
+    let presented = asked.device_code.expose();
+    if presented.is_empty() || presented.len() > MAX_PRESENTED_LEN {
+        return Err(unknown());
+    }
+    let hash = hash_secret(presented).0;
+    let d = state.store.get_device(&hash).await?.ok_or_else(unknown)?;
+    if d.client_id != client.id {
+        return Err(error(
+            OAuthErrorCode::InvalidGrant,
+            "the device code was issued to another client",
+        ));
+    }
+    if d.expires_at <= now {
+        return Err(error(
+            OAuthErrorCode::ExpiredToken,
+            "the device code has expired: start again",
+        ));
+    }
+    match d.status {
+        DeviceStatus::Pending => {
+            if state
+                .device_polls
+                .poll(&hash, now.timestamp_millis())
+                .is_err()
+            {
+                return Err(error(
+                    OAuthErrorCode::SlowDown,
+                    "polling too often: wait 5 seconds more between polls",
+                ));
+            }
+            Err(error(
+                OAuthErrorCode::AuthorizationPending,
+                "the person has not decided yet",
+            ))
+        }
+        DeviceStatus::Denied => Err(error(
+            OAuthErrorCode::DeviceAccessDenied,
+            "the person denied the request",
+        )),
+        DeviceStatus::Used => Err(error(
+            OAuthErrorCode::InvalidGrant,
+            "the device code was already used",
+        )),
+        DeviceStatus::Approved => {
+            let Some(approval) = d.approval.clone() else {
+                return Err(unknown());
+            };
+            // Of two polls at once, one redeems the approval.
+            if !state.store.redeem_device(&hash, now).await? {
+                return Err(error(
+                    OAuthErrorCode::InvalidGrant,
+                    "the device code was already used",
+                ));
+            }
+            let organization = approval.organization_id.as_deref();
+            let user = grant_user(state, &approval.user_id, organization).await?;
+            let scope = for_person(&user, &ScopeSet::parse(&d.scope).unwrap_or_default());
+            let audience = crate::oauth::resources::granted(state, d.resources.as_ref());
+            let refresh = if wants_refresh(client, &scope) {
+                let scope_text = scope.to_string();
+                let (secret, stored) = mint_refresh_token(
+                    state,
+                    client,
+                    &RefreshSeed {
+                        family_id: &approval.family_id,
+                        consent_id: &approval.consent_id,
+                        user_id: &user.id,
+                        organization_id: organization,
+                        scope: &scope_text,
+                        auth_time: now,
+                        audience: &audience,
+                        dpop_jkt: refresh_binding(client, jkt),
+                    },
+                    now,
+                );
+                state.store.insert_refresh_token(&stored).await?;
+                Some(secret)
+            } else {
+                None
+            };
+            answer_user_grant(
+                state,
+                &UserGrant {
+                    client,
+                    user: &user,
+                    organization,
+                    scope: &scope,
+                    audience: &audience,
+                    family_id: &approval.family_id,
+                    auth_time: now,
+                    nonce: None,
+                    jkt,
+                },
+                refresh,
+                now,
+            )
+            .await
+        }
+    }
+}
