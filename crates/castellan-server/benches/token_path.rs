@@ -156,6 +156,49 @@ fn bench(c: &mut Criterion) {
          &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token\
          &scope=orders%3Aread"
     );
+    // A device polling while its person has not decided (RFC 8628): client authentication,
+    // then the pending authorization from the cache and the pace check; nothing written.
+    let device = server.add_client(
+        &rt,
+        castellan_server::management::clients::ClientDraft {
+            name: "device".into(),
+            scope: "products:read".into(),
+            grant_types: Some(vec!["urn:ietf:params:oauth:grant-type:device_code".into()]),
+            ..Default::default()
+        },
+    );
+    let device_code = {
+        let req = in_process::from_peer(
+            Request::post("/oauth/device_authorization")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::AUTHORIZATION, format!("Basic {device}"))
+                .body(Body::from("scope=products%3Aread"))
+                .unwrap(),
+        );
+        let res = rt.block_on(castellan.clone().oneshot(req)).unwrap();
+        let body = rt
+            .block_on(axum::body::to_bytes(res.into_body(), 1 << 16))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["device_code"].as_str().unwrap().to_owned()
+    };
+    let poll = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code={device_code}"
+    );
+    group.bench_function("castellan_device_poll", |b| {
+        b.iter(|| {
+            let req = in_process::from_peer(
+                Request::post("/oauth/token")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::AUTHORIZATION, format!("Basic {device}"))
+                    .body(Body::from(poll.clone()))
+                    .unwrap(),
+            );
+            let res = rt.block_on(castellan.clone().oneshot(req)).unwrap();
+            // authorization_pending or slow_down: the person has not decided.
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        });
+    });
     group.bench_function("castellan_exchange", |b| {
         b.iter(|| {
             let req = in_process::from_peer(

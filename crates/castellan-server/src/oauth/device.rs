@@ -137,8 +137,10 @@ pub async fn decide(
             })
         }
     };
-    state
+    let decided = state
         .store
         .decide_device(&pending.user_code_hash, approval.as_ref(), now)
-        .await
+        .await?;
+    state.device_polls.decided(&pending.device_hash);
+    Ok(decided)
 }

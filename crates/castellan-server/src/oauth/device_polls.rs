@@ -1,13 +1,19 @@
-//! The pace of devices' polls (RFC 8628 §3.5), kept in this process: when each device last
-//! polled and how long it must wait.
+//! Devices' polls (RFC 8628 §3.5), kept in this process: when each device last polled and
+//! how long it must wait, and the pending authorizations polls found, so that a device
+//! polling while its person has not decided costs a cache lookup, not a storage read. A
+//! decision on this replica forgets its entry at once; one made on another replica is seen
+//! within one polling interval.
 
 use crate::platform::config::DeviceConfig;
+use castellan_store::device::DeviceAuthorization;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The pace of each device's polls: when it last polled and how long it must wait, for as
-/// long as a device code lives.
+/// Devices' polls: their pace, and the pending authorizations they found.
 #[derive(Clone)]
 pub struct Polls {
     seen: moka::sync::Cache<[u8; 32], (i64, u32)>,
+    pending: moka::sync::Cache<[u8; 32], Arc<DeviceAuthorization>>,
     interval: u32,
 }
 
@@ -17,12 +23,29 @@ impl Polls {
         Polls {
             seen: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
-                .time_to_live(std::time::Duration::from_secs(u64::from(
-                    config.code_seconds,
-                )))
+                .time_to_live(Duration::from_secs(u64::from(config.code_seconds)))
+                .build(),
+            pending: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(Duration::from_secs(u64::from(config.interval_seconds)))
                 .build(),
             interval: config.interval_seconds,
         }
+    }
+
+    /// The pending authorization a poll of `device_hash` found lately, if any.
+    pub fn pending(&self, device_hash: &[u8; 32]) -> Option<Arc<DeviceAuthorization>> {
+        self.pending.get(device_hash)
+    }
+
+    /// Remembers a pending authorization a poll found (for one polling interval).
+    pub fn remember_pending(&self, d: Arc<DeviceAuthorization>) {
+        self.pending.insert(d.device_hash, d);
+    }
+
+    /// Forgets what polls found of `device_hash`: its person decided.
+    pub fn decided(&self, device_hash: &[u8; 32]) {
+        self.pending.invalidate(device_hash);
     }
 
     /// Records a poll of the device `device_hash` at `now_ms`: `Err(interval)` when it came

@@ -653,7 +653,7 @@ async fn malformed_requests_name_the_rfc_error() {
     let (s, _, b) = token_basic(&app, &id, &secret, &[("grant_type", "magic")]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"], "unsupported_grant_type");
-    // A grant this server knows but does not answer.
+    // A grant this server answers, but not for this client.
     let (s, _, b) = token_basic(
         &app,
         &id,
@@ -662,7 +662,7 @@ async fn malformed_requests_name_the_rfc_error() {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    assert_eq!(b["error"], "unsupported_grant_type");
+    assert_eq!(b["error"], "unauthorized_client");
 
     // No grant_type.
     let (s, _, b) = token_basic(&app, &id, &secret, &[("scope", "products:read")]).await;

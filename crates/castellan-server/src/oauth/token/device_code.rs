@@ -2,8 +2,9 @@
 //! the person decides: `authorization_pending` (or `slow_down`, the interval 5 s longer, when
 //! it polls sooner than its interval); after a denial `access_denied`; past its life
 //! `expired_token`; once approved, the person's tokens, once (the redemption is atomic: a
-//! second poll is `invalid_grant`). A poll reads the authorization and writes nothing until
-//! it is approved. The tokens are the person's, as after the code flow: in the grant the
+//! second poll is `invalid_grant`). While the person has not decided, a poll is a cache
+//! lookup ([`crate::oauth::device_polls::Polls`]) after the first; nothing is written until
+//! the approval is redeemed. The tokens are the person's, as after the code flow: in the grant the
 //! approval started (`gid`), a refresh token with `offline_access`, an ID token with `openid`.
 
 use crate::error::OAuthFailure;
@@ -20,6 +21,7 @@ use castellan_core::{OAuthError, OAuthErrorCode, ScopeSet};
 use castellan_crypto::hash_secret;
 use castellan_store::device::DeviceStatus;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 fn error(code: OAuthErrorCode, d: &'static str) -> OAuthFailure {
     OAuthError::new(code, d).into()
@@ -39,7 +41,17 @@ pub async fn device_code(
         return Err(unknown());
     }
     let hash = hash_secret(presented).0;
-    let d = state.store.get_device(&hash).await?.ok_or_else(unknown)?;
+    // While the person has not decided, a poll finds the authorization in the cache.
+    let d = match state.device_polls.pending(&hash) {
+        Some(d) => d,
+        None => {
+            let d = Arc::new(state.store.get_device(&hash).await?.ok_or_else(unknown)?);
+            if d.status == DeviceStatus::Pending {
+                state.device_polls.remember_pending(Arc::clone(&d));
+            }
+            d
+        }
+    };
     if d.client_id != client.id {
         return Err(error(
             OAuthErrorCode::InvalidGrant,
