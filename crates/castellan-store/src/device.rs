@@ -77,6 +77,8 @@ pub struct DeviceApproval {
     pub consent_id: String,
     /// The token family started under it.
     pub family_id: String,
+    /// When the person who approved signed in (the tokens' `auth_time`).
+    pub auth_time: DateTime<Utc>,
 }
 
 /// Device authorizations.

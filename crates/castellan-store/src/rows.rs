@@ -282,13 +282,17 @@ pub(crate) fn device_from_row(row: &AnyRow) -> StoreResult<crate::device::Device
     let user_id: Option<String> = get(row, "user_id")?;
     let consent_id: Option<String> = get(row, "consent_id")?;
     let family_id: Option<String> = get(row, "family_id")?;
-    let approval = match (user_id, consent_id, family_id) {
-        (Some(user_id), Some(consent_id), Some(family_id)) => Some(DeviceApproval {
-            user_id,
-            organization_id: get(row, "organization_id")?,
-            consent_id,
-            family_id,
-        }),
+    let auth_time: Option<i64> = get(row, "auth_time")?;
+    let approval = match (user_id, consent_id, family_id, auth_time) {
+        (Some(user_id), Some(consent_id), Some(family_id), Some(auth_time)) => {
+            Some(DeviceApproval {
+                user_id,
+                organization_id: get(row, "organization_id")?,
+                consent_id,
+                family_id,
+                auth_time: from_millis(auth_time, "auth_time")?,
+            })
+        }
         _ => None,
     };
     Ok(DeviceAuthorization {

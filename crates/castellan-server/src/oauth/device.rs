@@ -100,10 +100,12 @@ pub enum Decision {
 
 /// Records `person`'s decision on the pending authorization `pending` (found by its user
 /// code): an approval records their consent and starts the grant the device's tokens will
-/// belong to. `false` when it was decided meanwhile or expired.
+/// belong to, with when they signed in (`auth_time`). `false` when it was decided meanwhile,
+/// expired, or its client may no longer use the grant.
 pub async fn decide(
     state: &AppState,
     person: &User,
+    auth_time: DateTime<Utc>,
     pending: &DeviceAuthorization,
     decision: Decision,
     now: DateTime<Utc>,
@@ -111,11 +113,12 @@ pub async fn decide(
     let approval = match decision {
         Decision::Deny => None,
         Decision::Approve(organization) => {
-            // A client deleted meanwhile: nothing left to approve.
+            // A client deleted, or no longer given the grant, meanwhile: nothing to approve.
             let Some(client) = state
                 .clients
                 .get(state.store.as_ref(), &pending.client_id)
                 .await?
+                .filter(|c| c.allows_grant(GrantType::DeviceCode))
             else {
                 return Ok(false);
             };
@@ -134,6 +137,7 @@ pub async fn decide(
                 organization_id: organization,
                 consent_id: consent.id,
                 family_id: family,
+                auth_time,
             })
         }
     };

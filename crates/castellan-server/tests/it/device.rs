@@ -180,6 +180,12 @@ async fn a_person_allows_a_device_which_gets_their_tokens_once() {
     assert_eq!(access["sub"], person.as_str());
     assert_eq!(access["client_id"], client_id.as_str());
     assert!(access["gid"].is_string());
+    // The ID token says when the person signed in, not when the device redeemed.
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    assert!(
+        id["auth_time"].as_i64().unwrap() < access["iat"].as_i64().unwrap(),
+        "{id}"
+    );
     // Once only.
     assert_eq!(
         error(&poll(&app, &client_id, &device_code).await),
@@ -355,4 +361,43 @@ async fn bad_requests_and_bad_codes_change_nothing() {
         error(&poll(&app, &client_id, device_code).await),
         "authorization_pending"
     );
+}
+
+/// The attack the person undoes: they approved a device (say, a phisher's), then revoked it
+/// under Connected apps before the device polled. The device gets nothing.
+#[tokio::test]
+async fn a_device_whose_access_was_revoked_before_it_polled_gets_nothing() {
+    let app = TestApp::spawn_with(config).await;
+    let client_id = device_client(&app).await;
+    let (person, _) = add_person(&app, "rev@example.com", &[]).await;
+    let (_, codes) = start(&app, &client_id, "offline_access products:read").await;
+    let b = Browser::new(&app);
+    let consent = to_consent(
+        &app,
+        &b,
+        "rev@example.com",
+        codes["user_code"].as_str().unwrap(),
+    )
+    .await;
+    let done = b
+        .post(
+            "/device/decision",
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("user_code", &consent.hidden("user_code")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let consents = app.store.consents_of_user(&person).await.unwrap();
+    assert_eq!(consents.len(), 1);
+    app.store
+        .revoke_consent(&person, &consents[0].id, chrono::Utc::now())
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let answer = poll(&app, &client_id, codes["device_code"].as_str().unwrap()).await;
+    assert_eq!(error(&answer), "access_denied", "{}", answer.1);
+    assert!(answer.1.get("access_token").is_none());
 }

@@ -1,6 +1,7 @@
 -- Device authorizations (RFC 8628): a device's pending request under the SHA-256 of its
 -- device_code and of its user_code (neither stored itself), decided once by a person
--- (approved with the grant it starts, or denied) and redeemed once by the device.
+-- (approved with the grant it starts and when that person signed in, or denied) and redeemed
+-- once by the device.
 CREATE TABLE device_authorizations (
     device_hash     BLOB PRIMARY KEY NOT NULL CHECK (length(device_hash) = 32),
     user_code_hash  BLOB NOT NULL UNIQUE CHECK (length(user_code_hash) = 32),
@@ -12,6 +13,7 @@ CREATE TABLE device_authorizations (
     organization_id TEXT,
     consent_id      TEXT,
     family_id       TEXT,
+    auth_time       INTEGER,
     created_at      INTEGER NOT NULL,
     expires_at      INTEGER NOT NULL
 ) STRICT;

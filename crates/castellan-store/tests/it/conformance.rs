@@ -2399,6 +2399,7 @@ async fn device_authorizations_are_decided_once_and_redeemed_once(store: &SqlSto
         organization_id: consent.organization_id.clone(),
         consent_id: consent.id.clone(),
         family_id: "f1".to_owned(),
+        auth_time: at(T0 - 5_000),
     };
     assert!(store
         .decide_device(&[101; 32], Some(&approval), at(T0 + 3))

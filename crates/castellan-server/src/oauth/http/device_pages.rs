@@ -279,6 +279,7 @@ pub async fn post_decision(
     match decide(
         &state,
         &signed_in.user,
+        signed_in.session.auth_time,
         &pending,
         decision,
         state.clock.now(),

@@ -100,9 +100,25 @@ pub async fn device_code(
                     "the device code was already used",
                 ));
             }
+            // The person may have revoked the access since (Connected apps): then nothing.
+            if state.store.is_consent_revoked(&approval.consent_id).await?
+                || state.store.is_family_revoked(&approval.family_id).await?
+            {
+                return Err(error(
+                    OAuthErrorCode::DeviceAccessDenied,
+                    "the person has revoked this device's access",
+                ));
+            }
             let organization = approval.organization_id.as_deref();
             let user = grant_user(state, &approval.user_id, organization).await?;
-            let scope = for_person(&user, &ScopeSet::parse(&d.scope).unwrap_or_default());
+            // Within what the client may still hold, and what the person may.
+            let asked = ScopeSet::parse(&d.scope).unwrap_or_default();
+            let still: ScopeSet = asked
+                .iter()
+                .filter(|s| castellan_core::scope::allowed_by(&client.scope, s))
+                .cloned()
+                .collect();
+            let scope = for_person(&user, &still);
             let audience = crate::oauth::resources::granted(state, d.resources.as_ref());
             let refresh = if wants_refresh(client, &scope) {
                 let scope_text = scope.to_string();
@@ -115,7 +131,7 @@ pub async fn device_code(
                         user_id: &user.id,
                         organization_id: organization,
                         scope: &scope_text,
-                        auth_time: now,
+                        auth_time: approval.auth_time,
                         audience: &audience,
                         dpop_jkt: refresh_binding(client, jkt),
                     },
@@ -135,7 +151,7 @@ pub async fn device_code(
                     scope: &scope,
                     audience: &audience,
                     family_id: &approval.family_id,
-                    auth_time: now,
+                    auth_time: approval.auth_time,
                     nonce: None,
                     jkt,
                 },
