@@ -15,8 +15,8 @@
 
 use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{
-    answer_user_grant, grant_user, mint_refresh_token, refresh_binding, wants_refresh, RefreshSeed,
-    UserGrant, MAX_PRESENTED_LEN,
+    answer_user_grant, grant_user, refresh_binding, store_refresh_token, RefreshSeed, UserGrant,
+    MAX_PRESENTED_LEN,
 };
 use crate::oauth::token::request::CodeRequest;
 use crate::oauth::token::IssuedTokens;
@@ -90,27 +90,23 @@ pub async fn exchange_code(
     // The grant keeps every resource of the code; this token may be for fewer (RFC 8707 §2.2).
     let granted = crate::oauth::resources::granted(state, code.resources.as_ref());
     let audience = crate::oauth::resources::narrowed(&granted, &asked.resources)?;
-    let refresh = if wants_refresh(client, &scope) {
-        let (secret, stored) = mint_refresh_token(
-            state,
-            client,
-            &RefreshSeed {
-                audience: &granted,
-                family_id: &code.family_id,
-                consent_id: &code.consent_id,
-                user_id: &code.user_id,
-                organization_id: organization,
-                scope: &scope_text,
-                auth_time: code.auth_time,
-                dpop_jkt: refresh_binding(client, jkt),
-            },
-            now,
-        );
-        state.store.insert_refresh_token(&stored).await?;
-        Some(secret)
-    } else {
-        None
-    };
+    let refresh = store_refresh_token(
+        state,
+        client,
+        &scope,
+        &RefreshSeed {
+            audience: &granted,
+            family_id: &code.family_id,
+            consent_id: &code.consent_id,
+            user_id: &code.user_id,
+            organization_id: organization,
+            scope: &scope_text,
+            auth_time: code.auth_time,
+            dpop_jkt: refresh_binding(client, jkt),
+        },
+        now,
+    )
+    .await?;
     answer_user_grant(
         state,
         &UserGrant {

@@ -9,8 +9,8 @@
 
 use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{
-    answer_user_grant, grant_user, mint_refresh_token, refresh_binding, wants_refresh, RefreshSeed,
-    UserGrant, MAX_PRESENTED_LEN,
+    answer_user_grant, grant_user, refresh_binding, store_refresh_token, RefreshSeed, UserGrant,
+    MAX_PRESENTED_LEN,
 };
 use crate::oauth::token::request::DeviceCodeRequest;
 use crate::oauth::token::IssuedTokens;
@@ -120,28 +120,24 @@ pub async fn device_code(
                 .collect();
             let scope = for_person(&user, &still);
             let audience = crate::oauth::resources::granted(state, d.resources.as_ref());
-            let refresh = if wants_refresh(client, &scope) {
-                let scope_text = scope.to_string();
-                let (secret, stored) = mint_refresh_token(
-                    state,
-                    client,
-                    &RefreshSeed {
-                        family_id: &approval.family_id,
-                        consent_id: &approval.consent_id,
-                        user_id: &user.id,
-                        organization_id: organization,
-                        scope: &scope_text,
-                        auth_time: approval.auth_time,
-                        audience: &audience,
-                        dpop_jkt: refresh_binding(client, jkt),
-                    },
-                    now,
-                );
-                state.store.insert_refresh_token(&stored).await?;
-                Some(secret)
-            } else {
-                None
-            };
+            let scope_text = scope.to_string();
+            let refresh = store_refresh_token(
+                state,
+                client,
+                &scope,
+                &RefreshSeed {
+                    family_id: &approval.family_id,
+                    consent_id: &approval.consent_id,
+                    user_id: &user.id,
+                    organization_id: organization,
+                    scope: &scope_text,
+                    auth_time: approval.auth_time,
+                    audience: &audience,
+                    dpop_jkt: refresh_binding(client, jkt),
+                },
+                now,
+            )
+            .await?;
             answer_user_grant(
                 state,
                 &UserGrant {

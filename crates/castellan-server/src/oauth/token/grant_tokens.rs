@@ -97,6 +97,23 @@ pub fn mint_refresh_token(
     (secret, stored)
 }
 
+/// A new grant's refresh token, stored, when the grant gets one ([`wants_refresh`] with
+/// `scope`): the secret, shown once.
+pub async fn store_refresh_token(
+    state: &AppState,
+    client: &Client,
+    scope: &ScopeSet,
+    seed: &RefreshSeed<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<Secret>, castellan_store::StoreError> {
+    if !wants_refresh(client, scope) {
+        return Ok(None);
+    }
+    let (secret, stored) = mint_refresh_token(state, client, seed, now);
+    state.store.insert_refresh_token(&stored).await?;
+    Ok(Some(secret))
+}
+
 /// What the access and ID tokens of a user's grant say.
 pub struct UserGrant<'a> {
     /// The client.

@@ -12,7 +12,7 @@
 //! Administrative scopes are dropped from the grant unless the person has the admin flag.
 
 use crate::oauth::token::grant_tokens::{
-    answer_user_grant, mint_refresh_token, refresh_binding, wants_refresh, RefreshSeed, UserGrant,
+    answer_user_grant, refresh_binding, store_refresh_token, RefreshSeed, UserGrant,
 };
 use crate::oauth::token::request::PasswordRequest;
 use crate::oauth::token::{GrantError, IssuedTokens};
@@ -79,27 +79,23 @@ pub async fn password_grant(
     )
     .await?;
     let scope_text = scope.to_string();
-    let refresh = if wants_refresh(client, &scope) {
-        let (secret, stored) = mint_refresh_token(
-            state,
-            client,
-            &RefreshSeed {
-                audience: &aud,
-                family_id: &family_id,
-                consent_id: &consent.id,
-                user_id: &user.id,
-                organization_id: organization.as_deref(),
-                scope: &scope_text,
-                auth_time: now,
-                dpop_jkt: refresh_binding(client, jkt),
-            },
-            now,
-        );
-        state.store.insert_refresh_token(&stored).await?;
-        Some(secret)
-    } else {
-        None
-    };
+    let refresh = store_refresh_token(
+        state,
+        client,
+        &scope,
+        &RefreshSeed {
+            audience: &aud,
+            family_id: &family_id,
+            consent_id: &consent.id,
+            user_id: &user.id,
+            organization_id: organization.as_deref(),
+            scope: &scope_text,
+            auth_time: now,
+            dpop_jkt: refresh_binding(client, jkt),
+        },
+        now,
+    )
+    .await?;
     Ok(answer_user_grant(
         state,
         &UserGrant {
