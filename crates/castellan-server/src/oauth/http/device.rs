@@ -4,12 +4,10 @@
 //! address under `rate_limit.per_ip.token`, then the client under its tier.
 
 use crate::error::OAuthFailure;
-use crate::oauth::client_auth::authenticate;
 use crate::oauth::device::start;
-use crate::oauth::http::client_auth::presented_client;
+use crate::oauth::http::client_endpoint::{client_endpoint, Authenticated};
 use crate::oauth::http::params::OAuthRequest;
 use crate::platform::http::client_ip::ClientIp;
-use crate::platform::limits;
 use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -27,52 +25,30 @@ pub async fn create_device_authorization(
     ip: ClientIp,
     req: Result<OAuthRequest, OAuthFailure>,
 ) -> Response {
-    let limiting = &state.rate_limiting;
-    let per_ip = match limits::check_ip(limiting, &limiting.limits.per_ip.token, ip.0).await {
-        Ok(d) => d.0,
-        Err(refused) => return refused.into_response(),
-    };
-    let (mut res, client_limit) = match req {
-        Ok(req) => answer(&state, req).await,
-        Err(e) => (e.into_response(), None),
-    };
-    let shown = limits::shown(client_limit, per_ip);
-    crate::error::rate_limit::render(&mut res, &shown, limiting.limits.header_style);
-    res
+    client_endpoint(&state, ip.0, req, async |a: Authenticated| {
+        answer(&state, a).await
+    })
+    .await
 }
 
-async fn answer(
-    state: &AppState,
-    req: OAuthRequest,
-) -> (Response, Option<castellan_limit::Decision>) {
-    let OAuthRequest {
-        headers,
+async fn answer(state: &AppState, a: Authenticated) -> Response {
+    let Authenticated {
+        auth,
         mut params,
-    } = req;
-    let presented = match presented_client(&headers, &mut params) {
-        Ok(p) => p,
-        Err(e) => return (e.into_response(), None),
-    };
-    let now = state.clock.now();
-    let auth = match authenticate(state, &presented, now).await {
-        Ok(auth) => auth,
-        Err(e) => return (e.into_response(), None),
-    };
-    let client_limit = match limits::check_client(&state.rate_limiting, &auth.client).await {
-        Ok(d) => d.map(|d| d.0),
-        Err(refused) => return (refused.into_response(), None),
-    };
+        now,
+        ..
+    } = a;
     let scope = match params.get("scope").map(ScopeSet::parse).transpose() {
         Ok(s) => s,
         Err(e) => {
             let e = OAuthFailure::from(OAuthError::invalid_scope(format!(
                 "the scope parameter is malformed: {e}"
             )));
-            return (e.with_basic(auth.basic()).into_response(), client_limit);
+            return e.with_basic(auth.basic()).into_response();
         }
     };
     let resources = params.take_all("resource");
-    let res = match start(state, &auth.client, scope.as_ref(), &resources, now).await {
+    match start(state, &auth.client, scope.as_ref(), &resources, now).await {
         Ok(started) => {
             let uri = state.config.endpoint(VERIFICATION_PATH);
             let complete = format!(
@@ -95,6 +71,5 @@ async fn answer(
             res
         }
         Err(e) => e.with_basic(auth.basic()).into_response(),
-    };
-    (res, client_limit)
+    }
 }

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
+pub mod client_endpoint;
 pub mod consent;
 pub mod device;
 pub mod device_pages;
