@@ -20,6 +20,8 @@ use castellan_crypto::{generate_secret, hash_secret, random_bytes};
 use castellan_store::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
 use castellan_store::StoreError;
 use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// A device authorization started: what the device shows and keeps.
 #[derive(Debug)]
@@ -34,9 +36,36 @@ pub struct Started {
     pub interval: u32,
 }
 
-/// The stored hash of a user code (its normalised form).
-pub fn user_code_hash(code: &str) -> [u8; 32] {
-    hash_secret(&format!("user-code:{code}")).0
+/// The stored hash of a user code (its normalised form): an HMAC keyed with `secret`, so
+/// that reading the database does not give away live codes (a plain hash of so few codes
+/// would be reversed by trying them all).
+fn user_code_hash_with(secret: &[u8; 32], code: &str) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(b"user-code\0");
+    mac.update(code.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The pending, unexpired authorization whose user code is `code` (normalised). The hash is
+/// keyed with the secret derived from the signing keys, and the one before it, so a code
+/// given out just before that secret changed is still found.
+pub async fn pending_by_code(
+    state: &AppState,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DeviceAuthorization>, StoreError> {
+    let (secret, previous) = state.keys.derived_secrets();
+    for secret in std::iter::once(secret).chain(previous) {
+        let found = state
+            .store
+            .pending_device(&user_code_hash_with(&secret, code), now)
+            .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 /// Starts a device authorization for `client`: the scopes asked (a person's scopes of the
@@ -63,7 +92,7 @@ pub async fn start(
         let code = user_code(random_bytes::<8>());
         let stored = DeviceAuthorization {
             device_hash: hash_secret(device_code.expose()).0,
-            user_code_hash: user_code_hash(&code),
+            user_code_hash: user_code_hash_with(&state.keys.derived_secret(), &code),
             client_id: client.id.clone(),
             scope: scope.to_string(),
             resources: resources.clone(),
@@ -147,4 +176,18 @@ pub async fn decide(
         .await?;
     state.device_polls.decided(&pending.device_hash);
     Ok(decided)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_codes_hash_needs_the_servers_secret() {
+        let a = user_code_hash_with(&[1; 32], "BCDFGHJK");
+        assert_eq!(a, user_code_hash_with(&[1; 32], "BCDFGHJK"));
+        assert_ne!(a, user_code_hash_with(&[2; 32], "BCDFGHJK"));
+        assert_ne!(a, user_code_hash_with(&[1; 32], "BCDFGHJL"));
+        assert_ne!(a, hash_secret("user-code:BCDFGHJK").0);
+    }
 }

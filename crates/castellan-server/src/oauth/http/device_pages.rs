@@ -5,7 +5,7 @@
 //! `rate_limit.per_ip.login`, so user codes (about 2^34.6 of them) cannot be guessed.
 
 use crate::oauth::consent::describe;
-use crate::oauth::device::{decide, user_code_hash, Decision};
+use crate::oauth::device::{decide, pending_by_code, Decision};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::login::{device_request, login_page};
@@ -159,11 +159,7 @@ async fn find(
             "That is not a code: codes are 8 letters, such as BCDF-GHJK.",
         ));
     };
-    match state
-        .store
-        .pending_device(&user_code_hash(&code), state.clock.now())
-        .await
-    {
+    match pending_by_code(state, &code, state.clock.now()).await {
         Ok(Some(p)) => Ok((p, code)),
         Ok(None) => Err(refused(
             "That code is unknown or has expired: check the code on your device.",
