@@ -367,11 +367,12 @@ async fn every_bad_assertion_is_invalid_grant_and_issues_nothing() {
     assert_eq!(body["error"], "invalid_request", "{body}");
 }
 
-/// The attack: a trusted issuer's JWT presented as the subject token of a token exchange,
-/// to skip the JWT bearer grant's rules (the client's grant and registered scopes, the
-/// assertion used once, the person's grant). It is refused; only the grant takes it.
+/// Where an issuer is trusted, its JWT is a subject token of a token exchange too, under
+/// every rule of the JWT bearer grant. The attacks: a client given only token exchange (to
+/// skip the grant's gate), scopes beyond the client's (taken from the JWT), the JWT used
+/// twice, and an actor token beside it.
 #[tokio::test]
-async fn a_trusted_issuers_jwt_is_not_a_subject_token_of_an_exchange() {
+async fn a_trusted_issuers_jwt_is_exchanged_under_the_grants_rules() {
     let idp = Idp::start(|c, k| {
         c.jwt_bearer.issuers = vec![trusted("corp", IDP, k, SubjectMapping::UserId, false)];
     })
@@ -379,26 +380,70 @@ async fn a_trusted_issuers_jwt_is_not_a_subject_token_of_an_exchange() {
     let app = &idp.app;
     let person = user(app, "dee@example.com", None).await;
     let exchange = "urn:ietf:params:oauth:grant-type:token-exchange";
-    let agent = app
-        .new_client(json!({"name": "agent", "scope": "products:read", "grantTypes": [exchange]}))
+    let only_exchange = app
+        .new_client(json!({"name": "x", "scope": "products:read", "grantTypes": [exchange]}))
         .await;
-    let mut c = idp.claims(IDP, &person.id);
-    c["client_id"] = json!(agent.id);
-    c["scope"] = json!("products:read manage_api_clients");
-    let jwt = idp.sign("JWT", &c);
-    for token_type in [
-        "urn:ietf:params:oauth:token-type:jwt",
-        "urn:ietf:params:oauth:token-type:access_token",
-    ] {
-        let form = [
-            ("grant_type", exchange),
-            ("subject_token", jwt.as_str()),
-            ("subject_token_type", token_type),
-        ];
-        let (status, body) = token(app, &agent, &form).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert!(body.get("access_token").is_none());
-    }
+    let agent = app
+        .new_client(
+            json!({"name": "agent", "scope": "products:read", "grantTypes": [exchange, GRANT]}),
+        )
+        .await;
+    let jwt_for = |client_id: &str| {
+        let mut c = idp.claims(IDP, &person.id);
+        c["client_id"] = json!(client_id);
+        c["scope"] = json!("products:read manage_api_clients");
+        idp.sign("JWT", &c)
+    };
+    let form = |jwt: &str| {
+        vec![
+            ("grant_type", exchange.to_owned()),
+            ("subject_token", jwt.to_owned()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:jwt".to_owned(),
+            ),
+        ]
+    };
+    let send = |client: &Cred, form: Vec<(&'static str, String)>| {
+        let c = client.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(a, b)| (*a, b.as_str())).collect();
+            token(app, &c, &form).await
+        }
+    };
+    let (status, body) = send(&only_exchange, form(&jwt_for(&only_exchange.id))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+
+    let jwt = jwt_for(&agent.id);
+    let (status, body) = send(&agent, form(&jwt)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(
+        body["scope"], "products:read",
+        "the client's scopes, not the JWT's"
+    );
+    let t = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(t["sub"], person.id.as_str());
+    assert_eq!(t["act"], json!({"sub": agent.id, "client_id": agent.id}));
+    assert!(t["gid"].is_string(), "a person's grant: {t}");
+    // Used once.
+    let (status, body) = send(&agent, form(&jwt)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    // No actor token beside it.
+    let mut with_actor = form(&jwt_for(&agent.id));
+    with_actor.push(("actor_token", "x".to_owned()));
+    with_actor.push((
+        "actor_token_type",
+        "urn:ietf:params:oauth:token-type:access_token".to_owned(),
+    ));
+    let (status, body) = send(&agent, with_actor).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_request", "{body}");
 }
 
 /// An issuer's `clients` list: only those clients may present its assertions.

@@ -119,6 +119,7 @@ pub async fn exchange_code(
             auth_time: code.auth_time,
             nonce: code.nonce.as_deref(),
             jkt,
+            act: None,
         },
         refresh,
         now,

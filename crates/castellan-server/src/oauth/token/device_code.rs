@@ -150,6 +150,7 @@ pub async fn device_code(
                     auth_time: approval.auth_time,
                     nonce: None,
                     jkt,
+                    act: None,
                 },
                 refresh,
                 now,

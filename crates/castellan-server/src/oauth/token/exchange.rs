@@ -6,8 +6,9 @@
 //! Subject and actor tokens are Castellan's access tokens (JWT or opaque), checked as
 //! introspection checks them: a revoked, expired, other-environment, foreign or malformed
 //! token is `invalid_grant`. A DPoP-bound one is accepted only with the request's proof of its
-//! key. A trusted issuer's JWT is not a subject token: it goes to the JWT bearer grant, whose
-//! rules (the client's grant and scopes, the assertion used once) it must pass. Who may exchange what is [`castellan_core::exchange::permission`]'s rule with the
+//! key. Where `[[jwt_bearer.issuers]]` are configured, a trusted issuer's JWT is a subject
+//! token too (`urn:ietf:params:oauth:token-type:jwt`): it passes every rule of the JWT bearer
+//! grant (the client must be given that grant), and the token names the client as the actor. Who may exchange what is [`castellan_core::exchange::permission`]'s rule with the
 //! configured `[[token_exchange.delegations]]`. A person's token is exchanged only while the
 //! person exists and still belongs to its organization, and the new token belongs to the same
 //! grant (`gid`): revoking the grant ends it too. It never outlives the subject token, and no
@@ -15,20 +16,25 @@
 
 use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{grant_user, token_type};
+use crate::oauth::token::jwt_bearer::from_assertion;
+use crate::oauth::token::request::AssertionRequest;
 use crate::oauth::token::request::{ExchangeRequest, PresentedToken, MAX_EXCHANGED_TOKEN_LEN};
+use crate::oauth::token::GrantError;
 use crate::oauth::token::IssuedTokens;
 use crate::oauth::tokens::Audience as CheckedFor;
 use crate::oauth::tokens::TokenGrant;
 use crate::oauth::tokens::{check_access_token, issue_family_access_token, Checked};
 use crate::platform::state::AppState;
 use castellan_core::client::Client;
+use castellan_core::client::GrantType;
 use castellan_core::exchange::Permission;
 use castellan_core::exchange::{
-    act_claim, exchanged_scope, permission, Subject, ACCESS_TOKEN_TYPE,
+    act_claim, exchanged_scope, permission, Subject, ACCESS_TOKEN_TYPE, JWT_TYPE,
 };
 use castellan_core::grant::for_person;
 use castellan_core::resource::Audience;
 use castellan_core::scope::allowed_by;
+use castellan_core::Secret;
 use castellan_core::{OAuthError, ScopeSet};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -52,6 +58,55 @@ fn invalid_grant(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthFailure {
 
 /// Exchanges the subject token of `asked` for `client`, the new token bound to `jkt`.
 pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    asked: &ExchangeRequest,
+    jkt: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, GrantError> {
+    if asked.subject.token_type == JWT_TYPE && !state.config.jwt_bearer.issuers.is_empty() {
+        return trusted_jwt(state, client, asked, jkt, now).await;
+    }
+    Ok(castellan_token(state, client, asked, jkt, now).await?)
+}
+
+/// A trusted issuer's JWT as the subject token: the JWT bearer grant's every rule applies
+/// (the client must be given that grant; the issuer's clients, typ, audience, lifetime and
+/// client binding; the JWT used once; the client's registered scopes and an ID-JAG's bounds;
+/// a person's grant), and the token names the client acting (`act`). No actor token.
+async fn trusted_jwt(
+    state: &AppState,
+    client: &Client,
+    asked: &ExchangeRequest,
+    jkt: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, GrantError> {
+    if !client.allows_grant(GrantType::JwtBearer) {
+        return Err(OAuthFailure::from(OAuthError::unauthorized_client(
+            "exchanging a trusted issuer's JWT needs the JWT bearer grant",
+        ))
+        .into());
+    }
+    if asked.actor.is_some() {
+        return Err(OAuthFailure::from(OAuthError::invalid_request(
+            "an actor token is not taken with a trusted issuer's JWT: the client is the actor",
+        ))
+        .into());
+    }
+    let act = act_claim(&client.id, Some(&client.id), None)?;
+    let assertion = AssertionRequest {
+        assertion: Secret::new(asked.subject.token.expose()),
+        scope: asked.scope.clone(),
+        resources: asked.resources.clone(),
+        organization_id: None,
+    };
+    let mut issued = from_assertion(state, client, &assertion, jkt, Some(&act), now).await?;
+    issued.issued_token_type = Some(ACCESS_TOKEN_TYPE);
+    Ok(issued)
+}
+
+/// A Castellan access token as the subject token.
+async fn castellan_token(
     state: &AppState,
     client: &Client,
     asked: &ExchangeRequest,
@@ -226,11 +281,12 @@ async fn held(
 ) -> Result<Held, OAuthFailure> {
     let token = presented.token.expose();
     if presented.token_type != ACCESS_TOKEN_TYPE {
-        // A trusted issuer's JWT goes to the JWT bearer grant, which applies its rules (the
-        // client's grant and scopes, the assertion used once); it is not a subject here.
+        // A trusted issuer's JWT is a subject token only where issuers are trusted (see
+        // `trusted_jwt`), never an actor token.
         return Err(OAuthError::invalid_request(format!(
-            "{which}_token_type: only {ACCESS_TOKEN_TYPE} (a Castellan access token) is \
-             accepted; present a trusted issuer's assertion to the JWT bearer grant instead"
+            "{which}_token_type: {ACCESS_TOKEN_TYPE} (a Castellan access token) is accepted, \
+             and for the subject token {JWT_TYPE} (a trusted issuer's JWT) where issuers are \
+             configured"
         ))
         .into());
     }

@@ -134,6 +134,8 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// The DPoP key the access token is bound to, if the request proved one.
     pub jkt: Option<&'a str>,
+    /// Who acts for the person (`act`, RFC 8693 §4.1), for a token obtained by exchange.
+    pub act: Option<&'a serde_json::Value>,
 }
 
 /// Issues the access token (and ID token) of `grant` and answers them with `refresh` (already
@@ -160,7 +162,7 @@ pub async fn answer_user_grant(
             audience: grant.audience,
             organization: grant.organization,
             jkt: grant.jkt,
-            act: None,
+            act: grant.act,
             expires_by: None,
         },
         Some(grant.family_id),

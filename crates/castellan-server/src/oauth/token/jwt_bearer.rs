@@ -64,6 +64,20 @@ pub async fn jwt_bearer(
     jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, GrantError> {
+    from_assertion(state, client, asked, jkt, None, now).await
+}
+
+/// The grant's work, for this grant and for a token exchange whose subject token is a trusted
+/// issuer's JWT (the token then names the client acting, `act`): every rule of this grant
+/// applies either way.
+pub(crate) async fn from_assertion(
+    state: &AppState,
+    client: &Client,
+    asked: &AssertionRequest,
+    jkt: Option<&str>,
+    act: Option<&Value>,
+    now: DateTime<Utc>,
+) -> Result<IssuedTokens, GrantError> {
     if state.config.jwt_bearer.issuers.is_empty() {
         return Err(GrantError::OAuth(
             OAuthError::unsupported_grant_type("no trusted issuer is configured on this server")
@@ -95,7 +109,7 @@ pub async fn jwt_bearer(
                     audience: &aud,
                     organization: None,
                     jkt,
-                    act: None,
+                    act,
                     expires_by: None,
                 },
                 now,
@@ -134,6 +148,7 @@ pub async fn jwt_bearer(
                     auth_time: now,
                     nonce: None,
                     jkt,
+                    act,
                 },
                 None,
                 now,

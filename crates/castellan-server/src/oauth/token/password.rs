@@ -108,6 +108,7 @@ pub async fn password_grant(
             auth_time: now,
             nonce: None,
             jkt,
+            act: None,
         },
         refresh,
         now,

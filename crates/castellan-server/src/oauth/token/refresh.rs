@@ -144,6 +144,7 @@ pub async fn refresh_tokens(
             auth_time: current.auth_time,
             nonce: None,
             jkt,
+            act: None,
         },
         Some(secret),
         now,
