@@ -155,17 +155,7 @@ async fn a_person_allows_a_device_which_gets_their_tokens_once() {
     assert!(consent.body.contains("id=\"device-warning\""));
     assert!(consent.body.contains(&user_code));
     assert!(consent.body.contains("See your products"));
-    let done = b
-        .post(
-            "/device/decision",
-            &[
-                ("csrf", &consent.hidden("csrf")),
-                ("user_code", &consent.hidden("user_code")),
-                ("decision", "approve"),
-                ("organization", &orgs[1]),
-            ],
-        )
-        .await;
+    let done = decide(&b, &consent, "approve", Some(&orgs[1])).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("Your device is connected"));
 
@@ -204,6 +194,21 @@ async fn a_person_allows_a_device_which_gets_their_tokens_once() {
         "{}",
         again.body
     );
+}
+
+/// Answers the device consent page.
+async fn decide(b: &Browser, consent: &Page, decision: &str, org: Option<&str>) -> Page {
+    let csrf = consent.hidden("csrf");
+    let user_code = consent.hidden("user_code");
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("user_code", user_code.as_str()),
+        ("decision", decision),
+    ];
+    if let Some(o) = org {
+        form.push(("organization", o));
+    }
+    b.post("/device/decision", &form).await
 }
 
 /// The CSRF token of a fresh device form.
@@ -248,16 +253,7 @@ async fn a_denial_polling_too_often_and_an_expired_code_answer_the_rfcs_errors()
         codes["user_code"].as_str().unwrap(),
     )
     .await;
-    let done = b
-        .post(
-            "/device/decision",
-            &[
-                ("csrf", &consent.hidden("csrf")),
-                ("user_code", &consent.hidden("user_code")),
-                ("decision", "deny"),
-            ],
-        )
-        .await;
+    let done = decide(&b, &consent, "deny", None).await;
     assert!(done.body.contains("Request denied"), "{}", done.body);
     assert_eq!(
         error(&poll(&app, &client_id, &device_code).await),
@@ -379,16 +375,7 @@ async fn a_device_whose_access_was_revoked_before_it_polled_gets_nothing() {
         codes["user_code"].as_str().unwrap(),
     )
     .await;
-    let done = b
-        .post(
-            "/device/decision",
-            &[
-                ("csrf", &consent.hidden("csrf")),
-                ("user_code", &consent.hidden("user_code")),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
+    let done = decide(&b, &consent, "approve", None).await;
     assert_eq!(done.status, 200, "{}", done.body);
     let consents = app.store.consents_of_user(&person).await.unwrap();
     assert_eq!(consents.len(), 1);
@@ -400,4 +387,30 @@ async fn a_device_whose_access_was_revoked_before_it_polled_gets_nothing() {
     let answer = poll(&app, &client_id, codes["device_code"].as_str().unwrap()).await;
     assert_eq!(error(&answer), "access_denied", "{}", answer.1);
     assert!(answer.1.get("access_token").is_none());
+}
+
+/// The attack on the organization choice: a person picks an organization they do not belong
+/// to. Refused, and nothing is decided: the device still waits.
+#[tokio::test]
+async fn a_device_cannot_be_approved_for_someone_elses_organization() {
+    let app = TestApp::spawn_with(config).await;
+    let client_id = device_client(&app).await;
+    add_person(&app, "own@example.com", &["Own"]).await;
+    let (_, foreign) = add_person(&app, "other@example.com", &["Foreign"]).await;
+    let (_, codes) = start(&app, &client_id, "products:read").await;
+    let b = Browser::new(&app);
+    let consent = to_consent(
+        &app,
+        &b,
+        "own@example.com",
+        codes["user_code"].as_str().unwrap(),
+    )
+    .await;
+    let refused = decide(&b, &consent, "approve", Some(&foreign[0])).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let device_code = codes["device_code"].as_str().unwrap();
+    assert_eq!(
+        error(&poll(&app, &client_id, device_code).await),
+        "authorization_pending"
+    );
 }

@@ -13,10 +13,11 @@
 pub mod nonce;
 
 use crate::error::OAuthFailure;
-use crate::platform::replay::{OneTimeId, Replay};
+use crate::platform::replay::{OneTimeId, Replay, ReplayUnavailable};
 use crate::platform::state::AppState;
 use castellan_core::{OAuthError, OAuthErrorCode};
 use castellan_crypto::dpop::{verify_proof, ProofCheck};
+use castellan_crypto::VerifiedProof;
 use chrono::{DateTime, Duration, Utc};
 
 pub(crate) fn invalid(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthFailure {
@@ -68,21 +69,28 @@ pub async fn check(
             .with_dpop_nonce(nonce::current(state, now)));
         }
     }
-    // Remembered for as long as the proof could be accepted.
-    let window = i64::from(c.proof_max_age_seconds) + i64::from(c.proof_max_skew_seconds);
-    let until =
-        DateTime::from_timestamp(verified.iat, 0).unwrap_or(now) + Duration::seconds(window);
-    let first = Replay::of(state)
-        .first_use(
-            &OneTimeId::dpop(&verified.jkt, &verified.jti),
-            until.max(now),
-        )
+    if !first_use(state, &verified, now)
         .await
-        .map_err(OAuthError::from)?;
-    if !first {
+        .map_err(OAuthError::from)?
+    {
         return Err(invalid("the DPoP proof was used before"));
     }
     Ok(verified.jkt)
+}
+
+/// Records an accepted proof's `jti` for as long as the proof could be accepted (its `iat`
+/// window), where every replica sees it: `true` the first time. Shared by Castellan's own
+/// endpoints and by the places tokens are used (`oauth::http::dpop`).
+pub async fn first_use(
+    state: &AppState,
+    proof: &VerifiedProof,
+    now: DateTime<Utc>,
+) -> Result<bool, ReplayUnavailable> {
+    let c = &state.config.dpop;
+    let window = i64::from(c.proof_max_age_seconds) + i64::from(c.proof_max_skew_seconds);
+    let until = DateTime::from_timestamp(proof.iat, 0).unwrap_or(now) + Duration::seconds(window);
+    Box::pin(Replay::of(state).first_use(&OneTimeId::dpop(&proof.jkt, &proof.jti), until.max(now)))
+        .await
 }
 
 /// Whether a client that must use DPoP (`dpop_bound_access_tokens`) sent a proof.

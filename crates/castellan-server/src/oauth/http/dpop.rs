@@ -9,12 +9,10 @@
 //! by every replica), for the proof's whole `iat` window.
 
 use crate::error::OAuthFailure;
-use crate::platform::replay::{OneTimeId, Replay};
 use crate::platform::state::AppState;
 use castellan_crypto::VerifiedProof;
 use castellan_guard::dpop::{check_binding, ProofWindow, Scheme};
 use castellan_guard::{DpopProblem, Failure};
-use chrono::{DateTime, Duration};
 use http::{HeaderMap, Method};
 
 /// A token as the caller presented it, and what its proof must match.
@@ -106,15 +104,9 @@ pub fn verify(
 /// Records an accepted proof's `jti` for its whole window, where every replica sees it: a
 /// second use is refused; a replay check that cannot answer refuses (503).
 pub async fn record(state: &AppState, proof: &VerifiedProof) -> Result<(), Failure> {
-    let now = state.clock.now();
-    let w = window(state);
-    let until = DateTime::from_timestamp(proof.iat, 0).unwrap_or(now)
-        + Duration::seconds(w.max_age + w.max_skew);
-    let first = Box::pin(
-        Replay::of(state).first_use(&OneTimeId::dpop(&proof.jkt, &proof.jti), until.max(now)),
-    )
-    .await
-    .map_err(|_| Failure::ReplayCheckUnavailable)?;
+    let first = crate::oauth::dpop::first_use(state, proof, state.clock.now())
+        .await
+        .map_err(|_| Failure::ReplayCheckUnavailable)?;
     if first {
         Ok(())
     } else {

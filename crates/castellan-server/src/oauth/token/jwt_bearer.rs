@@ -96,8 +96,9 @@ pub(crate) async fn from_assertion(
     use_once(state, &a, now).await?;
     let (scope, resources) = bounds(&a, asked)?;
     let aud = crate::oauth::resources::audience(state, &resources)?;
-    match a.issuer.subject {
-        SubjectMapping::Service => {
+    // A person's issuer names a person (an unknown one is refused); a service's names none.
+    match person_of(state, &a).await? {
+        None => {
             let scope = grant_scopes(client, scope.as_ref())?;
             let subject = service_subject(&a);
             let issued = issue_access_token(
@@ -120,10 +121,7 @@ pub(crate) async fn from_assertion(
                 state, client, &scope, issued, jkt, now,
             ))
         }
-        SubjectMapping::UserId | SubjectMapping::Email => {
-            let user = person_of(state, &a)
-                .await?
-                .ok_or_else(|| invalid_grant("the assertion's subject is not a known person"))?;
+        Some(user) => {
             let organization =
                 choose_organization(state, &user, asked.organization_id.as_deref()).await?;
             let scope = for_person(&user, &person_scopes(client, scope.as_ref())?);
