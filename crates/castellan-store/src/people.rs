@@ -151,6 +151,18 @@ pub struct RefreshToken {
     /// The DPoP key thumbprint it is bound to (RFC 9449 §5: a public client's refresh token
     /// issued with a proof): every use must prove that key. Its successors keep it.
     pub dpop_jkt: Option<String>,
+    /// The delegation it renews, when a token exchange issued it. Its successors keep it.
+    pub delegation: Option<Delegation>,
+}
+
+/// What a refresh token issued by a token exchange (RFC 8693) renews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    /// Who acts for the person (`act`, §4.1) in the access tokens it renews.
+    pub act: serde_json::Value,
+    /// The client whose person's token was exchanged: the delegation rule that allowed the
+    /// exchange is the one for this client.
+    pub from_client: String,
 }
 
 /// What presenting a refresh token found.
@@ -235,6 +247,18 @@ pub trait GrantStore: Send + Sync {
         hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> StoreResult<Option<RefreshToken>>;
+    /// The consent a family was issued under, while the family is live (not revoked, its
+    /// consent not removed); `None` otherwise.
+    async fn consent_of_live_family(&self, family_id: &str) -> StoreResult<Option<String>>;
+    /// Starts the family `family_id` delegated from the live family `parent_id` (a token
+    /// exchange's refresh tokens): under the parent's consent, and revoked whenever the parent
+    /// is. `false` (nothing stored) when the parent is revoked or unknown.
+    async fn insert_child_family(
+        &self,
+        family_id: &str,
+        parent_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Records a token family started without a code (password grant).
     async fn insert_family(
         &self,
@@ -242,7 +266,8 @@ pub trait GrantStore: Send + Sync {
         consent_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Revokes a whole family (revocation endpoint, code replay, reuse).
+    /// Revokes a whole family and the families delegated from it, however deep (revocation
+    /// endpoint, code replay, reuse).
     async fn revoke_refresh_family(&self, family_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Whether the family was revoked (directly or through its consent). An unknown family is
     /// revoked.

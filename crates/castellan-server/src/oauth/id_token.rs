@@ -1,7 +1,7 @@
 //! ID tokens (OpenID Connect Core 1.0 §2, §3.1.3.6): signed `RS256` by default
 //! (`token.id_token_algorithm`), `typ: JWT`, carrying `iss`, `sub` (the user id), `aud` (the
 //! client id), `exp`, `iat`, `auth_time`, `nonce` (from the authorization request, never on
-//! refresh), `at_hash` and, per granted scope, `email`/`email_verified` and `name` (§5.4).
+//! refresh), `at_hash`, `gid` (the grant, as in the access token) and, per granted scope, `email`/`email_verified` and `name` (§5.4).
 
 use crate::oauth::tokens::IssueError;
 use crate::platform::state::AppState;
@@ -46,6 +46,10 @@ pub struct IdClaims {
     pub nonce: Option<String>,
     /// The hash of the access token issued beside it.
     pub at_hash: String,
+    /// The grant (token family) it was issued in, as in the access token: an exchange of the
+    /// ID token is refused once that grant is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
     /// The person's email address, with the `email` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -73,6 +77,8 @@ pub struct IdTokenInput<'a> {
     pub access_token: &'a str,
     /// Seconds until it expires (the access token's lifetime).
     pub lifetime: u32,
+    /// The grant (token family) it is issued in.
+    pub family_id: &'a str,
 }
 
 /// The profile claims a user's grant shows (ID token and userinfo, OIDC Core §5.4).
@@ -112,6 +118,7 @@ pub fn sign_id_token(
         auth_time: input.auth_time.timestamp(),
         nonce: input.nonce.map(str::to_owned),
         at_hash: at_hash(input.access_token),
+        gid: Some(input.family_id.to_owned()),
         email: profile.email,
         email_verified: profile.email_verified,
         name: profile.name,

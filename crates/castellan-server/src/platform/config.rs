@@ -345,6 +345,13 @@ impl Default for DeviceConfig {
 pub struct TokenExchangeConfig {
     /// `[[token_exchange.delegations]]`: which client may act for tokens of which clients.
     pub delegations: Vec<DelegationConfig>,
+    /// Whether Castellan's ID tokens are taken as subject tokens (by confidential clients,
+    /// while the ID token's grant is live, within the person's consent behind it).
+    pub id_token_subjects: bool,
+    /// Whether an exchange under a delegation rule whose scope holds `offline_access` gives a
+    /// refresh token (to a client allowed the refresh_token grant), in a family revoked with
+    /// the subject token's grant.
+    pub refresh_tokens: bool,
 }
 
 /// A delegation rule: `client` may exchange people's tokens issued to any of `for_clients`, for

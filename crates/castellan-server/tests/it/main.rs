@@ -45,5 +45,6 @@ mod revocation_feed;
 mod support;
 mod token;
 mod token_exchange;
+mod token_exchange_options;
 mod userinfo;
 mod well_known;

@@ -370,18 +370,11 @@ async fn a_dpop_bound_subject_token_needs_a_proof_of_its_key() {
     let key = crate::support::dpop::Prover::new();
     let url = app.state.config.endpoint("/oauth/token");
     let post = |proof: Option<String>, form: Vec<(&'static str, String)>| {
-        let mut body = vec![
-            ("client_id", c.id.clone()),
-            ("client_secret", c.secret.clone()),
-        ];
-        body.extend(form);
-        let mut req = app.http.post(app.url("/oauth/token")).form(&body);
-        if let Some(p) = proof {
-            req = req.header("DPoP", p);
-        }
+        let form: Vec<(&str, String)> = form;
+        let (app, c) = (&app, &c);
         async move {
-            let res = req.send().await.unwrap();
-            (res.status(), res.json::<Value>().await.unwrap())
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            crate::support::dpop::post_token(app, c, proof, &form).await
         }
     };
     let (_, bound) = post(

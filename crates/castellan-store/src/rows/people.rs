@@ -3,7 +3,7 @@
 //! the parent module: Unix milliseconds, raw 32-byte hashes, space-separated scopes.
 
 use super::{audience, corrupt, flag, from_millis, get, hash32};
-use crate::people::{AuthorizationCode, Consent, RefreshToken, Session};
+use crate::people::{AuthorizationCode, Consent, Delegation, RefreshToken, Session};
 use crate::StoreResult;
 use castellan_core::user::{Organization, Role, User};
 use sqlx::any::AnyRow;
@@ -17,7 +17,7 @@ pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_chall
 pub(crate) const CONSENT_COLUMNS: &str =
     "id, user_id, client_id, organization_id, scope, created_at, updated_at";
 pub(crate) const REFRESH_COLUMNS: &str = "hash, family_id, consent_id, client_id, user_id, \
-    organization_id, scope, auth_time, created_at, expires_at, audience, dpop_jkt";
+    organization_id, scope, auth_time, created_at, expires_at, audience, dpop_jkt, act, delegated_from";
 
 fn instant(row: &AnyRow, column: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
     from_millis(get(row, column)?, column)
@@ -102,7 +102,22 @@ pub(crate) fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         expires_at: instant(row, "expires_at")?,
         audience: audience(row, "audience")?,
         dpop_jkt: get(row, "dpop_jkt")?,
+        delegation: delegation(row)?,
     })
+}
+
+/// The `act` (JSON text) and `delegated_from` columns: both set, or both NULL.
+fn delegation(row: &AnyRow) -> StoreResult<Option<Delegation>> {
+    let act: Option<String> = get(row, "act")?;
+    let from: Option<String> = get(row, "delegated_from")?;
+    match (act, from) {
+        (None, None) => Ok(None),
+        (Some(act), Some(from_client)) => Ok(Some(Delegation {
+            act: serde_json::from_str(&act).map_err(|e| corrupt("act", e.to_string()))?,
+            from_client,
+        })),
+        _ => Err(corrupt("act", "act and delegated_from go together")),
+    }
 }
 
 /// The union of two space-separated scope strings: `held` in its order, then what `added`

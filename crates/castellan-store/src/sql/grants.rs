@@ -61,7 +61,7 @@ async fn insert_refresh_in(
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     );
     sqlx::query(&sql)
         .bind(&t.hash[..])
@@ -76,6 +76,8 @@ async fn insert_refresh_in(
         .bind(millis(t.expires_at))
         .bind(crate::rows::audience_text(t.audience.as_ref()))
         .bind(t.dpop_jkt.as_deref())
+        .bind(t.delegation.as_ref().map(|d| d.act.to_string()))
+        .bind(t.delegation.as_ref().map(|d| d.from_client.as_str()))
         .execute(&mut **tx)
         .await
         .map_err(|e| {
@@ -95,24 +97,31 @@ async fn revoke_family_in(
     family_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let revoked = sqlx::query(
-        "UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+    // The family and every family delegated from it, however deep (token exchange).
+    let rows = sqlx::query(
+        "WITH RECURSIVE tree(id) AS (\
+             SELECT id FROM refresh_families WHERE id = $1 \
+             UNION SELECT f.id FROM refresh_families f JOIN tree t ON f.parent_id = t.id) \
+         UPDATE refresh_families SET revoked_at = $2 \
+         WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL RETURNING id",
     )
     .bind(family_id)
     .bind(millis(now))
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await
-    .map_err(store_error)?
-    .rows_affected();
-    if revoked > 0 {
-        record_in(
-            tx,
-            backend,
-            &[Revoked::Family(family_id.to_owned())],
-            now,
-            None,
-        )
-        .await?;
+    .map_err(store_error)?;
+    let mut revoked = rows
+        .iter()
+        .map(|r| {
+            r.try_get::<String, _>("id")
+                .map(Revoked::Family)
+                .map_err(|e| crate::StoreError::Corrupt(format!("refresh_families.id: {e}")))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    if !revoked.is_empty() {
+        // The family itself first, then its delegated families.
+        revoked.sort_by_key(|r| *r != Revoked::Family(family_id.to_owned()));
+        record_in(tx, backend, &revoked, now, None).await?;
     }
     Ok(())
 }
@@ -529,6 +538,37 @@ impl GrantStore for SqlStore {
         revoke_family_in(&mut tx, self.backend, family_id, now).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(())
+    }
+
+    async fn consent_of_live_family(&self, family_id: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT consent_id FROM refresh_families WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(family_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(store_error)
+    }
+
+    async fn insert_child_family(
+        &self,
+        family_id: &str,
+        parent_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO refresh_families (id, consent_id, parent_id, created_at) \
+             SELECT $1, consent_id, id, $3 FROM refresh_families \
+             WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(parent_id)
+        .bind(millis(now))
+        .execute(self.pool())
+        .await
+        .map_err(|e| write_error_naming(e, "a family with this id exists", MISSING))?
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
     async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool> {

@@ -1248,6 +1248,11 @@ fn refresh(hash_byte: u8, consent: &Consent, family: &str, expires_ms: i64) -> R
         // Both a DPoP-bound token and an unbound one.
         dpop_jkt: (hash_byte % 3 == 0)
             .then(|| "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        // Both a token renewing exchanged tokens (`act`, nested) and an ordinary one.
+        delegation: (hash_byte % 2 == 1).then(|| castellan_store::people::Delegation {
+            act: serde_json::json!({"sub": "agent", "act": {"sub": "first-agent"}}),
+            from_client: "first-agent".into(),
+        }),
     }
 }
 
@@ -1820,8 +1825,39 @@ async fn families_are_revoked_alone_or_by_consent(store: &SqlStore) {
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
     assert!(store.is_family_revoked("unknown").await.unwrap());
+    assert_eq!(
+        store.consent_of_live_family("f2").await.unwrap(),
+        Some(k.id.clone())
+    );
+    assert_eq!(store.consent_of_live_family("unknown").await.unwrap(), None);
+    // Delegated families, two deep, under the parent's consent.
+    assert!(store.insert_child_family("c1", "f1", at(T0)).await.unwrap());
+    assert!(store.insert_child_family("c2", "c1", at(T0)).await.unwrap());
+    assert!(!store
+        .insert_child_family("c3", "unknown", at(T0))
+        .await
+        .unwrap());
+    assert!(
+        store.is_family_revoked("c3").await.unwrap(),
+        "nothing stored"
+    );
+    assert_eq!(
+        store.consent_of_live_family("c2").await.unwrap(),
+        Some(k.id.clone())
+    );
 
     store.revoke_refresh_family("f1", at(T0 + 1)).await.unwrap();
+    // Revoked with their parent, however deep; a revoked parent starts none.
+    assert!(store.is_family_revoked("c1").await.unwrap());
+    assert!(store.is_family_revoked("c2").await.unwrap());
+    assert!(!store
+        .insert_child_family("c4", "f1", at(T0 + 1))
+        .await
+        .unwrap());
+    // Revoking a child leaves its parent alone.
+    assert!(store.insert_child_family("c5", "f2", at(T0)).await.unwrap());
+    store.revoke_refresh_family("c5", at(T0 + 1)).await.unwrap();
+    assert!(!store.is_family_revoked("f2").await.unwrap());
     store.revoke_refresh_family("f1", at(T0 + 2)).await.unwrap();
     store
         .revoke_refresh_family("unknown", at(T0 + 2))
@@ -1835,6 +1871,8 @@ async fn families_are_revoked_alone_or_by_consent(store: &SqlStore) {
         .await
         .unwrap();
     assert!(store.is_family_revoked("f2").await.unwrap());
+    assert_eq!(store.consent_of_live_family("f1").await.unwrap(), None);
+    assert_eq!(store.consent_of_live_family("f2").await.unwrap(), None);
     // The consent itself stays.
     assert!(!store.is_consent_revoked(&k.id).await.unwrap());
 }
@@ -1875,6 +1913,7 @@ async fn revocation_feed_records_every_kind_in_order(store: &SqlStore) {
     let k = seed_grant(store).await;
     assert!(feed(store, 0, 100).await.is_empty());
     store.insert_family("f2", &k.id, at(T0)).await.unwrap();
+    assert!(store.insert_child_family("c1", "f1", at(T0)).await.unwrap());
     // Each revocation is recorded once, however often it is repeated.
     for _ in 0..2 {
         store
@@ -1893,6 +1932,8 @@ async fn revocation_feed_records_every_kind_in_order(store: &SqlStore) {
         vec![
             Revoked::Jwt("j1".into()),
             Revoked::Family("f1".into()),
+            // The family delegated from it, revoked with it.
+            Revoked::Family("c1".into()),
             // The consent's families still live, then the connected app itself.
             Revoked::Family("f2".into()),
             Revoked::ConnectedApp {
@@ -1906,10 +1947,10 @@ async fn revocation_feed_records_every_kind_in_order(store: &SqlStore) {
     // Read by cursor, a page at a time.
     let page = feed(store, all[0].0, 2).await;
     assert_eq!(page, all[1..3].to_vec());
-    assert!(feed(store, all[4].0, 10).await.is_empty());
+    assert!(feed(store, all[5].0, 10).await.is_empty());
     let first = &store.revocations_since(0, 1).await.unwrap()[0];
     assert_eq!(first.expires_at, Some(at(T0 + 60_000)));
-    let consent = &store.revocations_since(all[2].0, 1).await.unwrap()[0];
+    let consent = &store.revocations_since(all[3].0, 1).await.unwrap()[0];
     assert_eq!(consent.created_at, at(T0 + 2));
     assert_eq!(consent.expires_at, None);
 }

@@ -103,6 +103,7 @@ pub async fn exchange_code(
             scope: &scope_text,
             auth_time: code.auth_time,
             dpop_jkt: refresh_binding(client, jkt),
+            delegation: None,
         },
         now,
     )

@@ -134,6 +134,7 @@ pub async fn device_code(
                     auth_time: approval.auth_time,
                     audience: &audience,
                     dpop_jkt: refresh_binding(client, jkt),
+                    delegation: None,
                 },
                 now,
             )

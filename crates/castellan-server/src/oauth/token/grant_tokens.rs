@@ -15,7 +15,7 @@ use castellan_core::resource::Audience;
 use castellan_core::user::User;
 use castellan_core::{ScopeSet, Secret};
 use castellan_crypto::{generate_secret, hash_secret};
-use castellan_store::people::RefreshToken;
+use castellan_store::people::{Delegation, RefreshToken};
 use chrono::{DateTime, Duration, Utc};
 
 /// The scope that asks for a refresh token (OIDC Core §11).
@@ -50,6 +50,8 @@ pub struct RefreshSeed<'a> {
     pub audience: &'a Audience,
     /// The DPoP key the refresh token is bound to ([`refresh_binding`]), if any.
     pub dpop_jkt: Option<&'a str>,
+    /// The delegation it renews, when a token exchange issues it.
+    pub delegation: Option<&'a Delegation>,
 }
 
 /// The DPoP key a new grant's refresh token is bound to: a public client's proof key (RFC 9449
@@ -93,6 +95,7 @@ pub fn mint_refresh_token(
         expires_at: now + Duration::seconds(i64::from(lifetime)),
         audience: Some(seed.audience.clone()),
         dpop_jkt: seed.dpop_jkt.map(str::to_owned),
+        delegation: seed.delegation.cloned(),
     };
     (secret, stored)
 }
@@ -169,7 +172,9 @@ pub async fn answer_user_grant(
         now,
     )
     .await?;
-    let id_token = if grant.scope.contains_str(OPENID) {
+    // An ID token tells the client the person signed in to it: never for a client acting
+    // for the person through an exchange.
+    let id_token = if grant.scope.contains_str(OPENID) && grant.act.is_none() {
         Some(sign_id_token(
             state,
             &IdTokenInput {
@@ -180,6 +185,7 @@ pub async fn answer_user_grant(
                 auth_time: grant.auth_time,
                 access_token: issued.token.expose(),
                 lifetime: issued.expires_in,
+                family_id: grant.family_id,
             },
             now,
         )?)

@@ -92,6 +92,7 @@ pub async fn password_grant(
             scope: &scope_text,
             auth_time: now,
             dpop_jkt: refresh_binding(client, jkt),
+            delegation: None,
         },
         now,
     )

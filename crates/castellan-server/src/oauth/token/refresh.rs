@@ -4,9 +4,12 @@
 //! The scope may be narrowed for the new access token, never widened (`invalid_scope`); the
 //! new refresh token keeps the family's scope (RFC 6749 §6), less any administrative scope
 //! when the person has no admin flag. The person must still exist and belong to the
-//! grant's organization, checked before the token rotates.
+//! grant's organization, checked before the token rotates. A refresh token from a token
+//! exchange renews the delegation only while it stands ([`delegated_scope`]), and never
+//! answers an ID token.
 
 use crate::error::OAuthFailure;
+use crate::oauth::token::exchange::renewal::delegated_scope;
 use crate::oauth::token::grant_tokens::{
     answer_user_grant, grant_user, mint_refresh_token, RefreshSeed, UserGrant, MAX_PRESENTED_LEN,
 };
@@ -80,6 +83,11 @@ pub async fn refresh_tokens(
             OAuthFailure::from(OAuthError::server_error("the stored scope is unreadable"))
         })?,
     );
+    // A token exchange's grant renews a delegation only while the delegation stands.
+    let family_scope = match &current.delegation {
+        Some(d) => delegated_scope(state, client, d, family_scope).await?,
+        None => family_scope,
+    };
     let family_text = family_scope.to_string();
     let scope = match asked.scope.clone() {
         Some(req) if !req.is_empty() => {
@@ -109,6 +117,7 @@ pub async fn refresh_tokens(
             auth_time: current.auth_time,
             audience: &granted,
             dpop_jkt: current.dpop_jkt.as_deref(),
+            delegation: current.delegation.as_ref(),
         },
         now,
     );
@@ -144,7 +153,7 @@ pub async fn refresh_tokens(
             auth_time: current.auth_time,
             nonce: None,
             jkt,
-            act: None,
+            act: current.delegation.as_ref().map(|d| &d.act),
         },
         Some(secret),
         now,

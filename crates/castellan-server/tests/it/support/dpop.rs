@@ -61,3 +61,24 @@ pub fn now() -> i64 {
 pub fn jti() -> String {
     castellan_crypto::generate_secret().expose()[..22].to_owned()
 }
+
+/// POSTs `form` to the token endpoint as `client` (its secret in the body), with `proof` as
+/// the `DPoP` header when given; answers the status and the JSON body.
+pub async fn post_token(
+    app: &castellan_testkit::TestApp,
+    client: &castellan_testkit::Cred,
+    proof: Option<String>,
+    form: &[(&str, &str)],
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut body = vec![
+        ("client_id", client.id.as_str()),
+        ("client_secret", client.secret.as_str()),
+    ];
+    body.extend_from_slice(form);
+    let mut req = app.http.post(app.url("/oauth/token")).form(&body);
+    if let Some(p) = proof {
+        req = req.header("DPoP", p);
+    }
+    let res = req.send().await.unwrap();
+    (res.status(), res.json().await.unwrap())
+}

@@ -3,27 +3,28 @@
 //! a scope that can only narrow, carrying an `act` claim that names who acts (the actor
 //! token's subject, else the client) with any earlier actors nested inside.
 //!
-//! Subject and actor tokens are Castellan's access tokens (JWT or opaque), checked as
-//! introspection checks them: a revoked, expired, other-environment, foreign or malformed
-//! token is `invalid_grant`. A DPoP-bound one is accepted only with the request's proof of its
-//! key. Where `[[jwt_bearer.issuers]]` are configured, a trusted issuer's JWT is a subject
-//! token too (`urn:ietf:params:oauth:token-type:jwt`): it passes every rule of the JWT bearer
-//! grant (the client must be given that grant), and the token names the client as the actor. Who may exchange what is [`castellan_core::exchange::permission`]'s rule with the
+//! Subject and actor tokens are Castellan's access tokens, and where configured its ID tokens
+//! ([`subject`]). Where `[[jwt_bearer.issuers]]` are configured, a trusted issuer's JWT is a
+//! subject token too (`urn:ietf:params:oauth:token-type:jwt`): it passes every rule of the JWT
+//! bearer grant (the client must be given that grant), and the token names the client as the
+//! actor. Who may exchange what is [`castellan_core::exchange::permission`]'s rule with the
 //! configured `[[token_exchange.delegations]]`. A person's token is exchanged only while the
-//! person exists and still belongs to its organization, and the new token belongs to the same
-//! grant (`gid`): revoking the grant ends it too. It never outlives the subject token, and no
-//! refresh token is issued.
+//! person exists and still belongs to its organization. The new token belongs to the subject
+//! token's grant (`gid`), or, when it comes with a refresh token, to a family delegated from
+//! that grant ([`family`]); it never outlives the subject token.
+
+mod family;
+pub(crate) mod renewal;
+mod subject;
 
 use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{grant_user, token_type};
 use crate::oauth::token::jwt_bearer::from_assertion;
 use crate::oauth::token::request::AssertionRequest;
-use crate::oauth::token::request::{ExchangeRequest, PresentedToken, MAX_EXCHANGED_TOKEN_LEN};
+use crate::oauth::token::request::ExchangeRequest;
 use crate::oauth::token::GrantError;
 use crate::oauth::token::IssuedTokens;
-use crate::oauth::tokens::Audience as CheckedFor;
-use crate::oauth::tokens::TokenGrant;
-use crate::oauth::tokens::{check_access_token, issue_family_access_token, Checked};
+use crate::oauth::tokens::{issue_family_access_token, TokenGrant};
 use crate::platform::state::AppState;
 use castellan_core::client::Client;
 use castellan_core::client::GrantType;
@@ -37,20 +38,8 @@ use castellan_core::scope::allowed_by;
 use castellan_core::Secret;
 use castellan_core::{OAuthError, ScopeSet};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-
-/// A subject or actor token, checked.
-struct Held {
-    sub: String,
-    client_id: String,
-    scope: ScopeSet,
-    org: Option<String>,
-    gid: Option<String>,
-    aud: Vec<String>,
-    exp: DateTime<Utc>,
-    act: Option<Value>,
-    may_act: Option<Value>,
-}
+use family::{family, refresh_token, Renewed};
+use subject::{held, subject, Held};
 
 fn invalid_grant(d: impl Into<std::borrow::Cow<'static, str>>) -> OAuthFailure {
     OAuthError::invalid_grant(d).into()
@@ -113,7 +102,7 @@ async fn castellan_token(
     jkt: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, OAuthFailure> {
-    let subject = held(state, &asked.subject, "subject", jkt, now).await?;
+    let subject = subject(state, client, &asked.subject, jkt, now).await?;
     let actor = match &asked.actor {
         Some(a) => Some(held(state, a, "actor", jkt, now).await?),
         None => None,
@@ -135,18 +124,18 @@ async fn castellan_token(
             client_id: &subject.client_id,
             audiences: &audiences,
             may_act: subject.may_act.as_ref(),
-            person: subject.gid.is_some(),
+            person: subject.person,
         },
         &state.config.token_exchange.rules(),
     )?;
     // A person's token: the person must still exist and belong to its organization, and holds
     // no administrative scope without the admin flag.
-    let subject_scope = match &subject.gid {
-        Some(_) => {
+    let subject_scope = match subject.person {
+        true => {
             let user = grant_user(state, &subject.sub, subject.org.as_deref()).await?;
             for_person(&user, &subject.scope)
         }
-        None => subject.scope.clone(),
+        false => subject.scope.clone(),
     };
     let scope = within_client(
         client,
@@ -165,6 +154,7 @@ async fn castellan_token(
         )?),
     };
     let audience = exchanged_audience(state, client, &subject, &allowed, &asked.resources)?;
+    let family = family(state, client, &subject, &allowed, &scope, now).await?;
     let issued = issue_family_access_token(
         state,
         TokenGrant {
@@ -177,7 +167,21 @@ async fn castellan_token(
             act: act.as_ref(),
             expires_by: Some(subject.exp),
         },
-        subject.gid.as_deref(),
+        family.gid.as_deref(),
+        now,
+    )
+    .await?;
+    let refresh = refresh_token(
+        state,
+        client,
+        &family,
+        &Renewed {
+            subject: &subject,
+            scope: &scope,
+            audience: &audience,
+            act: act.as_ref(),
+            jkt,
+        },
         now,
     )
     .await?;
@@ -190,10 +194,10 @@ async fn castellan_token(
         expires_in: issued.expires_in,
         scope: scope.to_string(),
         created_at: issued.issued_at.timestamp(),
-        refresh_token: None,
+        refresh_token: refresh.map(Secret::into_exposed),
         id_token: None,
         organization_id: subject.org.clone(),
-        user_id: subject.gid.as_ref().map(|_| subject.sub.clone()),
+        user_id: subject.person.then(|| subject.sub.clone()),
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
     })
 }
@@ -232,7 +236,10 @@ fn exchanged_audience(
     allowed: &Permission,
     asked: &[String],
 ) -> Result<Audience, OAuthFailure> {
-    let own = subject.gid.is_none() && subject.sub == client.id && subject.client_id == client.id;
+    // An ID token names no resource: a client exchanging its own is given what an
+    // authorization would give it (any configured resource, the default audience when none).
+    let own = (!subject.person && subject.sub == client.id && subject.client_id == client.id)
+        || (subject.id_token && *allowed == Permission::Own);
     if own {
         return Ok(crate::oauth::resources::audience(state, asked)?);
     }
@@ -268,81 +275,4 @@ fn exchanged_audience(
             "the audience asked is malformed",
         ))
     })
-}
-
-/// The presented `which` token (`subject` or `actor`), checked: a Castellan access token,
-/// active, and used with a proof of its key when it is DPoP-bound.
-async fn held(
-    state: &AppState,
-    presented: &PresentedToken,
-    which: &'static str,
-    jkt: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Held, OAuthFailure> {
-    let token = presented.token.expose();
-    if presented.token_type != ACCESS_TOKEN_TYPE {
-        // A trusted issuer's JWT is a subject token only where issuers are trusted (see
-        // `trusted_jwt`), never an actor token.
-        return Err(OAuthError::invalid_request(format!(
-            "{which}_token_type: {ACCESS_TOKEN_TYPE} (a Castellan access token) is accepted, \
-             and for the subject token {JWT_TYPE} (a trusted issuer's JWT) where issuers are \
-             configured"
-        ))
-        .into());
-    }
-    if token.is_empty() || token.len() > MAX_EXCHANGED_TOKEN_LEN {
-        return Err(invalid_grant(format!("the {which} token is not valid")));
-    }
-    let checked = match check_access_token(state, token, now, CheckedFor::Any).await? {
-        Ok(c) => c,
-        Err(reason) => {
-            return Err(invalid_grant(format!(
-                "the {which} token is not valid: {}",
-                reason.describe()
-            )))
-        }
-    };
-    // RFC 9449 §7: a bound token is used only by whoever holds its key.
-    if let Some(bound) = checked.jkt() {
-        if jkt != Some(bound) {
-            return Err(invalid_grant(format!(
-                "the {which} token is DPoP-bound: send a DPoP proof made with its key"
-            )));
-        }
-    }
-    Ok(held_of(state, checked))
-}
-
-fn held_of(state: &AppState, checked: Checked) -> Held {
-    let aud = checked.audience().map_or_else(
-        || vec![state.config.default_audience().to_owned()],
-        |a| a.iter().map(str::to_owned).collect(),
-    );
-    let scope = ScopeSet::parse(checked.scope()).unwrap_or_default();
-    let org = checked.organization().map(str::to_owned);
-    let gid = checked.family().map(str::to_owned);
-    match checked {
-        Checked::Jwt(c) => Held {
-            sub: c.sub,
-            client_id: c.client_id,
-            scope,
-            org,
-            gid,
-            aud,
-            exp: DateTime::from_timestamp(c.exp, 0).unwrap_or_default(),
-            act: c.act,
-            may_act: c.may_act,
-        },
-        Checked::Opaque(t) => Held {
-            act: t.claims.get("act").cloned(),
-            may_act: t.claims.get("may_act").cloned(),
-            sub: t.subject,
-            client_id: t.client_id,
-            scope,
-            org,
-            gid,
-            aud,
-            exp: t.expires_at,
-        },
-    }
 }
