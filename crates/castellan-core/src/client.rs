@@ -211,6 +211,16 @@ impl std::fmt::Debug for SecretHash {
     }
 }
 
+/// A confidential client's secret before its last rotation, still accepted until `expires_at`
+/// so that the client's deployments can move to the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// SHA-256 of the previous secret.
+    pub hash: SecretHash,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What dynamic registration (RFC 7591) recorded about a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
@@ -235,6 +245,8 @@ pub struct Client {
     pub kind: ClientKind,
     /// SHA-256 of its secret; `None` for a public client.
     pub secret_hash: Option<SecretHash>,
+    /// The secret it had before its last rotation, while it is still accepted.
+    pub previous_secret: Option<PreviousSecret>,
     /// Allowed scope patterns; fixed at creation.
     pub scope: Vec<ScopePattern>,
     /// What a request naming no scope receives; `None` means every allowed scope
@@ -274,6 +286,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// The hash of the previous secret when it is still accepted at `now`.
+    pub fn previous_secret_at(&self, now: DateTime<Utc>) -> Option<&SecretHash> {
+        self.previous_secret
+            .as_ref()
+            .filter(|p| now < p.expires_at)
+            .map(|p| &p.hash)
+    }
+
     /// Whether the client may still obtain tokens at `now` (it is not past its `deleteAt`).
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.delete_at.is_none_or(|d| now < d)
@@ -488,6 +508,7 @@ mod tests {
             name: "c".into(),
             kind: ClientKind::Confidential,
             secret_hash: None,
+            previous_secret: None,
             scope: Vec::new(),
             default_scope: None,
             grant_types: vec![GrantType::ClientCredentials],

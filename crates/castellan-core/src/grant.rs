@@ -119,6 +119,7 @@ mod tests {
             name: "c".into(),
             kind,
             secret_hash: None,
+            previous_secret: None,
             scope: parse_patterns(scope).unwrap(),
             default_scope: None,
             grant_types: vec![GrantType::ClientCredentials],

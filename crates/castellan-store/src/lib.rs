@@ -24,7 +24,7 @@ pub use sql::SqlStore;
 pub use types::*;
 
 use async_trait::async_trait;
-use castellan_core::client::Client;
+use castellan_core::client::{Client, PreviousSecret, SecretHash};
 use castellan_core::query::{ClientQuery, Predicate};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -62,6 +62,17 @@ pub trait ClientStore: Send + Sync {
     /// Replaces the mutable parts of a client (name, secret, redirect URIs, grant types,
     /// metadata, registration, tenants) — never `id`, `scope` or `createdAt`. `false` when absent.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+    /// Replaces the secret of client `id` by `new` if it is still `current` (a rotation that
+    /// raced another one changes nothing), keeping `previous` as the one still accepted for a
+    /// while (`None`: the old secret ends at once). `false` when the client is absent or its
+    /// secret is no longer `current`.
+    async fn rotate_client_secret(
+        &self,
+        id: &str,
+        current: &SecretHash,
+        new: &SecretHash,
+        previous: Option<&PreviousSecret>,
+    ) -> StoreResult<bool>;
     /// Raises `lastUsedAt` to `day` if it is earlier (never lowers it).
     async fn record_client_use(&self, id: &str, day: NaiveDate) -> StoreResult<()>;
     /// Deletes clients whose `deleteAt` is at or before `now`; answers how many.

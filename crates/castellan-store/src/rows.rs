@@ -7,7 +7,8 @@
 
 use crate::{OpaqueToken, StoreError, StoreResult, StoredKey};
 use castellan_core::client::{
-    AuthMethod, Client, ClientKind, GrantType, Registration, SecretHash, TokenFormat,
+    AuthMethod, Client, ClientKind, GrantType, PreviousSecret, Registration, SecretHash,
+    TokenFormat,
 };
 use castellan_core::resource::Audience;
 use castellan_core::scope::{parse_patterns, patterns_to_string, ScopeSet};
@@ -22,7 +23,8 @@ pub(crate) mod people;
 pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, secret_hash, scope, default_scope, \
     grant_types, redirect_uris, auth_method, token_format, public_client_credentials, \
     access_token_validity_seconds, refresh_token_validity_seconds, created_at, last_used_at, \
-    delete_at, software_id, registered_by, registration_token_hash, metadata, tier, tenants";
+    delete_at, software_id, registered_by, registration_token_hash, metadata, tier, tenants, \
+    previous_secret_hash, previous_secret_expires_at";
 
 pub(crate) const KEY_COLUMNS: &str = "kid, alg, private_pkcs8, created_at, retired_at, expires_at";
 
@@ -124,6 +126,8 @@ pub(crate) struct ClientRow {
     pub metadata: String,
     pub tier: Option<String>,
     pub tenants: String,
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 impl ClientRow {
@@ -157,6 +161,8 @@ impl ClientRow {
             metadata: to_json(&c.metadata, "client metadata")?,
             tier: c.tier.clone(),
             tenants: to_json(&c.tenants, "client tenants")?,
+            previous_secret_hash: c.previous_secret.as_ref().map(|p| p.hash.0.to_vec()),
+            previous_secret_expires_at: c.previous_secret.as_ref().map(|p| millis(p.expires_at)),
         })
     }
 }
@@ -178,6 +184,22 @@ pub(crate) fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
     let metadata: String = get(row, "metadata")?;
     let secret_hash: Option<Vec<u8>> = get(row, "secret_hash")?;
     let tenants: String = get(row, "tenants")?;
+    let previous_secret = match (
+        get::<Option<Vec<u8>>>(row, "previous_secret_hash")?,
+        get::<Option<i64>>(row, "previous_secret_expires_at")?,
+    ) {
+        (None, None) => None,
+        (Some(h), Some(t)) => Some(PreviousSecret {
+            hash: SecretHash(hash32(h, "previous_secret_hash")?),
+            expires_at: from_millis(t, "previous_secret_expires_at")?,
+        }),
+        _ => {
+            return Err(corrupt(
+                "previous_secret_hash",
+                "hash and expiry go together",
+            ))
+        }
+    };
 
     let registration = match registration_token_hash {
         None => None,
@@ -195,6 +217,7 @@ pub(crate) fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
         secret_hash: secret_hash
             .map(|h| hash32(h, "secret_hash").map(SecretHash))
             .transpose()?,
+        previous_secret,
         scope: parse_patterns(&scope).map_err(|e| corrupt("scope", e))?,
         default_scope: default_scope
             .map(|s| ScopeSet::parse(&s).map_err(|e| corrupt("default_scope", e)))

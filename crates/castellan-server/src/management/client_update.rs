@@ -133,7 +133,10 @@ fn set_auth_method(client: &mut Client, named: &str) -> Result<(), FieldError> {
     let method = client_auth_method(client.kind, Some(named))?;
     match (client.auth_method, method) {
         (AuthMethod::PrivateKeyJwt, AuthMethod::PrivateKeyJwt) => {}
-        (_, AuthMethod::PrivateKeyJwt) => client.secret_hash = None,
+        (_, AuthMethod::PrivateKeyJwt) => {
+            client.secret_hash = None;
+            client.previous_secret = None;
+        }
         (AuthMethod::PrivateKeyJwt, _) => {
             if client.secret_hash.is_none() {
                 return Err(FieldError::new(

@@ -188,6 +188,7 @@ pub fn build_client(
         name,
         kind,
         secret_hash: secret.as_ref().map(|s| hash_secret(s.expose())),
+        previous_secret: None,
         scope,
         default_scope,
         grant_types,

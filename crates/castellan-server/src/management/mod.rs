@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod client_keys;
+pub mod client_secret;
 pub mod client_update;
 pub mod clients;
 pub mod http;

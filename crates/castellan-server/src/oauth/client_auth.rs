@@ -1,5 +1,6 @@
 //! Client authentication (RFC 6749 §2.3): finds the client through the cache and checks the
-//! presented secret in constant time against its stored hash, then that it was sent the way
+//! presented secret in constant time against its stored hash (or, after a rotation and until
+//! its overlap ends, the previous secret's), then that it was sent the way
 //! the client's `token_endpoint_auth_method` says (HTTP Basic for `client_secret_basic`, the
 //! body for `client_secret_post`, either for `client_secret_basic_or_post`; `POST /auth`, the
 //! tenant-token request, has one way of its own, which each of them accepts). Every failure
@@ -242,7 +243,11 @@ fn check_presented(
     }
     match (client.kind, &presented.secret, &client.secret_hash) {
         (ClientKind::Confidential, Some(secret), Some(hash)) => {
-            if !verify_secret(secret.expose(), hash) {
+            // After a rotation the previous secret is accepted until its overlap ends.
+            let previous = client.previous_secret_at(now);
+            if !verify_secret(secret.expose(), hash)
+                && !previous.is_some_and(|p| verify_secret(secret.expose(), p))
+            {
                 metrics::counter!("castellan_client_auth_failures_total").increment(1);
                 return Err(fail(FAILED));
             }

@@ -145,6 +145,9 @@ pub struct TokenConfig {
     pub check_cache_capacity: u64,
 }
 
+/// The longest overlap a client secret rotation may give the previous secret: 30 days.
+pub const MAX_SECRET_OVERLAP_SECONDS: u32 = 2_592_000;
+
 /// The `[clients]` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -156,6 +159,9 @@ pub struct ClientsConfig {
     pub cache_seconds: u32,
     /// Most clients held in the cache.
     pub cache_capacity: u64,
+    /// How long a client's previous secret is still accepted after a rotation (seconds,
+    /// 0..2592000), unless the rotation names its own overlap.
+    pub secret_overlap_seconds: u32,
 }
 
 /// Who may register clients dynamically.
@@ -452,6 +458,7 @@ impl Default for ClientsConfig {
             lifetime_bounds: LifetimeBounds::default(),
             cache_seconds: 10,
             cache_capacity: 100_000,
+            secret_overlap_seconds: 86_400,
         }
     }
 }
@@ -697,6 +704,12 @@ impl Config {
         let par = self.par.lifetime_seconds;
         if par == 0 || par > MAX_PAR_LIFETIME_SECONDS {
             return Err(bad("par.lifetime_seconds", "must be between 1 and 600"));
+        }
+        if self.clients.secret_overlap_seconds > MAX_SECRET_OVERLAP_SECONDS {
+            return Err(bad(
+                "clients.secret_overlap_seconds",
+                "must be at most 2592000 (30 days)",
+            ));
         }
         if self.clients.cache_seconds > 3600 {
             return Err(bad("clients.cache_seconds", "must be at most 3600"));

@@ -452,8 +452,8 @@ async fn a_configured_refresh_token_renews_the_exchanged_token_in_a_delegated_fa
     let web_access = s(&body, "access_token");
     let web_refresh = s(&body, "refresh_token");
 
-    // A second delegation, and a third one from it (a chain): revoking the person's grant
-    // ends both.
+    // A second delegation, and a second link from it (a chain), which gets no refresh token
+    // of its own: it joins the agent's family. Revoking the person's grant ends both.
     let again = presenting(&web_access, ACCESS_TOKEN_TYPE);
     let (status, body) = exchange(&w, &w.agent, &again).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -461,20 +461,19 @@ async fn a_configured_refresh_token_renews_the_exchanged_token_in_a_delegated_fa
     let agent_access = s(&body, "access_token");
     let (status, body) = exchange(&w, &w.tool, &presenting(&agent_access, ACCESS_TOKEN_TYPE)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let rt4 = s(&body, "refresh_token");
-    let (status, body) = refresh(&w.app, &w.tool, &rt4, None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let rt4 = s(&body, "refresh_token");
-    let chained = claims(&s(&body, "access_token"));
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let tool_access = s(&body, "access_token");
+    let chained = claims(&tool_access);
     assert_eq!(
         chained["act"],
         json!({"sub": TOOL, "client_id": TOOL, "act": {"sub": AGENT, "client_id": AGENT}})
     );
+    assert_eq!(chained["gid"], claims(&agent_access)["gid"]);
+    assert!(is_active(&w.app, &tool_access).await);
     assert_eq!(revoke(&w.app, &w.web, &web_refresh).await, StatusCode::OK);
     assert!(!is_active(&w.app, &agent_access).await);
-    for (client, rt) in [(&w.agent, &rt3), (&w.tool, &rt4)] {
-        refused(&refresh(&w.app, client, rt, None).await);
-    }
+    assert!(!is_active(&w.app, &tool_access).await);
+    refused(&refresh(&w.app, &w.agent, &rt3, None).await);
 }
 
 #[tokio::test]
@@ -489,19 +488,24 @@ async fn a_refresh_renews_a_delegation_only_while_the_rule_stands() {
     let narrowed = w
         .app
         .replica(|c| {
-            c.token_exchange.delegations[0].scopes = "products:read".into();
+            c.token_exchange.delegations[0].scopes = "offline_access products:read".into();
         })
         .await;
     let (status, body) = refresh(&narrowed, &w.agent, &rt, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["scope"], "products:read");
+    assert_eq!(body["scope"], "offline_access products:read");
     let rt = s(&body, "refresh_token");
-    // The rule removed: no renewal.
+    // The rule removed, or no longer giving offline_access: no renewal.
     let removed = w
         .app
         .replica(|c| c.token_exchange.delegations.clear())
         .await;
     refused(&refresh(&removed, &w.agent, &rt, None).await);
+    let online = w
+        .app
+        .replica(|c| c.token_exchange.delegations[0].scopes = "products:read".into())
+        .await;
+    refused(&refresh(&online, &w.agent, &rt, None).await);
     // Refused before rotation: the token is still good where the rule stands.
     let (status, body) = refresh(&narrowed, &w.agent, &rt, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -549,7 +553,7 @@ async fn a_delegated_refresh_token_keeps_the_dpop_key_of_the_exchange() {
 }
 
 #[tokio::test]
-async fn with_both_options_an_id_token_gives_a_delegated_refresh_token_that_ends_with_its_grant() {
+async fn with_both_options_an_id_token_gives_no_refresh_token_and_ends_with_its_grant() {
     let w = world(|c| {
         c.token_exchange.refresh_tokens = true;
         c.token_exchange.id_token_subjects = true;
@@ -559,13 +563,18 @@ async fn with_both_options_an_id_token_gives_a_delegated_refresh_token_that_ends
     let form = presenting(answer["id_token"].as_str().unwrap(), ID_TOKEN_TYPE);
     let (status, body) = exchange(&w, &w.agent, &form).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let rt = s(&body, "refresh_token");
-    // The person's grant ends (signed out: the app revokes its refresh token).
+    assert!(
+        body["scope"].as_str().unwrap().contains("offline_access"),
+        "{body}"
+    );
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let t = s(&body, "access_token");
+    // The person's grant ends (the app revokes its refresh token).
     assert_eq!(
         revoke(&w.app, &w.web, &s(&answer, "refresh_token")).await,
         StatusCode::OK
     );
-    refused(&refresh(&w.app, &w.agent, &rt, None).await);
+    assert!(!is_active(&w.app, &t).await);
     refused(&exchange(&w, &w.agent, &form).await);
 }
 

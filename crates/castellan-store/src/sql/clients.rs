@@ -8,7 +8,7 @@ use crate::predicate::{render_order, render_predicate, Bind, Rendered};
 use crate::rows::{client_from_row, days, millis, ClientRow, CLIENT_COLUMNS};
 use crate::{ClientStore, Page, StoreError, StoreResult};
 use async_trait::async_trait;
-use castellan_core::client::Client;
+use castellan_core::client::{Client, PreviousSecret, SecretHash};
 use castellan_core::query::{ClientQuery, Predicate};
 use castellan_core::revocation::Revoked;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -22,7 +22,7 @@ const CLIENT_TAKEN: &str = "a client with this id exists";
 fn insert_sql() -> String {
     format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
     )
 }
 
@@ -50,6 +50,8 @@ fn bind_insert<'q>(q: AnyQuery<'q>, r: &'q ClientRow) -> AnyQuery<'q> {
         .bind(r.metadata.as_str())
         .bind(r.tier.as_deref())
         .bind(r.tenants.as_str())
+        .bind(r.previous_secret_hash.as_deref())
+        .bind(r.previous_secret_expires_at)
 }
 
 /// ` WHERE …` for an optional predicate (empty when there is none).
@@ -178,7 +180,7 @@ impl ClientStore for SqlStore {
              public_client_credentials = $10, access_token_validity_seconds = $11, \
              refresh_token_validity_seconds = $12, delete_at = $13, software_id = $14, \
              registered_by = $15, registration_token_hash = $16, metadata = $17, tier = $18, \
-             tenants = $19 \
+             tenants = $19, previous_secret_hash = $20, previous_secret_expires_at = $21 \
              WHERE id = $1",
         )
         .bind(r.id.as_str())
@@ -200,10 +202,34 @@ impl ClientStore for SqlStore {
         .bind(r.metadata.as_str())
         .bind(r.tier.as_deref())
         .bind(r.tenants.as_str())
+        .bind(r.previous_secret_hash.as_deref())
+        .bind(r.previous_secret_expires_at)
         .execute(self.pool())
         .await
         .map_err(store_error)?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        id: &str,
+        current: &SecretHash,
+        new: &SecretHash,
+        previous: Option<&PreviousSecret>,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE clients SET secret_hash = $3, previous_secret_hash = $4, \
+             previous_secret_expires_at = $5 WHERE id = $1 AND secret_hash = $2",
+        )
+        .bind(id)
+        .bind(&current.0[..])
+        .bind(&new.0[..])
+        .bind(previous.map(|p| p.hash.0.to_vec()))
+        .bind(previous.map(|p| millis(p.expires_at)))
+        .execute(self.pool())
+        .await
+        .map_err(store_error)?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn record_client_use(&self, id: &str, day: NaiveDate) -> StoreResult<()> {

@@ -97,7 +97,16 @@ async fn revoke_family_in(
     family_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    // The family and every family delegated from it, however deep (token exchange).
+    // The family's row first (PostgreSQL: locked, waiting for a delegated family being started
+    // from it to commit), then, in a statement of its own that sees such a family, the family
+    // and every family delegated from it, however deep (token exchange).
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT id FROM refresh_families WHERE id = $1 FOR UPDATE")
+            .bind(family_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(store_error)?;
+    }
     let rows = sqlx::query(
         "WITH RECURSIVE tree(id) AS (\
              SELECT id FROM refresh_families WHERE id = $1 \
@@ -556,19 +565,38 @@ impl GrantStore for SqlStore {
         parent_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let inserted = sqlx::query(
+        // The parent's row is locked (PostgreSQL: shared) while the child is stored, so a
+        // revocation of the parent either comes first (and no child is started) or waits and
+        // then sees the child.
+        let mut tx = self.begin_write().await?;
+        let share = match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
+        let live = sqlx::query(&format!(
+            "SELECT consent_id FROM refresh_families WHERE id = $1 AND revoked_at IS NULL{share}"
+        ))
+        .bind(parent_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some(row) = live else {
+            return Ok(false);
+        };
+        let consent: String = row.try_get("consent_id").map_err(store_error)?;
+        sqlx::query(
             "INSERT INTO refresh_families (id, consent_id, parent_id, created_at) \
-             SELECT $1, consent_id, id, $3 FROM refresh_families \
-             WHERE id = $2 AND revoked_at IS NULL",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(family_id)
+        .bind(consent)
         .bind(parent_id)
         .bind(millis(now))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
-        .map_err(|e| write_error_naming(e, "a family with this id exists", MISSING))?
-        .rows_affected();
-        Ok(inserted == 1)
+        .map_err(|e| write_error_naming(e, "a family with this id exists", MISSING))?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
     }
 
     async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool> {

@@ -128,6 +128,7 @@ conformance!(
     migrations_are_idempotent,
     client_round_trips_every_field,
     missing_client_is_none,
+    a_secret_rotates_only_from_the_secret_read,
     duplicate_client_id_conflicts,
     default_order_is_created_at_then_id_and_pages_are_stable,
     comparison_operators,
@@ -205,6 +206,7 @@ fn client(id: &str, name: &str, created_ms: i64) -> Client {
         name: name.to_owned(),
         kind: ClientKind::Confidential,
         secret_hash: Some(SecretHash([7; 32])),
+        previous_secret: None,
         scope: parse_patterns("manage_project:p1 view_products:p1").unwrap(),
         default_scope: None,
         grant_types: vec![GrantType::ClientCredentials],
@@ -233,6 +235,7 @@ fn full_client(id: &str) -> Client {
         name: "Full « client » ü".to_owned(),
         kind: ClientKind::Public,
         secret_hash: None,
+        previous_secret: None,
         scope: parse_patterns("market:id:* view_orders:p1").unwrap(),
         default_scope: Some(ScopeSet::parse("view_orders:p1").unwrap()),
         grant_types: vec![
@@ -773,6 +776,53 @@ async fn delete_returns_the_client_and_removes_its_tokens(store: &SqlStore) {
     assert!(store.get_opaque_token(&[2; 32]).await.unwrap().is_some());
     assert!(store.is_jwt_revoked("jti-stays").await.unwrap());
     assert_eq!(store.delete_client("gone").await.unwrap(), None);
+}
+
+async fn a_secret_rotates_only_from_the_secret_read(store: &SqlStore) {
+    use castellan_core::client::PreviousSecret;
+    store.insert_client(&client("c1", "C", T0)).await.unwrap();
+    let previous = PreviousSecret {
+        hash: SecretHash([7; 32]),
+        expires_at: at(T0 + 60_000),
+    };
+    assert!(store
+        .rotate_client_secret(
+            "c1",
+            &SecretHash([7; 32]),
+            &SecretHash([8; 32]),
+            Some(&previous)
+        )
+        .await
+        .unwrap());
+    let c = store.get_client("c1").await.unwrap().unwrap();
+    assert_eq!(c.secret_hash, Some(SecretHash([8; 32])));
+    assert_eq!(c.previous_secret, Some(previous));
+    // A rotation that read the old secret loses: nothing changes.
+    assert!(!store
+        .rotate_client_secret("c1", &SecretHash([7; 32]), &SecretHash([9; 32]), None)
+        .await
+        .unwrap());
+    assert!(!store
+        .rotate_client_secret("absent", &SecretHash([7; 32]), &SecretHash([9; 32]), None)
+        .await
+        .unwrap());
+    assert_eq!(store.get_client("c1").await.unwrap().unwrap(), c);
+    // Without an overlap the previous secret ends with the rotation.
+    assert!(store
+        .rotate_client_secret("c1", &SecretHash([8; 32]), &SecretHash([9; 32]), None)
+        .await
+        .unwrap());
+    let c = store.get_client("c1").await.unwrap().unwrap();
+    assert_eq!(c.secret_hash, Some(SecretHash([9; 32])));
+    assert_eq!(c.previous_secret, None);
+    // An update keeps what it is given, the previous secret included.
+    let mut updated = c.clone();
+    updated.previous_secret = Some(PreviousSecret {
+        hash: SecretHash([3; 32]),
+        expires_at: at(T0 + 5),
+    });
+    assert!(store.update_client(&updated).await.unwrap());
+    assert_eq!(store.get_client("c1").await.unwrap().unwrap(), updated);
 }
 
 async fn update_keeps_id_scope_created_at_and_last_used(store: &SqlStore) {

@@ -116,6 +116,7 @@ pub async fn resolve(state: &AppState, url: &Url) -> Result<Arc<Client>, Documen
         name: meta.client_name.clone().unwrap_or_else(|| host.to_owned()),
         kind,
         secret_hash: None,
+        previous_secret: None,
         scope: meta.scope.unwrap_or(open),
         default_scope: None,
         grant_types: meta.grant_types,

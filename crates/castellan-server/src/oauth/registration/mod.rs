@@ -104,6 +104,7 @@ pub async fn register(
         name,
         kind,
         secret_hash: secret.as_ref().map(|s| hash_secret(s.expose())),
+        previous_secret: None,
         scope: meta.scope.unwrap_or_else(|| open_scopes(state)),
         default_scope: None,
         grant_types: meta.grant_types,
@@ -242,12 +243,15 @@ fn apply(
         ));
     }
     let kind = meta.kind();
+    // A secret replaced here ends at once: no previous one stays accepted.
     let secret = if !meta.issues_secret() {
         client.secret_hash = None;
+        client.previous_secret = None;
         None
     } else if rotate || client.secret_hash.is_none() {
         let s = generate_secret();
         client.secret_hash = Some(hash_secret(s.expose()));
+        client.previous_secret = None;
         Some(s)
     } else {
         None

@@ -3,9 +3,12 @@
 //! An exchanged person's token joins the subject token's grant (`gid`): revoking that grant
 //! ends it too, and it never outlives the subject token. Where `[token_exchange]
 //! refresh_tokens` is set, an exchange under a delegation rule whose scope holds
-//! `offline_access`, by a client allowed the refresh_token grant, starts a family of its own
-//! delegated from the subject's grant (under the same consent, revoked whenever that grant
-//! is, however deep the chain) and answers a refresh token in it. The refresh token is the
+//! `offline_access`, by a client allowed the refresh_token grant, of a person's access token
+//! that no one acts in yet (the first link of a chain: each refresh checks that one rule
+//! again; later links join their subject's family and end with it; an ID token names a grant
+//! whose scope is not stored, so it gives none), starts a family of its own delegated from
+//! the subject's grant (under the same consent, revoked whenever that grant is, however deep)
+//! and answers a refresh token in it. The refresh token is the
 //! client's, rotates like any other, is bound to the request's DPoP key when there is one
 //! (whatever the client's kind: the exchanged token was), and renews the exchanged token as
 //! it was: the same person, organization, audience and `act`, within the delegation rule as
@@ -46,6 +49,8 @@ pub(super) async fn family(
         Some(gid)
             if state.config.token_exchange.refresh_tokens
                 && matches!(allowed, Permission::Delegated(..))
+                && subject.act.is_none()
+                && !subject.id_token
                 && wants_refresh(client, scope) =>
         {
             gid
