@@ -129,7 +129,23 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Create a client; its secret is printed once.
-    Create(CreateClient),
+    Create(Box<CreateClient>),
+    /// Give a confidential client a new secret, printed once; the current one is still
+    /// accepted for the overlap (clients.secret_overlap_seconds unless --overlap-seconds).
+    RotateSecret(RotateSecret),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateSecret {
+    /// The client's id.
+    pub id: String,
+    /// How long the current secret is still accepted, in seconds (0 to 2592000; 0 ends it at
+    /// once, as after a leak).
+    #[arg(long)]
+    pub overlap_seconds: Option<u32>,
+    /// Print the client as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

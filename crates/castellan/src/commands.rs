@@ -25,7 +25,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Clients(ClientsCommand::Create(args)) => create_client(config, args).await,
+        Command::Clients(ClientsCommand::Create(args)) => create_client(config, *args).await,
+        Command::Clients(ClientsCommand::RotateSecret(args)) => {
+            crate::client_secret::rotate(config, args).await
+        }
         Command::Keys(KeysCommand::Rotate { alg }) => rotate_keys(config, alg).await,
         Command::Users(crate::people::UsersCommand::Create(args)) => {
             crate::people::create_user(open_store(&config).await?.as_ref(), args).await

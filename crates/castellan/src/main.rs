@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod cli;
+mod client_secret;
 mod commands;
 mod doctor;
 mod people;

@@ -158,6 +158,8 @@ pub enum ApiError {
     NotAllowed(String),
     /// 404: no such resource (the message names it).
     NotFound(String),
+    /// 409 `ConcurrentModification`: another change won a race; read again and retry.
+    Conflict(String),
     /// 413: body larger than the configured limit.
     TooLarge(usize),
     /// 415: the body is not JSON.
@@ -206,6 +208,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotAllowed(m) => (StatusCode::FORBIDDEN, "access_denied", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "ResourceNotFound", m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "ConcurrentModification", m),
             ApiError::TooLarge(max) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "InvalidInput",

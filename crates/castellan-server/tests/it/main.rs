@@ -12,6 +12,7 @@ mod bad_input;
 mod body_limits;
 mod browser;
 mod browser_api_keys;
+mod client_secret_rotation;
 mod client_tiers;
 mod close_flow;
 mod code_exchange;

@@ -6,6 +6,7 @@
     reason = "a test fails on an unwrap or expect, with its location"
 )]
 
+use castellan_store::ClientStore;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -696,4 +697,119 @@ async fn clients_create_with_keys_and_dpop() {
     assert_eq!(status, 200, "{answer}");
     let (ok, _, _) = server.stop();
     assert!(ok);
+}
+
+/// `clients rotate-secret`: the new secret printed once, the previous one kept for the overlap
+/// asked (or ended at once with 0), as stored; a client without a secret, an unknown client
+/// and an overlap out of bounds fail with a message and change nothing.
+#[tokio::test]
+async fn clients_rotate_secret() {
+    let env = env().await;
+    let created = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "clients", "create", "--name", name, "--scope", "a:read", "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&env, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        (
+            v["client_id"].as_str().unwrap().to_owned(),
+            v["client_secret"].as_str().map(str::to_owned),
+        )
+    };
+    let (id, old) = created("job", &[]);
+    let old = old.unwrap();
+    let o = run(
+        &env,
+        &[
+            "clients",
+            "rotate-secret",
+            &id,
+            "--overlap-seconds",
+            "600",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let new = v["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(v["previousSecretExpiresAt"].is_string(), "{v}");
+    assert!(!stderr(&o).contains(&new));
+
+    let store = castellan_store::connect(&env.database).await.unwrap();
+    let stored = store.get_client(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.secret_hash,
+        Some(castellan_crypto::hash_secret(&new))
+    );
+    let previous = stored.previous_secret.unwrap();
+    assert_eq!(previous.hash, castellan_crypto::hash_secret(&old));
+    let left = previous.expires_at - chrono::Utc::now();
+    assert!(
+        left.num_seconds() > 500 && left.num_seconds() <= 600,
+        "{left}"
+    );
+
+    // Text output, and no overlap.
+    let o = run(
+        &env,
+        &["clients", "rotate-secret", &id, "--overlap-seconds", "0"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("shown only this once"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("previous secret no longer accepted"));
+    let after = store.get_client(&id).await.unwrap().unwrap();
+    assert_eq!(after.previous_secret, None);
+
+    let (public, _) = created(
+        "spa",
+        &[
+            "--kind",
+            "public",
+            "--grant-types",
+            "authorization_code",
+            "--redirect-uri",
+            "https://app.example/cb",
+        ],
+    );
+    for (args, says) in [
+        (
+            vec!["clients", "rotate-secret", public.as_str()],
+            "no secret to rotate",
+        ),
+        (
+            vec!["clients", "rotate-secret", "no-such-client"],
+            "no client with id",
+        ),
+        (
+            vec![
+                "clients",
+                "rotate-secret",
+                &id,
+                "--overlap-seconds",
+                "2592001",
+            ],
+            "overlapSeconds must be",
+        ),
+        (
+            vec!["clients", "rotate-secret", &id, "--overlap-seconds", "-5"],
+            "-5",
+        ),
+    ] {
+        let o = run(&env, &args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(
+        store.get_client(&id).await.unwrap().unwrap(),
+        after,
+        "nothing changed"
+    );
+    store.close().await;
 }

@@ -11,10 +11,11 @@ use crate::management::api_keys::{self, CreateError, Creator, KeyDraft, RotateEr
 use crate::management::key_reach::KeyReach;
 use crate::oauth::bearer::Bearer;
 use crate::platform::http::json::JsonBody;
+use crate::platform::http::no_store;
 use crate::platform::http::text::{CleanQuery, IdPath};
 use crate::platform::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -145,12 +146,6 @@ pub struct CreateBody {
     /// When it expires, as days from now.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
-}
-
-fn no_store(mut res: Response) -> Response {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
 }
 
 fn create_error(e: CreateError) -> ApiError {

@@ -22,7 +22,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 
 const VIEW: &str = "view_api_clients";
-const MANAGE: &str = "manage_api_clients";
+pub(crate) const MANAGE: &str = "manage_api_clients";
 
 /// The `/api-clients` routes, with and without the `/{project}` prefix.
 pub fn router() -> Router<AppState> {
@@ -65,9 +65,13 @@ pub struct ClientRepresentation {
     pub name: String,
     /// Its space-separated allowed scopes.
     pub scope: String,
-    /// Only in the answer to create.
+    /// Only in the answers to create and to a secret rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// Until when the secret it had before its last rotation is still accepted (RFC 3339),
+    /// while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
     /// When it was created (RFC 3339).
     pub created_at: String,
     /// The last day it obtained a token (`YYYY-MM-DD`).
@@ -136,6 +140,10 @@ impl ClientRepresentation {
             name: c.name.clone(),
             scope: castellan_core::scope::patterns_to_string(&c.scope),
             secret,
+            previous_secret_expires_at: c
+                .previous_secret
+                .as_ref()
+                .map(|p| p.expires_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
             created_at: c.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             last_used_at: c.last_used_at.map(|d| d.format("%Y-%m-%d").to_string()),
             delete_at: c
@@ -179,7 +187,7 @@ pub struct PagedClients {
     pub results: Vec<ClientRepresentation>,
 }
 
-fn check_project(state: &AppState, project: &str) -> Result<(), ApiError> {
+pub(crate) fn check_project(state: &AppState, project: &str) -> Result<(), ApiError> {
     if project == state.config.project_key {
         Ok(())
     } else {
@@ -192,7 +200,7 @@ fn check_project(state: &AppState, project: &str) -> Result<(), ApiError> {
 
 // Ids no client can have (control characters such as NUL, which PostgreSQL refuses in text,
 // or absurd lengths) are answered 404 without a storage round trip.
-fn not_found(id: &str) -> ApiError {
+pub(crate) fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!(
         "The Resource with ID '{}' was not found.",
         query::truncate_for_message(id)
@@ -336,7 +344,9 @@ pub async fn create_client(
     state.store.insert_client(&client).await?;
     tracing::info!(client_id = %client.id, by = %bearer.token.client_id(), "client created");
     let body = ClientRepresentation::new(&client, secret.map(castellan_core::Secret::into_exposed));
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(crate::platform::http::no_store(
+        (StatusCode::CREATED, Json(body)).into_response(),
+    ))
 }
 
 /// Answers one client.

@@ -10,9 +10,18 @@ pub mod text;
 pub mod well_known;
 
 use crate::platform::state::AppState;
+use axum::http::{header, HeaderValue};
 use axum::middleware::from_fn_with_state;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+
+/// `res` with `Cache-Control: no-store`: an answer that shows a secret once.
+pub fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
 
 /// The health probes and the Prometheus scrape.
 pub fn router(state: AppState) -> Router<AppState> {
