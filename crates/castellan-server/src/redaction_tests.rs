@@ -101,7 +101,11 @@ fn answers_show_no_token_client_secret_or_api_key() {
         ..ClientDraft::default()
     };
     let (client, _) = build_client(draft, &config, chrono::Utc::now()).unwrap();
-    let rep = ClientRepresentation::new(&client, Some("SECRETclientsecret".into()));
+    let rep = ClientRepresentation::new(
+        &client,
+        Some("SECRETclientsecret".into()),
+        chrono::Utc::now(),
+    );
     hidden("ClientRepresentation", format!("{rep:?}"));
 
     let now = chrono::Utc::now();

@@ -62,6 +62,14 @@ pub trait ClientStore: Send + Sync {
     /// Replaces the mutable parts of a client (name, secret, redirect URIs, grant types,
     /// metadata, registration, tenants) — never `id`, `scope` or `createdAt`. `false` when absent.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+    /// [`ClientStore::update_client`], only if the stored secret is still `secret_read` (the
+    /// one read before the change; `None`: none): an update cannot undo a rotation that came
+    /// in between. `false` when absent or when the secret changed.
+    async fn update_client_if_secret(
+        &self,
+        client: &Client,
+        secret_read: Option<&SecretHash>,
+    ) -> StoreResult<bool>;
     /// Replaces the secret of client `id` by `new` if it is still `current` (a rotation that
     /// raced another one changes nothing), keeping `previous` as the one still accepted for a
     /// while (`None`: the old secret ends at once). `false` when the client is absent or its

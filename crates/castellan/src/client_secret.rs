@@ -29,7 +29,12 @@ pub async fn rotate(config: Config, args: RotateSecret) -> anyhow::Result<()> {
             RotateError::Store(e) => anyhow!("storage failed: {e}"),
             e => anyhow!("{e}"),
         })?;
-    let rep = ClientRepresentation::new(&rotated.client, Some(rotated.secret.into_exposed()));
+    tracing::info!(client_id = %rotated.client.id, by = "cli", "client secret rotated");
+    let rep = ClientRepresentation::new(
+        &rotated.client,
+        Some(rotated.secret.into_exposed()),
+        SystemClock.now(),
+    );
     if args.json {
         println!("{}", serde_json::to_string(&rep)?);
     } else {

@@ -211,6 +211,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
     let rep = castellan_server::management::http::clients::ClientRepresentation::new(
         &client,
         secret.map(castellan_core::Secret::into_exposed),
+        SystemClock.now(),
     );
     if args.json {
         let mut v = serde_json::to_value(&rep)?;

@@ -118,10 +118,22 @@ async fn a_rotation_answers_the_new_secret_once_and_the_old_one_works_for_the_ov
     assert!(read.get("secret").is_none(), "{read}");
     assert_eq!(at(&read["previousSecretExpiresAt"]), until);
 
-    // After the overlap, only the new one.
+    // After the overlap, only the new one, and the client no longer shows an overlap.
     clock.advance(Duration::seconds(3601));
     assert!(!authenticates(&app, &c.id, &c.secret).await);
     assert!(authenticates(&app, &c.id, &new).await);
+    let admin = app.admin_token().await;
+    let read = app
+        .http
+        .get(app.url(&format!("/api-clients/{}", c.id)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(read.get("previousSecretExpiresAt").is_none(), "{read}");
 }
 
 #[tokio::test]

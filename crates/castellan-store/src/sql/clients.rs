@@ -171,43 +171,15 @@ impl ClientStore for SqlStore {
     }
 
     async fn update_client(&self, client: &Client) -> StoreResult<bool> {
-        // `id`, `scope` and `created_at` are fixed at creation; `last_used_at` belongs to
-        // `record_client_use`, so that an update based on an older read never lowers it.
-        let r = ClientRow::from_client(client)?;
-        let result = sqlx::query(
-            "UPDATE clients SET name = $2, kind = $3, secret_hash = $4, default_scope = $5, \
-             grant_types = $6, redirect_uris = $7, auth_method = $8, token_format = $9, \
-             public_client_credentials = $10, access_token_validity_seconds = $11, \
-             refresh_token_validity_seconds = $12, delete_at = $13, software_id = $14, \
-             registered_by = $15, registration_token_hash = $16, metadata = $17, tier = $18, \
-             tenants = $19, previous_secret_hash = $20, previous_secret_expires_at = $21 \
-             WHERE id = $1",
-        )
-        .bind(r.id.as_str())
-        .bind(r.name.as_str())
-        .bind(r.kind.as_str())
-        .bind(r.secret_hash.as_deref())
-        .bind(r.default_scope.as_deref())
-        .bind(r.grant_types.as_str())
-        .bind(r.redirect_uris.as_str())
-        .bind(r.auth_method.as_str())
-        .bind(r.token_format.as_str())
-        .bind(r.public_client_credentials)
-        .bind(r.access_token_validity_seconds)
-        .bind(r.refresh_token_validity_seconds)
-        .bind(r.delete_at)
-        .bind(r.software_id.as_deref())
-        .bind(r.registered_by.as_deref())
-        .bind(r.registration_token_hash.as_deref())
-        .bind(r.metadata.as_str())
-        .bind(r.tier.as_deref())
-        .bind(r.tenants.as_str())
-        .bind(r.previous_secret_hash.as_deref())
-        .bind(r.previous_secret_expires_at)
-        .execute(self.pool())
-        .await
-        .map_err(store_error)?;
-        Ok(result.rows_affected() > 0)
+        self.update_client_row(client, None).await
+    }
+
+    async fn update_client_if_secret(
+        &self,
+        client: &Client,
+        secret_read: Option<&SecretHash>,
+    ) -> StoreResult<bool> {
+        self.update_client_row(client, Some(secret_read)).await
     }
 
     async fn rotate_client_secret(
@@ -325,5 +297,59 @@ impl ClientStore for SqlStore {
             .map_err(|e| write_error(e, CLIENT_TAKEN))?;
         tx.commit().await.map_err(store_error)?;
         Ok(true)
+    }
+}
+
+impl SqlStore {
+    /// Writes the mutable parts of `client`; with `secret_read`, only if its stored secret is
+    /// still that one (`IS NOT DISTINCT FROM`: both backends, NULL for none).
+    async fn update_client_row(
+        &self,
+        client: &Client,
+        secret_read: Option<Option<&SecretHash>>,
+    ) -> StoreResult<bool> {
+        // `id`, `scope` and `created_at` are fixed at creation; `last_used_at` belongs to
+        // `record_client_use`, so that an update based on an older read never lowers it.
+        let r = ClientRow::from_client(client)?;
+        let condition = match secret_read {
+            Some(_) => " AND secret_hash IS NOT DISTINCT FROM $22",
+            None => "",
+        };
+        let sql = format!(
+            "UPDATE clients SET name = $2, kind = $3, secret_hash = $4, default_scope = $5, \
+             grant_types = $6, redirect_uris = $7, auth_method = $8, token_format = $9, \
+             public_client_credentials = $10, access_token_validity_seconds = $11, \
+             refresh_token_validity_seconds = $12, delete_at = $13, software_id = $14, \
+             registered_by = $15, registration_token_hash = $16, metadata = $17, tier = $18, \
+             tenants = $19, previous_secret_hash = $20, previous_secret_expires_at = $21 \
+             WHERE id = $1{condition}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(r.id.as_str())
+            .bind(r.name.as_str())
+            .bind(r.kind.as_str())
+            .bind(r.secret_hash.as_deref())
+            .bind(r.default_scope.as_deref())
+            .bind(r.grant_types.as_str())
+            .bind(r.redirect_uris.as_str())
+            .bind(r.auth_method.as_str())
+            .bind(r.token_format.as_str())
+            .bind(r.public_client_credentials)
+            .bind(r.access_token_validity_seconds)
+            .bind(r.refresh_token_validity_seconds)
+            .bind(r.delete_at)
+            .bind(r.software_id.as_deref())
+            .bind(r.registered_by.as_deref())
+            .bind(r.registration_token_hash.as_deref())
+            .bind(r.metadata.as_str())
+            .bind(r.tier.as_deref())
+            .bind(r.tenants.as_str())
+            .bind(r.previous_secret_hash.as_deref())
+            .bind(r.previous_secret_expires_at);
+        if let Some(read) = secret_read {
+            query = query.bind(read.map(|h| h.0.to_vec()));
+        }
+        let result = query.execute(self.pool()).await.map_err(store_error)?;
+        Ok(result.rows_affected() > 0)
     }
 }

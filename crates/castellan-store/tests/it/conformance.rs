@@ -823,6 +823,37 @@ async fn a_secret_rotates_only_from_the_secret_read(store: &SqlStore) {
     });
     assert!(store.update_client(&updated).await.unwrap());
     assert_eq!(store.get_client("c1").await.unwrap().unwrap(), updated);
+    // An update that read an older secret loses to the rotation in between; one that read
+    // the current secret (or none, for a client without one) wins.
+    let mut stale = updated.clone();
+    stale.name = "stale".into();
+    stale.secret_hash = Some(SecretHash([7; 32]));
+    assert!(!store
+        .update_client_if_secret(&stale, Some(&SecretHash([7; 32])))
+        .await
+        .unwrap());
+    assert_eq!(store.get_client("c1").await.unwrap().unwrap(), updated);
+    let mut fresh = updated.clone();
+    fresh.name = "fresh".into();
+    assert!(store
+        .update_client_if_secret(&fresh, Some(&SecretHash([9; 32])))
+        .await
+        .unwrap());
+    assert_eq!(store.get_client("c1").await.unwrap().unwrap(), fresh);
+    let mut secretless = fresh.clone();
+    secretless.secret_hash = None;
+    secretless.previous_secret = None;
+    assert!(store.update_client(&secretless).await.unwrap());
+    secretless.name = "none".into();
+    assert!(store
+        .update_client_if_secret(&secretless, None)
+        .await
+        .unwrap());
+    assert!(!store
+        .update_client_if_secret(&secretless, Some(&SecretHash([9; 32])))
+        .await
+        .unwrap());
+    assert_eq!(store.get_client("c1").await.unwrap().unwrap(), secretless);
 }
 
 async fn update_keeps_id_scope_created_at_and_last_used(store: &SqlStore) {

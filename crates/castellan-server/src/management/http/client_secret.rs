@@ -74,7 +74,7 @@ pub async fn rotate_secret(
         overlap_seconds = rotated.client.previous_secret.as_ref().map_or(0, |p| (p.expires_at - now).num_seconds()),
         "client secret rotated"
     );
-    let body = ClientRepresentation::new(&rotated.client, Some(rotated.secret.into_exposed()));
+    let body = ClientRepresentation::new(&rotated.client, Some(rotated.secret.into_exposed()), now);
     Ok(no_store(Json(body).into_response()))
 }
 

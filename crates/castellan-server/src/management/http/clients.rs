@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use castellan_core::client::Client;
 use castellan_core::ids::is_plausible_client_id;
 use castellan_core::query::{self, ClientQuery, MAX_LIMIT, MAX_OFFSET};
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 const VIEW: &str = "view_api_clients";
@@ -69,7 +69,7 @@ pub struct ClientRepresentation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Until when the secret it had before its last rotation is still accepted (RFC 3339),
-    /// while it is.
+    /// while it is (as of the answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<String>,
     /// When it was created (RFC 3339).
@@ -133,8 +133,9 @@ impl std::fmt::Debug for ClientRepresentation {
 }
 
 impl ClientRepresentation {
-    /// The representation of `c`, with its secret when it was just created.
-    pub fn new(c: &Client, secret: Option<String>) -> Self {
+    /// The representation of `c` at `now`, with its secret when it was just created or
+    /// rotated.
+    pub fn new(c: &Client, secret: Option<String>, now: DateTime<Utc>) -> Self {
         ClientRepresentation {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -143,6 +144,7 @@ impl ClientRepresentation {
             previous_secret_expires_at: c
                 .previous_secret
                 .as_ref()
+                .filter(|p| now < p.expires_at)
                 .map(|p| p.expires_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
             created_at: c.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             last_used_at: c.last_used_at.map(|d| d.format("%Y-%m-%d").to_string()),
@@ -296,7 +298,7 @@ pub async fn query_clients(
     let results: Vec<_> = page
         .results
         .iter()
-        .map(|c| ClientRepresentation::new(c, None))
+        .map(|c| ClientRepresentation::new(c, None, state.clock.now()))
         .collect();
     Ok(Json(PagedClients {
         limit: q.limit,
@@ -343,7 +345,11 @@ pub async fn create_client(
         .map_err(|e| ApiError::invalid_field(e.to_string()))?;
     state.store.insert_client(&client).await?;
     tracing::info!(client_id = %client.id, by = %bearer.token.client_id(), "client created");
-    let body = ClientRepresentation::new(&client, secret.map(castellan_core::Secret::into_exposed));
+    let body = ClientRepresentation::new(
+        &client,
+        secret.map(castellan_core::Secret::into_exposed),
+        now,
+    );
     Ok(crate::platform::http::no_store(
         (StatusCode::CREATED, Json(body)).into_response(),
     ))
@@ -367,7 +373,7 @@ pub async fn get_client(
         .get_client(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(ClientRepresentation::new(&client, None)).into_response())
+    Ok(Json(ClientRepresentation::new(&client, None, state.clock.now())).into_response())
 }
 
 /// Answers 200 when the client exists, 404 when it does not.
@@ -413,15 +419,26 @@ pub async fn update_client(
         .get_client(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
+    let secret_read = client.secret_hash.clone();
     apply_actions(&mut client, update.actions, state.config.environment)
         .map_err(|e| ApiError::invalid_field(e.to_string()))?;
-    if !state.store.update_client(&client).await? {
-        return Err(not_found(&id));
+    // Written only if no rotation came in between (it would be undone).
+    if !state
+        .store
+        .update_client_if_secret(&client, secret_read.as_ref())
+        .await?
+    {
+        return Err(match state.store.get_client(&id).await? {
+            Some(_) => ApiError::Conflict(
+                "the client's secret was rotated while updating it: read it again and retry".into(),
+            ),
+            None => not_found(&id),
+        });
     }
     // This replica stops using the old client at once; others within the cache's bound.
     state.clients.invalidate(&id);
     tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client updated");
-    Ok(Json(ClientRepresentation::new(&client, None)).into_response())
+    Ok(Json(ClientRepresentation::new(&client, None, state.clock.now())).into_response())
 }
 
 /// Deletes a client and answers it as it was.
@@ -445,7 +462,7 @@ pub async fn delete_client(
     state.clients.invalidate(&id);
     state.usage.forget(&id);
     tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client deleted");
-    Ok(Json(ClientRepresentation::new(&client, None)).into_response())
+    Ok(Json(ClientRepresentation::new(&client, None, state.clock.now())).into_response())
 }
 
 // The same endpoints under `/{projectKey}`.
