@@ -35,6 +35,9 @@ pub struct ConnectOptions {
     pub max_connections: Option<u32>,
     /// How long to wait for a free or new connection (default 10 s).
     pub acquire_timeout: Duration,
+    /// Create a SQLite file that does not exist yet (default `true`). `false`: a missing file
+    /// is an error, not a new empty database (an `?mode=` in the URL decides for itself).
+    pub create: bool,
 }
 
 impl Default for ConnectOptions {
@@ -43,6 +46,7 @@ impl Default for ConnectOptions {
             migrate: true,
             max_connections: None,
             acquire_timeout: Duration::from_secs(10),
+            create: true,
         }
     }
 }
@@ -55,7 +59,7 @@ pub async fn connect(url: &str) -> StoreResult<Arc<SqlStore>> {
 /// Opens the store at `url` with explicit options.
 pub async fn connect_with(url: &str, options: ConnectOptions) -> StoreResult<Arc<SqlStore>> {
     sqlx::any::install_default_drivers();
-    let target = Target::resolve(url)?;
+    let target = Target::resolve_with(url, options.create)?;
     let connect_options = AnyConnectOptions::from_str(&target.url).map_err(|e| {
         // sqlx quotes the URL in some parse errors; it may hold a password.
         StoreError::Unavailable(format!(
@@ -170,7 +174,13 @@ pub fn redacted_url(raw: &str) -> String {
 }
 
 impl Target {
+    #[cfg(test)]
     pub(crate) fn resolve(url: &str) -> StoreResult<Target> {
+        Target::resolve_with(url, true)
+    }
+
+    /// [`Target::resolve`]; a SQLite URL naming no `mode` gets `rwc` when `create`, else `rw`.
+    pub(crate) fn resolve_with(url: &str, create: bool) -> StoreResult<Target> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Target {
                 backend: Backend::Postgres,
@@ -179,7 +189,7 @@ impl Target {
             });
         }
         if let Some(rest) = url.strip_prefix("sqlite:") {
-            return Ok(sqlite_target(rest));
+            return Ok(sqlite_target(rest, create));
         }
         if let Some((scheme, _)) = url.split_once("://") {
             return Err(StoreError::Unavailable(format!(
@@ -197,12 +207,12 @@ impl Target {
                 c => encoded.push(c),
             }
         }
-        Ok(sqlite_target(&encoded))
+        Ok(sqlite_target(&encoded, create))
     }
 }
 
 /// `rest` is what follows `sqlite:`.
-fn sqlite_target(rest: &str) -> Target {
+fn sqlite_target(rest: &str, create: bool) -> Target {
     let (database, params) = match rest.split_once('?') {
         Some((d, p)) => (d, Some(p)),
         None => (rest, None),
@@ -223,7 +233,7 @@ fn sqlite_target(rest: &str) -> Target {
     }
     if mode.is_none() && !in_memory {
         url.push(if params.is_some() { '&' } else { '?' });
-        url.push_str("mode=rwc");
+        url.push_str(if create { "mode=rwc" } else { "mode=rw" });
     }
     Target {
         backend: Backend::Sqlite,
@@ -284,6 +294,15 @@ mod tests {
             "sqlite:c.db?cache=shared&mode=rwc"
         );
         assert_eq!(sqlite("sqlite://c.db?mode=ro").0, "sqlite:c.db?mode=ro");
+    }
+
+    #[test]
+    fn without_create_a_missing_file_is_not_made() {
+        let rw = |u: &str| Target::resolve_with(u, false).unwrap().url;
+        assert_eq!(rw("sqlite://castellan.db"), "sqlite:castellan.db?mode=rw");
+        assert_eq!(rw("./c.db"), "sqlite:./c.db?mode=rw");
+        // A mode named in the URL decides for itself.
+        assert_eq!(rw("sqlite://c.db?mode=rwc"), "sqlite:c.db?mode=rwc");
     }
 
     #[test]

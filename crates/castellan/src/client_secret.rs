@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 /// Rotates the secret of the client `args.id`.
 pub async fn rotate(config: Config, args: RotateSecret) -> anyhow::Result<()> {
-    let store = castellan_store::connect(&config.database)
-        .await
-        .context("opening the database")?;
+    let store = crate::commands::open_existing_store(&config).await?;
     let state = castellan_server::start(config, store, Arc::new(SystemClock))
         .await
         .context("preparing the client service")?;

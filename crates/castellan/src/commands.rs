@@ -2,7 +2,7 @@
 #![expect(clippy::print_stdout, reason = "a command answers on standard output")]
 
 use crate::cli::{Cli, ClientsCommand, Command, CreateClient, KeysCommand};
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use castellan_core::Environment;
 use castellan_crypto::{Algorithm, Clock, SystemClock};
 use castellan_server::management::clients::{build_client, ClientDraft, TenantEntry};
@@ -31,16 +31,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::Rotate { alg }) => rotate_keys(config, alg).await,
         Command::Users(crate::people::UsersCommand::Create(args)) => {
-            crate::people::create_user(open_store(&config).await?.as_ref(), args).await
+            crate::people::create_user(open_existing_store(&config).await?.as_ref(), args).await
         }
         Command::Users(crate::people::UsersCommand::SetAdmin { user, admin }) => {
-            crate::people::set_admin(open_store(&config).await?.as_ref(), &user, admin).await
+            crate::people::set_admin(open_existing_store(&config).await?.as_ref(), &user, admin)
+                .await
         }
         Command::Orgs(command) => {
-            crate::people::run_orgs(open_store(&config).await?.as_ref(), command).await
+            crate::people::run_orgs(open_existing_store(&config).await?.as_ref(), command).await
         }
         Command::ApiKeys(command) => {
-            crate::api_keys::run(&config, open_store(&config).await?, command).await
+            crate::api_keys::run(&config, open_existing_store(&config).await?, command).await
         }
         Command::Doctor { credential, need } => {
             crate::doctor::run(&config, credential.expose(), need.as_deref()).await
@@ -59,6 +60,40 @@ fn init_tracing(config: &Config) {
     } else {
         builder.try_init()
     };
+}
+
+/// The database of a command that works on an existing one: a SQLite file that does not
+/// exist is an error naming where it was looked for, never a new empty database.
+pub async fn open_existing_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let options = castellan_store::ConnectOptions {
+        create: false,
+        ..castellan_store::ConnectOptions::default()
+    };
+    match castellan_store::connect_with(&config.database, options).await {
+        Ok(store) => Ok(store),
+        Err(e) => match missing_sqlite_file(&config.database) {
+            Some(path) => bail!(
+                "no database at {} (a relative path is relative to the working directory): run \
+                 `castellan migrate` or `castellan serve` there first, or name it with --database",
+                path.display()
+            ),
+            None => Err(anyhow::Error::new(e).context("opening the database")),
+        },
+    }
+}
+
+/// The absolute path of the SQLite file `database` names, when that file does not exist.
+fn missing_sqlite_file(database: &str) -> Option<std::path::PathBuf> {
+    if database.starts_with("postgres") || database.contains(":memory:") {
+        return None;
+    }
+    let path = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .unwrap_or(database);
+    let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+    let absolute = std::env::current_dir().ok()?.join(path);
+    (!absolute.exists()).then_some(absolute)
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -203,7 +238,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
     };
     let (client, secret) =
         build_client(draft, &config, SystemClock.now()).map_err(|e| anyhow!("{e}"))?;
-    let store = open_store(&config).await?;
+    let store = open_existing_store(&config).await?;
     store
         .insert_client(&client)
         .await
@@ -265,7 +300,7 @@ fn tenant_flag(flag: &str) -> anyhow::Result<TenantEntry> {
 }
 
 async fn rotate_keys(config: Config, alg: Option<String>) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+    let store = open_existing_store(&config).await?;
     let name = alg.unwrap_or_else(|| config.token.access_token_algorithm.clone());
     let alg = Algorithm::from_name(&name)
         .ok_or_else(|| anyhow!("--alg must be ES256, EdDSA or RS256"))?;

@@ -44,10 +44,19 @@ async fn reachable_store(config: &Config) -> Option<Arc<dyn Store>> {
             return None;
         }
     }
-    let store = tokio::time::timeout(Duration::from_secs(2), castellan_store::connect(db))
-        .await
-        .ok()?
-        .ok()?;
+    // Offline: the database is read as it is, never migrated or created.
+    let options = castellan_store::ConnectOptions {
+        migrate: false,
+        create: false,
+        ..castellan_store::ConnectOptions::default()
+    };
+    let store = tokio::time::timeout(
+        Duration::from_secs(2),
+        castellan_store::connect_with(db, options),
+    )
+    .await
+    .ok()?
+    .ok()?;
     Some(store)
 }
 

@@ -885,6 +885,50 @@ mod tests {
         assert_eq!(parsed, Config::default());
     }
 
+    /// The example file with every commented example of a list of tables (`# [[…]]` and the
+    /// `# key = value` lines after it) uncommented.
+    fn with_examples_uncommented(text: &str) -> String {
+        let mut out = String::new();
+        let mut in_example = false;
+        for line in text.lines() {
+            let body = line.strip_prefix("# ");
+            let header = body.is_some_and(|b| b.starts_with("[[") && b.ends_with("]]"));
+            let key = body.is_some_and(|b| {
+                b.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+            });
+            in_example = header || (in_example && key);
+            out.push_str(if in_example {
+                body.unwrap_or(line)
+            } else {
+                line
+            });
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn every_example_of_the_example_config_can_be_uncommented() {
+        let text = with_examples_uncommented(include_str!("../../../../config/example.toml"));
+        let parsed = Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(parsed.scopes.len(), 2);
+        assert_eq!(parsed.well_known.len(), 1);
+        assert_eq!(parsed.gateway.routes.len(), 2);
+        assert_eq!(parsed.token_exchange.delegations.len(), 1);
+        assert_eq!(parsed.jwt_bearer.issuers.len(), 1);
+        // Everything else is still the default.
+        let mut rest = parsed.clone();
+        let defaults = Config::default();
+        rest.scopes = defaults.scopes.clone();
+        rest.well_known = defaults.well_known.clone();
+        rest.gateway.routes = defaults.gateway.routes.clone();
+        rest.token_exchange.delegations = defaults.token_exchange.delegations.clone();
+        rest.jwt_bearer.issuers = defaults.jwt_bearer.issuers.clone();
+        assert_eq!(rest, defaults);
+    }
+
     #[test]
     fn bad_values_name_the_key() {
         let e = Config::from_toml_str("[token]\naccess_token_seconds = 0\n").unwrap_err();

@@ -813,3 +813,40 @@ async fn clients_rotate_secret() {
     );
     store.close().await;
 }
+
+/// A command that works on an existing database never creates one: a missing SQLite file (a
+/// relative path resolved in the working directory) is an error naming where it was looked for.
+#[test]
+fn commands_other_than_serve_init_and_migrate_create_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["clients", "create", "--name", "x", "--scope", "a:read"],
+        vec!["clients", "rotate-secret", "some-id"],
+        vec!["keys", "rotate"],
+        vec!["orgs", "create", "--name", "Acme"],
+        vec!["api-keys", "list"],
+    ] {
+        let o = crate::support::castellan()
+            .current_dir(dir.path())
+            .args(["--database", "sqlite://relative.db"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains("no database at"), "{args:?}: {err}");
+        assert!(err.contains("relative.db"), "{args:?}: {err}");
+        assert!(
+            !dir.path().join("relative.db").exists(),
+            "{args:?} created it"
+        );
+    }
+    // migrate creates it there.
+    let o = crate::support::castellan()
+        .current_dir(dir.path())
+        .args(["--database", "sqlite://relative.db", "migrate"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("relative.db").exists());
+}

@@ -94,3 +94,34 @@ fn jwts_are_explained() {
         "{out}"
     );
 }
+
+/// Offline means offline: an existing database is read as it is, never migrated.
+#[tokio::test]
+async fn doctor_never_migrates_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("empty.db");
+    std::fs::write(&db, b"").unwrap();
+    let url = format!("sqlite://{}", db.display());
+    let k = generate("csb", Environment::Local, &[1; 32]).unwrap();
+    let out = crate::support::castellan()
+        .args(["--database", &url, "doctor", &k])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("checksum: matches"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let options = castellan_store::ConnectOptions {
+        migrate: false,
+        create: false,
+        ..castellan_store::ConnectOptions::default()
+    };
+    let store = castellan_store::connect_with(&url, options).await.unwrap();
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(tables, 0, "doctor created tables");
+    store.close().await;
+}

@@ -14,8 +14,11 @@ use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+/// A fresh, migrated database (these commands create none).
 async fn database() -> (String, Option<tempfile::TempDir>) {
-    castellan_testkit::fresh_database().await
+    let (url, dir) = castellan_testkit::fresh_database().await;
+    castellan_store::migrate(&url).await.unwrap();
+    (url, dir)
 }
 
 fn command(database: &str) -> Command {

@@ -34,8 +34,10 @@ pub struct Env {
 
 pub async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    // A fresh database of the backend the tests run on (CASTELLAN_TEST_BACKEND).
+    // A fresh database of the backend the tests run on (CASTELLAN_TEST_BACKEND), migrated as
+    // `castellan migrate` would: commands other than serve, init and migrate create none.
     let (database, db_dir) = castellan_testkit::fresh_database().await;
+    castellan_store::migrate(&database).await.unwrap();
     Env {
         dir,
         database,
