@@ -87,6 +87,19 @@ pub async fn org(app: &TestApp, name: &str) -> String {
     o.id
 }
 
+/// Creates an organization with the id `id` unless it exists (tests that name it first).
+pub async fn org_with_id(app: &TestApp, id: &str) {
+    if app.store.get_organization(id).await.unwrap().is_some() {
+        return;
+    }
+    let o = Organization {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        created_at: Utc::now(),
+    };
+    app.store.insert_organization(&o).await.unwrap();
+}
+
 /// Makes `user` a member of `org` with `role`.
 pub async fn member(app: &TestApp, org: &str, user: &str, role: Role) {
     app.store
@@ -114,14 +127,7 @@ pub async fn u1_in_org_1(app: &TestApp, role: Role) {
         })
         .await
         .unwrap();
-    app.store
-        .insert_organization(&Organization {
-            id: "org-1".into(),
-            name: "Org".into(),
-            created_at: now,
-        })
-        .await
-        .unwrap();
+    org_with_id(app, "org-1").await;
     app.store
         .upsert_membership(&Membership {
             organization_id: "org-1".into(),

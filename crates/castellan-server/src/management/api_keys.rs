@@ -164,6 +164,14 @@ pub async fn create_api_key(
                 "organizationId must be 1 to 255 characters".into(),
             ));
         }
+        // A key for an organization that does not exist would be forwarded by the gateway
+        // with that organization as the caller's.
+        if state.store.get_organization(org).await?.is_none() {
+            return Err(CreateError::Invalid(format!(
+                "organizationId `{}` names no organization",
+                castellan_core::query::truncate_for_message(org)
+            )));
+        }
     }
     let key = new_key(state)?;
     let template = ApiKey {

@@ -51,6 +51,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_shows_the_key_once_and_lists_only_prefix_and_last_four() {
     let app = TestApp::spawn().await;
+    castellan_testkit::people::org_with_id(&app, "org-1").await;
     let t = manager(&app).await;
     let (s, created) = post(
         &app,
@@ -531,4 +532,37 @@ async fn only_an_owner_changes_the_members_of_an_organization() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.store.role_in(&acme, &victim.id).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_for_an_organization_that_does_not_exist_is_refused() {
+    let app = TestApp::spawn().await;
+    let t = manager(&app).await;
+    let (s, b) = post(
+        &app,
+        &t,
+        "/api-keys",
+        json!({"name": "etl", "scope": "products:read", "organizationId": "no-such-org"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("names no organization"),
+        "{b}"
+    );
+    let (s, list) = get(&app, &t, "/api-keys").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["count"], 0, "nothing was stored: {list}");
+    castellan_testkit::people::org_with_id(&app, "no-such-org").await;
+    let (s, b) = post(
+        &app,
+        &t,
+        "/api-keys",
+        json!({"name": "etl", "scope": "products:read", "organizationId": "no-such-org"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
 }

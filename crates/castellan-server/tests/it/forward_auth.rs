@@ -33,8 +33,11 @@ fn routes(c: &mut Config) {
     c.gateway.routes = vec![search, read, write, members, org, venue, orders];
 }
 
+/// Castellan with the routes above and the organization `org-1` keys are made for.
 async fn spawn() -> TestApp {
-    TestApp::spawn_with(routes).await
+    let app = TestApp::spawn_with(routes).await;
+    castellan_testkit::people::org_with_id(&app, "org-1").await;
+    app
 }
 
 /// A client with product and key scopes; answers (id, secret).

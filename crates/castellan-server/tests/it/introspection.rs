@@ -539,6 +539,7 @@ async fn only_a_client_with_the_introspect_scope_learns_about_other_clients_toke
 #[tokio::test]
 async fn api_keys_introspect_only_for_a_client_with_the_introspect_scope() {
     let app = TestApp::spawn().await;
+    castellan_testkit::people::org_with_id(&app, "org-1").await;
     let manager = app
         .new_client(json!({"name": "key manager", "scope": "manage_api_keys view_api_keys a:read"}))
         .await;

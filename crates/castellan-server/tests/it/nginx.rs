@@ -217,6 +217,7 @@ struct Stack {
 async fn stack() -> Option<Stack> {
     let binary = nginx_binary()?;
     let app = TestApp::spawn_with(routes).await;
+    castellan_testkit::people::org_with_id(&app, "org-1").await;
     let upstream = spawn_upstream().await;
     let castellan = app.base.trim_start_matches("http://").to_owned();
     let nginx = Nginx::start(&binary, &castellan, &upstream);
@@ -564,6 +565,7 @@ async fn an_unreachable_castellan_is_a_502_and_the_api_is_not_called() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn castellan_refuses_two_original_requests_that_disagree() {
     let app = TestApp::spawn_with(routes).await;
+    castellan_testkit::people::org_with_id(&app, "org-1").await;
     let ask = |forwarded: &'static str, original: &'static str| {
         app.http
             .get(app.url("/forward-auth"))

@@ -22,12 +22,26 @@ use crate::support::{command, introspect, run, stderr, stdout, Env};
 /// A fresh database, and a configuration file that has every key looked up in storage (so that
 /// a running server sees a change at once) and two product scopes.
 async fn env() -> Env {
-    crate::support::env_with_config(
+    let env = crate::support::env_with_config(
         "[api_keys]\ncache_seconds = 0\n\n\
          [[scopes]]\nname = \"products:read\"\ndescription = \"Read products\"\n\n\
          [[scopes]]\nname = \"products:write\"\ndescription = \"Change products\"\n",
     )
+    .await;
+    // The organization `acme` the keys below are made for.
+    let store = castellan_store::connect(&env.database).await.unwrap();
+    castellan_store::people::UserStore::insert_organization(
+        store.as_ref(),
+        &castellan_core::user::Organization {
+            id: "acme".into(),
+            name: "Acme".into(),
+            created_at: chrono::Utc::now(),
+        },
+    )
     .await
+    .unwrap();
+    store.close().await;
+    env
 }
 
 /// Runs a command that must succeed and print JSON.
