@@ -540,7 +540,9 @@ impl Config {
                     }),
             )
             .merge(Serialized::defaults(overrides));
-        let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let config: Config = fig
+            .extract()
+            .map_err(|e| ConfigError(crate::platform::config_source::describe(&e)))?;
         config.validate()?;
         Ok(config)
     }

@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod config_source;
 pub mod edge;
 pub mod fetch;
 pub mod http;

@@ -850,3 +850,27 @@ fn commands_other_than_serve_init_and_migrate_create_no_database() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(dir.path().join("relative.db").exists());
 }
+
+/// A misspelt `CASTELLAN_*` variable stops every command, named as the variable, with the
+/// closest setting as a variable; a bad value names its variable too.
+#[test]
+fn an_unknown_environment_variable_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    for (var, value, says) in [
+        ("CASTELLAN_DATABSE", "x", "unknown environment variable CASTELLAN_DATABSE: no such setting; did you mean CASTELLAN_DATABASE?"),
+        ("CASTELLAN_TOKEN__ACCESS_TOKEN_SECOND", "60", "did you mean CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS?"),
+        ("CASTELLAN_WHOLLY_UNRELATED", "1", "unknown environment variable CASTELLAN_WHOLLY_UNRELATED: no such setting"),
+        ("CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS", "soon", "environment variable CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS: invalid type"),
+    ] {
+        let o = crate::support::castellan()
+            .env(var, value)
+            .args(["--database", &db, "migrate"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{var}");
+        assert!(err.contains(says), "{var}: {err}");
+    }
+    assert!(!dir.path().join("c.db").exists(), "nothing ran");
+}
