@@ -61,9 +61,12 @@ pub enum Malformed {
     /// The prefix is not 2–16 lowercase letters or digits.
     #[error("the prefix has characters other than lowercase letters and digits, or a bad length")]
     Prefix,
-    /// The body is not an environment letter and 43 letters or digits.
-    #[error("the body has characters other than letters and digits, or a bad length")]
+    /// The body has characters other than ASCII letters and digits.
+    #[error("the body has characters other than letters and digits")]
     Body,
+    /// The body is not an environment letter and 43 letters or digits long.
+    #[error("the body is not {BODY_LEN} characters long: the key was cut or run into other text")]
+    BodyLength,
     /// The body does not start with `L`, `T` or `D`.
     #[error("the body does not start with an environment letter (L, T or D)")]
     EnvironmentLetter,
@@ -232,8 +235,11 @@ pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, KeyFormatError> {
     if !is_valid_prefix(prefix) {
         return Err(M(Malformed::Prefix));
     }
-    if body.len() != BODY_LEN || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(M(Malformed::Body));
+    }
+    if body.len() != BODY_LEN {
+        return Err(M(Malformed::BodyLength));
     }
     let Some(environment) = body.bytes().next().and_then(environment_of_letter) else {
         return Err(M(Malformed::EnvironmentLetter));
@@ -309,7 +315,8 @@ mod tests {
             ("csb__x", Malformed::EmptyPart),
             ("a_b_c_d", Malformed::Parts),
             ("CSB_Tx_00000000", Malformed::Prefix),
-            ("csb_Tshort_00000000", Malformed::Body),
+            ("csb_Tshort_00000000", Malformed::BodyLength),
+            ("csb_T-dash_00000000", Malformed::Body),
             ("é", Malformed::NonAscii),
         ] {
             assert_eq!(parse(s, "csb", E), Err(KeyFormatError::Malformed(m)), "{s}");
@@ -357,8 +364,11 @@ mod tests {
         if !is_valid_prefix(prefix) {
             return Err(M(Malformed::Prefix));
         }
-        if body.len() != BODY_LEN || !body.chars().all(|c| c.is_ascii_alphanumeric()) {
+        if !body.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(M(Malformed::Body));
+        }
+        if body.len() != BODY_LEN {
+            return Err(M(Malformed::BodyLength));
         }
         let Some(env) = body.bytes().next().and_then(environment_of_letter) else {
             return Err(M(Malformed::EnvironmentLetter));

@@ -23,6 +23,12 @@ pub enum ApiKeyError {
     /// A body with characters outside letters, digits and `-`.
     #[error("the API key's body contains characters other than letters, digits and '-'")]
     Body,
+    /// A body of the wrong length (an issuer whose keys have one).
+    #[error("the API key's body has the wrong length: the key was cut or run into other text")]
+    BodyLength,
+    /// A body that does not start with an environment letter (an issuer whose keys have one).
+    #[error("the API key's body does not start with an environment letter (L, T or D)")]
+    EnvironmentLetter,
     /// The CRC-32 does not match: a mistyped or truncated key.
     #[error("the API key's checksum does not match: the key was mistyped or truncated")]
     Checksum,

@@ -69,6 +69,8 @@ pub enum Failure {
     InsufficientScope {
         /// The scope the route requires.
         needed: String,
+        /// Whether the credential is an API key (the answer says "key", not "token").
+        api_key: bool,
     },
     /// The caller's role in the organization is below `needed`.
     #[error("role too low: {needed} needed")]
@@ -306,7 +308,8 @@ impl Failure {
             Failure::TokenNotActive => "The access token is not active: it expired, was revoked or is unknown. Request a new token.".into(),
             Failure::WrongAudience => "The token was issued for another API (its `aud` does not name this one). Request a token for this resource.".into(),
             Failure::UnsupportedCredential => "This API does not accept this kind of credential; use a JWT access token.".into(),
-            Failure::InsufficientScope { needed } => format!("The token does not carry the scope `{needed}` this endpoint requires. Request a token with scope={needed}.").into(),
+            Failure::InsufficientScope { needed, api_key: false } => format!("The token does not carry the scope `{needed}` this endpoint requires. Request a token with scope={needed}.").into(),
+            Failure::InsufficientScope { needed, api_key: true } => format!("The API key does not carry the scope `{needed}` this endpoint requires. Use a key created with that scope.").into(),
             Failure::RoleTooLow { needed, actual } => match actual {
                 Some(a) => format!("Role too low: this endpoint requires {needed} or above on the organization, and the caller is {a}.").into(),
                 None => format!("Role too low: this endpoint requires {needed} or above on the organization, and the credential carries no role.").into(),
@@ -339,7 +342,7 @@ impl Failure {
             params.push(("error", code.into()));
             params.push(("error_description", self.short_description().into()));
         }
-        if let Failure::InsufficientScope { needed } = self {
+        if let Failure::InsufficientScope { needed, .. } = self {
             params.push(("scope", needed.as_str().into()));
         }
         let dpop = matches!(
@@ -382,7 +385,12 @@ impl Failure {
             Failure::TokenNotActive => "the token is not active",
             Failure::WrongAudience => "the token is for another audience",
             Failure::UnsupportedCredential => "this credential kind is not accepted",
-            Failure::InsufficientScope { .. } => "the token lacks the required scope",
+            Failure::InsufficientScope { api_key: false, .. } => {
+                "the token lacks the required scope"
+            }
+            Failure::InsufficientScope { api_key: true, .. } => {
+                "the API key lacks the required scope"
+            }
             Failure::RoleTooLow { .. } => "role too low",
             Failure::WrongOrganization => "wrong organization",
             Failure::ApiKeyDisabled => "API key disabled",
@@ -405,7 +413,8 @@ impl Failure {
             "reason": self.reason(),
             "message": self.message(),
         });
-        if let (Failure::InsufficientScope { needed }, Some(obj)) = (self, body.as_object_mut()) {
+        if let (Failure::InsufficientScope { needed, .. }, Some(obj)) = (self, body.as_object_mut())
+        {
             obj.insert("needed_scope".into(), needed.clone().into());
         }
         if let (Failure::RoleTooLow { needed, .. }, Some(obj)) = (self, body.as_object_mut()) {
@@ -477,12 +486,29 @@ mod tests {
     fn insufficient_scope_names_the_scope() {
         let f = Failure::InsufficientScope {
             needed: "products:write".into(),
+            api_key: false,
         };
         assert_eq!(f.status(), StatusCode::FORBIDDEN);
         let h = f.www_authenticate(None).unwrap();
         assert!(h.contains("error=\"insufficient_scope\""), "{h}");
         assert!(h.contains("scope=\"products:write\""), "{h}");
         assert!(f.message().contains("products:write"));
+        assert!(f.message().contains("token"));
+        // An API key is called a key.
+        let k = Failure::InsufficientScope {
+            needed: "products:write".into(),
+            api_key: true,
+        };
+        assert!(
+            k.message().starts_with("The API key does not carry"),
+            "{}",
+            k.message()
+        );
+        assert!(!k.message().contains("token"), "{}", k.message());
+        assert!(k
+            .www_authenticate(None)
+            .unwrap()
+            .contains("the API key lacks"));
     }
 
     #[test]

@@ -140,6 +140,7 @@ pub fn evaluate(
         if !id.has_scope(needed) {
             return Err(Failure::InsufficientScope {
                 needed: needed.clone(),
+                api_key: id.kind == crate::identity::CredentialKind::ApiKey,
             });
         }
     }
@@ -261,7 +262,8 @@ mod tests {
         assert_eq!(
             run(&Policy::scope("products:write"), Some(&id()), &[], &[]),
             Err(Failure::InsufficientScope {
-                needed: "products:write".into()
+                needed: "products:write".into(),
+                api_key: false,
             })
         );
     }

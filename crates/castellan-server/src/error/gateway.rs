@@ -1,6 +1,7 @@
 //! The gateway check's refusals ([`Denied`]) as answers. The guard's own failures carry their
 //! RFC 6750 challenge, pointing at the protected-resource metadata (RFC 9728 §5.1); the others
-//! are JSON `{error, reason, message}`, or 429/503 for rate limits.
+//! are JSON `{error, reason, message}`, or 429/503 for rate limits. Every refusal carries
+//! `Cache-Control: no-store`.
 
 use crate::gateway::forward_auth::Denied;
 use axum::http::StatusCode;
@@ -20,6 +21,13 @@ pub struct GatewayRefusal {
 
 impl IntoResponse for GatewayRefusal {
     fn into_response(self) -> Response {
+        // A refusal is about one request: no cache in front of the API keeps it.
+        crate::platform::http::no_store(self.answer())
+    }
+}
+
+impl GatewayRefusal {
+    fn answer(self) -> Response {
         match self.denied {
             Denied::Failure(f) => f.to_response(Some(&self.resource_metadata)),
             Denied::NoRoute => (

@@ -99,9 +99,7 @@ pub enum Presented<'a> {
 
 fn key_failure(r: KeyRefusal) -> Failure {
     match r {
-        KeyRefusal::Format(KeyFormatError::WrongEnvironment) => {
-            Failure::Token(Inactive::WrongEnvironment)
-        }
+        KeyRefusal::Format(KeyFormatError::WrongEnvironment) => Failure::ApiKeyWrongEnvironment,
         KeyRefusal::Format(f) => Failure::MalformedApiKey(match f {
             KeyFormatError::Malformed(Malformed::TooLong) => ApiKeyError::TooLong,
             KeyFormatError::Malformed(Malformed::Parts | Malformed::EmptyPart) => {
@@ -113,7 +111,12 @@ fn key_failure(r: KeyRefusal) -> Failure {
             KeyFormatError::BadChecksum | KeyFormatError::Malformed(Malformed::Checksum) => {
                 ApiKeyError::Checksum
             }
-            KeyFormatError::Malformed(_) | KeyFormatError::WrongEnvironment => ApiKeyError::Body,
+            KeyFormatError::Malformed(Malformed::BodyLength) => ApiKeyError::BodyLength,
+            KeyFormatError::Malformed(Malformed::EnvironmentLetter) => {
+                ApiKeyError::EnvironmentLetter
+            }
+            KeyFormatError::Malformed(Malformed::Body | Malformed::NonAscii)
+            | KeyFormatError::WrongEnvironment => ApiKeyError::Body,
         }),
         KeyRefusal::Unknown => Failure::UnknownApiKey,
         KeyRefusal::Disabled | KeyRefusal::Revoked => Failure::ApiKeyDisabled,

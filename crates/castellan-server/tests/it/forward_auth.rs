@@ -92,6 +92,14 @@ async fn check(
 
 async fn refused(res: reqwest::Response, status: u16, reason: &str) -> Value {
     assert_eq!(res.status().as_u16(), status);
+    // No cache in front of the API may keep a refusal.
+    assert_eq!(
+        res.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store"),
+        "{reason}"
+    );
     let www = res
         .headers()
         .get("www-authenticate")
@@ -139,6 +147,62 @@ async fn malformed_api_key_is_401() {
         )
         .await;
     }
+}
+
+/// A malformed key is refused with its real fault, and refusals of keys speak of keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_refusal_names_the_fault_and_calls_it_a_key() {
+    let app = spawn().await;
+    let (good, _) = key(&app, json!({"name": "k", "scope": "products:read"})).await;
+    let (prefix, rest) = good.split_once('_').unwrap();
+    let (body, _) = rest.split_once('_').unwrap();
+    // A body cut short, with a checksum made for it: only its length is wrong.
+    let short = &body[..body.len() - 3];
+    let sum = castellan_core::api_key::checksum(prefix, short);
+    let cut = format!("{prefix}_{short}_{sum:08x}");
+    // Another environment's letter.
+    let other = format!("{prefix}_L{}", &body[1..]);
+    let sum = castellan_core::api_key::checksum(prefix, &other[prefix.len() + 1..]);
+    let other = format!("{other}_{sum:08x}");
+    let letterless = format!("{prefix}_X{}", &body[1..]);
+    let sum = castellan_core::api_key::checksum(prefix, &letterless[prefix.len() + 1..]);
+    let letterless = format!("{letterless}_{sum:08x}");
+    for (k, reason, says) in [
+        (cut.as_str(), "malformed_api_key", "wrong length"),
+        (
+            letterless.as_str(),
+            "malformed_api_key",
+            "environment letter",
+        ),
+        (
+            other.as_str(),
+            "wrong_environment",
+            "This API key belongs to another environment",
+        ),
+    ] {
+        let b = refused(
+            check(&app, "GET", "/products/1", &[("X-API-Key", k)]).await,
+            401,
+            reason,
+        )
+        .await;
+        let message = b["message"].as_str().unwrap();
+        assert!(message.contains(says), "{k}: {message}");
+        assert!(!message.contains("characters other than"), "{k}: {message}");
+    }
+    // A key without the route's scope: 403, and the answer says "key".
+    let b = refused(
+        check(&app, "POST", "/products/1", &[("X-API-Key", &good)]).await,
+        403,
+        "insufficient_scope",
+    )
+    .await;
+    let message = b["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("The API key does not carry the scope `products:write`"),
+        "{message}"
+    );
+    assert!(!message.contains("token"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
