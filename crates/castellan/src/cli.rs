@@ -1,15 +1,33 @@
 //! The command line (clap). Global flags override the TOML file and `CASTELLAN_*` variables.
 
 use castellan_core::Secret;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// The global options, listed once in `castellan --help` (clap would repeat them under every
+/// command's own options).
+const GLOBAL_OPTIONS: &str = "\
+Global options (every command takes them, before or after its name):
+      --config <PATH>           TOML configuration file (also CASTELLAN_CONFIG)
+      --database <URL>          Storage: sqlite://castellan.db (default), a file path, or
+                                postgres://… (also CASTELLAN_DATABASE)
+      --listen <ADDR>           Address to listen on, e.g. 127.0.0.1:8000 (also CASTELLAN_LISTEN)
+      --issuer <URL>            Issuer URL, e.g. https://auth.example.com (also CASTELLAN_ISSUER)
+      --environment <ENV>       production, testing or local (also CASTELLAN_ENVIRONMENT)
+      --rate-limit <REDIS_URL>  Share rate-limit counters between replicas through Redis,
+                                e.g. redis://127.0.0.1:6379";
+
+/// What each command's help says of the global options.
+const GLOBAL_OPTIONS_NOTE: &str = "Global options (--config, --database, --listen, --issuer, \
+--environment, --rate-limit): see `castellan --help`.";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "castellan",
     version,
-    about = "OAuth 2.0 / OpenID Connect authorization server and API-credential platform"
+    about = "OAuth 2.0 / OpenID Connect authorization server and API-credential platform",
+    after_help = GLOBAL_OPTIONS
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -23,28 +41,33 @@ pub struct Cli {
 #[derive(Args, Serialize, Default)]
 pub struct GlobalArgs {
     /// TOML configuration file (also CASTELLAN_CONFIG).
-    #[arg(long, global = true, env = "CASTELLAN_CONFIG")]
+    #[arg(long, global = true, hide = true, env = "CASTELLAN_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Storage URL: sqlite://castellan.db (default), a file path, or postgres://… (also CASTELLAN_DATABASE).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// Address to listen on, e.g. 127.0.0.1:8000 (also CASTELLAN_LISTEN).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     /// Issuer URL, e.g. https://auth.example.com (also CASTELLAN_ISSUER).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// production, testing or local (also CASTELLAN_ENVIRONMENT).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
     /// Share rate-limit counters between replicas through Redis, e.g. redis://127.0.0.1:6379
     /// (sets rate_limit.backend = "redis" and rate_limit.redis_url).
-    #[arg(long = "rate-limit", global = true, value_name = "REDIS_URL")]
+    #[arg(
+        long = "rate-limit",
+        global = true,
+        hide = true,
+        value_name = "REDIS_URL"
+    )]
     #[serde(
         rename = "rate_limit",
         skip_serializing_if = "Option::is_none",
@@ -225,6 +248,17 @@ pub enum KeysCommand {
         #[arg(long)]
         alg: Option<String>,
     },
+}
+
+/// Parses the command line; a bad one, or `--help`, exits with clap's answer.
+pub fn parse() -> Cli {
+    let matches = with_global_note(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `cmd` with every command below it pointing at the global options.
+fn with_global_note(cmd: clap::Command) -> clap::Command {
+    cmd.mut_subcommands(|s| with_global_note(s.after_help(GLOBAL_OPTIONS_NOTE)))
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@ mod commands;
 mod doctor;
 mod people;
 
-use clap::Parser;
-
 /// `mimalloc` instead of the system allocator: a token request allocates a few dozen small
 /// values, and glibc's allocator is a visible share of the token endpoint's time
 /// (bench/RESULTS.md).
@@ -22,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     reason = "a failed command tells the person who ran it, on standard error"
 )]
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     let result = runtime().and_then(|rt| rt.block_on(commands::run(cli)));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -874,3 +874,43 @@ fn an_unknown_environment_variable_stops_start_up_naming_it() {
     }
     assert!(!dir.path().join("c.db").exists(), "nothing ran");
 }
+
+/// The global options are listed once, in `castellan --help`; a command's help lists its own
+/// options and points there; a global option is still taken after the command's name.
+#[test]
+fn global_options_are_shown_once() {
+    let help = |args: &[&str]| {
+        let o = crate::support::castellan().args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let top = help(&["--help"]);
+    for flag in [
+        "--config <PATH>",
+        "--database <URL>",
+        "--listen <ADDR>",
+        "--issuer <URL>",
+        "--environment <ENV>",
+        "--rate-limit <REDIS_URL>",
+    ] {
+        assert_eq!(top.matches(flag).count(), 1, "{flag}: {top}");
+    }
+    for args in [
+        vec!["clients", "create", "--help"],
+        vec!["api-keys", "list", "--help"],
+        vec!["orgs", "--help"],
+        vec!["serve", "--help"],
+    ] {
+        let text = help(&args);
+        assert!(!text.contains("--database <"), "{args:?}: {text}");
+        assert!(text.contains("see `castellan --help`"), "{args:?}: {text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("after.db").display());
+    let o = crate::support::castellan()
+        .args(["migrate", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("after.db").exists());
+}
