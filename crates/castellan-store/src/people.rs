@@ -22,6 +22,17 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Sets or clears a user's admin flag; `false` when there is no such user.
     async fn set_user_admin(&self, id: &str, is_admin: bool) -> StoreResult<bool>;
+    /// Replaces a user's password hash and, in the same transaction, ends every session they
+    /// have (a changed password signs out every browser); `false` when there is no such user.
+    async fn set_user_password(&self, id: &str, password_hash: &str) -> StoreResult<bool>;
+    /// One page of users, ordered by email, and how many there are in all.
+    async fn list_users(&self, limit: u32, offset: u32) -> StoreResult<(Vec<User>, u64)>;
+    /// One page of organizations, ordered by name then id, and how many there are in all.
+    async fn list_organizations(
+        &self,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<(Vec<Organization>, u64)>;
     /// Stores a new organization. `Conflict` when the id is taken.
     async fn insert_organization(&self, org: &Organization) -> StoreResult<()>;
     /// The organization with id `id`.

@@ -156,6 +156,8 @@ pub enum ClientsCommand {
     /// Give a confidential client a new secret, printed once; the current one is still
     /// accepted for the overlap (clients.secret_overlap_seconds unless --overlap-seconds).
     RotateSecret(RotateSecret),
+    #[command(flatten)]
+    Read(crate::clients::ReadClients),
 }
 
 #[derive(Debug, Args)]
@@ -179,7 +181,8 @@ pub struct CreateClient {
     /// Space-separated allowed scopes (patterns may end in `:*`).
     #[arg(long, default_value = "")]
     pub scope: String,
-    /// Give the client the administrative scopes (manage and view clients, register, introspect).
+    /// Give the client the administrative scopes (manage and view clients and API keys,
+    /// register clients, introspect, manage organizations).
     #[arg(long)]
     pub admin: bool,
     /// confidential (default) or public.

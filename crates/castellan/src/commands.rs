@@ -26,12 +26,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients(ClientsCommand::Create(args)) => create_client(config, *args).await,
+        Command::Clients(ClientsCommand::Read(command)) => {
+            crate::clients::run(&config, command).await
+        }
         Command::Clients(ClientsCommand::RotateSecret(args)) => {
             crate::client_secret::rotate(config, args).await
         }
         Command::Keys(KeysCommand::Rotate { alg }) => rotate_keys(config, alg).await,
         Command::Users(crate::people::UsersCommand::Create(args)) => {
             crate::people::create_user(open_existing_store(&config).await?.as_ref(), args).await
+        }
+        Command::Users(crate::people::UsersCommand::Read(command)) => {
+            crate::people_read::run_users(open_existing_store(&config).await?.as_ref(), command)
+                .await
         }
         Command::Users(crate::people::UsersCommand::SetAdmin { user, admin }) => {
             crate::people::set_admin(open_existing_store(&config).await?.as_ref(), &user, admin)

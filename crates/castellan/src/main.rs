@@ -5,9 +5,11 @@
 mod api_keys;
 mod cli;
 mod client_secret;
+mod clients;
 mod commands;
 mod doctor;
 mod people;
+mod people_read;
 
 /// `mimalloc` instead of the system allocator: a token request allocates a few dozen small
 /// values, and glibc's allocator is a visible share of the token endpoint's time

@@ -31,6 +31,8 @@ pub enum UsersCommand {
         #[arg(long, action = clap::ArgAction::Set)]
         admin: bool,
     },
+    #[command(flatten)]
+    Read(crate::people_read::ReadUsers),
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +98,8 @@ pub enum OrgsCommand {
         #[arg(long)]
         user: String,
     },
+    #[command(flatten)]
+    Read(crate::people_read::ReadOrgs),
 }
 
 fn new_id() -> anyhow::Result<String> {
@@ -171,7 +175,7 @@ pub async fn set_admin(store: &dyn Store, user: &str, admin: bool) -> anyhow::Re
 }
 
 /// The user named by id or email.
-async fn find_user(store: &dyn Store, user: &str) -> anyhow::Result<User> {
+pub async fn find_user(store: &dyn Store, user: &str) -> anyhow::Result<User> {
     if castellan_core::text::check(user).is_err() {
         bail!("--user must not contain control characters");
     }
@@ -186,6 +190,7 @@ async fn find_user(store: &dyn Store, user: &str) -> anyhow::Result<User> {
 
 pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result<()> {
     match command {
+        OrgsCommand::Read(command) => crate::people_read::run_orgs(store, command).await,
         OrgsCommand::Create { name, json } => {
             let name = name.trim().to_owned();
             if name.is_empty() {

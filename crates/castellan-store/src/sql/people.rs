@@ -83,6 +83,53 @@ impl UserStore for SqlStore {
         Ok(changed > 0)
     }
 
+    async fn set_user_password(&self, id: &str, password_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(changed > 0)
+    }
+
+    async fn list_users(&self, limit: u32, offset: u32) -> StoreResult<(Vec<User>, u64)> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY email LIMIT $1 OFFSET $2");
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(self.pool())
+            .await
+            .map_err(store_error)?;
+        let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
+        Ok((users, self.count("users").await?))
+    }
+
+    async fn list_organizations(
+        &self,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<(Vec<Organization>, u64)> {
+        let sql =
+            format!("SELECT {ORG_COLUMNS} FROM organizations ORDER BY name, id LIMIT $1 OFFSET $2");
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(self.pool())
+            .await
+            .map_err(store_error)?;
+        let orgs = rows.iter().map(org_from_row).collect::<StoreResult<_>>()?;
+        Ok((orgs, self.count("organizations").await?))
+    }
+
     async fn insert_organization(&self, org: &Organization) -> StoreResult<()> {
         let sql = format!("INSERT INTO organizations ({ORG_COLUMNS}) VALUES ($1, $2, $3)");
         sqlx::query(&sql)
@@ -204,5 +251,16 @@ impl UserStore for SqlStore {
         rows.iter()
             .map(|r| Ok((user_from_row(r)?, role_from_row(r)?)))
             .collect()
+    }
+}
+
+impl SqlStore {
+    /// How many rows `table` (a name written in this file, never input) holds.
+    async fn count(&self, table: &'static str) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(self.pool())
+            .await
+            .map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -158,6 +158,7 @@ conformance!(
     opaque_token_for_unknown_client_conflicts,
     purge_expired_tokens_removes_both_kinds,
     users_round_trip_and_emails_are_unique,
+    people_and_organizations_are_listed_and_a_new_password_ends_sessions,
     organizations_and_memberships,
     sessions_expire_and_are_deleted,
     codes_redeem_once_and_record_their_family,
@@ -1498,6 +1499,65 @@ async fn organizations_and_memberships(store: &SqlStore) {
     assert!(store.remove_membership("o1", "u1").await.unwrap());
     assert!(!store.remove_membership("o1", "u1").await.unwrap());
     assert_eq!(store.organizations_of_user("u1").await.unwrap().len(), 1);
+}
+
+async fn people_and_organizations_are_listed_and_a_new_password_ends_sessions(store: &SqlStore) {
+    assert_eq!(store.list_users(10, 0).await.unwrap(), (vec![], 0));
+    for (id, email) in [
+        ("u2", "bob@example.com"),
+        ("u1", "ann@example.com"),
+        ("u3", "cy@example.com"),
+    ] {
+        store.insert_user(&user(id, email)).await.unwrap();
+    }
+    let (page, total) = store.list_users(2, 0).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(
+        page.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u1", "u2"]
+    );
+    let (page, _) = store.list_users(2, 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u3"]
+    );
+    for (id, name) in [("o2", "Beta"), ("o1", "Acme"), ("o3", "Acme")] {
+        store.insert_organization(&org(id, name)).await.unwrap();
+    }
+    let (orgs, total) = store.list_organizations(10, 0).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(
+        orgs.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        ["o1", "o3", "o2"]
+    );
+
+    // A new password ends every session of that person, and nobody else's.
+    for (hash, who) in [([1; 32], "u1"), ([2; 32], "u1"), ([3; 32], "u2")] {
+        store
+            .insert_session(&Session {
+                hash,
+                user_id: who.to_owned(),
+                auth_time: at(T0),
+                expires_at: at(T0 + 1000),
+            })
+            .await
+            .unwrap();
+    }
+    assert!(store
+        .set_user_password("u1", "$argon2id$new")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    assert_eq!(store.get_session(&[1; 32], at(T0)).await.unwrap(), None);
+    assert_eq!(store.get_session(&[2; 32], at(T0)).await.unwrap(), None);
+    assert!(store.get_session(&[3; 32], at(T0)).await.unwrap().is_some());
+    assert!(!store
+        .set_user_password("nobody", "$argon2id$x")
+        .await
+        .unwrap());
 }
 
 async fn sessions_expire_and_are_deleted(store: &SqlStore) {

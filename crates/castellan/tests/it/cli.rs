@@ -914,3 +914,61 @@ fn global_options_are_shown_once() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(dir.path().join("after.db").exists());
 }
+
+/// `clients list|show|delete`: never a secret; delete removes the client and what was issued
+/// to it; an unknown id fails with a message.
+#[tokio::test]
+async fn clients_list_show_and_delete() {
+    let env = env().await;
+    let mut ids = Vec::new();
+    for name in ["first", "second"] {
+        let o = run(
+            &env,
+            &[
+                "clients", "create", "--name", name, "--scope", "a:read", "--json",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        ids.push((
+            v["client_id"].as_str().unwrap().to_owned(),
+            v["client_secret"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let o = run(&env, &["clients", "list", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(page["total"], 2);
+    // Newest first.
+    assert_eq!(page["results"][0]["name"], "second");
+    let text = stdout(&run(&env, &["clients", "list"]));
+    assert!(
+        text.contains("first") && text.contains("2 of 2 shown"),
+        "{text}"
+    );
+    for (_, secret) in &ids {
+        assert!(!stdout(&o).contains(secret.as_str()) && !text.contains(secret.as_str()));
+    }
+    let (id, secret) = &ids[0];
+    let o = run(&env, &["clients", "show", id, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["name"], "first");
+    assert!(v.get("secret").is_none() && !stdout(&o).contains(secret.as_str()));
+    let o = run(&env, &["clients", "delete", id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("deleted"));
+    let store = castellan_store::connect(&env.database).await.unwrap();
+    assert!(store.get_client(id).await.unwrap().is_none());
+    store.close().await;
+    for args in [
+        vec!["clients", "show", id.as_str()],
+        vec!["clients", "delete", id.as_str()],
+    ] {
+        let o = run(&env, &args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains("no client with id"), "{}", stderr(&o));
+    }
+    let o = run(&env, &["clients", "list", "--limit", "501"]);
+    assert!(!o.status.success());
+}

@@ -311,3 +311,175 @@ async fn users_orgs_and_memberships_from_the_command_line() {
         Some(Role::Viewer)
     );
 }
+
+/// `users list|show|set-password` and `orgs list|show|members`: what is stored, never a
+/// password or its hash; a new password is stored as Argon2id and ends the person's sessions;
+/// unknown names fail with a message.
+#[tokio::test]
+async fn people_and_organizations_are_read_and_a_password_replaced_from_the_command_line() {
+    let (db, _dir) = database().await;
+    let ann = json(&run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--email",
+            "ann@example.com",
+            "--name",
+            "Ann",
+            "--password",
+            "first password",
+            "--json",
+        ],
+    ));
+    let ann_id = ann["id"].as_str().unwrap().to_owned();
+    json(&run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--name",
+            "Bob",
+            "--password",
+            "bob password",
+            "--json",
+        ],
+    ));
+    let org = json(&run(&db, &["orgs", "create", "--name", "Acme", "--json"]));
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let o = run(
+        &db,
+        &[
+            "orgs",
+            "add-member",
+            "--org",
+            &org_id,
+            "--user",
+            "ann@example.com",
+            "--role",
+            "OWNER",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let users = json(&run(&db, &["users", "list", "--limit", "1", "--json"]));
+    assert_eq!(users["total"], 2);
+    assert_eq!(users["count"], 1);
+    assert_eq!(users["results"][0]["email"], "ann@example.com");
+    let all = run(&db, &["users", "list"]);
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert!(
+        text.contains("bob@example.com") && text.contains("2 of 2 shown"),
+        "{text}"
+    );
+    assert!(!text.contains("argon2"), "{text}");
+
+    let shown = json(&run(&db, &["users", "show", "ann@example.com", "--json"]));
+    assert_eq!(shown["id"], ann_id.as_str());
+    assert_eq!(shown["organizations"][0]["role"], "OWNER");
+    assert!(shown.get("passwordHash").is_none() && !shown.to_string().contains("argon2"));
+
+    let orgs = json(&run(&db, &["orgs", "list", "--json"]));
+    assert_eq!(orgs["total"], 1);
+    assert_eq!(orgs["results"][0]["name"], "Acme");
+    let one = json(&run(&db, &["orgs", "show", &org_id, "--json"]));
+    assert_eq!(
+        (one["members"].as_u64(), one["owners"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let members = json(&run(&db, &["orgs", "members", &org_id, "--json"]));
+    assert_eq!(members["results"][0]["email"], "ann@example.com");
+    assert_eq!(members["results"][0]["role"], "OWNER");
+
+    // A new password: stored as Argon2id, the old one no longer verifies, her sessions end.
+    let store = castellan_store::connect(&db).await.unwrap();
+    castellan_store::people::GrantStore::insert_session(
+        store.as_ref(),
+        &castellan_store::people::Session {
+            hash: [5; 32],
+            user_id: ann_id.clone(),
+            auth_time: chrono::Utc::now(),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        },
+    )
+    .await
+    .unwrap();
+    let mut child = command(&db)
+        .args([
+            "users",
+            "set-password",
+            "ann@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"second password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("second password"));
+    let stored = store.get_user(&ann_id).await.unwrap().unwrap();
+    assert!(stored.password_hash.starts_with("$argon2id$"));
+    assert!(verify_password(Secret::new("second password"), stored.password_hash.clone()).await);
+    assert!(!verify_password(Secret::new("first password"), stored.password_hash).await);
+    let session = castellan_store::people::GrantStore::get_session(
+        store.as_ref(),
+        &[5; 32],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(session, None, "her sessions ended");
+
+    for (args, says) in [
+        (vec!["users", "show", "nobody@example.com"], "no such user"),
+        (
+            vec![
+                "users",
+                "set-password",
+                "nobody@example.com",
+                "--password",
+                "long enough",
+            ],
+            "no such user",
+        ),
+        (
+            vec![
+                "users",
+                "set-password",
+                "ann@example.com",
+                "--password",
+                "short",
+            ],
+            "password",
+        ),
+        (
+            vec!["orgs", "show", "no-such-org"],
+            "no organization with id",
+        ),
+        (
+            vec!["orgs", "members", "no-such-org"],
+            "no organization with id",
+        ),
+        (vec!["users", "list", "--limit", "0"], "--limit"),
+    ] {
+        let o = run(&db, &args);
+        assert!(!o.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    store.close().await;
+}

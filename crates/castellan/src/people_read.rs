@@ -1,0 +1,240 @@
+//! `castellan users list|show|set-password` and `castellan orgs list|show|members`: people and
+//! organizations read from the command line, and a person's password replaced (Argon2id;
+//! every session of theirs ends). Never a password or its hash in the output.
+#![expect(clippy::print_stdout, reason = "a command answers on standard output")]
+
+use crate::people::find_user;
+use anyhow::{anyhow, bail, Context};
+use castellan_core::text::printable;
+use castellan_core::user::{Organization, Role, User};
+use castellan_core::Secret;
+use castellan_server::people::passwords::hash_password;
+use castellan_store::Store;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::io::BufRead;
+
+/// Most rows one `list` shows.
+const MAX_LIMIT: u32 = 500;
+
+/// The read commands of `castellan users`, and `set-password`.
+#[derive(Debug, Subcommand)]
+pub enum ReadUsers {
+    /// List users, by email (never their passwords).
+    List(Page),
+    /// Show a user (by id or email) and their organizations.
+    Show(Named),
+    /// Replace a user's password (Argon2id); every session of theirs ends.
+    SetPassword(SetPassword),
+}
+
+/// The read commands of `castellan orgs`.
+#[derive(Debug, Subcommand)]
+pub enum ReadOrgs {
+    /// List organizations, by name.
+    List(Page),
+    /// Show an organization and how many members it has.
+    Show(Named),
+    /// List an organization's members with their roles.
+    Members(Named),
+}
+
+#[derive(Debug, Args)]
+pub struct Page {
+    /// Most rows to list (1 to 500).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_LIMIT)))]
+    pub limit: u32,
+    /// Rows to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    /// Print {limit, offset, count, total, results} as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Named {
+    /// The id (for a user, the id or the email).
+    pub id: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetPassword {
+    /// User id or email.
+    pub user: String,
+    /// The password (visible in the process list and shell history: prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<Secret>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+fn user_json(u: &User) -> Value {
+    json!({"id": u.id, "email": u.email, "name": u.name, "isAdmin": u.is_admin,
+        "createdAt": u.created_at.to_rfc3339()})
+}
+
+fn org_json(o: &Organization) -> Value {
+    json!({"id": o.id, "name": o.name, "createdAt": o.created_at.to_rfc3339()})
+}
+
+fn page_json(page: &Page, results: Vec<Value>, total: u64) -> Value {
+    json!({"limit": page.limit, "offset": page.offset, "count": results.len(), "total": total,
+        "results": results})
+}
+
+/// Runs a `users` read command or `set-password`.
+pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<()> {
+    match command {
+        ReadUsers::List(page) => {
+            let (users, total) = store.list_users(page.limit, page.offset).await?;
+            if page.json {
+                let rows = users.iter().map(user_json).collect();
+                println!("{}", page_json(&page, rows, total));
+                return Ok(());
+            }
+            for u in &users {
+                let admin = if u.is_admin { "  admin" } else { "" };
+                println!(
+                    "{}  {}  {}{admin}",
+                    printable(&u.id),
+                    printable(&u.email),
+                    printable(&u.name)
+                );
+            }
+            println!("{} of {total} shown", users.len());
+            Ok(())
+        }
+        ReadUsers::Show(Named { id, json }) => {
+            let user = find_user(store, &id).await?;
+            let orgs = store.organizations_of_user(&user.id).await?;
+            if json {
+                let mut v = user_json(&user);
+                v["organizations"] = orgs
+                    .iter()
+                    .map(|(o, r)| json!({"id": o.id, "name": o.name, "role": r.as_str()}))
+                    .collect();
+                println!("{v}");
+                return Ok(());
+            }
+            println!("id:      {}", printable(&user.id));
+            println!("email:   {}", printable(&user.email));
+            println!("name:    {}", printable(&user.name));
+            println!("admin:   {}", user.is_admin);
+            println!("created: {}", user.created_at.to_rfc3339());
+            for (o, r) in &orgs {
+                println!(
+                    "member:  {} of {} ({})",
+                    r.as_str(),
+                    printable(&o.name),
+                    printable(&o.id)
+                );
+            }
+            Ok(())
+        }
+        ReadUsers::SetPassword(args) => {
+            let user = find_user(store, &args.user).await?;
+            let password = read_password(&args)?;
+            let hash = hash_password(password).await.map_err(|e| anyhow!("{e}"))?;
+            if !store.set_user_password(&user.id, &hash).await? {
+                bail!("no such user");
+            }
+            tracing::info!(user_id = %user.id, by = "cli", "password replaced; sessions ended");
+            println!(
+                "password of {} replaced; their sessions have ended",
+                printable(&user.email)
+            );
+            Ok(())
+        }
+    }
+}
+
+fn read_password(args: &SetPassword) -> anyhow::Result<Secret> {
+    if let Some(p) = &args.password {
+        return Ok(p.clone());
+    }
+    if !args.password_stdin {
+        bail!("give --password or --password-stdin");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+/// Runs an `orgs` read command.
+pub async fn run_orgs(store: &dyn Store, command: ReadOrgs) -> anyhow::Result<()> {
+    match command {
+        ReadOrgs::List(page) => {
+            let (orgs, total) = store.list_organizations(page.limit, page.offset).await?;
+            if page.json {
+                let rows = orgs.iter().map(org_json).collect();
+                println!("{}", page_json(&page, rows, total));
+                return Ok(());
+            }
+            for o in &orgs {
+                println!("{}  {}", printable(&o.id), printable(&o.name));
+            }
+            println!("{} of {total} shown", orgs.len());
+            Ok(())
+        }
+        ReadOrgs::Show(Named { id, json }) => {
+            let org = find_org(store, &id).await?;
+            let members = store.members_of(&org.id).await?;
+            let owners = members.iter().filter(|(_, r)| *r == Role::Owner).count();
+            if json {
+                let mut v = org_json(&org);
+                v["members"] = members.len().into();
+                v["owners"] = owners.into();
+                println!("{v}");
+                return Ok(());
+            }
+            println!("id:      {}", printable(&org.id));
+            println!("name:    {}", printable(&org.name));
+            println!("created: {}", org.created_at.to_rfc3339());
+            println!("members: {} ({owners} owners)", members.len());
+            Ok(())
+        }
+        ReadOrgs::Members(Named { id, json }) => {
+            let org = find_org(store, &id).await?;
+            let members = store.members_of(&org.id).await?;
+            if json {
+                let rows: Vec<Value> = members
+                    .iter()
+                    .map(|(u, r)| json!({"userId": u.id, "email": u.email, "name": u.name, "role": r.as_str()}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"organizationId": org.id, "count": rows.len(), "results": rows})
+                );
+                return Ok(());
+            }
+            for (u, r) in &members {
+                println!(
+                    "{:<8} {}  {}  {}",
+                    r.as_str(),
+                    printable(&u.id),
+                    printable(&u.email),
+                    printable(&u.name)
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn find_org(store: &dyn Store, id: &str) -> anyhow::Result<Organization> {
+    if castellan_core::text::check(id).is_err() {
+        bail!("the organization id must not contain control characters");
+    }
+    store
+        .get_organization(id)
+        .await?
+        .ok_or_else(|| anyhow!("no organization with id `{}`", printable(id)))
+}
