@@ -194,6 +194,7 @@ mod tests {
             password_hash: String::new(),
             created_at: Utc::now(),
             is_admin: false,
+            disabled_at: None,
         };
         let asked = set("openid manage_api_keys products:read introspect");
         assert_eq!(

@@ -65,6 +65,9 @@ pub struct User {
     /// An administrator: only then may the person's grants carry
     /// administrative scopes (`manage_*`, `introspect` …). Set with `castellan users set-admin`.
     pub is_admin: bool,
+    /// When an operator disabled the person (`castellan users disable`); `None`: active. A
+    /// disabled person cannot sign in or use any grant.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for User {

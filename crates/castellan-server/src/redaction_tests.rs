@@ -71,6 +71,7 @@ fn browser_state_shows_no_session_cookie_or_csrf_token() {
                 password_hash: "$argon2id$SECREThash".into(),
                 created_at: now,
                 is_admin: false,
+                disabled_at: None,
             },
             cookie: "SECRETsessioncookie".into(),
         }),

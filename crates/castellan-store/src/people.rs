@@ -25,6 +25,15 @@ pub trait UserStore: Send + Sync {
     /// Replaces a user's password hash and, in the same transaction, ends every session they
     /// have (a changed password signs out every browser); `false` when there is no such user.
     async fn set_user_password(&self, id: &str, password_hash: &str) -> StoreResult<bool>;
+    /// Disables the user at `disabled_at` (`None`: enables them again); `false` when there is
+    /// no such user. Disabling ends, in the same transaction, every session of theirs and
+    /// every grant (the live token families of their consents, recorded in the revocation
+    /// feed); enabling gives none of them back.
+    async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
     /// One page of users, ordered by email, and how many there are in all.
     async fn list_users(&self, limit: u32, offset: u32) -> StoreResult<(Vec<User>, u64)>;
     /// One page of organizations, ordered by name then id, and how many there are in all.

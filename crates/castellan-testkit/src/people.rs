@@ -71,6 +71,7 @@ pub async fn user(app: &TestApp, email: &str, password: Option<&str>) -> User {
         password_hash,
         created_at: Utc::now(),
         is_admin: false,
+        disabled_at: None,
     };
     app.store.insert_user(&u).await.unwrap();
     u
@@ -124,6 +125,7 @@ pub async fn u1_in_org_1(app: &TestApp, role: Role) {
             password_hash: "x".into(),
             created_at: now,
             is_admin: false,
+            disabled_at: None,
         })
         .await
         .unwrap();

@@ -139,6 +139,7 @@ pub async fn create_user(store: &dyn Store, args: CreateUser) -> anyhow::Result<
         password_hash,
         created_at: SystemClock.now(),
         is_admin: args.admin,
+        disabled_at: None,
     };
     match store.insert_user(&user).await {
         Err(StoreError::Conflict(_)) => bail!("a user with this email exists"),

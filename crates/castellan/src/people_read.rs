@@ -1,6 +1,8 @@
-//! `castellan users list|show|set-password` and `castellan orgs list|show|members`: people and
-//! organizations read from the command line, and a person's password replaced (Argon2id;
-//! every session of theirs ends). Never a password or its hash in the output.
+//! `castellan users list|show|set-password|disable|enable` and `castellan orgs
+//! list|show|members`: people and organizations read from the command line, a person's
+//! password replaced (Argon2id; every session of theirs ends), and a person disabled (no
+//! sign-in, no grant: their sessions and grants end at once) or enabled again. Never a
+//! password or its hash in the output.
 #![expect(clippy::print_stdout, reason = "a command answers on standard output")]
 
 use crate::people::find_user;
@@ -8,6 +10,7 @@ use anyhow::{anyhow, bail, Context};
 use castellan_core::text::printable;
 use castellan_core::user::{Organization, Role, User};
 use castellan_core::Secret;
+use castellan_crypto::{Clock, SystemClock};
 use castellan_server::people::passwords::hash_password;
 use castellan_store::Store;
 use clap::{Args, Subcommand};
@@ -26,6 +29,11 @@ pub enum ReadUsers {
     Show(Named),
     /// Replace a user's password (Argon2id); every session of theirs ends.
     SetPassword(SetPassword),
+    /// Disable a user: they can no longer sign in, and their sessions and grants (refresh
+    /// and access tokens) end at once.
+    Disable(Named),
+    /// Enable a disabled user again (their ended sessions and grants stay ended).
+    Enable(Named),
 }
 
 /// The read commands of `castellan orgs`.
@@ -75,7 +83,8 @@ pub struct SetPassword {
 
 fn user_json(u: &User) -> Value {
     json!({"id": u.id, "email": u.email, "name": u.name, "isAdmin": u.is_admin,
-        "createdAt": u.created_at.to_rfc3339()})
+        "createdAt": u.created_at.to_rfc3339(),
+        "disabledAt": u.disabled_at.map(|d| d.to_rfc3339())})
 }
 
 fn org_json(o: &Organization) -> Value {
@@ -125,6 +134,9 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
             println!("email:   {}", printable(&user.email));
             println!("name:    {}", printable(&user.name));
             println!("admin:   {}", user.is_admin);
+            if let Some(d) = user.disabled_at {
+                println!("disabled: since {}", d.to_rfc3339());
+            }
             println!("created: {}", user.created_at.to_rfc3339());
             for (o, r) in &orgs {
                 println!(
@@ -136,6 +148,10 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
             }
             Ok(())
         }
+        ReadUsers::Disable(Named { id, json }) => {
+            set_disabled(store, &id, Some(SystemClock.now()), json).await
+        }
+        ReadUsers::Enable(Named { id, json }) => set_disabled(store, &id, None, json).await,
         ReadUsers::SetPassword(args) => {
             let user = find_user(store, &args.user).await?;
             let password = read_password(&args)?;
@@ -151,6 +167,39 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
             Ok(())
         }
     }
+}
+
+/// Disables (`Some(now)`) or enables (`None`) the user named by id or email.
+async fn set_disabled(
+    store: &dyn Store,
+    named: &str,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let user = find_user(store, named).await?;
+    if !store.set_user_disabled(&user.id, at).await? {
+        bail!("no such user");
+    }
+    let user = store
+        .get_user(&user.id)
+        .await?
+        .ok_or_else(|| anyhow!("no such user"))?;
+    let what = if at.is_some() { "disabled" } else { "enabled" };
+    tracing::info!(user_id = %user.id, by = "cli", "user {what}");
+    if json {
+        println!("{}", user_json(&user));
+    } else if at.is_some() {
+        println!(
+            "{} is disabled: they cannot sign in, and their sessions and grants have ended",
+            printable(&user.email)
+        );
+    } else {
+        println!(
+            "{} is enabled: they can sign in again",
+            printable(&user.email)
+        );
+    }
+    Ok(())
 }
 
 fn read_password(args: &SetPassword) -> anyhow::Result<Secret> {

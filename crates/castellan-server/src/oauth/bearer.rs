@@ -39,9 +39,11 @@ pub async fn check_bearer(state: &AppState, token: &str) -> Result<Bearer, ApiEr
                 None => None,
                 Some(_) => {
                     let user = state.store.get_user(checked.subject()).await?;
-                    let Some(user) = user else {
+                    let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
                         return Err(ApiError::Unauthorized(
-                            "The access token is not valid: its user no longer exists.".into(),
+                            "The access token is not valid: its user no longer exists or is \
+                             disabled."
+                                .into(),
                         ));
                     };
                     if !user.is_admin {

@@ -57,8 +57,15 @@ pub async fn get_userinfo(state: &AppState, checked: &Checked) -> Result<Value, 
     if !scope.contains_str("openid") {
         return Err(UserinfoError::InsufficientScope);
     }
-    let Some(user) = state.store.get_user(checked.subject()).await? else {
-        return Err(UserinfoError::InvalidToken("the user no longer exists"));
+    let Some(user) = state
+        .store
+        .get_user(checked.subject())
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+    else {
+        return Err(UserinfoError::InvalidToken(
+            "the user no longer exists or is disabled",
+        ));
     };
     let profile = profile_claims(&user, &scope);
     let mut body = json!({ "sub": user.id });

@@ -19,6 +19,10 @@ pub enum LoginError {
     /// Wrong email or password; never says which.
     #[error("Invalid email or password")]
     Invalid,
+    /// The right password of an account an operator disabled (said only to whoever knows the
+    /// password, so it reveals nothing to a guesser).
+    #[error("This account is disabled; ask an administrator")]
+    Disabled,
     /// A delay runs for this account (see `login_throttle`); the password was not checked.
     #[error("Too many sign-in attempts; wait and try again")]
     Throttled(LoginDelayed),
@@ -98,6 +102,10 @@ pub async fn sign_in(
                         .succeeded(&limiting.limiter, &account, ip)
                         .await;
                 }
+            }
+            if u.disabled_at.is_some() {
+                tracing::info!(event = "login_disabled", user_id = %u.id, "a disabled person signed in");
+                return Err(LoginError::Disabled);
             }
             Ok(u)
         }

@@ -1295,6 +1295,7 @@ async fn a_lowered_role_disables_the_members_keys() {
             password_hash: "x".into(),
             created_at: now,
             is_admin: false,
+            disabled_at: None,
         })
         .await
         .unwrap();

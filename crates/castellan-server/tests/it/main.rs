@@ -18,6 +18,7 @@ mod close_flow;
 mod code_exchange;
 mod connected_apps;
 mod device;
+mod disabled_people;
 mod discovery;
 mod dpop;
 mod dpop_gateway;

@@ -8,7 +8,8 @@ use crate::StoreResult;
 use castellan_core::user::{Organization, Role, User};
 use sqlx::any::AnyRow;
 
-pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, is_admin";
+pub(crate) const USER_COLUMNS: &str =
+    "id, email, name, password_hash, created_at, is_admin, disabled_at";
 pub(crate) const ORG_COLUMNS: &str = "id, name, created_at";
 pub(crate) const SESSION_COLUMNS: &str = "hash, user_id, auth_time, expires_at";
 pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_challenge, user_id, \
@@ -31,6 +32,9 @@ pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
         password_hash: get(row, "password_hash")?,
         created_at: instant(row, "created_at")?,
         is_admin: flag(get(row, "is_admin")?, "is_admin")?,
+        disabled_at: get::<Option<i64>>(row, "disabled_at")?
+            .map(|t| from_millis(t, "disabled_at"))
+            .transpose()?,
     })
 }
 

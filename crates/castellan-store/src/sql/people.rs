@@ -7,8 +7,10 @@ use crate::rows::millis;
 use crate::rows::people::{org_from_row, role_from_row, user_from_row, ORG_COLUMNS, USER_COLUMNS};
 use crate::StoreResult;
 use async_trait::async_trait;
+use castellan_core::revocation::Revoked;
 use castellan_core::user::{Membership, Organization, Role, User};
-use sqlx::{Any, Transaction};
+use chrono::{DateTime, Utc};
+use sqlx::{Any, Row, Transaction};
 
 /// Disables the active API keys `user_id` created in `organization_id`, inside the
 /// transaction that removed the member or lowered their role.
@@ -32,7 +34,7 @@ async fn disable_members_keys(
 #[async_trait]
 impl UserStore for SqlStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+        let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         sqlx::query(&sql)
             .bind(user.id.as_str())
             .bind(user.email.as_str())
@@ -40,6 +42,7 @@ impl UserStore for SqlStore {
             .bind(user.password_hash.as_str())
             .bind(millis(user.created_at))
             .bind(i16::from(user.is_admin))
+            .bind(user.disabled_at.map(millis))
             .execute(self.pool())
             .await
             .map_err(|e| {
@@ -97,6 +100,54 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(changed > 0)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled_at.map(millis))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        if let (Some(now), 1) = (disabled_at, changed) {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            // Every grant of the person ends: the live families of their consents, recorded in
+            // the revocation feed so that guards learn of them too.
+            let rows = sqlx::query(
+                "UPDATE refresh_families SET revoked_at = $1 WHERE revoked_at IS NULL AND \
+                 consent_id IN (SELECT id FROM consents WHERE user_id = $2) RETURNING id",
+            )
+            .bind(millis(now))
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            let families = rows
+                .iter()
+                .map(|r| {
+                    r.try_get::<String, _>("id")
+                        .map(Revoked::Family)
+                        .map_err(|e| {
+                            crate::StoreError::Corrupt(format!("refresh_families.id: {e}"))
+                        })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            if !families.is_empty() {
+                super::revocations::record_in(&mut tx, self.backend, &families, now, None).await?;
+            }
+        }
         tx.commit().await.map_err(store_error)?;
         Ok(changed > 0)
     }
@@ -240,7 +291,8 @@ impl UserStore for SqlStore {
 
     async fn members_of(&self, organization_id: &str) -> StoreResult<Vec<(User, Role)>> {
         let rows = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.is_admin, m.role \
+            "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.is_admin, \
+             u.disabled_at, m.role \
              FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.organization_id = $1 ORDER BY u.email",
         )

@@ -159,6 +159,7 @@ conformance!(
     purge_expired_tokens_removes_both_kinds,
     users_round_trip_and_emails_are_unique,
     people_and_organizations_are_listed_and_a_new_password_ends_sessions,
+    disabling_a_person_ends_their_sessions_and_grants,
     organizations_and_memberships,
     sessions_expire_and_are_deleted,
     codes_redeem_once_and_record_their_family,
@@ -1268,6 +1269,7 @@ fn user(id: &str, email: &str) -> User {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         created_at: at(T0),
         is_admin: false,
+        disabled_at: None,
     }
 }
 
@@ -1395,6 +1397,7 @@ async fn the_admin_flag_is_stored_set_and_cleared(store: &SqlStore) {
     assert!(!store.get_user("u1").await.unwrap().unwrap().is_admin);
     let admin = User {
         is_admin: true,
+        disabled_at: None,
         ..user("u2", "root@example.com")
     };
     store.insert_user(&admin).await.unwrap();
@@ -1556,6 +1559,62 @@ async fn people_and_organizations_are_listed_and_a_new_password_ends_sessions(st
     assert!(store.get_session(&[3; 32], at(T0)).await.unwrap().is_some());
     assert!(!store
         .set_user_password("nobody", "$argon2id$x")
+        .await
+        .unwrap());
+}
+
+async fn disabling_a_person_ends_their_sessions_and_grants(store: &SqlStore) {
+    // u1 with a consent k1 and family f1 (seed_grant); u2 with a consent and family of theirs.
+    let k = seed_grant(store).await;
+    store
+        .insert_user(&user("u2", "bob@example.com"))
+        .await
+        .unwrap();
+    let theirs = store
+        .record_consent(&consent("k2", "u2", &k.client_id, None, "a"))
+        .await
+        .unwrap();
+    store
+        .insert_family("f-u2", &theirs.id, at(T0))
+        .await
+        .unwrap();
+    for (hash, who) in [([1; 32], "u1"), ([2; 32], "u2")] {
+        store
+            .insert_session(&Session {
+                hash,
+                user_id: who.to_owned(),
+                auth_time: at(T0),
+                expires_at: at(T0 + 1000),
+            })
+            .await
+            .unwrap();
+    }
+    let before = store.revocations_since(0, 100).await.unwrap().len();
+    assert!(store
+        .set_user_disabled("u1", Some(at(T0 + 7)))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().disabled_at,
+        Some(at(T0 + 7))
+    );
+    assert_eq!(store.get_session(&[1; 32], at(T0)).await.unwrap(), None);
+    assert!(store.is_family_revoked("f1").await.unwrap());
+    let feed = store.revocations_since(0, 100).await.unwrap();
+    assert_eq!(feed.len(), before + 1);
+    assert_eq!(feed[before].revoked, Revoked::Family("f1".into()));
+    // Nobody else's.
+    assert!(store.get_session(&[2; 32], at(T0)).await.unwrap().is_some());
+    assert!(!store.is_family_revoked("f-u2").await.unwrap());
+    // Enabled again: the flag goes, the ended grants stay ended.
+    assert!(store.set_user_disabled("u1", None).await.unwrap());
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().disabled_at,
+        None
+    );
+    assert!(store.is_family_revoked("f1").await.unwrap());
+    assert!(!store
+        .set_user_disabled("nobody", Some(at(T0)))
         .await
         .unwrap());
 }

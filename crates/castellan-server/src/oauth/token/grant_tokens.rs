@@ -222,6 +222,12 @@ pub async fn grant_user(
         ))
     };
     let user = state.store.get_user(user_id).await?.ok_or_else(gone)?;
+    if user.disabled_at.is_some() {
+        return Err(castellan_core::OAuthError::invalid_grant(
+            "the user of this grant is disabled",
+        )
+        .into());
+    }
     if let Some(org) = organization_id {
         if state.store.role_in(org, user_id).await?.is_none() {
             return Err(gone());

@@ -183,9 +183,11 @@ pub(crate) async fn person_of(
             }
         }
     };
-    found
-        .map(Some)
-        .ok_or_else(|| refused("the assertion's subject is not a known person"))
+    match found {
+        Some(u) if u.disabled_at.is_some() => Err(refused("the assertion's subject is disabled")),
+        Some(u) => Ok(Some(u)),
+        None => Err(refused("the assertion's subject is not a known person")),
+    }
 }
 
 /// The subject a service assertion's token is for: `<issuer name>:<sub>`.

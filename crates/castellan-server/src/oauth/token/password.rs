@@ -61,6 +61,7 @@ pub async fn password_grant(
     .await
     .map_err(|e| match e {
         LoginError::Invalid => OAuthError::invalid_grant(WRONG_CREDENTIALS).into(),
+        LoginError::Disabled => OAuthError::invalid_grant("this account is disabled").into(),
         LoginError::Throttled(delayed) => GrantError::Delayed(delayed),
         LoginError::Store(e) => e.into(),
     })?;

@@ -188,14 +188,18 @@ pub async fn create_session(
             );
             page
         }
-        Err(LoginError::Invalid) => {
+        Err(e @ (LoginError::Invalid | LoginError::Disabled)) => {
+            let said = match e {
+                LoginError::Disabled => "This account is disabled; ask an administrator",
+                _ => "Invalid email or password",
+            };
             retry_page(
                 &state,
                 &browser,
                 &request,
                 StatusCode::UNAUTHORIZED,
                 email,
-                "Invalid email or password",
+                said,
             )
             .await
         }

@@ -113,6 +113,7 @@ impl FromRequestParts<AppState> for Browser {
                 .store
                 .get_user(&session.user_id)
                 .await?
+                .filter(|user| user.disabled_at.is_none())
                 .map(|user| SignedIn {
                     session,
                     user,

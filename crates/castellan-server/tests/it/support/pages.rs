@@ -188,6 +188,7 @@ pub async fn add_person(app: &TestApp, email: &str, orgs: &[&str]) -> (String, V
             .unwrap(),
             created_at: now,
             is_admin: false,
+            disabled_at: None,
         })
         .await
         .unwrap();
