@@ -448,15 +448,30 @@ async fn people_and_organizations_are_read_and_a_password_replaced_from_the_comm
     let o = run(&db, &["users", "disable", "ann@example.com"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("is disabled"));
-    assert!(store.get_user(&ann_id).await.unwrap().unwrap().disabled_at.is_some());
+    assert!(store
+        .get_user(&ann_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_some());
     let shown = json(&run(&db, &["users", "show", &ann_id, "--json"]));
     assert!(shown["disabledAt"].is_string(), "{shown}");
     let enabled = json(&run(&db, &["users", "enable", &ann_id, "--json"]));
     assert!(enabled["disabledAt"].is_null(), "{enabled}");
-    assert!(store.get_user(&ann_id).await.unwrap().unwrap().disabled_at.is_none());
+    assert!(store
+        .get_user(&ann_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_none());
 
     for (args, says) in [
-        (vec!["users", "disable", "nobody@example.com"], "no such user"),
+        (
+            vec!["users", "disable", "nobody@example.com"],
+            "no such user",
+        ),
         (vec!["users", "show", "nobody@example.com"], "no such user"),
         (
             vec![
