@@ -80,7 +80,16 @@ fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            // Request durations as histograms (buckets), not summaries.
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        platform::metrics::HTTP_SECONDS.to_owned(),
+                    ),
+                    platform::metrics::SECONDS_BUCKETS,
+                )
+                .ok()?
+                .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok().map(|()| handle)
         })
@@ -176,6 +185,7 @@ fn router(state: AppState) -> Router {
         .merge(people::http::router())
         .merge(gateway::http::router())
         .merge(management::http::router())
+        .route_layer(axum::middleware::from_fn(platform::http::count_answer))
         .fallback(platform::http::health::not_found)
         .with_state(state)
 }

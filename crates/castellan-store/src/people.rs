@@ -26,9 +26,9 @@ pub trait UserStore: Send + Sync {
     /// have (a changed password signs out every browser); `false` when there is no such user.
     async fn set_user_password(&self, id: &str, password_hash: &str) -> StoreResult<bool>;
     /// Disables the user at `disabled_at` (`None`: enables them again); `false` when there is
-    /// no such user. Disabling ends, in the same transaction, every session of theirs and
-    /// every grant (the live token families of their consents, recorded in the revocation
-    /// feed); enabling gives none of them back.
+    /// no such user. Disabling ends, in the same transaction, every session of theirs, every
+    /// grant (the live token families of their consents, recorded in the revocation feed) and
+    /// every active API key they created (disabled); enabling gives none of them back.
     async fn set_user_disabled(
         &self,
         id: &str,

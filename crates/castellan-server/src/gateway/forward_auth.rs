@@ -41,6 +41,20 @@ pub enum Denied {
     Store(StoreError),
 }
 
+impl Denied {
+    /// Why, as a metric's label: the guard's reason, `no_route`, `no_original_request`,
+    /// `rate_limited` or `unavailable`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Denied::Failure(f) => f.reason(),
+            Denied::NoRoute => "no_route",
+            Denied::NoOriginalRequest => "no_original_request",
+            Denied::Limited(_) => "rate_limited",
+            Denied::Store(_) => "unavailable",
+        }
+    }
+}
+
 impl From<Failure> for Denied {
     fn from(f: Failure) -> Self {
         Denied::Failure(f)

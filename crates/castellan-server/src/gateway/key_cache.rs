@@ -89,8 +89,10 @@ impl ApiKeys {
         // concurrent misses of one key share one storage lookup), boxed: inline, its size
         // would be copied with every gateway check's future.
         if let Some(hit) = cache.get(&hash).await {
+            crate::platform::metrics::cache_lookup(crate::platform::metrics::Cache::ApiKeys, true);
             return Ok(hit);
         }
+        crate::platform::metrics::cache_lookup(crate::platform::metrics::Cache::ApiKeys, false);
         Box::pin(cache.try_get_with(hash, async {
             Ok(known(store.find_api_key_by_hash(&hash).await?))
         }))

@@ -37,8 +37,10 @@ impl ClientCache {
         id: &str,
     ) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(hit) = self.cache.get(id) {
+            crate::platform::metrics::cache_lookup(crate::platform::metrics::Cache::Clients, true);
             return Ok(hit);
         }
+        crate::platform::metrics::cache_lookup(crate::platform::metrics::Cache::Clients, false);
         let loaded = store.get_client(id).await?.map(Arc::new);
         self.cache.insert(id.to_owned(), loaded.clone());
         Ok(loaded)

@@ -72,7 +72,12 @@ impl TokenCheckCache {
         if !self.enabled {
             return None;
         }
-        self.verified.get(key)
+        let found = self.verified.get(key);
+        crate::platform::metrics::cache_lookup(
+            crate::platform::metrics::Cache::TokenChecks,
+            found.is_some(),
+        );
+        found
     }
 
     /// Remembers the claims of a JWT whose signature checked out.

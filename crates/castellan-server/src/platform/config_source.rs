@@ -33,6 +33,11 @@ pub fn describe(e: &figment::Error) -> String {
                 None => format!("unknown environment variable {named}: no such setting"),
             }
         }
+        // The value is not repeated: a variable may hold a secret.
+        Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected) => format!(
+            "environment variable CASTELLAN_{}: not a valid value (expected {expected})",
+            path.join("__")
+        ),
         kind => format!("environment variable CASTELLAN_{}: {kind}", path.join("__")),
     }
 }

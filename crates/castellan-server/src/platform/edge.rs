@@ -28,6 +28,7 @@
 use crate::gateway::http::forward_auth;
 use crate::oauth::http::token;
 use crate::platform::http::health::panic_answer;
+use crate::platform::metrics;
 use crate::platform::state::AppState;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -41,7 +42,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
@@ -170,11 +171,14 @@ impl Service<Request> for Edge {
             return match lane {
                 Lane::GatewayCheck => {
                     let answer = forward_auth::answer(state.clone(), req);
-                    Box::pin(guarded(answer, timeout, true).instrument(span))
+                    let counted =
+                        counted(guarded(answer, timeout, true), metrics::Lane::GatewayCheck);
+                    Box::pin(counted.instrument(span))
                 }
                 Lane::Token if req.method() == Method::POST => {
                     let answer = token::answer(state.clone(), self.peer.map(|p| p.ip()), req);
-                    Box::pin(guarded(answer, timeout, false).instrument(span))
+                    let counted = counted(guarded(answer, timeout, false), metrics::Lane::Token);
+                    Box::pin(counted.instrument(span))
                 }
                 Lane::Token => {
                     let refused = ready(only_post());
@@ -194,6 +198,21 @@ impl Service<Request> for Edge {
         };
         Box::pin(guarded(routed, timeout, false).instrument(span))
     }
+}
+
+/// `answer`, counted in the metrics of `lane` once it is written (its status, the time since
+/// the request came in).
+fn counted(
+    answer: impl Future<Output = Result<Response, Infallible>> + Send,
+    lane: metrics::Lane,
+) -> impl Future<Output = Result<Response, Infallible>> + Send {
+    let start = Instant::now();
+    answer.map(move |done| {
+        if let Ok(res) = &done {
+            metrics::lane_answer(lane, res.status().as_u16(), start.elapsed());
+        }
+        done
+    })
 }
 
 /// `uri` with one trailing `/` of its path removed, when its path has one and is not `/`.

@@ -50,10 +50,9 @@ impl RateLimiting {
     /// in-process limiter answers without waiting (its branch of [`Limiter::check`] has no
     /// await), so this is the one check for both backends.
     pub async fn check(&self, policy: &Policy, key: &str) -> Result<LimitDecision, RateLimited> {
-        RateLimited::refusing(
-            self.limiter.check(policy, key).await,
-            self.limits.header_style,
-        )
+        let decision = self.limiter.check(policy, key).await;
+        crate::platform::metrics::rate_limit_decision(&decision.policy, decision.outcome);
+        RateLimited::refusing(decision, self.limits.header_style)
     }
 }
 

@@ -41,6 +41,190 @@ async fn metrics_count_issued_tokens() {
     );
 }
 
+/// The value of the series `name{labels}` in a scrape (labels in the order Castellan gives
+/// them), when present.
+fn series(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// After traffic of each kind, a scrape shows every family: answers and durations by route
+/// template and status, token requests by grant and outcome, gateway decisions by outcome
+/// and reason, rate-limit decisions by policy and outcome, and cache lookups.
+#[tokio::test]
+async fn a_scrape_after_traffic_shows_every_family() {
+    let app = TestApp::spawn_with(|c| {
+        let mut route = crate::support::gateway::route("GET", "/products/*");
+        route.scope = Some("products:read".into());
+        c.gateway.routes = vec![route];
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let c = app
+        .new_client(serde_json::json!({"name": "job", "scope": "products:read"}))
+        .await;
+    let t = app.token_of(&c).await;
+    app.token_of(&c).await;
+    // A refused token request: a wrong secret.
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&c.id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Gateway checks: one allowed, one refused for its scope.
+    for (path, want) in [("/products/1", 200), ("/orders/1", 403)] {
+        let res = app
+            .http
+            .get(app.url("/forward-auth"))
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Uri", path)
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), want, "{path}");
+    }
+    // A routed answer, with an id in its path, and an unknown path.
+    let res = app
+        .http
+        .get(app.url(&format!("/api-clients/{}", c.id)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    app.http.get(app.url("/no/such/path")).send().await.unwrap();
+
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at_least = |name: &str, labels: &str, n: f64| {
+        let v = series(&text, name, labels)
+            .unwrap_or_else(|| panic!("no {name}{{{labels}}} in:\n{text}"));
+        assert!(v >= n, "{name}{{{labels}}} = {v}");
+    };
+    at_least(
+        "castellan_http_requests_total",
+        r#"route="/oauth/token",status="200""#,
+        3.0,
+    );
+    at_least(
+        "castellan_http_requests_total",
+        r#"route="/oauth/token",status="401""#,
+        1.0,
+    );
+    at_least(
+        "castellan_http_requests_total",
+        r#"route="/forward-auth",status="403""#,
+        1.0,
+    );
+    at_least(
+        "castellan_http_requests_total",
+        r#"route="/api-clients/{id}",status="200""#,
+        1.0,
+    );
+    at_least(
+        "castellan_http_requests_total",
+        r#"route="unmatched",status="404""#,
+        1.0,
+    );
+    assert!(
+        !text.contains(&c.id),
+        "a raw path or id never becomes a label"
+    );
+    assert!(
+        text.contains("# TYPE castellan_http_request_duration_seconds histogram"),
+        "{text}"
+    );
+    at_least(
+        "castellan_http_request_duration_seconds_count",
+        r#"route="/oauth/token""#,
+        3.0,
+    );
+    assert!(text.contains(
+        r#"castellan_http_request_duration_seconds_bucket{route="/forward-auth",le="0.001"}"#
+    ));
+    at_least(
+        "castellan_token_requests_total",
+        r#"grant="client_credentials",outcome="issued""#,
+        3.0,
+    );
+    at_least(
+        "castellan_token_requests_total",
+        r#"grant="client_credentials",outcome="invalid_client""#,
+        1.0,
+    );
+    at_least(
+        "castellan_gateway_decisions_total",
+        r#"outcome="allowed",reason="allowed""#,
+        1.0,
+    );
+    at_least(
+        "castellan_gateway_decisions_total",
+        r#"outcome="refused",reason="no_route""#,
+        1.0,
+    );
+    at_least(
+        "castellan_rate_limit_decisions_total",
+        r#"policy="token",outcome="admitted""#,
+        3.0,
+    );
+    at_least(
+        "castellan_cache_lookups_total",
+        r#"cache="clients",result="hit""#,
+        1.0,
+    );
+    at_least(
+        "castellan_cache_lookups_total",
+        r#"cache="token_checks",result="miss""#,
+        1.0,
+    );
+
+    // Every family is in the scrape (storage errors need a failing database), and the
+    // dashboard uses these families and no other.
+    use castellan_server::platform::metrics::FAMILIES;
+    for family in FAMILIES
+        .iter()
+        .filter(|f| **f != "castellan_storage_errors_total")
+    {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{text}"
+        );
+    }
+    let dashboard = include_str!("../../../../docs/grafana-dashboard.json");
+    let _: Value = serde_json::from_str(dashboard).unwrap();
+    let mut named = 0;
+    for (i, _) in dashboard.match_indices("castellan_") {
+        let name: String = dashboard[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        let family = name.strip_suffix("_bucket").unwrap_or(&name);
+        if family == "castellan_" {
+            continue;
+        }
+        assert!(
+            FAMILIES.contains(&family),
+            "the dashboard names {family}, which does not exist"
+        );
+        named += 1;
+    }
+    assert!(named >= 9, "{named}");
+}
+
 #[tokio::test]
 async fn unknown_paths_are_json_404() {
     let app = TestApp::spawn().await;

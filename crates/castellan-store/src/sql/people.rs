@@ -123,6 +123,14 @@ impl UserStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
+            // The API keys they created stop too, as when they leave an organization.
+            sqlx::query(
+                "UPDATE api_keys SET status = 'disabled' WHERE created_by = $1 AND status = 'active'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
             // Every grant of the person ends: the live families of their consents, recorded in
             // the revocation feed so that guards learn of them too.
             let rows = sqlx::query(

@@ -1606,6 +1606,27 @@ async fn disabling_a_person_ends_their_sessions_and_grants(store: &SqlStore) {
     // Nobody else's.
     assert!(store.get_session(&[2; 32], at(T0)).await.unwrap().is_some());
     assert!(!store.is_family_revoked("f-u2").await.unwrap());
+    // The keys they created are disabled; others' stay active.
+    store
+        .insert_api_key(&api_key("key-u1", 1, None, "u1", T0))
+        .await
+        .unwrap();
+    store
+        .insert_api_key(&api_key("key-u2", 2, None, "u2", T0))
+        .await
+        .unwrap();
+    assert!(store
+        .set_user_disabled("u1", Some(at(T0 + 8)))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_api_key("key-u1").await.unwrap().unwrap().status,
+        ApiKeyStatus::Disabled
+    );
+    assert_eq!(
+        store.get_api_key("key-u2").await.unwrap().unwrap().status,
+        ApiKeyStatus::Active
+    );
     // Enabled again: the flag goes, the ended grants stay ended.
     assert!(store.set_user_disabled("u1", None).await.unwrap());
     assert_eq!(

@@ -861,7 +861,7 @@ fn an_unknown_environment_variable_stops_start_up_naming_it() {
         ("CASTELLAN_DATABSE", "x", "unknown environment variable CASTELLAN_DATABSE: no such setting; did you mean CASTELLAN_DATABASE?"),
         ("CASTELLAN_TOKEN__ACCESS_TOKEN_SECOND", "60", "did you mean CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS?"),
         ("CASTELLAN_WHOLLY_UNRELATED", "1", "unknown environment variable CASTELLAN_WHOLLY_UNRELATED: no such setting"),
-        ("CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS", "soon", "environment variable CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS: invalid type"),
+        ("CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS", "soon", "environment variable CASTELLAN_TOKEN__ACCESS_TOKEN_SECONDS: not a valid value (expected u32)"),
     ] {
         let o = crate::support::castellan()
             .env(var, value)
@@ -871,6 +871,7 @@ fn an_unknown_environment_variable_stops_start_up_naming_it() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{var}");
         assert!(err.contains(says), "{var}: {err}");
+        assert!(!err.contains("soon"), "the value is never repeated: {err}");
     }
     assert!(!dir.path().join("c.db").exists(), "nothing ran");
 }

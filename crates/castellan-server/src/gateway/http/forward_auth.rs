@@ -65,6 +65,7 @@ pub async fn answer(state: AppState, req: Request) -> Response {
     };
     match check_forwarded(&state, &method, path, &headers, credential, url.as_deref()).await {
         Ok(allowed) => {
+            crate::platform::metrics::gateway_decision(None);
             let mut res = StatusCode::OK.into_response();
             *res.headers_mut() = allowed_headers(&state, &allowed);
             res
@@ -110,6 +111,7 @@ fn fresh_headers(
 }
 
 fn denied(state: &AppState, denied: Denied) -> Response {
+    crate::platform::metrics::gateway_decision(Some(denied.reason()));
     GatewayRefusal {
         denied,
         resource_metadata: metadata_url(state),

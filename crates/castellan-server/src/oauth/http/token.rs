@@ -46,6 +46,8 @@ pub fn answer(
             req.and_then(asked)
         };
         let outcome = token(&state, ip.0, &asked).await;
+        let grant = asked.as_ref().map_or("unknown", |a| a.grant.grant.as_str());
+        crate::platform::metrics::token_request(grant, outcome.label());
         write_answer(&state, outcome)
     }
 }

@@ -168,6 +168,25 @@ pub enum TokenOutcome {
     Limited(RateLimited),
 }
 
+impl TokenOutcome {
+    /// The outcome as a metric's label: `issued`, the OAuth error code, `delayed` (a sign-in
+    /// delay) or `rate_limited`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            TokenOutcome::Issued { .. } => "issued",
+            TokenOutcome::Refused {
+                error: TokenError::OAuth(f),
+                ..
+            } => f.error.code.as_str(),
+            TokenOutcome::Refused {
+                error: TokenError::Delayed(_),
+                ..
+            } => "delayed",
+            TokenOutcome::Limited(_) => "rate_limited",
+        }
+    }
+}
+
 /// Answers a token request from `ip` (`asked`: the request as read, or why it could not be).
 ///
 /// The request is borrowed: its values stay in the caller's frame, and this future (held by

@@ -23,6 +23,19 @@ pub fn no_store(mut res: Response) -> Response {
     res
 }
 
+/// Counts a routed answer in the metrics, by its route's template
+/// ([`crate::platform::metrics::routed_answer`]); the edge counts the two it answers itself.
+pub async fn count_answer(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let start = std::time::Instant::now();
+    let res = next.run(req).await;
+    crate::platform::metrics::routed_answer(route, res.status().as_u16(), start.elapsed());
+    res
+}
+
 /// The health probes and the Prometheus scrape.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
