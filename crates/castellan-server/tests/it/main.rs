@@ -33,6 +33,7 @@ mod management_keys;
 mod mcp;
 mod metadata_documents;
 mod nginx;
+mod openapi;
 mod operations;
 mod pages_security;
 mod par;

@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
 
 /// An API key as answered; `key` and `note` only when it was just created or rotated.
 /// `Debug` hides the key.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyRepresentation {
     /// The key's id.
@@ -68,6 +68,7 @@ pub struct ApiKeyRepresentation {
     /// When it expires (RFC 3339), if ever.
     pub expires_at: Option<String>,
     /// `active`, `disabled`, `revoked` or `expired`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// The key it replaced, when it came from a rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,6 +78,7 @@ pub struct ApiKeyRepresentation {
     pub key: Option<String>,
     /// The reminder that the key is shown once, next to `key`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub note: Option<&'static str>,
 }
 
@@ -127,7 +129,7 @@ impl ApiKeyRepresentation {
 }
 
 /// The body of `POST /api-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
     /// The key's display name.
@@ -140,8 +142,9 @@ pub struct CreateBody {
     /// Its rate-limit tier.
     #[serde(default)]
     pub tier: Option<String>,
-    /// When it expires.
+    /// When it expires (RFC 3339).
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
     /// When it expires, as days from now.
     #[serde(default)]
@@ -166,7 +169,28 @@ fn not_found(id: &str) -> ApiError {
     ))
 }
 
+/// One page of API keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PagedApiKeys {
+    /// The most keys asked for.
+    pub limit: u32,
+    /// How many were skipped.
+    pub offset: u32,
+    /// How many are in `results`.
+    pub count: usize,
+    /// How many the caller may see in all, when counted.
+    pub total: Option<u64>,
+    /// The keys of this page (never the keys themselves).
+    pub results: Vec<ApiKeyRepresentation>,
+}
+
 /// `POST /api-keys`: creates a key and answers it, shown this once.
+#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateBody,
+    responses(
+        (status = 201, body = ApiKeyRepresentation, description = "created; `key` is shown only here"),
+        (status = 400, description = "bad input, a scope the creator does not hold (`InvalidScope`), an organization that does not exist"),
+        (status = 401), (status = 403), (status = 413), (status = 415)),
+    security(("bearer" = ["manage_api_keys"])))]
 pub async fn create_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -208,8 +232,9 @@ pub async fn create_api_key(
 }
 
 /// The query of `GET /api-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct ListParams {
     /// Only keys acting for this organization (not with `createdBy`).
     #[serde(default)]
@@ -226,6 +251,9 @@ pub struct ListParams {
 }
 
 /// `GET /api-keys`: one page of the keys the caller may see.
+#[utoipa::path(get, path = "/api-keys", tag = "api-keys", params(ListParams),
+    responses((status = 200, body = PagedApiKeys), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = ["view_api_keys"])))]
 pub async fn list_api_keys(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -244,17 +272,20 @@ pub async fn list_api_keys(
         .iter()
         .map(|k| ApiKeyRepresentation::new(k, None, now))
         .collect();
-    Ok(Json(serde_json::json!({
-        "limit": limit,
-        "offset": offset,
-        "count": results.len(),
-        "total": page.total,
-        "results": results,
-    }))
+    Ok(Json(PagedApiKeys {
+        limit,
+        offset,
+        count: results.len(),
+        total: page.total,
+        results,
+    })
     .into_response())
 }
 
 /// `GET /api-keys/{id}`: one key.
+#[utoipa::path(get, path = "/api-keys/{id}", tag = "api-keys",
+    responses((status = 200, body = ApiKeyRepresentation), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = ["view_api_keys"])))]
 pub async fn get_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -302,6 +333,9 @@ async fn change_status(
 }
 
 /// `POST /api-keys/{id}/disable`: stops a key until it is enabled again.
+#[utoipa::path(post, path = "/api-keys/{id}/disable", tag = "api-keys",
+    responses((status = 200, body = ApiKeyRepresentation), (status = 400, description = "a revoked key stays revoked"), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = ["manage_api_keys"])))]
 pub async fn disable_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -311,6 +345,9 @@ pub async fn disable_api_key(
 }
 
 /// `POST /api-keys/{id}/enable`: lets a disabled key work again.
+#[utoipa::path(post, path = "/api-keys/{id}/enable", tag = "api-keys",
+    responses((status = 200, body = ApiKeyRepresentation), (status = 400, description = "a revoked key stays revoked"), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = ["manage_api_keys"])))]
 pub async fn enable_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -320,6 +357,9 @@ pub async fn enable_api_key(
 }
 
 /// `POST /api-keys/{id}/revoke`: stops a key for good.
+#[utoipa::path(post, path = "/api-keys/{id}/revoke", tag = "api-keys",
+    responses((status = 200, body = ApiKeyRepresentation), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = ["manage_api_keys"])))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -329,6 +369,9 @@ pub async fn revoke_api_key(
 }
 
 /// `POST /api-keys/{id}/rotate`: replaces a key by a new one with the same settings.
+#[utoipa::path(post, path = "/api-keys/{id}/rotate", tag = "api-keys",
+    responses((status = 201, body = ApiKeyRepresentation, description = "the new key; `key` is shown only here"), (status = 400, description = "a revoked key cannot be rotated"), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = ["manage_api_keys"])))]
 pub async fn rotate_api_key(
     State(state): State<AppState>,
     bearer: Bearer,

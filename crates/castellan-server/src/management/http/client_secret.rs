@@ -78,7 +78,13 @@ pub async fn rotate_secret(
     Ok(no_store(Json(body).into_response()))
 }
 
-async fn rotate_project_secret(
+/// `POST /{projectKey}/api-clients/{id}/rotate-secret`: [`rotate_secret`] under the project key.
+#[utoipa::path(post, path = "/{projectKey}/api-clients/{id}/rotate-secret", tag = "api-clients",
+    params(("projectKey" = String, Path), ("id" = String, Path)),
+    request_body = SecretRotation,
+    responses((status = 200, body = ClientRepresentation), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 415)),
+    security(("bearer" = ["manage_api_clients"])))]
+pub async fn rotate_project_secret(
     State(state): State<AppState>,
     Path((project, id)): Path<(String, String)>,
     bearer: Bearer,

@@ -313,7 +313,7 @@ pub async fn query_clients(
 /// Answers 200 when some client matches the query, 404 when none does.
 #[utoipa::path(head, path = "/api-clients", tag = "api-clients",
     params(("where" = Option<Vec<String>>, Query, description = "query predicate")),
-    responses((status = 200, description = "some client matches"), (status = 404, description = "none matches")),
+    responses((status = 200, description = "some client matches"), (status = 400), (status = 401), (status = 403), (status = 404, description = "none matches")),
     security(("bearer" = ["view_api_clients"])))]
 pub async fn check_clients_exist(
     State(state): State<AppState>,
@@ -332,7 +332,7 @@ pub async fn check_clients_exist(
 
 /// Creates a client and answers it with its secret, shown this once.
 #[utoipa::path(post, path = "/api-clients", tag = "api-clients", request_body = ClientDraft,
-    responses((status = 201, body = ClientRepresentation, description = "created; `secret` is shown only here"), (status = 400), (status = 401), (status = 403)),
+    responses((status = 201, body = ClientRepresentation, description = "created; `secret` is shown only here"), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
     security(("bearer" = ["manage_api_clients"])))]
 pub async fn create_client(
     State(state): State<AppState>,
@@ -357,7 +357,7 @@ pub async fn create_client(
 
 /// Answers one client.
 #[utoipa::path(get, path = "/api-clients/{id}", tag = "api-clients",
-    responses((status = 200, body = ClientRepresentation), (status = 404)),
+    responses((status = 200, body = ClientRepresentation), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = ["view_api_clients"])))]
 pub async fn get_client(
     State(state): State<AppState>,
@@ -378,7 +378,7 @@ pub async fn get_client(
 
 /// Answers 200 when the client exists, 404 when it does not.
 #[utoipa::path(head, path = "/api-clients/{id}", tag = "api-clients",
-    responses((status = 200), (status = 404)),
+    responses((status = 200), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = ["view_api_clients"])))]
 pub async fn check_client_exists(
     State(state): State<AppState>,
@@ -397,7 +397,7 @@ pub async fn check_client_exists(
 
 /// Applies update actions to a client and answers it as updated.
 #[utoipa::path(post, path = "/api-clients/{id}", tag = "api-clients", request_body = ClientUpdate,
-    responses((status = 200, body = ClientRepresentation, description = "the updated client"), (status = 400), (status = 404)),
+    responses((status = 200, body = ClientRepresentation, description = "the updated client"), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409, description = "the secret was rotated meanwhile"), (status = 415)),
     security(("bearer" = ["manage_api_clients"])))]
 pub async fn update_client(
     State(state): State<AppState>,
@@ -443,7 +443,7 @@ pub async fn update_client(
 
 /// Deletes a client and answers it as it was.
 #[utoipa::path(delete, path = "/api-clients/{id}", tag = "api-clients",
-    responses((status = 200, body = ClientRepresentation, description = "the deleted client"), (status = 404)),
+    responses((status = 200, body = ClientRepresentation, description = "the deleted client"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = ["manage_api_clients"])))]
 pub async fn delete_client(
     State(state): State<AppState>,
@@ -467,7 +467,9 @@ pub async fn delete_client(
 
 // The same endpoints under `/{projectKey}`.
 
-async fn query_project_clients(
+/// `GET /{projectKey}/api-clients`: [`query_clients`] under the project key.
+#[utoipa::path(get, path = "/{projectKey}/api-clients", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)")), responses((status = 200, body = PagedClients), (status = 400), (status = 401), (status = 403), (status = 404, description = "no such project")), security(("bearer" = ["view_api_clients"])))]
+pub async fn query_project_clients(
     State(state): State<AppState>,
     Path(project): Path<String>,
     bearer: Bearer,
@@ -477,7 +479,9 @@ async fn query_project_clients(
     query_clients(State(state), bearer, raw).await
 }
 
-async fn check_project_clients_exist(
+/// `HEAD /{projectKey}/api-clients`: [`check_clients_exist`] under the project key.
+#[utoipa::path(head, path = "/{projectKey}/api-clients", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)")), responses((status = 200, description = "some client matches"), (status = 401), (status = 403), (status = 404, description = "none matches, or no such project")), security(("bearer" = ["view_api_clients"])))]
+pub async fn check_project_clients_exist(
     State(state): State<AppState>,
     Path(project): Path<String>,
     bearer: Bearer,
@@ -487,7 +491,9 @@ async fn check_project_clients_exist(
     check_clients_exist(State(state), bearer, raw).await
 }
 
-async fn create_project_client(
+/// `POST /{projectKey}/api-clients`: [`create_client`] under the project key.
+#[utoipa::path(post, path = "/{projectKey}/api-clients", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)")), request_body = ClientDraft, responses((status = 201, body = ClientRepresentation), (status = 400), (status = 401), (status = 403), (status = 404, description = "no such project"), (status = 415)), security(("bearer" = ["manage_api_clients"])))]
+pub async fn create_project_client(
     State(state): State<AppState>,
     Path(project): Path<String>,
     bearer: Bearer,
@@ -497,7 +503,9 @@ async fn create_project_client(
     create_client(State(state), bearer, body).await
 }
 
-async fn get_project_client(
+/// `GET /{projectKey}/api-clients/{id}`: [`get_client`] under the project key.
+#[utoipa::path(get, path = "/{projectKey}/api-clients/{id}", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)"), ("id" = String, Path, description = "the client id")), responses((status = 200, body = ClientRepresentation), (status = 401), (status = 403), (status = 404)), security(("bearer" = ["view_api_clients"])))]
+pub async fn get_project_client(
     State(state): State<AppState>,
     Path((project, id)): Path<(String, String)>,
     bearer: Bearer,
@@ -506,7 +514,9 @@ async fn get_project_client(
     get_client(State(state), bearer, Path(id)).await
 }
 
-async fn check_project_client_exists(
+/// `HEAD /{projectKey}/api-clients/{id}`: [`check_client_exists`] under the project key.
+#[utoipa::path(head, path = "/{projectKey}/api-clients/{id}", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)"), ("id" = String, Path, description = "the client id")), responses((status = 200), (status = 401), (status = 403), (status = 404)), security(("bearer" = ["view_api_clients"])))]
+pub async fn check_project_client_exists(
     State(state): State<AppState>,
     Path((project, id)): Path<(String, String)>,
     bearer: Bearer,
@@ -515,7 +525,9 @@ async fn check_project_client_exists(
     check_client_exists(State(state), bearer, Path(id)).await
 }
 
-async fn update_project_client(
+/// `POST /{projectKey}/api-clients/{id}`: [`update_client`] under the project key.
+#[utoipa::path(post, path = "/{projectKey}/api-clients/{id}", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)"), ("id" = String, Path, description = "the client id")), request_body = ClientUpdate, responses((status = 200, body = ClientRepresentation), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 415)), security(("bearer" = ["manage_api_clients"])))]
+pub async fn update_project_client(
     State(state): State<AppState>,
     Path((project, id)): Path<(String, String)>,
     bearer: Bearer,
@@ -525,7 +537,9 @@ async fn update_project_client(
     update_client(State(state), bearer, Path(id), body).await
 }
 
-async fn delete_project_client(
+/// `DELETE /{projectKey}/api-clients/{id}`: [`delete_client`] under the project key.
+#[utoipa::path(delete, path = "/{projectKey}/api-clients/{id}", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)"), ("id" = String, Path, description = "the client id")), responses((status = 200, body = ClientRepresentation), (status = 401), (status = 403), (status = 404)), security(("bearer" = ["manage_api_clients"])))]
+pub async fn delete_project_client(
     State(state): State<AppState>,
     Path((project, id)): Path<(String, String)>,
     bearer: Bearer,

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 /// The OpenAPI document of the management API and dynamic registration.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Castellan management API", description = "Clients (commercetools API Clients semantics) and dynamic client registration (RFC 7591/7592)."),
+    info(title = "Castellan management API", description = "Clients (commercetools API Clients semantics; every path also under /{projectKey}), API keys, a person's connected apps and dynamic client registration (RFC 7591/7592)."),
     paths(
         clients::query_clients,
         clients::check_clients_exist,
@@ -22,14 +22,31 @@ use utoipa::{Modify, OpenApi};
         clients::update_client,
         clients::delete_client,
         crate::management::http::client_secret::rotate_secret,
+        clients::query_project_clients,
+        clients::check_project_clients_exist,
+        clients::create_project_client,
+        clients::get_project_client,
+        clients::check_project_client_exists,
+        clients::update_project_client,
+        clients::delete_project_client,
+        crate::management::http::client_secret::rotate_project_secret,
+        crate::management::http::api_keys::create_api_key,
+        crate::management::http::api_keys::list_api_keys,
+        crate::management::http::api_keys::get_api_key,
+        crate::management::http::api_keys::disable_api_key,
+        crate::management::http::api_keys::enable_api_key,
+        crate::management::http::api_keys::revoke_api_key,
+        crate::management::http::api_keys::rotate_api_key,
+        crate::people::http::connected_apps::list_connected_apps_api,
+        crate::people::http::connected_apps::revoke_connected_app_api,
         crate::oauth::http::register::register_client,
         crate::oauth::http::register::get_registration,
         crate::oauth::http::register::update_registration,
         crate::oauth::http::register::delete_registration,
     ),
-    components(schemas(clients::ClientRepresentation, clients::PagedClients, crate::management::clients::ClientDraft, crate::management::clients::TenantEntry, clients::ClientUpdate, clients::ClientUpdateAction, crate::management::http::client_secret::SecretRotation)),
+    components(schemas(clients::ClientRepresentation, clients::PagedClients, crate::management::clients::ClientDraft, crate::management::clients::TenantEntry, clients::ClientUpdate, clients::ClientUpdateAction, crate::management::http::client_secret::SecretRotation, crate::management::http::api_keys::ApiKeyRepresentation, crate::management::http::api_keys::PagedApiKeys, crate::management::http::api_keys::CreateBody)),
     modifiers(&BearerAuth),
-    tags((name = "api-clients", description = "Manage OAuth clients"), (name = "registration", description = "RFC 7591/7592 dynamic client registration")),
+    tags((name = "api-clients", description = "Manage OAuth clients"), (name = "api-keys", description = "Manage API keys"), (name = "account", description = "A person's own account (their token)"), (name = "registration", description = "RFC 7591/7592 dynamic client registration")),
 )]
 pub struct ApiDoc;
 

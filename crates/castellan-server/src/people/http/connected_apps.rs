@@ -75,7 +75,11 @@ fn user_of<'a>(bearer: &'a Bearer, scopes: &[&str]) -> Result<&'a str, ApiError>
     Ok(bearer.token.subject())
 }
 
-/// `GET /account/connected-apps` with a bearer token: the person's connected apps as JSON.
+/// `GET /account/connected-apps` with a bearer token: the person's connected apps as JSON
+/// (without one, the account page).
+#[utoipa::path(get, path = "/account/connected-apps", tag = "account",
+    responses((status = 200, description = "`{count, results}`: the person's connected apps"), (status = 303, description = "without a token: the account page, which sends a browser to sign in first"), (status = 401, description = "not a person's token"), (status = 403)),
+    security(("bearer" = ["account:read"])))]
 pub async fn list_connected_apps_api(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -86,6 +90,9 @@ pub async fn list_connected_apps_api(
 }
 
 /// `DELETE /account/connected-apps/{consent_id}`: revokes a consent and its tokens.
+#[utoipa::path(delete, path = "/account/connected-apps/{consent_id}", tag = "account",
+    responses((status = 204, description = "revoked, with every token of it"), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = ["account:write"])))]
 pub async fn revoke_connected_app_api(
     State(state): State<AppState>,
     bearer: Bearer,
