@@ -46,6 +46,7 @@ async fn every_documented_path_answers_as_documented() {
         "/api-keys/{id}/rotate",
         "/account/connected-apps",
         "/account/connected-apps/{consent_id}",
+        "/organizations/{org}/members/{user}",
         "/oauth/register",
     ] {
         assert!(
@@ -60,7 +61,9 @@ async fn every_documented_path_answers_as_documented() {
             .replace("{projectKey}", &project)
             .replace("{id}", "no-such-id")
             .replace("{consent_id}", "no-such-id")
-            .replace("{client_id}", "no-such-id");
+            .replace("{client_id}", "no-such-id")
+            .replace("{org}", "no-such-org")
+            .replace("{user}", "no-such-user");
         for token in [None, Some(admin.as_str())] {
             let mut req = app.http.request(method.clone(), app.url(&path));
             if let Some(t) = token {

@@ -39,14 +39,16 @@ use utoipa::{Modify, OpenApi};
         crate::management::http::api_keys::rotate_api_key,
         crate::people::http::connected_apps::list_connected_apps_api,
         crate::people::http::connected_apps::revoke_connected_app_api,
+        crate::people::http::organizations::set_member_role,
+        crate::people::http::organizations::remove_member,
         crate::oauth::http::register::register_client,
         crate::oauth::http::register::get_registration,
         crate::oauth::http::register::update_registration,
         crate::oauth::http::register::delete_registration,
     ),
-    components(schemas(clients::ClientRepresentation, clients::PagedClients, crate::management::clients::ClientDraft, crate::management::clients::TenantEntry, clients::ClientUpdate, clients::ClientUpdateAction, crate::management::http::client_secret::SecretRotation, crate::management::http::api_keys::ApiKeyRepresentation, crate::management::http::api_keys::PagedApiKeys, crate::management::http::api_keys::CreateBody)),
+    components(schemas(clients::ClientRepresentation, clients::PagedClients, crate::management::clients::ClientDraft, crate::management::clients::TenantEntry, clients::ClientUpdate, clients::ClientUpdateAction, crate::management::http::client_secret::SecretRotation, crate::management::http::api_keys::ApiKeyRepresentation, crate::management::http::api_keys::PagedApiKeys, crate::management::http::api_keys::CreateBody, crate::people::http::organizations::RoleBody)),
     modifiers(&BearerAuth),
-    tags((name = "api-clients", description = "Manage OAuth clients"), (name = "api-keys", description = "Manage API keys"), (name = "account", description = "A person's own account (their token)"), (name = "registration", description = "RFC 7591/7592 dynamic client registration")),
+    tags((name = "api-clients", description = "Manage OAuth clients"), (name = "api-keys", description = "Manage API keys"), (name = "account", description = "A person's own account (their token)"), (name = "organizations", description = "Organization members"), (name = "registration", description = "RFC 7591/7592 dynamic client registration")),
 )]
 pub struct ApiDoc;
 

@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The body of `PUT /organizations/{org}/members/{user}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoleBody {
     /// `VIEWER`, `MANAGER` or `OWNER`.
@@ -64,6 +64,14 @@ async fn allowed(state: &AppState, bearer: &Bearer, org: &str) -> Result<(), Api
 }
 
 /// `PUT /organizations/{org}/members/{user}`: sets a member's role.
+#[utoipa::path(put, path = "/organizations/{org}/members/{user}", tag = "organizations",
+    params(("org" = String, Path), ("user" = String, Path)),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "`{organizationId, userId, role}`; a lowered role disables the member's API keys there"),
+        (status = 400), (status = 401), (status = 403, description = "the scope is missing, or a person who is not OWNER"),
+        (status = 404, description = "no such organization or user"), (status = 413), (status = 415)),
+    security(("bearer" = ["manage_organizations"])))]
 pub async fn set_member_role(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -85,6 +93,12 @@ pub async fn set_member_role(
 }
 
 /// `DELETE /organizations/{org}/members/{user}`: removes a member.
+#[utoipa::path(delete, path = "/organizations/{org}/members/{user}", tag = "organizations",
+    params(("org" = String, Path), ("user" = String, Path)),
+    responses(
+        (status = 204, description = "removed; their API keys there are disabled"),
+        (status = 401), (status = 403), (status = 404, description = "not a member")),
+    security(("bearer" = ["manage_organizations"])))]
 pub async fn remove_member(
     State(state): State<AppState>,
     bearer: Bearer,
