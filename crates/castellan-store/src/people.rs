@@ -49,9 +49,11 @@ pub trait UserStore: Send + Sync {
     /// Adds the user to the organization or changes their role. Lowering the role disables,
     /// in the same transaction, every active API key the member created in the organization
     /// (a key carries at most its creator's rights); they create new ones under their new role.
+    /// `Conflict` when it would demote the organization's last OWNER.
     async fn upsert_membership(&self, membership: &Membership) -> StoreResult<()>;
     /// Removes the member; in the same transaction, disables every active API key they
-    /// created in the organization. `false` when they were not a member.
+    /// created in the organization. `false` when they were not a member; `Conflict` when they
+    /// are its last OWNER.
     async fn remove_membership(&self, organization_id: &str, user_id: &str) -> StoreResult<bool>;
     /// The user's organizations with their role, ordered by organization name.
     async fn organizations_of_user(&self, user_id: &str) -> StoreResult<Vec<(Organization, Role)>>;

@@ -19,6 +19,9 @@ pub enum MemberError {
     /// The person is not a member of the organization.
     #[error("the user is not a member of the organization")]
     NotMember,
+    /// The change would leave the organization without an OWNER.
+    #[error("the last OWNER of an organization can be neither removed nor demoted: make another member OWNER first")]
+    LastOwner,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -44,7 +47,8 @@ pub async fn set_role(
             user_id: user.to_owned(),
             role,
         })
-        .await?;
+        .await
+        .map_err(last_owner)?;
     forget(state, organization, user).await;
     tracing::info!(organization_id = %organization, user_id = %user, role = %role, "member role set");
     Ok(())
@@ -56,12 +60,25 @@ pub async fn remove_member(
     organization: &str,
     user: &str,
 ) -> Result<(), MemberError> {
-    if !state.store.remove_membership(organization, user).await? {
+    if !state
+        .store
+        .remove_membership(organization, user)
+        .await
+        .map_err(last_owner)?
+    {
         return Err(MemberError::NotMember);
     }
     forget(state, organization, user).await;
     tracing::info!(organization_id = %organization, user_id = %user, "member removed");
     Ok(())
+}
+
+/// Storage's refusal to take away the last OWNER, as [`MemberError::LastOwner`].
+fn last_owner(e: StoreError) -> MemberError {
+    match e {
+        StoreError::Conflict(m) if m.contains("last OWNER") => MemberError::LastOwner,
+        e => MemberError::Store(e),
+    }
 }
 
 async fn forget(state: &AppState, organization: &str, user: &str) {

@@ -1307,6 +1307,27 @@ async fn a_lowered_role_disables_the_members_keys() {
         })
         .await
         .unwrap();
+    // Another OWNER, so that u1 may be demoted (an organization keeps one).
+    app.store
+        .insert_user(&User {
+            id: "u3".into(),
+            email: "u3@example.com".into(),
+            name: "X".into(),
+            password_hash: "x".into(),
+            created_at: now,
+            is_admin: false,
+            disabled_at: None,
+        })
+        .await
+        .unwrap();
+    app.store
+        .upsert_membership(&Membership {
+            organization_id: "org-1".into(),
+            user_id: "u3".into(),
+            role: Role::Owner,
+        })
+        .await
+        .unwrap();
     let lowered = members_key(&app, "u1").await;
     let other = members_key(&app, "u2").await;
     assert_eq!(status_of(&app, ("X-API-Key", &lowered)).await, 200);
@@ -1344,4 +1365,74 @@ async fn a_lowered_role_disables_the_members_keys() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(status_of(&app, ("X-API-Key", &other)).await, 403);
+}
+
+/// An organization keeps an OWNER: its last one can be neither demoted nor removed (409,
+/// nothing changes), through the API or storage; once another member is OWNER, it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_owner_can_be_neither_demoted_nor_removed() {
+    let app = spawn().await;
+    let _ = user_token(&app, Role::Owner).await;
+    let admin = app.admin_token().await;
+    let put = |user: &'static str, role: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.http
+                .put(app.url(&format!("/organizations/org-1/members/{user}")))
+                .bearer_auth(admin)
+                .json(&json!({"role": role}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let delete = |user: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.http
+                .delete(app.url(&format!("/organizations/org-1/members/{user}")))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = put("u1", "MANAGER").await;
+    assert_eq!(res.status(), 409);
+    let b: Value = res.json().await.unwrap();
+    assert!(b["message"].as_str().unwrap().contains("last OWNER"), "{b}");
+    assert_eq!(delete("u1").await.status(), 409);
+    assert_eq!(
+        app.store.role_in("org-1", "u1").await.unwrap(),
+        Some(Role::Owner),
+        "nothing changed"
+    );
+    // Storage keeps the rule whoever asks.
+    let e = app
+        .store
+        .remove_membership("org-1", "u1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, castellan_store::StoreError::Conflict(_)),
+        "{e:?}"
+    );
+
+    // With a second OWNER, the first may step down.
+    app.store
+        .insert_user(&User {
+            id: "u2".into(),
+            email: "u2@example.com".into(),
+            name: "W".into(),
+            password_hash: "x".into(),
+            created_at: Utc::now(),
+            is_admin: false,
+            disabled_at: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(put("u2", "OWNER").await.status(), 200);
+    assert_eq!(put("u1", "VIEWER").await.status(), 200);
+    assert_eq!(delete("u1").await.status(), 204);
+    assert_eq!(delete("u2").await.status(), 409);
 }

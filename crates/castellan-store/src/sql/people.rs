@@ -5,7 +5,7 @@ use crate::error::{store_error, write_error_naming};
 use crate::people::UserStore;
 use crate::rows::millis;
 use crate::rows::people::{org_from_row, role_from_row, user_from_row, ORG_COLUMNS, USER_COLUMNS};
-use crate::StoreResult;
+use crate::{Backend, StoreError, StoreResult};
 use async_trait::async_trait;
 use castellan_core::revocation::Revoked;
 use castellan_core::user::{Membership, Organization, Role, User};
@@ -29,6 +29,40 @@ async fn disable_members_keys(
     .await
     .map_err(store_error)?
     .rows_affected())
+}
+
+/// The message of the `Conflict` that keeps an organization's last OWNER.
+pub(crate) const LAST_OWNER: &str =
+    "the last OWNER of an organization can be neither removed nor demoted";
+
+/// Refuses, inside `tx`, a change that would take away the organization's last OWNER: the
+/// member `user_id` is an OWNER and no other member is. On PostgreSQL the organization's row
+/// is locked first, so two OWNERs demoting each other at once cannot both succeed (SQLite's
+/// write transaction already runs alone).
+async fn keep_an_owner(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    organization_id: &str,
+    user_id: &str,
+) -> StoreResult<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+            .bind(organization_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(store_error)?;
+    }
+    let owners: Vec<String> = sqlx::query_scalar(
+        "SELECT user_id FROM memberships WHERE organization_id = $1 AND role = 'OWNER'",
+    )
+    .bind(organization_id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(store_error)?;
+    if owners.iter().any(|o| o == user_id) && owners.len() == 1 {
+        return Err(StoreError::Conflict(LAST_OWNER));
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -147,9 +181,7 @@ impl UserStore for SqlStore {
                 .map(|r| {
                     r.try_get::<String, _>("id")
                         .map(Revoked::Family)
-                        .map_err(|e| {
-                            crate::StoreError::Corrupt(format!("refresh_families.id: {e}"))
-                        })
+                        .map_err(|e| StoreError::Corrupt(format!("refresh_families.id: {e}")))
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             if !families.is_empty() {
@@ -219,6 +251,9 @@ impl UserStore for SqlStore {
 
     async fn upsert_membership(&self, m: &Membership) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
+        if m.role != Role::Owner {
+            keep_an_owner(&mut tx, self.backend, &m.organization_id, &m.user_id).await?;
+        }
         let before =
             sqlx::query("SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2")
                 .bind(m.organization_id.as_str())
@@ -256,6 +291,7 @@ impl UserStore for SqlStore {
 
     async fn remove_membership(&self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
+        keep_an_owner(&mut tx, self.backend, organization_id, user_id).await?;
         let deleted =
             sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
                 .bind(organization_id)

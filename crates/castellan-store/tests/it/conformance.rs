@@ -160,6 +160,7 @@ conformance!(
     users_round_trip_and_emails_are_unique,
     people_and_organizations_are_listed_and_a_new_password_ends_sessions,
     disabling_a_person_ends_their_sessions_and_grants,
+    an_organization_keeps_an_owner,
     organizations_and_memberships,
     sessions_expire_and_are_deleted,
     codes_redeem_once_and_record_their_family,
@@ -1499,6 +1500,11 @@ async fn organizations_and_memberships(store: &SqlStore) {
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    // Another OWNER first: an organization keeps one.
+    store
+        .upsert_membership(&m("o1", "u2", Role::Owner))
+        .await
+        .unwrap();
     assert!(store.remove_membership("o1", "u1").await.unwrap());
     assert!(!store.remove_membership("o1", "u1").await.unwrap());
     assert_eq!(store.organizations_of_user("u1").await.unwrap().len(), 1);
@@ -1638,6 +1644,47 @@ async fn disabling_a_person_ends_their_sessions_and_grants(store: &SqlStore) {
         .set_user_disabled("nobody", Some(at(T0)))
         .await
         .unwrap());
+}
+
+async fn an_organization_keeps_an_owner(store: &SqlStore) {
+    for (id, email) in [("u1", "ann@example.com"), ("u2", "bob@example.com")] {
+        store.insert_user(&user(id, email)).await.unwrap();
+    }
+    store.insert_organization(&org("o1", "Acme")).await.unwrap();
+    let member = |user: &str, role| Membership {
+        organization_id: "o1".into(),
+        user_id: user.into(),
+        role,
+    };
+    store
+        .upsert_membership(&member("u1", Role::Owner))
+        .await
+        .unwrap();
+    store
+        .upsert_membership(&member("u2", Role::Viewer))
+        .await
+        .unwrap();
+    // The last OWNER: neither demoted nor removed.
+    let e = store
+        .upsert_membership(&member("u1", Role::Manager))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let e = store.remove_membership("o1", "u1").await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert_eq!(store.role_in("o1", "u1").await.unwrap(), Some(Role::Owner));
+    // Other members come and go; with a second OWNER the first may leave.
+    assert!(store.remove_membership("o1", "u2").await.unwrap());
+    store
+        .upsert_membership(&member("u2", Role::Owner))
+        .await
+        .unwrap();
+    store
+        .upsert_membership(&member("u1", Role::Viewer))
+        .await
+        .unwrap();
+    assert!(store.remove_membership("o1", "u1").await.unwrap());
+    assert_eq!(store.role_in("o1", "u2").await.unwrap(), Some(Role::Owner));
 }
 
 async fn sessions_expire_and_are_deleted(store: &SqlStore) {
@@ -2284,8 +2331,12 @@ async fn member_changes_disable_the_members_keys(store: &SqlStore) {
         .unwrap();
     assert_eq!(status("c").await, ApiKeyStatus::Disabled);
     assert_eq!(status("a").await, ApiKeyStatus::Active);
-    // Removed from org-1: u1's keys there are disabled (a revoked one stays revoked); their
-    // key of org-2 keeps working.
+    // Removed from org-1 (u2 is its OWNER again first: an organization keeps one): u1's keys
+    // there are disabled (a revoked one stays revoked); their key of org-2 keeps working.
+    store
+        .upsert_membership(&m("org-1", "u2", Role::Owner))
+        .await
+        .unwrap();
     assert!(store.remove_membership("org-1", "u1").await.unwrap());
     assert_eq!(status("a").await, ApiKeyStatus::Disabled);
     assert_eq!(status("d").await, ApiKeyStatus::Revoked);

@@ -39,6 +39,7 @@ pub struct RoleBody {
 fn member_error(e: MemberError) -> ApiError {
     match e {
         MemberError::Store(s) => s.into(),
+        e @ MemberError::LastOwner => ApiError::Conflict(e.to_string()),
         e => ApiError::NotFound(format!("{}.", capitalised(&e.to_string()))),
     }
 }
@@ -70,7 +71,7 @@ async fn allowed(state: &AppState, bearer: &Bearer, org: &str) -> Result<(), Api
     responses(
         (status = 200, description = "`{organizationId, userId, role}`; a lowered role disables the member's API keys there"),
         (status = 400), (status = 401), (status = 403, description = "the scope is missing, or a person who is not OWNER"),
-        (status = 404, description = "no such organization or user"), (status = 413), (status = 415)),
+        (status = 404, description = "no such organization or user"), (status = 409, description = "the organization's last OWNER cannot be demoted"), (status = 413), (status = 415)),
     security(("bearer" = ["manage_organizations"])))]
 pub async fn set_member_role(
     State(state): State<AppState>,
@@ -97,7 +98,7 @@ pub async fn set_member_role(
     params(("org" = String, Path), ("user" = String, Path)),
     responses(
         (status = 204, description = "removed; their API keys there are disabled"),
-        (status = 401), (status = 403), (status = 404, description = "not a member")),
+        (status = 401), (status = 403), (status = 404, description = "not a member"), (status = 409, description = "the organization's last OWNER cannot be removed")),
     security(("bearer" = ["manage_organizations"])))]
 pub async fn remove_member(
     State(state): State<AppState>,
