@@ -185,7 +185,7 @@ fn router(state: AppState) -> Router {
         .merge(people::http::router())
         .merge(gateway::http::router())
         .merge(management::http::router())
-        .route_layer(axum::middleware::from_fn(platform::http::count_answer))
+        .route_layer(axum::middleware::from_fn(platform::http::name_route))
         .fallback(platform::http::health::not_found)
         .with_state(state)
 }

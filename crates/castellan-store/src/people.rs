@@ -11,6 +11,10 @@ use castellan_core::resource::Audience;
 use castellan_core::user::{Membership, Organization, Role, User};
 use chrono::{DateTime, Utc};
 
+/// The message of the `Conflict` that keeps an organization's last OWNER
+/// ([`UserStore::upsert_membership`], [`UserStore::remove_membership`]).
+pub const LAST_OWNER: &str = "the last OWNER of an organization can be neither removed nor demoted";
+
 /// Users, organizations and memberships.
 #[async_trait]
 pub trait UserStore: Send + Sync {

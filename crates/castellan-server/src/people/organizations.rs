@@ -76,7 +76,9 @@ pub async fn remove_member(
 /// Storage's refusal to take away the last OWNER, as [`MemberError::LastOwner`].
 fn last_owner(e: StoreError) -> MemberError {
     match e {
-        StoreError::Conflict(m) if m.contains("last OWNER") => MemberError::LastOwner,
+        StoreError::Conflict(m) if m == castellan_store::people::LAST_OWNER => {
+            MemberError::LastOwner
+        }
         e => MemberError::Store(e),
     }
 }

@@ -28,7 +28,7 @@
 use crate::gateway::http::forward_auth;
 use crate::oauth::http::token;
 use crate::platform::http::health::panic_answer;
-use crate::platform::metrics;
+use crate::platform::metrics::{self, RouteSlot};
 use crate::platform::state::AppState;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -165,7 +165,8 @@ impl Service<Request> for Edge {
         let timeout = self.timeout;
         if !self.surface.serves(req.uri().path()) {
             let missing = crate::platform::http::health::not_found();
-            return Box::pin(guarded(missing, timeout, false).instrument(span));
+            let counted = counted_routed(guarded(missing, timeout, false), RouteSlot::default());
+            return Box::pin(counted.instrument(span));
         }
         if let (Some(state), Some(lane)) = (&self.lanes, Lane::of(req.uri().path())) {
             return match lane {
@@ -182,13 +183,16 @@ impl Service<Request> for Edge {
                 }
                 Lane::Token => {
                     let refused = ready(only_post());
-                    Box::pin(guarded(refused, timeout, false).instrument(span))
+                    let counted = counted(guarded(refused, timeout, false), metrics::Lane::Token);
+                    Box::pin(counted.instrument(span))
                 }
             };
         }
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(ConnectInfo(peer));
         }
+        let slot = RouteSlot::default();
+        req.extensions_mut().insert(slot.clone());
         let router = self.router.clone();
         let routed = async move {
             match router.oneshot(req).await {
@@ -196,7 +200,7 @@ impl Service<Request> for Edge {
                 Err(never) => match never {},
             }
         };
-        Box::pin(guarded(routed, timeout, false).instrument(span))
+        Box::pin(counted_routed(guarded(routed, timeout, false), slot).instrument(span))
     }
 }
 
@@ -210,6 +214,21 @@ fn counted(
     answer.map(move |done| {
         if let Ok(res) = &done {
             metrics::lane_answer(lane, res.status().as_u16(), start.elapsed());
+        }
+        done
+    })
+}
+
+/// `answer`, counted in the metrics under the route the router named in `slot` (`unmatched`
+/// when none) once it is written, a panic (500) or the deadline (503) included.
+fn counted_routed(
+    answer: impl Future<Output = Result<Response, Infallible>> + Send,
+    slot: RouteSlot,
+) -> impl Future<Output = Result<Response, Infallible>> + Send {
+    let start = Instant::now();
+    answer.map(move |done| {
+        if let Ok(res) = &done {
+            metrics::routed_answer(slot.route(), res.status().as_u16(), start.elapsed());
         }
         done
     })

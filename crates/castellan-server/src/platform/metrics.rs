@@ -106,6 +106,26 @@ pub fn lane_answer(lane: Lane, status: u16, took: Duration) {
         .record(took.as_secs_f64());
 }
 
+/// Where the router writes the template of the route it matched, for the edge to count the
+/// answer once it is written (a panic or a timeout included).
+#[derive(Debug, Clone, Default)]
+pub struct RouteSlot(std::sync::Arc<OnceLock<String>>);
+
+impl RouteSlot {
+    /// Records the matched route's template.
+    pub fn set(&self, template: &str) {
+        let _ = self.0.set(template.to_owned());
+    }
+
+    /// The template recorded, or `unmatched`.
+    pub fn route(&self) -> String {
+        self.0
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "unmatched".to_owned())
+    }
+}
+
 /// Counts an answer of a routed endpoint (`route`: its template, or `unmatched`).
 pub fn routed_answer(route: String, status: u16, took: Duration) {
     metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "status" => status.to_string())

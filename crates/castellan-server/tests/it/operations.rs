@@ -100,6 +100,8 @@ async fn a_scrape_after_traffic_shows_every_family() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     app.http.get(app.url("/no/such/path")).send().await.unwrap();
+    let res = app.http.get(app.url("/oauth/token")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     let text = app
         .http
@@ -138,6 +140,11 @@ async fn a_scrape_after_traffic_shows_every_family() {
     at_least(
         "castellan_http_requests_total",
         r#"route="unmatched",status="404""#,
+        1.0,
+    );
+    at_least(
+        "castellan_http_requests_total",
+        r#"route="/oauth/token",status="405""#,
         1.0,
     );
     assert!(

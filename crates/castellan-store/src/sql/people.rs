@@ -2,7 +2,7 @@
 
 use super::SqlStore;
 use crate::error::{store_error, write_error_naming};
-use crate::people::UserStore;
+use crate::people::{UserStore, LAST_OWNER};
 use crate::rows::millis;
 use crate::rows::people::{org_from_row, role_from_row, user_from_row, ORG_COLUMNS, USER_COLUMNS};
 use crate::{Backend, StoreError, StoreResult};
@@ -30,10 +30,6 @@ async fn disable_members_keys(
     .map_err(store_error)?
     .rows_affected())
 }
-
-/// The message of the `Conflict` that keeps an organization's last OWNER.
-pub(crate) const LAST_OWNER: &str =
-    "the last OWNER of an organization can be neither removed nor demoted";
 
 /// Refuses, inside `tx`, a change that would take away the organization's last OWNER: the
 /// member `user_id` is an OWNER and no other member is. On PostgreSQL the organization's row

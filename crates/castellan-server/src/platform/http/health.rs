@@ -43,13 +43,8 @@ pub async fn get_metrics(State(state): State<AppState>) -> Response {
     res
 }
 
-/// Unknown paths: a JSON 404 (counted under the route `unmatched`).
+/// Unknown paths: a JSON 404 (counted by the edge under the route `unmatched`).
 pub async fn not_found() -> Response {
-    crate::platform::metrics::routed_answer(
-        "unmatched".to_owned(),
-        StatusCode::NOT_FOUND.as_u16(),
-        std::time::Duration::ZERO,
-    );
     (
         StatusCode::NOT_FOUND,
         Json(json!({"statusCode": 404, "message": "No such endpoint.", "errors": [{"code": "ResourceNotFound", "message": "No such endpoint."}]})),

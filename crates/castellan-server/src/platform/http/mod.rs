@@ -23,17 +23,18 @@ pub fn no_store(mut res: Response) -> Response {
     res
 }
 
-/// Counts a routed answer in the metrics, by its route's template
-/// ([`crate::platform::metrics::routed_answer`]); the edge counts the two it answers itself.
-pub async fn count_answer(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let start = std::time::Instant::now();
-    let res = next.run(req).await;
-    crate::platform::metrics::routed_answer(route, res.status().as_u16(), start.elapsed());
-    res
+/// Tells the edge which route template answers the request
+/// ([`crate::platform::metrics::RouteSlot`]): the edge counts the answer once it is written,
+/// a handler's panic or the deadline included.
+pub async fn name_route(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if let (Some(slot), Some(matched)) = (
+        req.extensions()
+            .get::<crate::platform::metrics::RouteSlot>(),
+        req.extensions().get::<axum::extract::MatchedPath>(),
+    ) {
+        slot.set(matched.as_str());
+    }
+    next.run(req).await
 }
 
 /// The health probes and the Prometheus scrape.
