@@ -38,6 +38,10 @@ pub trait UserStore: Send + Sync {
         id: &str,
         disabled_at: Option<DateTime<Utc>>,
     ) -> StoreResult<bool>;
+    /// Whether the user is disabled (or gone), read after any disabling still in progress
+    /// has committed (PostgreSQL: the row is read with a share lock): a grant started just
+    /// before checks it after storing its family, so a disable racing it cannot miss it.
+    async fn is_user_disabled_now(&self, id: &str) -> StoreResult<bool>;
     /// One page of users, ordered by email, and how many there are in all.
     async fn list_users(&self, limit: u32, offset: u32) -> StoreResult<(Vec<User>, u64)>;
     /// One page of organizations, ordered by name then id, and how many there are in all.

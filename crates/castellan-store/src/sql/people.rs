@@ -188,6 +188,21 @@ impl UserStore for SqlStore {
         Ok(changed > 0)
     }
 
+    async fn is_user_disabled_now(&self, id: &str) -> StoreResult<bool> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
+        let row: Option<Option<i64>> = sqlx::query_scalar(&format!(
+            "SELECT disabled_at FROM users WHERE id = $1{lock}"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(store_error)?;
+        Ok(!matches!(row, Some(None)))
+    }
+
     async fn list_users(&self, limit: u32, offset: u32) -> StoreResult<(Vec<User>, u64)> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY email LIMIT $1 OFFSET $2");
         let rows = sqlx::query(&sql)

@@ -1596,10 +1596,16 @@ async fn disabling_a_person_ends_their_sessions_and_grants(store: &SqlStore) {
             .unwrap();
     }
     let before = store.revocations_since(0, 100).await.unwrap().len();
+    assert!(!store.is_user_disabled_now("u1").await.unwrap());
+    assert!(
+        store.is_user_disabled_now("nobody").await.unwrap(),
+        "gone counts as disabled"
+    );
     assert!(store
         .set_user_disabled("u1", Some(at(T0 + 7)))
         .await
         .unwrap());
+    assert!(store.is_user_disabled_now("u1").await.unwrap());
     assert_eq!(
         store.get_user("u1").await.unwrap().unwrap().disabled_at,
         Some(at(T0 + 7))

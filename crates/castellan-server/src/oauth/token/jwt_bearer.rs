@@ -17,7 +17,7 @@
 
 use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{answer_user_grant, UserGrant};
-use crate::oauth::token::password::{choose_organization, start_person_grant};
+use crate::oauth::token::password::{choose_organization, start_person_grant, still_enabled};
 use crate::oauth::token::request::{AssertionRequest, MAX_EXCHANGED_TOKEN_LEN};
 use crate::oauth::token::{GrantError, IssuedTokens};
 use crate::oauth::tokens::{issue_access_token, TokenGrant};
@@ -134,6 +134,7 @@ pub(crate) async fn from_assertion(
                 now,
             )
             .await?;
+            still_enabled(state, &user.id, &family, now).await?;
             Ok(answer_user_grant(
                 state,
                 &UserGrant {

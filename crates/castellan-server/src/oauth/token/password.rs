@@ -11,6 +11,7 @@
 //! success records a consent and starts a token family, like an authorization-code exchange.
 //! Administrative scopes are dropped from the grant unless the person has the admin flag.
 
+use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{
     answer_user_grant, refresh_binding, store_refresh_token, RefreshSeed, UserGrant,
 };
@@ -79,6 +80,7 @@ pub async fn password_grant(
         now,
     )
     .await?;
+    still_enabled(state, &user.id, &family_id, now).await?;
     let scope_text = scope.to_string();
     let refresh = store_refresh_token(
         state,
@@ -151,6 +153,23 @@ pub(crate) async fn choose_organization(
 /// token family under it: the grant of a person whose identity the token endpoint itself
 /// checked (this grant, the JWT bearer grant). Listed among the person's connected apps,
 /// revocable there. Answers the consent and the family's id.
+/// After a grant's family is stored: the person must not have been disabled meanwhile (a
+/// disable that began before the family was stored would not have seen it). If they were,
+/// the family is revoked and the grant refused.
+pub(crate) async fn still_enabled(
+    state: &AppState,
+    user_id: &str,
+    family_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthFailure> {
+    if state.store.is_user_disabled_now(user_id).await? {
+        state.store.revoke_refresh_family(family_id, now).await?;
+        state.token_checks.revoked_here();
+        return Err(OAuthError::invalid_grant("this account is disabled").into());
+    }
+    Ok(())
+}
+
 pub(crate) async fn start_person_grant(
     state: &AppState,
     client: &Client,
