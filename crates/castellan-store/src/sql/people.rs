@@ -140,13 +140,17 @@ impl UserStore for SqlStore {
         disabled_at: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
-            .bind(disabled_at.map(millis))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?
-            .rows_affected();
+        // Disabling again keeps the first time it was disabled (and ends anything new).
+        let changed = sqlx::query(
+            "UPDATE users SET disabled_at = CASE WHEN $1 IS NULL THEN NULL \
+             ELSE COALESCE(disabled_at, $1) END WHERE id = $2",
+        )
+        .bind(disabled_at.map(millis))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
         if let (Some(now), 1) = (disabled_at, changed) {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(id)

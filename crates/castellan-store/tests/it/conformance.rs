@@ -1606,6 +1606,15 @@ async fn disabling_a_person_ends_their_sessions_and_grants(store: &SqlStore) {
         .await
         .unwrap());
     assert!(store.is_user_disabled_now("u1").await.unwrap());
+    // Disabling again keeps the first time.
+    assert!(store
+        .set_user_disabled("u1", Some(at(T0 + 9)))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().disabled_at,
+        Some(at(T0 + 7))
+    );
     assert_eq!(
         store.get_user("u1").await.unwrap().unwrap().disabled_at,
         Some(at(T0 + 7))

@@ -468,7 +468,15 @@ pub async fn delete_client(
 // The same endpoints under `/{projectKey}`.
 
 /// `GET /{projectKey}/api-clients`: [`query_clients`] under the project key.
-#[utoipa::path(get, path = "/{projectKey}/api-clients", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)")), responses((status = 200, body = PagedClients), (status = 400), (status = 401), (status = 403), (status = 404, description = "no such project")), security(("bearer" = ["view_api_clients"])))]
+#[utoipa::path(get, path = "/{projectKey}/api-clients", tag = "api-clients",
+    params(
+        ("projectKey" = String, Path, description = "the project key (`project_key`)"),
+        ("limit" = Option<u32>, Query, description = "0 to 500, default 20"),
+        ("offset" = Option<u32>, Query, description = "0 to 10000, default 0"),
+        ("withTotal" = Option<bool>, Query, description = "default true"),
+        ("where" = Option<Vec<String>>, Query, description = "query predicate (repeatable; see docs/api.md)"),
+        ("sort" = Option<Vec<String>>, Query, description = "`<field> asc|desc` (repeatable)"),
+    ), responses((status = 200, body = PagedClients), (status = 400), (status = 401), (status = 403), (status = 404, description = "no such project")), security(("bearer" = ["view_api_clients"])))]
 pub async fn query_project_clients(
     State(state): State<AppState>,
     Path(project): Path<String>,
@@ -480,7 +488,12 @@ pub async fn query_project_clients(
 }
 
 /// `HEAD /{projectKey}/api-clients`: [`check_clients_exist`] under the project key.
-#[utoipa::path(head, path = "/{projectKey}/api-clients", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)")), responses((status = 200, description = "some client matches"), (status = 401), (status = 403), (status = 404, description = "none matches, or no such project")), security(("bearer" = ["view_api_clients"])))]
+#[utoipa::path(head, path = "/{projectKey}/api-clients", tag = "api-clients",
+    params(
+        ("projectKey" = String, Path, description = "the project key (`project_key`)"),
+        ("where" = Option<Vec<String>>, Query, description = "query predicate"),
+    ),
+    responses((status = 200, description = "some client matches"), (status = 400), (status = 401), (status = 403), (status = 404, description = "none matches, or no such project")), security(("bearer" = ["view_api_clients"])))]
 pub async fn check_project_clients_exist(
     State(state): State<AppState>,
     Path(project): Path<String>,
@@ -492,7 +505,7 @@ pub async fn check_project_clients_exist(
 }
 
 /// `POST /{projectKey}/api-clients`: [`create_client`] under the project key.
-#[utoipa::path(post, path = "/{projectKey}/api-clients", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)")), request_body = ClientDraft, responses((status = 201, body = ClientRepresentation), (status = 400), (status = 401), (status = 403), (status = 404, description = "no such project"), (status = 415)), security(("bearer" = ["manage_api_clients"])))]
+#[utoipa::path(post, path = "/{projectKey}/api-clients", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)")), request_body = ClientDraft, responses((status = 201, body = ClientRepresentation, description = "created; `secret` is shown only here"), (status = 400), (status = 401), (status = 403), (status = 404, description = "no such project"), (status = 413), (status = 415)), security(("bearer" = ["manage_api_clients"])))]
 pub async fn create_project_client(
     State(state): State<AppState>,
     Path(project): Path<String>,
@@ -526,7 +539,7 @@ pub async fn check_project_client_exists(
 }
 
 /// `POST /{projectKey}/api-clients/{id}`: [`update_client`] under the project key.
-#[utoipa::path(post, path = "/{projectKey}/api-clients/{id}", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)"), ("id" = String, Path, description = "the client id")), request_body = ClientUpdate, responses((status = 200, body = ClientRepresentation), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 415)), security(("bearer" = ["manage_api_clients"])))]
+#[utoipa::path(post, path = "/{projectKey}/api-clients/{id}", tag = "api-clients", params(("projectKey" = String, Path, description = "the project key (`project_key`)"), ("id" = String, Path, description = "the client id")), request_body = ClientUpdate, responses((status = 200, body = ClientRepresentation, description = "the updated client"), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409, description = "the secret was rotated meanwhile"), (status = 415)), security(("bearer" = ["manage_api_clients"])))]
 pub async fn update_project_client(
     State(state): State<AppState>,
     Path((project, id)): Path<(String, String)>,
