@@ -169,6 +169,12 @@ async fn creator_of(state: &AppState, args: &CreateKey) -> anyhow::Result<Creato
             _ => state.store.get_user(user).await?,
         };
         let user = found.ok_or_else(|| anyhow!("no such user"))?;
+        if user.disabled_at.is_some() {
+            bail!(
+                "{} is disabled: a disabled person creates no key",
+                p(&user.email)
+            );
+        }
         let org = args.organization.as_deref().unwrap_or_default();
         let role = state.store.role_in(org, &user.id).await?.ok_or_else(|| {
             anyhow!(

@@ -19,6 +19,9 @@ pub enum MemberError {
     /// The person is not a member of the organization.
     #[error("the user is not a member of the organization")]
     NotMember,
+    /// The person is disabled (`castellan users disable`).
+    #[error("the user is disabled: enable them before giving them a role")]
+    Disabled,
     /// The change would leave the organization without an OWNER.
     #[error("the last OWNER of an organization can be neither removed nor demoted: make another member OWNER first")]
     LastOwner,
@@ -37,8 +40,10 @@ pub async fn set_role(
     if state.store.get_organization(organization).await?.is_none() {
         return Err(MemberError::NoOrganization);
     }
-    if state.store.get_user(user).await?.is_none() {
-        return Err(MemberError::NoUser);
+    match state.store.get_user(user).await? {
+        None => return Err(MemberError::NoUser),
+        Some(u) if u.disabled_at.is_some() => return Err(MemberError::Disabled),
+        Some(_) => {}
     }
     state
         .store

@@ -109,3 +109,31 @@ async fn a_disabled_person_signs_in_nowhere_and_their_grants_end() {
     let (s, _) = refresh(&app, &c, &refresh_token, None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+/// A disabled person is given no role in an organization through the members API.
+#[tokio::test]
+async fn a_disabled_person_is_given_no_role() {
+    let app = TestApp::spawn().await;
+    let (id, orgs) = add_person(&app, "ann@example.com", &["Acme"]).await;
+    assert!(app
+        .store
+        .set_user_disabled(&id, Some(chrono::Utc::now()))
+        .await
+        .unwrap());
+    let res = app
+        .http
+        .put(app.url(&format!("/organizations/{}/members/{id}", orgs[0])))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({"role": "OWNER"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let b: Value = res.json().await.unwrap();
+    assert!(b["message"].as_str().unwrap().contains("disabled"), "{b}");
+    assert_eq!(
+        app.store.role_in(&orgs[0], &id).await.unwrap(),
+        Some(castellan_core::user::Role::Manager),
+        "nothing changed"
+    );
+}

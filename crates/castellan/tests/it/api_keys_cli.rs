@@ -593,6 +593,11 @@ async fn a_person_gives_a_key_at_most_what_their_role_allows() {
         ],
     );
     assert!(err.contains("cannot be used with"), "{err}");
+    // A disabled person creates no key.
+    let disabled = run(&env, &["users", "disable", &ann_id]);
+    assert!(disabled.status.success(), "{}", stderr(&disabled));
+    let err = as_user("ann@example.com", "products:read", Some(&org_id));
+    assert!(err.contains("is disabled"), "{err}");
     assert_eq!(total(&env), 1);
 }
 

@@ -40,6 +40,10 @@ fn member_error(e: MemberError) -> ApiError {
     match e {
         MemberError::Store(s) => s.into(),
         e @ MemberError::LastOwner => ApiError::Conflict(e.to_string()),
+        e @ MemberError::Disabled => ApiError::BadRequest {
+            code: "InvalidOperation",
+            message: format!("{}.", capitalised(&e.to_string())),
+        },
         e => ApiError::NotFound(format!("{}.", capitalised(&e.to_string()))),
     }
 }
@@ -70,7 +74,7 @@ async fn allowed(state: &AppState, bearer: &Bearer, org: &str) -> Result<(), Api
     request_body = RoleBody,
     responses(
         (status = 200, description = "`{organizationId, userId, role}`; a lowered role disables the member's API keys there"),
-        (status = 400), (status = 401), (status = 403, description = "the scope is missing, or a person who is not OWNER"),
+        (status = 400, description = "a bad role, or a disabled person"), (status = 401), (status = 403, description = "the scope is missing, or a person who is not OWNER"),
         (status = 404, description = "no such organization or user"), (status = 409, description = "the organization's last OWNER cannot be demoted"), (status = 413), (status = 415)),
     security(("bearer" = ["manage_organizations"])))]
 pub async fn set_member_role(
