@@ -7,6 +7,8 @@
 use crate::commands::open_existing_store;
 use anyhow::bail;
 use castellan_core::query::{truncate_for_message, ClientQuery, MAX_LIMIT, MAX_OFFSET};
+// A stored value as printed on a terminal: control characters escaped.
+use castellan_core::text::printable as p;
 use castellan_crypto::{Clock, SystemClock};
 use castellan_server::management::http::clients::{ClientRepresentation, PagedClients};
 use castellan_server::platform::config::Config;
@@ -113,11 +115,6 @@ pub async fn run(config: &Config, command: ReadClients) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// A stored value as printed on a terminal: control characters escaped.
-fn p(s: &str) -> std::borrow::Cow<'_, str> {
-    castellan_core::text::printable(s)
 }
 
 fn print_client(rep: &ClientRepresentation, json: bool) -> anyhow::Result<()> {

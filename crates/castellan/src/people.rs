@@ -106,11 +106,13 @@ fn new_id() -> anyhow::Result<String> {
     alphanumeric_id(&random_bytes::<64>(), ID_LEN).ok_or_else(|| anyhow!("cannot generate an id"))
 }
 
-fn read_password(args: &CreateUser) -> anyhow::Result<Secret> {
-    if let Some(p) = &args.password {
+/// The password given with `--password`, or read from the first line of standard input with
+/// `--password-stdin`.
+pub fn read_password(given: Option<&Secret>, from_stdin: bool) -> anyhow::Result<Secret> {
+    if let Some(p) = given {
         return Ok(p.clone());
     }
-    if !args.password_stdin {
+    if !from_stdin {
         bail!("give --password or --password-stdin");
     }
     let mut line = String::new();
@@ -130,7 +132,7 @@ pub async fn create_user(store: &dyn Store, args: CreateUser) -> anyhow::Result<
     if castellan_core::text::check(&name).is_err() {
         bail!("--name must not contain control characters");
     }
-    let password = read_password(&args)?;
+    let password = read_password(args.password.as_ref(), args.password_stdin)?;
     let password_hash = hash_password(password).await.map_err(|e| anyhow!("{e}"))?;
     let user = User {
         id: new_id()?,

@@ -5,8 +5,8 @@
 //! password or its hash in the output.
 #![expect(clippy::print_stdout, reason = "a command answers on standard output")]
 
-use crate::people::find_user;
-use anyhow::{anyhow, bail, Context};
+use crate::people::{find_user, read_password};
+use anyhow::{anyhow, bail};
 use castellan_core::text::printable;
 use castellan_core::user::{Organization, Role, User};
 use castellan_core::Secret;
@@ -15,7 +15,6 @@ use castellan_server::people::passwords::hash_password;
 use castellan_store::Store;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use std::io::BufRead;
 
 /// Most rows one `list` shows.
 const MAX_LIMIT: u32 = 500;
@@ -154,7 +153,7 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
         ReadUsers::Enable(Named { id, json }) => set_disabled(store, &id, None, json).await,
         ReadUsers::SetPassword(args) => {
             let user = find_user(store, &args.user).await?;
-            let password = read_password(&args)?;
+            let password = read_password(args.password.as_ref(), args.password_stdin)?;
             let hash = hash_password(password).await.map_err(|e| anyhow!("{e}"))?;
             if !store.set_user_password(&user.id, &hash).await? {
                 bail!("no such user");
@@ -200,21 +199,6 @@ async fn set_disabled(
         );
     }
     Ok(())
-}
-
-fn read_password(args: &SetPassword) -> anyhow::Result<Secret> {
-    if let Some(p) = &args.password {
-        return Ok(p.clone());
-    }
-    if !args.password_stdin {
-        bail!("give --password or --password-stdin");
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
-    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
 }
 
 /// Runs an `orgs` read command.

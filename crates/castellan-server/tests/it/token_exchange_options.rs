@@ -506,6 +506,14 @@ async fn a_refresh_renews_a_delegation_only_while_the_rule_stands() {
         .replica(|c| c.token_exchange.delegations[0].scopes = "products:read".into())
         .await;
     refused(&refresh(&online, &w.agent, &rt, None).await);
+    // The agent no longer given token exchange (read afresh by a new replica): no renewal.
+    let mut agent = w.app.store.get_client(AGENT).await.unwrap().unwrap();
+    agent
+        .grant_types
+        .retain(|g| *g != castellan_core::client::GrantType::TokenExchange);
+    assert!(w.app.store.update_client(&agent).await.unwrap());
+    let without = w.app.replica(|_| {}).await;
+    refused(&refresh(&without, &w.agent, &rt, None).await);
     // Refused before rotation: the token is still good where the rule stands.
     let (status, body) = refresh(&narrowed, &w.agent, &rt, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -119,20 +119,24 @@ async fn revoke_family_in(
     .fetch_all(&mut **tx)
     .await
     .map_err(store_error)?;
-    let mut revoked = rows
-        .iter()
-        .map(|r| {
-            r.try_get::<String, _>("id")
-                .map(Revoked::Family)
-                .map_err(|e| crate::StoreError::Corrupt(format!("refresh_families.id: {e}")))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+    let mut revoked = family_entries(&rows)?;
     if !revoked.is_empty() {
         // The family itself first, then its delegated families.
         revoked.sort_by_key(|r| *r != Revoked::Family(family_id.to_owned()));
         record_in(tx, backend, &revoked, now, None).await?;
     }
     Ok(())
+}
+
+/// Rows of `refresh_families` ids (column `id`) as revocation-feed entries.
+pub(super) fn family_entries(rows: &[sqlx::any::AnyRow]) -> StoreResult<Vec<Revoked>> {
+    rows.iter()
+        .map(|r| {
+            r.try_get::<String, _>("id")
+                .map(Revoked::Family)
+                .map_err(|e| crate::StoreError::Corrupt(format!("refresh_families.id: {e}")))
+        })
+        .collect()
 }
 
 /// The unrevoked families of a consent, as feed entries.
@@ -146,13 +150,7 @@ async fn live_families_in(
             .fetch_all(&mut **tx)
             .await
             .map_err(store_error)?;
-    rows.iter()
-        .map(|r| {
-            r.try_get::<String, _>("id")
-                .map(Revoked::Family)
-                .map_err(|e| crate::StoreError::Corrupt(format!("refresh_families.id: {e}")))
-        })
-        .collect()
+    family_entries(&rows)
 }
 
 #[async_trait]
@@ -569,10 +567,7 @@ impl GrantStore for SqlStore {
         // revocation of the parent either comes first (and no child is started) or waits and
         // then sees the child.
         let mut tx = self.begin_write().await?;
-        let share = match self.backend {
-            Backend::Postgres => " FOR SHARE",
-            Backend::Sqlite => "",
-        };
+        let share = self.for_share();
         let live = sqlx::query(&format!(
             "SELECT consent_id FROM refresh_families WHERE id = $1 AND revoked_at IS NULL{share}"
         ))

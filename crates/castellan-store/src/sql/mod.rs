@@ -54,6 +54,15 @@ impl SqlStore {
     /// only at the first write, and a reader that then writes fails with "database is
     /// locked" instead of waiting; `BEGIN IMMEDIATE` takes it up front, so the busy timeout
     /// applies. PostgreSQL locks rows as it goes.
+    /// Shared row lock for a read that must wait for a write in progress (PostgreSQL); SQLite
+    /// runs one writer at a time.
+    pub(crate) fn for_share(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        }
+    }
+
     pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,

@@ -7,10 +7,9 @@ use crate::rows::millis;
 use crate::rows::people::{org_from_row, role_from_row, user_from_row, ORG_COLUMNS, USER_COLUMNS};
 use crate::{Backend, StoreError, StoreResult};
 use async_trait::async_trait;
-use castellan_core::revocation::Revoked;
 use castellan_core::user::{Membership, Organization, Role, User};
 use chrono::{DateTime, Utc};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 /// Disables the active API keys `user_id` created in `organization_id`, inside the
 /// transaction that removed the member or lowered their role.
@@ -176,14 +175,7 @@ impl UserStore for SqlStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?;
-            let families = rows
-                .iter()
-                .map(|r| {
-                    r.try_get::<String, _>("id")
-                        .map(Revoked::Family)
-                        .map_err(|e| StoreError::Corrupt(format!("refresh_families.id: {e}")))
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
+            let families = super::grants::family_entries(&rows)?;
             if !families.is_empty() {
                 super::revocations::record_in(&mut tx, self.backend, &families, now, None).await?;
             }
@@ -193,10 +185,7 @@ impl UserStore for SqlStore {
     }
 
     async fn is_user_disabled_now(&self, id: &str) -> StoreResult<bool> {
-        let lock = match self.backend {
-            Backend::Postgres => " FOR SHARE",
-            Backend::Sqlite => "",
-        };
+        let lock = self.for_share();
         let row: Option<Option<i64>> = sqlx::query_scalar(&format!(
             "SELECT disabled_at FROM users WHERE id = $1{lock}"
         ))

@@ -10,7 +10,6 @@ use crate::oauth::http::params::OAuthRequest;
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use castellan_core::{OAuthError, ScopeSet};
@@ -57,18 +56,17 @@ async fn answer(state: &AppState, a: Authenticated) -> Response {
                     .append_pair("user_code", &started.user_code)
                     .finish()
             );
-            let mut res = Json(json!({
-                "device_code": started.device_code.expose(),
-                "user_code": started.user_code,
-                "verification_uri": uri,
-                "verification_uri_complete": complete,
-                "expires_in": started.expires_in,
-                "interval": started.interval,
-            }))
-            .into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
+            crate::platform::http::no_store(
+                Json(json!({
+                    "device_code": started.device_code.expose(),
+                    "user_code": started.user_code,
+                    "verification_uri": uri,
+                    "verification_uri_complete": complete,
+                    "expires_in": started.expires_in,
+                    "interval": started.interval,
+                }))
+                .into_response(),
+            )
         }
         Err(e) => e.with_basic(auth.basic()).into_response(),
     }

@@ -149,10 +149,6 @@ pub(crate) async fn choose_organization(
     }
 }
 
-/// Records the consent of `user_id` to `client` for `scope` (in `organization`) and starts a
-/// token family under it: the grant of a person whose identity the token endpoint itself
-/// checked (this grant, the JWT bearer grant). Listed among the person's connected apps,
-/// revocable there. Answers the consent and the family's id.
 /// After a grant's family is stored: the person must not have been disabled meanwhile (a
 /// disable that began before the family was stored would not have seen it). If they were,
 /// the family is revoked and the grant refused.
@@ -170,6 +166,10 @@ pub(crate) async fn still_enabled(
     Ok(())
 }
 
+/// Records the consent of `user_id` to `client` for `scope` (in `organization`) and starts a
+/// token family under it: the grant of a person whose identity the token endpoint itself
+/// checked (this grant, the JWT bearer grant). Listed among the person's connected apps,
+/// revocable there. Answers the consent and the family's id.
 pub(crate) async fn start_person_grant(
     state: &AppState,
     client: &Client,
