@@ -181,7 +181,7 @@ impl fmt::Display for ScopePattern {
 /// Administrative scopes: they open Castellan's own management API. Every
 /// `manage_*` scope is administrative too. Self-registered clients never obtain them, and a
 /// person's grant carries them only when the person has the admin flag.
-pub const ADMIN_SCOPE_NAMES: [&str; 8] = [
+pub const ADMIN_SCOPE_NAMES: [&str; 9] = [
     "manage_api_clients",
     "view_api_clients",
     "manage_api_keys",
@@ -190,6 +190,7 @@ pub const ADMIN_SCOPE_NAMES: [&str; 8] = [
     "register_clients",
     "introspect",
     "manage_organizations",
+    "view_audit_log",
 ];
 
 /// Whether a scope (or pattern) whose name, before its first `:`, is `name` is

@@ -1,7 +1,8 @@
 //! Castellan's HTTP server, one module per capability: [`oauth`] (the token pipeline and every
 //! OAuth and OpenID Connect endpoint), [`people`] (sign-in, sessions, account pages),
 //! [`gateway`] (the gateway check, API keys, tenant tokens), [`management`] (the management
-//! API) and [`platform`] (configuration, state, the edge, keys, rate limits, upkeep), with
+//! API), [`audit`] (the audit log, its API and the owner's page) and [`platform`]
+//! (configuration, state, the edge, keys, rate limits, upkeep), with
 //! [`error`] mapping every typed refusal to its answer. Each capability keeps its rules in plain
 //! modules and its handlers and extractors in an `http/` module of its own.
 //!
@@ -9,6 +10,7 @@
 //! the binary (`castellan serve`) and the test kit both go through them.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod error;
 pub mod gateway;
 pub mod management;
@@ -185,6 +187,7 @@ fn router(state: AppState) -> Router {
         .merge(people::http::router())
         .merge(gateway::http::router())
         .merge(management::http::router())
+        .merge(audit::http::router())
         .route_layer(axum::middleware::from_fn(platform::http::name_route))
         .fallback(platform::http::health::not_found)
         .with_state(state)

@@ -60,9 +60,12 @@ fn browser_state_shows_no_session_cookie_or_csrf_token() {
         signed_in: Some(SignedIn {
             session: Session {
                 hash: [7; 32],
+                id: "ses_1".into(),
                 user_id: "usr_1".into(),
                 auth_time: now,
                 expires_at: now,
+                device: String::new(),
+                address: String::new(),
             },
             user: User {
                 id: "usr_1".into(),

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod api_keys;
+pub mod audit;
 mod connect;
 pub mod device;
 mod error;
@@ -134,7 +135,7 @@ pub trait TokenStore: Send + Sync {
     async fn get_opaque_token(&self, hash: &[u8; 32]) -> StoreResult<Option<OpaqueToken>>;
     /// Marks an opaque token revoked; `false` when no token of `client_id` has that hash.
     async fn revoke_opaque_token(&self, hash: &[u8; 32], client_id: &str) -> StoreResult<bool>;
-    /// Deletes revocation entries and opaque tokens past their expiry.
+    /// Deletes revocation entries, opaque tokens and sign-in sessions past their expiry.
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
@@ -191,6 +192,7 @@ pub trait Store:
     + api_keys::ApiKeyStore
     + pushed::PushedRequestStore
     + device::DeviceStore
+    + audit::AuditStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

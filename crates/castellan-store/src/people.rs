@@ -27,8 +27,14 @@ pub trait UserStore: Send + Sync {
     /// Sets or clears a user's admin flag; `false` when there is no such user.
     async fn set_user_admin(&self, id: &str, is_admin: bool) -> StoreResult<bool>;
     /// Replaces a user's password hash and, in the same transaction, ends every session they
-    /// have (a changed password signs out every browser); `false` when there is no such user.
-    async fn set_user_password(&self, id: &str, password_hash: &str) -> StoreResult<bool>;
+    /// have but `keep` (a changed password signs out every other browser; the person who
+    /// changed it on a page stays signed in there); `false` when there is no such user.
+    async fn set_user_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<bool>;
     /// Disables the user at `disabled_at` (`None`: enables them again); `false` when there is
     /// no such user. Disabling ends, in the same transaction, every session of theirs, every
     /// grant (the live token families of their consents, recorded in the revocation feed) and
@@ -76,12 +82,20 @@ pub trait UserStore: Send + Sync {
 pub struct Session {
     /// SHA-256 of the session cookie (the value itself is never stored).
     pub hash: [u8; 32],
+    /// The public id the sessions page and API name it by (`ses_…`; not derived from the
+    /// cookie).
+    pub id: String,
     /// The signed-in user.
     pub user_id: String,
     /// When the user signed in (OIDC `auth_time`).
     pub auth_time: DateTime<Utc>,
     /// When the session ends.
     pub expires_at: DateTime<Utc>,
+    /// The browser and system it signed in from, as read from its `User-Agent` ("Chrome 120
+    /// on Linux"); empty when unknown.
+    pub device: String,
+    /// The address it signed in from; empty when unknown.
+    pub address: String,
 }
 
 /// An authorization code (RFC 6749 §4.1.2), bound to everything the exchange checks.
@@ -221,6 +235,13 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<Option<Session>>;
     /// Ends the session (sign-out).
     async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()>;
+    /// The user's sessions that have not ended at `now`, newest sign-in first.
+    async fn list_sessions(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Session>>;
+    /// Ends the user's session with public id `id`; `false` when they have none by that id
+    /// (another person's session is never touched).
+    async fn end_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Ends every session of the user but `keep` (when given); answers how many ended.
+    async fn end_user_sessions(&self, user_id: &str, keep: Option<&[u8; 32]>) -> StoreResult<u64>;
 
     /// Stores a new authorization code.
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;

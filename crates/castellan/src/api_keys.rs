@@ -19,6 +19,7 @@ use castellan_core::query::truncate_for_message;
 use castellan_core::user::normalize_email;
 use castellan_core::{ScopePattern, ScopeSet};
 use castellan_crypto::{Clock, SystemClock};
+use castellan_server::audit::Caller;
 use castellan_server::management::api_keys::{
     self as service, scopes_a_member_may_give, CreateError, Creator, KeyDraft, RotateError,
 };
@@ -215,7 +216,7 @@ async fn create(state: &AppState, args: CreateKey) -> anyhow::Result<()> {
         expires_in_days: args.expires_in_days,
     };
     let now = SystemClock.now();
-    let created = service::create_api_key(state, draft, &creator, now)
+    let created = service::create_api_key(state, draft, &creator, now, &Caller::operator())
         .await
         .map_err(|e| create_error(e, who.described))?;
     let rep = ApiKeyRepresentation::new(&created.stored, Some(created.key.into_exposed()), now);
@@ -266,7 +267,7 @@ async fn list(state: &AppState, args: ListKeys) -> anyhow::Result<()> {
 }
 
 async fn change_status(state: &AppState, k: KeyId, status: ApiKeyStatus) -> anyhow::Result<()> {
-    let key = service::set_status(state, &k.id, status)
+    let key = service::set_status(state, &k.id, status, &Caller::operator())
         .await?
         .ok_or_else(|| not_found(&k.id))?;
     if key.status != status {
@@ -283,7 +284,7 @@ async fn change_status(state: &AppState, k: KeyId, status: ApiKeyStatus) -> anyh
 
 async fn rotate(state: &AppState, k: KeyId) -> anyhow::Result<()> {
     let now = SystemClock.now();
-    let created = match service::rotate_api_key(state, &k.id, now).await {
+    let created = match service::rotate_api_key(state, &k.id, now, &Caller::operator()).await {
         Ok(c) => c,
         Err(RotateError::NotFound) => return Err(not_found(&k.id)),
         Err(RotateError::Revoked) => {

@@ -139,6 +139,9 @@ pub enum Command {
     /// Manage API keys (create, list, show, disable, enable, revoke, rotate).
     #[command(subcommand)]
     ApiKeys(crate::api_keys::ApiKeysCommand),
+    /// Read the audit log of security events.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
     /// Explain offline why an API key or token would be refused (exits non-zero if so).
     Doctor {
         /// The API key or access token (never printed back).
@@ -182,7 +185,7 @@ pub struct CreateClient {
     #[arg(long, default_value = "")]
     pub scope: String,
     /// Give the client the administrative scopes (manage and view clients and API keys,
-    /// register clients, introspect, manage organizations).
+    /// register clients, introspect, manage organizations, read the audit log).
     #[arg(long)]
     pub admin: bool,
     /// confidential (default) or public.

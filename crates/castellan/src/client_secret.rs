@@ -6,6 +6,7 @@
 use crate::cli::RotateSecret;
 use anyhow::{anyhow, Context};
 use castellan_crypto::{Clock, SystemClock};
+use castellan_server::audit::{record, Caller, Kind};
 use castellan_server::management::client_secret::{rotate_client_secret, RotateError};
 use castellan_server::management::http::clients::ClientRepresentation;
 use castellan_server::platform::config::Config;
@@ -28,6 +29,10 @@ pub async fn rotate(config: Config, args: RotateSecret) -> anyhow::Result<()> {
             e => anyhow!("{e}"),
         })?;
     tracing::info!(client_id = %rotated.client.id, by = "cli", "client secret rotated");
+    let event = Caller::operator()
+        .did(Kind::ClientSecretRotated)
+        .target(&rotated.client.id);
+    record(&state, event).await;
     let rep = ClientRepresentation::new(
         &rotated.client,
         Some(rotated.secret.into_exposed()),

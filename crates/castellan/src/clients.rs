@@ -7,6 +7,7 @@
 use crate::commands::open_existing_store;
 use anyhow::bail;
 use castellan_core::query::{truncate_for_message, ClientQuery, MAX_LIMIT, MAX_OFFSET};
+use castellan_server::audit::{record_in, Caller, Kind};
 // A stored value as printed on a terminal: control characters escaped.
 use castellan_core::text::printable as p;
 use castellan_crypto::{Clock, SystemClock};
@@ -104,6 +105,14 @@ pub async fn run(config: &Config, command: ReadClients) -> anyhow::Result<()> {
                 bail!("no client with id `{}`", truncate_for_message(&id));
             };
             tracing::info!(client_id = %client.id, by = "cli", "client deleted");
+            record_in(
+                store.as_ref(),
+                now,
+                Caller::operator()
+                    .did(Kind::ClientDeleted)
+                    .target(&client.id),
+            )
+            .await;
             if json {
                 return print_client(&ClientRepresentation::new(&client, None, now), true);
             }

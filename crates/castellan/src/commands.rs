@@ -5,6 +5,7 @@ use crate::cli::{Cli, ClientsCommand, Command, CreateClient, KeysCommand};
 use anyhow::{anyhow, bail, Context};
 use castellan_core::Environment;
 use castellan_crypto::{Algorithm, Clock, SystemClock};
+use castellan_server::audit::{record_in, Caller, Kind};
 use castellan_server::management::clients::{build_client, ClientDraft, TenantEntry};
 use castellan_server::platform::bootstrap::{ensure_bootstrap_client, ADMIN_SCOPE};
 use castellan_server::platform::config::Config;
@@ -49,6 +50,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::ApiKeys(command) => {
             crate::api_keys::run(&config, open_existing_store(&config).await?, command).await
+        }
+        Command::Audit(command) => {
+            crate::audit::run(open_existing_store(&config).await?.as_ref(), command).await
         }
         Command::Doctor { credential, need } => {
             crate::doctor::run(&config, credential.expose(), need.as_deref()).await
@@ -250,6 +254,14 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         .insert_client(&client)
         .await
         .context("storing the client")?;
+    let event = Caller::operator()
+        .did(Kind::ClientCreated)
+        .target(&client.id)
+        .detail(format!(
+            "scope {}",
+            castellan_core::scope::patterns_to_string(&client.scope)
+        ));
+    record_in(store.as_ref(), SystemClock.now(), event).await;
     let rep = castellan_server::management::http::clients::ClientRepresentation::new(
         &client,
         secret.map(castellan_core::Secret::into_exposed),
@@ -322,6 +334,11 @@ async fn rotate_keys(config: Config, alg: Option<String>) -> anyhow::Result<()> 
     let kid =
         castellan_server::platform::keys::rotate(store.as_ref(), alg, SystemClock.now(), keep_for)
             .await?;
+    let event = Caller::operator()
+        .did(Kind::SigningKeyRotated)
+        .target(&kid)
+        .detail(format!("{alg}; the previous key stays published"));
+    record_in(store.as_ref(), SystemClock.now(), event).await;
     println!(
         "new {alg} signing key: {kid}; the previous key stays published for {} s",
         keep_for.num_seconds()

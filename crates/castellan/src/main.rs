@@ -3,6 +3,7 @@
 //! `orgs create`, `orgs add-member`, `api-keys …`).
 
 mod api_keys;
+mod audit;
 mod cli;
 mod client_secret;
 mod clients;

@@ -9,6 +9,7 @@ use castellan_core::text::printable;
 use castellan_core::user::{normalize_email, Membership, Organization, Role, User};
 use castellan_core::Secret;
 use castellan_crypto::{random_bytes, Clock, SystemClock};
+use castellan_server::audit::{record_in, Caller, Kind};
 use castellan_server::people::passwords::hash_password;
 use castellan_store::{Store, StoreError};
 use clap::{Args, Subcommand};
@@ -227,6 +228,11 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
                     printable(&org)
                 );
             }
+            let event = Caller::operator()
+                .did(Kind::MemberRemoved)
+                .organization(Some(&org))
+                .target(&user.id);
+            record_in(store, SystemClock.now(), event).await;
             println!(
                 "{} is no longer a member of {}; their API keys there are disabled",
                 printable(&user.email),
@@ -249,6 +255,12 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
                 })
                 .await
                 .context("storing the membership")?;
+            let event = Caller::operator()
+                .did(Kind::MemberRoleChanged)
+                .organization(Some(&org))
+                .target(&user.id)
+                .detail(format!("role {role}"));
+            record_in(store, SystemClock.now(), event).await;
             println!(
                 "{} is {role} of {}",
                 printable(&user.email),

@@ -11,6 +11,7 @@ use castellan_core::text::printable;
 use castellan_core::user::{Organization, Role, User};
 use castellan_core::Secret;
 use castellan_crypto::{Clock, SystemClock};
+use castellan_server::audit::{record_in, Caller, Kind};
 use castellan_server::people::passwords::hash_password;
 use castellan_store::Store;
 use clap::{Args, Subcommand};
@@ -155,10 +156,15 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
             let user = find_user(store, &args.user).await?;
             let password = read_password(args.password.as_ref(), args.password_stdin)?;
             let hash = hash_password(password).await.map_err(|e| anyhow!("{e}"))?;
-            if !store.set_user_password(&user.id, &hash).await? {
+            if !store.set_user_password(&user.id, &hash, None).await? {
                 bail!("no such user");
             }
             tracing::info!(user_id = %user.id, by = "cli", "password replaced; sessions ended");
+            let event = Caller::operator()
+                .did(Kind::PasswordChanged)
+                .target(&user.id)
+                .detail("by an operator; every session ended");
+            record_in(store, SystemClock.now(), event).await;
             println!(
                 "password of {} replaced; their sessions have ended",
                 printable(&user.email)
@@ -185,6 +191,13 @@ async fn set_disabled(
         .ok_or_else(|| anyhow!("no such user"))?;
     let what = if at.is_some() { "disabled" } else { "enabled" };
     tracing::info!(user_id = %user.id, by = "cli", "user {what}");
+    let kind = if at.is_some() {
+        Kind::PersonDisabled
+    } else {
+        Kind::PersonEnabled
+    };
+    let event = Caller::operator().did(kind).target(&user.id);
+    record_in(store, SystemClock.now(), event).await;
     if json {
         println!("{}", user_json(&user));
     } else if at.is_some() {

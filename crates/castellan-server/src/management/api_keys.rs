@@ -2,6 +2,7 @@
 //! disable / enable / revoke and rotation, within what the creator may give. The check of a
 //! presented key is the gateway's ([`crate::gateway::api_keys`]).
 
+use crate::audit::{self, Caller, Kind};
 use crate::oauth::consent::is_write_scope;
 use crate::platform::config::{is_admin_scope_name, Config};
 use crate::platform::state::AppState;
@@ -108,6 +109,7 @@ pub async fn create_api_key(
     draft: KeyDraft,
     creator: &Creator<'_>,
     now: DateTime<Utc>,
+    by: &Caller,
 ) -> Result<CreatedKey, CreateError> {
     let name = draft.name.trim();
     let plain = |field: &str, v: Option<&str>| {
@@ -193,6 +195,14 @@ pub async fn create_api_key(
     let stored = row_for(&key, &template);
     state.store.insert_api_key(&stored).await?;
     tracing::info!(api_key_id = %stored.id, by = %creator.id, "API key created");
+    audit::record(
+        state,
+        by.did(Kind::ApiKeyCreated)
+            .organization(stored.organization_id.as_deref())
+            .target(&stored.id)
+            .detail(format!("scope {}", stored.scope)),
+    )
+    .await;
     Ok(CreatedKey { stored, key })
 }
 
@@ -233,6 +243,7 @@ pub async fn set_status(
     state: &AppState,
     id: &str,
     status: ApiKeyStatus,
+    by: &Caller,
 ) -> Result<Option<ApiKey>, StoreError> {
     let Some(key) = state.store.get_api_key(id).await? else {
         return Ok(None);
@@ -240,7 +251,25 @@ pub async fn set_status(
     state.store.set_api_key_status(id, status).await?;
     state.api_keys.forget(&key.hash).await;
     tracing::info!(api_key_id = %id, status = %status, "API key status changed");
-    state.store.get_api_key(id).await
+    let after = state.store.get_api_key(id).await?;
+    let changed = after
+        .as_ref()
+        .is_some_and(|k| k.status == status && key.status != status);
+    if changed {
+        let kind = match status {
+            ApiKeyStatus::Active => Kind::ApiKeyEnabled,
+            ApiKeyStatus::Disabled => Kind::ApiKeyDisabled,
+            ApiKeyStatus::Revoked => Kind::ApiKeyRevoked,
+        };
+        audit::record(
+            state,
+            by.did(kind)
+                .organization(key.organization_id.as_deref())
+                .target(id),
+        )
+        .await;
+    }
+    Ok(after)
 }
 
 /// Why a key could not be rotated.
@@ -265,6 +294,7 @@ pub async fn rotate_api_key(
     state: &AppState,
     id: &str,
     now: DateTime<Utc>,
+    by: &Caller,
 ) -> Result<CreatedKey, RotateError> {
     let old = state
         .store
@@ -288,6 +318,14 @@ pub async fn rotate_api_key(
     }
     state.api_keys.forget(&old.hash).await;
     tracing::info!(api_key_id = %old.id, new_id = %stored.id, "API key rotated");
+    audit::record(
+        state,
+        by.did(Kind::ApiKeyRotated)
+            .organization(old.organization_id.as_deref())
+            .target(&old.id)
+            .detail(format!("replaced by {}", stored.id)),
+    )
+    .await;
     Ok(CreatedKey { stored, key })
 }
 

@@ -5,10 +5,12 @@
 //! scopes only while the person has the admin flag: the scopes of a token minted for a person
 //! without it (before the rule, or before the flag was cleared) are read without them.
 
+use crate::audit::Caller;
 use crate::error::ApiError;
 use crate::oauth::tokens::{check_access_token, Audience, Checked};
 use crate::platform::state::AppState;
 use castellan_core::ScopeSet;
+use std::net::IpAddr;
 
 /// A checked bearer token, as the management and people's APIs take it.
 pub struct Bearer {
@@ -18,6 +20,9 @@ pub struct Bearer {
     pub scopes: ScopeSet,
     /// The person behind a user's grant; `None` for a client acting for itself.
     pub person: Option<Person>,
+    /// The address the request came from (set by the extractor; `None` when checked
+    /// outside a request).
+    pub address: Option<IpAddr>,
 }
 
 /// The person a token was issued for, as storage knows them now.
@@ -59,6 +64,7 @@ pub async fn check_bearer(state: &AppState, token: &str) -> Result<Bearer, ApiEr
                 token: checked,
                 scopes,
                 person,
+                address: None,
             })
         }
         Err(reason) => Err(ApiError::Unauthorized(format!(
@@ -69,6 +75,16 @@ pub async fn check_bearer(state: &AppState, token: &str) -> Result<Bearer, ApiEr
 }
 
 impl Bearer {
+    /// Who acts with this token, and from where, as the audit log records them: its person,
+    /// or its client acting for itself.
+    pub fn caller(&self) -> Caller {
+        Caller::of_token(
+            self.person.as_ref().map(|p| p.id.as_str()),
+            self.token.client_id(),
+            self.address,
+        )
+    }
+
     /// The organization a person's token is bound to (`org`), if any.
     pub fn organization(&self) -> Option<&str> {
         self.token.organization()

@@ -2,6 +2,7 @@
 //! what an approval records, the code it issues, what a denial answers,
 //! when a remembered consent lets the page be skipped, and the plain words shown for scopes.
 
+use crate::audit::{self, Caller, Kind};
 use crate::oauth::authorize::{redirect_with, AuthorizeError, AuthorizeRequest, Prompt};
 use crate::oauth::token::authorization_code::code_expires_at;
 use crate::platform::config::Config;
@@ -12,6 +13,7 @@ use castellan_core::ScopeSet;
 use castellan_crypto::random_bytes;
 use castellan_store::people::{AuthorizationCode, Consent, Session};
 use castellan_store::StoreResult;
+use std::net::IpAddr;
 
 /// One scope in plain words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +175,7 @@ pub async fn approve(
     req: &AuthorizeRequest,
     session: &Session,
     organization_id: Option<String>,
+    address: IpAddr,
 ) -> Result<String, AuthorizeError> {
     let now = state.clock.now();
     let consent = state
@@ -187,6 +190,15 @@ pub async fn approve(
             updated_at: now,
         })
         .await?;
+    audit::record(
+        state,
+        Caller::person(&session.user_id, Some(address))
+            .did(Kind::ConsentGiven)
+            .organization(consent.organization_id.as_deref())
+            .target(&consent.id)
+            .detail(format!("client {}, scope {}", req.client.id, req.scope)),
+    )
+    .await;
     issue_code(state, req, session, consent).await
 }
 

@@ -8,6 +8,7 @@
 //! writes nothing until the person decides; how often a device polls is kept in this
 //! process, so a device polling two replicas alternately is paced by each.
 
+use crate::audit::{self, Caller, Kind};
 use crate::error::OAuthFailure;
 use crate::oauth::token::password::start_person_grant;
 use crate::platform::state::AppState;
@@ -22,6 +23,7 @@ use castellan_store::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::net::IpAddr;
 
 /// A device authorization started: what the device shows and keeps.
 #[derive(Debug)]
@@ -138,6 +140,7 @@ pub async fn decide(
     pending: &DeviceAuthorization,
     decision: Decision,
     now: DateTime<Utc>,
+    address: IpAddr,
 ) -> Result<bool, StoreError> {
     let approval = match decision {
         Decision::Deny => None,
@@ -175,6 +178,20 @@ pub async fn decide(
         .decide_device(&pending.user_code_hash, approval.as_ref(), now)
         .await?;
     state.device_polls.decided(&pending.device_hash);
+    if let (true, Some(a)) = (decided, &approval) {
+        audit::record(
+            state,
+            Caller::person(&person.id, Some(address))
+                .did(Kind::ConsentGiven)
+                .organization(a.organization_id.as_deref())
+                .target(&a.consent_id)
+                .detail(format!(
+                    "client {} on a device, scope {}",
+                    pending.client_id, pending.scope
+                )),
+        )
+        .await;
+    }
     Ok(decided)
 }
 

@@ -3,6 +3,7 @@
 //! dead and its access tokens introspect inactive. Used by the JSON API
 //! (`/account/connected-apps`, bearer token of the user) and by the account pages.
 
+use crate::audit::{self, Caller, Kind};
 use crate::platform::state::AppState;
 use castellan_store::StoreResult;
 use serde::Serialize;
@@ -65,7 +66,9 @@ pub async fn revoke_connected_app(
     state: &AppState,
     user_id: &str,
     consent_id: &str,
+    by: &Caller,
 ) -> StoreResult<bool> {
+    let consent = state.store.get_consent(consent_id).await?;
     let revoked = state
         .store
         .revoke_consent(user_id, consent_id, state.clock.now())
@@ -73,6 +76,17 @@ pub async fn revoke_connected_app(
     if revoked {
         state.token_checks.revoked_here();
         tracing::info!(user_id, consent_id, "connected app revoked");
+        let (organization, client) = consent
+            .map(|c| (c.organization_id, c.client_id))
+            .unwrap_or_default();
+        audit::record(
+            state,
+            by.did(Kind::ConsentRevoked)
+                .organization(organization.as_deref())
+                .target(consent_id)
+                .detail(format!("client {client}")),
+        )
+        .await;
     }
     Ok(revoked)
 }

@@ -4,6 +4,7 @@
 //! account and address (`login_throttle`), or per device for a browser that signed in to the
 //! account before (`known_device`).
 
+use crate::audit::{self, Caller, Kind};
 use crate::people::known_device;
 use crate::people::login_throttle::LoginDelayed;
 use crate::people::passwords::{dummy_hash, verify_password};
@@ -11,6 +12,7 @@ use crate::platform::state::AppState;
 use castellan_core::user::{normalize_email, User};
 use castellan_core::Secret;
 use castellan_store::StoreError;
+use std::net::IpAddr;
 use tokio::sync::OnceCell;
 
 /// Why a sign-in failed.
@@ -114,4 +116,44 @@ pub async fn sign_in(
             Err(LoginError::Invalid)
         }
     }
+}
+
+/// Records a sign-in attempt in the audit log, `how` naming where it came from ("sign-in
+/// page", "password grant"): a success, or a refusal (wrong password, unknown account,
+/// disabled account) under the account's person when the email names one. What was typed is
+/// never recorded; a throttled attempt (the password was not checked) or a storage failure is
+/// not an event.
+pub async fn audit_sign_in(
+    state: &AppState,
+    typed_email: &str,
+    result: &Result<User, LoginError>,
+    ip: IpAddr,
+    how: &str,
+) {
+    let event = match result {
+        Ok(user) => Caller::person(&user.id, Some(ip))
+            .did(Kind::SignInSucceeded)
+            .target(&user.id)
+            .detail(how),
+        Err(e @ (LoginError::Invalid | LoginError::Disabled)) => {
+            let known = match normalize_email(typed_email) {
+                Some(email) => state.store.find_user_by_email(&email).await.ok().flatten(),
+                None => None,
+            };
+            let why = match (e, &known) {
+                (LoginError::Disabled, _) => "account disabled",
+                (_, Some(_)) => "wrong password",
+                (_, None) => "unknown account",
+            };
+            let event = match &known {
+                Some(user) => Caller::person(&user.id, Some(ip))
+                    .did(Kind::SignInFailed)
+                    .target(&user.id),
+                None => Caller::system(Some(ip)).did(Kind::SignInFailed),
+            };
+            event.detail(format!("{how}: {why}"))
+        }
+        Err(LoginError::Throttled(_) | LoginError::Store(_)) => return,
+    };
+    audit::record(state, event).await;
 }

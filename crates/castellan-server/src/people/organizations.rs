@@ -3,6 +3,7 @@
 //! (removal, or a lowered role); this replica then forgets the cached membership and keys at
 //! once, other replicas within `gateway.membership_cache_seconds` and `api_keys.cache_seconds`.
 
+use crate::audit::{self, Caller, Kind};
 use crate::platform::state::AppState;
 use castellan_core::user::{Membership, Role};
 use castellan_store::StoreError;
@@ -36,6 +37,7 @@ pub async fn set_role(
     organization: &str,
     user: &str,
     role: Role,
+    by: &Caller,
 ) -> Result<(), MemberError> {
     if state.store.get_organization(organization).await?.is_none() {
         return Err(MemberError::NoOrganization);
@@ -56,6 +58,14 @@ pub async fn set_role(
         .map_err(last_owner)?;
     forget(state, organization, user).await;
     tracing::info!(organization_id = %organization, user_id = %user, role = %role, "member role set");
+    audit::record(
+        state,
+        by.did(Kind::MemberRoleChanged)
+            .organization(Some(organization))
+            .target(user)
+            .detail(format!("role {role}")),
+    )
+    .await;
     Ok(())
 }
 
@@ -64,6 +74,7 @@ pub async fn remove_member(
     state: &AppState,
     organization: &str,
     user: &str,
+    by: &Caller,
 ) -> Result<(), MemberError> {
     if !state
         .store
@@ -75,6 +86,13 @@ pub async fn remove_member(
     }
     forget(state, organization, user).await;
     tracing::info!(organization_id = %organization, user_id = %user, "member removed");
+    audit::record(
+        state,
+        by.did(Kind::MemberRemoved)
+            .organization(Some(organization))
+            .target(user),
+    )
+    .await;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use castellan_store::people::Session;
 use castellan_store::StoreResult;
 use chrono::{DateTime, Duration, Utc};
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 /// The session cookie's name in `local` (plain http allowed, so no `__Host-` prefix).
 pub const SESSION_COOKIE: &str = "castellan_session";
@@ -34,21 +35,87 @@ fn well_formed(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Starts a session for `user_id`; answers the cookie value (shown only to the browser).
+/// Longest `User-Agent` read to name a device; a longer one is cut before parsing.
+const MAX_USER_AGENT: usize = 512;
+
+/// Where a browser signs in from, as the sessions page shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInPlace<'a> {
+    /// The browser's `User-Agent`, if it sent a readable one.
+    pub user_agent: Option<&'a str>,
+    /// The address it signed in from.
+    pub address: IpAddr,
+}
+
+/// A device name for the sessions page, read from a `User-Agent`: "Chrome 120 on Linux",
+/// "Firefox on Windows 10"; empty when nothing is recognised. Only the browser's and the
+/// system's names and the browser's major version are kept, never the whole header.
+pub fn device_name(user_agent: &str) -> String {
+    let cut = user_agent
+        .char_indices()
+        .nth(MAX_USER_AGENT)
+        .map_or(user_agent, |(i, _)| &user_agent[..i]);
+    let Some(found) = woothee::parser::Parser::new().parse(cut) else {
+        return String::new();
+    };
+    let known = |v: &str| !v.is_empty() && v != woothee::woothee::VALUE_UNKNOWN;
+    let major = found.version.split('.').next().unwrap_or_default();
+    let browser = match (known(found.name), known(major)) {
+        (true, true) => format!("{} {major}", found.name),
+        (true, false) => found.name.to_owned(),
+        (false, _) => String::new(),
+    };
+    let system = [found.os, &found.os_version]
+        .into_iter()
+        .filter(|v| known(v))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let system = if known(found.os) {
+        system
+    } else {
+        String::new()
+    };
+    let named = match (browser.is_empty(), system.is_empty()) {
+        (false, false) => format!("{browser} on {system}"),
+        (false, true) => browser,
+        (true, false) => system,
+        (true, true) => String::new(),
+    };
+    named.chars().filter(|c| !c.is_control()).take(80).collect()
+}
+
+/// Starts a session for `user_id` signed in from `place`; answers the cookie value (shown
+/// only to the browser).
 pub async fn start_session(
     state: &AppState,
     user_id: &str,
     now: DateTime<Utc>,
+    place: SignInPlace<'_>,
 ) -> StoreResult<Secret> {
-    let id = castellan_crypto::generate_secret();
+    let secret = castellan_crypto::generate_secret();
     let session = Session {
-        hash: castellan_crypto::hash_secret(id.expose()).0,
+        hash: castellan_crypto::hash_secret(secret.expose()).0,
+        id: format!("ses_{}", crate::oauth::tokens::new_jti()),
         user_id: user_id.to_owned(),
         auth_time: now,
         expires_at: now + Duration::seconds(i64::from(state.config.pages.session_seconds)),
+        device: place.user_agent.map(device_name).unwrap_or_default(),
+        address: place.address.to_string(),
     };
     state.store.insert_session(&session).await?;
-    Ok(id)
+    Ok(secret)
+}
+
+/// Whether `id` could name a session (`ses_` and an id's characters); anything else is
+/// refused before a storage lookup.
+pub fn is_plausible_session_id(id: &str) -> bool {
+    id.len() <= 64
+        && id.strip_prefix("ses_").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// The live session a cookie value names, if any.

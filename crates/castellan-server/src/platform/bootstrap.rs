@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 /// Scopes of the bootstrap admin client.
 pub const ADMIN_SCOPE: &str = "manage_api_clients view_api_clients manage_api_keys view_api_keys \
-    register_clients introspect manage_organizations";
+    register_clients introspect manage_organizations view_audit_log";
 
 /// Why the bootstrap admin client could not be created.
 #[derive(Debug, thiserror::Error)]

@@ -70,6 +70,8 @@ pub struct Config {
     pub device: DeviceConfig,
     /// How documents named by clients (metadata documents, `jwks_uri`) are fetched and cached.
     pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
+    /// `[audit]`: how long the audit log keeps its events.
+    pub audit: AuditConfig,
 }
 
 /// The storage URL. It may carry a password, so `Debug` shows it with the password and the
@@ -305,6 +307,7 @@ impl Default for Config {
             token_exchange: Default::default(),
             jwt_bearer: Default::default(),
             device: Default::default(),
+            audit: Default::default(),
             client_metadata: Default::default(),
         }
     }
@@ -322,6 +325,22 @@ pub struct ParConfig {
     /// Whether every client must push its authorization requests (RFC 9126 §5,
     /// `require_pushed_authorization_requests` in the metadata).
     pub required: bool,
+}
+
+/// `[audit]`: the audit log of security events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How many days an event is kept (1 ..= 3650); older ones are purged by the upkeep.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: 365,
+        }
+    }
 }
 
 /// `[device]`: device authorization (RFC 8628).
@@ -681,6 +700,9 @@ impl Config {
         self.jwt_bearer
             .validate(self.environment)
             .map_err(|(key, m)| bad(&key, m))?;
+        if !(1..=3650).contains(&self.audit.retention_days) {
+            return Err(bad("audit.retention_days", "must be between 1 and 3650"));
+        }
         if !(60..=1800).contains(&self.device.code_seconds) {
             return Err(bad("device.code_seconds", "must be between 60 and 1800"));
         }

@@ -12,7 +12,8 @@
 //!   token-check caches;
 //! * the older ones: `castellan_tokens_issued_total{format}`,
 //!   `castellan_client_auth_failures_total`, `castellan_storage_errors_total`,
-//!   `castellan_rate_limit_backend_failures_total`.
+//!   `castellan_rate_limit_backend_failures_total`;
+//! * `castellan_audit_failures_total`: audit events that could not be stored.
 //!
 //! Labels are bounded: routes are templates, statuses and reasons come from fixed lists, and
 //! policies and grant types from the configuration. The handles of the hot paths' series are
@@ -48,8 +49,12 @@ pub const FAMILIES: &[&str] = &[
     "castellan_tokens_issued_total",
     "castellan_client_auth_failures_total",
     "castellan_storage_errors_total",
+    AUDIT_FAILURES,
     crate::platform::limits::BACKEND_FAILURES_METRIC,
 ];
+
+/// Audit events that could not be stored (the actions they record stood).
+pub const AUDIT_FAILURES: &str = "castellan_audit_failures_total";
 
 /// Buckets of the request-duration histogram, in seconds: 100 µs to 10 s.
 pub const SECONDS_BUCKETS: &[f64] = &[

@@ -1,6 +1,7 @@
 //! Background upkeep each replica runs: purging clients past `deleteAt`, expired revocations,
-//! opaque tokens, one-time ids, revocation-feed entries no token can still match and signing keys, and
-//! re-reading the signing keys. Every step is idempotent, so replicas running it at once do
+//! opaque tokens and sessions, audit events past `audit.retention_days`, one-time ids,
+//! revocation-feed entries no token can still match and signing keys, and re-reading the
+//! signing keys. Every step is idempotent, so replicas running it at once do
 //! no harm.
 
 use crate::platform::state::AppState;
@@ -43,6 +44,12 @@ pub async fn run_once(state: &AppState) {
     let oldest_live = now - crate::oauth::revocation_feed::horizon(state);
     if let Err(e) = state.store.purge_revocations(now, oldest_live).await {
         tracing::warn!(error = %e, "purging the revocation feed failed");
+    }
+    let kept_from = now - chrono::Duration::days(i64::from(state.config.audit.retention_days));
+    match state.store.purge_audit_events(kept_from).await {
+        Ok(n) if n > 0 => tracing::info!(count = n, "purged audit events past retention"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging the audit log failed"),
     }
     if let Err(e) = state.store.purge_signing_keys(now).await {
         tracing::warn!(error = %e, "purging expired keys failed");

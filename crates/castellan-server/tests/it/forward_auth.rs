@@ -1190,6 +1190,7 @@ async fn members_key(app: &TestApp, user: &str) -> String {
             allowed: &[],
         },
         Utc::now(),
+        &castellan_server::audit::Caller::person(user, None),
     )
     .await
     .unwrap();

@@ -7,6 +7,7 @@
 
 mod account_api_keys;
 mod api_keys;
+mod audit;
 mod authorize_flow;
 mod bad_input;
 mod body_limits;
@@ -45,6 +46,7 @@ mod refresh;
 mod registration;
 mod resources;
 mod revocation_feed;
+mod sessions;
 mod support;
 mod token;
 mod token_exchange;

@@ -1,5 +1,5 @@
 //! `/openapi.json` describes every JSON API (clients, under the project key too, secret
-//! rotation, API keys, a person's connected apps, registration), and each documented path
+//! rotation, API keys, a person's connected apps and sessions, registration), and each documented path
 //! answers as documented: without a token, and with the admin client's token on ids that do
 //! not exist, every answer's status is one the document lists for that operation.
 #![expect(
@@ -46,6 +46,8 @@ async fn every_documented_path_answers_as_documented() {
         "/api-keys/{id}/rotate",
         "/account/connected-apps",
         "/account/connected-apps/{consent_id}",
+        "/account/sessions",
+        "/account/sessions/{id}",
         "/organizations/{org}/members/{user}",
         "/oauth/register",
     ] {

@@ -199,12 +199,12 @@ async fn a_scrape_after_traffic_shows_every_family() {
         1.0,
     );
 
-    // Every family is in the scrape (storage errors need a failing database), and the
-    // dashboard uses these families and no other.
-    use castellan_server::platform::metrics::FAMILIES;
+    // Every family is in the scrape (storage errors and audit failures need a failing
+    // database), and the dashboard uses these families and no other.
+    use castellan_server::platform::metrics::{AUDIT_FAILURES, FAMILIES};
     for family in FAMILIES
         .iter()
-        .filter(|f| **f != "castellan_storage_errors_total")
+        .filter(|f| **f != "castellan_storage_errors_total" && **f != AUDIT_FAILURES)
     {
         assert!(
             text.contains(&format!("# TYPE {family} ")),

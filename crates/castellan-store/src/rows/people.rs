@@ -11,7 +11,8 @@ use sqlx::any::AnyRow;
 pub(crate) const USER_COLUMNS: &str =
     "id, email, name, password_hash, created_at, is_admin, disabled_at";
 pub(crate) const ORG_COLUMNS: &str = "id, name, created_at";
-pub(crate) const SESSION_COLUMNS: &str = "hash, user_id, auth_time, expires_at";
+pub(crate) const SESSION_COLUMNS: &str =
+    "hash, id, user_id, auth_time, expires_at, device, address";
 pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_challenge, user_id, \
     organization_id, scope, nonce, resources, auth_time, consent_id, family_id, created_at, \
     expires_at, dpop_jkt";
@@ -54,9 +55,12 @@ pub(crate) fn role_from_row(row: &AnyRow) -> StoreResult<Role> {
 pub(crate) fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
     Ok(Session {
         hash: hash32(get(row, "hash")?, "hash")?,
+        id: get(row, "id")?,
         user_id: get(row, "user_id")?,
         auth_time: instant(row, "auth_time")?,
         expires_at: instant(row, "expires_at")?,
+        device: get(row, "device")?,
+        address: get(row, "address")?,
     })
 }
 

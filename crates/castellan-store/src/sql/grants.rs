@@ -5,6 +5,7 @@
 //! a code is marked used by a conditional `UPDATE`, a refresh token is rotated (or its family
 //! revoked) under the row's lock, so two concurrent presentations have exactly one winner.
 
+use super::people::end_sessions_but;
 use super::revocations::record_in;
 use super::SqlStore;
 use crate::error::{store_error, write_error_naming};
@@ -156,15 +157,19 @@ async fn live_families_in(
 #[async_trait]
 impl GrantStore for SqlStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        let sql = format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4)");
+        let sql =
+            format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         sqlx::query(&sql)
             .bind(&s.hash[..])
+            .bind(s.id.as_str())
             .bind(s.user_id.as_str())
             .bind(millis(s.auth_time))
             .bind(millis(s.expires_at))
+            .bind(s.device.as_str())
+            .bind(s.address.as_str())
             .execute(self.pool())
             .await
-            .map_err(|e| write_error_naming(e, "a session with this hash exists", MISSING))?;
+            .map_err(|e| write_error_naming(e, "a session with this hash or id exists", MISSING))?;
         Ok(())
     }
 
@@ -191,6 +196,38 @@ impl GrantStore for SqlStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn list_sessions(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY auth_time DESC, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(millis(now))
+            .fetch_all(self.pool())
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn end_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id = $2")
+            .bind(user_id)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        Ok(ended > 0)
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, keep: Option<&[u8; 32]>) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let ended = end_sessions_but(&mut tx, user_id, keep).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(ended)
     }
 
     async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {

@@ -5,6 +5,7 @@
 //! [`SqlStore::begin_write`]). Each file holds the statements of one trait.
 
 mod api_keys;
+mod audit;
 mod clients;
 mod device;
 mod grants;

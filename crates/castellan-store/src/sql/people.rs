@@ -115,7 +115,12 @@ impl UserStore for SqlStore {
         Ok(changed > 0)
     }
 
-    async fn set_user_password(&self, id: &str, password_hash: &str) -> StoreResult<bool> {
+    async fn set_user_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
@@ -124,11 +129,7 @@ impl UserStore for SqlStore {
             .await
             .map_err(store_error)?
             .rows_affected();
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        end_sessions_but(&mut tx, id, keep).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(changed > 0)
     }
@@ -363,4 +364,23 @@ impl SqlStore {
             .map_err(store_error)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
+
+/// Ends every session of `user_id` but `keep` (when given), in `tx`; answers how many ended.
+pub(super) async fn end_sessions_but(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    keep: Option<&[u8; 32]>,
+) -> StoreResult<u64> {
+    let query = match keep {
+        Some(hash) => sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND hash <> $2")
+            .bind(user_id)
+            .bind(&hash[..]),
+        None => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id),
+    };
+    Ok(query
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected())
 }

@@ -97,6 +97,7 @@ impl TokenStore for SqlStore {
         for sql in [
             "DELETE FROM revoked_jwts WHERE expires_at <= $1",
             "DELETE FROM opaque_tokens WHERE expires_at <= $1",
+            "DELETE FROM sessions WHERE expires_at <= $1",
         ] {
             deleted += sqlx::query(sql)
                 .bind(millis(now))

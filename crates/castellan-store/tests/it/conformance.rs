@@ -18,6 +18,7 @@ use castellan_core::tenant::TenantGrant;
 use castellan_core::user::{Membership, Organization, Role, User};
 use castellan_core::Secret;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus, ApiKeyStore};
+use castellan_store::audit::{ActorKind, AuditEvent, AuditQuery, AuditStore, Outcome};
 use castellan_store::people::{
     AuthorizationCode, CodeRedemption, Consent, GrantStore, RefreshToken, RefreshUse, Session,
     UserStore,
@@ -163,6 +164,7 @@ conformance!(
     an_organization_keeps_an_owner,
     organizations_and_memberships,
     sessions_expire_and_are_deleted,
+    a_person_lists_and_ends_their_sessions,
     codes_redeem_once_and_record_their_family,
     concurrent_code_redemptions_have_one_winner,
     pushed_requests_are_used_once_by_their_client_before_expiry,
@@ -187,6 +189,7 @@ conformance!(
     one_time_ids_are_accepted_once_until_they_expire,
     concurrent_first_uses_have_one_winner,
     purge_removes_expired_one_time_ids,
+    audit_events_are_filtered_paged_and_purged,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1541,19 +1544,11 @@ async fn people_and_organizations_are_listed_and_a_new_password_ends_sessions(st
     );
 
     // A new password ends every session of that person, and nobody else's.
-    for (hash, who) in [([1; 32], "u1"), ([2; 32], "u1"), ([3; 32], "u2")] {
-        store
-            .insert_session(&Session {
-                hash,
-                user_id: who.to_owned(),
-                auth_time: at(T0),
-                expires_at: at(T0 + 1000),
-            })
-            .await
-            .unwrap();
+    for (n, who) in [(1, "u1"), (2, "u1"), (3, "u2")] {
+        store.insert_session(&session(n, who)).await.unwrap();
     }
     assert!(store
-        .set_user_password("u1", "$argon2id$new")
+        .set_user_password("u1", "$argon2id$new", None)
         .await
         .unwrap());
     assert_eq!(
@@ -1564,9 +1559,20 @@ async fn people_and_organizations_are_listed_and_a_new_password_ends_sessions(st
     assert_eq!(store.get_session(&[2; 32], at(T0)).await.unwrap(), None);
     assert!(store.get_session(&[3; 32], at(T0)).await.unwrap().is_some());
     assert!(!store
-        .set_user_password("nobody", "$argon2id$x")
+        .set_user_password("nobody", "$argon2id$x", None)
         .await
         .unwrap());
+    // Changed from a page, it keeps the session it was changed in.
+    for n in [4, 5] {
+        store.insert_session(&session(n, "u1")).await.unwrap();
+    }
+    assert!(store
+        .set_user_password("u1", "$argon2id$newer", Some(&[5; 32]))
+        .await
+        .unwrap());
+    assert_eq!(store.get_session(&[4; 32], at(T0)).await.unwrap(), None);
+    assert!(store.get_session(&[5; 32], at(T0)).await.unwrap().is_some());
+    assert!(store.get_session(&[3; 32], at(T0)).await.unwrap().is_some());
 }
 
 async fn disabling_a_person_ends_their_sessions_and_grants(store: &SqlStore) {
@@ -1584,16 +1590,8 @@ async fn disabling_a_person_ends_their_sessions_and_grants(store: &SqlStore) {
         .insert_family("f-u2", &theirs.id, at(T0))
         .await
         .unwrap();
-    for (hash, who) in [([1; 32], "u1"), ([2; 32], "u2")] {
-        store
-            .insert_session(&Session {
-                hash,
-                user_id: who.to_owned(),
-                auth_time: at(T0),
-                expires_at: at(T0 + 1000),
-            })
-            .await
-            .unwrap();
+    for (n, who) in [(1, "u1"), (2, "u2")] {
+        store.insert_session(&session(n, who)).await.unwrap();
     }
     let before = store.revocations_since(0, 100).await.unwrap().len();
     assert!(!store.is_user_disabled_now("u1").await.unwrap());
@@ -1707,12 +1705,7 @@ async fn sessions_expire_and_are_deleted(store: &SqlStore) {
         .insert_user(&user("u1", "ann@example.com"))
         .await
         .unwrap();
-    let s = Session {
-        hash: [3; 32],
-        user_id: "u1".to_owned(),
-        auth_time: at(T0),
-        expires_at: at(T0 + 1000),
-    };
+    let s = session(3, "u1");
     store.insert_session(&s).await.unwrap();
     assert_eq!(
         store.get_session(&[3; 32], at(T0 + 999)).await.unwrap(),
@@ -1731,6 +1724,73 @@ async fn sessions_expire_and_are_deleted(store: &SqlStore) {
     "ghost".clone_into(&mut ghost.user_id);
     let e = store.insert_session(&ghost).await.unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    // Another hash under a public id already taken is refused too.
+    store.insert_session(&session(6, "u1")).await.unwrap();
+    let mut twin = session(7, "u1");
+    twin.id = session(6, "u1").id;
+    let e = store.insert_session(&twin).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    // The purge removes expired sessions only.
+    let mut old = session(8, "u1");
+    old.expires_at = at(T0 + 10);
+    store.insert_session(&old).await.unwrap();
+    assert!(store.purge_expired_tokens(at(T0 + 10)).await.unwrap() >= 1);
+    let listed = store.list_sessions("u1", at(T0)).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["ses_6"]
+    );
+}
+
+async fn a_person_lists_and_ends_their_sessions(store: &SqlStore) {
+    for (id, email) in [("u1", "ann@example.com"), ("u2", "bob@example.com")] {
+        store.insert_user(&user(id, email)).await.unwrap();
+    }
+    for (n, who, signed_in) in [(1, "u1", 5), (2, "u1", 9), (3, "u1", 7), (4, "u2", 8)] {
+        let mut s = session(n, who);
+        s.auth_time = at(T0 + signed_in);
+        store.insert_session(&s).await.unwrap();
+    }
+    let mut gone = session(5, "u1");
+    gone.expires_at = at(T0 + 1);
+    store.insert_session(&gone).await.unwrap();
+    // Live ones only, newest sign-in first, with what the page shows.
+    let listed = store.list_sessions("u1", at(T0 + 1)).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["ses_2", "ses_3", "ses_1"]
+    );
+    assert_eq!(listed[0].device, "Firefox 120 on Linux");
+    assert_eq!(listed[0].address, "192.0.2.2");
+    // One by id: never another person's.
+    assert!(!store.end_user_session("u2", "ses_1").await.unwrap());
+    assert!(store.end_user_session("u1", "ses_1").await.unwrap());
+    assert!(!store.end_user_session("u1", "ses_1").await.unwrap());
+    assert_eq!(store.get_session(&[1; 32], at(T0)).await.unwrap(), None);
+    // All but this one, then all.
+    assert_eq!(
+        store.end_user_sessions("u1", Some(&[2; 32])).await.unwrap(),
+        2
+    );
+    let left = store.list_sessions("u1", at(T0)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, "ses_2");
+    assert_eq!(store.end_user_sessions("u1", None).await.unwrap(), 1);
+    assert!(store.list_sessions("u1", at(T0)).await.unwrap().is_empty());
+    assert_eq!(store.list_sessions("u2", at(T0)).await.unwrap().len(), 1);
+}
+
+/// Session `n`: hash `[n; 32]`, id `ses_{n}`, live from `T0` to `T0 + 1000`.
+fn session(n: u8, user_id: &str) -> Session {
+    Session {
+        hash: [n; 32],
+        id: format!("ses_{n}"),
+        user_id: user_id.to_owned(),
+        auth_time: at(T0),
+        expires_at: at(T0 + 1000),
+        device: "Firefox 120 on Linux".to_owned(),
+        address: format!("192.0.2.{n}"),
+    }
 }
 
 async fn codes_redeem_once_and_record_their_family(store: &SqlStore) {
@@ -2769,4 +2829,119 @@ async fn device_authorizations_are_decided_once_and_redeemed_once(store: &SqlSto
         .unwrap());
     assert_eq!(store.purge_devices(at(T0 + 600_001)).await.unwrap(), 3);
     assert_eq!(store.get_device(&[3; 32]).await.unwrap(), None);
+}
+
+fn audit_event(n: i64, kind: &str, actor: &str, org: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        id: format!("evt_{n:03}"),
+        at: at(T0 + n),
+        kind: kind.to_owned(),
+        actor_kind: ActorKind::Person,
+        actor_id: actor.to_owned(),
+        organization_id: org.map(str::to_owned),
+        address: Some("192.0.2.1".to_owned()),
+        outcome: if kind.ends_with("failed") {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        },
+        target: Some(format!("t{n}")),
+        detail: "role MANAGER".to_owned(),
+    }
+}
+
+async fn audit_events_are_filtered_paged_and_purged(store: &SqlStore) {
+    let ids = |events: &[AuditEvent]| events.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+    for (n, kind, actor, org) in [
+        (1, "client.created", "u1", None),
+        (2, "api_key.created", "u1", Some("o1")),
+        (3, "sign_in.failed", "u2", None),
+        (4, "api_key.revoked", "u2", Some("o2")),
+        (5, "member.removed", "u1", Some("o1")),
+    ] {
+        store
+            .record_audit_event(&audit_event(n, kind, actor, org))
+            .await
+            .unwrap();
+    }
+    let e = store
+        .record_audit_event(&audit_event(5, "x", "u1", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+
+    // Everything, newest first, with every field back as stored.
+    let (all, total) = store
+        .list_audit_events(&AuditQuery::default(), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(total, 5);
+    assert_eq!(
+        ids(&all),
+        ["evt_005", "evt_004", "evt_003", "evt_002", "evt_001"]
+    );
+    assert_eq!(all[2], audit_event(3, "sign_in.failed", "u2", None));
+    assert_eq!(all[2].outcome, Outcome::Failure);
+    // Paging.
+    let (page, total) = store
+        .list_audit_events(&AuditQuery::default(), 2, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(&page), total),
+        (vec!["evt_003".into(), "evt_002".into()], 5)
+    );
+    // Filters, alone and together.
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = AuditQuery::default();
+        f(&mut q);
+        q
+    };
+    for (query, expected) in [
+        (
+            q(|q| q.kinds = vec!["api_key.created".into(), "api_key.revoked".into()]),
+            vec!["evt_004", "evt_002"],
+        ),
+        (
+            q(|q| q.actor_id = Some("u1".into())),
+            vec!["evt_005", "evt_002", "evt_001"],
+        ),
+        (
+            q(|q| q.organization_id = Some("o1".into())),
+            vec!["evt_005", "evt_002"],
+        ),
+        (
+            q(|q| q.organizations = Some(vec!["o2".into(), "o1".into()])),
+            vec!["evt_005", "evt_004", "evt_002"],
+        ),
+        (q(|q| q.organizations = Some(Vec::new())), vec![]),
+        (
+            q(|q| {
+                q.since = Some(at(T0 + 2));
+                q.until = Some(at(T0 + 5));
+            }),
+            vec!["evt_004", "evt_003", "evt_002"],
+        ),
+        (
+            q(|q| {
+                q.actor_id = Some("u1".into());
+                q.organization_id = Some("o1".into());
+                q.kinds = vec!["member.removed".into()];
+            }),
+            vec!["evt_005"],
+        ),
+        // A value that looks like SQL is only a value.
+        (q(|q| q.actor_id = Some("u1' OR '1'='1".into())), vec![]),
+    ] {
+        let (found, total) = store.list_audit_events(&query, 10, 0).await.unwrap();
+        assert_eq!(ids(&found), expected, "{query:?}");
+        assert_eq!(total, expected.len() as u64, "{query:?}");
+    }
+    // Retention: older than the cut-off goes, the rest stays.
+    assert_eq!(store.purge_audit_events(at(T0 + 3)).await.unwrap(), 2);
+    let (left, _) = store
+        .list_audit_events(&AuditQuery::default(), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(ids(&left), ["evt_005", "evt_004", "evt_003"]);
 }

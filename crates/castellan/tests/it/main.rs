@@ -5,6 +5,7 @@
 //! `cargo test -p castellan --test it <module>::`.
 
 mod api_keys_cli;
+mod audit_cli;
 mod cli;
 mod doctor;
 mod people_cli;

@@ -399,9 +399,12 @@ async fn people_and_organizations_are_read_and_a_password_replaced_from_the_comm
         store.as_ref(),
         &castellan_store::people::Session {
             hash: [5; 32],
+            id: "ses_5".to_owned(),
             user_id: ann_id.clone(),
             auth_time: chrono::Utc::now(),
             expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            device: String::new(),
+            address: String::new(),
         },
     )
     .await

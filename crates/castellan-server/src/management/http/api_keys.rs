@@ -224,7 +224,7 @@ pub async fn create_api_key(
         expires_at: body.expires_at,
         expires_in_days: body.expires_in_days,
     };
-    let created = api_keys::create_api_key(&state, draft, &creator, now)
+    let created = api_keys::create_api_key(&state, draft, &creator, now, &bearer.caller())
         .await
         .map_err(create_error)?;
     let body = ApiKeyRepresentation::new(&created.stored, Some(created.key.into_exposed()), now);
@@ -320,7 +320,7 @@ async fn change_status(
 ) -> Result<Response, ApiError> {
     bearer.require(MANAGE, &[], &state.config.project_key)?;
     check_change(&state, &bearer, &id).await?;
-    let key = api_keys::set_status(&state, &id, status)
+    let key = api_keys::set_status(&state, &id, status, &bearer.caller())
         .await?
         .ok_or_else(|| not_found(&id))?;
     if key.status != status {
@@ -380,7 +380,7 @@ pub async fn rotate_api_key(
     bearer.require(MANAGE, &[], &state.config.project_key)?;
     check_change(&state, &bearer, &id).await?;
     let now = state.clock.now();
-    let created = match api_keys::rotate_api_key(&state, &id, now).await {
+    let created = match api_keys::rotate_api_key(&state, &id, now, &bearer.caller()).await {
         Ok(c) => c,
         Err(RotateError::NotFound) => return Err(not_found(&id)),
         Err(RotateError::Revoked) => {

@@ -2,6 +2,7 @@
 //! client's new secret, shown once, with the end of the previous one's overlap
 //! ([`crate::management::client_secret`]). Needs `manage_api_clients`.
 
+use crate::audit::{self, Kind};
 use crate::error::ApiError;
 use crate::management::client_secret::{rotate_client_secret, RotateError};
 use crate::management::http::clients::{check_project, not_found, ClientRepresentation, MANAGE};
@@ -74,6 +75,20 @@ pub async fn rotate_secret(
         overlap_seconds = rotated.client.previous_secret.as_ref().map_or(0, |p| (p.expires_at - now).num_seconds()),
         "client secret rotated"
     );
+    let overlap = rotated
+        .client
+        .previous_secret
+        .as_ref()
+        .map_or(0, |p| (p.expires_at - now).num_seconds());
+    audit::record(
+        &state,
+        bearer
+            .caller()
+            .did(Kind::ClientSecretRotated)
+            .target(&id)
+            .detail(format!("old secret accepted for {overlap} s")),
+    )
+    .await;
     let body = ClientRepresentation::new(&rotated.client, Some(rotated.secret.into_exposed()), now);
     Ok(no_store(Json(body).into_response()))
 }

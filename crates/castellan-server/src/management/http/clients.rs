@@ -3,6 +3,7 @@
 //! (`POST` applies update actions), also under `/{projectKey}/…`. Reading needs `view_api_clients`, writing `manage_api_clients`
 //! (each optionally `:{projectKey}`); `manage_project` does not imply them.
 
+use crate::audit::{self, Kind};
 use crate::error::ApiError;
 use crate::management::client_update::{apply_actions, MAX_ACTIONS};
 pub use crate::management::client_update::{ClientUpdate, ClientUpdateAction};
@@ -345,6 +346,18 @@ pub async fn create_client(
         .map_err(|e| ApiError::invalid_field(e.to_string()))?;
     state.store.insert_client(&client).await?;
     tracing::info!(client_id = %client.id, by = %bearer.token.client_id(), "client created");
+    audit::record(
+        &state,
+        bearer
+            .caller()
+            .did(Kind::ClientCreated)
+            .target(&client.id)
+            .detail(format!(
+                "scope {}",
+                castellan_core::scope::patterns_to_string(&client.scope)
+            )),
+    )
+    .await;
     let body = ClientRepresentation::new(
         &client,
         secret.map(castellan_core::Secret::into_exposed),
@@ -420,6 +433,7 @@ pub async fn update_client(
         .await?
         .ok_or_else(|| not_found(&id))?;
     let secret_read = client.secret_hash.clone();
+    let detail = format!("{} update action(s)", update.actions.len());
     apply_actions(&mut client, update.actions, state.config.environment)
         .map_err(|e| ApiError::invalid_field(e.to_string()))?;
     // Written only if no rotation came in between (it would be undone).
@@ -438,6 +452,15 @@ pub async fn update_client(
     // This replica stops using the old client at once; others within the cache's bound.
     state.clients.invalidate(&id);
     tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client updated");
+    audit::record(
+        &state,
+        bearer
+            .caller()
+            .did(Kind::ClientUpdated)
+            .target(&id)
+            .detail(detail),
+    )
+    .await;
     Ok(Json(ClientRepresentation::new(&client, None, state.clock.now())).into_response())
 }
 
@@ -462,6 +485,7 @@ pub async fn delete_client(
     state.clients.invalidate(&id);
     state.usage.forget(&id);
     tracing::info!(client_id = %id, by = %bearer.token.client_id(), "client deleted");
+    audit::record(&state, bearer.caller().did(Kind::ClientDeleted).target(&id)).await;
     Ok(Json(ClientRepresentation::new(&client, None, state.clock.now())).into_response())
 }
 

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 /// The OpenAPI document of the management API and dynamic registration.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Castellan management API", description = "Clients (commercetools API Clients semantics; every path also under /{projectKey}), API keys, a person's connected apps and dynamic client registration (RFC 7591/7592)."),
+    info(title = "Castellan management API", description = "Clients (commercetools API Clients semantics; every path also under /{projectKey}), API keys, a person's connected apps and signed-in sessions, the audit log, and dynamic client registration (RFC 7591/7592)."),
     paths(
         clients::query_clients,
         clients::check_clients_exist,
@@ -39,6 +39,9 @@ use utoipa::{Modify, OpenApi};
         crate::management::http::api_keys::rotate_api_key,
         crate::people::http::connected_apps::list_connected_apps_api,
         crate::people::http::connected_apps::revoke_connected_app_api,
+        crate::people::http::sessions::list_sessions_api,
+        crate::people::http::sessions::end_session_api,
+        crate::audit::http::list_audit_events,
         crate::people::http::organizations::set_member_role,
         crate::people::http::organizations::remove_member,
         crate::oauth::http::register::register_client,
@@ -46,9 +49,9 @@ use utoipa::{Modify, OpenApi};
         crate::oauth::http::register::update_registration,
         crate::oauth::http::register::delete_registration,
     ),
-    components(schemas(clients::ClientRepresentation, clients::PagedClients, crate::management::clients::ClientDraft, crate::management::clients::TenantEntry, clients::ClientUpdate, clients::ClientUpdateAction, crate::management::http::client_secret::SecretRotation, crate::management::http::api_keys::ApiKeyRepresentation, crate::management::http::api_keys::PagedApiKeys, crate::management::http::api_keys::CreateBody, crate::people::http::organizations::RoleBody)),
+    components(schemas(clients::ClientRepresentation, clients::PagedClients, crate::management::clients::ClientDraft, crate::management::clients::TenantEntry, clients::ClientUpdate, clients::ClientUpdateAction, crate::management::http::client_secret::SecretRotation, crate::management::http::api_keys::ApiKeyRepresentation, crate::management::http::api_keys::PagedApiKeys, crate::management::http::api_keys::CreateBody, crate::people::http::organizations::RoleBody, crate::people::http::sessions::SessionInfo, crate::audit::http::PagedAuditEvents, crate::audit::http::AuditEventRepresentation, crate::audit::http::ActorRepresentation)),
     modifiers(&BearerAuth),
-    tags((name = "api-clients", description = "Manage OAuth clients"), (name = "api-keys", description = "Manage API keys"), (name = "account", description = "A person's own account (their token)"), (name = "organizations", description = "Organization members"), (name = "registration", description = "RFC 7591/7592 dynamic client registration")),
+    tags((name = "api-clients", description = "Manage OAuth clients"), (name = "api-keys", description = "Manage API keys"), (name = "account", description = "A person's own account (their token)"), (name = "organizations", description = "Organization members"), (name = "registration", description = "RFC 7591/7592 dynamic client registration"), (name = "audit", description = "The audit log of security events")),
 )]
 pub struct ApiDoc;
 

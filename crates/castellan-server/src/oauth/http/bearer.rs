@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::oauth::bearer::{check_bearer, Bearer};
 use crate::oauth::http::dpop::{authorization, Presentation};
 use crate::oauth::registration::party::PresentedBearer;
+use crate::platform::http::client_ip;
 use crate::platform::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -74,7 +75,8 @@ impl FromRequestParts<AppState> for Bearer {
                         .into(),
                 )
             })?;
-        let bearer = check_bearer(state, token).await?;
+        let mut bearer = check_bearer(state, token).await?;
+        bearer.address = Some(client_ip::of_parts(state, parts).0);
         // A DPoP-bound token only with a proof of its key for this request (RFC 9449 §7).
         let url = state.config.endpoint(parts.uri.path());
         let presentation = Presentation {

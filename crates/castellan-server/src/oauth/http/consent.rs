@@ -11,6 +11,7 @@ use crate::people::http::pages::{
     allow_form_redirect_to, found, render, ConsentView, OrganizationChoice, PageFailure,
 };
 use crate::people::http::session::{Browser, SignedIn};
+use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use castellan_core::user::{Organization, Role};
 use castellan_core::Secret;
 use serde::Deserialize;
+use std::net::IpAddr;
 
 /// Renders the consent page.
 pub fn consent_page(
@@ -75,6 +77,7 @@ pub struct DecisionForm {
 /// `POST /oauth/authorize/decision`: the person's answer on the consent page.
 pub async fn create_decision(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     CsrfForm { browser, form }: CsrfForm<DecisionForm>,
 ) -> Response {
     let Some(signed_in) = browser.signed_in else {
@@ -89,7 +92,7 @@ pub async fn create_decision(
     };
     match form.decision.as_deref() {
         Some("deny") => found(&deny_location(&state, &req), Vec::new()),
-        Some("approve") => approve_request(&state, &signed_in, &req, form.organization).await,
+        Some("approve") => approve_request(&state, &signed_in, &req, form.organization, ip).await,
         _ => PageFailure::BadRequest("Choose Allow or Deny.".into()).into_response(),
     }
 }
@@ -99,6 +102,7 @@ async fn approve_request(
     signed_in: &SignedIn,
     req: &AuthorizeRequest,
     organization: Option<String>,
+    ip: IpAddr,
 ) -> Response {
     let orgs = match state.store.organizations_of_user(&signed_in.user.id).await {
         Ok(o) => o,
@@ -114,7 +118,7 @@ async fn approve_request(
                 .into_response()
         }
     };
-    match approve(state, req, &signed_in.session, chosen).await {
+    match approve(state, req, &signed_in.session, chosen, ip).await {
         Ok(location) => found(&location, Vec::new()),
         Err(e) => authorize_failure(state, e),
     }

@@ -279,6 +279,7 @@ pub async fn post_decision(
         &pending,
         decision,
         state.clock.now(),
+        ip.0,
     )
     .await
     {

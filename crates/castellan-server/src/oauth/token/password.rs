@@ -17,7 +17,7 @@ use crate::oauth::token::grant_tokens::{
 };
 use crate::oauth::token::request::PasswordRequest;
 use crate::oauth::token::{GrantError, IssuedTokens};
-use crate::people::login::{sign_in, LoginError};
+use crate::people::login::{audit_sign_in, sign_in, LoginError};
 use crate::platform::limits;
 use crate::platform::state::AppState;
 use castellan_core::client::Client;
@@ -52,15 +52,17 @@ pub async fn password_grant(
         .check(&limiting.limits.per_ip.login, &ip_key)
         .await?;
     // The login page's own check: counted under the same delays, then Argon2id.
-    let user = sign_in(
+    let signed_in = sign_in(
         state,
         &asked.username,
         asked.password.clone(),
         &ip_key,
         None,
     )
-    .await
-    .map_err(|e| match e {
+    .await;
+    let how = format!("password grant of client {}", client.id);
+    audit_sign_in(state, &asked.username, &signed_in, ip, &how).await;
+    let user = signed_in.map_err(|e| match e {
         LoginError::Invalid => OAuthError::invalid_grant(WRONG_CREDENTIALS).into(),
         LoginError::Disabled => OAuthError::invalid_grant("this account is disabled").into(),
         LoginError::Throttled(delayed) => GrantError::Delayed(delayed),

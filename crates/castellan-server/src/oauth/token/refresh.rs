@@ -8,6 +8,7 @@
 //! exchange renews the delegation only while it stands ([`delegated_scope`]), and never
 //! answers an ID token.
 
+use crate::audit::{self, Caller, Kind};
 use crate::error::OAuthFailure;
 use crate::oauth::token::exchange::renewal::delegated_scope;
 use crate::oauth::token::grant_tokens::{
@@ -130,6 +131,18 @@ pub async fn refresh_tokens(
                 client_id = %client.id,
                 "a rotated-out refresh token was presented again; its family is revoked"
             );
+            audit::record(
+                state,
+                Caller::of_token(None, &client.id, None)
+                    .did(Kind::RefreshReuseDetected)
+                    .organization(current.organization_id.as_deref())
+                    .target(&current.family_id)
+                    .detail(format!(
+                        "every token of the grant of person {} is revoked",
+                        current.user_id
+                    )),
+            )
+            .await;
             return Err(invalid_grant(
                 "the refresh token was already used; every token of its grant is revoked",
             ));

@@ -2,6 +2,7 @@
 //! revocation, and sign-out. Pages need a session; without one they send the browser to
 //! `/login`. Every POST is CSRF-checked.
 
+use crate::audit::Caller;
 use crate::oauth::consent::describe;
 use crate::people::connected_apps;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
@@ -10,6 +11,7 @@ use crate::people::http::pages::{
 };
 use crate::people::http::session::{Browser, SignedIn};
 use crate::people::sessions::{clear_session_cookie, csrf_cookie, end_session};
+use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -89,6 +91,7 @@ pub struct RevokeForm {
 /// `POST /account/connected-apps/revoke`: revokes a consent and its tokens.
 pub async fn revoke_connected_app(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     CsrfForm { browser, form }: CsrfForm<RevokeForm>,
 ) -> Response {
     let Some(signed_in) = &browser.signed_in else {
@@ -100,7 +103,8 @@ pub async fn revoke_connected_app(
     else {
         return PageFailure::NotFound.into_response();
     };
-    match connected_apps::revoke_connected_app(&state, &signed_in.user.id, &id).await {
+    let by = Caller::person(&signed_in.user.id, Some(ip));
+    match connected_apps::revoke_connected_app(&state, &signed_in.user.id, &id, &by).await {
         Ok(true) => see_other("/account/connected-apps", Vec::new()),
         Ok(false) => PageFailure::NotFound.into_response(),
         Err(e) => PageFailure::from(e).into_response(),

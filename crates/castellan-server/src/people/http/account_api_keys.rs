@@ -14,12 +14,14 @@
 //! the default tier (a tier is a rate limit, not the person's to raise) and an optional
 //! expiry. Enabling a key again applies the same rule with the person's role of today.
 
+use crate::audit::Caller;
 use crate::management::api_keys::{self, scopes_a_member_may_give, CreateError, Creator, KeyDraft};
 use crate::oauth::consent::{describe, is_write_scope, ScopeLine};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{render, see_other, PageFailure};
 use crate::people::http::session::{Browser, SignedIn};
+use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -30,6 +32,7 @@ use castellan_core::ScopeSet;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use std::net::IpAddr;
 
 /// The page's path.
 pub const PATH: &str = "/account/api-keys";
@@ -72,6 +75,7 @@ pub async fn list_api_keys(State(state): State<AppState>, browser: Browser) -> R
 /// `POST /account/api-keys`: creates a key and shows it once.
 pub async fn create_api_key(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     CsrfForm {
         browser,
         form: fields,
@@ -80,7 +84,8 @@ pub async fn create_api_key(
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
-    match create_for(&state, signed_in, &fields).await {
+    let by = Caller::person(&signed_in.user.id, Some(ip));
+    match create_for(&state, signed_in, &fields, &by).await {
         Ok(created) => {
             let shown = Shown {
                 created: Some(NewKey {
@@ -109,25 +114,28 @@ pub async fn create_api_key(
 /// `POST /account/api-keys/disable`: disables one of the person's keys.
 pub async fn disable_api_key(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     CsrfForm { browser, form }: CsrfForm<Fields>,
 ) -> Response {
-    change_status(&state, &browser, &form, ApiKeyStatus::Disabled).await
+    change_status(&state, &browser, &form, ApiKeyStatus::Disabled, ip).await
 }
 
 /// `POST /account/api-keys/enable`: enables one of the person's keys again.
 pub async fn enable_api_key(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     CsrfForm { browser, form }: CsrfForm<Fields>,
 ) -> Response {
-    change_status(&state, &browser, &form, ApiKeyStatus::Active).await
+    change_status(&state, &browser, &form, ApiKeyStatus::Active, ip).await
 }
 
 /// `POST /account/api-keys/revoke`: revokes one of the person's keys.
 pub async fn revoke_api_key(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     CsrfForm { browser, form }: CsrfForm<Fields>,
 ) -> Response {
-    change_status(&state, &browser, &form, ApiKeyStatus::Revoked).await
+    change_status(&state, &browser, &form, ApiKeyStatus::Revoked, ip).await
 }
 
 /// A submitted form (`application/x-www-form-urlencoded`; undecodable bytes become U+FFFD),
@@ -178,6 +186,7 @@ async fn create_for(
     state: &AppState,
     signed_in: &SignedIn,
     fields: &Fields,
+    by: &Caller,
 ) -> Result<api_keys::CreatedKey, Refused> {
     let name = fields.one("name").map_err(Refused::Invalid)?.unwrap_or("");
     let organization = fields
@@ -215,7 +224,7 @@ async fn create_for(
         expires_at: None,
         expires_in_days,
     };
-    api_keys::create_api_key(state, draft, &creator, state.clock.now())
+    api_keys::create_api_key(state, draft, &creator, state.clock.now(), by)
         .await
         .map_err(|e| match e {
             CreateError::Invalid(m) => Refused::Invalid(format!("The key was not created: {m}.")),
@@ -245,6 +254,7 @@ async fn change_status(
     browser: &Browser,
     fields: &Fields,
     status: ApiKeyStatus,
+    ip: IpAddr,
 ) -> Response {
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
@@ -268,7 +278,8 @@ async fn change_status(
             Err(e) => return PageFailure::from(e).into_response(),
         }
     }
-    match api_keys::set_status(state, &key.id, status).await {
+    let by = Caller::person(&signed_in.user.id, Some(ip));
+    match api_keys::set_status(state, &key.id, status, &by).await {
         Ok(Some(k)) if k.status == status => see_other(PATH, Vec::new()),
         Ok(Some(_)) => {
             PageFailure::BadRequest("A revoked key stays revoked; create a new key instead.".into())

@@ -15,7 +15,7 @@ use crate::people::http::session::Browser;
 use crate::platform::state::AppState;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::delete;
 use axum::{Json, Router};
@@ -40,11 +40,7 @@ pub fn router() -> Router<AppState> {
 /// otherwise the account page (which then carries the pages' headers, harmless on the JSON
 /// answer too).
 pub async fn get_connected_apps(State(state): State<AppState>, req: Request) -> Response {
-    let is_api = req.headers().get(AUTHORIZATION).is_some_and(|v| {
-        let v = v.as_bytes();
-        (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
-            || (v.len() > 5 && v[..5].eq_ignore_ascii_case(b"dpop "))
-    });
+    let is_api = carries_access_token(req.headers());
     let (mut parts, _) = req.into_parts();
     if !is_api {
         return match Browser::from_request_parts(&mut parts, &state).await {
@@ -60,8 +56,18 @@ pub async fn get_connected_apps(State(state): State<AppState>, req: Request) -> 
     }
 }
 
+/// Whether a request carries an access token (`Authorization: Bearer` or `DPoP`): on a path
+/// an account page shares with its JSON API, such a request is the API's.
+pub(crate) fn carries_access_token(headers: &HeaderMap) -> bool {
+    headers.get(AUTHORIZATION).is_some_and(|v| {
+        let v = v.as_bytes();
+        (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+            || (v.len() > 5 && v[..5].eq_ignore_ascii_case(b"dpop "))
+    })
+}
+
 /// The user behind the token, if it is a user's token carrying one of `scopes`.
-fn user_of<'a>(bearer: &'a Bearer, scopes: &[&str]) -> Result<&'a str, ApiError> {
+pub(crate) fn user_of<'a>(bearer: &'a Bearer, scopes: &[&str]) -> Result<&'a str, ApiError> {
     if bearer.token.family().is_none() {
         return Err(ApiError::Unauthorized(
             "This API needs an access token issued to a user.".into(),
@@ -100,7 +106,7 @@ pub async fn revoke_connected_app_api(
 ) -> Result<Response, ApiError> {
     let user_id = user_of(&bearer, &[WRITE_SCOPE])?;
     if !castellan_core::ids::is_plausible_client_id(&consent_id)
-        || !revoke_connected_app(&state, user_id, &consent_id).await?
+        || !revoke_connected_app(&state, user_id, &consent_id, &bearer.caller()).await?
     {
         return Err(ApiError::NotFound(
             "You have no connected app with this id.".into(),

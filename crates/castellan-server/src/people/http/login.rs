@@ -13,8 +13,10 @@ use crate::people::http::pages::{
 };
 use crate::people::http::session::{cookie, Browser, SignedIn};
 use crate::people::known_device;
-use crate::people::login::{sign_in, throttle_account, LoginError};
-use crate::people::sessions::{csrf_cookie, end_session, session_cookie, start_session};
+use crate::people::login::{audit_sign_in, sign_in, throttle_account, LoginError};
+use crate::people::sessions::{
+    csrf_cookie, end_session, session_cookie, start_session, SignInPlace,
+};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::limits;
 use crate::platform::state::AppState;
@@ -138,7 +140,9 @@ pub async fn create_session(
         &headers,
         known_device::cookie_name(state.config.environment),
     );
-    let mut res = match sign_in(&state, &email, password, &ip.limit_key(), device).await {
+    let signed_in = sign_in(&state, &email, password, &ip.limit_key(), device).await;
+    audit_sign_in(&state, &email, &signed_in, ip.0, "sign-in page").await;
+    let mut res = match signed_in {
         Ok(user) => {
             // This browser becomes a known device of the account (see `known_device`).
             let device_cookie = known_device::issue(
@@ -152,7 +156,13 @@ pub async fn create_session(
                     return PageFailure::from(e).into_response();
                 }
             }
-            match start_session(&state, &user.id, state.clock.now()).await {
+            let place = SignInPlace {
+                user_agent: headers
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+                address: ip.0,
+            };
+            match start_session(&state, &user.id, state.clock.now(), place).await {
                 // A new session renews the CSRF token (now the session's); the double-submit
                 // value is renewed too, so no token shown before sign-in is accepted again.
                 Ok(id) => see_other(

@@ -1,5 +1,5 @@
 //! People's pages and APIs over HTTP: the login, consent and account pages (see [`pages`] for
-//! what every page carries), the connected-apps API and organization membership.
+//! what every page carries), the connected-apps and sessions APIs and organization membership.
 
 pub mod account;
 pub mod account_api_keys;
@@ -8,7 +8,9 @@ pub mod csrf_form;
 pub mod login;
 pub mod organizations;
 pub mod pages;
+pub mod password;
 pub mod session;
+pub mod sessions;
 
 use crate::platform::state::AppState;
 use axum::routing::{get, post};
@@ -43,7 +45,12 @@ pub fn router() -> Router<AppState> {
             "/account/api-keys/revoke",
             post(account_api_keys::revoke_api_key),
         )
-        .route("/account/logout", post(account::delete_session));
+        .route(
+            password::PATH,
+            get(password::get_password).post(password::change_password),
+        )
+        .route("/account/logout", post(account::delete_session))
+        .merge(sessions::page_routes());
     let assets = Router::new()
         .route("/assets/castellan.css", get(pages::get_stylesheet))
         .route(
@@ -52,6 +59,7 @@ pub fn router() -> Router<AppState> {
         );
     Router::new()
         .merge(connected_apps::router())
+        .merge(sessions::api_routes())
         .merge(organizations::router())
         .merge(pages::as_pages(pages))
         .merge(pages::as_assets(assets))

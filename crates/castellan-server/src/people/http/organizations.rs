@@ -86,7 +86,7 @@ pub async fn set_member_role(
     allowed(&state, &bearer, &org).await?;
     let role = Role::parse(&body.role)
         .ok_or_else(|| ApiError::invalid_field("role must be OWNER, MANAGER or VIEWER"))?;
-    organizations::set_role(&state, &org, &user, role)
+    organizations::set_role(&state, &org, &user, role, &bearer.caller())
         .await
         .map_err(member_error)?;
     Ok(Json(serde_json::json!({
@@ -110,7 +110,7 @@ pub async fn remove_member(
     IdPairPath(org, user): IdPairPath,
 ) -> Result<Response, ApiError> {
     allowed(&state, &bearer, &org).await?;
-    organizations::remove_member(&state, &org, &user)
+    organizations::remove_member(&state, &org, &user, &bearer.caller())
         .await
         .map_err(member_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())

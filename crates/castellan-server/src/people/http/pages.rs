@@ -311,3 +311,93 @@ pub struct ConnectedAppsView {
     /// The apps listed.
     pub apps: Vec<ConnectedAppLine>,
 }
+
+/// One signed-in session on the sessions page.
+pub struct SessionLine {
+    /// The session's public id.
+    pub id: String,
+    /// The browser and system, or "Unknown device".
+    pub device: String,
+    /// The address it signed in from, or "—".
+    pub address: String,
+    /// When it signed in (UTC, to the minute).
+    pub signed_in: String,
+    /// Whether it is the session of the browser looking at the page.
+    pub current: bool,
+}
+
+/// The sessions page.
+#[derive(Template)]
+#[template(path = "sessions.html")]
+pub struct SessionsView {
+    /// The CSRF token of the page's forms.
+    pub csrf: String,
+    /// The person's live sessions, newest first.
+    pub sessions: Vec<SessionLine>,
+    /// What the last action did, when the page follows one.
+    pub notice: Option<&'static str>,
+}
+
+/// The change-password page.
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordView {
+    /// The CSRF token of the form.
+    pub csrf: String,
+    /// Why the last attempt was refused.
+    pub error: Option<&'static str>,
+    /// Whether the password was just changed.
+    pub changed: bool,
+}
+
+/// An organization offered in a filter.
+pub struct OrganizationOption {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Whether the filter is set to it.
+    pub selected: bool,
+}
+
+/// One event on the owner's audit page.
+pub struct AuditLine {
+    /// When (UTC, to the second).
+    pub at: String,
+    /// What happened.
+    pub kind: String,
+    /// Who: their kind and id.
+    pub actor: String,
+    /// From which address, or "—".
+    pub address: String,
+    /// The organization's name.
+    pub organization: String,
+    /// Whether it records a refusal.
+    pub failed: bool,
+    /// The id of what was acted on.
+    pub target: String,
+    /// A short detail.
+    pub detail: String,
+}
+
+/// The owner's audit page.
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditView {
+    /// Whether the person owns no organization.
+    pub owns_none: bool,
+    /// The organizations they own.
+    pub organizations: Vec<OrganizationOption>,
+    /// The families of events, and whether the filter is set to each.
+    pub families: Vec<(&'static str, bool)>,
+    /// The events of this page.
+    pub events: Vec<AuditLine>,
+    /// How many match in all.
+    pub total: u64,
+    /// This page's number (from 1).
+    pub page: u32,
+    /// The previous page's link.
+    pub previous: Option<String>,
+    /// The next page's link.
+    pub next: Option<String>,
+}

@@ -25,6 +25,15 @@ pub fn client_ip(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) ->
     ClientIp(state.client_ip.resolve(peer, headers))
 }
 
+/// The caller of the request whose head is `parts`.
+pub fn of_parts(state: &AppState, parts: &Parts) -> ClientIp {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    client_ip(state, peer, &parts.headers)
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Infallible;
 
@@ -32,10 +41,6 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        Ok(client_ip(state, peer, &parts.headers))
+        Ok(of_parts(state, parts))
     }
 }

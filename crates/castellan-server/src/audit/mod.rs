@@ -1,0 +1,331 @@
+//! The audit log (SPEC 11.3): security events recorded where they happen — clients and API
+//! keys created, changed, rotated, disabled, revoked or deleted; refresh-token reuse that
+//! revoked a family; sign-ins that succeeded or failed; consents given and revoked; members'
+//! roles changed or removed; sessions signed out and passwords changed; people disabled and
+//! enabled; signing keys rotated — with who (a person, a client, an operator or Castellan
+//! itself), from which address, on which organization, on what, and the outcome.
+//!
+//! An event holds ids and short plain details only: never a secret, a token, a password or
+//! what someone typed into a sign-in form. Recording never stops the action it records: a
+//! storage failure is logged (`audit_failed`) and counted, and the action's answer stands.
+//! Events older than `audit.retention_days` are purged by the upkeep. [`http`] serves them.
+
+pub mod http;
+
+use crate::platform::state::AppState;
+use castellan_store::audit::{ActorKind, AuditEvent, Outcome};
+use castellan_store::Store;
+use chrono::{DateTime, Utc};
+use std::net::IpAddr;
+
+/// What happened: the catalogue of event kinds, by the name stored and filtered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A client was created (management API or registration).
+    ClientCreated,
+    /// A client's settings were changed.
+    ClientUpdated,
+    /// A client's secret was rotated.
+    ClientSecretRotated,
+    /// A client was deleted.
+    ClientDeleted,
+    /// An API key was created.
+    ApiKeyCreated,
+    /// An API key was disabled.
+    ApiKeyDisabled,
+    /// An API key was enabled again.
+    ApiKeyEnabled,
+    /// An API key was revoked.
+    ApiKeyRevoked,
+    /// An API key was replaced by a new one.
+    ApiKeyRotated,
+    /// A refresh token was used twice: its whole family was revoked.
+    RefreshReuseDetected,
+    /// A person signed in.
+    SignInSucceeded,
+    /// A sign-in was refused (wrong password, unknown account, disabled account).
+    SignInFailed,
+    /// A person let a client act for them.
+    ConsentGiven,
+    /// A person took a client's access back.
+    ConsentRevoked,
+    /// A member's role was set.
+    MemberRoleChanged,
+    /// A member was removed from an organization.
+    MemberRemoved,
+    /// A person signed out sessions of theirs other than the one they used.
+    SessionsEnded,
+    /// A person's password was changed.
+    PasswordChanged,
+    /// An operator disabled a person.
+    PersonDisabled,
+    /// An operator enabled a person again.
+    PersonEnabled,
+    /// A new signing key took over.
+    SigningKeyRotated,
+}
+
+impl Kind {
+    /// Every kind, in the catalogue's order.
+    pub const ALL: [Kind; 21] = [
+        Kind::ClientCreated,
+        Kind::ClientUpdated,
+        Kind::ClientSecretRotated,
+        Kind::ClientDeleted,
+        Kind::ApiKeyCreated,
+        Kind::ApiKeyDisabled,
+        Kind::ApiKeyEnabled,
+        Kind::ApiKeyRevoked,
+        Kind::ApiKeyRotated,
+        Kind::RefreshReuseDetected,
+        Kind::SignInSucceeded,
+        Kind::SignInFailed,
+        Kind::ConsentGiven,
+        Kind::ConsentRevoked,
+        Kind::MemberRoleChanged,
+        Kind::MemberRemoved,
+        Kind::SessionsEnded,
+        Kind::PasswordChanged,
+        Kind::PersonDisabled,
+        Kind::PersonEnabled,
+        Kind::SigningKeyRotated,
+    ];
+
+    /// The stored name (`client.created` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ClientCreated => "client.created",
+            Kind::ClientUpdated => "client.updated",
+            Kind::ClientSecretRotated => "client.secret_rotated",
+            Kind::ClientDeleted => "client.deleted",
+            Kind::ApiKeyCreated => "api_key.created",
+            Kind::ApiKeyDisabled => "api_key.disabled",
+            Kind::ApiKeyEnabled => "api_key.enabled",
+            Kind::ApiKeyRevoked => "api_key.revoked",
+            Kind::ApiKeyRotated => "api_key.rotated",
+            Kind::RefreshReuseDetected => "refresh_token.reuse_detected",
+            Kind::SignInSucceeded => "sign_in.succeeded",
+            Kind::SignInFailed => "sign_in.failed",
+            Kind::ConsentGiven => "consent.given",
+            Kind::ConsentRevoked => "consent.revoked",
+            Kind::MemberRoleChanged => "member.role_changed",
+            Kind::MemberRemoved => "member.removed",
+            Kind::SessionsEnded => "session.ended",
+            Kind::PasswordChanged => "person.password_changed",
+            Kind::PersonDisabled => "person.disabled",
+            Kind::PersonEnabled => "person.enabled",
+            Kind::SigningKeyRotated => "signing_key.rotated",
+        }
+    }
+
+    /// Whether the kind records a refusal rather than a change.
+    fn outcome(self) -> Outcome {
+        match self {
+            Kind::SignInFailed | Kind::RefreshReuseDetected => Outcome::Failure,
+            _ => Outcome::Success,
+        }
+    }
+
+    /// The kinds a filter names: one kind (`api_key.revoked`) or a family (`api_key.*`);
+    /// `None` when it names none of the catalogue.
+    pub fn matching(filter: &str) -> Option<Vec<&'static str>> {
+        let names: Vec<&'static str> = match filter.strip_suffix(".*") {
+            Some(family) => Kind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .filter(|n| n.split('.').next() == Some(family))
+                .collect(),
+            None => Kind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .filter(|n| *n == filter)
+                .collect(),
+        };
+        (!names.is_empty()).then_some(names)
+    }
+}
+
+/// Who acted, and from where: built once per request by the handler and handed to what
+/// records events.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Person, client, operator or Castellan itself.
+    pub kind: ActorKind,
+    /// The person's or client's id, the operator's name; empty when unknown.
+    pub id: String,
+    /// The request's address (none at the command line).
+    pub address: Option<IpAddr>,
+}
+
+impl Caller {
+    /// A person acting through a page or a token issued to them.
+    pub fn person(id: &str, address: Option<IpAddr>) -> Caller {
+        Caller {
+            kind: ActorKind::Person,
+            id: id.to_owned(),
+            address,
+        }
+    }
+
+    /// The caller behind an access token: its person when it was issued to one, else the
+    /// client acting for itself.
+    pub fn of_token(person: Option<&str>, client_id: &str, address: Option<IpAddr>) -> Caller {
+        match person {
+            Some(p) => Caller::person(p, address),
+            None => Caller {
+                kind: ActorKind::Client,
+                id: client_id.to_owned(),
+                address,
+            },
+        }
+    }
+
+    /// An operator at the command line (named by the system user running it).
+    pub fn operator() -> Caller {
+        let name = std::env::var("USER")
+            .ok()
+            .filter(|n| !n.is_empty() && n.len() <= 64 && castellan_core::text::check(n).is_ok())
+            .unwrap_or_else(|| "cli".to_owned());
+        Caller {
+            kind: ActorKind::Operator,
+            id: name,
+            address: None,
+        }
+    }
+
+    /// Castellan itself, answering a request from `address`.
+    pub fn system(address: Option<IpAddr>) -> Caller {
+        Caller {
+            kind: ActorKind::System,
+            id: String::new(),
+            address,
+        }
+    }
+
+    /// An event of `kind` caused by this caller.
+    pub fn did(&self, kind: Kind) -> Event {
+        Event {
+            kind,
+            caller: self.clone(),
+            organization: None,
+            target: None,
+            detail: String::new(),
+        }
+    }
+}
+
+/// An event about to be recorded.
+#[derive(Debug, Clone)]
+pub struct Event {
+    kind: Kind,
+    caller: Caller,
+    organization: Option<String>,
+    target: Option<String>,
+    detail: String,
+}
+
+impl Event {
+    /// The organization it concerns.
+    pub fn organization(mut self, id: Option<&str>) -> Event {
+        self.organization = id.map(str::to_owned);
+        self
+    }
+
+    /// The id of what was acted on.
+    pub fn target(mut self, id: &str) -> Event {
+        self.target = Some(id.to_owned());
+        self
+    }
+
+    /// A short plain detail (a role, a scope list, a count); never a secret.
+    pub fn detail(mut self, detail: impl Into<String>) -> Event {
+        self.detail = detail.into();
+        self
+    }
+
+    fn stored(self, at: DateTime<Utc>) -> AuditEvent {
+        AuditEvent {
+            id: format!("evt_{}", crate::oauth::tokens::new_jti()),
+            at,
+            kind: self.kind.as_str().to_owned(),
+            actor_kind: self.caller.kind,
+            actor_id: self.caller.id,
+            organization_id: self.organization,
+            address: self.caller.address.map(|a| a.to_string()),
+            outcome: self.kind.outcome(),
+            target: self.target,
+            detail: self.detail.chars().take(200).collect(),
+        }
+    }
+}
+
+/// Records `event` at the server's time. A storage failure is logged and counted, never
+/// answered: the action it records has happened.
+pub async fn record(state: &AppState, event: Event) {
+    record_in(state.store.as_ref(), state.clock.now(), event).await;
+}
+
+/// Records `event` at `at` in `store` (the command line, which has no server state).
+pub async fn record_in(store: &dyn Store, at: DateTime<Utc>, event: Event) {
+    let kind = event.kind.as_str();
+    if let Err(e) = store.record_audit_event(&event.stored(at)).await {
+        metrics::counter!(crate::platform::metrics::AUDIT_FAILURES).increment(1);
+        tracing::warn!(event = "audit_failed", kind, error = %e, "an audit event could not be stored");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_unique_names_and_filters_name_kinds_or_families() {
+        let mut names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Kind::ALL.len());
+        assert_eq!(
+            Kind::matching("api_key.*").unwrap(),
+            [
+                "api_key.created",
+                "api_key.disabled",
+                "api_key.enabled",
+                "api_key.revoked",
+                "api_key.rotated"
+            ]
+        );
+        assert_eq!(
+            Kind::matching("sign_in.failed").unwrap(),
+            ["sign_in.failed"]
+        );
+        for bad in [
+            "",
+            "*",
+            "api_key",
+            "api_key.",
+            "nope.*",
+            "client.created'--",
+            ".*",
+        ] {
+            assert_eq!(Kind::matching(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_event_keeps_ids_and_a_short_detail() {
+        let e = Caller::person("usr_1", Some([192, 0, 2, 1].into()))
+            .did(Kind::ApiKeyRevoked)
+            .organization(Some("org_1"))
+            .target("key_1")
+            .detail("x".repeat(500))
+            .stored(DateTime::from_timestamp(0, 0).unwrap_or_default());
+        assert_eq!(e.kind, "api_key.revoked");
+        assert_eq!(e.actor_kind, ActorKind::Person);
+        assert_eq!(e.address.as_deref(), Some("192.0.2.1"));
+        assert_eq!(e.detail.len(), 200);
+        assert_eq!(e.outcome, Outcome::Success);
+        assert!(e.id.starts_with("evt_"));
+        let failed = Caller::system(None).did(Kind::SignInFailed).stored(e.at);
+        assert_eq!(failed.outcome, Outcome::Failure);
+    }
+}
