@@ -195,6 +195,7 @@ mod tests {
             created_at: Utc::now(),
             is_admin: false,
             disabled_at: None,
+            email_verified_at: None,
         };
         let asked = set("openid manage_api_keys products:read introspect");
         assert_eq!(

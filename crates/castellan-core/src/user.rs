@@ -68,6 +68,9 @@ pub struct User {
     /// When an operator disabled the person (`castellan users disable`); `None`: active. A
     /// disabled person cannot sign in or use any grant.
     pub disabled_at: Option<DateTime<Utc>>,
+    /// When the person proved they receive mail at `email` (a verification or invitation
+    /// link); `None`: not verified (`email_verified: false` in ID tokens and userinfo).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for User {

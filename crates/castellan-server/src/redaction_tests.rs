@@ -75,6 +75,7 @@ fn browser_state_shows_no_session_cookie_or_csrf_token() {
                 created_at: now,
                 is_admin: false,
                 disabled_at: None,
+                email_verified_at: None,
             },
             cookie: "SECRETsessioncookie".into(),
         }),

@@ -8,10 +8,12 @@
 #![warn(missing_docs)]
 
 pub mod api_keys;
+pub mod apps;
 pub mod audit;
 mod connect;
 pub mod device;
 mod error;
+pub mod links;
 pub mod people;
 mod predicate;
 pub mod pushed;
@@ -193,6 +195,8 @@ pub trait Store:
     + pushed::PushedRequestStore
     + device::DeviceStore
     + audit::AuditStore
+    + apps::AppStore
+    + links::LinkStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -27,13 +27,16 @@ pub trait UserStore: Send + Sync {
     /// Sets or clears a user's admin flag; `false` when there is no such user.
     async fn set_user_admin(&self, id: &str, is_admin: bool) -> StoreResult<bool>;
     /// Replaces a user's password hash and, in the same transaction, ends every session they
-    /// have but `keep` (a changed password signs out every other browser; the person who
-    /// changed it on a page stays signed in there); `false` when there is no such user.
+    /// have but `keep` (a changed password signs out every other browser) and, with
+    /// `end_grants_at`, every grant and API key of theirs as disabling does (the families of
+    /// their consents revoked at that time and recorded in the revocation feed, their active
+    /// API keys disabled); `false` when there is no such user.
     async fn set_user_password(
         &self,
         id: &str,
         password_hash: &str,
         keep: Option<&[u8; 32]>,
+        end_grants_at: Option<DateTime<Utc>>,
     ) -> StoreResult<bool>;
     /// Disables the user at `disabled_at` (`None`: enables them again); `false` when there is
     /// no such user. Disabling ends, in the same transaction, every session of theirs, every

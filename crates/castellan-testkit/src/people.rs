@@ -72,6 +72,7 @@ pub async fn user(app: &TestApp, email: &str, password: Option<&str>) -> User {
         created_at: Utc::now(),
         is_admin: false,
         disabled_at: None,
+        email_verified_at: None,
     };
     app.store.insert_user(&u).await.unwrap();
     u
@@ -126,6 +127,7 @@ pub async fn u1_in_org_1(app: &TestApp, role: Role) {
             created_at: now,
             is_admin: false,
             disabled_at: None,
+            email_verified_at: None,
         })
         .await
         .unwrap();

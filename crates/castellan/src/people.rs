@@ -143,6 +143,7 @@ pub async fn create_user(store: &dyn Store, args: CreateUser) -> anyhow::Result<
         created_at: SystemClock.now(),
         is_admin: args.admin,
         disabled_at: None,
+        email_verified_at: None,
     };
     match store.insert_user(&user).await {
         Err(StoreError::Conflict(_)) => bail!("a user with this email exists"),
@@ -174,6 +175,15 @@ pub async fn set_admin(store: &dyn Store, user: &str, admin: bool) -> anyhow::Re
     } else {
         "not an administrator"
     };
+    let event = Caller::operator()
+        .did(Kind::PersonAdminChanged)
+        .target(&user.id)
+        .detail(if admin {
+            "made an administrator"
+        } else {
+            "no longer an administrator"
+        });
+    record_in(store, SystemClock.now(), event).await;
     println!("{} is {now}", printable(&user.email));
     Ok(())
 }

@@ -79,6 +79,10 @@ pub struct SetPassword {
     /// Read the password from the first line of standard input.
     #[arg(long)]
     pub password_stdin: bool,
+    /// Also end every grant of theirs (the refresh tokens of every app they allowed) and
+    /// disable the API keys they created, as after a stolen password.
+    #[arg(long)]
+    pub end_grants: bool,
 }
 
 fn user_json(u: &User) -> Value {
@@ -156,18 +160,33 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
             let user = find_user(store, &args.user).await?;
             let password = read_password(args.password.as_ref(), args.password_stdin)?;
             let hash = hash_password(password).await.map_err(|e| anyhow!("{e}"))?;
-            if !store.set_user_password(&user.id, &hash, None).await? {
+            let now = SystemClock.now();
+            let end_grants = args.end_grants.then_some(now);
+            if !store
+                .set_user_password(&user.id, &hash, None, end_grants)
+                .await?
+            {
                 bail!("no such user");
             }
-            tracing::info!(user_id = %user.id, by = "cli", "password replaced; sessions ended");
+            tracing::info!(user_id = %user.id, by = "cli", end_grants = args.end_grants, "password replaced; sessions ended");
+            let ended = if args.end_grants {
+                "every session, grant and API key ended"
+            } else {
+                "every session ended"
+            };
             let event = Caller::operator()
                 .did(Kind::PasswordChanged)
                 .target(&user.id)
-                .detail("by an operator; every session ended");
-            record_in(store, SystemClock.now(), event).await;
+                .detail(format!("by an operator; {ended}"));
+            record_in(store, now, event).await;
             println!(
-                "password of {} replaced; their sessions have ended",
-                printable(&user.email)
+                "password of {} replaced; {}",
+                printable(&user.email),
+                if args.end_grants {
+                    "their sessions and grants have ended and their API keys are disabled"
+                } else {
+                    "their sessions have ended"
+                }
             );
             Ok(())
         }

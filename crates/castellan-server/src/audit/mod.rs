@@ -1,8 +1,8 @@
 //! The audit log (SPEC 11.3): security events recorded where they happen — clients and API
 //! keys created, changed, rotated, disabled, revoked or deleted; refresh-token reuse that
 //! revoked a family; sign-ins that succeeded or failed; consents given and revoked; members'
-//! roles changed or removed; sessions signed out and passwords changed; people disabled and
-//! enabled; signing keys rotated — with who (a person, a client, an operator or Castellan
+//! roles changed or removed; sessions signed out and passwords changed; people disabled,
+//! enabled and made administrators; signing keys rotated — with who (a person, a client, an operator or Castellan
 //! itself), from which address, on which organization, on what, and the outcome.
 //!
 //! An event holds ids and short plain details only: never a secret, a token, a password or
@@ -12,7 +12,6 @@
 
 pub mod http;
 
-use crate::platform::state::AppState;
 use castellan_store::audit::{ActorKind, AuditEvent, Outcome};
 use castellan_store::Store;
 use chrono::{DateTime, Utc};
@@ -61,13 +60,15 @@ pub enum Kind {
     PersonDisabled,
     /// An operator enabled a person again.
     PersonEnabled,
+    /// An operator gave a person the admin flag, or took it away.
+    PersonAdminChanged,
     /// A new signing key took over.
     SigningKeyRotated,
 }
 
 impl Kind {
     /// Every kind, in the catalogue's order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::ClientCreated,
         Kind::ClientUpdated,
         Kind::ClientSecretRotated,
@@ -88,6 +89,7 @@ impl Kind {
         Kind::PasswordChanged,
         Kind::PersonDisabled,
         Kind::PersonEnabled,
+        Kind::PersonAdminChanged,
         Kind::SigningKeyRotated,
     ];
 
@@ -114,6 +116,7 @@ impl Kind {
             Kind::PasswordChanged => "person.password_changed",
             Kind::PersonDisabled => "person.disabled",
             Kind::PersonEnabled => "person.enabled",
+            Kind::PersonAdminChanged => "person.admin_changed",
             Kind::SigningKeyRotated => "signing_key.rotated",
         }
     }
@@ -155,6 +158,8 @@ pub struct Caller {
     pub id: String,
     /// The request's address (none at the command line).
     pub address: Option<IpAddr>,
+    /// The client a person acted through (their token's), said in each event's detail.
+    pub via_client: Option<String>,
 }
 
 impl Caller {
@@ -164,19 +169,29 @@ impl Caller {
             kind: ActorKind::Person,
             id: id.to_owned(),
             address,
+            via_client: None,
         }
     }
 
-    /// The caller behind an access token: its person when it was issued to one, else the
-    /// client acting for itself.
+    /// The caller behind an access token: its person when it was issued to one (the client
+    /// they acted through is said in the detail), else the client acting for itself.
     pub fn of_token(person: Option<&str>, client_id: &str, address: Option<IpAddr>) -> Caller {
         match person {
-            Some(p) => Caller::person(p, address),
-            None => Caller {
-                kind: ActorKind::Client,
-                id: client_id.to_owned(),
-                address,
+            Some(p) => Caller {
+                via_client: Some(client_id.to_owned()),
+                ..Caller::person(p, address)
             },
+            None => Caller::client(client_id, address),
+        }
+    }
+
+    /// A client acting for itself (or a registrant, named as registration names it).
+    pub fn client(id: &str, address: Option<IpAddr>) -> Caller {
+        Caller {
+            kind: ActorKind::Client,
+            id: id.to_owned(),
+            address,
+            via_client: None,
         }
     }
 
@@ -190,6 +205,7 @@ impl Caller {
             kind: ActorKind::Operator,
             id: name,
             address: None,
+            via_client: None,
         }
     }
 
@@ -199,6 +215,7 @@ impl Caller {
             kind: ActorKind::System,
             id: String::new(),
             address,
+            via_client: None,
         }
     }
 
@@ -244,8 +261,13 @@ impl Event {
     }
 
     fn stored(self, at: DateTime<Utc>) -> AuditEvent {
+        let detail = match (&self.caller.via_client, self.detail.is_empty()) {
+            (Some(client), true) => format!("through client {client}"),
+            (Some(client), false) => format!("{}; through client {client}", self.detail),
+            (None, _) => self.detail,
+        };
         AuditEvent {
-            id: format!("evt_{}", crate::oauth::tokens::new_jti()),
+            id: format!("evt_{}", random_id()),
             at,
             kind: self.kind.as_str().to_owned(),
             actor_kind: self.caller.kind,
@@ -254,15 +276,30 @@ impl Event {
             address: self.caller.address.map(|a| a.to_string()),
             outcome: self.kind.outcome(),
             target: self.target,
-            detail: self.detail.chars().take(200).collect(),
+            detail: detail.chars().take(300).collect(),
         }
     }
 }
 
+/// A random id: 22 characters of the alphanumeric alphabet (about 131 bits).
+fn random_id() -> String {
+    castellan_core::ids::alphanumeric_id(&castellan_crypto::random_bytes::<48>(), 22)
+        .unwrap_or_else(|| castellan_crypto::generate_secret().into_exposed())
+}
+
+/// Where events are recorded, and the time they are recorded at: the server's state (see
+/// `platform::state`) is one.
+pub trait Journal {
+    /// The store events go to.
+    fn audit_store(&self) -> &dyn Store;
+    /// The time now.
+    fn audit_now(&self) -> DateTime<Utc>;
+}
+
 /// Records `event` at the server's time. A storage failure is logged and counted, never
 /// answered: the action it records has happened.
-pub async fn record(state: &AppState, event: Event) {
-    record_in(state.store.as_ref(), state.clock.now(), event).await;
+pub async fn record(journal: &impl Journal, event: Event) {
+    record_in(journal.audit_store(), journal.audit_now(), event).await;
 }
 
 /// Records `event` at `at` in `store` (the command line, which has no server state).
@@ -322,7 +359,15 @@ mod tests {
         assert_eq!(e.kind, "api_key.revoked");
         assert_eq!(e.actor_kind, ActorKind::Person);
         assert_eq!(e.address.as_deref(), Some("192.0.2.1"));
-        assert_eq!(e.detail.len(), 200);
+        assert_eq!(e.detail.len(), 300);
+        let through = Caller::of_token(Some("usr_1"), "cli_1", None)
+            .did(Kind::ConsentRevoked)
+            .detail("client x")
+            .stored(e.at);
+        assert_eq!(
+            (through.actor_id.as_str(), through.detail.as_str()),
+            ("usr_1", "client x; through client cli_1")
+        );
         assert_eq!(e.outcome, Outcome::Success);
         assert!(e.id.starts_with("evt_"));
         let failed = Caller::system(None).did(Kind::SignInFailed).stored(e.at);

@@ -60,6 +60,13 @@ fn builtin(name: &str) -> Option<&'static str> {
         "profile" => "See your name",
         "email" => "See your email address",
         "offline_access" => "Keep access while you are not using it",
+        "account:read" => {
+            "See your account: the apps you allowed, and where you are signed in (devices and \
+             addresses)"
+        }
+        "account:write" => {
+            "Manage your account: take back apps' access, and sign out your browsers"
+        }
         _ => return None,
     })
 }

@@ -119,10 +119,10 @@ pub async fn sign_in(
 }
 
 /// Records a sign-in attempt in the audit log, `how` naming where it came from ("sign-in
-/// page", "password grant"): a success, or a refusal (wrong password, unknown account,
-/// disabled account) under the account's person when the email names one. What was typed is
-/// never recorded; a throttled attempt (the password was not checked) or a storage failure is
-/// not an event.
+/// page", "password grant"): a success (the person's), or a refusal (wrong password, unknown
+/// account, disabled account) by the system, on the account's person when the email names
+/// one. What was typed is never recorded; a throttled attempt (the password was not checked)
+/// or a storage failure is not an event.
 pub async fn audit_sign_in(
     state: &AppState,
     typed_email: &str,
@@ -145,8 +145,10 @@ pub async fn audit_sign_in(
                 (_, Some(_)) => "wrong password",
                 (_, None) => "unknown account",
             };
+            // Whoever typed it is not known to be the account's person: the actor is the
+            // system, the account (when the email names one) the target.
             let event = match &known {
-                Some(user) => Caller::person(&user.id, Some(ip))
+                Some(user) => Caller::system(Some(ip))
                     .did(Kind::SignInFailed)
                     .target(&user.id),
                 None => Caller::system(Some(ip)).did(Kind::SignInFailed),

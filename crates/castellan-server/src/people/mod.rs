@@ -9,6 +9,7 @@ pub mod http;
 pub mod known_device;
 pub mod login;
 pub mod login_throttle;
+pub mod oauth_apps;
 pub mod organizations;
 pub mod passwords;
 pub mod sessions;

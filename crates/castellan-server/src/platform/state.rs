@@ -69,3 +69,13 @@ impl std::ops::Deref for AppState {
         &self.inner
     }
 }
+
+impl crate::audit::Journal for AppState {
+    fn audit_store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    fn audit_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}

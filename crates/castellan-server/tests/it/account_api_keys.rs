@@ -165,7 +165,7 @@ async fn a_person_creates_a_key_shown_once_that_then_works() {
     assert_page_headers(&created);
     assert!(created.body.contains("you will not see this again"));
     assert!(created.body.contains("id=\"copy-key\""));
-    assert!(created.body.contains("src=\"/assets/api-keys.js\""));
+    assert!(created.body.contains("src=\"/assets/copy.js\""));
     let key = shown_key(&created);
     assert!(
         key.starts_with("csb_D") && key.split('_').count() == 3,
@@ -204,7 +204,7 @@ async fn a_person_creates_a_key_shown_once_that_then_works() {
     assert_eq!(listed_status(&list, &row.id).as_deref(), Some("active"));
 
     // The copy button's script is a same-origin file.
-    let js = b.get("/assets/api-keys.js").await;
+    let js = b.get("/assets/copy.js").await;
     assert_eq!(js.status, 200);
     assert!(js.headers["content-type"]
         .to_str()

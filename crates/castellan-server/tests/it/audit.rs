@@ -170,6 +170,31 @@ async fn security_events_are_recorded_with_who_what_where_and_no_secret() {
     let back = decide(&b, &consent, "approve", None).await;
     assert!(back.param("code").is_some());
 
+    // A dynamic registration by the admin client, updated and deleted with its registration
+    // access token.
+    let (s, reg) = post(
+        &app,
+        &admin,
+        "/oauth/register",
+        json!({"client_name": "agent", "grant_types": ["client_credentials"], "software_id": "agent-x"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{reg}");
+    let registered = reg["client_id"].as_str().unwrap().to_owned();
+    let registration_token = reg["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = app
+        .http
+        .delete(app.url(&format!("/oauth/register/{registered}")))
+        .bearer_auth(&registration_token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
     // A refresh token used twice.
     let g = setup(&app).await;
     let spec = CodeSpec::new(&g.client, &g.user, Some(&g.org), "offline_access");
@@ -211,7 +236,7 @@ async fn security_events_are_recorded_with_who_what_where_and_no_secret() {
     by_admin(one(&page, "member.removed", &bob));
 
     let failed = one(&page, "sign_in.failed", &ann);
-    assert_eq!(failed["actor"], json!({"type": "person", "id": ann}));
+    assert_eq!(failed["actor"], json!({"type": "system", "id": ""}));
     assert_eq!(failed["outcome"], "failure");
     assert_eq!(failed["detail"], "sign-in page: wrong password");
     let unknown: Vec<&Value> = page["results"]
@@ -236,7 +261,17 @@ async fn security_events_are_recorded_with_who_what_where_and_no_secret() {
     assert_eq!(given[0]["actor"]["id"], ann.as_str());
     assert_eq!(given[0]["organizationId"], acme.as_str());
     assert!(given[0]["detail"].as_str().unwrap().contains(&public));
+    let made = one(&page, "client.created", &registered);
+    assert_eq!(
+        made["actor"],
+        json!({"type": "client", "id": format!("client:{admin_client}")})
+    );
+    assert_eq!(made["detail"], "dynamic registration");
+    let gone = one(&page, "client.deleted", &registered);
+    assert_eq!(gone["actor"], json!({"type": "client", "id": registered}));
+    assert_eq!(gone["address"], "127.0.0.1");
     let reuse = one(&page, "refresh_token.reuse_detected", &family);
+    assert_eq!(reuse["address"], "127.0.0.1");
     assert_eq!(reuse["outcome"], "failure");
     assert_eq!(reuse["actor"], json!({"type": "client", "id": g.client.id}));
     assert_eq!(reuse["organizationId"], g.org.as_str());
@@ -250,6 +285,7 @@ async fn security_events_are_recorded_with_who_what_where_and_no_secret() {
         wrong,
         PASSWORD,
         rt.as_str(),
+        registration_token.as_str(),
         "nobody@example.com",
     ] {
         assert!(!all.contains(secret), "a secret is in the audit log");

@@ -1297,6 +1297,7 @@ async fn a_lowered_role_disables_the_members_keys() {
             created_at: now,
             is_admin: false,
             disabled_at: None,
+            email_verified_at: None,
         })
         .await
         .unwrap();
@@ -1318,6 +1319,7 @@ async fn a_lowered_role_disables_the_members_keys() {
             created_at: now,
             is_admin: false,
             disabled_at: None,
+            email_verified_at: None,
         })
         .await
         .unwrap();
@@ -1429,6 +1431,7 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
             created_at: Utc::now(),
             is_admin: false,
             disabled_at: None,
+            email_verified_at: None,
         })
         .await
         .unwrap();

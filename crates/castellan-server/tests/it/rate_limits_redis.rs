@@ -227,6 +227,7 @@ async fn two_servers_sharing_redis_share_the_sign_in_delays() {
         created_at: chrono::Utc::now(),
         is_admin: false,
         disabled_at: None,
+        email_verified_at: None,
     };
     for app in [&a, &b] {
         app.store.insert_client(&client).await.unwrap();

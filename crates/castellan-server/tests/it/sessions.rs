@@ -8,8 +8,11 @@
 )]
 
 use crate::support::pages::*;
+use castellan_store::api_keys::ApiKeyStatus;
 use castellan_store::people::Session;
-use castellan_testkit::people::{exchange as redeem, issue_code, setup, CodeSpec};
+use castellan_testkit::people::{
+    code_client, exchange as redeem, issue_code, refresh, setup, CodeSpec, Cred,
+};
 use castellan_testkit::TestApp;
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
@@ -17,6 +20,7 @@ use serde_json::Value;
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
 const NEW_PASSWORD: &str = "a much longer new secret";
+const NEWER_PASSWORD: &str = "and yet another one";
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
 /// A browser sending `user_agent`, signed in as `email` from the login page.
@@ -193,9 +197,9 @@ fn hex(b: &[u8]) -> String {
 }
 
 #[tokio::test]
-async fn changing_the_password_ends_every_other_session_and_keeps_this_one() {
+async fn changing_the_password_ends_every_session_and_on_request_every_grant() {
     let app = TestApp::spawn().await;
-    let (ann, _) = add_person(&app, "ann@example.com", &["Acme"]).await;
+    let (ann, orgs) = add_person(&app, "ann@example.com", &["Acme"]).await;
     let here = signed_in(&app, "ann@example.com", PASSWORD, FIREFOX).await;
     let elsewhere = signed_in(&app, "ann@example.com", PASSWORD, CHROME).await;
     let hash_before = app
@@ -266,10 +270,26 @@ async fn changing_the_password_ends_every_other_session_and_keeps_this_one() {
     );
     assert_eq!(live_ids(&app, &ann).await.len(), 2);
 
-    // Changed: the other browser is signed out, this one stays.
+    // Ann's grants: a refresh token of an app she allowed, and an API key she created.
+    let (rt, client, key_id) = grants_of(&app, &ann, &orgs[0]).await;
+    let session_before = live_ids(&app, &ann).await;
+
+    // Changed without ending grants (the box unticked): every session ends, this browser
+    // gets a new one; the app's grant and the key stay.
     let p = change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
-    assert_eq!(p.status, 200, "{}", p.body);
-    assert!(p.body.contains("Your password was changed"));
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location.as_deref(), Some("/account/password?changed=1"));
+    let p = here.get(p.location.as_deref().unwrap()).await;
+    assert!(p.body.contains("Your password was changed"), "{}", p.body);
+    let after = live_ids(&app, &ann).await;
+    assert_eq!(after.len(), 1);
+    assert!(
+        !session_before.contains(&after[0]),
+        "the session was not renewed"
+    );
+    let (s, _) = refresh(&app, &client, &rt, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(key_status(&app, &key_id).await, ApiKeyStatus::Active);
     let stored = app
         .store
         .get_user(&ann)
@@ -286,6 +306,57 @@ async fn changing_the_password_ends_every_other_session_and_keeps_this_one() {
         Some("/login")
     );
 
+    // Changed again with the box ticked (the form's default): the app's grant and the key end.
+    let (rt, client, key_id) = grants_of(&app, &ann, &orgs[0]).await;
+    let csrf = here.get("/account/password").await.hidden("csrf");
+    let p = here
+        .post(
+            "/account/password",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current", NEW_PASSWORD),
+                ("new", NEWER_PASSWORD),
+                ("confirm", NEWER_PASSWORD),
+                ("end_grants", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (s, b) = refresh(&app, &client, &rt, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(key_status(&app, &key_id).await, ApiKeyStatus::Disabled);
+    assert_eq!(here.get("/account").await.status, 200);
+    let (events, _) = app
+        .store
+        .list_audit_events(
+            &castellan_store::audit::AuditQuery {
+                kinds: vec!["person.password_changed".into()],
+                ..Default::default()
+            },
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events[0].detail.contains("grant"), "{:?}", events[0]);
+    // A wrong current password there is a failed sign-in in the audit log.
+    let (failed, _) = app
+        .store
+        .list_audit_events(
+            &castellan_store::audit::AuditQuery {
+                kinds: vec!["sign_in.failed".into()],
+                ..Default::default()
+            },
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert!(failed
+        .iter()
+        .any(|e| e.detail == "password page: wrong password"));
+
     // The old password no longer signs in; the new one does.
     let b = Browser::new(&app);
     let login = b.get("/login").await;
@@ -301,7 +372,7 @@ async fn changing_the_password_ends_every_other_session_and_keeps_this_one() {
         )
         .await;
     assert_eq!(p.status, 401);
-    signed_in(&app, "ann@example.com", NEW_PASSWORD, FIREFOX).await;
+    signed_in(&app, "ann@example.com", NEWER_PASSWORD, FIREFOX).await;
 
     // Signed out, the page sends the browser to sign in and changes nothing.
     let stranger = Browser::new(&app);
@@ -309,6 +380,47 @@ async fn changing_the_password_ends_every_other_session_and_keeps_this_one() {
         stranger.get("/account/password").await.location.as_deref(),
         Some("/login")
     );
+}
+
+/// A refresh token of an app `user_id` allowed in `org` (with that app), and an API key
+/// they created there.
+async fn grants_of(app: &TestApp, user_id: &str, org: &str) -> (String, Cred, String) {
+    let user = app.store.get_user(user_id).await.unwrap().unwrap();
+    let client = code_client(app, serde_json::json!({})).await;
+    let spec = CodeSpec::new(&client, &user, Some(org), "offline_access");
+    let (code, _) = issue_code(app, &spec).await;
+    let (s, tokens) = redeem(app, &client, &code).await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    let held = castellan_core::ScopeSet::parse("products:read").unwrap();
+    let key = castellan_server::management::api_keys::create_api_key(
+        &app.state,
+        castellan_server::management::api_keys::KeyDraft {
+            name: "job".into(),
+            scope: "products:read".into(),
+            organization_id: Some(org.to_owned()),
+            tier: None,
+            expires_at: None,
+            expires_in_days: None,
+        },
+        &castellan_server::management::api_keys::Creator {
+            id: user_id,
+            held: &held,
+            allowed: &[],
+        },
+        Utc::now(),
+        &castellan_server::audit::Caller::person(user_id, None),
+    )
+    .await
+    .unwrap();
+    (
+        tokens["refresh_token"].as_str().unwrap().to_owned(),
+        client,
+        key.stored.id,
+    )
+}
+
+async fn key_status(app: &TestApp, id: &str) -> ApiKeyStatus {
+    app.store.get_api_key(id).await.unwrap().unwrap().status
 }
 
 async fn session_for(app: &TestApp, n: u8, user_id: &str) -> Session {

@@ -9,7 +9,7 @@ use castellan_core::user::{Organization, Role, User};
 use sqlx::any::AnyRow;
 
 pub(crate) const USER_COLUMNS: &str =
-    "id, email, name, password_hash, created_at, is_admin, disabled_at";
+    "id, email, name, password_hash, created_at, is_admin, disabled_at, email_verified_at";
 pub(crate) const ORG_COLUMNS: &str = "id, name, created_at";
 pub(crate) const SESSION_COLUMNS: &str =
     "hash, id, user_id, auth_time, expires_at, device, address";
@@ -35,6 +35,9 @@ pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
         is_admin: flag(get(row, "is_admin")?, "is_admin")?,
         disabled_at: get::<Option<i64>>(row, "disabled_at")?
             .map(|t| from_millis(t, "disabled_at"))
+            .transpose()?,
+        email_verified_at: get::<Option<i64>>(row, "email_verified_at")?
+            .map(|t| from_millis(t, "email_verified_at"))
             .transpose()?,
     })
 }

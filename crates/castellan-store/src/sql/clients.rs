@@ -17,9 +17,9 @@ use sqlx::Row;
 /// The `meta` row whose insertion claims the bootstrap client.
 const BOOTSTRAP_CLAIM: &str = "bootstrap_client";
 
-const CLIENT_TAKEN: &str = "a client with this id exists";
+pub(super) const CLIENT_TAKEN: &str = "a client with this id exists";
 
-fn insert_sql() -> String {
+pub(super) fn insert_sql() -> String {
     format!(
         "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
@@ -27,7 +27,7 @@ fn insert_sql() -> String {
 }
 
 /// Binds a row in [`CLIENT_COLUMNS`] order.
-fn bind_insert<'q>(q: AnyQuery<'q>, r: &'q ClientRow) -> AnyQuery<'q> {
+pub(super) fn bind_insert<'q>(q: AnyQuery<'q>, r: &'q ClientRow) -> AnyQuery<'q> {
     q.bind(r.id.as_str())
         .bind(r.name.as_str())
         .bind(r.kind.as_str())
@@ -147,6 +147,7 @@ impl ClientStore for SqlStore {
             "DELETE FROM authorization_codes WHERE client_id = $1",
             "DELETE FROM pushed_requests WHERE client_id = $1",
             "DELETE FROM consents WHERE client_id = $1",
+            "DELETE FROM organization_clients WHERE client_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(id)

@@ -5,11 +5,13 @@
 //! [`SqlStore::begin_write`]). Each file holds the statements of one trait.
 
 mod api_keys;
+mod apps;
 mod audit;
 mod clients;
 mod device;
 mod grants;
 mod keys;
+mod links;
 mod people;
 mod pushed;
 mod replay;

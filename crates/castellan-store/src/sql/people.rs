@@ -63,25 +63,9 @@ async fn keep_an_owner(
 #[async_trait]
 impl UserStore for SqlStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
-        sqlx::query(&sql)
-            .bind(user.id.as_str())
-            .bind(user.email.as_str())
-            .bind(user.name.as_str())
-            .bind(user.password_hash.as_str())
-            .bind(millis(user.created_at))
-            .bind(i16::from(user.is_admin))
-            .bind(user.disabled_at.map(millis))
-            .execute(self.pool())
-            .await
-            .map_err(|e| {
-                write_error_naming(
-                    e,
-                    "a user with this email or id exists",
-                    "a referenced row does not exist",
-                )
-            })?;
-        Ok(())
+        let mut tx = self.begin_write().await?;
+        insert_user_in(&mut tx, user).await?;
+        tx.commit().await.map_err(store_error)
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
@@ -120,6 +104,7 @@ impl UserStore for SqlStore {
         id: &str,
         password_hash: &str,
         keep: Option<&[u8; 32]>,
+        end_grants_at: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -130,6 +115,9 @@ impl UserStore for SqlStore {
             .map_err(store_error)?
             .rows_affected();
         end_sessions_but(&mut tx, id, keep).await?;
+        if let (Some(now), 1) = (end_grants_at, changed) {
+            self.end_grants_in(&mut tx, id, now).await?;
+        }
         tx.commit().await.map_err(store_error)?;
         Ok(changed > 0)
     }
@@ -152,34 +140,8 @@ impl UserStore for SqlStore {
         .map_err(store_error)?
         .rows_affected();
         if let (Some(now), 1) = (disabled_at, changed) {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?;
-            // The API keys they created stop too, as when they leave an organization.
-            sqlx::query(
-                "UPDATE api_keys SET status = 'disabled' WHERE created_by = $1 AND status = 'active'",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-            // Every grant of the person ends: the live families of their consents, recorded in
-            // the revocation feed so that guards learn of them too.
-            let rows = sqlx::query(
-                "UPDATE refresh_families SET revoked_at = $1 WHERE revoked_at IS NULL AND \
-                 consent_id IN (SELECT id FROM consents WHERE user_id = $2) RETURNING id",
-            )
-            .bind(millis(now))
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(store_error)?;
-            let families = super::grants::family_entries(&rows)?;
-            if !families.is_empty() {
-                super::revocations::record_in(&mut tx, self.backend, &families, now, None).await?;
-            }
+            end_sessions_but(&mut tx, id, None).await?;
+            self.end_grants_in(&mut tx, id, now).await?;
         }
         tx.commit().await.map_err(store_error)?;
         Ok(changed > 0)
@@ -341,7 +303,7 @@ impl UserStore for SqlStore {
     async fn members_of(&self, organization_id: &str) -> StoreResult<Vec<(User, Role)>> {
         let rows = sqlx::query(
             "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.is_admin, \
-             u.disabled_at, m.role \
+             u.disabled_at, u.email_verified_at, m.role \
              FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.organization_id = $1 ORDER BY u.email",
         )
@@ -357,6 +319,39 @@ impl UserStore for SqlStore {
 
 impl SqlStore {
     /// How many rows `table` (a name written in this file, never input) holds.
+    /// Ends, in `tx`, everything the person `id` holds besides sessions: the API keys they
+    /// created (disabled, as when they leave an organization) and every grant (the live
+    /// families of their consents, revoked at `now` and recorded in the revocation feed so
+    /// that guards learn of them too).
+    async fn end_grants_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE api_keys SET status = 'disabled' WHERE created_by = $1 AND status = 'active'",
+        )
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        let rows = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $1 WHERE revoked_at IS NULL AND \
+             consent_id IN (SELECT id FROM consents WHERE user_id = $2) RETURNING id",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(store_error)?;
+        let families = super::grants::family_entries(&rows)?;
+        if !families.is_empty() {
+            super::revocations::record_in(tx, self.backend, &families, now, None).await?;
+        }
+        Ok(())
+    }
+
     async fn count(&self, table: &'static str) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(self.pool())
@@ -383,4 +378,31 @@ pub(super) async fn end_sessions_but(
         .await
         .map_err(store_error)?
         .rows_affected())
+}
+
+/// Stores a new user in `tx`. `Conflict` when the email (normalised) or id is taken.
+pub(super) async fn insert_user_in(
+    tx: &mut Transaction<'static, Any>,
+    user: &User,
+) -> StoreResult<()> {
+    let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+    sqlx::query(&sql)
+        .bind(user.id.as_str())
+        .bind(user.email.as_str())
+        .bind(user.name.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(millis(user.created_at))
+        .bind(i16::from(user.is_admin))
+        .bind(user.disabled_at.map(millis))
+        .bind(user.email_verified_at.map(millis))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            write_error_naming(
+                e,
+                "a user with this email or id exists",
+                "a referenced row does not exist",
+            )
+        })?;
+    Ok(())
 }

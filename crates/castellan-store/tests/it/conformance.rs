@@ -18,7 +18,9 @@ use castellan_core::tenant::TenantGrant;
 use castellan_core::user::{Membership, Organization, Role, User};
 use castellan_core::Secret;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus, ApiKeyStore};
+use castellan_store::apps::AppStore;
 use castellan_store::audit::{ActorKind, AuditEvent, AuditQuery, AuditStore, Outcome};
+use castellan_store::links::{EmailLink, Joined, LinkPurpose, LinkStore};
 use castellan_store::people::{
     AuthorizationCode, CodeRedemption, Consent, GrantStore, RefreshToken, RefreshUse, Session,
     UserStore,
@@ -190,6 +192,9 @@ conformance!(
     concurrent_first_uses_have_one_winner,
     purge_removes_expired_one_time_ids,
     audit_events_are_filtered_paged_and_purged,
+    organization_apps_are_linked_listed_and_deleted,
+    invitations_are_accepted_once_by_their_address,
+    verification_and_reset_links_work_once_for_their_address,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1274,6 +1279,7 @@ fn user(id: &str, email: &str) -> User {
         created_at: at(T0),
         is_admin: false,
         disabled_at: None,
+        email_verified_at: None,
     }
 }
 
@@ -1402,6 +1408,7 @@ async fn the_admin_flag_is_stored_set_and_cleared(store: &SqlStore) {
     let admin = User {
         is_admin: true,
         disabled_at: None,
+        email_verified_at: None,
         ..user("u2", "root@example.com")
     };
     store.insert_user(&admin).await.unwrap();
@@ -1548,7 +1555,7 @@ async fn people_and_organizations_are_listed_and_a_new_password_ends_sessions(st
         store.insert_session(&session(n, who)).await.unwrap();
     }
     assert!(store
-        .set_user_password("u1", "$argon2id$new", None)
+        .set_user_password("u1", "$argon2id$new", None, None)
         .await
         .unwrap());
     assert_eq!(
@@ -1559,7 +1566,7 @@ async fn people_and_organizations_are_listed_and_a_new_password_ends_sessions(st
     assert_eq!(store.get_session(&[2; 32], at(T0)).await.unwrap(), None);
     assert!(store.get_session(&[3; 32], at(T0)).await.unwrap().is_some());
     assert!(!store
-        .set_user_password("nobody", "$argon2id$x", None)
+        .set_user_password("nobody", "$argon2id$x", None, None)
         .await
         .unwrap());
     // Changed from a page, it keeps the session it was changed in.
@@ -1567,7 +1574,7 @@ async fn people_and_organizations_are_listed_and_a_new_password_ends_sessions(st
         store.insert_session(&session(n, "u1")).await.unwrap();
     }
     assert!(store
-        .set_user_password("u1", "$argon2id$newer", Some(&[5; 32]))
+        .set_user_password("u1", "$argon2id$newer", Some(&[5; 32]), None)
         .await
         .unwrap());
     assert_eq!(store.get_session(&[4; 32], at(T0)).await.unwrap(), None);
@@ -2944,4 +2951,293 @@ async fn audit_events_are_filtered_paged_and_purged(store: &SqlStore) {
         .await
         .unwrap();
     assert_eq!(ids(&left), ["evt_005", "evt_004", "evt_003"]);
+}
+
+async fn organization_apps_are_linked_listed_and_deleted(store: &SqlStore) {
+    for (id, name) in [("o1", "Acme"), ("o2", "Beta")] {
+        store.insert_organization(&org(id, name)).await.unwrap();
+    }
+    let first = client("app-1", "First", T0);
+    let second = client("app-2", "Second", T0 + 5);
+    store
+        .insert_organization_client(&first, "o1", "u1")
+        .await
+        .unwrap();
+    store
+        .insert_organization_client(&second, "o1", "u1")
+        .await
+        .unwrap();
+    store
+        .insert_client(&client("plain", "Plain", T0))
+        .await
+        .unwrap();
+    // Newest first, the organization's only.
+    let apps = store.organization_clients("o1").await.unwrap();
+    assert_eq!(
+        apps.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["app-2", "app-1"]
+    );
+    assert_eq!(apps[1], first);
+    assert!(store.organization_clients("o2").await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .organization_of_client("app-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("o1")
+    );
+    assert_eq!(store.organization_of_client("plain").await.unwrap(), None);
+    // A taken id, or an organization that does not exist, stores nothing.
+    let e = store
+        .insert_organization_client(&client("app-1", "Again", T0), "o2", "u1")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let e = store
+        .insert_organization_client(&client("app-3", "Lost", T0), "nowhere", "u1")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert_eq!(store.get_client("app-3").await.unwrap(), None);
+    // Deleting the client ends the link.
+    store.delete_client("app-1").await.unwrap().unwrap();
+    assert_eq!(store.organization_of_client("app-1").await.unwrap(), None);
+    assert_eq!(store.organization_clients("o1").await.unwrap().len(), 1);
+}
+
+fn link(n: u8, purpose: LinkPurpose, email: &str) -> EmailLink {
+    EmailLink {
+        hash: [n; 32],
+        id: format!("lnk_{n}"),
+        purpose,
+        email: email.to_owned(),
+        user_id: None,
+        organization_id: None,
+        role: None,
+        created_by: "u-owner".to_owned(),
+        created_at: at(T0),
+        expires_at: at(T0 + 1000),
+    }
+}
+
+fn invitation(n: u8, email: &str, org: &str, role: Role) -> EmailLink {
+    EmailLink {
+        organization_id: Some(org.to_owned()),
+        role: Some(role),
+        ..link(n, LinkPurpose::Invite, email)
+    }
+}
+
+async fn invitations_are_accepted_once_by_their_address(store: &SqlStore) {
+    store.insert_organization(&org("o1", "Acme")).await.unwrap();
+    for (id, email) in [("u1", "ann@example.com"), ("u2", "bob@example.com")] {
+        store.insert_user(&user(id, email)).await.unwrap();
+    }
+    for l in [
+        invitation(1, "ann@example.com", "o1", Role::Manager),
+        invitation(2, "bob@example.com", "o1", Role::Viewer),
+        invitation(3, "new@example.com", "o1", Role::Viewer),
+        invitation(4, "ann@example.com", "o1", Role::Viewer),
+    ] {
+        store.insert_link(&l).await.unwrap();
+    }
+    let e = store
+        .insert_link(&invitation(1, "x@example.com", "o1", Role::Viewer))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let pending = store.pending_invitations("o1", at(T0)).await.unwrap();
+    assert_eq!(pending.len(), 4);
+    assert_eq!(
+        store
+            .find_link(&[1; 32], LinkPurpose::Invite, at(T0))
+            .await
+            .unwrap(),
+        Some(invitation(1, "ann@example.com", "o1", Role::Manager))
+    );
+    // Not for another purpose, not once expired.
+    assert_eq!(
+        store
+            .find_link(&[1; 32], LinkPurpose::VerifyEmail, at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_link(&[1; 32], LinkPurpose::Invite, at(T0 + 1000))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Bob cannot take Ann's invitation; Ann can, once.
+    assert_eq!(
+        store
+            .accept_invitation(&[1; 32], "u2", None, at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.role_in("o1", "u2").await.unwrap(), None);
+    let joined = store
+        .accept_invitation(&[1; 32], "u1", None, at(T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        joined,
+        Some(Joined {
+            user_id: "u1".into(),
+            organization_id: "o1".into(),
+            role: Role::Manager
+        })
+    );
+    assert_eq!(
+        store.role_in("o1", "u1").await.unwrap(),
+        Some(Role::Manager)
+    );
+    assert!(store
+        .get_user("u1")
+        .await
+        .unwrap()
+        .unwrap()
+        .email_verified_at
+        .is_some());
+    assert_eq!(
+        store
+            .accept_invitation(&[1; 32], "u1", None, at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    // A lower invitation never demotes.
+    let again = store
+        .accept_invitation(&[4; 32], "u1", None, at(T0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.role, Role::Manager);
+    // Expired: nothing.
+    assert_eq!(
+        store
+            .accept_invitation(&[2; 32], "u2", None, at(T0 + 1000))
+            .await
+            .unwrap(),
+        None
+    );
+    // A new person set up on the invitation: stored and joined together.
+    let mut newcomer = user("u3", "new@example.com");
+    newcomer.email_verified_at = None;
+    let joined = store
+        .accept_invitation(&[3; 32], "u3", Some(&newcomer), at(T0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(joined.role, Role::Viewer);
+    assert!(store
+        .get_user("u3")
+        .await
+        .unwrap()
+        .unwrap()
+        .email_verified_at
+        .is_some());
+    // Withdrawing: only an unused invitation of that organization.
+    assert!(store.withdraw_invitation("o1", "lnk_2").await.unwrap());
+    assert!(!store.withdraw_invitation("o1", "lnk_2").await.unwrap());
+    assert!(!store.withdraw_invitation("o1", "lnk_1").await.unwrap());
+    assert!(store
+        .pending_invitations("o1", at(T0))
+        .await
+        .unwrap()
+        .is_empty());
+    // The purge removes expired links.
+    store
+        .insert_link(&invitation(5, "z@example.com", "o1", Role::Viewer))
+        .await
+        .unwrap();
+    assert!(store.purge_links(at(T0 + 1000)).await.unwrap() >= 1);
+    assert_eq!(
+        store.pending_invitations("o1", at(T0)).await.unwrap().len(),
+        0
+    );
+}
+
+async fn verification_and_reset_links_work_once_for_their_address(store: &SqlStore) {
+    store
+        .insert_user(&user("u1", "ann@example.com"))
+        .await
+        .unwrap();
+    store.insert_session(&session(1, "u1")).await.unwrap();
+    let mine = |n: u8, purpose| EmailLink {
+        user_id: Some("u1".into()),
+        ..link(n, purpose, "ann@example.com")
+    };
+    for l in [
+        mine(1, LinkPurpose::VerifyEmail),
+        mine(2, LinkPurpose::ResetPassword),
+        EmailLink {
+            email: "old@example.com".into(),
+            ..mine(3, LinkPurpose::ResetPassword)
+        },
+    ] {
+        store.insert_link(&l).await.unwrap();
+    }
+    // A verification link is not a reset link.
+    assert_eq!(
+        store
+            .reset_password(&[1; 32], "$argon2id$x", at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .verify_email(&[1; 32], at(T0))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("u1")
+    );
+    assert_eq!(store.verify_email(&[1; 32], at(T0)).await.unwrap(), None);
+    assert!(store
+        .get_user("u1")
+        .await
+        .unwrap()
+        .unwrap()
+        .email_verified_at
+        .is_some());
+    // A link for an address the person no longer has sets nothing.
+    assert_eq!(
+        store
+            .reset_password(&[3; 32], "$argon2id$x", at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_ne!(
+        store.get_user("u1").await.unwrap().unwrap().password_hash,
+        "$argon2id$x"
+    );
+    // Reset: the password set and every session ended, once.
+    assert_eq!(
+        store
+            .reset_password(&[2; 32], "$argon2id$new", at(T0))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("u1")
+    );
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    assert!(store.list_sessions("u1", at(T0)).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .reset_password(&[2; 32], "$argon2id$again", at(T0))
+            .await
+            .unwrap(),
+        None
+    );
 }

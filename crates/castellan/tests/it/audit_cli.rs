@@ -43,6 +43,10 @@ async fn operators_actions_are_audited_and_listed_with_filters() {
         ],
     );
     let user_id = user["id"].as_str().unwrap().to_owned();
+    ok(
+        &env,
+        &["users", "set-admin", "--user", &user_id, "--admin", "true"],
+    );
     ok(&env, &["users", "disable", &user_id]);
     ok(&env, &["users", "enable", &user_id]);
     let mut child = crate::support::command(&env)
@@ -96,6 +100,7 @@ async fn operators_actions_are_audited_and_listed_with_filters() {
         "client.deleted",
         "person.disabled",
         "person.enabled",
+        "person.admin_changed",
         "person.password_changed",
         "member.role_changed",
         "member.removed",

@@ -25,6 +25,7 @@ use axum::{Json, Router};
 use castellan_core::{OAuthError, OAuthErrorCode};
 use castellan_guard::dpop::Scheme;
 use serde_json::Value;
+use std::net::IpAddr;
 
 /// The dynamic registration routes (RFC 7591 and RFC 7592).
 pub fn router() -> Router<AppState> {
@@ -138,7 +139,7 @@ pub async fn register_client(
         Ok(d) => d,
         Err(refused) => return refused.into_response(),
     };
-    let mut res = match register(&state, req).await {
+    let mut res = match register(&state, req, ip.0).await {
         Ok(res) => res,
         Err(e) => e.into_response(),
     };
@@ -146,7 +147,11 @@ pub async fn register_client(
     res
 }
 
-async fn register(state: &AppState, req: Request) -> Result<Response, RegistrationFailure> {
+async fn register(
+    state: &AppState,
+    req: Request,
+    address: IpAddr,
+) -> Result<Response, RegistrationFailure> {
     let presented = initial_access_token(req.headers());
     let token = presented.as_ref().ok().copied().flatten();
     let found = registrant(state, presented.map(|p| p.map(|(_, t)| t))).await?;
@@ -170,7 +175,7 @@ async fn register(state: &AppState, req: Request) -> Result<Response, Registrati
         (found, _) => found.map(|r| r.party),
     };
     let body = json_body(state, req).await?;
-    let registered = registration::register(state, party, &body).await?;
+    let registered = registration::register(state, party, &body, address).await?;
     let status = if registered.created {
         StatusCode::CREATED
     } else {
@@ -236,12 +241,13 @@ pub async fn get_registration(
     security(("bearer" = [])))]
 pub async fn update_registration(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(client_id): Path<String>,
     req: Request,
 ) -> Result<Response, RegistrationFailure> {
     let client = authorize_registration(&state, &client_id, bearer_token(req.headers())).await?;
     let body = json_body(&state, req).await?;
-    let registered = registration::update(&state, client, &body).await?;
+    let registered = registration::update(&state, client, &body, ip).await?;
     Ok(answer(&state, StatusCode::OK, &registered))
 }
 
@@ -255,10 +261,11 @@ pub async fn update_registration(
     security(("bearer" = [])))]
 pub async fn delete_registration(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, RegistrationFailure> {
     let client = authorize_registration(&state, &client_id, bearer_token(&headers)).await?;
-    registration::delete(&state, &client).await?;
+    registration::delete(&state, &client, ip).await?;
     Ok(no_store(StatusCode::NO_CONTENT.into_response()))
 }

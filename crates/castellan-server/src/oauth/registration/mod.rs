@@ -14,6 +14,7 @@ pub mod access;
 pub mod party;
 pub mod response;
 
+use crate::audit::{self, Caller, Kind};
 use crate::error::OAuthFailure;
 use crate::management::clients::new_client_id;
 use crate::platform::config::ADMIN_SCOPE_NAMES;
@@ -25,6 +26,7 @@ use castellan_core::{OAuthError, Secret};
 use castellan_crypto::{generate_secret, hash_secret, verify_secret};
 use party::Party;
 use serde_json::Value;
+use std::net::IpAddr;
 
 /// Name of a client that registered without `client_name` or `software_id`.
 const DEFAULT_NAME: &str = "Registered client";
@@ -83,7 +85,12 @@ pub async fn register(
     state: &AppState,
     party: Option<Party>,
     body: &Value,
+    address: IpAddr,
 ) -> Result<Registered, OAuthFailure> {
+    let by = match &party {
+        Some(p) => Caller::client(p.as_str(), Some(address)),
+        None => Caller::system(Some(address)),
+    };
     let meta = checked_metadata(state, body)?;
     if let (Some(party), Some(software_id)) = (&party, &meta.software_id) {
         let earlier = state
@@ -91,7 +98,7 @@ pub async fn register(
             .find_registered_client(software_id, party.as_str())
             .await?;
         if let Some(client) = earlier {
-            return reregister(state, client, meta).await;
+            return reregister(state, client, meta, &by).await;
         }
     }
     let now = state.clock.now();
@@ -132,6 +139,13 @@ pub async fn register(
         registered_by = client.registration.as_ref().and_then(|r| r.registered_by.as_deref()).unwrap_or("anonymous"),
         "client registered"
     );
+    audit::record(
+        state,
+        by.did(Kind::ClientCreated)
+            .target(&client.id)
+            .detail("dynamic registration"),
+    )
+    .await;
     Ok(Registered {
         client,
         secret,
@@ -146,6 +160,7 @@ async fn reregister(
     state: &AppState,
     mut client: Client,
     meta: ClientMetadata,
+    by: &Caller,
 ) -> Result<Registered, OAuthFailure> {
     let secret = apply(&mut client, meta, true)?;
     let access_token = generate_secret();
@@ -154,6 +169,13 @@ async fn reregister(
     }
     save(state, &client).await?;
     tracing::info!(client_id = %client.id, "client re-registered; secret and registration token rotated");
+    audit::record(
+        state,
+        by.did(Kind::ClientSecretRotated)
+            .target(&client.id)
+            .detail("registered again: metadata replaced, secret and registration token rotated"),
+    )
+    .await;
     Ok(Registered {
         client,
         secret,
@@ -167,6 +189,7 @@ pub async fn update(
     state: &AppState,
     mut client: Client,
     body: &Value,
+    address: IpAddr,
 ) -> Result<Registered, OAuthFailure> {
     let meta = checked_metadata(state, body)?;
     if meta.client_id.as_deref() != Some(client.id.as_str()) {
@@ -190,6 +213,14 @@ pub async fn update(
     let secret = apply(&mut client, meta, false)?;
     save(state, &client).await?;
     tracing::info!(client_id = %client.id, "client registration updated");
+    audit::record(
+        state,
+        Caller::client(&client.id, Some(address))
+            .did(Kind::ClientUpdated)
+            .target(&client.id)
+            .detail("registration updated (RFC 7592)"),
+    )
+    .await;
     Ok(Registered {
         client,
         secret,
@@ -199,11 +230,23 @@ pub async fn update(
 }
 
 /// Deletes a registered client (RFC 7592 §2.3).
-pub async fn delete(state: &AppState, client: &Client) -> Result<(), OAuthFailure> {
+pub async fn delete(
+    state: &AppState,
+    client: &Client,
+    address: IpAddr,
+) -> Result<(), OAuthFailure> {
     state.store.delete_client(&client.id).await?;
     state.clients.invalidate(&client.id);
     state.usage.forget(&client.id);
     tracing::info!(client_id = %client.id, "client registration deleted");
+    audit::record(
+        state,
+        Caller::client(&client.id, Some(address))
+            .did(Kind::ClientDeleted)
+            .target(&client.id)
+            .detail("registration deleted (RFC 7592)"),
+    )
+    .await;
     Ok(())
 }
 

@@ -277,7 +277,7 @@ async fn issue(
             .await?
         }
         TokenRequest::RefreshToken(asked) => {
-            Box::pin(refresh::refresh_tokens(state, client, asked, jkt, now)).await?
+            Box::pin(refresh::refresh_tokens(state, client, asked, jkt, now, ip)).await?
         }
         TokenRequest::Password(asked) => {
             Box::pin(password::password_grant(state, client, asked, ip, jkt, now)).await?

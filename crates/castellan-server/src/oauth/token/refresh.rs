@@ -23,6 +23,7 @@ use castellan_core::{OAuthError, ScopeSet};
 use castellan_crypto::hash_secret;
 use castellan_store::people::RefreshUse;
 use chrono::{DateTime, Utc};
+use std::net::IpAddr;
 
 fn invalid_grant(d: &'static str) -> OAuthFailure {
     OAuthError::invalid_grant(d).into()
@@ -35,6 +36,7 @@ pub async fn refresh_tokens(
     asked: &RefreshRequest,
     jkt: Option<&str>,
     now: DateTime<Utc>,
+    ip: IpAddr,
 ) -> Result<IssuedTokens, OAuthFailure> {
     let presented = asked.refresh_token.expose();
     if presented.is_empty() || presented.len() > MAX_PRESENTED_LEN {
@@ -133,7 +135,7 @@ pub async fn refresh_tokens(
             );
             audit::record(
                 state,
-                Caller::of_token(None, &client.id, None)
+                Caller::of_token(None, &client.id, Some(ip))
                     .did(Kind::RefreshReuseDetected)
                     .organization(current.organization_id.as_deref())
                     .target(&current.family_id)

@@ -18,44 +18,29 @@ use crate::audit::Caller;
 use crate::management::api_keys::{self, scopes_a_member_may_give, CreateError, Creator, KeyDraft};
 use crate::oauth::consent::{describe, is_write_scope, ScopeLine};
 use crate::people::http::account::csrf_for;
-use crate::people::http::csrf_form::{CsrfForm, PageForm};
+use crate::people::http::csrf_form::CsrfForm;
+use crate::people::http::fields::Fields;
 use crate::people::http::pages::{render, see_other, PageFailure};
 use crate::people::http::session::{Browser, SignedIn};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use castellan_core::user::{Organization, Role};
 use castellan_core::ScopeSet;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use std::net::IpAddr;
 
 /// The page's path.
 pub const PATH: &str = "/account/api-keys";
-/// The copy button's script: a file from this server, so the pages' CSP
-/// (`default-src 'self'`) needs no inline script.
-pub const SCRIPT_PATH: &str = "/assets/api-keys.js";
 /// Keys listed on the page (oldest first).
 const LIST_LIMIT: u32 = 500;
 /// Expiry choices offered by the form (days); the form also accepts any whole number of
 /// days the service accepts.
 const EXPIRY_DAYS: [u32; 4] = [30, 90, 365, 730];
-
-/// Serves the copy button's script (cacheable, like the stylesheet).
-pub async fn get_script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../../templates/api_keys.js"),
-    )
-        .into_response()
-}
 
 /// `GET /account/api-keys`: the signed-in person's keys and the form to create one.
 pub async fn list_api_keys(State(state): State<AppState>, browser: Browser) -> Response {
@@ -136,36 +121,6 @@ pub async fn revoke_api_key(
     CsrfForm { browser, form }: CsrfForm<Fields>,
 ) -> Response {
     change_status(&state, &browser, &form, ApiKeyStatus::Revoked, ip).await
-}
-
-/// A submitted form (`application/x-www-form-urlencoded`; undecodable bytes become U+FFFD),
-/// its fields in the order sent: a name may repeat (`scope`).
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-pub struct Fields(Vec<(String, String)>);
-
-impl PageForm for Fields {
-    fn csrf(&self) -> Option<&str> {
-        self.one("csrf").ok().flatten()
-    }
-}
-
-impl Fields {
-    /// The value of `name`; refused when it is sent more than once.
-    fn one<'a>(&'a self, name: &'a str) -> Result<Option<&'a str>, String> {
-        let mut values = self.all(name);
-        match (values.next(), values.next()) {
-            (v, None) => Ok(v),
-            _ => Err(format!("The field “{name}” was sent more than once.")),
-        }
-    }
-
-    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 /// Why a key was not created.

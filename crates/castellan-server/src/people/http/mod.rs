@@ -5,7 +5,9 @@ pub mod account;
 pub mod account_api_keys;
 pub mod connected_apps;
 pub mod csrf_form;
+pub mod fields;
 pub mod login;
+pub mod oauth_apps;
 pub mod organizations;
 pub mod pages;
 pub mod password;
@@ -50,13 +52,11 @@ pub fn router() -> Router<AppState> {
             get(password::get_password).post(password::change_password),
         )
         .route("/account/logout", post(account::delete_session))
-        .merge(sessions::page_routes());
+        .merge(sessions::page_routes())
+        .merge(oauth_apps::routes());
     let assets = Router::new()
         .route("/assets/castellan.css", get(pages::get_stylesheet))
-        .route(
-            account_api_keys::SCRIPT_PATH,
-            get(account_api_keys::get_script),
-        );
+        .route(pages::COPY_SCRIPT_PATH, get(pages::get_copy_script));
     Router::new()
         .merge(connected_apps::router())
         .merge(sessions::api_routes())

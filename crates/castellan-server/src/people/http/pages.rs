@@ -54,6 +54,22 @@ pub fn as_assets(router: Router<AppState>) -> Router<AppState> {
         ))
 }
 
+/// The copy button's script (a secret shown once: an API key, an OAuth app's secret): a file
+/// from this server, so the pages' CSP (`default-src 'self'`) needs no inline script.
+pub const COPY_SCRIPT_PATH: &str = "/assets/copy.js";
+
+/// Serves the copy button's script (cacheable, like the stylesheet).
+pub async fn get_copy_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../templates/copy.js"),
+    )
+        .into_response()
+}
+
 /// The pages' stylesheet.
 pub async fn get_stylesheet() -> Response {
     (

@@ -1,8 +1,11 @@
 //! Changing one's password from the account area (`/account/password`): the current password
-//! is checked as a sign-in is (Argon2id, counted against the account's sign-in delays, so the
-//! form cannot be used to guess it faster than the login page), the new one hashed with
-//! Argon2id, and every other session of the person ends in the same transaction; the browser
-//! that changed it stays signed in.
+//! is checked as a sign-in is (Argon2id, counted against the per-IP `login` policy and the
+//! account's sign-in delays, so the form cannot be used to guess it faster than the login page;
+//! a wrong one is a `sign_in.failed` audit event), the new one hashed with Argon2id, and in the
+//! same transaction every session of the person ends and, unless the person unticks it, every
+//! grant (the refresh tokens of the apps they allowed) and API key of theirs. The browser that
+//! changed it is signed in again with a new session (a stolen copy of its old cookie is
+//! worthless too) and sent back to the page (303).
 
 use crate::audit::{self, Caller, Kind};
 use crate::people::http::account::csrf_for;
@@ -10,11 +13,12 @@ use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{render, see_other, PageFailure, PasswordView};
 use crate::people::http::session::{cookie, Browser, SignedIn};
 use crate::people::known_device;
-use crate::people::login::{sign_in, LoginError};
+use crate::people::login::{audit_sign_in, sign_in, LoginError};
 use crate::people::passwords::{hash_password, PasswordError};
+use crate::people::sessions::{csrf_cookie, session_cookie, start_session, SignInPlace};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use castellan_core::Secret;
@@ -23,12 +27,23 @@ use serde::Deserialize;
 /// The page's path.
 pub const PATH: &str = "/account/password";
 
+/// `?changed=1`: the page after a change.
+#[derive(Debug, Default, Deserialize)]
+pub struct Changed {
+    changed: Option<String>,
+}
+
 /// `GET /account/password`: the form; others go to `/login`.
-pub async fn get_password(State(state): State<AppState>, browser: Browser) -> Response {
+pub async fn get_password(
+    State(state): State<AppState>,
+    browser: Browser,
+    Query(changed): Query<Changed>,
+) -> Response {
     if browser.signed_in.is_none() {
         return see_other("/login", Vec::new());
     }
-    page(&state, &browser, StatusCode::OK, None, false)
+    let changed = changed.changed.as_deref() == Some("1");
+    page(&state, &browser, StatusCode::OK, None, changed)
 }
 
 fn page(
@@ -57,6 +72,7 @@ pub struct PasswordForm {
     current: Option<Secret>,
     new: Option<Secret>,
     confirm: Option<Secret>,
+    end_grants: Option<String>,
 }
 
 /// `POST /account/password`: checks the current password, sets the new one and ends every
@@ -67,10 +83,31 @@ pub async fn change_password(
     headers: HeaderMap,
     CsrfForm { browser, form }: CsrfForm<PasswordForm>,
 ) -> Response {
-    let Some(SignedIn { session, user, .. }) = &browser.signed_in else {
+    let Some(SignedIn { user, .. }) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
     let refuse = |status, message| page(&state, &browser, status, Some(message), false);
+    // Every attempt counts against the per-IP `login` policy, as a sign-in does: each one
+    // costs an Argon2id computation.
+    let limiting = &state.rate_limiting;
+    if let Err(limited) = limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await
+    {
+        if limited.backend_unavailable() {
+            return PageFailure::Unavailable.into_response();
+        }
+        let mut res = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts from your network; wait a minute and try again.",
+        );
+        crate::error::rate_limit::render(&mut res, limited.decision(), limited.style());
+        if let Some(s) = limited.decision().retry_after_seconds {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        return res;
+    }
     let (Some(current), Some(new), Some(confirm)) = (form.current, form.new, form.confirm) else {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -87,7 +124,11 @@ pub async fn change_password(
         &headers,
         known_device::cookie_name(state.config.environment),
     );
-    match sign_in(&state, &user.email, current, &ip.limit_key(), device).await {
+    let checked = sign_in(&state, &user.email, current, &ip.limit_key(), device).await;
+    if matches!(checked, Err(LoginError::Invalid | LoginError::Disabled)) {
+        audit_sign_in(&state, &user.email, &checked, ip.0, "password page").await;
+    }
+    match checked {
         Ok(checked) if checked.id == user.id => {}
         Ok(_) | Err(LoginError::Invalid) => {
             return refuse(StatusCode::BAD_REQUEST, "Your current password is wrong.");
@@ -119,24 +160,51 @@ pub async fn change_password(
         }
         Err(PasswordError::Hash) => return PageFailure::Unavailable.into_response(),
     };
+    // Every session ends, this one too: the browser that changed it gets a new one, so a
+    // stolen copy of its cookie is worthless as well.
+    let now = state.clock.now();
+    let end_grants = form.end_grants.is_some();
     match state
         .store
-        .set_user_password(&user.id, &hash, Some(&session.hash))
+        .set_user_password(&user.id, &hash, None, end_grants.then_some(now))
         .await
     {
-        Ok(true) => {
-            tracing::info!(event = "password_changed", user_id = %user.id, "a person changed their password");
-            audit::record(
-                &state,
-                Caller::person(&user.id, Some(ip.0))
-                    .did(Kind::PasswordChanged)
-                    .target(&user.id)
-                    .detail("on the account page; every other session ended"),
-            )
-            .await;
-            page(&state, &browser, StatusCode::OK, None, true)
-        }
-        Ok(false) => see_other("/login", Vec::new()),
+        Ok(true) => {}
+        Ok(false) => return see_other("/login", Vec::new()),
+        Err(e) => return PageFailure::from(e).into_response(),
+    }
+    if end_grants {
+        state.token_checks.revoked_here();
+        state.api_keys.forget_all();
+    }
+    tracing::info!(event = "password_changed", user_id = %user.id, end_grants, "a person changed their password");
+    let ended = if end_grants {
+        "every session, grant and API key ended"
+    } else {
+        "every session ended"
+    };
+    audit::record(
+        &state,
+        Caller::person(&user.id, Some(ip.0))
+            .did(Kind::PasswordChanged)
+            .target(&user.id)
+            .detail(format!("on the account page; {ended}")),
+    )
+    .await;
+    let place = SignInPlace {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        address: ip.0,
+    };
+    match start_session(&state, &user.id, now, place).await {
+        Ok(id) => see_other(
+            &format!("{PATH}?changed=1"),
+            vec![
+                session_cookie(&state, &id),
+                csrf_cookie(&state, &crate::people::csrf::new_cookie_token()),
+            ],
+        ),
         Err(e) => PageFailure::from(e).into_response(),
     }
 }

@@ -189,6 +189,7 @@ pub async fn add_person(app: &TestApp, email: &str, orgs: &[&str]) -> (String, V
             created_at: now,
             is_admin: false,
             disabled_at: None,
+            email_verified_at: None,
         })
         .await
         .unwrap();

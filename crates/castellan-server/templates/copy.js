@@ -1,5 +1,6 @@
-// The copy button of a newly created API key (account → API keys). The page works without
-// it: the key is in a read-only field that can be selected and copied by hand.
+// The copy button of a secret shown once: a new API key (account → API keys) or a new OAuth
+// app's client secret (account → OAuth apps). The page works without it: the secret is in a
+// read-only field (#new-key) that can be selected and copied by hand.
 (function () {
   "use strict";
   var button = document.getElementById("copy-key");
@@ -11,7 +12,7 @@
   function done(copied) {
     status.textContent = copied
       ? "Copied."
-      : "Could not copy: select the key and copy it yourself.";
+      : "Could not copy: select it and copy it yourself.";
   }
   function selectAndCopy() {
     field.focus();
