@@ -132,6 +132,8 @@ pub async fn start(
     let document_clients =
         oauth::metadata_document::DocumentClients::new(config.client_metadata.cache_capacity);
     let config_device = config.device.clone();
+    let mailer = platform::mail::Mailer::new(&config.mail)
+        .map_err(|e| StartError::Config(platform::config::ConfigError(e)))?;
     let metrics = metrics_handle();
     metrics::describe_counter!(
         platform::limits::BACKEND_FAILURES_METRIC,
@@ -167,6 +169,7 @@ pub async fn start(
             document_clients,
             device_polls: oauth::device_polls::Polls::new(&config_device),
             fetcher,
+            mailer,
         }),
     })
 }

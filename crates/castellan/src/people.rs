@@ -77,6 +77,9 @@ pub enum OrgsCommand {
         /// OWNER, MANAGER or VIEWER.
         #[arg(long)]
         role: String,
+        /// Print the membership as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Change a member's role (lowering it disables the API keys they created there).
     SetRole {
@@ -89,6 +92,9 @@ pub enum OrgsCommand {
         /// OWNER, MANAGER or VIEWER.
         #[arg(long)]
         role: String,
+        /// Print the membership as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a member; the API keys they created in the organization are disabled.
     RemoveMember {
@@ -98,6 +104,9 @@ pub enum OrgsCommand {
         /// User id or email.
         #[arg(long)]
         user: String,
+        /// Print what was removed as JSON.
+        #[arg(long)]
+        json: bool,
     },
     #[command(flatten)]
     Read(crate::people_read::ReadOrgs),
@@ -229,7 +238,7 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
             }
             Ok(())
         }
-        OrgsCommand::RemoveMember { org, user } => {
+        OrgsCommand::RemoveMember { org, user, json } => {
             let user = find_user(store, &user).await?;
             if !store.remove_membership(&org, &user.id).await? {
                 bail!(
@@ -243,6 +252,13 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
                 .organization(Some(&org))
                 .target(&user.id);
             record_in(store, SystemClock.now(), event).await;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"organizationId": org, "userId": user.id, "removed": true})
+                );
+                return Ok(());
+            }
             println!(
                 "{} is no longer a member of {}; their API keys there are disabled",
                 printable(&user.email),
@@ -250,7 +266,18 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
             );
             Ok(())
         }
-        OrgsCommand::SetRole { org, user, role } | OrgsCommand::AddMember { org, user, role } => {
+        OrgsCommand::SetRole {
+            org,
+            user,
+            role,
+            json,
+        }
+        | OrgsCommand::AddMember {
+            org,
+            user,
+            role,
+            json,
+        } => {
             let role = Role::parse(&role)
                 .ok_or_else(|| anyhow!("--role must be OWNER, MANAGER or VIEWER"))?;
             let user = find_user(store, &user).await?;
@@ -271,6 +298,13 @@ pub async fn run_orgs(store: &dyn Store, command: OrgsCommand) -> anyhow::Result
                 .target(&user.id)
                 .detail(format!("role {role}"));
             record_in(store, SystemClock.now(), event).await;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"organizationId": org, "userId": user.id, "role": role.as_str()})
+                );
+                return Ok(());
+            }
             println!(
                 "{} is {role} of {}",
                 printable(&user.email),

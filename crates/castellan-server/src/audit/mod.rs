@@ -52,6 +52,14 @@ pub enum Kind {
     MemberRoleChanged,
     /// A member was removed from an organization.
     MemberRemoved,
+    /// An OWNER invited someone to an organization.
+    MemberInvited,
+    /// An invitation was withdrawn.
+    InvitationWithdrawn,
+    /// A person joined an organization through an invitation.
+    MemberJoined,
+    /// A person proved they receive mail at their address.
+    EmailVerified,
     /// A person signed out sessions of theirs other than the one they used.
     SessionsEnded,
     /// A person's password was changed.
@@ -68,7 +76,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the catalogue's order.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 26] = [
         Kind::ClientCreated,
         Kind::ClientUpdated,
         Kind::ClientSecretRotated,
@@ -85,6 +93,10 @@ impl Kind {
         Kind::ConsentRevoked,
         Kind::MemberRoleChanged,
         Kind::MemberRemoved,
+        Kind::MemberInvited,
+        Kind::InvitationWithdrawn,
+        Kind::MemberJoined,
+        Kind::EmailVerified,
         Kind::SessionsEnded,
         Kind::PasswordChanged,
         Kind::PersonDisabled,
@@ -112,6 +124,10 @@ impl Kind {
             Kind::ConsentRevoked => "consent.revoked",
             Kind::MemberRoleChanged => "member.role_changed",
             Kind::MemberRemoved => "member.removed",
+            Kind::MemberInvited => "member.invited",
+            Kind::InvitationWithdrawn => "member.invitation_withdrawn",
+            Kind::MemberJoined => "member.joined",
+            Kind::EmailVerified => "person.email_verified",
             Kind::SessionsEnded => "session.ended",
             Kind::PasswordChanged => "person.password_changed",
             Kind::PersonDisabled => "person.disabled",

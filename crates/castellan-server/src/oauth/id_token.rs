@@ -91,13 +91,14 @@ pub struct ProfileClaims {
     pub name: Option<String>,
 }
 
-/// `email`/`email_verified` with the `email` scope, `name` with `profile`. Email addresses
-/// are not verified by Castellan, hence `email_verified: false`.
+/// `email`/`email_verified` with the `email` scope, `name` with `profile`. An address is
+/// verified once the person opened a verification, invitation or password-reset link sent to
+/// it.
 pub fn profile_claims(user: &User, scope: &ScopeSet) -> ProfileClaims {
     let email = scope.contains_str("email");
     ProfileClaims {
         email: email.then(|| user.email.clone()),
-        email_verified: email.then_some(false),
+        email_verified: email.then_some(user.email_verified_at.is_some()),
         name: scope.contains_str("profile").then(|| user.name.clone()),
     }
 }
@@ -132,7 +133,29 @@ pub fn sign_id_token(
 
 #[cfg(test)]
 mod tests {
-    use super::at_hash;
+    use super::{at_hash, profile_claims};
+    use castellan_core::user::User;
+    use castellan_core::ScopeSet;
+
+    #[test]
+    fn email_verified_says_whether_the_address_was_proved() {
+        let mut user = User {
+            id: "u".into(),
+            email: "ann@example.com".into(),
+            name: "Ann".into(),
+            password_hash: String::new(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            is_admin: false,
+            disabled_at: None,
+            email_verified_at: None,
+        };
+        let email = ScopeSet::parse("openid email").unwrap_or_default();
+        assert_eq!(profile_claims(&user, &email).email_verified, Some(false));
+        user.email_verified_at = Some(chrono::DateTime::UNIX_EPOCH);
+        assert_eq!(profile_claims(&user, &email).email_verified, Some(true));
+        let none = ScopeSet::parse("openid").unwrap_or_default();
+        assert_eq!(profile_claims(&user, &none).email_verified, None);
+    }
 
     #[test]
     fn at_hash_is_the_left_half_of_sha256() {

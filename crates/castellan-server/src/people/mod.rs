@@ -5,6 +5,7 @@
 
 pub mod connected_apps;
 pub mod csrf;
+pub mod email_links;
 pub mod http;
 pub mod known_device;
 pub mod login;

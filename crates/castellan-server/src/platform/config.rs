@@ -72,6 +72,8 @@ pub struct Config {
     pub client_metadata: crate::oauth::metadata_document::config::ClientMetadataConfig,
     /// `[audit]`: how long the audit log keeps its events.
     pub audit: AuditConfig,
+    /// `[mail]`: the SMTP server invitations and links go through.
+    pub mail: crate::platform::mail::MailConfig,
 }
 
 /// The storage URL. It may carry a password, so `Debug` shows it with the password and the
@@ -308,6 +310,7 @@ impl Default for Config {
             jwt_bearer: Default::default(),
             device: Default::default(),
             audit: Default::default(),
+            mail: Default::default(),
             client_metadata: Default::default(),
         }
     }
@@ -700,6 +703,12 @@ impl Config {
         self.jwt_bearer
             .validate(self.environment)
             .map_err(|(key, m)| bad(&key, m))?;
+        if let Some((setting, problem)) = self
+            .mail
+            .problem(self.environment == Environment::Production)
+        {
+            return Err(bad(setting, &problem));
+        }
         if !(1..=3650).contains(&self.audit.retention_days) {
             return Err(bad("audit.retention_days", "must be between 1 and 3650"));
         }

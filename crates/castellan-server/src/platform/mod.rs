@@ -1,6 +1,6 @@
 //! What every capability stands on: configuration, the shared state, signing keys, start-up
 //! (the bootstrap client), background upkeep, usage recording, the replay check of one-time ids, and the HTTP plumbing shared by
-//! all handlers (bodies, JSON, health and metrics).
+//! all handlers (bodies, JSON, health and metrics), and outgoing mail.
 
 pub mod bootstrap;
 pub mod config;
@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod http;
 pub mod keys;
 pub mod limits;
+pub mod mail;
 pub mod metrics;
 pub mod replay;
 pub mod state;

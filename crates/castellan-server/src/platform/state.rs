@@ -61,6 +61,8 @@ pub struct Inner {
     pub document_clients: crate::oauth::metadata_document::DocumentClients,
     /// When each device last polled the token endpoint, and its interval (RFC 8628 §3.5).
     pub device_polls: crate::oauth::device_polls::Polls,
+    /// Outgoing mail (`[mail]`).
+    pub mailer: crate::platform::mail::Mailer,
 }
 
 impl std::ops::Deref for AppState {

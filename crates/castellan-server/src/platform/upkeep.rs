@@ -1,8 +1,7 @@
 //! Background upkeep each replica runs: purging clients past `deleteAt`, expired revocations,
-//! opaque tokens and sessions, audit events past `audit.retention_days`, one-time ids,
-//! revocation-feed entries no token can still match and signing keys, and re-reading the
-//! signing keys. Every step is idempotent, so replicas running it at once do
-//! no harm.
+//! opaque tokens, sessions and email links, audit events past `audit.retention_days`, one-time
+//! ids, revocation-feed entries no token can still match and signing keys, and re-reading the
+//! signing keys. Every step is idempotent, so replicas running it at once do no harm.
 
 use crate::platform::state::AppState;
 use std::time::Duration;
@@ -37,6 +36,9 @@ pub async fn run_once(state: &AppState) {
     }
     if let Err(e) = state.store.purge_pushed_requests(now).await {
         tracing::warn!(error = %e, "purging expired pushed authorization requests failed");
+    }
+    if let Err(e) = state.store.purge_links(now).await {
+        tracing::warn!(error = %e, "purging expired email links failed");
     }
     if let Err(e) = state.store.purge_devices(now).await {
         tracing::warn!(error = %e, "purging expired device authorizations failed");

@@ -33,6 +33,7 @@ mod jwt_bearer;
 mod management;
 mod management_keys;
 mod mcp;
+mod members;
 mod metadata_documents;
 mod nginx;
 mod oauth_apps;

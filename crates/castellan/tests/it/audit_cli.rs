@@ -66,7 +66,7 @@ async fn operators_actions_are_audited_and_listed_with_filters() {
     assert!(o.status.success(), "{}", stderr(&o));
     let org = json(&env, &["orgs", "create", "--name", "Acme", "--json"]);
     let org_id = org["id"].as_str().unwrap().to_owned();
-    ok(
+    let added = json(
         &env,
         &[
             "orgs",
@@ -77,9 +77,11 @@ async fn operators_actions_are_audited_and_listed_with_filters() {
             &user_id,
             "--role",
             "MANAGER",
+            "--json",
         ],
     );
-    ok(
+    assert_eq!(added["role"], "MANAGER");
+    let removed = json(
         &env,
         &[
             "orgs",
@@ -88,8 +90,11 @@ async fn operators_actions_are_audited_and_listed_with_filters() {
             &org_id,
             "--user",
             &user_id,
+            "--json",
         ],
     );
+    assert_eq!(removed["removed"], true);
+    assert_eq!(removed["userId"], user_id.as_str());
     ok(&env, &["keys", "rotate"]);
 
     let page = json(&env, &["audit", "list", "--json"]);

@@ -13,7 +13,7 @@ use crate::people::http::session::{Browser, SignedIn};
 use crate::people::sessions::{clear_session_cookie, csrf_cookie, end_session};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use castellan_core::{ScopeSet, Secret};
@@ -30,16 +30,38 @@ pub(crate) fn csrf_for(state: &AppState, browser: &Browser) -> (String, Vec<Stri
     (token, cookies)
 }
 
+/// What the account page says after asking for a verification link (`?verify=…`).
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountQuery {
+    verify: Option<String>,
+}
+
 /// `GET /account`: the signed-in person's account page; others go to `/login`.
-pub async fn get_account(State(state): State<AppState>, browser: Browser) -> Response {
+pub async fn get_account(
+    State(state): State<AppState>,
+    browser: Browser,
+    Query(q): Query<AccountQuery>,
+) -> Response {
     let Some(SignedIn { user, .. }) = &browser.signed_in else {
         return see_other("/login", Vec::new());
+    };
+    let notice = match q.verify.as_deref() {
+        Some("sent") => {
+            Some("A link to verify your address is on its way: open it from your mail.")
+        }
+        Some("nomail") => {
+            Some("This server sends no mail, so your address cannot be verified here.")
+        }
+        Some("failed") => Some("The mail could not be sent; try again later."),
+        _ => None,
     };
     let (csrf, cookies) = csrf_for(&state, &browser);
     let view = AccountView {
         csrf,
         name: user.name.clone(),
         email: user.email.clone(),
+        email_verified: user.email_verified_at.is_some(),
+        notice,
     };
     render(StatusCode::OK, &view, cookies)
 }

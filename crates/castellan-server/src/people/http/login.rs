@@ -71,6 +71,7 @@ pub fn login_page(
         client_name,
         email,
         error,
+        reset_offered: state.mailer.is_configured(),
     };
     render(status, &view, cookies)
 }

@@ -5,8 +5,10 @@ pub mod account;
 pub mod account_api_keys;
 pub mod connected_apps;
 pub mod csrf_form;
+pub mod email_pages;
 pub mod fields;
 pub mod login;
+pub mod members;
 pub mod oauth_apps;
 pub mod organizations;
 pub mod pages;
@@ -53,7 +55,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/logout", post(account::delete_session))
         .merge(sessions::page_routes())
-        .merge(oauth_apps::routes());
+        .merge(oauth_apps::routes())
+        .merge(members::routes())
+        .merge(email_pages::routes());
     let assets = Router::new()
         .route("/assets/castellan.css", get(pages::get_stylesheet))
         .route(pages::COPY_SCRIPT_PATH, get(pages::get_copy_script));

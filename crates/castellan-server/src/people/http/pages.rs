@@ -210,6 +210,8 @@ pub struct LoginView {
     pub email: String,
     /// Why the last attempt failed, if it did.
     pub error: Option<&'static str>,
+    /// Whether a forgotten password can be reset by mail (a mail server is configured).
+    pub reset_offered: bool,
 }
 
 /// An organization offered on the consent page.
@@ -302,6 +304,10 @@ pub struct AccountView {
     pub name: String,
     /// Their email address.
     pub email: String,
+    /// Whether they proved they receive mail there.
+    pub email_verified: bool,
+    /// What the last action did.
+    pub notice: Option<&'static str>,
 }
 
 /// One connected app (a consent) on the account page.

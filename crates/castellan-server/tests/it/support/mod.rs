@@ -1,5 +1,6 @@
 //! Helpers only this crate's tests need: a cookie-keeping page client over reqwest (`pages`),
-//! a headless Chromium through chromedriver (`browser`) and gateway routes (`gateway`). Fixtures other crates' tests use
+//! a headless Chromium through chromedriver (`browser`), gateway routes (`gateway`) and a mail
+//! sink (`smtp`). Fixtures other crates' tests use
 //! too live in `castellan-testkit`.
 
 pub mod browser;
@@ -7,3 +8,4 @@ pub mod doc_server;
 pub mod dpop;
 pub mod gateway;
 pub mod pages;
+pub mod smtp;
