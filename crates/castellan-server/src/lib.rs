@@ -91,6 +91,13 @@ fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
                     platform::metrics::SECONDS_BUCKETS,
                 )
                 .ok()?
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        castellan_store::STORAGE_SECONDS.to_owned(),
+                    ),
+                    platform::metrics::SECONDS_BUCKETS,
+                )
+                .ok()?
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok().map(|()| handle)

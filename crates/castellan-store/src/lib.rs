@@ -23,6 +23,7 @@ pub mod testing;
 mod types;
 
 pub use connect::{connect, connect_with, migrate, redacted_url, ConnectOptions};
+pub use sql::timed::STORAGE_SECONDS;
 pub use sql::SqlStore;
 pub use types::*;
 

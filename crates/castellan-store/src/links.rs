@@ -78,8 +78,19 @@ pub struct Joined {
 /// Email links.
 #[async_trait]
 pub trait LinkStore: Send + Sync {
-    /// Stores a link. `Conflict` when its hash or id is taken.
+    /// Stores a link (not yet delivered). `Conflict` when its hash or id is taken.
     async fn insert_link(&self, link: &EmailLink) -> StoreResult<()>;
+    /// Records that the link went out by mail: only a delivered link proves its address.
+    async fn mark_link_delivered(&self, hash: &[u8; 32]) -> StoreResult<()>;
+    /// Deletes a link (one whose mail could not be sent).
+    async fn delete_link(&self, hash: &[u8; 32]) -> StoreResult<()>;
+    /// How many links for `purpose` to `email` were made at or after `since`, used or not.
+    async fn links_since(
+        &self,
+        purpose: LinkPurpose,
+        email: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// The link with this hash for `purpose`, when it is unused and unexpired at `now`.
     async fn find_link(
         &self,
@@ -97,11 +108,14 @@ pub trait LinkStore: Send + Sync {
     /// that id.
     async fn withdraw_invitation(&self, organization_id: &str, id: &str) -> StoreResult<bool>;
     /// Accepts an invitation, in one transaction: the link is used up (it must be unused and
-    /// unexpired at `now`), `new_user` is stored when given (a person who set a password on
-    /// the invitation), and the person `user_id` — whose email must be the invitation's —
-    /// becomes a member with the invitation's role (a member already keeps the higher of the
-    /// two) and has their email address verified. `None` when the link does not work (used,
-    /// expired, unknown, or for another address); `Conflict` when `new_user`'s email is taken.
+    /// unexpired at `now`, and the OWNER who made it must still be an OWNER there), `new_user`
+    /// is stored when given (a person who set a password on the invitation), and the person
+    /// `user_id` — whose email must be the invitation's — becomes a member with the
+    /// invitation's role (a member already keeps the higher of the two); their address is
+    /// verified only when the invitation was delivered by mail; the other pending invitations
+    /// of that address to the organization are withdrawn. `None` when the link does not work
+    /// (used, expired, unknown, for another address, or its OWNER is one no more); `Conflict`
+    /// when `new_user`'s email is taken.
     async fn accept_invitation(
         &self,
         hash: &[u8; 32],
@@ -117,8 +131,11 @@ pub trait LinkStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<String>>;
     /// Uses a password-reset link up and, in the same transaction, sets its person's password
-    /// hash (their email must still be the link's), ends every session of theirs and verifies
-    /// their email (the link reached it); answers the person's id.
+    /// hash (their email must still be the link's), ends every session, grant and API key of
+    /// theirs (as a changed password on the account page does by default: the families of
+    /// their consents revoked at `now` into the revocation feed, their active keys disabled),
+    /// spends their other reset links and verifies their email (the link reached it); answers
+    /// the person's id.
     async fn reset_password(
         &self,
         hash: &[u8; 32],

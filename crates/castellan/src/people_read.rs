@@ -83,6 +83,9 @@ pub struct SetPassword {
     /// disable the API keys they created, as after a stolen password.
     #[arg(long)]
     pub end_grants: bool,
+    /// Print the person and what ended as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn user_json(u: &User) -> Value {
@@ -179,6 +182,15 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
                 .target(&user.id)
                 .detail(format!("by an operator; {ended}"));
             record_in(store, now, event).await;
+            if args.json {
+                let mut v = user_json(&user);
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("sessionsEnded".into(), true.into());
+                    obj.insert("grantsEnded".into(), args.end_grants.into());
+                }
+                println!("{v}");
+                return Ok(());
+            }
             println!(
                 "password of {} replaced; {}",
                 printable(&user.email),

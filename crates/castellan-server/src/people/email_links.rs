@@ -7,7 +7,7 @@
 //! does not tell either.
 
 use crate::audit::{self, Caller, Kind};
-use crate::platform::mail::MailError;
+use crate::platform::mail::{deliverable, MailError};
 use crate::platform::state::AppState;
 use castellan_core::user::{normalize_email, Organization, Role, User};
 use castellan_core::Secret;
@@ -22,6 +22,16 @@ pub const INVITATION_PATH: &str = "/invitation";
 pub const VERIFY_PATH: &str = "/verify-email";
 /// The page a password-reset link opens.
 pub const RESET_PATH: &str = "/password-reset/new";
+
+/// Most pending invitations an organization may have.
+pub const MAX_PENDING_INVITATIONS: usize = 100;
+/// A verification link is not sent again to the same address within this many minutes.
+const VERIFY_PAUSE_MINUTES: i64 = 5;
+/// A reset link is not sent again to the same address within this many minutes, nor more than
+/// [`RESETS_PER_HOUR`] in an hour.
+const RESET_PAUSE_MINUTES: i64 = 10;
+/// Most reset links sent to one address in an hour.
+const RESETS_PER_HOUR: u64 = 3;
 
 /// Why a link was not made or sent.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +48,14 @@ pub enum LinkError {
     /// The mail server did not take the message.
     #[error("the mail could not be sent; try again later")]
     NotSent,
+    /// A link went to this address a moment ago.
+    #[error("a link was sent to this address a moment ago; check your mail")]
+    TooSoon,
+    /// The organization has too many pending invitations.
+    #[error(
+        "the organization has {MAX_PENDING_INVITATIONS} pending invitations: withdraw some first"
+    )]
+    TooManyPending,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -113,15 +131,16 @@ fn until(t: DateTime<Utc>) -> String {
 pub struct Invitation {
     /// The stored invitation.
     pub link: EmailLink,
-    /// The link, for the OWNER to pass on when it was not mailed; `None` once mailed.
+    /// The link, for the OWNER to pass on when no mail server is configured; `None` once
+    /// mailed.
     pub url: Option<String>,
-    /// Why it was not mailed, when a mail server is configured but refused it.
-    pub not_sent: bool,
 }
 
-/// Invites `typed_email` to `org` with `role`, for `inviter` (an OWNER there). Mailed when a
-/// mail server is configured; otherwise (or when the server refuses it) the link is answered
-/// for the OWNER to pass on.
+/// Invites `typed_email` to `org` with `role`, for `inviter` (an OWNER there). With a mail
+/// server, it is mailed (and refused when the server does not take it: the link is then
+/// withdrawn, never shown); without one, the link is answered for the OWNER to pass on, and
+/// accepting it then verifies no address. An address invited again keeps only its newest
+/// invitation.
 pub async fn invite(
     state: &AppState,
     org: &Organization,
@@ -133,8 +152,20 @@ pub async fn invite(
     if state.store.role_in(&org.id, &inviter.id).await? != Some(Role::Owner) {
         return Err(LinkError::NotAllowed);
     }
-    let email = normalize_email(typed_email).ok_or(LinkError::NotAnEmail)?;
+    let email = normalize_email(typed_email)
+        .filter(|e| deliverable(e).is_some())
+        .ok_or(LinkError::NotAnEmail)?;
     let now = state.clock.now();
+    let pending = state.store.pending_invitations(&org.id, now).await?;
+    for earlier in pending.iter().filter(|l| l.email == email) {
+        state
+            .store
+            .withdraw_invitation(&org.id, &earlier.id)
+            .await?;
+    }
+    if pending.iter().filter(|l| l.email != email).count() >= MAX_PENDING_INVITATIONS {
+        return Err(LinkError::TooManyPending);
+    }
     let hours = i64::from(state.config.mail.invitation_hours);
     let (secret, mut link) = new_link(
         LinkPurpose::Invite,
@@ -156,12 +187,16 @@ pub async fn invite(
         until(link.expires_at),
     );
     let subject = format!("Join {} on Castellan", org.name);
-    let (url, not_sent) = match state.mailer.send(&email, &subject, body).await {
-        Ok(()) => (None, false),
-        Err(MailError::NotConfigured) => (Some(url), false),
+    let url = match state.mailer.send(&email, &subject, body).await {
+        Ok(()) => {
+            state.store.mark_link_delivered(&link.hash).await?;
+            None
+        }
+        Err(MailError::NotConfigured) => Some(url),
         Err(e) => {
             tracing::warn!(error = %e, "an invitation could not be mailed");
-            (Some(url), true)
+            state.store.delete_link(&link.hash).await?;
+            return Err(LinkError::NotSent);
         }
     };
     audit::record(
@@ -179,11 +214,7 @@ pub async fn invite(
             )),
     )
     .await;
-    Ok(Invitation {
-        link,
-        url,
-        not_sent,
-    })
+    Ok(Invitation { link, url })
 }
 
 /// Mails `user` a link that verifies their address.
@@ -192,6 +223,15 @@ pub async fn send_verification(state: &AppState, user: &User) -> Result<(), Link
         return Err(LinkError::NoMail);
     }
     let now = state.clock.now();
+    let pause = now - Duration::minutes(VERIFY_PAUSE_MINUTES);
+    if state
+        .store
+        .links_since(LinkPurpose::VerifyEmail, &user.email, pause)
+        .await?
+        > 0
+    {
+        return Err(LinkError::TooSoon);
+    }
     let hours = i64::from(state.config.mail.verification_hours);
     let (secret, mut link) = new_link(
         LinkPurpose::VerifyEmail,
@@ -209,14 +249,33 @@ pub async fn send_verification(state: &AppState, user: &User) -> Result<(), Link
         until(link.expires_at),
         url_of(state, VERIFY_PATH, &secret),
     );
-    state
-        .mailer
-        .send(&user.email, "Confirm your email address", body)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "a verification link could not be mailed");
-            LinkError::NotSent
-        })
+    deliver(
+        state,
+        &link,
+        &user.email,
+        "Confirm your email address",
+        body,
+    )
+    .await
+}
+
+/// Mails `link`'s message: marked delivered once the mail server took it, withdrawn when it
+/// did not.
+async fn deliver(
+    state: &AppState,
+    link: &EmailLink,
+    to: &str,
+    subject: &str,
+    body: String,
+) -> Result<(), LinkError> {
+    match state.mailer.send(to, subject, body).await {
+        Ok(()) => Ok(state.store.mark_link_delivered(&link.hash).await?),
+        Err(e) => {
+            tracing::warn!(error = %e, purpose = link.purpose.as_str(), "a link could not be mailed");
+            state.store.delete_link(&link.hash).await?;
+            Err(LinkError::NotSent)
+        }
+    }
 }
 
 /// Verifies the address a verification `token` was sent to; answers the person's id.
@@ -303,6 +362,24 @@ async fn mail_reset(state: &AppState, email: &str, address: IpAddr) -> Result<()
         return Ok(());
     };
     let now = state.clock.now();
+    let store = &state.store;
+    let recent = store
+        .links_since(
+            LinkPurpose::ResetPassword,
+            email,
+            now - Duration::minutes(RESET_PAUSE_MINUTES),
+        )
+        .await?;
+    let hourly = store
+        .links_since(LinkPurpose::ResetPassword, email, now - Duration::hours(1))
+        .await?;
+    if recent > 0 || hourly >= RESETS_PER_HOUR {
+        tracing::info!(
+            event = "reset_link_held_back",
+            "a password-reset link was not sent again so soon"
+        );
+        return Ok(());
+    }
     let minutes = i64::from(state.config.mail.reset_minutes);
     let (secret, mut link) = new_link(
         LinkPurpose::ResetPassword,
@@ -320,15 +397,11 @@ async fn mail_reset(state: &AppState, email: &str, address: IpAddr) -> Result<()
         until(link.expires_at),
         url_of(state, RESET_PATH, &secret),
     );
-    state
-        .mailer
-        .send(&user.email, "Set a new password", body)
-        .await
-        .map_err(|_| LinkError::NotSent)
+    deliver(state, &link, &user.email, "Set a new password", body).await
 }
 
-/// Sets the password of the person a reset `token` was sent to (every session of theirs
-/// ends); answers their id, or `None` when the link does not work.
+/// Sets the password of the person a reset `token` was sent to (every session, grant and API
+/// key of theirs ends); answers their id, or `None` when the link does not work.
 pub async fn reset(
     state: &AppState,
     token: &str,
@@ -343,12 +416,14 @@ pub async fn reset(
         .reset_password(&hash, password_hash, state.clock.now())
         .await?;
     if let Some(user_id) = &done {
+        state.token_checks.revoked_here();
+        state.api_keys.forget_all();
         audit::record(
             state,
             Caller::person(user_id, Some(address))
                 .did(Kind::PasswordChanged)
                 .target(user_id)
-                .detail("through a reset link; every session ended"),
+                .detail("through a reset link; every session, grant and API key ended"),
         )
         .await;
     }

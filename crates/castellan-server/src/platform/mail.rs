@@ -116,6 +116,15 @@ impl MailConfig {
     }
 }
 
+/// `email` as an address mail can go to: a bare `local@domain` (RFC 5321 addr-spec), never a
+/// display name with another address inside (`x<eve@example.com>`).
+pub fn deliverable(email: &str) -> Option<lettre::Address> {
+    email
+        .parse::<lettre::Address>()
+        .ok()
+        .filter(|a| a.to_string() == email)
+}
+
 /// Why a mail was not sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -191,7 +200,7 @@ impl Mailer {
         let Some(transport) = &self.transport else {
             return Err(MailError::NotConfigured);
         };
-        let to: Mailbox = to.parse().map_err(|_| MailError::Address)?;
+        let to = Mailbox::new(None, deliverable(to).ok_or(MailError::Address)?);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)

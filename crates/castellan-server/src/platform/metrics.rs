@@ -13,7 +13,9 @@
 //! * the older ones: `castellan_tokens_issued_total{format}`,
 //!   `castellan_client_auth_failures_total`, `castellan_storage_errors_total`,
 //!   `castellan_rate_limit_backend_failures_total`;
-//! * `castellan_audit_failures_total`: audit events that could not be stored.
+//! * `castellan_audit_failures_total`: audit events that could not be stored;
+//! * `castellan_storage_seconds{kind}` (a histogram, recorded by the store): each statement on
+//!   the pool (`statement`) and each start of a write transaction (`begin`).
 //!
 //! Labels are bounded: routes are templates, statuses and reasons come from fixed lists, and
 //! policies and grant types from the configuration. The handles of the hot paths' series are
@@ -50,6 +52,7 @@ pub const FAMILIES: &[&str] = &[
     "castellan_client_auth_failures_total",
     "castellan_storage_errors_total",
     AUDIT_FAILURES,
+    castellan_store::STORAGE_SECONDS,
     crate::platform::limits::BACKEND_FAILURES_METRIC,
 ];
 

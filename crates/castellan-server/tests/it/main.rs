@@ -13,6 +13,7 @@ mod bad_input;
 mod body_limits;
 mod browser;
 mod browser_api_keys;
+mod browser_console;
 mod browser_oauth_apps;
 mod client_secret_rotation;
 mod client_tiers;

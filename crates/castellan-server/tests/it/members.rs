@@ -254,6 +254,16 @@ async fn without_mail_the_owner_passes_the_link_and_only_its_address_accepts_it(
         app.store.role_in(&acme, &bob).await.unwrap(),
         Some(Role::Viewer)
     );
+    // Handed on by its OWNER, not mailed: it proves no address.
+    assert_eq!(
+        app.store
+            .get_user(&bob)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified_at,
+        None
+    );
     // Without the CSRF token, nothing happens (a second invitation stays unused).
     let second = owner
         .post(
@@ -519,6 +529,24 @@ async fn a_person_verifies_their_address_and_resets_a_forgotten_password_by_mail
         .await
         .contains(&"person.email_verified".to_owned()));
 
+    // A second link so soon is not sent (the answer is the same); nor a verification link.
+    let seen = sink.mails().len();
+    let p = anon
+        .post(
+            "/password-reset",
+            &[("csrf", &form.hidden("csrf")), ("email", "ann@example.com")],
+        )
+        .await;
+    assert_eq!(p.body, answers[1]);
+    let again = signed_in(&app, "ann@example.com", "a brand new one").await;
+    let csrf = again.get("/account").await.hidden("csrf");
+    let p = again
+        .post("/account/verify-email", &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/account?verify=soon"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.mails().len(), seen, "{:?}", sink.mails());
+
     // Throttled: the per-IP login policy (20 a minute) counts every request.
     let mut last = 200;
     for _ in 0..25 {
@@ -569,4 +597,140 @@ async fn without_mail_links_cannot_be_asked_for() {
         )
         .await;
     assert_eq!(p.location.as_deref(), Some("/account?verify=nomail"));
+}
+
+#[tokio::test]
+async fn a_refused_mail_refuses_the_invitation_and_an_address_must_be_bare() {
+    // A mail server that is not there: the invitation is refused, and no link is shown.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = TestApp::spawn_with(|c| {
+        c.mail.smtp_host = "127.0.0.1".into();
+        c.mail.smtp_port = port;
+        c.mail.tls = castellan_server::platform::mail::SmtpTls::None;
+        c.mail.timeout_seconds = 2;
+    })
+    .await;
+    let (olga, orgs) = add_person(&app, "olga@example.com", &["Acme"]).await;
+    let acme = orgs[0].clone();
+    set_role(&app, &acme, &olga, Role::Owner).await;
+    let owner = signed_in(&app, "olga@example.com", PASSWORD).await;
+    let csrf = owner.get("/account/members").await.hidden("csrf");
+    let p = owner
+        .post(
+            "/account/members/invite",
+            &[
+                ("csrf", csrf.as_str()),
+                ("organization", acme.as_str()),
+                ("email", "victim@example.com"),
+                ("role", "OWNER"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(p.body.contains("the mail could not be sent"), "{}", p.body);
+    assert!(!p.body.contains("/invitation?token="));
+    assert!(app
+        .store
+        .pending_invitations(&acme, chrono::Utc::now())
+        .await
+        .unwrap()
+        .is_empty());
+    // An address with a display name around another one is not an address.
+    let p = owner
+        .post(
+            "/account/members/invite",
+            &[
+                ("csrf", csrf.as_str()),
+                ("organization", acme.as_str()),
+                ("email", "x<eve@example.com>"),
+                ("role", "VIEWER"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("not an email address"), "{}", p.body);
+}
+
+#[tokio::test]
+async fn an_invitation_dies_with_its_owners_role_and_an_undelivered_one_verifies_nothing() {
+    let app = TestApp::spawn().await;
+    let (olga, orgs) = add_person(&app, "olga@example.com", &["Acme"]).await;
+    let acme = orgs[0].clone();
+    set_role(&app, &acme, &olga, Role::Owner).await;
+    let (other_owner, _) = add_person(&app, "otto@example.com", &[]).await;
+    set_role(&app, &acme, &other_owner, Role::Owner).await;
+    let owner = signed_in(&app, "olga@example.com", PASSWORD).await;
+    let csrf = owner.get("/account/members").await.hidden("csrf");
+    let mut links = Vec::new();
+    for email in ["alt@example.com", "newbie@example.com"] {
+        let shown = owner
+            .post(
+                "/account/members/invite",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("organization", acme.as_str()),
+                    ("email", email),
+                    ("role", "OWNER"),
+                ],
+            )
+            .await;
+        assert_eq!(shown.status, 200, "{}", shown.body);
+        let i = shown.body.find("id=\"new-key\"").unwrap();
+        let rest = &shown.body[i..];
+        let v = rest.find("value=\"").unwrap() + 7;
+        links.push(local(
+            &app,
+            &unescape(&rest[v..v + rest[v..].find('"').unwrap()]),
+        ));
+    }
+    // An account set up on a link the OWNER handed on is not verified.
+    let b = Browser::new(&app);
+    let page = b.get(&links[1]).await;
+    let token = page.hidden("token");
+    let p = b
+        .post(
+            "/invitation/join",
+            &[
+                ("csrf", page.hidden("csrf").as_str()),
+                ("token", token.as_str()),
+                ("name", "Newbie"),
+                ("password", "a good password"),
+                ("confirm", "a good password"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let newbie = app
+        .store
+        .find_user_by_email("newbie@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newbie.email_verified_at, None);
+    // Olga is demoted by the other OWNER: her pending invitation gives nothing now.
+    set_role(&app, &acme, &olga, Role::Viewer).await;
+    let b = Browser::new(&app);
+    let page = b.get(&links[0]).await;
+    let token = page.hidden("token");
+    let p = b
+        .post(
+            "/invitation/join",
+            &[
+                ("csrf", page.hidden("csrf").as_str()),
+                ("token", token.as_str()),
+                ("name", "Alt"),
+                ("password", "a good password"),
+                ("confirm", "a good password"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 404, "{}", p.body);
+    assert!(app
+        .store
+        .find_user_by_email("alt@example.com")
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -48,6 +48,7 @@ async fn every_documented_path_answers_as_documented() {
         "/account/connected-apps/{consent_id}",
         "/account/sessions",
         "/account/sessions/{id}",
+        "/audit-events",
         "/organizations/{org}/members/{user}",
         "/oauth/register",
     ] {

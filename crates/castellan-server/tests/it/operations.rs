@@ -102,6 +102,15 @@ async fn a_scrape_after_traffic_shows_every_family() {
     app.http.get(app.url("/no/such/path")).send().await.unwrap();
     let res = app.http.get(app.url("/oauth/token")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // A write transaction: the client deleted.
+    let res = app
+        .http
+        .delete(app.url(&format!("/api-clients/{}", c.id)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 
     let text = app
         .http
@@ -198,6 +207,13 @@ async fn a_scrape_after_traffic_shows_every_family() {
         r#"cache="token_checks",result="miss""#,
         1.0,
     );
+    // Storage latency: statements on the pool and write transactions' starts.
+    at_least(
+        "castellan_storage_seconds_count",
+        r#"kind="statement""#,
+        1.0,
+    );
+    at_least("castellan_storage_seconds_count", r#"kind="begin""#, 1.0);
 
     // Every family is in the scrape (storage errors and audit failures need a failing
     // database), and the dashboard uses these families and no other.

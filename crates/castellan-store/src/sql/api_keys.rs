@@ -84,14 +84,14 @@ where
 #[async_trait]
 impl ApiKeyStore for SqlStore {
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-        insert(self.pool(), key).await
+        insert(self.timed(), key).await
     }
 
     async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE hash = $1");
         let row = sqlx::query(&sql)
             .bind(&hash[..])
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(from_row).transpose()
@@ -101,7 +101,7 @@ impl ApiKeyStore for SqlStore {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(from_row).transpose()
@@ -131,7 +131,7 @@ impl ApiKeyStore for SqlStore {
         let rows = q
             .bind(i64::from(limit))
             .bind(i64::from(offset))
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         let count_sql = format!("SELECT COUNT(*) AS n FROM api_keys WHERE {filter}");
@@ -140,7 +140,7 @@ impl ApiKeyStore for SqlStore {
             c = c.bind(v);
         }
         let total: i64 = c
-            .fetch_one(self.pool())
+            .fetch_one(self.timed())
             .await
             .map_err(store_error)?
             .try_get("n")
@@ -156,7 +156,7 @@ impl ApiKeyStore for SqlStore {
             sqlx::query("UPDATE api_keys SET status = $2 WHERE id = $1 AND status <> 'revoked'")
                 .bind(id)
                 .bind(status.as_str())
-                .execute(self.pool())
+                .execute(self.timed())
                 .await
                 .map_err(store_error)?
                 .rows_affected();
@@ -189,7 +189,7 @@ impl ApiKeyStore for SqlStore {
         )
         .bind(id)
         .bind(days(day))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(store_error)?;
         Ok(())

@@ -52,7 +52,7 @@ impl AppStore for SqlStore {
         );
         let rows = sqlx::query(&sql)
             .bind(organization_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         rows.iter().map(client_from_row).collect()
@@ -62,7 +62,7 @@ impl AppStore for SqlStore {
         let row =
             sqlx::query("SELECT organization_id FROM organization_clients WHERE client_id = $1")
                 .bind(client_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.timed())
                 .await
                 .map_err(store_error)?;
         row.map(|r| {

@@ -147,7 +147,7 @@ impl AuditStore for SqlStore {
             .bind(e.outcome.as_str())
             .bind(e.target.as_deref())
             .bind(e.detail.as_str())
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(|err| write_error(err, "an audit event with this id exists"))?;
         Ok(())
@@ -171,7 +171,7 @@ impl AuditStore for SqlStore {
         let rows = bind_all(sqlx::query(&sql), binds)
             .bind(i64::from(limit))
             .bind(i64::from(offset))
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         let events = rows
@@ -180,7 +180,7 @@ impl AuditStore for SqlStore {
             .collect::<StoreResult<Vec<_>>>()?;
         let count_sql = format!("SELECT count(*) FROM audit_events{clause}");
         let total: i64 = bind_all(sqlx::query(&count_sql), binds)
-            .fetch_one(self.pool())
+            .fetch_one(self.timed())
             .await
             .map_err(store_error)?
             .try_get(0)
@@ -191,7 +191,7 @@ impl AuditStore for SqlStore {
     async fn purge_audit_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM audit_events WHERE at < $1")
             .bind(millis(before))
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(store_error)?
             .rows_affected())

@@ -70,7 +70,7 @@ impl ClientStore for SqlStore {
         let row = ClientRow::from_client(client)?;
         let sql = insert_sql();
         bind_insert(sqlx::query(&sql), &row)
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(|e| write_error(e, CLIENT_TAKEN))?;
         Ok(())
@@ -80,7 +80,7 @@ impl ClientStore for SqlStore {
         let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(client_from_row).transpose()
@@ -101,7 +101,7 @@ impl ClientStore for SqlStore {
             render_order(&query.sort)
         );
         let rows = bind_all(sqlx::query(&sql), &page.binds)
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         let results = rows
@@ -112,7 +112,7 @@ impl ClientStore for SqlStore {
         let total = if query.with_total {
             let sql = format!("SELECT COUNT(*) AS n FROM clients{}", filter.sql);
             let row = bind_all(sqlx::query(&sql), &filter.binds)
-                .fetch_one(self.pool())
+                .fetch_one(self.timed())
                 .await
                 .map_err(store_error)?;
             let n: i64 = row.try_get("n").map_err(store_error)?;
@@ -127,7 +127,7 @@ impl ClientStore for SqlStore {
         let filter = where_clause(predicate)?;
         let sql = format!("SELECT 1 AS one FROM clients{} LIMIT 1", filter.sql);
         let row = bind_all(sqlx::query(&sql), &filter.binds)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         Ok(row.is_some())
@@ -199,7 +199,7 @@ impl ClientStore for SqlStore {
         .bind(&new.0[..])
         .bind(previous.map(|p| p.hash.0.to_vec()))
         .bind(previous.map(|p| millis(p.expires_at)))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(store_error)?;
         Ok(result.rows_affected() == 1)
@@ -212,7 +212,7 @@ impl ClientStore for SqlStore {
         )
         .bind(id)
         .bind(days(day))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(store_error)?;
         Ok(())
@@ -267,7 +267,7 @@ impl ClientStore for SqlStore {
         let row = sqlx::query(&sql)
             .bind(software_id)
             .bind(registered_by)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(client_from_row).transpose()
@@ -350,7 +350,7 @@ impl SqlStore {
         if let Some(read) = secret_read {
             query = query.bind(read.map(|h| h.0.to_vec()));
         }
-        let result = query.execute(self.pool()).await.map_err(store_error)?;
+        let result = query.execute(self.timed()).await.map_err(store_error)?;
         Ok(result.rows_affected() > 0)
     }
 }

@@ -32,7 +32,7 @@ impl DeviceStore for SqlStore {
         .bind(a.map(|a| millis(a.auth_time)))
         .bind(millis(d.created_at))
         .bind(millis(d.expires_at))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(|e| write_error(e, "a device authorization with this code exists"))?;
         Ok(())
@@ -49,7 +49,7 @@ impl DeviceStore for SqlStore {
         ))
         .bind(&user_code_hash[..])
         .bind(millis(now))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.timed())
         .await
         .map_err(store_error)?;
         row.as_ref().map(device_from_row).transpose()
@@ -60,7 +60,7 @@ impl DeviceStore for SqlStore {
             "SELECT {COLUMNS} FROM device_authorizations WHERE device_hash = $1"
         ))
         .bind(&device_hash[..])
-        .fetch_optional(self.pool())
+        .fetch_optional(self.timed())
         .await
         .map_err(store_error)?;
         row.as_ref().map(device_from_row).transpose()
@@ -90,7 +90,7 @@ impl DeviceStore for SqlStore {
         .bind(approval.map(|a| a.family_id.as_str()))
         .bind(millis(now))
         .bind(approval.map(|a| millis(a.auth_time)))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(store_error)?
         .rows_affected();
@@ -104,7 +104,7 @@ impl DeviceStore for SqlStore {
         )
         .bind(&device_hash[..])
         .bind(millis(now))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(store_error)?
         .rows_affected();
@@ -115,7 +115,7 @@ impl DeviceStore for SqlStore {
         Ok(
             sqlx::query("DELETE FROM device_authorizations WHERE expires_at <= $1")
                 .bind(millis(now))
-                .execute(self.pool())
+                .execute(self.timed())
                 .await
                 .map_err(store_error)?
                 .rows_affected(),

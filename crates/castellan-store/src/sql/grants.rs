@@ -167,7 +167,7 @@ impl GrantStore for SqlStore {
             .bind(millis(s.expires_at))
             .bind(s.device.as_str())
             .bind(s.address.as_str())
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(|e| write_error_naming(e, "a session with this hash or id exists", MISSING))?;
         Ok(())
@@ -183,7 +183,7 @@ impl GrantStore for SqlStore {
         let row = sqlx::query(&sql)
             .bind(&hash[..])
             .bind(millis(now))
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(session_from_row).transpose()
@@ -192,7 +192,7 @@ impl GrantStore for SqlStore {
     async fn delete_session(&self, hash: &[u8; 32]) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE hash = $1")
             .bind(&hash[..])
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(store_error)?;
         Ok(())
@@ -206,7 +206,7 @@ impl GrantStore for SqlStore {
         let rows = sqlx::query(&sql)
             .bind(user_id)
             .bind(millis(now))
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         rows.iter().map(session_from_row).collect()
@@ -216,7 +216,7 @@ impl GrantStore for SqlStore {
         let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id = $2")
             .bind(user_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(store_error)?
             .rows_affected();
@@ -251,7 +251,7 @@ impl GrantStore for SqlStore {
             .bind(millis(c.created_at))
             .bind(millis(c.expires_at))
             .bind(c.dpop_jkt.as_deref())
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(|e| write_error_naming(e, "a code with this hash exists", MISSING))?;
         Ok(())
@@ -310,7 +310,7 @@ impl GrantStore for SqlStore {
         );
         let row = sqlx::query(&sql)
             .bind(&hash[..])
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(code_from_row).transpose()
@@ -369,7 +369,7 @@ impl GrantStore for SqlStore {
             .bind(user_id)
             .bind(client_id)
             .bind(organization_id.unwrap_or(""))
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(consent_from_row).transpose()
@@ -379,7 +379,7 @@ impl GrantStore for SqlStore {
         let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(consent_from_row).transpose()
@@ -392,7 +392,7 @@ impl GrantStore for SqlStore {
         );
         let rows = sqlx::query(&sql)
             .bind(user_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         rows.iter().map(consent_from_row).collect()
@@ -459,7 +459,7 @@ impl GrantStore for SqlStore {
     async fn is_consent_revoked(&self, consent_id: &str) -> StoreResult<bool> {
         let row = sqlx::query("SELECT 1 AS one FROM consents WHERE id = $1")
             .bind(consent_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         Ok(row.is_none())
@@ -534,7 +534,7 @@ impl GrantStore for SqlStore {
         let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = $1");
         let row = sqlx::query(&sql)
             .bind(&hash[..])
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(refresh_from_row).transpose()
@@ -553,7 +553,7 @@ impl GrantStore for SqlStore {
         let row = sqlx::query(&sql)
             .bind(&hash[..])
             .bind(millis(now))
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(refresh_from_row).transpose()
@@ -571,7 +571,7 @@ impl GrantStore for SqlStore {
         .bind(family_id)
         .bind(consent_id)
         .bind(millis(now))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(|e| write_error_naming(e, "a family with this id exists", MISSING))?;
         Ok(())
@@ -589,7 +589,7 @@ impl GrantStore for SqlStore {
             "SELECT consent_id FROM refresh_families WHERE id = $1 AND revoked_at IS NULL",
         )
         .bind(family_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.timed())
         .await
         .map_err(store_error)
     }
@@ -634,7 +634,7 @@ impl GrantStore for SqlStore {
     async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool> {
         let row = sqlx::query("SELECT revoked_at FROM refresh_families WHERE id = $1")
             .bind(family_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         match row {

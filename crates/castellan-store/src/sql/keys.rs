@@ -19,7 +19,7 @@ impl SigningKeyStore for SqlStore {
         );
         let rows = sqlx::query(&sql)
             .bind(millis(now))
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         rows.iter().map(key_from_row).collect()
@@ -42,7 +42,7 @@ impl SigningKeyStore for SqlStore {
             .bind(millis(key.created_at))
             .bind(key.retired_at.map(millis))
             .bind(key.expires_at.map(millis))
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(|e| write_error(e, KID_TAKEN))?
             .rows_affected();
@@ -91,7 +91,7 @@ impl SigningKeyStore for SqlStore {
     async fn purge_signing_keys(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let deleted = sqlx::query("DELETE FROM signing_keys WHERE expires_at <= $1")
             .bind(millis(now))
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(store_error)?
             .rows_affected();

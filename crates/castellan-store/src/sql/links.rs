@@ -48,16 +48,16 @@ fn link_from_row(row: &AnyRow) -> StoreResult<EmailLink> {
 }
 
 /// Uses up the link with this hash for `purpose` in `tx` when it is unused and unexpired at
-/// `now`; answers it.
+/// `now`; answers it and whether it was delivered by mail.
 async fn use_in(
     tx: &mut Transaction<'static, Any>,
     hash: &[u8; 32],
     purpose: LinkPurpose,
     now: DateTime<Utc>,
-) -> StoreResult<Option<EmailLink>> {
+) -> StoreResult<Option<(EmailLink, bool)>> {
     let sql = format!(
         "UPDATE email_links SET used_at = $1 WHERE hash = $2 AND purpose = $3 \
-         AND used_at IS NULL AND expires_at > $1 RETURNING {COLUMNS}"
+         AND used_at IS NULL AND expires_at > $1 RETURNING {COLUMNS}, delivered"
     );
     let row = sqlx::query(&sql)
         .bind(millis(now))
@@ -66,7 +66,34 @@ async fn use_in(
         .fetch_optional(&mut **tx)
         .await
         .map_err(store_error)?;
-    row.as_ref().map(link_from_row).transpose()
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let delivered = row
+        .try_get::<i64, _>("delivered")
+        .or_else(|_| row.try_get::<i16, _>("delivered").map(i64::from))
+        .or_else(|_| row.try_get::<i32, _>("delivered").map(i64::from))
+        .map_err(|e| corrupt("delivered", e))?;
+    Ok(Some((link_from_row(&row)?, delivered == 1)))
+}
+
+/// Spends, in `tx`, every unused reset link of the person `user_id`.
+pub(super) async fn spend_reset_links(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE email_links SET used_at = $1 WHERE user_id = $2 AND purpose = $3 \
+         AND used_at IS NULL",
+    )
+    .bind(millis(now))
+    .bind(user_id)
+    .bind(LinkPurpose::ResetPassword.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(store_error)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -86,7 +113,7 @@ impl LinkStore for SqlStore {
             .bind(l.created_by.as_str())
             .bind(millis(l.created_at))
             .bind(millis(l.expires_at))
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(|e| {
                 write_error_naming(
@@ -96,6 +123,43 @@ impl LinkStore for SqlStore {
                 )
             })?;
         Ok(())
+    }
+
+    async fn mark_link_delivered(&self, hash: &[u8; 32]) -> StoreResult<()> {
+        sqlx::query("UPDATE email_links SET delivered = 1 WHERE hash = $1")
+            .bind(&hash[..])
+            .execute(self.timed())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn delete_link(&self, hash: &[u8; 32]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM email_links WHERE hash = $1")
+            .bind(&hash[..])
+            .execute(self.timed())
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn links_since(
+        &self,
+        purpose: LinkPurpose,
+        email: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM email_links WHERE purpose = $1 AND email = $2 \
+             AND created_at >= $3",
+        )
+        .bind(purpose.as_str())
+        .bind(email)
+        .bind(millis(since))
+        .fetch_one(self.timed())
+        .await
+        .map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn find_link(
@@ -112,7 +176,7 @@ impl LinkStore for SqlStore {
             .bind(&hash[..])
             .bind(purpose.as_str())
             .bind(millis(now))
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(link_from_row).transpose()
@@ -131,7 +195,7 @@ impl LinkStore for SqlStore {
             .bind(organization_id)
             .bind(LinkPurpose::Invite.as_str())
             .bind(millis(now))
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         rows.iter().map(link_from_row).collect()
@@ -145,7 +209,7 @@ impl LinkStore for SqlStore {
         .bind(organization_id)
         .bind(id)
         .bind(LinkPurpose::Invite.as_str())
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(store_error)?
         .rows_affected();
@@ -163,7 +227,7 @@ impl LinkStore for SqlStore {
         if let Some(u) = new_user {
             super::people::insert_user_in(&mut tx, u).await?;
         }
-        let Some(link) = use_in(&mut tx, hash, LinkPurpose::Invite, now).await? else {
+        let Some((link, delivered)) = use_in(&mut tx, hash, LinkPurpose::Invite, now).await? else {
             return Ok(None);
         };
         let (Some(organization_id), Some(invited)) = (link.organization_id, link.role) else {
@@ -172,11 +236,31 @@ impl LinkStore for SqlStore {
                 "an invitation without organization or role",
             ));
         };
-        // The person's address must be the invitation's: it proves they received it.
-        let verified = sqlx::query(
-            "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) \
-             WHERE id = $2 AND email = $3 AND disabled_at IS NULL",
+        let lock = match self.backend {
+            crate::Backend::Postgres => " FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
+        // The OWNER who made it must still be one: a removed or demoted OWNER's invitations
+        // give nothing.
+        let inviter: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2{lock}"
+        ))
+        .bind(organization_id.as_str())
+        .bind(link.created_by.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if inviter.as_deref() != Some(Role::Owner.as_str()) {
+            return Ok(None);
+        }
+        // The person's address must be the invitation's; it is verified only when the
+        // invitation went out by mail (one handed on by its OWNER proves nothing).
+        let matched = sqlx::query(
+            "UPDATE users SET email_verified_at = CASE WHEN $1 = 1 \
+             THEN COALESCE(email_verified_at, $2) ELSE email_verified_at END \
+             WHERE id = $3 AND email = $4 AND disabled_at IS NULL",
         )
+        .bind(i64::from(delivered))
         .bind(millis(now))
         .bind(user_id)
         .bind(link.email.as_str())
@@ -184,13 +268,21 @@ impl LinkStore for SqlStore {
         .await
         .map_err(store_error)?
         .rows_affected();
-        if verified == 0 {
+        if matched == 0 {
             return Ok(None);
         }
-        let lock = match self.backend {
-            crate::Backend::Postgres => " FOR UPDATE",
-            crate::Backend::Sqlite => "",
-        };
+        // The address's other invitations to the organization are spent with this one.
+        sqlx::query(
+            "UPDATE email_links SET used_at = $1 WHERE organization_id = $2 AND email = $3 \
+             AND purpose = $4 AND used_at IS NULL",
+        )
+        .bind(millis(now))
+        .bind(organization_id.as_str())
+        .bind(link.email.as_str())
+        .bind(LinkPurpose::Invite.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
         let before: Option<String> = sqlx::query_scalar(&format!(
             "SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2{lock}"
         ))
@@ -227,7 +319,7 @@ impl LinkStore for SqlStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<String>> {
         let mut tx = self.begin_write().await?;
-        let Some(link) = use_in(&mut tx, hash, LinkPurpose::VerifyEmail, now).await? else {
+        let Some((link, _)) = use_in(&mut tx, hash, LinkPurpose::VerifyEmail, now).await? else {
             return Ok(None);
         };
         let Some(user_id) = link.user_id else {
@@ -256,7 +348,7 @@ impl LinkStore for SqlStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<String>> {
         let mut tx = self.begin_write().await?;
-        let Some(link) = use_in(&mut tx, hash, LinkPurpose::ResetPassword, now).await? else {
+        let Some((link, _)) = use_in(&mut tx, hash, LinkPurpose::ResetPassword, now).await? else {
             return Ok(None);
         };
         let Some(user_id) = link.user_id else {
@@ -278,6 +370,8 @@ impl LinkStore for SqlStore {
             return Ok(None);
         }
         end_sessions_but(&mut tx, &user_id, None).await?;
+        self.end_grants_in(&mut tx, &user_id, now).await?;
+        spend_reset_links(&mut tx, &user_id, now).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(Some(user_id))
     }
@@ -286,7 +380,7 @@ impl LinkStore for SqlStore {
         Ok(
             sqlx::query("DELETE FROM email_links WHERE expires_at <= $1")
                 .bind(millis(now))
-                .execute(self.pool())
+                .execute(self.timed())
                 .await
                 .map_err(store_error)?
                 .rows_affected(),

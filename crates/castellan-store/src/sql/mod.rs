@@ -16,6 +16,7 @@ mod people;
 mod pushed;
 mod replay;
 pub(crate) mod revocations;
+pub mod timed;
 mod tokens;
 
 use crate::error::store_error;
@@ -53,6 +54,12 @@ impl SqlStore {
         &self.pool
     }
 
+    /// The pool with every statement timed (see [`timed`]): what the store's own statements
+    /// run on.
+    pub(crate) fn timed(&self) -> timed::Timed<'_> {
+        timed::Timed(&self.pool)
+    }
+
     /// Starts a transaction that will write. SQLite's default `BEGIN` takes the write lock
     /// only at the first write, and a reader that then writes fails with "database is
     /// locked" instead of waiting; `BEGIN IMMEDIATE` takes it up front, so the busy timeout
@@ -67,6 +74,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        let _watch = timed::Stopwatch::start("begin");
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,

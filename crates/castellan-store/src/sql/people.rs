@@ -72,7 +72,7 @@ impl UserStore for SqlStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(user_from_row).transpose()
@@ -82,7 +82,7 @@ impl UserStore for SqlStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
         let row = sqlx::query(&sql)
             .bind(email)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(user_from_row).transpose()
@@ -92,7 +92,7 @@ impl UserStore for SqlStore {
         let changed = sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2")
             .bind(i16::from(is_admin))
             .bind(id)
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(store_error)?
             .rows_affected();
@@ -118,6 +118,9 @@ impl UserStore for SqlStore {
         if let (Some(now), 1) = (end_grants_at, changed) {
             self.end_grants_in(&mut tx, id, now).await?;
         }
+        // A reset link sent before the change no longer sets a password.
+        super::links::spend_reset_links(&mut tx, id, end_grants_at.unwrap_or_else(Utc::now))
+            .await?;
         tx.commit().await.map_err(store_error)?;
         Ok(changed > 0)
     }
@@ -153,7 +156,7 @@ impl UserStore for SqlStore {
             "SELECT disabled_at FROM users WHERE id = $1{lock}"
         ))
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.timed())
         .await
         .map_err(store_error)?;
         Ok(!matches!(row, Some(None)))
@@ -164,7 +167,7 @@ impl UserStore for SqlStore {
         let rows = sqlx::query(&sql)
             .bind(i64::from(limit))
             .bind(i64::from(offset))
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         let users = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
@@ -181,7 +184,7 @@ impl UserStore for SqlStore {
         let rows = sqlx::query(&sql)
             .bind(i64::from(limit))
             .bind(i64::from(offset))
-            .fetch_all(self.pool())
+            .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
         let orgs = rows.iter().map(org_from_row).collect::<StoreResult<_>>()?;
@@ -194,7 +197,7 @@ impl UserStore for SqlStore {
             .bind(org.id.as_str())
             .bind(org.name.as_str())
             .bind(millis(org.created_at))
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(|e| {
                 write_error_naming(
@@ -210,7 +213,7 @@ impl UserStore for SqlStore {
         let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(org_from_row).transpose()
@@ -281,7 +284,7 @@ impl UserStore for SqlStore {
              WHERE m.user_id = $1 ORDER BY o.name, o.id",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.timed())
         .await
         .map_err(store_error)?;
         rows.iter()
@@ -294,7 +297,7 @@ impl UserStore for SqlStore {
             sqlx::query("SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2")
                 .bind(organization_id)
                 .bind(user_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.timed())
                 .await
                 .map_err(store_error)?;
         row.as_ref().map(role_from_row).transpose()
@@ -308,7 +311,7 @@ impl UserStore for SqlStore {
              WHERE m.organization_id = $1 ORDER BY u.email",
         )
         .bind(organization_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.timed())
         .await
         .map_err(store_error)?;
         rows.iter()
@@ -323,7 +326,7 @@ impl SqlStore {
     /// created (disabled, as when they leave an organization) and every grant (the live
     /// families of their consents, revoked at `now` and recorded in the revocation feed so
     /// that guards learn of them too).
-    async fn end_grants_in(
+    pub(super) async fn end_grants_in(
         &self,
         tx: &mut Transaction<'static, Any>,
         id: &str,
@@ -354,7 +357,7 @@ impl SqlStore {
 
     async fn count(&self, table: &'static str) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-            .fetch_one(self.pool())
+            .fetch_one(self.timed())
             .await
             .map_err(store_error)?;
         Ok(u64::try_from(n).unwrap_or(0))

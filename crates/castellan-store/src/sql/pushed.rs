@@ -21,7 +21,7 @@ impl PushedRequestStore for SqlStore {
         .bind(r.parameters.as_str())
         .bind(millis(r.created_at))
         .bind(millis(r.expires_at))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(|e| write_error(e, "a pushed request with this hash exists"))?;
         Ok(())
@@ -38,7 +38,7 @@ impl PushedRequestStore for SqlStore {
         )
         .bind(&hash[..])
         .bind(millis(now))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.timed())
         .await
         .map_err(store_error)?;
         let Some(row) = row else {
@@ -76,7 +76,7 @@ impl PushedRequestStore for SqlStore {
         .bind(&hash[..])
         .bind(client_id)
         .bind(millis(now))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(store_error)?
         .rows_affected();
@@ -87,7 +87,7 @@ impl PushedRequestStore for SqlStore {
         Ok(
             sqlx::query("DELETE FROM pushed_requests WHERE expires_at <= $1")
                 .bind(millis(now))
-                .execute(self.pool())
+                .execute(self.timed())
                 .await
                 .map_err(store_error)?
                 .rows_affected(),

@@ -24,7 +24,7 @@ impl ReplayStore for SqlStore {
         .bind(&key[..])
         .bind(millis(expires_at))
         .bind(millis(now))
-        .execute(self.pool())
+        .execute(self.timed())
         .await
         .map_err(store_error)?
         .rows_affected();
@@ -34,7 +34,7 @@ impl ReplayStore for SqlStore {
     async fn purge_used_ids(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let deleted = sqlx::query("DELETE FROM used_ids WHERE expires_at <= $1")
             .bind(millis(now))
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(store_error)?
             .rows_affected();

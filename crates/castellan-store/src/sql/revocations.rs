@@ -60,7 +60,7 @@ impl RevocationStore for SqlStore {
         )
         .bind(cursor)
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(self.timed())
         .await
         .map_err(store_error)?;
         rows.iter()
@@ -121,7 +121,7 @@ impl RevocationStore for SqlStore {
             sqlx::query("DELETE FROM revocations WHERE expires_at <= $1 OR created_at <= $2")
                 .bind(millis(now))
                 .bind(millis(created_before))
-                .execute(self.pool())
+                .execute(self.timed())
                 .await
                 .map_err(store_error)?
                 .rows_affected();

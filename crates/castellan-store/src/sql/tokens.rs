@@ -42,7 +42,7 @@ impl TokenStore for SqlStore {
     async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
         let row = sqlx::query("SELECT 1 AS one FROM revoked_jwts WHERE jti = $1")
             .bind(jti)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         Ok(row.is_some())
@@ -63,7 +63,7 @@ impl TokenStore for SqlStore {
             .bind(millis(token.issued_at))
             .bind(millis(token.expires_at))
             .bind(i16::from(token.revoked))
-            .execute(self.pool())
+            .execute(self.timed())
             .await
             .map_err(|e| write_error(e, "a token with this hash exists"))?;
         Ok(())
@@ -73,7 +73,7 @@ impl TokenStore for SqlStore {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM opaque_tokens WHERE hash = $1");
         let row = sqlx::query(&sql)
             .bind(&hash[..])
-            .fetch_optional(self.pool())
+            .fetch_optional(self.timed())
             .await
             .map_err(store_error)?;
         row.as_ref().map(token_from_row).transpose()
@@ -84,7 +84,7 @@ impl TokenStore for SqlStore {
             sqlx::query("UPDATE opaque_tokens SET revoked = 1 WHERE hash = $1 AND client_id = $2")
                 .bind(&hash[..])
                 .bind(client_id)
-                .execute(self.pool())
+                .execute(self.timed())
                 .await
                 .map_err(store_error)?
                 .rows_affected();

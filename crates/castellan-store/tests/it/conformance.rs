@@ -3031,9 +3031,21 @@ fn invitation(n: u8, email: &str, org: &str, role: Role) -> EmailLink {
 
 async fn invitations_are_accepted_once_by_their_address(store: &SqlStore) {
     store.insert_organization(&org("o1", "Acme")).await.unwrap();
-    for (id, email) in [("u1", "ann@example.com"), ("u2", "bob@example.com")] {
+    for (id, email) in [
+        ("u1", "ann@example.com"),
+        ("u2", "bob@example.com"),
+        ("u-owner", "olga@example.com"),
+    ] {
         store.insert_user(&user(id, email)).await.unwrap();
     }
+    store
+        .upsert_membership(&Membership {
+            organization_id: "o1".into(),
+            user_id: "u-owner".into(),
+            role: Role::Owner,
+        })
+        .await
+        .unwrap();
     for l in [
         invitation(1, "ann@example.com", "o1", Role::Manager),
         invitation(2, "bob@example.com", "o1", Role::Viewer),
@@ -3072,6 +3084,17 @@ async fn invitations_are_accepted_once_by_their_address(store: &SqlStore) {
         None
     );
 
+    // Links 1 and 3 went out by mail; 4 was handed on by the OWNER.
+    for n in [1, 3] {
+        store.mark_link_delivered(&[n; 32]).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .links_since(LinkPurpose::Invite, "ann@example.com", at(T0))
+            .await
+            .unwrap(),
+        2
+    );
     // Bob cannot take Ann's invitation; Ann can, once.
     assert_eq!(
         store
@@ -3111,13 +3134,18 @@ async fn invitations_are_accepted_once_by_their_address(store: &SqlStore) {
             .unwrap(),
         None
     );
-    // A lower invitation never demotes.
-    let again = store
-        .accept_invitation(&[4; 32], "u1", None, at(T0))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(again.role, Role::Manager);
+    // Ann's other invitation was spent with the first.
+    assert_eq!(
+        store
+            .accept_invitation(&[4; 32], "u1", None, at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.role_in("o1", "u1").await.unwrap(),
+        Some(Role::Manager)
+    );
     // Expired: nothing.
     assert_eq!(
         store
@@ -3142,6 +3170,50 @@ async fn invitations_are_accepted_once_by_their_address(store: &SqlStore) {
         .unwrap()
         .email_verified_at
         .is_some());
+    // An invitation handed on (not mailed) joins but proves no address; one whose OWNER is
+    // no longer an OWNER gives nothing.
+    store
+        .insert_user(&user("u4", "dan@example.com"))
+        .await
+        .unwrap();
+    store
+        .insert_user(&user("u5", "eve@example.com"))
+        .await
+        .unwrap();
+    store
+        .insert_link(&invitation(6, "dan@example.com", "o1", Role::Viewer))
+        .await
+        .unwrap();
+    let joined = store
+        .accept_invitation(&[6; 32], "u4", None, at(T0))
+        .await
+        .unwrap();
+    assert_eq!(joined.map(|j| j.role), Some(Role::Viewer));
+    assert_eq!(
+        store
+            .get_user("u4")
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified_at,
+        None
+    );
+    store
+        .insert_link(&EmailLink {
+            created_by: "u4".into(),
+            ..invitation(7, "eve@example.com", "o1", Role::Owner)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .accept_invitation(&[7; 32], "u5", None, at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.role_in("o1", "u5").await.unwrap(), None);
+    store.delete_link(&[7; 32]).await.unwrap();
     // Withdrawing: only an unused invitation of that organization.
     assert!(store.withdraw_invitation("o1", "lnk_2").await.unwrap());
     assert!(!store.withdraw_invitation("o1", "lnk_2").await.unwrap());
@@ -3164,8 +3236,10 @@ async fn invitations_are_accepted_once_by_their_address(store: &SqlStore) {
 }
 
 async fn verification_and_reset_links_work_once_for_their_address(store: &SqlStore) {
+    // u1 with a consent k1 and its live family f1 (seed_grant), and an active API key.
+    seed_grant(store).await;
     store
-        .insert_user(&user("u1", "ann@example.com"))
+        .insert_api_key(&api_key("key-1", 9, None, "u1", T0))
         .await
         .unwrap();
     store.insert_session(&session(1, "u1")).await.unwrap();
@@ -3180,6 +3254,7 @@ async fn verification_and_reset_links_work_once_for_their_address(store: &SqlSto
             email: "old@example.com".into(),
             ..mine(3, LinkPurpose::ResetPassword)
         },
+        mine(4, LinkPurpose::ResetPassword),
     ] {
         store.insert_link(&l).await.unwrap();
     }
@@ -3240,4 +3315,23 @@ async fn verification_and_reset_links_work_once_for_their_address(store: &SqlSto
             .unwrap(),
         None
     );
+    // The person's other reset link was spent by the reset.
+    assert_eq!(
+        store
+            .reset_password(&[4; 32], "$argon2id$later", at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    // The reset ended the person's grants and keys too.
+    assert_eq!(
+        store.get_api_key("key-1").await.unwrap().unwrap().status,
+        ApiKeyStatus::Disabled
+    );
+    assert!(store
+        .revocations_since(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| matches!(r.revoked, Revoked::Family(ref f) if f == "f1")));
 }

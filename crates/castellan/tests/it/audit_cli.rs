@@ -50,7 +50,14 @@ async fn operators_actions_are_audited_and_listed_with_filters() {
     ok(&env, &["users", "disable", &user_id]);
     ok(&env, &["users", "enable", &user_id]);
     let mut child = crate::support::command(&env)
-        .args(["users", "set-password", &user_id, "--password-stdin"])
+        .args([
+            "users",
+            "set-password",
+            &user_id,
+            "--password-stdin",
+            "--end-grants",
+            "--json",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -64,6 +71,11 @@ async fn operators_actions_are_audited_and_listed_with_filters() {
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    let set: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (set["id"].as_str(), set["grantsEnded"].as_bool()),
+        (Some(user_id.as_str()), Some(true))
+    );
     let org = json(&env, &["orgs", "create", "--name", "Acme", "--json"]);
     let org_id = org["id"].as_str().unwrap().to_owned();
     let added = json(

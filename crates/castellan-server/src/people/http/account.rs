@@ -53,6 +53,9 @@ pub async fn get_account(
             Some("This server sends no mail, so your address cannot be verified here.")
         }
         Some("failed") => Some("The mail could not be sent; try again later."),
+        Some("soon") => {
+            Some("A link was sent a moment ago: check your mail, or ask again in a few minutes.")
+        }
         _ => None,
     };
     let (csrf, cookies) = csrf_for(&state, &browser);

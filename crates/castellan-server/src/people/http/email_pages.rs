@@ -94,10 +94,8 @@ pub enum InvitationMode {
     Accept,
     /// Signed in as someone else (their email).
     OtherAccount(String),
-    /// Signed out, and an account has the address: sign in first.
-    SignIn,
-    /// Signed out, and no account has the address: set one up.
-    Join,
+    /// Signed out: sign in first (with an account), or set one up.
+    SignedOut,
 }
 
 /// The invitation page.
@@ -144,11 +142,8 @@ async fn invitation_page(
     let mode = match &browser.signed_in {
         Some(s) if s.user.email == link.email => InvitationMode::Accept,
         Some(s) => InvitationMode::OtherAccount(s.user.email.clone()),
-        None => match state.store.find_user_by_email(&link.email).await {
-            Ok(Some(_)) => InvitationMode::SignIn,
-            Ok(None) => InvitationMode::Join,
-            Err(e) => return PageFailure::from(e).into_response(),
-        },
+        // Whether the address has an account is not looked up: the page offers both ways.
+        None => InvitationMode::SignedOut,
     };
     let (csrf, cookies) = csrf_for(state, browser);
     let view = InvitationView {
@@ -335,7 +330,8 @@ pub async fn join_with_invitation(
         created_at: now,
         is_admin: false,
         disabled_at: None,
-        email_verified_at: Some(now),
+        // Verified by the store only when the invitation went out by mail.
+        email_verified_at: None,
     };
     let Some(hash) = hash_of(&token) else {
         return dead_link();
@@ -386,6 +382,7 @@ pub async fn ask_verification(
     let done = match send_verification(&state, user).await {
         Ok(()) => "sent",
         Err(LinkError::NoMail) => "nomail",
+        Err(LinkError::TooSoon) => "soon",
         Err(LinkError::Store(e)) => return PageFailure::from(e).into_response(),
         Err(_) => "failed",
     };

@@ -1,7 +1,7 @@
 //! The members page of the account area: `GET /account/members?organization=…` lists an
 //! organization's members (name, email, role) to its members; its OWNERs invite by email
-//! (`POST /account/members/invite`: mailed, or the link shown to pass on when no mail server is
-//! configured), change roles (`POST /account/members/role`), remove members
+//! (`POST /account/members/invite`: mailed — refused when the mail server does not take it —
+//! or, when no mail server is configured, the link shown to pass on), change roles (`POST /account/members/role`), remove members
 //! (`POST /account/members/remove`, which disables the API keys they created there) and withdraw
 //! pending invitations (`POST /account/members/withdraw`). The last OWNER can be neither
 //! demoted nor removed. Every form is CSRF-checked; an organization the person is not in is a
@@ -304,11 +304,8 @@ pub async fn invite_member(
         Ok(made) => match made.url {
             None => back(&org.id, "invited"),
             Some(url) => {
-                let notice = if made.not_sent {
-                    "The mail server did not take the invitation: pass this link on yourself."
-                } else {
-                    "Mail is not set up on this server: pass this link on to the person you invite."
-                };
+                let notice = "Mail is not set up on this server: pass this link on to the \
+                    person you invite. Accepting it joins them, but does not verify their address.";
                 let extra = Extra {
                     invitation_link: Some(url),
                     notice: Some(notice.to_owned()),

@@ -59,20 +59,32 @@ pub async fn start_driver() -> (Driver, String) {
 
 /// A headless Chromium session with its own profile directory, `width` × 1100 pixels.
 pub async fn browser(driver_url: &str, profile: &std::path::Path, width: u32) -> Client {
+    session(driver_url, profile, width, false).await
+}
+
+/// A headless Chromium session whose viewport is `width` CSS pixels wide whatever the smallest
+/// window the browser allows (a phone's width: Chromium's device emulation).
+pub async fn narrow_browser(driver_url: &str, profile: &std::path::Path, width: u32) -> Client {
+    session(driver_url, profile, width, true).await
+}
+
+async fn session(driver_url: &str, profile: &std::path::Path, width: u32, emulate: bool) -> Client {
+    let mut options = json!({
+        "binary": CHROMIUM,
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
+            format!("--window-size={width},1100"),
+            format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    if emulate {
+        options["mobileEmulation"] =
+            json!({"deviceMetrics": {"width": width, "height": 1100, "pixelRatio": 1.0}});
+    }
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                format!("--window-size={width},1100"),
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(driver_url)
