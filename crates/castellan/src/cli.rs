@@ -142,6 +142,13 @@ pub enum Command {
     /// Read the audit log of security events.
     #[command(subcommand)]
     Audit(crate::audit::AuditCommand),
+    /// Copy a SQLite database, consistently, while Castellan runs (PostgreSQL: use pg_dump).
+    Backup {
+        /// The file to write (it must not exist); restore by putting it in place of the
+        /// database with every server stopped.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Explain offline why an API key or token would be refused (exits non-zero if so).
     Doctor {
         /// The API key or access token (never printed back).

@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ApiKeys(command) => {
             crate::api_keys::run(&config, open_existing_store(&config).await?, command).await
         }
+        Command::Backup { to } => backup(&config, &to).await,
         Command::Audit(command) => {
             crate::audit::run(open_existing_store(&config).await?.as_ref(), command).await
         }
@@ -316,6 +317,38 @@ fn tenant_flag(flag: &str) -> anyhow::Result<TenantEntry> {
         brand: brand.to_owned(),
         venues: venues.split(',').map(str::to_owned).collect(),
     })
+}
+
+/// `castellan backup --to FILE`: a consistent copy of a SQLite database, taken while servers
+/// run on it.
+async fn backup(config: &Config, to: &std::path::Path) -> anyhow::Result<()> {
+    if to.exists() {
+        bail!("{} exists: name a new file", to.display());
+    }
+    let path = to
+        .to_str()
+        .ok_or_else(|| anyhow!("--to must be a UTF-8 path"))?;
+    let options = castellan_store::ConnectOptions {
+        create: false,
+        ..castellan_store::ConnectOptions::default()
+    };
+    // The same refusal of a missing SQLite file as every other command.
+    open_existing_store(config).await?;
+    let store = castellan_store::connect_with(&config.database, options)
+        .await
+        .context("opening the database")?;
+    if !store
+        .backup_into(path)
+        .await
+        .context("copying the database")?
+    {
+        bail!(
+            "this is a PostgreSQL database: copy it with pg_dump --format=custom (see \
+             docs/operations.md, Backups)"
+        );
+    }
+    println!("copied the database to {}", to.display());
+    Ok(())
 }
 
 async fn rotate_keys(config: Config, alg: Option<String>) -> anyhow::Result<()> {

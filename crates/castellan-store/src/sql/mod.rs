@@ -54,6 +54,23 @@ impl SqlStore {
         &self.pool
     }
 
+    /// Writes a consistent copy of the SQLite database to `path` while it is in use
+    /// (`VACUUM INTO`: one self-contained file, a full backup; the file must not exist). A
+    /// PostgreSQL deployment is copied with `pg_dump` instead: `Ok(false)`, nothing written.
+    pub async fn backup_into(&self, path: &str) -> StoreResult<bool> {
+        match self.backend {
+            Backend::Postgres => Ok(false),
+            Backend::Sqlite => {
+                sqlx::query("VACUUM INTO $1")
+                    .bind(path)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                Ok(true)
+            }
+        }
+    }
+
     /// The pool with every statement timed (see [`timed`]): what the store's own statements
     /// run on.
     pub(crate) fn timed(&self) -> timed::Timed<'_> {

@@ -973,3 +973,119 @@ async fn clients_list_show_and_delete() {
     let o = run(&env, &["clients", "list", "--limit", "501"]);
     assert!(!o.status.success());
 }
+
+/// A backup of a running node restores into a working server. SQLite: `castellan backup` while
+/// a server writes to the database. PostgreSQL: `pg_dump` while a server runs, `pg_restore` into
+/// a new database. The server on the copy takes the clients and the signing keys of the moment
+/// of the copy (a token issued before introspects active there), and nothing written after it.
+#[tokio::test]
+async fn a_running_node_is_backed_up_and_restored_into_a_working_server() {
+    let node = env().await;
+    let init = run(&node, &["init", "--json"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let admin: Value = serde_json::from_str(stdout(&init).trim()).unwrap();
+    let (id, secret) = (
+        admin["client_id"].as_str().unwrap().to_owned(),
+        admin["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let server = serve(&node);
+    let before = token(server.port, &id, &secret);
+    let postgres = node.database.starts_with("postgres");
+    let copy = node.dir.path().join("copy.db");
+    let dump = node.dir.path().join("castellan.dump");
+    if postgres {
+        // The test schema only (the test database holds other tests' schemas too).
+        let url = url::Url::parse(&node.database).unwrap();
+        let options = url
+            .query_pairs()
+            .find(|(k, _)| k == "options")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let schema = options.rsplit('=').next().unwrap().to_owned();
+        let mut base = url.clone();
+        base.set_query(None);
+        let dumped = Command::new("pg_dump")
+            .args(["--format=custom", "--schema", &schema, "--file"])
+            .arg(&dump)
+            .arg(base.as_str())
+            .output()
+            .unwrap();
+        assert!(dumped.status.success(), "{}", stderr(&dumped));
+        // The CLI says what to do instead.
+        let o = run(&node, &["backup", "--to", copy.to_str().unwrap()]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("pg_dump"), "{}", stderr(&o));
+    } else {
+        let o = run(&node, &["backup", "--to", copy.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        // An existing file is never overwritten.
+        let again = run(&node, &["backup", "--to", copy.to_str().unwrap()]);
+        assert!(!again.status.success());
+        assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+    }
+    // Written after the copy: not in it.
+    let late = run(&node, &["clients", "create", "--name", "late", "--json"]);
+    assert!(late.status.success(), "{}", stderr(&late));
+    let late: Value = serde_json::from_str(stdout(&late).trim()).unwrap();
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+
+    // Restore into a new database, and serve it.
+    let mut restored = env().await;
+    let mut new_database = None;
+    if postgres {
+        let url = url::Url::parse(&node.database).unwrap();
+        let mut admin_url = url.clone();
+        admin_url.set_query(None);
+        let name = format!("castellan_restore_{}", std::process::id());
+        let created = Command::new("psql")
+            .arg(admin_url.as_str())
+            .args(["-c", &format!("CREATE DATABASE {name}")])
+            .output()
+            .unwrap();
+        assert!(created.status.success(), "{}", stderr(&created));
+        let mut target = admin_url.clone();
+        target.set_path(&format!("/{name}"));
+        let put = Command::new("pg_restore")
+            .arg(format!("--dbname={target}"))
+            .arg(&dump)
+            .output()
+            .unwrap();
+        assert!(put.status.success(), "{}", stderr(&put));
+        let mut served = target.clone();
+        served.set_query(url.query());
+        restored.database = served.to_string();
+        new_database = Some((admin_url, name));
+    } else {
+        restored.database = format!("sqlite://{}", copy.display());
+    }
+    let server = serve(&restored);
+    assert_eq!(
+        introspect(server.port, &id, &secret, &before)["active"],
+        true,
+        "a token issued before the copy"
+    );
+    token(server.port, &id, &secret);
+    let (status, _) = http(
+        server.port,
+        "POST",
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        &format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}",
+            late["client_id"].as_str().unwrap(),
+            late["client_secret"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(status, 401, "a client created after the copy");
+    let (ok, _, _) = server.stop();
+    assert!(ok);
+    if let Some((admin_url, name)) = new_database {
+        let dropped = Command::new("psql")
+            .arg(admin_url.as_str())
+            .args(["-c", &format!("DROP DATABASE {name}")])
+            .output()
+            .unwrap();
+        assert!(dropped.status.success(), "{}", stderr(&dropped));
+    }
+}
