@@ -57,6 +57,32 @@ async fn every_documented_path_answers_as_documented() {
             "{path} is not documented"
         );
     }
+    // Every `{name}` of a path template is a declared path parameter of each of its
+    // operations (a client generating requests from the document needs it).
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let names: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let declared: Vec<&str> = op["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for name in &names {
+                assert!(
+                    declared.contains(name),
+                    "{method} {path}: path parameter {name} is not declared"
+                );
+            }
+        }
+    }
     let admin = app.admin_token().await;
     let project = app.state.config.project_key.clone();
     for (method, template, statuses) in &ops {

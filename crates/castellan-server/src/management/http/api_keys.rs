@@ -284,6 +284,7 @@ pub async fn list_api_keys(
 
 /// `GET /api-keys/{id}`: one key.
 #[utoipa::path(get, path = "/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "the key's id")),
     responses((status = 200, body = ApiKeyRepresentation), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = ["view_api_keys"])))]
 pub async fn get_api_key(
@@ -334,6 +335,7 @@ async fn change_status(
 
 /// `POST /api-keys/{id}/disable`: stops a key until it is enabled again.
 #[utoipa::path(post, path = "/api-keys/{id}/disable", tag = "api-keys",
+    params(("id" = String, Path, description = "the key's id")),
     responses((status = 200, body = ApiKeyRepresentation), (status = 400, description = "a revoked key stays revoked"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = ["manage_api_keys"])))]
 pub async fn disable_api_key(
@@ -346,6 +348,7 @@ pub async fn disable_api_key(
 
 /// `POST /api-keys/{id}/enable`: lets a disabled key work again.
 #[utoipa::path(post, path = "/api-keys/{id}/enable", tag = "api-keys",
+    params(("id" = String, Path, description = "the key's id")),
     responses((status = 200, body = ApiKeyRepresentation), (status = 400, description = "a revoked key stays revoked"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = ["manage_api_keys"])))]
 pub async fn enable_api_key(
@@ -358,6 +361,7 @@ pub async fn enable_api_key(
 
 /// `POST /api-keys/{id}/revoke`: stops a key for good.
 #[utoipa::path(post, path = "/api-keys/{id}/revoke", tag = "api-keys",
+    params(("id" = String, Path, description = "the key's id")),
     responses((status = 200, body = ApiKeyRepresentation), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = ["manage_api_keys"])))]
 pub async fn revoke_api_key(
@@ -370,6 +374,7 @@ pub async fn revoke_api_key(
 
 /// `POST /api-keys/{id}/rotate`: replaces a key by a new one with the same settings.
 #[utoipa::path(post, path = "/api-keys/{id}/rotate", tag = "api-keys",
+    params(("id" = String, Path, description = "the key's id")),
     responses((status = 201, body = ApiKeyRepresentation, description = "the new key; `key` is shown only here"), (status = 400, description = "a revoked key cannot be rotated"), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = ["manage_api_keys"])))]
 pub async fn rotate_api_key(
