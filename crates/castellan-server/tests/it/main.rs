@@ -50,6 +50,7 @@ mod refresh;
 mod registration;
 mod resources;
 mod revocation_feed;
+mod schema_fuzz;
 mod sessions;
 mod support;
 mod token;
