@@ -108,7 +108,8 @@ pub trait LinkStore: Send + Sync {
     /// that id.
     async fn withdraw_invitation(&self, organization_id: &str, id: &str) -> StoreResult<bool>;
     /// Accepts an invitation, in one transaction: the link is used up (it must be unused and
-    /// unexpired at `now`, and the OWNER who made it must still be an OWNER there), `new_user`
+    /// unexpired at `now`, and the OWNER who made it must still be an OWNER there, and not
+    /// disabled), `new_user`
     /// is stored when given (a person who set a password on the invitation), and the person
     /// `user_id` — whose email must be the invitation's — becomes a member with the
     /// invitation's role (a member already keeps the higher of the two); their address is
@@ -142,6 +143,7 @@ pub trait LinkStore: Send + Sync {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<String>>;
-    /// Deletes links that expired before `now`; answers how many.
+    /// Deletes links expired at `now` and made more than an hour before it (the pauses
+    /// between links count those of the last hour); answers how many.
     async fn purge_links(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

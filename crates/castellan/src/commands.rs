@@ -320,35 +320,65 @@ fn tenant_flag(flag: &str) -> anyhow::Result<TenantEntry> {
 }
 
 /// `castellan backup --to FILE`: a consistent copy of a SQLite database, taken while servers
-/// run on it.
+/// run on it. The file is made here, new and readable by its owner only (it holds the signing
+/// keys), and SQLite fills it (`VACUUM INTO` takes an empty file); the database is opened
+/// without migrating it.
 async fn backup(config: &Config, to: &std::path::Path) -> anyhow::Result<()> {
-    if to.exists() {
-        bail!("{} exists: name a new file", to.display());
-    }
-    let path = to
-        .to_str()
-        .ok_or_else(|| anyhow!("--to must be a UTF-8 path"))?;
-    let options = castellan_store::ConnectOptions {
-        create: false,
-        ..castellan_store::ConnectOptions::default()
-    };
-    // The same refusal of a missing SQLite file as every other command.
-    open_existing_store(config).await?;
-    let store = castellan_store::connect_with(&config.database, options)
-        .await
-        .context("opening the database")?;
-    if !store
-        .backup_into(path)
-        .await
-        .context("copying the database")?
-    {
+    if config.database.starts_with("postgres") {
         bail!(
             "this is a PostgreSQL database: copy it with pg_dump --format=custom (see \
              docs/operations.md, Backups)"
         );
     }
-    println!("copied the database to {}", to.display());
-    Ok(())
+    // The same refusal of a missing SQLite file as every other command, before any file is
+    // made.
+    if let Some(path) = missing_sqlite_file(&config.database) {
+        bail!("no database at {}", path.display());
+    }
+    // An absolute path: SQLite would read `file:…` as a URI.
+    let to = std::path::absolute(to).context("--to")?;
+    let path = to
+        .to_str()
+        .ok_or_else(|| anyhow!("--to must be a UTF-8 path"))?
+        .to_owned();
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&to)
+            .with_context(|| format!("{} (name a new file)", to.display()))?;
+    }
+    let options = castellan_store::ConnectOptions {
+        create: false,
+        migrate: false,
+        ..castellan_store::ConnectOptions::default()
+    };
+    let copied = async {
+        let store = castellan_store::connect_with(&config.database, options)
+            .await
+            .context("opening the database")?;
+        store
+            .backup_into(&path)
+            .await
+            .context("copying the database")
+    }
+    .await;
+    match copied {
+        Ok(true) => {
+            println!("copied the database to {}", to.display());
+            Ok(())
+        }
+        Ok(false) => {
+            let _ = std::fs::remove_file(&to);
+            bail!("not a SQLite database: copy it with the database's own tools")
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&to);
+            Err(e)
+        }
+    }
 }
 
 async fn rotate_keys(config: Config, alg: Option<String>) -> anyhow::Result<()> {

@@ -157,15 +157,14 @@ pub async fn invite(
         .ok_or(LinkError::NotAnEmail)?;
     let now = state.clock.now();
     let pending = state.store.pending_invitations(&org.id, now).await?;
-    for earlier in pending.iter().filter(|l| l.email == email) {
-        state
-            .store
-            .withdraw_invitation(&org.id, &earlier.id)
-            .await?;
-    }
     if pending.iter().filter(|l| l.email != email).count() >= MAX_PENDING_INVITATIONS {
         return Err(LinkError::TooManyPending);
     }
+    let earlier: Vec<String> = pending
+        .iter()
+        .filter(|l| l.email == email)
+        .map(|l| l.id.clone())
+        .collect();
     let hours = i64::from(state.config.mail.invitation_hours);
     let (secret, mut link) = new_link(
         LinkPurpose::Invite,
@@ -199,6 +198,19 @@ pub async fn invite(
             return Err(LinkError::NotSent);
         }
     };
+    // The address's earlier invitations give way to this one, once it is out.
+    for id in &earlier {
+        if state.store.withdraw_invitation(&org.id, id).await? {
+            audit::record(
+                state,
+                by.did(Kind::InvitationWithdrawn)
+                    .organization(Some(&org.id))
+                    .target(id)
+                    .detail(format!("replaced by {}", link.id)),
+            )
+            .await;
+        }
+    }
     audit::record(
         state,
         by.did(Kind::MemberInvited)

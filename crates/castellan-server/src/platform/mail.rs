@@ -117,12 +117,13 @@ impl MailConfig {
 }
 
 /// `email` as an address mail can go to: a bare `local@domain` (RFC 5321 addr-spec), never a
-/// display name with another address inside (`x<eve@example.com>`).
+/// display name with another address inside (`x<eve@example.com>`), nor one whose domain is an
+/// IP address (`a@10.0.0.1`, `a@[::1]`: the relay would be sent to internal hosts).
 pub fn deliverable(email: &str) -> Option<lettre::Address> {
-    email
-        .parse::<lettre::Address>()
-        .ok()
-        .filter(|a| a.to_string() == email)
+    let address = email.parse::<lettre::Address>().ok()?;
+    let domain = address.domain();
+    let literal = domain.starts_with('[') || domain.parse::<std::net::IpAddr>().is_ok();
+    (!literal && domain.contains('.')).then_some(address)
 }
 
 /// Why a mail was not sent.

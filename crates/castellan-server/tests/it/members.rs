@@ -601,10 +601,15 @@ async fn without_mail_links_cannot_be_asked_for() {
 
 #[tokio::test]
 async fn a_refused_mail_refuses_the_invitation_and_an_address_must_be_bare() {
-    // A mail server that is not there: the invitation is refused, and no link is shown.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    // A mail server that refuses every message: the invitation is refused, no link shown.
+    let refusing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = refusing.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut conn, _)) = refusing.accept().await {
+            let _ = conn.write_all(b"554 no service here\r\n").await;
+        }
+    });
     let app = TestApp::spawn_with(|c| {
         c.mail.smtp_host = "127.0.0.1".into();
         c.mail.smtp_port = port;
@@ -637,7 +642,7 @@ async fn a_refused_mail_refuses_the_invitation_and_an_address_must_be_bare() {
         .await
         .unwrap()
         .is_empty());
-    // An address with a display name around another one is not an address.
+    // An address with a display name around another one, or an IP domain, is not an address.
     let p = owner
         .post(
             "/account/members/invite",
@@ -645,6 +650,19 @@ async fn a_refused_mail_refuses_the_invitation_and_an_address_must_be_bare() {
                 ("csrf", csrf.as_str()),
                 ("organization", acme.as_str()),
                 ("email", "x<eve@example.com>"),
+                ("role", "VIEWER"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("not an email address"), "{}", p.body);
+    let p = owner
+        .post(
+            "/account/members/invite",
+            &[
+                ("csrf", csrf.as_str()),
+                ("organization", acme.as_str()),
+                ("email", "admin@10.0.0.1"),
                 ("role", "VIEWER"),
             ],
         )

@@ -15,10 +15,7 @@ CREATE TABLE email_links (
     created_by       TEXT COLLATE "C" NOT NULL,
     created_at       BIGINT NOT NULL,
     expires_at       BIGINT NOT NULL,
-    used_at          BIGINT,
-    -- Whether the link went out by mail (else it was shown to the OWNER who made it): only a
-    -- delivered link proves the address.
-    delivered        SMALLINT NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1))
+    used_at          BIGINT
 );
 
 CREATE INDEX email_links_organization ON email_links (organization_id, purpose);

@@ -15,10 +15,7 @@ CREATE TABLE email_links (
     created_by       TEXT NOT NULL,
     created_at       INTEGER NOT NULL,
     expires_at       INTEGER NOT NULL,
-    used_at          INTEGER,
-    -- Whether the link went out by mail (else it was shown to the OWNER who made it): only a
-    -- delivered link proves the address.
-    delivered        INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1))
+    used_at          INTEGER
 ) STRICT;
 
 CREATE INDEX email_links_organization ON email_links (organization_id, purpose);

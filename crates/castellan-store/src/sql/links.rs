@@ -242,8 +242,10 @@ impl LinkStore for SqlStore {
         };
         // The OWNER who made it must still be one: a removed or demoted OWNER's invitations
         // give nothing.
+        // A disabled OWNER (an account taken back by an operator) gives nothing either.
         let inviter: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2{lock}"
+            "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.organization_id = $1 AND m.user_id = $2 AND u.disabled_at IS NULL{lock}"
         ))
         .bind(organization_id.as_str())
         .bind(link.created_by.as_str())
@@ -377,9 +379,11 @@ impl LinkStore for SqlStore {
     }
 
     async fn purge_links(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        // Links of the last hour stay, expired or not: the pauses between links count them.
         Ok(
-            sqlx::query("DELETE FROM email_links WHERE expires_at <= $1")
+            sqlx::query("DELETE FROM email_links WHERE expires_at <= $1 AND created_at <= $2")
                 .bind(millis(now))
+                .bind(millis(now - chrono::Duration::hours(1)))
                 .execute(self.timed())
                 .await
                 .map_err(store_error)?

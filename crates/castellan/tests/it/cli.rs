@@ -1018,6 +1018,10 @@ async fn a_running_node_is_backed_up_and_restored_into_a_working_server() {
     } else {
         let o = run(&node, &["backup", "--to", copy.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
+        // Readable by its owner only: it holds the signing keys.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
         // An existing file is never overwritten.
         let again = run(&node, &["backup", "--to", copy.to_str().unwrap()]);
         assert!(!again.status.success());
@@ -1037,7 +1041,14 @@ async fn a_running_node_is_backed_up_and_restored_into_a_working_server() {
         let url = url::Url::parse(&node.database).unwrap();
         let mut admin_url = url.clone();
         admin_url.set_query(None);
-        let name = format!("castellan_restore_{}", std::process::id());
+        let name = format!(
+            "castellan_restore_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
         let created = Command::new("psql")
             .arg(admin_url.as_str())
             .args(["-c", &format!("CREATE DATABASE {name}")])

@@ -362,7 +362,8 @@ pub async fn join_with_invitation(
         Ok(None) => dead_link(),
         Err(StoreError::Conflict(_)) => {
             again(
-                "An account with this address exists already: sign in instead.",
+                "No account was set up: if you have one, sign in with this address and open \
+                 the link again.",
                 name,
             )
             .await
