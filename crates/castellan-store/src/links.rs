@@ -91,14 +91,16 @@ pub trait LinkStore: Send + Sync {
         email: &str,
         since: DateTime<Utc>,
     ) -> StoreResult<u64>;
-    /// The link with this hash for `purpose`, when it is unused and unexpired at `now`.
+    /// The link with this hash for `purpose`, when it is unused and unexpired at `now` (and,
+    /// for an invitation, while the OWNER who made it is one, and not disabled).
     async fn find_link(
         &self,
         hash: &[u8; 32],
         purpose: LinkPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<EmailLink>>;
-    /// The organization's invitations that are unused and unexpired at `now`, newest first.
+    /// The organization's invitations that are unused and unexpired at `now` and whose OWNER
+    /// is still one, and not disabled, newest first.
     async fn pending_invitations(
         &self,
         organization_id: &str,

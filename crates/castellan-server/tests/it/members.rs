@@ -727,16 +727,27 @@ async fn an_invitation_dies_with_its_owners_role_and_an_undelivered_one_verifies
         .unwrap()
         .unwrap();
     assert_eq!(newbie.email_verified_at, None);
-    // Olga is demoted by the other OWNER: her pending invitation gives nothing now.
-    set_role(&app, &acme, &olga, Role::Viewer).await;
+    // Olga is demoted by the other OWNER: her pending invitation is shown no more, and gives
+    // nothing when posted.
     let b = Browser::new(&app);
     let page = b.get(&links[0]).await;
     let token = page.hidden("token");
+    let csrf = page.hidden("csrf");
+    set_role(&app, &acme, &olga, Role::Viewer).await;
+    let dead = b.get(&links[0]).await;
+    assert_eq!(dead.status, 404);
+    assert!(dead.body.contains("This link no longer works"));
+    assert!(app
+        .store
+        .pending_invitations(&acme, chrono::Utc::now())
+        .await
+        .unwrap()
+        .is_empty());
     let p = b
         .post(
             "/invitation/join",
             &[
-                ("csrf", page.hidden("csrf").as_str()),
+                ("csrf", csrf.as_str()),
                 ("token", token.as_str()),
                 ("name", "Alt"),
                 ("password", "a good password"),

@@ -15,6 +15,12 @@ use sqlx::{Any, Row, Transaction};
 const COLUMNS: &str = "hash, id, purpose, email, user_id, organization_id, role, created_by, \
     created_at, expires_at";
 
+/// An invitation works only while the OWNER who made it is one, and not disabled: the
+/// condition that keeps the others out of what is found and listed.
+const LIVE_INVITER: &str = "(purpose <> 'invite' OR EXISTS (SELECT 1 FROM memberships m \
+    JOIN users u ON u.id = m.user_id WHERE m.organization_id = email_links.organization_id \
+    AND m.user_id = email_links.created_by AND m.role = 'OWNER' AND u.disabled_at IS NULL))";
+
 fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("email_links.{column}: {e}"))
 }
@@ -170,7 +176,7 @@ impl LinkStore for SqlStore {
     ) -> StoreResult<Option<EmailLink>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM email_links WHERE hash = $1 AND purpose = $2 \
-             AND used_at IS NULL AND expires_at > $3"
+             AND used_at IS NULL AND expires_at > $3 AND {LIVE_INVITER}"
         );
         let row = sqlx::query(&sql)
             .bind(&hash[..])
@@ -189,7 +195,8 @@ impl LinkStore for SqlStore {
     ) -> StoreResult<Vec<EmailLink>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM email_links WHERE organization_id = $1 AND purpose = $2 \
-             AND used_at IS NULL AND expires_at > $3 ORDER BY created_at DESC, id"
+             AND used_at IS NULL AND expires_at > $3 AND {LIVE_INVITER} \
+             ORDER BY created_at DESC, id"
         );
         let rows = sqlx::query(&sql)
             .bind(organization_id)

@@ -3213,6 +3213,20 @@ async fn invitations_are_accepted_once_by_their_address(store: &SqlStore) {
         None
     );
     assert_eq!(store.role_in("o1", "u5").await.unwrap(), None);
+    // Nor is it found or listed.
+    assert_eq!(
+        store
+            .find_link(&[7; 32], LinkPurpose::Invite, at(T0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store
+        .pending_invitations("o1", at(T0))
+        .await
+        .unwrap()
+        .iter()
+        .any(|l| l.id == "lnk_7"));
     store.delete_link(&[7; 32]).await.unwrap();
     // A disabled OWNER's invitation gives nothing.
     store
