@@ -20,4 +20,7 @@ pub use dpop::{DpopError, ProofCheck, VerifiedProof};
 pub use jws::{JwsError, VerifiedJws};
 pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use keyset::KeySet;
-pub use secret::{generate_secret, hash_secret, id_random_bytes, random_bytes, verify_secret};
+pub use secret::{
+    generate_secret, hash_secret, id_random_bytes, is_generated_secret, random_bytes, random_id,
+    verify_secret,
+};

@@ -42,6 +42,22 @@ pub fn generate_secret() -> Secret {
     Secret::new(URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
 }
 
+/// Whether `value` could be a secret [`generate_secret`] made (43 base64url characters): what
+/// a presented session id, CSRF token or link token must look like before it is looked up.
+pub fn is_generated_secret(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A new random identifier of `len` alphanumeric characters (at most 32), for ids that must be
+/// unique and unguessable but grant nothing by themselves (audit events, links, people).
+pub fn random_id(len: usize) -> String {
+    castellan_core::ids::alphanumeric_id(&id_random_bytes::<64>(), len)
+        .unwrap_or_else(|| generate_secret().into_exposed())
+}
+
 /// SHA-256 of a presented secret.
 pub fn hash_secret(secret: &str) -> SecretHash {
     SecretHash(Sha256::digest(secret.as_bytes()).into())
@@ -56,6 +72,25 @@ pub fn verify_secret(presented: &str, stored: &SecretHash) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_secrets_have_the_shape_checked_and_ids_their_length() {
+        let s = generate_secret();
+        assert!(is_generated_secret(s.expose()));
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(44),
+            &format!("{}=", "a".repeat(42)),
+            &"é".repeat(21),
+        ] {
+            assert!(!is_generated_secret(bad), "{bad}");
+        }
+        let id = random_id(22);
+        assert_eq!(id.len(), 22);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(random_id(22), id);
+    }
 
     #[test]
     fn secrets_are_long_unique_and_verifiable() {

@@ -283,7 +283,7 @@ impl Event {
             (None, _) => self.detail,
         };
         AuditEvent {
-            id: format!("evt_{}", random_id()),
+            id: format!("evt_{}", castellan_crypto::random_id(22)),
             at,
             kind: self.kind.as_str().to_owned(),
             actor_kind: self.caller.kind,
@@ -295,12 +295,6 @@ impl Event {
             detail: detail.chars().take(300).collect(),
         }
     }
-}
-
-/// A random id: 22 characters of the alphanumeric alphabet (about 131 bits).
-fn random_id() -> String {
-    castellan_core::ids::alphanumeric_id(&castellan_crypto::random_bytes::<48>(), 22)
-        .unwrap_or_else(|| castellan_crypto::generate_secret().into_exposed())
 }
 
 /// Where events are recorded, and the time they are recorded at: the server's state (see

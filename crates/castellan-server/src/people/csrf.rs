@@ -15,6 +15,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::Environment;
+use castellan_crypto::is_generated_secret;
 use subtle::ConstantTimeEq;
 
 /// The CSRF cookie's name in `local` (plain http allowed, so no `__Host-` prefix).
@@ -46,7 +47,9 @@ pub fn session_token(session_cookie: &str) -> String {
 pub fn expected(session_cookie: Option<&str>, csrf_cookie: Option<&str>) -> Option<String> {
     match session_cookie {
         Some(s) => Some(session_token(s)),
-        None => csrf_cookie.filter(|c| well_formed(c)).map(str::to_owned),
+        None => csrf_cookie
+            .filter(|c| is_generated_secret(c))
+            .map(str::to_owned),
     }
 }
 
@@ -77,18 +80,11 @@ pub enum CsrfError {
     Origin,
 }
 
-/// Whether `v` looks like a token this server issued (43 base64url characters).
-fn well_formed(v: &str) -> bool {
-    v.len() == 43
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// The token to put in a form: the browser's current one when well formed, else a new one
 /// (`true`: the caller sets the cookie).
 pub fn form_token(cookie: Option<&str>) -> (String, bool) {
     match cookie {
-        Some(v) if well_formed(v) => (v.to_owned(), false),
+        Some(v) if is_generated_secret(v) => (v.to_owned(), false),
         _ => (new_cookie_token(), true),
     }
 }
@@ -113,7 +109,9 @@ pub fn check(
 ) -> Result<(), CsrfError> {
     check_origin(origin)?;
     match (cookie, field) {
-        (Some(c), Some(f)) if well_formed(c) && bool::from(c.as_bytes().ct_eq(f.as_bytes())) => {
+        (Some(c), Some(f))
+            if is_generated_secret(c) && bool::from(c.as_bytes().ct_eq(f.as_bytes())) =>
+        {
             Ok(())
         }
         _ => Err(CsrfError::Token),
@@ -183,7 +181,7 @@ mod tests {
         let (a, b) = ("A".repeat(43), "B".repeat(43));
         let cookie = "C".repeat(43);
         let token = session_token(&a);
-        assert!(well_formed(&token));
+        assert!(is_generated_secret(&token));
         assert_ne!(token, session_token(&b));
         assert_eq!(expected(Some(&a), Some(&cookie)), Some(token.clone()));
         assert_eq!(expected(None, Some(&cookie)), Some(cookie.clone()));

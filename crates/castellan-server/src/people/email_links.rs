@@ -64,10 +64,7 @@ pub enum LinkError {
 /// Whether a token presented in a link could be one this server made (43 base64url
 /// characters); anything else is refused before a storage lookup.
 pub fn well_formed(token: &str) -> bool {
-    token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    castellan_crypto::is_generated_secret(token)
 }
 
 /// The link stored under `token` for `purpose`, if it still works at `now`.
@@ -100,8 +97,7 @@ fn new_link(
     lifetime: Duration,
 ) -> (Secret, EmailLink) {
     let secret = castellan_crypto::generate_secret();
-    let id = castellan_core::ids::alphanumeric_id(&castellan_crypto::random_bytes::<48>(), 22)
-        .unwrap_or_else(|| castellan_crypto::generate_secret().into_exposed());
+    let id = castellan_crypto::random_id(22);
     let link = EmailLink {
         hash: castellan_crypto::hash_secret(secret.expose()).0,
         id: format!("lnk_{id}"),

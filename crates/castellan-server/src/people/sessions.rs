@@ -27,14 +27,6 @@ pub fn session_cookie_name(env: Environment) -> &'static str {
     }
 }
 
-/// Whether an id presented by a browser could be one this server issued (43 base64url
-/// characters); anything else is ignored before a storage lookup.
-fn well_formed(v: &str) -> bool {
-    v.len() == 43
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// Longest `User-Agent` read to name a device; a longer one is cut before parsing.
 const MAX_USER_AGENT: usize = 512;
 
@@ -124,7 +116,8 @@ pub async fn find_session(
     cookie: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Session>> {
-    if !well_formed(cookie) {
+    // Anything this server could not have issued is ignored before a storage lookup.
+    if !castellan_crypto::is_generated_secret(cookie) {
         return Ok(None);
     }
     let hash = castellan_crypto::hash_secret(cookie).0;
@@ -133,7 +126,7 @@ pub async fn find_session(
 
 /// Ends the session a cookie value names (nothing happens for an unknown one).
 pub async fn end_session(state: &AppState, cookie: &str) -> StoreResult<()> {
-    if !well_formed(cookie) {
+    if !castellan_crypto::is_generated_secret(cookie) {
         return Ok(());
     }
     state

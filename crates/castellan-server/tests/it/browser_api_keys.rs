@@ -16,12 +16,12 @@
 
 use crate::support::browser::{
     asked_to_run, browser, click_to_next_page, product_scopes, sign_in, start_driver,
+    use_copy_button,
 };
 use crate::support::pages::*;
 use castellan_store::api_keys::{ApiKeyOwner, ApiKeyStatus};
 use castellan_testkit::TestApp;
 use fantoccini::{Client, Locator};
-use std::time::Duration;
 
 async fn page_text(c: &Client) -> String {
     c.find(Locator::Css("main"))
@@ -130,27 +130,7 @@ async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
     );
     let text = page_text(&c).await;
     assert!(text.contains("you will not see this again"), "{text}");
-    let copy = c.find(Locator::Id("copy-key")).await.unwrap();
-    assert!(
-        copy.is_displayed().await.unwrap(),
-        "the copy script did not run (blocked by the CSP?)"
-    );
-    copy.click().await.unwrap();
-    let mut copied = String::new();
-    for _ in 0..50 {
-        copied = c
-            .find(Locator::Id("copy-status"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if !copied.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!copied.is_empty(), "the copy button said nothing");
+    use_copy_button(&c).await;
     let png = c.screenshot().await.unwrap();
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-keys.png");
     std::fs::write(&path, png).unwrap();

@@ -16,13 +16,13 @@
 
 use crate::support::browser::{
     asked_to_run, browser, click_to_next_page, product_scopes, sign_in, start_driver,
+    use_copy_button,
 };
 use crate::support::pages::*;
 use castellan_core::user::{Membership, Role};
 use castellan_testkit::TestApp;
 use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
-use std::time::Duration;
 
 async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
     match c.wait().for_element(Locator::Css(css)).await {
@@ -115,27 +115,7 @@ async fn register_copy_rotate_and_delete_an_oauth_app_in_chromium() {
     click_to_next_page(&c, c.find(Locator::Id("register-app")).await.unwrap()).await;
     let (client_id, secret) = shown_secret(&c).await;
     assert!(!secret.is_empty());
-    let copy = c.find(Locator::Id("copy-key")).await.unwrap();
-    assert!(
-        copy.is_displayed().await.unwrap(),
-        "the copy script did not run (blocked by the CSP?)"
-    );
-    copy.click().await.unwrap();
-    let mut said = String::new();
-    for _ in 0..50 {
-        said = c
-            .find(Locator::Id("copy-status"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if !said.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!said.is_empty(), "the copy button said nothing");
+    use_copy_button(&c).await;
     let png = c.screenshot().await.unwrap();
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("oauth-apps.png");
     std::fs::write(&path, png).unwrap();

@@ -75,10 +75,8 @@ async fn use_in(
     let Some(row) = row else {
         return Ok(None);
     };
-    let delivered = row
-        .try_get::<i64, _>("delivered")
-        .or_else(|_| row.try_get::<i16, _>("delivered").map(i64::from))
-        .or_else(|_| row.try_get::<i32, _>("delivered").map(i64::from))
+    let delivered: i64 = row
+        .try_get("delivered")
         .map_err(|e| corrupt("delivered", e))?;
     Ok(Some((link_from_row(&row)?, delivered == 1)))
 }

@@ -129,6 +129,7 @@ pub async fn get_audit_page(
                 selected: chosen.as_deref() == Some(o.id.as_str()),
                 id: o.id.clone(),
                 name: o.name.clone(),
+                role: Role::Owner.as_str(),
             })
             .collect(),
         families: families()

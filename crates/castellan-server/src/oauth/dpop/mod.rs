@@ -109,8 +109,6 @@ pub fn required(
 /// Whether `value` looks like a JWK SHA-256 thumbprint: 43 base64url characters (the
 /// `dpop_jkt` of an authorization request, RFC 9449 §10).
 pub fn is_thumbprint(value: &str) -> bool {
-    value.len() == 43
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    // A SHA-256 in base64url has the shape of a generated secret.
+    castellan_crypto::is_generated_secret(value)
 }

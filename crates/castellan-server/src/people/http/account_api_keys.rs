@@ -20,7 +20,9 @@ use crate::oauth::consent::{describe, is_write_scope, ScopeLine};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::CsrfForm;
 use crate::people::http::fields::Fields;
-use crate::people::http::pages::{render, see_other, PageFailure};
+use crate::people::http::pages::{
+    organization_options, render, see_other, OrganizationOption, PageFailure,
+};
 use crate::people::http::session::{Browser, SignedIn};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
@@ -362,15 +364,7 @@ async fn keys_page(
         created: shown.created,
         error: shown.error,
         name: shown.name.unwrap_or_default(),
-        organizations: organizations
-            .into_iter()
-            .map(|(o, role)| OrganizationOption {
-                selected: o.id == selected,
-                id: o.id,
-                name: o.name,
-                role: role.as_str(),
-            })
-            .collect(),
+        organizations: organization_options(&organizations, Some(&selected)),
         scopes,
         explain_roles,
         expiry_days: EXPIRY_DAYS.to_vec(),
@@ -444,18 +438,6 @@ pub struct NewKey {
     pub shown: String,
     /// The key itself: only ever in this one answer.
     pub key: String,
-}
-
-/// One of the person's organizations, offered for a new key.
-pub struct OrganizationOption {
-    /// The organization's id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// The person's role in it.
-    pub role: &'static str,
-    /// Whether the form had it chosen.
-    pub selected: bool,
 }
 
 /// A scope offered for a new key.

@@ -320,8 +320,7 @@ pub async fn join_with_invitation(
         Err(PasswordError::Hash) => return PageFailure::Unavailable.into_response(),
     };
     let now = state.clock.now();
-    let id = castellan_core::ids::alphanumeric_id(&castellan_crypto::random_bytes::<64>(), 24)
-        .unwrap_or_else(|| castellan_crypto::generate_secret().into_exposed());
+    let id = castellan_crypto::random_id(24);
     let user = User {
         id: id.clone(),
         email: link.email.clone(),

@@ -12,7 +12,9 @@ use crate::people::email_links::{invite, LinkError};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::CsrfForm;
 use crate::people::http::fields::Fields;
-use crate::people::http::pages::{render, see_other, PageFailure};
+use crate::people::http::pages::{
+    organization_options, render, see_other, shown_organization, OrganizationOption, PageFailure,
+};
 use crate::people::http::session::{Browser, SignedIn};
 use crate::people::organizations::{remove_member, set_role, MemberError};
 use crate::platform::http::client_ip::ClientIp;
@@ -65,18 +67,6 @@ pub struct InvitationLine {
     pub until: String,
 }
 
-/// An organization of the person's, offered by the picker.
-pub struct MemberOrganization {
-    /// Its id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// The person's role there.
-    pub role: &'static str,
-    /// Whether it is the one shown.
-    pub selected: bool,
-}
-
 /// The members page.
 #[derive(Template)]
 #[template(path = "members.html")]
@@ -84,9 +74,9 @@ pub struct MembersView {
     /// The CSRF token of the page's forms.
     pub csrf: String,
     /// The person's organizations.
-    pub organizations: Vec<MemberOrganization>,
+    pub organizations: Vec<OrganizationOption>,
     /// The organization shown.
-    pub organization: Option<MemberOrganization>,
+    pub organization: Option<OrganizationOption>,
     /// Whether the person is its OWNER (invites, changes roles, removes).
     pub is_owner: bool,
     /// Its members, by email.
@@ -164,12 +154,9 @@ async fn page(
         Ok(o) => o,
         Err(e) => return PageFailure::from(e).into_response(),
     };
-    let current: Option<&(Organization, Role)> = match wanted.filter(|w| !w.is_empty()) {
-        Some(w) => match mine.iter().find(|(o, _)| o.id == w) {
-            Some(found) => Some(found),
-            None => return PageFailure::NotFound.into_response(),
-        },
-        None => mine.first(),
+    let current = match shown_organization(&mine, wanted) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
     };
     let (members, invitations) = match current {
         Some((org, role)) => {
@@ -193,17 +180,12 @@ async fn page(
         }
         None => (Vec::new(), Vec::new()),
     };
-    let option = |(o, r): &(Organization, Role)| MemberOrganization {
-        selected: current.is_some_and(|(c, _)| c.id == o.id),
-        id: o.id.clone(),
-        name: o.name.clone(),
-        role: r.as_str(),
-    };
+    let organizations = organization_options(&mine, current.map(|(o, _)| o.id.as_str()));
     let (csrf, cookies) = csrf_for(state, browser);
     let view = MembersView {
         csrf,
-        organizations: mine.iter().map(option).collect(),
-        organization: current.map(option),
+        organization: organizations.iter().find(|o| o.selected).cloned(),
+        organizations,
         is_owner: current.is_some_and(|(_, r)| *r == Role::Owner),
         members: members
             .into_iter()
@@ -361,15 +343,20 @@ async fn member_refused(
     page(state, browser, signed_in, Some(org), status, extra).await
 }
 
-/// The member a form names: one of the organization's.
-async fn member_of(state: &AppState, org: &str, form: &Fields) -> Result<String, Response> {
+/// The organization a form names (one the person OWNs) and the member it names there.
+async fn owned_member(
+    state: &AppState,
+    signed_in: &SignedIn,
+    form: &Fields,
+) -> Result<(Organization, String), Response> {
+    let org = owned(state, signed_in, form).await?;
     let user = form
         .one("user")
         .map_err(|m| PageFailure::BadRequest(m).into_response())?
         .unwrap_or_default()
         .to_owned();
-    match state.store.role_in(org, &user).await {
-        Ok(Some(_)) => Ok(user),
+    match state.store.role_in(&org.id, &user).await {
+        Ok(Some(_)) => Ok((org, user)),
         Ok(None) => Err(PageFailure::NotFound.into_response()),
         Err(e) => Err(PageFailure::from(e).into_response()),
     }
@@ -384,12 +371,8 @@ pub async fn change_role(
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
-    let org = match owned(&state, signed_in, &form).await {
-        Ok(o) => o,
-        Err(res) => return res,
-    };
-    let user = match member_of(&state, &org.id, &form).await {
-        Ok(u) => u,
+    let (org, user) = match owned_member(&state, signed_in, &form).await {
+        Ok(found) => found,
         Err(res) => return res,
     };
     let Some(role) = role_of(&form) else {
@@ -411,12 +394,8 @@ pub async fn remove(
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
-    let org = match owned(&state, signed_in, &form).await {
-        Ok(o) => o,
-        Err(res) => return res,
-    };
-    let user = match member_of(&state, &org.id, &form).await {
-        Ok(u) => u,
+    let (org, user) = match owned_member(&state, signed_in, &form).await {
+        Ok(found) => found,
         Err(res) => return res,
     };
     let by = Caller::person(&signed_in.user.id, Some(ip));

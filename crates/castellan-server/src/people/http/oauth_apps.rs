@@ -12,7 +12,9 @@ use crate::oauth::consent::describe;
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::CsrfForm;
 use crate::people::http::fields::Fields;
-use crate::people::http::pages::{render, see_other, PageFailure};
+use crate::people::http::pages::{
+    organization_options, render, see_other, shown_organization, OrganizationOption, PageFailure,
+};
 use crate::people::http::session::{Browser, SignedIn};
 use crate::people::oauth_apps::{
     delete_app, may_manage, offered_scopes, register_app, rotate_app_secret, AppDraft, AppError,
@@ -26,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use castellan_core::client::{Client, ClientKind};
-use castellan_core::user::{Organization, Role};
 use castellan_core::ScopeSet;
 use serde::Deserialize;
 
@@ -71,18 +72,6 @@ pub struct AppScopeChoice {
     pub checked: bool,
 }
 
-/// An organization of the person's, offered by the picker.
-pub struct AppOrganization {
-    /// Its id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// The person's role there.
-    pub role: &'static str,
-    /// Whether it is the one shown.
-    pub selected: bool,
-}
-
 /// A secret shown once: a new app's, or a rotated one's.
 pub struct ShownSecret {
     /// The app's name.
@@ -112,9 +101,9 @@ pub struct OAuthAppsView {
     /// The CSRF token of the page's forms.
     pub csrf: String,
     /// The person's organizations.
-    pub organizations: Vec<AppOrganization>,
+    pub organizations: Vec<OrganizationOption>,
     /// The organization shown.
-    pub organization: Option<AppOrganization>,
+    pub organization: Option<OrganizationOption>,
     /// Whether the person may register, rotate and delete its apps.
     pub can_manage: bool,
     /// Its apps, newest first.
@@ -218,12 +207,9 @@ async fn page(
         Ok(o) => o,
         Err(e) => return PageFailure::from(e).into_response(),
     };
-    let current: Option<&(Organization, Role)> = match wanted.filter(|w| !w.is_empty()) {
-        Some(w) => match mine.iter().find(|(o, _)| o.id == w) {
-            Some(found) => Some(found),
-            None => return PageFailure::NotFound.into_response(),
-        },
-        None => mine.first(),
+    let current = match shown_organization(&mine, wanted) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
     };
     let apps = match current {
         Some((org, _)) => match state.store.organization_clients(&org.id).await {
@@ -256,17 +242,12 @@ async fn page(
             });
         }
     }
-    let option = |(o, r): &(Organization, Role)| AppOrganization {
-        selected: current.is_some_and(|(c, _)| c.id == o.id),
-        id: o.id.clone(),
-        name: o.name.clone(),
-        role: r.as_str(),
-    };
+    let organizations = organization_options(&mine, current.map(|(o, _)| o.id.as_str()));
     let (csrf, cookies) = csrf_for(state, browser);
     let view = OAuthAppsView {
         csrf,
-        organizations: mine.iter().map(option).collect(),
-        organization: current.map(option),
+        organization: organizations.iter().find(|o| o.selected).cloned(),
+        organizations,
         can_manage: role.is_some_and(may_manage),
         apps: apps.iter().map(|c| line(c, now)).collect(),
         shown: extra.shown,

@@ -15,6 +15,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
+use castellan_core::user::{Organization, Role};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Largest form body a page accepts.
@@ -372,14 +373,48 @@ pub struct PasswordView {
     pub changed: bool,
 }
 
-/// An organization offered in a filter.
+/// One of the person's organizations, offered by a page's picker.
+#[derive(Clone)]
 pub struct OrganizationOption {
     /// Its id.
     pub id: String,
     /// Its name.
     pub name: String,
-    /// Whether the filter is set to it.
+    /// The person's role there.
+    pub role: &'static str,
+    /// Whether it is the one chosen.
     pub selected: bool,
+}
+
+/// The person's organizations as a picker's options, `chosen` selected.
+pub fn organization_options(
+    mine: &[(Organization, Role)],
+    chosen: Option<&str>,
+) -> Vec<OrganizationOption> {
+    mine.iter()
+        .map(|(o, role)| OrganizationOption {
+            selected: chosen == Some(o.id.as_str()),
+            id: o.id.clone(),
+            name: o.name.clone(),
+            role: role.as_str(),
+        })
+        .collect()
+}
+
+/// The organization a page shows: `wanted` when it is one of the person's (else a 404, never
+/// another organization's page), or their first when none is asked for.
+pub fn shown_organization<'a>(
+    mine: &'a [(Organization, Role)],
+    wanted: Option<&str>,
+) -> Result<Option<&'a (Organization, Role)>, PageFailure> {
+    match wanted.filter(|w| !w.is_empty()) {
+        Some(w) => mine
+            .iter()
+            .find(|(o, _)| o.id == w)
+            .map(Some)
+            .ok_or(PageFailure::NotFound),
+        None => Ok(mine.first()),
+    }
 }
 
 /// One event on the owner's audit page.

@@ -158,3 +158,32 @@ pub fn product_scopes(c: &mut Config) {
         });
     }
 }
+
+/// Clicks the copy button of a secret shown once (`#copy-key`, shown only when its script ran,
+/// which the pages' CSP must allow) and answers what it said (`#copy-status`); panics when
+/// the button is hidden or says nothing within five seconds.
+pub async fn use_copy_button(c: &Client) -> String {
+    let copy = c
+        .find(Locator::Id("copy-key"))
+        .await
+        .expect("a copy button");
+    assert!(
+        copy.is_displayed().await.expect("its display"),
+        "the copy script did not run (blocked by the CSP?)"
+    );
+    copy.click().await.expect("a click");
+    for _ in 0..50 {
+        let said = c
+            .find(Locator::Id("copy-status"))
+            .await
+            .expect("the copy status")
+            .text()
+            .await
+            .expect("its text");
+        if !said.is_empty() {
+            return said;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the copy button said nothing");
+}
