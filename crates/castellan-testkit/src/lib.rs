@@ -10,8 +10,11 @@
 //! - [`spawn`]: [`TestApp`], a running server (and replicas of it on the same database);
 //! - [`oauth`]: tokens and introspection as a client of that server;
 //! - [`clients`]: clients created through the management API;
+//! - [`pages`]: a page's answer and the form fields a test reads from it;
 //! - [`people`]: people, organizations, memberships and authorization codes, and the
-//!   authorization-code, refresh and revocation requests of the people-and-grants tests.
+//!   authorization-code, refresh and revocation requests of the people-and-grants tests;
+//! - [`nginx`]: a real nginx in front of the servers under test;
+//! - [`private`]: a PostgreSQL cluster and a Redis server of a test's own, to stop and start.
 #![warn(missing_docs)]
 #![expect(
     clippy::unwrap_used,
@@ -21,8 +24,11 @@
 
 pub mod clients;
 pub mod database;
+pub mod nginx;
 pub mod oauth;
+pub mod pages;
 pub mod people;
+pub mod private;
 pub mod spawn;
 
 pub use castellan_crypto::clock::ManualClock;

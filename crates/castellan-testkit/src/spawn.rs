@@ -63,9 +63,10 @@ impl TestApp {
         };
         edit(&mut config);
         config.validate().expect("test config is valid");
-        let store: Arc<dyn Store> = castellan_store::connect(&config.database)
-            .await
-            .expect("store");
+        let store: Arc<dyn Store> =
+            castellan_store::connect_with(&config.database, config.store_options())
+                .await
+                .expect("store");
         let (admin_id, admin_secret) =
             castellan_server::platform::bootstrap::ensure_bootstrap_client(
                 store.as_ref(),

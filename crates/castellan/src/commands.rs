@@ -109,7 +109,7 @@ fn missing_sqlite_file(database: &str) -> Option<std::path::PathBuf> {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = castellan_store::connect(&config.database)
+    let store = castellan_store::connect_with(&config.database, config.store_options())
         .await
         .context("opening the database")?;
     Ok(store)

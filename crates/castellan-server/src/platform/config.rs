@@ -12,6 +12,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 /// Castellan's configuration, as read from its TOML file and the environment.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -577,6 +578,17 @@ impl Config {
             .map_err(|e| ConfigError(e.to_string()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// How a serving node opens its store: waiting for a database connection takes at most
+    /// half the request deadline, so a database that is down is answered 503 with its JSON
+    /// error well before the deadline, never a request left hanging.
+    pub fn store_options(&self) -> castellan_store::ConnectOptions {
+        castellan_store::ConnectOptions {
+            acquire_timeout: Duration::from_millis(self.http.request_timeout_ms / 2)
+                .min(castellan_store::ConnectOptions::default().acquire_timeout),
+            ..castellan_store::ConnectOptions::default()
+        }
     }
 
     /// Checks every rule the settings must follow together, naming the first key that breaks one.

@@ -287,7 +287,25 @@ fn finished(
     if gateway && res.status() == StatusCode::OK {
         return res;
     }
-    secured(res)
+    secured(with_retry_after(res))
+}
+
+/// Seconds a client is told to wait (`Retry-After`) by a 503 that did not say how long itself:
+/// storage that could not answer, or the request deadline.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u16 = 2;
+
+/// `res`, with `Retry-After` added when it is a 503 without one (RFC 9110 §10.2.3), so that
+/// every "unavailable" answer tells the client when to come back.
+fn with_retry_after(mut res: Response) -> Response {
+    if res.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !res.headers().contains_key(header::RETRY_AFTER)
+    {
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS),
+        );
+    }
+    res
 }
 
 /// Adds the security headers every answer carries.
@@ -481,5 +499,6 @@ mod tests {
         let res = get_path(edge(50), "/slow").await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(res.headers()["retry-after"], "2");
     }
 }

@@ -49,6 +49,7 @@ mod rate_limits_redis;
 mod refresh;
 mod registration;
 mod resources;
+mod restarts;
 mod revocation_feed;
 mod schema_fuzz;
 mod sessions;

@@ -17,36 +17,11 @@ use axum::Json;
 use castellan_core::user::Role;
 use castellan_limit::{PolicyConfig, Window};
 use castellan_server::platform::config::Config;
+use castellan_testkit::nginx::Nginx;
 use castellan_testkit::TestApp;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const GATE: &str = "CASTELLAN_TEST_NGINX";
-
-/// The nginx binary, or None when the test should skip (it panics when told to run).
-#[expect(clippy::print_stderr, reason = "says why the test did not run")]
-fn nginx_binary() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|d| d.join("nginx"))
-        .find(|p| p.is_file());
-    match on_path {
-        Some(p) => Some(p),
-        None if std::env::var(GATE).as_deref() == Ok("1") => {
-            panic!("{GATE}=1 but nginx is not installed (apt-get install nginx-light)")
-        }
-        None => {
-            eprintln!("skipped: nginx is not installed (set {GATE}=1 to make this a failure)");
-            None
-        }
-    }
-}
+use std::path::Path;
 
 /// The ```nginx block of `docs/gateway.md`.
 fn documented_snippet() -> String {
@@ -67,98 +42,19 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-/// nginx as a child process, killed on drop; its log is printed if the test failed.
-struct Nginx {
-    child: Child,
-    dir: tempfile::TempDir,
-    base: String,
-}
-
-impl Nginx {
-    fn start(binary: &Path, castellan: &str, upstream: &str) -> Nginx {
-        let dir = tempfile::tempdir().unwrap();
-        let port = castellan_testkit::free_port();
-        let snippet = documented_snippet();
-        let snippet = replace_once(
-            &snippet,
-            "server castellan:8000;",
-            &format!("server {castellan};"),
-        );
-        let snippet = replace_once(&snippet, "server api:8080;", &format!("server {upstream};"));
-        let snippet = replace_once(&snippet, "listen 80;", &format!("listen 127.0.0.1:{port};"));
-        let t = dir.path().display();
-        // Every path nginx writes to lives in the temp dir: nothing under /var or /run. One
-        // process (no master): killing it on drop leaves no worker behind.
-        let conf = format!(
-            "master_process off;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n\
-             access_log {t}/access.log;\n\
-             client_body_temp_path {t}/client_body;\n\
-             proxy_temp_path {t}/proxy;\n\
-             fastcgi_temp_path {t}/fastcgi;\n\
-             uwsgi_temp_path {t}/uwsgi;\n\
-             scgi_temp_path {t}/scgi;\n\
-             {snippet}\n\
-             }}\n"
-        );
-        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let log = std::fs::File::create(dir.path().join("error.log")).unwrap();
-        let child = Command::new(binary)
-            .arg("-p")
-            .arg(dir.path())
-            .args(["-e", "stderr", "-c", "nginx.conf", "-g"])
-            .arg(format!("daemon off; pid {t}/nginx.pid; error_log stderr;"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start nginx");
-        let mut nginx = Nginx {
-            child,
-            dir,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        nginx.wait_until_listening(port);
-        nginx
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
-    }
-
-    fn wait_until_listening(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("nginx exited ({status}):\n{}", self.log());
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nginx not listening:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-}
-
-impl Drop for Nginx {
-    #[expect(clippy::print_stderr, reason = "shows nginx's log when a test failed")]
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("nginx log:\n{}", self.log());
-        }
-    }
+/// nginx running the documented snippet, with Castellan at `castellan` and the API at
+/// `upstream`.
+fn start_nginx(binary: &Path, castellan: &str, upstream: &str) -> Nginx {
+    let port = castellan_testkit::free_port();
+    let snippet = documented_snippet();
+    let snippet = replace_once(
+        &snippet,
+        "server castellan:8000;",
+        &format!("server {castellan};"),
+    );
+    let snippet = replace_once(&snippet, "server api:8080;", &format!("server {upstream};"));
+    let snippet = replace_once(&snippet, "listen 80;", &format!("listen 127.0.0.1:{port};"));
+    Nginx::start(binary, &snippet, &[port])
 }
 
 /// The upstream API: answers every request with what it received (method, URI, headers).
@@ -215,12 +111,12 @@ struct Stack {
 }
 
 async fn stack() -> Option<Stack> {
-    let binary = nginx_binary()?;
+    let binary = castellan_testkit::nginx::binary()?;
     let app = TestApp::spawn_with(routes).await;
     castellan_testkit::people::org_with_id(&app, "org-1").await;
     let upstream = spawn_upstream().await;
     let castellan = app.base.trim_start_matches("http://").to_owned();
-    let nginx = Nginx::start(&binary, &castellan, &upstream);
+    let nginx = start_nginx(&binary, &castellan, &upstream);
     Some(Stack {
         app,
         nginx,

@@ -40,7 +40,10 @@ fn schemathesis() -> Option<String> {
 /// One schemathesis run over the operations `selection` picks; panics with its report unless
 /// it passed.
 fn run(st: &str, app: &TestApp, token: &str, selection: &[&str]) {
+    // schemathesis keeps a cache in its working directory: a temporary one, not the clone.
+    let cwd = tempfile::tempdir().expect("temp dir");
     let out = Command::new(st)
+        .current_dir(cwd.path())
         .args(["run", &app.url("/openapi.json"), "--url", &app.base])
         .args(["-H", &format!("Authorization: Bearer {token}")])
         .args([

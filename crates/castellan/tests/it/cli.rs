@@ -8,13 +8,13 @@
 
 use castellan_store::ClientStore;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{command, env, http, introspect, read_answer, run, stderr, stdout, Env};
+use crate::server::{banner_credentials, serve, serve_with};
+use crate::support::{env, http, introspect, read_answer, run, stderr, stdout};
 
 fn get_json(port: u16, path: &str) -> Value {
     let (s, body) = http(port, "GET", path, "text/plain", "");
@@ -50,111 +50,6 @@ fn jwks_kids(port: u16) -> Vec<String> {
         .iter()
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// A running `castellan serve`, with its output collected line by line.
-struct Server {
-    child: Child,
-    port: u16,
-    out: mpsc::Receiver<String>,
-    err: std::thread::JoinHandle<String>,
-    seen: Vec<String>,
-}
-
-fn serve(env: &Env) -> Server {
-    serve_with(env, &[])
-}
-
-/// `castellan serve` with more arguments before `serve`.
-fn serve_with(env: &Env, args: &[&str]) -> Server {
-    let port = castellan_testkit::free_port();
-    let mut child = command(env)
-        .args(args)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let (tx, out) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let mut server = Server {
-        child,
-        port,
-        out,
-        err,
-        seen: Vec::new(),
-    };
-    // Ready when /healthz answers.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("castellan serve exited early: {status}");
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "castellan serve never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
-}
-
-impl Server {
-    /// Lines printed on stdout so far (waiting for at least `n`).
-    fn lines(&mut self, n: usize) -> Vec<String> {
-        while self.seen.len() < n {
-            match self.out.recv_timeout(Duration::from_secs(30)) {
-                Ok(l) => self.seen.push(l),
-                Err(_) => break,
-            }
-        }
-        self.seen.clone()
-    }
-
-    fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    /// Sends SIGTERM and waits: answers (exit success, all stdout, all stderr).
-    fn stop(mut self) -> (bool, String, String) {
-        self.sigterm();
-        let status = self.child.wait().unwrap();
-        while let Ok(l) = self.out.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(l);
-        }
-        let err = self.err.join().unwrap();
-        (status.success(), self.seen.join("\n"), err)
-    }
-}
-
-/// The bootstrap credentials in `serve`'s banner.
-fn banner_credentials(lines: &[String]) -> (String, String) {
-    let field = |name: &str| {
-        lines
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
-            .unwrap_or_else(|| panic!("no {name} in {lines:?}"))
-    };
-    (field("client_id:"), field("client_secret:"))
 }
 
 #[tokio::test]

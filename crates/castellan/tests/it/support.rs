@@ -55,6 +55,20 @@ pub async fn env_with_config(toml: &str) -> Env {
     env
 }
 
+/// A temporary working directory for commands on `database` (not created here), with
+/// `castellan.toml` holding `toml`.
+pub fn env_on(database: String, toml: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("castellan.toml");
+    std::fs::write(&path, toml).unwrap();
+    Env {
+        dir,
+        database,
+        config: Some(path),
+        _db_dir: None,
+    }
+}
+
 /// `castellan --database … [--config …]`, run in the test's directory.
 pub fn command(env: &Env) -> Command {
     let mut c = castellan();
