@@ -17,6 +17,7 @@ pub mod grant;
 pub mod ids;
 pub mod metadata_document;
 pub mod outbound;
+pub mod params;
 pub mod pkce;
 pub mod query;
 mod query_parser;

@@ -16,7 +16,7 @@ pub mod http;
 pub mod id_token;
 pub mod metadata_document;
 pub mod par;
-pub mod params;
+pub use castellan_core::params;
 pub mod registration;
 pub mod resources;
 pub mod revocation_feed;

@@ -39,6 +39,7 @@ struct Answered {
     api_keys: Vec<String>,
     families: Vec<Family>,
     grants: usize,
+    rotations: usize,
 }
 
 /// A refresh family as its client knows it: the last refresh token it was answered, and
@@ -249,6 +250,7 @@ async fn rotate_or_grant(s: &Setup, answered: &Mutex<Answered>, n: usize) -> req
     )
     .await?;
     let mut a = answered.lock().unwrap();
+    a.rotations += 1;
     a.families[i] = Family {
         latest: body["refresh_token"].as_str().unwrap().to_owned(),
         in_flight: false,
@@ -301,10 +303,7 @@ async fn a_node_killed_mid_write_keeps_every_answered_write_and_no_half_written_
     assert!(!answered.clients.is_empty(), "clients were created");
     assert!(!answered.api_keys.is_empty(), "keys were created");
     assert!(answered.grants > 0, "grants were recorded under load");
-    assert!(
-        answered.families.iter().any(|f| !f.in_flight),
-        "families were rotated"
-    );
+    assert!(answered.rotations > 0, "refresh tokens were rotated");
 
     // The database as the crash left it, before anything opens it again.
     sqlx::any::install_default_drivers();

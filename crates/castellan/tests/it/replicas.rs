@@ -82,6 +82,9 @@ fn castellan_toml(issuer: &str, redis: &str, prefix: &str) -> String {
         "backend = \"redis\"",
         &format!("backend = \"redis\"\nredis_url = \"{redis}\"\nredis_key_prefix = \"{prefix}\""),
     );
+    // A Redis check given time enough on a loaded machine: a timed-out check would admit an
+    // uncounted request (redis_failure = "open") and blur the exact count across replicas.
+    let toml = replace_once(&toml, "redis_timeout_ms = 50", "redis_timeout_ms = 2000");
     let toml = replace_once(
         &toml,
         "reload_seconds = 30",
@@ -121,15 +124,21 @@ fn nginx_conf(replicas: &[u16], api: &str, auth_port: u16, api_port: u16) -> Str
         "ssl_certificate_key /etc/ssl/private/example.com.key;",
         "",
     );
+    // The test's names are 127.0.0.1 on two ports; the catch-all shares Castellan's port.
+    conf = replace_once(
+        &conf,
+        "listen 443 ssl default_server;",
+        &format!("listen 127.0.0.1:{auth_port} default_server;"),
+    );
     conf = replace_once(
         &conf,
         "listen 443 ssl;\n    server_name auth.example.com;",
-        &format!("listen 127.0.0.1:{auth_port};\n    server_name auth.example.com;"),
+        &format!("listen 127.0.0.1:{auth_port};\n    server_name 127.0.0.1;"),
     );
     replace_once(
         &conf,
         "listen 443 ssl;\n    server_name api.example.com;",
-        &format!("listen 127.0.0.1:{api_port};\n    server_name api.example.com;"),
+        &format!("listen 127.0.0.1:{api_port};\n    server_name 127.0.0.1;"),
     )
 }
 
@@ -213,6 +222,25 @@ impl Deployment {
             c["id"].as_str().unwrap().to_owned(),
             c["secret"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// `castellan_rate_limit_backend_failures_total` of replica `n`, scraped from it directly.
+    async fn redis_failures(&self, n: usize) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.replica(n)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("castellan_rate_limit_backend_failures_total "))
+            .unwrap_or_else(|| panic!("no failure counter in {text}"))
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     async fn active(&self, base: &str, token: &str) -> bool {
@@ -338,6 +366,33 @@ async fn three_replicas_behind_nginx_behave_as_one_server() {
         }
     }
     assert_eq!(admitted, TIER_LIMIT);
+    for n in 0..3 {
+        assert_eq!(
+            d.redis_failures(n).await,
+            0,
+            "replica {n} counted in Redis every time"
+        );
+    }
+
+    // What is not for the public is not served under Castellan's name, nor any other name.
+    for path in [
+        "/metrics",
+        "/forward-auth",
+        "/forward-auth/envoy/products/1",
+    ] {
+        let res = d.http.get(format!("{front}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path} through nginx");
+    }
+    let other_name = d
+        .http
+        .get(format!("{front}/.well-known/openid-configuration"))
+        .header("host", "castellan.attacker.example")
+        .send()
+        .await;
+    assert!(
+        other_name.is_err(),
+        "answered for another name: {other_name:?}"
+    );
 
     // The APIs behind nginx: a token passes with its identity, none is refused with
     // Castellan's own answer.
@@ -358,6 +413,41 @@ async fn three_replicas_behind_nginx_behave_as_one_server() {
         )),
         "{seen}"
     );
+    // A caller's own identity headers never reach the API, nor do they change the check.
+    let res = d
+        .http
+        .get(format!("{}/products/1", d.api))
+        .bearer_auth(&token)
+        .header("x-castellan-subject", "spoofed-subject")
+        .header("x-castellan-role", "OWNER")
+        .header("x-castellan-organization", "spoofed-org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = res.text().await.unwrap().to_ascii_lowercase();
+    assert!(
+        !seen.contains("spoofed") && !seen.contains("owner"),
+        "{seen}"
+    );
+    assert!(seen.contains(&format!("x-castellan-subject: {}", id.to_ascii_lowercase())));
+    // Nor does a caller choose the request Castellan checks: a token without `products:read`
+    // naming another path in the forwarded headers is still checked for /products/1.
+    let (weak, weak_secret) = d
+        .create_client(&front, json!({"name": "weak", "scope": "orders:read"}))
+        .await;
+    let weak_token = d.access_token(&front, &weak, &weak_secret).await;
+    let res = d
+        .http
+        .get(format!("{}/products/1", d.api))
+        .bearer_auth(&weak_token)
+        .header("x-forwarded-uri", "/search")
+        .header("x-forwarded-method", "GET")
+        .header("x-original-uri", "/search")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
     let res = d
         .http
         .get(format!("{}/products/1", d.api))
@@ -382,8 +472,8 @@ async fn three_replicas_behind_nginx_behave_as_one_server() {
     }
 }
 
-/// A person signs in on replica 1, sees the consent page on replica 2, approves on replica 3,
-/// and the code is exchanged on replica 1.
+/// A person opens the authorization request on replica 1, signs in through nginx, sees the
+/// consent page on replica 2, approves on replica 3, and the code is exchanged on replica 1.
 async fn sign_in_on_one_consent_on_another(d: &Deployment) {
     let out = run(
         &d.env,
@@ -458,8 +548,10 @@ async fn sign_in_on_one_consent_on_another(d: &Deployment) {
     );
     let login = get(d.replica(0), authorize).await;
     assert!(login.is_login_form(), "{}", login.body);
+    // The sign-in goes through nginx (whichever replica it picks), which must pass the
+    // browser's Host on for the form's Origin check.
     let signed_in = post(
-        d.replica(0),
+        d.nginx.base.clone(),
         "/login",
         vec![
             ("csrf", login.hidden("csrf")),
@@ -551,4 +643,22 @@ async fn key_rotation_is_used_by_all(d: &Deployment) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// `deploy/castellan.toml` as written is a valid production configuration (given the Redis URL
+/// its env file supplies).
+#[test]
+fn the_recipe_configuration_is_valid_in_production() {
+    let toml = replace_once(
+        &deploy("castellan.toml"),
+        "backend = \"redis\"",
+        "backend = \"redis\"\nredis_url = \"redis://redis.internal:6379\"",
+    );
+    let config = castellan_server::platform::config::Config::from_toml_str(&toml)
+        .unwrap_or_else(|e| panic!("deploy/castellan.toml: {e}"));
+    assert_eq!(
+        config.environment,
+        castellan_core::environment::Environment::Production
+    );
+    assert_eq!(config.http.client_ip_header.as_str(), "x-real-ip");
 }

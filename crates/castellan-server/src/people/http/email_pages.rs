@@ -205,6 +205,11 @@ async fn joined(
     address: std::net::IpAddr,
     cookies: Vec<String>,
 ) -> Response {
+    // This replica may have cached "not a member" for the pair at a gateway check.
+    state
+        .memberships
+        .forget(&joined.organization_id, &joined.user_id)
+        .await;
     audit::record(
         state,
         Caller::person(&joined.user_id, Some(address))

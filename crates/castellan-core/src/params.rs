@@ -6,7 +6,7 @@
 //! UTF-8; a JSON body must be one flat object of strings (numbers and booleans are accepted as
 //! their text); the body is bounded by `http.max_body_bytes`.
 
-use castellan_core::OAuthError;
+use crate::OAuthError;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::fmt;
 
@@ -117,7 +117,7 @@ impl OAuthParams {
             if params.contains(&k) && !REPEATABLE.contains(&k.as_str()) {
                 return Err(OAuthError::invalid_request(format!(
                     "the parameter `{}` is repeated",
-                    castellan_core::query::truncate_for_message(&k)
+                    crate::query::truncate_for_message(&k)
                 )));
             }
             // Checked after the repeat test so `a=&a=x` is still a repeat.
@@ -133,7 +133,7 @@ impl OAuthParams {
             return Err(OAuthError::invalid_request("the body must be UTF-8"));
         }
         Self::from_pairs(
-            form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())),
+            url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())),
         )
     }
 
@@ -151,7 +151,7 @@ impl OAuthParams {
 
 fn json_reason(e: &serde_json::Error) -> String {
     // serde_json's messages quote no input beyond short tokens, but cap them anyway.
-    castellan_core::query::truncate_for_message(&e.to_string())
+    crate::query::truncate_for_message(&e.to_string())
 }
 
 /// Visits a flat JSON object, keeping repeated keys so they can be refused.
@@ -181,7 +181,7 @@ impl<'de> Visitor<'de> for FlatObject {
                 serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
                     return Err(de::Error::custom(format!(
                         "`{}` must be a string",
-                        castellan_core::query::truncate_for_message(&k)
+                        crate::query::truncate_for_message(&k)
                     )))
                 }
             };
