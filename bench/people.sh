@@ -4,7 +4,10 @@
 # answered with a 302 carrying the code, then POST /oauth/token with the PKCE verifier) and the
 # HTTP password login (one Argon2id verification each), beside a same-run baseline (a bare axum
 # endpoint that checks a SHA-256 hash and signs an ES256 JWT:
-# crates/castellan-server/examples/baseline_token.rs), measured before and after.
+# crates/castellan-server/examples/baseline_token.rs), measured before and after. The refresh
+# grant is also measured against its own baseline, a bare handler making the same store calls
+# and signatures on the same database (examples/baseline_refresh.rs), with and without the
+# refresh's ID token (token.id_token_on_refresh).
 #
 # Servers are pinned to core 0 (taskset); the load generator to core 1. The generator is
 # crates/castellan-server/examples/people_load.rs (32 keep-alive connections, one loop each,
@@ -17,7 +20,8 @@
 #
 # Usage: bench/people.sh [seconds per run, default 10] [--no-criterion]. Prints Markdown tables
 # for bench/RESULTS-people.md. Needs taskset and jq; wrk for the generator check (optional).
-# Ports 8301 (Castellan) and 8302 (baseline).
+# Ports 8301 and 8304 (Castellan; 8304 without the refresh's ID token), 8302 (baseline),
+# 8303 and 8305 (refresh baselines). PEOPLE_DATABASE=postgres://… runs on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10}"
@@ -27,7 +31,8 @@ WARMUP=2
 CONNS=32
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -q -p castellan --bin castellan
-cargo build --release -q -p castellan-server --example baseline_token --example people_load
+cargo build --release -q -p castellan-server --example baseline_token --example people_load \
+  --example baseline_refresh
 BIN="$CARGO_TARGET_DIR/release"
 GEN="$BIN/examples/people_load"
 WORK="$(mktemp -d)"
@@ -42,7 +47,8 @@ trap cleanup EXIT
 # Set-up with the command line, before the server starts: a person in one organization and a
 # confidential client allowed the authorization-code and refresh grants.
 CFG="$PWD/bench/castellan-bench-people.toml"
-DB="$WORK/castellan.db"
+# PEOPLE_DATABASE=postgres://… runs on PostgreSQL (an empty database) instead of a SQLite file.
+DB="${PEOPLE_DATABASE:-$WORK/castellan.db}"
 C=("$BIN/castellan" --config "$CFG" --database "$DB")
 EMAIL=bench@example.com
 PASSWORD="bench-password-$RANDOM$RANDOM"
@@ -64,6 +70,19 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8301/healthz > /dev/null 2>&
 taskset -c 0 "$BIN/examples/baseline_token" 127.0.0.1:8302 > /dev/null &
 PIDS+=("$!")
 for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8302/ && break; sleep 0.1; done
+# The refresh grant's own baseline (examples/baseline_refresh.rs): the same store calls and
+# signatures on the same database, rotating the families Castellan issued; and both again
+# without the refresh's ID token (token.id_token_on_refresh = false, --no-id-token).
+DB_URL="$DB"; [[ "$DB_URL" == postgres* ]] || DB_URL="sqlite://$DB"
+taskset -c 0 "$BIN/examples/baseline_refresh" 127.0.0.1:8303 "$DB_URL" "$CLIENT_ID" "$CLIENT_SECRET" > /dev/null &
+PIDS+=("$!")
+taskset -c 0 "$BIN/examples/baseline_refresh" 127.0.0.1:8305 "$DB_URL" "$CLIENT_ID" "$CLIENT_SECRET" --no-id-token > /dev/null &
+PIDS+=("$!")
+CASTELLAN_TOKEN__ID_TOKEN_ON_REFRESH=false taskset -c 0 "${C[@]}" serve --listen 127.0.0.1:8304 > /dev/null 2>&1 &
+PIDS+=("$!")
+for port in 8303 8304 8305; do
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+done
 IDLE_RSS_KB=$(ps -o rss= -p "$CPID" | tr -d ' ')
 PEAK_RSS_KB=0
 
@@ -84,7 +103,7 @@ run() {
   rm -f "$WORK/stop" "$WORK/peak"
   sample_rss "$CPID" &
   local sampler=$!
-  out=$(taskset -c 1 "$GEN" "$1" "$2" --secs "$DUR" --warmup "$WARMUP" --conns "$CONNS" \
+  out=$(taskset -c 1 "$GEN" "$1" "$2" "${@:3}" --secs "$DUR" --warmup "$WARMUP" --conns "$CONNS" \
     --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" --email "$EMAIL" \
     --password "$PASSWORD" --redirect-uri "$REDIRECT" --scope "$SCOPE" 2> "$WORK/gen.err") || true
   touch "$WORK/stop"
@@ -113,13 +132,18 @@ LUA
 fi
 
 B1=$(run baseline 127.0.0.1:8302)
+RB1=$(run refresh 127.0.0.1:8301 --load-addr 127.0.0.1:8303)
 R=$(run refresh 127.0.0.1:8301)
+RB2=$(run refresh 127.0.0.1:8301 --load-addr 127.0.0.1:8303)
+NB1=$(run refresh 127.0.0.1:8304 --load-addr 127.0.0.1:8305)
+N=$(run refresh 127.0.0.1:8304)
+NB2=$(run refresh 127.0.0.1:8304 --load-addr 127.0.0.1:8305)
 X=$(run code 127.0.0.1:8301)
 L=$(run login 127.0.0.1:8301)
 B2=$(run baseline 127.0.0.1:8302)
 LOADED_RSS_KB=$(ps -o rss= -p "$CPID" | tr -d ' ')
 FAMILIES=$(sqlite3 "$DB" 'select count(*) from refresh_families' 2>/dev/null || echo "?")
-DB_KB=$(du -k "$DB"* | awk '{s+=$1} END {print s}')
+DB_KB=$(du -k "$DB"* 2>/dev/null | awk '{s+=$1} END {print s+0}') || DB_KB=0
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
@@ -143,6 +167,21 @@ row "castellan refresh_token grant (rotating, chained per connection)" "$R" "ref
 row "castellan code flow: GET /oauth/authorize (302) + POST /oauth/token" "$X" "exchanges"
 row "castellan POST /login (Argon2id verify + session)" "$L" "logins"
 row "baseline (after)" "$B2" ""
+echo
+echo "The refresh grant against its own baseline (same store calls and signatures, bare handler):"
+echo
+echo "| run | refreshes/s | p99 | non-2xx | ratio to its baseline |"
+echo "|---|---|---|---|---|"
+own() { # name, result, baseline before, baseline after
+  IFS='|' read -r rps p99 bad _ <<<"$2"
+  local b
+  b=$(awk -v a="${3%%|*}" -v c="${4%%|*}" 'BEGIN{print (a+c)/2}')
+  echo "| $1 | $rps | $p99 | $bad | $(awk -v r="$rps" -v b="$b" 'BEGIN{ if (b > 0) printf "%.2f", r/b; else print "?" }') |"
+}
+own "refresh baseline, ES256 access + RS256 ID token (mean of before/after)" "$RB1" "$RB1" "$RB2"
+own "castellan refresh_token grant (id_token_on_refresh = true, the default)" "$R" "$RB1" "$RB2"
+own "refresh baseline, ES256 access token only (mean of before/after)" "$NB1" "$NB1" "$NB2"
+own "castellan refresh_token grant (id_token_on_refresh = false)" "$N" "$NB1" "$NB2"
 if [[ -n "$WRK_ROW" ]]; then
   IFS='|' read -r wrps wp99 wbad <<<"$WRK_ROW"
   echo

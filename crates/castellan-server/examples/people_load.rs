@@ -19,7 +19,9 @@
 //!   and one session per request.
 //!
 //! Options: `--secs N` (measured time, default 10), `--warmup N` (seconds run before measuring,
-//! default 2), `--conns N` (default 32), and for the Castellan modes `--client-id`,
+//! default 2), `--conns N` (default 32), `--load-addr host:port` (run the loops against another
+//! server than the one the set-up used: the refresh baseline, examples/baseline_refresh.rs,
+//! rotating the families Castellan issued), and for the Castellan modes `--client-id`,
 //! `--client-secret`, `--email`, `--password`, `--redirect-uri`, `--scope`.
 //!
 //! Output: one line `RESULT mode=… ok=… bad=… secs=… rps=… p50_ms=… p99_ms=… units=… ups=…`
@@ -49,6 +51,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 struct Options {
     mode: String,
     addr: String,
+    load_addr: Option<String>,
     secs: u64,
     warmup: u64,
     conns: usize,
@@ -80,6 +83,7 @@ fn options() -> Result<Options, Error> {
     let mut o = Options {
         mode,
         addr,
+        load_addr: None,
         secs: 10,
         warmup: 2,
         conns: 32,
@@ -96,6 +100,7 @@ fn options() -> Result<Options, Error> {
             "--secs" => o.secs = value.parse()?,
             "--warmup" => o.warmup = value.parse()?,
             "--conns" => o.conns = value.parse()?,
+            "--load-addr" => o.load_addr = Some(value),
             "--client-id" => o.client_id = value,
             "--client-secret" => o.client_secret = value,
             "--email" => o.email = value,
@@ -588,7 +593,7 @@ async fn run(o: Options) -> Result<(), Error> {
         let login_form = login_form.clone();
         let baseline_request = baseline_request.clone();
         handles.push(local.spawn_local(async move {
-            let mut c = Conn::new(&o.addr);
+            let mut c = Conn::new(o.load_addr.as_deref().unwrap_or(&o.addr));
             while Instant::now() < stop_at {
                 let started = Instant::now();
                 match o.mode.as_str() {

@@ -141,6 +141,10 @@ pub struct TokenConfig {
     /// Signing algorithm of ID tokens (OIDC): `RS256` (what every relying party supports),
     /// `ES256` or `EdDSA`.
     pub id_token_algorithm: String,
+    /// Whether a refresh answers a new ID token when `openid` was granted (OIDC Core §12.2
+    /// allows either). `false` spares the refresh grant the ID token's signature, RS256's
+    /// being the costliest work it does; a relying party keeps the ID token of the sign-in.
+    pub id_token_on_refresh: bool,
     /// How long a replica trusts what it learned about a presented access token: that a JWT's
     /// signature checked out, and whether its `jti` or family was revoked (seconds; 0 turns
     /// the cache off). A revocation made on another replica is seen within this bound; one
@@ -469,6 +473,7 @@ impl Default for TokenConfig {
             leeway_seconds: 60,
             authorization_code_seconds: 60,
             id_token_algorithm: "RS256".to_owned(),
+            id_token_on_refresh: true,
             check_cache_seconds: 5,
             check_cache_capacity: 100_000,
         }

@@ -51,6 +51,33 @@ async fn every_refresh_rotates_and_answers_like_close() {
     assert!(is_active(&app, &at(&third)).await);
 }
 
+/// OIDC Core §12.2: with `token.id_token_on_refresh = false` a refresh answers no ID token
+/// (the sign-in's stands), and ID tokens may be ES256 (`token.id_token_algorithm`).
+#[tokio::test]
+async fn a_refresh_may_answer_no_id_token_and_id_tokens_may_be_es256() {
+    let app = TestApp::spawn_with(|c| {
+        c.token.id_token_on_refresh = false;
+        c.token.id_token_algorithm = "ES256".into();
+    })
+    .await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
+    let g = setup(&app).await;
+    let first = first_tokens(&app, &g, "openid offline_access products:read").await;
+    let (alg, id) = verify_id_token(&app, first["id_token"].as_str().unwrap()).await;
+    assert_eq!(alg, "ES256");
+    assert_eq!(id["sub"], g.user.id.as_str());
+
+    let (s, second) = refresh(&app, &g.client, &rt(&first), None).await;
+    assert_eq!(s, StatusCode::OK, "{second}");
+    assert!(second.get("id_token").is_none(), "{second}");
+    assert_eq!(second["scope"], "openid offline_access products:read");
+    assert!(is_active(&app, &at(&second)).await);
+}
+
 #[tokio::test]
 async fn reusing_a_rotated_out_token_revokes_the_whole_family() {
     let app = TestApp::spawn().await;

@@ -121,6 +121,7 @@ pub async fn exchange_code(
             nonce: code.nonce.as_deref(),
             jkt,
             act: None,
+            id_token: true,
         },
         refresh,
         now,

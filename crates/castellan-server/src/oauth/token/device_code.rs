@@ -152,6 +152,7 @@ pub async fn device_code(
                     nonce: None,
                     jkt,
                     act: None,
+                    id_token: true,
                 },
                 refresh,
                 now,

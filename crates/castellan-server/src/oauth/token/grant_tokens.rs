@@ -139,6 +139,9 @@ pub struct UserGrant<'a> {
     pub jkt: Option<&'a str>,
     /// Who acts for the person (`act`, RFC 8693 §4.1), for a token obtained by exchange.
     pub act: Option<&'a serde_json::Value>,
+    /// Whether the answer carries an ID token when `openid` was granted: always for a new
+    /// grant, for a refresh as `token.id_token_on_refresh` says (OIDC Core §12.2: it may not).
+    pub id_token: bool,
 }
 
 /// Issues the access token (and ID token) of `grant` and answers them with `refresh` (already
@@ -174,7 +177,7 @@ pub async fn answer_user_grant(
     .await?;
     // An ID token tells the client the person signed in to it: never for a client acting
     // for the person through an exchange.
-    let id_token = if grant.scope.contains_str(OPENID) && grant.act.is_none() {
+    let id_token = if grant.id_token && grant.scope.contains_str(OPENID) && grant.act.is_none() {
         Some(sign_id_token(
             state,
             &IdTokenInput {

@@ -148,6 +148,7 @@ pub(crate) async fn from_assertion(
                     nonce: None,
                     jkt,
                     act,
+                    id_token: true,
                 },
                 None,
                 now,

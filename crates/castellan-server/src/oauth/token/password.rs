@@ -115,6 +115,7 @@ pub async fn password_grant(
             nonce: None,
             jkt,
             act: None,
+            id_token: true,
         },
         refresh,
         now,

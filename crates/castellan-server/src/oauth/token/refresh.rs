@@ -169,6 +169,7 @@ pub async fn refresh_tokens(
             nonce: None,
             jkt,
             act: current.delegation.as_ref().map(|d| &d.act),
+            id_token: state.config.token.id_token_on_refresh,
         },
         Some(secret),
         now,
