@@ -5,9 +5,10 @@
 # HTTP password login (one Argon2id verification each), beside a same-run baseline (a bare axum
 # endpoint that checks a SHA-256 hash and signs an ES256 JWT:
 # crates/castellan-server/examples/baseline_token.rs), measured before and after. The refresh
-# grant is also measured against its own baseline, a bare handler making the same store calls
-# and signatures on the same database (examples/baseline_refresh.rs), with and without the
-# refresh's ID token (token.id_token_on_refresh).
+# grant and the code exchange alone are also measured against their own baseline, a bare
+# handler making the same store calls and signatures on the same database
+# (examples/baseline_grants.rs), the refresh with and without its ID token
+# (token.id_token_on_refresh).
 #
 # Servers are pinned to core 0 (taskset); the load generator to core 1. The generator is
 # crates/castellan-server/examples/people_load.rs (32 keep-alive connections, one loop each,
@@ -32,7 +33,7 @@ CONNS=32
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -q -p castellan --bin castellan
 cargo build --release -q -p castellan-server --example baseline_token --example people_load \
-  --example baseline_refresh
+  --example baseline_grants
 BIN="$CARGO_TARGET_DIR/release"
 GEN="$BIN/examples/people_load"
 WORK="$(mktemp -d)"
@@ -70,13 +71,13 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8301/healthz > /dev/null 2>&
 taskset -c 0 "$BIN/examples/baseline_token" 127.0.0.1:8302 > /dev/null &
 PIDS+=("$!")
 for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8302/ && break; sleep 0.1; done
-# The refresh grant's own baseline (examples/baseline_refresh.rs): the same store calls and
+# The user grants' own baseline (examples/baseline_grants.rs): the same store calls and
 # signatures on the same database, rotating the families Castellan issued; and both again
 # without the refresh's ID token (token.id_token_on_refresh = false, --no-id-token).
 DB_URL="$DB"; [[ "$DB_URL" == postgres* ]] || DB_URL="sqlite://$DB"
-taskset -c 0 "$BIN/examples/baseline_refresh" 127.0.0.1:8303 "$DB_URL" "$CLIENT_ID" "$CLIENT_SECRET" > /dev/null &
+taskset -c 0 "$BIN/examples/baseline_grants" 127.0.0.1:8303 "$DB_URL" "$CLIENT_ID" "$CLIENT_SECRET" > /dev/null &
 PIDS+=("$!")
-taskset -c 0 "$BIN/examples/baseline_refresh" 127.0.0.1:8305 "$DB_URL" "$CLIENT_ID" "$CLIENT_SECRET" --no-id-token > /dev/null &
+taskset -c 0 "$BIN/examples/baseline_grants" 127.0.0.1:8305 "$DB_URL" "$CLIENT_ID" "$CLIENT_SECRET" --no-id-token > /dev/null &
 PIDS+=("$!")
 CASTELLAN_TOKEN__ID_TOKEN_ON_REFRESH=false taskset -c 0 "${C[@]}" serve --listen 127.0.0.1:8304 > /dev/null 2>&1 &
 PIDS+=("$!")
@@ -138,6 +139,9 @@ RB2=$(run refresh 127.0.0.1:8301 --load-addr 127.0.0.1:8303)
 NB1=$(run refresh 127.0.0.1:8304 --load-addr 127.0.0.1:8305)
 N=$(run refresh 127.0.0.1:8304)
 NB2=$(run refresh 127.0.0.1:8304 --load-addr 127.0.0.1:8305)
+EB1=$(run exchange 127.0.0.1:8301 --load-addr 127.0.0.1:8303 --codes 800)
+E=$(run exchange 127.0.0.1:8301 --codes 800)
+EB2=$(run exchange 127.0.0.1:8301 --load-addr 127.0.0.1:8303 --codes 800)
 X=$(run code 127.0.0.1:8301)
 L=$(run login 127.0.0.1:8301)
 B2=$(run baseline 127.0.0.1:8302)
@@ -168,9 +172,10 @@ row "castellan code flow: GET /oauth/authorize (302) + POST /oauth/token" "$X" "
 row "castellan POST /login (Argon2id verify + session)" "$L" "logins"
 row "baseline (after)" "$B2" ""
 echo
-echo "The refresh grant against its own baseline (same store calls and signatures, bare handler):"
+echo "The refresh grant and the code exchange against their own baseline (the same store calls and"
+echo "signatures in a bare handler, examples/baseline_grants.rs, on the same database):"
 echo
-echo "| run | refreshes/s | p99 | non-2xx | ratio to its baseline |"
+echo "| run | grants/s | p99 | non-2xx | ratio to its baseline |"
 echo "|---|---|---|---|---|"
 own() { # name, result, baseline before, baseline after
   IFS='|' read -r rps p99 bad _ <<<"$2"
@@ -182,6 +187,8 @@ own "refresh baseline, ES256 access + RS256 ID token (mean of before/after)" "$R
 own "castellan refresh_token grant (id_token_on_refresh = true, the default)" "$R" "$RB1" "$RB2"
 own "refresh baseline, ES256 access token only (mean of before/after)" "$NB1" "$NB1" "$NB2"
 own "castellan refresh_token grant (id_token_on_refresh = false)" "$N" "$NB1" "$NB2"
+own "code exchange baseline, codes fetched from Castellan beforehand (mean of before/after)" "$EB1" "$EB1" "$EB2"
+own "castellan code exchange alone (POST /oauth/token, codes fetched beforehand)" "$E" "$EB1" "$EB2"
 if [[ -n "$WRK_ROW" ]]; then
   IFS='|' read -r wrps wp99 wbad <<<"$WRK_ROW"
   echo

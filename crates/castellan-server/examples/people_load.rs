@@ -15,12 +15,17 @@
 //!   `GET /oauth/authorize` (expects a 302 carrying the code, the consent being remembered)
 //!   and `POST /oauth/token grant_type=authorization_code` with the PKCE verifier (expects
 //!   200). One exchange = both requests.
+//! * `exchange`: signs in once, approves the consent once, then fetches `--codes N` codes per
+//!   connection (default 500) before the clock starts; each connection then only redeems them,
+//!   `POST /oauth/token grant_type=authorization_code` (expects 200): the exchange alone, so it
+//!   can be compared with the baseline's (`--load-addr`). A connection that runs out of codes
+//!   stops (counted in `stopped_loops`).
 //! * `login`: `POST /login` with the right password (expects 303): one Argon2id verification
 //!   and one session per request.
 //!
 //! Options: `--secs N` (measured time, default 10), `--warmup N` (seconds run before measuring,
 //! default 2), `--conns N` (default 32), `--load-addr host:port` (run the loops against another
-//! server than the one the set-up used: the refresh baseline, examples/baseline_refresh.rs,
+//! server than the one the set-up used: the grant baseline, examples/baseline_grants.rs,
 //! rotating the families Castellan issued), and for the Castellan modes `--client-id`,
 //! `--client-secret`, `--email`, `--password`, `--redirect-uri`, `--scope`.
 //!
@@ -52,6 +57,7 @@ struct Options {
     mode: String,
     addr: String,
     load_addr: Option<String>,
+    codes: usize,
     secs: u64,
     warmup: u64,
     conns: usize,
@@ -84,6 +90,7 @@ fn options() -> Result<Options, Error> {
         mode,
         addr,
         load_addr: None,
+        codes: 500,
         secs: 10,
         warmup: 2,
         conns: 32,
@@ -101,6 +108,7 @@ fn options() -> Result<Options, Error> {
             "--warmup" => o.warmup = value.parse()?,
             "--conns" => o.conns = value.parse()?,
             "--load-addr" => o.load_addr = Some(value),
+            "--codes" => o.codes = value.parse()?,
             "--client-id" => o.client_id = value,
             "--client-secret" => o.client_secret = value,
             "--email" => o.email = value,
@@ -529,7 +537,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 )]
 async fn run(o: Options) -> Result<(), Error> {
     let browser = match o.mode.as_str() {
-        "refresh" | "code" => Some(Rc::new(Browser::sign_in(&o).await?)),
+        "refresh" | "code" | "exchange" => Some(Rc::new(Browser::sign_in(&o).await?)),
         "baseline" | "login" => None,
         m => return Err(format!("unknown mode {m}").into()),
     };
@@ -547,6 +555,23 @@ async fn run(o: Options) -> Result<(), Error> {
             let token = json_string(&a.body, "refresh_token")
                 .ok_or_else(|| format!("code exchange: {}", describe(&a)))?;
             families.push(token);
+        }
+    }
+    // Codes to redeem, per connection, fetched before the clock starts.
+    let mut codes: Vec<Vec<String>> = Vec::new();
+    if o.mode == "exchange" {
+        let b = browser.as_ref().ok_or("no browser")?;
+        let mut c = Conn::new(&o.addr);
+        for _ in 0..o.conns {
+            let mut mine = Vec::with_capacity(o.codes);
+            for _ in 0..o.codes {
+                let code = b
+                    .code(&mut c)
+                    .await?
+                    .map_err(|a| format!("authorize: {}", describe(&a)))?;
+                mine.push(code);
+            }
+            codes.push(mine);
         }
     }
     let login_form = if o.mode == "login" {
@@ -590,6 +615,7 @@ async fn run(o: Options) -> Result<(), Error> {
         let tally = Rc::clone(&tally);
         let browser = browser.clone();
         let mut token = families.get(i).cloned().unwrap_or_default();
+        let mut my_codes = codes.get_mut(i).map(std::mem::take).unwrap_or_default();
         let login_form = login_form.clone();
         let baseline_request = baseline_request.clone();
         handles.push(local.spawn_local(async move {
@@ -606,6 +632,17 @@ async fn run(o: Options) -> Result<(), Error> {
                     "login" => {
                         let a = c.send(&login_form).await?;
                         let good = a.status == 303;
+                        let mut t = tally.borrow_mut();
+                        t.record(started, good, || describe(&a));
+                        if good {
+                            t.unit(started);
+                        }
+                    }
+                    "exchange" => {
+                        let b = browser.as_ref().ok_or("no browser")?;
+                        let code = my_codes.pop().ok_or("out of codes: raise --codes")?;
+                        let a = c.send(&b.exchange_request(&code, &o.redirect_uri)).await?;
+                        let good = a.status == 200 && find(&a.body, b"\"access_token\"").is_some();
                         let mut t = tally.borrow_mut();
                         t.record(started, good, || describe(&a));
                         if good {
