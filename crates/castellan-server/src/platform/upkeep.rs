@@ -1,7 +1,9 @@
 //! Background upkeep each replica runs: purging clients past `deleteAt`, expired revocations,
-//! opaque tokens, sessions and email links, audit events past `audit.retention_days`, one-time
-//! ids, revocation-feed entries no token can still match and signing keys, and re-reading the
-//! signing keys. Every step is idempotent, so replicas running it at once do no harm.
+//! opaque tokens, sessions, authorization codes (a day past expiry) and email links, audit
+//! events past `audit.retention_days`, one-time ids, revocation-feed entries no token can still
+//! match and signing keys, and re-reading the signing keys. Every step is idempotent, so
+//! replicas running it at once do no harm; the store deletes in batches, so a large purge does
+//! not hold the write lock for long.
 
 use crate::platform::state::AppState;
 use std::time::Duration;

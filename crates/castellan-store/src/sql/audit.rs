@@ -1,5 +1,6 @@
 //! The audit log: appended to, read newest first with filters, purged past retention.
 
+use super::purge::BATCH;
 use super::SqlStore;
 use crate::audit::{ActorKind, AuditEvent, AuditQuery, AuditStore, Outcome};
 use crate::error::{store_error, write_error};
@@ -189,11 +190,7 @@ impl AuditStore for SqlStore {
     }
 
     async fn purge_audit_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(sqlx::query("DELETE FROM audit_events WHERE at < $1")
-            .bind(millis(before))
-            .execute(self.timed())
+        self.purge_batched("audit_events", "at < $1", &[millis(before)], BATCH)
             .await
-            .map_err(store_error)?
-            .rows_affected())
     }
 }

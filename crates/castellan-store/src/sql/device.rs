@@ -1,5 +1,6 @@
 //! Device authorizations (RFC 8628), by the hashes of their device and user codes.
 
+use super::purge::BATCH;
 use super::SqlStore;
 use crate::device::{DeviceApproval, DeviceAuthorization, DeviceStatus, DeviceStore};
 use crate::error::{store_error, write_error};
@@ -112,13 +113,12 @@ impl DeviceStore for SqlStore {
     }
 
     async fn purge_devices(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(
-            sqlx::query("DELETE FROM device_authorizations WHERE expires_at <= $1")
-                .bind(millis(now))
-                .execute(self.timed())
-                .await
-                .map_err(store_error)?
-                .rows_affected(),
+        self.purge_batched(
+            "device_authorizations",
+            "expires_at <= $1",
+            &[millis(now)],
+            BATCH,
         )
+        .await
     }
 }

@@ -1,6 +1,7 @@
 //! Email links: stored by hash, used once, each use and its effect in one transaction.
 
 use super::people::end_sessions_but;
+use super::purge::BATCH;
 use super::SqlStore;
 use crate::error::{store_error, write_error, write_error_naming};
 use crate::links::{EmailLink, Joined, LinkPurpose, LinkStore};
@@ -385,14 +386,12 @@ impl LinkStore for SqlStore {
 
     async fn purge_links(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         // Links of the last hour stay, expired or not: the pauses between links count them.
-        Ok(
-            sqlx::query("DELETE FROM email_links WHERE expires_at <= $1 AND created_at <= $2")
-                .bind(millis(now))
-                .bind(millis(now - chrono::Duration::hours(1)))
-                .execute(self.timed())
-                .await
-                .map_err(store_error)?
-                .rows_affected(),
+        self.purge_batched(
+            "email_links",
+            "expires_at <= $1 AND created_at <= $2",
+            &[millis(now), millis(now - chrono::Duration::hours(1))],
+            BATCH,
         )
+        .await
     }
 }

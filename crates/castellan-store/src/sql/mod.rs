@@ -13,6 +13,7 @@ mod grants;
 mod keys;
 mod links;
 mod people;
+mod purge;
 mod pushed;
 mod replay;
 pub(crate) mod revocations;

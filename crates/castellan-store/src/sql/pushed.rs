@@ -1,5 +1,6 @@
 //! Pushed authorization requests (RFC 9126), by the hash of their `request_uri`.
 
+use super::purge::BATCH;
 use super::SqlStore;
 use crate::error::{store_error, write_error};
 use crate::pushed::{PushedRequest, PushedRequestStore};
@@ -84,13 +85,7 @@ impl PushedRequestStore for SqlStore {
     }
 
     async fn purge_pushed_requests(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(
-            sqlx::query("DELETE FROM pushed_requests WHERE expires_at <= $1")
-                .bind(millis(now))
-                .execute(self.timed())
-                .await
-                .map_err(store_error)?
-                .rows_affected(),
-        )
+        self.purge_batched("pushed_requests", "expires_at <= $1", &[millis(now)], BATCH)
+            .await
     }
 }

@@ -1,5 +1,6 @@
 //! One-time ids (replay protection): an atomic insert-if-absent by key.
 
+use super::purge::BATCH;
 use super::SqlStore;
 use crate::error::store_error;
 use crate::rows::millis;
@@ -32,12 +33,7 @@ impl ReplayStore for SqlStore {
     }
 
     async fn purge_used_ids(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let deleted = sqlx::query("DELETE FROM used_ids WHERE expires_at <= $1")
-            .bind(millis(now))
-            .execute(self.timed())
+        self.purge_batched("used_ids", "expires_at <= $1", &[millis(now)], BATCH)
             .await
-            .map_err(store_error)?
-            .rows_affected();
-        Ok(deleted)
     }
 }

@@ -8,6 +8,7 @@
 //! until it commits. Entries are the last thing a transaction writes, so a transaction holding
 //! that lock never waits for another lock and the lock cannot take part in a deadlock.
 
+use super::purge::BATCH;
 use super::SqlStore;
 use crate::error::store_error;
 use crate::rows::{from_millis, millis};
@@ -117,14 +118,12 @@ impl RevocationStore for SqlStore {
     ) -> StoreResult<u64> {
         // Ids are never handed out again once deleted (SQLite AUTOINCREMENT, a PostgreSQL
         // sequence), so a reader's cursor stays meaningful.
-        let deleted =
-            sqlx::query("DELETE FROM revocations WHERE expires_at <= $1 OR created_at <= $2")
-                .bind(millis(now))
-                .bind(millis(created_before))
-                .execute(self.timed())
-                .await
-                .map_err(store_error)?
-                .rows_affected();
-        Ok(deleted)
+        self.purge_batched(
+            "revocations",
+            "expires_at <= $1 OR created_at <= $2",
+            &[millis(now), millis(created_before)],
+            BATCH,
+        )
+        .await
     }
 }

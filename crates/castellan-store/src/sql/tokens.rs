@@ -1,5 +1,6 @@
 //! Revoked JWTs (RFC 7009) and opaque access tokens, checked by introspection (RFC 7662).
 
+use super::purge::BATCH;
 use super::revocations::record_in;
 use super::SqlStore;
 use crate::error::{store_error, write_error};
@@ -92,21 +93,23 @@ impl TokenStore for SqlStore {
     }
 
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let mut tx = self.begin_write().await?;
         let mut deleted = 0;
-        for sql in [
-            "DELETE FROM revoked_jwts WHERE expires_at <= $1",
-            "DELETE FROM opaque_tokens WHERE expires_at <= $1",
-            "DELETE FROM sessions WHERE expires_at <= $1",
-        ] {
-            deleted += sqlx::query(sql)
-                .bind(millis(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?
-                .rows_affected();
+        for table in ["revoked_jwts", "opaque_tokens", "sessions"] {
+            deleted += self
+                .purge_batched(table, "expires_at <= $1", &[millis(now)], BATCH)
+                .await?;
         }
-        tx.commit().await.map_err(store_error)?;
+        // A used code stays a day past its expiry, so that presenting it again still revokes
+        // what its first use issued (RFC 6749 §4.1.2); then it goes.
+        let codes_before = now - chrono::Duration::days(1);
+        deleted += self
+            .purge_batched(
+                "authorization_codes",
+                "expires_at <= $1",
+                &[millis(codes_before)],
+                BATCH,
+            )
+            .await?;
         Ok(deleted)
     }
 }

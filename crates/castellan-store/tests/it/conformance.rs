@@ -160,6 +160,7 @@ conformance!(
     opaque_token_revocation_needs_the_owning_client,
     opaque_token_for_unknown_client_conflicts,
     purge_expired_tokens_removes_both_kinds,
+    used_codes_stay_a_day_past_expiry_then_are_purged,
     users_round_trip_and_emails_are_unique,
     people_and_organizations_are_listed_and_a_new_password_ends_sessions,
     disabling_a_person_ends_their_sessions_and_grants,
@@ -1798,6 +1799,35 @@ fn session(n: u8, user_id: &str) -> Session {
         device: "Firefox 120 on Linux".to_owned(),
         address: format!("192.0.2.{n}"),
     }
+}
+
+async fn used_codes_stay_a_day_past_expiry_then_are_purged(store: &SqlStore) {
+    let k = seed_grant(store).await;
+    let c = code(1, &k, "f-purge");
+    store.insert_code(&c).await.unwrap();
+    assert!(matches!(
+        store.redeem_code(&[1; 32], at(T0)).await.unwrap(),
+        CodeRedemption::Fresh(_)
+    ));
+    let day = 86_400_000;
+    // Expired, but within a day: kept, so that a replay is still told apart.
+    store
+        .purge_expired_tokens(at(T0 + 60_000 + day - 1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.redeem_code(&[1; 32], at(T0)).await.unwrap(),
+        CodeRedemption::Replayed(_)
+    ));
+    // A day past its expiry: gone.
+    store
+        .purge_expired_tokens(at(T0 + 60_000 + day))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.redeem_code(&[1; 32], at(T0)).await.unwrap(),
+        CodeRedemption::Unknown
+    );
 }
 
 async fn codes_redeem_once_and_record_their_family(store: &SqlStore) {
