@@ -144,7 +144,7 @@ seed "$FULL_DB" api_keys "hash IS NOT NULL" "$KEYS" "id='seed-k-' || i" "hash=$H
 seed "$FULL_DB" refresh_families "id IS NOT NULL" "$FAMILIES" "id='seed-f-' || (i - 1)"
 seed "$FULL_DB" refresh_tokens "rotated_at IS NULL" "$REFRESH" "hash=$HASH" \
   "family_id='seed-f-' || (i % $FAMILIES)" "rotated_at=CASE WHEN i <= $FAMILIES THEN NULL ELSE t.created_at END"
-if [[ $BACKEND == postgres ]]; then sql "$FULL_DB" "ANALYZE"; else sql "$FULL_DB" "ANALYZE"; fi
+sql "$FULL_DB" "ANALYZE"
 SEED_SECONDS=$(( $(date +%s) - SEED_START ))
 COUNTS=$(sql "$FULL_DB" "SELECT (SELECT COUNT(*) FROM clients) || ' clients, ' || (SELECT COUNT(*) FROM api_keys) || ' API keys, ' || (SELECT COUNT(*) FROM refresh_tokens) || ' refresh tokens in ' || (SELECT COUNT(*) FROM refresh_families) || ' families'")
 C=("$BIN/castellan" --config "$CONFIG" --database "$FULL_DB")

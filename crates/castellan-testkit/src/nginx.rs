@@ -12,26 +12,10 @@ use std::time::{Duration, Instant};
 /// The variable that makes a missing nginx a failure rather than a skip.
 pub const GATE: &str = "CASTELLAN_TEST_NGINX";
 
-/// The nginx binary, or None when the test should skip (it panics when told to run).
-#[expect(clippy::print_stderr, reason = "says why the test did not run")]
+/// The nginx binary (`/usr/sbin`, where Debian's `nginx-light` puts it, or `PATH`), or None
+/// when the test should skip (it panics when told to run).
 pub fn binary() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|d| d.join("nginx"))
-        .find(|p| p.is_file());
-    match on_path {
-        Some(p) => Some(p),
-        None if std::env::var(GATE).as_deref() == Ok("1") => {
-            panic!("{GATE}=1 but nginx is not installed (apt-get install nginx-light)")
-        }
-        None => {
-            eprintln!("skipped: nginx is not installed (set {GATE}=1 to make this a failure)");
-            None
-        }
-    }
+    crate::private::installed("nginx", &[PathBuf::from("/usr/sbin")], GATE)
 }
 
 /// nginx as a child process, killed on drop; its log is printed if the test failed.

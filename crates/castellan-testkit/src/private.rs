@@ -19,8 +19,14 @@ pub const GATE: &str = "CASTELLAN_TEST_RESTARTS";
 
 /// `name` in the first directory of `dirs` or `PATH` holding it, or None when the test should
 /// skip (it panics when [`GATE`] says the test must run).
+pub(crate) fn binary(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    installed(name, dirs, GATE)
+}
+
+/// `name` in the first directory of `dirs` or `PATH` holding it, or None when the test should
+/// skip: it panics instead when the variable `gate` is `1` (the test must run).
 #[expect(clippy::print_stderr, reason = "says why the test did not run")]
-fn binary(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+pub(crate) fn installed(name: &str, dirs: &[PathBuf], gate: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -31,11 +37,11 @@ fn binary(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
         .find(|p| p.is_file());
     match found {
         Some(p) => Some(p),
-        None if std::env::var(GATE).as_deref() == Ok("1") => {
-            panic!("{GATE}=1 but `{name}` is not installed")
+        None if std::env::var(gate).as_deref() == Ok("1") => {
+            panic!("{gate}=1 but `{name}` is not installed")
         }
         None => {
-            eprintln!("skipped: `{name}` is not installed (set {GATE}=1 to make this a failure)");
+            eprintln!("skipped: `{name}` is not installed (set {gate}=1 to make this a failure)");
             None
         }
     }
