@@ -101,12 +101,13 @@ pub trait ApiKeyStore: Send + Sync {
     async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>>;
     /// The key with id `id`.
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKey>>;
-    /// Keys of `owner`, oldest first (then by id); `total` always set.
+    /// Keys of `owner`, oldest first (then by id); `total` only when `with_total`.
     async fn list_api_keys(
         &self,
         owner: &ApiKeyOwner,
         limit: u32,
         offset: u32,
+        with_total: bool,
     ) -> StoreResult<Page<ApiKey>>;
     /// Sets the status; `false` when absent. A revoked key stays revoked.
     async fn set_api_key_status(&self, id: &str, status: ApiKeyStatus) -> StoreResult<bool>;

@@ -229,7 +229,7 @@ async fn list(state: &AppState, args: ListKeys) -> anyhow::Result<()> {
         (None, Some(c)) => ApiKeyOwner::Creator(c),
         (None, None) => ApiKeyOwner::All,
     };
-    let page = service::list_api_keys(state, &owner, args.limit, args.offset).await?;
+    let page = service::list_api_keys(state, &owner, args.limit, args.offset, true).await?;
     let now = SystemClock.now();
     let results: Vec<ApiKeyRepresentation> = page
         .results

@@ -233,8 +233,12 @@ pub async fn list_api_keys(
     owner: &ApiKeyOwner,
     limit: u32,
     offset: u32,
+    with_total: bool,
 ) -> Result<Page<ApiKey>, StoreError> {
-    state.store.list_api_keys(owner, limit, offset).await
+    state
+        .store
+        .list_api_keys(owner, limit, offset, with_total)
+        .await
 }
 
 /// Sets a key's status; `None` when there is no such key, `Some(false)` when it is revoked

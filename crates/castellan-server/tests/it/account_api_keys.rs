@@ -89,7 +89,7 @@ fn shown_key(p: &Page) -> String {
 
 async fn stored(app: &TestApp, user_id: &str) -> Vec<ApiKey> {
     app.store
-        .list_api_keys(&ApiKeyOwner::Creator(user_id.to_owned()), 500, 0)
+        .list_api_keys(&ApiKeyOwner::Creator(user_id.to_owned()), 500, 0, true)
         .await
         .unwrap()
         .results
@@ -97,7 +97,7 @@ async fn stored(app: &TestApp, user_id: &str) -> Vec<ApiKey> {
 
 async fn all_keys(app: &TestApp) -> usize {
     app.store
-        .list_api_keys(&ApiKeyOwner::All, 500, 0)
+        .list_api_keys(&ApiKeyOwner::All, 500, 0, true)
         .await
         .unwrap()
         .results

@@ -350,6 +350,20 @@ async fn a_persons_token_reaches_only_the_keys_of_their_organizations() {
     // Their own organization's keys work.
     let (s, b) = get(&app, &t, &format!("/api-keys?organizationId={mine}")).await;
     assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["total"], 1, "{b}");
+    // Without the count: the same page, no `total`; a flag that is not a boolean is refused.
+    let (s, b) = get(
+        &app,
+        &t,
+        &format!("/api-keys?organizationId={mine}&withTotal=false"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["count"], 1, "{b}");
+    assert_eq!(b["results"][0]["id"], my_key.as_str(), "{b}");
+    assert!(b.get("total").is_none_or(Value::is_null), "{b}");
+    let (s, b) = get(&app, &t, "/api-keys?withTotal=maybe").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     let (s, b) = post(&app, &t, &format!("/api-keys/{my_key}/rotate"), json!({})).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let rotated = b["id"].as_str().unwrap().to_owned();

@@ -140,7 +140,7 @@ async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
     // The list shows the prefix and last four, not the key.
     let keys = app
         .store
-        .list_api_keys(&ApiKeyOwner::Creator(user_id.clone()), 10, 0)
+        .list_api_keys(&ApiKeyOwner::Creator(user_id.clone()), 10, 0, true)
         .await
         .unwrap()
         .results;
@@ -166,7 +166,7 @@ async fn create_copy_disable_and_revoke_api_keys_in_chromium() {
     assert!(!c.source().await.unwrap().contains(&key));
     let second = app
         .store
-        .list_api_keys(&ApiKeyOwner::Creator(user_id.clone()), 10, 0)
+        .list_api_keys(&ApiKeyOwner::Creator(user_id.clone()), 10, 0, true)
         .await
         .unwrap()
         .results

@@ -112,6 +112,7 @@ impl ApiKeyStore for SqlStore {
         owner: &ApiKeyOwner,
         limit: u32,
         offset: u32,
+        with_total: bool,
     ) -> StoreResult<Page<ApiKey>> {
         let (filter, value) = match owner {
             ApiKeyOwner::Organization(o) => ("organization_id = $1", Some(o.as_str())),
@@ -134,6 +135,13 @@ impl ApiKeyStore for SqlStore {
             .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
+        let results = rows.iter().map(from_row).collect::<StoreResult<_>>()?;
+        if !with_total {
+            return Ok(Page {
+                results,
+                total: None,
+            });
+        }
         let count_sql = format!("SELECT COUNT(*) AS n FROM api_keys WHERE {filter}");
         let mut c = sqlx::query(&count_sql);
         if let Some(v) = value {
@@ -146,7 +154,7 @@ impl ApiKeyStore for SqlStore {
             .try_get("n")
             .map_err(|e| corrupt("count", e))?;
         Ok(Page {
-            results: rows.iter().map(from_row).collect::<StoreResult<_>>()?,
+            results,
             total: Some(u64::try_from(total).unwrap_or(0)),
         })
     }

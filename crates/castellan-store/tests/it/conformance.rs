@@ -2508,23 +2508,34 @@ async fn api_keys_are_listed_by_owner_in_pages(store: &SqlStore) {
     };
     let o1 = ApiKeyOwner::Organization("o1".into());
     assert_eq!(
-        ids(store.list_api_keys(&o1, 10, 0).await.unwrap()),
+        ids(store.list_api_keys(&o1, 10, 0, true).await.unwrap()),
         (vs(&["k0", "k1", "k3"]), Some(3))
     );
     assert_eq!(
-        ids(store.list_api_keys(&o1, 1, 1).await.unwrap()),
+        ids(store.list_api_keys(&o1, 1, 1, true).await.unwrap()),
         (vs(&["k1"]), Some(3))
     );
     assert_eq!(
         ids(store
-            .list_api_keys(&ApiKeyOwner::Creator("u1".into()), 10, 0)
+            .list_api_keys(&ApiKeyOwner::Creator("u1".into()), 10, 0, true)
             .await
             .unwrap()),
         (vs(&["k0", "k2", "k3"]), Some(3))
     );
     assert_eq!(
-        ids(store.list_api_keys(&ApiKeyOwner::All, 2, 0).await.unwrap()),
+        ids(store
+            .list_api_keys(&ApiKeyOwner::All, 2, 0, true)
+            .await
+            .unwrap()),
         (vs(&["k0", "k1"]), Some(4))
+    );
+    assert_eq!(
+        ids(store
+            .list_api_keys(&ApiKeyOwner::All, 2, 2, false)
+            .await
+            .unwrap()),
+        (vs(&["k2", "k3"]), None),
+        "without the count, the same page and no total"
     );
 }
 

@@ -178,7 +178,8 @@ pub struct PagedApiKeys {
     pub offset: u32,
     /// How many are in `results`.
     pub count: usize,
-    /// How many the caller may see in all, when counted.
+    /// How many the caller may see in all; absent with `withTotal=false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     /// The keys of this page (never the keys themselves).
     pub results: Vec<ApiKeyRepresentation>,
@@ -248,6 +249,10 @@ pub struct ListParams {
     /// Keys skipped before the first answered (at most 10 000).
     #[serde(default)]
     pub offset: Option<u32>,
+    /// Whether to count every key the caller may see (`total`; default `true`). Counting
+    /// reads every matching key: `false` pages a large list faster and omits `total`.
+    #[serde(default)]
+    pub with_total: Option<bool>,
 }
 
 /// `GET /api-keys`: one page of the keys the caller may see.
@@ -265,7 +270,14 @@ pub async fn list_api_keys(
         .listing(params.organization_id, params.created_by)?;
     let limit = params.limit.unwrap_or(20).clamp(1, 500);
     let offset = params.offset.unwrap_or(0).min(10_000);
-    let page = api_keys::list_api_keys(&state, &owner, limit, offset).await?;
+    let page = api_keys::list_api_keys(
+        &state,
+        &owner,
+        limit,
+        offset,
+        params.with_total.unwrap_or(true),
+    )
+    .await?;
     let now = state.clock.now();
     let results: Vec<ApiKeyRepresentation> = page
         .results

@@ -321,7 +321,7 @@ async fn keys_page(
         Err(e) => return PageFailure::from(e).into_response(),
     };
     let owner = ApiKeyOwner::Creator(user_id.clone());
-    let page = match api_keys::list_api_keys(state, &owner, LIST_LIMIT, 0).await {
+    let page = match api_keys::list_api_keys(state, &owner, LIST_LIMIT, 0, true).await {
         Ok(p) => p,
         Err(e) => return PageFailure::from(e).into_response(),
     };
