@@ -37,19 +37,19 @@
     reason = "a load run stops on a broken set-up and prints its report"
 )]
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine;
 use std::cell::RefCell;
-use std::fmt::Write as _;
-use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
-type Error = Box<dyn std::error::Error>;
+#[path = "load/browser.rs"]
+mod browser;
+#[path = "load/http1.rs"]
+mod http1;
 
-/// The PKCE verifier of every authorization request (RFC 7636 appendix B).
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use browser::{Browser, SignIn};
+use http1::{describe, find, form, get, json_string, percentile, post, Conn, Error};
 
 /// `Debug` leaves out the client secret and the password.
 #[derive(Clone)]
@@ -121,356 +121,6 @@ fn options() -> Result<Options, Error> {
     Ok(o)
 }
 
-/// One answer: status, the headers it needs, and the body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    cookies: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// One keep-alive HTTP/1.1 connection; reconnects when the server closed it.
-struct Conn {
-    addr: String,
-    stream: Option<TcpStream>,
-    buf: Vec<u8>,
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-impl Conn {
-    fn new(addr: &str) -> Self {
-        Conn {
-            addr: addr.to_owned(),
-            stream: None,
-            buf: Vec::with_capacity(16 * 1024),
-        }
-    }
-
-    async fn stream(&mut self) -> Result<&TcpStream, Error> {
-        if self.stream.is_none() {
-            let s = TcpStream::connect(&self.addr).await?;
-            s.set_nodelay(true)?;
-            self.stream = Some(s);
-            self.buf.clear();
-        }
-        Ok(self.stream.as_ref().ok_or("no stream")?)
-    }
-
-    async fn write_all(&mut self, mut data: &[u8]) -> Result<(), Error> {
-        let s = self.stream().await?;
-        while !data.is_empty() {
-            s.writable().await?;
-            match s.try_write(data) {
-                Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads more bytes into the buffer; false at end of stream.
-    async fn fill(&mut self) -> Result<bool, Error> {
-        let s = self.stream.as_ref().ok_or("no stream")?;
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            s.readable().await?;
-            match s.try_read(&mut chunk) {
-                Ok(0) => return Ok(false),
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    /// Sends one request and reads its answer (Content-Length or chunked bodies).
-    async fn send(&mut self, request: &[u8]) -> Result<Answer, Error> {
-        match self.send_once(request).await {
-            Ok(a) => Ok(a),
-            Err(e) => {
-                // A broken connection is not reused; the next request opens a new one.
-                self.stream = None;
-                Err(e)
-            }
-        }
-    }
-
-    async fn send_once(&mut self, request: &[u8]) -> Result<Answer, Error> {
-        self.write_all(request).await?;
-        let head_end = loop {
-            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
-                break i;
-            }
-            if !self.fill().await? {
-                return Err("connection closed before the answer".into());
-            }
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end])?.to_owned();
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().ok_or("empty answer")?;
-        let status: u16 = status_line.get(9..12).ok_or("bad status line")?.parse()?;
-        let mut length = None;
-        let mut chunked = false;
-        let mut close = false;
-        let mut location = None;
-        let mut cookies = Vec::new();
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => length = Some(value.parse::<usize>()?),
-                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
-                "connection" => close = value.eq_ignore_ascii_case("close"),
-                "location" => location = Some(value.to_owned()),
-                "set-cookie" => {
-                    let pair = value.split(';').next().unwrap_or("");
-                    if let Some((k, v)) = pair.split_once('=') {
-                        cookies.push((k.trim().to_owned(), v.trim().to_owned()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.buf.drain(..head_end + 4);
-        let body = if chunked {
-            self.chunked_body().await?
-        } else {
-            let n = length.unwrap_or(0);
-            while self.buf.len() < n {
-                if !self.fill().await? {
-                    return Err("connection closed inside the body".into());
-                }
-            }
-            self.buf.drain(..n).collect()
-        };
-        if close {
-            self.stream = None;
-        }
-        Ok(Answer {
-            status,
-            location,
-            cookies,
-            body,
-        })
-    }
-
-    async fn chunked_body(&mut self) -> Result<Vec<u8>, Error> {
-        let mut body = Vec::new();
-        loop {
-            let line_end = loop {
-                if let Some(i) = find(&self.buf, b"\r\n") {
-                    break i;
-                }
-                if !self.fill().await? {
-                    return Err("connection closed inside a chunk".into());
-                }
-            };
-            let size_text = std::str::from_utf8(&self.buf[..line_end])?;
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)?;
-            self.buf.drain(..line_end + 2);
-            while self.buf.len() < size + 2 {
-                if !self.fill().await? {
-                    return Err("connection closed inside a chunk".into());
-                }
-            }
-            body.extend(self.buf.drain(..size));
-            self.buf.drain(..2);
-            if size == 0 {
-                return Ok(body);
-            }
-        }
-    }
-}
-
-fn get(path: &str, cookie: &str) -> Vec<u8> {
-    let mut r = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    if !cookie.is_empty() {
-        let _ = write!(r, "Cookie: {cookie}\r\n");
-    }
-    r.push_str("\r\n");
-    r.into_bytes()
-}
-
-fn post(path: &str, extra_headers: &str, body: &str) -> Vec<u8> {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra_headers}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
-/// The value of `name` in a query string or `Location` URL.
-fn query_value(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The value of a hidden form field (`name="x" value="…"`).
-fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')?;
-    Some(html[start..start + end].to_owned())
-}
-
-/// A JSON string member, found without parsing the document (keeps the generator cheap).
-fn json_string(body: &[u8], name: &str) -> Option<String> {
-    let marker = format!("\"{name}\":\"");
-    let start = find(body, marker.as_bytes())? + marker.len();
-    let end = body[start..].iter().position(|b| *b == b'"')?;
-    Some(String::from_utf8_lossy(&body[start..start + end]).into_owned())
-}
-
-/// A signed-in browser: its cookies and what it needs to ask for codes.
-struct Browser {
-    cookie: String,
-    authorize_path: String,
-    token_auth: String,
-}
-
-impl Browser {
-    /// Signs in over HTTP and approves the consent once (later requests skip the page).
-    async fn sign_in(o: &Options) -> Result<Browser, Error> {
-        let mut c = Conn::new(&o.addr);
-        let page = c.send(&get("/login", "")).await?;
-        let csrf_cookie = page
-            .cookies
-            .iter()
-            .find(|(k, _)| k == "castellan_csrf")
-            .map(|(_, v)| v.clone())
-            .ok_or("GET /login set no castellan_csrf cookie")?;
-        let body = form(&[
-            ("csrf", &csrf_cookie),
-            ("email", &o.email),
-            ("password", &o.password),
-            ("request", ""),
-        ]);
-        let signed = c
-            .send(&post(
-                "/login",
-                &format!("Cookie: castellan_csrf={csrf_cookie}\r\n"),
-                &body,
-            ))
-            .await?;
-        let session = signed
-            .cookies
-            .iter()
-            .find(|(k, _)| k == "castellan_session")
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| format!("POST /login: {} {}", signed.status, signed.text()))?;
-        let cookie = format!("castellan_csrf={csrf_cookie}; castellan_session={session}");
-        let challenge = URL_SAFE_NO_PAD.encode(castellan_crypto::hash_secret(VERIFIER).0);
-        let query = form(&[
-            ("response_type", "code"),
-            ("client_id", &o.client_id),
-            ("redirect_uri", &o.redirect_uri),
-            ("scope", &o.scope),
-            ("state", "bench-state"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ]);
-        let authorize_path = format!("/oauth/authorize?{query}");
-        let first = c.send(&get(&authorize_path, &cookie)).await?;
-        match first.status {
-            302 => {}
-            200 => {
-                let html = first.text();
-                let csrf = hidden(&html, "csrf").ok_or("the consent page has no csrf field")?;
-                let mut pairs = vec![
-                    ("csrf", csrf.as_str()),
-                    ("request", query.as_str()),
-                    ("decision", "approve"),
-                ];
-                let org = hidden(&html, "organization");
-                if let Some(org) = &org {
-                    pairs.push(("organization", org.as_str()));
-                }
-                let decided = c
-                    .send(&post(
-                        "/oauth/authorize/decision",
-                        &format!("Cookie: {cookie}\r\n"),
-                        &form(&pairs),
-                    ))
-                    .await?;
-                let loc = decided.location.clone().unwrap_or_default();
-                if decided.status != 302 || query_value(&loc, "code").is_none() {
-                    return Err(format!(
-                        "consent decision: {} {loc} {}",
-                        decided.status,
-                        decided.text()
-                    )
-                    .into());
-                }
-            }
-            s => return Err(format!("GET /oauth/authorize: {s} {}", first.text()).into()),
-        }
-        let basic = STANDARD.encode(format!("{}:{}", o.client_id, o.client_secret));
-        Ok(Browser {
-            cookie,
-            authorize_path,
-            token_auth: format!("Authorization: Basic {basic}\r\n"),
-        })
-    }
-
-    /// One authorization request under the remembered consent: the code, or the answer.
-    async fn code(&self, c: &mut Conn) -> Result<Result<String, Answer>, Error> {
-        let a = c.send(&get(&self.authorize_path, &self.cookie)).await?;
-        if a.status == 302 {
-            if let Some(code) = a.location.as_deref().and_then(|l| query_value(l, "code")) {
-                return Ok(Ok(code));
-            }
-        }
-        Ok(Err(a))
-    }
-
-    fn exchange_request(&self, code: &str, redirect_uri: &str) -> Vec<u8> {
-        post(
-            "/oauth/token",
-            &self.token_auth,
-            &form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", redirect_uri),
-                ("code_verifier", VERIFIER),
-            ]),
-        )
-    }
-
-    fn refresh_request(&self, token: &str) -> Vec<u8> {
-        post(
-            "/oauth/token",
-            &self.token_auth,
-            &form(&[("grant_type", "refresh_token"), ("refresh_token", token)]),
-        )
-    }
-}
-
 /// What the loops record.
 #[derive(Default)]
 struct Tally {
@@ -509,35 +159,24 @@ impl Tally {
     }
 }
 
-fn describe(a: &Answer) -> String {
-    let text = a.text();
-    format!(
-        "{} {}",
-        a.status,
-        text.chars().take(300).collect::<String>()
-    )
-}
-
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "a percentile's index: between 0 and the number of samples"
-)]
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[i.min(sorted.len() - 1)]) / 1000.0
-}
-
 #[expect(
     clippy::print_stderr,
     reason = "the load run reports why loops stopped"
 )]
 async fn run(o: Options) -> Result<(), Error> {
     let browser = match o.mode.as_str() {
-        "refresh" | "code" | "exchange" => Some(Rc::new(Browser::sign_in(&o).await?)),
+        "refresh" | "code" | "exchange" => Some(Rc::new(
+            Browser::sign_in(&SignIn {
+                addr: &o.addr,
+                client_id: &o.client_id,
+                client_secret: &o.client_secret,
+                email: &o.email,
+                password: &o.password,
+                redirect_uri: &o.redirect_uri,
+                scope: &o.scope,
+            })
+            .await?,
+        )),
         "baseline" | "login" => None,
         m => return Err(format!("unknown mode {m}").into()),
     };
