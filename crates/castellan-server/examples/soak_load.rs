@@ -20,7 +20,8 @@
 //! Usage: `soak_load <host:port> [options]`. Options: `--secs N` (measured time, default 60),
 //! `--warmup N` (seconds before measuring, default 5), `--conns N` (default 32), `--rate R`
 //! (default 0), `--period N` (seconds per report line, default 60), `--server-pid PID` (adds the
-//! server's memory from /proc to each line), `--cc-id`, `--cc-secret`, `--cc-scope` (the
+//! server's memory from /proc to each line), `--kinds` (the kinds to cycle through, a
+//! comma-separated subset of `token,introspect,gateway,refresh`, default all four), `--cc-id`, `--cc-secret`, `--cc-scope` (the
 //! client_credentials client, which also introspects), `--api-key`, `--gateway-uri` (the
 //! `X-Original-URI` of the gateway check, default `/catalog/items`), and for the refresh
 //! families the code client and person: `--client-id`, `--client-secret`, `--email`,
@@ -62,6 +63,8 @@ struct Options {
     rate: f64,
     period: u64,
     server_pid: Option<u32>,
+    /// The kinds each connection cycles through (indices in [`KINDS`]).
+    kinds: Vec<usize>,
     cc_id: String,
     cc_secret: String,
     cc_scope: String,
@@ -88,6 +91,7 @@ fn options() -> Result<Options, Error> {
         rate: 0.0,
         period: 60,
         server_pid: None,
+        kinds: vec![0, 1, 2, 3],
         cc_id: String::new(),
         cc_secret: String::new(),
         cc_scope: String::new(),
@@ -109,6 +113,17 @@ fn options() -> Result<Options, Error> {
             "--rate" => o.rate = value.parse()?,
             "--period" => o.period = value.parse()?,
             "--server-pid" => o.server_pid = Some(value.parse()?),
+            "--kinds" => {
+                o.kinds = value
+                    .split(',')
+                    .map(|k| {
+                        KINDS
+                            .iter()
+                            .position(|n| *n == k)
+                            .ok_or_else(|| format!("--kinds: unknown kind {k}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             "--cc-id" => o.cc_id = value,
             "--cc-secret" => o.cc_secret = value,
             "--cc-scope" => o.cc_scope = value,
@@ -255,7 +270,7 @@ async fn connection(
         } else {
             due = Instant::now();
         }
-        let mut kind = turn % KINDS.len();
+        let mut kind = o.kinds[turn % o.kinds.len()];
         turn += 1;
         if kind == 1 && access.is_empty() {
             // No token to introspect yet: get one first.

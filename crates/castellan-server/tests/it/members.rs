@@ -242,6 +242,20 @@ async fn without_mail_the_owner_passes_the_link_and_only_its_address_accepts_it(
         .await;
     assert_eq!(p.status, 404);
     assert_eq!(app.store.role_in(&acme, &bob).await.unwrap(), None);
+    // The gateway's membership cache has seen Bob as no member (as a check of a token bound
+    // to Acme would have); joining must not leave him refused until the entry expires.
+    let cached = |who: String| {
+        let app = &app;
+        let acme = acme.clone();
+        async move {
+            app.state
+                .memberships
+                .role_in(&app.state.store, &acme, &who)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(cached(bob.clone()).await, None);
     // Bob signs in and joins.
     let b = signed_in(&app, "bob@example.com", PASSWORD).await;
     let seen = b.get(&path).await;
@@ -253,6 +267,11 @@ async fn without_mail_the_owner_passes_the_link_and_only_its_address_accepts_it(
     assert_eq!(
         app.store.role_in(&acme, &bob).await.unwrap(),
         Some(Role::Viewer)
+    );
+    assert_eq!(
+        cached(bob.clone()).await,
+        Some(Role::Viewer),
+        "the gateway sees the new member at once"
     );
     // Handed on by its OWNER, not mailed: it proves no address.
     assert_eq!(
