@@ -76,7 +76,13 @@ echo "Started: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short 
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -r); $(rustc --version)."
 MAX=$(taskset -c 1 "$GEN" 127.0.0.1:8601 --rate 0 --secs "$MAX_SECS" --warmup 5 --period "$MAX_SECS" "${ARGS[@]}" | grep '^RESULT')
 echo "Maximum: $MAX"
-if ! grep -q ' bad=0 ' <<<"$MAX"; then echo "unexpected answers at the maximum" >&2; exit 1; fi
+if ! grep -q ' bad=0 ' <<<"$MAX"; then
+  # Reported, not fatal: at the maximum a request may reach the request deadline (a SQLite
+  # checkpoint's file sync on a slow disk, see docs/operations.md); the soak's own minutes
+  # count their unexpected answers in the table below.
+  echo "Unexpected answers at the maximum; the server's warnings:"
+  grep -a -E 'WARN|ERROR' "$WORK/server.log" | sed 's/\x1b\[[0-9;]*m//g' | tail -n 10
+fi
 RATE=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' <<<"$MAX")
 HALF=$(( RATE / 2 ))
 echo "Soak: $HALF requests/s (half the maximum) for $MINUTES minutes after a 60 s warm-up."

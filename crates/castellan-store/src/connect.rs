@@ -69,22 +69,19 @@ pub async fn connect_with(url: &str, options: ConnectOptions) -> StoreResult<Arc
         ))
     })?;
     let pool = pool_options(&target, &options)
-        .connect_with(connect_options.clone())
+        .connect_with(connect_options)
         .await
         .map_err(crate::error::store_error)?;
-    let store = Arc::new(SqlStore::new(pool, target.backend));
+    let store = SqlStore::new(pool, target.backend);
     if options.migrate {
         store.migrate().await?;
-    }
-    if target.backend == Backend::Sqlite && !target.in_memory {
-        crate::checkpoint::spawn(&store, connect_options);
     }
     tracing::info!(
         backend = target.backend.as_str(),
         migrated = options.migrate,
         "store connected"
     );
-    Ok(store)
+    Ok(Arc::new(store))
 }
 
 /// Applies the pending migrations of the database at `url`, then closes the connections.
@@ -128,19 +125,11 @@ fn pool_options(target: &Target, options: &ConnectOptions) -> AnyPoolOptions {
 /// makes a second writer wait instead of failing, and foreign keys are off by default. Reads
 /// go through a memory map of up to 1 GiB (pages shared with the OS cache, not copied per
 /// connection), so lookups in large tables (a million API keys) do not pay a `read(2)` per
-/// page that falls out of SQLite's own small per-connection cache. Checkpoints run on a task of
-/// their own (see [`crate::checkpoint`]); a committing connection checkpoints in-line only if
-/// the log has grown far past SQLite's default.
+/// page that falls out of SQLite's own small per-connection cache.
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute("PRAGMA journal_mode = WAL").await?;
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA mmap_size = 1073741824").await?;
-    let inline = crate::checkpoint::INLINE_CHECKPOINT_PAGES;
-    conn.execute(format!("PRAGMA wal_autocheckpoint = {inline}").as_str())
-        .await?;
-    let limit = crate::checkpoint::JOURNAL_SIZE_LIMIT_BYTES;
-    conn.execute(format!("PRAGMA journal_size_limit = {limit}").as_str())
-        .await?;
     conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
         .await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;

@@ -10,7 +10,6 @@
 pub mod api_keys;
 pub mod apps;
 pub mod audit;
-mod checkpoint;
 mod connect;
 pub mod device;
 mod error;
@@ -23,7 +22,6 @@ mod sql;
 pub mod testing;
 mod types;
 
-pub use checkpoint::CHECKPOINT_EVERY;
 pub use connect::{connect, connect_with, migrate, redacted_url, ConnectOptions};
 pub use sql::timed::STORAGE_SECONDS;
 pub use sql::SqlStore;

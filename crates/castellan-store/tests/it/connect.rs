@@ -42,43 +42,6 @@ async fn sqlite_url_creates_the_file_with_wal_foreign_keys_and_busy_timeout() {
 }
 
 #[tokio::test]
-async fn sqlite_checkpoints_run_on_their_own_task_not_in_a_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wal.db");
-    let store = connect(path.to_str().unwrap()).await.unwrap();
-    // A commit checkpoints in-line only far past SQLite's default of 1 000 pages.
-    assert_eq!(pragma_int(&store, "wal_autocheckpoint").await, 10_000);
-    sqlx::query("CREATE TABLE filler (b BLOB)")
-        .execute(store.pool())
-        .await
-        .unwrap();
-    let before = std::fs::metadata(&path).unwrap().len();
-    // About 1 000 pages, all in the log: no commit reaches the in-line threshold, so only the
-    // checkpointer can copy them into the database file.
-    sqlx::query(
-        "INSERT INTO filler (b) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
-         WHERE i < 1000) SELECT randomblob(3000) FROM n",
-    )
-    .execute(store.pool())
-    .await
-    .unwrap();
-    let wanted = before + 2_000_000;
-    let deadline = std::time::Instant::now() + castellan_store::CHECKPOINT_EVERY * 5;
-    let mut size = std::fs::metadata(&path).unwrap().len();
-    while size < wanted && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        size = std::fs::metadata(&path).unwrap().len();
-    }
-    assert!(
-        size >= wanted,
-        "the database file is {size} bytes, {before} before the insert: no checkpoint ran"
-    );
-    // The store still answers, and the task stops with it.
-    store.ping().await.unwrap();
-    store.close().await;
-}
-
-#[tokio::test]
 async fn a_bare_path_is_a_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("with space ?#%.db");
