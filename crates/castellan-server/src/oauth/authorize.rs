@@ -55,6 +55,9 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     /// The OIDC `prompt`.
     pub prompt: Option<Prompt>,
+    /// The OIDC `max_age` (seconds): a sign-in older than this must be made again (OIDC Core
+    /// §3.1.2.1).
+    pub max_age: Option<u32>,
     /// The resources the tokens are for (RFC 8707); `None`: the default audience.
     pub resources: Option<Audience>,
     /// The request's parameters re-encoded, to carry it through the login and consent forms
@@ -169,16 +172,33 @@ fn parameter_parts(raw: &str) -> Result<Parts, String> {
     Ok((map, resources, repeated))
 }
 
-/// Re-encodes a query string, dropping `prompt=login` (used once the person has signed in,
-/// so that the continued request does not ask them to sign in again). `None` when the query
-/// is not a plausible authorization request.
+/// Re-encodes a query string, dropping `prompt=login` and `max_age` (used once the person has
+/// signed in, so that the continued request does not ask them to sign in again: with
+/// `max_age=0`, any sign-in is already too old a second later). `None` when the query is not
+/// a plausible authorization request.
 pub fn continue_query(raw: &str) -> Option<String> {
     let mut params = parameters(raw).ok()?;
     params.map.contains_key("client_id").then_some(())?;
     if params.map.get("prompt").is_some_and(|p| p == "login") {
         params.map.remove("prompt");
     }
+    params.map.remove("max_age");
     Some(params.encode())
+}
+
+/// The `max_age` parameter: a whole number of seconds, at most ten digits and below 2^32.
+fn max_age_of(value: Option<&str>) -> Result<Option<u32>, OAuthError> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(OAuthError::invalid_request(
+            "max_age must be a whole number of seconds",
+        ));
+    }
+    v.parse::<u32>()
+        .map(Some)
+        .map_err(|_| OAuthError::invalid_request("max_age is too large"))
 }
 
 /// Validates an authorization request given as its raw query string.
@@ -292,6 +312,7 @@ pub fn check(
             )))
         }
     };
+    let max_age = max_age_of(map.get("max_age").map(String::as_str)).map_err(fail)?;
     let nonce = map.get("nonce").cloned();
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
         return Err(fail(OAuthError::invalid_request(format!(
@@ -327,6 +348,7 @@ pub fn check(
         code_challenge,
         nonce,
         prompt,
+        max_age,
         resources,
         query,
         pushed,
@@ -474,7 +496,32 @@ mod tests {
             Some("client_id=x&state=s+t")
         );
         assert_eq!(continue_query("state=x"), None);
+        assert_eq!(
+            continue_query("client_id=x&max_age=0&prompt=consent").as_deref(),
+            Some("client_id=x&prompt=consent")
+        );
         assert!(parameters(&"a".repeat(MAX_QUERY_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn max_age_is_a_whole_number_of_seconds() {
+        assert_eq!(max_age_of(None).unwrap(), None);
+        assert_eq!(max_age_of(Some("0")).unwrap(), Some(0));
+        assert_eq!(max_age_of(Some("3600")).unwrap(), Some(3600));
+        assert_eq!(max_age_of(Some("4294967295")).unwrap(), Some(u32::MAX));
+        for bad in [
+            "",
+            "-1",
+            "+5",
+            "1.5",
+            "1e3",
+            " 5",
+            "4294967296",
+            "99999999999",
+            "٣",
+        ] {
+            assert!(max_age_of(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

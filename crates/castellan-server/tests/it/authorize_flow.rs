@@ -3,6 +3,7 @@
 
 use crate::support::pages::*;
 use base64::Engine;
+use castellan_crypto::Clock;
 use castellan_testkit::TestApp;
 use serde_json::{json, Value};
 
@@ -423,5 +424,101 @@ async fn a_loopback_ip_redirect_uri_may_name_any_port_and_nothing_else() {
         let page = b.get(&ask(refused, "openid")).await;
         assert_eq!(page.status, 400, "{refused}: {}", page.body);
         assert!(page.location.is_none(), "{refused}: never a redirect");
+    }
+}
+
+/// The claims of an ID token, read without checking its signature (other tests do).
+#[expect(
+    clippy::unwrap_used,
+    reason = "test code: a panic is a failed assertion"
+)]
+fn id_claims(id_token: &str) -> Value {
+    let payload = id_token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn max_age_asks_for_a_fresh_sign_in_once_the_last_one_is_older() {
+    let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(
+        |_| {},
+        std::sync::Arc::<castellan_testkit::ManualClock>::clone(&clock),
+    )
+    .await;
+    let client_id = public_client(&app).await;
+    add_person(&app, "max@example.com", &["Acme"]).await;
+    let b = Browser::new(&app);
+    let q = |max_age: Option<&str>, prompt: Option<&str>| {
+        let (verifier, challenge) = pkce();
+        let mut p = vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", client_id.clone()),
+            ("scope", "openid products:read".to_owned()),
+            ("state", "st".to_owned()),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256".to_owned()),
+        ];
+        if let Some(m) = max_age {
+            p.push(("max_age", m.to_owned()));
+        }
+        if let Some(pr) = prompt {
+            p.push(("prompt", pr.to_owned()));
+        }
+        let refs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        (authorize_query(&refs), verifier)
+    };
+    let (first, _) = q(None, None);
+    let login = b.get(&first).await;
+    let consent = sign_in(&b, &login, "max@example.com", PASSWORD).await;
+    assert!(decide(&b, &consent, "approve", None)
+        .await
+        .param("code")
+        .is_some());
+    let signed_in_at = clock.now().timestamp();
+
+    // Within max_age: straight back with a code.
+    clock.advance(chrono::Duration::seconds(100));
+    let (fresh, _) = q(Some("120"), None);
+    assert!(b.get(&fresh).await.param("code").is_some());
+
+    // Past it: the login page; with prompt=none, login_required.
+    clock.advance(chrono::Duration::seconds(100));
+    let (silent, _) = q(Some("120"), Some("none"));
+    let silent = b.get(&silent).await;
+    assert_eq!(silent.param("error").as_deref(), Some("login_required"));
+    assert_eq!(silent.param("state").as_deref(), Some("st"));
+    let (stale, verifier) = q(Some("120"), None);
+    let relogin = b.get(&stale).await;
+    assert!(relogin.is_login_form(), "{}", relogin.body);
+    // Signing in again continues the request without asking again, and the ID token says when.
+    let after = sign_in(&b, &relogin, "max@example.com", PASSWORD).await;
+    assert_eq!(after.status, 302, "{}", after.body);
+    let code = after.param("code").unwrap();
+    let (status, body) = exchange(&app, &client_id, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = id_claims(body["id_token"].as_str().unwrap());
+    assert_eq!(claims["auth_time"], json!(clock.now().timestamp()));
+    assert_ne!(claims["auth_time"], json!(signed_in_at));
+
+    // max_age=0 asks every time, without looping after the sign-in.
+    let (zero, _) = q(Some("0"), None);
+    let login = b.get(&zero).await;
+    assert!(login.is_login_form());
+    let after = sign_in(&b, &login, "max@example.com", PASSWORD).await;
+    assert!(after.param("code").is_some(), "{:?}", after.location);
+
+    // Not a whole number of seconds: invalid_request at the redirect URI.
+    for bad in ["-1", "1.5", "soon", "99999999999"] {
+        let (query, _) = q(Some(bad), None);
+        let res = b.get(&query).await;
+        assert_eq!(res.status, 302, "{bad}");
+        assert_eq!(
+            res.param("error").as_deref(),
+            Some("invalid_request"),
+            "{bad}"
+        );
     }
 }
