@@ -144,6 +144,38 @@ async fn a_pushed_prompt_login_is_met_by_signing_in_after_the_push() {
 }
 
 #[tokio::test]
+async fn a_pushed_max_age_is_met_by_signing_in_after_the_push() {
+    let app = TestApp::spawn().await;
+    let (client_id, secret) = confidential_client(&app, &[REDIRECT]).await;
+    let (_, challenge) = pkce();
+    let mut form = request(&client_id, &secret, &challenge);
+    form.push(("max_age", "0"));
+    let (s, pushed) = push(&app, &form).await;
+    assert_eq!(s, 201, "{pushed}");
+    let b = Browser::new(&app);
+    let path = authorize_by_reference(&client_id, pushed["request_uri"].as_str().unwrap());
+    // Login, then consent: not the login page again.
+    let consent = signed_in_consent(&app, &b, &path).await;
+    assert!(decide(&b, &consent, "approve", None)
+        .await
+        .param("code")
+        .is_some());
+    // Signed in, a request pushed after that sign-in asks for a new one (instants are kept to
+    // the millisecond: let one pass).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (s, pushed) = push(&app, &form).await;
+    assert_eq!(s, 201, "{pushed}");
+    let path = authorize_by_reference(&client_id, pushed["request_uri"].as_str().unwrap());
+    assert!(b.get(&path).await.is_login_form());
+    // A malformed max_age is refused when pushed.
+    let mut bad = request(&client_id, &secret, &challenge);
+    bad.push(("max_age", "-5"));
+    let (s, body) = push(&app, &bad).await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
 async fn an_expired_reference_is_an_error_page() {
     let app = TestApp::spawn_with(|c| c.par.lifetime_seconds = 1).await;
     let (client_id, secret) = confidential_client(&app, &[REDIRECT]).await;
