@@ -35,6 +35,12 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
+  # The PostgreSQL databases (about 4.7 GB when seeded) go too, as the SQLite files do.
+  if [[ -n "${SIZE_POSTGRES:-}" ]]; then
+    for d in castellan_size_empty castellan_size_full; do
+      psql "$SIZE_POSTGRES/postgres" -q -c "DROP DATABASE IF EXISTS $d" 2>/dev/null || true
+    done
+  fi
 }
 trap cleanup EXIT
 
