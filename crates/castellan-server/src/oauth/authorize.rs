@@ -186,12 +186,13 @@ pub fn continue_query(raw: &str) -> Option<String> {
     Some(params.encode())
 }
 
-/// The `max_age` parameter: a whole number of seconds, at most ten digits and below 2^32.
+/// The `max_age` parameter: a whole number of seconds below 2^32 (digits only: `parse` would
+/// also take a leading `+`).
 fn max_age_of(value: Option<&str>) -> Result<Option<u32>, OAuthError> {
     let Some(v) = value else {
         return Ok(None);
     };
-    if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(OAuthError::invalid_request(
             "max_age must be a whole number of seconds",
         ));

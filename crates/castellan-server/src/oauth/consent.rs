@@ -152,23 +152,19 @@ pub async fn next_step(
             _ => Step::Login,
         });
     };
-    // A pushed request's `prompt=login` and `max_age` are met by a sign-in after it was pushed
-    // (its query, carried through the login page, cannot drop them as a direct request's does).
-    let signed_in_since_push = req
-        .pushed
-        .as_ref()
-        .is_some_and(|p| session.auth_time >= p.pushed_at);
-    if req.prompt == Some(Prompt::Login) && !signed_in_since_push {
-        return Ok(Step::Login);
-    }
-    // OIDC Core §3.1.2.1: a sign-in older than `max_age` is made again (`max_age=0`: always,
-    // as with `prompt=login`); with `prompt=none` that cannot happen, so it is
-    // `login_required`.
+    // A fresh sign-in is asked for by `prompt=login`, or by `max_age` when the last one is
+    // older (OIDC Core §3.1.2.1; `max_age=0`: always). A pushed request's are met by a sign-in
+    // after it was pushed (its query, carried through the login page, cannot drop them as a
+    // direct request's does). With `prompt=none` no sign-in can happen: `login_required`.
     let too_old = req.max_age.is_some_and(|max| {
         max == 0
             || state.clock.now() - session.auth_time > chrono::Duration::seconds(i64::from(max))
     });
-    if too_old && !signed_in_since_push {
+    let signed_in_since_push = req
+        .pushed
+        .as_ref()
+        .is_some_and(|p| session.auth_time >= p.pushed_at);
+    if (req.prompt == Some(Prompt::Login) || too_old) && !signed_in_since_push {
         return Ok(match req.prompt {
             Some(Prompt::None) => {
                 prompt_error("login_required", "the sign-in is older than max_age")

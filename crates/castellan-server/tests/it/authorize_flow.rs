@@ -427,19 +427,6 @@ async fn a_loopback_ip_redirect_uri_may_name_any_port_and_nothing_else() {
     }
 }
 
-/// The claims of an ID token, read without checking its signature (other tests do).
-#[expect(
-    clippy::unwrap_used,
-    reason = "test code: a panic is a failed assertion"
-)]
-fn id_claims(id_token: &str) -> Value {
-    let payload = id_token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 #[tokio::test]
 async fn max_age_asks_for_a_fresh_sign_in_once_the_last_one_is_older() {
     let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
@@ -499,7 +486,7 @@ async fn max_age_asks_for_a_fresh_sign_in_once_the_last_one_is_older() {
     let code = after.param("code").unwrap();
     let (status, body) = exchange(&app, &client_id, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
-    let claims = id_claims(body["id_token"].as_str().unwrap());
+    let claims = castellan_testkit::oauth::claims(body["id_token"].as_str().unwrap());
     assert_eq!(claims["auth_time"], json!(clock.now().timestamp()));
     assert_ne!(claims["auth_time"], json!(signed_in_at));
 
