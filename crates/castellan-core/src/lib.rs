@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod api_key;
+pub mod authn;
 pub mod client;
 pub mod client_assertion;
 pub mod client_keys;

@@ -13,7 +13,9 @@ pub mod jwk;
 pub mod jws;
 pub mod keys;
 pub mod keyset;
+pub mod recovery_code;
 pub mod secret;
+pub mod totp;
 
 pub use clock::{Clock, SystemClock};
 pub use dpop::{DpopError, ProofCheck, VerifiedProof};

@@ -165,6 +165,7 @@ async fn exchange(s: &Baseline, body: &[u8]) -> Response {
         organization_id: code.organization_id.clone(),
         scope: code.scope.clone(),
         auth_time: code.auth_time,
+        amr: code.amr,
         created_at: now,
         expires_at: now + Duration::days(200),
         audience: code.resources.clone(),

@@ -63,6 +63,7 @@ fn browser_state_shows_no_session_cookie_or_csrf_token() {
                 id: "ses_1".into(),
                 user_id: "usr_1".into(),
                 auth_time: now,
+                amr: castellan_core::authn::Amr::PASSWORD,
                 expires_at: now,
                 device: String::new(),
                 address: String::new(),

@@ -79,6 +79,8 @@ pub struct DeviceApproval {
     pub family_id: String,
     /// When the person who approved signed in (the tokens' `auth_time`).
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in (the `amr`/`acr` of its tokens).
+    pub amr: castellan_core::authn::Amr,
 }
 
 /// Device authorizations.

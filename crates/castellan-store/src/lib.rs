@@ -13,6 +13,7 @@ pub mod audit;
 mod connect;
 pub mod device;
 mod error;
+pub mod factors;
 pub mod links;
 pub mod people;
 mod predicate;
@@ -198,6 +199,7 @@ pub trait Store:
     + audit::AuditStore
     + apps::AppStore
     + links::LinkStore
+    + factors::FactorStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -92,6 +92,8 @@ pub struct Session {
     pub user_id: String,
     /// When the user signed in (OIDC `auth_time`).
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in (the `amr`/`acr` of its tokens).
+    pub amr: castellan_core::authn::Amr,
     /// When the session ends.
     pub expires_at: DateTime<Utc>,
     /// The browser and system it signed in from, as read from its `User-Agent` ("Chrome 120
@@ -124,6 +126,8 @@ pub struct AuthorizationCode {
     pub resources: Option<Audience>,
     /// When the user signed in.
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in (the `amr`/`acr` of its tokens).
+    pub amr: castellan_core::authn::Amr,
     /// The consent (connected app) this code was issued under.
     pub consent_id: String,
     /// The token family its redemption starts: every access and refresh token issued from
@@ -187,6 +191,8 @@ pub struct RefreshToken {
     pub scope: String,
     /// When the user signed in.
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in (the `amr`/`acr` of its tokens).
+    pub amr: castellan_core::authn::Amr,
     /// When it was issued.
     pub created_at: DateTime<Utc>,
     /// Inactivity expiry: restarts at every use.

@@ -58,7 +58,7 @@ fn corrupt(column: &str, what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{column}: {what}"))
 }
 
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> StoreResult<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> StoreResult<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
@@ -314,6 +314,12 @@ pub(crate) fn device_from_row(row: &AnyRow) -> StoreResult<crate::device::Device
                 consent_id,
                 family_id,
                 auth_time: from_millis(auth_time, "auth_time")?,
+                // Approvals stored before sign-in methods were recorded were by password.
+                amr: match get::<Option<String>>(row, "amr")? {
+                    Some(stored) => castellan_core::authn::Amr::parse(&stored)
+                        .ok_or_else(|| corrupt("amr", "unknown method"))?,
+                    None => castellan_core::authn::Amr::PASSWORD,
+                },
             })
         }
         _ => None,

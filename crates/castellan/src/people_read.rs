@@ -34,6 +34,9 @@ pub enum ReadUsers {
     Disable(Named),
     /// Enable a disabled user again (their ended sessions and grants stay ended).
     Enable(Named),
+    /// Remove a user's second factors (authenticator app and recovery codes), for a person who
+    /// lost both: they sign in with their password alone until they set one up again.
+    ResetMfa(Named),
 }
 
 /// The read commands of `castellan orgs`.
@@ -159,6 +162,7 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
             set_disabled(store, &id, Some(SystemClock.now()), json).await
         }
         ReadUsers::Enable(Named { id, json }) => set_disabled(store, &id, None, json).await,
+        ReadUsers::ResetMfa(Named { id, json }) => reset_mfa(store, &id, json).await,
         ReadUsers::SetPassword(args) => {
             let user = find_user(store, &args.user).await?;
             let password = read_password(args.password.as_ref(), args.password_stdin)?;
@@ -203,6 +207,35 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
             Ok(())
         }
     }
+}
+
+/// Removes the second factors of the user named by id or email.
+async fn reset_mfa(store: &dyn Store, named: &str, json: bool) -> anyhow::Result<()> {
+    let user = find_user(store, named).await?;
+    let removed = store.remove_totp(&user.id).await?;
+    if removed {
+        tracing::info!(user_id = %user.id, by = "cli", "second factors removed");
+        let event = Caller::operator()
+            .did(Kind::SecondFactorReset)
+            .target(&user.id)
+            .detail("authenticator app and recovery codes removed by an operator");
+        record_in(store, SystemClock.now(), event).await;
+    }
+    if json {
+        let mut v = user_json(&user);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("secondFactorRemoved".into(), removed.into());
+        }
+        println!("{v}");
+    } else if removed {
+        println!(
+            "{} has no second factor any more: their password alone signs them in until they set one up again",
+            printable(&user.email)
+        );
+    } else {
+        println!("{} had no second factor", printable(&user.email));
+    }
+    Ok(())
 }
 
 /// Disables (`Some(now)`) or enables (`None`) the user named by id or email.

@@ -72,11 +72,23 @@ pub enum Kind {
     PersonAdminChanged,
     /// A new signing key took over.
     SigningKeyRotated,
+    /// A person confirmed an authenticator app as their second factor.
+    SecondFactorEnrolled,
+    /// A person removed their authenticator app.
+    SecondFactorRemoved,
+    /// An operator removed a person's second factors (`castellan users reset-mfa`).
+    SecondFactorReset,
+    /// A second-factor code was refused.
+    SecondFactorFailed,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
+    /// A person replaced their recovery codes.
+    RecoveryCodesRenewed,
 }
 
 impl Kind {
     /// Every kind, in the catalogue's order.
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 32] = [
         Kind::ClientCreated,
         Kind::ClientUpdated,
         Kind::ClientSecretRotated,
@@ -103,6 +115,12 @@ impl Kind {
         Kind::PersonEnabled,
         Kind::PersonAdminChanged,
         Kind::SigningKeyRotated,
+        Kind::SecondFactorEnrolled,
+        Kind::SecondFactorRemoved,
+        Kind::SecondFactorReset,
+        Kind::SecondFactorFailed,
+        Kind::RecoveryCodeUsed,
+        Kind::RecoveryCodesRenewed,
     ];
 
     /// The stored name (`client.created` …).
@@ -134,13 +152,21 @@ impl Kind {
             Kind::PersonEnabled => "person.enabled",
             Kind::PersonAdminChanged => "person.admin_changed",
             Kind::SigningKeyRotated => "signing_key.rotated",
+            Kind::SecondFactorEnrolled => "second_factor.enrolled",
+            Kind::SecondFactorRemoved => "second_factor.removed",
+            Kind::SecondFactorReset => "second_factor.reset",
+            Kind::SecondFactorFailed => "second_factor.failed",
+            Kind::RecoveryCodeUsed => "second_factor.recovery_code_used",
+            Kind::RecoveryCodesRenewed => "second_factor.recovery_codes_renewed",
         }
     }
 
     /// Whether the kind records a refusal rather than a change.
     fn outcome(self) -> Outcome {
         match self {
-            Kind::SignInFailed | Kind::RefreshReuseDetected => Outcome::Failure,
+            Kind::SignInFailed | Kind::RefreshReuseDetected | Kind::SecondFactorFailed => {
+                Outcome::Failure
+            }
             _ => Outcome::Success,
         }
     }

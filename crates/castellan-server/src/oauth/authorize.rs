@@ -58,6 +58,9 @@ pub struct AuthorizeRequest {
     /// The OIDC `max_age` (seconds): a sign-in older than this must be made again (OIDC Core
     /// §3.1.2.1).
     pub max_age: Option<u32>,
+    /// The OIDC `acr_values`: the authentication context classes asked for, space-separated in
+    /// order of preference (see `castellan_core::authn`).
+    pub acr_values: Option<String>,
     /// The resources the tokens are for (RFC 8707); `None`: the default audience.
     pub resources: Option<Audience>,
     /// The request's parameters re-encoded, to carry it through the login and consent forms
@@ -184,6 +187,28 @@ pub fn continue_query(raw: &str) -> Option<String> {
     }
     params.map.remove("max_age");
     Some(params.encode())
+}
+
+/// Longest `acr_values` accepted.
+const MAX_ACR_VALUES_LEN: usize = 1024;
+
+/// The `acr_values` parameter: space-separated visible ASCII values, at most
+/// [`MAX_ACR_VALUES_LEN`] long; empty means none.
+fn acr_values_of(value: Option<&str>) -> Result<Option<String>, OAuthError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.len() > MAX_ACR_VALUES_LEN {
+        return Err(OAuthError::invalid_request(format!(
+            "acr_values is longer than {MAX_ACR_VALUES_LEN} characters"
+        )));
+    }
+    if !value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        return Err(OAuthError::invalid_request(
+            "acr_values must be space-separated visible ASCII values",
+        ));
+    }
+    Ok(Some(value.to_owned()))
 }
 
 /// The `max_age` parameter: a whole number of seconds below 2^32 (digits only: `parse` would
@@ -314,6 +339,7 @@ pub fn check(
         }
     };
     let max_age = max_age_of(map.get("max_age").map(String::as_str)).map_err(fail)?;
+    let acr_values = acr_values_of(map.get("acr_values").map(String::as_str)).map_err(fail)?;
     let nonce = map.get("nonce").cloned();
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
         return Err(fail(OAuthError::invalid_request(format!(
@@ -350,6 +376,7 @@ pub fn check(
         nonce,
         prompt,
         max_age,
+        acr_values,
         resources,
         query,
         pushed,
@@ -502,6 +529,19 @@ mod tests {
             Some("client_id=x&prompt=consent")
         );
         assert!(parameters(&"a".repeat(MAX_QUERY_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn acr_values_are_visible_ascii_of_bounded_length() {
+        assert_eq!(acr_values_of(None).unwrap(), None);
+        assert_eq!(acr_values_of(Some("")).unwrap(), None);
+        assert_eq!(
+            acr_values_of(Some("urn:castellan:acr:mfa urn:x")).unwrap(),
+            Some("urn:castellan:acr:mfa urn:x".to_owned())
+        );
+        for bad in ["a\tb", "é", "a\nb", &"a".repeat(MAX_ACR_VALUES_LEN + 1)] {
+            assert!(acr_values_of(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,8 +5,10 @@
 use crate::audit::{self, Caller, Kind};
 use crate::oauth::authorize::{redirect_with, AuthorizeError, AuthorizeRequest, Prompt};
 use crate::oauth::token::authorization_code::code_expires_at;
+use crate::people::second_factor::has_second_factor;
 use crate::platform::config::Config;
 use crate::platform::state::AppState;
+use castellan_core::authn::meets_acr_values;
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::user::{Organization, Role};
 use castellan_core::ScopeSet;
@@ -125,6 +127,9 @@ pub async fn remembered(
 pub enum Step {
     /// Not signed in (or `prompt=login`): the login page, carrying the request.
     Login,
+    /// Signed in, but `acr_values` asks for a second factor the person has and the session
+    /// has not proved: the second-factor page, carrying the request.
+    SecondFactor,
     /// The consent page, with the person's organizations.
     Consent(Vec<(Organization, Role)>),
     /// Back to the client (a code under a remembered consent, or an error for `prompt=none`).
@@ -171,6 +176,22 @@ pub async fn next_step(
             }
             _ => Step::Login,
         });
+    }
+    // `acr_values` asking for a class the session does not reach: a second factor when the
+    // person has one (OIDC Core §3.1.2.1: a voluntary claim; without one the request goes on
+    // and the ID token's `acr` says what was reached).
+    if let Some(asked) = &req.acr_values {
+        if !meets_acr_values(session.amr, asked)
+            && has_second_factor(state, &session.user_id).await?
+        {
+            return Ok(match req.prompt {
+                Some(Prompt::None) => prompt_error(
+                    "interaction_required",
+                    "acr_values asks for a second factor the session has not proved",
+                ),
+                _ => Step::SecondFactor,
+            });
+        }
     }
     let organizations = state.store.organizations_of_user(&session.user_id).await?;
     if req.prompt != Some(Prompt::Consent) {
@@ -249,6 +270,7 @@ pub async fn issue_code(
             nonce: req.nonce.clone(),
             resources: req.resources.clone(),
             auth_time: session.auth_time,
+            amr: session.amr,
             consent_id: consent.id,
             family_id: new_id(),
             created_at: now,

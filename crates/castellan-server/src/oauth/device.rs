@@ -19,6 +19,7 @@ use castellan_core::user::User;
 use castellan_core::{OAuthError, ScopeSet, Secret};
 use castellan_crypto::{generate_secret, hash_secret, random_bytes};
 use castellan_store::device::{DeviceApproval, DeviceAuthorization, DeviceStatus};
+use castellan_store::people::Session;
 use castellan_store::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
@@ -131,12 +132,12 @@ pub enum Decision {
 
 /// Records `person`'s decision on the pending authorization `pending` (found by its user
 /// code): an approval records their consent and starts the grant the device's tokens will
-/// belong to, with when they signed in (`auth_time`). `false` when it was decided meanwhile,
-/// expired, or its client may no longer use the grant.
+/// belong to, with when and how they signed in (the `auth_time` and `amr` of `session`).
+/// `false` when it was decided meanwhile, expired, or its client may no longer use the grant.
 pub async fn decide(
     state: &AppState,
     person: &User,
-    auth_time: DateTime<Utc>,
+    session: &Session,
     pending: &DeviceAuthorization,
     decision: Decision,
     now: DateTime<Utc>,
@@ -169,7 +170,8 @@ pub async fn decide(
                 organization_id: organization,
                 consent_id: consent.id,
                 family_id: family,
-                auth_time,
+                auth_time: session.auth_time,
+                amr: session.amr,
             })
         }
     };

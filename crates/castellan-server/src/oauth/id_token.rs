@@ -1,12 +1,14 @@
 //! ID tokens (OpenID Connect Core 1.0 §2, §3.1.3.6): signed `RS256` by default
 //! (`token.id_token_algorithm`), `typ: JWT`, carrying `iss`, `sub` (the user id), `aud` (the
-//! client id), `exp`, `iat`, `auth_time`, `nonce` (from the authorization request, never on
+//! client id), `exp`, `iat`, `auth_time`, `acr` and `amr` (how the person signed in, see
+//! `castellan_core::authn`), `nonce` (from the authorization request, never on
 //! refresh), `at_hash`, `gid` (the grant, as in the access token) and, per granted scope, `email`/`email_verified` and `name` (§5.4).
 
 use crate::oauth::tokens::IssueError;
 use crate::platform::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use castellan_core::authn::Amr;
 use castellan_core::user::User;
 use castellan_core::ScopeSet;
 use castellan_crypto::{hash_secret, jws, Algorithm};
@@ -41,6 +43,12 @@ pub struct IdClaims {
     pub iat: i64,
     /// When the person signed in (Unix seconds).
     pub auth_time: i64,
+    /// The authentication context class the sign-in reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The authentication methods of the sign-in (RFC 8176).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
     /// The `nonce` of the authorization request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
@@ -73,6 +81,8 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     /// When the person signed in.
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in.
+    pub amr: Amr,
     /// The access token issued beside it (for `at_hash`).
     pub access_token: &'a str,
     /// Seconds until it expires (the access token's lifetime).
@@ -117,6 +127,8 @@ pub fn sign_id_token(
         exp: (now + Duration::seconds(i64::from(input.lifetime))).timestamp(),
         iat: now.timestamp(),
         auth_time: input.auth_time.timestamp(),
+        acr: input.amr.acr().map(str::to_owned),
+        amr: input.amr.claim(),
         nonce: input.nonce.map(str::to_owned),
         at_hash: at_hash(input.access_token),
         gid: Some(input.family_id.to_owned()),

@@ -13,4 +13,5 @@ pub mod login_throttle;
 pub mod oauth_apps;
 pub mod organizations;
 pub mod passwords;
+pub mod second_factor;
 pub mod sessions;

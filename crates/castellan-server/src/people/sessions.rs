@@ -6,6 +6,7 @@
 //! every sign-in (no session fixation), and sign-out deletes the stored session.
 
 use crate::platform::state::AppState;
+use castellan_core::authn::Amr;
 use castellan_core::{Environment, Secret};
 use castellan_store::people::Session;
 use castellan_store::StoreResult;
@@ -76,12 +77,13 @@ pub fn device_name(user_agent: &str) -> String {
     named.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
-/// Starts a session for `user_id` signed in from `place`; answers the cookie value (shown
-/// only to the browser).
+/// Starts a session for `user_id` signed in from `place` with the methods `amr`; answers the
+/// cookie value (shown only to the browser).
 pub async fn start_session(
     state: &AppState,
     user_id: &str,
     now: DateTime<Utc>,
+    amr: Amr,
     place: SignInPlace<'_>,
 ) -> StoreResult<Secret> {
     let secret = castellan_crypto::generate_secret();
@@ -90,6 +92,7 @@ pub async fn start_session(
         id: format!("ses_{}", crate::oauth::tokens::new_jti()),
         user_id: user_id.to_owned(),
         auth_time: now,
+        amr,
         expires_at: now + Duration::seconds(i64::from(state.config.pages.session_seconds)),
         device: place.user_agent.map(device_name).unwrap_or_default(),
         address: place.address.to_string(),

@@ -3,10 +3,14 @@
 //! approve, and land on the client's redirect URI with a code; then the deny path. A
 //! screenshot of the consent page is written to `$CARGO_TARGET_TMPDIR/consent.png`.
 //!
+//! Then two-step sign-in: an authenticator app set up from its QR page and asked for after the
+//! password (screenshots `two-factor-setup.png`, `two-factor-codes.png`, `second-factor.png`).
+//!
 //! Runs when `CASTELLAN_TEST_BROWSER=1` (and then fails, never skips, when Chromium or
 //! chromedriver is missing); otherwise it says it was not asked to run.
 #![expect(
     clippy::unwrap_used,
+    clippy::print_stdout,
     reason = "a test fails on an unwrap or expect, with its location, and prints what it saw"
 )]
 
@@ -277,4 +281,178 @@ async fn a_device_is_connected_in_chromium() {
         .unwrap();
     assert_eq!(tokens["user_id"], person.as_str(), "{tokens}");
     assert!(tokens["id_token"].is_string());
+}
+
+/// Types `text` into the field `id` once it is on the page.
+async fn type_into(c: &Client, id: &str, text: &str) {
+    c.wait()
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id} ({e})"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// The text of the element `id`.
+async fn text_of(c: &Client, id: &str) -> String {
+    c.wait()
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("no #{id} ({e})"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Clicks `css` and waits for the page it leads to.
+async fn click(c: &Client, css: &str) {
+    let e = c
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} ({e})"));
+    crate::support::browser::click_to_next_page(c, e).await;
+}
+
+/// Saves a screenshot of what the browser shows as `name` in `$CARGO_TARGET_TMPDIR`.
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, png).unwrap();
+    println!("screenshot: {}", path.display());
+}
+
+/// Two-step sign-in in Chromium: the person sets up an authenticator app from its QR page (the
+/// code computed here from the key shown), keeps the recovery codes, signs out; a relying party
+/// asking `acr_values=urn:castellan:acr:mfa` gets them through the password and a recovery
+/// code, then (signed out again) the password and the app's next code; each ID token, verified
+/// against the JWKS, says `acr` mfa and `amr` pwd otp mfa. No page needs JavaScript.
+#[tokio::test]
+async fn an_authenticator_app_is_set_up_and_asked_for_in_chromium() {
+    if !asked_to_run() {
+        return;
+    }
+    let (_driver, driver_url) = start_driver().await;
+    let app = TestApp::spawn_with(product_scopes).await;
+    let (redirect, _) = callback_server().await;
+    let client = app
+        .create_client(json!({
+            "name": "Closient Agent",
+            "scope": SCOPES,
+            "clientKind": "public",
+            "grantTypes": ["authorization_code"],
+            "redirectUris": [redirect],
+            "tokenEndpointAuthMethod": "none",
+        }))
+        .await;
+    let client_id = client["id"].as_str().unwrap().to_owned();
+    add_person(&app, "tom@example.com", &["Acme Retail"]).await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver_url, profile.path(), 1000).await;
+
+    // Set up the app from the account page.
+    c.goto(&app.url("/login")).await.unwrap();
+    sign_in(&c, "tom@example.com", PASSWORD).await;
+    wait_for_url(&c, &app.url("/account")).await;
+    c.goto(&app.url("/account/two-factor")).await.unwrap();
+    click(&c, "#start-app").await;
+    c.wait().for_element(Locator::Css(".qr svg")).await.unwrap();
+    screenshot(&c, "two-factor-setup.png").await;
+    let secret = text_of(&c, "totp-secret").await.replace(' ', "");
+    let now = chrono::Utc::now().timestamp();
+    let step = castellan_crypto::totp::step_at(now);
+    type_into(
+        &c,
+        "confirm-code",
+        &castellan_crypto::totp::code_at(&secret, step).unwrap(),
+    )
+    .await;
+    click(&c, "#confirm-app").await;
+    let codes = c
+        .wait()
+        .for_element(Locator::Id("recovery-codes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let codes: Vec<&str> = codes.split_whitespace().collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    screenshot(&c, "two-factor-codes.png").await;
+
+    let (verifier, challenge) = pkce();
+    let authorize = app.url(&authorize_query(&[
+        ("response_type", "code"),
+        ("client_id", &client_id),
+        ("redirect_uri", &redirect),
+        ("scope", "openid products:read"),
+        ("state", "s"),
+        ("acr_values", "urn:castellan:acr:mfa"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]));
+    let id_token_claims = |landed: url::Url| {
+        let app = &app;
+        let client_id = client_id.clone();
+        let redirect = redirect.clone();
+        let verifier = verifier.clone();
+        async move {
+            let code = param(&landed, "code").expect("a code");
+            let res = app
+                .http
+                .post(app.url("/oauth/token"))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", client_id.as_str()),
+                    ("code", code.as_str()),
+                    ("code_verifier", verifier.as_str()),
+                    ("redirect_uri", redirect.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = res.json().await.unwrap();
+            let id_token = body["id_token"].as_str().expect("an id_token").to_owned();
+            castellan_testkit::people::verify_id_token(app, &id_token)
+                .await
+                .1
+        }
+    };
+
+    // Signed out, the relying party's request: the password, then a recovery code.
+    for round in 0..2 {
+        c.goto(&app.url("/account")).await.unwrap();
+        click(&c, "form[action='/account/logout'] button").await;
+        c.goto(&authorize).await.unwrap();
+        sign_in(&c, "tom@example.com", PASSWORD).await;
+        c.wait().for_element(Locator::Id("code")).await.unwrap();
+        let code = if round == 0 {
+            screenshot(&c, "second-factor.png").await;
+            codes[0].to_owned()
+        } else {
+            // The app's next code: the one that confirmed it is used up.
+            let wait = (step + 1) * 30 - chrono::Utc::now().timestamp();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())).await;
+            }
+            let now = chrono::Utc::now().timestamp();
+            castellan_crypto::totp::code_at(&secret, castellan_crypto::totp::step_at(now)).unwrap()
+        };
+        type_into(&c, "code", &code).await;
+        click(&c, "button[type=submit]").await;
+        if round == 0 {
+            click(&c, "#approve").await;
+        }
+        let landed = wait_for_url(&c, &redirect).await;
+        let claims = id_token_claims(landed).await;
+        assert_eq!(claims["acr"], "urn:castellan:acr:mfa", "{claims}");
+        assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]), "{claims}");
+    }
+
+    // The recovery code used in the first round is used up.
+    c.goto(&app.url("/account/two-factor")).await.unwrap();
+    let state = text_of(&c, "codes-left").await;
+    assert!(state.contains("Recovery codes left: 9."), "{state}");
+    c.close().await.unwrap();
 }

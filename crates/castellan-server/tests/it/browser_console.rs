@@ -1,5 +1,6 @@
 //! The console pages in a real headless Chromium, 320 px wide: every page of the account area
-//! (account, API keys, connected apps, sessions, password, OAuth apps with a new secret shown,
+//! (account, API keys, connected apps, sessions, password, two-step sign-in and its set-up,
+//! OAuth apps with a new secret shown,
 //! members with an invitation link, audit log), the sign-in, password-reset and invitation pages
 //! pass axe-core (<https://github.com/dequelabs/axe-core>, run in the page through WebDriver)
 //! with no serious or critical violation, and none is wider than the window. The forms are
@@ -234,10 +235,18 @@ async fn console_pages_are_accessible_narrow_and_keyboard_driven_in_chromium() {
         "/account/oauth-apps",
         "/account/members",
         "/account/audit",
+        "/account/two-factor",
     ] {
         c.goto(&app.url(path)).await.unwrap();
         look(path.to_owned(), check_page(&c, &axe).await);
     }
+    // Setting up an authenticator app: the QR code and the key.
+    let start = c.find(Locator::Id("start-app")).await.unwrap();
+    crate::support::browser::click_to_next_page(&c, start).await;
+    look(
+        "/account/two-factor (setting up)".into(),
+        check_page(&c, &axe).await,
+    );
     let png = c.screenshot().await.unwrap();
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit-320.png");
     std::fs::write(&shot, png).unwrap();

@@ -52,6 +52,7 @@ mod resources;
 mod restarts;
 mod revocation_feed;
 mod schema_fuzz;
+mod second_factor;
 mod sessions;
 mod support;
 mod token;

@@ -429,6 +429,7 @@ async fn session_for(app: &TestApp, n: u8, user_id: &str) -> Session {
         id: format!("ses_test{n}"),
         user_id: user_id.to_owned(),
         auth_time: Utc::now() - Duration::minutes(i64::from(n)),
+        amr: castellan_core::authn::Amr::PASSWORD,
         expires_at: Utc::now() + Duration::hours(1),
         device: "Safari 17 on Mac OSX".to_owned(),
         address: format!("198.51.100.{n}"),

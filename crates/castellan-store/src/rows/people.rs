@@ -12,14 +12,20 @@ pub(crate) const USER_COLUMNS: &str =
     "id, email, name, password_hash, created_at, is_admin, disabled_at, email_verified_at";
 pub(crate) const ORG_COLUMNS: &str = "id, name, created_at";
 pub(crate) const SESSION_COLUMNS: &str =
-    "hash, id, user_id, auth_time, expires_at, device, address";
+    "hash, id, user_id, auth_time, expires_at, device, address, amr";
 pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_challenge, user_id, \
     organization_id, scope, nonce, resources, auth_time, consent_id, family_id, created_at, \
-    expires_at, dpop_jkt";
+    expires_at, dpop_jkt, amr";
 pub(crate) const CONSENT_COLUMNS: &str =
     "id, user_id, client_id, organization_id, scope, created_at, updated_at";
 pub(crate) const REFRESH_COLUMNS: &str = "hash, family_id, consent_id, client_id, user_id, \
-    organization_id, scope, auth_time, created_at, expires_at, audience, dpop_jkt, act, delegated_from";
+    organization_id, scope, auth_time, created_at, expires_at, audience, dpop_jkt, act, delegated_from, amr";
+
+/// The `amr` column: the methods' names, space-separated.
+pub(crate) fn amr(row: &AnyRow) -> StoreResult<castellan_core::authn::Amr> {
+    let stored: String = get(row, "amr")?;
+    castellan_core::authn::Amr::parse(&stored).ok_or_else(|| corrupt("amr", "unknown method"))
+}
 
 fn instant(row: &AnyRow, column: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
     from_millis(get(row, column)?, column)
@@ -61,6 +67,7 @@ pub(crate) fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
         id: get(row, "id")?,
         user_id: get(row, "user_id")?,
         auth_time: instant(row, "auth_time")?,
+        amr: amr(row)?,
         expires_at: instant(row, "expires_at")?,
         device: get(row, "device")?,
         address: get(row, "address")?,
@@ -79,6 +86,7 @@ pub(crate) fn code_from_row(row: &AnyRow) -> StoreResult<AuthorizationCode> {
         nonce: get(row, "nonce")?,
         resources: audience(row, "resources")?,
         auth_time: instant(row, "auth_time")?,
+        amr: amr(row)?,
         consent_id: get(row, "consent_id")?,
         family_id: get(row, "family_id")?,
         created_at: instant(row, "created_at")?,
@@ -109,6 +117,7 @@ pub(crate) fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         organization_id: get(row, "organization_id")?,
         scope: get(row, "scope")?,
         auth_time: instant(row, "auth_time")?,
+        amr: amr(row)?,
         created_at: instant(row, "created_at")?,
         expires_at: instant(row, "expires_at")?,
         audience: audience(row, "audience")?,

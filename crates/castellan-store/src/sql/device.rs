@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 const COLUMNS: &str = "device_hash, user_code_hash, client_id, scope, resources, status, \
-    user_id, organization_id, consent_id, family_id, auth_time, created_at, expires_at";
+    user_id, organization_id, consent_id, family_id, auth_time, created_at, expires_at, amr";
 
 #[async_trait]
 impl DeviceStore for SqlStore {
@@ -18,7 +18,7 @@ impl DeviceStore for SqlStore {
         let a = d.approval.as_ref();
         sqlx::query(&format!(
             "INSERT INTO device_authorizations ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&d.device_hash[..])
         .bind(&d.user_code_hash[..])
@@ -33,6 +33,7 @@ impl DeviceStore for SqlStore {
         .bind(a.map(|a| millis(a.auth_time)))
         .bind(millis(d.created_at))
         .bind(millis(d.expires_at))
+        .bind(a.map(|a| a.amr.stored()))
         .execute(self.timed())
         .await
         .map_err(|e| write_error(e, "a device authorization with this code exists"))?;
@@ -80,7 +81,7 @@ impl DeviceStore for SqlStore {
         };
         let decided = sqlx::query(
             "UPDATE device_authorizations SET status = $2, user_id = $3, organization_id = $4, \
-             consent_id = $5, family_id = $6, auth_time = $8 \
+             consent_id = $5, family_id = $6, auth_time = $8, amr = $9 \
              WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $7",
         )
         .bind(&user_code_hash[..])
@@ -91,6 +92,7 @@ impl DeviceStore for SqlStore {
         .bind(approval.map(|a| a.family_id.as_str()))
         .bind(millis(now))
         .bind(approval.map(|a| millis(a.auth_time)))
+        .bind(approval.map(|a| a.amr.stored()))
         .execute(self.timed())
         .await
         .map_err(store_error)?

@@ -62,7 +62,7 @@ async fn insert_refresh_in(
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     );
     sqlx::query(&sql)
         .bind(&t.hash[..])
@@ -79,6 +79,7 @@ async fn insert_refresh_in(
         .bind(t.dpop_jkt.as_deref())
         .bind(t.delegation.as_ref().map(|d| d.act.to_string()))
         .bind(t.delegation.as_ref().map(|d| d.from_client.as_str()))
+        .bind(t.amr.stored())
         .execute(&mut **tx)
         .await
         .map_err(|e| {
@@ -157,8 +158,9 @@ async fn live_families_in(
 #[async_trait]
 impl GrantStore for SqlStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        let sql =
-            format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        let sql = format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        );
         sqlx::query(&sql)
             .bind(&s.hash[..])
             .bind(s.id.as_str())
@@ -167,6 +169,7 @@ impl GrantStore for SqlStore {
             .bind(millis(s.expires_at))
             .bind(s.device.as_str())
             .bind(s.address.as_str())
+            .bind(s.amr.stored())
             .execute(self.timed())
             .await
             .map_err(|e| write_error_naming(e, "a session with this hash or id exists", MISSING))?;
@@ -233,7 +236,7 @@ impl GrantStore for SqlStore {
     async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         let sql = format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
         sqlx::query(&sql)
             .bind(&c.hash[..])
@@ -251,6 +254,7 @@ impl GrantStore for SqlStore {
             .bind(millis(c.created_at))
             .bind(millis(c.expires_at))
             .bind(c.dpop_jkt.as_deref())
+            .bind(c.amr.stored())
             .execute(self.timed())
             .await
             .map_err(|e| write_error_naming(e, "a code with this hash exists", MISSING))?;

@@ -9,6 +9,7 @@ mod apps;
 mod audit;
 mod clients;
 mod device;
+mod factors;
 mod grants;
 mod keys;
 mod links;

@@ -8,6 +8,7 @@
     reason = "a test fails on an unwrap or expect, with its location"
 )]
 
+use castellan_core::authn::Amr;
 use castellan_core::client::{
     AuthMethod, Client, ClientKind, GrantType, Registration, SecretHash, TokenFormat,
 };
@@ -20,6 +21,7 @@ use castellan_core::Secret;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus, ApiKeyStore};
 use castellan_store::apps::AppStore;
 use castellan_store::audit::{ActorKind, AuditEvent, AuditQuery, AuditStore, Outcome};
+use castellan_store::factors::FactorStore;
 use castellan_store::links::{EmailLink, Joined, LinkPurpose, LinkStore};
 use castellan_store::people::{
     AuthorizationCode, CodeRedemption, Consent, GrantStore, RefreshToken, RefreshUse, Session,
@@ -124,6 +126,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    second_factors_are_confirmed_used_once_and_removed,
+    sign_in_methods_round_trip_on_sessions,
     the_admin_flag_is_stored_set_and_cleared,
     member_changes_disable_the_members_keys,
     placeholders_are_numbered_and_reusable,
@@ -1316,6 +1320,7 @@ fn code(hash_byte: u8, consent: &Consent, family: &str) -> AuthorizationCode {
         nonce: Some("n-0S6_WzA2Mj".to_owned()),
         resources: None,
         auth_time: at(T0 - 1000),
+        amr: Amr::PASSWORD,
         consent_id: consent.id.clone(),
         family_id: family.to_owned(),
         created_at: at(T0),
@@ -1336,6 +1341,7 @@ fn refresh(hash_byte: u8, consent: &Consent, family: &str, expires_ms: i64) -> R
         organization_id: consent.organization_id.clone(),
         scope: consent.scope.clone(),
         auth_time: at(T0 - 1000),
+        amr: Amr::PASSWORD,
         created_at: at(T0),
         expires_at: at(expires_ms),
         // Both a kept audience and none (tokens stored before audiences were kept).
@@ -1708,6 +1714,118 @@ async fn an_organization_keeps_an_owner(store: &SqlStore) {
     assert_eq!(store.role_in("o1", "u2").await.unwrap(), Some(Role::Owner));
 }
 
+async fn second_factors_are_confirmed_used_once_and_removed(store: &SqlStore) {
+    store
+        .insert_user(&user("u1", "ann@example.com"))
+        .await
+        .unwrap();
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    // Nothing yet; an enrolment waits unconfirmed and counts for nothing.
+    assert!(store.get_totp("u1").await.unwrap().is_none());
+    assert!(store
+        .start_totp("u1", "OLDSECRETOLDSECRET", at(T0))
+        .await
+        .unwrap());
+    assert!(store.start_totp("u1", secret, at(T0)).await.unwrap());
+    let waiting = store.get_totp("u1").await.unwrap().unwrap();
+    assert_eq!(
+        waiting.secret.expose(),
+        secret,
+        "a new start replaces the waiting one"
+    );
+    assert_eq!(waiting.confirmed_at, None);
+    assert!(!store.use_totp_step("u1", 10, at(T0)).await.unwrap());
+    // Confirming needs the secret it waits with; it gives the recovery codes.
+    let codes = [[1u8; 32], [2u8; 32]];
+    assert!(!store
+        .confirm_totp("u1", "OLDSECRETOLDSECRET", 9, &codes, at(T0))
+        .await
+        .unwrap());
+    assert!(store
+        .confirm_totp("u1", secret, 9, &codes, at(T0 + 1))
+        .await
+        .unwrap());
+    let confirmed = store.get_totp("u1").await.unwrap().unwrap();
+    assert_eq!(confirmed.confirmed_at, Some(at(T0 + 1)));
+    assert_eq!(confirmed.last_step, 9);
+    // A confirmed app is not replaced by a new start.
+    assert!(!store.start_totp("u1", "ANOTHER", at(T0)).await.unwrap());
+    // Each step once, and only later ones.
+    assert!(!store.use_totp_step("u1", 9, at(T0 + 2)).await.unwrap());
+    assert!(store.use_totp_step("u1", 10, at(T0 + 2)).await.unwrap());
+    assert!(!store.use_totp_step("u1", 10, at(T0 + 3)).await.unwrap());
+    assert_eq!(
+        store.get_totp("u1").await.unwrap().unwrap().last_used_at,
+        Some(at(T0 + 2))
+    );
+    // Recovery codes: each once.
+    assert_eq!(store.recovery_codes("u1").await.unwrap().left, 2);
+    assert!(store
+        .use_recovery_code("u1", &[1; 32], at(T0 + 4))
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code("u1", &[1; 32], at(T0 + 5))
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code("u1", &[9; 32], at(T0 + 5))
+        .await
+        .unwrap());
+    let left = store.recovery_codes("u1").await.unwrap();
+    assert_eq!((left.left, left.last_used_at), (1, Some(at(T0 + 4))));
+    // Another person's code is not theirs.
+    store
+        .insert_user(&user("u2", "bob@example.com"))
+        .await
+        .unwrap();
+    assert!(!store
+        .use_recovery_code("u2", &[2; 32], at(T0 + 5))
+        .await
+        .unwrap());
+    assert!(!store
+        .replace_recovery_codes("u2", &[[3; 32]], at(T0))
+        .await
+        .unwrap());
+    // Replacing gives new codes and ends the old ones.
+    assert!(store
+        .replace_recovery_codes("u1", &[[4; 32], [5; 32], [6; 32]], at(T0 + 6))
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code("u1", &[2; 32], at(T0 + 7))
+        .await
+        .unwrap());
+    assert_eq!(store.recovery_codes("u1").await.unwrap().left, 3);
+    // Removal takes the app and the codes.
+    assert!(store.remove_totp("u1").await.unwrap());
+    assert!(!store.remove_totp("u1").await.unwrap());
+    assert!(store.get_totp("u1").await.unwrap().is_none());
+    assert_eq!(store.recovery_codes("u1").await.unwrap().left, 0);
+    // No such person: refused as a conflict, nothing stored.
+    let e = store.start_totp("ghost", secret, at(T0)).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+}
+
+async fn sign_in_methods_round_trip_on_sessions(store: &SqlStore) {
+    store
+        .insert_user(&user("u1", "ann@example.com"))
+        .await
+        .unwrap();
+    let mut s = session(3, "u1");
+    s.amr = Amr::PASSWORD.with(castellan_core::authn::Method::Otp);
+    store.insert_session(&s).await.unwrap();
+    let read = store.get_session(&[3; 32], at(T0)).await.unwrap().unwrap();
+    assert_eq!(read.amr, s.amr);
+    // A stored method this version does not know is corruption, not a weaker sign-in.
+    sqlx::query("UPDATE sessions SET amr = 'pwd sms' WHERE user_id = 'u1'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let e = store.get_session(&[3; 32], at(T0)).await.unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
+}
+
 async fn sessions_expire_and_are_deleted(store: &SqlStore) {
     store
         .insert_user(&user("u1", "ann@example.com"))
@@ -1795,6 +1913,7 @@ fn session(n: u8, user_id: &str) -> Session {
         id: format!("ses_{n}"),
         user_id: user_id.to_owned(),
         auth_time: at(T0),
+        amr: Amr::PASSWORD,
         expires_at: at(T0 + 1000),
         device: "Firefox 120 on Linux".to_owned(),
         address: format!("192.0.2.{n}"),
@@ -2836,6 +2955,7 @@ async fn device_authorizations_are_decided_once_and_redeemed_once(store: &SqlSto
         consent_id: consent.id.clone(),
         family_id: "f1".to_owned(),
         auth_time: at(T0 - 5_000),
+        amr: Amr::PASSWORD,
     };
     assert!(store
         .decide_device(&[101; 32], Some(&approval), at(T0 + 3))

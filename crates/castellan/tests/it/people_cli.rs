@@ -9,6 +9,7 @@
 use castellan_core::user::Role;
 use castellan_core::Secret;
 use castellan_server::people::passwords::verify_password;
+use castellan_store::factors::FactorStore;
 use castellan_store::people::UserStore;
 use serde_json::Value;
 use std::io::Write;
@@ -402,6 +403,7 @@ async fn people_and_organizations_are_read_and_a_password_replaced_from_the_comm
             id: "ses_5".to_owned(),
             user_id: ann_id.clone(),
             auth_time: chrono::Utc::now(),
+            amr: castellan_core::authn::Amr::PASSWORD,
             expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
             device: String::new(),
             address: String::new(),
@@ -470,7 +472,52 @@ async fn people_and_organizations_are_read_and_a_password_replaced_from_the_comm
         .disabled_at
         .is_none());
 
+    // A lost authenticator app: an operator removes it and its recovery codes.
+    let now = chrono::Utc::now();
+    assert!(store
+        .start_totp(&ann_id, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", now)
+        .await
+        .unwrap());
+    assert!(store
+        .confirm_totp(
+            &ann_id,
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+            1,
+            &[[7; 32]],
+            now
+        )
+        .await
+        .unwrap());
+    let reset = json(&run(
+        &db,
+        &["users", "reset-mfa", "ann@example.com", "--json"],
+    ));
+    assert_eq!(reset["secondFactorRemoved"], true, "{reset}");
+    assert!(store.get_totp(&ann_id).await.unwrap().is_none());
+    assert_eq!(store.recovery_codes(&ann_id).await.unwrap().left, 0);
+    let events = run(
+        &db,
+        &["audit", "list", "--type", "second_factor.reset", "--json"],
+    );
+    assert!(
+        events.status.success(),
+        "{}",
+        String::from_utf8_lossy(&events.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&events.stdout).contains(ann_id.as_str()),
+        "{}",
+        String::from_utf8_lossy(&events.stdout)
+    );
+    let again = run(&db, &["users", "reset-mfa", &ann_id]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("had no second factor"));
+
     for (args, says) in [
+        (
+            vec!["users", "reset-mfa", "nobody@example.com"],
+            "no such user",
+        ),
         (
             vec!["users", "disable", "nobody@example.com"],
             "no such user",

@@ -6,6 +6,7 @@ use crate::oauth::consent::{next_step, Step};
 use crate::oauth::http::consent::consent_page;
 use crate::people::http::login::login_page;
 use crate::people::http::pages::{allow_form_redirect_to, found, PageFailure};
+use crate::people::http::second_factor::second_factor_page;
 use crate::people::http::session::Browser;
 use crate::platform::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -33,6 +34,17 @@ pub async fn get_authorize(
                 Some(req.client.name.clone()),
                 String::new(),
                 None,
+            ),
+            &req.redirect_uri,
+        ),
+        Ok(Step::SecondFactor) => allow_form_redirect_to(
+            second_factor_page(
+                &state,
+                &browser,
+                StatusCode::OK,
+                &req.query,
+                None,
+                Vec::new(),
             ),
             &req.redirect_uri,
         ),

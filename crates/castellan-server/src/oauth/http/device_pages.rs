@@ -275,7 +275,7 @@ pub async fn post_decision(
     match decide(
         &state,
         &signed_in.user,
-        signed_in.session.auth_time,
+        &signed_in.session,
         &pending,
         decision,
         state.clock.now(),

@@ -89,6 +89,10 @@ pub async fn get_openid_configuration(State(state): State<AppState>) -> Response
     if let Some(obj) = doc.as_object_mut() {
         obj.insert("subject_types_supported".into(), json!(["public"]));
         obj.insert(
+            "acr_values_supported".into(),
+            json!(castellan_core::authn::ACR_VALUES_SUPPORTED),
+        );
+        obj.insert(
             "claims_supported".into(),
             json!([
                 "iss",
@@ -97,6 +101,8 @@ pub async fn get_openid_configuration(State(state): State<AppState>) -> Response
                 "exp",
                 "iat",
                 "auth_time",
+                "acr",
+                "amr",
                 "nonce",
                 "at_hash",
                 "email",

@@ -120,7 +120,8 @@ async fn current_refresh_token(
 }
 
 /// RFC 7662 §2.2 for a current refresh token: `token_type` `refresh_token`, its grant's scope,
-/// client, subject (the user), audience and inactivity expiry. Same caller rule as access
+/// client, subject (the user), audience and inactivity expiry, and how the person signed in
+/// (`auth_time`, `acr`, `amr`). Same caller rule as access
 /// tokens: only its own client or a resource server learns about it.
 fn refresh_body(
     state: &AppState,
@@ -143,8 +144,16 @@ fn refresh_body(
         "exp": rt.expires_at.timestamp(),
         "iat": rt.created_at.timestamp(),
     });
-    if let (Some(org), Some(obj)) = (&rt.organization_id, v.as_object_mut()) {
-        obj.insert("org".into(), org.clone().into());
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(org) = &rt.organization_id {
+            obj.insert("org".into(), org.clone().into());
+        }
+        // How the person signed in to the grant (OIDC Core §2), as its ID tokens say.
+        if let (Some(acr), Some(amr)) = (rt.amr.acr(), rt.amr.claim()) {
+            obj.insert("auth_time".into(), rt.auth_time.timestamp().into());
+            obj.insert("acr".into(), acr.into());
+            obj.insert("amr".into(), amr.into());
+        }
     }
     v
 }

@@ -9,6 +9,7 @@ use crate::oauth::id_token::{sign_id_token, IdTokenInput};
 use crate::oauth::token::IssuedTokens;
 use crate::oauth::tokens::{issue_family_access_token, TokenGrant};
 use crate::platform::state::AppState;
+use castellan_core::authn::Amr;
 use castellan_core::client::{Client, GrantType};
 use castellan_core::grant::for_person;
 use castellan_core::resource::Audience;
@@ -45,6 +46,8 @@ pub struct RefreshSeed<'a> {
     pub scope: &'a str,
     /// When the person signed in.
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in.
+    pub amr: Amr,
     /// The resources of the grant (the `aud` of its access tokens unless a request narrows
     /// them), kept for its refreshes.
     pub audience: &'a Audience,
@@ -91,6 +94,7 @@ pub fn mint_refresh_token(
         organization_id: seed.organization_id.map(str::to_owned),
         scope: seed.scope.to_owned(),
         auth_time: seed.auth_time,
+        amr: seed.amr,
         created_at: now,
         expires_at: now + Duration::seconds(i64::from(lifetime)),
         audience: Some(seed.audience.clone()),
@@ -133,6 +137,8 @@ pub struct UserGrant<'a> {
     pub family_id: &'a str,
     /// When the person signed in.
     pub auth_time: DateTime<Utc>,
+    /// How the person signed in.
+    pub amr: Amr,
     /// The `nonce` of the authorization request, for the ID token.
     pub nonce: Option<&'a str>,
     /// The DPoP key the access token is bound to, if the request proved one.
@@ -186,6 +192,7 @@ pub async fn answer_user_grant(
                 scope: grant.scope,
                 nonce: grant.nonce,
                 auth_time: grant.auth_time,
+                amr: grant.amr,
                 access_token: issued.token.expose(),
                 lifetime: issued.expires_in,
                 family_id: grant.family_id,

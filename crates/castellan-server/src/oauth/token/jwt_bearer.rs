@@ -145,6 +145,8 @@ pub(crate) async fn from_assertion(
                     audience: &aud,
                     family_id: &family,
                     auth_time: now,
+                    // No one signed in here: the assertion's issuer vouches for the subject.
+                    amr: castellan_core::authn::Amr::NONE,
                     nonce: None,
                     jkt,
                     act,

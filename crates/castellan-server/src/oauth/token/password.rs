@@ -18,6 +18,7 @@ use crate::oauth::token::grant_tokens::{
 use crate::oauth::token::request::PasswordRequest;
 use crate::oauth::token::{GrantError, IssuedTokens};
 use crate::people::login::{audit_sign_in, sign_in, LoginError};
+use crate::people::second_factor::has_second_factor;
 use crate::platform::limits;
 use crate::platform::state::AppState;
 use castellan_core::client::Client;
@@ -68,6 +69,14 @@ pub async fn password_grant(
         LoginError::Throttled(delayed) => GrantError::Delayed(delayed),
         LoginError::Store(e) => e.into(),
     })?;
+    // The grant has no step for a second factor: a person who set one up signs in through
+    // the authorization code flow, where the second-factor page asks for it.
+    if has_second_factor(state, &user.id).await? {
+        return Err(OAuthError::invalid_grant(
+            "this account signs in with a second factor; use the authorization code flow",
+        )
+        .into());
+    }
     let organization = choose_organization(state, &user, asked.organization_id.as_deref()).await?;
     // A person without the admin flag never holds an administrative scope.
     let scope = for_person(&user, &person_scopes(client, asked.scope.as_ref())?);
@@ -96,6 +105,7 @@ pub async fn password_grant(
             organization_id: organization.as_deref(),
             scope: &scope_text,
             auth_time: now,
+            amr: castellan_core::authn::Amr::PASSWORD,
             dpop_jkt: refresh_binding(client, jkt),
             delegation: None,
         },
@@ -112,6 +122,7 @@ pub async fn password_grant(
             audience: &aud,
             family_id: &family_id,
             auth_time: now,
+            amr: castellan_core::authn::Amr::PASSWORD,
             nonce: None,
             jkt,
             act: None,

@@ -352,7 +352,15 @@ pub async fn join_with_invitation(
                     .and_then(|v| v.to_str().ok()),
                 address: ip.0,
             };
-            match start_session(&state, &id, now, place).await {
+            match start_session(
+                &state,
+                &id,
+                now,
+                castellan_core::authn::Amr::PASSWORD,
+                place,
+            )
+            .await
+            {
                 Ok(session) => {
                     let cookies = vec![
                         session_cookie(&state, &session),

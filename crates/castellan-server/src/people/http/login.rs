@@ -11,9 +11,11 @@ use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{
     allow_form_redirect_to, render, see_other, LoginView, PageFailure,
 };
+use crate::people::http::second_factor::second_factor_page;
 use crate::people::http::session::{cookie, Browser, SignedIn};
 use crate::people::known_device;
 use crate::people::login::{audit_sign_in, sign_in, throttle_account, LoginError};
+use crate::people::second_factor::{has_second_factor, issue_pending};
 use crate::people::sessions::{
     csrf_cookie, end_session, session_cookie, start_session, SignInPlace,
 };
@@ -23,6 +25,8 @@ use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use castellan_core::authn::Amr;
+use castellan_core::user::User;
 use castellan_core::Secret;
 use serde::Deserialize;
 
@@ -110,15 +114,7 @@ pub async fn create_session(
     CsrfForm { browser, form }: CsrfForm<LoginForm>,
 ) -> Response {
     let request = form.request.unwrap_or_default();
-    // Where to go afterwards: only ever an authorization request on this server.
-    let next = if request.is_empty() {
-        Some("/account".to_owned())
-    } else if let Some(device) = device_next(&request) {
-        Some(device)
-    } else {
-        continue_query(&request).map(|q| format!("/oauth/authorize?{q}"))
-    };
-    let Some(next) = next else {
+    let Some(next) = next_after_sign_in(&request) else {
         return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
     };
     // Every attempt counts against the per-IP `login` policy.
@@ -142,42 +138,47 @@ pub async fn create_session(
         known_device::cookie_name(state.config.environment),
     );
     let signed_in = sign_in(&state, &email, password, &ip.limit_key(), device).await;
-    audit_sign_in(&state, &email, &signed_in, ip.0, "sign-in page").await;
+    // A person with a second factor has proved only the password so far.
+    let second_step = match &signed_in {
+        Ok(user) => match has_second_factor(&state, &user.id).await {
+            Ok(has) => has,
+            Err(e) => return PageFailure::from(e).into_response(),
+        },
+        Err(_) => false,
+    };
+    let how = if second_step {
+        "sign-in page, password (a second factor is asked next)"
+    } else {
+        "sign-in page"
+    };
+    audit_sign_in(&state, &email, &signed_in, ip.0, how).await;
     let mut res = match signed_in {
-        Ok(user) => {
-            // This browser becomes a known device of the account (see `known_device`).
-            let device_cookie = known_device::issue(
-                &state,
-                &throttle_account(&email),
-                &user.password_hash,
-                state.clock.now(),
-            );
-            if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
-                if let Err(e) = end_session(&state, cookie).await {
-                    return PageFailure::from(e).into_response();
-                }
-            }
-            let place = SignInPlace {
-                user_agent: headers
-                    .get(http::header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok()),
-                address: ip.0,
+        Ok(user) if second_step => {
+            let Some(pending) = issue_pending(&state, &user, state.clock.now()) else {
+                return PageFailure::Unavailable.into_response();
             };
-            match start_session(&state, &user.id, state.clock.now(), place).await {
-                // A new session renews the CSRF token (now the session's); the double-submit
-                // value is renewed too, so no token shown before sign-in is accepted again.
-                Ok(id) => see_other(
-                    &next,
-                    [
-                        session_cookie(&state, &id),
-                        csrf_cookie(&state, &csrf::new_cookie_token()),
-                    ]
-                    .into_iter()
-                    .chain(device_cookie)
-                    .collect(),
-                ),
-                Err(e) => PageFailure::from(e).into_response(),
-            }
+            let page = second_factor_page(
+                &state,
+                &browser,
+                StatusCode::OK,
+                &request,
+                None,
+                vec![pending],
+            );
+            for_request(&state, &request, page).await
+        }
+        Ok(user) => {
+            finish_sign_in(
+                &state,
+                &browser,
+                &headers,
+                ip.0,
+                &user,
+                Amr::PASSWORD,
+                &next,
+                Vec::new(),
+            )
+            .await
         }
         Err(LoginError::Store(e)) => PageFailure::from(e).into_response(),
         Err(LoginError::Throttled(delayed)) if delayed.unavailable => {
@@ -217,6 +218,88 @@ pub async fn create_session(
     };
     crate::error::rate_limit::render(&mut res, &decision.0, limiting.limits.header_style);
     res
+}
+
+/// Where the browser goes once signed in, for the form's `request`: `/account` for none, the
+/// device page it came from, or the authorization request it carries (always on this server,
+/// rebuilt from its parameters); `None` when `request` is none of them (an altered form).
+pub fn next_after_sign_in(request: &str) -> Option<String> {
+    if request.is_empty() {
+        Some("/account".to_owned())
+    } else if let Some(device) = device_next(request) {
+        Some(device)
+    } else {
+        continue_query(request).map(|q| format!("/oauth/authorize?{q}"))
+    }
+}
+
+/// Ends the sign-in of `user` with the methods `amr`: a new session (ending the browser's
+/// previous one), this browser made a known device of the account, and off to `next` with
+/// `cookies` besides.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per way of signing in, each naming all"
+)]
+pub async fn finish_sign_in(
+    state: &AppState,
+    browser: &Browser,
+    headers: &HeaderMap,
+    address: std::net::IpAddr,
+    user: &User,
+    amr: Amr,
+    next: &str,
+    cookies: Vec<String>,
+) -> Response {
+    let now = state.clock.now();
+    // This browser becomes a known device of the account (see `known_device`).
+    let device_cookie = known_device::issue(
+        state,
+        &throttle_account(&user.email),
+        &user.password_hash,
+        now,
+    );
+    if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
+        if let Err(e) = end_session(state, cookie).await {
+            return PageFailure::from(e).into_response();
+        }
+    }
+    let place = SignInPlace {
+        user_agent: headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        address,
+    };
+    match start_session(state, &user.id, now, amr, place).await {
+        // A new session renews the CSRF token (now the session's); the double-submit
+        // value is renewed too, so no token shown before sign-in is accepted again.
+        Ok(id) => see_other(
+            next,
+            [
+                session_cookie(state, &id),
+                csrf_cookie(state, &csrf::new_cookie_token()),
+            ]
+            .into_iter()
+            .chain(device_cookie)
+            .chain(cookies)
+            .collect(),
+        ),
+        Err(e) => PageFailure::from(e).into_response(),
+    }
+}
+
+/// `page`, a form continuing `request`, allowed to end at the client's validated redirect URI
+/// when `request` is an authorization request (the sign-in's last redirect goes there).
+pub async fn for_request(state: &AppState, request: &str, page: Response) -> Response {
+    if request.is_empty() || request.starts_with(DEVICE_REQUEST) {
+        return page;
+    }
+    let Some(query) = continue_query(request) else {
+        return page;
+    };
+    match validate(state, &query).await {
+        Ok(req) => allow_form_redirect_to(page, &req.redirect_uri),
+        Err(_) => page,
+    }
 }
 
 /// The answer when the per-IP login policy refuses: the form again with a 429 (or 503 when
@@ -265,13 +348,7 @@ async fn retry_page(
     }
     let query = continue_query(request).unwrap_or_default();
     let page = login_page(state, browser, status, &query, None, email, Some(message));
-    if query.is_empty() {
-        return page;
-    }
-    match validate(state, &query).await {
-        Ok(req) => allow_form_redirect_to(page, &req.redirect_uri),
-        Err(_) => page,
-    }
+    for_request(state, &query, page).await
 }
 
 impl PageForm for LoginForm {

@@ -13,8 +13,10 @@ pub mod oauth_apps;
 pub mod organizations;
 pub mod pages;
 pub mod password;
+pub mod second_factor;
 pub mod session;
 pub mod sessions;
+pub mod two_factor;
 
 use crate::platform::state::AppState;
 use axum::routing::{get, post};
@@ -24,6 +26,7 @@ use axum::Router;
 pub fn router() -> Router<AppState> {
     let pages = Router::new()
         .route("/login", get(login::get_login).post(login::create_session))
+        .route(second_factor::PATH, post(second_factor::post_second_factor))
         .route("/account", get(account::get_account))
         .route(
             connected_apps::PATH,
@@ -57,7 +60,8 @@ pub fn router() -> Router<AppState> {
         .merge(sessions::page_routes())
         .merge(oauth_apps::routes())
         .merge(members::routes())
-        .merge(email_pages::routes());
+        .merge(email_pages::routes())
+        .merge(two_factor::routes());
     let assets = Router::new()
         .route("/assets/castellan.css", get(pages::get_stylesheet))
         .route(pages::COPY_SCRIPT_PATH, get(pages::get_copy_script));

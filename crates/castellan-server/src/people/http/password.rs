@@ -83,7 +83,7 @@ pub async fn change_password(
     headers: HeaderMap,
     CsrfForm { browser, form }: CsrfForm<PasswordForm>,
 ) -> Response {
-    let Some(SignedIn { user, .. }) = &browser.signed_in else {
+    let Some(SignedIn { user, session, .. }) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
     let refuse = |status, message| page(&state, &browser, status, Some(message), false);
@@ -197,7 +197,8 @@ pub async fn change_password(
             .and_then(|v| v.to_str().ok()),
         address: ip.0,
     };
-    match start_session(&state, &user.id, now, place).await {
+    // The password was just proved again; any second factor of the session stays proved.
+    match start_session(&state, &user.id, now, session.amr, place).await {
         Ok(id) => see_other(
             &format!("{PATH}?changed=1"),
             vec![

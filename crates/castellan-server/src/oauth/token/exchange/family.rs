@@ -118,6 +118,8 @@ pub(super) async fn refresh_token(
             organization_id: renewed.subject.org.as_deref(),
             scope: &scope,
             auth_time: renewed.subject.signed_in_by,
+            // Tokens of an exchange are a client's acting for the person, not a sign-in.
+            amr: castellan_core::authn::Amr::NONE,
             audience: renewed.audience,
             dpop_jkt: renewed.jkt,
             delegation: Some(&delegation),

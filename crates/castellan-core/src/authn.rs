@@ -1,0 +1,195 @@
+//! How a person signed in: the authentication methods of a sign-in (`amr`, RFC 8176 names) and
+//! the authentication context class they reach (`acr`, OIDC Core §2), which ID tokens and
+//! introspection report and `acr_values` asks for.
+//!
+//! A sign-in is a set of methods: a password (`pwd`), a one-time code from an authenticator app
+//! or a recovery code (`otp`). Two or more methods make it multi-factor (`mfa` is added to the
+//! `amr` claim). The classes, weakest first:
+//! - [`ACR_PASSWORD`]: one factor;
+//! - [`ACR_MFA`]: a second factor besides the password.
+
+/// The class of a sign-in with one factor.
+pub const ACR_PASSWORD: &str = "urn:castellan:acr:password";
+/// The class of a sign-in with a second factor.
+pub const ACR_MFA: &str = "urn:castellan:acr:mfa";
+/// Every class this server reaches, weakest first (discovery's `acr_values_supported`).
+pub const ACR_VALUES_SUPPORTED: [&str; 2] = [ACR_PASSWORD, ACR_MFA];
+
+/// One authentication method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// A password.
+    Pwd,
+    /// A one-time code: from an authenticator app (RFC 6238) or a recovery code.
+    Otp,
+}
+
+impl Method {
+    const ALL: [Method; 2] = [Method::Pwd, Method::Otp];
+
+    fn bit(self) -> u8 {
+        match self {
+            Method::Pwd => 1,
+            Method::Otp => 2,
+        }
+    }
+
+    /// Its RFC 8176 name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Pwd => "pwd",
+            Method::Otp => "otp",
+        }
+    }
+}
+
+/// The methods of one sign-in. Empty for tokens no person signed in for at this server (a JWT
+/// bearer assertion, a token exchange), which then carry neither `acr` nor `amr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Amr(u8);
+
+impl Amr {
+    /// No sign-in at this server.
+    pub const NONE: Amr = Amr(0);
+    /// A password alone.
+    pub const PASSWORD: Amr = Amr(1);
+
+    /// These methods and `method`.
+    #[must_use]
+    pub fn with(self, method: Method) -> Amr {
+        Amr(self.0 | method.bit())
+    }
+
+    /// Whether `method` was used.
+    pub fn has(self, method: Method) -> bool {
+        self.0 & method.bit() != 0
+    }
+
+    /// Whether no method was used.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The methods, in a fixed order.
+    pub fn methods(self) -> impl Iterator<Item = Method> {
+        Method::ALL.into_iter().filter(move |m| self.has(*m))
+    }
+
+    /// How it is stored: the method names, space-separated (`""` for none).
+    pub fn stored(self) -> String {
+        self.methods()
+            .map(Method::name)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Reads [`Amr::stored`]; `None` for an unknown name.
+    pub fn parse(stored: &str) -> Option<Amr> {
+        stored
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .try_fold(Amr::NONE, |amr, name| {
+                let method = Method::ALL.into_iter().find(|m| m.name() == name)?;
+                Some(amr.with(method))
+            })
+    }
+
+    /// Whether it is multi-factor (two methods or more).
+    pub fn is_multi_factor(self) -> bool {
+        self.0.count_ones() >= 2
+    }
+
+    /// The `amr` claim: the method names, and `mfa` when multi-factor; `None` when empty.
+    pub fn claim(self) -> Option<Vec<String>> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut names: Vec<String> = self.methods().map(|m| m.name().to_owned()).collect();
+        if self.is_multi_factor() {
+            names.push("mfa".to_owned());
+        }
+        Some(names)
+    }
+
+    /// The `acr` claim: the class it reaches; `None` when empty.
+    pub fn acr(self) -> Option<&'static str> {
+        if self.is_empty() {
+            None
+        } else if self.is_multi_factor() {
+            Some(ACR_MFA)
+        } else {
+            Some(ACR_PASSWORD)
+        }
+    }
+
+    /// Whether it reaches `class` (one of [`ACR_VALUES_SUPPORTED`]; an unknown class is
+    /// reached by nothing).
+    pub fn reaches(self, class: &str) -> bool {
+        match class {
+            ACR_PASSWORD => !self.is_empty(),
+            ACR_MFA => self.is_multi_factor(),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a sign-in with `amr` meets an authorization request's `acr_values` (space-separated,
+/// in order of preference, OIDC Core §3.1.2.1): when it reaches one of the classes this server
+/// knows. Values this server does not know are ignored; a request naming none it knows asks
+/// nothing.
+pub fn meets_acr_values(amr: Amr, acr_values: &str) -> bool {
+    let known: Vec<&str> = acr_values
+        .split(' ')
+        .filter(|v| ACR_VALUES_SUPPORTED.contains(v))
+        .collect();
+    known.is_empty() || known.iter().any(|class| amr.reaches(class))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_form_reads_back_and_unknown_names_are_refused() {
+        let both = Amr::PASSWORD.with(Method::Otp);
+        assert_eq!(both.stored(), "pwd otp");
+        assert_eq!(Amr::parse("pwd otp"), Some(both));
+        assert_eq!(Amr::parse("otp pwd"), Some(both));
+        assert_eq!(Amr::parse("pwd"), Some(Amr::PASSWORD));
+        assert_eq!(Amr::parse(""), Some(Amr::NONE));
+        assert_eq!(Amr::parse("pwd sms"), None);
+    }
+
+    #[test]
+    fn claims_name_the_methods_and_the_class() {
+        assert_eq!(Amr::PASSWORD.claim(), Some(vec!["pwd".to_owned()]));
+        assert_eq!(Amr::PASSWORD.acr(), Some(ACR_PASSWORD));
+        let both = Amr::PASSWORD.with(Method::Otp);
+        assert_eq!(
+            both.claim(),
+            Some(vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()])
+        );
+        assert_eq!(both.acr(), Some(ACR_MFA));
+        assert_eq!(Amr::NONE.claim(), None);
+        assert_eq!(Amr::NONE.acr(), None);
+    }
+
+    #[test]
+    fn acr_values_ask_for_a_class_the_sign_in_must_reach() {
+        let both = Amr::PASSWORD.with(Method::Otp);
+        assert!(!meets_acr_values(Amr::PASSWORD, ACR_MFA));
+        assert!(meets_acr_values(both, ACR_MFA));
+        // Any one of the classes asked for is enough.
+        assert!(meets_acr_values(
+            Amr::PASSWORD,
+            &format!("{ACR_MFA} {ACR_PASSWORD}")
+        ));
+        // Unknown values ask nothing; an unknown class next to a known one is ignored.
+        assert!(meets_acr_values(Amr::PASSWORD, "urn:other:gold"));
+        assert!(!meets_acr_values(
+            Amr::PASSWORD,
+            &format!("urn:other:gold {ACR_MFA}")
+        ));
+        assert!(meets_acr_values(Amr::PASSWORD, ""));
+    }
+}

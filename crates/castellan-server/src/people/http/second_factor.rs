@@ -1,0 +1,244 @@
+//! The second step of a sign-in (see `people::second_factor`): the page asking for a code
+//! from the authenticator app or a recovery code, shown after the password of a person who has
+//! one, or by `/oauth/authorize` when `acr_values` asks a signed-in person for it; and
+//! `POST /login/second-factor`, which checks the code and starts the session.
+
+use crate::audit::{self, Caller, Kind};
+use crate::people::http::account::csrf_for;
+use crate::people::http::csrf_form::{CsrfForm, PageForm};
+use crate::people::http::login::{finish_sign_in, for_request, login_page, next_after_sign_in};
+use crate::people::http::pages::{render, PageFailure};
+use crate::people::http::session::{cookie, Browser};
+use crate::people::second_factor::{
+    check_code, has_second_factor, pending_cookie_name, read_pending, CodeError, CodeUsed,
+};
+use crate::people::sessions::clear_cookie;
+use crate::platform::http::client_ip::ClientIp;
+use crate::platform::state::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use castellan_core::authn::{Amr, Method};
+use castellan_core::user::User;
+use castellan_core::Secret;
+use serde::Deserialize;
+
+/// Where the page's form posts.
+pub const PATH: &str = "/login/second-factor";
+/// Longest code read from the form; anything longer is not a code.
+const MAX_CODE_LEN: usize = 64;
+
+/// The second-factor page.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorView {
+    /// The CSRF token of the form.
+    pub csrf: String,
+    /// The authorization request being continued, as the login form carries it.
+    pub request: String,
+    /// Why the last attempt failed, if it did.
+    pub error: Option<&'static str>,
+}
+
+/// Renders the second-factor page with `status`, setting `cookies` besides the CSRF cookie.
+pub fn second_factor_page(
+    state: &AppState,
+    browser: &Browser,
+    status: StatusCode,
+    request: &str,
+    error: Option<&'static str>,
+    cookies: Vec<String>,
+) -> Response {
+    let (csrf, mut set) = csrf_for(state, browser);
+    set.extend(cookies);
+    let view = SecondFactorView {
+        csrf,
+        request: request.to_owned(),
+        error,
+    };
+    render(status, &view, set)
+}
+
+/// The second-factor form.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    csrf: Option<Secret>,
+    code: Option<Secret>,
+    request: Option<String>,
+}
+
+impl PageForm for CodeForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_ref().map(Secret::expose)
+    }
+}
+
+/// Who is proving a second factor: a person whose password step is pending, or a signed-in
+/// person stepping up (whose session has not proved one).
+async fn who(
+    state: &AppState,
+    browser: &Browser,
+    headers: &HeaderMap,
+) -> Result<Option<User>, castellan_store::StoreError> {
+    let now = state.clock.now();
+    if let Some(pending) = cookie(headers, pending_cookie_name(state.config.environment)) {
+        if let Some(user) = read_pending(state, pending, now).await? {
+            return Ok(Some(user));
+        }
+    }
+    match &browser.signed_in {
+        Some(s)
+            if !s.session.amr.has(Method::Otp) && has_second_factor(state, &s.user.id).await? =>
+        {
+            Ok(Some(s.user.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `POST /login/second-factor`: checks the code, then starts the session (`amr` `pwd otp`).
+pub async fn post_second_factor(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    CsrfForm { browser, form }: CsrfForm<CodeForm>,
+) -> Response {
+    let request = form.request.unwrap_or_default();
+    let Some(next) = next_after_sign_in(&request) else {
+        return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
+    };
+    let user = match who(&state, &browser, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            // The password step is over five minutes old, or was never made: start again.
+            let page = login_page(
+                &state,
+                &browser,
+                StatusCode::UNAUTHORIZED,
+                &request,
+                None,
+                String::new(),
+                Some("Your sign-in took too long or was not started; sign in again."),
+            );
+            return for_request(&state, &request, page).await;
+        }
+        Err(e) => return PageFailure::from(e).into_response(),
+    };
+    // Every attempt counts against the per-IP `login` policy, as a password does.
+    let limiting = &state.rate_limiting;
+    if let Err(refused) = limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await
+    {
+        if refused.backend_unavailable() {
+            return PageFailure::Unavailable.into_response();
+        }
+        let mut res = retry(
+            &state,
+            &browser,
+            &request,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts from your network; wait a minute and try again.",
+        )
+        .await;
+        crate::error::rate_limit::render(&mut res, refused.decision(), refused.style());
+        return res;
+    }
+    let typed = form.code.map(Secret::into_exposed).unwrap_or_default();
+    let typed = if typed.len() > MAX_CODE_LEN {
+        ""
+    } else {
+        typed.as_str()
+    };
+    let now = state.clock.now();
+    match check_code(&state, &user.id, typed, &ip.limit_key(), now).await {
+        Ok(used) => {
+            let how = match used {
+                CodeUsed::App => "sign-in page, password and authenticator app",
+                CodeUsed::Recovery => "sign-in page, password and recovery code",
+            };
+            audit::record(
+                &state,
+                Caller::person(&user.id, Some(ip.0))
+                    .did(Kind::SignInSucceeded)
+                    .target(&user.id)
+                    .detail(how),
+            )
+            .await;
+            if used == CodeUsed::Recovery {
+                audit::record(
+                    &state,
+                    Caller::person(&user.id, Some(ip.0))
+                        .did(Kind::RecoveryCodeUsed)
+                        .target(&user.id)
+                        .detail("at sign-in"),
+                )
+                .await;
+            }
+            let clear = clear_cookie(&state, pending_cookie_name(state.config.environment));
+            let amr = Amr::PASSWORD.with(Method::Otp);
+            finish_sign_in(
+                &state,
+                &browser,
+                &headers,
+                ip.0,
+                &user,
+                amr,
+                &next,
+                vec![clear],
+            )
+            .await
+        }
+        Err(CodeError::Invalid) => {
+            tracing::info!(event = "second_factor_failed", user_id = %user.id, "a second factor was refused");
+            audit::record(
+                &state,
+                Caller::system(Some(ip.0))
+                    .did(Kind::SecondFactorFailed)
+                    .target(&user.id)
+                    .detail("sign-in page: wrong or used code"),
+            )
+            .await;
+            retry(
+                &state,
+                &browser,
+                &request,
+                StatusCode::UNAUTHORIZED,
+                "That code is not valid. Codes from the app change every 30 seconds; a recovery code works once.",
+            )
+            .await
+        }
+        Err(CodeError::Throttled(delayed)) if delayed.unavailable => {
+            PageFailure::Unavailable.into_response()
+        }
+        Err(CodeError::Throttled(delayed)) => {
+            let mut page = retry(
+                &state,
+                &browser,
+                &request,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts; wait a little and try again.",
+            )
+            .await;
+            page.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(delayed.retry_after_seconds),
+            );
+            page
+        }
+        Err(CodeError::Store(e)) => PageFailure::from(e).into_response(),
+    }
+}
+
+/// The page again after a refused code, still carrying the request.
+async fn retry(
+    state: &AppState,
+    browser: &Browser,
+    request: &str,
+    status: StatusCode,
+    message: &'static str,
+) -> Response {
+    let page = second_factor_page(state, browser, status, request, Some(message), Vec::new());
+    for_request(state, request, page).await
+}

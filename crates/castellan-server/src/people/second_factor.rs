@@ -1,0 +1,324 @@
+//! Second factors: an authenticator app (TOTP, RFC 6238) and its recovery codes.
+//!
+//! A person with a confirmed authenticator signs in in two steps. The password alone does not
+//! start a session: it earns a *pending sign-in* cookie, a JWS signed with the server's
+//! access-token key of type `castellan-pending-sign-in+jwt`, naming the person and their
+//! password (by a hash of its stored hash, so a password change voids it), valid for
+//! [`PENDING_SECONDS`]. The second-factor page then takes a code from the app (six digits,
+//! accepted within one step either side and once) or a recovery code (used up), and only then
+//! starts the session, with `amr` `pwd otp`. Attempts are counted and delayed per person as
+//! password attempts are (`login_throttle`, under the account `second-factor:<user id>`).
+//!
+//! Enrolment stores a new secret unconfirmed, shows it as a QR code and as text, and counts it
+//! only once a first code from the app confirms it; ten recovery codes are then shown once and
+//! stored as hashes. Removing the app needs a fresh code or a recovery code.
+
+use crate::people::login_throttle::LoginDelayed;
+use crate::people::sessions::set_cookie;
+use crate::platform::state::AppState;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use castellan_core::user::User;
+use castellan_core::{Environment, Secret};
+use castellan_crypto::{jws, recovery_code, totp};
+use castellan_store::StoreResult;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+/// How long the password step of a two-step sign-in stays good.
+pub const PENDING_SECONDS: i64 = 300;
+/// The pending sign-in cookie's name in `local`.
+pub const PENDING_COOKIE: &str = "castellan_pending";
+/// Its name everywhere else (Secure, exact host).
+pub const HOST_PENDING_COOKIE: &str = "__Host-castellan_pending";
+/// The JWS type of a pending sign-in: no other token of this server verifies as one.
+const TYP: &str = "castellan-pending-sign-in+jwt";
+/// Label separating the password tag from every other hash of a password hash.
+const PASSWORD_LABEL: &str = "castellan pending sign-in under password:";
+
+/// The pending sign-in cookie's name in `env`.
+pub fn pending_cookie_name(env: Environment) -> &'static str {
+    if env == Environment::Local {
+        PENDING_COOKIE
+    } else {
+        HOST_PENDING_COOKIE
+    }
+}
+
+/// Whether the person has a confirmed authenticator app (then every sign-in asks for it).
+pub async fn has_second_factor(state: &AppState, user_id: &str) -> StoreResult<bool> {
+    Ok(state
+        .store
+        .get_totp(user_id)
+        .await?
+        .is_some_and(|f| f.confirmed_at.is_some()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct PendingClaims {
+    iss: String,
+    sub: String,
+    /// The password's tag ([`password_tag`]).
+    pwd: String,
+    iat: i64,
+    exp: i64,
+}
+
+fn password_tag(password_hash: &str) -> String {
+    URL_SAFE_NO_PAD
+        .encode(castellan_crypto::hash_secret(&format!("{PASSWORD_LABEL}{password_hash}")).0)
+}
+
+/// The `Set-Cookie` of a pending sign-in of `user`, whose password was proved at `now`;
+/// `None` when no signing key is at hand.
+pub fn issue_pending(state: &AppState, user: &User, now: DateTime<Utc>) -> Option<String> {
+    let keys = state.keys.keys();
+    let key = keys.signer(state.access_alg)?;
+    let claims = PendingClaims {
+        iss: state.config.issuer.clone(),
+        sub: user.id.clone(),
+        pwd: password_tag(&user.password_hash),
+        iat: now.timestamp(),
+        exp: (now + Duration::seconds(PENDING_SECONDS)).timestamp(),
+    };
+    let value = jws::sign(key, TYP, &claims).ok()?;
+    Some(set_cookie(
+        state,
+        pending_cookie_name(state.config.environment),
+        &value,
+        u32::try_from(PENDING_SECONDS).ok(),
+    ))
+}
+
+/// The person of a pending sign-in cookie this server issued, unexpired at `now`, still under
+/// their current password, and not disabled.
+pub async fn read_pending(
+    state: &AppState,
+    cookie: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<User>> {
+    let claims = {
+        let keys = state.keys.keys();
+        let Ok(verified) = jws::verify(cookie, Some(TYP), |kid| keys.verifier(kid)) else {
+            return Ok(None);
+        };
+        let Ok(claims) =
+            serde_json::from_value::<PendingClaims>(serde_json::Value::Object(verified.claims))
+        else {
+            return Ok(None);
+        };
+        claims
+    };
+    if claims.iss != state.config.issuer || claims.exp <= now.timestamp() {
+        return Ok(None);
+    }
+    let Some(user) = state.store.get_user(&claims.sub).await? else {
+        return Ok(None);
+    };
+    let same: bool = claims
+        .pwd
+        .as_bytes()
+        .ct_eq(password_tag(&user.password_hash).as_bytes())
+        .into();
+    Ok((same && user.disabled_at.is_none()).then_some(user))
+}
+
+/// Which kind of code was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeUsed {
+    /// A code from the authenticator app.
+    App,
+    /// A recovery code (now used up).
+    Recovery,
+}
+
+/// Why a second-factor code was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    /// Not a current code of the app, nor an unused recovery code.
+    #[error("That code is not valid")]
+    Invalid,
+    /// A delay runs for this person's second factor; the code was not checked.
+    #[error("Too many attempts; wait and try again")]
+    Throttled(LoginDelayed),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] castellan_store::StoreError),
+}
+
+/// The throttle account of a person's second factor.
+fn throttle_account(user_id: &str) -> String {
+    format!("second-factor:{user_id}")
+}
+
+/// Checks a code typed as `user_id`'s second factor at `now` from address `ip`, counting the
+/// attempt first (and refusing it while a delay runs): six digits are a code of the app,
+/// anything else a recovery code. An accepted code is used up.
+pub async fn check_code(
+    state: &AppState,
+    user_id: &str,
+    typed: &str,
+    ip: &str,
+    now: DateTime<Utc>,
+) -> Result<CodeUsed, CodeError> {
+    let limiting = &state.rate_limiting;
+    let account = throttle_account(user_id);
+    limiting
+        .login
+        .attempt(&limiting.limiter, &account, ip)
+        .await
+        .map_err(CodeError::Throttled)?;
+    let used = use_code(state, user_id, typed, now).await?;
+    match used {
+        Some(used) => {
+            limiting
+                .login
+                .succeeded(&limiting.limiter, &account, ip)
+                .await;
+            Ok(used)
+        }
+        None => Err(CodeError::Invalid),
+    }
+}
+
+/// Uses up `typed` as a code of `user_id`'s confirmed app or one of their recovery codes.
+async fn use_code(
+    state: &AppState,
+    user_id: &str,
+    typed: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<CodeUsed>> {
+    let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+    if digits.len() == totp::DIGITS && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(factor) = state.store.get_totp(user_id).await? else {
+            return Ok(None);
+        };
+        if factor.confirmed_at.is_none() {
+            return Ok(None);
+        }
+        let Some(step) = totp::matching_step(
+            factor.secret.expose(),
+            &digits,
+            now.timestamp(),
+            factor.last_step,
+        ) else {
+            return Ok(None);
+        };
+        let used = state.store.use_totp_step(user_id, step, now).await?;
+        return Ok(used.then_some(CodeUsed::App));
+    }
+    let Some(hash) = recovery_code::hash_recovery_code(typed) else {
+        return Ok(None);
+    };
+    let used = state.store.use_recovery_code(user_id, &hash.0, now).await?;
+    Ok(used.then_some(CodeUsed::Recovery))
+}
+
+/// New recovery codes: as shown (once), and their hashes (as stored).
+pub fn new_recovery_codes() -> (Vec<Secret>, Vec<[u8; 32]>) {
+    (0..recovery_code::COUNT)
+        .map(|_| {
+            let code = recovery_code::generate_recovery_code();
+            let hash = recovery_code::hash_recovery_code(code.expose()).map_or([0; 32], |h| h.0);
+            (code, hash)
+        })
+        .unzip()
+}
+
+/// Starts enrolling an authenticator app for `user_id`: the new secret (base32), or `None`
+/// when they have a confirmed one already.
+pub async fn start_enrolment(
+    state: &AppState,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Secret>> {
+    let secret = totp::generate_totp_secret();
+    let started = state
+        .store
+        .start_totp(user_id, secret.expose(), now)
+        .await?;
+    Ok(started.then_some(secret))
+}
+
+/// What confirming an enrolment came to.
+pub enum Confirmed {
+    /// The app counts from now on: its recovery codes, to show once.
+    Yes(Vec<Secret>),
+    /// The code is not the app's (nothing changed).
+    WrongCode,
+    /// No enrolment waits (finished meanwhile, or never started).
+    NothingWaiting,
+}
+
+/// Confirms `user_id`'s waiting enrolment with a first code from the app.
+pub async fn confirm_enrolment(
+    state: &AppState,
+    user_id: &str,
+    typed: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Confirmed> {
+    let Some(factor) = state.store.get_totp(user_id).await? else {
+        return Ok(Confirmed::NothingWaiting);
+    };
+    if factor.confirmed_at.is_some() {
+        return Ok(Confirmed::NothingWaiting);
+    }
+    let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(step) = totp::matching_step(factor.secret.expose(), &digits, now.timestamp(), 0)
+    else {
+        return Ok(Confirmed::WrongCode);
+    };
+    let (codes, hashes) = new_recovery_codes();
+    let confirmed = state
+        .store
+        .confirm_totp(user_id, factor.secret.expose(), step, &hashes, now)
+        .await?;
+    Ok(if confirmed {
+        Confirmed::Yes(codes)
+    } else {
+        Confirmed::NothingWaiting
+    })
+}
+
+/// The QR code of an `otpauth://` link, as an `<svg>` element to put in a page (dark modules
+/// on white, with the quiet zone the standard asks for; no XML declaration).
+pub fn qr_svg(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    let document = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    let start = document.find("<svg")?;
+    Some(document[start..].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_are_ten_distinct_codes_hashed_as_typed() {
+        let (codes, hashes) = new_recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let mut distinct = hashes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 10);
+        for (code, hash) in codes.iter().zip(&hashes) {
+            assert_eq!(
+                recovery_code::hash_recovery_code(code.expose()).map(|h| h.0),
+                Some(*hash)
+            );
+        }
+    }
+
+    #[test]
+    fn the_qr_code_is_an_svg_document() {
+        let svg = qr_svg("otpauth://totp/Castellan:ana%40example.com?secret=ABC").unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
+        assert!(svg.trim_end().ends_with("</svg>"));
+    }
+}

@@ -1,0 +1,222 @@
+//! Second factors: a person's authenticator app and recovery codes. Each acceptance of a code
+//! is one conditional UPDATE, so of two uses of the same code only one succeeds.
+
+use super::SqlStore;
+use crate::error::{store_error, write_error_naming};
+use crate::factors::{FactorStore, RecoveryCodes, TotpFactor};
+use crate::rows::{from_millis, get, millis};
+use crate::StoreResult;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Any, Transaction};
+
+const MISSING: &str = "the person does not exist";
+
+/// Deletes the person's recovery codes in `tx`.
+async fn delete_codes_in(tx: &mut Transaction<'static, Any>, user_id: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
+/// Replaces the person's recovery codes by `recovery` in `tx`.
+async fn replace_codes_in(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    recovery: &[[u8; 32]],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    delete_codes_in(tx, user_id).await?;
+    for hash in recovery {
+        sqlx::query("INSERT INTO recovery_codes (user_id, hash, created_at) VALUES ($1, $2, $3)")
+            .bind(user_id)
+            .bind(&hash[..])
+            .bind(millis(now))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| write_error_naming(e, "a recovery code repeats", MISSING))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl FactorStore for SqlStore {
+    async fn start_totp(
+        &self,
+        user_id: &str,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NULL")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let started = sqlx::query(
+            "INSERT INTO totp_factors (user_id, secret, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(secret)
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_error_naming(e, "an authenticator is enrolled", MISSING))?
+        .rows_affected();
+        tx.commit().await.map_err(store_error)?;
+        Ok(started == 1)
+    }
+
+    async fn get_totp(&self, user_id: &str) -> StoreResult<Option<TotpFactor>> {
+        let row = sqlx::query(
+            "SELECT user_id, secret, created_at, confirmed_at, last_step, last_used_at \
+             FROM totp_factors WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(self.timed())
+        .await
+        .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let optional = |c: &str| -> StoreResult<Option<DateTime<Utc>>> {
+            get::<Option<i64>>(&row, c)?
+                .map(|t| from_millis(t, c))
+                .transpose()
+        };
+        Ok(Some(TotpFactor {
+            user_id: get(&row, "user_id")?,
+            secret: castellan_core::Secret::new(get::<String>(&row, "secret")?),
+            created_at: from_millis(get(&row, "created_at")?, "created_at")?,
+            confirmed_at: optional("confirmed_at")?,
+            last_step: get(&row, "last_step")?,
+            last_used_at: optional("last_used_at")?,
+        }))
+    }
+
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        secret: &str,
+        step: i64,
+        recovery: &[[u8; 32]],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let confirmed = sqlx::query(
+            "UPDATE totp_factors SET confirmed_at = $3, last_step = $4, last_used_at = $3 \
+             WHERE user_id = $1 AND secret = $2 AND confirmed_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(secret)
+        .bind(millis(now))
+        .bind(step)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        if confirmed != 1 {
+            return Ok(false);
+        }
+        replace_codes_in(&mut tx, user_id, recovery, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn use_totp_step(
+        &self,
+        user_id: &str,
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let used = sqlx::query(
+            "UPDATE totp_factors SET last_step = $2, last_used_at = $3 \
+             WHERE user_id = $1 AND confirmed_at IS NOT NULL AND last_step < $2",
+        )
+        .bind(user_id)
+        .bind(step)
+        .bind(millis(now))
+        .execute(self.timed())
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        Ok(used == 1)
+    }
+
+    async fn remove_totp(&self, user_id: &str) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        delete_codes_in(&mut tx, user_id).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(removed == 1)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let used = sqlx::query(
+            "UPDATE recovery_codes SET used_at = $3 \
+             WHERE user_id = $1 AND hash = $2 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(&hash[..])
+        .bind(millis(now))
+        .execute(self.timed())
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        Ok(used == 1)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        recovery: &[[u8; 32]],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let enrolled: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if enrolled.is_none() {
+            return Ok(false);
+        }
+        replace_codes_in(&mut tx, user_id, recovery, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn recovery_codes(&self, user_id: &str) -> StoreResult<RecoveryCodes> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE used_at IS NULL) AS left_over, MAX(used_at) AS last_used \
+             FROM recovery_codes WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_one(self.timed())
+        .await
+        .map_err(store_error)?;
+        let left: i64 = get(&row, "left_over")?;
+        Ok(RecoveryCodes {
+            left: u32::try_from(left).unwrap_or(u32::MAX),
+            last_used_at: get::<Option<i64>>(&row, "last_used")?
+                .map(|t| from_millis(t, "last_used"))
+                .transpose()?,
+        })
+    }
+}
