@@ -1,5 +1,5 @@
 //! Storage for second factors (migration `0053_second_factors`): a person's authenticator app
-//! (TOTP) and their recovery codes. Codes are stored only as hashes; the TOTP secret is stored
+//! (TOTP) and their recovery codes; and organizations' policies requiring one (`0054`). Codes are stored only as hashes; the TOTP secret is stored
 //! as it is, since an app must compute the same codes.
 
 use crate::StoreResult;
@@ -93,4 +93,16 @@ pub trait FactorStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// The person's recovery codes left and their last use.
     async fn recovery_codes(&self, user_id: &str) -> StoreResult<RecoveryCodes>;
+    /// Sets whether the organization requires its members to sign in with a second factor;
+    /// `false` when there is no such organization.
+    async fn set_second_factor_required(
+        &self,
+        organization_id: &str,
+        required: bool,
+    ) -> StoreResult<bool>;
+    /// Whether the organization requires a second factor of its members.
+    async fn organization_requires_second_factor(&self, organization_id: &str)
+        -> StoreResult<bool>;
+    /// Whether any organization the person is a member of requires a second factor.
+    async fn second_factor_required_for(&self, user_id: &str) -> StoreResult<bool>;
 }

@@ -84,11 +84,13 @@ pub enum Kind {
     RecoveryCodeUsed,
     /// A person replaced their recovery codes.
     RecoveryCodesRenewed,
+    /// An OWNER required a second factor of an organization's members, or stopped requiring it.
+    SecondFactorPolicyChanged,
 }
 
 impl Kind {
     /// Every kind, in the catalogue's order.
-    pub const ALL: [Kind; 32] = [
+    pub const ALL: [Kind; 33] = [
         Kind::ClientCreated,
         Kind::ClientUpdated,
         Kind::ClientSecretRotated,
@@ -121,6 +123,7 @@ impl Kind {
         Kind::SecondFactorFailed,
         Kind::RecoveryCodeUsed,
         Kind::RecoveryCodesRenewed,
+        Kind::SecondFactorPolicyChanged,
     ];
 
     /// The stored name (`client.created` …).
@@ -158,6 +161,7 @@ impl Kind {
             Kind::SecondFactorFailed => "second_factor.failed",
             Kind::RecoveryCodeUsed => "second_factor.recovery_code_used",
             Kind::RecoveryCodesRenewed => "second_factor.recovery_codes_renewed",
+            Kind::SecondFactorPolicyChanged => "organization.second_factor_policy",
         }
     }
 

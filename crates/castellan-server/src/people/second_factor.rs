@@ -9,6 +9,11 @@
 //! starts the session, with `amr` `pwd otp`. Attempts are counted and delayed per person as
 //! password attempts are (`login_throttle`, under the account `second-factor:<user id>`).
 //!
+//! A policy can require a second factor: deployment-wide (`pages.require_second_factor`) or by
+//! an organization's OWNER for its members. A session without one then counts for nothing
+//! ([`session_meets_policy`], applied where a page reads its session), and a person without one
+//! sets up an app right after their password, before any session starts.
+//!
 //! Enrolment stores a new secret unconfirmed, shows it as a QR code and as text, and counts it
 //! only once a first code from the app confirms it; ten recovery codes are then shown once and
 //! stored as hashes. Removing the app needs a fresh code or a recovery code.
@@ -18,9 +23,11 @@ use crate::people::sessions::set_cookie;
 use crate::platform::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use castellan_core::authn::Method;
 use castellan_core::user::User;
 use castellan_core::{Environment, Secret};
 use castellan_crypto::{jws, recovery_code, totp};
+use castellan_store::people::Session;
 use castellan_store::StoreResult;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -53,6 +60,21 @@ pub async fn has_second_factor(state: &AppState, user_id: &str) -> StoreResult<b
         .get_totp(user_id)
         .await?
         .is_some_and(|f| f.confirmed_at.is_some()))
+}
+
+/// Whether the person must sign in with a second factor: the deployment requires it
+/// (`pages.require_second_factor`), or an organization of theirs does.
+pub async fn second_factor_required(state: &AppState, user_id: &str) -> StoreResult<bool> {
+    if state.config.pages.require_second_factor {
+        return Ok(true);
+    }
+    state.store.second_factor_required_for(user_id).await
+}
+
+/// Whether a session counts under the policies: one that proved a second factor always; one
+/// that did not, only while no policy requires one of its person.
+pub async fn session_meets_policy(state: &AppState, session: &Session) -> StoreResult<bool> {
+    Ok(session.amr.has(Method::Otp) || !second_factor_required(state, &session.user_id).await?)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -278,6 +300,44 @@ pub async fn confirm_enrolment(
         Confirmed::Yes(codes)
     } else {
         Confirmed::NothingWaiting
+    })
+}
+
+/// An enrolment waiting for its first code, as the person sees it.
+pub struct Enrolling {
+    /// The QR code of the `otpauth://` link, an SVG element of this server's making.
+    pub qr_svg: String,
+    /// The secret as text, in groups of four.
+    pub secret: String,
+}
+
+/// How authenticator apps name this server: the issuer's host (and port), so two deployments
+/// are told apart.
+fn issuer_label(state: &AppState) -> String {
+    url::Url::parse(&state.config.issuer)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| {
+                u.port()
+                    .map_or_else(|| h.to_owned(), |p| format!("{h}:{p}"))
+            })
+        })
+        .unwrap_or_else(|| "Castellan".to_owned())
+}
+
+/// The enrolment view of `secret` for the person with address `email`.
+pub fn enrolling(state: &AppState, email: &str, secret: &Secret) -> Option<Enrolling> {
+    let uri = totp::otpauth_uri(secret.expose(), &issuer_label(state), email);
+    let grouped = secret
+        .expose()
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(Enrolling {
+        qr_svg: qr_svg(&uri)?,
+        secret: grouped,
     })
 }
 

@@ -231,12 +231,16 @@ pub struct PagesConfig {
     pub session_seconds: u32,
     /// Growing delays on sign-in attempts (`POST /login` and the password grant).
     pub login_throttle: LoginThrottleConfig,
+    /// Whether every person must sign in with a second factor (those without one set it up
+    /// at their next sign-in).
+    pub require_second_factor: bool,
 }
 
 impl Default for PagesConfig {
     fn default() -> Self {
         PagesConfig {
             session_seconds: 43_200,
+            require_second_factor: false,
             login_throttle: LoginThrottleConfig::default(),
         }
     }

@@ -518,3 +518,223 @@ async fn wrong_codes_are_delayed_like_wrong_passwords() {
     let signed_in = second_step(&b, &still, &code_now(&clock, &secret)).await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
 }
+
+/// Posts the members page's policy form for `organization` (`required` "1" or "0").
+async fn require(b: &Browser, organization: &str, csrf: &str, required: &str) -> Page {
+    b.post(
+        "/account/members/second-factor",
+        &[
+            ("csrf", csrf),
+            ("organization", organization),
+            ("required", required),
+        ],
+    )
+    .await
+}
+
+/// Posts the set-up form of a sign-in with `code`.
+async fn set_up_step(b: &Browser, page: &Page, code: &str) -> Page {
+    assert!(
+        page.body.contains("action=\"/login/second-factor/setup\""),
+        "expected the set-up page: {}",
+        page.body
+    );
+    b.post(
+        "/login/second-factor/setup",
+        &[
+            ("csrf", &page.hidden("csrf")),
+            ("request", &page.hidden("request")),
+            ("code", code),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_organization_can_require_a_second_factor_and_members_set_one_up_at_sign_in() {
+    let (app, clock) = app_with_clock().await;
+    let client_id = public_client(&app).await;
+    let (owner_id, orgs) = add_person(&app, "olga@example.com", &["Acme"]).await;
+    let acme = orgs[0].clone();
+    app.store
+        .upsert_membership(&castellan_core::user::Membership {
+            organization_id: acme.clone(),
+            user_id: owner_id.clone(),
+            role: castellan_core::user::Role::Owner,
+        })
+        .await
+        .unwrap();
+    let (max_id, _) = add_person(&app, "max@example.com", &[]).await;
+    app.store
+        .upsert_membership(&castellan_core::user::Membership {
+            organization_id: acme.clone(),
+            user_id: max_id.clone(),
+            role: castellan_core::user::Role::Manager,
+        })
+        .await
+        .unwrap();
+    let max = Browser::new(&app);
+    sign_in_plain(&max, "max@example.com").await;
+    assert_eq!(max.get("/account").await.status, 200);
+
+    // An OWNER without a second factor cannot require one; with one, they can. A MANAGER
+    // cannot.
+    let owner = Browser::new(&app);
+    sign_in_plain(&owner, "olga@example.com").await;
+    let members = owner
+        .get(&format!("/account/members?organization={acme}"))
+        .await;
+    assert!(members
+        .body
+        .contains("Members may sign in with a password alone"));
+    let refused = require(&owner, &acme, &members.hidden("csrf"), "1").await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(!app
+        .store
+        .organization_requires_second_factor(&acme)
+        .await
+        .unwrap());
+    let max_page = max.get("/account/password").await;
+    assert_eq!(
+        require(&max, &acme, &max_page.hidden("csrf"), "1")
+            .await
+            .status,
+        403
+    );
+    enrol(&owner, &clock).await;
+    let members = owner
+        .get(&format!("/account/members?organization={acme}"))
+        .await;
+    let on = require(&owner, &acme, &members.hidden("csrf"), "1").await;
+    assert_eq!(on.status, 303, "{}", on.body);
+    assert!(app
+        .store
+        .organization_requires_second_factor(&acme)
+        .await
+        .unwrap());
+    let query = castellan_store::audit::AuditQuery {
+        kinds: vec!["organization.second_factor_policy".to_owned()],
+        ..castellan_store::audit::AuditQuery::default()
+    };
+    let (events, _) = app.store.list_audit_events(&query, 5, 0).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail, "required");
+    // The OWNER's own session was a password session: it counts for nothing now either.
+    assert_eq!(owner.get("/account").await.status, 303);
+
+    // Max's password session no longer counts.
+    assert_eq!(max.get("/account").await.status, 303);
+    // At the next sign-in Max sets up an app before any session starts.
+    let (b, setup, verifier) = password_step(&app, &client_id, "max@example.com", &[]).await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    assert!(setup.body.contains("<svg"), "{}", setup.body);
+    assert_eq!(setup.headers.get("cache-control").unwrap(), "no-store");
+    assert_eq!(b.get("/account").await.status, 303, "no session yet");
+    let secret = text_of(&setup, "totp-secret").replace(' ', "");
+    let wrong = set_up_step(&b, &setup, "not-a-code").await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(app
+        .store
+        .get_totp(&max_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .confirmed_at
+        .is_none());
+    let done = set_up_step(&b, &wrong, &code_now(&clock, &secret)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(recovery_codes(&done).len(), 10);
+    let next = {
+        let needle = "href=\"";
+        let at = done.body.find("id=\"continue\"").unwrap();
+        let start = done.body[..at].rfind(needle).unwrap() + needle.len();
+        let end = done.body[start..].find('"').unwrap() + start;
+        unescape(&done.body[start..end])
+    };
+    assert!(next.starts_with("/oauth/authorize?"), "{next}");
+    let consent = b.get(&next).await;
+    let code = decide(&b, &consent, "approve", None)
+        .await
+        .param("code")
+        .unwrap();
+    let (status, body) = exchange(&app, &client_id, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = castellan_testkit::oauth::claims(body["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], json!(MFA));
+
+    // Turned off again, a password session counts once more.
+    let owner2 = Browser::new(&app);
+    let login = owner2.get("/login").await;
+    let after = owner2
+        .post(
+            "/login",
+            &[
+                ("csrf", &login.hidden("csrf")),
+                ("request", ""),
+                ("email", "olga@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    clock.advance(chrono::Duration::seconds(30));
+    let stored = app.store.get_totp(&owner_id).await.unwrap().unwrap();
+    let owner_secret = stored.secret.expose().to_owned();
+    let signed = second_step(&owner2, &after, &code_now(&clock, &owner_secret)).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let members = owner2
+        .get(&format!("/account/members?organization={acme}"))
+        .await;
+    assert!(members
+        .body
+        .contains("Members must sign in with a second factor"));
+    let off = require(&owner2, &acme, &members.hidden("csrf"), "0").await;
+    assert_eq!(off.status, 303, "{}", off.body);
+    assert!(!app
+        .store
+        .organization_requires_second_factor(&acme)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_deployment_can_require_a_second_factor_of_everyone() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(
+        |c| c.pages.require_second_factor = true,
+        Arc::<ManualClock>::clone(&clock),
+    )
+    .await;
+    let client_id = public_client(&app).await;
+    add_person(&app, "zoe@example.com", &[]).await;
+    let (b, setup, _) = password_step(&app, &client_id, "zoe@example.com", &[]).await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    assert!(
+        setup.body.contains("Set up two-step sign-in"),
+        "{}",
+        setup.body
+    );
+    assert_eq!(b.get("/account").await.status, 303);
+    // The password grant cannot ask for one: refused.
+    let cli = app
+        .create_client(json!({
+            "name": "First-party CLI",
+            "scope": "openid products:read",
+            "grantTypes": ["password"],
+        }))
+        .await;
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(cli["id"].as_str().unwrap(), cli["secret"].as_str())
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "zoe@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+}

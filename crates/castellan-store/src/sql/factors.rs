@@ -202,6 +202,48 @@ impl FactorStore for SqlStore {
         Ok(true)
     }
 
+    async fn set_second_factor_required(
+        &self,
+        organization_id: &str,
+        required: bool,
+    ) -> StoreResult<bool> {
+        let changed =
+            sqlx::query("UPDATE organizations SET second_factor_required = $2 WHERE id = $1")
+                .bind(organization_id)
+                .bind(i16::from(required))
+                .execute(self.timed())
+                .await
+                .map_err(store_error)?
+                .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn organization_requires_second_factor(
+        &self,
+        organization_id: &str,
+    ) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM organizations WHERE id = $1 AND second_factor_required = 1",
+        )
+        .bind(organization_id)
+        .fetch_optional(self.timed())
+        .await
+        .map_err(store_error)?;
+        Ok(found.is_some())
+    }
+
+    async fn second_factor_required_for(&self, user_id: &str) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM memberships m JOIN organizations o ON o.id = m.organization_id \
+             WHERE m.user_id = $1 AND o.second_factor_required = 1 LIMIT 1",
+        )
+        .bind(user_id)
+        .fetch_optional(self.timed())
+        .await
+        .map_err(store_error)?;
+        Ok(found.is_some())
+    }
+
     async fn recovery_codes(&self, user_id: &str) -> StoreResult<RecoveryCodes> {
         let row = sqlx::query(
             "SELECT COUNT(*) FILTER (WHERE used_at IS NULL) AS left_over, MAX(used_at) AS last_used \

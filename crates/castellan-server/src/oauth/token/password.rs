@@ -18,7 +18,7 @@ use crate::oauth::token::grant_tokens::{
 use crate::oauth::token::request::PasswordRequest;
 use crate::oauth::token::{GrantError, IssuedTokens};
 use crate::people::login::{audit_sign_in, sign_in, LoginError};
-use crate::people::second_factor::has_second_factor;
+use crate::people::second_factor::{has_second_factor, second_factor_required};
 use crate::platform::limits;
 use crate::platform::state::AppState;
 use castellan_core::client::Client;
@@ -71,7 +71,7 @@ pub async fn password_grant(
     })?;
     // The grant has no step for a second factor: a person who set one up signs in through
     // the authorization code flow, where the second-factor page asks for it.
-    if has_second_factor(state, &user.id).await? {
+    if has_second_factor(state, &user.id).await? || second_factor_required(state, &user.id).await? {
         return Err(OAuthError::invalid_grant(
             "this account signs in with a second factor; use the authorization code flow",
         )

@@ -11,11 +11,13 @@ use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{
     allow_form_redirect_to, render, see_other, LoginView, PageFailure,
 };
-use crate::people::http::second_factor::second_factor_page;
+use crate::people::http::second_factor::{second_factor_page, set_up_page};
 use crate::people::http::session::{cookie, Browser, SignedIn};
 use crate::people::known_device;
 use crate::people::login::{audit_sign_in, sign_in, throttle_account, LoginError};
-use crate::people::second_factor::{has_second_factor, issue_pending};
+use crate::people::second_factor::{
+    enrolling, has_second_factor, issue_pending, second_factor_required, start_enrolment,
+};
 use crate::people::sessions::{
     csrf_cookie, end_session, session_cookie, start_session, SignInPlace,
 };
@@ -138,33 +140,54 @@ pub async fn create_session(
         known_device::cookie_name(state.config.environment),
     );
     let signed_in = sign_in(&state, &email, password, &ip.limit_key(), device).await;
-    // A person with a second factor has proved only the password so far.
-    let second_step = match &signed_in {
-        Ok(user) => match has_second_factor(&state, &user.id).await {
-            Ok(has) => has,
+    // A person with a second factor, or who must set one up, has proved only the password.
+    let then = match &signed_in {
+        Ok(user) => match after_password(&state, &user.id).await {
+            Ok(then) => then,
             Err(e) => return PageFailure::from(e).into_response(),
         },
-        Err(_) => false,
+        Err(_) => AfterPassword::Done,
     };
-    let how = if second_step {
-        "sign-in page, password (a second factor is asked next)"
-    } else {
-        "sign-in page"
+    let how = match then {
+        AfterPassword::Done => "sign-in page",
+        AfterPassword::SecondFactor => "sign-in page, password (a second factor is asked next)",
+        AfterPassword::SetUp => "sign-in page, password (a second factor must be set up next)",
     };
     audit_sign_in(&state, &email, &signed_in, ip.0, how).await;
     let mut res = match signed_in {
-        Ok(user) if second_step => {
-            let Some(pending) = issue_pending(&state, &user, state.clock.now()) else {
+        Ok(user) if then != AfterPassword::Done => {
+            let now = state.clock.now();
+            let Some(pending) = issue_pending(&state, &user, now) else {
                 return PageFailure::Unavailable.into_response();
             };
-            let page = second_factor_page(
-                &state,
-                &browser,
-                StatusCode::OK,
-                &request,
-                None,
-                vec![pending],
-            );
+            let set_up = if then == AfterPassword::SetUp {
+                match start_enrolment(&state, &user.id, now).await {
+                    Ok(secret) => secret,
+                    Err(e) => return PageFailure::from(e).into_response(),
+                }
+            } else {
+                None
+            };
+            // (Set up meanwhile, `set_up` is None: the app is asked for like any other.)
+            let page = match set_up {
+                Some(secret) => set_up_page(
+                    &state,
+                    &browser,
+                    StatusCode::OK,
+                    &request,
+                    enrolling(&state, &user.email, &secret),
+                    None,
+                    vec![pending],
+                ),
+                None => second_factor_page(
+                    &state,
+                    &browser,
+                    StatusCode::OK,
+                    &request,
+                    None,
+                    vec![pending],
+                ),
+            };
             for_request(&state, &request, page).await
         }
         Ok(user) => {
@@ -233,6 +256,30 @@ pub fn next_after_sign_in(request: &str) -> Option<String> {
     }
 }
 
+/// What follows a right password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterPassword {
+    /// Nothing: the session starts.
+    Done,
+    /// The person's second factor.
+    SecondFactor,
+    /// A policy requires a second factor the person has not set up: they set it up now.
+    SetUp,
+}
+
+async fn after_password(
+    state: &AppState,
+    user_id: &str,
+) -> Result<AfterPassword, castellan_store::StoreError> {
+    Ok(if has_second_factor(state, user_id).await? {
+        AfterPassword::SecondFactor
+    } else if second_factor_required(state, user_id).await? {
+        AfterPassword::SetUp
+    } else {
+        AfterPassword::Done
+    })
+}
+
 /// Ends the sign-in of `user` with the methods `amr`: a new session (ending the browser's
 /// previous one), this browser made a known device of the account, and off to `next` with
 /// `cookies` besides.
@@ -250,6 +297,22 @@ pub async fn finish_sign_in(
     next: &str,
     cookies: Vec<String>,
 ) -> Response {
+    match session_cookies(state, browser, headers, address, user, amr).await {
+        Ok(set) => see_other(next, set.into_iter().chain(cookies).collect()),
+        Err(res) => res,
+    }
+}
+
+/// Starts the session of `user` signed in with `amr` (ending the browser's previous one):
+/// the cookies to set, the session's, a renewed CSRF value and the known-device cookie.
+pub async fn session_cookies(
+    state: &AppState,
+    browser: &Browser,
+    headers: &HeaderMap,
+    address: std::net::IpAddr,
+    user: &User,
+    amr: Amr,
+) -> Result<Vec<String>, Response> {
     let now = state.clock.now();
     // This browser becomes a known device of the account (see `known_device`).
     let device_cookie = known_device::issue(
@@ -260,7 +323,7 @@ pub async fn finish_sign_in(
     );
     if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
         if let Err(e) = end_session(state, cookie).await {
-            return PageFailure::from(e).into_response();
+            return Err(PageFailure::from(e).into_response());
         }
     }
     let place = SignInPlace {
@@ -272,18 +335,14 @@ pub async fn finish_sign_in(
     match start_session(state, &user.id, now, amr, place).await {
         // A new session renews the CSRF token (now the session's); the double-submit
         // value is renewed too, so no token shown before sign-in is accepted again.
-        Ok(id) => see_other(
-            next,
-            [
-                session_cookie(state, &id),
-                csrf_cookie(state, &csrf::new_cookie_token()),
-            ]
-            .into_iter()
-            .chain(device_cookie)
-            .chain(cookies)
-            .collect(),
-        ),
-        Err(e) => PageFailure::from(e).into_response(),
+        Ok(id) => Ok([
+            session_cookie(state, &id),
+            csrf_cookie(state, &csrf::new_cookie_token()),
+        ]
+        .into_iter()
+        .chain(device_cookie)
+        .collect()),
+        Err(e) => Err(PageFailure::from(e).into_response()),
     }
 }
 

@@ -7,7 +7,7 @@
 //! demoted nor removed. Every form is CSRF-checked; an organization the person is not in is a
 //! 404, a change by anyone but an OWNER a 403.
 
-use crate::audit::Caller;
+use crate::audit::{Caller, Kind};
 use crate::people::email_links::{invite, LinkError};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::CsrfForm;
@@ -17,6 +17,7 @@ use crate::people::http::pages::{
 };
 use crate::people::http::session::{Browser, SignedIn};
 use crate::people::organizations::{remove_member, set_role, MemberError};
+use crate::people::second_factor::has_second_factor;
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use askama::Template;
@@ -39,6 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/account/members/role", post(change_role))
         .route("/account/members/remove", post(remove))
         .route("/account/members/withdraw", post(withdraw))
+        .route(
+            "/account/members/second-factor",
+            post(set_second_factor_policy),
+        )
 }
 
 /// A member on the list.
@@ -91,6 +96,8 @@ pub struct MembersView {
     pub error: Option<String>,
     /// The roles offered.
     pub roles: [&'static str; 3],
+    /// Whether the organization requires its members to sign in with a second factor.
+    pub second_factor_required: bool,
 }
 
 /// What to show besides the list.
@@ -124,6 +131,13 @@ pub async fn get_members(
         }
         Some("withdrawn") => Some("The invitation was withdrawn.".to_owned()),
         Some("invited") => Some("The invitation was sent.".to_owned()),
+        Some("second-factor-on") => Some(
+            "Members must now sign in with a second factor; those without one set it up at their next sign-in."
+                .to_owned(),
+        ),
+        Some("second-factor-off") => {
+            Some("Members may sign in with a password alone again.".to_owned())
+        }
         _ => None,
     };
     let extra = Extra {
@@ -180,6 +194,17 @@ async fn page(
         }
         None => (Vec::new(), Vec::new()),
     };
+    let second_factor_required = match current {
+        Some((org, _)) => match state
+            .store
+            .organization_requires_second_factor(&org.id)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return PageFailure::from(e).into_response(),
+        },
+        None => false,
+    };
     let organizations = organization_options(&mine, current.map(|(o, _)| o.id.as_str()));
     let (csrf, cookies) = csrf_for(state, browser);
     let view = MembersView {
@@ -210,6 +235,7 @@ async fn page(
         notice: extra.notice,
         error: extra.error,
         roles: ["VIEWER", "MANAGER", "OWNER"],
+        second_factor_required,
     };
     render(status, &view, cookies)
 }
@@ -405,6 +431,78 @@ pub async fn remove(
     }
 }
 
+/// `POST /account/members/second-factor`: an OWNER requires a second factor of the members
+/// (`required=1`) or no longer does (`required=0`). Requiring one needs the OWNER to have one
+/// (409 otherwise): their own sessions would otherwise end at once.
+pub async fn set_second_factor_policy(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    CsrfForm { browser, form }: CsrfForm<Fields>,
+) -> Response {
+    let Some(signed_in) = &browser.signed_in else {
+        return see_other("/login", Vec::new());
+    };
+    let org = match owned(&state, signed_in, &form).await {
+        Ok(o) => o,
+        Err(res) => return res,
+    };
+    let required = match form.one("required").ok().flatten() {
+        Some("1") => true,
+        Some("0") => false,
+        _ => return PageFailure::BadRequest("Choose to require it or not.".into()).into_response(),
+    };
+    if required {
+        match has_second_factor(&state, &signed_in.user.id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let extra = Extra {
+                    error: Some(
+                        "Set up two-step sign-in for yourself first (Account, Two-step sign-in)."
+                            .to_owned(),
+                    ),
+                    ..Extra::default()
+                };
+                return page(
+                    &state,
+                    &browser,
+                    signed_in,
+                    Some(&org.id),
+                    StatusCode::CONFLICT,
+                    extra,
+                )
+                .await;
+            }
+            Err(e) => return PageFailure::from(e).into_response(),
+        }
+    }
+    match state
+        .store
+        .set_second_factor_required(&org.id, required)
+        .await
+    {
+        Ok(_) => {
+            crate::audit::record(
+                &state,
+                Caller::person(&signed_in.user.id, Some(ip))
+                    .did(Kind::SecondFactorPolicyChanged)
+                    .organization(Some(&org.id))
+                    .target(&org.id)
+                    .detail(if required { "required" } else { "not required" }),
+            )
+            .await;
+            back(
+                &org.id,
+                if required {
+                    "second-factor-on"
+                } else {
+                    "second-factor-off"
+                },
+            )
+        }
+        Err(e) => PageFailure::from(e).into_response(),
+    }
+}
+
 /// `POST /account/members/withdraw`: withdraws a pending invitation.
 pub async fn withdraw(
     State(state): State<AppState>,
@@ -424,7 +522,7 @@ pub async fn withdraw(
             let by = Caller::person(&signed_in.user.id, Some(ip));
             crate::audit::record(
                 &state,
-                by.did(crate::audit::Kind::InvitationWithdrawn)
+                by.did(Kind::InvitationWithdrawn)
                     .organization(Some(&org.id))
                     .target(id),
             )

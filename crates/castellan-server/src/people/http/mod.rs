@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
     let pages = Router::new()
         .route("/login", get(login::get_login).post(login::create_session))
         .route(second_factor::PATH, post(second_factor::post_second_factor))
+        .route(second_factor::SET_UP_PATH, post(second_factor::post_set_up))
         .route("/account", get(account::get_account))
         .route(
             connected_apps::PATH,

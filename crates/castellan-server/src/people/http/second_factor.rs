@@ -6,11 +6,14 @@
 use crate::audit::{self, Caller, Kind};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
-use crate::people::http::login::{finish_sign_in, for_request, login_page, next_after_sign_in};
+use crate::people::http::login::{
+    finish_sign_in, for_request, login_page, next_after_sign_in, session_cookies,
+};
 use crate::people::http::pages::{render, PageFailure};
 use crate::people::http::session::{cookie, Browser};
 use crate::people::second_factor::{
-    check_code, has_second_factor, pending_cookie_name, read_pending, CodeError, CodeUsed,
+    check_code, confirm_enrolment, enrolling, has_second_factor, pending_cookie_name, read_pending,
+    CodeError, CodeUsed, Confirmed, Enrolling,
 };
 use crate::people::sessions::clear_cookie;
 use crate::platform::http::client_ip::ClientIp;
@@ -26,6 +29,8 @@ use serde::Deserialize;
 
 /// Where the page's form posts.
 pub const PATH: &str = "/login/second-factor";
+/// Where the set-up form of a sign-in posts.
+pub const SET_UP_PATH: &str = "/login/second-factor/setup";
 /// Longest code read from the form; anything longer is not a code.
 const MAX_CODE_LEN: usize = 64;
 
@@ -58,6 +63,57 @@ pub fn second_factor_page(
         error,
     };
     render(status, &view, set)
+}
+
+/// The page that sets up an authenticator app during a sign-in (a policy requires one).
+#[derive(Template)]
+#[template(path = "second_factor_setup.html")]
+pub struct SetUpView {
+    /// The CSRF token of the form.
+    pub csrf: String,
+    /// The authorization request being continued, as the login form carries it.
+    pub request: String,
+    /// The QR code and the key; `None` when no enrolment waits any more.
+    pub enrolling: Option<Enrolling>,
+    /// Where the person goes once set up (a path on this server), after the recovery codes.
+    pub next: Option<String>,
+    /// The recovery codes, shown once after the app is set up.
+    pub codes: Vec<String>,
+    /// Why the last attempt failed, if it did.
+    pub error: Option<&'static str>,
+}
+
+/// Renders the set-up page of a sign-in with `status`, setting `cookies` besides the CSRF
+/// cookie.
+pub fn set_up_page(
+    state: &AppState,
+    browser: &Browser,
+    status: StatusCode,
+    request: &str,
+    enrolling: Option<Enrolling>,
+    error: Option<&'static str>,
+    cookies: Vec<String>,
+) -> Response {
+    let (csrf, mut set) = csrf_for(state, browser);
+    set.extend(cookies);
+    let view = SetUpView {
+        csrf,
+        request: request.to_owned(),
+        enrolling,
+        next: None,
+        codes: Vec::new(),
+        error,
+    };
+    no_store(render(status, &view, set))
+}
+
+/// `res`, never kept by a cache (it shows a secret or recovery codes).
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    res
 }
 
 /// The second-factor form.
@@ -228,6 +284,130 @@ pub async fn post_second_factor(
             page
         }
         Err(CodeError::Store(e)) => PageFailure::from(e).into_response(),
+    }
+}
+
+/// `POST /login/second-factor/setup`: the first code from the app a policy made the person set
+/// up after their password; the app then counts, the session starts (`amr` `pwd otp`) and the
+/// page shows the recovery codes once, with the way onwards.
+pub async fn post_set_up(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    CsrfForm { browser, form }: CsrfForm<CodeForm>,
+) -> Response {
+    let request = form.request.unwrap_or_default();
+    let Some(next) = next_after_sign_in(&request) else {
+        return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
+    };
+    let now = state.clock.now();
+    let pending = cookie(&headers, pending_cookie_name(state.config.environment));
+    let user = match pending {
+        Some(c) => match read_pending(&state, c, now).await {
+            Ok(user) => user,
+            Err(e) => return PageFailure::from(e).into_response(),
+        },
+        None => None,
+    };
+    let Some(user) = user else {
+        let page = login_page(
+            &state,
+            &browser,
+            StatusCode::UNAUTHORIZED,
+            &request,
+            None,
+            String::new(),
+            Some("Your sign-in took too long or was not started; sign in again."),
+        );
+        return for_request(&state, &request, page).await;
+    };
+    // Every attempt counts against the per-IP `login` policy, as a password does.
+    let limiting = &state.rate_limiting;
+    if let Err(refused) = limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await
+    {
+        if refused.backend_unavailable() {
+            return PageFailure::Unavailable.into_response();
+        }
+        let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
+        crate::error::rate_limit::render(&mut res, refused.decision(), refused.style());
+        return res;
+    }
+    let typed = form.code.map(Secret::into_exposed).unwrap_or_default();
+    let typed = if typed.len() > MAX_CODE_LEN {
+        ""
+    } else {
+        typed.as_str()
+    };
+    match confirm_enrolment(&state, &user.id, typed, now).await {
+        Ok(Confirmed::Yes(codes)) => {
+            tracing::info!(event = "second_factor_enrolled", user_id = %user.id, "a person set up an authenticator app at sign-in");
+            audit::record(
+                &state,
+                Caller::person(&user.id, Some(ip.0))
+                    .did(Kind::SecondFactorEnrolled)
+                    .target(&user.id)
+                    .detail("authenticator app, at sign-in (required)"),
+            )
+            .await;
+            audit::record(
+                &state,
+                Caller::person(&user.id, Some(ip.0))
+                    .did(Kind::SignInSucceeded)
+                    .target(&user.id)
+                    .detail("sign-in page, password and a newly set-up authenticator app"),
+            )
+            .await;
+            let amr = Amr::PASSWORD.with(Method::Otp);
+            let mut cookies =
+                match session_cookies(&state, &browser, &headers, ip.0, &user, amr).await {
+                    Ok(c) => c,
+                    Err(res) => return res,
+                };
+            cookies.push(clear_cookie(
+                &state,
+                pending_cookie_name(state.config.environment),
+            ));
+            let view = SetUpView {
+                csrf: String::new(),
+                request: String::new(),
+                enrolling: None,
+                next: Some(next),
+                codes: codes.into_iter().map(Secret::into_exposed).collect(),
+                error: None,
+            };
+            no_store(render(StatusCode::OK, &view, cookies))
+        }
+        Ok(Confirmed::WrongCode) => {
+            let waiting = match state.store.get_totp(&user.id).await {
+                Ok(f) => f.filter(|f| f.confirmed_at.is_none()),
+                Err(e) => return PageFailure::from(e).into_response(),
+            };
+            let page = set_up_page(
+                &state,
+                &browser,
+                StatusCode::BAD_REQUEST,
+                &request,
+                waiting.and_then(|f| enrolling(&state, &user.email, &f.secret)),
+                Some("That code is not the app's current one; try the next code it shows."),
+                Vec::new(),
+            );
+            for_request(&state, &request, page).await
+        }
+        Ok(Confirmed::NothingWaiting) => {
+            let page = login_page(
+                &state,
+                &browser,
+                StatusCode::CONFLICT,
+                &request,
+                None,
+                String::new(),
+                Some("The set-up ended; sign in again."),
+            );
+            for_request(&state, &request, page).await
+        }
+        Err(e) => PageFailure::from(e).into_response(),
     }
 }
 

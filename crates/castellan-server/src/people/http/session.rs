@@ -1,8 +1,10 @@
 //! The browser's cookies and its signed-in session: extracted once per page
-//! request; a missing, malformed, unknown or expired session cookie is simply "not signed in".
+//! request; a missing, malformed, unknown or expired session cookie is simply "not signed in",
+//! as is a session without the second factor a policy requires of its person.
 
 use crate::people::csrf;
 use crate::people::http::pages::PageFailure;
+use crate::people::second_factor::session_meets_policy;
 use crate::people::sessions::{find_session, session_cookie_name};
 use crate::platform::state::AppState;
 use axum::extract::FromRequestParts;
@@ -109,7 +111,9 @@ impl FromRequestParts<AppState> for Browser {
         };
         let now = state.clock.now();
         let signed_in = match find_session(state, value, now).await? {
-            Some(session) => state
+            // A session without the second factor a policy requires counts for nothing: the
+            // person signs in again, and is asked for it (or to set one up).
+            Some(session) if session_meets_policy(state, &session).await? => state
                 .store
                 .get_user(&session.user_id)
                 .await?
@@ -119,7 +123,7 @@ impl FromRequestParts<AppState> for Browser {
                     user,
                     cookie: value.to_owned(),
                 }),
-            None => None,
+            _ => None,
         };
         Ok(Browser {
             signed_in,

@@ -10,8 +10,8 @@ use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{render, see_other, PageFailure};
 use crate::people::http::session::{Browser, SignedIn};
 use crate::people::second_factor::{
-    check_code, confirm_enrolment, new_recovery_codes, qr_svg, start_enrolment, CodeError,
-    Confirmed,
+    check_code, confirm_enrolment, enrolling, new_recovery_codes, start_enrolment, CodeError,
+    Confirmed, Enrolling,
 };
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use castellan_core::Secret;
-use castellan_crypto::totp::otpauth_uri;
 use serde::Deserialize;
 
 /// The page's path.
@@ -38,14 +37,6 @@ pub fn routes() -> Router<AppState> {
         .route("/account/two-factor/confirm", post(confirm))
         .route("/account/two-factor/recovery-codes", post(renew_codes))
         .route("/account/two-factor/remove", post(remove))
-}
-
-/// An enrolment waiting for its first code.
-pub struct Enrolling {
-    /// The QR code of the `otpauth://` link, an SVG document of this server's making.
-    pub qr_svg: String,
-    /// The secret as text, in groups of four.
-    pub secret: String,
 }
 
 /// The page.
@@ -189,36 +180,6 @@ impl CodeForm {
             .filter(|c| c.len() <= MAX_CODE_LEN)
             .unwrap_or_default()
     }
-}
-
-/// How authenticator apps name this server: the issuer's host (and port), so two deployments
-/// are told apart.
-fn issuer_label(state: &AppState) -> String {
-    url::Url::parse(&state.config.issuer)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| {
-                u.port()
-                    .map_or_else(|| h.to_owned(), |p| format!("{h}:{p}"))
-            })
-        })
-        .unwrap_or_else(|| "Castellan".to_owned())
-}
-
-/// The enrolment view of `secret` for `email`.
-fn enrolling(state: &AppState, email: &str, secret: &Secret) -> Option<Enrolling> {
-    let uri = otpauth_uri(secret.expose(), &issuer_label(state), email);
-    let grouped = secret
-        .expose()
-        .as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Some(Enrolling {
-        qr_svg: qr_svg(&uri)?,
-        secret: grouped,
-    })
 }
 
 /// `POST /account/two-factor/start`: a new secret, waiting for its first code.
