@@ -334,6 +334,29 @@ impl Client {
         }
     }
 
+    /// Where it may send a person after signing them out (OpenID Connect RP-Initiated Logout
+    /// 1.0 §3.1: its `post_logout_redirect_uris` metadata), matched exactly.
+    pub fn post_logout_redirect_uris(&self) -> Vec<&str> {
+        self.metadata
+            .get(POST_LOGOUT_REDIRECT_URIS)
+            .and_then(serde_json::Value::as_array)
+            .map(|uris| uris.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sets its `post_logout_redirect_uris` (checked URIs: see
+    /// [`crate::redirect::check_redirect_uris`]); none removes the metadata.
+    pub fn set_post_logout_redirect_uris(&mut self, uris: Vec<String>) {
+        if uris.is_empty() {
+            self.metadata.remove(POST_LOGOUT_REDIRECT_URIS);
+        } else {
+            self.metadata.insert(
+                POST_LOGOUT_REDIRECT_URIS.to_owned(),
+                serde_json::Value::from(uris),
+            );
+        }
+    }
+
     /// Its JWK Set (`jwks` metadata), if it has one.
     pub fn jwks(&self) -> Option<&serde_json::Value> {
         self.metadata.get(JWKS)
@@ -391,6 +414,10 @@ impl Client {
 
 /// The metadata name (RFC 9126 §6) of [`Client::requires_pushed_authorization_requests`].
 pub const REQUIRE_PAR: &str = "require_pushed_authorization_requests";
+
+/// The metadata name (OpenID Connect RP-Initiated Logout 1.0 §3.1) of
+/// [`Client::post_logout_redirect_uris`].
+pub const POST_LOGOUT_REDIRECT_URIS: &str = "post_logout_redirect_uris";
 
 /// The metadata name (RFC 9449 §5.2) of [`Client::requires_dpop`].
 pub const DPOP_BOUND: &str = "dpop_bound_access_tokens";

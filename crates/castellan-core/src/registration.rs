@@ -321,6 +321,25 @@ pub fn parse_metadata(
         }
     };
     let mut extra = Map::new();
+    if let Some(uris) = text_list(
+        doc,
+        crate::client::POST_LOGOUT_REDIRECT_URIS,
+        usize::MAX,
+        crate::redirect::MAX_REDIRECT_URI_LEN + 1,
+    )? {
+        check_redirect_uris(&uris, env).map_err(|e| {
+            OAuthError::invalid_client_metadata(format!(
+                "{}: {e}",
+                crate::client::POST_LOGOUT_REDIRECT_URIS
+            ))
+        })?;
+        if !uris.is_empty() {
+            extra.insert(
+                crate::client::POST_LOGOUT_REDIRECT_URIS.to_owned(),
+                Value::from(uris),
+            );
+        }
+    }
     for key in URL_FIELDS {
         if let Some(u) = text(doc, key, MAX_URL_LEN)? {
             check_url(key, &u, env, false)?;

@@ -21,6 +21,8 @@ pub struct TotpFactor {
     pub last_step: i64,
     /// When a code was last accepted.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Wrong codes since the last right one (of the app or a recovery code).
+    pub failed_codes: u32,
 }
 
 impl std::fmt::Debug for TotpFactor {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for TotpFactor {
             .field("user_id", &self.user_id)
             .field("confirmed_at", &self.confirmed_at)
             .field("last_step", &self.last_step)
+            .field("failed_codes", &self.failed_codes)
             .finish_non_exhaustive()
     }
 }
@@ -67,16 +70,23 @@ pub trait FactorStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// Accepts the code of `step` from the person's confirmed app if it is later than the last
-    /// one accepted; `false` (a replay, or a race lost to another use of the code) otherwise.
+    /// one accepted and fewer than `max_failed` wrong codes came since the last right one
+    /// (which this resets); `false` (a replay, a race lost to another use of the code, or an
+    /// app locked by wrong codes) otherwise.
     async fn use_totp_step(
         &self,
         user_id: &str,
         step: i64,
+        max_failed: u32,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Counts a wrong second-factor code of the person; answers how many came since the last
+    /// right one (0 when they have no app).
+    async fn record_failed_code(&self, user_id: &str) -> StoreResult<u32>;
     /// Removes the person's app and recovery codes; `false` when they had no app.
     async fn remove_totp(&self, user_id: &str) -> StoreResult<bool>;
-    /// Uses up the person's unused recovery code with this hash; `false` when there is none.
+    /// Uses up the person's unused recovery code with this hash, and resets their count of
+    /// wrong codes; `false` when there is none.
     async fn use_recovery_code(
         &self,
         user_id: &str,

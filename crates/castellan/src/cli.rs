@@ -204,6 +204,9 @@ pub struct CreateClient {
     /// Redirect URI (repeatable).
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// Where a sign-out at /oauth/logout may send the person afterwards (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
     /// How a confidential client authenticates: client_secret_basic (HTTP Basic only),
     /// client_secret_post (the body only), client_secret_basic_or_post (either; default), or
     /// private_key_jwt (an assertion signed with its own key; no secret; needs --jwks-file or

@@ -233,6 +233,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         client_kind: args.kind,
         grant_types: args.grant_types,
         redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
         token_endpoint_auth_method: args.token_endpoint_auth_method,
         jwks: args.jwks_file.as_deref().map(read_jwks_file).transpose()?,
         jwks_uri: args.jwks_uri,

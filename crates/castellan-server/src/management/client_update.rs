@@ -65,6 +65,13 @@ pub enum ClientUpdateAction {
         /// The URL of its JWK Set.
         jwks_uri: String,
     },
+    /// Replaces where the client may send a person after signing them out (RP-Initiated
+    /// Logout 1.0; `[]`: nowhere, the sign-out page stays on this server).
+    #[serde(rename_all = "camelCase")]
+    SetPostLogoutRedirectUris {
+        /// The URIs, matched exactly; same rules as redirect URIs.
+        post_logout_redirect_uris: Vec<String>,
+    },
     /// Sets whether the client's access tokens must be bound to a DPoP key (RFC 9449 §5.2).
     #[serde(rename_all = "camelCase")]
     SetDpopBoundAccessTokens {
@@ -91,6 +98,13 @@ pub fn apply_actions(
             ClientUpdateAction::SetDpopBoundAccessTokens {
                 dpop_bound_access_tokens,
             } => client.set_requires_dpop(dpop_bound_access_tokens),
+            ClientUpdateAction::SetPostLogoutRedirectUris {
+                post_logout_redirect_uris,
+            } => {
+                castellan_core::redirect::check_redirect_uris(&post_logout_redirect_uris, env)
+                    .map_err(|m| FieldError::new("postLogoutRedirectUris", m))?;
+                client.set_post_logout_redirect_uris(post_logout_redirect_uris);
+            }
             ClientUpdateAction::SetTokenEndpointAuthMethod {
                 token_endpoint_auth_method,
             } => {

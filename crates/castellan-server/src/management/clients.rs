@@ -40,6 +40,10 @@ pub struct ClientDraft {
     /// Its redirect URIs, matched exactly (for `authorization_code`).
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// Where it may send a person after signing them out at `/oauth/logout` (OpenID Connect
+    /// RP-Initiated Logout 1.0), matched exactly; same rules as `redirectUris`.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
     /// `client_secret_basic` (the secret only with HTTP Basic), `client_secret_post` (only in
     /// the body), `client_secret_basic_or_post` (either; default for confidential clients),
     /// `private_key_jwt` (a JWT signed with its own key, RFC 7523 §2.2; no secret: needs `jwks`
@@ -159,6 +163,8 @@ pub fn build_client(
     };
     check_redirect_uris(&draft.redirect_uris, config.environment)
         .map_err(|m| FieldError::new("redirectUris", m))?;
+    check_redirect_uris(&draft.post_logout_redirect_uris, config.environment)
+        .map_err(|m| FieldError::new("postLogoutRedirectUris", m))?;
     let default_scope = match draft.default_scope {
         None => None,
         Some(s) => {
@@ -208,6 +214,7 @@ pub fn build_client(
     };
     client.set_requires_pushed_authorization_requests(draft.require_pushed_authorization_requests);
     client.set_requires_dpop(draft.dpop_bound_access_tokens);
+    client.set_post_logout_redirect_uris(draft.post_logout_redirect_uris);
     set_draft_keys(&mut client, draft.jwks, draft.jwks_uri, config.environment)?;
     Ok((client, secret))
 }

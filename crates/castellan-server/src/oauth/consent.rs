@@ -136,62 +136,31 @@ pub enum Step {
     Redirect(String),
 }
 
+/// Back to the client with an OIDC Core §3.1.2.6 error (codes RFC 6749's enum does not hold).
+fn prompt_error(state: &AppState, req: &AuthorizeRequest, code: &str, text: &str) -> Step {
+    let mut params = vec![("error", code), ("error_description", text)];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.config.issuer));
+    Step::Redirect(redirect_with(&req.redirect_uri, &params))
+}
+
 /// Decides the next step of an authorization request (OIDC Core §3.1.2.1 for `prompt`).
 pub async fn next_step(
     state: &AppState,
     req: &AuthorizeRequest,
     session: Option<&Session>,
 ) -> Result<Step, AuthorizeError> {
-    // OIDC Core §3.1.2.6 error codes, which RFC 6749's enum does not hold.
-    let prompt_error = |code: &str, text: &str| {
-        let mut params = vec![("error", code), ("error_description", text)];
-        if let Some(s) = &req.state {
-            params.push(("state", s));
-        }
-        params.push(("iss", &state.config.issuer));
-        Step::Redirect(redirect_with(&req.redirect_uri, &params))
-    };
+    let prompt_error = |code: &str, text: &str| prompt_error(state, req, code, text);
     let Some(session) = session else {
         return Ok(match req.prompt {
             Some(Prompt::None) => prompt_error("login_required", "the user is not signed in"),
             _ => Step::Login,
         });
     };
-    // A fresh sign-in is asked for by `prompt=login`, or by `max_age` when the last one is
-    // older (OIDC Core §3.1.2.1; `max_age=0`: always). A pushed request's are met by a sign-in
-    // after it was pushed (its query, carried through the login page, cannot drop them as a
-    // direct request's does). With `prompt=none` no sign-in can happen: `login_required`.
-    let too_old = req.max_age.is_some_and(|max| {
-        max == 0
-            || state.clock.now() - session.auth_time > chrono::Duration::seconds(i64::from(max))
-    });
-    let signed_in_since_push = req
-        .pushed
-        .as_ref()
-        .is_some_and(|p| session.auth_time >= p.pushed_at);
-    if (req.prompt == Some(Prompt::Login) || too_old) && !signed_in_since_push {
-        return Ok(match req.prompt {
-            Some(Prompt::None) => {
-                prompt_error("login_required", "the sign-in is older than max_age")
-            }
-            _ => Step::Login,
-        });
-    }
-    // `acr_values` asking for a class the session does not reach: a second factor when the
-    // person has one (OIDC Core §3.1.2.1: a voluntary claim; without one the request goes on
-    // and the ID token's `acr` says what was reached).
-    if let Some(asked) = &req.acr_values {
-        if !meets_acr_values(session.amr, asked)
-            && has_second_factor(state, &session.user_id).await?
-        {
-            return Ok(match req.prompt {
-                Some(Prompt::None) => prompt_error(
-                    "interaction_required",
-                    "acr_values asks for a second factor the session has not proved",
-                ),
-                _ => Step::SecondFactor,
-            });
-        }
+    if let Some(step) = sign_in_step(state, req, session).await? {
+        return Ok(step);
     }
     let organizations = state.store.organizations_of_user(&session.user_id).await?;
     if req.prompt != Some(Prompt::Consent) {
@@ -205,6 +174,55 @@ pub async fn next_step(
         Some(Prompt::None) => prompt_error("consent_required", "the user has not consented"),
         _ => Step::Consent(organizations),
     })
+}
+
+/// What a signed-in request still needs before consent, if anything: a fresh sign-in
+/// (`prompt=login`, `max_age`) or a second factor (`acr_values`), or, with `prompt=none`, the
+/// error saying it cannot be had. Checked before the consent page and again when its answer
+/// comes (a decision posted directly gets no further than the page would have).
+pub async fn sign_in_step(
+    state: &AppState,
+    req: &AuthorizeRequest,
+    session: &Session,
+) -> Result<Option<Step>, AuthorizeError> {
+    let prompt_error = |code: &str, text: &str| prompt_error(state, req, code, text);
+    // A fresh sign-in is asked for by `prompt=login`, or by `max_age` when the last one is
+    // older (OIDC Core §3.1.2.1; `max_age=0`: always). A pushed request's are met by a sign-in
+    // after it was pushed (its query, carried through the login page, cannot drop them as a
+    // direct request's does). With `prompt=none` no sign-in can happen: `login_required`.
+    let too_old = req.max_age.is_some_and(|max| {
+        max == 0
+            || state.clock.now() - session.auth_time > chrono::Duration::seconds(i64::from(max))
+    });
+    let signed_in_since_push = req
+        .pushed
+        .as_ref()
+        .is_some_and(|p| session.auth_time >= p.pushed_at);
+    if (req.prompt == Some(Prompt::Login) || too_old) && !signed_in_since_push {
+        return Ok(Some(match req.prompt {
+            Some(Prompt::None) => {
+                prompt_error("login_required", "the sign-in is older than max_age")
+            }
+            _ => Step::Login,
+        }));
+    }
+    // `acr_values` asking for a class the session does not reach: a second factor when the
+    // person has one (OIDC Core §3.1.2.1: a voluntary claim; without one the request goes on
+    // and the ID token's `acr` says what was reached).
+    if let Some(asked) = &req.acr_values {
+        if !meets_acr_values(session.amr, asked)
+            && has_second_factor(state, &session.user_id).await?
+        {
+            return Ok(Some(match req.prompt {
+                Some(Prompt::None) => prompt_error(
+                    "interaction_required",
+                    "acr_values asks for a second factor the session has not proved",
+                ),
+                _ => Step::SecondFactor,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Records the consent and issues a code; answers where the browser goes next (the client's

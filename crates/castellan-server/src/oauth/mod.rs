@@ -14,6 +14,7 @@ pub mod device_polls;
 pub mod dpop;
 pub mod http;
 pub mod id_token;
+pub mod logout;
 pub mod metadata_document;
 pub mod par;
 pub use castellan_core::params;

@@ -40,9 +40,10 @@ async fn dummy() -> &'static str {
 }
 
 /// The account an attempt is counted under: the normalised email, or what was typed when it
-/// is not one (so malformed input is delayed too, and apart from real accounts).
+/// is not one, marked as such (so malformed input is delayed too, apart from real accounts and
+/// from every other name the sign-in delays count under, such as a person's second factor's).
 pub fn throttle_account(typed: &str) -> String {
-    normalize_email(typed).unwrap_or_else(|| typed.to_owned())
+    normalize_email(typed).unwrap_or_else(|| format!("not-an-email:{typed}"))
 }
 
 /// Checks an email and password, for the login page and the password grant alike; answers

@@ -152,6 +152,15 @@ impl LoginThrottle {
         limiter.forget(account, &[(&self.per_device, device)]).await;
     }
 
+    /// A right answer from `address` where the account-wide count must keep running (a second
+    /// factor: whoever guesses codes would otherwise get the free attempts back each time the
+    /// person signs in): only the count of that address starts again.
+    pub async fn succeeded_at_address(&self, limiter: &Limiter, account: &str, address: &str) {
+        limiter
+            .forget(account, &[(&self.per_address, address)])
+            .await;
+    }
+
     /// A successful sign-in: both counts of the account start again.
     pub async fn succeeded(&self, limiter: &Limiter, account: &str, address: &str) {
         limiter

@@ -1,13 +1,16 @@
 //! Second factors: an authenticator app (TOTP, RFC 6238) and its recovery codes.
 //!
 //! A person with a confirmed authenticator signs in in two steps. The password alone does not
-//! start a session: it earns a *pending sign-in* cookie, a JWS signed with the server's
-//! access-token key of type `castellan-pending-sign-in+jwt`, naming the person and their
+//! start a session: it earns a *pending sign-in* cookie, claims naming the person and their
 //! password (by a hash of its stored hash, so a password change voids it), valid for
-//! [`PENDING_SECONDS`]. The second-factor page then takes a code from the app (six digits,
+//! [`PENDING_SECONDS`], under an HMAC-SHA-256 keyed with the secret derived from the signing
+//! keys (shared by every replica, never published: nothing signed with a published key, which
+//! a careless resource server might take for a token). The second-factor page then takes a code from the app (six digits,
 //! accepted within one step either side and once) or a recovery code (used up), and only then
 //! starts the session, with `amr` `pwd otp`. Attempts are counted and delayed per person as
-//! password attempts are (`login_throttle`, under the account `second-factor:<user id>`).
+//! password attempts are (`login_throttle`, under the account `second-factor:<user id>`), a
+//! right code does not clear those delays, and after [`MAX_FAILED_CODES`] wrong codes in a row
+//! the app's codes are refused until a recovery code is used.
 //!
 //! A policy can require a second factor: deployment-wide (`pages.require_second_factor`) or by
 //! an organization's OWNER for its members. A session without one then counts for nothing
@@ -26,11 +29,13 @@ use base64::Engine;
 use castellan_core::authn::Method;
 use castellan_core::user::User;
 use castellan_core::{Environment, Secret};
-use castellan_crypto::{jws, recovery_code, totp};
+use castellan_crypto::{recovery_code, totp};
 use castellan_store::people::Session;
 use castellan_store::StoreResult;
 use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// How long the password step of a two-step sign-in stays good.
@@ -39,8 +44,9 @@ pub const PENDING_SECONDS: i64 = 300;
 pub const PENDING_COOKIE: &str = "castellan_pending";
 /// Its name everywhere else (Secure, exact host).
 pub const HOST_PENDING_COOKIE: &str = "__Host-castellan_pending";
-/// The JWS type of a pending sign-in: no other token of this server verifies as one.
-const TYP: &str = "castellan-pending-sign-in+jwt";
+/// What the MAC of a pending sign-in is keyed for: no other value this server MACs with the
+/// same secret (device user codes) can pass for one.
+const PENDING_LABEL: &[u8] = b"castellan pending sign-in\0";
 /// Label separating the password tag from every other hash of a password hash.
 const PASSWORD_LABEL: &str = "castellan pending sign-in under password:";
 
@@ -79,11 +85,12 @@ pub async fn session_meets_policy(state: &AppState, session: &Session) -> StoreR
 
 #[derive(Serialize, Deserialize)]
 struct PendingClaims {
-    iss: String,
+    /// The person.
     sub: String,
     /// The password's tag ([`password_tag`]).
     pwd: String,
-    iat: i64,
+    /// A random id: no two pending sign-ins are the same value.
+    jti: String,
     exp: i64,
 }
 
@@ -92,19 +99,26 @@ fn password_tag(password_hash: &str) -> String {
         .encode(castellan_crypto::hash_secret(&format!("{PASSWORD_LABEL}{password_hash}")).0)
 }
 
-/// The `Set-Cookie` of a pending sign-in of `user`, whose password was proved at `now`;
-/// `None` when no signing key is at hand.
+/// The MAC of a pending sign-in's claims (`payload`, base64url) under `secret`.
+fn pending_mac(secret: &[u8; 32], payload: &str) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(PENDING_LABEL);
+    mac.update(payload.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The `Set-Cookie` of a pending sign-in of `user`, whose password was proved at `now`.
 pub fn issue_pending(state: &AppState, user: &User, now: DateTime<Utc>) -> Option<String> {
-    let keys = state.keys.keys();
-    let key = keys.signer(state.access_alg)?;
     let claims = PendingClaims {
-        iss: state.config.issuer.clone(),
         sub: user.id.clone(),
         pwd: password_tag(&user.password_hash),
-        iat: now.timestamp(),
+        jti: castellan_crypto::random_id(22),
         exp: (now + Duration::seconds(PENDING_SECONDS)).timestamp(),
     };
-    let value = jws::sign(key, TYP, &claims).ok()?;
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).ok()?);
+    let mac = pending_mac(&state.keys.derived_secret(), &payload);
+    let value = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(mac));
     Some(set_cookie(
         state,
         pending_cookie_name(state.config.environment),
@@ -113,26 +127,35 @@ pub fn issue_pending(state: &AppState, user: &User, now: DateTime<Utc>) -> Optio
     ))
 }
 
-/// The person of a pending sign-in cookie this server issued, unexpired at `now`, still under
-/// their current password, and not disabled.
+/// The person of a pending sign-in cookie this server issued (its MAC checks under the secret
+/// derived from the signing keys, or the one before it), unexpired at `now`, still under their
+/// current password, and not disabled.
 pub async fn read_pending(
     state: &AppState,
     cookie: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<User>> {
-    let claims = {
-        let keys = state.keys.keys();
-        let Ok(verified) = jws::verify(cookie, Some(TYP), |kid| keys.verifier(kid)) else {
-            return Ok(None);
-        };
-        let Ok(claims) =
-            serde_json::from_value::<PendingClaims>(serde_json::Value::Object(verified.claims))
-        else {
-            return Ok(None);
-        };
-        claims
+    let Some((payload, mac)) = cookie.split_once('.') else {
+        return Ok(None);
     };
-    if claims.iss != state.config.issuer || claims.exp <= now.timestamp() {
+    let Ok(mac) = URL_SAFE_NO_PAD.decode(mac) else {
+        return Ok(None);
+    };
+    let (secret, previous) = state.keys.derived_secrets();
+    let authentic = std::iter::once(secret)
+        .chain(previous)
+        .any(|k| bool::from(pending_mac(&k, payload).ct_eq(mac.as_slice())));
+    if !authentic {
+        return Ok(None);
+    }
+    let Some(claims) = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<PendingClaims>(&json).ok())
+    else {
+        return Ok(None);
+    };
+    if claims.exp <= now.timestamp() {
         return Ok(None);
     }
     let Some(user) = state.store.get_user(&claims.sub).await? else {
@@ -161,6 +184,10 @@ pub enum CodeError {
     /// Not a current code of the app, nor an unused recovery code.
     #[error("That code is not valid")]
     Invalid,
+    /// Too many wrong codes since the last right one: the app's codes are refused until a
+    /// recovery code is used.
+    #[error("Too many wrong codes; use a recovery code")]
+    Locked,
     /// A delay runs for this person's second factor; the code was not checked.
     #[error("Too many attempts; wait and try again")]
     Throttled(LoginDelayed),
@@ -169,7 +196,14 @@ pub enum CodeError {
     Store(#[from] castellan_store::StoreError),
 }
 
-/// The throttle account of a person's second factor.
+/// Wrong codes since the last right one after which the app's codes are refused until a
+/// recovery code is used (NIST SP 800-63B §5.2.2 allows at most 100; six digits call for far
+/// fewer).
+pub const MAX_FAILED_CODES: u32 = 10;
+
+/// The throttle account of a person's second factor. It has no `@` and does not start with
+/// `not-an-email:`, so no typed sign-in name is counted under it (see
+/// `people::login::throttle_account`).
 fn throttle_account(user_id: &str) -> String {
     format!("second-factor:{user_id}")
 }
@@ -191,16 +225,25 @@ pub async fn check_code(
         .attempt(&limiting.limiter, &account, ip)
         .await
         .map_err(CodeError::Throttled)?;
-    let used = use_code(state, user_id, typed, now).await?;
-    match used {
+    // A right code clears only its address's count, not the account-wide one (as a right
+    // password does): whoever guesses codes would get the free attempts back each time the
+    // person signs in.
+    match use_code(state, user_id, typed, now).await? {
         Some(used) => {
             limiting
                 .login
-                .succeeded(&limiting.limiter, &account, ip)
+                .succeeded_at_address(&limiting.limiter, &account, ip)
                 .await;
             Ok(used)
         }
-        None => Err(CodeError::Invalid),
+        None => {
+            let failed = state.store.record_failed_code(user_id).await?;
+            Err(if failed >= MAX_FAILED_CODES {
+                CodeError::Locked
+            } else {
+                CodeError::Invalid
+            })
+        }
     }
 }
 
@@ -227,7 +270,10 @@ async fn use_code(
         ) else {
             return Ok(None);
         };
-        let used = state.store.use_totp_step(user_id, step, now).await?;
+        let used = state
+            .store
+            .use_totp_step(user_id, step, MAX_FAILED_CODES, now)
+            .await?;
         return Ok(used.then_some(CodeUsed::App));
     }
     let Some(hash) = recovery_code::hash_recovery_code(typed) else {
@@ -273,17 +319,26 @@ pub enum Confirmed {
     NothingWaiting,
 }
 
-/// Confirms `user_id`'s waiting enrolment with a first code from the app.
+/// Confirms `user_id`'s waiting enrolment of `secret` (as the form showing it carried it
+/// back) with a first code from the app. Another secret than the one waiting is nothing
+/// waiting: a form can only confirm the enrolment it showed.
 pub async fn confirm_enrolment(
     state: &AppState,
     user_id: &str,
+    secret: &str,
     typed: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Confirmed> {
     let Some(factor) = state.store.get_totp(user_id).await? else {
         return Ok(Confirmed::NothingWaiting);
     };
-    if factor.confirmed_at.is_some() {
+    let same: bool = factor
+        .secret
+        .expose()
+        .as_bytes()
+        .ct_eq(secret.as_bytes())
+        .into();
+    if factor.confirmed_at.is_some() || !same {
         return Ok(Confirmed::NothingWaiting);
     }
     let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
@@ -309,6 +364,9 @@ pub struct Enrolling {
     pub qr_svg: String,
     /// The secret as text, in groups of four.
     pub secret: String,
+    /// The secret as the confirming form carries it back (only a form carrying the secret it
+    /// was shown confirms it, so no other session of the account is ever shown it).
+    pub raw: String,
 }
 
 /// How authenticator apps name this server: the issuer's host (and port), so two deployments
@@ -338,6 +396,7 @@ pub fn enrolling(state: &AppState, email: &str, secret: &Secret) -> Option<Enrol
     Some(Enrolling {
         qr_svg: qr_svg(&uri)?,
         secret: grouped,
+        raw: secret.expose().to_owned(),
     })
 }
 

@@ -77,12 +77,37 @@ pub fn device_name(user_agent: &str) -> String {
     named.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
-/// Starts a session for `user_id` signed in from `place` with the methods `amr`; answers the
-/// cookie value (shown only to the browser).
+/// Starts a session for `user_id` signed in at `now` from `place` with the methods `amr`;
+/// answers the cookie value (shown only to the browser).
 pub async fn start_session(
     state: &AppState,
     user_id: &str,
     now: DateTime<Utc>,
+    amr: Amr,
+    place: SignInPlace<'_>,
+) -> StoreResult<Secret> {
+    let times = SessionTimes {
+        auth_time: now,
+        expires_at: now + Duration::seconds(i64::from(state.config.pages.session_seconds)),
+    };
+    start_session_with(state, user_id, times, amr, place).await
+}
+
+/// When a session's person signed in (`auth_time`) and when it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTimes {
+    /// When the person signed in.
+    pub auth_time: DateTime<Utc>,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Starts a session for `user_id` with `times` (a session replacing another keeps when its
+/// person signed in), from `place`, with the methods `amr`; answers the cookie value.
+pub async fn start_session_with(
+    state: &AppState,
+    user_id: &str,
+    times: SessionTimes,
     amr: Amr,
     place: SignInPlace<'_>,
 ) -> StoreResult<Secret> {
@@ -91,9 +116,9 @@ pub async fn start_session(
         hash: castellan_crypto::hash_secret(secret.expose()).0,
         id: format!("ses_{}", crate::oauth::tokens::new_jti()),
         user_id: user_id.to_owned(),
-        auth_time: now,
+        auth_time: times.auth_time,
         amr,
-        expires_at: now + Duration::seconds(i64::from(state.config.pages.session_seconds)),
+        expires_at: times.expires_at,
         device: place.user_agent.map(device_name).unwrap_or_default(),
         address: place.address.to_string(),
     };

@@ -356,6 +356,7 @@ async fn an_authenticator_app_is_set_up_and_asked_for_in_chromium() {
     sign_in(&c, "tom@example.com", PASSWORD).await;
     wait_for_url(&c, &app.url("/account")).await;
     c.goto(&app.url("/account/two-factor")).await.unwrap();
+    type_into(&c, "start-password", PASSWORD).await;
     click(&c, "#start-app").await;
     c.wait().for_element(Locator::Css(".qr svg")).await.unwrap();
     screenshot(&c, "two-factor-setup.png").await;

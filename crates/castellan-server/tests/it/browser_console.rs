@@ -241,6 +241,12 @@ async fn console_pages_are_accessible_narrow_and_keyboard_driven_in_chromium() {
         look(path.to_owned(), check_page(&c, &axe).await);
     }
     // Setting up an authenticator app: the QR code and the key.
+    c.find(Locator::Id("start-password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
     let start = c.find(Locator::Id("start-app")).await.unwrap();
     crate::support::browser::click_to_next_page(&c, start).await;
     look(

@@ -31,6 +31,7 @@ mod forward_auth;
 mod gateway_listener;
 mod introspection;
 mod jwt_bearer;
+mod logout;
 mod management;
 mod management_keys;
 mod mcp;

@@ -82,10 +82,19 @@ async fn enrol(b: &Browser, clock: &ManualClock) -> (String, Vec<String>) {
         "{}",
         page.body
     );
+    // The password is asked again: a wrong one sets nothing up.
+    let refused = b
+        .post(
+            "/account/two-factor/start",
+            &[("csrf", &page.hidden("csrf")), ("password", "not it")],
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(!refused.body.contains("<svg"));
     let started = b
         .post(
             "/account/two-factor/start",
-            &[("csrf", &page.hidden("csrf"))],
+            &[("csrf", &page.hidden("csrf")), ("password", PASSWORD)],
         )
         .await;
     assert_eq!(started.status, 200, "{}", started.body);
@@ -101,7 +110,11 @@ async fn enrol(b: &Browser, clock: &ManualClock) -> (String, Vec<String>) {
     let wrong = b
         .post(
             "/account/two-factor/confirm",
-            &[("csrf", &started.hidden("csrf")), ("code", "000000")],
+            &[
+                ("csrf", &started.hidden("csrf")),
+                ("secret", &started.hidden("secret")),
+                ("code", "000000"),
+            ],
         )
         .await;
     let wrong = if wrong.status == 200 {
@@ -115,6 +128,7 @@ async fn enrol(b: &Browser, clock: &ManualClock) -> (String, Vec<String>) {
             "/account/two-factor/confirm",
             &[
                 ("csrf", &wrong.hidden("csrf")),
+                ("secret", &wrong.hidden("secret")),
                 ("code", &code_now(clock, &secret)),
             ],
         )
@@ -490,6 +504,23 @@ async fn acr_values_steps_a_password_session_up_and_the_password_grant_is_refuse
         .as_str()
         .unwrap()
         .contains("second factor"));
+    // The right password is recorded as a refused sign-in, never as a success.
+    let query = castellan_store::audit::AuditQuery {
+        kinds: vec!["sign_in.succeeded".to_owned(), "sign_in.failed".to_owned()],
+        ..castellan_store::audit::AuditQuery::default()
+    };
+    let (events, _) = app.store.list_audit_events(&query, 50, 0).await.unwrap();
+    let grant: Vec<_> = events
+        .iter()
+        .filter(|e| e.detail.starts_with("password grant"))
+        .collect();
+    assert_eq!(grant.len(), 1, "{events:?}");
+    assert_eq!(grant[0].kind, "sign_in.failed");
+    assert!(
+        grant[0].detail.contains("second factor"),
+        "{}",
+        grant[0].detail
+    );
 }
 
 #[tokio::test]
@@ -544,6 +575,7 @@ async fn set_up_step(b: &Browser, page: &Page, code: &str) -> Page {
         &[
             ("csrf", &page.hidden("csrf")),
             ("request", &page.hidden("request")),
+            ("secret", &page.hidden("secret")),
             ("code", code),
         ],
     )
@@ -737,4 +769,223 @@ async fn a_deployment_can_require_a_second_factor_of_everyone() {
     assert_eq!(res.status(), 400);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant", "{body}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attacks found in review: each replays the attack and must be refused.
+
+#[tokio::test]
+async fn typed_sign_in_names_cannot_delay_someone_elses_second_factor() {
+    // Attack: the password grant (or login form) with the "email" `second-factor:<user id>`
+    // counted under the same name as that person's code attempts, so anyone knowing a user id
+    // (every ID token's `sub`) could keep their second step delayed.
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(
+        |c| c.http.trusted_proxies = vec!["127.0.0.0/8".into(), "::1".into()],
+        Arc::<ManualClock>::clone(&clock),
+    )
+    .await;
+    let client_id = public_client(&app).await;
+    let (user_id, _) = add_person(&app, "vic@example.com", &["Acme"]).await;
+    let owner = Browser::new(&app);
+    sign_in_plain(&owner, "vic@example.com").await;
+    let (secret, _) = enrol(&owner, &clock).await;
+    let cli = app
+        .create_client(json!({
+            "name": "First-party CLI",
+            "scope": "openid products:read",
+            "grantTypes": ["password"],
+        }))
+        .await;
+    // The code of the next step, unused; the attack runs within it.
+    clock.advance(chrono::Duration::seconds(30));
+    for n in 0..30 {
+        let res = app
+            .http
+            .post(app.url("/oauth/token"))
+            .header("x-forwarded-for", format!("203.0.113.{n}"))
+            .basic_auth(cli["id"].as_str().unwrap(), cli["secret"].as_str())
+            .form(&[
+                ("grant_type", "password"),
+                ("username", &format!("second-factor:{user_id}")),
+                ("password", "guess"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error());
+    }
+    let (b, after, _) = password_step(&app, &client_id, "vic@example.com", &[]).await;
+    let res = second_step(&b, &after, &code_now(&clock, &secret)).await;
+    assert_eq!(
+        res.status, 303,
+        "the person's own code is not delayed: {}",
+        res.body
+    );
+}
+
+#[tokio::test]
+async fn setting_up_an_app_ends_the_other_sessions_and_never_shows_the_key_to_another() {
+    let (app, clock) = app_with_clock().await;
+    add_person(&app, "una@example.com", &["Acme"]).await;
+    // Attack 1: a session signed in with a stolen password before the person set up an app
+    // kept working for its whole lifetime.
+    let thief = Browser::new(&app);
+    sign_in_plain(&thief, "una@example.com").await;
+    let owner = Browser::new(&app);
+    sign_in_plain(&owner, "una@example.com").await;
+    let page = owner.get("/account/two-factor").await;
+    let started = owner
+        .post(
+            "/account/two-factor/start",
+            &[("csrf", &page.hidden("csrf")), ("password", PASSWORD)],
+        )
+        .await;
+    let secret = text_of(&started, "totp-secret").replace(' ', "");
+    // Attack 2: another session of the account posts a wrong code while the owner sets up,
+    // and the answer showed the owner's new key.
+    let thief_page = thief.get("/account/two-factor").await;
+    let peek = thief
+        .post(
+            "/account/two-factor/confirm",
+            &[("csrf", &thief_page.hidden("csrf")), ("code", "000000")],
+        )
+        .await;
+    assert!(
+        !peek.body.replace(' ', "").contains(&secret),
+        "another session never sees the key being set up"
+    );
+    let confirmed = owner
+        .post(
+            "/account/two-factor/confirm",
+            &[
+                ("csrf", &started.hidden("csrf")),
+                ("secret", &started.hidden("secret")),
+                ("code", &code_now(&clock, &secret)),
+            ],
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(
+        thief.get("/account").await.status,
+        303,
+        "the other session ended"
+    );
+    assert_eq!(owner.get("/account").await.status, 200, "this one stays");
+}
+
+#[tokio::test]
+async fn a_password_session_cannot_skip_the_checks_by_posting_the_decision() {
+    // Attack: a password-only session of a person with an app posted the consent decision
+    // directly with a request asking acr_values=mfa: the code was issued without the step-up.
+    let (app, clock) = app_with_clock().await;
+    let client_id = public_client(&app).await;
+    add_person(&app, "wes@example.com", &["Acme"]).await;
+    let b = Browser::new(&app);
+    sign_in_plain(&b, "wes@example.com").await;
+    enrol(&b, &clock).await;
+    // `b` is still the password session that set the app up.
+    let (_, challenge) = pkce();
+    let query = authorize_query(&[
+        ("response_type", "code"),
+        ("client_id", &client_id),
+        ("scope", "openid products:read"),
+        ("state", "st"),
+        ("acr_values", MFA),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let request = query.trim_start_matches("/oauth/authorize?").to_owned();
+    let page = b.get("/account/password").await;
+    let res = b
+        .post(
+            "/oauth/authorize/decision",
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("request", &request),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?} {}", res.location, res.body);
+    assert!(res.location.is_none(), "no code, no redirect");
+    assert!(
+        res.body.contains("action=\"/login/second-factor\""),
+        "the second factor is asked for: {}",
+        res.body
+    );
+}
+
+#[tokio::test]
+async fn a_step_up_keeps_when_the_person_signed_in() {
+    // Attack: POST /login/second-factor from a password session made a new session whose
+    // auth_time was now, so prompt=login / max_age were met without the password.
+    let (app, clock) = app_with_clock().await;
+    let client_id = public_client(&app).await;
+    add_person(&app, "xia@example.com", &["Acme"]).await;
+    let b = Browser::new(&app);
+    sign_in_plain(&b, "xia@example.com").await;
+    let signed_in_at = clock.now().timestamp();
+    let (secret, _) = enrol(&b, &clock).await;
+    clock.advance(chrono::Duration::seconds(600));
+    let (verifier, challenge) = pkce();
+    let step_up = b
+        .get(&authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("scope", "openid products:read"),
+            ("state", "st"),
+            ("acr_values", MFA),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]))
+        .await;
+    let stepped = second_step(&b, &step_up, &code_now(&clock, &secret)).await;
+    assert_eq!(stepped.status, 303, "{}", stepped.body);
+    let consent = b.get(stepped.location.as_deref().unwrap()).await;
+    let code = decide(&b, &consent, "approve", None)
+        .await
+        .param("code")
+        .unwrap();
+    let (status, body) = exchange(&app, &client_id, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = castellan_testkit::oauth::claims(body["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], json!(MFA));
+    assert_eq!(
+        claims["auth_time"],
+        json!(signed_in_at),
+        "the password was typed then, not at the step-up"
+    );
+}
+
+#[tokio::test]
+async fn ten_wrong_codes_lock_the_app_until_a_recovery_code_is_used() {
+    // Attack: with the password and many addresses, guessing six-digit codes was held back
+    // only by the password delays, which a right code of the person cleared.
+    let (app, clock) = app_with_clock_allowing(1_000).await;
+    let client_id = public_client(&app).await;
+    add_person(&app, "yul@example.com", &["Acme"]).await;
+    let owner = Browser::new(&app);
+    sign_in_plain(&owner, "yul@example.com").await;
+    let (secret, codes) = enrol(&owner, &clock).await;
+    let (b, mut page, _) = password_step(&app, &client_id, "yul@example.com", &[]).await;
+    for _ in 0..10 {
+        page = second_step(&b, &page, "000001").await;
+        assert_eq!(page.status, 401, "{}", page.body);
+    }
+    clock.advance(chrono::Duration::seconds(30));
+    let locked = second_step(&b, &page, &code_now(&clock, &secret)).await;
+    assert_eq!(locked.status, 401, "the right code is refused now");
+    assert!(
+        locked.body.contains("Too many wrong codes"),
+        "{}",
+        locked.body
+    );
+    let unlocked = second_step(&b, &locked, &codes[0]).await;
+    assert_eq!(unlocked.status, 303, "{}", unlocked.body);
+    // The app's codes work again.
+    let (b2, after2, _) = password_step(&app, &client_id, "yul@example.com", &[]).await;
+    clock.advance(chrono::Duration::seconds(30));
+    let again = second_step(&b2, &after2, &code_now(&clock, &secret)).await;
+    assert_eq!(again.status, 303, "{}", again.body);
 }

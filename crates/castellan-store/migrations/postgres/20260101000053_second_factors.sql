@@ -4,14 +4,16 @@
 -- readable to whoever reads the database, like the signing keys' private halves: an app must
 -- compute the same codes. confirmed_at is NULL while enrolment waits for a first code (such a
 -- row counts for nothing); last_step is the last 30-second step whose code was accepted, so
--- each code counts once.
+-- each code counts once. failed_codes counts wrong codes since the last right one: past a
+-- limit the app's codes are refused until a recovery code is used.
 CREATE TABLE totp_factors (
     user_id       TEXT COLLATE "C" PRIMARY KEY NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     secret        TEXT COLLATE "C" NOT NULL,
     created_at    BIGINT NOT NULL,
     confirmed_at  BIGINT,
     last_step     BIGINT NOT NULL DEFAULT 0,
-    last_used_at  BIGINT
+    last_used_at  BIGINT,
+    failed_codes  BIGINT NOT NULL DEFAULT 0
 );
 
 -- recovery_codes: single-use codes for a lost authenticator, stored only as SHA-256 of their
@@ -31,3 +33,7 @@ ALTER TABLE sessions ADD COLUMN amr TEXT COLLATE "C" NOT NULL DEFAULT 'pwd';
 ALTER TABLE authorization_codes ADD COLUMN amr TEXT COLLATE "C" NOT NULL DEFAULT 'pwd';
 ALTER TABLE refresh_tokens ADD COLUMN amr TEXT COLLATE "C" NOT NULL DEFAULT 'pwd';
 ALTER TABLE device_authorizations ADD COLUMN amr TEXT COLLATE "C";
+
+-- Refresh tokens of a token exchange are a client acting for the person, not a sign-in: they
+-- carry no methods.
+UPDATE refresh_tokens SET amr = '' WHERE delegated_from IS NOT NULL;

@@ -73,8 +73,8 @@ impl FactorStore for SqlStore {
 
     async fn get_totp(&self, user_id: &str) -> StoreResult<Option<TotpFactor>> {
         let row = sqlx::query(
-            "SELECT user_id, secret, created_at, confirmed_at, last_step, last_used_at \
-             FROM totp_factors WHERE user_id = $1",
+            "SELECT user_id, secret, created_at, confirmed_at, last_step, last_used_at, \
+             failed_codes FROM totp_factors WHERE user_id = $1",
         )
         .bind(user_id)
         .fetch_optional(self.timed())
@@ -95,6 +95,7 @@ impl FactorStore for SqlStore {
             confirmed_at: optional("confirmed_at")?,
             last_step: get(&row, "last_step")?,
             last_used_at: optional("last_used_at")?,
+            failed_codes: u32::try_from(get::<i64>(&row, "failed_codes")?).unwrap_or(u32::MAX),
         }))
     }
 
@@ -131,20 +132,35 @@ impl FactorStore for SqlStore {
         &self,
         user_id: &str,
         step: i64,
+        max_failed: u32,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let used = sqlx::query(
-            "UPDATE totp_factors SET last_step = $2, last_used_at = $3 \
-             WHERE user_id = $1 AND confirmed_at IS NOT NULL AND last_step < $2",
+            "UPDATE totp_factors SET last_step = $2, last_used_at = $3, failed_codes = 0 \
+             WHERE user_id = $1 AND confirmed_at IS NOT NULL AND last_step < $2 \
+             AND failed_codes < $4",
         )
         .bind(user_id)
         .bind(step)
         .bind(millis(now))
+        .bind(i64::from(max_failed))
         .execute(self.timed())
         .await
         .map_err(store_error)?
         .rows_affected();
         Ok(used == 1)
+    }
+
+    async fn record_failed_code(&self, user_id: &str) -> StoreResult<u32> {
+        let count: Option<i64> = sqlx::query_scalar(
+            "UPDATE totp_factors SET failed_codes = failed_codes + 1 WHERE user_id = $1 \
+             RETURNING failed_codes",
+        )
+        .bind(user_id)
+        .fetch_optional(self.timed())
+        .await
+        .map_err(store_error)?;
+        Ok(count.map_or(0, |c| u32::try_from(c).unwrap_or(u32::MAX)))
     }
 
     async fn remove_totp(&self, user_id: &str) -> StoreResult<bool> {
@@ -177,6 +193,13 @@ impl FactorStore for SqlStore {
         .await
         .map_err(store_error)?
         .rows_affected();
+        if used == 1 {
+            sqlx::query("UPDATE totp_factors SET failed_codes = 0 WHERE user_id = $1")
+                .bind(user_id)
+                .execute(self.timed())
+                .await
+                .map_err(store_error)?;
+        }
         Ok(used == 1)
     }
 

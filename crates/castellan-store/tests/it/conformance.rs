@@ -1734,7 +1734,7 @@ async fn second_factors_are_confirmed_used_once_and_removed(store: &SqlStore) {
         "a new start replaces the waiting one"
     );
     assert_eq!(waiting.confirmed_at, None);
-    assert!(!store.use_totp_step("u1", 10, at(T0)).await.unwrap());
+    assert!(!store.use_totp_step("u1", 10, 10, at(T0)).await.unwrap());
     // Confirming needs the secret it waits with; it gives the recovery codes.
     let codes = [[1u8; 32], [2u8; 32]];
     assert!(!store
@@ -1751,13 +1751,26 @@ async fn second_factors_are_confirmed_used_once_and_removed(store: &SqlStore) {
     // A confirmed app is not replaced by a new start.
     assert!(!store.start_totp("u1", "ANOTHER", at(T0)).await.unwrap());
     // Each step once, and only later ones.
-    assert!(!store.use_totp_step("u1", 9, at(T0 + 2)).await.unwrap());
-    assert!(store.use_totp_step("u1", 10, at(T0 + 2)).await.unwrap());
-    assert!(!store.use_totp_step("u1", 10, at(T0 + 3)).await.unwrap());
+    assert!(!store.use_totp_step("u1", 9, 10, at(T0 + 2)).await.unwrap());
+    assert!(store.use_totp_step("u1", 10, 10, at(T0 + 2)).await.unwrap());
+    assert!(!store.use_totp_step("u1", 10, 10, at(T0 + 3)).await.unwrap());
     assert_eq!(
         store.get_totp("u1").await.unwrap().unwrap().last_used_at,
         Some(at(T0 + 2))
     );
+    // Wrong codes past the limit lock the app's codes; a recovery code unlocks them.
+    for n in 1..=3 {
+        assert_eq!(store.record_failed_code("u1").await.unwrap(), n);
+    }
+    assert_eq!(store.get_totp("u1").await.unwrap().unwrap().failed_codes, 3);
+    assert!(!store.use_totp_step("u1", 11, 3, at(T0 + 3)).await.unwrap());
+    assert!(store.use_totp_step("u1", 11, 4, at(T0 + 3)).await.unwrap());
+    assert_eq!(store.get_totp("u1").await.unwrap().unwrap().failed_codes, 0);
+    for _ in 0..3 {
+        store.record_failed_code("u1").await.unwrap();
+    }
+    assert!(!store.use_totp_step("u1", 12, 3, at(T0 + 3)).await.unwrap());
+    assert_eq!(store.record_failed_code("ghost").await.unwrap(), 0);
     // Recovery codes: each once.
     assert_eq!(store.recovery_codes("u1").await.unwrap().left, 2);
     assert!(store
@@ -1772,6 +1785,11 @@ async fn second_factors_are_confirmed_used_once_and_removed(store: &SqlStore) {
         .use_recovery_code("u1", &[9; 32], at(T0 + 5))
         .await
         .unwrap());
+    assert_eq!(
+        store.get_totp("u1").await.unwrap().unwrap().failed_codes,
+        0,
+        "a recovery code unlocks the app"
+    );
     let left = store.recovery_codes("u1").await.unwrap();
     assert_eq!((left.left, left.last_used_at), (1, Some(at(T0 + 4))));
     // Another person's code is not theirs.

@@ -104,6 +104,8 @@ pub struct ClientRepresentation {
     pub public_client_credentials: bool,
     /// It must push its authorization requests (PAR, RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// Where it may send a person after signing them out (RP-Initiated Logout 1.0).
+    pub post_logout_redirect_uris: Vec<String>,
     /// Its public keys for `private_key_jwt`, when given as a JWK Set.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -162,6 +164,11 @@ impl ClientRepresentation {
             default_scope: c.default_scope.as_ref().map(ToString::to_string),
             public_client_credentials: c.public_client_credentials,
             require_pushed_authorization_requests: c.requires_pushed_authorization_requests(),
+            post_logout_redirect_uris: c
+                .post_logout_redirect_uris()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             jwks: c.jwks().cloned(),
             jwks_uri: c.jwks_uri().map(str::to_owned),
             dpop_bound_access_tokens: c.requires_dpop(),

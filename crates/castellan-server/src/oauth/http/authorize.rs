@@ -1,7 +1,7 @@
 //! `GET /oauth/authorize` (RFC 6749 §4.1.1): validates the request, then shows the
 //! login page, the consent page, or sends the browser back to the client.
 
-use crate::oauth::authorize::{error_location, validate, AuthorizeError};
+use crate::oauth::authorize::{error_location, validate, AuthorizeError, AuthorizeRequest};
 use crate::oauth::consent::{next_step, Step};
 use crate::oauth::http::consent::consent_page;
 use crate::people::http::login::login_page;
@@ -25,10 +25,28 @@ pub async fn get_authorize(
     };
     let session = browser.signed_in.as_ref().map(|s| &s.session);
     match next_step(&state, &req, session).await {
-        Ok(Step::Login) => allow_form_redirect_to(
+        Ok(Step::Consent(orgs)) => match &browser.signed_in {
+            Some(signed_in) => consent_page(&state, &browser, signed_in, &req, orgs),
+            None => PageFailure::Unavailable.into_response(),
+        },
+        Ok(step) => step_page(&state, &browser, &req, step),
+        Err(e) => authorize_failure(&state, e),
+    }
+}
+
+/// The page of a step before consent: the login page, the second-factor page, or the redirect
+/// back to the client (the consent page is the caller's).
+pub fn step_page(
+    state: &AppState,
+    browser: &Browser,
+    req: &AuthorizeRequest,
+    step: Step,
+) -> Response {
+    match step {
+        Step::Login => allow_form_redirect_to(
             login_page(
-                &state,
-                &browser,
+                state,
+                browser,
                 StatusCode::OK,
                 &req.query,
                 Some(req.client.name.clone()),
@@ -37,23 +55,12 @@ pub async fn get_authorize(
             ),
             &req.redirect_uri,
         ),
-        Ok(Step::SecondFactor) => allow_form_redirect_to(
-            second_factor_page(
-                &state,
-                &browser,
-                StatusCode::OK,
-                &req.query,
-                None,
-                Vec::new(),
-            ),
+        Step::SecondFactor => allow_form_redirect_to(
+            second_factor_page(state, browser, StatusCode::OK, &req.query, None, Vec::new()),
             &req.redirect_uri,
         ),
-        Ok(Step::Consent(orgs)) => match &browser.signed_in {
-            Some(signed_in) => consent_page(&state, &browser, signed_in, &req, orgs),
-            None => PageFailure::Unavailable.into_response(),
-        },
-        Ok(Step::Redirect(location)) => found(&location, Vec::new()),
-        Err(e) => authorize_failure(&state, e),
+        Step::Redirect(location) => found(&location, Vec::new()),
+        Step::Consent(_) => PageFailure::Unavailable.into_response(),
     }
 }
 

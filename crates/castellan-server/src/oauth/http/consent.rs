@@ -3,8 +3,8 @@
 //! chosen organization, then answers the client with a code or `error=access_denied`.
 
 use crate::oauth::authorize::{validate, AuthorizeRequest};
-use crate::oauth::consent::{approve, deny_location, describe};
-use crate::oauth::http::authorize::authorize_failure;
+use crate::oauth::consent::{approve, deny_location, describe, sign_in_step};
+use crate::oauth::http::authorize::{authorize_failure, step_page};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{
@@ -80,7 +80,7 @@ pub async fn create_decision(
     ClientIp(ip): ClientIp,
     CsrfForm { browser, form }: CsrfForm<DecisionForm>,
 ) -> Response {
-    let Some(signed_in) = browser.signed_in else {
+    let Some(signed_in) = browser.signed_in.clone() else {
         return PageFailure::Forbidden(
             "You are not signed in; start again from the application.".into(),
         )
@@ -90,6 +90,13 @@ pub async fn create_decision(
         Ok(r) => r,
         Err(e) => return authorize_failure(&state, e),
     };
+    // What the consent page needed still holds: a fresh sign-in or a second factor the
+    // request asks for is asked for here too, and nothing is issued before it.
+    match sign_in_step(&state, &req, &signed_in.session).await {
+        Ok(None) => {}
+        Ok(Some(step)) => return step_page(&state, &browser, &req, step),
+        Err(e) => return authorize_failure(&state, e),
+    }
     match form.decision.as_deref() {
         Some("deny") => found(&deny_location(&state, &req), Vec::new()),
         Some("approve") => approve_request(&state, &signed_in, &req, form.organization, ip).await,

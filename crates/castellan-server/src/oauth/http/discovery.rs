@@ -42,6 +42,7 @@ pub fn metadata(state: &AppState) -> Value {
         "introspection_endpoint": c.endpoint("/oauth/introspect"),
         "scopes_supported": scopes,
         "authorization_endpoint": c.endpoint("/oauth/authorize"),
+        "end_session_endpoint": c.endpoint("/oauth/logout"),
         "userinfo_endpoint": c.endpoint("/oauth/userinfo"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -11,6 +11,7 @@ pub mod device_pages;
 pub mod discovery;
 pub mod dpop;
 pub mod introspect;
+pub mod logout;
 pub mod par;
 pub mod params;
 pub mod register;
@@ -55,6 +56,11 @@ pub fn router() -> Router<AppState> {
             Router::new()
                 .route("/oauth/authorize", get(authorize::get_authorize))
                 .route("/oauth/authorize/decision", post(consent::create_decision))
+                .route(
+                    logout::PATH,
+                    get(logout::get_logout).post(logout::post_logout),
+                )
+                .route(logout::CONFIRM_PATH, post(logout::post_confirm))
                 .route(
                     "/device",
                     get(device_pages::get_device).post(device_pages::post_device),

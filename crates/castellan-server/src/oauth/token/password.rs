@@ -11,6 +11,7 @@
 //! success records a consent and starts a token family, like an authorization-code exchange.
 //! Administrative scopes are dropped from the grant unless the person has the admin flag.
 
+use crate::audit::{self, Caller, Kind};
 use crate::error::OAuthFailure;
 use crate::oauth::token::grant_tokens::{
     answer_user_grant, refresh_binding, store_refresh_token, RefreshSeed, UserGrant,
@@ -62,6 +63,27 @@ pub async fn password_grant(
     )
     .await;
     let how = format!("password grant of client {}", client.id);
+    // The grant has no step for a second factor: a person who has one, or must have one,
+    // signs in through the authorization code flow, where the second-factor page asks for it.
+    // Their right password is recorded as a refused sign-in, not a success.
+    if let Ok(user) = &signed_in {
+        if has_second_factor(state, &user.id).await?
+            || second_factor_required(state, &user.id).await?
+        {
+            audit::record(
+                state,
+                Caller::system(Some(ip))
+                    .did(Kind::SignInFailed)
+                    .target(&user.id)
+                    .detail(format!("{how}: the account signs in with a second factor")),
+            )
+            .await;
+            return Err(OAuthError::invalid_grant(
+                "this account signs in with a second factor; use the authorization code flow",
+            )
+            .into());
+        }
+    }
     audit_sign_in(state, &asked.username, &signed_in, ip, &how).await;
     let user = signed_in.map_err(|e| match e {
         LoginError::Invalid => OAuthError::invalid_grant(WRONG_CREDENTIALS).into(),
@@ -69,14 +91,6 @@ pub async fn password_grant(
         LoginError::Throttled(delayed) => GrantError::Delayed(delayed),
         LoginError::Store(e) => e.into(),
     })?;
-    // The grant has no step for a second factor: a person who set one up signs in through
-    // the authorization code flow, where the second-factor page asks for it.
-    if has_second_factor(state, &user.id).await? || second_factor_required(state, &user.id).await? {
-        return Err(OAuthError::invalid_grant(
-            "this account signs in with a second factor; use the authorization code flow",
-        )
-        .into());
-    }
     let organization = choose_organization(state, &user, asked.organization_id.as_deref()).await?;
     // A person without the admin flag never holds an administrative scope.
     let scope = for_person(&user, &person_scopes(client, asked.scope.as_ref())?);

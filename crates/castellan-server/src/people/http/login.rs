@@ -19,7 +19,8 @@ use crate::people::second_factor::{
     enrolling, has_second_factor, issue_pending, second_factor_required, start_enrolment,
 };
 use crate::people::sessions::{
-    csrf_cookie, end_session, session_cookie, start_session, SignInPlace,
+    csrf_cookie, end_session, session_cookie, start_session, start_session_with, SessionTimes,
+    SignInPlace,
 };
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::limits;
@@ -297,14 +298,15 @@ pub async fn finish_sign_in(
     next: &str,
     cookies: Vec<String>,
 ) -> Response {
-    match session_cookies(state, browser, headers, address, user, amr).await {
+    match session_cookies(state, browser, headers, address, user, amr, None).await {
         Ok(set) => see_other(next, set.into_iter().chain(cookies).collect()),
         Err(res) => res,
     }
 }
 
-/// Starts the session of `user` signed in with `amr` (ending the browser's previous one):
-/// the cookies to set, the session's, a renewed CSRF value and the known-device cookie.
+/// Starts the session of `user` signed in with `amr` (ending the browser's previous one),
+/// signed in now or, for a session replacing another (a step-up), at `times`: the cookies to
+/// set, the session's, a renewed CSRF value and the known-device cookie.
 pub async fn session_cookies(
     state: &AppState,
     browser: &Browser,
@@ -312,6 +314,7 @@ pub async fn session_cookies(
     address: std::net::IpAddr,
     user: &User,
     amr: Amr,
+    times: Option<SessionTimes>,
 ) -> Result<Vec<String>, Response> {
     let now = state.clock.now();
     // This browser becomes a known device of the account (see `known_device`).
@@ -332,7 +335,11 @@ pub async fn session_cookies(
             .and_then(|v| v.to_str().ok()),
         address,
     };
-    match start_session(state, &user.id, now, amr, place).await {
+    let started = match times {
+        Some(times) => start_session_with(state, &user.id, times, amr, place).await,
+        None => start_session(state, &user.id, now, amr, place).await,
+    };
+    match started {
         // A new session renews the CSRF token (now the session's); the double-submit
         // value is renewed too, so no token shown before sign-in is accepted again.
         Ok(id) => Ok([

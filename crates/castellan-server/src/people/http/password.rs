@@ -15,7 +15,9 @@ use crate::people::http::session::{cookie, Browser, SignedIn};
 use crate::people::known_device;
 use crate::people::login::{audit_sign_in, sign_in, LoginError};
 use crate::people::passwords::{hash_password, PasswordError};
-use crate::people::sessions::{csrf_cookie, session_cookie, start_session, SignInPlace};
+use crate::people::sessions::{
+    csrf_cookie, session_cookie, start_session_with, SessionTimes, SignInPlace,
+};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use axum::extract::{Query, State};
@@ -197,8 +199,13 @@ pub async fn change_password(
             .and_then(|v| v.to_str().ok()),
         address: ip.0,
     };
-    // The password was just proved again; any second factor of the session stays proved.
-    match start_session(&state, &user.id, now, session.amr, place).await {
+    // The password was just proved again; the new session keeps when the person signed in
+    // (and so how), as a second factor of theirs was proved then, not now.
+    let times = SessionTimes {
+        auth_time: session.auth_time,
+        expires_at: now + chrono::Duration::seconds(i64::from(state.config.pages.session_seconds)),
+    };
+    match start_session_with(&state, &user.id, times, session.amr, place).await {
         Ok(id) => see_other(
             &format!("{PATH}?changed=1"),
             vec![

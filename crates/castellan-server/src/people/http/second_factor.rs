@@ -6,16 +6,14 @@
 use crate::audit::{self, Caller, Kind};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
-use crate::people::http::login::{
-    finish_sign_in, for_request, login_page, next_after_sign_in, session_cookies,
-};
-use crate::people::http::pages::{render, PageFailure};
+use crate::people::http::login::{for_request, login_page, next_after_sign_in, session_cookies};
+use crate::people::http::pages::{render, see_other, PageFailure};
 use crate::people::http::session::{cookie, Browser};
 use crate::people::second_factor::{
     check_code, confirm_enrolment, enrolling, has_second_factor, pending_cookie_name, read_pending,
     CodeError, CodeUsed, Confirmed, Enrolling,
 };
-use crate::people::sessions::clear_cookie;
+use crate::people::sessions::{clear_cookie, SessionTimes};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use askama::Template;
@@ -122,6 +120,8 @@ pub struct CodeForm {
     csrf: Option<Secret>,
     code: Option<Secret>,
     request: Option<String>,
+    /// The secret being set up, on the set-up form.
+    secret: Option<Secret>,
 }
 
 impl PageForm for CodeForm {
@@ -130,24 +130,35 @@ impl PageForm for CodeForm {
     }
 }
 
-/// Who is proving a second factor: a person whose password step is pending, or a signed-in
-/// person stepping up (whose session has not proved one).
+/// Who is proving a second factor.
+enum Who {
+    /// A person whose password step is pending: they sign in now.
+    Pending(User),
+    /// A signed-in person whose session has not proved one (a step-up): the new session keeps
+    /// when they signed in and when it ends.
+    SteppingUp(User, SessionTimes),
+}
+
 async fn who(
     state: &AppState,
     browser: &Browser,
     headers: &HeaderMap,
-) -> Result<Option<User>, castellan_store::StoreError> {
+) -> Result<Option<Who>, castellan_store::StoreError> {
     let now = state.clock.now();
     if let Some(pending) = cookie(headers, pending_cookie_name(state.config.environment)) {
         if let Some(user) = read_pending(state, pending, now).await? {
-            return Ok(Some(user));
+            return Ok(Some(Who::Pending(user)));
         }
     }
     match &browser.signed_in {
         Some(s)
             if !s.session.amr.has(Method::Otp) && has_second_factor(state, &s.user.id).await? =>
         {
-            Ok(Some(s.user.clone()))
+            let times = SessionTimes {
+                auth_time: s.session.auth_time,
+                expires_at: s.session.expires_at,
+            };
+            Ok(Some(Who::SteppingUp(s.user.clone(), times)))
         }
         _ => Ok(None),
     }
@@ -164,8 +175,9 @@ pub async fn post_second_factor(
     let Some(next) = next_after_sign_in(&request) else {
         return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
     };
-    let user = match who(&state, &browser, &headers).await {
-        Ok(Some(user)) => user,
+    let (user, keep) = match who(&state, &browser, &headers).await {
+        Ok(Some(Who::Pending(user))) => (user, None),
+        Ok(Some(Who::SteppingUp(user, times))) => (user, Some(times)),
         Ok(None) => {
             // The password step is over five minutes old, or was never made: start again.
             let page = login_page(
@@ -232,28 +244,31 @@ pub async fn post_second_factor(
                 )
                 .await;
             }
-            let clear = clear_cookie(&state, pending_cookie_name(state.config.environment));
             let amr = Amr::PASSWORD.with(Method::Otp);
-            finish_sign_in(
-                &state,
-                &browser,
-                &headers,
-                ip.0,
-                &user,
-                amr,
-                &next,
-                vec![clear],
-            )
-            .await
+            match session_cookies(&state, &browser, &headers, ip.0, &user, amr, keep).await {
+                Ok(mut cookies) => {
+                    cookies.push(clear_cookie(
+                        &state,
+                        pending_cookie_name(state.config.environment),
+                    ));
+                    see_other(&next, cookies)
+                }
+                Err(res) => res,
+            }
         }
-        Err(CodeError::Invalid) => {
+        Err(e @ (CodeError::Invalid | CodeError::Locked)) => {
             tracing::info!(event = "second_factor_failed", user_id = %user.id, "a second factor was refused");
+            let locked = matches!(e, CodeError::Locked);
             audit::record(
                 &state,
                 Caller::system(Some(ip.0))
                     .did(Kind::SecondFactorFailed)
                     .target(&user.id)
-                    .detail("sign-in page: wrong or used code"),
+                    .detail(if locked {
+                        "sign-in page: wrong or used code; the app's codes are refused until a recovery code is used"
+                    } else {
+                        "sign-in page: wrong or used code"
+                    }),
             )
             .await;
             retry(
@@ -261,7 +276,11 @@ pub async fn post_second_factor(
                 &browser,
                 &request,
                 StatusCode::UNAUTHORIZED,
-                "That code is not valid. Codes from the app change every 30 seconds; a recovery code works once.",
+                if locked {
+                    "Too many wrong codes: the app's codes are refused until you use one of your recovery codes."
+                } else {
+                    "That code is not valid. Codes from the app change every 30 seconds; a recovery code works once."
+                },
             )
             .await
         }
@@ -340,7 +359,13 @@ pub async fn post_set_up(
     } else {
         typed.as_str()
     };
-    match confirm_enrolment(&state, &user.id, typed, now).await {
+    let secret = form
+        .secret
+        .as_ref()
+        .map(Secret::expose)
+        .unwrap_or_default()
+        .to_owned();
+    match confirm_enrolment(&state, &user.id, &secret, typed, now).await {
         Ok(Confirmed::Yes(codes)) => {
             tracing::info!(event = "second_factor_enrolled", user_id = %user.id, "a person set up an authenticator app at sign-in");
             audit::record(
@@ -361,7 +386,7 @@ pub async fn post_set_up(
             .await;
             let amr = Amr::PASSWORD.with(Method::Otp);
             let mut cookies =
-                match session_cookies(&state, &browser, &headers, ip.0, &user, amr).await {
+                match session_cookies(&state, &browser, &headers, ip.0, &user, amr, None).await {
                     Ok(c) => c,
                     Err(res) => return res,
                 };
@@ -380,16 +405,12 @@ pub async fn post_set_up(
             no_store(render(StatusCode::OK, &view, cookies))
         }
         Ok(Confirmed::WrongCode) => {
-            let waiting = match state.store.get_totp(&user.id).await {
-                Ok(f) => f.filter(|f| f.confirmed_at.is_none()),
-                Err(e) => return PageFailure::from(e).into_response(),
-            };
             let page = set_up_page(
                 &state,
                 &browser,
                 StatusCode::BAD_REQUEST,
                 &request,
-                waiting.and_then(|f| enrolling(&state, &user.email, &f.secret)),
+                enrolling(&state, &user.email, &Secret::new(secret)),
                 Some("That code is not the app's current one; try the next code it shows."),
                 Vec::new(),
             );

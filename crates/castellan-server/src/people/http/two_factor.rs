@@ -9,6 +9,7 @@ use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{render, see_other, PageFailure};
 use crate::people::http::session::{Browser, SignedIn};
+use crate::people::login::{audit_sign_in, sign_in, LoginError};
 use crate::people::second_factor::{
     check_code, confirm_enrolment, enrolling, new_recovery_codes, start_enrolment, CodeError,
     Confirmed, Enrolling,
@@ -147,23 +148,25 @@ pub async fn get_two_factor(
     .await
 }
 
-/// A form carrying only its CSRF token.
+/// The form that starts a set-up: the password again.
 #[derive(Debug, Deserialize)]
-pub struct PlainForm {
+pub struct StartForm {
     csrf: Option<Secret>,
+    password: Option<Secret>,
 }
 
-impl PageForm for PlainForm {
+impl PageForm for StartForm {
     fn csrf(&self) -> Option<&str> {
         self.csrf.as_ref().map(Secret::expose)
     }
 }
 
-/// A form carrying a code.
+/// A form carrying a code (and, to confirm a set-up, the secret it showed).
 #[derive(Debug, Deserialize)]
 pub struct CodeForm {
     csrf: Option<Secret>,
     code: Option<Secret>,
+    secret: Option<Secret>,
 }
 
 impl PageForm for CodeForm {
@@ -185,11 +188,80 @@ impl CodeForm {
 /// `POST /account/two-factor/start`: a new secret, waiting for its first code.
 pub async fn start(
     State(state): State<AppState>,
-    CsrfForm { browser, form: _ }: CsrfForm<PlainForm>,
+    ip: ClientIp,
+    CsrfForm { browser, form }: CsrfForm<StartForm>,
 ) -> Response {
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
+    // A stolen session alone cannot put its thief's app on the account: the password first,
+    // checked as a sign-in is (the per-IP `login` policy, the account's delays, Argon2id).
+    let limiting = &state.rate_limiting;
+    if let Err(refused) = limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await
+    {
+        if refused.backend_unavailable() {
+            return PageFailure::Unavailable.into_response();
+        }
+        let shown = Shown {
+            error: Some("Too many attempts from your network; wait a minute and try again."),
+            ..Shown::default()
+        };
+        return page(
+            &state,
+            &browser,
+            signed_in,
+            StatusCode::TOO_MANY_REQUESTS,
+            shown,
+        )
+        .await;
+    }
+    let password = form.password.unwrap_or_else(|| Secret::new(""));
+    let checked = sign_in(
+        &state,
+        &signed_in.user.email,
+        password,
+        &ip.limit_key(),
+        None,
+    )
+    .await;
+    audit_sign_in(
+        &state,
+        &signed_in.user.email,
+        &checked,
+        ip.0,
+        "two-step sign-in set-up (password asked again)",
+    )
+    .await;
+    match checked {
+        Ok(u) if u.id == signed_in.user.id => {}
+        Err(LoginError::Store(e)) => return PageFailure::from(e).into_response(),
+        Err(LoginError::Throttled(d)) if d.unavailable => {
+            return PageFailure::Unavailable.into_response()
+        }
+        Err(LoginError::Throttled(_)) => {
+            let shown = Shown {
+                error: Some("Too many attempts for this account; wait a little and try again."),
+                ..Shown::default()
+            };
+            return page(
+                &state,
+                &browser,
+                signed_in,
+                StatusCode::TOO_MANY_REQUESTS,
+                shown,
+            )
+            .await;
+        }
+        _ => {
+            let shown = Shown {
+                error: Some("That is not your current password."),
+                ..Shown::default()
+            };
+            return page(&state, &browser, signed_in, StatusCode::UNAUTHORIZED, shown).await;
+        }
+    }
     let now = state.clock.now();
     match start_enrolment(&state, &signed_in.user.id, now).await {
         Ok(Some(secret)) => {
@@ -222,8 +294,18 @@ pub async fn confirm(
     };
     let user = &signed_in.user;
     let now = state.clock.now();
-    match confirm_enrolment(&state, &user.id, form.code(), now).await {
+    let secret = form.secret.as_ref().map(Secret::expose).unwrap_or_default();
+    match confirm_enrolment(&state, &user.id, secret, form.code(), now).await {
         Ok(Confirmed::Yes(codes)) => {
+            // Every other session of the person ends: one signed in with a stolen password
+            // before the app was set up does not outlive it.
+            if let Err(e) = state
+                .store
+                .end_user_sessions(&user.id, Some(&signed_in.session.hash))
+                .await
+            {
+                return PageFailure::from(e).into_response();
+            }
             tracing::info!(event = "second_factor_enrolled", user_id = %user.id, "a person set up an authenticator app");
             audit::record(
                 &state,
@@ -243,13 +325,9 @@ pub async fn confirm(
             page(&state, &browser, signed_in, StatusCode::OK, shown).await
         }
         Ok(Confirmed::WrongCode) => {
-            // The same secret again, to try another code.
-            let waiting = match state.store.get_totp(&user.id).await {
-                Ok(f) => f.filter(|f| f.confirmed_at.is_none()),
-                Err(e) => return PageFailure::from(e).into_response(),
-            };
+            // The same secret again (the one this form carried), to try another code.
             let shown = Shown {
-                enrolling: waiting.and_then(|f| enrolling(&state, &user.email, &f.secret)),
+                enrolling: enrolling(&state, &user.email, &Secret::new(secret)),
                 error: Some("That code is not the app's current one; try the next code it shows."),
                 ..Shown::default()
             };
@@ -283,6 +361,21 @@ async fn fresh_code(
         }
         .into_page(state, browser, signed_in, status)
     };
+    // Every attempt counts against the per-IP `login` policy, as at sign-in.
+    let limiting = &state.rate_limiting;
+    if let Err(limited) = limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await
+    {
+        if limited.backend_unavailable() {
+            return Err(PageFailure::Unavailable.into_response());
+        }
+        return Err(refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts from your network; wait a minute and try again.",
+        )
+        .await);
+    }
     match check_code(state, user_id, code, &ip.limit_key(), state.clock.now()).await {
         Ok(used) => {
             if used == crate::people::second_factor::CodeUsed::Recovery {
@@ -297,7 +390,7 @@ async fn fresh_code(
             }
             Ok(())
         }
-        Err(CodeError::Invalid) => {
+        Err(e @ (CodeError::Invalid | CodeError::Locked)) => {
             audit::record(
                 state,
                 Caller::person(user_id, Some(ip.0))
@@ -306,7 +399,12 @@ async fn fresh_code(
                     .detail("account page: wrong or used code"),
             )
             .await;
-            Err(refused(StatusCode::UNAUTHORIZED, "That code is not valid.").await)
+            let said = if matches!(e, CodeError::Locked) {
+                "Too many wrong codes: the app's codes are refused until you use one of your recovery codes."
+            } else {
+                "That code is not valid."
+            };
+            Err(refused(StatusCode::UNAUTHORIZED, said).await)
         }
         Err(CodeError::Throttled(d)) if d.unavailable => {
             Err(PageFailure::Unavailable.into_response())

@@ -1,0 +1,293 @@
+//! Signing out at a relying party's request (OpenID Connect RP-Initiated Logout 1.0):
+//! `end_session_endpoint` in discovery, an `id_token_hint` for the signed-in person signing
+//! out at once, a confirmation page without one, `post_logout_redirect_uri` only when
+//! registered (exact match) and `state` returned, and every malformed request an error page.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on an unwrap, with its location"
+)]
+
+use crate::support::pages::*;
+use castellan_testkit::TestApp;
+use serde_json::json;
+
+const AFTER: &str = "https://app.example/signed-out";
+
+/// A public client registering `AFTER` as where it sends people after signing them out.
+async fn client(app: &TestApp) -> String {
+    let c = app
+        .create_client(json!({
+            "name": "Closient Web",
+            "scope": SCOPES,
+            "clientKind": "public",
+            "grantTypes": ["authorization_code"],
+            "redirectUris": [REDIRECT],
+            "postLogoutRedirectUris": [AFTER],
+            "tokenEndpointAuthMethod": "none",
+        }))
+        .await;
+    assert_eq!(c["postLogoutRedirectUris"], json!([AFTER]), "{c}");
+    c["id"].as_str().unwrap().to_owned()
+}
+
+/// Signs `email` in through the client and answers the browser and its ID token.
+async fn signed_in(app: &TestApp, client_id: &str, email: &str) -> (Browser, String) {
+    let b = Browser::new(app);
+    let (verifier, challenge) = pkce();
+    let login = b
+        .get(&authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("scope", "openid"),
+            ("state", "st"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]))
+        .await;
+    let consent = sign_in(&b, &login, email, PASSWORD).await;
+    // A consent given before is remembered: straight back with a code.
+    let back = if consent.status == 302 {
+        consent
+    } else {
+        decide(&b, &consent, "approve", None).await
+    };
+    let code = back.param("code").unwrap();
+    let (status, body) = exchange(app, client_id, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    (b, body["id_token"].as_str().unwrap().to_owned())
+}
+
+fn logout_query(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.extend_pairs(pairs.iter());
+    format!("/oauth/logout?{}", s.finish())
+}
+
+#[tokio::test]
+async fn a_hint_for_the_signed_in_person_signs_out_and_returns_to_the_client() {
+    let app = TestApp::spawn().await;
+    let client_id = client(&app).await;
+    add_person(&app, "lea@example.com", &["Acme"]).await;
+    let discovery: serde_json::Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["end_session_endpoint"],
+        json!("http://localhost:8000/oauth/logout")
+    );
+    let (b, id_token) = signed_in(&app, &client_id, "lea@example.com").await;
+    assert_eq!(b.get("/account").await.status, 200);
+    let res = b
+        .get(&logout_query(&[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", AFTER),
+            ("state", "bye 1"),
+        ]))
+        .await;
+    assert_eq!(res.status, 302, "{}", res.body);
+    assert_eq!(
+        res.location.as_deref(),
+        Some("https://app.example/signed-out?state=bye+1")
+    );
+    assert_eq!(b.get("/account").await.status, 303, "signed out");
+    // Signed out already: the same request just goes back.
+    let again = b
+        .get(&logout_query(&[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", AFTER),
+        ]))
+        .await;
+    assert_eq!(again.location.as_deref(), Some(AFTER));
+    // As a form post too (§2), without a redirect URI: the signed-out page.
+    let (b2, id_token2) = signed_in(&app, &client_id, "lea@example.com").await;
+    let posted = b2
+        .post("/oauth/logout", &[("id_token_hint", &id_token2)])
+        .await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    assert!(
+        posted.body.contains("You are signed out"),
+        "{}",
+        posted.body
+    );
+    assert_eq!(b2.get("/account").await.status, 303);
+}
+
+#[tokio::test]
+async fn without_a_hint_the_person_is_asked_first() {
+    let app = TestApp::spawn().await;
+    let client_id = client(&app).await;
+    add_person(&app, "max@example.com", &["Acme"]).await;
+    let (b, _) = signed_in(&app, &client_id, "max@example.com").await;
+    let ask = b
+        .get(&logout_query(&[
+            ("client_id", &client_id),
+            ("post_logout_redirect_uri", AFTER),
+            ("state", "s1"),
+        ]))
+        .await;
+    assert_eq!(ask.status, 200);
+    assert!(ask.body.contains("Closient Web"), "{}", ask.body);
+    assert!(ask.body.contains("id=\"sign-out\""));
+    assert_eq!(b.get("/account").await.status, 200, "nothing ended yet");
+    // Staying keeps the session.
+    let form = |decision: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", ask.hidden("csrf")),
+            ("client_id", ask.hidden("client_id")),
+            (
+                "post_logout_redirect_uri",
+                ask.hidden("post_logout_redirect_uri"),
+            ),
+            ("state", ask.hidden("state")),
+            ("decision", decision.to_owned()),
+        ]
+    };
+    let stay = form("stay");
+    let stay: Vec<(&str, &str)> = stay.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stayed = b.post("/oauth/logout/confirm", &stay).await;
+    assert_eq!(stayed.location.as_deref(), Some("/account"));
+    assert_eq!(b.get("/account").await.status, 200);
+    // Without the CSRF token nothing happens.
+    let forged: Vec<(&str, &str)> = stay
+        .iter()
+        .filter(|(k, _)| *k != "csrf")
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    assert_eq!(b.post("/oauth/logout/confirm", &forged).await.status, 403);
+    // Signing out ends the session and goes back with the state.
+    let out = form("sign-out");
+    let out: Vec<(&str, &str)> = out.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = b.post("/oauth/logout/confirm", &out).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some("https://app.example/signed-out?state=s1")
+    );
+    assert_eq!(b.get("/account").await.status, 303);
+    // A hint for someone else than the browser's person: asked too.
+    add_person(&app, "ivy@example.com", &["Beta"]).await;
+    let (_, ivy_token) = signed_in(&app, &client_id, "ivy@example.com").await;
+    let (b3, _) = signed_in(&app, &client_id, "max@example.com").await;
+    let asked = b3
+        .get(&logout_query(&[("id_token_hint", &ivy_token)]))
+        .await;
+    assert_eq!(asked.status, 200);
+    assert!(asked.body.contains("id=\"sign-out\""), "{}", asked.body);
+    assert_eq!(b3.get("/account").await.status, 200);
+}
+
+#[tokio::test]
+async fn unregistered_redirects_and_malformed_requests_are_refused_on_a_page() {
+    let app = TestApp::spawn().await;
+    let client_id = client(&app).await;
+    let other = public_client(&app).await;
+    add_person(&app, "kim@example.com", &["Acme"]).await;
+    let (b, id_token) = signed_in(&app, &client_id, "kim@example.com").await;
+    let access_token = app.admin_token().await;
+    let long = "x".repeat(20_000);
+    for (pairs, says) in [
+        (
+            vec![
+                ("id_token_hint", id_token.as_str()),
+                ("post_logout_redirect_uri", "https://evil.example/"),
+            ],
+            "not one the client registered",
+        ),
+        (
+            vec![
+                ("id_token_hint", id_token.as_str()),
+                (
+                    "post_logout_redirect_uri",
+                    "https://app.example/signed-out/",
+                ),
+            ],
+            "not one the client registered",
+        ),
+        (
+            vec![("post_logout_redirect_uri", AFTER)],
+            "needs id_token_hint or client_id",
+        ),
+        (
+            vec![
+                ("client_id", other.as_str()),
+                ("post_logout_redirect_uri", AFTER),
+            ],
+            "not one the client registered",
+        ),
+        (
+            vec![
+                ("id_token_hint", id_token.as_str()),
+                ("client_id", other.as_str()),
+            ],
+            "not the client of id_token_hint",
+        ),
+        (vec![("id_token_hint", "not.a.token")], "not an ID token"),
+        (
+            vec![("id_token_hint", access_token.as_str())],
+            "not an ID token",
+        ),
+        (vec![("id_token_hint", long.as_str())], "not an ID token"),
+        (vec![("client_id", "nobody")], "unknown client"),
+    ] {
+        let res = b.get(&logout_query(&pairs)).await;
+        assert_eq!(res.status, 400, "{pairs:?}: {}", res.body);
+        assert!(res.location.is_none(), "never a redirect: {pairs:?}");
+        assert!(res.body.contains(says), "{pairs:?}: {}", res.body);
+    }
+    let twice = b
+        .get(&format!(
+            "/oauth/logout?client_id={client_id}&client_id={client_id}"
+        ))
+        .await;
+    assert_eq!(twice.status, 400);
+    assert_eq!(b.get("/account").await.status, 200, "still signed in");
+    // An ID token of another server (another key) is no hint either.
+    let forged = {
+        let (key, _) = castellan_crypto::SigningKey::generate(
+            castellan_crypto::Algorithm::Es256,
+            "k-other".into(),
+        )
+        .unwrap();
+        castellan_crypto::jws::sign(
+            &key,
+            "JWT",
+            &json!({"iss": "http://localhost:8000", "sub": "x", "aud": client_id}),
+        )
+        .unwrap()
+    };
+    let res = b.get(&logout_query(&[("id_token_hint", &forged)])).await;
+    assert_eq!(res.status, 400);
+}
+
+#[tokio::test]
+async fn post_logout_redirect_uris_follow_the_redirect_uri_rules() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .post(app.url("/api-clients"))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({
+            "name": "Bad",
+            "scope": "openid",
+            "clientKind": "public",
+            "grantTypes": ["authorization_code"],
+            "redirectUris": [REDIRECT],
+            "postLogoutRedirectUris": ["https://app.example/#fragment"],
+            "tokenEndpointAuthMethod": "none",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body.to_string().contains("postLogoutRedirectUris"),
+        "{body}"
+    );
+}
