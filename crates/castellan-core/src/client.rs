@@ -357,6 +357,46 @@ impl Client {
         }
     }
 
+    /// Where it receives logout tokens when a session it got tokens in ends (OpenID Connect
+    /// Back-Channel Logout 1.0 §2.2: its `backchannel_logout_uri` metadata), if it wants them.
+    pub fn backchannel_logout_uri(&self) -> Option<&str> {
+        self.metadata
+            .get(BACKCHANNEL_LOGOUT_URI)
+            .and_then(serde_json::Value::as_str)
+    }
+
+    /// Whether its logout tokens must carry `sid` (`backchannel_logout_session_required`;
+    /// Castellan's always do).
+    pub fn backchannel_logout_session_required(&self) -> bool {
+        self.metadata.get(BACKCHANNEL_LOGOUT_SESSION_REQUIRED)
+            == Some(&serde_json::Value::Bool(true))
+    }
+
+    /// Sets where it receives logout tokens (`None`: nowhere; a URL checked under the
+    /// outbound rules, see [`crate::client_keys::check_jwks_uri`]) and whether they must carry
+    /// `sid`.
+    pub fn set_backchannel_logout(&mut self, uri: Option<String>, session_required: bool) {
+        match uri {
+            Some(u) => {
+                self.metadata.insert(
+                    BACKCHANNEL_LOGOUT_URI.to_owned(),
+                    serde_json::Value::String(u),
+                );
+            }
+            None => {
+                self.metadata.remove(BACKCHANNEL_LOGOUT_URI);
+            }
+        }
+        if session_required {
+            self.metadata.insert(
+                BACKCHANNEL_LOGOUT_SESSION_REQUIRED.to_owned(),
+                serde_json::Value::Bool(true),
+            );
+        } else {
+            self.metadata.remove(BACKCHANNEL_LOGOUT_SESSION_REQUIRED);
+        }
+    }
+
     /// Its JWK Set (`jwks` metadata), if it has one.
     pub fn jwks(&self) -> Option<&serde_json::Value> {
         self.metadata.get(JWKS)
@@ -418,6 +458,13 @@ pub const REQUIRE_PAR: &str = "require_pushed_authorization_requests";
 /// The metadata name (OpenID Connect RP-Initiated Logout 1.0 §3.1) of
 /// [`Client::post_logout_redirect_uris`].
 pub const POST_LOGOUT_REDIRECT_URIS: &str = "post_logout_redirect_uris";
+
+/// The metadata name (OpenID Connect Back-Channel Logout 1.0 §2.2) of
+/// [`Client::backchannel_logout_uri`].
+pub const BACKCHANNEL_LOGOUT_URI: &str = "backchannel_logout_uri";
+
+/// The metadata name of [`Client::backchannel_logout_session_required`].
+pub const BACKCHANNEL_LOGOUT_SESSION_REQUIRED: &str = "backchannel_logout_session_required";
 
 /// The metadata name (RFC 9449 §5.2) of [`Client::requires_dpop`].
 pub const DPOP_BOUND: &str = "dpop_bound_access_tokens";

@@ -346,6 +346,14 @@ pub fn parse_metadata(
             extra.insert(key.to_owned(), Value::String(u));
         }
     }
+    if let Some(u) = text(doc, crate::client::BACKCHANNEL_LOGOUT_URI, MAX_URL_LEN)? {
+        check_jwks_uri(&u, env)
+            .map_err(|e| bad(format!("{} {e}", crate::client::BACKCHANNEL_LOGOUT_URI)))?;
+        extra.insert(
+            crate::client::BACKCHANNEL_LOGOUT_URI.into(),
+            Value::String(u),
+        );
+    }
     let jwks_uri = text(doc, JWKS_URI, MAX_URL_LEN)?;
     let jwks = field(doc, JWKS);
     if jwks_uri.is_some() && jwks.is_some() {
@@ -379,7 +387,11 @@ pub fn parse_metadata(
         extra.insert("software_version".into(), Value::String(v));
     }
     // RFC 9126 §6 and RFC 9449 §5.2: booleans, kept only when true (absent means false).
-    for name in [crate::client::REQUIRE_PAR, crate::client::DPOP_BOUND] {
+    for name in [
+        crate::client::REQUIRE_PAR,
+        crate::client::DPOP_BOUND,
+        crate::client::BACKCHANNEL_LOGOUT_SESSION_REQUIRED,
+    ] {
         match doc.get(name) {
             None | Some(Value::Null | Value::Bool(false)) => {}
             Some(Value::Bool(true)) => {

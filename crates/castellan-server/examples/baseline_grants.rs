@@ -166,6 +166,7 @@ async fn exchange(s: &Baseline, body: &[u8]) -> Response {
         scope: code.scope.clone(),
         auth_time: code.auth_time,
         amr: code.amr,
+        session_id: code.session_id.clone(),
         created_at: now,
         expires_at: now + Duration::days(200),
         audience: code.resources.clone(),

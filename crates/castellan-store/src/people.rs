@@ -128,6 +128,8 @@ pub struct AuthorizationCode {
     pub auth_time: DateTime<Utc>,
     /// How the person signed in (the `amr`/`acr` of its tokens).
     pub amr: castellan_core::authn::Amr,
+    /// The browser session it was issued in (the `sid` of its ID tokens), if any.
+    pub session_id: Option<String>,
     /// The consent (connected app) this code was issued under.
     pub consent_id: String,
     /// The token family its redemption starts: every access and refresh token issued from
@@ -193,6 +195,8 @@ pub struct RefreshToken {
     pub auth_time: DateTime<Utc>,
     /// How the person signed in (the `amr`/`acr` of its tokens).
     pub amr: castellan_core::authn::Amr,
+    /// The browser session it was issued in (the `sid` of its ID tokens), if any.
+    pub session_id: Option<String>,
     /// When it was issued.
     pub created_at: DateTime<Utc>,
     /// Inactivity expiry: restarts at every use.
@@ -249,6 +253,20 @@ pub trait GrantStore: Send + Sync {
     /// Ends the user's session with public id `id`; `false` when they have none by that id
     /// (another person's session is never touched).
     async fn end_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Records that `client_id` got a code in `session_id` of `user_id` (once per pair).
+    async fn record_session_client(
+        &self,
+        session_id: &str,
+        client_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Takes (answers and deletes) the clients that got codes in the sessions `session_ids`:
+    /// `(session id, user id, client id)`.
+    async fn take_session_clients(
+        &self,
+        session_ids: &[String],
+    ) -> StoreResult<Vec<(String, String, String)>>;
     /// Ends every session of the user but `keep` (when given); answers how many ended.
     async fn end_user_sessions(&self, user_id: &str, keep: Option<&[u8; 32]>) -> StoreResult<u64>;
 

@@ -251,6 +251,7 @@ pub async fn issue_code(app: &TestApp, spec: &CodeSpec) -> (String, String) {
                 .and_then(|r| castellan_core::resource::Audience::from_text(&r)),
             auth_time: spec.auth_time,
             amr: castellan_core::authn::Amr::PASSWORD,
+            session_id: None,
             consent_id: consent.id,
             family_id: family.clone(),
             created_at: spec.now,

@@ -72,6 +72,16 @@ pub enum ClientUpdateAction {
         /// The URIs, matched exactly; same rules as redirect URIs.
         post_logout_redirect_uris: Vec<String>,
     },
+    /// Sets where the client receives logout tokens (Back-Channel Logout 1.0; `null`: it
+    /// receives none) and whether they must carry `sid`.
+    #[serde(rename_all = "camelCase")]
+    SetBackchannelLogout {
+        /// An https URL under the outbound rules, or `null`.
+        backchannel_logout_uri: Option<String>,
+        /// Its logout tokens must carry `sid`.
+        #[serde(default)]
+        backchannel_logout_session_required: bool,
+    },
     /// Sets whether the client's access tokens must be bound to a DPoP key (RFC 9449 §5.2).
     #[serde(rename_all = "camelCase")]
     SetDpopBoundAccessTokens {
@@ -98,6 +108,19 @@ pub fn apply_actions(
             ClientUpdateAction::SetDpopBoundAccessTokens {
                 dpop_bound_access_tokens,
             } => client.set_requires_dpop(dpop_bound_access_tokens),
+            ClientUpdateAction::SetBackchannelLogout {
+                backchannel_logout_uri,
+                backchannel_logout_session_required,
+            } => {
+                if let Some(u) = &backchannel_logout_uri {
+                    castellan_core::client_keys::check_jwks_uri(u, env)
+                        .map_err(|e| FieldError::new("backchannelLogoutUri", e.to_string()))?;
+                }
+                client.set_backchannel_logout(
+                    backchannel_logout_uri,
+                    backchannel_logout_session_required,
+                );
+            }
             ClientUpdateAction::SetPostLogoutRedirectUris {
                 post_logout_redirect_uris,
             } => {

@@ -44,6 +44,13 @@ pub struct ClientDraft {
     /// RP-Initiated Logout 1.0), matched exactly; same rules as `redirectUris`.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where it receives a logout token when a session it got tokens in ends (OpenID Connect
+    /// Back-Channel Logout 1.0): an https URL under the outbound rules (in `local` also
+    /// `http://127.0.0.1:PORT`).
+    pub backchannel_logout_uri: Option<String>,
+    /// Its logout tokens must carry `sid` (they always do); default `false`.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
     /// `client_secret_basic` (the secret only with HTTP Basic), `client_secret_post` (only in
     /// the body), `client_secret_basic_or_post` (either; default for confidential clients),
     /// `private_key_jwt` (a JWT signed with its own key, RFC 7523 §2.2; no secret: needs `jwks`
@@ -215,6 +222,14 @@ pub fn build_client(
     client.set_requires_pushed_authorization_requests(draft.require_pushed_authorization_requests);
     client.set_requires_dpop(draft.dpop_bound_access_tokens);
     client.set_post_logout_redirect_uris(draft.post_logout_redirect_uris);
+    if let Some(u) = &draft.backchannel_logout_uri {
+        castellan_core::client_keys::check_jwks_uri(u, config.environment)
+            .map_err(|e| FieldError::new("backchannelLogoutUri", e.to_string()))?;
+    }
+    client.set_backchannel_logout(
+        draft.backchannel_logout_uri,
+        draft.backchannel_logout_session_required,
+    );
     set_draft_keys(&mut client, draft.jwks, draft.jwks_uri, config.environment)?;
     Ok((client, secret))
 }

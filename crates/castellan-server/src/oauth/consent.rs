@@ -289,12 +289,18 @@ pub async fn issue_code(
             resources: req.resources.clone(),
             auth_time: session.auth_time,
             amr: session.amr,
+            session_id: Some(session.id.clone()),
             consent_id: consent.id,
             family_id: new_id(),
             created_at: now,
             expires_at: code_expires_at(state, now),
             dpop_jkt: req.dpop_jkt.clone(),
         })
+        .await?;
+    // When this session ends, the client is sent a logout token (Back-Channel Logout 1.0).
+    state
+        .store
+        .record_session_client(&session.id, &req.client.id, &session.user_id, now)
         .await?;
     let mut params = vec![("code", code.expose())];
     if let Some(s) = &req.state {

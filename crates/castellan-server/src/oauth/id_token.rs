@@ -49,6 +49,10 @@ pub struct IdClaims {
     /// The authentication methods of the sign-in (RFC 8176).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// The browser session the person signed in with (Back-Channel Logout 1.0 §2.1): the
+    /// `sid` of the logout token sent when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// The `nonce` of the authorization request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
@@ -83,6 +87,8 @@ pub struct IdTokenInput<'a> {
     pub auth_time: DateTime<Utc>,
     /// How the person signed in.
     pub amr: Amr,
+    /// The browser session, if any.
+    pub sid: Option<&'a str>,
     /// The access token issued beside it (for `at_hash`).
     pub access_token: &'a str,
     /// Seconds until it expires (the access token's lifetime).
@@ -129,6 +135,7 @@ pub fn sign_id_token(
         auth_time: input.auth_time.timestamp(),
         acr: input.amr.acr().map(str::to_owned),
         amr: input.amr.claim(),
+        sid: input.sid.map(str::to_owned),
         nonce: input.nonce.map(str::to_owned),
         at_hash: at_hash(input.access_token),
         gid: Some(input.family_id.to_owned()),

@@ -4,6 +4,7 @@
 //! a module of its own, its handler in [`http`].
 
 pub mod authorize;
+pub mod backchannel_logout;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_cache;

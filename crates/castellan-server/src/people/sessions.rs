@@ -5,6 +5,7 @@
 //! http answer can set or overwrite it), stored only as its SHA-256. A new id is issued at
 //! every sign-in (no session fixation), and sign-out deletes the stored session.
 
+use crate::oauth::backchannel_logout;
 use crate::platform::state::AppState;
 use castellan_core::authn::Amr;
 use castellan_core::{Environment, Secret};
@@ -152,15 +153,48 @@ pub async fn find_session(
     state.store.get_session(&hash, now).await
 }
 
-/// Ends the session a cookie value names (nothing happens for an unknown one).
+/// Ends the session a cookie value names (nothing happens for an unknown one); the clients
+/// that got codes in it are told (back-channel logout).
 pub async fn end_session(state: &AppState, cookie: &str) -> StoreResult<()> {
     if !castellan_crypto::is_generated_secret(cookie) {
         return Ok(());
     }
-    state
+    let hash = castellan_crypto::hash_secret(cookie).0;
+    let ended = state.store.get_session(&hash, state.clock.now()).await?;
+    state.store.delete_session(&hash).await?;
+    if let Some(s) = ended {
+        backchannel_logout::sessions_ended(state, vec![s.id]);
+    }
+    Ok(())
+}
+
+/// Ends `user_id`'s session `id` (the sessions page and API); `false` when they have none by
+/// that id. Its clients are told.
+pub async fn end_session_by_id(state: &AppState, user_id: &str, id: &str) -> StoreResult<bool> {
+    let ended = state.store.end_user_session(user_id, id).await?;
+    if ended {
+        backchannel_logout::sessions_ended(state, vec![id.to_owned()]);
+    }
+    Ok(ended)
+}
+
+/// Ends every session of `user_id` but `keep`; answers how many ended. Their clients are told.
+pub async fn end_other_sessions(
+    state: &AppState,
+    user_id: &str,
+    keep: &[u8; 32],
+) -> StoreResult<u64> {
+    let others: Vec<String> = state
         .store
-        .delete_session(&castellan_crypto::hash_secret(cookie).0)
-        .await
+        .list_sessions(user_id, state.clock.now())
+        .await?
+        .into_iter()
+        .filter(|s| &s.hash != keep)
+        .map(|s| s.id)
+        .collect();
+    let ended = state.store.end_user_sessions(user_id, Some(keep)).await?;
+    backchannel_logout::sessions_ended(state, others);
+    Ok(ended)
 }
 
 /// Whether cookies carry `Secure` (everywhere but `local`, which may run on plain http).

@@ -136,6 +136,24 @@ impl Fetcher {
         })
     }
 
+    /// POSTs `form` (form-encoded) to `url` within `timeout`, under the same address rules as
+    /// fetches and without following redirects; answers the status.
+    pub async fn post_form(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<u16, FetchError> {
+        outbound::check_url(url, self.environment).map_err(FetchError::Refused)?;
+        let send = self.client.post(url.clone()).form(form).send();
+        match tokio::time::timeout(timeout, send).await {
+            Ok(Ok(answer)) => Ok(answer.status().as_u16()),
+            Ok(Err(e)) if source_is_no_public_address(&e) => Err(FetchError::NoPublicAddress),
+            Ok(Err(_)) => Err(FetchError::Connection),
+            Err(_) => Err(FetchError::Timeout(timeout.as_millis())),
+        }
+    }
+
     /// GETs `url` as JSON within `limits`.
     pub async fn get_json(&self, url: &Url, limits: FetchLimits) -> Result<Fetched, FetchError> {
         outbound::check_url(url, self.environment).map_err(FetchError::Refused)?;

@@ -1,15 +1,18 @@
 //! Signing out at a relying party's request (OpenID Connect RP-Initiated Logout 1.0):
 //! `end_session_endpoint` in discovery, an `id_token_hint` for the signed-in person signing
 //! out at once, a confirmation page without one, `post_logout_redirect_uri` only when
-//! registered (exact match) and `state` returned, and every malformed request an error page.
+//! registered (exact match) and `state` returned, and every malformed request an error page;
+//! back-channel logout tokens sent to the clients of an ended session, verified here.
 #![expect(
     clippy::unwrap_used,
-    reason = "a test fails on an unwrap, with its location"
+    clippy::expect_used,
+    reason = "a test fails on an unwrap or expect, with its location"
 )]
 
 use crate::support::pages::*;
 use castellan_testkit::TestApp;
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 
 const AFTER: &str = "https://app.example/signed-out";
 
@@ -290,4 +293,212 @@ async fn post_logout_redirect_uris_follow_the_redirect_uri_rules() {
         body.to_string().contains("postLogoutRedirectUris"),
         "{body}"
     );
+}
+
+/// A relying party's back-channel logout endpoint: records every `logout_token` posted to it,
+/// answering 500 to the first `fail_first` posts.
+async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+    use axum::extract::State;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let app = axum::Router::new()
+        .route(
+            "/backchannel",
+            axum::routing::post(
+                move |State(seen): State<Arc<Mutex<Vec<String>>>>, body: String| async move {
+                    let token = form_urlencoded::parse(body.as_bytes())
+                        .find(|(k, _)| k == "logout_token")
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(token);
+                    if seen.len() <= fail_first {
+                        http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        http::StatusCode::OK
+                    }
+                },
+            ),
+        )
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://127.0.0.1:{port}/backchannel"), seen)
+}
+
+/// Waits until `seen` holds `n` tokens (the server sends them in the background).
+async fn wait_for(seen: &Arc<Mutex<Vec<String>>>, n: usize) -> Vec<String> {
+    for _ in 0..150 {
+        if seen.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let got = seen.lock().unwrap().clone();
+    assert!(got.len() >= n, "{} logout token(s) of {n}", got.len());
+    got
+}
+
+/// A client with a back-channel logout URI.
+async fn backchannel_client(app: &TestApp, uri: &str) -> String {
+    let c = app
+        .create_client(json!({
+            "name": "Closient Portal",
+            "scope": SCOPES,
+            "clientKind": "public",
+            "grantTypes": ["authorization_code"],
+            "redirectUris": [REDIRECT],
+            "postLogoutRedirectUris": [AFTER],
+            "backchannelLogoutUri": uri,
+            "backchannelLogoutSessionRequired": true,
+            "tokenEndpointAuthMethod": "none",
+        }))
+        .await;
+    assert_eq!(c["backchannelLogoutUri"], json!(uri), "{c}");
+    c["id"].as_str().unwrap().to_owned()
+}
+
+/// Verifies a logout token against the server's keys; answers its claims.
+async fn logout_claims(app: &TestApp, token: &str) -> serde_json::Value {
+    let keys = app.jwks().await;
+    let v = castellan_crypto::jws::verify(token, Some("logout+jwt"), |kid| {
+        keys.iter().find(|k| k.kid() == kid)
+    })
+    .expect("a logout token signed by the server, typed logout+jwt");
+    serde_json::Value::Object(v.claims)
+}
+
+#[tokio::test]
+async fn ending_a_session_sends_each_of_its_clients_a_signed_logout_token() {
+    let app = TestApp::spawn().await;
+    let discovery: serde_json::Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["backchannel_logout_supported"], json!(true));
+    assert_eq!(
+        discovery["backchannel_logout_session_supported"],
+        json!(true)
+    );
+    // The first delivery fails: the token is sent again.
+    let (uri, seen) = receiver(1).await;
+    let client_id = backchannel_client(&app, &uri).await;
+    let (user_id, _) = add_person(&app, "bea@example.com", &["Acme"]).await;
+    let (b, id_token) = signed_in(&app, &client_id, "bea@example.com").await;
+    let id_claims = castellan_testkit::oauth::claims(&id_token);
+    let sid = id_claims["sid"]
+        .as_str()
+        .expect("the ID token names its session")
+        .to_owned();
+    assert!(sid.starts_with("ses_"), "{sid}");
+    let out = b
+        .get(&logout_query(&[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", AFTER),
+        ]))
+        .await;
+    assert_eq!(
+        out.status, 302,
+        "the sign-out answers at once: {}",
+        out.body
+    );
+    let tokens = wait_for(&seen, 2).await;
+    assert_eq!(
+        tokens[0], tokens[1],
+        "the same token, tried again after a failure"
+    );
+    let claims = logout_claims(&app, &tokens[1]).await;
+    assert_eq!(claims["iss"], json!("http://localhost:8000"));
+    assert_eq!(claims["aud"], json!(client_id));
+    assert_eq!(claims["sub"], json!(user_id));
+    assert_eq!(claims["sid"], json!(sid));
+    assert_eq!(
+        claims["events"],
+        json!({"http://schemas.openid.net/event/backchannel-logout": {}})
+    );
+    assert!(claims.get("nonce").is_none());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
+    assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+    // Told once: nothing more comes.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn signing_a_session_out_from_the_sessions_page_tells_its_clients() {
+    let app = TestApp::spawn().await;
+    let (uri, seen) = receiver(0).await;
+    let client_id = backchannel_client(&app, &uri).await;
+    add_person(&app, "cal@example.com", &["Acme"]).await;
+    let (_, id_token) = signed_in(&app, &client_id, "cal@example.com").await;
+    let sid = castellan_testkit::oauth::claims(&id_token)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another browser of the same person signs the first one out.
+    let other = Browser::new(&app);
+    let login = other.get("/login").await;
+    let after = other
+        .post(
+            "/login",
+            &[
+                ("csrf", &login.hidden("csrf")),
+                ("request", ""),
+                ("email", "cal@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(after.status, 303);
+    let page = other.get("/account/sessions").await;
+    let ended = other
+        .post(
+            "/account/sessions/end",
+            &[("csrf", &page.hidden("csrf")), ("session", &sid)],
+        )
+        .await;
+    assert_eq!(ended.status, 303, "{}", ended.body);
+    let tokens = wait_for(&seen, 1).await;
+    let claims = logout_claims(&app, &tokens[0]).await;
+    assert_eq!(claims["sid"], json!(sid));
+    assert_eq!(claims["aud"], json!(client_id));
+}
+
+#[tokio::test]
+async fn a_backchannel_logout_uri_follows_the_outbound_rules() {
+    let app = TestApp::spawn().await;
+    for bad in [
+        "ftp://rp.example/logout",
+        "http://10.0.0.1/logout",
+        "https://rp.example/logout#x",
+        "not a url",
+    ] {
+        let res = app
+            .http
+            .post(app.url("/api-clients"))
+            .bearer_auth(app.admin_token().await)
+            .json(&json!({
+                "name": "Bad",
+                "scope": "openid",
+                "clientKind": "public",
+                "grantTypes": ["authorization_code"],
+                "redirectUris": [REDIRECT],
+                "backchannelLogoutUri": bad,
+                "tokenEndpointAuthMethod": "none",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(body.to_string().contains("backchannelLogoutUri"), "{body}");
+    }
 }

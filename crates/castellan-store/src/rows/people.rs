@@ -15,11 +15,11 @@ pub(crate) const SESSION_COLUMNS: &str =
     "hash, id, user_id, auth_time, expires_at, device, address, amr";
 pub(crate) const CODE_COLUMNS: &str = "hash, client_id, redirect_uri, code_challenge, user_id, \
     organization_id, scope, nonce, resources, auth_time, consent_id, family_id, created_at, \
-    expires_at, dpop_jkt, amr";
+    expires_at, dpop_jkt, amr, session_id";
 pub(crate) const CONSENT_COLUMNS: &str =
     "id, user_id, client_id, organization_id, scope, created_at, updated_at";
 pub(crate) const REFRESH_COLUMNS: &str = "hash, family_id, consent_id, client_id, user_id, \
-    organization_id, scope, auth_time, created_at, expires_at, audience, dpop_jkt, act, delegated_from, amr";
+    organization_id, scope, auth_time, created_at, expires_at, audience, dpop_jkt, act, delegated_from, amr, session_id";
 
 /// The `amr` column: the methods' names, space-separated.
 pub(crate) fn amr(row: &AnyRow) -> StoreResult<castellan_core::authn::Amr> {
@@ -87,6 +87,7 @@ pub(crate) fn code_from_row(row: &AnyRow) -> StoreResult<AuthorizationCode> {
         resources: audience(row, "resources")?,
         auth_time: instant(row, "auth_time")?,
         amr: amr(row)?,
+        session_id: get(row, "session_id")?,
         consent_id: get(row, "consent_id")?,
         family_id: get(row, "family_id")?,
         created_at: instant(row, "created_at")?,
@@ -118,6 +119,7 @@ pub(crate) fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         scope: get(row, "scope")?,
         auth_time: instant(row, "auth_time")?,
         amr: amr(row)?,
+        session_id: get(row, "session_id")?,
         created_at: instant(row, "created_at")?,
         expires_at: instant(row, "expires_at")?,
         audience: audience(row, "audience")?,

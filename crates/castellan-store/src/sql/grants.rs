@@ -62,7 +62,7 @@ async fn insert_refresh_in(
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     );
     sqlx::query(&sql)
         .bind(&t.hash[..])
@@ -80,6 +80,7 @@ async fn insert_refresh_in(
         .bind(t.delegation.as_ref().map(|d| d.act.to_string()))
         .bind(t.delegation.as_ref().map(|d| d.from_client.as_str()))
         .bind(t.amr.stored())
+        .bind(t.session_id.as_deref())
         .execute(&mut **tx)
         .await
         .map_err(|e| {
@@ -226,6 +227,52 @@ impl GrantStore for SqlStore {
         Ok(ended > 0)
     }
 
+    async fn record_session_client(
+        &self,
+        session_id: &str,
+        client_id: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO session_clients (session_id, client_id, user_id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (session_id, client_id) DO NOTHING",
+        )
+        .bind(session_id)
+        .bind(client_id)
+        .bind(user_id)
+        .bind(millis(now))
+        .execute(self.timed())
+        .await
+        .map_err(|e| write_error_naming(e, "recorded already", MISSING))?;
+        Ok(())
+    }
+
+    async fn take_session_clients(
+        &self,
+        session_ids: &[String],
+    ) -> StoreResult<Vec<(String, String, String)>> {
+        let mut taken = Vec::new();
+        for session_id in session_ids {
+            let rows = sqlx::query(
+                "DELETE FROM session_clients WHERE session_id = $1 \
+                 RETURNING session_id, user_id, client_id",
+            )
+            .bind(session_id.as_str())
+            .fetch_all(self.timed())
+            .await
+            .map_err(store_error)?;
+            for row in rows {
+                taken.push((
+                    crate::rows::get(&row, "session_id")?,
+                    crate::rows::get(&row, "user_id")?,
+                    crate::rows::get(&row, "client_id")?,
+                ));
+            }
+        }
+        Ok(taken)
+    }
+
     async fn end_user_sessions(&self, user_id: &str, keep: Option<&[u8; 32]>) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
         let ended = end_sessions_but(&mut tx, user_id, keep).await?;
@@ -236,7 +283,7 @@ impl GrantStore for SqlStore {
     async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
         let sql = format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
         sqlx::query(&sql)
             .bind(&c.hash[..])
@@ -255,6 +302,7 @@ impl GrantStore for SqlStore {
             .bind(millis(c.expires_at))
             .bind(c.dpop_jkt.as_deref())
             .bind(c.amr.stored())
+            .bind(c.session_id.as_deref())
             .execute(self.timed())
             .await
             .map_err(|e| write_error_naming(e, "a code with this hash exists", MISSING))?;

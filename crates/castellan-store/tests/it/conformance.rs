@@ -1321,6 +1321,7 @@ fn code(hash_byte: u8, consent: &Consent, family: &str) -> AuthorizationCode {
         resources: None,
         auth_time: at(T0 - 1000),
         amr: Amr::PASSWORD,
+        session_id: Some("ses_1".to_owned()),
         consent_id: consent.id.clone(),
         family_id: family.to_owned(),
         created_at: at(T0),
@@ -1342,6 +1343,7 @@ fn refresh(hash_byte: u8, consent: &Consent, family: &str, expires_ms: i64) -> R
         scope: consent.scope.clone(),
         auth_time: at(T0 - 1000),
         amr: Amr::PASSWORD,
+        session_id: Some("ses_1".to_owned()),
         created_at: at(T0),
         expires_at: at(expires_ms),
         // Both a kept audience and none (tokens stored before audiences were kept).

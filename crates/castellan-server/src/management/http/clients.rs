@@ -106,6 +106,11 @@ pub struct ClientRepresentation {
     pub require_pushed_authorization_requests: bool,
     /// Where it may send a person after signing them out (RP-Initiated Logout 1.0).
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where it receives logout tokens (Back-Channel Logout 1.0), when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Its logout tokens must carry `sid`.
+    pub backchannel_logout_session_required: bool,
     /// Its public keys for `private_key_jwt`, when given as a JWK Set.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -169,6 +174,8 @@ impl ClientRepresentation {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
+            backchannel_logout_uri: c.backchannel_logout_uri().map(str::to_owned),
+            backchannel_logout_session_required: c.backchannel_logout_session_required(),
             jwks: c.jwks().cloned(),
             jwks_uri: c.jwks_uri().map(str::to_owned),
             dpop_bound_access_tokens: c.requires_dpop(),

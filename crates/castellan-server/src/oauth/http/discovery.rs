@@ -43,6 +43,8 @@ pub fn metadata(state: &AppState) -> Value {
         "scopes_supported": scopes,
         "authorization_endpoint": c.endpoint("/oauth/authorize"),
         "end_session_endpoint": c.endpoint("/oauth/logout"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "userinfo_endpoint": c.endpoint("/oauth/userinfo"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

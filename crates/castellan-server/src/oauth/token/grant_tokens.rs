@@ -48,6 +48,8 @@ pub struct RefreshSeed<'a> {
     pub auth_time: DateTime<Utc>,
     /// How the person signed in.
     pub amr: Amr,
+    /// The browser session the grant was made in (the ID token's `sid`), if any.
+    pub sid: Option<&'a str>,
     /// The resources of the grant (the `aud` of its access tokens unless a request narrows
     /// them), kept for its refreshes.
     pub audience: &'a Audience,
@@ -95,6 +97,7 @@ pub fn mint_refresh_token(
         scope: seed.scope.to_owned(),
         auth_time: seed.auth_time,
         amr: seed.amr,
+        session_id: seed.sid.map(str::to_owned),
         created_at: now,
         expires_at: now + Duration::seconds(i64::from(lifetime)),
         audience: Some(seed.audience.clone()),
@@ -139,6 +142,8 @@ pub struct UserGrant<'a> {
     pub auth_time: DateTime<Utc>,
     /// How the person signed in.
     pub amr: Amr,
+    /// The browser session the grant was made in (the ID token's `sid`), if any.
+    pub sid: Option<&'a str>,
     /// The `nonce` of the authorization request, for the ID token.
     pub nonce: Option<&'a str>,
     /// The DPoP key the access token is bound to, if the request proved one.
@@ -193,6 +198,7 @@ pub async fn answer_user_grant(
                 nonce: grant.nonce,
                 auth_time: grant.auth_time,
                 amr: grant.amr,
+                sid: grant.sid,
                 access_token: issued.token.expose(),
                 lifetime: issued.expires_in,
                 family_id: grant.family_id,

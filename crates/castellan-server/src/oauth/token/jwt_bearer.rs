@@ -147,6 +147,7 @@ pub(crate) async fn from_assertion(
                     auth_time: now,
                     // No one signed in here: the assertion's issuer vouches for the subject.
                     amr: castellan_core::authn::Amr::NONE,
+                    sid: None,
                     nonce: None,
                     jkt,
                     act,

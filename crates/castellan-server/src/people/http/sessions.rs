@@ -11,7 +11,9 @@ use crate::people::http::connected_apps::{carries_access_token, user_of, READ_SC
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{render, see_other, PageFailure, SessionLine, SessionsView};
 use crate::people::http::session::{Browser, SignedIn};
-use crate::people::sessions::{clear_session_cookie, is_plausible_session_id};
+use crate::people::sessions::{
+    clear_session_cookie, end_other_sessions, end_session_by_id, is_plausible_session_id,
+};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
@@ -161,7 +163,7 @@ pub async fn end_session_form(
     let Some(id) = form.session.filter(|id| is_plausible_session_id(id)) else {
         return PageFailure::NotFound.into_response();
     };
-    let ended = state.store.end_user_session(&user.id, &id).await;
+    let ended = end_session_by_id(&state, &user.id, &id).await;
     if let Ok(true) = ended {
         let by = Caller::person(&user.id, Some(ip));
         audit::record(
@@ -195,11 +197,7 @@ pub async fn end_other_sessions_form(
     let Some(SignedIn { session, user, .. }) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
-    match state
-        .store
-        .end_user_sessions(&user.id, Some(&session.hash))
-        .await
-    {
+    match end_other_sessions(&state, &user.id, &session.hash).await {
         Ok(ended) => {
             let by = Caller::person(&user.id, Some(ip));
             audit::record(
@@ -245,7 +243,7 @@ pub async fn end_session_api(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let user_id = user_of(&bearer, &[WRITE_SCOPE])?;
-    if !is_plausible_session_id(&id) || !state.store.end_user_session(user_id, &id).await? {
+    if !is_plausible_session_id(&id) || !end_session_by_id(&state, user_id, &id).await? {
         return Err(ApiError::NotFound(
             "You have no signed-in session with this id.".into(),
         ));

@@ -14,6 +14,7 @@ use crate::people::second_factor::{
     check_code, confirm_enrolment, enrolling, new_recovery_codes, start_enrolment, CodeError,
     Confirmed, Enrolling,
 };
+use crate::people::sessions::end_other_sessions;
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use askama::Template;
@@ -299,11 +300,7 @@ pub async fn confirm(
         Ok(Confirmed::Yes(codes)) => {
             // Every other session of the person ends: one signed in with a stolen password
             // before the app was set up does not outlive it.
-            if let Err(e) = state
-                .store
-                .end_user_sessions(&user.id, Some(&signed_in.session.hash))
-                .await
-            {
+            if let Err(e) = end_other_sessions(&state, &user.id, &signed_in.session.hash).await {
                 return PageFailure::from(e).into_response();
             }
             tracing::info!(event = "second_factor_enrolled", user_id = %user.id, "a person set up an authenticator app");

@@ -120,6 +120,7 @@ pub(super) async fn refresh_token(
             auth_time: renewed.subject.signed_in_by,
             // Tokens of an exchange are a client's acting for the person, not a sign-in.
             amr: castellan_core::authn::Amr::NONE,
+            sid: None,
             audience: renewed.audience,
             dpop_jkt: renewed.jkt,
             delegation: Some(&delegation),

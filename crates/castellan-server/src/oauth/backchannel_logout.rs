@@ -1,0 +1,128 @@
+//! Back-channel logout (OpenID Connect Back-Channel Logout 1.0): when a browser session ends
+//! (signing out, RP-initiated logout, the sessions page), each client that got a code in it and
+//! registered a `backchannel_logout_uri` is sent a logout token, in the background: the person's
+//! request never waits for it.
+//!
+//! The logout token is a JWT of type `logout+jwt` (§2.4), signed like ID tokens, with `iss`,
+//! `aud` (the client), `iat`, `exp` (two minutes), `jti`, `sub` (the person), `sid` (the
+//! session, as the ID tokens issued in it say) and the `events` member naming the logout event;
+//! never a `nonce`. It is POSTed as `logout_token` (form-encoded) under the outbound rules of
+//! every fetch (https, no private address; redirects not followed), within five seconds, and
+//! tried again after one and five seconds when the answer is not 200 or 204 (§2.8). Which
+//! clients a session had is taken (deleted) when it ends, so each is told once.
+
+use crate::oauth::id_token::id_token_algorithm;
+use crate::platform::state::AppState;
+use castellan_crypto::jws;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// The event a logout token carries (§2.4).
+pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How long a logout token is valid.
+const LIFETIME_SECONDS: i64 = 120;
+/// How long one delivery may take.
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The pauses before the second and third deliveries.
+const RETRY_AFTER: [std::time::Duration; 2] = [
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(5),
+];
+
+#[derive(Serialize)]
+struct LogoutClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    sub: &'a str,
+    sid: &'a str,
+    events: serde_json::Value,
+}
+
+/// The logout token telling `client_id` that `user_id`'s session `sid` ended at `now`.
+pub fn logout_token(
+    state: &AppState,
+    client_id: &str,
+    user_id: &str,
+    sid: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let keys = state.keys.keys();
+    let key = keys.signer(id_token_algorithm(state))?;
+    let claims = LogoutClaims {
+        iss: &state.config.issuer,
+        aud: client_id,
+        iat: now.timestamp(),
+        exp: (now + Duration::seconds(LIFETIME_SECONDS)).timestamp(),
+        jti: castellan_crypto::random_id(24),
+        sub: user_id,
+        sid,
+        events: serde_json::json!({ LOGOUT_EVENT: {} }),
+    };
+    jws::sign(key, "logout+jwt", &claims).ok()
+}
+
+/// The sessions `session_ids` ended: their clients are told in the background.
+pub fn sessions_ended(state: &AppState, session_ids: Vec<String>) {
+    if session_ids.is_empty() {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move { tell_clients(&state, &session_ids).await });
+}
+
+async fn tell_clients(state: &AppState, session_ids: &[String]) {
+    let taken = match state.store.take_session_clients(session_ids).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(event = "backchannel_logout_failed", error = %e, "the clients of ended sessions could not be read");
+            return;
+        }
+    };
+    for (sid, user_id, client_id) in taken {
+        let Ok(Some(client)) = state.clients.get(state.store.as_ref(), &client_id).await else {
+            continue;
+        };
+        let Some(url) = client
+            .backchannel_logout_uri()
+            .and_then(|u| url::Url::parse(u).ok())
+        else {
+            continue;
+        };
+        let Some(token) = logout_token(state, &client.id, &user_id, &sid, state.clock.now()) else {
+            tracing::warn!(event = "backchannel_logout_failed", client_id = %client.id, "no signing key for a logout token");
+            continue;
+        };
+        let fetcher = state.fetcher.clone();
+        tokio::spawn(async move { deliver(&fetcher, &url, &token, &client_id).await });
+    }
+}
+
+/// POSTs the token, tried again after a failure; logs when every try failed.
+async fn deliver(
+    fetcher: &crate::platform::fetch::Fetcher,
+    url: &url::Url,
+    token: &str,
+    client_id: &str,
+) {
+    let mut last = String::new();
+    for pause in std::iter::once(None).chain(RETRY_AFTER.iter().map(Some)) {
+        if let Some(p) = pause {
+            tokio::time::sleep(*p).await;
+        }
+        match fetcher
+            .post_form(url, &[("logout_token", token)], ATTEMPT_TIMEOUT)
+            .await
+        {
+            Ok(200 | 204) => {
+                tracing::info!(event = "backchannel_logout_sent", client_id = %client_id, "a client was told a session ended");
+                return;
+            }
+            Ok(status) => last = format!("answered {status}"),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    tracing::warn!(event = "backchannel_logout_failed", client_id = %client_id, why = %last, "a client could not be told a session ended");
+}
