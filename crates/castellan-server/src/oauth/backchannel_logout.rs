@@ -83,8 +83,13 @@ async fn tell_clients(state: &AppState, session_ids: &[String]) {
     };
     for (sid, user_id, client_id) in taken {
         let Ok(Some(client)) = state.clients.get(state.store.as_ref(), &client_id).await else {
+            tracing::warn!(event = "backchannel_logout_failed", client_id = %client_id, "the client of an ended session could not be read");
             continue;
         };
+        // A client past its deleteAt is gone: it is told nothing more.
+        if !client.is_active(state.clock.now()) {
+            continue;
+        }
         let Some(url) = client
             .backchannel_logout_uri()
             .and_then(|u| url::Url::parse(u).ok())

@@ -4,8 +4,9 @@
 //!
 //! - `id_token_hint`: an ID token this server issued (its signature checks against the
 //!   server's keys and its `iss` is this server; an expired one is accepted, §2). It names the
-//!   client (`aud`) and the person (`sub`): a browser signed in as that person is signed out
-//!   at once; without it, or for someone else, the person is asked first.
+//!   client (`aud`), the person (`sub`) and the session (`sid`): a browser whose session is
+//!   that one is signed out at once; without it, or for another session (an old ID token of
+//!   the person's), the person is asked first.
 //! - `client_id`: names the client when there is no hint; with one, it must be the hint's.
 //! - `post_logout_redirect_uri`: where the browser goes afterwards; only one the client
 //!   registered (`post_logout_redirect_uris`), character for character. Without a client to
@@ -35,6 +36,8 @@ pub struct LogoutRequest {
     pub state: Option<String>,
     /// The person the `id_token_hint` names, when one was given.
     pub hinted_user: Option<String>,
+    /// The session the `id_token_hint` was issued in (its `sid`), when it names one.
+    pub hinted_session: Option<String>,
 }
 
 /// Why a sign-out request is refused (shown on an error page).
@@ -64,8 +67,15 @@ pub fn parameters(raw: &str) -> Result<std::collections::BTreeMap<String, String
     Ok(map)
 }
 
-/// The client and person an `id_token_hint` names: `(aud, sub)`.
-fn read_hint(state: &AppState, hint: &str) -> Result<(String, String), LogoutError> {
+/// What an `id_token_hint` names: the client (`aud`), the person (`sub`) and the session
+/// (`sid`), if any.
+struct Hint {
+    aud: String,
+    sub: String,
+    sid: Option<String>,
+}
+
+fn read_hint(state: &AppState, hint: &str) -> Result<Hint, LogoutError> {
     let bad = || invalid("id_token_hint is not an ID token of this server");
     if hint.len() > MAX_HINT_LEN {
         return Err(bad());
@@ -90,7 +100,11 @@ fn read_hint(state: &AppState, hint: &str) -> Result<(String, String), LogoutErr
     if claims.contains_key("client_id") || claims.contains_key("scope") {
         return Err(bad());
     }
-    Ok((aud, sub.to_owned()))
+    Ok(Hint {
+        aud,
+        sub: sub.to_owned(),
+        sid: text("sid").map(str::to_owned),
+    })
 }
 
 /// Checks a sign-out request's parameters.
@@ -107,10 +121,7 @@ pub async fn validate_logout(
     let hinted = get("id_token_hint")
         .map(|h| read_hint(state, h))
         .transpose()?;
-    let client_id = match (
-        hinted.as_ref().map(|(aud, _)| aud.as_str()),
-        get("client_id"),
-    ) {
+    let client_id = match (hinted.as_ref().map(|h| h.aud.as_str()), get("client_id")) {
         (Some(aud), Some(id)) if aud != id => {
             return Err(invalid("client_id is not the client of id_token_hint"))
         }
@@ -123,6 +134,8 @@ pub async fn validate_logout(
                 .clients
                 .get(state.store.as_ref(), id)
                 .await?
+                // A client past its deleteAt is gone: none of its URIs is trusted any more.
+                .filter(|c| c.is_active(state.clock.now()))
                 .ok_or_else(|| invalid("unknown client"))?,
         ),
         None => None,
@@ -154,6 +167,7 @@ pub async fn validate_logout(
         client,
         post_logout_redirect_uri,
         state: client_state,
-        hinted_user: hinted.map(|(_, sub)| sub),
+        hinted_session: hinted.as_ref().and_then(|h| h.sid.clone()),
+        hinted_user: hinted.map(|h| h.sub),
     })
 }

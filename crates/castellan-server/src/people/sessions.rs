@@ -91,7 +91,7 @@ pub async fn start_session(
         auth_time: now,
         expires_at: now + Duration::seconds(i64::from(state.config.pages.session_seconds)),
     };
-    start_session_with(state, user_id, times, amr, place).await
+    start_session_with(state, user_id, times, amr, place, None).await
 }
 
 /// When a session's person signed in (`auth_time`) and when it ends.
@@ -104,18 +104,21 @@ pub struct SessionTimes {
 }
 
 /// Starts a session for `user_id` with `times` (a session replacing another keeps when its
-/// person signed in), from `place`, with the methods `amr`; answers the cookie value.
+/// person signed in), from `place`, with the methods `amr`, under the public id `id` (a
+/// session replacing one of the same person keeps its id, the `sid` its clients know) or a new
+/// one; answers the cookie value, always new.
 pub async fn start_session_with(
     state: &AppState,
     user_id: &str,
     times: SessionTimes,
     amr: Amr,
     place: SignInPlace<'_>,
+    id: Option<String>,
 ) -> StoreResult<Secret> {
     let secret = castellan_crypto::generate_secret();
     let session = Session {
         hash: castellan_crypto::hash_secret(secret.expose()).0,
-        id: format!("ses_{}", crate::oauth::tokens::new_jti()),
+        id: id.unwrap_or_else(|| format!("ses_{}", crate::oauth::tokens::new_jti())),
         user_id: user_id.to_owned(),
         auth_time: times.auth_time,
         amr,

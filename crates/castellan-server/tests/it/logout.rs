@@ -119,6 +119,57 @@ async fn a_hint_for_the_signed_in_person_signs_out_and_returns_to_the_client() {
         posted.body
     );
     assert_eq!(b2.get("/account").await.status, 303);
+    // A form posted from the client's own site comes without the session cookie
+    // (SameSite=Lax): it is sent on to the GET, which the browser makes with the cookie.
+    let (b3, id_token3) = signed_in(&app, &client_id, "lea@example.com").await;
+    let cross_site = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = cross_site
+        .post(app.url("/oauth/logout"))
+        .header("origin", "https://app.example")
+        .form(&[
+            ("id_token_hint", id_token3.as_str()),
+            ("post_logout_redirect_uri", AFTER),
+            ("state", "x\r\nSet-Cookie: evil=1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let next = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(next.starts_with("/oauth/logout?"), "{next}");
+    assert!(res.headers().get("set-cookie").is_none());
+    assert_eq!(b3.get("/account").await.status, 200, "not signed out yet");
+    let out = b3.get(&next).await;
+    assert_eq!(out.status, 302, "{}", out.body);
+    assert!(out.location.as_deref().unwrap().starts_with(AFTER));
+    assert_eq!(
+        b3.get("/account").await.status,
+        303,
+        "signed out by the GET"
+    );
+}
+
+#[tokio::test]
+async fn an_old_id_token_of_the_person_asks_before_signing_out() {
+    // Attack: any past ID token of the person (leaked from a log, an old app) signed them
+    // out at once, without asking.
+    let app = TestApp::spawn().await;
+    let client_id = client(&app).await;
+    add_person(&app, "ora@example.com", &["Acme"]).await;
+    let (old, old_token) = signed_in(&app, &client_id, "ora@example.com").await;
+    let out = old
+        .get(&logout_query(&[("id_token_hint", &old_token)]))
+        .await;
+    assert_eq!(out.status, 200);
+    // A new session of the same person; the old token names the old session.
+    let (b, _) = signed_in(&app, &client_id, "ora@example.com").await;
+    let asked = b.get(&logout_query(&[("id_token_hint", &old_token)])).await;
+    assert_eq!(asked.status, 200);
+    assert!(asked.body.contains("id=\"sign-out\""), "{}", asked.body);
+    assert_eq!(b.get("/account").await.status, 200, "still signed in");
 }
 
 #[tokio::test]
@@ -501,4 +552,53 @@ async fn a_backchannel_logout_uri_follows_the_outbound_rules() {
         let body: serde_json::Value = res.json().await.unwrap();
         assert!(body.to_string().contains("backchannelLogoutUri"), "{body}");
     }
+}
+
+#[tokio::test]
+async fn signing_in_again_keeps_the_session_and_tells_no_client() {
+    // A step-up or a fresh sign-in of the same person replaced the session, and every client
+    // signed in with it was sent a logout token.
+    let app = TestApp::spawn().await;
+    let (uri, seen) = receiver(0).await;
+    let client_id = backchannel_client(&app, &uri).await;
+    add_person(&app, "dov@example.com", &["Acme"]).await;
+    let (b, id_token) = signed_in(&app, &client_id, "dov@example.com").await;
+    let sid = castellan_testkit::oauth::claims(&id_token)["sid"].clone();
+    // prompt=login: a fresh sign-in of the same person.
+    let (verifier, challenge) = pkce();
+    let login = b
+        .get(&authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("scope", "openid"),
+            ("prompt", "login"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]))
+        .await;
+    let back = sign_in(&b, &login, "dov@example.com", PASSWORD).await;
+    let code = back.param("code").unwrap();
+    let (status, body) = exchange(&app, &client_id, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let again = castellan_testkit::oauth::claims(body["id_token"].as_str().unwrap());
+    assert_eq!(again["sid"], sid, "the same session, under a new cookie");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(seen.lock().unwrap().is_empty(), "no client was told");
+    // Someone else signing in in this browser ends the session: its client is told.
+    add_person(&app, "eli@example.com", &["Beta"]).await;
+    let page = b.get("/account/password").await;
+    let switched = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("request", ""),
+                ("email", "eli@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(switched.status, 303, "{}", switched.body);
+    let tokens = wait_for(&seen, 1).await;
+    assert_eq!(logout_claims(&app, &tokens[0]).await["sid"], sid);
 }

@@ -110,6 +110,16 @@ impl TokenStore for SqlStore {
                 BATCH,
             )
             .await?;
+        // What a session's clients were goes with the session (taken at once when it is
+        // ended, here when it expired or ended without telling them).
+        deleted += self
+            .purge_batched(
+                "session_clients",
+                "NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = session_clients.session_id)",
+                &[],
+                BATCH,
+            )
+            .await?;
         Ok(deleted)
     }
 }

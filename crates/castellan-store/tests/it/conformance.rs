@@ -1837,6 +1837,38 @@ async fn sign_in_methods_round_trip_on_sessions(store: &SqlStore) {
     store.insert_session(&s).await.unwrap();
     let read = store.get_session(&[3; 32], at(T0)).await.unwrap().unwrap();
     assert_eq!(read.amr, s.amr);
+    // The clients a session got codes in are recorded once each and taken when it ends; the
+    // upkeep drops those of sessions that are gone.
+    store.insert_client(&client("c1", "c1", T0)).await.unwrap();
+    store.insert_client(&client("c2", "c2", T0)).await.unwrap();
+    for c in ["c1", "c1", "c2"] {
+        store
+            .record_session_client(&s.id, c, "u1", at(T0))
+            .await
+            .unwrap();
+    }
+    store
+        .record_session_client("ses_gone", "c1", "u1", at(T0))
+        .await
+        .unwrap();
+    store.purge_expired_tokens(at(T0)).await.unwrap();
+    let mut taken = store
+        .take_session_clients(&[s.id.clone(), "ses_gone".to_owned()])
+        .await
+        .unwrap();
+    taken.sort();
+    assert_eq!(
+        taken,
+        vec![
+            (s.id.clone(), "u1".to_owned(), "c1".to_owned()),
+            (s.id.clone(), "u1".to_owned(), "c2".to_owned()),
+        ]
+    );
+    assert!(store
+        .take_session_clients(&[s.id.clone()])
+        .await
+        .unwrap()
+        .is_empty());
     // A stored method this version does not know is corruption, not a weaker sign-in.
     sqlx::query("UPDATE sessions SET amr = 'pwd sms' WHERE user_id = 'u1'")
         .execute(store.pool())

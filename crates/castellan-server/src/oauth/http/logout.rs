@@ -57,12 +57,25 @@ pub async fn get_logout(
     logout(&state, &browser, query.as_deref().unwrap_or(""), false).await
 }
 
-/// `POST /oauth/logout` (a form body, §2).
+/// `POST /oauth/logout` (a form body, §2). A form posted from the relying party's site
+/// carries no session cookie (SameSite=Lax): the browser is sent on to `GET /oauth/logout`
+/// with the same parameters, a top-level navigation that carries it, so the session it has
+/// here is found and ended rather than missed.
 pub async fn post_logout(
     State(state): State<AppState>,
     browser: Browser,
     body: String,
 ) -> Response {
+    if browser.signed_in.is_none() {
+        let params = match parameters(&body) {
+            Ok(p) => p,
+            Err(e) => return failure(e),
+        };
+        // Re-encoded from what was parsed: nothing but the parameters reaches the Location.
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.extend_pairs(params.iter());
+        return see_other(&format!("{PATH}?{}", query.finish()), Vec::new());
+    }
     logout(&state, &browser, &body, true).await
 }
 
@@ -75,8 +88,11 @@ async fn logout(state: &AppState, browser: &Browser, raw: &str, posted: bool) ->
         Err(e) => return failure(e),
     };
     match &browser.signed_in {
-        // The hint names this browser's person: signed out at once.
-        Some(s) if req.hinted_user.as_deref() == Some(s.user.id.as_str()) => {
+        // The hint was issued in this browser's session: signed out at once.
+        Some(s)
+            if req.hinted_user.as_deref() == Some(s.user.id.as_str())
+                && req.hinted_session.as_deref() == Some(s.session.id.as_str()) =>
+        {
             if let Err(e) = end_session(state, &s.cookie).await {
                 return PageFailure::from(e).into_response();
             }

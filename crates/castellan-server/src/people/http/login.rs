@@ -19,8 +19,7 @@ use crate::people::second_factor::{
     enrolling, has_second_factor, issue_pending, second_factor_required, start_enrolment,
 };
 use crate::people::sessions::{
-    csrf_cookie, end_session, session_cookie, start_session, start_session_with, SessionTimes,
-    SignInPlace,
+    csrf_cookie, end_session, session_cookie, start_session_with, SessionTimes, SignInPlace,
 };
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::limits;
@@ -324,21 +323,35 @@ pub async fn session_cookies(
         &user.password_hash,
         now,
     );
-    if let Some(SignedIn { cookie, .. }) = &browser.signed_in {
-        if let Err(e) = end_session(state, cookie).await {
-            return Err(PageFailure::from(e).into_response());
+    // The browser's session ends. The same person signing in again (a fresh sign-in, a
+    // step-up) keeps its public id (the `sid` of the ID tokens issued in it) under a new
+    // cookie: its clients are not told it ended. Someone else's ends, and its clients are.
+    let keep_id = match &browser.signed_in {
+        Some(s) if s.user.id == user.id => {
+            if let Err(e) = state.store.delete_session(&s.session.hash).await {
+                return Err(PageFailure::from(e).into_response());
+            }
+            Some(s.session.id.clone())
         }
-    }
+        Some(SignedIn { cookie, .. }) => {
+            if let Err(e) = end_session(state, cookie).await {
+                return Err(PageFailure::from(e).into_response());
+            }
+            None
+        }
+        None => None,
+    };
     let place = SignInPlace {
         user_agent: headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
         address,
     };
-    let started = match times {
-        Some(times) => start_session_with(state, &user.id, times, amr, place).await,
-        None => start_session(state, &user.id, now, amr, place).await,
-    };
+    let times = times.unwrap_or(SessionTimes {
+        auth_time: now,
+        expires_at: now + chrono::Duration::seconds(i64::from(state.config.pages.session_seconds)),
+    });
+    let started = start_session_with(state, &user.id, times, amr, place, keep_id).await;
     match started {
         // A new session renews the CSRF token (now the session's); the double-submit
         // value is renewed too, so no token shown before sign-in is accepted again.

@@ -205,7 +205,7 @@ pub async fn change_password(
         auth_time: session.auth_time,
         expires_at: now + chrono::Duration::seconds(i64::from(state.config.pages.session_seconds)),
     };
-    match start_session_with(&state, &user.id, times, session.amr, place).await {
+    match start_session_with(&state, &user.id, times, session.amr, place, None).await {
         Ok(id) => see_other(
             &format!("{PATH}?changed=1"),
             vec![
