@@ -267,6 +267,13 @@ pub trait GrantStore: Send + Sync {
         &self,
         session_ids: &[String],
     ) -> StoreResult<Vec<(String, String, String)>>;
+    /// Takes (answers and deletes) what the clients of `user_id`'s sessions that no longer
+    /// exist were (ended by a password change, a reset, disabling): `(session id, user id,
+    /// client id)`.
+    async fn take_ended_session_clients(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<(String, String, String)>>;
     /// Ends every session of the user but `keep` (when given); answers how many ended.
     async fn end_user_sessions(&self, user_id: &str, keep: Option<&[u8; 32]>) -> StoreResult<u64>;
 

@@ -73,14 +73,32 @@ pub fn sessions_ended(state: &AppState, session_ids: Vec<String>) {
     tokio::spawn(async move { tell_clients(&state, &session_ids).await });
 }
 
+/// Every session of `user_id` that a storage operation ended (a password change or reset
+/// ends them all in its transaction) ended: their clients are told in the background.
+pub fn person_sessions_ended(state: &AppState, user_id: &str) {
+    let state = state.clone();
+    let user_id = user_id.to_owned();
+    tokio::spawn(async move {
+        match state.store.take_ended_session_clients(&user_id).await {
+            Ok(taken) => tell(&state, taken).await,
+            Err(e) => {
+                tracing::warn!(event = "backchannel_logout_failed", error = %e, "the clients of ended sessions could not be read");
+            }
+        }
+    });
+}
+
 async fn tell_clients(state: &AppState, session_ids: &[String]) {
-    let taken = match state.store.take_session_clients(session_ids).await {
-        Ok(t) => t,
+    match state.store.take_session_clients(session_ids).await {
+        Ok(taken) => tell(state, taken).await,
         Err(e) => {
             tracing::warn!(event = "backchannel_logout_failed", error = %e, "the clients of ended sessions could not be read");
-            return;
         }
-    };
+    }
+}
+
+/// Sends each `(session id, user id, client id)` its logout token.
+async fn tell(state: &AppState, taken: Vec<(String, String, String)>) {
     for (sid, user_id, client_id) in taken {
         let Ok(Some(client)) = state.clients.get(state.store.as_ref(), &client_id).await else {
             tracing::warn!(event = "backchannel_logout_failed", client_id = %client_id, "the client of an ended session could not be read");

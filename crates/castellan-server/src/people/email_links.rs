@@ -426,6 +426,8 @@ pub async fn reset(
     if let Some(user_id) = &done {
         state.token_checks.revoked_here();
         state.api_keys.forget_all();
+        // Every session ended with the reset: their clients are told (back-channel logout).
+        crate::oauth::backchannel_logout::person_sessions_ended(state, user_id);
         audit::record(
             state,
             Caller::person(user_id, Some(address))

@@ -602,3 +602,30 @@ async fn signing_in_again_keeps_the_session_and_tells_no_client() {
     let tokens = wait_for(&seen, 1).await;
     assert_eq!(logout_claims(&app, &tokens[0]).await["sid"], sid);
 }
+
+#[tokio::test]
+async fn a_password_change_tells_the_clients_of_the_sessions_it_ends() {
+    let app = TestApp::spawn().await;
+    let (uri, seen) = receiver(0).await;
+    let client_id = backchannel_client(&app, &uri).await;
+    add_person(&app, "fay@example.com", &["Acme"]).await;
+    let (b, id_token) = signed_in(&app, &client_id, "fay@example.com").await;
+    let sid = castellan_testkit::oauth::claims(&id_token)["sid"].clone();
+    let page = b.get("/account/password").await;
+    let changed = b
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("current", PASSWORD),
+                ("new", "a brand new password"),
+                ("confirm", "a brand new password"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    let tokens = wait_for(&seen, 1).await;
+    let claims = logout_claims(&app, &tokens[0]).await;
+    assert_eq!(claims["sid"], sid);
+    assert_eq!(claims["aud"], json!(client_id));
+}

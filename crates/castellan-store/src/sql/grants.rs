@@ -248,6 +248,30 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
+    async fn take_ended_session_clients(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "DELETE FROM session_clients WHERE user_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM sessions s WHERE s.id = session_clients.session_id) \
+             RETURNING session_id, user_id, client_id",
+        )
+        .bind(user_id)
+        .fetch_all(self.timed())
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    crate::rows::get(row, "session_id")?,
+                    crate::rows::get(row, "user_id")?,
+                    crate::rows::get(row, "client_id")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn take_session_clients(
         &self,
         session_ids: &[String],

@@ -179,6 +179,8 @@ pub async fn change_password(
         state.token_checks.revoked_here();
         state.api_keys.forget_all();
     }
+    // Every session ended with the change: their clients are told (back-channel logout).
+    crate::oauth::backchannel_logout::person_sessions_ended(&state, &user.id);
     tracing::info!(event = "password_changed", user_id = %user.id, end_grants, "a person changed their password");
     let ended = if end_grants {
         "every session, grant and API key ended"
