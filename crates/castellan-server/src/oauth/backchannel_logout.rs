@@ -9,13 +9,16 @@
 //! never a `nonce`. It is POSTed as `logout_token` (form-encoded) under the outbound rules of
 //! every fetch (https, no private address; redirects not followed), within five seconds, and
 //! tried again after one and five seconds when the answer is not 200 or 204 (§2.8). Which
-//! clients a session had is taken (deleted) when it ends, so each is told once.
+//! clients a session had is taken (deleted) when it ends, so each is told once. At most
+//! [`DELIVERIES_AT_ONCE`] deliveries run at once; a process that stops drops those not yet made.
 
 use crate::oauth::id_token::id_token_algorithm;
 use crate::platform::state::AppState;
 use castellan_crypto::jws;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Semaphore;
 
 /// The event a logout token carries (§2.4).
 pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -28,6 +31,16 @@ const RETRY_AFTER: [std::time::Duration; 2] = [
     std::time::Duration::from_secs(1),
     std::time::Duration::from_secs(5),
 ];
+
+/// How many deliveries run at once in this process (each takes up to about 21 s when a client
+/// does not answer): a burst of sign-outs queues instead of opening connections without bound.
+const DELIVERIES_AT_ONCE: usize = 64;
+
+/// The deliveries' permits, shared by the whole process.
+fn deliveries() -> &'static Arc<Semaphore> {
+    static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    PERMITS.get_or_init(|| Arc::new(Semaphore::new(DELIVERIES_AT_ONCE)))
+}
 
 #[derive(Serialize)]
 struct LogoutClaims<'a> {
@@ -118,8 +131,15 @@ async fn tell(state: &AppState, taken: Vec<(String, String, String)>) {
             tracing::warn!(event = "backchannel_logout_failed", client_id = %client.id, "no signing key for a logout token");
             continue;
         };
+        // At most DELIVERIES_AT_ONCE deliveries run at a time; the others wait their turn.
+        let Ok(permit) = Arc::clone(deliveries()).acquire_owned().await else {
+            return;
+        };
         let fetcher = state.fetcher.clone();
-        tokio::spawn(async move { deliver(&fetcher, &url, &token, &client_id).await });
+        tokio::spawn(async move {
+            deliver(&fetcher, &url, &token, &client_id).await;
+            drop(permit);
+        });
     }
 }
 

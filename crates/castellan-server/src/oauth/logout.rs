@@ -75,12 +75,27 @@ struct Hint {
     sid: Option<String>,
 }
 
-fn read_hint(state: &AppState, hint: &str) -> Result<Hint, LogoutError> {
+async fn read_hint(state: &AppState, hint: &str) -> Result<Hint, LogoutError> {
     let bad = || invalid("id_token_hint is not an ID token of this server");
     if hint.len() > MAX_HINT_LEN {
         return Err(bad());
     }
-    let keys = state.keys.keys();
+    // A key another replica rotated in is read before the hint is refused.
+    let kid = castellan_crypto::jws::parse(hint)
+        .map_err(|_| bad())?
+        .header
+        .kid;
+    let mut keys = state.keys.keys();
+    if let Some(kid) = kid.as_deref() {
+        if !keys.has_kid(kid)
+            && state
+                .keys
+                .reload_for_unknown_kid(kid, state.clock.now())
+                .await
+        {
+            keys = state.keys.keys();
+        }
+    }
     let verified = castellan_crypto::jws::verify(hint, Some("JWT"), |kid| keys.verifier(kid))
         .map_err(|_| bad())?;
     let claims = verified.claims;
@@ -118,9 +133,10 @@ pub async fn validate_logout(
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     };
-    let hinted = get("id_token_hint")
-        .map(|h| read_hint(state, h))
-        .transpose()?;
+    let hinted = match get("id_token_hint") {
+        Some(h) => Some(read_hint(state, h).await?),
+        None => None,
+    };
     let client_id = match (hinted.as_ref().map(|h| h.aud.as_str()), get("client_id")) {
         (Some(aud), Some(id)) if aud != id => {
             return Err(invalid("client_id is not the client of id_token_hint"))
