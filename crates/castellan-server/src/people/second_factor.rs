@@ -196,6 +196,9 @@ pub enum CodeError {
     Store(#[from] castellan_store::StoreError),
 }
 
+/// Longest code a form's field is read to; anything longer is no code.
+pub const MAX_CODE_LEN: usize = 64;
+
 /// Wrong codes since the last right one after which the app's codes are refused until a
 /// recovery code is used (NIST SP 800-63B §5.2.2 allows at most 100; six digits call for far
 /// fewer).

@@ -37,22 +37,44 @@ fn code_now(clock: &ManualClock, secret: &str) -> String {
     code_at(secret, step_at(clock.now().timestamp())).unwrap()
 }
 
-/// Signs `email` in on the login page with the password alone (no second factor yet).
-async fn sign_in_plain(b: &Browser, email: &str) {
-    let login = b.get("/login").await;
-    let after = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &login.hidden("csrf")),
-                ("request", ""),
-                ("email", email),
-                ("password", PASSWORD),
-            ],
-        )
+/// A confidential client allowed the password grant: its id and secret.
+async fn password_client(app: &TestApp) -> (String, String) {
+    let cli = app
+        .create_client(json!({
+            "name": "First-party CLI",
+            "scope": "openid products:read",
+            "grantTypes": ["password"],
+        }))
         .await;
-    assert_eq!(after.status, 303, "{}", after.body);
-    assert_eq!(after.location.as_deref(), Some("/account"));
+    (
+        cli["id"].as_str().unwrap().to_owned(),
+        cli["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A password-grant request by `client` for `username` from `address`: status and body.
+async fn password_grant(
+    app: &TestApp,
+    client: &(String, String),
+    username: &str,
+    password: &str,
+    address: &str,
+) -> (u16, serde_json::Value) {
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .header("x-forwarded-for", address)
+        .basic_auth(&client.0, Some(&client.1))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 /// The text between `id="{id}">` and the next `<`.
@@ -478,27 +500,9 @@ async fn acr_values_steps_a_password_session_up_and_the_password_grant_is_refuse
     assert_eq!(claims["acr"], json!(MFA));
 
     // The password grant has no second step: refused for this person.
-    let cli = app
-        .create_client(json!({
-            "name": "First-party CLI",
-            "scope": "openid products:read",
-            "grantTypes": ["password"],
-        }))
-        .await;
-    let res = app
-        .http
-        .post(app.url("/oauth/token"))
-        .basic_auth(cli["id"].as_str().unwrap(), cli["secret"].as_str())
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "ada@example.com"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let cli = password_client(&app).await;
+    let (status, body) = password_grant(&app, &cli, "ada@example.com", PASSWORD, "127.0.0.1").await;
+    assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant", "{body}");
     assert!(body["error_description"]
         .as_str()
@@ -627,6 +631,18 @@ async fn an_organization_can_require_a_second_factor_and_members_set_one_up_at_s
         .await
         .unwrap());
     let max_page = max.get("/account/password").await;
+    // Someone who is not a member at all: as if the organization did not exist.
+    add_person(&app, "ian@example.com", &["Elsewhere"]).await;
+    let stranger = Browser::new(&app);
+    sign_in_plain(&stranger, "ian@example.com").await;
+    let stranger_page = stranger.get("/account/password").await;
+    let refused = require(&stranger, &acme, &stranger_page.hidden("csrf"), "1").await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    assert!(!app
+        .store
+        .organization_requires_second_factor(&acme)
+        .await
+        .unwrap());
     assert_eq!(
         require(&max, &acme, &max_page.hidden("csrf"), "1")
             .await
@@ -747,27 +763,9 @@ async fn a_deployment_can_require_a_second_factor_of_everyone() {
     );
     assert_eq!(b.get("/account").await.status, 303);
     // The password grant cannot ask for one: refused.
-    let cli = app
-        .create_client(json!({
-            "name": "First-party CLI",
-            "scope": "openid products:read",
-            "grantTypes": ["password"],
-        }))
-        .await;
-    let res = app
-        .http
-        .post(app.url("/oauth/token"))
-        .basic_auth(cli["id"].as_str().unwrap(), cli["secret"].as_str())
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "zoe@example.com"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let cli = password_client(&app).await;
+    let (status, body) = password_grant(&app, &cli, "zoe@example.com", PASSWORD, "127.0.0.1").await;
+    assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant", "{body}");
 }
 
@@ -790,30 +788,19 @@ async fn typed_sign_in_names_cannot_delay_someone_elses_second_factor() {
     let owner = Browser::new(&app);
     sign_in_plain(&owner, "vic@example.com").await;
     let (secret, _) = enrol(&owner, &clock).await;
-    let cli = app
-        .create_client(json!({
-            "name": "First-party CLI",
-            "scope": "openid products:read",
-            "grantTypes": ["password"],
-        }))
-        .await;
+    let cli = password_client(&app).await;
     // The code of the next step, unused; the attack runs within it.
     clock.advance(chrono::Duration::seconds(30));
     for n in 0..30 {
-        let res = app
-            .http
-            .post(app.url("/oauth/token"))
-            .header("x-forwarded-for", format!("203.0.113.{n}"))
-            .basic_auth(cli["id"].as_str().unwrap(), cli["secret"].as_str())
-            .form(&[
-                ("grant_type", "password"),
-                ("username", &format!("second-factor:{user_id}")),
-                ("password", "guess"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_client_error());
+        let (status, _) = password_grant(
+            &app,
+            &cli,
+            &format!("second-factor:{user_id}"),
+            "guess",
+            &format!("203.0.113.{n}"),
+        )
+        .await;
+        assert!((400..500).contains(&status), "{status}");
     }
     let (b, after, _) = password_step(&app, &client_id, "vic@example.com", &[]).await;
     let res = second_step(&b, &after, &code_now(&clock, &secret)).await;

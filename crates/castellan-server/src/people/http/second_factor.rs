@@ -29,8 +29,6 @@ use serde::Deserialize;
 pub const PATH: &str = "/login/second-factor";
 /// Where the set-up form of a sign-in posts.
 pub const SET_UP_PATH: &str = "/login/second-factor/setup";
-/// Longest code read from the form; anything longer is not a code.
-const MAX_CODE_LEN: usize = 64;
 
 /// The second-factor page.
 #[derive(Template)]
@@ -124,10 +122,47 @@ pub struct CodeForm {
     secret: Option<Secret>,
 }
 
+impl CodeForm {
+    /// The code typed; empty when longer than any code.
+    fn typed(&self) -> &str {
+        self.code
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|c| c.len() <= crate::people::second_factor::MAX_CODE_LEN)
+            .unwrap_or_default()
+    }
+}
+
 impl PageForm for CodeForm {
     fn csrf(&self) -> Option<&str> {
         self.csrf.as_ref().map(Secret::expose)
     }
+}
+
+/// The person whose password step this browser's pending sign-in cookie holds, if any.
+async fn pending_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<User>, castellan_store::StoreError> {
+    match cookie(headers, pending_cookie_name(state.config.environment)) {
+        Some(c) => read_pending(state, c, state.clock.now()).await,
+        None => Ok(None),
+    }
+}
+
+/// The login page again when no password step is pending (over five minutes old, voided by a
+/// password change, or never made): the person starts again.
+async fn start_again(state: &AppState, browser: &Browser, request: &str) -> Response {
+    let page = login_page(
+        state,
+        browser,
+        StatusCode::UNAUTHORIZED,
+        request,
+        None,
+        String::new(),
+        Some("Your sign-in took too long or was not started; sign in again."),
+    );
+    for_request(state, request, page).await
 }
 
 /// Who is proving a second factor.
@@ -144,11 +179,8 @@ async fn who(
     browser: &Browser,
     headers: &HeaderMap,
 ) -> Result<Option<Who>, castellan_store::StoreError> {
-    let now = state.clock.now();
-    if let Some(pending) = cookie(headers, pending_cookie_name(state.config.environment)) {
-        if let Some(user) = read_pending(state, pending, now).await? {
-            return Ok(Some(Who::Pending(user)));
-        }
+    if let Some(user) = pending_user(state, headers).await? {
+        return Ok(Some(Who::Pending(user)));
     }
     match &browser.signed_in {
         Some(s)
@@ -171,26 +203,14 @@ pub async fn post_second_factor(
     headers: HeaderMap,
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> Response {
-    let request = form.request.unwrap_or_default();
+    let request = form.request.clone().unwrap_or_default();
     let Some(next) = next_after_sign_in(&request) else {
         return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
     };
     let (user, keep) = match who(&state, &browser, &headers).await {
         Ok(Some(Who::Pending(user))) => (user, None),
         Ok(Some(Who::SteppingUp(user, times))) => (user, Some(times)),
-        Ok(None) => {
-            // The password step is over five minutes old, or was never made: start again.
-            let page = login_page(
-                &state,
-                &browser,
-                StatusCode::UNAUTHORIZED,
-                &request,
-                None,
-                String::new(),
-                Some("Your sign-in took too long or was not started; sign in again."),
-            );
-            return for_request(&state, &request, page).await;
-        }
+        Ok(None) => return start_again(&state, &browser, &request).await,
         Err(e) => return PageFailure::from(e).into_response(),
     };
     // Every attempt counts against the per-IP `login` policy, as a password does.
@@ -213,12 +233,7 @@ pub async fn post_second_factor(
         crate::error::rate_limit::render(&mut res, refused.decision(), refused.style());
         return res;
     }
-    let typed = form.code.map(Secret::into_exposed).unwrap_or_default();
-    let typed = if typed.len() > MAX_CODE_LEN {
-        ""
-    } else {
-        typed.as_str()
-    };
+    let typed = form.typed();
     let now = state.clock.now();
     match check_code(&state, &user.id, typed, &ip.limit_key(), now).await {
         Ok(used) => {
@@ -315,30 +330,15 @@ pub async fn post_set_up(
     headers: HeaderMap,
     CsrfForm { browser, form }: CsrfForm<CodeForm>,
 ) -> Response {
-    let request = form.request.unwrap_or_default();
+    let request = form.request.clone().unwrap_or_default();
     let Some(next) = next_after_sign_in(&request) else {
         return PageFailure::BadRequest("The sign-in form was altered.".into()).into_response();
     };
     let now = state.clock.now();
-    let pending = cookie(&headers, pending_cookie_name(state.config.environment));
-    let user = match pending {
-        Some(c) => match read_pending(&state, c, now).await {
-            Ok(user) => user,
-            Err(e) => return PageFailure::from(e).into_response(),
-        },
-        None => None,
-    };
-    let Some(user) = user else {
-        let page = login_page(
-            &state,
-            &browser,
-            StatusCode::UNAUTHORIZED,
-            &request,
-            None,
-            String::new(),
-            Some("Your sign-in took too long or was not started; sign in again."),
-        );
-        return for_request(&state, &request, page).await;
+    let user = match pending_user(&state, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return start_again(&state, &browser, &request).await,
+        Err(e) => return PageFailure::from(e).into_response(),
     };
     // Every attempt counts against the per-IP `login` policy, as a password does.
     let limiting = &state.rate_limiting;
@@ -353,12 +353,7 @@ pub async fn post_set_up(
         crate::error::rate_limit::render(&mut res, refused.decision(), refused.style());
         return res;
     }
-    let typed = form.code.map(Secret::into_exposed).unwrap_or_default();
-    let typed = if typed.len() > MAX_CODE_LEN {
-        ""
-    } else {
-        typed.as_str()
-    };
+    let typed = form.typed();
     let secret = form
         .secret
         .as_ref()

@@ -28,8 +28,6 @@ use serde::Deserialize;
 
 /// The page's path.
 pub const PATH: &str = "/account/two-factor";
-/// Longest code read from a form.
-const MAX_CODE_LEN: usize = 64;
 
 /// The routes of the page and its forms.
 pub fn routes() -> Router<AppState> {
@@ -181,7 +179,7 @@ impl CodeForm {
         self.code
             .as_ref()
             .map(Secret::expose)
-            .filter(|c| c.len() <= MAX_CODE_LEN)
+            .filter(|c| c.len() <= crate::people::second_factor::MAX_CODE_LEN)
             .unwrap_or_default()
     }
 }

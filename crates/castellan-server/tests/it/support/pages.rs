@@ -187,6 +187,25 @@ pub async fn sign_in(b: &Browser, login: &Page, email: &str, password: &str) -> 
     b.get(&next).await
 }
 
+/// Signs `email` in on the login page with the password alone, carrying no authorization
+/// request (the browser goes to `/account`).
+pub async fn sign_in_plain(b: &Browser, email: &str) {
+    let login = b.get("/login").await;
+    let after = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &login.hidden("csrf")),
+                ("request", ""),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(after.status, 303, "{}", after.body);
+    assert_eq!(after.location.as_deref(), Some("/account"));
+}
+
 /// Submits the consent form.
 pub async fn decide(b: &Browser, consent: &Page, decision: &str, org: Option<&str>) -> Page {
     assert!(
