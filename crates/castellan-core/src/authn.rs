@@ -3,10 +3,13 @@
 //! introspection report and `acr_values` asks for.
 //!
 //! A sign-in is a set of methods: a password (`pwd`), a one-time code from an authenticator app
-//! or a recovery code (`otp`). Two or more methods make it multi-factor (`mfa` is added to the
-//! `amr` claim). The classes, weakest first:
+//! or a recovery code (`otp`), a passkey (`hwk` when its key cannot leave the authenticator,
+//! `swk` when the authenticator may sync it to others). Two or more methods make it
+//! multi-factor, and so does a passkey alone: Castellan asks every passkey for user
+//! verification (a PIN or biometric on the authenticator), so a passkey is something held and
+//! something known or been. `mfa` is then added to the `amr` claim. The classes, weakest first:
 //! - [`ACR_PASSWORD`]: one factor;
-//! - [`ACR_MFA`]: a second factor besides the password.
+//! - [`ACR_MFA`]: a second factor besides the password, or a passkey.
 
 /// The class of a sign-in with one factor.
 pub const ACR_PASSWORD: &str = "urn:castellan:acr:password";
@@ -22,15 +25,21 @@ pub enum Method {
     Pwd,
     /// A one-time code: from an authenticator app (RFC 6238) or a recovery code.
     Otp,
+    /// A passkey whose key cannot leave its authenticator (not backup-eligible).
+    Hwk,
+    /// A passkey its authenticator may copy to others (backup-eligible, a synced passkey).
+    Swk,
 }
 
 impl Method {
-    const ALL: [Method; 2] = [Method::Pwd, Method::Otp];
+    const ALL: [Method; 4] = [Method::Pwd, Method::Otp, Method::Hwk, Method::Swk];
 
     fn bit(self) -> u8 {
         match self {
             Method::Pwd => 1,
             Method::Otp => 2,
+            Method::Hwk => 4,
+            Method::Swk => 8,
         }
     }
 
@@ -39,6 +48,8 @@ impl Method {
         match self {
             Method::Pwd => "pwd",
             Method::Otp => "otp",
+            Method::Hwk => "hwk",
+            Method::Swk => "swk",
         }
     }
 }
@@ -94,9 +105,14 @@ impl Amr {
             })
     }
 
-    /// Whether it is multi-factor (two methods or more).
+    /// Whether a passkey was used.
+    pub fn has_passkey(self) -> bool {
+        self.has(Method::Hwk) || self.has(Method::Swk)
+    }
+
+    /// Whether it is multi-factor: two methods or more, or a passkey (always user-verified).
     pub fn is_multi_factor(self) -> bool {
-        self.0.count_ones() >= 2
+        self.0.count_ones() >= 2 || self.has_passkey()
     }
 
     /// The `amr` claim: the method names, and `mfa` when multi-factor; `None` when empty.
@@ -129,6 +145,30 @@ impl Amr {
             ACR_PASSWORD => !self.is_empty(),
             ACR_MFA => self.is_multi_factor(),
             _ => false,
+        }
+    }
+}
+
+/// What a policy asks of a person's sign-ins (an organization's, or the deployment's), weakest
+/// first: the strongest of those that apply holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum SecondFactorPolicy {
+    /// A password alone will do.
+    #[default]
+    Optional,
+    /// A second factor of any kind (an authenticator app, a recovery code, a passkey).
+    Any,
+    /// A passkey.
+    Passkey,
+}
+
+impl SecondFactorPolicy {
+    /// Whether a sign-in with `amr` meets it.
+    pub fn met_by(self, amr: Amr) -> bool {
+        match self {
+            SecondFactorPolicy::Optional => true,
+            SecondFactorPolicy::Any => amr.is_multi_factor(),
+            SecondFactorPolicy::Passkey => amr.has_passkey(),
         }
     }
 }
@@ -172,6 +212,39 @@ mod tests {
         assert_eq!(both.acr(), Some(ACR_MFA));
         assert_eq!(Amr::NONE.claim(), None);
         assert_eq!(Amr::NONE.acr(), None);
+    }
+
+    #[test]
+    fn policies_count_the_sign_ins_they_ask_for() {
+        let code = Amr::PASSWORD.with(Method::Otp);
+        let passkey = Amr::NONE.with(Method::Swk);
+        assert!(SecondFactorPolicy::Optional.met_by(Amr::PASSWORD));
+        assert!(!SecondFactorPolicy::Any.met_by(Amr::PASSWORD));
+        assert!(SecondFactorPolicy::Any.met_by(code));
+        assert!(SecondFactorPolicy::Any.met_by(passkey));
+        assert!(!SecondFactorPolicy::Passkey.met_by(code));
+        assert!(SecondFactorPolicy::Passkey.met_by(passkey));
+        assert!(SecondFactorPolicy::Passkey > SecondFactorPolicy::Any);
+    }
+
+    #[test]
+    fn a_passkey_alone_is_multi_factor() {
+        let passkey = Amr::NONE.with(Method::Hwk);
+        assert_eq!(passkey.stored(), "hwk");
+        assert_eq!(Amr::parse("hwk"), Some(passkey));
+        assert_eq!(
+            passkey.claim(),
+            Some(vec!["hwk".to_owned(), "mfa".to_owned()])
+        );
+        assert_eq!(passkey.acr(), Some(ACR_MFA));
+        assert!(meets_acr_values(passkey, ACR_MFA));
+        let synced = Amr::PASSWORD.with(Method::Swk);
+        assert_eq!(
+            synced.claim(),
+            Some(vec!["pwd".to_owned(), "swk".to_owned(), "mfa".to_owned()])
+        );
+        assert!(synced.has_passkey());
+        assert!(!Amr::PASSWORD.with(Method::Otp).has_passkey());
     }
 
     #[test]

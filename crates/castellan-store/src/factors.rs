@@ -1,9 +1,11 @@
 //! Storage for second factors (migration `0053_second_factors`): a person's authenticator app
-//! (TOTP) and their recovery codes; and organizations' policies requiring one (`0054`). Codes are stored only as hashes; the TOTP secret is stored
+//! (TOTP) and their recovery codes; organizations' policies requiring one (`0054`); passkeys
+//! and the WebAuthn ceremonies that register and use them (`0056`). Codes are stored only as hashes; the TOTP secret is stored
 //! as it is, since an app must compute the same codes.
 
 use crate::StoreResult;
 use async_trait::async_trait;
+use castellan_core::authn::SecondFactorPolicy;
 use chrono::{DateTime, Utc};
 
 /// A person's authenticator app.
@@ -103,16 +105,110 @@ pub trait FactorStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// The person's recovery codes left and their last use.
     async fn recovery_codes(&self, user_id: &str) -> StoreResult<RecoveryCodes>;
-    /// Sets whether the organization requires its members to sign in with a second factor;
-    /// `false` when there is no such organization.
-    async fn set_second_factor_required(
+    /// Sets what the organization asks of its members' sign-ins; `false` when there is no
+    /// such organization.
+    async fn set_second_factor_policy(
         &self,
         organization_id: &str,
-        required: bool,
+        policy: SecondFactorPolicy,
     ) -> StoreResult<bool>;
-    /// Whether the organization requires a second factor of its members.
-    async fn organization_requires_second_factor(&self, organization_id: &str)
-        -> StoreResult<bool>;
-    /// Whether any organization the person is a member of requires a second factor.
-    async fn second_factor_required_for(&self, user_id: &str) -> StoreResult<bool>;
+    /// What the organization asks of its members' sign-ins.
+    async fn organization_second_factor_policy(
+        &self,
+        organization_id: &str,
+    ) -> StoreResult<SecondFactorPolicy>;
+    /// The strongest policy of the organizations the person is a member of.
+    async fn second_factor_policy_for(&self, user_id: &str) -> StoreResult<SecondFactorPolicy>;
+
+    /// Stores a newly registered passkey; [`crate::StoreError::Conflict`] when its credential
+    /// id is registered already.
+    async fn add_passkey(&self, passkey: &StoredPasskey) -> StoreResult<()>;
+    /// The person's passkeys, oldest first.
+    async fn list_passkeys(&self, user_id: &str) -> StoreResult<Vec<StoredPasskey>>;
+    /// The passkey with this credential id (base64url), whoever's it is.
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<StoredPasskey>>;
+    /// Records a sign-in with the passkey: its credential as updated (counter, flags) and when;
+    /// `false` when it was removed meanwhile.
+    async fn record_passkey_use(
+        &self,
+        id: &str,
+        credential: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Renames the person's passkey; `false` when they have no such passkey.
+    async fn rename_passkey(&self, user_id: &str, id: &str, name: &str) -> StoreResult<bool>;
+    /// Removes the person's passkey; `false` when they have no such passkey.
+    async fn remove_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Removes all the person's passkeys; how many there were.
+    async fn remove_passkeys(&self, user_id: &str) -> StoreResult<u64>;
+    /// Stores the server's half of a WebAuthn ceremony until `ceremony.expires_at`.
+    async fn put_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()>;
+    /// Takes (deletes) the ceremony `id` of `kind`, if it has not expired at `now`: a ceremony
+    /// is finished once at most.
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        kind: CeremonyKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Ceremony>>;
+}
+
+/// A registered passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    /// Castellan's id of it (`pk_…`).
+    pub id: String,
+    /// The person.
+    pub user_id: String,
+    /// The person's WebAuthn user handle (a UUID).
+    pub user_handle: String,
+    /// The credential id, base64url.
+    pub credential_id: String,
+    /// The name the person gave it.
+    pub name: String,
+    /// The verified credential (public key, counter, flags), as the WebAuthn library writes it.
+    pub credential: String,
+    /// Whether its authenticator may sync it to others.
+    pub backup_eligible: bool,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last signed in.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What a WebAuthn ceremony does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeremonyKind {
+    /// Registers a passkey.
+    Register,
+    /// Signs in (or proves a second factor) with one.
+    SignIn,
+}
+
+impl CeremonyKind {
+    /// How it is stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeremonyKind::Register => "register",
+            CeremonyKind::SignIn => "sign-in",
+        }
+    }
+}
+
+/// The server's half of a WebAuthn ceremony under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ceremony {
+    /// Its random id, which the browser sends back with its answer.
+    pub id: String,
+    /// What it does.
+    pub kind: CeremonyKind,
+    /// The person it was started for; `None` for a discoverable sign-in.
+    pub user_id: Option<String>,
+    /// The WebAuthn library's state (the challenge and what it expects).
+    pub state: String,
+    /// When it can no longer be finished.
+    pub expires_at: DateTime<Utc>,
 }

@@ -139,7 +139,8 @@ pub trait TokenStore: Send + Sync {
     async fn get_opaque_token(&self, hash: &[u8; 32]) -> StoreResult<Option<OpaqueToken>>;
     /// Marks an opaque token revoked; `false` when no token of `client_id` has that hash.
     async fn revoke_opaque_token(&self, hash: &[u8; 32], client_id: &str) -> StoreResult<bool>;
-    /// Deletes revocation entries, opaque tokens and sign-in sessions past their expiry.
+    /// Deletes revocation entries, opaque tokens, sign-in sessions and WebAuthn ceremonies past
+    /// their expiry.
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 

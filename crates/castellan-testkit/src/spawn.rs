@@ -54,8 +54,37 @@ impl TestApp {
         .await
     }
 
+    /// Starts a server whose issuer is `http://localhost:<port>` (listening on 127.0.0.1): a
+    /// domain name, as WebAuthn asks of a relying party, so that it offers passkeys. Its
+    /// [`TestApp::base`] stays the IP address.
+    pub async fn spawn_as_localhost_issuer(edit: impl FnOnce(&mut Config)) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let issuer = format!("http://localhost:{port}");
+        Self::spawn_on(
+            |c| {
+                c.issuer = issuer;
+                edit(c);
+            },
+            Arc::new(castellan_crypto::SystemClock),
+            Some(listener),
+        )
+        .await
+    }
+
     /// Starts a server with a given clock (e.g. a [`ManualClock`](crate::ManualClock)).
     pub async fn spawn_full(edit: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestApp {
+        Self::spawn_on(edit, clock, None).await
+    }
+
+    /// Starts a server on `listener` (else as [`TestApp::serve`] chooses).
+    async fn spawn_on(
+        edit: impl FnOnce(&mut Config),
+        clock: Arc<dyn Clock>,
+        listener: Option<tokio::net::TcpListener>,
+    ) -> TestApp {
         let (url, dir) = fresh_database().await;
         let mut config = Config {
             database: url.clone().into(),
@@ -83,6 +112,7 @@ impl TestApp {
             admin_id,
             admin_secret.into_exposed(),
             dir,
+            listener,
         )
         .await
     }
@@ -100,6 +130,7 @@ impl TestApp {
             self.admin_id.clone(),
             self.admin_secret.clone(),
             None,
+            None,
         )
         .await
     }
@@ -111,15 +142,22 @@ impl TestApp {
         admin_id: String,
         admin_secret: String,
         dir: Option<tempfile::TempDir>,
+        listener: Option<tokio::net::TcpListener>,
     ) -> TestApp {
-        // A server whose issuer is a loopback address listens there; any other on a free port.
-        let own = config
-            .issuer
-            .strip_prefix("http://")
-            .filter(|a| a.starts_with("127.0.0.1:"))
-            .unwrap_or("127.0.0.1:0")
-            .to_owned();
-        let listener = tokio::net::TcpListener::bind(own).await.expect("bind");
+        // A server whose issuer is a loopback address listens there; any other on a free port
+        // (or the listener it was given).
+        let listener = match listener {
+            Some(l) => l,
+            None => {
+                let own = config
+                    .issuer
+                    .strip_prefix("http://")
+                    .filter(|a| a.starts_with("127.0.0.1:"))
+                    .unwrap_or("127.0.0.1:0")
+                    .to_owned();
+                tokio::net::TcpListener::bind(own).await.expect("bind")
+            }
+        };
         let addr = listener.local_addr().expect("addr");
         let gateway = match config.gateway.listen {
             Some(g) => Some(

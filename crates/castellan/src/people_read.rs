@@ -34,8 +34,8 @@ pub enum ReadUsers {
     Disable(Named),
     /// Enable a disabled user again (their ended sessions and grants stay ended).
     Enable(Named),
-    /// Remove a user's second factors (authenticator app and recovery codes), for a person who
-    /// lost both: they sign in with their password alone until they set one up again.
+    /// Remove a user's second factors (authenticator app, recovery codes and passkeys), for a
+    /// person who lost them: they sign in with their password alone until they set one up again.
     ResetMfa(Named),
 }
 
@@ -212,19 +212,29 @@ pub async fn run_users(store: &dyn Store, command: ReadUsers) -> anyhow::Result<
 /// Removes the second factors of the user named by id or email.
 async fn reset_mfa(store: &dyn Store, named: &str, json: bool) -> anyhow::Result<()> {
     let user = find_user(store, named).await?;
-    let removed = store.remove_totp(&user.id).await?;
+    let app = store.remove_totp(&user.id).await?;
+    let passkeys = store.remove_passkeys(&user.id).await?;
+    let removed = app || passkeys > 0;
     if removed {
         tracing::info!(user_id = %user.id, by = "cli", "second factors removed");
         let event = Caller::operator()
             .did(Kind::SecondFactorReset)
             .target(&user.id)
-            .detail("authenticator app and recovery codes removed by an operator");
+            .detail(format!(
+                "removed by an operator: {}{passkeys} passkey(s)",
+                if app {
+                    "authenticator app and recovery codes, "
+                } else {
+                    ""
+                }
+            ));
         record_in(store, SystemClock.now(), event).await;
     }
     if json {
         let mut v = user_json(&user);
         if let Some(obj) = v.as_object_mut() {
             obj.insert("secondFactorRemoved".into(), removed.into());
+            obj.insert("passkeysRemoved".into(), passkeys.into());
         }
         println!("{v}");
     } else if removed {

@@ -5,7 +5,7 @@
 use crate::audit::{self, Caller, Kind};
 use crate::oauth::authorize::{redirect_with, AuthorizeError, AuthorizeRequest, Prompt};
 use crate::oauth::token::authorization_code::code_expires_at;
-use crate::people::second_factor::has_second_factor;
+use crate::people::second_factor::{factors_to_offer, has_second_factor, Factors};
 use crate::platform::config::Config;
 use crate::platform::state::AppState;
 use castellan_core::authn::meets_acr_values;
@@ -128,8 +128,8 @@ pub enum Step {
     /// Not signed in (or `prompt=login`): the login page, carrying the request.
     Login,
     /// Signed in, but `acr_values` asks for a second factor the person has and the session
-    /// has not proved: the second-factor page, carrying the request.
-    SecondFactor,
+    /// has not proved: the second-factor page offering these factors, carrying the request.
+    SecondFactor(Factors),
     /// The consent page, with the person's organizations.
     Consent(Vec<(Organization, Role)>),
     /// Back to the client (a code under a remembered consent, or an error for `prompt=none`).
@@ -218,7 +218,7 @@ pub async fn sign_in_step(
                     "interaction_required",
                     "acr_values asks for a second factor the session has not proved",
                 ),
-                _ => Step::SecondFactor,
+                _ => Step::SecondFactor(factors_to_offer(state, &session.user_id).await?),
             }));
         }
     }

@@ -12,6 +12,7 @@ pub mod login;
 pub mod login_throttle;
 pub mod oauth_apps;
 pub mod organizations;
+pub mod passkeys;
 pub mod passwords;
 pub mod second_factor;
 pub mod sessions;

@@ -12,10 +12,14 @@
 //! right code does not clear those delays, and after [`MAX_FAILED_CODES`] wrong codes in a row
 //! the app's codes are refused until a recovery code is used.
 //!
-//! A policy can require a second factor: deployment-wide (`pages.require_second_factor`) or by
-//! an organization's OWNER for its members. A session without one then counts for nothing
-//! ([`session_meets_policy`], applied where a page reads its session), and a person without one
-//! sets up an app right after their password, before any session starts.
+//! A person's passkeys (`people::passkeys`) are second factors too: after the password, the
+//! second-factor page offers them besides the app's codes.
+//!
+//! A policy can require a second factor, of any kind or a passkey: deployment-wide
+//! (`pages.require_second_factor`, `pages.require_passkey`) or by an organization's OWNER for
+//! its members. A session that does not meet it then counts for nothing
+//! ([`session_meets_policy`], applied where a page reads its session), and a person without
+//! what it asks sets it up right after their password, before any session starts.
 //!
 //! Enrolment stores a new secret unconfirmed, shows it as a QR code and as text, and counts it
 //! only once a first code from the app confirms it; ten recovery codes are then shown once and
@@ -26,7 +30,7 @@ use crate::people::sessions::set_cookie;
 use crate::platform::state::AppState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use castellan_core::authn::Method;
+use castellan_core::authn::SecondFactorPolicy;
 use castellan_core::user::User;
 use castellan_core::{Environment, Secret};
 use castellan_crypto::{recovery_code, totp};
@@ -59,8 +63,14 @@ pub fn pending_cookie_name(env: Environment) -> &'static str {
     }
 }
 
-/// Whether the person has a confirmed authenticator app (then every sign-in asks for it).
+/// Whether the person has a second factor: a confirmed authenticator app or a passkey (then
+/// every sign-in with their password asks for one).
 pub async fn has_second_factor(state: &AppState, user_id: &str) -> StoreResult<bool> {
+    Ok(has_app(state, user_id).await? || has_passkey(state, user_id).await?)
+}
+
+/// Whether the person has a confirmed authenticator app.
+pub async fn has_app(state: &AppState, user_id: &str) -> StoreResult<bool> {
     Ok(state
         .store
         .get_totp(user_id)
@@ -68,19 +78,59 @@ pub async fn has_second_factor(state: &AppState, user_id: &str) -> StoreResult<b
         .is_some_and(|f| f.confirmed_at.is_some()))
 }
 
-/// Whether the person must sign in with a second factor: the deployment requires it
-/// (`pages.require_second_factor`), or an organization of theirs does.
-pub async fn second_factor_required(state: &AppState, user_id: &str) -> StoreResult<bool> {
-    if state.config.pages.require_second_factor {
-        return Ok(true);
-    }
-    state.store.second_factor_required_for(user_id).await
+/// Whether the person has a passkey.
+pub async fn has_passkey(state: &AppState, user_id: &str) -> StoreResult<bool> {
+    Ok(!state.store.list_passkeys(user_id).await?.is_empty())
 }
 
-/// Whether a session counts under the policies: one that proved a second factor always; one
-/// that did not, only while no policy requires one of its person.
+/// Which second factors the second-factor page offers a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Factors {
+    /// Codes of their authenticator app and recovery codes (not when a policy asks for a
+    /// passkey).
+    pub app: bool,
+    /// Their passkeys (when the deployment offers passkeys).
+    pub passkey: bool,
+}
+
+/// The second factors to offer the person.
+pub async fn factors_to_offer(state: &AppState, user_id: &str) -> StoreResult<Factors> {
+    let passkey_only = second_factor_policy(state, user_id).await? == SecondFactorPolicy::Passkey;
+    Ok(Factors {
+        app: !passkey_only && has_app(state, user_id).await?,
+        passkey: crate::people::passkeys::offered(state) && has_passkey(state, user_id).await?,
+    })
+}
+
+/// What the policies ask of the person's sign-ins: the strongest of the deployment's
+/// (`pages.require_passkey`, `pages.require_second_factor`) and their organizations'.
+pub async fn second_factor_policy(
+    state: &AppState,
+    user_id: &str,
+) -> StoreResult<SecondFactorPolicy> {
+    let pages = &state.config.pages;
+    let deployment = if pages.require_passkey {
+        SecondFactorPolicy::Passkey
+    } else if pages.require_second_factor {
+        SecondFactorPolicy::Any
+    } else {
+        SecondFactorPolicy::Optional
+    };
+    if deployment == SecondFactorPolicy::Passkey {
+        return Ok(deployment);
+    }
+    Ok(deployment.max(state.store.second_factor_policy_for(user_id).await?))
+}
+
+/// Whether a session counts under the policies: one whose sign-in meets what they ask of its
+/// person.
 pub async fn session_meets_policy(state: &AppState, session: &Session) -> StoreResult<bool> {
-    Ok(session.amr.has(Method::Otp) || !second_factor_required(state, &session.user_id).await?)
+    if session.amr.has_passkey() {
+        return Ok(true);
+    }
+    Ok(second_factor_policy(state, &session.user_id)
+        .await?
+        .met_by(session.amr))
 }
 
 #[derive(Serialize, Deserialize)]

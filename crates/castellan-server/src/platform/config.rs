@@ -234,6 +234,9 @@ pub struct PagesConfig {
     /// Whether every person must sign in with a second factor (those without one set it up
     /// at their next sign-in).
     pub require_second_factor: bool,
+    /// Whether every person must sign in with a passkey (those without one register one at
+    /// their next sign-in, after their password).
+    pub require_passkey: bool,
 }
 
 impl Default for PagesConfig {
@@ -241,6 +244,7 @@ impl Default for PagesConfig {
         PagesConfig {
             session_seconds: 43_200,
             require_second_factor: false,
+            require_passkey: false,
             login_throttle: LoginThrottleConfig::default(),
         }
     }

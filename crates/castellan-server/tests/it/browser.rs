@@ -4,12 +4,15 @@
 //! screenshot of the consent page is written to `$CARGO_TARGET_TMPDIR/consent.png`.
 //!
 //! Then two-step sign-in: an authenticator app set up from its QR page and asked for after the
-//! password (screenshots `two-factor-setup.png`, `two-factor-codes.png`, `second-factor.png`).
+//! password (screenshots `two-factor-setup.png`, `two-factor-codes.png`, `second-factor.png`);
+//! and passkeys, with WebDriver's virtual authenticator, checked by a relying party built on
+//! openid-client (`passkeys.png`, `login-passkey.png`).
 //!
 //! Runs when `CASTELLAN_TEST_BROWSER=1` (and then fails, never skips, when Chromium or
 //! chromedriver is missing); otherwise it says it was not asked to run.
 #![expect(
     clippy::unwrap_used,
+    clippy::expect_used,
     clippy::print_stdout,
     reason = "a test fails on an unwrap or expect, with its location, and prints what it saw"
 )]
@@ -455,5 +458,170 @@ async fn an_authenticator_app_is_set_up_and_asked_for_in_chromium() {
     c.goto(&app.url("/account/two-factor")).await.unwrap();
     let state = text_of(&c, "codes-left").await;
     assert!(state.contains("Recovery codes left: 9."), "{state}");
+    c.close().await.unwrap();
+}
+
+/// Finishes the authorization-code flow the browser `landed` from as a relying party built on
+/// openid-client (`tests/browser/rp.mjs`): the claims of the ID token the library validated
+/// (discovery from `issuer`, the redirect's `iss` and `state`, PKCE, the signature against the
+/// JWKS, `iss`, `aud`, `exp`).
+async fn relying_party_claims(
+    issuer: &str,
+    client_id: &str,
+    landed: &url::Url,
+    verifier: &str,
+    state: &str,
+) -> serde_json::Value {
+    let out = tokio::process::Command::new("node")
+        // `localhost` is 127.0.0.1, where the server listens (not ::1).
+        .arg("--dns-result-order=ipv4first")
+        .arg("rp.mjs")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"))
+        .env("ISSUER", issuer)
+        .env("CLIENT_ID", client_id)
+        .env("CALLBACK_URL", landed.as_str())
+        .env("VERIFIER", verifier)
+        .env("STATE", state)
+        .output()
+        .await
+        .expect("node runs (npm ci in tests/browser)");
+    assert!(
+        out.status.success(),
+        "openid-client refused the flow: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A command of WebDriver's WebAuthn extension (a virtual authenticator), which `fantoccini`
+/// does not issue itself: `path` under `/session/{id}/webauthn/`.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(serde_json::Value::to_string),
+        )
+    }
+}
+
+/// Passkeys in Chromium, with WebDriver's virtual authenticator (a platform authenticator
+/// keeping discoverable credentials and verifying its user): the person adds a passkey on the
+/// account's passkeys page (the password asked again), the authenticator holds it as a resident
+/// credential, the person signs out, and a relying party asking `acr_values=…:mfa` gets them
+/// through **Sign in with a passkey** alone, no email, no password; the ID token, validated by
+/// a relying party built on openid-client, says `acr` mfa and `amr` hwk mfa. Screenshots `passkeys.png` and
+/// `login-passkey.png`.
+#[tokio::test]
+async fn a_passkey_is_added_and_signs_in_in_chromium() {
+    if !asked_to_run() {
+        return;
+    }
+    let (_driver, driver_url) = start_driver().await;
+    let app = TestApp::spawn_as_localhost_issuer(product_scopes).await;
+    // WebAuthn needs a domain name: the browser goes to the issuer, http://localhost:PORT.
+    let site = app.state.config.issuer.clone();
+    let at = |path: &str| format!("{site}{path}");
+    let (redirect, _) = callback_server().await;
+    let client = app
+        .create_client(json!({
+            "name": "Closient Agent",
+            "scope": SCOPES,
+            "clientKind": "public",
+            "grantTypes": ["authorization_code"],
+            "redirectUris": [redirect],
+            "tokenEndpointAuthMethod": "none",
+        }))
+        .await;
+    let client_id = client["id"].as_str().unwrap().to_owned();
+    add_person(&app, "pat@example.com", &["Acme Retail"]).await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver_url, profile.path(), 1000).await;
+    let added = c
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::POST,
+            path: "authenticator".to_owned(),
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            })),
+        })
+        .await
+        .unwrap();
+    let authenticator = added.as_str().expect("an authenticator id").to_owned();
+
+    // Add a passkey from the account's passkeys page.
+    c.goto(&at("/login")).await.unwrap();
+    sign_in(&c, "pat@example.com", PASSWORD).await;
+    wait_for_url(&c, &at("/account")).await;
+    c.goto(&at("/account/passkeys")).await.unwrap();
+    type_into(&c, "passkey-name", "Chromium").await;
+    type_into(&c, "passkey-password", PASSWORD).await;
+    click(&c, "#add-passkey").await;
+    wait_for_url(&c, &at("/account/passkeys?done=added")).await;
+    let listed = text_of(&c, "passkeys-list").await;
+    assert!(listed.contains("Chromium"), "{listed}");
+    screenshot(&c, "passkeys.png").await;
+    let held = c
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::GET,
+            path: format!("authenticator/{authenticator}/credentials"),
+            body: None,
+        })
+        .await
+        .unwrap();
+    let held = held.as_array().expect("credentials");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["isResidentCredential"], true, "{held:?}");
+    assert_eq!(held[0]["rpId"], "localhost", "{held:?}");
+
+    // Signed out, a relying party asks for a second factor: the passkey alone answers.
+    c.goto(&at("/account")).await.unwrap();
+    click(&c, "form[action='/account/logout'] button").await;
+    let (verifier, challenge) = pkce();
+    let authorize = at(&authorize_query(&[
+        ("response_type", "code"),
+        ("client_id", &client_id),
+        ("redirect_uri", &redirect),
+        ("scope", "openid products:read"),
+        ("state", "s"),
+        ("acr_values", "urn:castellan:acr:mfa"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]));
+    c.goto(&authorize).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#sign-in-passkey:not([hidden])"))
+        .await
+        .unwrap();
+    screenshot(&c, "login-passkey.png").await;
+    click(&c, "#sign-in-passkey").await;
+    click(&c, "#approve").await;
+    let landed = wait_for_url(&c, &redirect).await;
+    let claims = relying_party_claims(&site, &client_id, &landed, &verifier, "s").await;
+    assert_eq!(claims["acr"], "urn:castellan:acr:mfa", "{claims}");
+    assert_eq!(claims["amr"], json!(["hwk", "mfa"]), "{claims}");
     c.close().await.unwrap();
 }

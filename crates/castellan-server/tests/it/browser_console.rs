@@ -235,6 +235,7 @@ async fn console_pages_are_accessible_narrow_and_keyboard_driven_in_chromium() {
         "/account/oauth-apps",
         "/account/members",
         "/account/audit",
+        "/account/passkeys",
         "/account/two-factor",
     ] {
         c.goto(&app.url(path)).await.unwrap();

@@ -43,6 +43,7 @@ mod openapi;
 mod operations;
 mod pages_security;
 mod par;
+mod passkeys;
 mod password_grant;
 mod private_key_jwt;
 mod rate_limits;

@@ -8,6 +8,7 @@
 )]
 
 use crate::support::pages::*;
+use castellan_core::authn::SecondFactorPolicy;
 use castellan_crypto::totp::{code_at, step_at};
 use castellan_crypto::Clock;
 use castellan_testkit::{ManualClock, TestApp};
@@ -625,11 +626,13 @@ async fn an_organization_can_require_a_second_factor_and_members_set_one_up_at_s
         .contains("Members may sign in with a password alone"));
     let refused = require(&owner, &acme, &members.hidden("csrf"), "1").await;
     assert_eq!(refused.status, 409, "{}", refused.body);
-    assert!(!app
-        .store
-        .organization_requires_second_factor(&acme)
-        .await
-        .unwrap());
+    assert_eq!(
+        app.store
+            .organization_second_factor_policy(&acme)
+            .await
+            .unwrap(),
+        SecondFactorPolicy::Optional
+    );
     let max_page = max.get("/account/password").await;
     // Someone who is not a member at all: as if the organization did not exist.
     add_person(&app, "ian@example.com", &["Elsewhere"]).await;
@@ -638,11 +641,13 @@ async fn an_organization_can_require_a_second_factor_and_members_set_one_up_at_s
     let stranger_page = stranger.get("/account/password").await;
     let refused = require(&stranger, &acme, &stranger_page.hidden("csrf"), "1").await;
     assert_eq!(refused.status, 404, "{}", refused.body);
-    assert!(!app
-        .store
-        .organization_requires_second_factor(&acme)
-        .await
-        .unwrap());
+    assert_eq!(
+        app.store
+            .organization_second_factor_policy(&acme)
+            .await
+            .unwrap(),
+        SecondFactorPolicy::Optional
+    );
     assert_eq!(
         require(&max, &acme, &max_page.hidden("csrf"), "1")
             .await
@@ -655,11 +660,13 @@ async fn an_organization_can_require_a_second_factor_and_members_set_one_up_at_s
         .await;
     let on = require(&owner, &acme, &members.hidden("csrf"), "1").await;
     assert_eq!(on.status, 303, "{}", on.body);
-    assert!(app
-        .store
-        .organization_requires_second_factor(&acme)
-        .await
-        .unwrap());
+    assert_eq!(
+        app.store
+            .organization_second_factor_policy(&acme)
+            .await
+            .unwrap(),
+        SecondFactorPolicy::Any
+    );
     let query = castellan_store::audit::AuditQuery {
         kinds: vec!["organization.second_factor_policy".to_owned()],
         ..castellan_store::audit::AuditQuery::default()
@@ -737,11 +744,13 @@ async fn an_organization_can_require_a_second_factor_and_members_set_one_up_at_s
         .contains("Members must sign in with a second factor"));
     let off = require(&owner2, &acme, &members.hidden("csrf"), "0").await;
     assert_eq!(off.status, 303, "{}", off.body);
-    assert!(!app
-        .store
-        .organization_requires_second_factor(&acme)
-        .await
-        .unwrap());
+    assert_eq!(
+        app.store
+            .organization_second_factor_policy(&acme)
+            .await
+            .unwrap(),
+        SecondFactorPolicy::Optional
+    );
 }
 
 #[tokio::test]

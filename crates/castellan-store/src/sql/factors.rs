@@ -3,14 +3,47 @@
 
 use super::SqlStore;
 use crate::error::{store_error, write_error_naming};
-use crate::factors::{FactorStore, RecoveryCodes, TotpFactor};
+use crate::factors::{
+    Ceremony, CeremonyKind, FactorStore, RecoveryCodes, StoredPasskey, TotpFactor,
+};
 use crate::rows::{from_millis, get, millis};
 use crate::StoreResult;
 use async_trait::async_trait;
+use castellan_core::authn::SecondFactorPolicy;
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Transaction};
 
 const MISSING: &str = "the person does not exist";
+
+/// The columns of a [`StoredPasskey`].
+const PASSKEY_COLUMNS: &str = "id, user_id, user_handle, credential_id, name, credential, \
+     CAST(backup_eligible AS BIGINT) AS backup_eligible, created_at, last_used_at";
+
+/// The policy of its level: the sum of `second_factor_required` and `passkeys_only`.
+fn policy_of(level: i64) -> SecondFactorPolicy {
+    match level {
+        0 => SecondFactorPolicy::Optional,
+        1 => SecondFactorPolicy::Any,
+        _ => SecondFactorPolicy::Passkey,
+    }
+}
+
+/// A row of `passkeys`.
+fn passkey_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredPasskey> {
+    Ok(StoredPasskey {
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        user_handle: get(row, "user_handle")?,
+        credential_id: get(row, "credential_id")?,
+        name: get(row, "name")?,
+        credential: get(row, "credential")?,
+        backup_eligible: get::<i64>(row, "backup_eligible")? == 1,
+        created_at: from_millis(get(row, "created_at")?, "created_at")?,
+        last_used_at: get::<Option<i64>>(row, "last_used_at")?
+            .map(|t| from_millis(t, "last_used_at"))
+            .transpose()?,
+    })
+}
 
 /// Deletes the person's recovery codes in `tx`.
 async fn delete_codes_in(tx: &mut Transaction<'static, Any>, user_id: &str) -> StoreResult<()> {
@@ -225,15 +258,115 @@ impl FactorStore for SqlStore {
         Ok(true)
     }
 
-    async fn set_second_factor_required(
+    async fn set_second_factor_policy(
         &self,
         organization_id: &str,
-        required: bool,
+        policy: SecondFactorPolicy,
+    ) -> StoreResult<bool> {
+        let (required, passkeys_only) = match policy {
+            SecondFactorPolicy::Optional => (0_i16, 0_i16),
+            SecondFactorPolicy::Any => (1, 0),
+            SecondFactorPolicy::Passkey => (1, 1),
+        };
+        let changed = sqlx::query(
+            "UPDATE organizations SET second_factor_required = $2, passkeys_only = $3 \
+             WHERE id = $1",
+        )
+        .bind(organization_id)
+        .bind(required)
+        .bind(passkeys_only)
+        .execute(self.timed())
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn organization_second_factor_policy(
+        &self,
+        organization_id: &str,
+    ) -> StoreResult<SecondFactorPolicy> {
+        let level: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(second_factor_required + passkeys_only AS BIGINT) FROM organizations \
+             WHERE id = $1",
+        )
+        .bind(organization_id)
+        .fetch_optional(self.timed())
+        .await
+        .map_err(store_error)?;
+        Ok(policy_of(level.unwrap_or(0)))
+    }
+
+    async fn second_factor_policy_for(&self, user_id: &str) -> StoreResult<SecondFactorPolicy> {
+        let level: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(MAX(o.second_factor_required + o.passkeys_only) AS BIGINT) \
+             FROM memberships m JOIN organizations o ON o.id = m.organization_id \
+             WHERE m.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_one(self.timed())
+        .await
+        .map_err(store_error)?;
+        Ok(policy_of(level.unwrap_or(0)))
+    }
+
+    async fn add_passkey(&self, p: &StoredPasskey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO passkeys (id, user_id, user_handle, credential_id, name, credential, \
+             backup_eligible, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&p.id)
+        .bind(&p.user_id)
+        .bind(&p.user_handle)
+        .bind(&p.credential_id)
+        .bind(&p.name)
+        .bind(&p.credential)
+        .bind(i16::from(p.backup_eligible))
+        .bind(millis(p.created_at))
+        .bind(p.last_used_at.map(millis))
+        .execute(self.timed())
+        .await
+        .map_err(|e| write_error_naming(e, "the passkey is registered already", MISSING))?;
+        Ok(())
+    }
+
+    async fn list_passkeys(&self, user_id: &str) -> StoreResult<Vec<StoredPasskey>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(self.timed())
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(passkey_row).collect()
+    }
+
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<StoredPasskey>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = $1"
+        ))
+        .bind(credential_id)
+        .fetch_optional(self.timed())
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(passkey_row).transpose()
+    }
+
+    async fn record_passkey_use(
+        &self,
+        id: &str,
+        credential: &str,
+        now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let changed =
-            sqlx::query("UPDATE organizations SET second_factor_required = $2 WHERE id = $1")
-                .bind(organization_id)
-                .bind(i16::from(required))
+            sqlx::query("UPDATE passkeys SET credential = $2, last_used_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(credential)
+                .bind(millis(now))
                 .execute(self.timed())
                 .await
                 .map_err(store_error)?
@@ -241,30 +374,83 @@ impl FactorStore for SqlStore {
         Ok(changed == 1)
     }
 
-    async fn organization_requires_second_factor(
-        &self,
-        organization_id: &str,
-    ) -> StoreResult<bool> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM organizations WHERE id = $1 AND second_factor_required = 1",
-        )
-        .bind(organization_id)
-        .fetch_optional(self.timed())
-        .await
-        .map_err(store_error)?;
-        Ok(found.is_some())
+    async fn rename_passkey(&self, user_id: &str, id: &str, name: &str) -> StoreResult<bool> {
+        let changed = sqlx::query("UPDATE passkeys SET name = $3 WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .bind(name)
+            .execute(self.timed())
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        Ok(changed == 1)
     }
 
-    async fn second_factor_required_for(&self, user_id: &str) -> StoreResult<bool> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM memberships m JOIN organizations o ON o.id = m.organization_id \
-             WHERE m.user_id = $1 AND o.second_factor_required = 1 LIMIT 1",
+    async fn remove_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let removed = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(self.timed())
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        Ok(removed == 1)
+    }
+
+    async fn remove_passkeys(&self, user_id: &str) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+            .bind(user_id)
+            .execute(self.timed())
+            .await
+            .map_err(store_error)?
+            .rows_affected())
+    }
+
+    async fn put_ceremony(&self, c: &Ceremony) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webauthn_ceremonies (id, kind, user_id, state, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(user_id)
+        .bind(&c.id)
+        .bind(c.kind.as_str())
+        .bind(c.user_id.as_deref())
+        .bind(&c.state)
+        .bind(millis(c.expires_at))
+        .execute(self.timed())
+        .await
+        .map_err(|e| write_error_naming(e, "the ceremony exists already", MISSING))?;
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        kind: CeremonyKind,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Ceremony>> {
+        let row = sqlx::query(
+            "DELETE FROM webauthn_ceremonies WHERE id = $1 AND kind = $2 \
+             RETURNING user_id, state, expires_at",
+        )
+        .bind(id)
+        .bind(kind.as_str())
         .fetch_optional(self.timed())
         .await
         .map_err(store_error)?;
-        Ok(found.is_some())
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let expires_at = from_millis(get(&row, "expires_at")?, "expires_at")?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        Ok(Some(Ceremony {
+            id: id.to_owned(),
+            kind,
+            user_id: get(&row, "user_id")?,
+            state: get(&row, "state")?,
+            expires_at,
+        }))
     }
 
     async fn recovery_codes(&self, user_id: &str) -> StoreResult<RecoveryCodes> {

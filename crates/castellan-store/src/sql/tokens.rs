@@ -94,7 +94,12 @@ impl TokenStore for SqlStore {
 
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut deleted = 0;
-        for table in ["revoked_jwts", "opaque_tokens", "sessions"] {
+        for table in [
+            "revoked_jwts",
+            "opaque_tokens",
+            "sessions",
+            "webauthn_ceremonies",
+        ] {
             deleted += self
                 .purge_batched(table, "expires_at <= $1", &[millis(now)], BATCH)
                 .await?;

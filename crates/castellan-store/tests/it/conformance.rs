@@ -8,7 +8,7 @@
     reason = "a test fails on an unwrap or expect, with its location"
 )]
 
-use castellan_core::authn::Amr;
+use castellan_core::authn::{Amr, SecondFactorPolicy};
 use castellan_core::client::{
     AuthMethod, Client, ClientKind, GrantType, Registration, SecretHash, TokenFormat,
 };
@@ -21,7 +21,7 @@ use castellan_core::Secret;
 use castellan_store::api_keys::{ApiKey, ApiKeyOwner, ApiKeyStatus, ApiKeyStore};
 use castellan_store::apps::AppStore;
 use castellan_store::audit::{ActorKind, AuditEvent, AuditQuery, AuditStore, Outcome};
-use castellan_store::factors::FactorStore;
+use castellan_store::factors::{Ceremony, CeremonyKind, FactorStore, StoredPasskey};
 use castellan_store::links::{EmailLink, Joined, LinkPurpose, LinkStore};
 use castellan_store::people::{
     AuthorizationCode, CodeRedemption, Consent, GrantStore, RefreshToken, RefreshUse, Session,
@@ -127,6 +127,8 @@ macro_rules! conformance {
 
 conformance!(
     second_factors_are_confirmed_used_once_and_removed,
+    passkeys_and_their_ceremonies,
+    passkey_policies_are_the_strongest_that_applies,
     sign_in_methods_round_trip_on_sessions,
     the_admin_flag_is_stored_set_and_cleared,
     member_changes_disable_the_members_keys,
@@ -3582,4 +3584,193 @@ async fn verification_and_reset_links_work_once_for_their_address(store: &SqlSto
         .unwrap()
         .iter()
         .any(|r| matches!(r.revoked, Revoked::Family(ref f) if f == "f1")));
+}
+
+fn passkey(id: &str, user_id: &str, credential_id: &str) -> StoredPasskey {
+    StoredPasskey {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        user_handle: "0f9e6c5a-1b2c-4d3e-8f70-112233445566".to_owned(),
+        credential_id: credential_id.to_owned(),
+        name: "Laptop".to_owned(),
+        credential: "{\"cred\":{}}".to_owned(),
+        backup_eligible: true,
+        created_at: at(T0),
+        last_used_at: None,
+    }
+}
+
+async fn passkeys_and_their_ceremonies(store: &SqlStore) {
+    for (id, email) in [("u1", "ann@example.com"), ("u2", "bob@example.com")] {
+        store.insert_user(&user(id, email)).await.unwrap();
+    }
+    let first = passkey("pk_1", "u1", "Y3JlZC0x");
+    store.add_passkey(&first).await.unwrap();
+    store
+        .add_passkey(&StoredPasskey {
+            created_at: at(T0 + 5),
+            ..passkey("pk_2", "u1", "Y3JlZC0y")
+        })
+        .await
+        .unwrap();
+    // A credential id is registered once over the deployment, whoever registers it again.
+    assert!(matches!(
+        store.add_passkey(&passkey("pk_3", "u2", "Y3JlZC0x")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let listed = store.list_passkeys("u1").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["pk_1", "pk_2"]
+    );
+    assert_eq!(listed[0], first, "every field reads back");
+    assert!(store.list_passkeys("u2").await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .passkey_by_credential("Y3JlZC0y")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "pk_2"
+    );
+    assert!(store.passkey_by_credential("nope").await.unwrap().is_none());
+    assert!(store
+        .record_passkey_use("pk_1", "{\"cred\":{\"counter\":2}}", at(T0 + 9))
+        .await
+        .unwrap());
+    let used = store
+        .passkey_by_credential("Y3JlZC0x")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.last_used_at, Some(at(T0 + 9)));
+    assert_eq!(used.credential, "{\"cred\":{\"counter\":2}}");
+    // Renaming and removing are the owner's only.
+    assert!(!store.rename_passkey("u2", "pk_1", "Mine").await.unwrap());
+    assert!(store.rename_passkey("u1", "pk_1", "Desk").await.unwrap());
+    assert!(!store.remove_passkey("u2", "pk_1").await.unwrap());
+    assert!(store.remove_passkey("u1", "pk_1").await.unwrap());
+    assert!(!store.remove_passkey("u1", "pk_1").await.unwrap());
+    assert!(!store
+        .record_passkey_use("pk_1", "{}", at(T0))
+        .await
+        .unwrap());
+    assert_eq!(store.remove_passkeys("u1").await.unwrap(), 1);
+    assert!(store.list_passkeys("u1").await.unwrap().is_empty());
+
+    // A ceremony is taken once, only as its kind, and not once expired.
+    let ceremony = |id: &str, kind, user: Option<&str>, expires| Ceremony {
+        id: id.to_owned(),
+        kind,
+        user_id: user.map(str::to_owned),
+        state: "{\"challenge\":\"abc\"}".to_owned(),
+        expires_at: at(expires),
+    };
+    store
+        .put_ceremony(&ceremony(
+            "c1",
+            CeremonyKind::Register,
+            Some("u1"),
+            T0 + 300_000,
+        ))
+        .await
+        .unwrap();
+    store
+        .put_ceremony(&ceremony("c2", CeremonyKind::SignIn, None, T0 + 300_000))
+        .await
+        .unwrap();
+    store
+        .put_ceremony(&ceremony("c3", CeremonyKind::SignIn, None, T0 + 1))
+        .await
+        .unwrap();
+    assert!(store
+        .take_ceremony("c1", CeremonyKind::SignIn, at(T0))
+        .await
+        .unwrap()
+        .is_none());
+    let taken = store
+        .take_ceremony("c1", CeremonyKind::Register, at(T0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        taken,
+        ceremony("c1", CeremonyKind::Register, Some("u1"), T0 + 300_000)
+    );
+    assert!(store
+        .take_ceremony("c1", CeremonyKind::Register, at(T0))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .take_ceremony("c3", CeremonyKind::SignIn, at(T0 + 1))
+        .await
+        .unwrap()
+        .is_none());
+    // The upkeep drops expired ones.
+    store.purge_expired_tokens(at(T0 + 300_000)).await.unwrap();
+    assert!(store
+        .take_ceremony("c2", CeremonyKind::SignIn, at(T0))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn passkey_policies_are_the_strongest_that_applies(store: &SqlStore) {
+    store
+        .insert_user(&user("u1", "ann@example.com"))
+        .await
+        .unwrap();
+    for (id, name) in [("o1", "Acme"), ("o2", "Zeta")] {
+        store.insert_organization(&org(id, name)).await.unwrap();
+        store
+            .upsert_membership(&Membership {
+                organization_id: id.to_owned(),
+                user_id: "u1".to_owned(),
+                role: Role::Viewer,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.second_factor_policy_for("u1").await.unwrap(),
+        SecondFactorPolicy::Optional
+    );
+    assert!(store
+        .set_second_factor_policy("o1", SecondFactorPolicy::Any)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.second_factor_policy_for("u1").await.unwrap(),
+        SecondFactorPolicy::Any
+    );
+    assert!(store
+        .set_second_factor_policy("o2", SecondFactorPolicy::Passkey)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.second_factor_policy_for("u1").await.unwrap(),
+        SecondFactorPolicy::Passkey
+    );
+    assert_eq!(
+        store.organization_second_factor_policy("o2").await.unwrap(),
+        SecondFactorPolicy::Passkey
+    );
+    assert!(store
+        .set_second_factor_policy("o2", SecondFactorPolicy::Optional)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.second_factor_policy_for("u1").await.unwrap(),
+        SecondFactorPolicy::Any
+    );
+    assert!(!store
+        .set_second_factor_policy("nope", SecondFactorPolicy::Any)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.second_factor_policy_for("nobody").await.unwrap(),
+        SecondFactorPolicy::Optional
+    );
 }

@@ -488,11 +488,28 @@ async fn people_and_organizations_are_read_and_a_password_replaced_from_the_comm
         )
         .await
         .unwrap());
+    // And a lost passkey.
+    store
+        .add_passkey(&castellan_store::factors::StoredPasskey {
+            id: "pk_lost".to_owned(),
+            user_id: ann_id.clone(),
+            user_handle: "0f9e6c5a-1b2c-4d3e-8f70-112233445566".to_owned(),
+            credential_id: "bG9zdA".to_owned(),
+            name: "Lost phone".to_owned(),
+            credential: "{}".to_owned(),
+            backup_eligible: true,
+            created_at: now,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
     let reset = json(&run(
         &db,
         &["users", "reset-mfa", "ann@example.com", "--json"],
     ));
     assert_eq!(reset["secondFactorRemoved"], true, "{reset}");
+    assert_eq!(reset["passkeysRemoved"], 1, "{reset}");
+    assert!(store.list_passkeys(&ann_id).await.unwrap().is_empty());
     assert!(store.get_totp(&ann_id).await.unwrap().is_none());
     assert_eq!(store.recovery_codes(&ann_id).await.unwrap().left, 0);
     let events = run(

@@ -55,8 +55,16 @@ pub fn step_page(
             ),
             &req.redirect_uri,
         ),
-        Step::SecondFactor => allow_form_redirect_to(
-            second_factor_page(state, browser, StatusCode::OK, &req.query, None, Vec::new()),
+        Step::SecondFactor(factors) => allow_form_redirect_to(
+            second_factor_page(
+                state,
+                browser,
+                StatusCode::OK,
+                &req.query,
+                factors,
+                None,
+                Vec::new(),
+            ),
             &req.redirect_uri,
         ),
         Step::Redirect(location) => found(&location, Vec::new()),

@@ -19,9 +19,10 @@ use crate::oauth::token::grant_tokens::{
 use crate::oauth::token::request::PasswordRequest;
 use crate::oauth::token::{GrantError, IssuedTokens};
 use crate::people::login::{audit_sign_in, sign_in, LoginError};
-use crate::people::second_factor::{has_second_factor, second_factor_required};
+use crate::people::second_factor::{has_second_factor, second_factor_policy};
 use crate::platform::limits;
 use crate::platform::state::AppState;
+use castellan_core::authn::SecondFactorPolicy;
 use castellan_core::client::Client;
 use castellan_core::grant::{for_person, person_scopes};
 use castellan_core::ids::alphanumeric_id;
@@ -68,7 +69,7 @@ pub async fn password_grant(
     // Their right password is recorded as a refused sign-in, not a success.
     if let Ok(user) = &signed_in {
         if has_second_factor(state, &user.id).await?
-            || second_factor_required(state, &user.id).await?
+            || second_factor_policy(state, &user.id).await? != SecondFactorPolicy::Optional
         {
             audit::record(
                 state,

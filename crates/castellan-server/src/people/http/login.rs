@@ -11,12 +11,14 @@ use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{
     allow_form_redirect_to, render, see_other, LoginView, PageFailure,
 };
+use crate::people::http::passkeys::passkey_set_up_page;
 use crate::people::http::second_factor::{second_factor_page, set_up_page};
 use crate::people::http::session::{cookie, Browser, SignedIn};
 use crate::people::known_device;
 use crate::people::login::{audit_sign_in, sign_in, throttle_account, LoginError};
 use crate::people::second_factor::{
-    enrolling, has_second_factor, issue_pending, second_factor_required, start_enrolment,
+    enrolling, factors_to_offer, has_passkey, has_second_factor, issue_pending,
+    second_factor_policy, start_enrolment,
 };
 use crate::people::sessions::{
     csrf_cookie, end_session, session_cookie, start_session_with, SessionTimes, SignInPlace,
@@ -27,7 +29,7 @@ use crate::platform::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use castellan_core::authn::Amr;
+use castellan_core::authn::{Amr, SecondFactorPolicy};
 use castellan_core::user::User;
 use castellan_core::Secret;
 use serde::Deserialize;
@@ -78,6 +80,7 @@ pub fn login_page(
         email,
         error,
         reset_offered: state.mailer.is_configured(),
+        passkeys: crate::people::passkeys::offered(state),
     };
     render(status, &view, cookies)
 }
@@ -152,6 +155,7 @@ pub async fn create_session(
         AfterPassword::Done => "sign-in page",
         AfterPassword::SecondFactor => "sign-in page, password (a second factor is asked next)",
         AfterPassword::SetUp => "sign-in page, password (a second factor must be set up next)",
+        AfterPassword::SetUpPasskey => "sign-in page, password (a passkey must be registered next)",
     };
     audit_sign_in(&state, &email, &signed_in, ip.0, how).await;
     let mut res = match signed_in {
@@ -170,6 +174,14 @@ pub async fn create_session(
             };
             // (Set up meanwhile, `set_up` is None: the app is asked for like any other.)
             let page = match set_up {
+                _ if then == AfterPassword::SetUpPasskey => passkey_set_up_page(
+                    &state,
+                    &browser,
+                    StatusCode::OK,
+                    &request,
+                    None,
+                    vec![pending],
+                ),
                 Some(secret) => set_up_page(
                     &state,
                     &browser,
@@ -179,14 +191,18 @@ pub async fn create_session(
                     None,
                     vec![pending],
                 ),
-                None => second_factor_page(
-                    &state,
-                    &browser,
-                    StatusCode::OK,
-                    &request,
-                    None,
-                    vec![pending],
-                ),
+                None => match factors_to_offer(&state, &user.id).await {
+                    Ok(factors) => second_factor_page(
+                        &state,
+                        &browser,
+                        StatusCode::OK,
+                        &request,
+                        factors,
+                        None,
+                        vec![pending],
+                    ),
+                    Err(e) => return PageFailure::from(e).into_response(),
+                },
             };
             for_request(&state, &request, page).await
         }
@@ -263,21 +279,28 @@ enum AfterPassword {
     Done,
     /// The person's second factor.
     SecondFactor,
-    /// A policy requires a second factor the person has not set up: they set it up now.
+    /// A policy requires a second factor the person has not set up: they set up an app now.
     SetUp,
+    /// A policy requires a passkey the person has not registered: they register one now.
+    SetUpPasskey,
 }
 
 async fn after_password(
     state: &AppState,
     user_id: &str,
 ) -> Result<AfterPassword, castellan_store::StoreError> {
-    Ok(if has_second_factor(state, user_id).await? {
-        AfterPassword::SecondFactor
-    } else if second_factor_required(state, user_id).await? {
-        AfterPassword::SetUp
-    } else {
-        AfterPassword::Done
-    })
+    let policy = second_factor_policy(state, user_id).await?;
+    Ok(
+        if policy == SecondFactorPolicy::Passkey && !has_passkey(state, user_id).await? {
+            AfterPassword::SetUpPasskey
+        } else if has_second_factor(state, user_id).await? {
+            AfterPassword::SecondFactor
+        } else if policy == SecondFactorPolicy::Any {
+            AfterPassword::SetUp
+        } else {
+            AfterPassword::Done
+        },
+    )
 }
 
 /// Ends the sign-in of `user` with the methods `amr`: a new session (ending the browser's
@@ -409,6 +432,17 @@ async fn throttled(
         }
     }
     res
+}
+
+/// The login form again with `message` (a refused passkey), still carrying `request`.
+pub(crate) async fn login_retry(
+    state: &AppState,
+    browser: &Browser,
+    request: &str,
+    status: StatusCode,
+    message: &'static str,
+) -> Response {
+    retry_page(state, browser, request, status, String::new(), message).await
 }
 
 /// The login form again after a refused attempt, still carrying the authorization request

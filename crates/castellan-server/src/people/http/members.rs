@@ -17,7 +17,7 @@ use crate::people::http::pages::{
 };
 use crate::people::http::session::{Browser, SignedIn};
 use crate::people::organizations::{remove_member, set_role, MemberError};
-use crate::people::second_factor::has_second_factor;
+use crate::people::second_factor::{has_passkey, has_second_factor};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use askama::Template;
@@ -26,6 +26,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use castellan_core::authn::SecondFactorPolicy;
 use castellan_core::user::{Organization, Role};
 use serde::Deserialize;
 
@@ -96,8 +97,8 @@ pub struct MembersView {
     pub error: Option<String>,
     /// The roles offered.
     pub roles: [&'static str; 3],
-    /// Whether the organization requires its members to sign in with a second factor.
-    pub second_factor_required: bool,
+    /// What the organization asks of its members' sign-ins.
+    pub second_factor_policy: SecondFactorPolicy,
 }
 
 /// What to show besides the list.
@@ -138,6 +139,10 @@ pub async fn get_members(
         Some("second-factor-off") => {
             Some("Members may sign in with a password alone again.".to_owned())
         }
+        Some("passkeys-on") => Some(
+            "Members must now sign in with a passkey; those without one register it at their next sign-in."
+                .to_owned(),
+        ),
         _ => None,
     };
     let extra = Extra {
@@ -194,16 +199,12 @@ async fn page(
         }
         None => (Vec::new(), Vec::new()),
     };
-    let second_factor_required = match current {
-        Some((org, _)) => match state
-            .store
-            .organization_requires_second_factor(&org.id)
-            .await
-        {
+    let second_factor_policy = match current {
+        Some((org, _)) => match state.store.organization_second_factor_policy(&org.id).await {
             Ok(r) => r,
             Err(e) => return PageFailure::from(e).into_response(),
         },
-        None => false,
+        None => SecondFactorPolicy::Optional,
     };
     let organizations = organization_options(&mine, current.map(|(o, _)| o.id.as_str()));
     let (csrf, cookies) = csrf_for(state, browser);
@@ -235,7 +236,7 @@ async fn page(
         notice: extra.notice,
         error: extra.error,
         roles: ["VIEWER", "MANAGER", "OWNER"],
-        second_factor_required,
+        second_factor_policy,
     };
     render(status, &view, cookies)
 }
@@ -446,19 +447,30 @@ pub async fn set_second_factor_policy(
         Ok(o) => o,
         Err(res) => return res,
     };
-    let required = match form.one("required").ok().flatten() {
-        Some("1") => true,
-        Some("0") => false,
+    let policy = match form.one("required").ok().flatten() {
+        Some("passkey") => SecondFactorPolicy::Passkey,
+        Some("1") => SecondFactorPolicy::Any,
+        Some("0") => SecondFactorPolicy::Optional,
         _ => return PageFailure::BadRequest("Choose to require it or not.".into()).into_response(),
     };
-    if required {
-        match has_second_factor(&state, &signed_in.user.id).await {
+    // The OWNER must have what they require, so that they are not locked out by it.
+    let has = match policy {
+        SecondFactorPolicy::Optional => Ok(true),
+        SecondFactorPolicy::Any => has_second_factor(&state, &signed_in.user.id).await,
+        SecondFactorPolicy::Passkey => has_passkey(&state, &signed_in.user.id).await,
+    };
+    {
+        match has {
             Ok(true) => {}
             Ok(false) => {
                 let extra = Extra {
                     error: Some(
-                        "Set up two-step sign-in for yourself first (Account, Two-step sign-in)."
-                            .to_owned(),
+                        if policy == SecondFactorPolicy::Passkey {
+                            "Add a passkey for yourself first (Account, Passkeys)."
+                        } else {
+                            "Set up two-step sign-in for yourself first (Account, Two-step sign-in)."
+                        }
+                        .to_owned(),
                     ),
                     ..Extra::default()
                 };
@@ -475,11 +487,7 @@ pub async fn set_second_factor_policy(
             Err(e) => return PageFailure::from(e).into_response(),
         }
     }
-    match state
-        .store
-        .set_second_factor_required(&org.id, required)
-        .await
-    {
+    match state.store.set_second_factor_policy(&org.id, policy).await {
         Ok(_) => {
             crate::audit::record(
                 &state,
@@ -487,15 +495,19 @@ pub async fn set_second_factor_policy(
                     .did(Kind::SecondFactorPolicyChanged)
                     .organization(Some(&org.id))
                     .target(&org.id)
-                    .detail(if required { "required" } else { "not required" }),
+                    .detail(match policy {
+                        SecondFactorPolicy::Optional => "not required",
+                        SecondFactorPolicy::Any => "required",
+                        SecondFactorPolicy::Passkey => "passkeys required",
+                    }),
             )
             .await;
             back(
                 &org.id,
-                if required {
-                    "second-factor-on"
-                } else {
-                    "second-factor-off"
+                match policy {
+                    SecondFactorPolicy::Optional => "second-factor-off",
+                    SecondFactorPolicy::Any => "second-factor-on",
+                    SecondFactorPolicy::Passkey => "passkeys-on",
                 },
             )
         }

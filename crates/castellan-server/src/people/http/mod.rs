@@ -12,6 +12,7 @@ pub mod members;
 pub mod oauth_apps;
 pub mod organizations;
 pub mod pages;
+pub mod passkeys;
 pub mod password;
 pub mod second_factor;
 pub mod session;
@@ -62,10 +63,12 @@ pub fn router() -> Router<AppState> {
         .merge(oauth_apps::routes())
         .merge(members::routes())
         .merge(email_pages::routes())
-        .merge(two_factor::routes());
+        .merge(two_factor::routes())
+        .merge(passkeys::routes());
     let assets = Router::new()
         .route("/assets/castellan.css", get(pages::get_stylesheet))
-        .route(pages::COPY_SCRIPT_PATH, get(pages::get_copy_script));
+        .route(pages::COPY_SCRIPT_PATH, get(pages::get_copy_script))
+        .route(pages::PASSKEY_SCRIPT_PATH, get(pages::get_passkey_script));
     Router::new()
         .merge(connected_apps::router())
         .merge(sessions::api_routes())

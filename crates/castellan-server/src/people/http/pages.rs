@@ -71,6 +71,22 @@ pub async fn get_copy_script() -> Response {
         .into_response()
 }
 
+/// The passkey buttons' script (the WebAuthn calls of the login, second-factor and passkeys
+/// pages), a file from this server like the copy button's.
+pub const PASSKEY_SCRIPT_PATH: &str = "/assets/passkey.js";
+
+/// Serves the passkey buttons' script.
+pub async fn get_passkey_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../templates/passkey.js"),
+    )
+        .into_response()
+}
+
 /// The pages' stylesheet.
 pub async fn get_stylesheet() -> Response {
     (
@@ -213,6 +229,8 @@ pub struct LoginView {
     pub error: Option<&'static str>,
     /// Whether a forgotten password can be reset by mail (a mail server is configured).
     pub reset_offered: bool,
+    /// Whether signing in with a passkey is offered (the issuer is a domain name).
+    pub passkeys: bool,
 }
 
 /// An organization offered on the consent page.

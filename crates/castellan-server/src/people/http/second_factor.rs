@@ -10,8 +10,8 @@ use crate::people::http::login::{for_request, login_page, next_after_sign_in, se
 use crate::people::http::pages::{render, see_other, PageFailure};
 use crate::people::http::session::{cookie, Browser};
 use crate::people::second_factor::{
-    check_code, confirm_enrolment, enrolling, has_second_factor, pending_cookie_name, read_pending,
-    CodeError, CodeUsed, Confirmed, Enrolling,
+    check_code, confirm_enrolment, enrolling, factors_to_offer, has_second_factor,
+    pending_cookie_name, read_pending, CodeError, CodeUsed, Confirmed, Enrolling, Factors,
 };
 use crate::people::sessions::{clear_cookie, SessionTimes};
 use crate::platform::http::client_ip::ClientIp;
@@ -38,16 +38,20 @@ pub struct SecondFactorView {
     pub csrf: String,
     /// The authorization request being continued, as the login form carries it.
     pub request: String,
+    /// Which factors it offers.
+    pub factors: Factors,
     /// Why the last attempt failed, if it did.
     pub error: Option<&'static str>,
 }
 
-/// Renders the second-factor page with `status`, setting `cookies` besides the CSRF cookie.
+/// Renders the second-factor page offering `factors` with `status`, setting `cookies` besides
+/// the CSRF cookie.
 pub fn second_factor_page(
     state: &AppState,
     browser: &Browser,
     status: StatusCode,
     request: &str,
+    factors: Factors,
     error: Option<&'static str>,
     cookies: Vec<String>,
 ) -> Response {
@@ -56,6 +60,7 @@ pub fn second_factor_page(
     let view = SecondFactorView {
         csrf,
         request: request.to_owned(),
+        factors,
         error,
     };
     render(status, &view, set)
@@ -140,7 +145,7 @@ impl PageForm for CodeForm {
 }
 
 /// The person whose password step this browser's pending sign-in cookie holds, if any.
-async fn pending_user(
+pub(crate) async fn pending_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<User>, castellan_store::StoreError> {
@@ -152,7 +157,7 @@ async fn pending_user(
 
 /// The login page again when no password step is pending (over five minutes old, voided by a
 /// password change, or never made): the person starts again.
-async fn start_again(state: &AppState, browser: &Browser, request: &str) -> Response {
+pub(crate) async fn start_again(state: &AppState, browser: &Browser, request: &str) -> Response {
     let page = login_page(
         state,
         browser,
@@ -166,7 +171,7 @@ async fn start_again(state: &AppState, browser: &Browser, request: &str) -> Resp
 }
 
 /// Who is proving a second factor.
-enum Who {
+pub(crate) enum Who {
     /// A person whose password step is pending: they sign in now.
     Pending(User),
     /// A signed-in person whose session has not proved one (a step-up): the new session keeps
@@ -174,7 +179,7 @@ enum Who {
     SteppingUp(User, SessionTimes),
 }
 
-async fn who(
+pub(crate) async fn who(
     state: &AppState,
     browser: &Browser,
     headers: &HeaderMap,
@@ -184,7 +189,7 @@ async fn who(
     }
     match &browser.signed_in {
         Some(s)
-            if !s.session.amr.has(Method::Otp) && has_second_factor(state, &s.user.id).await? =>
+            if !s.session.amr.is_multi_factor() && has_second_factor(state, &s.user.id).await? =>
         {
             let times = SessionTimes {
                 auth_time: s.session.auth_time,
@@ -213,6 +218,10 @@ pub async fn post_second_factor(
         Ok(None) => return start_again(&state, &browser, &request).await,
         Err(e) => return PageFailure::from(e).into_response(),
     };
+    let factors = match factors_to_offer(&state, &user.id).await {
+        Ok(f) => f,
+        Err(e) => return PageFailure::from(e).into_response(),
+    };
     // Every attempt counts against the per-IP `login` policy, as a password does.
     let limiting = &state.rate_limiting;
     if let Err(refused) = limiting
@@ -226,12 +235,25 @@ pub async fn post_second_factor(
             &state,
             &browser,
             &request,
+            factors,
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-in attempts from your network; wait a minute and try again.",
         )
         .await;
         crate::error::rate_limit::render(&mut res, refused.decision(), refused.style());
         return res;
+    }
+    if !factors.app {
+        // A policy asks for a passkey (or no app is set up): no code counts.
+        return retry(
+            &state,
+            &browser,
+            &request,
+            factors,
+            StatusCode::BAD_REQUEST,
+            "Use your passkey: codes do not count for this account.",
+        )
+        .await;
     }
     let typed = form.typed();
     let now = state.clock.now();
@@ -290,6 +312,7 @@ pub async fn post_second_factor(
                 &state,
                 &browser,
                 &request,
+                factors,
                 StatusCode::UNAUTHORIZED,
                 if locked {
                     "Too many wrong codes: the app's codes are refused until you use one of your recovery codes."
@@ -307,6 +330,7 @@ pub async fn post_second_factor(
                 &state,
                 &browser,
                 &request,
+                factors,
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts; wait a little and try again.",
             )
@@ -428,13 +452,22 @@ pub async fn post_set_up(
 }
 
 /// The page again after a refused code, still carrying the request.
-async fn retry(
+pub(crate) async fn retry(
     state: &AppState,
     browser: &Browser,
     request: &str,
+    factors: Factors,
     status: StatusCode,
     message: &'static str,
 ) -> Response {
-    let page = second_factor_page(state, browser, status, request, Some(message), Vec::new());
+    let page = second_factor_page(
+        state,
+        browser,
+        status,
+        request,
+        factors,
+        Some(message),
+        Vec::new(),
+    );
     for_request(state, request, page).await
 }

@@ -9,3 +9,4 @@ pub mod dpop;
 pub mod gateway;
 pub mod pages;
 pub mod smtp;
+pub mod webauthn;
