@@ -1,7 +1,8 @@
 // A relying party built on openid-client (a certified OpenID Connect library), for the Chromium
 // tests: it finishes an authorization-code flow from the URL the browser landed on, and prints
 // the claims of the ID token the library validated (signature against the JWKS, iss, aud,
-// exp, iat, the iss of the redirect, PKCE, state) as JSON on stdout.
+// exp, iat, the iss of the redirect, PKCE, state) and the ID token itself as JSON on stdout:
+// {"claims": {…}, "id_token": "…"}.
 //
 // Environment: ISSUER, CLIENT_ID, CALLBACK_URL (with code, state and iss), VERIFIER, STATE.
 import * as client from "openid-client";
@@ -29,4 +30,4 @@ const tokens = await client.authorizationCodeGrant(config, new URL(env("CALLBACK
   expectedState: env("STATE"),
   idTokenExpected: true,
 });
-process.stdout.write(JSON.stringify(tokens.claims()));
+process.stdout.write(JSON.stringify({ claims: tokens.claims(), id_token: tokens.id_token }));

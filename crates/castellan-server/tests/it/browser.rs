@@ -18,6 +18,7 @@
 )]
 
 use crate::support::browser::{asked_to_run, browser, product_scopes, sign_in, start_driver};
+use crate::support::logout::{logout_claims, receiver, wait_for};
 use crate::support::pages::*;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
@@ -464,14 +465,14 @@ async fn an_authenticator_app_is_set_up_and_asked_for_in_chromium() {
 /// Finishes the authorization-code flow the browser `landed` from as a relying party built on
 /// openid-client (`tests/browser/rp.mjs`): the claims of the ID token the library validated
 /// (discovery from `issuer`, the redirect's `iss` and `state`, PKCE, the signature against the
-/// JWKS, `iss`, `aud`, `exp`).
+/// JWKS, `iss`, `aud`, `exp`), and the ID token.
 async fn relying_party_claims(
     issuer: &str,
     client_id: &str,
     landed: &url::Url,
     verifier: &str,
     state: &str,
-) -> serde_json::Value {
+) -> (serde_json::Value, String) {
     let out = tokio::process::Command::new("node")
         // `localhost` is 127.0.0.1, where the server listens (not ::1).
         .arg("--dns-result-order=ipv4first")
@@ -490,7 +491,9 @@ async fn relying_party_claims(
         "openid-client refused the flow: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id_token = out["id_token"].as_str().expect("an ID token").to_owned();
+    (out["claims"].take(), id_token)
 }
 
 /// A command of WebDriver's WebAuthn extension (a virtual authenticator), which `fantoccini`
@@ -528,7 +531,9 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
 /// account's passkeys page (the password asked again), the authenticator holds it as a resident
 /// credential, the person signs out, and a relying party asking `acr_values=…:mfa` gets them
 /// through **Sign in with a passkey** alone, no email, no password; the ID token, validated by
-/// a relying party built on openid-client, says `acr` mfa and `amr` hwk mfa. Screenshots `passkeys.png` and
+/// a relying party built on openid-client, says `acr` mfa and `amr` hwk mfa. The relying party
+/// then signs the person out (RP-Initiated Logout with the ID token as the hint) and its
+/// back-channel endpoint receives the session's logout token, verified here. Screenshots `passkeys.png` and
 /// `login-passkey.png`.
 #[tokio::test]
 async fn a_passkey_is_added_and_signs_in_in_chromium() {
@@ -541,6 +546,7 @@ async fn a_passkey_is_added_and_signs_in_in_chromium() {
     let site = app.state.config.issuer.clone();
     let at = |path: &str| format!("{site}{path}");
     let (redirect, _) = callback_server().await;
+    let (logout_uri, logout_tokens) = receiver(0).await;
     let client = app
         .create_client(json!({
             "name": "Closient Agent",
@@ -548,11 +554,13 @@ async fn a_passkey_is_added_and_signs_in_in_chromium() {
             "clientKind": "public",
             "grantTypes": ["authorization_code"],
             "redirectUris": [redirect],
+            "postLogoutRedirectUris": [redirect],
+            "backchannelLogoutUri": logout_uri,
             "tokenEndpointAuthMethod": "none",
         }))
         .await;
     let client_id = client["id"].as_str().unwrap().to_owned();
-    add_person(&app, "pat@example.com", &["Acme Retail"]).await;
+    let (user_id, _) = add_person(&app, "pat@example.com", &["Acme Retail"]).await;
     let profile = tempfile::tempdir().unwrap();
     let c = browser(&driver_url, profile.path(), 1000).await;
     let added = c
@@ -620,8 +628,33 @@ async fn a_passkey_is_added_and_signs_in_in_chromium() {
     click(&c, "#sign-in-passkey").await;
     click(&c, "#approve").await;
     let landed = wait_for_url(&c, &redirect).await;
-    let claims = relying_party_claims(&site, &client_id, &landed, &verifier, "s").await;
+    let (claims, id_token) = relying_party_claims(&site, &client_id, &landed, &verifier, "s").await;
     assert_eq!(claims["acr"], "urn:castellan:acr:mfa", "{claims}");
     assert_eq!(claims["amr"], json!(["hwk", "mfa"]), "{claims}");
+
+    // The relying party signs the person out (RP-Initiated Logout): with its ID token as the
+    // hint, no question is asked, the browser comes back with its `state`, and the relying
+    // party's back-channel endpoint gets a logout token for the session.
+    let logout = format!(
+        "{}?{}",
+        at("/oauth/logout"),
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("id_token_hint", &id_token)
+            .append_pair("post_logout_redirect_uri", &redirect)
+            .append_pair("state", "bye")
+            .finish()
+    );
+    c.goto(&logout).await.unwrap();
+    let back = wait_for_url(&c, &redirect).await;
+    assert_eq!(param(&back, "state").as_deref(), Some("bye"), "{back}");
+    let tokens = wait_for(&logout_tokens, 1).await;
+    let told = logout_claims(&app, &tokens[0]).await;
+    assert_eq!(told["aud"], json!(client_id), "{told}");
+    assert_eq!(told["sub"], json!(user_id), "{told}");
+    assert!(told["sid"].is_string(), "{told}");
+    assert_eq!(told["sid"], claims["sid"], "{told}");
+    assert_eq!(told["iss"], json!(site), "{told}");
+    c.goto(&at("/account")).await.unwrap();
+    wait_for_url(&c, &at("/login")).await;
     c.close().await.unwrap();
 }

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod doc_server;
 pub mod dpop;
 pub mod gateway;
+pub mod logout;
 pub mod pages;
 pub mod smtp;
 pub mod webauthn;
