@@ -274,6 +274,13 @@ pub trait GrantStore: Send + Sync {
         &self,
         user_id: &str,
     ) -> StoreResult<Vec<(String, String, String)>>;
+    /// Takes (answers and deletes) at most `limit` records of clients of sessions that no longer
+    /// exist, whoever's (sessions ended where no one told their clients: an operator's command),
+    /// as [`GrantStore::take_ended_session_clients`] does for one person.
+    async fn take_any_ended_session_clients(
+        &self,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String, String)>>;
     /// Ends every session of the user but `keep` (when given); answers how many ended.
     async fn end_user_sessions(&self, user_id: &str, keep: Option<&[u8; 32]>) -> StoreResult<u64>;
 

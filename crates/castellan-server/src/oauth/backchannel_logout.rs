@@ -101,6 +101,37 @@ pub fn person_sessions_ended(state: &AppState, user_id: &str) {
     });
 }
 
+/// How many records of ended sessions' clients one upkeep pass takes at a time.
+const UPKEEP_BATCH: i64 = 500;
+
+/// Tells the clients of sessions that ended where no one told them (an operator's command,
+/// `castellan users disable` or `set-password`, which runs no delivery): the upkeep's step,
+/// run before expired sessions are purged (whose clients are not told: an expiry is not a
+/// sign-out). Answers how many records it took.
+pub async fn tell_unannounced(state: &AppState) -> u64 {
+    let mut total = 0;
+    loop {
+        match state
+            .store
+            .take_any_ended_session_clients(UPKEEP_BATCH)
+            .await
+        {
+            Ok(taken) => {
+                let n = taken.len();
+                total += u64::try_from(n).unwrap_or(u64::MAX);
+                tell(state, taken).await;
+                if i64::try_from(n).unwrap_or(i64::MAX) < UPKEEP_BATCH {
+                    return total;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(event = "backchannel_logout_failed", error = %e, "the clients of ended sessions could not be read");
+                return total;
+            }
+        }
+    }
+}
+
 async fn tell_clients(state: &AppState, session_ids: &[String]) {
     match state.store.take_session_clients(session_ids).await {
         Ok(taken) => tell(state, taken).await,

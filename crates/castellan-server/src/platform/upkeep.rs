@@ -1,4 +1,5 @@
-//! Background upkeep each replica runs: purging clients past `deleteAt`, expired revocations,
+//! Background upkeep each replica runs: telling the clients of sessions an operator's command
+//! ended (back-channel logout), purging clients past `deleteAt`, expired revocations,
 //! opaque tokens, sessions, authorization codes (a day past expiry) and email links, audit
 //! events past `audit.retention_days`, one-time ids, revocation-feed entries no token can still
 //! match and signing keys, and re-reading the signing keys. Every step is idempotent, so
@@ -29,6 +30,12 @@ pub async fn run_once(state: &AppState) {
         Ok(n) if n > 0 => tracing::info!(count = n, "purged clients past deleteAt"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purging clients failed"),
+    }
+    // Sessions an operator's command ended: their clients are told before the purge below
+    // drops what is left of expired sessions.
+    let told = crate::oauth::backchannel_logout::tell_unannounced(state).await;
+    if told > 0 {
+        tracing::info!(count = told, "told the clients of sessions ended elsewhere");
     }
     if let Err(e) = state.store.purge_expired_tokens(now).await {
         tracing::warn!(error = %e, "purging expired tokens failed");

@@ -565,3 +565,47 @@ async fn a_password_change_tells_the_clients_of_the_sessions_it_ends() {
     assert_eq!(claims["sid"], sid);
     assert_eq!(claims["aud"], json!(client_id));
 }
+
+#[tokio::test]
+async fn sessions_an_operator_ends_are_told_by_the_upkeep_and_expired_ones_are_not() {
+    use castellan_crypto::Clock;
+    let clock = std::sync::Arc::new(castellan_testkit::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(
+        |_| {},
+        std::sync::Arc::<castellan_testkit::ManualClock>::clone(&clock),
+    )
+    .await;
+    let (uri, seen) = receiver(0).await;
+    let client_id = backchannel_client(&app, &uri).await;
+    let (cal, _) = add_person(&app, "cal@example.com", &["Acme"]).await;
+    let (_b, id_token) = signed_in(&app, &client_id, "cal@example.com").await;
+    let sid = castellan_testkit::oauth::claims(&id_token)["sid"].clone();
+    // What `castellan users disable` does: storage ends the sessions; the command line runs no
+    // delivery.
+    app.store
+        .set_user_disabled(&cal, Some(clock.now()))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(seen.lock().unwrap().is_empty());
+    // The upkeep tells the client, once.
+    castellan_server::platform::upkeep::run_once(&app.state).await;
+    let tokens = wait_for(&seen, 1).await;
+    let claims = logout_claims(&app, &tokens[0]).await;
+    assert_eq!(claims["sid"], sid, "{claims}");
+    assert_eq!(claims["sub"], json!(cal), "{claims}");
+    castellan_server::platform::upkeep::run_once(&app.state).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // A session that expires is not a sign-out: its clients are not told.
+    add_person(&app, "dee@example.com", &["Acme"]).await;
+    signed_in(&app, &client_id, "dee@example.com").await;
+    clock.advance(chrono::Duration::seconds(
+        i64::from(app.state.config.pages.session_seconds) + 60,
+    ));
+    castellan_server::platform::upkeep::run_once(&app.state).await;
+    castellan_server::platform::upkeep::run_once(&app.state).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}

@@ -272,6 +272,31 @@ impl GrantStore for SqlStore {
             .collect()
     }
 
+    async fn take_any_ended_session_clients(
+        &self,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "DELETE FROM session_clients WHERE (session_id, client_id) IN \
+             (SELECT c.session_id, c.client_id FROM session_clients c WHERE NOT EXISTS \
+             (SELECT 1 FROM sessions s WHERE s.id = c.session_id) LIMIT $1) \
+             RETURNING session_id, user_id, client_id",
+        )
+        .bind(limit)
+        .fetch_all(self.timed())
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    crate::rows::get(row, "session_id")?,
+                    crate::rows::get(row, "user_id")?,
+                    crate::rows::get(row, "client_id")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn take_session_clients(
         &self,
         session_ids: &[String],
