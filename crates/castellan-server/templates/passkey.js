@@ -43,6 +43,15 @@
         headers: { Accept: "application/json" },
       })
         .then(function (res) {
+          var type = res.headers.get("Content-Type") || "";
+          if (type.indexOf("application/json") !== 0) {
+            // A page (a refused form, an unavailable server), not the options.
+            throw new Error(
+              res.status === 403
+                ? "The page is out of date; reload it and try again."
+                : "The passkey request could not be made; try again later."
+            );
+          }
           return res.json().then(function (json) {
             if (!res.ok) {
               throw new Error(json.error || "The passkey request was refused.");

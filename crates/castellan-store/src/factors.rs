@@ -130,11 +130,13 @@ pub trait FactorStore: Send + Sync {
         &self,
         credential_id: &str,
     ) -> StoreResult<Option<StoredPasskey>>;
-    /// Records a sign-in with the passkey: its credential as updated (counter, flags) and when;
-    /// `false` when it was removed meanwhile.
+    /// Records a sign-in with the passkey: its credential as updated (counter, flags) and when,
+    /// if it is still `previous` (the credential the sign-in was checked against); `false` when
+    /// it changed meanwhile (another sign-in won a race) or was removed.
     async fn record_passkey_use(
         &self,
         id: &str,
+        previous: &str,
         credential: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;

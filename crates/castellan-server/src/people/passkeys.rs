@@ -108,6 +108,15 @@ fn credential_key(id: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(id)
 }
 
+/// The signature counter of the credential as the library stores it.
+fn signature_counter(passkey: &Passkey) -> u32 {
+    serde_json::to_value(passkey)
+        .ok()
+        .and_then(|v| v["cred"]["counter"].as_u64())
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(0)
+}
+
 /// Whether the credential as the library stores it may be synced by its authenticator.
 fn backup_eligible(passkey: &Passkey) -> bool {
     serde_json::to_value(passkey)
@@ -415,16 +424,14 @@ pub async fn finish_sign_in(
         _ => return Err(PasskeyError::NoCeremony),
     }
     .map_err(|e| PasskeyError::Refused(refusal(&e)))?;
-    passkey.update_credential(&result);
-    let updated = serde_json::to_string(&passkey)
-        .map_err(|_| StoreError::Corrupt("a passkey could not be written".into()))?;
-    if !state
-        .store
-        .record_passkey_use(&stored.id, &updated, now)
-        .await?
-    {
-        // Removed while it was being used.
-        return Err(PasskeyError::UnknownPasskey);
+    // The library compared the counter with the copy the ceremony kept when it started; the
+    // stored one may have moved on since (another sign-in meanwhile): a copy of the
+    // authenticator answering behind the original is caught here.
+    let before = signature_counter(&passkey);
+    if (result.counter() > 0 || before > 0) && result.counter() <= before {
+        return Err(PasskeyError::Refused(refusal(
+            &WebauthnError::CredentialPossibleCompromise,
+        )));
     }
     let user = state
         .store
@@ -433,6 +440,19 @@ pub async fn finish_sign_in(
         .ok_or(PasskeyError::UnknownPasskey)?;
     if user.disabled_at.is_some() {
         return Err(PasskeyError::Disabled);
+    }
+    passkey.update_credential(&result);
+    let updated = serde_json::to_string(&passkey)
+        .map_err(|_| StoreError::Corrupt("a passkey could not be written".into()))?;
+    // Written only over the credential read above: of two uses racing, one wins.
+    if !state
+        .store
+        .record_passkey_use(&stored.id, &stored.credential, &updated, now)
+        .await?
+    {
+        return Err(PasskeyError::Refused(
+            "The passkey was used elsewhere at the same moment, or removed; try again.",
+        ));
     }
     let method = if result.backup_eligible() {
         Method::Swk

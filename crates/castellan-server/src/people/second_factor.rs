@@ -96,9 +96,12 @@ pub struct Factors {
 /// The second factors to offer the person.
 pub async fn factors_to_offer(state: &AppState, user_id: &str) -> StoreResult<Factors> {
     let passkey_only = second_factor_policy(state, user_id).await? == SecondFactorPolicy::Passkey;
+    let passkey = has_passkey(state, user_id).await?;
     Ok(Factors {
-        app: !passkey_only && has_app(state, user_id).await?,
-        passkey: crate::people::passkeys::offered(state) && has_passkey(state, user_id).await?,
+        // Under a passkeys-only policy the app only leads a person without a passkey on to
+        // registering one.
+        app: (!passkey_only || !passkey) && has_app(state, user_id).await?,
+        passkey: crate::people::passkeys::offered(state) && passkey,
     })
 }
 
@@ -142,6 +145,18 @@ struct PendingClaims {
     /// A random id: no two pending sign-ins are the same value.
     jti: String,
     exp: i64,
+    /// Whether a code of the person's app was proved besides the password (a person who must
+    /// register a passkey and has an app proves the app first).
+    #[serde(default)]
+    otp: bool,
+}
+
+/// A pending sign-in: who proved their password, and whether a code of their app too.
+pub struct Pending {
+    /// The person.
+    pub user: User,
+    /// Whether a code of their authenticator app was proved too.
+    pub otp: bool,
 }
 
 fn password_tag(password_hash: &str) -> String {
@@ -158,13 +173,20 @@ fn pending_mac(secret: &[u8; 32], payload: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The `Set-Cookie` of a pending sign-in of `user`, whose password was proved at `now`.
-pub fn issue_pending(state: &AppState, user: &User, now: DateTime<Utc>) -> Option<String> {
+/// The `Set-Cookie` of a pending sign-in of `user`, whose password was proved at `now` (and a
+/// code of their app, when `otp`).
+pub fn issue_pending(
+    state: &AppState,
+    user: &User,
+    now: DateTime<Utc>,
+    otp: bool,
+) -> Option<String> {
     let claims = PendingClaims {
         sub: user.id.clone(),
         pwd: password_tag(&user.password_hash),
         jti: castellan_crypto::random_id(22),
         exp: (now + Duration::seconds(PENDING_SECONDS)).timestamp(),
+        otp,
     };
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).ok()?);
     let mac = pending_mac(&state.keys.derived_secret(), &payload);
@@ -177,14 +199,14 @@ pub fn issue_pending(state: &AppState, user: &User, now: DateTime<Utc>) -> Optio
     ))
 }
 
-/// The person of a pending sign-in cookie this server issued (its MAC checks under the secret
-/// derived from the signing keys, or the one before it), unexpired at `now`, still under their
-/// current password, and not disabled.
+/// The pending sign-in of a cookie this server issued (its MAC checks under the secret derived
+/// from the signing keys, or the one before it), unexpired at `now`, of a person still under
+/// their current password, and not disabled.
 pub async fn read_pending(
     state: &AppState,
     cookie: &str,
     now: DateTime<Utc>,
-) -> StoreResult<Option<User>> {
+) -> StoreResult<Option<Pending>> {
     let Some((payload, mac)) = cookie.split_once('.') else {
         return Ok(None);
     };
@@ -216,7 +238,22 @@ pub async fn read_pending(
         .as_bytes()
         .ct_eq(password_tag(&user.password_hash).as_bytes())
         .into();
-    Ok((same && user.disabled_at.is_none()).then_some(user))
+    Ok((same && user.disabled_at.is_none()).then_some(Pending {
+        user,
+        otp: claims.otp,
+    }))
+}
+
+/// Whether a pending sign-in may register a passkey, a policy asking for one: only a person
+/// without one, and, who has an authenticator app, only once a code of it was proved. A
+/// password alone never adds a factor to a person who has one.
+pub async fn may_register_passkey(state: &AppState, pending: &Pending) -> StoreResult<bool> {
+    let id = &pending.user.id;
+    Ok(
+        second_factor_policy(state, id).await? == SecondFactorPolicy::Passkey
+            && !has_passkey(state, id).await?
+            && (pending.otp || !has_app(state, id).await?),
+    )
 }
 
 /// Which kind of code was accepted.

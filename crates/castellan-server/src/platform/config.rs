@@ -633,6 +633,14 @@ impl Config {
                 ))
             }
         }
+        // WebAuthn's relying party id must be a domain name: a deployment whose issuer is an
+        // IP address offers no passkeys, so requiring them would lock everyone out.
+        if self.pages.require_passkey && issuer.domain().is_none() {
+            return Err(bad(
+                "pages.require_passkey",
+                "needs an issuer whose host is a domain name (passkeys cannot be offered otherwise)",
+            ));
+        }
         if self.issuer.ends_with('/') {
             return Err(bad("issuer", "must not end with `/`"));
         }
@@ -999,6 +1007,20 @@ mod tests {
 
         let e = Config::from_toml_str("nonsense = 1\n").unwrap_err();
         assert!(e.to_string().contains("nonsense"), "{e}");
+    }
+
+    #[test]
+    fn passkeys_are_required_only_where_they_can_be_offered() {
+        let e = Config::from_toml_str(
+            "issuer = \"http://127.0.0.1:8000\"\n[pages]\nrequire_passkey = true\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("pages.require_passkey"), "{e}");
+        let c = Config::from_toml_str(
+            "issuer = \"https://auth.example.com\"\n[pages]\nrequire_passkey = true\n",
+        )
+        .unwrap();
+        assert!(c.pages.require_passkey);
     }
 
     /// No administrative scope can be opened to self-registered clients,

@@ -13,7 +13,7 @@ use crate::support::pages::*;
 use crate::support::webauthn::SoftPasskey;
 use castellan_core::authn::SecondFactorPolicy;
 use castellan_testkit::TestApp;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// A wrong answer a case builds from the options.
 type Answer<'a> = Box<dyn Fn(&mut SoftPasskey, &Value) -> String + 'a>;
@@ -540,4 +540,189 @@ async fn an_organization_can_require_passkeys() {
             .unwrap(),
         SecondFactorPolicy::Optional
     );
+}
+
+/// The password step of `email` in a new browser: the browser and the page it led to.
+async fn password_step(app: &TestApp, email: &str) -> (Browser, Page) {
+    let b = Browser::new(app);
+    let login = b.get("/login").await;
+    let step = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &login.hidden("csrf")),
+                ("request", ""),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(step.status, 200, "{}", step.body);
+    (b, step)
+}
+
+#[tokio::test]
+async fn the_password_alone_registers_no_passkey_for_a_person_with_a_second_factor() {
+    let (app, rp, origin) = app().await;
+    // A person with a passkey, and one with an authenticator app.
+    let (b, owner, _) = signed_in(&app, "xia@example.com", &[]).await;
+    let mut theirs = SoftPasskey::new();
+    register(&b, &mut theirs, &rp, &origin, "Xia's key").await;
+    let (app_user, _) = add_person(&app, "yan@example.com", &[]).await;
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let now = chrono::Utc::now();
+    assert!(app.store.start_totp(&app_user, secret, now).await.unwrap());
+    assert!(app
+        .store
+        .confirm_totp(&app_user, secret, 1, &[[9; 32]], now)
+        .await
+        .unwrap());
+    for (email, id) in [("xia@example.com", &owner), ("yan@example.com", &app_user)] {
+        // Someone who knows the password gets the second step, then tries to register their
+        // own passkey instead of proving the second factor.
+        let (attacker, step) = password_step(&app, email).await;
+        let csrf = step.hidden("csrf");
+        let (status, body) = options(
+            &attacker,
+            "/login/passkey/setup/options",
+            &[("csrf", &csrf), ("name", "Mine")],
+        )
+        .await;
+        assert_eq!(status, 403, "{email}: {body}");
+        let before = app.store.list_passkeys(id).await.unwrap().len();
+        let mut stolen = SoftPasskey::new();
+        let done = attacker
+            .post(
+                "/login/passkey/setup",
+                &[
+                    ("csrf", &csrf),
+                    ("request", ""),
+                    ("ceremony", body["ceremony"].as_str().unwrap_or("x")),
+                    (
+                        "credential",
+                        &stolen
+                            .register(&json!({"publicKey": {"challenge": "AAAA", "user": {"id": "AAAA"}}}), &rp, &origin)
+                            .to_string(),
+                    ),
+                    ("name", "Mine"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 403, "{email}: {}", done.body);
+        assert_eq!(app.store.list_passkeys(id).await.unwrap().len(), before);
+        assert_eq!(attacker.get("/account").await.status, 303, "{email}");
+    }
+    // Nor with a real registration ceremony of the person's (started from their account):
+    // the set-up answer itself checks what the pending sign-in may do.
+    let csrf = b.get("/account/passkeys").await.hidden("csrf");
+    let (status, opts) = options(
+        &b,
+        "/account/passkeys/options",
+        &[("csrf", &csrf), ("name", "Second"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(status, 200, "{opts}");
+    let (attacker, step) = password_step(&app, "xia@example.com").await;
+    let mut stolen = SoftPasskey::new();
+    let done = attacker
+        .post(
+            "/login/passkey/setup",
+            &[
+                ("csrf", &step.hidden("csrf")),
+                ("request", ""),
+                ("ceremony", opts["ceremony"].as_str().unwrap()),
+                (
+                    "credential",
+                    &stolen.register(&opts, &rp, &origin).to_string(),
+                ),
+                ("name", "Mine"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 403, "{}", done.body);
+    assert_eq!(app.store.list_passkeys(&owner).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_person_with_an_app_proves_it_before_registering_a_required_passkey() {
+    let (app, rp, origin) = app().await;
+    let (id, orgs) = add_person(&app, "zed@example.com", &["Acme Retail"]).await;
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let now = chrono::Utc::now();
+    assert!(app.store.start_totp(&id, secret, now).await.unwrap());
+    assert!(app
+        .store
+        .confirm_totp(&id, secret, 1, &[[9; 32]], now)
+        .await
+        .unwrap());
+    app.store
+        .set_second_factor_policy(&orgs[0], SecondFactorPolicy::Passkey)
+        .await
+        .unwrap();
+    // The password leads to the app's code, which leads to registering a passkey.
+    let (b, step) = password_step(&app, "zed@example.com").await;
+    assert!(
+        step.body.contains("action=\"/login/second-factor\""),
+        "{}",
+        step.body
+    );
+    let code = castellan_crypto::totp::code_at(
+        secret,
+        castellan_crypto::totp::step_at(chrono::Utc::now().timestamp()),
+    )
+    .unwrap();
+    let set_up = b
+        .post(
+            "/login/second-factor",
+            &[
+                ("csrf", &step.hidden("csrf")),
+                ("request", ""),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(set_up.status, 200, "{}", set_up.body);
+    assert!(
+        set_up.body.contains("Register a passkey"),
+        "{}",
+        set_up.body
+    );
+    assert_eq!(b.get("/account").await.status, 303, "no session yet");
+    let csrf = set_up.hidden("csrf");
+    let (status, opts) = options(
+        &b,
+        "/login/passkey/setup/options",
+        &[("csrf", &csrf), ("name", "Laptop")],
+    )
+    .await;
+    assert_eq!(status, 200, "{opts}");
+    let mut passkey = SoftPasskey::new();
+    let done = b
+        .post(
+            "/login/passkey/setup",
+            &[
+                ("csrf", &csrf),
+                ("request", ""),
+                ("ceremony", opts["ceremony"].as_str().unwrap()),
+                (
+                    "credential",
+                    &passkey.register(&opts, &rp, &origin).to_string(),
+                ),
+                ("name", "Laptop"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(b.get("/account").await.status, 200);
+    assert!(session_amr(&app, &id)
+        .await
+        .contains(&"pwd otp hwk".to_owned()));
+    // From now on the passkey is what is asked for: the code form is gone.
+    let (_, next_time) = password_step(&app, "zed@example.com").await;
+    assert!(
+        next_time.body.contains("Use a passkey"),
+        "{}",
+        next_time.body
+    );
+    assert!(!next_time.body.contains("action=\"/login/second-factor\""));
 }

@@ -359,18 +359,22 @@ impl FactorStore for SqlStore {
     async fn record_passkey_use(
         &self,
         id: &str,
+        previous: &str,
         credential: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let changed =
-            sqlx::query("UPDATE passkeys SET credential = $2, last_used_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(credential)
-                .bind(millis(now))
-                .execute(self.timed())
-                .await
-                .map_err(store_error)?
-                .rows_affected();
+        let changed = sqlx::query(
+            "UPDATE passkeys SET credential = $3, last_used_at = $4 \
+             WHERE id = $1 AND credential = $2",
+        )
+        .bind(id)
+        .bind(previous)
+        .bind(credential)
+        .bind(millis(now))
+        .execute(self.timed())
+        .await
+        .map_err(store_error)?
+        .rows_affected();
         Ok(changed == 1)
     }
 

@@ -3636,7 +3636,22 @@ async fn passkeys_and_their_ceremonies(store: &SqlStore) {
     );
     assert!(store.passkey_by_credential("nope").await.unwrap().is_none());
     assert!(store
-        .record_passkey_use("pk_1", "{\"cred\":{\"counter\":2}}", at(T0 + 9))
+        .record_passkey_use(
+            "pk_1",
+            "{\"cred\":{}}",
+            "{\"cred\":{\"counter\":2}}",
+            at(T0 + 9)
+        )
+        .await
+        .unwrap());
+    // Only over the credential it was checked against: a racing second use loses.
+    assert!(!store
+        .record_passkey_use(
+            "pk_1",
+            "{\"cred\":{}}",
+            "{\"cred\":{\"counter\":1}}",
+            at(T0 + 9)
+        )
         .await
         .unwrap());
     let used = store
@@ -3653,7 +3668,7 @@ async fn passkeys_and_their_ceremonies(store: &SqlStore) {
     assert!(store.remove_passkey("u1", "pk_1").await.unwrap());
     assert!(!store.remove_passkey("u1", "pk_1").await.unwrap());
     assert!(!store
-        .record_passkey_use("pk_1", "{}", at(T0))
+        .record_passkey_use("pk_1", "{}", "{}", at(T0))
         .await
         .unwrap());
     assert_eq!(store.remove_passkeys("u1").await.unwrap(), 1);

@@ -17,8 +17,8 @@ use crate::people::http::session::{cookie, Browser, SignedIn};
 use crate::people::known_device;
 use crate::people::login::{audit_sign_in, sign_in, throttle_account, LoginError};
 use crate::people::second_factor::{
-    enrolling, factors_to_offer, has_passkey, has_second_factor, issue_pending,
-    second_factor_policy, start_enrolment,
+    enrolling, factors_to_offer, has_second_factor, issue_pending, second_factor_policy,
+    start_enrolment,
 };
 use crate::people::sessions::{
     csrf_cookie, end_session, session_cookie, start_session_with, SessionTimes, SignInPlace,
@@ -161,7 +161,7 @@ pub async fn create_session(
     let mut res = match signed_in {
         Ok(user) if then != AfterPassword::Done => {
             let now = state.clock.now();
-            let Some(pending) = issue_pending(&state, &user, now) else {
+            let Some(pending) = issue_pending(&state, &user, now, false) else {
                 return PageFailure::Unavailable.into_response();
             };
             let set_up = if then == AfterPassword::SetUp {
@@ -290,8 +290,10 @@ async fn after_password(
     user_id: &str,
 ) -> Result<AfterPassword, castellan_store::StoreError> {
     let policy = second_factor_policy(state, user_id).await?;
+    // A person with a second factor proves it first, even when a policy asks for a passkey they
+    // have not got (their app's code then leads on to registering one).
     Ok(
-        if policy == SecondFactorPolicy::Passkey && !has_passkey(state, user_id).await? {
+        if policy == SecondFactorPolicy::Passkey && !has_second_factor(state, user_id).await? {
             AfterPassword::SetUpPasskey
         } else if has_second_factor(state, user_id).await? {
             AfterPassword::SecondFactor

@@ -15,11 +15,11 @@ use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::login::{for_request, login_retry, next_after_sign_in, session_cookies};
 use crate::people::http::pages::{render, see_other, PageFailure};
-use crate::people::http::second_factor::{pending_user, retry, start_again, who, Who};
+use crate::people::http::second_factor::{pending, retry, start_again, who, Who};
 use crate::people::http::session::{Browser, SignedIn};
 use crate::people::login::{audit_sign_in, sign_in, LoginError};
 use crate::people::passkeys::{self, PasskeyError};
-use crate::people::second_factor::{factors_to_offer, pending_cookie_name};
+use crate::people::second_factor::{factors_to_offer, may_register_passkey, pending_cookie_name};
 use crate::people::sessions::clear_cookie;
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
@@ -67,6 +67,9 @@ pub struct PasskeyForm {
     password: Option<Secret>,
     /// Which passkey (to rename or remove).
     passkey: Option<String>,
+    /// `1` on the login page: a sign-in with anyone's passkey, whatever this browser's
+    /// pending sign-in or session.
+    discoverable: Option<String>,
 }
 
 impl PageForm for PasskeyForm {
@@ -76,6 +79,9 @@ impl PageForm for PasskeyForm {
 }
 
 impl PasskeyForm {
+    fn discoverable(&self) -> bool {
+        self.discoverable.as_deref() == Some("1")
+    }
     fn ceremony(&self) -> &str {
         self.ceremony.as_deref().unwrap_or_default()
     }
@@ -140,12 +146,13 @@ pub async fn sign_in_options(
     State(state): State<AppState>,
     ip: ClientIp,
     headers: HeaderMap,
-    CsrfForm { browser, form: _ }: CsrfForm<PasskeyForm>,
+    CsrfForm { browser, form }: CsrfForm<PasskeyForm>,
 ) -> Response {
     if let Err(res) = within_login_limit(&state, &ip).await {
         return res;
     }
     let person = match who(&state, &browser, &headers).await {
+        _ if form.discoverable() => None,
         Ok(Some(Who::Pending(user) | Who::SteppingUp(user, _))) => Some(user),
         Ok(None) => None,
         Err(e) => return PageFailure::from(e).into_response(),
@@ -170,6 +177,7 @@ pub async fn post_sign_in(
         return res;
     }
     let (person, before, keep) = match who(&state, &browser, &headers).await {
+        _ if form.discoverable() => (None, Amr::NONE, None),
         Ok(Some(Who::Pending(user))) => (Some(user), Amr::PASSWORD, None),
         Ok(Some(Who::SteppingUp(user, times))) => {
             let amr = browser
@@ -192,10 +200,10 @@ pub async fn post_sign_in(
     .await;
     match finished {
         Ok((user, method)) => {
-            let how = if person.is_some() {
-                "sign-in page, password and passkey"
-            } else {
-                "sign-in page, passkey"
+            let how = match (&person, keep) {
+                (Some(_), Some(_)) => "sign-in page, passkey (a step-up of a session)",
+                (Some(_), None) => "sign-in page, password and passkey",
+                (None, _) => "sign-in page, passkey",
             };
             audit::record(
                 &state,
@@ -295,8 +303,8 @@ pub async fn set_up_options(
     if let Err(res) = within_login_limit(&state, &ip).await {
         return res;
     }
-    let user = match pending_user(&state, &headers).await {
-        Ok(Some(user)) => user,
+    let pending = match pending(&state, &headers).await {
+        Ok(Some(p)) => p,
         Ok(None) => {
             return json_error(
                 StatusCode::UNAUTHORIZED,
@@ -305,8 +313,13 @@ pub async fn set_up_options(
         }
         Err(e) => return PageFailure::from(e).into_response(),
     };
+    match may_register_passkey(&state, &pending).await {
+        Ok(true) => {}
+        Ok(false) => return json_error(StatusCode::FORBIDDEN, NOT_NOW),
+        Err(e) => return PageFailure::from(e).into_response(),
+    }
     let now = state.clock.now();
-    options_answer(passkeys::start_registration(&state, &user, now).await)
+    options_answer(passkeys::start_registration(&state, &pending.user, now).await)
 }
 
 /// `POST /login/passkey/setup`: the new passkey of the person whose password step is pending;
@@ -324,8 +337,12 @@ pub async fn post_set_up(
     if let Err(res) = within_login_limit(&state, &ip).await {
         return res;
     }
-    let user = match pending_user(&state, &headers).await {
-        Ok(Some(user)) => user,
+    let (user, otp) = match pending(&state, &headers).await {
+        Ok(Some(p)) => match may_register_passkey(&state, &p).await {
+            Ok(true) => (p.user, p.otp),
+            Ok(false) => return PageFailure::Forbidden(NOT_NOW.into()).into_response(),
+            Err(e) => return PageFailure::from(e).into_response(),
+        },
         Ok(None) => return start_again(&state, &browser, &request).await,
         Err(e) => return PageFailure::from(e).into_response(),
     };
@@ -348,7 +365,7 @@ pub async fn post_set_up(
                 by.clone()
                     .did(Kind::SecondFactorEnrolled)
                     .target(&user.id)
-                    .detail("passkey, at sign-in (required)"),
+                    .detail(format!("passkey {}, at sign-in (required)", passkey.id)),
             )
             .await;
             audit::record(
@@ -358,7 +375,12 @@ pub async fn post_set_up(
                     .detail("sign-in page, password and a newly registered passkey"),
             )
             .await;
-            let amr = Amr::PASSWORD.with(method_of(passkey.backup_eligible));
+            let proved = if otp {
+                Amr::PASSWORD.with(Method::Otp)
+            } else {
+                Amr::PASSWORD
+            };
+            let amr = proved.with(method_of(passkey.backup_eligible));
             match session_cookies(&state, &browser, &headers, ip.0, &user, amr, None).await {
                 Ok(mut cookies) => {
                     cookies.push(clear_cookie(
@@ -384,6 +406,11 @@ pub async fn post_set_up(
         }
     }
 }
+
+/// Why a pending sign-in may not register a passkey: the person has a second factor to prove
+/// first, or no policy asks them for a passkey (they add one from their account).
+const NOT_NOW: &str =
+    "Prove your second factor first; passkeys are added from your account once signed in.";
 
 /// The method a passkey counts as.
 fn method_of(backup_eligible: bool) -> Method {

@@ -8,10 +8,12 @@ use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::login::{for_request, login_page, next_after_sign_in, session_cookies};
 use crate::people::http::pages::{render, see_other, PageFailure};
+use crate::people::http::passkeys::passkey_set_up_page;
 use crate::people::http::session::{cookie, Browser};
 use crate::people::second_factor::{
-    check_code, confirm_enrolment, enrolling, factors_to_offer, has_second_factor,
-    pending_cookie_name, read_pending, CodeError, CodeUsed, Confirmed, Enrolling, Factors,
+    check_code, confirm_enrolment, enrolling, factors_to_offer, has_second_factor, issue_pending,
+    may_register_passkey, pending_cookie_name, read_pending, CodeError, CodeUsed, Confirmed,
+    Enrolling, Factors, Pending,
 };
 use crate::people::sessions::{clear_cookie, SessionTimes};
 use crate::platform::http::client_ip::ClientIp;
@@ -144,15 +146,23 @@ impl PageForm for CodeForm {
     }
 }
 
+/// The pending sign-in this browser's cookie holds, if any.
+pub(crate) async fn pending(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Pending>, castellan_store::StoreError> {
+    match cookie(headers, pending_cookie_name(state.config.environment)) {
+        Some(c) => read_pending(state, c, state.clock.now()).await,
+        None => Ok(None),
+    }
+}
+
 /// The person whose password step this browser's pending sign-in cookie holds, if any.
 pub(crate) async fn pending_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<User>, castellan_store::StoreError> {
-    match cookie(headers, pending_cookie_name(state.config.environment)) {
-        Some(c) => read_pending(state, c, state.clock.now()).await,
-        None => Ok(None),
-    }
+    Ok(pending(state, headers).await?.map(|p| p.user))
 }
 
 /// The login page again when no password step is pending (over five minutes old, voided by a
@@ -280,6 +290,33 @@ pub async fn post_second_factor(
                         .detail("at sign-in"),
                 )
                 .await;
+            }
+            // A policy asks for a passkey this person has not got: the code leads on to
+            // registering one (no session yet).
+            if keep.is_none() {
+                let proved = Pending {
+                    user: user.clone(),
+                    otp: true,
+                };
+                match may_register_passkey(&state, &proved).await {
+                    Ok(true) => {
+                        let Some(cookie) = issue_pending(&state, &user, state.clock.now(), true)
+                        else {
+                            return PageFailure::Unavailable.into_response();
+                        };
+                        let page = passkey_set_up_page(
+                            &state,
+                            &browser,
+                            StatusCode::OK,
+                            &request,
+                            None,
+                            vec![cookie],
+                        );
+                        return for_request(&state, &request, page).await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => return PageFailure::from(e).into_response(),
+                }
             }
             let amr = Amr::PASSWORD.with(Method::Otp);
             match session_cookies(&state, &browser, &headers, ip.0, &user, amr, keep).await {
