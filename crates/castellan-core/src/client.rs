@@ -397,6 +397,25 @@ impl Client {
         }
     }
 
+    /// Whether ending a session it got tokens in also revokes the refresh-token families issued
+    /// in that session (`logout_revokes_refresh_tokens`, a Castellan metadata): Back-Channel
+    /// Logout 1.0 §2.7 leaves offline access running unless the client asks otherwise.
+    pub fn logout_revokes_refresh_tokens(&self) -> bool {
+        self.metadata.get(LOGOUT_REVOKES_REFRESH_TOKENS) == Some(&serde_json::Value::Bool(true))
+    }
+
+    /// Sets [`Client::logout_revokes_refresh_tokens`].
+    pub fn set_logout_revokes_refresh_tokens(&mut self, revokes: bool) {
+        if revokes {
+            self.metadata.insert(
+                LOGOUT_REVOKES_REFRESH_TOKENS.to_owned(),
+                serde_json::Value::Bool(true),
+            );
+        } else {
+            self.metadata.remove(LOGOUT_REVOKES_REFRESH_TOKENS);
+        }
+    }
+
     /// Its JWK Set (`jwks` metadata), if it has one.
     pub fn jwks(&self) -> Option<&serde_json::Value> {
         self.metadata.get(JWKS)
@@ -465,6 +484,9 @@ pub const BACKCHANNEL_LOGOUT_URI: &str = "backchannel_logout_uri";
 
 /// The metadata name of [`Client::backchannel_logout_session_required`].
 pub const BACKCHANNEL_LOGOUT_SESSION_REQUIRED: &str = "backchannel_logout_session_required";
+
+/// The metadata name of [`Client::logout_revokes_refresh_tokens`].
+pub const LOGOUT_REVOKES_REFRESH_TOKENS: &str = "logout_revokes_refresh_tokens";
 
 /// The metadata name (RFC 9449 §5.2) of [`Client::requires_dpop`].
 pub const DPOP_BOUND: &str = "dpop_bound_access_tokens";

@@ -386,11 +386,13 @@ pub fn parse_metadata(
     if let Some(v) = text(doc, "software_version", MAX_TEXT_LEN)? {
         extra.insert("software_version".into(), Value::String(v));
     }
-    // RFC 9126 §6 and RFC 9449 §5.2: booleans, kept only when true (absent means false).
+    // RFC 9126 §6, RFC 9449 §5.2, Back-Channel Logout 1.0 and Castellan's own: booleans, kept
+    // only when true (absent means false).
     for name in [
         crate::client::REQUIRE_PAR,
         crate::client::DPOP_BOUND,
         crate::client::BACKCHANNEL_LOGOUT_SESSION_REQUIRED,
+        crate::client::LOGOUT_REVOKES_REFRESH_TOKENS,
     ] {
         match doc.get(name) {
             None | Some(Value::Null | Value::Bool(false)) => {}
@@ -449,6 +451,33 @@ mod tests {
         assert_eq!(m.response_types, vec!["code"]);
         assert!(m.scope.is_none());
         assert_eq!(m.kind(), ClientKind::Confidential);
+    }
+
+    #[test]
+    fn flags_are_kept_only_when_true_and_must_be_booleans() {
+        let m = parse_metadata(
+            &json!({
+                "redirect_uris": ["https://a.example/cb"],
+                "logout_revokes_refresh_tokens": true,
+                "backchannel_logout_session_required": false,
+            }),
+            &rules(&open()),
+        )
+        .unwrap();
+        assert_eq!(
+            m.extra.get(crate::client::LOGOUT_REVOKES_REFRESH_TOKENS),
+            Some(&json!(true))
+        );
+        assert!(!m
+            .extra
+            .contains_key(crate::client::BACKCHANNEL_LOGOUT_SESSION_REQUIRED));
+        assert_eq!(
+            code(json!({
+                "redirect_uris": ["https://a.example/cb"],
+                "logout_revokes_refresh_tokens": "yes",
+            })),
+            OAuthErrorCode::InvalidClientMetadata
+        );
     }
 
     #[test]

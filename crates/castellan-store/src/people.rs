@@ -361,6 +361,14 @@ pub trait GrantStore: Send + Sync {
     /// Revokes a whole family and the families delegated from it, however deep (revocation
     /// endpoint, code replay, reuse).
     async fn revoke_refresh_family(&self, family_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes the families of `client_id` whose refresh tokens were issued in the session
+    /// `session_id` (and the families delegated from them); answers how many.
+    async fn revoke_families_of_session(
+        &self,
+        session_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// Whether the family was revoked (directly or through its consent). An unknown family is
     /// revoked.
     async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool>;

@@ -236,6 +236,7 @@ async fn create_client(config: Config, args: CreateClient) -> anyhow::Result<()>
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        logout_revokes_refresh_tokens: false,
         token_endpoint_auth_method: args.token_endpoint_auth_method,
         jwks: args.jwks_file.as_deref().map(read_jwks_file).transpose()?,
         jwks_uri: args.jwks_uri,

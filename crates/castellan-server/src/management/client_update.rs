@@ -82,6 +82,13 @@ pub enum ClientUpdateAction {
         #[serde(default)]
         backchannel_logout_session_required: bool,
     },
+    /// Sets whether ending a session the client got tokens in also revokes the refresh-token
+    /// families issued in that session.
+    #[serde(rename_all = "camelCase")]
+    SetLogoutRevokesRefreshTokens {
+        /// `true`: a sign-out ends the session's refresh tokens too.
+        logout_revokes_refresh_tokens: bool,
+    },
     /// Sets whether the client's access tokens must be bound to a DPoP key (RFC 9449 §5.2).
     #[serde(rename_all = "camelCase")]
     SetDpopBoundAccessTokens {
@@ -121,6 +128,9 @@ pub fn apply_actions(
                     backchannel_logout_session_required,
                 );
             }
+            ClientUpdateAction::SetLogoutRevokesRefreshTokens {
+                logout_revokes_refresh_tokens,
+            } => client.set_logout_revokes_refresh_tokens(logout_revokes_refresh_tokens),
             ClientUpdateAction::SetPostLogoutRedirectUris {
                 post_logout_redirect_uris,
             } => {

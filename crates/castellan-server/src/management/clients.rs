@@ -51,6 +51,10 @@ pub struct ClientDraft {
     /// Its logout tokens must carry `sid` (they always do); default `false`.
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    /// Ending a session it got tokens in also revokes the refresh-token families issued in
+    /// that session (offline access included); default `false`.
+    #[serde(default)]
+    pub logout_revokes_refresh_tokens: bool,
     /// `client_secret_basic` (the secret only with HTTP Basic), `client_secret_post` (only in
     /// the body), `client_secret_basic_or_post` (either; default for confidential clients),
     /// `private_key_jwt` (a JWT signed with its own key, RFC 7523 §2.2; no secret: needs `jwks`
@@ -230,6 +234,7 @@ pub fn build_client(
         draft.backchannel_logout_uri,
         draft.backchannel_logout_session_required,
     );
+    client.set_logout_revokes_refresh_tokens(draft.logout_revokes_refresh_tokens);
     set_draft_keys(&mut client, draft.jwks, draft.jwks_uri, config.environment)?;
     Ok((client, secret))
 }

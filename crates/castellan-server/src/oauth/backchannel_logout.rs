@@ -11,6 +11,10 @@
 //! tried again after one and five seconds when the answer is not 200 or 204 (§2.8). Which
 //! clients a session had is taken (deleted) when it ends, so each is told once. At most
 //! [`DELIVERIES_AT_ONCE`] deliveries run at once; a process that stops drops those not yet made.
+//!
+//! A client registered with `logout_revokes_refresh_tokens` also loses, when a session ends,
+//! the refresh-token families it was issued in that session (offline access included, which
+//! §2.7 otherwise leaves running).
 
 use crate::oauth::id_token::id_token_algorithm;
 use crate::platform::state::AppState;
@@ -151,6 +155,20 @@ async fn tell(state: &AppState, taken: Vec<(String, String, String)>) {
         // A client past its deleteAt is gone: it is told nothing more.
         if !client.is_active(state.clock.now()) {
             continue;
+        }
+        // A client that asked for it loses the refresh tokens it got in the session.
+        if client.logout_revokes_refresh_tokens() {
+            match state
+                .store
+                .revoke_families_of_session(&sid, &client.id, state.clock.now())
+                .await
+            {
+                Ok(n) if n > 0 => state.token_checks.revoked_here(),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(event = "logout_revocation_failed", client_id = %client.id, error = %e, "the refresh tokens of an ended session could not be revoked");
+                }
+            }
         }
         let Some(url) = client
             .backchannel_logout_uri()

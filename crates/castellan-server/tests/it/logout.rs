@@ -609,3 +609,112 @@ async fn sessions_an_operator_ends_are_told_by_the_upkeep_and_expired_ones_are_n
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+/// Refreshes `refresh` as the public client `client_id`; answers (status, body).
+async fn refresh(app: &TestApp, client_id: &str, refresh: &str) -> (u16, serde_json::Value) {
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("refresh_token", refresh),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_client_that_asks_for_it_loses_the_sessions_refresh_tokens_at_logout() {
+    let app = TestApp::spawn().await;
+    let mut clients = Vec::new();
+    for revokes in [true, false] {
+        let c = app
+            .create_client(json!({
+                "name": if revokes { "Closient Strict" } else { "Closient Offline" },
+                "scope": SCOPES,
+                "clientKind": "public",
+                "grantTypes": ["authorization_code", "refresh_token"],
+                "redirectUris": [REDIRECT],
+                "postLogoutRedirectUris": [AFTER],
+                "logoutRevokesRefreshTokens": revokes,
+                "tokenEndpointAuthMethod": "none",
+            }))
+            .await;
+        assert_eq!(c["logoutRevokesRefreshTokens"], json!(revokes), "{c}");
+        clients.push(c["id"].as_str().unwrap().to_owned());
+    }
+    add_person(&app, "eve@example.com", &["Acme"]).await;
+    let b = Browser::new(&app);
+    let mut tokens = Vec::new();
+    for (i, client_id) in clients.iter().enumerate() {
+        let (verifier, challenge) = pkce();
+        let first = b
+            .get(&authorize_query(&[
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("scope", "openid offline_access"),
+                ("state", "st"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]))
+            .await;
+        let consent = if i == 0 {
+            sign_in(&b, &first, "eve@example.com", PASSWORD).await
+        } else {
+            first
+        };
+        let back = decide(&b, &consent, "approve", None).await;
+        let code = back.param("code").unwrap();
+        let (status, body) = exchange(&app, client_id, &code, &verifier).await;
+        assert_eq!(status, 200, "{body}");
+        tokens.push((
+            body["id_token"].as_str().unwrap().to_owned(),
+            body["refresh_token"]
+                .as_str()
+                .expect("a refresh token")
+                .to_owned(),
+        ));
+    }
+    let out = b
+        .get(&logout_query(&[
+            ("id_token_hint", &tokens[0].0),
+            ("post_logout_redirect_uri", AFTER),
+        ]))
+        .await;
+    assert_eq!(out.status, 302, "{}", out.body);
+    // The strict client's refresh family dies with the session (in the background, soon).
+    let family = |token: &str| {
+        let hash = castellan_crypto::hash_secret(token).0;
+        let app = &app;
+        async move {
+            app.store
+                .find_refresh_token(&hash)
+                .await
+                .unwrap()
+                .expect("a stored refresh token")
+                .family_id
+        }
+    };
+    let strict = family(&tokens[0].1).await;
+    let mut revoked = false;
+    for _ in 0..50 {
+        if app.store.is_family_revoked(&strict).await.unwrap() {
+            revoked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(revoked, "the strict client's family was revoked");
+    let (status, body) = refresh(&app, &clients[0], &tokens[0].1).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let offline = family(&tokens[1].1).await;
+    assert!(!app.store.is_family_revoked(&offline).await.unwrap());
+    // The other keeps its offline access (Back-Channel Logout 1.0 §2.7).
+    let (status, body) = refresh(&app, &clients[1], &tokens[1].1).await;
+    assert_eq!(status, 200, "{body}");
+}

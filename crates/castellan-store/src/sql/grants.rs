@@ -685,6 +685,29 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
+    async fn revoke_families_of_session(
+        &self,
+        session_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let families: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT family_id FROM refresh_tokens \
+             WHERE session_id = $1 AND client_id = $2",
+        )
+        .bind(session_id)
+        .bind(client_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        for family in &families {
+            revoke_family_in(&mut tx, self.backend, family, now).await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(families.len()).unwrap_or(u64::MAX))
+    }
+
     async fn consent_of_live_family(&self, family_id: &str) -> StoreResult<Option<String>> {
         sqlx::query_scalar(
             "SELECT consent_id FROM refresh_families WHERE id = $1 AND revoked_at IS NULL",

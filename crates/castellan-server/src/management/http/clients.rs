@@ -111,6 +111,8 @@ pub struct ClientRepresentation {
     pub backchannel_logout_uri: Option<String>,
     /// Its logout tokens must carry `sid`.
     pub backchannel_logout_session_required: bool,
+    /// Ending a session it got tokens in also revokes the refresh-token families issued there.
+    pub logout_revokes_refresh_tokens: bool,
     /// Its public keys for `private_key_jwt`, when given as a JWK Set.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -176,6 +178,7 @@ impl ClientRepresentation {
                 .collect(),
             backchannel_logout_uri: c.backchannel_logout_uri().map(str::to_owned),
             backchannel_logout_session_required: c.backchannel_logout_session_required(),
+            logout_revokes_refresh_tokens: c.logout_revokes_refresh_tokens(),
             jwks: c.jwks().cloned(),
             jwks_uri: c.jwks_uri().map(str::to_owned),
             dpop_bound_access_tokens: c.requires_dpop(),
