@@ -47,6 +47,16 @@ pub struct AccessClaims {
     /// Who may act for `sub` (RFC 8693 §4.4), when the token says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub may_act: Option<serde_json::Value>,
+    /// When the person signed in (RFC 9068 §2.2.1, OIDC Core §2), for a token of a sign-in at
+    /// this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The class that sign-in reached (`acr`, [`crate::authn`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// How the person signed in (`amr`, RFC 8176 names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 /// What a token is bound to (RFC 7800 `cnf`): the SHA-256 thumbprint of a DPoP key (RFC 9449
@@ -147,6 +157,9 @@ mod tests {
             tier: None,
             act: None,
             may_act: None,
+            auth_time: None,
+            acr: None,
+            amr: None,
         }
     }
 

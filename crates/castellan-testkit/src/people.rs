@@ -158,6 +158,7 @@ pub async fn u1_token_in_org_1(app: &TestApp, client_id: &str) -> String {
             jkt: None,
             act: None,
             expires_by: None,
+            sign_in: None,
         },
         Utc::now(),
     )

@@ -187,6 +187,9 @@ async fn tenant_token(
         tier: client.tier.clone(),
         act: None,
         may_act: None,
+        auth_time: None,
+        acr: None,
+        amr: None,
     };
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(TenantError::NoKey)?;

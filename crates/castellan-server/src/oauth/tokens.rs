@@ -5,6 +5,7 @@
 use crate::oauth::token::json::{claims_json, ClaimsRef};
 use crate::oauth::token_cache::TokenCheckCache;
 use crate::platform::state::AppState;
+use castellan_core::authn::Amr;
 use castellan_core::client::{Client, TokenFormat};
 use castellan_core::ids::alphanumeric_id;
 use castellan_core::token::{check_claims, AccessClaims, Inactive};
@@ -63,6 +64,9 @@ pub struct TokenGrant<'a> {
     /// When it must expire at the latest (an exchanged token never outlives its subject
     /// token); `None`: its client's lifetime decides.
     pub expires_by: Option<DateTime<Utc>>,
+    /// When and how the person signed in (`auth_time`, `acr`, `amr`), for a token of a
+    /// sign-in at this server.
+    pub sign_in: Option<(DateTime<Utc>, Amr)>,
 }
 
 /// A new random token id (`jti`).
@@ -157,6 +161,7 @@ fn sign_access_token(
         jkt: grant.jkt,
         tier: grant.client.tier.as_deref(),
         act: grant.act,
+        sign_in: grant.sign_in.map(|(t, amr)| (t.timestamp(), amr)),
     });
     let keys = state.keys.keys();
     let key = keys.signer(state.access_alg).ok_or(IssueError::NoKey)?;
@@ -193,6 +198,13 @@ async fn store_opaque_token(
     if let Some(act) = grant.act {
         claims.insert("act".into(), act.clone());
     }
+    if let Some((auth_time, amr)) = grant.sign_in {
+        if let (Some(acr), Some(names)) = (amr.acr(), amr.claim()) {
+            claims.insert("auth_time".into(), auth_time.timestamp().into());
+            claims.insert("acr".into(), acr.into());
+            claims.insert("amr".into(), names.into());
+        }
+    }
     state
         .store
         .insert_opaque_token(&OpaqueToken {
@@ -226,6 +238,10 @@ fn issued_counter(format: TokenFormat) -> &'static metrics::Counter {
 
 /// What a presented access token is, once checked.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a JWT is the common case on the gateway's path; boxing its claims would allocate at every check"
+)]
 pub enum Checked {
     /// A signed JWT, with its claims.
     Jwt(AccessClaims),

@@ -346,6 +346,7 @@ async fn people_of_one_app_are_counted_apart() {
                     jkt: None,
                     act: None,
                     expires_by: None,
+                    sign_in: None,
                 },
                 state.clock.now(),
             )

@@ -295,6 +295,21 @@ async fn the_app_is_asked_after_the_password_each_code_counts_once_and_tokens_sa
     assert_eq!(introspected["active"], json!(true), "{introspected}");
     assert_eq!(introspected["acr"], json!(MFA), "{introspected}");
     assert_eq!(introspected["amr"], json!(["pwd", "otp", "mfa"]));
+    // So do the access token (RFC 9068 §2.2.1) and its introspection.
+    let access = body["access_token"].as_str().unwrap();
+    let at = castellan_testkit::oauth::claims(access);
+    assert_eq!(at["acr"], json!(MFA), "{at}");
+    assert_eq!(at["amr"], json!(["pwd", "otp", "mfa"]), "{at}");
+    assert_eq!(at["auth_time"], json!(clock.now().timestamp()), "{at}");
+    let introspected = app.introspect(access).await;
+    assert_eq!(introspected["active"], json!(true), "{introspected}");
+    assert_eq!(introspected["acr"], json!(MFA), "{introspected}");
+    assert_eq!(introspected["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(
+        introspected["auth_time"],
+        json!(clock.now().timestamp()),
+        "{introspected}"
+    );
 
     // The same code again, from another browser after its password: refused.
     let (b2, after2, _) = password_step(&app, &client_id, "tia@example.com", &[]).await;

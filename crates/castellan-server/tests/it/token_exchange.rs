@@ -246,6 +246,9 @@ async fn may_act_lets_the_named_client_exchange() {
             tier: None,
             act: None,
             may_act: Some(may_act),
+            auth_time: None,
+            acr: None,
+            amr: None,
         };
         let keys = app.state.keys.keys();
         castellan_crypto::jws::sign(keys.signer(app.state.access_alg).unwrap(), "at+jwt", &c)

@@ -205,6 +205,11 @@ fn active_body(state: &AppState, checked: &Checked) -> Value {
                 if let Some(act) = &c.act {
                     obj.insert("act".into(), act.clone());
                 }
+                if let (Some(t), Some(acr), Some(amr)) = (c.auth_time, &c.acr, &c.amr) {
+                    obj.insert("auth_time".into(), t.into());
+                    obj.insert("acr".into(), acr.clone().into());
+                    obj.insert("amr".into(), amr.clone().into());
+                }
             }
             v
         }

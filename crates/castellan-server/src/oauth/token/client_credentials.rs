@@ -58,6 +58,7 @@ fn token_grant<'a>(
         jkt,
         act: None,
         expires_by: None,
+        sign_in: None,
     }
 }
 

@@ -181,6 +181,7 @@ pub async fn answer_user_grant(
             jkt: grant.jkt,
             act: grant.act,
             expires_by: None,
+            sign_in: (!grant.amr.is_empty()).then_some((grant.auth_time, grant.amr)),
         },
         Some(grant.family_id),
         now,

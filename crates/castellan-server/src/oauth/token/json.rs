@@ -5,6 +5,7 @@
 //! `\` (RFC 6749 §3.3), ids are the server's own. The token answer's JSON
 //! (`crate::oauth::http::token_answer`) is written with the same [`string`].
 
+use castellan_core::authn::Amr;
 use castellan_core::resource::Audience;
 
 /// An access token's claims, borrowed: the fields of
@@ -38,6 +39,9 @@ pub struct ClaimsRef<'a> {
     pub tier: Option<&'a str>,
     /// The actor, for a token obtained by token exchange (RFC 8693 §4.1).
     pub act: Option<&'a serde_json::Value>,
+    /// When and how the person signed in (`auth_time`, `acr`, `amr`), for a token of a
+    /// sign-in at this server.
+    pub sign_in: Option<(i64, Amr)>,
 }
 
 /// `serde_json::to_vec` of the [`castellan_core::token::AccessClaims`] holding `c`, written
@@ -91,6 +95,22 @@ pub fn claims_json(c: &ClaimsRef<'_>) -> Vec<u8> {
         out.extend_from_slice(b",\"act\":");
         // Writing a value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut out, act);
+    }
+    if let Some((auth_time, amr)) = c.sign_in {
+        if let (Some(acr), Some(names)) = (amr.acr(), amr.claim()) {
+            out.extend_from_slice(b",\"auth_time\":");
+            out.extend_from_slice(itoa::Buffer::new().format(auth_time).as_bytes());
+            out.extend_from_slice(b",\"acr\":");
+            string(&mut out, acr);
+            out.extend_from_slice(b",\"amr\":[");
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(&mut out, name);
+            }
+            out.push(b']');
+        }
     }
     out.push(b'}');
     out
@@ -153,6 +173,9 @@ mod tests {
             tier: c.tier.map(Into::into),
             act: c.act.cloned(),
             may_act: None,
+            auth_time: c.sign_in.and_then(|(t, a)| a.acr().map(|_| t)),
+            acr: c.sign_in.and_then(|(_, a)| a.acr().map(str::to_owned)),
+            amr: c.sign_in.and_then(|(_, a)| a.claim()),
         })
         .unwrap()
     }
@@ -175,6 +198,7 @@ mod tests {
             jkt: None,
             tier: None,
             act: None,
+            sign_in: None,
         };
         assert_eq!(
             String::from_utf8(claims_json(&c)).unwrap(),
@@ -190,6 +214,29 @@ mod tests {
             String::from_utf8(claims_json(&c)).unwrap(),
             claims_serde(&c)
         );
+        let c = ClaimsRef {
+            sign_in: Some((
+                1_796_030_000,
+                Amr::PASSWORD.with(castellan_core::authn::Method::Hwk),
+            )),
+            ..c
+        };
+        let json = String::from_utf8(claims_json(&c)).unwrap();
+        assert_eq!(json, claims_serde(&c));
+        assert!(
+            json.ends_with(
+                r#","auth_time":1796030000,"acr":"urn:castellan:acr:mfa","amr":["pwd","hwk","mfa"]}"#
+            ),
+            "{json}"
+        );
+        // No sign-in methods: nothing said about a sign-in.
+        let c = ClaimsRef {
+            sign_in: Some((1, Amr::NONE)),
+            ..c
+        };
+        assert!(!String::from_utf8(claims_json(&c))
+            .unwrap()
+            .contains("auth_time"));
     }
 
     proptest! {
@@ -203,6 +250,7 @@ mod tests {
             jkt in proptest::option::of(".{0,20}"),
             tier in proptest::option::of(".{0,20}"),
             actor in proptest::option::of(".{0,20}"),
+            signed_in in proptest::option::of((any::<i64>(), 0u8..4)),
             auds in proptest::collection::vec(".{0,20}", 1..4),
         ) {
             let Some(aud) = Audience::from_list(auds) else { return Ok(()) };
@@ -222,6 +270,16 @@ mod tests {
                 jkt: jkt.as_deref(),
                 tier: tier.as_deref(),
                 act: act.as_ref(),
+                sign_in: signed_in.map(|(t, m)| {
+                    use castellan_core::authn::Method;
+                    let amr = match m {
+                        0 => Amr::NONE,
+                        1 => Amr::PASSWORD,
+                        2 => Amr::PASSWORD.with(Method::Otp),
+                        _ => Amr::NONE.with(Method::Swk),
+                    };
+                    (t, amr)
+                }),
             };
             prop_assert_eq!(String::from_utf8(claims_json(&c)).unwrap(), claims_serde(&c));
         }

@@ -112,6 +112,7 @@ pub(crate) async fn from_assertion(
                     jkt,
                     act,
                     expires_by: None,
+                    sign_in: None,
                 },
                 now,
             )

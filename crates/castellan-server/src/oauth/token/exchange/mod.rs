@@ -166,6 +166,7 @@ async fn castellan_token(
             jkt,
             act: act.as_ref(),
             expires_by: Some(subject.exp),
+            sign_in: None,
         },
         family.gid.as_deref(),
         now,
