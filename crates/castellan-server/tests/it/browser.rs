@@ -529,12 +529,13 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
 /// Passkeys in Chromium, with WebDriver's virtual authenticator (a platform authenticator
 /// keeping discoverable credentials and verifying its user): the person adds a passkey on the
 /// account's passkeys page (the password asked again), the authenticator holds it as a resident
-/// credential, the person signs out, and a relying party asking `acr_values=…:mfa` gets them
+/// credential, the person signs out; their password then leads to the second step, which the
+/// passkey answers; signed out again, a relying party asking `acr_values=…:mfa` gets them
 /// through **Sign in with a passkey** alone, no email, no password; the ID token, validated by
 /// a relying party built on openid-client, says `acr` mfa and `amr` hwk mfa. The relying party
 /// then signs the person out (RP-Initiated Logout with the ID token as the hint) and its
-/// back-channel endpoint receives the session's logout token, verified here. Screenshots `passkeys.png` and
-/// `login-passkey.png`.
+/// back-channel endpoint receives the session's logout token, verified here. Screenshots
+/// `passkeys.png`, `second-factor-passkey.png` and `login-passkey.png`.
 #[tokio::test]
 async fn a_passkey_is_added_and_signs_in_in_chromium() {
     if !asked_to_run() {
@@ -604,6 +605,19 @@ async fn a_passkey_is_added_and_signs_in_in_chromium() {
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["isResidentCredential"], true, "{held:?}");
     assert_eq!(held[0]["rpId"], "localhost", "{held:?}");
+
+    // Signed out, the password now leads to the second step, where the passkey answers.
+    c.goto(&at("/account")).await.unwrap();
+    click(&c, "form[action='/account/logout'] button").await;
+    c.goto(&at("/login")).await.unwrap();
+    sign_in(&c, "pat@example.com", PASSWORD).await;
+    c.wait()
+        .for_element(Locator::Css("#use-passkey:not([hidden])"))
+        .await
+        .unwrap();
+    screenshot(&c, "second-factor-passkey.png").await;
+    click(&c, "#use-passkey").await;
+    wait_for_url(&c, &at("/account")).await;
 
     // Signed out, a relying party asks for a second factor: the passkey alone answers.
     c.goto(&at("/account")).await.unwrap();
