@@ -526,6 +526,27 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
     }
 }
 
+/// Adds WebDriver's virtual authenticator to the browser: a platform authenticator keeping
+/// discoverable credentials, whose user is present and verified. Answers its id.
+async fn virtual_authenticator(c: &Client) -> String {
+    let added = c
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::POST,
+            path: "authenticator".to_owned(),
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            })),
+        })
+        .await
+        .unwrap();
+    added.as_str().expect("an authenticator id").to_owned()
+}
+
 /// Passkeys in Chromium, with WebDriver's virtual authenticator (a platform authenticator
 /// keeping discoverable credentials and verifying its user): the person adds a passkey on the
 /// account's passkeys page (the password asked again), the authenticator holds it as a resident
@@ -564,22 +585,7 @@ async fn a_passkey_is_added_and_signs_in_in_chromium() {
     let (user_id, _) = add_person(&app, "pat@example.com", &["Acme Retail"]).await;
     let profile = tempfile::tempdir().unwrap();
     let c = browser(&driver_url, profile.path(), 1000).await;
-    let added = c
-        .issue_cmd(WebAuthnCommand {
-            method: http::Method::POST,
-            path: "authenticator".to_owned(),
-            body: Some(json!({
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": true,
-                "hasUserVerification": true,
-                "isUserConsenting": true,
-                "isUserVerified": true,
-            })),
-        })
-        .await
-        .unwrap();
-    let authenticator = added.as_str().expect("an authenticator id").to_owned();
+    let authenticator = virtual_authenticator(&c).await;
 
     // Add a passkey from the account's passkeys page.
     c.goto(&at("/login")).await.unwrap();
@@ -670,5 +676,59 @@ async fn a_passkey_is_added_and_signs_in_in_chromium() {
     assert_eq!(told["iss"], json!(site), "{told}");
     c.goto(&at("/account")).await.unwrap();
     wait_for_url(&c, &at("/login")).await;
+    c.close().await.unwrap();
+}
+
+/// A passkeys-only policy in Chromium: a member without a passkey signs in with their password
+/// and is led to register one (the set-up page's button, the virtual authenticator), then the
+/// session starts with `amr` `pwd hwk`; signed out, their password leads to the second step,
+/// which offers only the passkey. Screenshot `passkey-setup.png`.
+#[tokio::test]
+async fn a_passkeys_only_policy_leads_to_registering_one_in_chromium() {
+    if !asked_to_run() {
+        return;
+    }
+    let (_driver, driver_url) = start_driver().await;
+    let app = TestApp::spawn_as_localhost_issuer(product_scopes).await;
+    let site = app.state.config.issuer.clone();
+    let at = |path: &str| format!("{site}{path}");
+    let (user_id, orgs) = add_person(&app, "ria@example.com", &["Acme Retail"]).await;
+    app.store
+        .set_second_factor_policy(&orgs[0], castellan_core::authn::SecondFactorPolicy::Passkey)
+        .await
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver_url, profile.path(), 1000).await;
+    virtual_authenticator(&c).await;
+
+    c.goto(&at("/login")).await.unwrap();
+    sign_in(&c, "ria@example.com", PASSWORD).await;
+    c.wait()
+        .for_element(Locator::Css("#register-passkey:not([hidden])"))
+        .await
+        .unwrap();
+    screenshot(&c, "passkey-setup.png").await;
+    click(&c, "#register-passkey").await;
+    wait_for_url(&c, &at("/account")).await;
+    let sessions = app
+        .store
+        .list_sessions(&user_id, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].amr.stored(), "pwd hwk");
+    assert_eq!(app.store.list_passkeys(&user_id).await.unwrap().len(), 1);
+
+    // Signed out, the password leads to the passkey alone.
+    click(&c, "form[action='/account/logout'] button").await;
+    c.goto(&at("/login")).await.unwrap();
+    sign_in(&c, "ria@example.com", PASSWORD).await;
+    c.wait()
+        .for_element(Locator::Css("#use-passkey:not([hidden])"))
+        .await
+        .unwrap();
+    assert!(c.find(Locator::Id("code")).await.is_err(), "no code field");
+    click(&c, "#use-passkey").await;
+    wait_for_url(&c, &at("/account")).await;
     c.close().await.unwrap();
 }
