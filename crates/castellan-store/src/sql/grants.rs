@@ -56,6 +56,19 @@ impl SqlStore {
     }
 }
 
+/// The `(session id, user id, client id)` of taken `session_clients` rows.
+fn session_client_rows(rows: &[sqlx::any::AnyRow]) -> StoreResult<Vec<(String, String, String)>> {
+    rows.iter()
+        .map(|row| {
+            Ok((
+                crate::rows::get(row, "session_id")?,
+                crate::rows::get(row, "user_id")?,
+                crate::rows::get(row, "client_id")?,
+            ))
+        })
+        .collect()
+}
+
 async fn insert_refresh_in(
     tx: &mut Transaction<'static, Any>,
     t: &RefreshToken,
@@ -261,15 +274,7 @@ impl GrantStore for SqlStore {
         .fetch_all(self.timed())
         .await
         .map_err(store_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    crate::rows::get(row, "session_id")?,
-                    crate::rows::get(row, "user_id")?,
-                    crate::rows::get(row, "client_id")?,
-                ))
-            })
-            .collect()
+        session_client_rows(&rows)
     }
 
     async fn take_any_ended_session_clients(
@@ -286,15 +291,7 @@ impl GrantStore for SqlStore {
         .fetch_all(self.timed())
         .await
         .map_err(store_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    crate::rows::get(row, "session_id")?,
-                    crate::rows::get(row, "user_id")?,
-                    crate::rows::get(row, "client_id")?,
-                ))
-            })
-            .collect()
+        session_client_rows(&rows)
     }
 
     async fn take_session_clients(
@@ -311,13 +308,7 @@ impl GrantStore for SqlStore {
             .fetch_all(self.timed())
             .await
             .map_err(store_error)?;
-            for row in rows {
-                taken.push((
-                    crate::rows::get(&row, "session_id")?,
-                    crate::rows::get(&row, "user_id")?,
-                    crate::rows::get(&row, "client_id")?,
-                ));
-            }
+            taken.extend(session_client_rows(&rows)?);
         }
         Ok(taken)
     }

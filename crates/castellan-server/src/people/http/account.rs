@@ -10,6 +10,7 @@ use crate::people::http::pages::{
     render, see_other, AccountView, ConnectedAppLine, ConnectedAppsView, PageFailure,
 };
 use crate::people::http::session::{Browser, SignedIn};
+use crate::people::login::{audit_sign_in, sign_in, LoginError};
 use crate::people::sessions::{clear_session_cookie, csrf_cookie, end_session};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
@@ -164,5 +165,75 @@ impl PageForm for RevokeForm {
 impl PageForm for LogoutForm {
     fn csrf(&self) -> Option<&str> {
         self.csrf.as_ref().map(Secret::expose)
+    }
+}
+
+/// Why the password asked again was not taken.
+pub enum PasswordRefused {
+    /// Wrong (or another person's): 401.
+    Wrong,
+    /// Too many attempts from the network (the per-IP `login` policy): 429.
+    NetworkThrottled,
+    /// Too many attempts for the account (its delays): 429.
+    AccountThrottled,
+    /// The answer to give as it is (storage or the limiter unavailable).
+    Answer(Response),
+}
+
+/// Checks the password `signed_in` typed again, as a sign-in is checked (the per-IP `login`
+/// policy, the account's delays, Argon2id), and audits it: a stolen session alone cannot add
+/// or remove a passkey.
+pub async fn password_again(
+    state: &AppState,
+    signed_in: &SignedIn,
+    password: Option<Secret>,
+    ip: &ClientIp,
+    what: &str,
+) -> Result<(), PasswordRefused> {
+    let limiting = &state.rate_limiting;
+    if let Err(refused) = limiting
+        .check(&limiting.limits.per_ip.login, &ip.limit_key())
+        .await
+    {
+        return Err(if refused.backend_unavailable() {
+            PasswordRefused::Answer(PageFailure::Unavailable.into_response())
+        } else {
+            PasswordRefused::NetworkThrottled
+        });
+    }
+    let password = password.unwrap_or_else(|| Secret::new(""));
+    let email = &signed_in.user.email;
+    let checked = sign_in(state, email, password, &ip.limit_key(), None).await;
+    audit_sign_in(state, email, &checked, ip.0, what).await;
+    match checked {
+        Ok(u) if u.id == signed_in.user.id => Ok(()),
+        Err(LoginError::Store(e)) => Err(PasswordRefused::Answer(
+            PageFailure::from(e).into_response(),
+        )),
+        Err(LoginError::Throttled(d)) if d.unavailable => Err(PasswordRefused::Answer(
+            PageFailure::Unavailable.into_response(),
+        )),
+        Err(LoginError::Throttled(_)) => Err(PasswordRefused::AccountThrottled),
+        _ => Err(PasswordRefused::Wrong),
+    }
+}
+
+impl PasswordRefused {
+    /// The status and the sentence a refusal is answered with (`Answer` is its own answer).
+    pub fn said(&self) -> (StatusCode, &'static str) {
+        match self {
+            PasswordRefused::NetworkThrottled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts from your network; wait a minute and try again.",
+            ),
+            PasswordRefused::AccountThrottled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts for this account; wait a little and try again.",
+            ),
+            PasswordRefused::Wrong | PasswordRefused::Answer(_) => (
+                StatusCode::UNAUTHORIZED,
+                "That is not your current password.",
+            ),
+        }
     }
 }

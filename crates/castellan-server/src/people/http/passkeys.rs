@@ -11,16 +11,15 @@
 //! passkey buttons stay hidden and the password (and app code) forms work as before.
 
 use crate::audit::{self, Caller, Kind};
-use crate::people::http::account::csrf_for;
+use crate::people::http::account::{csrf_for, password_again, PasswordRefused};
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
-use crate::people::http::login::{for_request, login_retry, next_after_sign_in, session_cookies};
+use crate::people::http::login::{for_request, login_retry, next_after_sign_in};
 use crate::people::http::pages::{render, see_other, PageFailure};
-use crate::people::http::second_factor::{pending, retry, start_again, who, Who};
+use crate::people::http::second_factor::{pending, retry, start_again, start_signed_in, who, Who};
 use crate::people::http::session::{Browser, SignedIn};
-use crate::people::login::{audit_sign_in, sign_in, LoginError};
+use crate::people::http::two_factor::when;
 use crate::people::passkeys::{self, PasskeyError};
-use crate::people::second_factor::{factors_to_offer, may_register_passkey, pending_cookie_name};
-use crate::people::sessions::clear_cookie;
+use crate::people::second_factor::{factors_to_offer, may_register_passkey};
 use crate::platform::http::client_ip::ClientIp;
 use crate::platform::state::AppState;
 use askama::Template;
@@ -214,16 +213,7 @@ pub async fn post_sign_in(
             )
             .await;
             let amr = before.with(method);
-            match session_cookies(&state, &browser, &headers, ip.0, &user, amr, keep).await {
-                Ok(mut cookies) => {
-                    cookies.push(clear_cookie(
-                        &state,
-                        pending_cookie_name(state.config.environment),
-                    ));
-                    see_other(&next, cookies)
-                }
-                Err(res) => res,
-            }
+            start_signed_in(&state, &browser, &headers, ip.0, &user, amr, keep, &next).await
         }
         Err(PasskeyError::Store(e)) => PageFailure::from(e).into_response(),
         Err(e) => {
@@ -381,16 +371,7 @@ pub async fn post_set_up(
                 Amr::PASSWORD
             };
             let amr = proved.with(method_of(passkey.backup_eligible));
-            match session_cookies(&state, &browser, &headers, ip.0, &user, amr, None).await {
-                Ok(mut cookies) => {
-                    cookies.push(clear_cookie(
-                        &state,
-                        pending_cookie_name(state.config.environment),
-                    ));
-                    see_other(&next, cookies)
-                }
-                Err(res) => res,
-            }
+            start_signed_in(&state, &browser, &headers, ip.0, &user, amr, None, &next).await
         }
         Err(PasskeyError::Store(e)) => PageFailure::from(e).into_response(),
         Err(e) => {
@@ -459,11 +440,6 @@ pub struct Done {
     done: Option<String>,
 }
 
-fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
-}
-
 async fn page(
     state: &AppState,
     browser: &Browser,
@@ -514,54 +490,6 @@ pub async fn get_passkeys(
     page(&state, &browser, signed_in, StatusCode::OK, notice, None).await
 }
 
-/// Why the password asked again was not taken.
-enum PasswordRefused {
-    /// Wrong (or another person's): 401.
-    Wrong,
-    /// Too many attempts: 429.
-    Throttled,
-    /// The answer to give as it is (storage or the limiter unavailable).
-    Answer(Response),
-}
-
-/// Checks the password `signed_in` typed again, as a sign-in is checked (the per-IP `login`
-/// policy, the account's delays, Argon2id), and audits it: a stolen session alone cannot add
-/// or remove a passkey.
-async fn password_again(
-    state: &AppState,
-    signed_in: &SignedIn,
-    password: Option<Secret>,
-    ip: &ClientIp,
-    what: &str,
-) -> Result<(), PasswordRefused> {
-    let limiting = &state.rate_limiting;
-    if let Err(refused) = limiting
-        .check(&limiting.limits.per_ip.login, &ip.limit_key())
-        .await
-    {
-        return Err(if refused.backend_unavailable() {
-            PasswordRefused::Answer(PageFailure::Unavailable.into_response())
-        } else {
-            PasswordRefused::Throttled
-        });
-    }
-    let password = password.unwrap_or_else(|| Secret::new(""));
-    let email = &signed_in.user.email;
-    let checked = sign_in(state, email, password, &ip.limit_key(), None).await;
-    audit_sign_in(state, email, &checked, ip.0, what).await;
-    match checked {
-        Ok(u) if u.id == signed_in.user.id => Ok(()),
-        Err(LoginError::Store(e)) => Err(PasswordRefused::Answer(
-            PageFailure::from(e).into_response(),
-        )),
-        Err(LoginError::Throttled(d)) if d.unavailable => Err(PasswordRefused::Answer(
-            PageFailure::Unavailable.into_response(),
-        )),
-        Err(LoginError::Throttled(_)) => Err(PasswordRefused::Throttled),
-        _ => Err(PasswordRefused::Wrong),
-    }
-}
-
 /// `POST /account/passkeys/options`: the password again, then the options registering a new
 /// passkey.
 pub async fn add_options(
@@ -578,19 +506,11 @@ pub async fn add_options(
     let what = "passkey registration (password asked again)";
     match password_again(&state, signed_in, form.password, &ip, what).await {
         Ok(()) => {}
-        Err(PasswordRefused::Wrong) => {
-            return json_error(
-                StatusCode::UNAUTHORIZED,
-                "That is not your current password.",
-            )
-        }
-        Err(PasswordRefused::Throttled) => {
-            return json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts; wait a little and try again.",
-            )
-        }
         Err(PasswordRefused::Answer(res)) => return res,
+        Err(refused) => {
+            let (status, message) = refused.said();
+            return json_error(status, message);
+        }
     }
     let now = state.clock.now();
     options_answer(passkeys::start_registration(&state, &signed_in.user, now).await)
@@ -690,15 +610,8 @@ pub async fn remove(
     let what = "passkey removal (password asked again)";
     let refused = match password_again(&state, signed_in, form.password, &ip, what).await {
         Ok(()) => None,
-        Err(PasswordRefused::Wrong) => Some((
-            StatusCode::UNAUTHORIZED,
-            "That is not your current password.",
-        )),
-        Err(PasswordRefused::Throttled) => Some((
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts; wait a little and try again.",
-        )),
         Err(PasswordRefused::Answer(res)) => return res,
+        Err(refused) => Some(refused.said()),
     };
     if let Some((status, message)) = refused {
         return page(&state, &browser, signed_in, status, None, Some(message)).await;

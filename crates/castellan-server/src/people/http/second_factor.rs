@@ -319,16 +319,7 @@ pub async fn post_second_factor(
                 }
             }
             let amr = Amr::PASSWORD.with(Method::Otp);
-            match session_cookies(&state, &browser, &headers, ip.0, &user, amr, keep).await {
-                Ok(mut cookies) => {
-                    cookies.push(clear_cookie(
-                        &state,
-                        pending_cookie_name(state.config.environment),
-                    ));
-                    see_other(&next, cookies)
-                }
-                Err(res) => res,
-            }
+            start_signed_in(&state, &browser, &headers, ip.0, &user, amr, keep, &next).await
         }
         Err(e @ (CodeError::Invalid | CodeError::Locked)) => {
             tracing::info!(event = "second_factor_failed", user_id = %user.id, "a second factor was refused");
@@ -485,6 +476,34 @@ pub async fn post_set_up(
             for_request(&state, &request, page).await
         }
         Err(e) => PageFailure::from(e).into_response(),
+    }
+}
+
+/// Starts the session of `user` signed in with `amr` (at `keep`'s times for a step-up), clears
+/// the pending sign-in, and sends the browser on to `next`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "every way of finishing a sign-in names all"
+)]
+pub(crate) async fn start_signed_in(
+    state: &AppState,
+    browser: &Browser,
+    headers: &HeaderMap,
+    address: std::net::IpAddr,
+    user: &User,
+    amr: Amr,
+    keep: Option<SessionTimes>,
+    next: &str,
+) -> Response {
+    match session_cookies(state, browser, headers, address, user, amr, keep).await {
+        Ok(mut cookies) => {
+            cookies.push(clear_cookie(
+                state,
+                pending_cookie_name(state.config.environment),
+            ));
+            see_other(next, cookies)
+        }
+        Err(res) => res,
     }
 }
 

@@ -6,10 +6,10 @@
 
 use crate::audit::{self, Caller, Kind};
 use crate::people::http::account::csrf_for;
+use crate::people::http::account::{password_again, PasswordRefused};
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
 use crate::people::http::pages::{render, see_other, PageFailure};
 use crate::people::http::session::{Browser, SignedIn};
-use crate::people::login::{audit_sign_in, sign_in, LoginError};
 use crate::people::second_factor::{
     check_code, confirm_enrolment, enrolling, new_recovery_codes, start_enrolment, CodeError,
     Confirmed, Enrolling,
@@ -71,7 +71,8 @@ pub struct Done {
     removed: Option<String>,
 }
 
-fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+/// A time as the account pages show it (UTC), or empty.
+pub(crate) fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
 }
@@ -193,73 +194,19 @@ pub async fn start(
     let Some(signed_in) = &browser.signed_in else {
         return see_other("/login", Vec::new());
     };
-    // A stolen session alone cannot put its thief's app on the account: the password first,
-    // checked as a sign-in is (the per-IP `login` policy, the account's delays, Argon2id).
-    let limiting = &state.rate_limiting;
-    if let Err(refused) = limiting
-        .check(&limiting.limits.per_ip.login, &ip.limit_key())
-        .await
-    {
-        if refused.backend_unavailable() {
-            return PageFailure::Unavailable.into_response();
-        }
+    // A stolen session alone cannot put its thief's app on the account: the password first.
+    let what = "two-step sign-in set-up (password asked again)";
+    let refused = match password_again(&state, signed_in, form.password, &ip, what).await {
+        Ok(()) => None,
+        Err(PasswordRefused::Answer(res)) => return res,
+        Err(refused) => Some(refused.said()),
+    };
+    if let Some((status, message)) = refused {
         let shown = Shown {
-            error: Some("Too many attempts from your network; wait a minute and try again."),
+            error: Some(message),
             ..Shown::default()
         };
-        return page(
-            &state,
-            &browser,
-            signed_in,
-            StatusCode::TOO_MANY_REQUESTS,
-            shown,
-        )
-        .await;
-    }
-    let password = form.password.unwrap_or_else(|| Secret::new(""));
-    let checked = sign_in(
-        &state,
-        &signed_in.user.email,
-        password,
-        &ip.limit_key(),
-        None,
-    )
-    .await;
-    audit_sign_in(
-        &state,
-        &signed_in.user.email,
-        &checked,
-        ip.0,
-        "two-step sign-in set-up (password asked again)",
-    )
-    .await;
-    match checked {
-        Ok(u) if u.id == signed_in.user.id => {}
-        Err(LoginError::Store(e)) => return PageFailure::from(e).into_response(),
-        Err(LoginError::Throttled(d)) if d.unavailable => {
-            return PageFailure::Unavailable.into_response()
-        }
-        Err(LoginError::Throttled(_)) => {
-            let shown = Shown {
-                error: Some("Too many attempts for this account; wait a little and try again."),
-                ..Shown::default()
-            };
-            return page(
-                &state,
-                &browser,
-                signed_in,
-                StatusCode::TOO_MANY_REQUESTS,
-                shown,
-            )
-            .await;
-        }
-        _ => {
-            let shown = Shown {
-                error: Some("That is not your current password."),
-                ..Shown::default()
-            };
-            return page(&state, &browser, signed_in, StatusCode::UNAUTHORIZED, shown).await;
-        }
+        return page(&state, &browser, signed_in, status, shown).await;
     }
     let now = state.clock.now();
     match start_enrolment(&state, &signed_in.user.id, now).await {
