@@ -14,6 +14,7 @@ pub mod jws;
 pub mod keys;
 pub mod keyset;
 pub mod recovery_code;
+pub mod refresh_token;
 pub mod secret;
 pub mod totp;
 
@@ -22,6 +23,7 @@ pub use dpop::{DpopError, ProofCheck, VerifiedProof};
 pub use jws::{JwsError, VerifiedJws};
 pub use keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
 pub use keyset::KeySet;
+pub use refresh_token::{generate_refresh_token, refresh_token_key};
 pub use secret::{
     generate_secret, hash_secret, id_random_bytes, is_generated_secret, random_bytes, random_id,
     verify_secret,

@@ -31,7 +31,7 @@ use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_crypto::keys::{Algorithm, SigningKey};
-use castellan_crypto::{generate_secret, hash_secret, jws};
+use castellan_crypto::{generate_refresh_token, hash_secret, jws, refresh_token_key};
 use castellan_store::people::{CodeRedemption, RefreshToken, RefreshUse};
 use castellan_store::Store;
 use chrono::{Duration, Utc};
@@ -108,7 +108,7 @@ async fn refresh(s: &Baseline, body: &[u8]) -> Response {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let now = Utc::now();
-    let hash = hash_secret(&token).0;
+    let hash = refresh_token_key(&token);
     let Some(current) = s.store.find_refresh_token(&hash).await.unwrap() else {
         return StatusCode::BAD_REQUEST.into_response();
     };
@@ -120,9 +120,9 @@ async fn refresh(s: &Baseline, body: &[u8]) -> Response {
             return StatusCode::BAD_REQUEST.into_response();
         }
     }
-    let secret = generate_secret();
+    let (secret, key) = generate_refresh_token(now.timestamp_millis());
     let next = RefreshToken {
-        hash: hash_secret(secret.expose()).0,
+        hash: key,
         created_at: now,
         expires_at: now + Duration::days(200),
         ..current.clone()
@@ -155,9 +155,9 @@ async fn exchange(s: &Baseline, body: &[u8]) -> Response {
             return StatusCode::BAD_REQUEST.into_response();
         }
     }
-    let secret = generate_secret();
+    let (secret, key) = generate_refresh_token(now.timestamp_millis());
     let stored = RefreshToken {
-        hash: hash_secret(secret.expose()).0,
+        hash: key,
         family_id: code.family_id.clone(),
         consent_id: code.consent_id.clone(),
         client_id: code.client_id.clone(),

@@ -45,11 +45,11 @@ async fn code_exchange_answers_like_close_with_organization_and_user() {
     assert_eq!(c["client_id"], g.client.id.as_str());
     assert!(is_active(&app, at).await);
 
-    // The refresh token is stored only as its SHA-256.
+    // The refresh token is stored only as its key (its issue time and most of its SHA-256).
     let rt = b["refresh_token"].as_str().unwrap();
     let stored = app
         .store
-        .find_refresh_token(&castellan_crypto::hash_secret(rt).0)
+        .find_refresh_token(&castellan_crypto::refresh_token_key(rt))
         .await
         .unwrap()
         .unwrap();

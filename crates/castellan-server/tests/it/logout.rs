@@ -688,7 +688,7 @@ async fn a_client_that_asks_for_it_loses_the_sessions_refresh_tokens_at_logout()
     assert_eq!(out.status, 302, "{}", out.body);
     // The strict client's refresh family dies with the session (in the background, soon).
     let family = |token: &str| {
-        let hash = castellan_crypto::hash_secret(token).0;
+        let hash = castellan_crypto::refresh_token_key(token);
         let app = &app;
         async move {
             app.store

@@ -366,3 +366,55 @@ async fn a_refresh_token_of_a_client_past_its_delete_date_introspects_inactive()
         assert_eq!(v, json!({"active": false}), "{hint:?}");
     }
 }
+
+/// A refresh token starts with its issue time and is stored under that time and most of its
+/// hash, so new keys sort by time; one stored in the earlier format (43 characters, keyed by its
+/// whole SHA-256) still refreshes, and presenting it again once rotated still revokes its family.
+#[tokio::test]
+async fn refresh_tokens_are_stored_under_time_ordered_keys_and_earlier_ones_still_work() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let g = setup(&app).await;
+    let first = first_tokens(&app, &g, "openid offline_access products:read").await;
+    let token = rt(&first);
+    assert_eq!(token.len(), 51, "{token}");
+    let raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
+    let mut millis = [0u8; 8];
+    millis[2..].copy_from_slice(&raw[..6]);
+    let issued = i64::from_be_bytes(millis);
+    assert!(
+        (Utc::now().timestamp_millis() - issued).abs() < 60_000,
+        "{issued}"
+    );
+    let key = castellan_crypto::refresh_token_key(&token);
+    assert_eq!(key[..6], raw[..6]);
+    let stored = app.store.find_refresh_token(&key).await.unwrap().unwrap();
+    assert_eq!(stored.client_id, g.client.id);
+    // Nothing is stored under the whole hash of the token.
+    let whole = castellan_crypto::hash_secret(&token).0;
+    assert!(app
+        .store
+        .find_refresh_token(&whole)
+        .await
+        .unwrap()
+        .is_none());
+
+    // A token of the earlier format: the same grant, stored under the whole SHA-256 of a
+    // 43-character secret.
+    let legacy = castellan_crypto::generate_secret();
+    let legacy = legacy.expose();
+    let mut earlier = stored.clone();
+    earlier.hash = castellan_crypto::hash_secret(legacy).0;
+    app.store.insert_refresh_token(&earlier).await.unwrap();
+    let (s, second) = refresh(&app, &g.client, legacy, None).await;
+    assert_eq!(s, StatusCode::OK, "{second}");
+    assert_eq!(rt(&second).len(), 51);
+    assert!(is_active(&app, &at(&second)).await);
+    let (s, again) = refresh(&app, &g.client, legacy, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{again}");
+    assert_eq!(again["error"], "invalid_grant");
+    assert!(!is_active(&app, &at(&second)).await);
+    let (s, _) = refresh(&app, &g.client, &rt(&second), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

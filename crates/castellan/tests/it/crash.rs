@@ -335,7 +335,7 @@ async fn a_node_killed_mid_write_keeps_every_answered_write_and_no_half_written_
         assert!(found.is_empty(), "{what}: {found:?}");
     }
     for family in &answered.families {
-        let hash = castellan_crypto::hash_secret(&family.latest).0;
+        let hash = castellan_crypto::refresh_token_key(&family.latest);
         let row = sqlx::query("SELECT rotated_at FROM refresh_tokens WHERE hash = $1")
             .bind(hash.to_vec())
             .fetch_optional(&pool)

@@ -22,7 +22,7 @@ use axum::Json;
 use castellan_core::client::{Client, ClientKind};
 use castellan_core::scope::may_introspect_any;
 use castellan_core::OAuthError;
-use castellan_crypto::hash_secret;
+use castellan_crypto::refresh_token_key;
 use castellan_store::people::RefreshToken;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -108,7 +108,7 @@ async fn current_refresh_token(
     if token.is_empty() || token.len() > MAX_PRESENTED_LEN || token.contains('.') {
         return Ok(None);
     }
-    let hash = hash_secret(token).0;
+    let hash = refresh_token_key(token);
     let Some(rt) = state.store.find_current_refresh_token(&hash, now).await? else {
         return Ok(None);
     };

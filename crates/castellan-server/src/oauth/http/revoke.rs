@@ -15,8 +15,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use castellan_core::token::AccessClaims;
 use castellan_core::OAuthError;
-use castellan_crypto::hash_secret;
 use castellan_crypto::jws;
+use castellan_crypto::{hash_secret, refresh_token_key};
 use chrono::DateTime;
 
 /// `POST /oauth/revoke`: token revocation (RFC 7009).
@@ -59,12 +59,13 @@ pub async fn revoke_token(
         }
     } else if token.len() <= 512 {
         let hash = hash_secret(token).0;
+        let key = refresh_token_key(token);
         if let Some(stored) = state.store.get_opaque_token(&hash).await? {
             if stored.client_id != client.id {
                 return Err(not_yours());
             }
             state.store.revoke_opaque_token(&hash, &client.id).await?;
-        } else if let Some(refresh) = state.store.find_refresh_token(&hash).await? {
+        } else if let Some(refresh) = state.store.find_refresh_token(&key).await? {
             if refresh.client_id != client.id {
                 return Err(not_yours());
             }

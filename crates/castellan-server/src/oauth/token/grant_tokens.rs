@@ -15,7 +15,7 @@ use castellan_core::grant::for_person;
 use castellan_core::resource::Audience;
 use castellan_core::user::User;
 use castellan_core::{ScopeSet, Secret};
-use castellan_crypto::{generate_secret, hash_secret};
+use castellan_crypto::generate_refresh_token;
 use castellan_store::people::{Delegation, RefreshToken};
 use chrono::{DateTime, Duration, Utc};
 
@@ -85,10 +85,10 @@ pub fn mint_refresh_token(
     seed: &RefreshSeed<'_>,
     now: DateTime<Utc>,
 ) -> (Secret, RefreshToken) {
-    let secret = generate_secret();
+    let (secret, key) = generate_refresh_token(now.timestamp_millis());
     let lifetime = client.refresh_token_lifetime(state.config.token.refresh_token_seconds);
     let stored = RefreshToken {
-        hash: hash_secret(secret.expose()).0,
+        hash: key,
         family_id: seed.family_id.to_owned(),
         consent_id: seed.consent_id.to_owned(),
         client_id: client.id.clone(),

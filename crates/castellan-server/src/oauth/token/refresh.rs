@@ -20,7 +20,7 @@ use crate::platform::state::AppState;
 use castellan_core::client::Client;
 use castellan_core::grant::for_person;
 use castellan_core::{OAuthError, ScopeSet};
-use castellan_crypto::hash_secret;
+use castellan_crypto::refresh_token_key;
 use castellan_store::people::RefreshUse;
 use chrono::{DateTime, Utc};
 use std::net::IpAddr;
@@ -42,7 +42,7 @@ pub async fn refresh_tokens(
     if presented.is_empty() || presented.len() > MAX_PRESENTED_LEN {
         return Err(invalid_grant("the refresh token is unknown"));
     }
-    let hash = hash_secret(presented).0;
+    let hash = refresh_token_key(presented);
     let Some(current) = state.store.find_refresh_token(&hash).await? else {
         return Err(invalid_grant("the refresh token is unknown"));
     };
