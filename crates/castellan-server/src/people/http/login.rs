@@ -214,6 +214,7 @@ pub async fn create_session(
                 ip.0,
                 &user,
                 Amr::PASSWORD,
+                None,
                 &next,
                 Vec::new(),
             )
@@ -306,8 +307,8 @@ async fn after_password(
 }
 
 /// Ends the sign-in of `user` with the methods `amr`: a new session (ending the browser's
-/// previous one), this browser made a known device of the account, and off to `next` with
-/// `cookies` besides.
+/// previous one; at `keep`'s times for a step-up, see [`session_cookies`]), this browser made a
+/// known device of the account, and off to `next` with `cookies` besides.
 #[expect(
     clippy::too_many_arguments,
     reason = "one call per way of signing in, each naming all"
@@ -319,10 +320,11 @@ pub async fn finish_sign_in(
     address: std::net::IpAddr,
     user: &User,
     amr: Amr,
+    keep: Option<SessionTimes>,
     next: &str,
     cookies: Vec<String>,
 ) -> Response {
-    match session_cookies(state, browser, headers, address, user, amr, None).await {
+    match session_cookies(state, browser, headers, address, user, amr, keep).await {
         Ok(set) => see_other(next, set.into_iter().chain(cookies).collect()),
         Err(res) => res,
     }

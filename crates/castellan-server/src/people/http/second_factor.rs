@@ -6,8 +6,10 @@
 use crate::audit::{self, Caller, Kind};
 use crate::people::http::account::csrf_for;
 use crate::people::http::csrf_form::{CsrfForm, PageForm};
-use crate::people::http::login::{for_request, login_page, next_after_sign_in, session_cookies};
-use crate::people::http::pages::{render, see_other, PageFailure};
+use crate::people::http::login::{
+    finish_sign_in, for_request, login_page, next_after_sign_in, session_cookies,
+};
+use crate::people::http::pages::{render, PageFailure};
 use crate::people::http::passkeys::passkey_set_up_page;
 use crate::people::http::session::{cookie, Browser};
 use crate::people::second_factor::{
@@ -495,16 +497,19 @@ pub(crate) async fn start_signed_in(
     keep: Option<SessionTimes>,
     next: &str,
 ) -> Response {
-    match session_cookies(state, browser, headers, address, user, amr, keep).await {
-        Ok(mut cookies) => {
-            cookies.push(clear_cookie(
-                state,
-                pending_cookie_name(state.config.environment),
-            ));
-            see_other(next, cookies)
-        }
-        Err(res) => res,
-    }
+    let pending = clear_cookie(state, pending_cookie_name(state.config.environment));
+    finish_sign_in(
+        state,
+        browser,
+        headers,
+        address,
+        user,
+        amr,
+        keep,
+        next,
+        vec![pending],
+    )
+    .await
 }
 
 /// The page again after a refused code, still carrying the request.
